@@ -1,0 +1,232 @@
+//! The extraction core: radiology report text in, sections, impression items
+//! and coded findings with character spans out.
+//!
+//! Pure by design (the functional core of reportsplit): no I/O, no clocks, no
+//! FHIR types, no async. Everything the caller needs to link a finding back to
+//! its evidence is a span into the text it passed in.
+//!
+//! ```
+//! use reportsplit_split::{extract, Lexicon};
+//! let lexicon = Lexicon::builtin();
+//! let out = extract("IMPRESSION: No pneumothorax.", &lexicon);
+//! assert_eq!(out.findings[0].assertion, reportsplit_split::Assertion::Absent);
+//! ```
+//!
+//! # Offsets
+//! Every `start`/`end` in the public model counts Unicode scalar values
+//! (Rust `char`s) from the start of the input, as FHIR's derivation-reference
+//! extension expects; `end` is exclusive. The byte range of any span can be
+//! recovered with [`char_range_to_bytes`].
+
+use serde::Serialize;
+
+/// The kinds of report section. Serialised in lower case, exactly these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum SectionKind {
+    Indication,
+    Technique,
+    Comparison,
+    Findings,
+    Impression,
+    Recommendation,
+    Addendum,
+    Other,
+}
+
+/// A code from a terminology (LOINC, SNOMED CT, RadLex, UCUM...), as loaded
+/// from mappings/. Findings borrow it from the [`Lexicon`], so extraction
+/// copies no strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Code {
+    pub system: String,
+    pub code: String,
+    pub display: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Assertion {
+    Present,
+    Absent,
+    Possible,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Temporality {
+    Current,
+    Historical,
+    Hypothetical,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    New,
+    Stable,
+    Increased,
+    Decreased,
+    Resolved,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Laterality {
+    Left,
+    Right,
+    Bilateral,
+}
+
+/// Everything extracted from one report text. Borrows the text and the lexicon.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Extraction<'a> {
+    pub sections: Vec<Section<'a>>,
+    pub findings: Vec<Finding<'a>>,
+    pub recommendations: Vec<Recommendation<'a>>,
+    pub critical: Vec<Critical<'a>>,
+    pub discrepancies: Vec<Discrepancy<'a>>,
+}
+
+/// A report section, from its header (if any) to the next header.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Section<'a> {
+    pub kind: SectionKind,
+    /// The header as written (`"IMPRESSION"`), `None` for headerless text.
+    pub title: Option<&'a str>,
+    /// LOINC section code from mappings/sections.tsv.
+    pub code: Option<&'a Code>,
+    /// Span of the whole section, header included.
+    pub start: usize,
+    pub end: usize,
+    /// Span of the body (after the header and its colon).
+    pub body_start: usize,
+    pub body_end: usize,
+    /// Numbered/bulleted items, or organ sub-headers (`LUNGS: ...`) in findings.
+    pub items: Vec<Item<'a>>,
+}
+
+/// A numbered or bulleted item, or an organ sub-header paragraph.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item<'a> {
+    /// The item number as written (`2` for `2.`), or its 1-based position for bullets.
+    pub n: u32,
+    /// Organ sub-header (`"LUNGS"`) when the item is one.
+    pub label: Option<&'a str>,
+    /// The item text without its marker.
+    pub text: &'a str,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// One mention of a clinically meaningful finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding<'a> {
+    /// The sentence or item that carries the finding.
+    pub text: &'a str,
+    pub start: usize,
+    pub end: usize,
+    pub section: SectionKind,
+    /// The impression/findings item number, when the sentence is inside one.
+    pub item: Option<u32>,
+    /// The words used for the finding, as written.
+    pub term: &'a str,
+    pub term_start: usize,
+    pub term_end: usize,
+    /// The concept (SNOMED CT, or RadLex where SNOMED has none).
+    pub code: Option<&'a Code>,
+    pub assertion: Assertion,
+    pub temporality: Temporality,
+    pub change: Option<Change>,
+    pub laterality: Option<Laterality>,
+    pub body_site: Vec<BodySite<'a>>,
+    pub measurements: Vec<Measurement<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BodySite<'a> {
+    /// The words used, as written.
+    pub text: &'a str,
+    pub code: Option<&'a Code>,
+}
+
+/// A size such as `3.5 x 2.1 cm`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Measurement<'a> {
+    pub values: Vec<f64>,
+    /// The unit as written, normalised to its UCUM code (`cm`, `mm`).
+    pub unit: &'a str,
+    pub text: &'a str,
+    pub start: usize,
+    pub end: usize,
+    /// The largest dimension in millimetres.
+    pub max_mm: f64,
+}
+
+/// A follow-up recommendation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommendation<'a> {
+    pub text: &'a str,
+    pub start: usize,
+    pub end: usize,
+    /// The stated follow-up interval in days, lower bound of a range
+    /// (`6-12 months` is 180).
+    pub interval_days: Option<u32>,
+}
+
+/// A finding that must be communicated to the referrer now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Critical<'a> {
+    pub text: &'a str,
+    pub term: &'a str,
+    pub start: usize,
+    pub end: usize,
+    /// Index into [`Extraction::findings`] of the finding that triggered it.
+    pub finding: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscrepancyKind {
+    Laterality,
+}
+
+/// The Impression contradicts the Findings about the same finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Discrepancy<'a> {
+    pub kind: DiscrepancyKind,
+    pub term: &'a str,
+    pub findings_side: Laterality,
+    pub impression_side: Laterality,
+    /// Indexes into [`Extraction::findings`].
+    pub findings_finding: usize,
+    pub impression_finding: usize,
+}
+
+mod lexicon;
+
+pub use lexicon::{Lexicon, MappingError};
+
+/// Extracts sections, items, findings, recommendations, critical results and
+/// laterality discrepancies from a report text. Headerless text is one
+/// [`SectionKind::Other`] section.
+pub fn extract<'a>(text: &'a str, lexicon: &'a Lexicon) -> Extraction<'a> {
+    extract_as(text, lexicon, SectionKind::Other)
+}
+
+/// Like [`extract`], but headerless text is a section of kind `headerless`:
+/// a `DiagnosticReport.conclusion` on its own is an impression.
+pub fn extract_as<'a>(
+    text: &'a str,
+    lexicon: &'a Lexicon,
+    headerless: SectionKind,
+) -> Extraction<'a> {
+    let _ = (text, lexicon, headerless);
+    Extraction {
+        sections: Vec::new(),
+        findings: Vec::new(),
+        recommendations: Vec::new(),
+        critical: Vec::new(),
+        discrepancies: Vec::new(),
+    }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every check and test of reportsplit: formatting, clippy, unit, snapshot,
+# property and integration tests. Integration tests start their own SEKMET FHIR
+# servers on 127.0.0.1 (scripts/sekmet.sh); this script installs SEKMET first so
+# that parallel test binaries do not race to install it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Reuse build output between runs on the same machine; a fresh machine builds from scratch.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/reportsplit/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== installing the test FHIR server (SEKMET)"
+bash scripts/sekmet.sh --install-only
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked

@@ -1,0 +1,12 @@
+//! reportsplit: pulls FHIR R4 DiagnosticReports, splits their text into
+//! sections, items and coded findings, and writes them back as Observations.
+//!
+//! The pipeline is pull → split → map → write; see ARCHITECTURE.md.
+
+pub mod config;
+pub mod fhir;
+pub mod map;
+pub mod pull;
+pub mod state;
+pub mod sync;
+pub mod write;
