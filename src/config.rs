@@ -1,1 +1,394 @@
-//! (module under construction)
+//! The worker's configuration: one TOML file (see config/example.toml, where
+//! every key is explained), then environment overrides, then validation that
+//! names the offending key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::auth::AuthConfig;
+use crate::fhir::{ClientOptions, RetryPolicy};
+use crate::pull::{Filters, TextLimits};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub fhir: FhirConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub pull: PullConfig,
+    #[serde(default)]
+    pub state: StateConfig,
+    #[serde(default)]
+    pub write: WriteConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FhirConfig {
+    pub url: String,
+    #[serde(default = "defaults::timeout_secs")]
+    pub timeout_secs: f64,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "defaults::max_retries")]
+    pub max_retries: u32,
+    #[serde(default = "defaults::retry_base_ms")]
+    pub retry_base_ms: u64,
+    #[serde(default = "defaults::retry_max_ms")]
+    pub retry_max_ms: u64,
+    #[serde(default = "defaults::max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+    #[serde(default)]
+    pub requests_per_second: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullConfig {
+    #[serde(default)]
+    pub category: Vec<String>,
+    #[serde(default = "defaults::status")]
+    pub status: Vec<String>,
+    #[serde(default)]
+    pub date: Vec<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default = "defaults::page_size")]
+    pub page_size: u32,
+    #[serde(default = "defaults::overlap_secs")]
+    pub overlap_secs: u64,
+    /// RFC 3339 start of the first run's window; none = from the beginning.
+    #[serde(default)]
+    pub since: Option<String>,
+    #[serde(default = "defaults::max_text_chars")]
+    pub max_text_chars: usize,
+}
+
+impl Default for PullConfig {
+    fn default() -> Self {
+        PullConfig {
+            category: Vec::new(),
+            status: defaults::status(),
+            date: Vec::new(),
+            subject: None,
+            page_size: defaults::page_size(),
+            overlap_secs: defaults::overlap_secs(),
+            since: None,
+            max_text_chars: defaults::max_text_chars(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    #[serde(default = "defaults::state_dir")]
+    pub dir: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig { dir: defaults::state_dir() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteConfig {
+    #[serde(default = "defaults::conflict_retries")]
+    pub conflict_retries: u32,
+    #[serde(default = "defaults::concurrent_reports")]
+    pub concurrent_reports: usize,
+}
+
+impl Default for WriteConfig {
+    fn default() -> Self {
+        WriteConfig { conflict_retries: defaults::conflict_retries(), concurrent_reports: defaults::concurrent_reports() }
+    }
+}
+
+mod defaults {
+    use std::path::PathBuf;
+    pub fn timeout_secs() -> f64 {
+        30.0
+    }
+    pub fn max_retries() -> u32 {
+        5
+    }
+    pub fn retry_base_ms() -> u64 {
+        250
+    }
+    pub fn retry_max_ms() -> u64 {
+        30_000
+    }
+    pub fn max_concurrent_requests() -> usize {
+        4
+    }
+    pub fn status() -> Vec<String> {
+        ["final", "amended", "corrected"].map(String::from).to_vec()
+    }
+    pub fn page_size() -> u32 {
+        100
+    }
+    pub fn overlap_secs() -> u64 {
+        300
+    }
+    pub fn max_text_chars() -> usize {
+        200_000
+    }
+    pub fn state_dir() -> PathBuf {
+        PathBuf::from("state")
+    }
+    pub fn conflict_retries() -> u32 {
+        3
+    }
+    pub fn concurrent_reports() -> usize {
+        4
+    }
+}
+
+/// A configuration that cannot be used; names the file or the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_string(), message: message.into() }
+}
+
+/// Environment variables that override keys of the file (handy in
+/// containers and CI). The value of `REPORTSPLIT_FHIR_URL` replaces `fhir.url`, etc.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("REPORTSPLIT_FHIR_URL", "fhir.url"),
+    ("REPORTSPLIT_FHIR_CA_FILE", "fhir.ca_file"),
+    ("REPORTSPLIT_FHIR_TIMEOUT_SECS", "fhir.timeout_secs"),
+    ("REPORTSPLIT_FHIR_MAX_CONCURRENT_REQUESTS", "fhir.max_concurrent_requests"),
+    ("REPORTSPLIT_FHIR_REQUESTS_PER_SECOND", "fhir.requests_per_second"),
+    ("REPORTSPLIT_STATE_DIR", "state.dir"),
+    ("REPORTSPLIT_PULL_SINCE", "pull.since"),
+];
+
+impl Config {
+    /// Reads, overrides from the process environment, and validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let env: Vec<(String, String)> = ENV_OVERRIDES
+            .iter()
+            .filter_map(|(var, _)| std::env::var(var).ok().map(|v| (var.to_string(), v)))
+            .collect();
+        let mut config = Config::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.to_path_buf(), message },
+            other => other,
+        })?;
+        config.apply_env(&env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML (no environment, no validation).
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse { path: PathBuf::from("config"), message: e.to_string() })
+    }
+
+    /// Applies `(VARIABLE, value)` overrides (see [`ENV_OVERRIDES`]).
+    pub fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
+        for (var, value) in env {
+            let Some((_, key)) = ENV_OVERRIDES.iter().find(|(v, _)| v == var) else { continue };
+            let number = |value: &str| -> Result<f64, ConfigError> {
+                value.parse().map_err(|_| invalid(key, format!("{var}={value:?} is not a number")))
+            };
+            match *key {
+                "fhir.url" => self.fhir.url = value.clone(),
+                "fhir.ca_file" => self.fhir.ca_file = Some(PathBuf::from(value)),
+                "fhir.timeout_secs" => self.fhir.timeout_secs = number(value)?,
+                "fhir.max_concurrent_requests" => {
+                    self.fhir.max_concurrent_requests = value
+                        .parse()
+                        .map_err(|_| invalid(key, format!("{var}={value:?} is not a whole number")))?
+                }
+                "fhir.requests_per_second" => self.fhir.requests_per_second = Some(number(value)?),
+                "state.dir" => self.state.dir = PathBuf::from(value),
+                "pull.since" => self.pull.since = Some(value.clone()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks values the types cannot; every error names its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = Url::parse(&self.fhir.url).map_err(|e| invalid("fhir.url", format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid("fhir.url", "must be an http or https URL"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid("fhir.url", "must be the FHIR base, without query or fragment"));
+        }
+        if !(self.fhir.timeout_secs.is_finite() && self.fhir.timeout_secs > 0.0) {
+            return Err(invalid("fhir.timeout_secs", "must be a positive number of seconds"));
+        }
+        if self.fhir.max_concurrent_requests == 0 {
+            return Err(invalid("fhir.max_concurrent_requests", "must be at least 1"));
+        }
+        if self.fhir.requests_per_second.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+            return Err(invalid("fhir.requests_per_second", "must be a positive number (or absent for no limit)"));
+        }
+        if self.fhir.retry_base_ms == 0 || self.fhir.retry_max_ms < self.fhir.retry_base_ms {
+            return Err(invalid("fhir.retry_max_ms", "must be at least fhir.retry_base_ms, which must be positive"));
+        }
+        if let Some(path) = &self.fhir.ca_file
+            && !path.is_file()
+        {
+            return Err(invalid("fhir.ca_file", format!("{} is not a file", path.display())));
+        }
+        for (index, category) in self.pull.category.iter().enumerate() {
+            if category.trim().is_empty() || category.contains(',') {
+                return Err(invalid(&format!("pull.category[{index}]"), "must be one `system|code` token"));
+            }
+        }
+        const STATUSES: &[&str] =
+            &["registered", "partial", "preliminary", "final", "amended", "corrected", "appended", "cancelled", "entered-in-error", "unknown"];
+        for (index, status) in self.pull.status.iter().enumerate() {
+            if !STATUSES.contains(&status.as_str()) {
+                return Err(invalid(&format!("pull.status[{index}]"), format!("{status:?} is not a DiagnosticReport status")));
+            }
+        }
+        for (index, date) in self.pull.date.iter().enumerate() {
+            let digits = date.trim_start_matches(|c: char| c.is_ascii_lowercase());
+            if digits.len() < 4 || !digits.starts_with(|c: char| c.is_ascii_digit()) {
+                return Err(invalid(&format!("pull.date[{index}]"), format!("{date:?} is not a FHIR date with prefix (e.g. ge2024-01-01)")));
+            }
+        }
+        if self.pull.page_size == 0 || self.pull.page_size > 1000 {
+            return Err(invalid("pull.page_size", "must be between 1 and 1000"));
+        }
+        if self.pull.max_text_chars == 0 {
+            return Err(invalid("pull.max_text_chars", "must be positive"));
+        }
+        self.since()?;
+        if self.write.concurrent_reports == 0 {
+            return Err(invalid("write.concurrent_reports", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// `pull.since` parsed.
+    pub fn since(&self) -> Result<Option<time::OffsetDateTime>, ConfigError> {
+        self.pull
+            .since
+            .as_deref()
+            .map(|s| {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                    .map_err(|e| invalid("pull.since", format!("{s:?} is not an RFC 3339 timestamp: {e}")))
+            })
+            .transpose()
+    }
+
+    pub fn client_options(&self) -> Result<ClientOptions, ConfigError> {
+        Ok(ClientOptions {
+            base: Url::parse(&self.fhir.url).map_err(|e| invalid("fhir.url", e.to_string()))?,
+            timeout: Duration::from_secs_f64(self.fhir.timeout_secs),
+            ca_file: self.fhir.ca_file.clone(),
+            retry: RetryPolicy {
+                max_retries: self.fhir.max_retries,
+                base: Duration::from_millis(self.fhir.retry_base_ms),
+                max: Duration::from_millis(self.fhir.retry_max_ms),
+            },
+            max_concurrent: self.fhir.max_concurrent_requests,
+            requests_per_second: self.fhir.requests_per_second,
+        })
+    }
+
+    pub fn filters(&self) -> Filters {
+        Filters {
+            category: self.pull.category.clone(),
+            status: self.pull.status.clone(),
+            date: self.pull.date.clone(),
+            subject: self.pull.subject.clone(),
+        }
+    }
+
+    pub fn text_limits(&self) -> TextLimits {
+        TextLimits { max_chars: self.pull.max_text_chars }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[fhir]\nurl = \"http://127.0.0.1:8080/fhir\"\n";
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let config = Config::parse(include_str!("../config/example.toml")).unwrap();
+        config.validate().unwrap();
+        assert!(!config.pull.category.is_empty());
+    }
+
+    #[test]
+    fn defaults_fill_a_minimal_file() {
+        let config = Config::parse(MINIMAL).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.pull.status, ["final", "amended", "corrected"]);
+        assert_eq!(config.auth, AuthConfig::None);
+        assert_eq!(config.pull.page_size, 100);
+    }
+
+    #[test]
+    fn environment_overrides_win() {
+        let mut config = Config::parse(MINIMAL).unwrap();
+        config
+            .apply_env(&[
+                ("REPORTSPLIT_FHIR_URL".into(), "https://fhir.example.org/r4".into()),
+                ("REPORTSPLIT_STATE_DIR".into(), "/var/lib/reportsplit".into()),
+                ("UNRELATED".into(), "x".into()),
+            ])
+            .unwrap();
+        assert_eq!(config.fhir.url, "https://fhir.example.org/r4");
+        assert_eq!(config.state.dir, PathBuf::from("/var/lib/reportsplit"));
+        let error = config.apply_env(&[("REPORTSPLIT_FHIR_TIMEOUT_SECS".into(), "soon".into())]).unwrap_err();
+        assert!(error.to_string().starts_with("fhir.timeout_secs:"), "{error}");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("[fhir]\nurl = \"ftp://x\"\n", "fhir.url"),
+            ("[fhir]\nurl = \"http://x/fhir\"\ntimeout_secs = 0\n", "fhir.timeout_secs"),
+            ("[fhir]\nurl = \"http://x/fhir\"\n[pull]\nstatus = [\"final\", \"done\"]\n", "pull.status[1]"),
+            ("[fhir]\nurl = \"http://x/fhir\"\n[pull]\nsince = \"yesterday\"\n", "pull.since"),
+            ("[fhir]\nurl = \"http://x/fhir\"\n[pull]\ndate = [\"2024\"]\n", ""),
+            ("[fhir]\nurl = \"http://x/fhir\"\n[pull]\npage_size = 0\n", "pull.page_size"),
+        ];
+        for (text, key) in cases {
+            let result = Config::parse(text).and_then(|c| c.validate());
+            if key.is_empty() {
+                assert!(result.is_ok(), "{text}");
+                continue;
+            }
+            let error = result.unwrap_err().to_string();
+            assert!(error.starts_with(&format!("{key}:")), "{text} → {error}");
+        }
+        // Unknown keys and wrong types are refused by the parser, which names them.
+        let unknown = Config::parse("[fhir]\nurl = \"http://x\"\nurll = 1\n").unwrap_err().to_string();
+        assert!(unknown.contains("urll"), "{unknown}");
+        let wrong_type = Config::parse("[fhir]\nurl = \"http://x\"\n[pull]\npage_size = \"many\"\n").unwrap_err().to_string();
+        assert!(wrong_type.contains("page_size"), "{wrong_type}");
+    }
+}

@@ -3,6 +3,7 @@
 //!
 //! The pipeline is pull → split → map → write; see ARCHITECTURE.md.
 
+pub mod auth;
 pub mod config;
 pub mod fhir;
 pub mod map;

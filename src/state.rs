@@ -1,1 +1,221 @@
-//! (module under construction)
+//! The checkpoint store: one JSON file in a state directory, replaced
+//! atomically (temp file, fsync, rename, fsync of the directory), so a crash
+//! leaves either the old or the new state, never a torn one.
+//!
+//! The checkpoint is saved only after a window's reports were written, so a
+//! crash in between causes a re-read of that window on the next run, which is
+//! harmless: reports already done carry their tag and are skipped.
+//!
+//! State is kept per *stream* (server base URL + filters), so pointing the
+//! worker at another server or other filters does not reuse a checkpoint
+//! that means nothing there. Besides the sync checkpoint a stream holds
+//! named window records, for backfills that resume window by window.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+const STATE_FILE: &str = "state.json";
+const LOCK_FILE: &str = "state.lock";
+const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a reportsplit state file: {source}")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path} has state format {found}; this reportsplit knows format {FORMAT_VERSION}")]
+    Version { path: PathBuf, found: u32 },
+    #[error("another reportsplit process is using the state directory {0}")]
+    Locked(PathBuf),
+}
+
+/// Everything in the state file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    #[serde(default)]
+    pub streams: BTreeMap<String, StreamState>,
+}
+
+/// The progress of one stream (server + filters).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamState {
+    /// Every report last updated before this instant (RFC 3339) was handled
+    /// (the next run starts here minus the overlap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+    /// When the checkpoint was saved (RFC 3339), for "checkpoint lag".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_at: Option<String>,
+    /// Per-window progress of backfills, keyed by a window name such as
+    /// `2024-01-01T00:00:00Z/2024-02-01T00:00:00Z`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub windows: BTreeMap<String, WindowState>,
+}
+
+/// How far a backfill window got.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowState {
+    pub done: bool,
+    /// The last `meta.lastUpdated` fully handled inside the window, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached: Option<String>,
+    #[serde(default)]
+    pub reports: u64,
+}
+
+/// An open state directory. Holds an exclusive lock for its lifetime, so two
+/// runs (cron overlapping a slow run) never race on the same checkpoint.
+#[derive(Debug)]
+pub struct StateStore {
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl StateStore {
+    /// Opens (creating if needed) and locks the directory.
+    pub fn open(dir: &Path) -> Result<StateStore, StateError> {
+        let io = |source| StateError::Io { path: dir.to_path_buf(), source };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(LOCK_FILE)).map_err(io)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StateError::Locked(dir.to_path_buf())),
+            Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
+        }
+        Ok(StateStore { dir: dir.to_path_buf(), _lock: lock })
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(STATE_FILE)
+    }
+
+    /// The saved state, or an empty one when none was saved yet.
+    pub fn load(&self) -> Result<State, StateError> {
+        let path = self.path();
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(State { version: FORMAT_VERSION, ..State::default() });
+            }
+            Err(source) => return Err(StateError::Io { path, source }),
+        };
+        let state: State = serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
+        if state.version != FORMAT_VERSION {
+            return Err(StateError::Version { path, found: state.version });
+        }
+        Ok(state)
+    }
+
+    /// Replaces the state file atomically and durably.
+    pub fn save(&self, state: &State) -> Result<(), StateError> {
+        let path = self.path();
+        let temp = self.dir.join(format!("{STATE_FILE}.tmp-{}", std::process::id()));
+        let io = |source| StateError::Io { path: temp.clone(), source };
+        let mut state = state.clone();
+        state.version = FORMAT_VERSION;
+        let mut bytes = serde_json::to_vec_pretty(&state).map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
+        bytes.push(b'\n');
+        {
+            let mut file = File::create(&temp).map_err(io)?;
+            file.write_all(&bytes).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&temp, &path).map_err(|source| StateError::Io { path: path.clone(), source })?;
+        // The rename is durable only once the directory entry is.
+        File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|source| StateError::Io { path: self.dir.clone(), source })?;
+        Ok(())
+    }
+
+    /// Loads, changes one stream, saves.
+    pub fn update_stream(&self, stream: &str, change: impl FnOnce(&mut StreamState)) -> Result<(), StateError> {
+        let mut state = self.load()?;
+        change(state.streams.entry(stream.to_string()).or_default());
+        self.save(&state)
+    }
+}
+
+/// The stream key of a server and its filters: what the checkpoint is valid for.
+pub fn stream_key(base_url: &str, filters: &crate::pull::Filters) -> String {
+    let mut key = base_url.trim_end_matches('/').to_string();
+    let parts = [
+        ("category", filters.category.join(",")),
+        ("status", filters.status.join(",")),
+        ("date", filters.date.join("&")),
+        ("subject", filters.subject.clone().unwrap_or_default()),
+    ];
+    let query: Vec<String> = parts.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={v}")).collect();
+    if !query.is_empty() {
+        key.push('?');
+        key.push_str(&query.join("&"));
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_directory_has_an_empty_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(&dir.path().join("nested/state")).unwrap();
+        assert!(store.load().unwrap().streams.is_empty());
+    }
+
+    #[test]
+    fn saved_state_comes_back_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        store
+            .update_stream("http://x/fhir", |s| {
+                s.checkpoint = Some("2026-01-01T00:00:00Z".into());
+                s.windows.insert("a/b".into(), WindowState { done: true, reached: None, reports: 7 });
+            })
+            .unwrap();
+        store.update_stream("http://y/fhir", |s| s.checkpoint = Some("2026-02-01T00:00:00Z".into())).unwrap();
+        let state = store.load().unwrap();
+        assert_eq!(state.streams["http://x/fhir"].checkpoint.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(state.streams["http://x/fhir"].windows["a/b"].reports, 7);
+        assert_eq!(state.streams.len(), 2);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(names.iter().all(|n| !n.to_string_lossy().contains(".tmp")), "{names:?}");
+    }
+
+    #[test]
+    fn a_second_process_is_locked_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = StateStore::open(dir.path()).unwrap();
+        assert!(matches!(StateStore::open(dir.path()), Err(StateError::Locked(_))));
+    }
+
+    #[test]
+    fn a_corrupt_file_is_an_error_not_a_fresh_start() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(STATE_FILE), b"{ half").unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        assert!(matches!(store.load(), Err(StateError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn stream_keys_separate_servers_and_filters() {
+        let filters = crate::pull::Filters { status: vec!["final".into()], ..Default::default() };
+        assert_eq!(stream_key("http://x/fhir/", &filters), "http://x/fhir?status=final");
+        assert_ne!(stream_key("http://x/fhir", &filters), stream_key("http://x/fhir", &Default::default()));
+    }
+}

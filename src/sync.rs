@@ -1,1 +1,297 @@
-//! (module under construction)
+//! One sync pass: check the server, collect the window since the last
+//! checkpoint, split and write each report, save the checkpoint.
+//!
+//! The checkpoint only moves forward over reports that were handled (written,
+//! current or skipped for a reason that a retry cannot fix). When a report
+//! fails (server error, conflict that persists), the checkpoint stops at the
+//! earliest failed report's `meta.lastUpdated`, so the next run picks it up
+//! again; reports after it are re-read too, and skipped by their tag.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use futures::StreamExt as _;
+use reportsplit_split::Lexicon;
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::config::{Config, ConfigError};
+use crate::fhir::{Capabilities, CapabilityError, FhirClient, FhirError, Requirements};
+use crate::map::RunInfo;
+use crate::pull::{Window, collect_window, last_updated, rfc3339};
+use crate::state::{StateError, StateStore, stream_key};
+use crate::write::apply::{ApplyContext, Outcome, apply_report, reference};
+
+/// `reportsplit sync`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SyncArgs {
+    /// The configuration file (TOML; see config/example.toml).
+    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Run one pass and exit: the form for cron (resumes from the saved checkpoint).
+    #[arg(long)]
+    pub once: bool,
+    /// Print the transactions that would be sent (NDJSON, one Bundle per line);
+    /// write nothing to the server and leave the checkpoint where it is.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the transaction Bundles (NDJSON) to FILE instead of stdout. With a
+    /// real run it is an audit log of what was sent.
+    #[arg(long, value_name = "FILE")]
+    pub transactions_out: Option<PathBuf>,
+}
+
+/// What a pass did. Counts are reports unless named otherwise.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncSummary {
+    pub seen: u64,
+    /// A transaction was committed (or, with --dry-run, planned).
+    pub written: u64,
+    /// Already done: tag matches the current text.
+    pub current: u64,
+    pub skipped: BTreeMap<String, u64>,
+    pub failed: BTreeMap<String, u64>,
+    pub observations_written: u64,
+    pub observations_superseded: u64,
+    /// Re-reads after a 412.
+    pub conflicts: u64,
+    /// Search entries seen twice (across pages or re-runs of the window).
+    pub duplicates: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub json_patch_supported: bool,
+    pub dry_run: bool,
+    /// The checkpoint after the pass (RFC 3339).
+    pub checkpoint: Option<String>,
+    pub duration_secs: f64,
+}
+
+impl SyncSummary {
+    fn record_write(&mut self, observations: usize, superseded: usize) {
+        self.written += 1;
+        self.observations_written += observations as u64;
+        self.observations_superseded += superseded as u64;
+    }
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+    pub fn failed_total(&self) -> u64 {
+        self.failed.values().sum()
+    }
+}
+
+impl std::fmt::Display for SyncSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let reasons = |map: &BTreeMap<String, u64>| {
+            if map.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", map.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "))
+            }
+        };
+        writeln!(
+            f,
+            "{} reports seen, {} {}, {} already current, {} skipped{}, {} failed{}",
+            self.seen,
+            self.written,
+            if self.dry_run { "planned (dry run)" } else { "written" },
+            self.current,
+            self.skipped_total(),
+            reasons(&self.skipped),
+            self.failed_total(),
+            reasons(&self.failed),
+        )?;
+        write!(
+            f,
+            "{} Observations written, {} superseded; {} requests, {} retries, {} conflicts; {:.1} s ({:.1} reports/s)",
+            self.observations_written,
+            self.observations_superseded,
+            self.requests,
+            self.retries,
+            self.conflicts,
+            self.duration_secs,
+            if self.duration_secs > 0.0 { self.seen as f64 / self.duration_secs } else { 0.0 },
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{url}: {source}")]
+    Capability {
+        url: String,
+        #[source]
+        source: CapabilityError,
+    },
+    #[error(transparent)]
+    Fhir(#[from] FhirError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot write the transactions to {path}: {source}")]
+    Output {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A connected worker: client, checked capabilities, extractor tables.
+pub struct Worker {
+    pub config: Config,
+    pub client: FhirClient,
+    pub capabilities: Capabilities,
+    pub lexicon: Lexicon,
+    pub run: RunInfo,
+}
+
+impl Worker {
+    /// Builds the client and checks the server's CapabilityStatement.
+    pub async fn connect(config: Config, write: bool) -> Result<Worker, SyncError> {
+        let client = FhirClient::new(&config.client_options()?, &config.auth)?;
+        let metadata = client.get(client.url("metadata")?).await?.success()?;
+        let needs = Requirements { search_params: config.filters().search_params(), write };
+        let capabilities = crate::fhir::check_capabilities(&metadata.body, &needs)
+            .map_err(|source| SyncError::Capability { url: metadata.url.clone(), source })?;
+        if !capabilities.unlisted_search_params.is_empty() {
+            tracing::warn!(params = ?capabilities.unlisted_search_params, "the server does not list these search parameters; relying on them anyway");
+        }
+        tracing::info!(fhir_version = %capabilities.fhir_version, json_patch = capabilities.json_patch, "server capabilities checked");
+        Ok(Worker {
+            config,
+            client,
+            capabilities,
+            lexicon: Lexicon::builtin(),
+            run: RunInfo {
+                extractor_version: env!("CARGO_PKG_VERSION").to_string(),
+                recorded: OffsetDateTime::now_utc(),
+            },
+        })
+    }
+
+    pub fn apply_context(&self, dry_run: bool) -> ApplyContext<'_> {
+        ApplyContext {
+            client: &self.client,
+            lexicon: &self.lexicon,
+            run: &self.run,
+            limits: self.config.text_limits(),
+            conflict_retries: self.config.write.conflict_retries,
+            dry_run,
+        }
+    }
+}
+
+/// Runs one pass as configured by `args`.
+pub async fn run(args: &SyncArgs) -> Result<SyncSummary, SyncError> {
+    let config = Config::load(&args.config)?;
+    let mut sink: Box<dyn std::io::Write + Send> = match &args.transactions_out {
+        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path).map_err(|source| {
+            SyncError::Output { path: path.display().to_string(), source }
+        })?)),
+        None if args.dry_run => Box::new(std::io::stdout()),
+        None => Box::new(std::io::sink()),
+    };
+    let summary = run_with(config, args.dry_run, &mut sink).await?;
+    sink.flush().map_err(|source| SyncError::Output { path: "transactions output".into(), source })?;
+    Ok(summary)
+}
+
+/// One pass with a loaded config; each transaction (planned or sent) is
+/// written to `transactions` as one NDJSON line.
+pub async fn run_with(
+    config: Config,
+    dry_run: bool,
+    transactions: &mut (dyn std::io::Write + Send),
+) -> Result<SyncSummary, SyncError> {
+    let started = Instant::now();
+    let store = StateStore::open(&config.state.dir)?;
+    let stream = stream_key(&config.fhir.url, &config.filters());
+    let saved = store.load()?.streams.get(&stream).and_then(|s| s.checkpoint.clone());
+    let overlap = time::Duration::seconds(config.pull.overlap_secs as i64);
+    let since = match &saved {
+        Some(checkpoint) => Some(
+            OffsetDateTime::parse(checkpoint, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| StateError::Io {
+                    path: store.path(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("checkpoint {checkpoint:?}: {e}")),
+                })?
+                - overlap,
+        ),
+        None => config.since()?,
+    };
+    let window = Window { since, until: OffsetDateTime::now_utc() };
+
+    let worker = Worker::connect(config, !dry_run).await?;
+    let collected = collect_window(&worker.client, &worker.config.filters(), window, worker.config.pull.page_size).await?;
+    let mut summary = SyncSummary {
+        dry_run,
+        duplicates: collected.duplicates as u64,
+        json_patch_supported: worker.capabilities.json_patch,
+        ..SyncSummary::default()
+    };
+    tracing::info!(reports = collected.reports.len(), since = ?since.map(rfc3339), "window collected");
+
+    let context = worker.apply_context(dry_run);
+    let output = Mutex::new(transactions);
+    let mut earliest_failure: Option<OffsetDateTime> = None;
+    let mut results = futures::stream::iter(collected.reports.into_iter().map(|report| {
+        let context = &context;
+        async move {
+            let updated = last_updated(&report);
+            let reference = reference(&report);
+            (reference, updated, apply_report(context, report).await)
+        }
+    }))
+    .buffer_unordered(worker.config.write.concurrent_reports);
+    while let Some((reference, updated, result)) = results.next().await {
+        summary.seen += 1;
+        match result {
+            Ok(Outcome::Current) => summary.current += 1,
+            Ok(Outcome::Skipped(reason)) => *summary.skipped.entry(reason.key().to_string()).or_default() += 1,
+            Ok(Outcome::Gone) => *summary.skipped.entry("deleted".to_string()).or_default() += 1,
+            Ok(Outcome::Written { observations, superseded, conflicts, bundle }) => {
+                summary.conflicts += u64::from(conflicts);
+                summary.record_write(observations, superseded);
+                write_line(&output, &bundle)?;
+            }
+            Ok(Outcome::Planned { observations, superseded, bundle }) => {
+                summary.record_write(observations, superseded);
+                write_line(&output, &bundle)?;
+            }
+            Err(error) => {
+                tracing::warn!(report = %reference, error = %error, "report failed");
+                *summary.failed.entry(error.key()).or_default() += 1;
+                let at = updated.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                earliest_failure = Some(earliest_failure.map_or(at, |e| e.min(at)));
+            }
+        }
+    }
+    drop(results);
+
+    let checkpoint = earliest_failure.unwrap_or(window.until);
+    summary.checkpoint = Some(rfc3339(checkpoint));
+    if !dry_run {
+        let saved_at = rfc3339(OffsetDateTime::now_utc());
+        store.update_stream(&stream, |s| {
+            s.checkpoint = summary.checkpoint.clone();
+            s.saved_at = Some(saved_at);
+        })?;
+    }
+    let stats = worker.client.stats();
+    summary.requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+    summary.retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed);
+    summary.duration_secs = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+fn write_line(output: &Mutex<&mut (dyn std::io::Write + Send)>, bundle: &Value) -> Result<(), SyncError> {
+    let mut output = output.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let io = |source| SyncError::Output { path: "transactions output".into(), source };
+    serde_json::to_writer(&mut **output, bundle).map_err(|e| io(std::io::Error::other(e)))?;
+    output.write_all(b"\n").map_err(io)
+}

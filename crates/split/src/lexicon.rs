@@ -1,6 +1,14 @@
 //! Code tables from mappings/: parsed and validated once, then shared by
 //! every extraction. The built-in tables are compiled in; a site can load its
 //! own copies (same format) at start-up with [`Lexicon::parse`].
+//!
+//! All automata (finding terms, body-site terms, context cues) are built here,
+//! once, so that extraction itself never compiles a pattern.
+
+use crate::Code;
+use crate::context::Cues;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::collections::HashMap;
 
 /// A mapping file that cannot be used, naming the file and the line.
 #[derive(Debug, thiserror::Error)]
@@ -11,13 +19,409 @@ pub struct MappingError {
     pub message: String,
 }
 
-/// All code tables the extractor needs.
+/// The contents of the mapping files a [`Lexicon`] is built from, so a site
+/// can replace any of them. `name` is only used in error messages.
+#[derive(Debug, Clone, Copy)]
+pub struct MappingFiles<'a> {
+    pub findings: (&'a str, &'a str),
+    pub body_sites: (&'a str, &'a str),
+    pub critical: (&'a str, &'a str),
+    pub sections: (&'a str, &'a str),
+}
+
+impl MappingFiles<'static> {
+    /// The tables shipped in mappings/.
+    pub const BUILTIN: MappingFiles<'static> = MappingFiles {
+        findings: (
+            "mappings/findings.tsv",
+            include_str!("../../../mappings/findings.tsv"),
+        ),
+        body_sites: (
+            "mappings/body_sites.tsv",
+            include_str!("../../../mappings/body_sites.tsv"),
+        ),
+        critical: (
+            "mappings/critical.tsv",
+            include_str!("../../../mappings/critical.tsv"),
+        ),
+        sections: (
+            "mappings/sections.tsv",
+            include_str!("../../../mappings/sections.tsv"),
+        ),
+    };
+}
+
+/// All code tables the extractor needs, with their automata.
 #[derive(Debug)]
-pub struct Lexicon {}
+pub struct Lexicon {
+    /// Finding concepts, indexed by [`Term::concept`].
+    pub(crate) findings: Vec<Code>,
+    pub(crate) finding_terms: TermMatcher,
+    pub(crate) body_sites: Vec<Code>,
+    pub(crate) body_site_terms: TermMatcher,
+    /// Critical-result rules, keyed by finding concept index.
+    pub(crate) critical: Vec<CriticalRule>,
+    pub(crate) cues: Cues,
+    pub(crate) sections: crate::layout::SectionTable,
+}
+
+/// A synonym in an automaton: which concept it names, and for a gapped
+/// synonym (`heart ... enlarged`) the words that must follow.
+#[derive(Debug)]
+pub(crate) struct Term {
+    pub(crate) concept: u32,
+    pub(crate) tail: Option<Box<str>>,
+}
+
+/// Leftmost-longest, ASCII-case-insensitive matcher over a table's synonyms.
+#[derive(Debug)]
+pub(crate) struct TermMatcher {
+    pub(crate) automaton: AhoCorasick,
+    pub(crate) terms: Vec<Term>,
+}
+
+/// When a present finding of a concept is a critical result.
+#[derive(Debug)]
+pub(crate) struct CriticalRule {
+    pub(crate) concept: u32,
+    /// At least one of these words must qualify the finding in its sentence
+    /// (empty: always critical).
+    pub(crate) requires: Vec<Box<str>>,
+    /// None of these words may appear in the sentence (`chronic` PE).
+    pub(crate) excludes: Vec<Box<str>>,
+}
+
+/// Code systems a table may use.
+const SYSTEMS: [&str; 3] = [
+    "http://snomed.info/sct",
+    "http://www.radlex.org",
+    "http://loinc.org",
+];
 
 impl Lexicon {
-    /// The tables shipped in mappings/, compiled into the binary.
+    /// The tables shipped in mappings/, compiled into the binary. They are
+    /// validated by the test suite, so this cannot fail at run time.
     pub fn builtin() -> Lexicon {
-        Lexicon {}
+        match Lexicon::parse(MappingFiles::BUILTIN) {
+            Ok(lexicon) => lexicon,
+            Err(error) => panic!("built-in mapping tables are invalid: {error}"),
+        }
+    }
+
+    /// Builds a lexicon from a site's own copies of the mapping files.
+    pub fn parse(files: MappingFiles<'_>) -> Result<Lexicon, MappingError> {
+        let (findings, finding_terms) = parse_concepts(files.findings)?;
+        let (body_sites, body_site_terms) = parse_concepts(files.body_sites)?;
+        let critical = parse_critical(files.critical, &findings)?;
+        let sections = crate::layout::SectionTable::parse(files.sections.0, files.sections.1)?;
+        Ok(Lexicon {
+            findings,
+            finding_terms,
+            body_sites,
+            body_site_terms,
+            critical,
+            cues: Cues::build(),
+            sections,
+        })
+    }
+}
+
+/// The data rows of a TSV table: skips `#` comments, blank lines and the
+/// header, checks the column count, and yields (1-based line, columns).
+fn rows<'a>(
+    (file, content): (&'a str, &'a str),
+    header: &'a [&'a str],
+) -> impl Iterator<Item = Result<(usize, Vec<&'a str>), MappingError>> + 'a {
+    let mut seen_header = false;
+    content.lines().enumerate().filter_map(move |(index, raw)| {
+        let line = index + 1;
+        let row = raw.strip_suffix('\r').unwrap_or(raw);
+        if row.trim().is_empty() || row.starts_with('#') {
+            return None;
+        }
+        let columns: Vec<&str> = row.split('\t').collect();
+        if !seen_header {
+            seen_header = true;
+            if columns != header {
+                return Some(Err(error(
+                    file,
+                    line,
+                    format!("expected the header {:?}", header.join("\\t")),
+                )));
+            }
+            return None;
+        }
+        if columns.len() != header.len() {
+            return Some(Err(error(
+                file,
+                line,
+                format!(
+                    "expected {} tab-separated columns ({}), found {}",
+                    header.len(),
+                    header.join(", "),
+                    columns.len()
+                ),
+            )));
+        }
+        Some(Ok((line, columns)))
+    })
+}
+
+fn error(file: &str, line: usize, message: String) -> MappingError {
+    MappingError {
+        file: file.to_string(),
+        line,
+        message,
+    }
+}
+
+const CONCEPT_HEADER: [&str; 5] = ["system", "code", "display", "synonyms", "notes"];
+
+/// Parses a concept table (findings.tsv, body_sites.tsv) and builds its
+/// automaton.
+fn parse_concepts(
+    (file, content): (&str, &str),
+) -> Result<(Vec<Code>, TermMatcher), MappingError> {
+    let mut codes: Vec<Code> = Vec::new();
+    let mut patterns: Vec<String> = Vec::new();
+    let mut terms: Vec<Term> = Vec::new();
+    let mut code_lines: HashMap<(String, String), usize> = HashMap::new();
+    let mut synonym_lines: HashMap<String, usize> = HashMap::new();
+    for row in rows((file, content), &CONCEPT_HEADER) {
+        let (line, columns) = row?;
+        let [system, code, display, synonyms, _notes] = columns[..] else {
+            unreachable!("rows() checked the column count")
+        };
+        if !SYSTEMS.contains(&system) {
+            return Err(error(
+                file,
+                line,
+                format!("unknown code system URI {system:?} (expected one of {SYSTEMS:?})"),
+            ));
+        }
+        if code.trim().is_empty() || code.trim() != code {
+            return Err(error(file, line, format!("bad code {code:?}")));
+        }
+        if system == SYSTEMS[0] && !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(error(
+                file,
+                line,
+                format!("SNOMED CT code {code:?} is not numeric"),
+            ));
+        }
+        if display.trim().is_empty() {
+            return Err(error(file, line, "empty display".to_string()));
+        }
+        if let Some(first) = code_lines.insert((system.to_string(), code.to_string()), line) {
+            return Err(error(
+                file,
+                line,
+                format!("duplicate code {code} (first on line {first})"),
+            ));
+        }
+        let concept = u32::try_from(codes.len())
+            .map_err(|_| error(file, line, "too many concepts".to_string()))?;
+        for synonym in synonyms.split('|') {
+            if synonym.trim().is_empty() {
+                return Err(error(file, line, "empty synonym".to_string()));
+            }
+            if synonym.trim() != synonym || synonym.contains("  ") {
+                return Err(error(
+                    file,
+                    line,
+                    format!("synonym {synonym:?} has stray spaces"),
+                ));
+            }
+            let key = synonym.to_ascii_lowercase();
+            if let Some(first) = synonym_lines.insert(key.clone(), line) {
+                return Err(error(
+                    file,
+                    line,
+                    format!("synonym {synonym:?} already names the concept on line {first}"),
+                ));
+            }
+            let (head, tail) = match key.split_once(" ... ") {
+                Some((head, tail)) if !head.is_empty() && !tail.is_empty() => {
+                    (head.to_string(), Some(tail.into()))
+                }
+                Some(_) => {
+                    return Err(error(
+                        file,
+                        line,
+                        format!("gapped synonym {synonym:?} needs words on both sides of ..."),
+                    ));
+                }
+                None => (key, None),
+            };
+            patterns.push(head);
+            terms.push(Term { concept, tail });
+        }
+        codes.push(Code {
+            system: system.to_string(),
+            code: code.to_string(),
+            display: display.to_string(),
+        });
+    }
+    if codes.is_empty() {
+        return Err(error(file, 0, "no concepts".to_string()));
+    }
+    let automaton = overlapping_automaton(&patterns).map_err(|message| error(file, 0, message))?;
+    Ok((codes, TermMatcher { automaton, terms }))
+}
+
+/// ASCII case-insensitive and overlapping: every occurrence of every
+/// pattern is reported, and [`crate::findings::select_words`] keeps the
+/// longest whole-word match at each position (`pleural effusion` over
+/// `effusion`), so a match that fails the word-boundary test never hides a
+/// shorter one that passes.
+pub(crate) fn overlapping_automaton<P: AsRef<[u8]>>(
+    patterns: &[P],
+) -> Result<AhoCorasick, String> {
+    AhoCorasickBuilder::new()
+        .match_kind(MatchKind::Standard)
+        .ascii_case_insensitive(true)
+        .build(patterns)
+        .map_err(|e| format!("cannot build the term automaton: {e}"))
+}
+
+const CRITICAL_HEADER: [&str; 4] = ["system", "code", "requires", "excludes"];
+
+fn parse_critical(
+    (file, content): (&str, &str),
+    findings: &[Code],
+) -> Result<Vec<CriticalRule>, MappingError> {
+    let mut rules = Vec::new();
+    for row in rows((file, content), &CRITICAL_HEADER) {
+        let (line, columns) = row?;
+        let [system, code, requires, excludes] = columns[..] else {
+            unreachable!("rows() checked the column count")
+        };
+        let concept = findings
+            .iter()
+            .position(|c| c.system == system && c.code == code)
+            .ok_or_else(|| {
+                error(
+                    file,
+                    line,
+                    format!("{system}|{code} is not a concept of findings.tsv"),
+                )
+            })?;
+        let words = |column: &str| -> Result<Vec<Box<str>>, MappingError> {
+            if column == "-" {
+                return Ok(Vec::new());
+            }
+            column
+                .split('|')
+                .map(|word| {
+                    if word.trim().is_empty() || word.trim() != word {
+                        Err(error(file, line, format!("bad qualifier {word:?}")))
+                    } else {
+                        Ok(word.to_ascii_lowercase().into_boxed_str())
+                    }
+                })
+                .collect()
+        };
+        rules.push(CriticalRule {
+            concept: concept as u32,
+            requires: words(requires)?,
+            excludes: words(excludes)?,
+        });
+    }
+    Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_findings(content: &'static str) -> MappingFiles<'static> {
+        MappingFiles {
+            findings: ("site/findings.tsv", content),
+            ..MappingFiles::BUILTIN
+        }
+    }
+
+    #[test]
+    fn builtin_tables_validate() {
+        let lexicon = Lexicon::parse(MappingFiles::BUILTIN).expect("builtin tables");
+        assert!(lexicon.findings.len() > 40);
+        assert!(!lexicon.body_sites.is_empty());
+        assert!(!lexicon.critical.is_empty());
+    }
+
+    fn parse_error(content: &'static str) -> MappingError {
+        match Lexicon::parse(with_findings(content)) {
+            Ok(_) => panic!("expected an error for {content:?}"),
+            Err(e) => e,
+        }
+    }
+
+    const HEADER: &str = "system\tcode\tdisplay\tsynonyms\tnotes\n";
+
+    #[test]
+    fn duplicate_code_names_file_and_line() {
+        let e = parse_error(Box::leak(
+            format!(
+                "# comment\n{HEADER}http://snomed.info/sct\t1\tA\ta\t\nhttp://snomed.info/sct\t1\tB\tb\t\n"
+            )
+            .into_boxed_str(),
+        ));
+        assert_eq!((e.file.as_str(), e.line), ("site/findings.tsv", 4));
+        assert!(e.to_string().contains("duplicate code"), "{e}");
+    }
+
+    #[test]
+    fn empty_synonym_is_an_error() {
+        let e = parse_error(Box::leak(
+            format!("{HEADER}http://snomed.info/sct\t1\tA\ta||b\t\n").into_boxed_str(),
+        ));
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("empty synonym"));
+    }
+
+    #[test]
+    fn bad_system_uri_is_an_error() {
+        let e = parse_error(Box::leak(
+            format!("{HEADER}snomed\t1\tA\ta\t\n").into_boxed_str(),
+        ));
+        assert!(e.message.contains("unknown code system"));
+    }
+
+    #[test]
+    fn wrong_column_count_is_an_error() {
+        let e = parse_error(Box::leak(
+            format!("{HEADER}http://snomed.info/sct\t1\tA\n").into_boxed_str(),
+        ));
+        assert!(e.message.contains("columns"), "{e}");
+    }
+
+    #[test]
+    fn synonym_shared_by_two_concepts_is_an_error() {
+        let e = parse_error(Box::leak(
+            format!(
+                "{HEADER}http://snomed.info/sct\t1\tA\tsame\t\nhttp://snomed.info/sct\t2\tB\tSame\t\n"
+            )
+            .into_boxed_str(),
+        ));
+        assert_eq!(e.line, 3);
+    }
+
+    #[test]
+    fn wrong_header_is_an_error() {
+        let e = parse_error("system\tcode\n");
+        assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn critical_rule_must_name_a_known_concept() {
+        let files = MappingFiles {
+            critical: (
+                "site/critical.tsv",
+                "system\tcode\trequires\texcludes\nhttp://snomed.info/sct\t999\t-\t-\n",
+            ),
+            ..MappingFiles::BUILTIN
+        };
+        let e = Lexicon::parse(files).err().expect("unknown concept");
+        assert_eq!((e.file.as_str(), e.line), ("site/critical.tsv", 2));
     }
 }

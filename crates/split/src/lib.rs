@@ -203,9 +203,20 @@ pub struct Discrepancy<'a> {
     pub impression_finding: usize,
 }
 
+mod context;
+mod critical;
+mod discrepancy;
+mod findings;
+mod layout;
 mod lexicon;
+mod measure;
+mod offsets;
+mod recommend;
 
-pub use lexicon::{Lexicon, MappingError};
+pub use lexicon::{Lexicon, MappingError, MappingFiles};
+pub use offsets::char_range_to_bytes;
+
+use findings::{Scratch, SentenceSpan};
 
 /// Extracts sections, items, findings, recommendations, critical results and
 /// laterality discrepancies from a report text. Headerless text is one
@@ -216,17 +227,73 @@ pub fn extract<'a>(text: &'a str, lexicon: &'a Lexicon) -> Extraction<'a> {
 
 /// Like [`extract`], but headerless text is a section of kind `headerless`:
 /// a `DiagnosticReport.conclusion` on its own is an impression.
+///
+/// The pipeline: layout (sections, items, sentences) → per sentence: finding
+/// terms, their context (assertion, temporality, change, laterality), body
+/// sites and sizes → recommendations → critical results → laterality
+/// discrepancies → byte offsets turned into char offsets, once.
 pub fn extract_as<'a>(
     text: &'a str,
     lexicon: &'a Lexicon,
     headerless: SectionKind,
 ) -> Extraction<'a> {
-    let _ = (text, lexicon, headerless);
-    Extraction {
-        sections: Vec::new(),
-        findings: Vec::new(),
-        recommendations: Vec::new(),
-        critical: Vec::new(),
-        discrepancies: Vec::new(),
+    let layout = layout::layout(text, &lexicon.sections, headerless);
+    let mut scratch = Scratch::default();
+    let mut findings = Vec::new();
+    let mut concepts = Vec::new();
+    for sentence in &layout.sentences {
+        let span = SentenceSpan {
+            start: sentence.start,
+            end: sentence.end,
+            body_start: sentence.body_start,
+            section: layout.sections[sentence.section].kind,
+            item: sentence.item,
+        };
+        findings::sentence_findings(
+            text,
+            span,
+            lexicon,
+            measure::measurements(text, sentence.start, sentence.end),
+            &mut scratch,
+            &mut findings,
+            &mut concepts,
+        );
     }
+    let recommendations = recommend::recommendations(text, &layout);
+    let critical = critical::critical(&findings, &concepts, lexicon);
+    let discrepancies = discrepancy::laterality(&findings, &concepts);
+    let mut extraction = Extraction {
+        sections: layout.sections,
+        findings,
+        recommendations,
+        critical,
+        discrepancies,
+    };
+    offsets::to_char_offsets(&mut extraction, text);
+    extraction
+}
+
+/// Judges one term in one sentence with the same context rules as
+/// [`extract`], for terms the lexicon may not know (evaluation on the NegEx
+/// kit, or a caller's own vocabulary). `term_start..term_end` is a BYTE
+/// range of `sentence` (on char boundaries); the whole of `sentence` is its
+/// context. Returns the assertion and the temporality of the term.
+///
+/// ```
+/// use reportsplit_split::{assert_term, Assertion, Temporality};
+/// let s = "There is no evidence of focal airspace disease.";
+/// let start = s.find("airspace").unwrap();
+/// assert_eq!(assert_term(s, start, start + 16), (Assertion::Absent, Temporality::Current));
+/// ```
+pub fn assert_term(sentence: &str, term_start: usize, term_end: usize) -> (Assertion, Temporality) {
+    static CUES: std::sync::OnceLock<context::Cues> = std::sync::OnceLock::new();
+    let cues = CUES.get_or_init(context::Cues::build);
+    let end = term_end.min(sentence.len());
+    let start = term_start.min(end);
+    let mut raw = Vec::new();
+    let mut hits = Vec::new();
+    cues.scan(sentence, 0, sentence.len(), &mut raw, &mut hits);
+    hits.retain(|hit| hit.end <= start || hit.start >= end);
+    let judgement = context::judge(sentence, &hits, start, end, &[]);
+    (judgement.assertion, judgement.temporality)
 }

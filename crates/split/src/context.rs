@@ -1,0 +1,811 @@
+//! Context of a finding mention inside its sentence: assertion (negation and
+//! hedging), temporality, change and laterality — a ConText-style cue
+//! grammar tuned for radiology language.
+//!
+//! A sentence is scanned once with one automaton of cue phrases. Each cue
+//! can act forward (`no pneumothorax`), backward (`pneumothorax is not seen`)
+//! or both (`atelectasis versus pneumonia`). A cue's scope ends at a
+//! terminator (`but`, `however`, `which`, `;` ...) or at the sentence end.
+//! When several cues reach a mention, the nearest one decides: in
+//! "No effusion. Possible atelectasis" or "no effusion, possible
+//! atelectasis" the hedge, not the negation, governs atelectasis.
+//! Pseudo-negations (`no change in`, `not only`) are longer cues that win
+//! over `no`/`not` by leftmost-longest matching and affirm what follows.
+
+use crate::{Assertion, Change, Laterality, Temporality};
+use aho_corasick::AhoCorasick;
+
+/// Which way a cue reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    Forward,
+    Backward,
+    Both,
+}
+
+/// What a cue says about the mentions it reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Polarity {
+    Negate,
+    Hedge,
+    /// Blocks a negation further away (pseudo-negations, `there is`).
+    Affirm,
+}
+
+/// One cue phrase and its effects.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cue {
+    pub(crate) polarity: Option<(Reach, Polarity)>,
+    pub(crate) temporality: Option<(Reach, Temporality)>,
+    /// Applies to the nearest mention in the same clause, either side.
+    pub(crate) change: Option<Change>,
+    pub(crate) side: Option<Laterality>,
+    /// Ends every scope (`but`, `however`, `;`).
+    pub(crate) terminates: bool,
+}
+
+const NONE: Cue = Cue {
+    polarity: None,
+    temporality: None,
+    change: None,
+    side: None,
+    terminates: false,
+};
+
+const fn negate(reach: Reach) -> Cue {
+    Cue {
+        polarity: Some((reach, Polarity::Negate)),
+        ..NONE
+    }
+}
+
+const fn hedge(reach: Reach) -> Cue {
+    Cue {
+        polarity: Some((reach, Polarity::Hedge)),
+        ..NONE
+    }
+}
+
+const fn affirm(reach: Reach) -> Cue {
+    Cue {
+        polarity: Some((reach, Polarity::Affirm)),
+        ..NONE
+    }
+}
+
+const fn when(reach: Reach, temporality: Temporality) -> Cue {
+    Cue {
+        temporality: Some((reach, temporality)),
+        ..NONE
+    }
+}
+
+const fn change(change: Change) -> Cue {
+    Cue {
+        change: Some(change),
+        ..NONE
+    }
+}
+
+const fn side(side: Laterality) -> Cue {
+    Cue {
+        side: Some(side),
+        ..NONE
+    }
+}
+
+const fn and_change(cue: Cue, change: Change) -> Cue {
+    Cue {
+        change: Some(change),
+        ..cue
+    }
+}
+
+const fn and_when(cue: Cue, reach: Reach, temporality: Temporality) -> Cue {
+    Cue {
+        temporality: Some((reach, temporality)),
+        ..cue
+    }
+}
+
+const TERMINATOR: Cue = Cue {
+    terminates: true,
+    ..NONE
+};
+
+use Reach::{Backward, Both, Forward};
+
+/// The cue grammar. Lower case; matched case-insensitively on word
+/// boundaries, longest first, so `no change in` beats `no` and
+/// `not excluded` beats `not`.
+const CUES: &[(&str, Cue)] = &[
+    // --- negation, forward
+    ("no", negate(Forward)),
+    ("not", negate(Forward)),
+    ("without", negate(Forward)),
+    ("negative for", negate(Forward)),
+    ("free of", negate(Forward)),
+    ("clear of", negate(Forward)),
+    ("absence of", negate(Forward)),
+    ("absent", negate(Both)),
+    ("no evidence of", negate(Forward)),
+    ("no evidence for", negate(Forward)),
+    ("without evidence of", negate(Forward)),
+    ("no sign of", negate(Forward)),
+    ("no signs of", negate(Forward)),
+    ("without signs of", negate(Forward)),
+    ("no findings of", negate(Forward)),
+    ("no findings to suggest", negate(Forward)),
+    ("no findings suggestive of", negate(Forward)),
+    ("there is no", negate(Forward)),
+    ("there are no", negate(Forward)),
+    ("there is not", negate(Forward)),
+    ("there was no", negate(Forward)),
+    ("there were no", negate(Forward)),
+    ("no new", negate(Forward)),
+    ("no further", negate(Forward)),
+    ("no residual", negate(Forward)),
+    ("no recurrent", negate(Forward)),
+    ("never", negate(Forward)),
+    ("neither", negate(Forward)),
+    ("nor", negate(Forward)),
+    ("none", negate(Both)),
+    ("denies", negate(Forward)),
+    ("denied", negate(Forward)),
+    ("deny", negate(Forward)),
+    ("denying", negate(Forward)),
+    ("rather than", negate(Forward)),
+    ("instead of", negate(Forward)),
+    ("fails to reveal", negate(Forward)),
+    ("failed to reveal", negate(Forward)),
+    ("does not demonstrate", negate(Forward)),
+    ("did not demonstrate", negate(Forward)),
+    ("unlikely", negate(Both)),
+    ("negative", negate(Backward)),
+    ("is negative", negate(Backward)),
+    // --- negation, backward ("X is not seen")
+    ("not seen", negate(Backward)),
+    ("not identified", negate(Backward)),
+    ("not visualized", negate(Backward)),
+    ("not visualised", negate(Backward)),
+    ("not appreciated", negate(Backward)),
+    ("not present", negate(Backward)),
+    ("not demonstrated", negate(Backward)),
+    ("not evident", negate(Backward)),
+    ("not detected", negate(Backward)),
+    ("not noted", negate(Backward)),
+    ("not observed", negate(Backward)),
+    ("not apparent", negate(Backward)),
+    ("not definitely seen", negate(Backward)),
+    ("is absent", negate(Backward)),
+    ("are absent", negate(Backward)),
+    ("ruled out", negate(Backward)),
+    ("has been ruled out", negate(Backward)),
+    ("was ruled out", negate(Backward)),
+    ("is excluded", negate(Backward)),
+    ("was excluded", negate(Backward)),
+    ("are excluded", negate(Backward)),
+    ("has been excluded", negate(Backward)),
+    ("removed", negate(Backward)),
+    ("has been removed", negate(Backward)),
+    ("have been removed", negate(Backward)),
+    // --- negation that is also a change
+    ("no longer", and_change(negate(Both), Change::Resolved)),
+    ("resolved", and_change(negate(Both), Change::Resolved)),
+    ("has resolved", and_change(negate(Backward), Change::Resolved)),
+    ("have resolved", and_change(negate(Backward), Change::Resolved)),
+    ("interval resolution of", and_change(negate(Forward), Change::Resolved)),
+    ("resolution of", and_change(negate(Forward), Change::Resolved)),
+    ("complete resolution of", and_change(negate(Forward), Change::Resolved)),
+    ("resolution", and_change(negate(Backward), Change::Resolved)),
+    ("cleared", and_change(negate(Backward), Change::Resolved)),
+    ("has cleared", and_change(negate(Backward), Change::Resolved)),
+    ("clearing of", and_change(negate(Forward), Change::Resolved)),
+    // --- partial resolution: a change, not a negation
+    ("partially resolved", change(Change::Decreased)),
+    ("partial resolution of", and_change(affirm(Forward), Change::Decreased)),
+    ("near complete resolution of", and_change(affirm(Forward), Change::Decreased)),
+    ("nearly resolved", change(Change::Decreased)),
+    ("almost resolved", change(Change::Decreased)),
+    ("incompletely resolved", change(Change::Decreased)),
+    ("resolving", change(Change::Decreased)),
+    // --- pseudo-negations: look like negation, are not
+    ("no change", and_change(affirm(Forward), Change::Stable)),
+    ("no change in", and_change(affirm(Forward), Change::Stable)),
+    ("no significant change", and_change(affirm(Forward), Change::Stable)),
+    ("no significant change in", and_change(affirm(Forward), Change::Stable)),
+    ("no interval change", and_change(affirm(Forward), Change::Stable)),
+    ("no interval change in", and_change(affirm(Forward), Change::Stable)),
+    ("no significant interval change", and_change(affirm(Forward), Change::Stable)),
+    ("no significant interval change in", and_change(affirm(Forward), Change::Stable)),
+    ("no appreciable change", and_change(affirm(Forward), Change::Stable)),
+    ("no substantial change", and_change(affirm(Forward), Change::Stable)),
+    ("no definite change", and_change(affirm(Forward), Change::Stable)),
+    ("no increase", and_change(affirm(Forward), Change::Stable)),
+    ("no increase in", and_change(affirm(Forward), Change::Stable)),
+    ("no significant increase in", and_change(affirm(Forward), Change::Stable)),
+    ("no decrease", and_change(affirm(Forward), Change::Stable)),
+    ("no decrease in", and_change(affirm(Forward), Change::Stable)),
+    ("no enlargement of", and_change(affirm(Forward), Change::Stable)),
+    ("not changed", and_change(affirm(Both), Change::Stable)),
+    ("not significantly changed", and_change(affirm(Both), Change::Stable)),
+    ("has not changed", and_change(affirm(Both), Change::Stable)),
+    ("without change", and_change(affirm(Both), Change::Stable)),
+    ("without significant change", and_change(affirm(Both), Change::Stable)),
+    ("without interval change", and_change(affirm(Both), Change::Stable)),
+    ("without significant interval change", and_change(affirm(Both), Change::Stable)),
+    ("not only", affirm(Forward)),
+    ("not cause", affirm(Forward)),
+    ("not drain", affirm(Forward)),
+    ("not extend", affirm(Forward)),
+    ("not necessarily", hedge(Forward)),
+    ("gram negative", affirm(Forward)),
+    ("without difficulty", affirm(Forward)),
+    ("there is", affirm(Forward)),
+    ("there are", affirm(Forward)),
+    ("there has been", affirm(Forward)),
+    ("there have been", affirm(Forward)),
+    ("is present", affirm(Backward)),
+    ("are present", affirm(Backward)),
+    // --- hedges
+    ("possible", hedge(Forward)),
+    ("possibly", hedge(Forward)),
+    ("possibility of", hedge(Forward)),
+    ("is possible", hedge(Backward)),
+    ("probable", hedge(Forward)),
+    ("probably", hedge(Both)),
+    ("likely", hedge(Both)),
+    ("most likely", hedge(Both)),
+    ("less likely", hedge(Forward)),
+    ("more likely", hedge(Forward)),
+    ("likely represents", hedge(Forward)),
+    ("likely representing", hedge(Forward)),
+    ("may", hedge(Forward)),
+    ("might", hedge(Forward)),
+    ("could", hedge(Forward)),
+    ("may represent", hedge(Forward)),
+    ("could represent", hedge(Forward)),
+    ("might represent", hedge(Forward)),
+    ("may reflect", hedge(Forward)),
+    ("could reflect", hedge(Forward)),
+    ("may be", hedge(Both)),
+    ("could be", hedge(Both)),
+    ("questionable", hedge(Forward)),
+    ("question of", hedge(Forward)),
+    ("questioned", hedge(Backward)),
+    ("equivocal", hedge(Both)),
+    ("indeterminate", hedge(Backward)),
+    ("suspicious for", hedge(Forward)),
+    ("suspicious of", hedge(Forward)),
+    ("suspicion of", hedge(Forward)),
+    ("suspicion for", hedge(Forward)),
+    ("suspect", hedge(Forward)),
+    ("suspected", hedge(Both)),
+    ("concerning for", hedge(Forward)),
+    ("concern for", hedge(Forward)),
+    ("worrisome for", hedge(Forward)),
+    ("suggestive of", hedge(Forward)),
+    ("suggesting", hedge(Forward)),
+    ("suggests", hedge(Forward)),
+    ("to suggest", hedge(Forward)),
+    ("most consistent with", hedge(Forward)),
+    ("presumed", hedge(Forward)),
+    ("presumably", hedge(Forward)),
+    ("favor", hedge(Forward)),
+    ("favored", hedge(Both)),
+    ("favoring", hedge(Forward)),
+    ("differential includes", hedge(Forward)),
+    ("differential diagnosis includes", hedge(Forward)),
+    ("differential diagnosis", hedge(Forward)),
+    ("differential considerations include", hedge(Forward)),
+    ("versus", hedge(Both)),
+    ("vs", hedge(Both)),
+    ("and/or", hedge(Both)),
+    ("cannot exclude", hedge(Forward)),
+    ("can not exclude", hedge(Forward)),
+    ("cannot rule out", hedge(Forward)),
+    ("can not rule out", hedge(Forward)),
+    ("could not rule out", hedge(Forward)),
+    ("not rule out", hedge(Forward)),
+    ("difficult to exclude", hedge(Both)),
+    ("not exclude", hedge(Forward)),
+    ("cannot be excluded", hedge(Backward)),
+    ("can not be excluded", hedge(Backward)),
+    ("could not be excluded", hedge(Backward)),
+    ("cannot be ruled out", hedge(Backward)),
+    ("not ruled out", hedge(Backward)),
+    ("not excluded", hedge(Backward)),
+    ("not entirely excluded", hedge(Backward)),
+    ("not completely excluded", hedge(Backward)),
+    ("not definitely excluded", hedge(Backward)),
+    ("not be excluded", hedge(Backward)),
+    // --- temporality
+    ("history of", when(Forward, Temporality::Historical)),
+    ("h/o", when(Forward, Temporality::Historical)),
+    ("hx of", when(Forward, Temporality::Historical)),
+    ("past medical history", when(Forward, Temporality::Historical)),
+    ("status post", when(Forward, Temporality::Historical)),
+    ("s/p", when(Forward, Temporality::Historical)),
+    ("previous history", when(Forward, Temporality::Historical)),
+    ("prior history", when(Forward, Temporality::Historical)),
+    ("old", when(Forward, Temporality::Historical)),
+    ("remote", when(Forward, Temporality::Historical)),
+    ("healed", when(Forward, Temporality::Historical)),
+    ("in the past", when(Backward, Temporality::Historical)),
+    ("evaluate for", when(Forward, Temporality::Hypothetical)),
+    ("evaluation for", when(Forward, Temporality::Hypothetical)),
+    ("eval for", when(Forward, Temporality::Hypothetical)),
+    ("assess for", when(Forward, Temporality::Hypothetical)),
+    ("assessment for", when(Forward, Temporality::Hypothetical)),
+    ("to assess", when(Forward, Temporality::Hypothetical)),
+    ("screen for", when(Forward, Temporality::Hypothetical)),
+    ("screening for", when(Forward, Temporality::Hypothetical)),
+    ("rule out", and_when(hedge(Forward), Forward, Temporality::Hypothetical)),
+    ("to rule out", and_when(hedge(Forward), Forward, Temporality::Hypothetical)),
+    ("r/o", and_when(hedge(Forward), Forward, Temporality::Hypothetical)),
+    ("to exclude", and_when(hedge(Forward), Forward, Temporality::Hypothetical)),
+    ("if", when(Forward, Temporality::Hypothetical)),
+    ("in case of", when(Forward, Temporality::Hypothetical)),
+    ("should", when(Forward, Temporality::Hypothetical)),
+    ("risk of", when(Forward, Temporality::Hypothetical)),
+    ("risk for", when(Forward, Temporality::Hypothetical)),
+    ("at risk for", when(Forward, Temporality::Hypothetical)),
+    // --- change
+    ("new", change(Change::New)),
+    ("newly", change(Change::New)),
+    ("interval development of", change(Change::New)),
+    ("interval appearance of", change(Change::New)),
+    ("development of", change(Change::New)),
+    ("developing", change(Change::New)),
+    ("increased", change(Change::Increased)),
+    ("increasing", change(Change::Increased)),
+    ("increase in", change(Change::Increased)),
+    ("interval increase", change(Change::Increased)),
+    ("larger", change(Change::Increased)),
+    ("enlarging", change(Change::Increased)),
+    ("worsened", change(Change::Increased)),
+    ("worsening", change(Change::Increased)),
+    ("worse", change(Change::Increased)),
+    ("progressed", change(Change::Increased)),
+    ("progression", change(Change::Increased)),
+    ("progressive", change(Change::Increased)),
+    ("more prominent", change(Change::Increased)),
+    ("more pronounced", change(Change::Increased)),
+    ("decreased", change(Change::Decreased)),
+    ("decreasing", change(Change::Decreased)),
+    ("decrease in", change(Change::Decreased)),
+    ("interval decrease", change(Change::Decreased)),
+    ("smaller", change(Change::Decreased)),
+    ("improved", change(Change::Decreased)),
+    ("improving", change(Change::Decreased)),
+    ("improvement", change(Change::Decreased)),
+    ("diminished", change(Change::Decreased)),
+    ("diminishing", change(Change::Decreased)),
+    ("regression", change(Change::Decreased)),
+    ("regressed", change(Change::Decreased)),
+    ("less prominent", change(Change::Decreased)),
+    ("less pronounced", change(Change::Decreased)),
+    ("stable", change(Change::Stable)),
+    ("grossly stable", change(Change::Stable)),
+    ("unchanged", change(Change::Stable)),
+    ("persistent", change(Change::Stable)),
+    ("persists", change(Change::Stable)),
+    ("persisting", change(Change::Stable)),
+    ("again seen", change(Change::Stable)),
+    ("again noted", change(Change::Stable)),
+    ("again demonstrated", change(Change::Stable)),
+    ("again identified", change(Change::Stable)),
+    ("redemonstrated", change(Change::Stable)),
+    ("redemonstration of", change(Change::Stable)),
+    ("similar", change(Change::Stable)),
+    ("similar to prior", change(Change::Stable)),
+    // --- laterality
+    ("left", side(Laterality::Left)),
+    ("left-sided", side(Laterality::Left)),
+    ("right", side(Laterality::Right)),
+    ("right-sided", side(Laterality::Right)),
+    ("bilateral", side(Laterality::Bilateral)),
+    ("bilaterally", side(Laterality::Bilateral)),
+    ("both", side(Laterality::Bilateral)),
+    ("bibasilar", side(Laterality::Bilateral)),
+    ("bibasal", side(Laterality::Bilateral)),
+    ("biapical", side(Laterality::Bilateral)),
+    ("left and right", side(Laterality::Bilateral)),
+    ("right and left", side(Laterality::Bilateral)),
+    ("left greater than right", side(Laterality::Bilateral)),
+    ("right greater than left", side(Laterality::Bilateral)),
+    // --- scope terminators
+    ("but", TERMINATOR),
+    ("however", TERMINATOR),
+    ("although", TERMINATOR),
+    ("though", TERMINATOR),
+    ("yet", TERMINATOR),
+    ("nevertheless", TERMINATOR),
+    ("still", TERMINATOR),
+    ("except", TERMINATOR),
+    ("except for", TERMINATOR),
+    ("aside from", TERMINATOR),
+    ("apart from", TERMINATOR),
+    ("other than", TERMINATOR),
+    ("with the exception of", TERMINATOR),
+    ("otherwise", TERMINATOR),
+    ("which", TERMINATOR),
+    ("who", TERMINATOR),
+    ("whereas", TERMINATOR),
+    ("while", TERMINATOR),
+    ("secondary to", TERMINATOR),
+    ("due to", TERMINATOR),
+    ("because of", TERMINATOR),
+    ("cause of", TERMINATOR),
+    ("source of", TERMINATOR),
+    ("etiology of", TERMINATOR),
+    ("and there", TERMINATOR),
+    (";", TERMINATOR),
+];
+
+/// The compiled cue grammar.
+#[derive(Debug)]
+pub(crate) struct Cues {
+    automaton: AhoCorasick,
+}
+
+/// A cue found in a sentence (byte offsets).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CueHit {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) cue: &'static Cue,
+}
+
+impl Cues {
+    pub(crate) fn build() -> Cues {
+        let patterns: Vec<&str> = CUES.iter().map(|(phrase, _)| *phrase).collect();
+        match crate::lexicon::overlapping_automaton(&patterns) {
+            Ok(automaton) => Cues { automaton },
+            Err(message) => panic!("the built-in cue grammar is invalid: {message}"),
+        }
+    }
+
+    /// Appends the cues of `text[start..end]` to `out`, in order,
+    /// non-overlapping, longest first at each position.
+    pub(crate) fn scan(
+        &self,
+        text: &str,
+        start: usize,
+        end: usize,
+        raw: &mut Vec<(usize, usize, usize)>,
+        out: &mut Vec<CueHit>,
+    ) {
+        out.clear();
+        crate::findings::select_words(&self.automaton, text, start, end, raw, |s, e, pattern| {
+            out.push(CueHit {
+                start: s,
+                end: e,
+                cue: &CUES[pattern].1,
+            })
+        });
+    }
+}
+
+/// What the context says about one mention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Judgement {
+    pub(crate) assertion: Assertion,
+    pub(crate) temporality: Temporality,
+    pub(crate) change: Option<Change>,
+    pub(crate) laterality: Option<Laterality>,
+}
+
+/// A forward negation reaches at most this many words: far enough for a
+/// list ("no focal consolidation, pleural effusion, or pneumothorax"), not
+/// so far that it swallows the next clause.
+const MAX_NEGATION_WORDS: usize = 12;
+
+/// Judges the mention whose focus is `text[focus_start..focus_end]`, given
+/// the sentence's cues (from [`Cues::scan`]) and the starts/ends of the other
+/// mentions of the sentence (`others`, used to keep laterality and change
+/// local to their own mention).
+pub(crate) fn judge(
+    text: &str,
+    cues: &[CueHit],
+    focus_start: usize,
+    focus_end: usize,
+    others: &[(usize, usize)],
+) -> Judgement {
+    let bytes = text.as_bytes();
+    let terminated = |from: usize, to: usize| {
+        cues.iter()
+            .any(|c| c.cue.terminates && c.start >= from && c.end <= to)
+    };
+    // Nearest cue (by byte gap) of each kind that reaches the focus.
+    let reaches = |reach: Reach, hit: &CueHit| -> Option<usize> {
+        if hit.end <= focus_start && matches!(reach, Forward | Both) {
+            (!terminated(hit.end, focus_start)).then_some(focus_start - hit.end)
+        } else if hit.start >= focus_end && matches!(reach, Backward | Both) {
+            (!terminated(focus_end, hit.start)).then_some(hit.start - focus_end)
+        } else {
+            None
+        }
+    };
+    let mut polarity: Option<(usize, Polarity)> = None;
+    let mut temporality: Option<(usize, Temporality)> = None;
+    for hit in cues {
+        if let Some((reach, effect)) = hit.cue.polarity
+            && let Some(gap) = reaches(reach, hit)
+            && polarity.is_none_or(|(best, _)| gap < best)
+            && !(effect == Polarity::Negate
+                && hit.end <= focus_start
+                && word_count(&bytes[hit.end..focus_start]) > MAX_NEGATION_WORDS)
+        {
+            polarity = Some((gap, effect));
+        }
+        if let Some((reach, when)) = hit.cue.temporality
+            && let Some(gap) = reaches(reach, hit)
+            && temporality.is_none_or(|(best, _)| gap < best)
+        {
+            temporality = Some((gap, when));
+        }
+    }
+    let assertion = match polarity {
+        Some((_, Polarity::Negate)) => Assertion::Absent,
+        Some((_, Polarity::Hedge)) => Assertion::Possible,
+        Some((_, Polarity::Affirm)) | None => Assertion::Present,
+    };
+    Judgement {
+        assertion,
+        temporality: temporality.map_or(Temporality::Current, |(_, t)| t),
+        change: nearest_local(cues, focus_start, focus_end, others, |c| c.change),
+        laterality: nearest_local(cues, focus_start, focus_end, others, |c| c.side),
+    }
+}
+
+/// The value of the nearest cue in the mention's own clause that carries one:
+/// not across a terminator, and not past another mention (which then owns
+/// the cue: "increased right effusion and stable left atelectasis"). A cue
+/// before the mention is preferred to one after it at the same distance.
+fn nearest_local<T: Copy>(
+    cues: &[CueHit],
+    focus_start: usize,
+    focus_end: usize,
+    others: &[(usize, usize)],
+    value: impl Fn(&Cue) -> Option<T>,
+) -> Option<T> {
+    let between = |from: usize, to: usize| {
+        cues.iter()
+            .any(|c| c.cue.terminates && c.start >= from && c.end <= to)
+    };
+    let owned_by_other = |hit: &CueHit| {
+        // Another mention between the cue and this focus, nearer to the cue.
+        others.iter().any(|&(s, e)| {
+            if hit.end <= focus_start {
+                s >= hit.end && e <= focus_start
+            } else {
+                s >= focus_end && e <= hit.start
+            }
+        })
+    };
+    let mut best: Option<(usize, T)> = None;
+    for hit in cues {
+        let Some(v) = value(hit.cue) else { continue };
+        let gap = if hit.end <= focus_start {
+            if between(hit.end, focus_start) {
+                continue;
+            }
+            focus_start - hit.end
+        } else if hit.start >= focus_end {
+            if between(focus_end, hit.start) {
+                continue;
+            }
+            // Ties go to the cue before the mention.
+            hit.start - focus_end + 1
+        } else {
+            // Inside the term ("left-sided effusion" matched as one term).
+            0
+        };
+        if owned_by_other(hit) {
+            continue;
+        }
+        if best.is_none_or(|(b, _)| gap < b) {
+            best = Some((gap, v));
+        }
+    }
+    best.map(|(_, v)| v)
+}
+
+fn word_count(bytes: &[u8]) -> usize {
+    bytes
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| w.iter().any(u8::is_ascii_alphanumeric))
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Judges the first occurrence of `term` in `sentence`, the only mention.
+    fn judge_term(sentence: &str, term: &str) -> Judgement {
+        let cues = Cues::build();
+        let mut hits = Vec::new();
+        cues.scan(sentence, 0, sentence.len(), &mut Vec::new(), &mut hits);
+        let start = sentence
+            .to_ascii_lowercase()
+            .find(&term.to_ascii_lowercase())
+            .expect("term in sentence");
+        let end = start + term.len();
+        hits.retain(|h| h.end <= start || h.start >= end);
+        judge(sentence, &hits, start, end, &[])
+    }
+
+    fn assertion(sentence: &str, term: &str) -> Assertion {
+        judge_term(sentence, term).assertion
+    }
+
+    #[test]
+    fn plain_mention_is_present() {
+        assert_eq!(assertion("Small left pleural effusion.", "effusion"), Assertion::Present);
+    }
+
+    #[test]
+    fn forward_negations() {
+        for (sentence, term) in [
+            ("No pneumothorax.", "pneumothorax"),
+            ("Lungs are clear without focal consolidation.", "consolidation"),
+            ("Negative for pulmonary embolism.", "embolism"),
+            ("The abdomen is free of free fluid.", "fluid"),
+            ("No evidence of fracture.", "fracture"),
+            ("Resolved left effusion.", "effusion"),
+            ("Atelectasis rather than pneumonia.", "pneumonia"),
+            ("There is no pleural effusion.", "effusion"),
+        ] {
+            assert_eq!(assertion(sentence, term), Assertion::Absent, "{sentence}");
+        }
+    }
+
+    #[test]
+    fn backward_negations() {
+        for (sentence, term) in [
+            ("A pneumothorax is not seen.", "pneumothorax"),
+            ("Focal consolidation is not identified.", "consolidation"),
+            ("Pleural effusions are absent.", "effusions"),
+            ("The previously noted effusion has resolved.", "effusion"),
+            ("Pulmonary embolism was ruled out.", "embolism"),
+        ] {
+            assert_eq!(assertion(sentence, term), Assertion::Absent, "{sentence}");
+        }
+    }
+
+    #[test]
+    fn negation_reaches_every_item_of_a_list() {
+        let s = "No focal consolidation, effusion, or pneumothorax.";
+        for term in ["consolidation", "effusion", "pneumothorax"] {
+            assert_eq!(assertion(s, term), Assertion::Absent, "{term}");
+        }
+    }
+
+    #[test]
+    fn negation_scope_ends_at_terminators() {
+        for s in [
+            "No pneumothorax, but there is a small effusion.",
+            "No pneumothorax; small effusion.",
+            "No acute disease, however an effusion is present.",
+            "No new opacity other than the known effusion.",
+        ] {
+            assert_eq!(assertion(s, "effusion"), Assertion::Present, "{s}");
+        }
+    }
+
+    #[test]
+    fn pseudo_negations_affirm() {
+        for (s, term) in [
+            ("No change in moderate left pneumothorax.", "pneumothorax"),
+            ("No significant interval change in the right effusion.", "effusion"),
+            ("No interval change in bibasilar atelectasis.", "atelectasis"),
+            ("No increase in the size of the nodule.", "nodule"),
+            ("Not only atelectasis but also consolidation.", "atelectasis"),
+            ("Cardiomegaly without change.", "Cardiomegaly"),
+            ("No effusion and no change in the left pneumothorax.", "pneumothorax"),
+        ] {
+            assert_eq!(assertion(s, term), Assertion::Present, "{s}");
+        }
+        assert_eq!(
+            judge_term("No change in moderate left pneumothorax.", "pneumothorax").change,
+            Some(Change::Stable)
+        );
+    }
+
+    #[test]
+    fn no_longer_is_resolved() {
+        let j = judge_term("The effusion is no longer seen.", "effusion");
+        assert_eq!((j.assertion, j.change), (Assertion::Absent, Some(Change::Resolved)));
+    }
+
+    #[test]
+    fn hedges_are_possible() {
+        for (s, term) in [
+            ("Pneumonia cannot be excluded.", "Pneumonia"),
+            ("Cannot exclude pneumonia.", "pneumonia"),
+            ("Cannot rule out a small pneumothorax.", "pneumothorax"),
+            ("Mass is not excluded.", "Mass"),
+            ("Opacity may represent atelectasis.", "atelectasis"),
+            ("Likely atelectasis.", "atelectasis"),
+            ("Atelectasis, likely.", "Atelectasis"),
+            ("Probable pneumonia.", "pneumonia"),
+            ("Possible small effusion.", "effusion"),
+            ("Questionable nodule.", "nodule"),
+            ("Findings suspicious for malignancy.", "malignancy"),
+            ("Opacity concerning for pneumonia.", "pneumonia"),
+            ("Findings most consistent with edema.", "edema"),
+            ("Differential includes infection.", "infection"),
+            ("Atelectasis versus pneumonia.", "pneumonia"),
+            ("Atelectasis versus pneumonia.", "Atelectasis"),
+            ("No effusion, possible atelectasis.", "atelectasis"),
+        ] {
+            assert_eq!(assertion(s, term), Assertion::Possible, "{s} / {term}");
+        }
+    }
+
+    #[test]
+    fn temporality() {
+        let t = |s: &str, term: &str| judge_term(s, term).temporality;
+        assert_eq!(t("History of pneumonia.", "pneumonia"), Temporality::Historical);
+        assert_eq!(t("Status post fracture fixation.", "fracture"), Temporality::Historical);
+        assert_eq!(t("Old rib fractures.", "fractures"), Temporality::Historical);
+        assert_eq!(t("Evaluate for pneumonia.", "pneumonia"), Temporality::Hypothetical);
+        assert_eq!(t("Rule out pneumothorax.", "pneumothorax"), Temporality::Hypothetical);
+        assert_eq!(t("Call if pain recurs.", "pain"), Temporality::Hypothetical);
+        assert_eq!(t("Assess for effusion.", "effusion"), Temporality::Hypothetical);
+        assert_eq!(t("Left effusion.", "effusion"), Temporality::Current);
+        assert_eq!(
+            judge_term("Rule out pneumothorax.", "pneumothorax").assertion,
+            Assertion::Possible
+        );
+    }
+
+    #[test]
+    fn change() {
+        let c = |s: &str, term: &str| judge_term(s, term).change;
+        assert_eq!(c("New right effusion.", "effusion"), Some(Change::New));
+        assert_eq!(c("Stable cardiomegaly.", "cardiomegaly"), Some(Change::Stable));
+        assert_eq!(c("Cardiomegaly is unchanged.", "Cardiomegaly"), Some(Change::Stable));
+        assert_eq!(c("Increased left effusion.", "effusion"), Some(Change::Increased));
+        assert_eq!(c("Improving pneumonia.", "pneumonia"), Some(Change::Decreased));
+        assert_eq!(c("Partially resolved effusion.", "effusion"), Some(Change::Decreased));
+        assert_eq!(c("Left effusion.", "effusion"), None);
+        assert_eq!(
+            assertion("Partially resolved effusion.", "effusion"),
+            Assertion::Present
+        );
+    }
+
+    #[test]
+    fn laterality() {
+        let l = |s: &str, term: &str| judge_term(s, term).laterality;
+        assert_eq!(l("Left pleural effusion.", "effusion"), Some(Laterality::Left));
+        assert_eq!(l("Effusion on the right.", "Effusion"), Some(Laterality::Right));
+        assert_eq!(l("Bilateral effusions.", "effusions"), Some(Laterality::Bilateral));
+        assert_eq!(l("Bibasilar atelectasis.", "atelectasis"), Some(Laterality::Bilateral));
+        assert_eq!(l("Effusions on both sides.", "Effusions"), Some(Laterality::Bilateral));
+        assert_eq!(l("Cardiomegaly.", "Cardiomegaly"), None);
+        assert_eq!(
+            l("Right lower lobe pneumonia; left effusion.", "pneumonia"),
+            Some(Laterality::Right)
+        );
+    }
+
+    #[test]
+    fn change_and_side_stay_with_their_own_mention() {
+        let cues = Cues::build();
+        let s = "Increased right effusion and stable left atelectasis.";
+        let mut hits = Vec::new();
+        cues.scan(s, 0, s.len(), &mut Vec::new(), &mut hits);
+        let effusion = (s.find("effusion").unwrap(), s.find("effusion").unwrap() + 8);
+        let atelectasis = (s.find("atelectasis").unwrap(), s.len() - 1);
+        let j = judge(s, &hits, atelectasis.0, atelectasis.1, &[effusion]);
+        assert_eq!(j.change, Some(Change::Stable));
+        assert_eq!(j.laterality, Some(Laterality::Left));
+        let j = judge(s, &hits, effusion.0, effusion.1, &[atelectasis]);
+        assert_eq!(j.change, Some(Change::Increased));
+        assert_eq!(j.laterality, Some(Laterality::Right));
+    }
+}

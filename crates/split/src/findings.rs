@@ -1,0 +1,315 @@
+//! Finding mentions: every lexicon term in a sentence becomes one finding
+//! ("No focal consolidation, effusion, or pneumothorax" gives three), judged
+//! by [`crate::context`], with its body sites and the sentence's sizes.
+
+use crate::context::{CueHit, judge};
+use crate::lexicon::{Lexicon, TermMatcher};
+use crate::{BodySite, Finding, Measurement, SectionKind};
+use aho_corasick::AhoCorasick;
+
+/// A term found in a sentence (byte offsets). `focus` is the part that cues
+/// are measured against: the whole term, or for a gapped synonym
+/// (`heart is not enlarged`) its tail, so the negation inside the gap counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mention {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) focus_start: usize,
+    pub(crate) focus_end: usize,
+    pub(crate) concept: u32,
+}
+
+/// Reusable buffers, so a sentence costs no allocation once warm.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    pub(crate) raw: Vec<(usize, usize, usize)>,
+    pub(crate) cues: Vec<CueHit>,
+    pub(crate) mentions: Vec<Mention>,
+    sites: Vec<(usize, usize, u32)>,
+    spans: Vec<(usize, usize)>,
+}
+
+/// Calls `found(start, end, pattern)` for the whole-word matches of
+/// `automaton` in `text[start..end]`, left to right, longest first at each
+/// position, never overlapping. `raw` is a reusable buffer.
+pub(crate) fn select_words(
+    automaton: &AhoCorasick,
+    text: &str,
+    start: usize,
+    end: usize,
+    raw: &mut Vec<(usize, usize, usize)>,
+    mut found: impl FnMut(usize, usize, usize),
+) {
+    raw.clear();
+    let bytes = text.as_bytes();
+    let haystack = &bytes[start..end];
+    for m in automaton.find_overlapping_iter(haystack) {
+        let (s, e) = (start + m.start(), start + m.end());
+        if is_word_edge(bytes, s, true) && is_word_edge(bytes, e, false) {
+            raw.push((s, e, m.pattern().as_usize()));
+        }
+    }
+    // Longest first at each start; then keep the non-overlapping ones.
+    raw.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let mut taken_to = start;
+    for &(s, e, pattern) in raw.iter() {
+        if s >= taken_to {
+            found(s, e, pattern);
+            taken_to = e;
+        }
+    }
+}
+
+/// True when a match may start (`opening`) or end at `at`: the match edge
+/// is not a word character, or the neighbour outside the match is not.
+fn is_word_edge(bytes: &[u8], at: usize, opening: bool) -> bool {
+    let (inside, outside) = if opening {
+        (bytes.get(at), at.checked_sub(1).and_then(|i| bytes.get(i)))
+    } else {
+        (at.checked_sub(1).and_then(|i| bytes.get(i)), bytes.get(at))
+    };
+    match (inside, outside) {
+        (Some(&inside), Some(&outside)) => !(is_word_byte(inside) && is_word_byte(outside)),
+        _ => true,
+    }
+}
+
+/// ASCII letters and digits, and any byte of a non-ASCII character (so a
+/// term never matches inside an accented word).
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b >= 0x80
+}
+
+/// How many words may separate the parts of a gapped synonym.
+const MAX_GAP_WORDS: usize = 5;
+
+/// The finding terms of `text[start..end]`.
+pub(crate) fn find_mentions(
+    matcher: &TermMatcher,
+    text: &str,
+    start: usize,
+    end: usize,
+    raw: &mut Vec<(usize, usize, usize)>,
+    out: &mut Vec<Mention>,
+) {
+    out.clear();
+    select_words(&matcher.automaton, text, start, end, raw, |s, e, pattern| {
+        let term = &matcher.terms[pattern];
+        if out.last().is_some_and(|last| s < last.end) {
+            return; // inside the gap of the previous gapped term
+        }
+        let mention = match &term.tail {
+            None => Some(Mention {
+                start: s,
+                end: e,
+                focus_start: s,
+                focus_end: e,
+                concept: term.concept,
+            }),
+            Some(tail) => find_tail(text, e, end, tail).map(|(ts, te)| Mention {
+                start: s,
+                end: te,
+                focus_start: ts,
+                focus_end: te,
+                concept: term.concept,
+            }),
+        };
+        out.extend(mention);
+    });
+}
+
+/// Finds `tail` (lower case) as whole words within a few words after `from`,
+/// not crossing a clause mark.
+fn find_tail(text: &str, from: usize, end: usize, tail: &str) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut at = from;
+    let mut words = 0;
+    while at < end && words <= MAX_GAP_WORDS {
+        match bytes[at] {
+            b'.' | b',' | b';' | b':' | b'(' | b')' => return None,
+            b if is_word_byte(b) => {
+                let candidate_end = at + tail.len();
+                if candidate_end <= end
+                    && bytes[at..candidate_end].eq_ignore_ascii_case(tail.as_bytes())
+                    && is_word_edge(bytes, candidate_end, false)
+                {
+                    return Some((at, candidate_end));
+                }
+                while at < end && is_word_byte(bytes[at]) {
+                    at += 1;
+                }
+                words += 1;
+            }
+            _ => at += 1,
+        }
+    }
+    None
+}
+
+/// One sentence (or item fragment) as the layout found it, in bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SentenceSpan {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    /// After an organ sub-header colon (`LUNGS:`); cues and terms are only
+    /// read from here on, so `LUNGS: No effusion` negates forward.
+    pub(crate) body_start: usize,
+    pub(crate) section: SectionKind,
+    pub(crate) item: Option<u32>,
+}
+
+/// Appends the findings of one sentence to `out` (byte offsets), and their
+/// concept indexes to `concepts` (parallel to `out`).
+pub(crate) fn sentence_findings<'a>(
+    text: &'a str,
+    sentence: SentenceSpan,
+    lexicon: &'a Lexicon,
+    mut measurements: Vec<Measurement<'a>>,
+    scratch: &mut Scratch,
+    out: &mut Vec<Finding<'a>>,
+    concepts: &mut Vec<u32>,
+) {
+    let (start, end) = (sentence.body_start, sentence.end);
+    find_mentions(
+        &lexicon.finding_terms,
+        text,
+        start,
+        end,
+        &mut scratch.raw,
+        &mut scratch.mentions,
+    );
+    if scratch.mentions.is_empty() {
+        return;
+    }
+    lexicon
+        .cues
+        .scan(text, start, end, &mut scratch.raw, &mut scratch.cues);
+    let sites = &mut scratch.sites;
+    sites.clear();
+    select_words(
+        &lexicon.body_site_terms.automaton,
+        text,
+        start,
+        end,
+        &mut scratch.raw,
+        |s, e, pattern| sites.push((s, e, lexicon.body_site_terms.terms[pattern].concept)),
+    );
+    let mentions = &scratch.mentions;
+    let first = out.len();
+    for (index, mention) in mentions.iter().enumerate() {
+        scratch.spans.clear();
+        scratch.spans.extend(
+            mentions
+                .iter()
+                .enumerate()
+                .filter(|&(other, _)| other != index)
+                .map(|(_, m)| (m.start, m.end)),
+        );
+        // Cues inside the focus itself are part of the term, not context.
+        let cues_outside: &[CueHit] = &scratch.cues;
+        let judgement = if cues_outside
+            .iter()
+            .any(|c| c.start < mention.focus_end && c.end > mention.focus_start)
+        {
+            let filtered: Vec<CueHit> = cues_outside
+                .iter()
+                .filter(|c| c.end <= mention.focus_start || c.start >= mention.focus_end)
+                .copied()
+                .collect();
+            judge(text, &filtered, mention.focus_start, mention.focus_end, &scratch.spans)
+        } else {
+            judge(text, cues_outside, mention.focus_start, mention.focus_end, &scratch.spans)
+        };
+        // Body sites between the neighbouring mentions belong to this one.
+        let from = index.checked_sub(1).map_or(start, |i| mentions[i].end);
+        let to = mentions.get(index + 1).map_or(end, |m| m.start);
+        let body_site = sites
+            .iter()
+            .filter(|&&(s, e, _)| s >= from && e <= to)
+            .map(|&(s, e, concept)| BodySite {
+                text: &text[s..e],
+                code: lexicon.body_sites.get(concept as usize),
+            })
+            .collect();
+        out.push(Finding {
+            text: &text[sentence.start..sentence.end],
+            start: sentence.start,
+            end: sentence.end,
+            section: sentence.section,
+            item: sentence.item,
+            term: &text[mention.start..mention.end],
+            term_start: mention.start,
+            term_end: mention.end,
+            code: lexicon.findings.get(mention.concept as usize),
+            assertion: judgement.assertion,
+            temporality: judgement.temporality,
+            change: judgement.change,
+            laterality: judgement.laterality,
+            body_site,
+            measurements: Vec::new(),
+        });
+        concepts.push(mention.concept);
+    }
+    // Each size goes to the nearest finding of the sentence.
+    for measurement in measurements.drain(..) {
+        let nearest = (first..out.len()).min_by_key(|&i| {
+            let f = &out[i];
+            if measurement.end <= f.term_start {
+                f.term_start - measurement.end
+            } else {
+                measurement.start.saturating_sub(f.term_end)
+            }
+        });
+        if let Some(i) = nearest {
+            out[i].measurements.push(measurement);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(sentence: &str) -> Vec<&str> {
+        let lexicon = Lexicon::builtin();
+        let mut raw = Vec::new();
+        let mut out = Vec::new();
+        find_mentions(
+            &lexicon.finding_terms,
+            sentence,
+            0,
+            sentence.len(),
+            &mut raw,
+            &mut out,
+        );
+        out.iter().map(|m| &sentence[m.start..m.end]).collect()
+    }
+
+    #[test]
+    fn a_list_gives_one_mention_per_finding() {
+        assert_eq!(
+            terms("No focal consolidation, effusion, or pneumothorax."),
+            ["consolidation", "effusion", "pneumothorax"]
+        );
+    }
+
+    #[test]
+    fn longest_synonym_wins() {
+        assert_eq!(terms("Small left pleural effusion."), ["pleural effusion"]);
+        assert_eq!(terms("Pericardial effusion."), ["Pericardial effusion"]);
+    }
+
+    #[test]
+    fn terms_match_whole_words_only() {
+        assert_eq!(terms("Hydropneumothoraxes? No: nonmassive."), Vec::<&str>::new());
+        assert_eq!(terms("which"), Vec::<&str>::new());
+        assert_eq!(terms("PNEUMOTHORAX"), ["PNEUMOTHORAX"]);
+    }
+
+    #[test]
+    fn gapped_synonym_spans_its_gap() {
+        assert_eq!(terms("The heart is mildly enlarged."), ["heart is mildly enlarged"]);
+        assert_eq!(terms("The heart is normal in size."), Vec::<&str>::new());
+        assert_eq!(terms("Heart size is normal, lungs enlarged."), Vec::<&str>::new());
+    }
+}

@@ -1,0 +1,732 @@
+//! The structure of a report: sections (from mappings/sections.tsv), their
+//! numbered/bulleted items or organ sub-headers, and sentences.
+//!
+//! Everything here works on BYTE offsets into the input; the orchestrator
+//! turns them into char offsets once at the end (`offsets::to_char_offsets`).
+//! The scanners are hand-written byte loops plus one Aho-Corasick automaton
+//! built with the [`SectionTable`], so a report costs a few microseconds.
+
+mod items;
+mod sentences;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, Input, MatchKind, StartKind};
+
+use crate::{Code, MappingError, Section, SectionKind};
+
+pub(crate) use sentences::Sentence;
+
+/// The layout of one report, all spans in bytes.
+#[derive(Debug)]
+pub(crate) struct Layout<'a> {
+    /// Public-model sections (kind, title, code, spans IN BYTES, items with spans IN BYTES).
+    pub sections: Vec<Section<'a>>,
+    /// Every sentence (or item/list fragment) in reading order, spans in bytes.
+    pub sentences: Vec<Sentence>,
+}
+
+/// Section header variants and the LOINC code of each section kind, parsed
+/// from mappings/sections.tsv.
+#[derive(Debug)]
+pub(crate) struct SectionTable {
+    /// Indexed by `SectionKind as usize`.
+    codes: [Option<Code>; KIND_COUNT],
+    /// Pattern id of `matcher` → the kind that header opens.
+    header_kinds: Vec<SectionKind>,
+    /// Anchored, case-insensitive, longest-match automaton over all header variants.
+    matcher: AhoCorasick,
+    /// Upper-cased first letters of the variants: most boundaries start with
+    /// another letter, and this test is far cheaper than the automaton.
+    first_letters: [bool; 256],
+}
+
+const KIND_COUNT: usize = 8;
+
+fn kind_from_name(name: &str) -> Option<SectionKind> {
+    Some(match name {
+        "indication" => SectionKind::Indication,
+        "technique" => SectionKind::Technique,
+        "comparison" => SectionKind::Comparison,
+        "findings" => SectionKind::Findings,
+        "impression" => SectionKind::Impression,
+        "recommendation" => SectionKind::Recommendation,
+        "addendum" => SectionKind::Addendum,
+        "other" => SectionKind::Other,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+impl SectionTable {
+    /// The table shipped in mappings/sections.tsv (the Lexicon loads it in production).
+    pub(crate) fn builtin() -> SectionTable {
+        SectionTable::parse("mappings/sections.tsv", include_str!("../../../mappings/sections.tsv"))
+            .unwrap_or_else(|error| panic!("built-in section table is invalid: {error}"))
+    }
+}
+
+impl SectionTable {
+    /// Parses a sections table (see the comment block at the top of
+    /// mappings/sections.tsv for the format). Errors name the file and line.
+    pub(crate) fn parse(file: &str, content: &str) -> Result<SectionTable, MappingError> {
+        let error = |line: usize, message: String| MappingError {
+            file: file.to_owned(),
+            line,
+            message,
+        };
+        let mut codes: [Option<Code>; KIND_COUNT] = Default::default();
+        let mut seen_kind = [false; KIND_COUNT];
+        let mut variants: Vec<String> = Vec::new();
+        let mut header_kinds = Vec::new();
+        let mut saw_header_line = false;
+        for (index, line) in content.lines().enumerate() {
+            let line_no = index + 1;
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                continue;
+            }
+            let fields: Vec<&str> = line.split('\t').collect();
+            if !saw_header_line {
+                if fields != ["kind", "system", "code", "display", "headers"] {
+                    return Err(error(
+                        line_no,
+                        "expected the header line `kind<TAB>system<TAB>code<TAB>display<TAB>headers`"
+                            .to_owned(),
+                    ));
+                }
+                saw_header_line = true;
+                continue;
+            }
+            let [kind, system, code, display, headers] = fields[..] else {
+                return Err(error(
+                    line_no,
+                    format!("expected 5 tab-separated fields, found {}", fields.len()),
+                ));
+            };
+            let kind = kind_from_name(kind.trim()).ok_or_else(|| {
+                error(
+                    line_no,
+                    format!(
+                        "unknown section kind {kind:?} (expected indication, technique, comparison, findings, impression, recommendation, addendum or other)"
+                    ),
+                )
+            })?;
+            if std::mem::replace(&mut seen_kind[kind as usize], true) {
+                return Err(error(line_no, format!("section kind {kind:?} listed twice")));
+            }
+            let (system, code, display) = (system.trim(), code.trim(), display.trim());
+            codes[kind as usize] = match (system.is_empty(), code.is_empty(), display.is_empty()) {
+                (true, true, true) => None,
+                (false, false, false) => Some(Code {
+                    system: system.to_owned(),
+                    code: code.to_owned(),
+                    display: display.to_owned(),
+                }),
+                _ => {
+                    return Err(error(
+                        line_no,
+                        "system, code and display must be all present or all empty".to_owned(),
+                    ));
+                }
+            };
+            for variant in headers.split('|') {
+                let variant = variant.trim();
+                if variant.is_empty() {
+                    return Err(error(line_no, "empty header variant".to_owned()));
+                }
+                if !variant
+                    .bytes()
+                    .all(|b| b.is_ascii_alphabetic() || b == b' ' || b == b'-' || b == b'/')
+                {
+                    return Err(error(
+                        line_no,
+                        format!("header variant {variant:?}: only ASCII letters, spaces, '-' and '/' are allowed"),
+                    ));
+                }
+                let upper = variant.to_ascii_uppercase();
+                if variants.contains(&upper) {
+                    return Err(error(line_no, format!("header variant {variant:?} listed twice")));
+                }
+                variants.push(upper);
+                header_kinds.push(kind);
+            }
+        }
+        if !saw_header_line {
+            return Err(error(1, "the file has no header line".to_owned()));
+        }
+        if variants.is_empty() {
+            return Err(error(1, "the file lists no section headers".to_owned()));
+        }
+        let mut first_letters = [false; 256];
+        for variant in &variants {
+            first_letters[usize::from(variant.as_bytes()[0])] = true;
+        }
+        let matcher = AhoCorasickBuilder::new()
+            .kind(Some(AhoCorasickKind::DFA))
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostLongest)
+            .start_kind(StartKind::Anchored)
+            .build(&variants)
+            .map_err(|e| error(1, format!("cannot build the header matcher: {e}")))?;
+        Ok(SectionTable {
+            codes,
+            header_kinds,
+            matcher,
+            first_letters,
+        })
+    }
+
+    /// The LOINC code of a section kind, if the table gives one.
+    pub(crate) fn code(&self, kind: SectionKind) -> Option<&Code> {
+        self.codes[kind as usize].as_ref()
+    }
+
+    /// The longest header variant starting exactly at `at`, as (kind, end).
+    fn header_at(&self, text: &str, at: usize) -> Option<(SectionKind, usize)> {
+        let first = text.as_bytes().get(at)?.to_ascii_uppercase();
+        if !self.first_letters[usize::from(first)] {
+            return None;
+        }
+        let found = self
+            .matcher
+            .find(Input::new(text).range(at..).anchored(Anchored::Yes))?;
+        Some((self.header_kinds[found.pattern().as_usize()], found.end()))
+    }
+}
+
+/// Where a candidate header (or item marker, or sub-header) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Boundary {
+    /// Start of the text or of a line (leading blanks skipped).
+    LineStart,
+    /// After a flattened line break: `,` (exports turn newlines into ", ")
+    /// or two or more spaces.
+    Flattened,
+    /// After a sentence end (`.`, `?`, `!`, `;`) and at most one space.
+    SentenceEnd,
+}
+
+/// One recognised section header.
+struct Header {
+    kind: SectionKind,
+    /// Start of the header word(s).
+    start: usize,
+    /// End of the header word(s) (the title is `start..title_end`).
+    title_end: usize,
+    /// Just after the colon (or the header words when on its own line).
+    end: usize,
+}
+
+/// Splits `text` into sections, items and sentences. Text without any header
+/// is one section of kind `headerless`; text before the first header is an
+/// `other` section.
+pub(crate) fn layout<'a>(
+    text: &'a str,
+    table: &'a SectionTable,
+    headerless: SectionKind,
+) -> Layout<'a> {
+    let headers = find_headers(text, table);
+    let mut sections = Vec::with_capacity(headers.len() + 1);
+    match headers.first() {
+        None => {
+            let (body_start, body_end) = trim_span(text, 0, text.len());
+            if body_start < body_end {
+                sections.push(new_section(table, headerless, None, body_start, body_start, body_end));
+            }
+        }
+        Some(first) => {
+            let (body_start, body_end) = trim_span(text, 0, first.start);
+            if body_start < body_end {
+                sections.push(new_section(
+                    table,
+                    SectionKind::Other,
+                    None,
+                    body_start,
+                    body_start,
+                    body_end,
+                ));
+            }
+        }
+    }
+    for (index, header) in headers.iter().enumerate() {
+        let next_start = headers.get(index + 1).map_or(text.len(), |next| next.start);
+        let (mut body_start, mut body_end) = trim_span(text, header.end, next_start);
+        if body_start >= body_end {
+            (body_start, body_end) = (header.end, header.end);
+        }
+        let mut section = new_section(
+            table,
+            header.kind,
+            Some(&text[header.start..header.title_end]),
+            header.start,
+            body_start,
+            body_end,
+        );
+        section.end = body_end.max(header.end);
+        sections.push(section);
+    }
+    let mut sentences = Vec::with_capacity(8 * sections.len());
+    for (index, section) in sections.iter_mut().enumerate() {
+        let regions = items::find_items(text, section);
+        sentences::split_regions(text, index, &regions, &mut sentences);
+    }
+    Layout {
+        sections,
+        sentences,
+    }
+}
+
+fn new_section<'a>(
+    table: &'a SectionTable,
+    kind: SectionKind,
+    title: Option<&'a str>,
+    start: usize,
+    body_start: usize,
+    body_end: usize,
+) -> Section<'a> {
+    Section {
+        kind,
+        title,
+        code: table.code(kind),
+        start,
+        end: body_end,
+        body_start,
+        body_end,
+        items: Vec::new(),
+    }
+}
+
+/// Narrows `start..end` past blanks and flattened-export commas on both sides.
+pub(super) fn trim_span(text: &str, start: usize, end: usize) -> (usize, usize) {
+    let bytes = text.as_bytes();
+    let is_filler = |b: u8| b.is_ascii_whitespace() || b == b',';
+    let mut s = start;
+    while s < end && is_filler(bytes[s]) {
+        s += 1;
+    }
+    let mut e = end;
+    while e > s && is_filler(bytes[e - 1]) {
+        e -= 1;
+    }
+    (s, e)
+}
+
+/// Calls `visit(position, boundary)` for every place where a header, item or
+/// sub-header may start inside `start..end`: the start, each line start, and
+/// each flattened or sentence boundary, with leading blanks skipped.
+pub(super) fn for_each_boundary(
+    text: &str,
+    start: usize,
+    end: usize,
+    mut visit: impl FnMut(usize, Boundary),
+) {
+    let bytes = text.as_bytes();
+    let skip_blanks = |mut at: usize| {
+        while at < end && (bytes[at] == b' ' || bytes[at] == b'\t' || bytes[at] == b'\r') {
+            at += 1;
+        }
+        at
+    };
+    let first = skip_blanks(start);
+    if first < end {
+        visit(first, Boundary::LineStart);
+    }
+    let mut i = start;
+    while i < end {
+        let boundary = match bytes[i] {
+            b'\n' => Some(Boundary::LineStart),
+            b',' => Some(Boundary::Flattened),
+            b'.' | b'?' | b'!' | b';' => Some(Boundary::SentenceEnd),
+            b' ' if i + 1 < end && bytes[i + 1] == b' ' && (i == start || bytes[i - 1] != b' ') => {
+                // Two or more spaces not after punctuation: a flattened line break.
+                let before = if i > start { bytes[i - 1] } else { b'\n' };
+                (!matches!(before, b'.' | b'?' | b'!' | b';' | b',' | b'\n'))
+                    .then_some(Boundary::Flattened)
+            }
+            _ => None,
+        };
+        if let Some(boundary) = boundary {
+            let at = skip_blanks(i + 1);
+            // A sentence end followed by two or more spaces reads as a line break
+            // in double-space exports.
+            let boundary = if boundary == Boundary::SentenceEnd && at >= i + 3 {
+                Boundary::Flattened
+            } else {
+                boundary
+            };
+            if at < end && at > i {
+                visit(at, boundary);
+            }
+        }
+        i += 1;
+    }
+}
+
+/// Finds the section headers in reading order.
+///
+/// The rules a reader can predict: a header variant from the table, as a
+/// whole word, either at a line start followed by a colon or alone on its
+/// line; or, in flattened text (after `,`, two spaces or a sentence end),
+/// written Capitalised or in UPPER CASE and followed by a colon. So
+/// "Impression:" opening a paragraph is a header, while "my impression: ..."
+/// or "on exam: ..." inside a sentence is not.
+fn find_headers(text: &str, table: &SectionTable) -> Vec<Header> {
+    let bytes = text.as_bytes();
+    let mut headers: Vec<Header> = Vec::new();
+    let mut resume_at = 0;
+    for_each_boundary(text, 0, text.len(), |at, boundary| {
+        if at < resume_at || !bytes[at].is_ascii_alphabetic() {
+            return;
+        }
+        // Away from a line start a header is written Capitalised or in UPPER CASE.
+        if boundary != Boundary::LineStart && !bytes[at].is_ascii_uppercase() {
+            return;
+        }
+        let closes_header = |title_end: usize| -> Option<usize> {
+            if title_end < bytes.len() && bytes[title_end].is_ascii_alphanumeric() {
+                return None;
+            }
+            let mut after = title_end;
+            while after < bytes.len() && (bytes[after] == b' ' || bytes[after] == b'\t') {
+                after += 1;
+            }
+            if bytes.get(after) == Some(&b':') {
+                Some(after + 1)
+            } else if bytes.get(after..after + 2) == Some(b",:") {
+                // Some exports put the flattened line break before the colon.
+                Some(after + 2)
+            } else if boundary == Boundary::LineStart
+                && matches!(bytes.get(after), None | Some(b'\n' | b'\r'))
+            {
+                Some(title_end)
+            } else {
+                None
+            }
+        };
+        let Some((kind, title_end, end)) = table
+            .header_at(text, at)
+            .and_then(|(kind, title_end)| Some((kind, title_end, closes_header(title_end)?)))
+            .or_else(|| {
+                let (kind, title_end) = qualified_header_at(text, table, at, boundary)?;
+                Some((kind, title_end, closes_header(title_end)?))
+            })
+        else {
+            return;
+        };
+        headers.push(Header {
+            kind,
+            start: at,
+            title_end,
+            end,
+        });
+        resume_at = end;
+    });
+    headers
+}
+
+/// A header variant qualified by up to two words before it, followed by a
+/// colon: `CLINICAL IMPRESSION:`, `ANGIOGRAPHIC FINDINGS:`, `CT ABDOMEN FINDINGS:`.
+/// Only in UPPER CASE, or Capitalised at a line start, so running text such
+/// as "The findings: ..." never opens a section.
+fn qualified_header_at(
+    text: &str,
+    table: &SectionTable,
+    at: usize,
+    boundary: Boundary,
+) -> Option<(SectionKind, usize)> {
+    const MAX_QUALIFIERS: usize = 2;
+    let (label_end, _) = items::label_at(text, at, text.len(), boundary)?;
+    let label = &text[at..label_end];
+    let upper = !label.bytes().any(|b| b.is_ascii_lowercase());
+    if !(upper || boundary == Boundary::LineStart && text.as_bytes()[at].is_ascii_uppercase()) {
+        return None;
+    }
+    label
+        .match_indices(' ')
+        .take(MAX_QUALIFIERS)
+        .map(|(space, _)| at + space + 1)
+        .find_map(|word_start| {
+            table
+                .header_at(text, word_start)
+                .filter(|&(_, end)| end == label_end)
+                .map(|(kind, _)| (kind, label_end))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> SectionTable {
+        SectionTable::builtin()
+    }
+
+    fn kinds(text: &str) -> Vec<(SectionKind, Option<String>, String)> {
+        let table = table();
+        let layout = layout(text, &table, SectionKind::Other);
+        layout
+            .sections
+            .iter()
+            .map(|s| {
+                (
+                    s.kind,
+                    s.title.map(str::to_owned),
+                    text[s.body_start..s.body_end].to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn builtin_table_parses_and_codes_every_named_kind() {
+        let table = table();
+        assert_eq!(table.code(SectionKind::Findings).map(|c| c.code.as_str()), Some("18782-3"));
+        assert_eq!(table.code(SectionKind::Impression).map(|c| c.code.as_str()), Some("19005-8"));
+        assert_eq!(
+            table.code(SectionKind::Recommendation).map(|c| c.code.as_str()),
+            Some("18783-1")
+        );
+        assert_eq!(table.code(SectionKind::Comparison).map(|c| c.code.as_str()), Some("18834-2"));
+        assert_eq!(table.code(SectionKind::Technique).map(|c| c.code.as_str()), Some("55111-9"));
+        assert_eq!(table.code(SectionKind::Indication).map(|c| c.code.as_str()), Some("18785-6"));
+        assert_eq!(table.code(SectionKind::Addendum).map(|c| c.code.as_str()), Some("55107-7"));
+        assert_eq!(table.code(SectionKind::Other), None);
+        assert_eq!(table.code(SectionKind::Findings).map(|c| c.system.as_str()), Some("http://loinc.org"));
+    }
+
+    #[test]
+    fn bad_tables_name_file_and_line() {
+        let header = "kind\tsystem\tcode\tdisplay\theaders\n";
+        let cases = [
+            ("# only a comment\n", 1, "no header line"),
+            ("kind\tcode\n", 1, "expected the header line"),
+            (&*format!("{header}findings\thttp://loinc.org\t18782-3\tX\n"), 2, "5 tab-separated"),
+            (&*format!("{header}# c\nfinding\ts\tc\td\tFINDINGS\n"), 3, "unknown section kind"),
+            (&*format!("{header}findings\ts\t\td\tFINDINGS\n"), 2, "all present or all empty"),
+            (&*format!("{header}findings\ts\tc\td\tFINDINGS|\n"), 2, "empty header variant"),
+            (&*format!("{header}findings\ts\tc\td\tFIND1NGS\n"), 2, "only ASCII letters"),
+            (
+                &*format!("{header}findings\ts\tc\td\tFINDINGS\nimpression\ts\tc\td\tfindings\n"),
+                3,
+                "listed twice",
+            ),
+            (
+                &*format!("{header}findings\ts\tc\td\tFINDINGS\nfindings\ts\tc\td\tREPORT\n"),
+                3,
+                "listed twice",
+            ),
+        ];
+        for (content, line, message) in cases {
+            let error = SectionTable::parse("custom.tsv", content).expect_err(content);
+            assert_eq!(error.file, "custom.tsv");
+            assert_eq!(error.line, line, "{content:?}: {error}");
+            assert!(error.message.contains(message), "{content:?}: {error}");
+            assert!(error.to_string().starts_with(&format!("custom.tsv:{line}: ")));
+        }
+    }
+
+    #[test]
+    fn parses_a_minimal_custom_table_with_crlf() {
+        let table = SectionTable::parse(
+            "site.tsv",
+            "kind\tsystem\tcode\tdisplay\theaders\r\nimpression\thttp://loinc.org\t19005-8\tImp\tBEFUND|IMPRESSION\r\n",
+        )
+        .expect("valid");
+        assert_eq!(table.code(SectionKind::Impression).map(|c| c.display.as_str()), Some("Imp"));
+        let layout = layout("Befund: normal.", &table, SectionKind::Other);
+        assert_eq!(layout.sections[0].kind, SectionKind::Impression);
+    }
+
+    #[test]
+    fn line_broken_headers_in_any_case() {
+        let text = "EXAM: CT chest\nclinical history: cough\n\nComparison:\nNone.\nFINDINGS\nThe lungs are clear.\n\nImpression:\n1. Normal.";
+        assert_eq!(
+            kinds(text),
+            vec![
+                (SectionKind::Technique, Some("EXAM".into()), "CT chest".into()),
+                (SectionKind::Indication, Some("clinical history".into()), "cough".into()),
+                (SectionKind::Comparison, Some("Comparison".into()), "None.".into()),
+                (SectionKind::Findings, Some("FINDINGS".into()), "The lungs are clear.".into()),
+                (SectionKind::Impression, Some("Impression".into()), "1. Normal.".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn flattened_exports() {
+        let text = "EXAM: , Chest two views.,REASON FOR EXAM: , Cough.,FINDINGS:  ,The lungs are clear.,IMPRESSION: ,Normal.";
+        assert_eq!(
+            kinds(text),
+            vec![
+                (SectionKind::Technique, Some("EXAM".into()), "Chest two views.".into()),
+                (SectionKind::Indication, Some("REASON FOR EXAM".into()), "Cough.".into()),
+                (SectionKind::Findings, Some("FINDINGS".into()), "The lungs are clear.".into()),
+                (SectionKind::Impression, Some("IMPRESSION".into()), "Normal.".into()),
+            ]
+        );
+        let text = "FINDINGS:  Heart size normal.  IMPRESSION:  No acute disease.";
+        assert_eq!(kinds(text)[1].0, SectionKind::Impression);
+        let text = "Comparison: None. Findings: Lungs clear. Impression: Normal.";
+        assert_eq!(kinds(text).len(), 3);
+    }
+
+    #[test]
+    fn false_headers_stay_in_their_sentence() {
+        let text = "FINDINGS: On today's exam: tender. The report: see above. my impression: fine, history: none.\nIMPRESSION: Normal.";
+        let found = kinds(text);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].0, SectionKind::Findings);
+        // Lower-case header words after a sentence end are not headers either.
+        let found = kinds("The lungs are clear. impression: normal");
+        assert_eq!(found.len(), 1);
+        // A header word that is only the start of a longer word is no header.
+        assert_eq!(kinds("Reporting: done").len(), 1);
+        assert_eq!(kinds("Reporting: done")[0].1, None);
+    }
+
+    #[test]
+    fn longest_variant_wins_and_preamble_is_other() {
+        let text = "Patient: XXXX\nCLINICAL HISTORY: Fall.\nPRIOR STUDIES: None.";
+        assert_eq!(
+            kinds(text),
+            vec![
+                (SectionKind::Other, None, "Patient: XXXX".into()),
+                (SectionKind::Indication, Some("CLINICAL HISTORY".into()), "Fall.".into()),
+                (SectionKind::Comparison, Some("PRIOR STUDIES".into()), "None.".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn qualified_headers_and_comma_before_colon() {
+        let text = "CLINICAL IMPRESSION: ,Carpal tunnel.,ANGIOGRAPHIC FINDINGS:,1. Patent.,IMPRESSION,:,Normal.";
+        assert_eq!(
+            kinds(text),
+            vec![
+                (SectionKind::Impression, Some("CLINICAL IMPRESSION".into()), "Carpal tunnel.".into()),
+                (SectionKind::Findings, Some("ANGIOGRAPHIC FINDINGS".into()), "1. Patent.".into()),
+                (SectionKind::Impression, Some("IMPRESSION".into()), "Normal.".into()),
+            ]
+        );
+        assert_eq!(kinds("Chest CT findings:\nClear.")[0].0, SectionKind::Findings);
+        assert_eq!(kinds("The lungs are clear. The findings: stable.").len(), 1);
+    }
+
+    #[test]
+    fn headerless_text_takes_the_callers_kind_and_code() {
+        let table = table();
+        let text = "  No acute cardiopulmonary process.\n";
+        let layout = layout(text, &table, SectionKind::Impression);
+        assert_eq!(layout.sections.len(), 1);
+        let section = &layout.sections[0];
+        assert_eq!(section.kind, SectionKind::Impression);
+        assert_eq!(section.title, None);
+        assert_eq!(section.code.map(|c| c.code.as_str()), Some("19005-8"));
+        assert_eq!(&text[section.start..section.end], "No acute cardiopulmonary process.");
+        assert!(crate::layout::layout("", &table, SectionKind::Other).sections.is_empty());
+        assert!(crate::layout::layout(" ,\n ", &table, SectionKind::Other).sections.is_empty());
+    }
+
+    #[test]
+    fn empty_section_body_sits_after_its_colon() {
+        let text = "FINDINGS:\nIMPRESSION: Normal.";
+        let table = table();
+        let layout = layout(text, &table, SectionKind::Other);
+        let findings = &layout.sections[0];
+        assert_eq!((findings.body_start, findings.body_end), (9, 9));
+        assert_eq!(&text[findings.start..findings.end], "FINDINGS:");
+    }
+
+    #[test]
+    fn addendum_and_recommendation_sections() {
+        let text = "IMPRESSION: Nodule.\nRECOMMENDATIONS: CT in 3 months.\nADDENDUM: Discussed with Dr. XXXX.";
+        let found = kinds(text);
+        assert_eq!(found[1].0, SectionKind::Recommendation);
+        assert_eq!(found[2].0, SectionKind::Addendum);
+        assert_eq!(found[2].2, "Discussed with Dr. XXXX.");
+    }
+}
+
+/// Corpus checks, run by hand: `REPORTSPLIT_REPORTS=file cargo test --release
+/// -p reportsplit-split --lib layout::corpus -- --ignored --nocapture`, where
+/// the file holds report texts separated by NUL bytes.
+#[cfg(test)]
+mod corpus {
+    use super::*;
+
+    fn reports() -> Option<String> {
+        let path = std::env::var("REPORTSPLIT_REPORTS").ok()?;
+        std::fs::read_to_string(path).ok()
+    }
+
+    #[test]
+    #[ignore = "needs REPORTSPLIT_REPORTS"]
+    fn print_structure() {
+        let Some(all) = reports() else { return };
+        let table = SectionTable::builtin();
+        for text in all.split('\0') {
+            let layout = layout(text, &table, SectionKind::Other);
+            println!("=====");
+            for section in &layout.sections {
+                println!("## {:?} {:?} items={}", section.kind, section.title, section.items.len());
+                for item in &section.items {
+                    println!("   [{} {:?}] {}", item.n, item.label, item.text.chars().take(60).collect::<String>());
+                }
+            }
+            for sentence in &layout.sentences {
+                println!("  s{}{:?}: {}", sentence.section, sentence.item, &text[sentence.start..sentence.end]);
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "needs REPORTSPLIT_REPORTS"]
+    fn time_structure() {
+        let Some(all) = reports() else { return };
+        let table = SectionTable::builtin();
+        let texts: Vec<&str> = all.split('\0').collect();
+        let rounds = 20;
+        let started = std::time::Instant::now();
+        let mut count = 0usize;
+        for _ in 0..rounds {
+            for text in &texts {
+                let layout = layout(text, &table, SectionKind::Other);
+                for sentence in &layout.sentences {
+                    count += crate::measure::measurements(text, sentence.start, sentence.end).len();
+                }
+                count += crate::recommend::recommendations(text, &layout).len();
+            }
+        }
+        let elapsed = started.elapsed();
+        let time = |f: &dyn Fn(&str) -> usize| {
+            let started = std::time::Instant::now();
+            let mut hits = 0;
+            for _ in 0..rounds {
+                for text in &texts {
+                    hits += f(text);
+                }
+            }
+            started.elapsed() / u32::try_from(texts.len() * rounds).unwrap_or(u32::MAX)
+        };
+        let layout_only = time(&|text| layout(text, &table, SectionKind::Other).sentences.len());
+        let headers_only = time(&|text| find_headers(text, &table).len());
+        let sizes_only = time(&|text| crate::measure::measurements(text, 0, text.len()).len());
+        let layouts: Vec<Layout<'_>> = texts.iter().map(|t| layout(t, &table, SectionKind::Other)).collect();
+        let started = std::time::Instant::now();
+        for _ in 0..rounds {
+            for (text, layout) in texts.iter().zip(&layouts) {
+                count += crate::recommend::recommendations(text, layout).len();
+            }
+        }
+        let recommendations_only = started.elapsed() / u32::try_from(texts.len() * rounds).unwrap_or(u32::MAX);
+        println!(
+            "per report: layout {layout_only:?} (headers {headers_only:?}), sizes {sizes_only:?}, recommendations {recommendations_only:?}"
+        );
+        let per_report = elapsed / u32::try_from(texts.len() * rounds).unwrap_or(u32::MAX);
+        println!(
+            "{} reports x {rounds}: {:?} per report (layout + sizes + recommendations), {:.0} reports/s; {count} hits",
+            texts.len(),
+            per_report,
+            1.0 / per_report.as_secs_f64()
+        );
+    }
+}

@@ -1,0 +1,462 @@
+//! Items inside a section: numbered or bulleted list entries, or, in a
+//! section without a list, organ sub-headers (`LUNGS: Clear.`).
+
+use super::{Boundary, for_each_boundary, trim_span};
+use crate::{Item, Section};
+
+/// A stretch of a section body that sentences are split within; items never
+/// share a sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Region {
+    pub start: usize,
+    pub end: usize,
+    pub item: Option<u32>,
+}
+
+/// The marker style of a list; a list keeps the style of its first item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// `1.`
+    Dot,
+    /// `1)`
+    Paren,
+    /// `(1)`
+    Parens,
+    /// `#1`
+    Hash,
+    /// `-`, `*`, `+` or `•`, by its first byte.
+    Bullet(u8),
+}
+
+/// A list marker: its style, number (none for bullets) and where the item text may begin.
+#[derive(Debug, Clone, Copy)]
+struct Marker {
+    style: Style,
+    number: Option<u32>,
+    start: usize,
+    end: usize,
+}
+
+/// Where a possible marker stands relative to what precedes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    At(Boundary),
+    /// After a blank inside a line: only the next number of a list in
+    /// progress may start an item here (`1. Low volumes 2. Atelectasis`).
+    MidLine,
+}
+
+/// Words after which a number is part of the sentence, not an item marker
+/// (`image 2.`, `level 3.`).
+const NUMBER_NOUNS: &[&str] = &[
+    "series", "image", "images", "im", "se", "img", "level", "levels", "grade", "type", "stage",
+    "segment", "segments", "phase", "view", "views", "slice", "slices", "number", "no", "of", "to",
+    "and", "or", "at", "bi-rads", "birads", "category", "zone", "figure", "fig", "page", "lirads",
+    "li-rads", "tirads", "ti-rads", "from", "by", "x", "than", "about", "approximately", "measures",
+    "measuring", "score", "class", "gravida", "para", "week", "weeks", "day", "days", "rib", "ribs",
+    "is", "are", "was", "were", "t", "c", "l", "s",
+];
+
+/// Finds the items of `section` (stored into it) and returns the regions
+/// its body splits into for sentence splitting.
+pub(super) fn find_items<'a>(text: &'a str, section: &mut Section<'a>) -> Vec<Region> {
+    let (start, end) = (section.body_start, section.body_end);
+    let markers = list_markers(text, start, end);
+    let mut regions = Vec::with_capacity(markers.len() + 1);
+    if markers.is_empty() {
+        return label_items(text, section, regions);
+    }
+    if start < markers[0].start {
+        regions.push(Region {
+            start,
+            end: markers[0].start,
+            item: None,
+        });
+    }
+    let mut items = Vec::with_capacity(markers.len());
+    for (index, marker) in markers.iter().enumerate() {
+        let region_end = markers.get(index + 1).map_or(end, |next| next.start);
+        let (item_start, item_end) = trim_span(text, marker.end, region_end);
+        if item_start >= item_end {
+            continue;
+        }
+        let n = marker
+            .number
+            .unwrap_or_else(|| u32::try_from(items.len() + 1).unwrap_or(u32::MAX));
+        items.push(Item {
+            n,
+            label: None,
+            text: &text[item_start..item_end],
+            start: item_start,
+            end: item_end,
+        });
+        regions.push(Region {
+            start: item_start,
+            end: item_end,
+            item: Some(n),
+        });
+    }
+    section.items = items;
+    regions
+}
+
+/// Organ sub-header items (`LUNGS: ...`) of a section without a list.
+fn label_items<'a>(text: &'a str, section: &mut Section<'a>, mut regions: Vec<Region>) -> Vec<Region> {
+    let (start, end) = (section.body_start, section.body_end);
+    let mut labels: Vec<(usize, usize, usize)> = Vec::new();
+    let mut resume_at = start;
+    for_each_boundary(text, start, end, |at, boundary| {
+        if at < resume_at {
+            return;
+        }
+        if let Some((label_end, colon_end)) = label_at(text, at, end, boundary) {
+            labels.push((at, label_end, colon_end));
+            resume_at = colon_end;
+        }
+    });
+    let Some(&(first_start, ..)) = labels.first() else {
+        regions.push(Region {
+            start,
+            end,
+            item: None,
+        });
+        return regions;
+    };
+    if start < first_start {
+        regions.push(Region {
+            start,
+            end: first_start,
+            item: None,
+        });
+    }
+    for (index, &(label_start, label_end, colon_end)) in labels.iter().enumerate() {
+        let region_end = labels.get(index + 1).map_or(end, |next| next.0);
+        let (_, region_end) = trim_span(text, label_start, region_end);
+        let (item_start, item_end) = trim_span(text, colon_end, region_end);
+        if item_start >= item_end {
+            // A heading over other sub-headers (`BIOMETRY:`): a sentence, no item.
+            regions.push(Region {
+                start: label_start,
+                end: region_end,
+                item: None,
+            });
+            continue;
+        }
+        let n = u32::try_from(section.items.len() + 1).unwrap_or(u32::MAX);
+        section.items.push(Item {
+            n,
+            label: Some(&text[label_start..label_end]),
+            text: &text[item_start..item_end],
+            start: item_start,
+            end: item_end,
+        });
+        regions.push(Region {
+            start: label_start,
+            end: region_end,
+            item: Some(n),
+        });
+    }
+    regions
+}
+
+/// The list markers that open items in `start..end`, in order.
+fn list_markers(text: &str, start: usize, end: usize) -> Vec<Marker> {
+    let bytes = text.as_bytes();
+    let mut markers: Vec<Marker> = Vec::new();
+    let mut i = start;
+    while i < end {
+        let b = bytes[i];
+        if !(b.is_ascii_digit() || matches!(b, b'(' | b'#' | b'-' | b'*' | b'+' | 0xE2)) {
+            i += 1;
+            continue;
+        }
+        let Some(place) = place_of(bytes, start, i) else {
+            i += 1;
+            continue;
+        };
+        let Some(marker) = marker_at(bytes, i, end) else {
+            i += 1;
+            continue;
+        };
+        if accepts(text, start, &markers, &marker, place) {
+            i = marker.end;
+            markers.push(marker);
+        } else {
+            i += 1;
+        }
+    }
+    markers
+}
+
+/// Whether `marker` at `place` opens an item, given the markers before it.
+fn accepts(text: &str, body_start: usize, markers: &[Marker], marker: &Marker, place: Place) -> bool {
+    let bytes = text.as_bytes();
+    let line_start = place == Place::At(Boundary::LineStart);
+    if let Style::Bullet(_) = marker.style {
+        let style_ok = markers.first().is_none_or(|first| first.style == marker.style);
+        return style_ok && (line_start || place == Place::At(Boundary::Flattened));
+    }
+    // "1,2. ..." is a list of numbers, not a flattened line break.
+    if place == Place::At(Boundary::Flattened) {
+        let mut j = marker.start;
+        while j > body_start && bytes[j - 1] == b' ' {
+            j -= 1;
+        }
+        if j >= body_start + 2 && bytes[j - 1] == b',' && bytes[j - 2].is_ascii_digit() {
+            return false;
+        }
+    }
+    let number = marker.number.unwrap_or(0);
+    match markers.last() {
+        None => line_start || (number == 1 && place != Place::MidLine),
+        Some(last) if last.style != marker.style => false,
+        Some(_) if line_start => true,
+        Some(last) => {
+            let follows = last.number.is_some_and(|n| n + 1 == number);
+            follows
+                && (place == Place::At(Boundary::Flattened) || !after_number_noun(text, body_start, marker.start))
+        }
+    }
+}
+
+/// Whether the word before `at` (skipping blanks and a sentence end) makes
+/// the number at `at` part of the sentence (`image 2.`).
+fn after_number_noun(text: &str, lo: usize, at: usize) -> bool {
+    let bytes = text.as_bytes();
+    let mut end = at;
+    while end > lo && bytes[end - 1] == b' ' {
+        end -= 1;
+    }
+    let mut start = end;
+    while start > lo && (bytes[start - 1].is_ascii_alphabetic() || bytes[start - 1] == b'-') {
+        start -= 1;
+    }
+    if start == end {
+        return false;
+    }
+    let word = &text[start..end];
+    NUMBER_NOUNS.iter().any(|noun| noun.eq_ignore_ascii_case(word))
+}
+
+/// Classifies what precedes position `i` (not before `lo`).
+fn place_of(bytes: &[u8], lo: usize, i: usize) -> Option<Place> {
+    let mut j = i;
+    while j > lo && matches!(bytes[j - 1], b' ' | b'\t' | b'\r') {
+        j -= 1;
+    }
+    let blanks = i - j;
+    if j == lo || bytes[j - 1] == b'\n' {
+        return Some(Place::At(Boundary::LineStart));
+    }
+    match bytes[j - 1] {
+        b',' => Some(Place::At(Boundary::Flattened)),
+        b'.' | b'?' | b'!' | b';' | b':' if blanks >= 2 => Some(Place::At(Boundary::Flattened)),
+        b'.' | b'?' | b'!' | b';' | b':' if blanks == 1 => Some(Place::At(Boundary::SentenceEnd)),
+        _ if blanks >= 2 => Some(Place::At(Boundary::Flattened)),
+        _ if blanks == 1 => Some(Place::MidLine),
+        _ => None,
+    }
+}
+
+/// Parses a list marker at `at`: `1.`, `1)`, `(1)`, `#1`, or a bullet, and
+/// the blanks after it. Decimals (`3.5`) are never markers.
+fn marker_at(bytes: &[u8], at: usize, end: usize) -> Option<Marker> {
+    let digits = |from: usize| -> Option<(u32, usize)> {
+        let mut j = from;
+        let mut value: u32 = 0;
+        while j < end && j < from + 2 && bytes[j].is_ascii_digit() {
+            value = value * 10 + u32::from(bytes[j] - b'0');
+            j += 1;
+        }
+        let too_long = j < end && bytes[j].is_ascii_digit();
+        (j > from && value > 0 && !too_long).then_some((value, j))
+    };
+    let byte = |j: usize| if j < end { Some(bytes[j]) } else { None };
+    let (style, number, marker_end) = match bytes[at] {
+        b'(' => {
+            let (n, j) = digits(at + 1)?;
+            (byte(j) == Some(b')')).then_some((Style::Parens, Some(n), j + 1))?
+        }
+        b'#' => {
+            let (n, j) = digits(at + 1)?;
+            let j = if matches!(byte(j), Some(b'.' | b')' | b':')) { j + 1 } else { j };
+            (Style::Hash, Some(n), j)
+        }
+        b'0'..=b'9' => {
+            let (n, j) = digits(at)?;
+            match byte(j) {
+                Some(b'.') => (Style::Dot, Some(n), j + 1),
+                Some(b')') => (Style::Paren, Some(n), j + 1),
+                _ => return None,
+            }
+        }
+        b'-' | b'*' | b'+' => (Style::Bullet(bytes[at]), None, at + 1),
+        0xE2 if bytes.get(at + 1..at + 3) == Some(&[0x80, 0xA2]) => (Style::Bullet(0xE2), None, at + 3),
+        _ => return None,
+    };
+    // What may follow a marker: blanks or the end; a letter only after
+    // punctuation (`1.Low`, `1)Low`), never a digit (`3.5` is a decimal).
+    match byte(marker_end) {
+        None | Some(b' ' | b'\t' | b'\n' | b'\r') => {}
+        Some(b) if b.is_ascii_alphabetic() && matches!(style, Style::Dot | Style::Paren | Style::Parens) => {}
+        _ => return None,
+    }
+    Some(Marker {
+        style,
+        number,
+        start: at,
+        end: marker_end,
+    })
+}
+
+/// An organ sub-header (`LUNGS:`, `Heart and mediastinum:`) at `at`: returns
+/// the end of the label and the position just after its colon.
+///
+/// UPPER CASE labels of up to five words count at any boundary; Capitalised
+/// ones of up to four words at a line start or flattened break, of up to three
+/// after a sentence end; lower-case ones only at a line start (all-lower-case
+/// reports). A colon followed by a digit or `/` is a time, ratio or address.
+pub(crate) fn label_at(text: &str, at: usize, end: usize, boundary: Boundary) -> Option<(usize, usize)> {
+    const MAX_LABEL_BYTES: usize = 40;
+    let bytes = text.as_bytes();
+    if at >= end || !bytes[at].is_ascii_alphabetic() {
+        return None;
+    }
+    // Most boundaries have no colon nearby: look for it first (a tight loop).
+    let window = &bytes[at..end.min(at + MAX_LABEL_BYTES + 1)];
+    let j = at + window.iter().position(|&b| b == b':')?;
+    let label_bytes = |b: &u8| b.is_ascii_alphabetic() || matches!(b, b' ' | b'/' | b'&' | b'-' | b'\'');
+    if !bytes[at..j].iter().all(label_bytes) {
+        return None;
+    }
+    if matches!(bytes.get(j + 1), Some(b) if b.is_ascii_digit() || *b == b'/') {
+        return None;
+    }
+    let mut label_end = j;
+    while label_end > at && bytes[label_end - 1] == b' ' {
+        label_end -= 1;
+    }
+    let label = &text[at..label_end];
+    let words = label.split(' ').filter(|w| !w.is_empty()).count();
+    let upper = !label.bytes().any(|b| b.is_ascii_lowercase());
+    let capitalised = bytes[at].is_ascii_uppercase();
+    let fits = if upper && label.len() >= 2 {
+        words <= 5
+    } else if capitalised {
+        match boundary {
+            Boundary::LineStart | Boundary::Flattened => words <= 4,
+            Boundary::SentenceEnd => words <= 3,
+        }
+    } else {
+        boundary == Boundary::LineStart && words <= 3
+    };
+    fits.then_some((label_end, j + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::SectionKind;
+    use crate::layout::{SectionTable, layout};
+
+    /// (n, label, item text) of every item of every section.
+    fn items(text: &str) -> Vec<(u32, Option<String>, String)> {
+        let table = SectionTable::builtin();
+        let layout = layout(text, &table, SectionKind::Impression);
+        layout
+            .sections
+            .iter()
+            .flat_map(|s| s.items.iter())
+            .map(|item| {
+                assert_eq!(item.text, &text[item.start..item.end]);
+                (item.n, item.label.map(str::to_owned), item.text.to_owned())
+            })
+            .collect()
+    }
+
+    fn numbered(list: &[(u32, &str)]) -> Vec<(u32, Option<String>, String)> {
+        list.iter().map(|(n, t)| (*n, None, (*t).to_owned())).collect()
+    }
+
+    #[test]
+    fn every_list_style_on_separate_lines() {
+        for marker in ["1.", "1)", "(1)", "#1"] {
+            let text = format!(
+                "IMPRESSION:\n{} Low lung volumes.\n{} Bibasilar atelectasis.",
+                marker,
+                marker.replace('1', "2")
+            );
+            assert_eq!(
+                items(&text),
+                numbered(&[(1, "Low lung volumes."), (2, "Bibasilar atelectasis.")]),
+                "{text}"
+            );
+        }
+        for bullet in ["-", "*", "•", "+"] {
+            let text = format!("IMPRESSION:\n{bullet} Low lung volumes.\n{bullet} No effusion.");
+            assert_eq!(
+                items(&text),
+                numbered(&[(1, "Low lung volumes."), (2, "No effusion.")]),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn run_together_items_and_sizes_after_numbers() {
+        assert_eq!(
+            items("1. Low lung volumes 2. Bibasilar atelectasis 3) not a new style"),
+            numbered(&[(1, "Low lung volumes"), (2, "Bibasilar atelectasis 3) not a new style")])
+        );
+        assert_eq!(
+            items("IMPRESSION: 1. Stable. 2. 8 mm nodule in the right upper lobe. 3. 3.5 cm cyst."),
+            numbered(&[(1, "Stable."), (2, "8 mm nodule in the right upper lobe."), (3, "3.5 cm cyst.")])
+        );
+        assert_eq!(
+            items("(1) Pneumonia (2) Small effusion"),
+            numbered(&[(1, "Pneumonia"), (2, "Small effusion")])
+        );
+        assert_eq!(items("#1 Pneumonia #2 Effusion"), numbered(&[(1, "Pneumonia"), (2, "Effusion")]));
+    }
+
+    #[test]
+    fn decimals_and_sentence_numbers_are_not_markers() {
+        assert!(items("IMPRESSION: Nodule measures 2.8 mm. Another 1.5 cm.").is_empty());
+        assert_eq!(
+            items("1. Nodule on image 2. Unchanged.\n2. Effusion."),
+            numbered(&[(1, "Nodule on image 2. Unchanged."), (2, "Effusion.")])
+        );
+        assert!(items("Chest, 2 views. 3 nodules.").is_empty());
+        assert!(items("Levels 1,2. Normal.").is_empty());
+        assert!(items("The lungs are clear - no effusion.").is_empty());
+    }
+
+    #[test]
+    fn flattened_numbered_list() {
+        assert_eq!(
+            items("IMPRESSION:,1. Patent airway.,2. Slight asymmetry."),
+            numbered(&[(1, "Patent airway."), (2, "Slight asymmetry.")])
+        );
+        assert_eq!(
+            items("IMPRESSION:  1.  Normal heart.  2.  Clear lungs."),
+            numbered(&[(1, "Normal heart."), (2, "Clear lungs.")])
+        );
+    }
+
+    #[test]
+    fn organ_sub_headers_become_labelled_items() {
+        let text = "FINDINGS:\nLUNGS: No focal consolidation.\nPLEURA: No effusion or pneumothorax.\nHeart and mediastinum: Normal.";
+        let found = items(text);
+        assert_eq!(
+            found,
+            vec![
+                (1, Some("LUNGS".into()), "No focal consolidation.".into()),
+                (2, Some("PLEURA".into()), "No effusion or pneumothorax.".into()),
+                (3, Some("Heart and mediastinum".into()), "Normal.".into()),
+            ]
+        );
+        let flat = items("FINDINGS: LUNGS: Clear. BONES: Intact. The time was 10:30.");
+        assert_eq!(flat.len(), 2);
+        assert_eq!(flat[1].2, "Intact. The time was 10:30.");
+        assert!(items("FINDINGS: The following were noted in the chest: nothing.").is_empty());
+    }
+}

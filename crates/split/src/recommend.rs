@@ -1,0 +1,315 @@
+//! Follow-up recommendations and their interval in days.
+//!
+//! A sentence is a recommendation when it stands in a recommendation section,
+//! or when it recommends something: "recommend", "advised", "clinical
+//! correlation", "... is warranted"; or "suggest"/"consider"/"follow-up"/
+//! "repeat" used as an instruction (sentence-initial, followed by an imaging
+//! or action noun, or with an interval). "Findings suggest pneumonia" is a
+//! hedge, not a recommendation.
+
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+
+use crate::layout::Layout;
+use crate::{Recommendation, SectionKind};
+
+/// Phrases that make any sentence a recommendation.
+const ALWAYS: &[&str] = &[
+    "recommend",
+    "advise",
+    "advisable",
+    "clinical correlation",
+    "correlate clinically",
+    "clinically correlate",
+    "correlate with",
+    "is warranted",
+    "are warranted",
+    "should be obtained",
+    "should be performed",
+    "could be obtained",
+    "could be performed",
+    "would be helpful",
+    "may be helpful",
+    "could be helpful",
+    "is suggested",
+    "are suggested",
+    "could be considered",
+    "may be considered",
+    "should be considered",
+];
+
+/// Words that recommend only when used as an instruction.
+const INSTRUCTION: &[&str] = &["suggest", "consider", "follow-up", "follow up", "followup", "repeat"];
+
+/// What a recommendation asks for; after "suggest"/"consider" they make it one.
+const ACTIONS: &[&str] = &[
+    "follow", "repeat", "ct", "cta", "mri", "mr", "mra", "ultrasound", "sonograph", "radiograph",
+    "x-ray", "xray", "imaging", "biopsy", "correlation", "consult", "referral", "evaluation", "exam",
+    "study", "comparison", "pet", "mammogra", "sampling", "dedicated", "nuclear", "scan", "surgical",
+    "screening", "further",
+];
+
+/// Interval units and their length in days.
+const UNITS: &[(&str, u32)] = &[
+    ("days", 1),
+    ("day", 1),
+    ("weeks", 7),
+    ("week", 7),
+    ("wks", 7),
+    ("wk", 7),
+    ("months", 30),
+    ("month", 30),
+    ("mos", 30),
+    ("mo", 30),
+    ("years", 365),
+    ("year", 365),
+    ("yrs", 365),
+    ("yr", 365),
+    ("annually", 365),
+    ("annual", 365),
+    ("yearly", 365),
+];
+
+/// Number words an interval may be written with (`in one year`, `in a year`).
+const NUMBER_WORDS: &[(&str, f64)] = &[
+    ("a", 1.0),
+    ("an", 1.0),
+    ("one", 1.0),
+    ("two", 2.0),
+    ("three", 3.0),
+    ("four", 4.0),
+    ("five", 5.0),
+    ("six", 6.0),
+    ("seven", 7.0),
+    ("eight", 8.0),
+    ("nine", 9.0),
+    ("ten", 10.0),
+    ("eleven", 11.0),
+    ("twelve", 12.0),
+    ("eighteen", 18.0),
+    ("twenty-four", 24.0),
+];
+
+/// Words after an interval that make it a past time, not a follow-up.
+const PAST_MARKERS: &[&str] = &["ago", "prior", "earlier", "old", "before", "previously"];
+
+fn automaton(patterns: &[&str]) -> AhoCorasick {
+    AhoCorasickBuilder::new()
+        .kind(Some(AhoCorasickKind::DFA))
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(patterns)
+        .unwrap_or_else(|error| panic!("constant pattern list: {error}"))
+}
+
+/// `ALWAYS` then `INSTRUCTION` phrases in one automaton: one pass per sentence.
+static TRIGGER_MATCHER: LazyLock<AhoCorasick> =
+    LazyLock::new(|| automaton(&ALWAYS.iter().chain(INSTRUCTION).copied().collect::<Vec<_>>()));
+static ACTION_MATCHER: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(ACTIONS));
+static UNIT_MATCHER: LazyLock<AhoCorasick> =
+    LazyLock::new(|| automaton(&UNITS.iter().map(|(word, _)| *word).collect::<Vec<_>>()));
+
+/// The recommendations among the layout's sentences, spans in bytes.
+pub(crate) fn recommendations<'a>(text: &'a str, layout: &Layout<'a>) -> Vec<Recommendation<'a>> {
+    layout
+        .sentences
+        .iter()
+        .filter_map(|sentence| {
+            let words = &text[sentence.start..sentence.end];
+            let in_section = layout
+                .sections
+                .get(sentence.section)
+                .is_some_and(|section| section.kind == SectionKind::Recommendation);
+            (in_section || recommends(words)).then(|| Recommendation {
+                text: words,
+                start: sentence.start,
+                end: sentence.end,
+                interval_days: interval_days(words),
+            })
+        })
+        .collect()
+}
+
+/// Whether `at` starts a word in `s`.
+fn word_starts(s: &[u8], at: usize) -> bool {
+    at == 0 || !s[at - 1].is_ascii_alphabetic()
+}
+
+fn word_ends(s: &[u8], at: usize) -> bool {
+    at >= s.len() || !s[at].is_ascii_alphabetic()
+}
+
+/// Whether a sentence outside a recommendation section recommends something.
+fn recommends(sentence: &str) -> bool {
+    let bytes = sentence.as_bytes();
+    let mut has_interval = None;
+    TRIGGER_MATCHER
+        .find_iter(sentence)
+        .filter(|m| word_starts(bytes, m.start()))
+        .any(|m| {
+            if m.pattern().as_usize() < ALWAYS.len() {
+                return true;
+            }
+            // Whole words only: "suggestive of" is a hedge.
+            if !word_ends(bytes, m.end()) {
+                return false;
+            }
+            let imperative = sentence[..m.start()].trim().is_empty();
+            let asks_for_action = ACTION_MATCHER.find_iter(&sentence[m.end()..]).any(|action| {
+                let rest = &bytes[m.end()..];
+                word_starts(rest, action.start()) && (action.len() > 3 || word_ends(rest, action.end()))
+            });
+            let word = &sentence[m.start()..m.end()];
+            let is_suggest_or_consider =
+                word.eq_ignore_ascii_case("suggest") || word.eq_ignore_ascii_case("consider");
+            imperative
+                || (is_suggest_or_consider && asks_for_action)
+                || *has_interval.get_or_insert_with(|| interval_days(sentence).is_some())
+        })
+}
+
+/// The follow-up interval stated in `sentence`, in days: the lower bound of
+/// a range (`6-12 months` → 180, `in 1 to 2 years` → 365).
+pub(crate) fn interval_days(sentence: &str) -> Option<u32> {
+    let bytes = sentence.as_bytes();
+    UNIT_MATCHER.find_iter(sentence).find_map(|m| {
+        if !word_ends(bytes, m.end()) || (m.start() > 0 && bytes[m.start() - 1].is_ascii_alphabetic()) {
+            return None;
+        }
+        let unit_days = UNITS[m.pattern().as_usize()].1;
+        let next_word = sentence[m.end()..]
+            .trim_start()
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .next()
+            .unwrap_or("");
+        if PAST_MARKERS.iter().any(|past| past.eq_ignore_ascii_case(next_word)) {
+            return None;
+        }
+        let unit_word = &sentence[m.start()..m.end()];
+        let standalone = ["annually", "annual", "yearly"].iter().any(|w| w.eq_ignore_ascii_case(unit_word));
+        if standalone {
+            return Some(unit_days);
+        }
+        let (mut count, count_start) = number_before(sentence, skip_back(bytes, m.start(), b" -\t"))?;
+        // A range: `6-12 months`, `6 to 12 months`, `1 or 2 years`.
+        let before = skip_back(bytes, count_start, b" \t");
+        let connector = if before > 0 && bytes[before - 1] == b'-' {
+            Some(before - 1)
+        } else if sentence[..before].to_ascii_lowercase().ends_with(" to")
+            || sentence[..before].to_ascii_lowercase().ends_with(" or")
+        {
+            Some(before - 2)
+        } else if sentence[..before].ends_with('–') {
+            Some(before - '–'.len_utf8())
+        } else {
+            None
+        };
+        if let Some(connector) = connector
+            && let Some((low, _)) = number_before(sentence, skip_back(bytes, connector, b" \t"))
+        {
+            count = count.min(low);
+        }
+        let days = (count * f64::from(unit_days)).round();
+        (days >= 0.0 && days <= f64::from(u32::MAX)).then_some(days as u32)
+    })
+}
+
+fn skip_back(bytes: &[u8], mut at: usize, blanks: &[u8]) -> usize {
+    while at > 0 && blanks.contains(&bytes[at - 1]) {
+        at -= 1;
+    }
+    at
+}
+
+/// The number (digits or a number word) ending at `end`, and where it starts.
+fn number_before(s: &str, end: usize) -> Option<(f64, usize)> {
+    let bytes = s.as_bytes();
+    let mut start = end;
+    while start > 0 && (bytes[start - 1].is_ascii_digit() || bytes[start - 1] == b'.') {
+        start -= 1;
+    }
+    if start < end {
+        let value: f64 = s[start..end].trim_matches('.').parse().ok()?;
+        return (start == 0 || !bytes[start - 1].is_ascii_alphabetic()).then_some((value, start));
+    }
+    while start > 0 && (bytes[start - 1].is_ascii_alphabetic() || bytes[start - 1] == b'-') {
+        start -= 1;
+    }
+    let word = s[start..end].trim_start_matches('-');
+    let start = end - word.len();
+    NUMBER_WORDS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(word))
+        .map(|&(_, value)| (value, start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{SectionTable, layout};
+
+    #[test]
+    fn intervals_take_the_lower_bound_in_days() {
+        let cases = [
+            ("Recommend CT in 6-12 months.", Some(180)),
+            ("Follow-up in 1 year.", Some(365)),
+            ("Repeat imaging in 3 months.", Some(90)),
+            ("Chest radiograph in 6 weeks.", Some(42)),
+            ("CT chest in 1 to 2 years.", Some(365)),
+            ("A 6-month follow-up CT.", Some(180)),
+            ("Follow-up in one year", Some(365)),
+            ("Annual screening.", Some(365)),
+            ("Ultrasound in 10 days", Some(10)),
+            ("Ultrasound in 6–12 months", Some(180)),
+            ("Recommend clinical correlation.", None),
+            ("Compared with the study 2 years ago.", None),
+            ("A 5 year old child.", None),
+        ];
+        for (sentence, days) in cases {
+            assert_eq!(interval_days(sentence), days, "{sentence}");
+        }
+    }
+
+    #[test]
+    fn recommendation_sentences() {
+        for yes in [
+            "Recommend short interval follow-up radiograph.",
+            "Follow-up CT in 3 months is advised.",
+            "Suggest MRI for further evaluation.",
+            "Consider biopsy.",
+            "Correlate clinically.",
+            "MRI could be considered.",
+            "Further evaluation with ultrasound is warranted.",
+            "Follow-up chest radiograph in 6 weeks to document resolution.",
+        ] {
+            assert!(recommends(yes), "{yes}");
+        }
+        for no in [
+            "Findings suggest pneumonia.",
+            "The nodule is considered benign.",
+            "On follow-up CT the nodule is stable.",
+            "No pneumothorax.",
+            "Suggestive of atelectasis.",
+        ] {
+            assert!(!recommends(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn recommendation_section_sentences_all_count() {
+        let table = SectionTable::builtin();
+        let text = "IMPRESSION: 1. 8 mm nodule. Recommend CT in 6-12 months.\nRECOMMENDATION: Mammogram. Ultrasound in 1 year.";
+        let layout = layout(text, &table, SectionKind::Other);
+        let found: Vec<(&str, Option<u32>)> =
+            recommendations(text, &layout).iter().map(|r| (r.text, r.interval_days)).collect();
+        assert_eq!(
+            found,
+            vec![
+                ("Recommend CT in 6-12 months.", Some(180)),
+                ("Mammogram.", None),
+                ("Ultrasound in 1 year.", Some(365)),
+            ]
+        );
+    }
+}

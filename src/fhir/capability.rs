@@ -1,0 +1,198 @@
+//! The CapabilityStatement check at start: fail before the first write when
+//! the server lacks something the run needs, naming every missing piece.
+
+use serde_json::Value;
+
+/// What a run needs from the server.
+#[derive(Debug, Clone, Default)]
+pub struct Requirements {
+    /// Search parameters on DiagnosticReport the configured filters use
+    /// (e.g. `category`, `status`); the common `_lastUpdated` is checked too.
+    pub search_params: Vec<String>,
+    /// False for `--dry-run`: then only reading is needed.
+    pub write: bool,
+}
+
+/// What the server offers beyond the requirements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    pub fhir_version: String,
+    /// DiagnosticReport supports `patch` with `application/json-patch+json`.
+    pub json_patch: bool,
+    /// Parameters we asked for that the server does not list. Servers often
+    /// omit the common `_`-parameters, so these are warnings, not failures.
+    pub unlisted_search_params: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CapabilityError {
+    #[error("the server's CapabilityStatement is not one: {0}")]
+    NotACapabilityStatement(String),
+    #[error("the server is FHIR {0}; reportsplit needs FHIR R4 (4.0.x)")]
+    WrongVersion(String),
+    #[error("the server lacks what this run needs: {}", .0.join("; "))]
+    Missing(Vec<String>),
+}
+
+/// Checks a CapabilityStatement against the requirements. Pure.
+pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, CapabilityError> {
+    if statement.get("resourceType").and_then(Value::as_str) != Some("CapabilityStatement") {
+        return Err(CapabilityError::NotACapabilityStatement(
+            statement.get("resourceType").and_then(Value::as_str).unwrap_or("no resourceType").to_string(),
+        ));
+    }
+    let fhir_version = statement.get("fhirVersion").and_then(Value::as_str).unwrap_or("").to_string();
+    if !fhir_version.starts_with("4.0") {
+        return Err(CapabilityError::WrongVersion(if fhir_version.is_empty() {
+            "(no fhirVersion)".into()
+        } else {
+            fhir_version
+        }));
+    }
+    let rests: Vec<&Value> = statement
+        .get("rest")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter(|r| r.get("mode").and_then(Value::as_str) != Some("client")).collect())
+        .unwrap_or_default();
+    let resource = |kind: &str| -> Option<&Value> {
+        rests.iter().find_map(|rest| {
+            rest.get("resource")?.as_array()?.iter().find(|r| r.get("type").and_then(Value::as_str) == Some(kind))
+        })
+    };
+    let has_interaction = |list: Option<&Value>, code: &str| -> bool {
+        list.and_then(|l| l.get("interaction"))
+            .and_then(Value::as_array)
+            .is_some_and(|i| i.iter().any(|i| i.get("code").and_then(Value::as_str) == Some(code)))
+    };
+
+    let mut missing = Vec::new();
+    let report = resource("DiagnosticReport");
+    if !has_interaction(report, "search-type") {
+        missing.push("DiagnosticReport search (search-type)".to_string());
+    }
+    if !has_interaction(report, "read") {
+        missing.push("DiagnosticReport read".to_string());
+    }
+    let listed_params: Vec<&str> = report
+        .and_then(|r| r.get("searchParam"))
+        .and_then(Value::as_array)
+        .map(|p| p.iter().filter_map(|p| p.get("name").and_then(Value::as_str)).collect())
+        .unwrap_or_default();
+    let mut unlisted_search_params = Vec::new();
+    for param in needs.search_params.iter().map(String::as_str).chain(["_lastUpdated"]) {
+        if listed_params.contains(&param) {
+            continue;
+        }
+        if param.starts_with('_') {
+            unlisted_search_params.push(param.to_string());
+        } else {
+            missing.push(format!("DiagnosticReport search parameter `{param}`"));
+        }
+    }
+    if needs.write {
+        if !rests.iter().any(|rest| has_interaction(Some(rest), "transaction")) {
+            missing.push("transaction (system interaction)".to_string());
+        }
+        if !has_interaction(report, "update") {
+            missing.push("DiagnosticReport update".to_string());
+        }
+        if report.and_then(|r| r.get("versioning")).and_then(Value::as_str) == Some("no-version") {
+            missing.push("DiagnosticReport versioning (If-Match needs versionId)".to_string());
+        }
+        for kind in ["Observation", "Provenance"] {
+            let resource = resource(kind);
+            if !has_interaction(resource, "create") {
+                missing.push(format!("{kind} create"));
+            }
+            if kind == "Observation"
+                && resource.and_then(|r| r.get("conditionalCreate")).and_then(Value::as_bool) != Some(true)
+            {
+                missing.push("Observation conditional create (conditionalCreate)".to_string());
+            }
+        }
+        if !has_interaction(resource("Observation"), "search-type") {
+            missing.push("Observation search (to resolve conditional creates)".to_string());
+        }
+    }
+    if !missing.is_empty() {
+        return Err(CapabilityError::Missing(missing));
+    }
+    let json_patch = has_interaction(report, "patch")
+        && statement
+            .get("patchFormat")
+            .and_then(Value::as_array)
+            .is_some_and(|f| f.iter().any(|f| f.as_str() == Some("application/json-patch+json")));
+    Ok(Capabilities { fhir_version, json_patch, unlisted_search_params })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn full() -> Value {
+        let interactions = |codes: &[&str]| -> Value { codes.iter().map(|c| json!({"code": c})).collect() };
+        json!({
+            "resourceType": "CapabilityStatement", "fhirVersion": "4.0.1",
+            "patchFormat": ["application/json-patch+json"],
+            "rest": [{"mode": "server", "interaction": interactions(&["transaction", "batch"]), "resource": [
+                {"type": "DiagnosticReport", "versioning": "versioned-update",
+                 "interaction": interactions(&["read", "search-type", "update", "patch"]),
+                 "searchParam": [{"name": "_lastUpdated"}, {"name": "category"}, {"name": "status"}]},
+                {"type": "Observation", "conditionalCreate": true, "interaction": interactions(&["create", "search-type"])},
+                {"type": "Provenance", "interaction": interactions(&["create"])}
+            ]}]
+        })
+    }
+
+    fn needs() -> Requirements {
+        Requirements { search_params: vec!["category".into(), "status".into()], write: true }
+    }
+
+    #[test]
+    fn a_full_server_passes_and_offers_json_patch() {
+        let caps = check(&full(), &needs()).unwrap();
+        assert!(caps.json_patch);
+        assert!(caps.unlisted_search_params.is_empty());
+    }
+
+    #[test]
+    fn every_missing_piece_is_named() {
+        let mut statement = full();
+        statement["rest"][0]["interaction"] = json!([{"code": "batch"}]);
+        statement["rest"][0]["resource"][1]["conditionalCreate"] = json!(false);
+        statement["rest"][0]["resource"][0]["searchParam"] = json!([]);
+        let Err(CapabilityError::Missing(missing)) = check(&statement, &needs()) else { panic!("must fail") };
+        assert!(missing.iter().any(|m| m.contains("transaction")), "{missing:?}");
+        assert!(missing.iter().any(|m| m.contains("conditional create")), "{missing:?}");
+        assert!(missing.iter().any(|m| m.contains("`category`")), "{missing:?}");
+        assert!(!missing.iter().any(|m| m.contains("_lastUpdated")), "a common parameter only warns");
+    }
+
+    #[test]
+    fn dry_run_needs_only_search() {
+        let mut statement = full();
+        statement["rest"][0]["interaction"] = json!([]);
+        statement["rest"][0]["resource"].as_array_mut().unwrap().truncate(1);
+        assert!(check(&statement, &Requirements { write: false, ..needs() }).is_ok());
+        assert!(check(&statement, &needs()).is_err());
+    }
+
+    #[test]
+    fn other_versions_and_documents_are_refused() {
+        let mut statement = full();
+        statement["fhirVersion"] = json!("4.3.0");
+        assert_eq!(check(&statement, &needs()), Err(CapabilityError::WrongVersion("4.3.0".into())));
+        assert!(matches!(
+            check(&json!({"resourceType": "OperationOutcome"}), &needs()),
+            Err(CapabilityError::NotACapabilityStatement(_))
+        ));
+    }
+
+    #[test]
+    fn no_patch_is_noted() {
+        let mut statement = full();
+        statement["patchFormat"] = json!([]);
+        assert!(!check(&statement, &needs()).unwrap().json_patch);
+    }
+}

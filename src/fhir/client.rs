@@ -1,0 +1,488 @@
+//! The HTTP layer: timeouts, retries with backoff, concurrency and rate caps,
+//! authorization.
+//!
+//! # Which requests are retried
+//! GET is idempotent. A transaction POST is retried too, which is safe ONLY
+//! because of an invariant of the planner (src/write): every create in a
+//! transaction reportsplit sends is conditional (`ifNoneExist` on a
+//! deterministic identifier) and the report update carries `ifMatch`. A POST
+//! whose response was lost and that did commit therefore creates nothing new
+//! when replayed: the creates match their earlier copies and the update fails
+//! with 412, which the writer answers by re-reading the report (whose tag then
+//! shows the work is done). Any other POST must not go through
+//! [`FhirClient::transaction`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::time::Instant;
+use url::Url;
+
+use super::FHIR_JSON;
+use crate::auth::{Auth, AuthConfig, AuthError};
+
+/// Failures talking to the FHIR server. Messages name the request but never
+/// carry report content or credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum FhirError {
+    #[error("{method} {url}: HTTP {status}{}", outcome_suffix(.outcome))]
+    Status {
+        method: Method,
+        url: String,
+        status: StatusCode,
+        /// Diagnostics from the server's OperationOutcome, if any.
+        outcome: Option<String>,
+    },
+    #[error("{method} {url}: {source}")]
+    Transport {
+        method: Method,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{method} {url}: the response is not FHIR JSON: {source}")]
+    Json {
+        method: Method,
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("authorization failed: {0}")]
+    Auth(#[from] AuthError),
+    #[error("invalid URL {url:?}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("cannot read the CA file {path}: {reason}")]
+    CaFile { path: PathBuf, reason: String },
+    #[error("{url}: refusing to follow a paging link to another server or path: {link}")]
+    ForeignLink { url: String, link: String },
+    #[error("{url}: {reason}")]
+    Unstable { url: String, reason: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+}
+
+fn outcome_suffix(outcome: &Option<String>) -> String {
+    outcome.as_ref().map(|o| format!(" ({o})")).unwrap_or_default()
+}
+
+/// Exponential backoff with full jitter: the n-th retry waits a random time
+/// in [0, min(max, base·2ⁿ)], or what the server's Retry-After asks if longer.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl RetryPolicy {
+    fn backoff(&self, retry: u32) -> Duration {
+        let ceiling = self.base.saturating_mul(1u32 << retry.min(16)).min(self.max);
+        ceiling.mul_f64(rand::random::<f64>())
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_retries: 5, base: Duration::from_millis(200), max: Duration::from_secs(30) }
+    }
+}
+
+/// How to reach the server.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The FHIR base URL (e.g. `https://fhir.example.org/r4`).
+    pub base: Url,
+    /// Whole-request timeout (connect, send, read the body).
+    pub timeout: Duration,
+    /// PEM file of extra trusted CA certificates (a hospital's own CA).
+    pub ca_file: Option<PathBuf>,
+    pub retry: RetryPolicy,
+    /// At most this many requests in flight at once.
+    pub max_concurrent: usize,
+    /// At most this many request starts per second, if set.
+    pub requests_per_second: Option<f64>,
+}
+
+/// A response the caller has to look at (success or a status it handles,
+/// such as 412 or 404).
+#[derive(Debug, Clone)]
+pub struct FhirResponse {
+    pub status: StatusCode,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+    /// The JSON body, `Value::Null` when empty.
+    pub body: Value,
+    /// The request, for error messages.
+    pub method: Method,
+    pub url: String,
+}
+
+impl FhirResponse {
+    /// Turns a non-2xx status into [`FhirError::Status`].
+    pub fn success(self) -> Result<FhirResponse, FhirError> {
+        if self.status.is_success() {
+            Ok(self)
+        } else {
+            Err(self.into_error())
+        }
+    }
+
+    pub fn into_error(self) -> FhirError {
+        FhirError::Status {
+            outcome: operation_outcome_text(&self.body),
+            method: self.method,
+            url: self.url,
+            status: self.status,
+        }
+    }
+}
+
+/// The diagnostics of an OperationOutcome, joined; these describe the
+/// request, not report content.
+fn operation_outcome_text(body: &Value) -> Option<String> {
+    if body.get("resourceType")?.as_str()? != "OperationOutcome" {
+        return None;
+    }
+    let texts: Vec<&str> = body
+        .get("issue")?
+        .as_array()?
+        .iter()
+        .filter_map(|issue| {
+            issue
+                .get("diagnostics")
+                .and_then(Value::as_str)
+                .or_else(|| issue.pointer("/details/text").and_then(Value::as_str))
+        })
+        .collect();
+    (!texts.is_empty()).then(|| texts.join("; "))
+}
+
+/// Spaces request starts `interval` apart.
+#[derive(Debug)]
+struct RateLimiter {
+    interval: Duration,
+    next_slot: Mutex<Instant>,
+}
+
+impl RateLimiter {
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next_slot.lock().await;
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// Counters a run reports.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    pub requests: std::sync::atomic::AtomicU64,
+    pub retries: std::sync::atomic::AtomicU64,
+}
+
+/// A FHIR REST client for one base URL. Cheap to clone; clones share the
+/// connection pool, the caps and the counters.
+#[derive(Clone)]
+pub struct FhirClient {
+    http: reqwest::Client,
+    base: Url,
+    auth: Auth,
+    retry: RetryPolicy,
+    in_flight: Arc<Semaphore>,
+    rate: Option<Arc<RateLimiter>>,
+    stats: Arc<ClientStats>,
+}
+
+impl std::fmt::Debug for FhirClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FhirClient").field("base", &self.base.as_str()).finish_non_exhaustive()
+    }
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Done(FhirResponse),
+    Retry { response: Option<FhirResponse>, error: Option<FhirError>, retry_after: Option<Duration> },
+}
+
+impl FhirClient {
+    /// Builds the client and its authenticator (which shares the TLS setup,
+    /// so a token endpoint behind the same private CA works too).
+    pub fn new(options: &ClientOptions, auth: &AuthConfig) -> Result<FhirClient, FhirError> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("reportsplit/", env!("CARGO_PKG_VERSION")))
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout.min(Duration::from_secs(10)))
+            .gzip(true);
+        if let Some(path) = &options.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| FhirError::CaFile { path: path.clone(), reason: e.to_string() })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| FhirError::CaFile { path: path.clone(), reason: e.to_string() })?;
+            if certs.is_empty() {
+                return Err(FhirError::CaFile { path: path.clone(), reason: "no PEM certificate in it".into() });
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let mut base = options.base.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let http = builder.build().map_err(FhirError::Build)?;
+        let auth = Auth::for_server(auth, base.as_str(), http.clone())?;
+        Ok(FhirClient {
+            http,
+            base,
+            auth,
+            retry: options.retry.clone(),
+            in_flight: Arc::new(Semaphore::new(options.max_concurrent.max(1))),
+            rate: options.requests_per_second.filter(|r| *r > 0.0).map(|r| {
+                Arc::new(RateLimiter {
+                    interval: Duration::from_secs_f64(1.0 / r),
+                    next_slot: Mutex::new(Instant::now()),
+                })
+            }),
+            stats: Arc::new(ClientStats::default()),
+        })
+    }
+
+    /// The base URL, always ending in `/`.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    pub fn stats(&self) -> &ClientStats {
+        &self.stats
+    }
+
+    /// Resolves `path` (e.g. `DiagnosticReport/1`) against the base URL.
+    pub fn url(&self, path: &str) -> Result<Url, FhirError> {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| FhirError::Url { url: path.to_string(), reason: e.to_string() })
+    }
+
+    /// True when `url` has the base URL's origin (scheme, host, port) and lies
+    /// under its path: only such URLs may receive our credentials.
+    pub fn is_own(&self, url: &Url) -> bool {
+        url.origin() == self.base.origin() && url.path().starts_with(self.base.path())
+    }
+
+    /// GET a URL (absolute, on our origin) or a path relative to the base.
+    pub async fn get(&self, url: Url) -> Result<FhirResponse, FhirError> {
+        self.send(Method::GET, url, HeaderMap::new(), None).await
+    }
+
+    /// Reads `Type/id`; `None` when the server says 404 or 410.
+    pub async fn read(&self, resource_type: &str, id: &str) -> Result<Option<FhirResponse>, FhirError> {
+        let response = self.get(self.url(&format!("{resource_type}/{id}"))?).await?;
+        match response.status {
+            StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
+            _ => response.success().map(Some),
+        }
+    }
+
+    /// POSTs a transaction (or batch) Bundle to the base URL. Returned for
+    /// any status: the writer handles 412. Retried on 429/5xx/timeouts — see
+    /// the module doc for why that is safe and what it requires of the bundle.
+    pub async fn transaction(&self, bundle: &Value) -> Result<FhirResponse, FhirError> {
+        let body = serde_json::to_vec(bundle).map_err(|source| FhirError::Json {
+            method: Method::POST,
+            url: self.base.to_string(),
+            source,
+        })?;
+        self.send(Method::POST, self.base.clone(), HeaderMap::new(), Some(body)).await
+    }
+
+    /// Sends one request with the retry policy, the caps and authorization.
+    /// Returns the final response whatever its status; errors only when no
+    /// response came (or authorization failed).
+    pub async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Vec<u8>>,
+    ) -> Result<FhirResponse, FhirError> {
+        if !self.is_own(&url) {
+            return Err(FhirError::Url {
+                url: url.to_string(),
+                reason: format!("not under the configured base {}", self.base),
+            });
+        }
+        let mut reauthorized = false;
+        let mut retry = 0u32;
+        loop {
+            match self.attempt(&method, &url, &headers, body.as_deref()).await? {
+                Attempt::Done(response) if response.status == StatusCode::UNAUTHORIZED && !reauthorized => {
+                    // An expired or revoked token: fetch a fresh one, once.
+                    reauthorized = true;
+                    self.auth.invalidate();
+                }
+                Attempt::Done(response) => return Ok(response),
+                Attempt::Retry { response, error, retry_after } => {
+                    if retry >= self.retry.max_retries {
+                        return match (response, error) {
+                            (Some(response), _) => Ok(response),
+                            (None, Some(error)) => Err(error),
+                            (None, None) => unreachable!("a retry carries a response or an error"),
+                        };
+                    }
+                    let wait = self.retry.backoff(retry).max(retry_after.unwrap_or_default());
+                    retry += 1;
+                    self.stats.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::debug!(%method, url = %url, retry, wait_ms = wait.as_millis() as u64, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+    ) -> Result<Attempt, FhirError> {
+        let _permit = self.in_flight.acquire().await.expect("the semaphore is never closed");
+        if let Some(rate) = &self.rate {
+            rate.wait().await;
+        }
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .headers(headers.clone())
+            .header(ACCEPT, FHIR_JSON);
+        if let Some(body) = body {
+            request = request.header(CONTENT_TYPE, FHIR_JSON).body(body.to_vec());
+        }
+        if let Some(value) = self.auth.header().await? {
+            request = request.header(AUTHORIZATION, value);
+        }
+        self.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let transport = |source: reqwest::Error| FhirError::Transport {
+            method: method.clone(),
+            url: url.to_string(),
+            source,
+        };
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) if is_transient(&error) => {
+                return Ok(Attempt::Retry { response: None, error: Some(transport(error)), retry_after: None });
+            }
+            Err(error) => return Err(transport(error)),
+        };
+        let status = response.status();
+        let header = |name| response.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_string);
+        let etag = header(ETAG);
+        let location = header(LOCATION);
+        let retry_after = header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(error) if is_transient(&error) => {
+                return Ok(Attempt::Retry { response: None, error: Some(transport(error)), retry_after: None });
+            }
+            Err(error) => return Err(transport(error)),
+        };
+        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            match serde_json::from_slice(&bytes) {
+                Ok(body) => body,
+                // Error pages from proxies are often HTML; the status says enough.
+                Err(_) if !status.is_success() => Value::Null,
+                Err(source) => return Err(FhirError::Json { method: method.clone(), url: url.to_string(), source }),
+            }
+        };
+        let response = FhirResponse { status, etag, location, body, method: method.clone(), url: url.to_string() };
+        if is_retryable_status(status) {
+            Ok(Attempt::Retry { response: Some(response), error: None, retry_after })
+        } else {
+            Ok(Attempt::Done(response))
+        }
+    }
+}
+
+/// 429 and the 5xx that mean "try again later". 501 (not implemented) and
+/// 505 will not change on retry.
+fn is_retryable_status(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || (status.is_server_error()
+            && status != StatusCode::NOT_IMPLEMENTED
+            && status != StatusCode::HTTP_VERSION_NOT_SUPPORTED)
+}
+
+/// Timeouts, refused or reset connections, bodies cut short.
+fn is_transient(error: &reqwest::Error) -> bool {
+    error.is_timeout() || error.is_connect() || error.is_request() || error.is_body()
+}
+
+/// Retry-After as delay-seconds or an HTTP date (RFC 9110 §10.2.3); a date in
+/// the past means "now". Capped at one hour so a wrong header cannot park the worker.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(now).unwrap_or_default()
+        }
+    };
+    Some(delay.min(Duration::from_secs(3600)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(30)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("999999", now), Some(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn backoff_stays_under_its_ceiling() {
+        let policy = RetryPolicy { max_retries: 10, base: Duration::from_millis(100), max: Duration::from_secs(1) };
+        for retry in 0..10 {
+            let ceiling = Duration::from_millis(100 * (1 << retry)).min(Duration::from_secs(1));
+            assert!(policy.backoff(retry) <= ceiling);
+        }
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        assert!(is_retryable_status(StatusCode::TOO_MANY_REQUESTS));
+        assert!(is_retryable_status(StatusCode::SERVICE_UNAVAILABLE));
+        assert!(is_retryable_status(StatusCode::INTERNAL_SERVER_ERROR));
+        assert!(!is_retryable_status(StatusCode::NOT_IMPLEMENTED));
+        assert!(!is_retryable_status(StatusCode::PRECONDITION_FAILED));
+        assert!(!is_retryable_status(StatusCode::BAD_REQUEST));
+    }
+
+    #[test]
+    fn outcome_diagnostics_are_joined() {
+        let outcome = serde_json::json!({"resourceType": "OperationOutcome", "issue": [
+            {"severity": "error", "code": "invalid", "diagnostics": "bad a"},
+            {"severity": "error", "code": "invalid", "details": {"text": "bad b"}}]});
+        assert_eq!(operation_outcome_text(&outcome).as_deref(), Some("bad a; bad b"));
+        assert_eq!(operation_outcome_text(&serde_json::json!({"resourceType": "Patient"})), None);
+    }
+}

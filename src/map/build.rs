@@ -1,0 +1,494 @@
+//! The only module that touches fhir-sdk: plain specs (our own types) in,
+//! typed R4B resources built, JSON out through ONE serde entry point
+//! ([`to_json`]), which keeps fhir-sdk's compile cost flat.
+//!
+//! The typed models are used so that what we send is well-typed (required
+//! elements present, codes from their enums). Two things they cannot carry are
+//! added to the JSON afterwards by the caller: values copied verbatim from the
+//! server (subject, effective[x]...; the typed model would rewrite timestamps),
+//! and decimals as written (`Quantity.value` is an `f64` there, which turns
+//! `3.50` into `3.5`; FHIR decimals carry their precision).
+
+use fhir_sdk::r4b::codes::{
+    DeviceNameType, FHIRDeviceStatus, ObservationStatus, ProvenanceEntityRole,
+};
+use fhir_sdk::r4b::resources::{
+    Device, DeviceDeviceName, DeviceVersion, Observation, ObservationComponent,
+    ObservationComponentValue, ObservationValue, Provenance, ProvenanceAgent, ProvenanceEntity,
+    Resource,
+};
+use fhir_sdk::r4b::types::{
+    Annotation, CodeableConcept, Coding, Extension, ExtensionValue, Identifier, Quantity,
+    Reference,
+};
+use fhir_sdk::{BuilderError, DateTime, Instant};
+use reportsplit_split::Code;
+use serde_json::Value;
+
+/// The core extension linking a resource to the text it was extracted from.
+pub const DERIVATION_REFERENCE: &str =
+    "http://hl7.org/fhir/StructureDefinition/derivation-reference";
+const UCUM: &str = "http://unitsofmeasure.org";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("building {what}: {source}")]
+    Builder {
+        what: &'static str,
+        #[source]
+        source: BuilderError,
+    },
+    #[error("serialising a typed resource: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn built<T>(what: &'static str, result: Result<T, BuilderError>) -> Result<T, BuildError> {
+    result.map_err(|source| BuildError::Builder { what, source })
+}
+
+/// A business identifier (`system|value`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ident {
+    pub system: String,
+    pub value: String,
+}
+
+/// A CodeableConcept: codings from the tables plus the words used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Concept<'a> {
+    pub codings: Vec<&'a Code>,
+    pub text: Option<String>,
+}
+
+impl<'a> Concept<'a> {
+    pub fn coded(code: &'a Code) -> Concept<'a> {
+        Concept { codings: vec![code], text: None }
+    }
+}
+
+/// Where in the source text a resource or element comes from
+/// (the derivation-reference extension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// Versioned reference to the report, `DiagnosticReport/1/_history/2`.
+    pub reference: String,
+    /// FHIRPath of the element holding the text.
+    pub path: String,
+    /// Character (Unicode scalar value) offset and length in that text.
+    pub offset: usize,
+    pub length: usize,
+}
+
+/// A decimal with the digits as written, so `3.50` stays `3.50`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decimal {
+    pub value: f64,
+    /// Used when it is a valid FHIR decimal equal to `value`.
+    pub literal: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantitySpec {
+    pub value: Decimal,
+    /// UCUM code (`mm`, `cm`, `d`).
+    pub unit: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueSpec<'a> {
+    Concept(Concept<'a>),
+    String(String),
+    Quantity(QuantitySpec),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentSpec<'a> {
+    pub code: Concept<'a>,
+    pub value: ValueSpec<'a>,
+    pub evidence: Option<Evidence>,
+}
+
+/// Observation.status (required binding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObsStatus {
+    Registered,
+    Preliminary,
+    Final,
+    Amended,
+    Corrected,
+    Cancelled,
+    EnteredInError,
+    Unknown,
+}
+
+impl ObsStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObsStatus::Registered => "registered",
+            ObsStatus::Preliminary => "preliminary",
+            ObsStatus::Final => "final",
+            ObsStatus::Amended => "amended",
+            ObsStatus::Corrected => "corrected",
+            ObsStatus::Cancelled => "cancelled",
+            ObsStatus::EnteredInError => "entered-in-error",
+            ObsStatus::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationSpec<'a> {
+    pub identifier: Ident,
+    pub status: ObsStatus,
+    pub category: &'a Code,
+    pub code: Concept<'a>,
+    /// The finding term's span, on Observation.code.
+    pub code_evidence: Option<Evidence>,
+    pub value: Option<ValueSpec<'a>>,
+    pub body_site: Option<Concept<'a>>,
+    pub interpretation: Vec<&'a Code>,
+    pub components: Vec<ComponentSpec<'a>>,
+    /// References (`urn:uuid:...` or `Observation/id`).
+    pub has_member: Vec<String>,
+    /// The sentence/item span, on the Observation itself.
+    pub evidence: Evidence,
+}
+
+/// The software that derived the resources, as a Provenance agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSpec<'a> {
+    /// Reference to the Device (a `urn:uuid:` of the conditional create).
+    pub reference: String,
+    pub identifier: Ident,
+    pub display: String,
+    pub agent_type: &'a Code,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProvenanceSpec<'a> {
+    pub targets: Vec<String>,
+    pub recorded: time::OffsetDateTime,
+    /// `DiagnosticReport/{id}/_history/{versionId}` (role source).
+    pub source: String,
+    /// Versioned references of the Observations the targets replace (role revision).
+    pub revised: Vec<String>,
+    pub agent: AgentSpec<'a>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSpec {
+    pub identifier: Ident,
+    pub name: String,
+    pub version: String,
+}
+
+/// A note appended to a superseded Observation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteSpec {
+    pub author: String,
+    pub time: time::OffsetDateTime,
+    pub text: String,
+}
+
+/// The one serde entry point for fhir-sdk types.
+fn to_json(resource: &Resource) -> Result<Value, BuildError> {
+    Ok(serde_json::to_value(resource)?)
+}
+
+fn coding(code: &Code) -> Result<Coding, BuildError> {
+    built(
+        "Coding",
+        Coding::builder()
+            .system(code.system.clone())
+            .code(code.code.clone())
+            .display(code.display.clone())
+            .build(),
+    )
+}
+
+fn concept(concept: &Concept<'_>) -> Result<CodeableConcept, BuildError> {
+    let codings = concept
+        .codings
+        .iter()
+        .map(|c| coding(c).map(Some))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut builder = CodeableConcept::builder().coding(codings);
+    if let Some(text) = &concept.text {
+        builder = builder.text(text.clone());
+    }
+    built("CodeableConcept", builder.build())
+}
+
+fn identifier(ident: &Ident) -> Result<Identifier, BuildError> {
+    built(
+        "Identifier",
+        Identifier::builder()
+            .system(ident.system.clone())
+            .value(ident.value.clone())
+            .build(),
+    )
+}
+
+fn reference(target: &str) -> Result<Reference, BuildError> {
+    built("Reference", Reference::builder().reference(target.to_owned()).build())
+}
+
+fn sub_extension(url: &str, value: ExtensionValue) -> Result<Extension, BuildError> {
+    built(
+        "Extension",
+        Extension::builder().url(url.to_owned()).value(value).build(),
+    )
+}
+
+fn int(n: usize) -> Result<i32, BuildError> {
+    i32::try_from(n).map_err(|_| BuildError::Invalid(format!("offset {n} exceeds a FHIR integer")))
+}
+
+fn derivation(evidence: &Evidence) -> Result<Extension, BuildError> {
+    let parts = vec![
+        sub_extension("reference", ExtensionValue::Reference(reference(&evidence.reference)?))?,
+        sub_extension("path", ExtensionValue::String(evidence.path.clone()))?,
+        sub_extension("offset", ExtensionValue::Integer(int(evidence.offset)?))?,
+        sub_extension("length", ExtensionValue::Integer(int(evidence.length)?))?,
+    ];
+    built(
+        "Extension",
+        Extension::builder()
+            .url(DERIVATION_REFERENCE.to_owned())
+            .extension(parts)
+            .build(),
+    )
+}
+
+fn quantity(spec: &QuantitySpec) -> Result<Quantity, BuildError> {
+    built(
+        "Quantity",
+        Quantity::builder()
+            .value(spec.value.value)
+            .unit(spec.unit.clone())
+            .system(UCUM.to_owned())
+            .code(spec.unit.clone())
+            .build(),
+    )
+}
+
+fn observation_status(status: ObsStatus) -> ObservationStatus {
+    match status {
+        ObsStatus::Registered => ObservationStatus::Registered,
+        ObsStatus::Preliminary => ObservationStatus::Preliminary,
+        ObsStatus::Final => ObservationStatus::Final,
+        ObsStatus::Amended => ObservationStatus::Amended,
+        ObsStatus::Corrected => ObservationStatus::Corrected,
+        ObsStatus::Cancelled => ObservationStatus::Cancelled,
+        ObsStatus::EnteredInError => ObservationStatus::EnteredInError,
+        ObsStatus::Unknown => ObservationStatus::Unknown,
+    }
+}
+
+fn component(spec: &ComponentSpec<'_>) -> Result<ObservationComponent, BuildError> {
+    let value = match &spec.value {
+        ValueSpec::Concept(c) => ObservationComponentValue::CodeableConcept(concept(c)?),
+        ValueSpec::String(s) => ObservationComponentValue::String(s.clone()),
+        ValueSpec::Quantity(q) => ObservationComponentValue::Quantity(quantity(q)?),
+    };
+    let mut builder = ObservationComponent::builder()
+        .code(concept(&spec.code)?)
+        .value(value);
+    if let Some(evidence) = &spec.evidence {
+        builder = builder.extension(vec![derivation(evidence)?]);
+    }
+    built("Observation.component", builder.build())
+}
+
+/// An Observation as JSON (without the report's verbatim elements, which the
+/// caller adds).
+pub fn observation(spec: &ObservationSpec<'_>) -> Result<Value, BuildError> {
+    let mut code = concept(&spec.code)?;
+    if let Some(evidence) = &spec.code_evidence {
+        code.extension.push(derivation(evidence)?);
+    }
+    let components = spec
+        .components
+        .iter()
+        .map(|c| component(c).map(Some))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut builder = Observation::builder()
+        .extension(vec![derivation(&spec.evidence)?])
+        .identifier(vec![Some(identifier(&spec.identifier)?)])
+        .status(observation_status(spec.status))
+        .category(vec![Some(concept(&Concept::coded(spec.category))?)])
+        .code(code)
+        .component(components);
+    if let Some(value) = &spec.value {
+        builder = builder.value(match value {
+            ValueSpec::Concept(c) => ObservationValue::CodeableConcept(concept(c)?),
+            ValueSpec::String(s) => ObservationValue::String(s.clone()),
+            ValueSpec::Quantity(q) => ObservationValue::Quantity(quantity(q)?),
+        });
+    }
+    if let Some(site) = &spec.body_site {
+        builder = builder.body_site(concept(site)?);
+    }
+    if !spec.interpretation.is_empty() {
+        let interpretation = spec
+            .interpretation
+            .iter()
+            .map(|c| concept(&Concept::coded(c)).map(Some))
+            .collect::<Result<Vec<_>, _>>()?;
+        builder = builder.interpretation(interpretation);
+    }
+    if !spec.has_member.is_empty() {
+        let members = spec
+            .has_member
+            .iter()
+            .map(|r| reference(r).map(Some))
+            .collect::<Result<Vec<_>, _>>()?;
+        builder = builder.has_member(members);
+    }
+    let observation = built("Observation", builder.build())?;
+    let mut json = to_json(&Resource::Observation(observation))?;
+    restore_decimals(&mut json, spec);
+    Ok(json)
+}
+
+/// Puts back the digits as written into `value` and `component[i]` quantities.
+fn restore_decimals(json: &mut Value, spec: &ObservationSpec<'_>) {
+    if let Some(ValueSpec::Quantity(q)) = &spec.value {
+        set_literal(json.pointer_mut("/valueQuantity/value"), &q.value);
+    }
+    for (index, component) in spec.components.iter().enumerate() {
+        if let ValueSpec::Quantity(q) = &component.value {
+            let pointer = format!("/component/{index}/valueQuantity/value");
+            set_literal(json.pointer_mut(&pointer), &q.value);
+        }
+    }
+}
+
+fn set_literal(slot: Option<&mut Value>, decimal: &Decimal) {
+    let (Some(slot), Some(literal)) = (slot, decimal.literal.as_deref()) else {
+        return;
+    };
+    if !is_fhir_decimal(literal) || literal.parse::<f64>().ok() != Some(decimal.value) {
+        return;
+    }
+    if let Ok(number) = literal.parse::<serde_json::Number>() {
+        *slot = Value::Number(number);
+    }
+}
+
+/// FHIR decimal lexical form: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+pub fn is_fhir_decimal(s: &str) -> bool {
+    let s = s.strip_prefix('-').unwrap_or(s);
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (int_part, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mantissa, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let int_ok = digits(int_part) && (int_part == "0" || !int_part.starts_with('0'));
+    let frac_ok = frac.is_none_or(digits);
+    let exp_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
+    int_ok && frac_ok && exp_ok
+}
+
+/// The Provenance of one transaction.
+pub fn provenance(spec: &ProvenanceSpec<'_>) -> Result<Value, BuildError> {
+    let targets = spec
+        .targets
+        .iter()
+        .map(|t| reference(t).map(Some))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut who = reference(&spec.agent.reference)?;
+    who.identifier = Some(identifier(&spec.agent.identifier)?);
+    who.display = Some(spec.agent.display.clone());
+    let agent = built(
+        "Provenance.agent",
+        ProvenanceAgent::builder()
+            .r#type(concept(&Concept::coded(spec.agent.agent_type))?)
+            .who(who)
+            .build(),
+    )?;
+    let mut entities = vec![Some(built(
+        "Provenance.entity",
+        ProvenanceEntity::builder()
+            .role(ProvenanceEntityRole::Source)
+            .what(reference(&spec.source)?)
+            .build(),
+    )?)];
+    for revised in &spec.revised {
+        entities.push(Some(built(
+            "Provenance.entity",
+            ProvenanceEntity::builder()
+                .role(ProvenanceEntityRole::Revision)
+                .what(reference(revised)?)
+                .build(),
+        )?));
+    }
+    let provenance = built(
+        "Provenance",
+        Provenance::builder()
+            .target(targets)
+            .recorded(Instant(spec.recorded))
+            .agent(vec![Some(agent)])
+            .entity(entities)
+            .build(),
+    )?;
+    to_json(&Resource::Provenance(provenance))
+}
+
+/// The Device that stands for reportsplit (one per version), created
+/// conditionally so every Provenance of that version points at the same one.
+pub fn device(spec: &DeviceSpec) -> Result<Value, BuildError> {
+    let name = built(
+        "Device.deviceName",
+        DeviceDeviceName::builder()
+            .name(spec.name.clone())
+            .r#type(DeviceNameType::ManufacturerName)
+            .build(),
+    )?;
+    let version = built(
+        "Device.version",
+        DeviceVersion::builder().value(spec.version.clone()).build(),
+    )?;
+    let device = built(
+        "Device",
+        Device::builder()
+            .identifier(vec![Some(identifier(&spec.identifier)?)])
+            .status(FHIRDeviceStatus::Active)
+            .device_name(vec![Some(name)])
+            .version(vec![Some(version)])
+            .build(),
+    )?;
+    to_json(&Resource::Device(device))
+}
+
+/// An Annotation (for Observation.note) as JSON.
+pub fn note(spec: &NoteSpec) -> Result<Value, BuildError> {
+    let annotation = built(
+        "Annotation",
+        Annotation::builder()
+            .author(fhir_sdk::r4b::types::AnnotationAuthor::String(spec.author.clone()))
+            .time(DateTime::DateTime(Instant(spec.time)))
+            .text(spec.text.clone())
+            .build(),
+    )?;
+    // Annotation is not a resource: wrap it in a throwaway Observation so the
+    // single serde entry point is reused.
+    let carrier = built(
+        "Observation",
+        Observation::builder()
+            .status(ObservationStatus::Unknown)
+            .code(concept(&Concept { codings: vec![], text: Some("note".into()) })?)
+            .note(vec![Some(annotation)])
+            .build(),
+    )?;
+    let mut json = to_json(&Resource::Observation(carrier))?;
+    json.pointer_mut("/note/0")
+        .map(Value::take)
+        .ok_or_else(|| BuildError::Invalid("typed Annotation did not serialise".into()))
+}
