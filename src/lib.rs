@@ -6,8 +6,12 @@
 pub mod auth;
 pub mod config;
 pub mod fhir;
+pub mod input;
 pub mod map;
+pub mod metrics;
 pub mod pull;
+pub mod serve;
 pub mod state;
 pub mod sync;
+pub mod tables;
 pub mod write;

@@ -1,1 +1,230 @@
-fn main() {}
+//! The `reportsplit` command: a thin shell over the library (see ARCHITECTURE.md).
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use reportsplit::input::{self, Input};
+use reportsplit::pull::{self, TextLimits};
+use reportsplit_split::{Extraction, Lexicon, SectionKind};
+use serde::Serialize;
+
+const EXAMPLES: &str = "\
+Examples:
+  reportsplit extract report.txt                 split a plain-text report, print JSON
+  reportsplit extract - < reports.ndjson          split NDJSON DiagnosticReports from stdin
+  reportsplit sync --config config/site.toml --once
+                                                 one incremental pass (the cron form)
+  reportsplit sync --config config/site.toml --once --dry-run
+                                                 print the transactions, write nothing
+  reportsplit eval negex negex_annotations.tsv   score negation on the NegEx kit
+  REPORTSPLIT_FHIR_URL=http://127.0.0.1:8080/fhir reportsplit sync -c site.toml --once";
+
+/// Splits FHIR R4 radiology DiagnosticReports into sections, impression items
+/// and coded findings, and writes them back as Observations linked to the report.
+#[derive(Debug, Parser)]
+#[command(name = "reportsplit", version, after_help = EXAMPLES)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "REPORTSPLIT_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Log filter (tracing's EnvFilter syntax, e.g. `info` or `reportsplit=debug`).
+    /// No level logs report text, patient data or credentials.
+    #[arg(long, global = true, default_value = "info", env = "REPORTSPLIT_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Split report text and print the extraction as JSON (NDJSON for several reports).
+    ///
+    /// Reads plain text, a DiagnosticReport, a Bundle of DiagnosticReports, or NDJSON of
+    /// them. The output is described in docs/extract-output.md.
+    Extract(ExtractArgs),
+    /// Incremental sync: pull new and changed DiagnosticReports, write coded Observations back.
+    Sync(reportsplit::sync::SyncArgs),
+    /// Score the extractor on a public evaluation set. The last line printed is
+    /// `<set> <metric> precision=<P> recall=<R> f1=<F> n=<N>`.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ExtractArgs {
+    /// The input file, or `-` for standard input.
+    #[arg(default_value = "-")]
+    file: PathBuf,
+    /// Print a single result as compact JSON instead of indented JSON.
+    #[arg(long)]
+    compact: bool,
+    /// Read the code tables from this directory instead of the built-in ones
+    /// (findings.tsv, body_sites.tsv, critical.tsv, sections.tsv; a missing file keeps
+    /// the built-in table).
+    #[arg(long, value_name = "DIR", env = "REPORTSPLIT_MAPPINGS")]
+    mappings: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct EvalArgs {
+    /// The set: `negex FILE`, `openi REPORTS LABELS` or `mtsamples FILE`.
+    #[arg(value_parser = ["negex", "openi", "mtsamples"])]
+    set: String,
+    /// The set's files, in the order given above.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Also print up to N misclassified rows. They contain corpus text, so this is off by default.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    errors: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("reportsplit: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Extract(args) => extract(&args),
+        Command::Eval(args) => eval(&args),
+        Command::Sync(args) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let summary = runtime.block_on(reportsplit::sync::run(&args))?;
+            eprintln!("{summary}");
+            Ok(if summary.failed_total() > 0 {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+fn extract(args: &ExtractArgs) -> Result<ExitCode> {
+    let lexicon = load_lexicon(args.mappings.as_deref())?;
+    let content = read_input(&args.file)?;
+    let inputs = input::parse(&content).with_context(|| format!("reading {}", args.file.display()))?;
+    let many = inputs.len() != 1;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for input in &inputs {
+        let result = extract_one(input, &lexicon)?;
+        if many || args.compact {
+            serde_json::to_writer(&mut out, &result)?;
+        } else {
+            serde_json::to_writer_pretty(&mut out, &result)?;
+        }
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn extract_one(input: &Input, lexicon: &Lexicon) -> serde_json::Result<serde_json::Value> {
+    let report = match input {
+        Input::Text(text) => return ExtractOutput::extracted(None, None, text, lexicon, SectionKind::Other),
+        Input::Report(report) => report,
+    };
+    let reference = report["id"].as_str().map(|id| format!("DiagnosticReport/{id}"));
+    match pull::report_text(report, TextLimits::default()) {
+        Ok(text) => ExtractOutput::extracted(reference, Some(&text.element), &text.text, lexicon, text.headerless),
+        Err(reason) => serde_json::to_value(ExtractOutput {
+            report: reference,
+            source: None,
+            skipped: Some(reason.to_string()),
+            extraction: None,
+        }),
+    }
+}
+
+/// One line of `extract` output: the extraction, with where it came from.
+#[derive(Serialize)]
+struct ExtractOutput<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    extraction: Option<Extraction<'a>>,
+}
+
+impl<'a> ExtractOutput<'a> {
+    fn extracted(
+        report: Option<String>,
+        source: Option<&'a str>,
+        text: &'a str,
+        lexicon: &'a Lexicon,
+        headerless: SectionKind,
+    ) -> serde_json::Result<serde_json::Value> {
+        serde_json::to_value(ExtractOutput {
+            report,
+            source,
+            skipped: None,
+            extraction: Some(reportsplit_split::extract_as(text, lexicon, headerless)),
+        })
+    }
+}
+
+fn eval(args: &EvalArgs) -> Result<ExitCode> {
+    let contents = args
+        .files
+        .iter()
+        .map(|path| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display())))
+        .collect::<Result<Vec<_>>>()?;
+    let options = reportsplit_eval::Options {
+        errors: args.errors,
+        ..Default::default()
+    };
+    let report = reportsplit_eval::run(&args.set, &contents, &Lexicon::builtin(), &options)
+        .with_context(|| format!("scoring {}", args.set))?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_input(path: &Path) -> Result<String> {
+    if path == Path::new("-") {
+        let mut content = String::new();
+        std::io::stdin()
+            .read_to_string(&mut content)
+            .context("reading standard input")?;
+        Ok(content)
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
+fn load_lexicon(dir: Option<&Path>) -> Result<Lexicon> {
+    let Some(dir) = dir else {
+        return Ok(Lexicon::builtin());
+    };
+    reportsplit::tables::load_lexicon(dir).with_context(|| format!("loading mappings from {}", dir.display()))
+}

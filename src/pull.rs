@@ -255,24 +255,15 @@ pub fn html_to_text(html: &str) -> String {
     tidy_lines(&out)
 }
 
-/// Collapses runs of blanks inside lines, trims lines, and keeps at most one
-/// empty line between paragraphs.
+/// Collapses runs of blanks inside lines, trims lines and drops empty ones
+/// (adjacent block elements would otherwise leave blank lines that mean nothing).
 fn tidy_lines(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut blank_run = 0;
-    for line in text.lines() {
-        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-        if line.is_empty() {
-            blank_run += 1;
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(if blank_run > 0 { "\n\n" } else { "\n" });
-        }
-        blank_run = 0;
-        out.push_str(&line);
-    }
-    out
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|line| !line.is_empty())
+        .collect();
+    lines.join("\n")
 }
 
 fn decode_entities(text: &str) -> std::borrow::Cow<'_, str> {

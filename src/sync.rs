@@ -254,7 +254,7 @@ pub async fn run_with(
             Ok(Outcome::Current) => summary.current += 1,
             Ok(Outcome::Skipped(reason)) => *summary.skipped.entry(reason.key().to_string()).or_default() += 1,
             Ok(Outcome::Gone) => *summary.skipped.entry("deleted".to_string()).or_default() += 1,
-            Ok(Outcome::Written { observations, superseded, conflicts, bundle }) => {
+            Ok(Outcome::Written { observations, superseded, conflicts, bundle, .. }) => {
                 summary.conflicts += u64::from(conflicts);
                 summary.record_write(observations, superseded);
                 write_line(&output, &bundle)?;

@@ -13,7 +13,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const SERVER_TOKEN_LIFETIME_SECS: u64 = 4;
+const SERVER_TOKEN_LIFETIME_SECS: u64 = 6;
 
 /// A SEKMET server for one test, killed when dropped.
 struct Sekmet {
@@ -127,14 +127,14 @@ async fn exercise_token_flow(sekmet: &Sekmet, auth: &Auth) {
         "cached, not fetched again"
     );
 
-    // Refresh margin = half the 4 s lifetime: after 2.2 s a new token is fetched.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // Refresh margin = half the 6 s lifetime: after 3.3 s a new token is fetched.
+    tokio::time::sleep(Duration::from_millis(3300)).await;
     let refreshed = auth.header().await.unwrap().unwrap();
     assert_ne!(refreshed, first, "refreshed before expiry");
     assert_eq!(sekmet.search(Some(refreshed.clone())).await, StatusCode::OK);
 
-    // The server really expires tokens: the first one is refused once its 4 s are over.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // The server really expires tokens: the first one is refused once its 6 s are over.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     assert_eq!(sekmet.search(Some(first)).await, StatusCode::UNAUTHORIZED);
     let current = auth.header().await.unwrap().unwrap();
     assert_eq!(sekmet.search(Some(current.clone())).await, StatusCode::OK);
@@ -250,7 +250,7 @@ async fn oauth2_client_secret_basic_against_sekmet() {
     let wrong = Auth::new(&config("wrong-secret-xyz"), http.clone()).unwrap();
     let error = wrong.header().await.unwrap_err();
     assert!(
-        matches!(error, AuthError::TokenRefused { status: 401, .. }),
+        matches!(error.cause(), AuthError::TokenRefused { status: 401, .. }),
         "{error}"
     );
     assert!(
@@ -298,7 +298,7 @@ async fn smart_backend_services_rs384_with_a_configured_token_url() {
     let wrong = Auth::new(&config(&stranger), http.clone()).unwrap();
     let error = wrong.header().await.unwrap_err();
     assert!(
-        matches!(error, AuthError::TokenRefused { status: 401, .. }),
+        matches!(error.cause(), AuthError::TokenRefused { status: 401, .. }),
         "{error}"
     );
 
@@ -417,7 +417,7 @@ async fn refresh_before_expiry_and_new_token_after_a_401() {
     for (n, token) in ["tok-1", "tok-2", "tok-3"].into_iter().enumerate() {
         Mock::given(method("POST"))
             .and(path("/token"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(token_body(token, 2)))
+            .respond_with(ResponseTemplate::new(200).set_body_json(token_body(token, 4)))
             .up_to_n_times(1)
             .with_priority(u8::try_from(n + 1).unwrap())
             .mount(&server)
@@ -438,7 +438,7 @@ async fn refresh_before_expiry_and_new_token_after_a_401() {
         .mount(&server)
         .await;
     let secret = write_secret(dir.path(), "secret", "s");
-    // A 10 s margin on a 2 s token is capped at half the lifetime: refresh after 1 s.
+    // A 10 s margin on a 4 s token is capped at half the lifetime: refresh after 2 s.
     let auth = Auth::new(
         &client_credentials(&server, secret, 10),
         reqwest::Client::new(),
@@ -453,9 +453,9 @@ async fn refresh_before_expiry_and_new_token_after_a_401() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(auth.header().await.unwrap().unwrap(), "Bearer tok-1");
     assert_eq!(token_requests().await, 1);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     let refreshed = auth.header().await.unwrap().unwrap();
-    assert_eq!(refreshed, "Bearer tok-2", "refreshed 1 s before expiry");
+    assert_eq!(refreshed, "Bearer tok-2", "refreshed 2 s before expiry");
     assert_eq!(token_requests().await, 2);
 
     // The client's retry loop: 401 → invalidate → a new token → 200.
@@ -485,7 +485,7 @@ async fn a_failed_refresh_keeps_the_unexpired_token_and_then_reports_the_error()
     let dir = tempfile::tempdir().unwrap();
     Mock::given(method("POST"))
         .and(path("/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("tok-1", 2)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("tok-1", 4)))
         .up_to_n_times(1)
         .with_priority(1)
         .mount(&server)
@@ -503,15 +503,51 @@ async fn a_failed_refresh_keeps_the_unexpired_token_and_then_reports_the_error()
     )
     .unwrap();
     assert_eq!(auth.header().await.unwrap().unwrap(), "Bearer tok-1");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(2400)).await;
     // Due for refresh, the endpoint fails, the token has not expired yet: keep using it.
     assert_eq!(auth.header().await.unwrap().unwrap(), "Bearer tok-1");
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     let error = auth.header().await.unwrap_err();
     assert!(
-        matches!(error, AuthError::TokenRefused { status: 503, .. }),
+        matches!(error.cause(), AuthError::TokenRefused { status: 503, .. }),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn callers_waiting_for_a_failing_fetch_share_its_error() {
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(serde_json::json!({ "error": "temporarily_unavailable" }))
+                .set_delay(Duration::from_millis(300)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let secret = write_secret(dir.path(), "secret", "s");
+    let auth = Auth::new(
+        &client_credentials(&server, secret, 60),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let auth = auth.clone();
+            tokio::spawn(async move { auth.header().await })
+        })
+        .collect();
+    for handle in handles {
+        let error = handle.await.unwrap().unwrap_err();
+        assert!(
+            matches!(error.cause(), AuthError::TokenRefused { status: 503, error, .. } if error == "temporarily_unavailable"),
+            "{error}"
+        );
+    }
+    server.verify().await;
 }
 
 #[tokio::test]
@@ -540,7 +576,10 @@ async fn unusable_token_responses_are_errors_that_never_quote_the_body() {
     .unwrap();
     for expected in ["no access_token", "not bearer", "expires_in"] {
         let error = auth.header().await.unwrap_err();
-        assert!(matches!(error, AuthError::TokenResponse { .. }), "{error}");
+        assert!(
+            matches!(error.cause(), AuthError::TokenResponse { .. }),
+            "{error}"
+        );
         assert!(error.to_string().contains(expected), "{error}");
         assert!(!shown(&error).contains("leaky-value"), "{error:?}");
     }

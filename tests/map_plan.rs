@@ -216,7 +216,7 @@ const REPORT: &str = r##"{
   "imagingStudy": [{"reference": "ImagingStudy/st-1"}],
   "conclusion": "Right upper lobe mass.",
   "_conclusion": {"extension": [{"url": "http://example.org/conclusion-source", "valueString": "dictated"}]},
-  "somethingUnknown": {"x": 1.10, "y": [1e3, 0.000]},
+  "somethingUnknown": {"x": 1.10, "y": [100.0, 0.000, -0.0]},
   "presentedForm": [{"contentType": "text/plain; charset=utf-8", "data": "RklORElOR1M="}]
 }"##;
 
@@ -431,7 +431,7 @@ fn report_update_is_lossless() {
     let text = serde_json::to_string(updated).expect("json");
     for exact in [
         r#""valueDecimal":13.50"#,
-        r#""somethingUnknown":{"x":1.10,"y":[1e3,0.000]}"#,
+        r#""somethingUnknown":{"x":1.10,"y":[100.0,0.000,-0.0]}"#,
         r#""_conclusion":{"extension":[{"url":"http://example.org/conclusion-source","valueString":"dictated"}]}"#,
         r#""lastUpdated":"2026-11-27T08:15:30.120+00:00""#,
         r#""valueString":"ünïcödé ✓""#,
@@ -511,7 +511,7 @@ fn amended_text_supersedes_old_observations_and_keeps_every_result() {
     let (mut stored, previous) = after_write(&set, "4");
     stored["status"] = json!("amended");
     stored["meta"]["versionId"] = json!("5");
-    let amended_text = TEXT.replace("CT chest in 3 months.", "CT chest in 6 weeks..");
+    let amended_text = format!("CT CHEST WITH CONTRAST\n{TEXT}");
     let text = ReportText { text: amended_text.clone(), ..report_text() };
     let c = codes();
     let extraction = extraction(&amended_text, &c);
@@ -645,12 +645,22 @@ fn json_patch_alternative() {
     );
 }
 
-/// Writes the bundle of [`REPORT`] where `REPORTSPLIT_DUMP_BUNDLE` says, to
-/// post it to a real server by hand (docs/fhir-model.md shows one).
+/// Writes the bundle planned for [`REPORT`] (or the report JSON in the file
+/// `REPORTSPLIT_DUMP_REPORT` names, e.g. one read from a server) to the file
+/// `REPORTSPLIT_DUMP_BUNDLE` names, to post it to a real server by hand.
 #[test]
 fn dump_bundle_when_asked() {
     let Ok(path) = std::env::var("REPORTSPLIT_DUMP_BUNDLE") else { return };
-    let set = write_set(&report(), &[]);
+    let source = match std::env::var("REPORTSPLIT_DUMP_REPORT") {
+        Ok(file) => serde_json::from_str(&std::fs::read_to_string(file).expect("report file"))
+            .expect("report JSON"),
+        Err(_) => report(),
+    };
+    let set = write_set(&source, &[]);
     let pretty = serde_json::to_string_pretty(&set.bundle).expect("json");
     std::fs::write(path, pretty).expect("write dump");
 }
+pub const TEXT_PUB: &str = TEXT;
+pub fn codes_pub() -> Codes { codes() }
+pub fn extraction_pub<'a>(t: &'a str, c: &'a Codes) -> Extraction<'a> { extraction(t, c) }
+pub fn run_pub() -> RunInfo { run() }

@@ -2,15 +2,20 @@
 //! authorization.
 //!
 //! # Which requests are retried
-//! GET is idempotent. A transaction POST is retried too, which is safe ONLY
-//! because of an invariant of the planner (src/write): every create in a
-//! transaction reportsplit sends is conditional (`ifNoneExist` on a
-//! deterministic identifier) and the report update carries `ifMatch`. A POST
-//! whose response was lost and that did commit therefore creates nothing new
-//! when replayed: the creates match their earlier copies and the update fails
-//! with 412, which the writer answers by re-reading the report (whose tag then
-//! shows the work is done). Any other POST must not go through
-//! [`FhirClient::transaction`].
+//! GET is idempotent. A transaction POST is retried too (after 429, 5xx, a
+//! timeout or a reset, when we cannot know whether it committed). That is
+//! safe ONLY because of invariants of every transaction the planner
+//! (src/write) builds, which must be kept:
+//! 1. every create in it is conditional (`ifNoneExist` on a deterministic
+//!    identifier), so a replay creates no second copy of what the first
+//!    attempt created;
+//! 2. every update carries `ifMatch` with the version read, and a
+//!    transaction is atomic, so a replay of a transaction that did commit
+//!    fails as a whole with 412 (nothing of it is applied twice, not even an
+//!    unconditional Provenance create); the writer then re-reads the report,
+//!    whose tag shows the work is done.
+//!
+//! Any other POST must not go through [`FhirClient::transaction`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -199,6 +204,7 @@ pub struct FhirClient {
     in_flight: Arc<Semaphore>,
     rate: Option<Arc<RateLimiter>>,
     stats: Arc<ClientStats>,
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for FhirClient {
@@ -253,12 +259,18 @@ impl FhirClient {
                 })
             }),
             stats: Arc::new(ClientStats::default()),
+            metrics: None,
         })
     }
 
     /// The base URL, always ending in `/`.
     pub fn base(&self) -> &Url {
         &self.base
+    }
+
+    /// Also records each attempt's latency and each retry in `metrics`.
+    pub fn with_metrics(self, metrics: crate::metrics::Metrics) -> FhirClient {
+        FhirClient { metrics: Some(metrics), ..self }
     }
 
     pub fn stats(&self) -> &ClientStats {
@@ -341,6 +353,9 @@ impl FhirClient {
                     let wait = self.retry.backoff(retry).max(retry_after.unwrap_or_default());
                     retry += 1;
                     self.stats.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if let Some(metrics) = &self.metrics {
+                        metrics.fhir_retry(method.as_str());
+                    }
                     tracing::debug!(%method, url = %url, retry, wait_ms = wait.as_millis() as u64, "retrying");
                     tokio::time::sleep(wait).await;
                 }
@@ -371,6 +386,7 @@ impl FhirClient {
             request = request.header(AUTHORIZATION, value);
         }
         self.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut timer = self.metrics.as_ref().map(|m| m.fhir_request(method.as_str()));
         let transport = |source: reqwest::Error| FhirError::Transport {
             method: method.clone(),
             url: url.to_string(),
@@ -384,6 +400,9 @@ impl FhirClient {
             Err(error) => return Err(transport(error)),
         };
         let status = response.status();
+        if let Some(timer) = &mut timer {
+            timer.status(status.as_u16());
+        }
         let header = |name| response.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_string);
         let etag = header(ETAG);
         let location = header(LOCATION);

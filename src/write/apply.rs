@@ -38,8 +38,8 @@ pub enum Outcome {
     Skipped(SkipReason),
     /// The report was deleted between the search and the write.
     Gone,
-    /// The transaction was committed.
-    Written { observations: usize, superseded: usize, conflicts: u32, bundle: Value },
+    /// The transaction was committed; `response` is the server's transaction-response Bundle.
+    Written { observations: usize, superseded: usize, conflicts: u32, bundle: Value, response: Value },
     /// Dry run: the transaction that would have been sent.
     Planned { observations: usize, superseded: usize, bundle: Value },
 }
@@ -103,7 +103,7 @@ pub async fn apply_report(context: &ApplyContext<'_>, report: Value) -> Result<O
         let response = context.client.transaction(&bundle).await?;
         match response.status {
             status if status.is_success() => {
-                return Ok(Outcome::Written { observations, superseded, conflicts, bundle });
+                return Ok(Outcome::Written { observations, superseded, conflicts, bundle, response: response.body });
             }
             // 412 is what If-Match failures return; some servers say 409.
             StatusCode::PRECONDITION_FAILED | StatusCode::CONFLICT => {

@@ -137,6 +137,7 @@ pub fn score(content: &str, lexicon: &Lexicon, options: &Options) -> Result<Repo
     }
     let (mut tokens_total, mut detected_total, mut detected_at_token, mut tokens_detected) =
         (0, 0, 0, 0);
+    let mut mixed_case_total = 0;
     let (
         mut with_header,
         mut findings_written,

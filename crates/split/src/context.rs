@@ -28,6 +28,8 @@ pub(crate) enum Reach {
 pub(crate) enum Polarity {
     Negate,
     Hedge,
+    /// A hedge that inherits a negation reaching it (see [`link`]).
+    Link,
     /// Blocks a negation further away (pseudo-negations, `there is`).
     Affirm,
 }
@@ -42,6 +44,8 @@ pub(crate) struct Cue {
     pub(crate) side: Option<Laterality>,
     /// Ends every scope (`but`, `however`, `;`).
     pub(crate) terminates: bool,
+    /// `)`: see [`CLOSE_PAREN`].
+    pub(crate) closes_paren: bool,
 }
 
 const NONE: Cue = Cue {
@@ -50,6 +54,7 @@ const NONE: Cue = Cue {
     change: None,
     side: None,
     terminates: false,
+    closes_paren: false,
 };
 
 const fn negate(reach: Reach) -> Cue {
@@ -62,6 +67,16 @@ const fn negate(reach: Reach) -> Cue {
 const fn hedge(reach: Reach) -> Cue {
     Cue {
         polarity: Some((reach, Polarity::Hedge)),
+        ..NONE
+    }
+}
+
+/// A hedge that links a finding to what it would explain ("opacity
+/// suggestive of pneumonia"): under a negation it is negated too ("no
+/// opacity to suggest pneumonia").
+const fn link(reach: Reach) -> Cue {
+    Cue {
+        polarity: Some((reach, Polarity::Link)),
         ..NONE
     }
 }
@@ -113,6 +128,13 @@ const TERMINATOR: Cue = Cue {
     ..NONE
 };
 
+/// Ends the scope of a cue inside the parentheses it closes ("(slides not
+/// submitted) indicates X"), not of one before them.
+const CLOSE_PAREN: Cue = Cue {
+    closes_paren: true,
+    ..NONE
+};
+
 use Reach::{Backward, Both, Forward};
 
 /// The cue grammar. Lower case; matched case-insensitively on word
@@ -149,7 +171,7 @@ const CUES: &[(&str, Cue)] = &[
     ("never", negate(Forward)),
     ("neither", negate(Forward)),
     ("nor", negate(Forward)),
-    ("none", negate(Both)),
+    ("none", negate(Backward)),
     ("denies", negate(Forward)),
     ("denied", negate(Forward)),
     ("deny", negate(Forward)),
@@ -161,8 +183,11 @@ const CUES: &[(&str, Cue)] = &[
     ("does not demonstrate", negate(Forward)),
     ("did not demonstrate", negate(Forward)),
     ("unlikely", negate(Both)),
-    ("negative", negate(Backward)),
     ("is negative", negate(Backward)),
+    ("are negative", negate(Backward)),
+    ("was negative", negate(Backward)),
+    ("-ve for", negate(Forward)),
+    ("positive for", affirm(Forward)),
     // --- negation, backward ("X is not seen")
     ("not seen", negate(Backward)),
     ("not identified", negate(Backward)),
@@ -186,25 +211,48 @@ const CUES: &[(&str, Cue)] = &[
     ("was excluded", negate(Backward)),
     ("are excluded", negate(Backward)),
     ("has been excluded", negate(Backward)),
-    ("removed", negate(Backward)),
     ("has been removed", negate(Backward)),
     ("have been removed", negate(Backward)),
     // --- negation that is also a change
     ("no longer", and_change(negate(Both), Change::Resolved)),
     ("resolved", and_change(negate(Both), Change::Resolved)),
-    ("has resolved", and_change(negate(Backward), Change::Resolved)),
-    ("have resolved", and_change(negate(Backward), Change::Resolved)),
-    ("interval resolution of", and_change(negate(Forward), Change::Resolved)),
-    ("resolution of", and_change(negate(Forward), Change::Resolved)),
-    ("complete resolution of", and_change(negate(Forward), Change::Resolved)),
+    (
+        "has resolved",
+        and_change(negate(Backward), Change::Resolved),
+    ),
+    (
+        "have resolved",
+        and_change(negate(Backward), Change::Resolved),
+    ),
+    (
+        "interval resolution of",
+        and_change(negate(Forward), Change::Resolved),
+    ),
+    (
+        "resolution of",
+        and_change(negate(Forward), Change::Resolved),
+    ),
+    (
+        "complete resolution of",
+        and_change(negate(Forward), Change::Resolved),
+    ),
     ("resolution", and_change(negate(Backward), Change::Resolved)),
     ("cleared", and_change(negate(Backward), Change::Resolved)),
-    ("has cleared", and_change(negate(Backward), Change::Resolved)),
+    (
+        "has cleared",
+        and_change(negate(Backward), Change::Resolved),
+    ),
     ("clearing of", and_change(negate(Forward), Change::Resolved)),
     // --- partial resolution: a change, not a negation
     ("partially resolved", change(Change::Decreased)),
-    ("partial resolution of", and_change(affirm(Forward), Change::Decreased)),
-    ("near complete resolution of", and_change(affirm(Forward), Change::Decreased)),
+    (
+        "partial resolution of",
+        and_change(affirm(Forward), Change::Decreased),
+    ),
+    (
+        "near complete resolution of",
+        and_change(affirm(Forward), Change::Decreased),
+    ),
     ("nearly resolved", change(Change::Decreased)),
     ("almost resolved", change(Change::Decreased)),
     ("incompletely resolved", change(Change::Decreased)),
@@ -212,28 +260,79 @@ const CUES: &[(&str, Cue)] = &[
     // --- pseudo-negations: look like negation, are not
     ("no change", and_change(affirm(Forward), Change::Stable)),
     ("no change in", and_change(affirm(Forward), Change::Stable)),
-    ("no significant change", and_change(affirm(Forward), Change::Stable)),
-    ("no significant change in", and_change(affirm(Forward), Change::Stable)),
-    ("no interval change", and_change(affirm(Forward), Change::Stable)),
-    ("no interval change in", and_change(affirm(Forward), Change::Stable)),
-    ("no significant interval change", and_change(affirm(Forward), Change::Stable)),
-    ("no significant interval change in", and_change(affirm(Forward), Change::Stable)),
-    ("no appreciable change", and_change(affirm(Forward), Change::Stable)),
-    ("no substantial change", and_change(affirm(Forward), Change::Stable)),
-    ("no definite change", and_change(affirm(Forward), Change::Stable)),
+    (
+        "no significant change",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no significant change in",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no interval change",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no interval change in",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no significant interval change",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no significant interval change in",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no appreciable change",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no substantial change",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no definite change",
+        and_change(affirm(Forward), Change::Stable),
+    ),
     ("no increase", and_change(affirm(Forward), Change::Stable)),
-    ("no increase in", and_change(affirm(Forward), Change::Stable)),
-    ("no significant increase in", and_change(affirm(Forward), Change::Stable)),
+    (
+        "no increase in",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no significant increase in",
+        and_change(affirm(Forward), Change::Stable),
+    ),
     ("no decrease", and_change(affirm(Forward), Change::Stable)),
-    ("no decrease in", and_change(affirm(Forward), Change::Stable)),
-    ("no enlargement of", and_change(affirm(Forward), Change::Stable)),
+    (
+        "no decrease in",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no enlargement of",
+        and_change(affirm(Forward), Change::Stable),
+    ),
     ("not changed", and_change(affirm(Both), Change::Stable)),
-    ("not significantly changed", and_change(affirm(Both), Change::Stable)),
+    (
+        "not significantly changed",
+        and_change(affirm(Both), Change::Stable),
+    ),
     ("has not changed", and_change(affirm(Both), Change::Stable)),
     ("without change", and_change(affirm(Both), Change::Stable)),
-    ("without significant change", and_change(affirm(Both), Change::Stable)),
-    ("without interval change", and_change(affirm(Both), Change::Stable)),
-    ("without significant interval change", and_change(affirm(Both), Change::Stable)),
+    (
+        "without significant change",
+        and_change(affirm(Both), Change::Stable),
+    ),
+    (
+        "without interval change",
+        and_change(affirm(Both), Change::Stable),
+    ),
+    (
+        "without significant interval change",
+        and_change(affirm(Both), Change::Stable),
+    ),
     ("not only", affirm(Forward)),
     ("not cause", affirm(Forward)),
     ("not drain", affirm(Forward)),
@@ -245,8 +344,12 @@ const CUES: &[(&str, Cue)] = &[
     ("there are", affirm(Forward)),
     ("there has been", affirm(Forward)),
     ("there have been", affirm(Forward)),
-    ("is present", affirm(Backward)),
-    ("are present", affirm(Backward)),
+    // Technique phrases that would otherwise read as negation.
+    ("without contrast", NONE),
+    ("with and without contrast", NONE),
+    ("without intravenous contrast", NONE),
+    ("without iv contrast", NONE),
+    ("without and with contrast", NONE),
     // --- hedges
     ("possible", hedge(Forward)),
     ("possibly", hedge(Forward)),
@@ -271,23 +374,35 @@ const CUES: &[(&str, Cue)] = &[
     ("may be", hedge(Both)),
     ("could be", hedge(Both)),
     ("questionable", hedge(Forward)),
+    ("question", hedge(Forward)),
     ("question of", hedge(Forward)),
     ("questioned", hedge(Backward)),
     ("equivocal", hedge(Both)),
     ("indeterminate", hedge(Backward)),
-    ("suspicious for", hedge(Forward)),
+    ("suspicious for", link(Forward)),
     ("suspicious of", hedge(Forward)),
     ("suspicion of", hedge(Forward)),
     ("suspicion for", hedge(Forward)),
     ("suspect", hedge(Forward)),
     ("suspected", hedge(Both)),
-    ("concerning for", hedge(Forward)),
+    ("concerning for", link(Forward)),
     ("concern for", hedge(Forward)),
-    ("worrisome for", hedge(Forward)),
-    ("suggestive of", hedge(Forward)),
-    ("suggesting", hedge(Forward)),
-    ("suggests", hedge(Forward)),
-    ("to suggest", hedge(Forward)),
+    ("worrisome for", link(Forward)),
+    ("suggestive of", link(Forward)),
+    ("suggesting", link(Forward)),
+    ("suggests", link(Forward)),
+    ("suggest", link(Forward)),
+    ("to suggest", link(Forward)),
+    ("to indicate", link(Forward)),
+    ("may be due to", hedge(Forward)),
+    ("could be due to", hedge(Forward)),
+    ("might be due to", hedge(Forward)),
+    ("possibly due to", hedge(Forward)),
+    ("likely due to", hedge(Forward)),
+    ("probably due to", hedge(Forward)),
+    ("may be secondary to", hedge(Forward)),
+    ("could be secondary to", hedge(Forward)),
+    ("likely secondary to", hedge(Forward)),
     ("most consistent with", hedge(Forward)),
     ("presumed", hedge(Forward)),
     ("presumably", hedge(Forward)),
@@ -319,11 +434,22 @@ const CUES: &[(&str, Cue)] = &[
     ("not completely excluded", hedge(Backward)),
     ("not definitely excluded", hedge(Backward)),
     ("not be excluded", hedge(Backward)),
+    ("cannot be entirely excluded", hedge(Backward)),
+    ("cannot be completely excluded", hedge(Backward)),
+    ("cannot be confidently excluded", hedge(Backward)),
+    ("cannot be definitely excluded", hedge(Backward)),
+    ("cannot be totally excluded", hedge(Backward)),
+    ("can not be entirely excluded", hedge(Backward)),
+    ("difficult to entirely exclude", hedge(Both)),
+    ("?", hedge(Backward)),
     // --- temporality
     ("history of", when(Forward, Temporality::Historical)),
     ("h/o", when(Forward, Temporality::Historical)),
     ("hx of", when(Forward, Temporality::Historical)),
-    ("past medical history", when(Forward, Temporality::Historical)),
+    (
+        "past medical history",
+        when(Forward, Temporality::Historical),
+    ),
     ("status post", when(Forward, Temporality::Historical)),
     ("s/p", when(Forward, Temporality::Historical)),
     ("previous history", when(Forward, Temporality::Historical)),
@@ -340,10 +466,30 @@ const CUES: &[(&str, Cue)] = &[
     ("to assess", when(Forward, Temporality::Hypothetical)),
     ("screen for", when(Forward, Temporality::Hypothetical)),
     ("screening for", when(Forward, Temporality::Hypothetical)),
-    ("rule out", and_when(hedge(Forward), Forward, Temporality::Hypothetical)),
-    ("to rule out", and_when(hedge(Forward), Forward, Temporality::Hypothetical)),
-    ("r/o", and_when(hedge(Forward), Forward, Temporality::Hypothetical)),
-    ("to exclude", and_when(hedge(Forward), Forward, Temporality::Hypothetical)),
+    (
+        "rule out",
+        and_when(hedge(Forward), Forward, Temporality::Hypothetical),
+    ),
+    (
+        "to rule out",
+        and_when(hedge(Forward), Forward, Temporality::Hypothetical),
+    ),
+    (
+        "r/o",
+        and_when(hedge(Forward), Forward, Temporality::Hypothetical),
+    ),
+    (
+        "rule-out",
+        and_when(hedge(Forward), Forward, Temporality::Hypothetical),
+    ),
+    (
+        "exclude",
+        and_when(hedge(Forward), Forward, Temporality::Hypothetical),
+    ),
+    (
+        "to exclude",
+        and_when(hedge(Forward), Forward, Temporality::Hypothetical),
+    ),
     ("if", when(Forward, Temporality::Hypothetical)),
     ("in case of", when(Forward, Temporality::Hypothetical)),
     ("should", when(Forward, Temporality::Hypothetical)),
@@ -441,6 +587,8 @@ const CUES: &[(&str, Cue)] = &[
     ("etiology of", TERMINATOR),
     ("and there", TERMINATOR),
     (";", TERMINATOR),
+    (":", TERMINATOR),
+    (")", CLOSE_PAREN),
 ];
 
 /// The compiled cue grammar.
@@ -513,10 +661,7 @@ pub(crate) fn judge(
     others: &[(usize, usize)],
 ) -> Judgement {
     let bytes = text.as_bytes();
-    let terminated = |from: usize, to: usize| {
-        cues.iter()
-            .any(|c| c.cue.terminates && c.start >= from && c.end <= to)
-    };
+    let terminated = |from: usize, to: usize| ends_scope(bytes, cues, from, to);
     // Nearest cue (by byte gap) of each kind that reaches the focus.
     let reaches = |reach: Reach, hit: &CueHit| -> Option<usize> {
         if hit.end <= focus_start && matches!(reach, Forward | Both) {
@@ -548,68 +693,85 @@ pub(crate) fn judge(
     }
     let assertion = match polarity {
         Some((_, Polarity::Negate)) => Assertion::Absent,
-        Some((_, Polarity::Hedge)) => Assertion::Possible,
+        Some((_, Polarity::Link)) if link_negated(cues, focus_start) => Assertion::Absent,
+        Some((_, Polarity::Hedge | Polarity::Link)) => Assertion::Possible,
         Some((_, Polarity::Affirm)) | None => Assertion::Present,
     };
     Judgement {
         assertion,
         temporality: temporality.map_or(Temporality::Current, |(_, t)| t),
-        change: nearest_local(cues, focus_start, focus_end, others, |c| c.change),
-        laterality: nearest_local(cues, focus_start, focus_end, others, |c| c.side),
+        change: nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.change),
+        laterality: nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.side),
     }
+}
+
+/// Whether the nearest linking hedge before `focus_start` is itself under a
+/// negation: "no focal opacity to suggest pneumonia".
+fn link_negated(cues: &[CueHit], focus_start: usize) -> bool {
+    let Some(link) = cues
+        .iter()
+        .rev()
+        .find(|c| c.end <= focus_start && matches!(c.cue.polarity, Some((_, Polarity::Link))))
+    else {
+        return false;
+    };
+    // The nearest polarity cue before the link decides.
+    cues.iter()
+        .rev()
+        .filter(|c| c.end <= link.start)
+        .take_while(|c| !c.cue.terminates)
+        .find_map(|c| match c.cue.polarity {
+            Some((Forward | Both, polarity)) => Some(polarity),
+            _ => None,
+        })
+        == Some(Polarity::Negate)
 }
 
 /// The value of the nearest cue in the mention's own clause that carries one:
 /// not across a terminator, and not past another mention (which then owns
 /// the cue: "increased right effusion and stable left atelectasis"). A cue
-/// before the mention is preferred to one after it at the same distance.
+/// before the mention (a modifier: "stable left effusion") wins over one
+/// after it ("effusion, unchanged").
 fn nearest_local<T: Copy>(
+    bytes: &[u8],
     cues: &[CueHit],
     focus_start: usize,
     focus_end: usize,
     others: &[(usize, usize)],
     value: impl Fn(&Cue) -> Option<T>,
 ) -> Option<T> {
-    let between = |from: usize, to: usize| {
-        cues.iter()
-            .any(|c| c.cue.terminates && c.start >= from && c.end <= to)
-    };
-    let owned_by_other = |hit: &CueHit| {
-        // Another mention between the cue and this focus, nearer to the cue.
-        others.iter().any(|&(s, e)| {
-            if hit.end <= focus_start {
-                s >= hit.end && e <= focus_start
-            } else {
-                s >= focus_end && e <= hit.start
-            }
-        })
-    };
-    let mut best: Option<(usize, T)> = None;
+    let mut before: Option<(usize, T)> = None;
+    let mut after: Option<(usize, T)> = None;
     for hit in cues {
         let Some(v) = value(hit.cue) else { continue };
-        let gap = if hit.end <= focus_start {
-            if between(hit.end, focus_start) {
-                continue;
-            }
-            focus_start - hit.end
+        let (from, to, slot) = if hit.end <= focus_start {
+            (hit.end, focus_start, &mut before)
         } else if hit.start >= focus_end {
-            if between(focus_end, hit.start) {
-                continue;
-            }
-            // Ties go to the cue before the mention.
-            hit.start - focus_end + 1
+            (focus_end, hit.start, &mut after)
         } else {
             // Inside the term ("left-sided effusion" matched as one term).
-            0
+            (focus_start, focus_start, &mut before)
         };
-        if owned_by_other(hit) {
+        if ends_scope(bytes, cues, from, to) || others.iter().any(|&(s, e)| s >= from && e <= to) {
             continue;
         }
-        if best.is_none_or(|(b, _)| gap < b) {
-            best = Some((gap, v));
+        let gap = to - from;
+        if slot.is_none_or(|(best, _)| gap < best) {
+            *slot = Some((gap, v));
         }
     }
-    best.map(|(_, v)| v)
+    before.or(after).map(|(_, v)| v)
+}
+
+/// Whether a terminator lies within `from..to`: a terminator cue, or a `)`
+/// that closes a parenthesis opened before the span (the cue or the focus is
+/// inside the parenthesis, the other outside).
+fn ends_scope(bytes: &[u8], cues: &[CueHit], from: usize, to: usize) -> bool {
+    cues.iter().any(|c| {
+        c.start >= from
+            && c.end <= to
+            && (c.cue.terminates || (c.cue.closes_paren && !bytes[from..c.start].contains(&b'(')))
+    })
 }
 
 fn word_count(bytes: &[u8]) -> usize {
@@ -643,14 +805,20 @@ mod tests {
 
     #[test]
     fn plain_mention_is_present() {
-        assert_eq!(assertion("Small left pleural effusion.", "effusion"), Assertion::Present);
+        assert_eq!(
+            assertion("Small left pleural effusion.", "effusion"),
+            Assertion::Present
+        );
     }
 
     #[test]
     fn forward_negations() {
         for (sentence, term) in [
             ("No pneumothorax.", "pneumothorax"),
-            ("Lungs are clear without focal consolidation.", "consolidation"),
+            (
+                "Lungs are clear without focal consolidation.",
+                "consolidation",
+            ),
             ("Negative for pulmonary embolism.", "embolism"),
             ("The abdomen is free of free fluid.", "fluid"),
             ("No evidence of fracture.", "fracture"),
@@ -699,12 +867,24 @@ mod tests {
     fn pseudo_negations_affirm() {
         for (s, term) in [
             ("No change in moderate left pneumothorax.", "pneumothorax"),
-            ("No significant interval change in the right effusion.", "effusion"),
-            ("No interval change in bibasilar atelectasis.", "atelectasis"),
+            (
+                "No significant interval change in the right effusion.",
+                "effusion",
+            ),
+            (
+                "No interval change in bibasilar atelectasis.",
+                "atelectasis",
+            ),
             ("No increase in the size of the nodule.", "nodule"),
-            ("Not only atelectasis but also consolidation.", "atelectasis"),
+            (
+                "Not only atelectasis but also consolidation.",
+                "atelectasis",
+            ),
             ("Cardiomegaly without change.", "Cardiomegaly"),
-            ("No effusion and no change in the left pneumothorax.", "pneumothorax"),
+            (
+                "No effusion and no change in the left pneumothorax.",
+                "pneumothorax",
+            ),
         ] {
             assert_eq!(assertion(s, term), Assertion::Present, "{s}");
         }
@@ -717,7 +897,10 @@ mod tests {
     #[test]
     fn no_longer_is_resolved() {
         let j = judge_term("The effusion is no longer seen.", "effusion");
-        assert_eq!((j.assertion, j.change), (Assertion::Absent, Some(Change::Resolved)));
+        assert_eq!(
+            (j.assertion, j.change),
+            (Assertion::Absent, Some(Change::Resolved))
+        );
     }
 
     #[test]
@@ -748,13 +931,31 @@ mod tests {
     #[test]
     fn temporality() {
         let t = |s: &str, term: &str| judge_term(s, term).temporality;
-        assert_eq!(t("History of pneumonia.", "pneumonia"), Temporality::Historical);
-        assert_eq!(t("Status post fracture fixation.", "fracture"), Temporality::Historical);
-        assert_eq!(t("Old rib fractures.", "fractures"), Temporality::Historical);
-        assert_eq!(t("Evaluate for pneumonia.", "pneumonia"), Temporality::Hypothetical);
-        assert_eq!(t("Rule out pneumothorax.", "pneumothorax"), Temporality::Hypothetical);
+        assert_eq!(
+            t("History of pneumonia.", "pneumonia"),
+            Temporality::Historical
+        );
+        assert_eq!(
+            t("Status post fracture fixation.", "fracture"),
+            Temporality::Historical
+        );
+        assert_eq!(
+            t("Old rib fractures.", "fractures"),
+            Temporality::Historical
+        );
+        assert_eq!(
+            t("Evaluate for pneumonia.", "pneumonia"),
+            Temporality::Hypothetical
+        );
+        assert_eq!(
+            t("Rule out pneumothorax.", "pneumothorax"),
+            Temporality::Hypothetical
+        );
         assert_eq!(t("Call if pain recurs.", "pain"), Temporality::Hypothetical);
-        assert_eq!(t("Assess for effusion.", "effusion"), Temporality::Hypothetical);
+        assert_eq!(
+            t("Assess for effusion.", "effusion"),
+            Temporality::Hypothetical
+        );
         assert_eq!(t("Left effusion.", "effusion"), Temporality::Current);
         assert_eq!(
             judge_term("Rule out pneumothorax.", "pneumothorax").assertion,
@@ -766,11 +967,26 @@ mod tests {
     fn change() {
         let c = |s: &str, term: &str| judge_term(s, term).change;
         assert_eq!(c("New right effusion.", "effusion"), Some(Change::New));
-        assert_eq!(c("Stable cardiomegaly.", "cardiomegaly"), Some(Change::Stable));
-        assert_eq!(c("Cardiomegaly is unchanged.", "Cardiomegaly"), Some(Change::Stable));
-        assert_eq!(c("Increased left effusion.", "effusion"), Some(Change::Increased));
-        assert_eq!(c("Improving pneumonia.", "pneumonia"), Some(Change::Decreased));
-        assert_eq!(c("Partially resolved effusion.", "effusion"), Some(Change::Decreased));
+        assert_eq!(
+            c("Stable cardiomegaly.", "cardiomegaly"),
+            Some(Change::Stable)
+        );
+        assert_eq!(
+            c("Cardiomegaly is unchanged.", "Cardiomegaly"),
+            Some(Change::Stable)
+        );
+        assert_eq!(
+            c("Increased left effusion.", "effusion"),
+            Some(Change::Increased)
+        );
+        assert_eq!(
+            c("Improving pneumonia.", "pneumonia"),
+            Some(Change::Decreased)
+        );
+        assert_eq!(
+            c("Partially resolved effusion.", "effusion"),
+            Some(Change::Decreased)
+        );
         assert_eq!(c("Left effusion.", "effusion"), None);
         assert_eq!(
             assertion("Partially resolved effusion.", "effusion"),
@@ -781,11 +997,26 @@ mod tests {
     #[test]
     fn laterality() {
         let l = |s: &str, term: &str| judge_term(s, term).laterality;
-        assert_eq!(l("Left pleural effusion.", "effusion"), Some(Laterality::Left));
-        assert_eq!(l("Effusion on the right.", "Effusion"), Some(Laterality::Right));
-        assert_eq!(l("Bilateral effusions.", "effusions"), Some(Laterality::Bilateral));
-        assert_eq!(l("Bibasilar atelectasis.", "atelectasis"), Some(Laterality::Bilateral));
-        assert_eq!(l("Effusions on both sides.", "Effusions"), Some(Laterality::Bilateral));
+        assert_eq!(
+            l("Left pleural effusion.", "effusion"),
+            Some(Laterality::Left)
+        );
+        assert_eq!(
+            l("Effusion on the right.", "Effusion"),
+            Some(Laterality::Right)
+        );
+        assert_eq!(
+            l("Bilateral effusions.", "effusions"),
+            Some(Laterality::Bilateral)
+        );
+        assert_eq!(
+            l("Bibasilar atelectasis.", "atelectasis"),
+            Some(Laterality::Bilateral)
+        );
+        assert_eq!(
+            l("Effusions on both sides.", "Effusions"),
+            Some(Laterality::Bilateral)
+        );
         assert_eq!(l("Cardiomegaly.", "Cardiomegaly"), None);
         assert_eq!(
             l("Right lower lobe pneumonia; left effusion.", "pneumonia"),

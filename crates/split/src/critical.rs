@@ -16,9 +16,7 @@ pub(crate) fn critical<'a>(
 ) -> Vec<Critical<'a>> {
     let mut out = Vec::new();
     for (index, (finding, &concept)) in findings.iter().zip(concepts).enumerate() {
-        if finding.assertion != Assertion::Present
-            || finding.temporality != Temporality::Current
-        {
+        if finding.assertion != Assertion::Present || finding.temporality != Temporality::Current {
             continue;
         }
         let fires = lexicon.critical.iter().any(|rule| {
@@ -63,21 +61,51 @@ mod tests {
     fn critical_terms(text: &str) -> Vec<String> {
         let lexicon = Lexicon::builtin();
         let out = extract_as(text, &lexicon, SectionKind::Impression);
-        out.critical.iter().map(|c| c.term.to_ascii_lowercase()).collect()
+        out.critical
+            .iter()
+            .map(|c| c.term.to_ascii_lowercase())
+            .collect()
     }
 
     #[test]
     fn present_critical_findings_fire() {
-        assert_eq!(critical_terms("Large right pneumothorax."), ["pneumothorax"]);
-        assert_eq!(critical_terms("Tension pneumothorax on the left."), ["tension pneumothorax"]);
-        assert_eq!(critical_terms("Free intraperitoneal air."), ["free intraperitoneal air"]);
-        assert_eq!(critical_terms("Acute pulmonary embolism in the right lower lobe."), ["pulmonary embolism"]);
-        assert_eq!(critical_terms("Acute subdural hematoma."), ["subdural hematoma"]);
-        assert_eq!(critical_terms("Type A aortic dissection."), ["aortic dissection"]);
-        assert_eq!(critical_terms("Acute infarct in the left MCA territory."), ["infarct"]);
+        assert_eq!(
+            critical_terms("Large right pneumothorax."),
+            ["pneumothorax"]
+        );
+        assert_eq!(
+            critical_terms("Tension pneumothorax on the left."),
+            ["tension pneumothorax"]
+        );
+        assert_eq!(
+            critical_terms("Free intraperitoneal air."),
+            ["free intraperitoneal air"]
+        );
+        assert_eq!(
+            critical_terms("Acute pulmonary embolism in the right lower lobe."),
+            ["pulmonary embolism"]
+        );
+        assert_eq!(
+            critical_terms("Acute subdural hematoma."),
+            ["subdural hematoma"]
+        );
+        assert_eq!(
+            critical_terms("Type A aortic dissection."),
+            ["aortic dissection"]
+        );
+        assert_eq!(
+            critical_terms("Acute infarct in the left MCA territory."),
+            ["acute infarct"]
+        );
         assert_eq!(critical_terms("Left ovarian torsion."), ["ovarian torsion"]);
-        assert_eq!(critical_terms("Right tubal ectopic pregnancy."), ["ectopic pregnancy"]);
-        assert_eq!(critical_terms("Epidural metastasis with cord compression at T8."), ["cord compression"]);
+        assert_eq!(
+            critical_terms("Right tubal ectopic pregnancy."),
+            ["ectopic pregnancy"]
+        );
+        assert_eq!(
+            critical_terms("Epidural metastasis with cord compression at T8."),
+            ["cord compression"]
+        );
     }
 
     #[test]
@@ -101,6 +129,9 @@ mod tests {
     fn whole_words_only() {
         assert!(super::contains_word("Large pneumothorax", "large"));
         assert!(!super::contains_word("Enlarged heart", "large"));
-        assert!(super::contains_word("a closed loop obstruction", "closed loop"));
+        assert!(super::contains_word(
+            "a closed loop obstruction",
+            "closed loop"
+        ));
     }
 }

@@ -11,12 +11,9 @@ use crate::{Assertion, Discrepancy, DiscrepancyKind, Finding, Laterality, Sectio
 pub(crate) fn laterality<'a>(findings: &[Finding<'a>], concepts: &[u32]) -> Vec<Discrepancy<'a>> {
     let stated = |f: &Finding<'_>| f.assertion != Assertion::Absent;
     let sided = |section: SectionKind, concept: u32, side: Laterality| {
-        findings
-            .iter()
-            .zip(concepts)
-            .position(|(f, &c)| {
-                f.section == section && c == concept && stated(f) && f.laterality == Some(side)
-            })
+        findings.iter().zip(concepts).position(|(f, &c)| {
+            f.section == section && c == concept && stated(f) && f.laterality == Some(side)
+        })
     };
     let mut out: Vec<Discrepancy<'a>> = Vec::new();
     let mut reported: Vec<u32> = Vec::new();
@@ -61,8 +58,14 @@ mod tests {
         let out = extract(text, &lexicon);
         assert_eq!(out.discrepancies.len(), 1, "{:?}", out.discrepancies);
         let d = &out.discrepancies[0];
-        assert_eq!((d.findings_side, d.impression_side), (Laterality::Left, Laterality::Right));
-        assert_eq!(out.findings[d.findings_finding].laterality, Some(Laterality::Left));
+        assert_eq!(
+            (d.findings_side, d.impression_side),
+            (Laterality::Left, Laterality::Right)
+        );
+        assert_eq!(
+            out.findings[d.findings_finding].laterality,
+            Some(Laterality::Left)
+        );
     }
 
     #[test]

@@ -93,29 +93,44 @@ pub(crate) fn find_mentions(
     out: &mut Vec<Mention>,
 ) {
     out.clear();
-    select_words(&matcher.automaton, text, start, end, raw, |s, e, pattern| {
-        let term = &matcher.terms[pattern];
-        if out.last().is_some_and(|last| s < last.end) {
-            return; // inside the gap of the previous gapped term
-        }
-        let mention = match &term.tail {
-            None => Some(Mention {
-                start: s,
-                end: e,
-                focus_start: s,
-                focus_end: e,
-                concept: term.concept,
-            }),
-            Some(tail) => find_tail(text, e, end, tail).map(|(ts, te)| Mention {
-                start: s,
-                end: te,
-                focus_start: ts,
-                focus_end: te,
-                concept: term.concept,
-            }),
-        };
-        out.extend(mention);
-    });
+    select_words(
+        &matcher.automaton,
+        text,
+        start,
+        end,
+        raw,
+        |s, e, pattern| {
+            let term = &matcher.terms[pattern];
+            if out.last().is_some_and(|last| s < last.end) {
+                return; // inside the gap of the previous gapped term
+            }
+            // A gapped reading whose tail follows wins over a plain one.
+            let gapped = term.readings.iter().find_map(|reading| {
+                let tail = reading.tail.as_deref()?;
+                find_tail(text, e, end, tail).map(|(ts, te)| Mention {
+                    start: s,
+                    end: te,
+                    focus_start: ts,
+                    focus_end: te,
+                    concept: reading.concept,
+                })
+            });
+            let plain = || {
+                term.readings
+                    .iter()
+                    .find(|reading| reading.tail.is_none())
+                    .map(|reading| Mention {
+                        start: s,
+                        end: e,
+                        focus_start: s,
+                        focus_end: e,
+                        concept: reading.concept,
+                    })
+            };
+            let mention = gapped.or_else(plain);
+            out.extend(mention);
+        },
+    );
 }
 
 /// Finds `tail` (lower case) as whole words within a few words after `from`,
@@ -192,7 +207,11 @@ pub(crate) fn sentence_findings<'a>(
         start,
         end,
         &mut scratch.raw,
-        |s, e, pattern| sites.push((s, e, lexicon.body_site_terms.terms[pattern].concept)),
+        |s, e, pattern| {
+            if let Some(reading) = lexicon.body_site_terms.terms[pattern].readings.first() {
+                sites.push((s, e, reading.concept));
+            }
+        },
     );
     let mentions = &scratch.mentions;
     let first = out.len();
@@ -216,9 +235,21 @@ pub(crate) fn sentence_findings<'a>(
                 .filter(|c| c.end <= mention.focus_start || c.start >= mention.focus_end)
                 .copied()
                 .collect();
-            judge(text, &filtered, mention.focus_start, mention.focus_end, &scratch.spans)
+            judge(
+                text,
+                &filtered,
+                mention.focus_start,
+                mention.focus_end,
+                &scratch.spans,
+            )
         } else {
-            judge(text, cues_outside, mention.focus_start, mention.focus_end, &scratch.spans)
+            judge(
+                text,
+                cues_outside,
+                mention.focus_start,
+                mention.focus_end,
+                &scratch.spans,
+            )
         };
         // Body sites between the neighbouring mentions belong to this one.
         let from = index.checked_sub(1).map_or(start, |i| mentions[i].end);
@@ -301,15 +332,24 @@ mod tests {
 
     #[test]
     fn terms_match_whole_words_only() {
-        assert_eq!(terms("Hydropneumothoraxes? No: nonmassive."), Vec::<&str>::new());
+        assert_eq!(
+            terms("Hydropneumothoraxes? No: nonmassive."),
+            Vec::<&str>::new()
+        );
         assert_eq!(terms("which"), Vec::<&str>::new());
         assert_eq!(terms("PNEUMOTHORAX"), ["PNEUMOTHORAX"]);
     }
 
     #[test]
     fn gapped_synonym_spans_its_gap() {
-        assert_eq!(terms("The heart is mildly enlarged."), ["heart is mildly enlarged"]);
+        assert_eq!(
+            terms("The heart is mildly enlarged."),
+            ["heart is mildly enlarged"]
+        );
         assert_eq!(terms("The heart is normal in size."), Vec::<&str>::new());
-        assert_eq!(terms("Heart size is normal, lungs enlarged."), Vec::<&str>::new());
+        assert_eq!(
+            terms("Heart size is normal, lungs enlarged."),
+            Vec::<&str>::new()
+        );
     }
 }

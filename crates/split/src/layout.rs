@@ -9,7 +9,9 @@
 mod items;
 mod sentences;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, Input, MatchKind, StartKind};
+use aho_corasick::{
+    AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, Input, MatchKind, StartKind,
+};
 
 use crate::{Code, MappingError, Section, SectionKind};
 
@@ -59,8 +61,11 @@ fn kind_from_name(name: &str) -> Option<SectionKind> {
 impl SectionTable {
     /// The table shipped in mappings/sections.tsv (the Lexicon loads it in production).
     pub(crate) fn builtin() -> SectionTable {
-        SectionTable::parse("mappings/sections.tsv", include_str!("../../../mappings/sections.tsv"))
-            .unwrap_or_else(|error| panic!("built-in section table is invalid: {error}"))
+        SectionTable::parse(
+            "mappings/sections.tsv",
+            include_str!("../../../mappings/sections.tsv"),
+        )
+        .unwrap_or_else(|error| panic!("built-in section table is invalid: {error}"))
     }
 }
 
@@ -111,7 +116,10 @@ impl SectionTable {
                 )
             })?;
             if std::mem::replace(&mut seen_kind[kind as usize], true) {
-                return Err(error(line_no, format!("section kind {kind:?} listed twice")));
+                return Err(error(
+                    line_no,
+                    format!("section kind {kind:?} listed twice"),
+                ));
             }
             let (system, code, display) = (system.trim(), code.trim(), display.trim());
             codes[kind as usize] = match (system.is_empty(), code.is_empty(), display.is_empty()) {
@@ -139,12 +147,17 @@ impl SectionTable {
                 {
                     return Err(error(
                         line_no,
-                        format!("header variant {variant:?}: only ASCII letters, spaces, '-' and '/' are allowed"),
+                        format!(
+                            "header variant {variant:?}: only ASCII letters, spaces, '-' and '/' are allowed"
+                        ),
                     ));
                 }
                 let upper = variant.to_ascii_uppercase();
                 if variants.contains(&upper) {
-                    return Err(error(line_no, format!("header variant {variant:?} listed twice")));
+                    return Err(error(
+                        line_no,
+                        format!("header variant {variant:?} listed twice"),
+                    ));
                 }
                 variants.push(upper);
                 header_kinds.push(kind);
@@ -214,6 +227,9 @@ struct Header {
     title_end: usize,
     /// Just after the colon (or the header words when on its own line).
     end: usize,
+    /// Capitalised (not UPPER CASE) and not at a line start: trusted only in
+    /// reports that put no header at a line start (one-line exports).
+    weak: bool,
 }
 
 /// Splits `text` into sections, items and sentences. Text without any header
@@ -224,13 +240,24 @@ pub(crate) fn layout<'a>(
     table: &'a SectionTable,
     headerless: SectionKind,
 ) -> Layout<'a> {
-    let headers = find_headers(text, table);
+    // Every sub-header ends in a colon and reports have few: finding them
+    // once lets each candidate position skip its own search.
+    let bytes = text.as_bytes();
+    let mut colons = Vec::new();
+    let mut from = 0;
+    while let Some(offset) = bytes[from..].iter().position(|&b| b == b':') {
+        colons.push(from + offset);
+        from += offset + 1;
+    }
+    let headers = find_headers(text, table, &colons);
     let mut sections = Vec::with_capacity(headers.len() + 1);
     match headers.first() {
         None => {
             let (body_start, body_end) = trim_span(text, 0, text.len());
             if body_start < body_end {
-                sections.push(new_section(table, headerless, None, body_start, body_start, body_end));
+                sections.push(new_section(
+                    table, headerless, None, body_start, body_start, body_end,
+                ));
             }
         }
         Some(first) => {
@@ -266,8 +293,8 @@ pub(crate) fn layout<'a>(
     }
     let mut sentences = Vec::with_capacity(8 * sections.len());
     for (index, section) in sections.iter_mut().enumerate() {
-        let regions = items::find_items(text, section);
-        sentences::split_regions(text, index, &regions, &mut sentences);
+        let regions = items::find_items(text, section, &colons);
+        sentences::split_regions(text, index, &regions, &colons, &mut sentences);
     }
     Layout {
         sections,
@@ -332,6 +359,10 @@ pub(super) fn for_each_boundary(
     }
     let mut i = start;
     while i < end {
+        i = skip_to_any(bytes, i, end, &BOUNDARY_BYTES);
+        if i >= end {
+            break;
+        }
         let boundary = match bytes[i] {
             b'\n' => Some(Boundary::LineStart),
             b',' => Some(Boundary::Flattened),
@@ -361,6 +392,29 @@ pub(super) fn for_each_boundary(
     }
 }
 
+/// A 256-entry membership table for the bytes a scanner stops at.
+pub(super) const fn byte_set(members: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut i = 0;
+    while i < members.len() {
+        set[members[i] as usize] = true;
+        i += 1;
+    }
+    set
+}
+
+/// The first position at or after `from` (before `end`) holding a byte of
+/// `set`, or `end`. The scanners spend most of their time here, so it is a
+/// tight table-driven loop.
+pub(super) fn skip_to_any(bytes: &[u8], from: usize, end: usize, set: &[bool; 256]) -> usize {
+    bytes[from..end]
+        .iter()
+        .position(|&b| set[usize::from(b)])
+        .map_or(end, |offset| from + offset)
+}
+
+const BOUNDARY_BYTES: [bool; 256] = byte_set(b"\n,.?!; ");
+
 /// Finds the section headers in reading order.
 ///
 /// The rules a reader can predict: a header variant from the table, as a
@@ -369,7 +423,7 @@ pub(super) fn for_each_boundary(
 /// written Capitalised or in UPPER CASE and followed by a colon. So
 /// "Impression:" opening a paragraph is a header, while "my impression: ..."
 /// or "on exam: ..." inside a sentence is not.
-fn find_headers(text: &str, table: &SectionTable) -> Vec<Header> {
+fn find_headers(text: &str, table: &SectionTable, colons: &[usize]) -> Vec<Header> {
     let bytes = text.as_bytes();
     let mut headers: Vec<Header> = Vec::new();
     let mut resume_at = 0;
@@ -406,20 +460,31 @@ fn find_headers(text: &str, table: &SectionTable) -> Vec<Header> {
             .header_at(text, at)
             .and_then(|(kind, title_end)| Some((kind, title_end, closes_header(title_end)?)))
             .or_else(|| {
-                let (kind, title_end) = qualified_header_at(text, table, at, boundary)?;
+                let (kind, title_end) = qualified_header_at(text, table, colons, at, boundary)?;
                 Some((kind, title_end, closes_header(title_end)?))
             })
         else {
             return;
         };
+        let upper = !text[at..title_end].bytes().any(|b| b.is_ascii_lowercase());
         headers.push(Header {
             kind,
             start: at,
             title_end,
             end,
+            weak: boundary != Boundary::LineStart && !upper,
         });
         resume_at = end;
     });
+    // "History: negative per patient." inside a paragraph of a report whose
+    // headers stand at line starts is running text, not a header.
+    let line_start_headers = headers.iter().any(|header| {
+        let before = text[..header.start].trim_end_matches([' ', '\t', '\r']);
+        before.is_empty() || before.ends_with('\n')
+    });
+    if line_start_headers {
+        headers.retain(|header| !header.weak);
+    }
     headers
 }
 
@@ -430,11 +495,12 @@ fn find_headers(text: &str, table: &SectionTable) -> Vec<Header> {
 fn qualified_header_at(
     text: &str,
     table: &SectionTable,
+    colons: &[usize],
     at: usize,
     boundary: Boundary,
 ) -> Option<(SectionKind, usize)> {
     const MAX_QUALIFIERS: usize = 2;
-    let (label_end, _) = items::label_at(text, at, text.len(), boundary)?;
+    let (label_end, _) = items::label_at(text, colons, at, text.len(), boundary)?;
     let label = &text[at..label_end];
     let upper = !label.bytes().any(|b| b.is_ascii_lowercase());
     if !(upper || boundary == Boundary::LineStart && text.as_bytes()[at].is_ascii_uppercase()) {
@@ -479,18 +545,41 @@ mod tests {
     #[test]
     fn builtin_table_parses_and_codes_every_named_kind() {
         let table = table();
-        assert_eq!(table.code(SectionKind::Findings).map(|c| c.code.as_str()), Some("18782-3"));
-        assert_eq!(table.code(SectionKind::Impression).map(|c| c.code.as_str()), Some("19005-8"));
         assert_eq!(
-            table.code(SectionKind::Recommendation).map(|c| c.code.as_str()),
+            table.code(SectionKind::Findings).map(|c| c.code.as_str()),
+            Some("18782-3")
+        );
+        assert_eq!(
+            table.code(SectionKind::Impression).map(|c| c.code.as_str()),
+            Some("19005-8")
+        );
+        assert_eq!(
+            table
+                .code(SectionKind::Recommendation)
+                .map(|c| c.code.as_str()),
             Some("18783-1")
         );
-        assert_eq!(table.code(SectionKind::Comparison).map(|c| c.code.as_str()), Some("18834-2"));
-        assert_eq!(table.code(SectionKind::Technique).map(|c| c.code.as_str()), Some("55111-9"));
-        assert_eq!(table.code(SectionKind::Indication).map(|c| c.code.as_str()), Some("18785-6"));
-        assert_eq!(table.code(SectionKind::Addendum).map(|c| c.code.as_str()), Some("55107-7"));
+        assert_eq!(
+            table.code(SectionKind::Comparison).map(|c| c.code.as_str()),
+            Some("18834-2")
+        );
+        assert_eq!(
+            table.code(SectionKind::Technique).map(|c| c.code.as_str()),
+            Some("55111-9")
+        );
+        assert_eq!(
+            table.code(SectionKind::Indication).map(|c| c.code.as_str()),
+            Some("18785-6")
+        );
+        assert_eq!(
+            table.code(SectionKind::Addendum).map(|c| c.code.as_str()),
+            Some("55107-7")
+        );
         assert_eq!(table.code(SectionKind::Other), None);
-        assert_eq!(table.code(SectionKind::Findings).map(|c| c.system.as_str()), Some("http://loinc.org"));
+        assert_eq!(
+            table.code(SectionKind::Findings).map(|c| c.system.as_str()),
+            Some("http://loinc.org")
+        );
     }
 
     #[test]
@@ -499,11 +588,31 @@ mod tests {
         let cases = [
             ("# only a comment\n", 1, "no header line"),
             ("kind\tcode\n", 1, "expected the header line"),
-            (&*format!("{header}findings\thttp://loinc.org\t18782-3\tX\n"), 2, "5 tab-separated"),
-            (&*format!("{header}# c\nfinding\ts\tc\td\tFINDINGS\n"), 3, "unknown section kind"),
-            (&*format!("{header}findings\ts\t\td\tFINDINGS\n"), 2, "all present or all empty"),
-            (&*format!("{header}findings\ts\tc\td\tFINDINGS|\n"), 2, "empty header variant"),
-            (&*format!("{header}findings\ts\tc\td\tFIND1NGS\n"), 2, "only ASCII letters"),
+            (
+                &*format!("{header}findings\thttp://loinc.org\t18782-3\tX\n"),
+                2,
+                "5 tab-separated",
+            ),
+            (
+                &*format!("{header}# c\nfinding\ts\tc\td\tFINDINGS\n"),
+                3,
+                "unknown section kind",
+            ),
+            (
+                &*format!("{header}findings\ts\t\td\tFINDINGS\n"),
+                2,
+                "all present or all empty",
+            ),
+            (
+                &*format!("{header}findings\ts\tc\td\tFINDINGS|\n"),
+                2,
+                "empty header variant",
+            ),
+            (
+                &*format!("{header}findings\ts\tc\td\tFIND1NGS\n"),
+                2,
+                "only ASCII letters",
+            ),
             (
                 &*format!("{header}findings\ts\tc\td\tFINDINGS\nimpression\ts\tc\td\tfindings\n"),
                 3,
@@ -520,7 +629,11 @@ mod tests {
             assert_eq!(error.file, "custom.tsv");
             assert_eq!(error.line, line, "{content:?}: {error}");
             assert!(error.message.contains(message), "{content:?}: {error}");
-            assert!(error.to_string().starts_with(&format!("custom.tsv:{line}: ")));
+            assert!(
+                error
+                    .to_string()
+                    .starts_with(&format!("custom.tsv:{line}: "))
+            );
         }
     }
 
@@ -531,7 +644,12 @@ mod tests {
             "kind\tsystem\tcode\tdisplay\theaders\r\nimpression\thttp://loinc.org\t19005-8\tImp\tBEFUND|IMPRESSION\r\n",
         )
         .expect("valid");
-        assert_eq!(table.code(SectionKind::Impression).map(|c| c.display.as_str()), Some("Imp"));
+        assert_eq!(
+            table
+                .code(SectionKind::Impression)
+                .map(|c| c.display.as_str()),
+            Some("Imp")
+        );
         let layout = layout("Befund: normal.", &table, SectionKind::Other);
         assert_eq!(layout.sections[0].kind, SectionKind::Impression);
     }
@@ -542,11 +660,31 @@ mod tests {
         assert_eq!(
             kinds(text),
             vec![
-                (SectionKind::Technique, Some("EXAM".into()), "CT chest".into()),
-                (SectionKind::Indication, Some("clinical history".into()), "cough".into()),
-                (SectionKind::Comparison, Some("Comparison".into()), "None.".into()),
-                (SectionKind::Findings, Some("FINDINGS".into()), "The lungs are clear.".into()),
-                (SectionKind::Impression, Some("Impression".into()), "1. Normal.".into()),
+                (
+                    SectionKind::Technique,
+                    Some("EXAM".into()),
+                    "CT chest".into()
+                ),
+                (
+                    SectionKind::Indication,
+                    Some("clinical history".into()),
+                    "cough".into()
+                ),
+                (
+                    SectionKind::Comparison,
+                    Some("Comparison".into()),
+                    "None.".into()
+                ),
+                (
+                    SectionKind::Findings,
+                    Some("FINDINGS".into()),
+                    "The lungs are clear.".into()
+                ),
+                (
+                    SectionKind::Impression,
+                    Some("Impression".into()),
+                    "1. Normal.".into()
+                ),
             ]
         );
     }
@@ -557,15 +695,36 @@ mod tests {
         assert_eq!(
             kinds(text),
             vec![
-                (SectionKind::Technique, Some("EXAM".into()), "Chest two views.".into()),
-                (SectionKind::Indication, Some("REASON FOR EXAM".into()), "Cough.".into()),
-                (SectionKind::Findings, Some("FINDINGS".into()), "The lungs are clear.".into()),
-                (SectionKind::Impression, Some("IMPRESSION".into()), "Normal.".into()),
+                (
+                    SectionKind::Technique,
+                    Some("EXAM".into()),
+                    "Chest two views.".into()
+                ),
+                (
+                    SectionKind::Indication,
+                    Some("REASON FOR EXAM".into()),
+                    "Cough.".into()
+                ),
+                (
+                    SectionKind::Findings,
+                    Some("FINDINGS".into()),
+                    "The lungs are clear.".into()
+                ),
+                (
+                    SectionKind::Impression,
+                    Some("IMPRESSION".into()),
+                    "Normal.".into()
+                ),
             ]
         );
         let text = "FINDINGS:  Heart size normal.  IMPRESSION:  No acute disease.";
         assert_eq!(kinds(text)[1].0, SectionKind::Impression);
         let text = "Comparison: None. Findings: Lungs clear. Impression: Normal.";
+        assert_eq!(kinds(text).len(), 3);
+        // In a report with line-start headers, a Capitalised one mid-paragraph is text.
+        let text = "FINDINGS: Clear. History: negative per patient.\nIMPRESSION: Normal.";
+        assert_eq!(kinds(text).len(), 2);
+        let text = "FINDINGS: Clear. IMPRESSION: Normal.\nADDENDUM: None.";
         assert_eq!(kinds(text).len(), 3);
     }
 
@@ -590,8 +749,16 @@ mod tests {
             kinds(text),
             vec![
                 (SectionKind::Other, None, "Patient: XXXX".into()),
-                (SectionKind::Indication, Some("CLINICAL HISTORY".into()), "Fall.".into()),
-                (SectionKind::Comparison, Some("PRIOR STUDIES".into()), "None.".into()),
+                (
+                    SectionKind::Indication,
+                    Some("CLINICAL HISTORY".into()),
+                    "Fall.".into()
+                ),
+                (
+                    SectionKind::Comparison,
+                    Some("PRIOR STUDIES".into()),
+                    "None.".into()
+                ),
             ]
         );
     }
@@ -602,12 +769,27 @@ mod tests {
         assert_eq!(
             kinds(text),
             vec![
-                (SectionKind::Impression, Some("CLINICAL IMPRESSION".into()), "Carpal tunnel.".into()),
-                (SectionKind::Findings, Some("ANGIOGRAPHIC FINDINGS".into()), "1. Patent.".into()),
-                (SectionKind::Impression, Some("IMPRESSION".into()), "Normal.".into()),
+                (
+                    SectionKind::Impression,
+                    Some("CLINICAL IMPRESSION".into()),
+                    "Carpal tunnel.".into()
+                ),
+                (
+                    SectionKind::Findings,
+                    Some("ANGIOGRAPHIC FINDINGS".into()),
+                    "1. Patent.".into()
+                ),
+                (
+                    SectionKind::Impression,
+                    Some("IMPRESSION".into()),
+                    "Normal.".into()
+                ),
             ]
         );
-        assert_eq!(kinds("Chest CT findings:\nClear.")[0].0, SectionKind::Findings);
+        assert_eq!(
+            kinds("Chest CT findings:\nClear.")[0].0,
+            SectionKind::Findings
+        );
         assert_eq!(kinds("The lungs are clear. The findings: stable.").len(), 1);
     }
 
@@ -621,9 +803,20 @@ mod tests {
         assert_eq!(section.kind, SectionKind::Impression);
         assert_eq!(section.title, None);
         assert_eq!(section.code.map(|c| c.code.as_str()), Some("19005-8"));
-        assert_eq!(&text[section.start..section.end], "No acute cardiopulmonary process.");
-        assert!(crate::layout::layout("", &table, SectionKind::Other).sections.is_empty());
-        assert!(crate::layout::layout(" ,\n ", &table, SectionKind::Other).sections.is_empty());
+        assert_eq!(
+            &text[section.start..section.end],
+            "No acute cardiopulmonary process."
+        );
+        assert!(
+            crate::layout::layout("", &table, SectionKind::Other)
+                .sections
+                .is_empty()
+        );
+        assert!(
+            crate::layout::layout(" ,\n ", &table, SectionKind::Other)
+                .sections
+                .is_empty()
+        );
     }
 
     #[test]
@@ -667,13 +860,28 @@ mod corpus {
             let layout = layout(text, &table, SectionKind::Other);
             println!("=====");
             for section in &layout.sections {
-                println!("## {:?} {:?} items={}", section.kind, section.title, section.items.len());
+                println!(
+                    "## {:?} {:?} items={}",
+                    section.kind,
+                    section.title,
+                    section.items.len()
+                );
                 for item in &section.items {
-                    println!("   [{} {:?}] {}", item.n, item.label, item.text.chars().take(60).collect::<String>());
+                    println!(
+                        "   [{} {:?}] {}",
+                        item.n,
+                        item.label,
+                        item.text.chars().take(60).collect::<String>()
+                    );
                 }
             }
             for sentence in &layout.sentences {
-                println!("  s{}{:?}: {}", sentence.section, sentence.item, &text[sentence.start..sentence.end]);
+                println!(
+                    "  s{}{:?}: {}",
+                    sentence.section,
+                    sentence.item,
+                    &text[sentence.start..sentence.end]
+                );
             }
         }
     }
@@ -708,16 +916,20 @@ mod corpus {
             started.elapsed() / u32::try_from(texts.len() * rounds).unwrap_or(u32::MAX)
         };
         let layout_only = time(&|text| layout(text, &table, SectionKind::Other).sentences.len());
-        let headers_only = time(&|text| find_headers(text, &table).len());
+        let headers_only = time(&|text| find_headers(text, &table, &[]).len());
         let sizes_only = time(&|text| crate::measure::measurements(text, 0, text.len()).len());
-        let layouts: Vec<Layout<'_>> = texts.iter().map(|t| layout(t, &table, SectionKind::Other)).collect();
+        let layouts: Vec<Layout<'_>> = texts
+            .iter()
+            .map(|t| layout(t, &table, SectionKind::Other))
+            .collect();
         let started = std::time::Instant::now();
         for _ in 0..rounds {
             for (text, layout) in texts.iter().zip(&layouts) {
                 count += crate::recommend::recommendations(text, layout).len();
             }
         }
-        let recommendations_only = started.elapsed() / u32::try_from(texts.len() * rounds).unwrap_or(u32::MAX);
+        let recommendations_only =
+            started.elapsed() / u32::try_from(texts.len() * rounds).unwrap_or(u32::MAX);
         println!(
             "per report: layout {layout_only:?} (headers {headers_only:?}), sizes {sizes_only:?}, recommendations {recommendations_only:?}"
         );

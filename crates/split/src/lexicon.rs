@@ -65,11 +65,19 @@ pub struct Lexicon {
     pub(crate) sections: crate::layout::SectionTable,
 }
 
-/// A synonym in an automaton: which concept it names, and for a gapped
-/// synonym (`heart ... enlarged`) the words that must follow.
+/// What a pattern of an automaton can mean: one or more (concept, tail)
+/// readings. A plain synonym has no tail; gapped synonyms sharing their head
+/// (`heart ... enlarged`, `heart ... large`) share one pattern and are tried
+/// in table order.
 #[derive(Debug)]
 pub(crate) struct Term {
+    pub(crate) readings: Vec<Reading>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Reading {
     pub(crate) concept: u32,
+    /// For a gapped synonym, the words that must follow the head.
     pub(crate) tail: Option<Box<str>>,
 }
 
@@ -179,14 +187,13 @@ const CONCEPT_HEADER: [&str; 5] = ["system", "code", "display", "synonyms", "not
 
 /// Parses a concept table (findings.tsv, body_sites.tsv) and builds its
 /// automaton.
-fn parse_concepts(
-    (file, content): (&str, &str),
-) -> Result<(Vec<Code>, TermMatcher), MappingError> {
+fn parse_concepts((file, content): (&str, &str)) -> Result<(Vec<Code>, TermMatcher), MappingError> {
     let mut codes: Vec<Code> = Vec::new();
     let mut patterns: Vec<String> = Vec::new();
     let mut terms: Vec<Term> = Vec::new();
     let mut code_lines: HashMap<(String, String), usize> = HashMap::new();
     let mut synonym_lines: HashMap<String, usize> = HashMap::new();
+    let mut head_patterns: HashMap<String, usize> = HashMap::new();
     for row in rows((file, content), &CONCEPT_HEADER) {
         let (line, columns) = row?;
         let [system, code, display, synonyms, _notes] = columns[..] else {
@@ -253,8 +260,17 @@ fn parse_concepts(
                 }
                 None => (key, None),
             };
-            patterns.push(head);
-            terms.push(Term { concept, tail });
+            let reading = Reading { concept, tail };
+            match head_patterns.get(&head) {
+                Some(&pattern) => terms[pattern].readings.push(reading),
+                None => {
+                    head_patterns.insert(head.clone(), terms.len());
+                    patterns.push(head);
+                    terms.push(Term {
+                        readings: vec![reading],
+                    });
+                }
+            }
         }
         codes.push(Code {
             system: system.to_string(),
@@ -274,9 +290,7 @@ fn parse_concepts(
 /// longest whole-word match at each position (`pleural effusion` over
 /// `effusion`), so a match that fails the word-boundary test never hides a
 /// shorter one that passes.
-pub(crate) fn overlapping_automaton<P: AsRef<[u8]>>(
-    patterns: &[P],
-) -> Result<AhoCorasick, String> {
+pub(crate) fn overlapping_automaton<P: AsRef<[u8]>>(patterns: &[P]) -> Result<AhoCorasick, String> {
     AhoCorasickBuilder::new()
         .match_kind(MatchKind::Standard)
         .ascii_case_insensitive(true)

@@ -276,8 +276,10 @@ pub fn extract_as<'a>(
 /// Judges one term in one sentence with the same context rules as
 /// [`extract`], for terms the lexicon may not know (evaluation on the NegEx
 /// kit, or a caller's own vocabulary). `term_start..term_end` is a BYTE
-/// range of `sentence` (on char boundaries); the whole of `sentence` is its
-/// context. Returns the assertion and the temporality of the term.
+/// range of `sentence` (on char boundaries). The context is the sentence (or
+/// list item) of `sentence` that holds the term, as the layout splits it, so
+/// "COMPLICATIONS: None 1) Polyp" does not negate the polyp. Returns the
+/// assertion and the temporality of the term.
 ///
 /// ```
 /// use reportsplit_split::{assert_term, Assertion, Temporality};
@@ -286,14 +288,57 @@ pub fn extract_as<'a>(
 /// assert_eq!(assert_term(s, start, start + 16), (Assertion::Absent, Temporality::Current));
 /// ```
 pub fn assert_term(sentence: &str, term_start: usize, term_end: usize) -> (Assertion, Temporality) {
-    static CUES: std::sync::OnceLock<context::Cues> = std::sync::OnceLock::new();
-    let cues = CUES.get_or_init(context::Cues::build);
+    static LEXICON: std::sync::OnceLock<Lexicon> = std::sync::OnceLock::new();
+    let lexicon = LEXICON.get_or_init(Lexicon::builtin);
     let end = term_end.min(sentence.len());
     let start = term_start.min(end);
+    let layout = layout::layout(sentence, &lexicon.sections, SectionKind::Other);
+    let (from, to) = context_window(sentence, &layout.sentences, start, end);
     let mut raw = Vec::new();
     let mut hits = Vec::new();
-    cues.scan(sentence, 0, sentence.len(), &mut raw, &mut hits);
+    lexicon.cues.scan(sentence, from, to, &mut raw, &mut hits);
     hits.retain(|hit| hit.end <= start || hit.start >= end);
     let judgement = context::judge(sentence, &hits, start, end, &[]);
     (judgement.assertion, judgement.temporality)
+}
+
+/// The span of the layout sentence holding `start..end`, joined with its
+/// neighbours where only spaces separate them: a run of spaces is a
+/// sentence break in flattened exports, and so is ", " before a capital,
+/// but not in the middle of a clause ("No   WEIGHT LOSS", "No adenopathy,
+/// THYROMEGALY").
+fn context_window(
+    text: &str,
+    sentences: &[layout::Sentence],
+    start: usize,
+    end: usize,
+) -> (usize, usize) {
+    let Some(index) = sentences
+        .iter()
+        .position(|s| s.start <= start && end <= s.end)
+    else {
+        return (0, text.len());
+    };
+    let soft_break = |left: &layout::Sentence, right: &layout::Sentence| {
+        left.section == right.section
+            && left.end <= right.start
+            && text[left.end..right.start]
+                .bytes()
+                .all(|b| b == b' ' || b == b',')
+            && !text[..left.end].ends_with(['.', '!', '?', ':', ';'])
+    };
+    let mut first = index;
+    while first > 0 && soft_break(&sentences[first - 1], &sentences[first]) {
+        first -= 1;
+    }
+    let mut last = index;
+    while last + 1 < sentences.len() && soft_break(&sentences[last], &sentences[last + 1]) {
+        last += 1;
+    }
+    let from = if first == index {
+        sentences[index].body_start.min(start)
+    } else {
+        sentences[first].body_start
+    };
+    (from, sentences[last].end)
 }

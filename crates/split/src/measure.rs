@@ -14,8 +14,14 @@ struct Unit {
     mm: f64,
 }
 
-const MM: Unit = Unit { ucum: "mm", mm: 1.0 };
-const CM: Unit = Unit { ucum: "cm", mm: 10.0 };
+const MM: Unit = Unit {
+    ucum: "mm",
+    mm: 1.0,
+};
+const CM: Unit = Unit {
+    ucum: "cm",
+    mm: 10.0,
+};
 
 /// Spellings of each unit, longest first so `millimeters` wins over `mm`.
 const UNIT_SPELLINGS: &[(&str, Unit)] = &[
@@ -41,7 +47,15 @@ pub(crate) fn measurements<'a>(text: &'a str, start: usize, end: usize) -> Vec<M
     let mut found = Vec::new();
     let mut i = start;
     while i < end {
-        if !bytes[i].is_ascii_digit() || (i > start && is_word_byte(bytes[i - 1])) {
+        // Digits are rare in prose: jump to the next one.
+        i = bytes[i..end]
+            .iter()
+            .position(u8::is_ascii_digit)
+            .map_or(end, |offset| i + offset);
+        if i >= end {
+            break;
+        }
+        if i > start && is_word_byte(bytes[i - 1]) {
             i += 1;
             continue;
         }
@@ -86,7 +100,9 @@ fn size_at(text: &str, at: usize, end: usize) -> Option<Measurement<'_>> {
         let Some(after_separator) = separator_at(bytes, skip_blanks(bytes, pos, end), end) else {
             break;
         };
-        let Some((value, number_end)) = number_at(text, skip_blanks(bytes, after_separator, end), end) else {
+        let Some((value, number_end)) =
+            number_at(text, skip_blanks(bytes, after_separator, end), end)
+        else {
             break;
         };
         dimensions[count] = (value, None);
@@ -111,7 +127,11 @@ fn size_at(text: &str, at: usize, end: usize) -> Option<Measurement<'_>> {
         let in_mm = value * unit.mm;
         max_mm = max_mm.max(in_mm);
         // Keep the number as written when it is already in the size's unit.
-        values.push(if unit == last_unit { value } else { in_mm / last_unit.mm });
+        values.push(if unit == last_unit {
+            value
+        } else {
+            in_mm / last_unit.mm
+        });
     }
     Some(Measurement {
         values,
@@ -156,7 +176,9 @@ fn unit_at(bytes: &[u8], at: usize, end: usize) -> Option<(Unit, usize)> {
         let unit_end = at + spelling.len();
         let matches = unit_end <= end
             && bytes[at..unit_end].eq_ignore_ascii_case(spelling.as_bytes())
-            && bytes.get(unit_end).is_none_or(|b| !b.is_ascii_alphanumeric());
+            && bytes
+                .get(unit_end)
+                .is_none_or(|b| !b.is_ascii_alphanumeric());
         matches.then_some((unit, unit_end))
     })
 }
@@ -171,7 +193,11 @@ fn separator_at(bytes: &[u8], at: usize, end: usize) -> Option<usize> {
     match bytes[at] {
         b'x' | b'X' | b'*' if followed_by_number_or_blank(at + 1) => Some(at + 1),
         0xC3 if bytes.get(at + 1) == Some(&0x97) => Some(at + 2),
-        b'b' | b'B' if at + 2 < end && bytes[at + 1].eq_ignore_ascii_case(&b'y') && bytes[at + 2] == b' ' => {
+        b'b' | b'B'
+            if at + 2 < end
+                && bytes[at + 1].eq_ignore_ascii_case(&b'y')
+                && bytes[at + 2] == b' ' =>
+        {
             Some(at + 2)
         }
         _ => None,
@@ -195,20 +221,41 @@ mod tests {
 
     #[test]
     fn single_and_multi_dimensional_sizes() {
-        assert_eq!(sizes("a 3.5 cm mass"), vec![("3.5 cm".into(), vec![3.5], "cm", 35.0)]);
-        assert_eq!(sizes("4 mm and 8mm nodules"), vec![
-            ("4 mm".into(), vec![4.0], "mm", 4.0),
-            ("8mm".into(), vec![8.0], "mm", 8.0)
-        ]);
-        assert_eq!(sizes("measures 1.9 x 1.8 cm"), vec![("1.9 x 1.8 cm".into(), vec![1.9, 1.8], "cm", 19.0)]);
+        assert_eq!(
+            sizes("a 3.5 cm mass"),
+            vec![("3.5 cm".into(), vec![3.5], "cm", 35.0)]
+        );
+        assert_eq!(
+            sizes("4 mm and 8mm nodules"),
+            vec![
+                ("4 mm".into(), vec![4.0], "mm", 4.0),
+                ("8mm".into(), vec![8.0], "mm", 8.0)
+            ]
+        );
+        assert_eq!(
+            sizes("measures 1.9 x 1.8 cm"),
+            vec![("1.9 x 1.8 cm".into(), vec![1.9, 1.8], "cm", 19.0)]
+        );
         assert_eq!(
             sizes("2.1 x 1.4 x 1.0 cm"),
             vec![("2.1 x 1.4 x 1.0 cm".into(), vec![2.1, 1.4, 1.0], "cm", 21.0)]
         );
-        assert_eq!(sizes("1.9 cm x 1.8 cm"), vec![("1.9 cm x 1.8 cm".into(), vec![1.9, 1.8], "cm", 19.0)]);
-        assert_eq!(sizes("2×3 mm"), vec![("2×3 mm".into(), vec![2.0, 3.0], "mm", 3.0)]);
-        assert_eq!(sizes("2 by 4 CM"), vec![("2 by 4 CM".into(), vec![2.0, 4.0], "cm", 40.0)]);
-        assert_eq!(sizes("12 millimeters"), vec![("12 millimeters".into(), vec![12.0], "mm", 12.0)]);
+        assert_eq!(
+            sizes("1.9 cm x 1.8 cm"),
+            vec![("1.9 cm x 1.8 cm".into(), vec![1.9, 1.8], "cm", 19.0)]
+        );
+        assert_eq!(
+            sizes("2×3 mm"),
+            vec![("2×3 mm".into(), vec![2.0, 3.0], "mm", 3.0)]
+        );
+        assert_eq!(
+            sizes("2 by 4 CM"),
+            vec![("2 by 4 CM".into(), vec![2.0, 4.0], "cm", 40.0)]
+        );
+        assert_eq!(
+            sizes("12 millimeters"),
+            vec![("12 millimeters".into(), vec![12.0], "mm", 12.0)]
+        );
     }
 
     #[test]
@@ -223,9 +270,15 @@ mod tests {
     fn things_that_are_not_sizes() {
         assert!(sizes("5 mg of contrast, 2 views, 20 mmHg, T12, 3 cm2 area, 10 cc").is_empty());
         // An item number before a size is not a decimal.
-        assert_eq!(sizes("2. 8 mm nodule"), vec![("8 mm".into(), vec![8.0], "mm", 8.0)]);
+        assert_eq!(
+            sizes("2. 8 mm nodule"),
+            vec![("8 mm".into(), vec![8.0], "mm", 8.0)]
+        );
         // A trailing count after a size does not swallow it.
-        assert_eq!(sizes("3.5 cm x 2 views"), vec![("3.5 cm".into(), vec![3.5], "cm", 35.0)]);
+        assert_eq!(
+            sizes("3.5 cm x 2 views"),
+            vec![("3.5 cm".into(), vec![3.5], "cm", 35.0)]
+        );
         // A range keeps its upper bound as the size.
         assert_eq!(sizes("3-4 mm"), vec![("4 mm".into(), vec![4.0], "mm", 4.0)]);
     }
@@ -234,7 +287,10 @@ mod tests {
     fn non_ascii_and_ranges_inside_the_text() {
         let text = "Café: 1,9 × 1.8 cm, µ 5mm";
         let found = measurements(text, 0, text.len());
-        assert_eq!(found.iter().map(|m| m.text).collect::<Vec<_>>(), vec!["9 × 1.8 cm", "5mm"]);
+        assert_eq!(
+            found.iter().map(|m| m.text).collect::<Vec<_>>(),
+            vec!["9 × 1.8 cm", "5mm"]
+        );
         let within = measurements(text, 0, 10);
         assert!(within.is_empty());
     }

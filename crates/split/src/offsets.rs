@@ -113,7 +113,11 @@ pub fn char_range_to_bytes(text: &str, start: usize, end: usize) -> Option<Range
     if end != char_count {
         return None;
     }
-    let byte_start = if start == char_count { Some(text.len()) } else { byte_start };
+    let byte_start = if start == char_count {
+        Some(text.len())
+    } else {
+        byte_start
+    };
     byte_start.map(|s| s..text.len())
 }
 
@@ -128,7 +132,10 @@ mod tests {
         assert_eq!(char_range_to_bytes(text, 0, 4), Some(0..5));
         assert_eq!(&text[char_range_to_bytes(text, 5, 6).unwrap()], "×");
         assert_eq!(&text[char_range_to_bytes(text, 9, 11).unwrap()], "µm");
-        assert_eq!(char_range_to_bytes(text, 11, 11), Some(text.len()..text.len()));
+        assert_eq!(
+            char_range_to_bytes(text, 11, 11),
+            Some(text.len()..text.len())
+        );
         assert_eq!(char_range_to_bytes(text, 3, 12), None);
         assert_eq!(char_range_to_bytes(text, 4, 3), None);
         assert_eq!(char_range_to_bytes("abc", 1, 3), Some(1..3));
@@ -173,8 +180,14 @@ mod tests {
         let slice = |s: usize, e: usize| chars[s..e].iter().collect::<String>();
         let section = &extraction.sections[0];
         assert_eq!(section.end, chars.len());
-        assert_eq!(slice(section.body_start, section.body_end), "2 × 3 mm nódulo.");
-        assert_eq!(slice(section.items[0].start, section.items[0].end), "nódulo.");
+        assert_eq!(
+            slice(section.body_start, section.body_end),
+            "2 × 3 mm nódulo."
+        );
+        assert_eq!(
+            slice(section.items[0].start, section.items[0].end),
+            "nódulo."
+        );
         let recommendation = &extraction.recommendations[0];
         assert_eq!(slice(recommendation.start, recommendation.end), "2 × 3 mm");
     }

@@ -40,14 +40,47 @@ const ALWAYS: &[&str] = &[
 ];
 
 /// Words that recommend only when used as an instruction.
-const INSTRUCTION: &[&str] = &["suggest", "consider", "follow-up", "follow up", "followup", "repeat"];
+const INSTRUCTION: &[&str] = &[
+    "suggest",
+    "consider",
+    "follow-up",
+    "follow up",
+    "followup",
+    "repeat",
+];
 
 /// What a recommendation asks for; after "suggest"/"consider" they make it one.
 const ACTIONS: &[&str] = &[
-    "follow", "repeat", "ct", "cta", "mri", "mr", "mra", "ultrasound", "sonograph", "radiograph",
-    "x-ray", "xray", "imaging", "biopsy", "correlation", "consult", "referral", "evaluation", "exam",
-    "study", "comparison", "pet", "mammogra", "sampling", "dedicated", "nuclear", "scan", "surgical",
-    "screening", "further",
+    "follow",
+    "repeat",
+    "ct",
+    "cta",
+    "mri",
+    "mr",
+    "mra",
+    "ultrasound",
+    "sonograph",
+    "radiograph",
+    "x-ray",
+    "xray",
+    "imaging",
+    "biopsy",
+    "correlation",
+    "consult",
+    "referral",
+    "evaluation",
+    "exam",
+    "study",
+    "comparison",
+    "pet",
+    "mammogra",
+    "sampling",
+    "dedicated",
+    "nuclear",
+    "scan",
+    "surgical",
+    "screening",
+    "further",
 ];
 
 /// Interval units and their length in days.
@@ -104,24 +137,57 @@ fn automaton(patterns: &[&str]) -> AhoCorasick {
 }
 
 /// `ALWAYS` then `INSTRUCTION` phrases in one automaton: one pass per sentence.
-static TRIGGER_MATCHER: LazyLock<AhoCorasick> =
-    LazyLock::new(|| automaton(&ALWAYS.iter().chain(INSTRUCTION).copied().collect::<Vec<_>>()));
+static TRIGGER_MATCHER: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    automaton(
+        &ALWAYS
+            .iter()
+            .chain(INSTRUCTION)
+            .copied()
+            .collect::<Vec<_>>(),
+    )
+});
 static ACTION_MATCHER: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(ACTIONS));
 static UNIT_MATCHER: LazyLock<AhoCorasick> =
     LazyLock::new(|| automaton(&UNITS.iter().map(|(word, _)| *word).collect::<Vec<_>>()));
 
 /// The recommendations among the layout's sentences, spans in bytes.
 pub(crate) fn recommendations<'a>(text: &'a str, layout: &Layout<'a>) -> Vec<Recommendation<'a>> {
+    let (Some(first), Some(last)) = (layout.sentences.first(), layout.sentences.last()) else {
+        return Vec::new();
+    };
+    // One pass of the trigger automaton over the whole text (few hits), not
+    // one search per sentence.
+    let triggers: Vec<Trigger> = TRIGGER_MATCHER
+        .find_iter(&text[first.start..last.end])
+        .map(|m| Trigger {
+            start: first.start + m.start(),
+            end: first.start + m.end(),
+            always: m.pattern().as_usize() < ALWAYS.len(),
+        })
+        .collect();
+    let mut next_trigger = 0;
     layout
         .sentences
         .iter()
         .filter_map(|sentence| {
             let words = &text[sentence.start..sentence.end];
+            while next_trigger < triggers.len() && triggers[next_trigger].start < sentence.start {
+                next_trigger += 1;
+            }
+            let inside = triggers[next_trigger..]
+                .iter()
+                .take_while(|trigger| trigger.start < sentence.end)
+                .filter(|trigger| trigger.end <= sentence.end)
+                .map(|trigger| Trigger {
+                    start: trigger.start - sentence.start,
+                    end: trigger.end - sentence.start,
+                    always: trigger.always,
+                });
             let in_section = layout
                 .sections
                 .get(sentence.section)
                 .is_some_and(|section| section.kind == SectionKind::Recommendation);
-            (in_section || recommends(words)).then(|| Recommendation {
+            (in_section || recommends_with(words, inside)).then(|| Recommendation {
                 text: words,
                 start: sentence.start,
                 end: sentence.end,
@@ -129,6 +195,15 @@ pub(crate) fn recommendations<'a>(text: &'a str, layout: &Layout<'a>) -> Vec<Rec
             })
         })
         .collect()
+}
+
+/// A recommendation phrase found in the text.
+#[derive(Debug, Clone, Copy)]
+struct Trigger {
+    start: usize,
+    end: usize,
+    /// From `ALWAYS` (else from `INSTRUCTION`).
+    always: bool,
 }
 
 /// Whether `at` starts a word in `s`.
@@ -141,40 +216,56 @@ fn word_ends(s: &[u8], at: usize) -> bool {
 }
 
 /// Whether a sentence outside a recommendation section recommends something.
+#[cfg(test)]
 fn recommends(sentence: &str) -> bool {
+    let triggers = TRIGGER_MATCHER.find_iter(sentence).map(|m| Trigger {
+        start: m.start(),
+        end: m.end(),
+        always: m.pattern().as_usize() < ALWAYS.len(),
+    });
+    recommends_with(sentence, triggers)
+}
+
+/// Whether a sentence recommends something, given the trigger phrases in it
+/// (offsets relative to the sentence).
+fn recommends_with(sentence: &str, mut triggers: impl Iterator<Item = Trigger>) -> bool {
     let bytes = sentence.as_bytes();
     let mut has_interval = None;
-    TRIGGER_MATCHER
-        .find_iter(sentence)
-        .filter(|m| word_starts(bytes, m.start()))
-        .any(|m| {
-            if m.pattern().as_usize() < ALWAYS.len() {
-                return true;
-            }
-            // Whole words only: "suggestive of" is a hedge.
-            if !word_ends(bytes, m.end()) {
-                return false;
-            }
-            let imperative = sentence[..m.start()].trim().is_empty();
-            let asks_for_action = ACTION_MATCHER.find_iter(&sentence[m.end()..]).any(|action| {
-                let rest = &bytes[m.end()..];
-                word_starts(rest, action.start()) && (action.len() > 3 || word_ends(rest, action.end()))
-            });
-            let word = &sentence[m.start()..m.end()];
-            let is_suggest_or_consider =
-                word.eq_ignore_ascii_case("suggest") || word.eq_ignore_ascii_case("consider");
-            imperative
-                || (is_suggest_or_consider && asks_for_action)
-                || *has_interval.get_or_insert_with(|| interval_days(sentence).is_some())
-        })
+    triggers.any(|m| {
+        if !word_starts(bytes, m.start) {
+            return false;
+        }
+        if m.always {
+            return true;
+        }
+        // Whole words only: "suggestive of" is a hedge.
+        if !word_ends(bytes, m.end) {
+            return false;
+        }
+        let imperative = sentence[..m.start].trim().is_empty();
+        let word = &sentence[m.start..m.end];
+        let is_suggest_or_consider =
+            word.eq_ignore_ascii_case("suggest") || word.eq_ignore_ascii_case("consider");
+        imperative
+            || (is_suggest_or_consider && asks_for_action(&sentence[m.end..]))
+            || *has_interval.get_or_insert_with(|| interval_days(sentence).is_some())
+    }) || scheduled_follow_up(sentence)
 }
 
 /// The follow-up interval stated in `sentence`, in days: the lower bound of
 /// a range (`6-12 months` → 180, `in 1 to 2 years` → 365).
 pub(crate) fn interval_days(sentence: &str) -> Option<u32> {
+    interval(sentence).map(|(days, _)| days)
+}
+
+/// The first interval in `sentence`: its length in days and where its
+/// phrase (the first number) starts.
+fn interval(sentence: &str) -> Option<(u32, usize)> {
     let bytes = sentence.as_bytes();
     UNIT_MATCHER.find_iter(sentence).find_map(|m| {
-        if !word_ends(bytes, m.end()) || (m.start() > 0 && bytes[m.start() - 1].is_ascii_alphabetic()) {
+        if !word_ends(bytes, m.end())
+            || (m.start() > 0 && bytes[m.start() - 1].is_ascii_alphabetic())
+        {
             return None;
         }
         let unit_days = UNITS[m.pattern().as_usize()].1;
@@ -183,17 +274,23 @@ pub(crate) fn interval_days(sentence: &str) -> Option<u32> {
             .split(|c: char| !c.is_ascii_alphabetic())
             .next()
             .unwrap_or("");
-        if PAST_MARKERS.iter().any(|past| past.eq_ignore_ascii_case(next_word)) {
+        if PAST_MARKERS
+            .iter()
+            .any(|past| past.eq_ignore_ascii_case(next_word))
+        {
             return None;
         }
         let unit_word = &sentence[m.start()..m.end()];
-        let standalone = ["annually", "annual", "yearly"].iter().any(|w| w.eq_ignore_ascii_case(unit_word));
+        let standalone = ["annually", "annual", "yearly"]
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(unit_word));
         if standalone {
-            return Some(unit_days);
+            return Some((unit_days, m.start()));
         }
-        let (mut count, count_start) = number_before(sentence, skip_back(bytes, m.start(), b" -\t"))?;
+        let (mut count, mut phrase_start) =
+            number_before(sentence, skip_back(bytes, m.start(), b" -\t"))?;
         // A range: `6-12 months`, `6 to 12 months`, `1 or 2 years`.
-        let before = skip_back(bytes, count_start, b" \t");
+        let before = skip_back(bytes, phrase_start, b" \t");
         let connector = if before > 0 && bytes[before - 1] == b'-' {
             Some(before - 1)
         } else if sentence[..before].to_ascii_lowercase().ends_with(" to")
@@ -206,12 +303,47 @@ pub(crate) fn interval_days(sentence: &str) -> Option<u32> {
             None
         };
         if let Some(connector) = connector
-            && let Some((low, _)) = number_before(sentence, skip_back(bytes, connector, b" \t"))
+            && let Some((low, low_start)) =
+                number_before(sentence, skip_back(bytes, connector, b" \t"))
         {
             count = count.min(low);
+            phrase_start = low_start;
         }
+        // `12 months` is a year (365 days), not 360.
+        let (count, unit_days) = if unit_days == 30 && count >= 12.0 && count % 12.0 == 0.0 {
+            (count / 12.0, 365)
+        } else {
+            (count, unit_days)
+        };
         let days = (count * f64::from(unit_days)).round();
-        (days >= 0.0 && days <= f64::from(u32::MAX)).then_some(days as u32)
+        (days >= 0.0 && days <= f64::from(u32::MAX)).then_some((days as u32, phrase_start))
+    })
+}
+
+/// `Chest CT in 1 to 2 years.`: an imaging or action noun, then an interval
+/// introduced by "in", "within" or "every", reads as a scheduled follow-up
+/// even without "recommend". ("Stable for 2 years" has neither.)
+fn scheduled_follow_up(sentence: &str) -> bool {
+    if !sentence.bytes().any(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let Some((_, phrase_start)) = interval(sentence) else {
+        return false;
+    };
+    let before = sentence[..phrase_start].trim_end();
+    let introduced = ["in", "within", "every"].iter().any(|word| {
+        before.len() >= word.len()
+            && before[before.len() - word.len()..].eq_ignore_ascii_case(word)
+            && word_starts(before.as_bytes(), before.len() - word.len())
+    });
+    introduced && asks_for_action(&sentence[..phrase_start])
+}
+
+/// Whether `text` names an imaging study or another follow-up action.
+fn asks_for_action(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    ACTION_MATCHER.find_iter(text).any(|action| {
+        word_starts(bytes, action.start()) && (action.len() > 3 || word_ends(bytes, action.end()))
     })
 }
 
@@ -261,6 +393,8 @@ mod tests {
             ("Follow-up in one year", Some(365)),
             ("Annual screening.", Some(365)),
             ("Ultrasound in 10 days", Some(10)),
+            ("CT in 12 months", Some(365)),
+            ("CT in 18 months", Some(540)),
             ("Ultrasound in 6–12 months", Some(180)),
             ("Recommend clinical correlation.", None),
             ("Compared with the study 2 years ago.", None),
@@ -282,6 +416,7 @@ mod tests {
             "MRI could be considered.",
             "Further evaluation with ultrasound is warranted.",
             "Follow-up chest radiograph in 6 weeks to document resolution.",
+            "Chest CT in 1 to 2 years.",
         ] {
             assert!(recommends(yes), "{yes}");
         }
@@ -291,6 +426,8 @@ mod tests {
             "On follow-up CT the nodule is stable.",
             "No pneumothorax.",
             "Suggestive of atelectasis.",
+            "Nodule stable for 2 years.",
+            "Unchanged from the CT 2 years ago.",
         ] {
             assert!(!recommends(no), "{no}");
         }
@@ -301,8 +438,10 @@ mod tests {
         let table = SectionTable::builtin();
         let text = "IMPRESSION: 1. 8 mm nodule. Recommend CT in 6-12 months.\nRECOMMENDATION: Mammogram. Ultrasound in 1 year.";
         let layout = layout(text, &table, SectionKind::Other);
-        let found: Vec<(&str, Option<u32>)> =
-            recommendations(text, &layout).iter().map(|r| (r.text, r.interval_days)).collect();
+        let found: Vec<(&str, Option<u32>)> = recommendations(text, &layout)
+            .iter()
+            .map(|r| (r.text, r.interval_days))
+            .collect();
         assert_eq!(
             found,
             vec![

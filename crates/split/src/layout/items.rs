@@ -1,7 +1,7 @@
 //! Items inside a section: numbered or bulleted list entries, or, in a
 //! section without a list, organ sub-headers (`LUNGS: Clear.`).
 
-use super::{Boundary, for_each_boundary, trim_span};
+use super::{Boundary, byte_set, for_each_boundary, skip_to_any, trim_span};
 use crate::{Item, Section};
 
 /// A stretch of a section body that sentences are split within; items never
@@ -49,22 +49,82 @@ enum Place {
 /// Words after which a number is part of the sentence, not an item marker
 /// (`image 2.`, `level 3.`).
 const NUMBER_NOUNS: &[&str] = &[
-    "series", "image", "images", "im", "se", "img", "level", "levels", "grade", "type", "stage",
-    "segment", "segments", "phase", "view", "views", "slice", "slices", "number", "no", "of", "to",
-    "and", "or", "at", "bi-rads", "birads", "category", "zone", "figure", "fig", "page", "lirads",
-    "li-rads", "tirads", "ti-rads", "from", "by", "x", "than", "about", "approximately", "measures",
-    "measuring", "score", "class", "gravida", "para", "week", "weeks", "day", "days", "rib", "ribs",
-    "is", "are", "was", "were", "t", "c", "l", "s",
+    "series",
+    "image",
+    "images",
+    "im",
+    "se",
+    "img",
+    "level",
+    "levels",
+    "grade",
+    "type",
+    "stage",
+    "segment",
+    "segments",
+    "phase",
+    "view",
+    "views",
+    "slice",
+    "slices",
+    "number",
+    "no",
+    "of",
+    "to",
+    "and",
+    "or",
+    "at",
+    "bi-rads",
+    "birads",
+    "category",
+    "zone",
+    "figure",
+    "fig",
+    "page",
+    "lirads",
+    "li-rads",
+    "tirads",
+    "ti-rads",
+    "from",
+    "by",
+    "x",
+    "than",
+    "about",
+    "approximately",
+    "measures",
+    "measuring",
+    "score",
+    "class",
+    "gravida",
+    "para",
+    "week",
+    "weeks",
+    "day",
+    "days",
+    "rib",
+    "ribs",
+    "is",
+    "are",
+    "was",
+    "were",
+    "t",
+    "c",
+    "l",
+    "s",
 ];
 
 /// Finds the items of `section` (stored into it) and returns the regions
 /// its body splits into for sentence splitting.
-pub(super) fn find_items<'a>(text: &'a str, section: &mut Section<'a>) -> Vec<Region> {
+pub(super) fn find_items<'a>(
+    text: &'a str,
+    section: &mut Section<'a>,
+    colons: &[usize],
+) -> Vec<Region> {
     let (start, end) = (section.body_start, section.body_end);
     let markers = list_markers(text, start, end);
     let mut regions = Vec::with_capacity(markers.len() + 1);
     if markers.is_empty() {
-        return label_items(text, section, regions);
+        return label_items(text, section, colons, regions);
     }
     if start < markers[0].start {
         regions.push(Region {
@@ -73,11 +133,29 @@ pub(super) fn find_items<'a>(text: &'a str, section: &mut Section<'a>) -> Vec<Re
             item: None,
         });
     }
+    // A sub-header on its own line after a list item (`Abdomen: ...` after
+    // `2. No effusion.`) ends the item: it starts a paragraph of its own.
+    let mut line_labels = Vec::new();
+    for_each_boundary(text, start, end, |at, boundary| {
+        if boundary == Boundary::LineStart && label_at(text, colons, at, end, boundary).is_some() {
+            line_labels.push(at);
+        }
+    });
     let mut items = Vec::with_capacity(markers.len());
     for (index, marker) in markers.iter().enumerate() {
-        let region_end = markers.get(index + 1).map_or(end, |next| next.start);
+        let next_marker = markers.get(index + 1).map_or(end, |next| next.start);
+        let region_end = line_labels
+            .iter()
+            .find(|&&label| label > marker.end && label < next_marker)
+            .map_or(next_marker, |&label| label);
+        let gap = (region_end < next_marker).then_some(Region {
+            start: region_end,
+            end: next_marker,
+            item: None,
+        });
         let (item_start, item_end) = trim_span(text, marker.end, region_end);
         if item_start >= item_end {
+            regions.extend(gap);
             continue;
         }
         let n = marker
@@ -95,13 +173,19 @@ pub(super) fn find_items<'a>(text: &'a str, section: &mut Section<'a>) -> Vec<Re
             end: item_end,
             item: Some(n),
         });
+        regions.extend(gap);
     }
     section.items = items;
     regions
 }
 
 /// Organ sub-header items (`LUNGS: ...`) of a section without a list.
-fn label_items<'a>(text: &'a str, section: &mut Section<'a>, mut regions: Vec<Region>) -> Vec<Region> {
+fn label_items<'a>(
+    text: &'a str,
+    section: &mut Section<'a>,
+    colons: &[usize],
+    mut regions: Vec<Region>,
+) -> Vec<Region> {
     let (start, end) = (section.body_start, section.body_end);
     let mut labels: Vec<(usize, usize, usize)> = Vec::new();
     let mut resume_at = start;
@@ -109,7 +193,7 @@ fn label_items<'a>(text: &'a str, section: &mut Section<'a>, mut regions: Vec<Re
         if at < resume_at {
             return;
         }
-        if let Some((label_end, colon_end)) = label_at(text, at, end, boundary) {
+        if let Some((label_end, colon_end)) = label_at(text, colons, at, end, boundary) {
             labels.push((at, label_end, colon_end));
             resume_at = colon_end;
         }
@@ -163,12 +247,12 @@ fn label_items<'a>(text: &'a str, section: &mut Section<'a>, mut regions: Vec<Re
 fn list_markers(text: &str, start: usize, end: usize) -> Vec<Marker> {
     let bytes = text.as_bytes();
     let mut markers: Vec<Marker> = Vec::new();
+    const MARKER_BYTES: [bool; 256] = byte_set(b"0123456789(#-*+\xE2");
     let mut i = start;
     while i < end {
-        let b = bytes[i];
-        if !(b.is_ascii_digit() || matches!(b, b'(' | b'#' | b'-' | b'*' | b'+' | 0xE2)) {
-            i += 1;
-            continue;
+        i = skip_to_any(bytes, i, end, &MARKER_BYTES);
+        if i >= end {
+            break;
         }
         let Some(place) = place_of(bytes, start, i) else {
             i += 1;
@@ -189,11 +273,19 @@ fn list_markers(text: &str, start: usize, end: usize) -> Vec<Marker> {
 }
 
 /// Whether `marker` at `place` opens an item, given the markers before it.
-fn accepts(text: &str, body_start: usize, markers: &[Marker], marker: &Marker, place: Place) -> bool {
+fn accepts(
+    text: &str,
+    body_start: usize,
+    markers: &[Marker],
+    marker: &Marker,
+    place: Place,
+) -> bool {
     let bytes = text.as_bytes();
     let line_start = place == Place::At(Boundary::LineStart);
     if let Style::Bullet(_) = marker.style {
-        let style_ok = markers.first().is_none_or(|first| first.style == marker.style);
+        let style_ok = markers
+            .first()
+            .is_none_or(|first| first.style == marker.style);
         return style_ok && (line_start || place == Place::At(Boundary::Flattened));
     }
     // "1,2. ..." is a list of numbers, not a flattened line break.
@@ -214,7 +306,8 @@ fn accepts(text: &str, body_start: usize, markers: &[Marker], marker: &Marker, p
         Some(last) => {
             let follows = last.number.is_some_and(|n| n + 1 == number);
             follows
-                && (place == Place::At(Boundary::Flattened) || !after_number_noun(text, body_start, marker.start))
+                && (place == Place::At(Boundary::Flattened)
+                    || !after_number_noun(text, body_start, marker.start))
         }
     }
 }
@@ -235,7 +328,9 @@ fn after_number_noun(text: &str, lo: usize, at: usize) -> bool {
         return false;
     }
     let word = &text[start..end];
-    NUMBER_NOUNS.iter().any(|noun| noun.eq_ignore_ascii_case(word))
+    NUMBER_NOUNS
+        .iter()
+        .any(|noun| noun.eq_ignore_ascii_case(word))
 }
 
 /// Classifies what precedes position `i` (not before `lo`).
@@ -279,7 +374,11 @@ fn marker_at(bytes: &[u8], at: usize, end: usize) -> Option<Marker> {
         }
         b'#' => {
             let (n, j) = digits(at + 1)?;
-            let j = if matches!(byte(j), Some(b'.' | b')' | b':')) { j + 1 } else { j };
+            let j = if matches!(byte(j), Some(b'.' | b')' | b':')) {
+                j + 1
+            } else {
+                j
+            };
             (Style::Hash, Some(n), j)
         }
         b'0'..=b'9' => {
@@ -291,14 +390,18 @@ fn marker_at(bytes: &[u8], at: usize, end: usize) -> Option<Marker> {
             }
         }
         b'-' | b'*' | b'+' => (Style::Bullet(bytes[at]), None, at + 1),
-        0xE2 if bytes.get(at + 1..at + 3) == Some(&[0x80, 0xA2]) => (Style::Bullet(0xE2), None, at + 3),
+        0xE2 if bytes.get(at + 1..at + 3) == Some(&[0x80, 0xA2]) => {
+            (Style::Bullet(0xE2), None, at + 3)
+        }
         _ => return None,
     };
     // What may follow a marker: blanks or the end; a letter only after
     // punctuation (`1.Low`, `1)Low`), never a digit (`3.5` is a decimal).
     match byte(marker_end) {
         None | Some(b' ' | b'\t' | b'\n' | b'\r') => {}
-        Some(b) if b.is_ascii_alphabetic() && matches!(style, Style::Dot | Style::Paren | Style::Parens) => {}
+        Some(b)
+            if b.is_ascii_alphabetic()
+                && matches!(style, Style::Dot | Style::Paren | Style::Parens) => {}
         _ => return None,
     }
     Some(Marker {
@@ -309,6 +412,12 @@ fn marker_at(bytes: &[u8], at: usize, end: usize) -> Option<Marker> {
     })
 }
 
+/// Words that start a sentence with a colon in it but never a sub-header.
+const NOT_LABEL_STARTS: &[&str] = &[
+    "on", "in", "at", "the", "a", "an", "my", "its", "this", "these", "there", "of", "for", "with",
+    "per", "as", "is", "are", "was", "were", "and", "or", "but", "if", "to", "by", "from",
+];
+
 /// An organ sub-header (`LUNGS:`, `Heart and mediastinum:`) at `at`: returns
 /// the end of the label and the position just after its colon.
 ///
@@ -316,16 +425,25 @@ fn marker_at(bytes: &[u8], at: usize, end: usize) -> Option<Marker> {
 /// ones of up to four words at a line start or flattened break, of up to three
 /// after a sentence end; lower-case ones only at a line start (all-lower-case
 /// reports). A colon followed by a digit or `/` is a time, ratio or address.
-pub(crate) fn label_at(text: &str, at: usize, end: usize, boundary: Boundary) -> Option<(usize, usize)> {
+pub(crate) fn label_at(
+    text: &str,
+    colons: &[usize],
+    at: usize,
+    end: usize,
+    boundary: Boundary,
+) -> Option<(usize, usize)> {
     const MAX_LABEL_BYTES: usize = 40;
     let bytes = text.as_bytes();
     if at >= end || !bytes[at].is_ascii_alphabetic() {
         return None;
     }
-    // Most boundaries have no colon nearby: look for it first (a tight loop).
-    let window = &bytes[at..end.min(at + MAX_LABEL_BYTES + 1)];
-    let j = at + window.iter().position(|&b| b == b':')?;
-    let label_bytes = |b: &u8| b.is_ascii_alphabetic() || matches!(b, b' ' | b'/' | b'&' | b'-' | b'\'');
+    // Most positions have no colon nearby: look it up first.
+    let j = *colons.get(colons.partition_point(|&colon| colon < at))?;
+    if j >= end || j > at + MAX_LABEL_BYTES {
+        return None;
+    }
+    let label_bytes =
+        |b: &u8| b.is_ascii_alphabetic() || matches!(b, b' ' | b'/' | b'&' | b'-' | b'\'');
     if !bytes[at..j].iter().all(label_bytes) {
         return None;
     }
@@ -340,6 +458,14 @@ pub(crate) fn label_at(text: &str, at: usize, end: usize, boundary: Boundary) ->
     let words = label.split(' ').filter(|w| !w.is_empty()).count();
     let upper = !label.bytes().any(|b| b.is_ascii_lowercase());
     let capitalised = bytes[at].is_ascii_uppercase();
+    // "On today's exam:", "The impression:": sentences, not sub-headers.
+    let first_word = label.split(' ').next().unwrap_or("");
+    if NOT_LABEL_STARTS
+        .iter()
+        .any(|word| word.eq_ignore_ascii_case(first_word))
+    {
+        return None;
+    }
     let fits = if upper && label.len() >= 2 {
         words <= 5
     } else if capitalised {
@@ -374,7 +500,9 @@ mod tests {
     }
 
     fn numbered(list: &[(u32, &str)]) -> Vec<(u32, Option<String>, String)> {
-        list.iter().map(|(n, t)| (*n, None, (*t).to_owned())).collect()
+        list.iter()
+            .map(|(n, t)| (*n, None, (*t).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -405,17 +533,27 @@ mod tests {
     fn run_together_items_and_sizes_after_numbers() {
         assert_eq!(
             items("1. Low lung volumes 2. Bibasilar atelectasis 3) not a new style"),
-            numbered(&[(1, "Low lung volumes"), (2, "Bibasilar atelectasis 3) not a new style")])
+            numbered(&[
+                (1, "Low lung volumes"),
+                (2, "Bibasilar atelectasis 3) not a new style")
+            ])
         );
         assert_eq!(
             items("IMPRESSION: 1. Stable. 2. 8 mm nodule in the right upper lobe. 3. 3.5 cm cyst."),
-            numbered(&[(1, "Stable."), (2, "8 mm nodule in the right upper lobe."), (3, "3.5 cm cyst.")])
+            numbered(&[
+                (1, "Stable."),
+                (2, "8 mm nodule in the right upper lobe."),
+                (3, "3.5 cm cyst.")
+            ])
         );
         assert_eq!(
             items("(1) Pneumonia (2) Small effusion"),
             numbered(&[(1, "Pneumonia"), (2, "Small effusion")])
         );
-        assert_eq!(items("#1 Pneumonia #2 Effusion"), numbered(&[(1, "Pneumonia"), (2, "Effusion")]));
+        assert_eq!(
+            items("#1 Pneumonia #2 Effusion"),
+            numbered(&[(1, "Pneumonia"), (2, "Effusion")])
+        );
     }
 
     #[test]
@@ -443,6 +581,25 @@ mod tests {
     }
 
     #[test]
+    fn a_sub_header_line_ends_a_list_item() {
+        let text =
+            "FINDINGS:\nChest:\n1. Consolidation.\n2. No effusion.\nAbdomen: Normal gas pattern.";
+        assert_eq!(
+            items(text),
+            numbered(&[(1, "Consolidation."), (2, "No effusion.")])
+        );
+        let table = SectionTable::builtin();
+        let layout = layout(text, &table, SectionKind::Other);
+        let last = layout.sentences.last().expect("sentences");
+        assert_eq!(
+            (&text[last.start..last.end], last.item),
+            ("Abdomen: Normal gas pattern.", None)
+        );
+        let starts: Vec<usize> = layout.sentences.iter().map(|s| s.start).collect();
+        assert!(starts.is_sorted(), "sentences in reading order");
+    }
+
+    #[test]
     fn organ_sub_headers_become_labelled_items() {
         let text = "FINDINGS:\nLUNGS: No focal consolidation.\nPLEURA: No effusion or pneumothorax.\nHeart and mediastinum: Normal.";
         let found = items(text);
@@ -450,7 +607,11 @@ mod tests {
             found,
             vec![
                 (1, Some("LUNGS".into()), "No focal consolidation.".into()),
-                (2, Some("PLEURA".into()), "No effusion or pneumothorax.".into()),
+                (
+                    2,
+                    Some("PLEURA".into()),
+                    "No effusion or pneumothorax.".into()
+                ),
                 (3, Some("Heart and mediastinum".into()), "Normal.".into()),
             ]
         );
@@ -458,5 +619,6 @@ mod tests {
         assert_eq!(flat.len(), 2);
         assert_eq!(flat[1].2, "Intact. The time was 10:30.");
         assert!(items("FINDINGS: The following were noted in the chest: nothing.").is_empty());
+        assert!(items("FINDINGS: On today's exam: nothing.").is_empty());
     }
 }

@@ -4,7 +4,7 @@
 
 use super::Boundary;
 use super::items::{Region, label_at};
-use super::trim_span;
+use super::{byte_set, skip_to_any, trim_span};
 
 /// A sentence (or list fragment), spans in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,20 +42,33 @@ const SOMETIMES_ABBREVIATIONS: &[&str] = &[
 const SHORT_LINE: usize = 60;
 
 /// Splits every region into sentences, appending them to `out` in order.
-pub(super) fn split_regions(text: &str, section: usize, regions: &[Region], out: &mut Vec<Sentence>) {
+pub(super) fn split_regions(
+    text: &str,
+    section: usize,
+    regions: &[Region],
+    colons: &[usize],
+    out: &mut Vec<Sentence>,
+) {
     for region in regions {
-        split_region(text, *region, section, out);
+        split_region(text, *region, section, colons, out);
     }
 }
 
-fn split_region(text: &str, region: Region, section: usize, out: &mut Vec<Sentence>) {
+fn split_region(
+    text: &str,
+    region: Region,
+    section: usize,
+    colons: &[usize],
+    out: &mut Vec<Sentence>,
+) {
     let bytes = text.as_bytes();
     let (a, b) = (region.start, region.end);
     let mut push = |start: usize, end: usize| {
         let (start, end) = trim_span(text, start, end);
         // A stray `. .` at the end of an export is no sentence.
         if bytes[start..end].iter().any(u8::is_ascii_alphanumeric) {
-            let body_start = label_at(text, start, end, Boundary::Flattened).map_or(start, |(_, colon_end)| colon_end);
+            let body_start = label_at(text, colons, start, end, Boundary::Flattened)
+                .map_or(start, |(_, colon_end)| colon_end);
             out.push(Sentence {
                 start,
                 end,
@@ -72,8 +85,13 @@ fn split_region(text: &str, region: Region, section: usize, out: &mut Vec<Senten
         at
     };
     let mut s = a;
+    const STOP_BYTES: [bool; 256] = byte_set(b".?!\n, ");
     let mut i = a;
     while i < b {
+        i = skip_to_any(bytes, i, b, &STOP_BYTES);
+        if i >= b {
+            break;
+        }
         match bytes[i] {
             b'.' | b'?' | b'!' => {
                 let mut j = i + 1;
@@ -91,7 +109,9 @@ fn split_region(text: &str, region: Region, section: usize, out: &mut Vec<Senten
                     // `1. No fracture` inside a sentence-numbered list: the number
                     // stays with its sentence.
                     let bare_number = bytes[s..i].iter().all(u8::is_ascii_digit);
-                    if bytes[i] != b'.' || (!bare_number && period_ends_sentence(text, s, i, bytes[k])) {
+                    if bytes[i] != b'.'
+                        || (!bare_number && period_ends_sentence(text, s, i, bytes[k]))
+                    {
                         push(s, j);
                         s = k;
                     }
@@ -113,14 +133,19 @@ fn split_region(text: &str, region: Region, section: usize, out: &mut Vec<Senten
                 let line_start = text[a..i].rfind('\n').map_or(a, |p| a + p + 1);
                 let line = text[line_start..i].trim_end();
                 let own_line = line.len() < SHORT_LINE || line.ends_with(':');
-                if blank_line || (own_line && (bytes[k].is_ascii_uppercase() || bytes[k].is_ascii_digit())) {
+                if blank_line
+                    || (own_line && (bytes[k].is_ascii_uppercase() || bytes[k].is_ascii_digit()))
+                {
                     push(s, i);
                     s = k;
                 }
                 i = k;
             }
             // `,The`: exports flatten line breaks into commas without a space.
-            b',' if i + 2 < b && bytes[i + 1].is_ascii_uppercase() && bytes[i + 2].is_ascii_lowercase() => {
+            b',' if i + 2 < b
+                && bytes[i + 1].is_ascii_uppercase()
+                && bytes[i + 2].is_ascii_lowercase() =>
+            {
                 push(s, i);
                 s = i + 1;
                 i += 1;
@@ -161,7 +186,10 @@ fn period_ends_sentence(text: &str, lo: usize, period: usize, next: u8) -> bool 
     if word.is_empty() {
         return true; // after a number, a bracket or XXXX-free punctuation
     }
-    let is = |list: &[&str]| list.iter().any(|abbreviation| abbreviation.eq_ignore_ascii_case(word));
+    let is = |list: &[&str]| {
+        list.iter()
+            .any(|abbreviation| abbreviation.eq_ignore_ascii_case(word))
+    };
     if is(ALWAYS_ABBREVIATIONS) {
         return false;
     }
@@ -180,12 +208,19 @@ fn period_ends_sentence(text: &str, lo: usize, period: usize, next: u8) -> bool 
 /// `lung.In the left lobe`: a period glued to the next sentence's capital.
 fn glued_sentence_start(text: &str, lo: usize, period: usize, end: usize) -> bool {
     let bytes = text.as_bytes();
-    if period + 2 >= end || !bytes[period + 1].is_ascii_uppercase() || !bytes[period + 2].is_ascii_alphabetic() {
+    if period + 2 >= end
+        || !bytes[period + 1].is_ascii_uppercase()
+        || !bytes[period + 2].is_ascii_alphabetic()
+    {
         return false;
     }
     let word = word_before(text, lo, period);
-    let glued_to_word = word.len() >= 2 && !word.contains('.') && bytes[period - 1].is_ascii_alphabetic();
-    let is = |list: &[&str]| list.iter().any(|abbreviation| abbreviation.eq_ignore_ascii_case(word));
+    let glued_to_word =
+        word.len() >= 2 && !word.contains('.') && bytes[period - 1].is_ascii_alphabetic();
+    let is = |list: &[&str]| {
+        list.iter()
+            .any(|abbreviation| abbreviation.eq_ignore_ascii_case(word))
+    };
     glued_to_word && !is(ALWAYS_ABBREVIATIONS) && !is(SOMETIMES_ABBREVIATIONS)
 }
 
@@ -197,13 +232,19 @@ mod tests {
     fn sentences(text: &str) -> Vec<String> {
         let table = SectionTable::builtin();
         let layout = layout(text, &table, SectionKind::Findings);
-        layout.sentences.iter().map(|s| text[s.start..s.end].to_owned()).collect()
+        layout
+            .sentences
+            .iter()
+            .map(|s| text[s.start..s.end].to_owned())
+            .collect()
     }
 
     #[test]
     fn abbreviations_and_decimals_do_not_end_sentences() {
         assert_eq!(
-            sentences("Discussed with Dr. XXXX at 10:30. Nodule measures approx. 3.5 cm, e.g. stable vs. smaller. Pneumonia, i.e. consolidation, etc. The end."),
+            sentences(
+                "Discussed with Dr. XXXX at 10:30. Nodule measures approx. 3.5 cm, e.g. stable vs. smaller. Pneumonia, i.e. consolidation, etc. The end."
+            ),
             vec![
                 "Discussed with Dr. XXXX at 10:30.",
                 "Nodule measures approx. 3.5 cm, e.g. stable vs. smaller.",
@@ -213,7 +254,12 @@ mod tests {
         );
         assert_eq!(
             sentences("Seen by J. Smith. Ant. wall normal. Post. The end."),
-            vec!["Seen by J. Smith.", "Ant. wall normal.", "Post.", "The end."]
+            vec![
+                "Seen by J. Smith.",
+                "Ant. wall normal.",
+                "Post.",
+                "The end."
+            ]
         );
     }
 
@@ -221,7 +267,12 @@ mod tests {
     fn missing_space_after_period_and_all_caps() {
         assert_eq!(
             sentences("Opacity in the right lung.In the left lobe, a nodule.XXXX.The end."),
-            vec!["Opacity in the right lung.", "In the left lobe, a nodule.", "XXXX.", "The end."]
+            vec![
+                "Opacity in the right lung.",
+                "In the left lobe, a nodule.",
+                "XXXX.",
+                "The end."
+            ]
         );
         assert_eq!(
             sentences("THE LUNGS ARE CLEAR.NO EFFUSION. HEART NORMAL."),
@@ -249,7 +300,10 @@ mod tests {
             sentences("Heart size normal  Lungs clear  No effusion"),
             vec!["Heart size normal", "Lungs clear", "No effusion"]
         );
-        assert_eq!(sentences("Placenta: Anterior,Fetal lie: Cephalic"), vec!["Placenta: Anterior", "Fetal lie: Cephalic"]);
+        assert_eq!(
+            sentences("Placenta: Anterior,Fetal lie: Cephalic"),
+            vec!["Placenta: Anterior", "Fetal lie: Cephalic"]
+        );
     }
 
     #[test]
@@ -260,7 +314,10 @@ mod tests {
         );
         let wrapped = "There is a small opacity in the periphery of the right lower lobe which\nMay represent atelectasis.";
         assert_eq!(sentences(wrapped).len(), 1);
-        assert_eq!(sentences("The lungs are\nclear."), vec!["The lungs are\nclear."]);
+        assert_eq!(
+            sentences("The lungs are\nclear."),
+            vec!["The lungs are\nclear."]
+        );
     }
 
     #[test]
@@ -268,16 +325,26 @@ mod tests {
         let text = "IMPRESSION: 1. Low lung volumes 2. Bibasilar atelectasis. No effusion.";
         let table = SectionTable::builtin();
         let listed = layout(text, &table, SectionKind::Other);
-        let got: Vec<(&str, Option<u32>)> =
-            listed.sentences.iter().map(|s| (&text[s.start..s.end], s.item)).collect();
+        let got: Vec<(&str, Option<u32>)> = listed
+            .sentences
+            .iter()
+            .map(|s| (&text[s.start..s.end], s.item))
+            .collect();
         assert_eq!(
             got,
-            vec![("Low lung volumes", Some(1)), ("Bibasilar atelectasis.", Some(2)), ("No effusion.", Some(2))]
+            vec![
+                ("Low lung volumes", Some(1)),
+                ("Bibasilar atelectasis.", Some(2)),
+                ("No effusion.", Some(2))
+            ]
         );
         let text = "FINDINGS:\nLUNGS: No focal consolidation.\nPLEURA: No effusion.";
         let labelled = layout(text, &table, SectionKind::Other);
         let first = labelled.sentences[0];
-        assert_eq!(&text[first.start..first.end], "LUNGS: No focal consolidation.");
+        assert_eq!(
+            &text[first.start..first.end],
+            "LUNGS: No focal consolidation."
+        );
         assert_eq!(&text[first.start..first.body_start], "LUNGS:");
         assert_eq!((first.section, first.item), (0, Some(1)));
         let second = labelled.sentences[1];

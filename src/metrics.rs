@@ -1,0 +1,487 @@
+//! Prometheus metrics: one registry per process, reached through a cheap,
+//! cloneable [`Metrics`] handle that is passed to whoever records (the FHIR
+//! client, the sync loop, the `serve` endpoints). No global state: tests run
+//! several servers in one process and each needs counts of its own.
+//!
+//! Names (the OpenMetrics text encoder adds `_total` to counters):
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `reportsplit_reports_processed_total` | `outcome` (written, planned, current) | reports handled without skip or failure |
+//! | `reportsplit_reports_skipped_total` | `reason` (no-text, pdf, deleted...) | reports without splittable text |
+//! | `reportsplit_reports_failed_total` | `reason` (http-503, conflict, rejected-422...) | reports left for a later run |
+//! | `reportsplit_observations_written_total` | | Observations created |
+//! | `reportsplit_observations_superseded_total` | | Observations of an older text marked superseded |
+//! | `reportsplit_transactions_total` | `result` (committed, conflict, rejected) | transaction attempts by their result |
+//! | `reportsplit_fhir_request_duration_seconds` | `method`, `status` (2xx, 4xx, 5xx, error) | outbound FHIR requests, one sample per attempt |
+//! | `reportsplit_fhir_request_retries_total` | `method` | attempts repeated after 429/5xx/timeouts |
+//! | `reportsplit_fhir_up` | | 1 when the FHIR server answered the last probe |
+//! | `reportsplit_checkpoint_timestamp_seconds` | | the sync checkpoint (Unix time) |
+//! | `reportsplit_checkpoint_lag_seconds` | | now − checkpoint, computed at each scrape |
+//! | `reportsplit_http_request_duration_seconds` | `method`, `route`, `status` | requests `serve` answered |
+//! | `reportsplit_notifications_total` | `kind` (handshake, heartbeat, event-notification...) | Subscription notifications received |
+//! | `reportsplit_queue_depth` | | notified reports waiting for the background worker |
+//! | `reportsplit_queue_rejected_total` | | notifications refused because the queue was full |
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use time::OffsetDateTime;
+
+use crate::sync::SyncSummary;
+use crate::write::apply::{ApplyError, Outcome};
+
+/// The Content-Type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabel {
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServedLabels {
+    method: String,
+    route: &'static str,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// 5 ms … ~20 s: FHIR servers answer reads in milliseconds and large
+/// transactions in seconds.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+struct Inner {
+    registry: Registry,
+    processed: Family<OutcomeLabel, Counter>,
+    skipped: Family<ReasonLabel, Counter>,
+    failed: Family<ReasonLabel, Counter>,
+    observations_written: Counter,
+    observations_superseded: Counter,
+    transactions: Family<ResultLabel, Counter>,
+    fhir_latency: HistogramFamily<RequestLabels>,
+    fhir_retries: Family<MethodLabel, Counter>,
+    fhir_up: Gauge,
+    checkpoint_timestamp: Gauge<f64, AtomicU64>,
+    checkpoint_lag: Gauge<f64, AtomicU64>,
+    /// The checkpoint in Unix milliseconds; `i64::MIN` until one is known.
+    checkpoint_ms: AtomicI64,
+    served_latency: HistogramFamily<ServedLabels>,
+    notifications: Family<KindLabel, Counter>,
+    queue_depth: Gauge,
+    queue_rejected: Counter,
+}
+
+/// A handle on the process's metrics. Clones share the registry.
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("reportsplit");
+        let inner = Inner {
+            processed: Family::default(),
+            skipped: Family::default(),
+            failed: Family::default(),
+            observations_written: Counter::default(),
+            observations_superseded: Counter::default(),
+            transactions: Family::default(),
+            fhir_latency: Family::new_with_constructor(latency_histogram),
+            fhir_retries: Family::default(),
+            fhir_up: Gauge::default(),
+            checkpoint_timestamp: Gauge::default(),
+            checkpoint_lag: Gauge::default(),
+            checkpoint_ms: AtomicI64::new(i64::MIN),
+            served_latency: Family::new_with_constructor(latency_histogram),
+            notifications: Family::default(),
+            queue_depth: Gauge::default(),
+            queue_rejected: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "reports_processed",
+            "Reports handled, by outcome: written (transaction committed), planned (dry run or $enrich), current (already tagged for this text)",
+            inner.processed.clone(),
+        );
+        registry.register("reports_skipped", "Reports without splittable text, by reason", inner.skipped.clone());
+        registry.register("reports_failed", "Reports that failed and are left for a later run, by reason", inner.failed.clone());
+        registry.register("observations_written", "Observations created", inner.observations_written.clone());
+        registry.register(
+            "observations_superseded",
+            "Observations derived from an older report text and marked superseded",
+            inner.observations_superseded.clone(),
+        );
+        registry.register(
+            "transactions",
+            "Transaction attempts by result: committed, conflict (HTTP 412/409, the report changed), rejected",
+            inner.transactions.clone(),
+        );
+        registry.register(
+            "fhir_request_duration_seconds",
+            "Outbound FHIR request attempts by method and status class (error: no response)",
+            inner.fhir_latency.clone(),
+        );
+        registry.register(
+            "fhir_request_retries",
+            "FHIR request attempts repeated after 429, 5xx, timeouts or connection resets",
+            inner.fhir_retries.clone(),
+        );
+        registry.register("fhir_up", "1 when the FHIR server answered the last probe, else 0", inner.fhir_up.clone());
+        registry.register(
+            "checkpoint_timestamp_seconds",
+            "The sync checkpoint (Unix time): reports updated before it are done",
+            inner.checkpoint_timestamp.clone(),
+        );
+        registry.register(
+            "checkpoint_lag_seconds",
+            "Seconds between now and the sync checkpoint, computed at scrape time",
+            inner.checkpoint_lag.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Requests answered by `reportsplit serve`, by method, route and status class",
+            inner.served_latency.clone(),
+        );
+        registry.register(
+            "notifications",
+            "Subscription notifications received, by type (handshake, heartbeat, event-notification...)",
+            inner.notifications.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Notified reports waiting for the background worker",
+            inner.queue_depth.clone(),
+        );
+        registry.register(
+            "queue_rejected",
+            "Notifications refused with 503 because the queue was full",
+            inner.queue_rejected.clone(),
+        );
+        Metrics(Arc::new(Inner { registry, ..inner }))
+    }
+
+    /// The registry in the OpenMetrics text format (which Prometheus reads);
+    /// serve it with [`CONTENT_TYPE`].
+    pub fn encode(&self) -> String {
+        self.refresh_checkpoint_lag(OffsetDateTime::now_utc());
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.0.registry).is_err() {
+            // Writing to a String cannot fail; keep the scrape parseable anyway.
+            out.clear();
+            let _ = writeln!(out, "# EOF");
+        }
+        out
+    }
+
+    /// Records what happened to one report (sync, `$enrich`, notifications).
+    pub fn record_report(&self, result: &Result<Outcome, ApplyError>) {
+        let inner = &self.0;
+        match result {
+            Ok(Outcome::Current) => inner.processed.get_or_create(&OutcomeLabel { outcome: "current" }).inc(),
+            Ok(Outcome::Skipped(reason)) => self.skipped(reason.key()),
+            Ok(Outcome::Gone) => self.skipped("deleted"),
+            Ok(Outcome::Written { observations, superseded, conflicts, .. }) => {
+                inner.processed.get_or_create(&OutcomeLabel { outcome: "written" }).inc();
+                inner.observations_written.inc_by(*observations as u64);
+                inner.observations_superseded.inc_by(*superseded as u64);
+                self.transaction("committed", 1);
+                self.transaction("conflict", u64::from(*conflicts));
+            }
+            Ok(Outcome::Planned { .. }) => inner.processed.get_or_create(&OutcomeLabel { outcome: "planned" }).inc(),
+            Err(error) => {
+                match error {
+                    ApplyError::Conflict { retries, .. } => self.transaction("conflict", u64::from(*retries) + 1),
+                    ApplyError::Rejected { .. } => self.transaction("rejected", 1),
+                    _ => {}
+                }
+                inner.failed.get_or_create(&ReasonLabel { reason: error.key() }).inc();
+            }
+        }
+    }
+
+    /// Adds a finished sync pass's report counts and moves the checkpoint.
+    /// Request-level counts (latency, retries) are not taken from the summary:
+    /// a client built with [`crate::fhir::FhirClient::with_metrics`] records
+    /// them as they happen.
+    pub fn record_sync(&self, summary: &SyncSummary) {
+        let inner = &self.0;
+        let outcome = if summary.dry_run { "planned" } else { "written" };
+        inner.processed.get_or_create(&OutcomeLabel { outcome }).inc_by(summary.written);
+        inner.processed.get_or_create(&OutcomeLabel { outcome: "current" }).inc_by(summary.current);
+        for (reason, count) in &summary.skipped {
+            inner.skipped.get_or_create(&ReasonLabel { reason: reason.clone() }).inc_by(*count);
+        }
+        for (reason, count) in &summary.failed {
+            inner.failed.get_or_create(&ReasonLabel { reason: reason.clone() }).inc_by(*count);
+        }
+        if !summary.dry_run {
+            inner.observations_written.inc_by(summary.observations_written);
+            inner.observations_superseded.inc_by(summary.observations_superseded);
+            self.transaction("committed", summary.written);
+            self.transaction("conflict", summary.conflicts);
+        }
+        let checkpoint = summary
+            .checkpoint
+            .as_deref()
+            .and_then(|c| OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok());
+        if let Some(checkpoint) = checkpoint {
+            self.set_checkpoint(checkpoint);
+        }
+    }
+
+    /// The sync checkpoint moved (or was loaded at start).
+    pub fn set_checkpoint(&self, checkpoint: OffsetDateTime) {
+        let ms = (checkpoint.unix_timestamp_nanos() / 1_000_000) as i64;
+        self.0.checkpoint_ms.store(ms, Ordering::Relaxed);
+        self.0.checkpoint_timestamp.set(ms as f64 / 1000.0);
+        self.refresh_checkpoint_lag(OffsetDateTime::now_utc());
+    }
+
+    fn refresh_checkpoint_lag(&self, now: OffsetDateTime) {
+        let ms = self.0.checkpoint_ms.load(Ordering::Relaxed);
+        if ms != i64::MIN {
+            let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+            self.0.checkpoint_lag.set(now_ms.saturating_sub(ms).max(0) as f64 / 1000.0);
+        }
+    }
+
+    fn skipped(&self, reason: &str) {
+        self.0.skipped.get_or_create(&ReasonLabel { reason: reason.to_string() }).inc();
+    }
+
+    fn transaction(&self, result: &'static str, count: u64) {
+        if count > 0 {
+            self.0.transactions.get_or_create(&ResultLabel { result }).inc_by(count);
+        }
+    }
+
+    /// Starts timing one outbound request attempt; the sample is taken when
+    /// the timer drops, with the status set by [`RequestTimer::status`] (or
+    /// `error` when no response came).
+    pub fn fhir_request(&self, method: &str) -> RequestTimer {
+        RequestTimer { metrics: self.clone(), method: method.to_string(), status: None, started: Instant::now() }
+    }
+
+    pub fn fhir_retry(&self, method: &str) {
+        self.0.fhir_retries.get_or_create(&MethodLabel { method: method.to_string() }).inc();
+    }
+
+    pub fn set_fhir_up(&self, up: bool) {
+        self.0.fhir_up.set(i64::from(up));
+    }
+
+    /// One request answered by `serve`. `route` is the matched route
+    /// template, never the raw path (unbounded label values).
+    pub fn served(&self, method: &str, route: &'static str, status: u16, elapsed: Duration) {
+        let labels = ServedLabels { method: method.to_string(), route, status: status_class(status) };
+        self.0.served_latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    /// A Subscription notification of this type was received. Unknown types
+    /// are folded into `other` to keep the label set bounded.
+    pub fn notification(&self, kind: &str) {
+        let kind = match kind {
+            "handshake" | "heartbeat" | "event-notification" | "query-status" | "query-event" => kind,
+            _ => "other",
+        };
+        self.0.notifications.get_or_create(&KindLabel { kind: kind.to_string() }).inc();
+    }
+
+    pub fn set_queue_depth(&self, depth: usize) {
+        self.0.queue_depth.set(depth as i64);
+    }
+
+    pub fn queue_rejected(&self) {
+        self.0.queue_rejected.inc();
+    }
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "error",
+    }
+}
+
+/// Times one outbound request attempt (see [`Metrics::fhir_request`]).
+pub struct RequestTimer {
+    metrics: Metrics,
+    method: String,
+    status: Option<u16>,
+    started: Instant,
+}
+
+impl RequestTimer {
+    /// The response's status arrived.
+    pub fn status(&mut self, status: u16) {
+        self.status = Some(status);
+    }
+}
+
+impl Drop for RequestTimer {
+    fn drop(&mut self) {
+        let labels = RequestLabels {
+            method: std::mem::take(&mut self.method),
+            status: self.status.map_or("error", status_class),
+        };
+        self.metrics.0.fhir_latency.get_or_create(&labels).observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pull::SkipReason;
+
+    /// The value of the sample line that starts with `prefix` (name and labels).
+    fn sample(text: &str, prefix: &str) -> Option<f64> {
+        text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    }
+
+    #[test]
+    fn report_outcomes_land_in_their_families() {
+        let metrics = Metrics::new();
+        metrics.record_report(&Ok(Outcome::Written {
+            observations: 4,
+            superseded: 1,
+            conflicts: 2,
+            bundle: serde_json::Value::Null,
+        }));
+        metrics.record_report(&Ok(Outcome::Current));
+        metrics.record_report(&Ok(Outcome::Skipped(SkipReason::NoText)));
+        metrics.record_report(&Err(ApplyError::Conflict { reference: "DiagnosticReport/1".into(), retries: 3 }));
+        let text = metrics.encode();
+        assert_eq!(sample(&text, "reportsplit_reports_processed_total{outcome=\"written\"}"), Some(1.0));
+        assert_eq!(sample(&text, "reportsplit_reports_processed_total{outcome=\"current\"}"), Some(1.0));
+        assert_eq!(sample(&text, "reportsplit_reports_skipped_total{reason=\"no-text\"}"), Some(1.0));
+        assert_eq!(sample(&text, "reportsplit_reports_failed_total{reason=\"conflict\"}"), Some(1.0));
+        assert_eq!(sample(&text, "reportsplit_observations_written_total"), Some(4.0));
+        assert_eq!(sample(&text, "reportsplit_observations_superseded_total"), Some(1.0));
+        assert_eq!(sample(&text, "reportsplit_transactions_total{result=\"committed\"}"), Some(1.0));
+        // Two 412s before the commit, four attempts of the report that gave up.
+        assert_eq!(sample(&text, "reportsplit_transactions_total{result=\"conflict\"}"), Some(6.0));
+        assert!(text.trim_end().ends_with("# EOF"), "OpenMetrics text ends with # EOF");
+    }
+
+    #[test]
+    fn request_timer_records_status_class_or_error() {
+        let metrics = Metrics::new();
+        metrics.fhir_request("GET").status(200);
+        let mut timer = metrics.fhir_request("POST");
+        timer.status(503);
+        drop(timer);
+        drop(metrics.fhir_request("POST"));
+        metrics.fhir_retry("POST");
+        let text = metrics.encode();
+        assert_eq!(
+            sample(&text, "reportsplit_fhir_request_duration_seconds_count{method=\"GET\",status=\"2xx\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, "reportsplit_fhir_request_duration_seconds_count{method=\"POST\",status=\"5xx\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, "reportsplit_fhir_request_duration_seconds_count{method=\"POST\",status=\"error\"}"),
+            Some(1.0)
+        );
+        assert_eq!(sample(&text, "reportsplit_fhir_request_retries_total{method=\"POST\"}"), Some(1.0));
+    }
+
+    #[test]
+    fn checkpoint_lag_is_measured_from_now() {
+        let metrics = Metrics::new();
+        assert_eq!(sample(&metrics.encode(), "reportsplit_checkpoint_lag_seconds"), Some(0.0));
+        let checkpoint = OffsetDateTime::now_utc() - time::Duration::seconds(90);
+        metrics.set_checkpoint(checkpoint);
+        let lag = sample(&metrics.encode(), "reportsplit_checkpoint_lag_seconds").unwrap();
+        assert!((90.0..100.0).contains(&lag), "lag {lag}");
+        metrics.refresh_checkpoint_lag(checkpoint + time::Duration::seconds(30));
+        let text = {
+            let mut out = String::new();
+            prometheus_client::encoding::text::encode(&mut out, &metrics.0.registry).unwrap();
+            out
+        };
+        assert_eq!(sample(&text, "reportsplit_checkpoint_lag_seconds"), Some(30.0));
+    }
+
+    #[test]
+    fn sync_summaries_add_up() {
+        let metrics = Metrics::new();
+        let mut summary = SyncSummary { written: 3, current: 2, observations_written: 12, conflicts: 1, ..Default::default() };
+        summary.failed.insert("http-503".into(), 2);
+        summary.skipped.insert("pdf".into(), 1);
+        summary.checkpoint = Some("2026-01-01T00:00:00Z".into());
+        metrics.record_sync(&summary);
+        metrics.record_sync(&summary);
+        let text = metrics.encode();
+        assert_eq!(sample(&text, "reportsplit_reports_processed_total{outcome=\"written\"}"), Some(6.0));
+        assert_eq!(sample(&text, "reportsplit_reports_failed_total{reason=\"http-503\"}"), Some(4.0));
+        assert_eq!(sample(&text, "reportsplit_reports_skipped_total{reason=\"pdf\"}"), Some(2.0));
+        assert_eq!(sample(&text, "reportsplit_observations_written_total"), Some(24.0));
+        assert_eq!(sample(&text, "reportsplit_checkpoint_timestamp_seconds"), Some(1_767_225_600.0));
+    }
+
+    #[test]
+    fn unknown_notification_kinds_are_folded() {
+        let metrics = Metrics::new();
+        metrics.notification("heartbeat");
+        metrics.notification("made-up-type");
+        let text = metrics.encode();
+        assert_eq!(sample(&text, "reportsplit_notifications_total{kind=\"heartbeat\"}"), Some(1.0));
+        assert_eq!(sample(&text, "reportsplit_notifications_total{kind=\"other\"}"), Some(1.0));
+    }
+}

@@ -1,0 +1,856 @@
+//! `reportsplit serve`: reportsplit as an HTTP service for interface engines.
+//!
+//! Routes (see docs/serve.md for examples):
+//! - `POST /DiagnosticReport/$enrich[?apply=true]` — a FHIR operation. The body is a
+//!   DiagnosticReport, or a Parameters resource whose `resource` parameter holds one.
+//!   Without `apply` it answers the transaction Bundle that `sync` would send for that
+//!   report (nothing is written). With `apply=true` the report named by the body's `id`
+//!   is READ FROM THE SERVER and enriched through the same path as `sync` (conditional
+//!   creates, `ifMatch`, re-read on 412), and the answer is the transaction-response
+//!   Bundle. The server's copy is used, not the body's, so that this endpoint cannot be
+//!   used to write report content that did not come from the server.
+//!   A report already tagged for its current text answers `200` with an EMPTY Bundle
+//!   (type `transaction`, or `transaction-response` with `apply`): "what sync would
+//!   send" is then nothing, and a caller that forwards the Bundle sends a harmless no-op.
+//!   The header `X-Reportsplit-Outcome` says `planned`, `written` or `current`.
+//!   A report without splittable text is `422` with the skip reason.
+//! - `POST /notify` — a FHIR Subscription rest-hook endpoint for topic-based
+//!   notifications: R4 backport (Bundle `history`, first entry a Parameters
+//!   SubscriptionStatus) and R4B/R5 (Bundle `subscription-notification`, first entry a
+//!   SubscriptionStatus). Handshakes, heartbeats and status queries are acknowledged
+//!   (`200`). Event notifications, id-only or full-resource, name DiagnosticReports
+//!   (event `focus`, entry `fullUrl`/`request.url`, or the entry's resource); their ids
+//!   are queued (`202`) for a background worker that reads each report from the server
+//!   and applies it like `sync`. Full-resource payloads are not trusted as the text
+//!   source, for the same reason as above, and a notification may be older than the
+//!   report. When the bounded queue has no room for all of a notification's reports,
+//!   none is queued and the answer is `503` with `Retry-After`: the sender retries,
+//!   and reprocessing is idempotent. References to another server are ignored.
+//! - `GET /healthz` — liveness (always `200` while the process serves) and whether
+//!   the FHIR server answered the last periodic probe.
+//! - `GET /metrics` — Prometheus (OpenMetrics text), see [`crate::metrics`].
+//!
+//! Every error is an OperationOutcome (`application/fhir+json`): 400 bad JSON or query,
+//! 401 missing token, 404 unknown route or report, 405, 413 body over the limit,
+//! 415 not JSON, 422 not a DiagnosticReport / nothing to split, 502 the FHIR server
+//! failed, 503 queue full. Logs carry report ids and reasons, never report text.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigError};
+use crate::fhir::{FHIR_JSON, FhirClient, FhirError, RetryPolicy};
+use crate::metrics::{self, Metrics};
+use crate::sync::{SyncError, Worker};
+use crate::write::apply::{ApplyContext, ApplyError, Outcome, apply_report};
+
+/// `reportsplit serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "REPORTSPLIT_LISTEN", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// The configuration file (TOML; see config/example.toml): the FHIR server to read
+    /// from and write to, auth, limits.
+    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Largest request body accepted, in bytes (larger: 413).
+    #[arg(long, default_value_t = 5 * 1024 * 1024, env = "REPORTSPLIT_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: usize,
+    /// Notified reports that may wait for the background worker; beyond it, 503.
+    #[arg(long, default_value_t = 1000, env = "REPORTSPLIT_QUEUE_CAPACITY", value_name = "N")]
+    pub queue_capacity: usize,
+    /// Seconds between probes of the FHIR server (its `metadata`) for /healthz.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub health_interval_secs: u64,
+    /// On shutdown, seconds to finish queued and in-flight reports before exiting.
+    /// Reports not reached are picked up by the next `sync`.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub drain_secs: u64,
+    /// Require `Authorization: Bearer <token>` on the POST routes. Set it through the
+    /// environment: a value on the command line is visible to other users.
+    #[arg(long, env = "REPORTSPLIT_SERVE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+}
+
+/// What the server needs beyond the FHIR configuration.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub max_body_bytes: usize,
+    pub queue_capacity: usize,
+    pub health_interval: Duration,
+    pub drain: Duration,
+    pub token: Option<String>,
+}
+
+impl From<&ServeArgs> for ServeOptions {
+    fn from(args: &ServeArgs) -> Self {
+        ServeOptions {
+            max_body_bytes: args.max_body_bytes,
+            queue_capacity: args.queue_capacity,
+            health_interval: Duration::from_secs(args.health_interval_secs.max(1)),
+            drain: Duration::from_secs(args.drain_secs),
+            token: args.token.clone().filter(|t| !t.is_empty()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Connect(#[from] SyncError),
+    #[error(transparent)]
+    Client(#[from] FhirError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error("--queue-capacity must be at least 1")]
+    QueueCapacity,
+}
+
+/// Loads the configuration, connects to the FHIR server, listens on
+/// `args.listen` and serves until `shutdown` is cancelled.
+pub async fn run(args: &ServeArgs, shutdown: CancellationToken) -> Result<(), ServeError> {
+    let config = Config::load(&args.config)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| ServeError::Bind { addr: args.listen, source })?;
+    serve(listener, config, ServeOptions::from(args), Metrics::new(), shutdown).await
+}
+
+/// Serves on an already bound listener (tests bind port 0).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    options: ServeOptions,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    if options.queue_capacity == 0 {
+        return Err(ServeError::QueueCapacity);
+    }
+    let mut worker = Worker::connect(config, true).await?;
+    worker.client = worker.client.clone().with_metrics(metrics.clone());
+    let probe_client = probe_client(&worker.config)?;
+    let worker = Arc::new(worker);
+
+    let (queue, receiver) = mpsc::channel(options.queue_capacity);
+    let state = AppState {
+        worker: worker.clone(),
+        metrics: metrics.clone(),
+        queue,
+        pending: Arc::new(Mutex::new(HashSet::new())),
+        health: Arc::new(Mutex::new(Health { up: None, checked: None })),
+        token: options.token.clone(),
+    };
+    let background = tokio::spawn(process_queue(worker.clone(), metrics.clone(), state.pending.clone(), receiver));
+    let prober = tokio::spawn(probe_loop(probe_client, state.health.clone(), metrics.clone(), options.health_interval, shutdown.clone()));
+
+    let local = listener.local_addr().map_err(ServeError::Serve)?;
+    tracing::info!(listen = %local, fhir = %worker.client.base(), "serving");
+    let app = router(state, options.max_body_bytes);
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
+    // The router (and with it the queue's sender) is gone: the worker drains what is queued.
+    prober.abort();
+    match tokio::time::timeout(options.drain, background).await {
+        Ok(_) => tracing::info!("queue drained"),
+        Err(_) => tracing::warn!(
+            drain_secs = options.drain.as_secs(),
+            "queued reports not finished at shutdown; the next sync picks them up"
+        ),
+    }
+    served.map_err(ServeError::Serve)
+}
+
+/// A client for /healthz probes: no retries and a short timeout, so a down
+/// server shows as down quickly.
+fn probe_client(config: &Config) -> Result<FhirClient, ServeError> {
+    let mut options = config.client_options()?;
+    options.retry = RetryPolicy { max_retries: 0, ..options.retry };
+    options.timeout = options.timeout.min(Duration::from_secs(5));
+    Ok(FhirClient::new(&options, &config.auth)?)
+}
+
+#[derive(Clone)]
+struct AppState {
+    worker: Arc<Worker>,
+    metrics: Metrics,
+    queue: mpsc::Sender<String>,
+    /// Ids queued and not yet started: a second notification for a report that
+    /// is still waiting adds nothing.
+    pending: Arc<Mutex<HashSet<String>>>,
+    health: Arc<Mutex<Health>>,
+    token: Option<String>,
+}
+
+struct Health {
+    up: Option<bool>,
+    checked: Option<OffsetDateTime>,
+}
+
+fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/DiagnosticReport/$enrich", post(enrich))
+        .route("/DiagnosticReport/%24enrich", post(enrich))
+        .route("/notify", post(notify))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+/// Records each answered request in `reportsplit_http_request_duration_seconds`.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = route_label(request.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
+    let response = next.run(request).await;
+    state.metrics.served(method.as_str(), route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+fn route_label(matched: Option<&str>) -> &'static str {
+    match matched {
+        Some("/DiagnosticReport/$enrich" | "/DiagnosticReport/%24enrich") => "enrich",
+        Some("/notify") => "notify",
+        Some("/healthz") => "healthz",
+        Some("/metrics") => "metrics",
+        _ => "unmatched",
+    }
+}
+
+// ---------------------------------------------------------------- errors
+
+/// An error answered as an OperationOutcome.
+#[derive(Debug)]
+struct Problem {
+    status: StatusCode,
+    /// FHIR issue-type code.
+    code: &'static str,
+    diagnostics: String,
+    retry_after_secs: Option<u64>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, code: &'static str, diagnostics: impl Into<String>) -> Problem {
+        Problem { status, code, diagnostics: diagnostics.into(), retry_after_secs: None }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let outcome = operation_outcome("error", self.code, &self.diagnostics);
+        let mut response = fhir_json(self.status, &outcome);
+        if let Some(seconds) = self.retry_after_secs {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+fn operation_outcome(severity: &str, code: &str, diagnostics: &str) -> Value {
+    json!({
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}]
+    })
+}
+
+fn fhir_json(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))], bytes).into_response()
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "not-found", format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "not-supported",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// A failure of the FHIR server or of our request to it, as the caller sees it.
+fn upstream_problem(error: &ApplyError) -> Problem {
+    match error {
+        ApplyError::Plan(plan) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "processing", plan.to_string()),
+        ApplyError::Conflict { .. } => Problem::new(StatusCode::CONFLICT, "conflict", error.to_string()),
+        _ => Problem::new(StatusCode::BAD_GATEWAY, "transient", error.to_string()),
+    }
+}
+
+// ---------------------------------------------------------------- request bodies
+
+fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), Problem> {
+    let Some(expected) = &state.token else { return Ok(()) };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Problem::new(StatusCode::UNAUTHORIZED, "login", "a valid bearer token is required"))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The body as JSON, after the checks every FHIR POST gets.
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, Problem> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if !matches!(essence.as_str(), "application/fhir+json" | "application/json" | "application/json+fhir") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not-supported",
+            format!("Content-Type must be application/fhir+json, not {content_type:?}"),
+        ));
+    }
+    let bytes = body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too-long" } else { "invalid" };
+        Problem::new(status, code, rejection.body_text())
+    })?;
+    // The parser's message names a line and column, not content.
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "structure", format!("the body is not valid JSON: {e}")))
+}
+
+/// The DiagnosticReport of an `$enrich` body.
+fn report_of(body: Value) -> Result<Value, Problem> {
+    match body.get("resourceType").and_then(Value::as_str) {
+        Some("DiagnosticReport") => Ok(body),
+        Some("Parameters") => {
+            let parameters = body.get("parameter").and_then(Value::as_array).into_iter().flatten();
+            let resources: Vec<&Value> = parameters
+                .filter(|p| p.get("name").and_then(Value::as_str) == Some("resource"))
+                .filter_map(|p| p.get("resource"))
+                .collect();
+            match resources.as_slice() {
+                [one] if one.get("resourceType").and_then(Value::as_str) == Some("DiagnosticReport") => {
+                    Ok((*one).clone())
+                }
+                [_] => Err(unprocessable("the `resource` parameter must hold a DiagnosticReport")),
+                [] => Err(unprocessable("Parameters without a `resource` parameter")),
+                _ => Err(unprocessable("Parameters with more than one `resource` parameter")),
+            }
+        }
+        Some(other) => Err(unprocessable(&format!("expected a DiagnosticReport or Parameters, got {other}"))),
+        None => Err(unprocessable("the body is not a FHIR resource (no resourceType)")),
+    }
+}
+
+fn unprocessable(message: &str) -> Problem {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "processing", message)
+}
+
+/// `apply=true|false` (absent: false); anything else is a 400.
+fn apply_flag(query: Option<&str>) -> Result<bool, Problem> {
+    let mut apply = false;
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match (key.as_ref(), value.as_ref()) {
+            ("apply", "true") => apply = true,
+            ("apply", "false") => apply = false,
+            ("apply", other) => {
+                return Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "value",
+                    format!("apply must be true or false, not {other:?}"),
+                ));
+            }
+            // _format and friends: FHIR clients add them; JSON is all we speak.
+            _ => {}
+        }
+    }
+    Ok(apply)
+}
+
+// ---------------------------------------------------------------- $enrich
+
+/// The worker's context with this write's clock: Provenance.recorded is the
+/// time of the write, not the time the server started.
+fn context<'a>(worker: &'a Worker, run: &'a crate::map::RunInfo, dry_run: bool) -> ApplyContext<'a> {
+    ApplyContext { run, ..worker.apply_context(dry_run) }
+}
+
+fn fresh_run(worker: &Worker) -> crate::map::RunInfo {
+    crate::map::RunInfo { recorded: OffsetDateTime::now_utc(), ..worker.run.clone() }
+}
+
+async fn enrich(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let apply = apply_flag(query.as_deref())?;
+    if apply {
+        check_token(&state, &headers)?;
+    }
+    let report = report_of(json_body(&headers, body)?)?;
+    let worker = &state.worker;
+    let run = fresh_run(worker);
+    let report = if apply {
+        let id = report.get("id").and_then(Value::as_str).unwrap_or("");
+        if !crate::map::is_fhir_id(id) {
+            return Err(unprocessable("apply=true needs the report's id (the report is read from the server)"));
+        }
+        match worker.client.read("DiagnosticReport", id).await {
+            Ok(Some(response)) => response.body,
+            Ok(None) => {
+                return Err(Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "not-found",
+                    format!("DiagnosticReport/{id} is not on the FHIR server"),
+                ));
+            }
+            Err(error) => return Err(Problem::new(StatusCode::BAD_GATEWAY, "transient", error.to_string())),
+        }
+    } else {
+        report
+    };
+    let result = apply_report(&context(worker, &run, !apply), report).await;
+    state.metrics.record_report(&result);
+    let empty = |kind: &str| json!({"resourceType": "Bundle", "type": kind, "entry": []});
+    let (outcome, body) = match result {
+        Ok(Outcome::Planned { bundle, .. }) => ("planned", bundle),
+        Ok(Outcome::Written { response, .. }) => ("written", response),
+        Ok(Outcome::Current) => ("current", empty(if apply { "transaction-response" } else { "transaction" })),
+        Ok(Outcome::Skipped(reason)) => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not-supported",
+                format!("nothing to split ({}): {reason}", reason.key()),
+            ));
+        }
+        Ok(Outcome::Gone) => {
+            return Err(Problem::new(StatusCode::NOT_FOUND, "deleted", "the report was deleted while it was enriched"));
+        }
+        Err(error) => {
+            tracing::warn!(reason = %error.key(), "$enrich failed");
+            return Err(upstream_problem(&error));
+        }
+    };
+    let mut response = fhir_json(StatusCode::OK, &body);
+    response.headers_mut().insert("x-reportsplit-outcome", HeaderValue::from_static(outcome));
+    Ok(response)
+}
+
+// ---------------------------------------------------------------- Subscription notifications
+
+/// What a notification asks of us.
+#[derive(Debug, PartialEq)]
+struct Notification {
+    /// handshake, heartbeat, event-notification, query-status, query-event.
+    kind: String,
+    /// DiagnosticReport ids, in order, without repeats.
+    reports: Vec<String>,
+    /// References to other servers or resource types, left alone.
+    ignored: usize,
+}
+
+/// Reads a topic-based notification Bundle: R4 backport (`history`, first entry
+/// Parameters) or R4B/R5 (`subscription-notification`, first entry SubscriptionStatus).
+fn parse_notification(bundle: &Value, client: &FhirClient) -> Result<Notification, Problem> {
+    if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return Err(unprocessable("a notification is a Bundle"));
+    }
+    let bundle_type = bundle.get("type").and_then(Value::as_str).unwrap_or("");
+    if !matches!(bundle_type, "history" | "subscription-notification") {
+        return Err(unprocessable(&format!(
+            "a notification Bundle has type history (R4 backport) or subscription-notification, not {bundle_type:?}"
+        )));
+    }
+    let entries: &[Value] = bundle.get("entry").and_then(Value::as_array).map_or(&[], Vec::as_slice);
+    let status = entries.first().and_then(|e| e.get("resource"));
+    let (kind, focuses) = match status.and_then(|s| s.get("resourceType")).and_then(Value::as_str) {
+        Some("Parameters") => backport_status(status.unwrap_or(&Value::Null)),
+        Some("SubscriptionStatus") => r4b_status(status.unwrap_or(&Value::Null)),
+        _ => {
+            return Err(unprocessable(
+                "the first entry of a notification must be a SubscriptionStatus (or its R4 backport Parameters)",
+            ));
+        }
+    };
+    let kind = kind.ok_or_else(|| unprocessable("the SubscriptionStatus has no type"))?;
+    let mut notification = Notification { kind, reports: Vec::new(), ignored: 0 };
+    if notification.kind != "event-notification" {
+        return Ok(notification);
+    }
+    let mut references: Vec<String> = focuses;
+    for entry in entries.iter().skip(1) {
+        if let Some(resource) = entry.get("resource") {
+            let resource_type = resource.get("resourceType").and_then(Value::as_str).unwrap_or("");
+            let id = resource.get("id").and_then(Value::as_str).unwrap_or("");
+            references.push(format!("{resource_type}/{id}"));
+        }
+        for key in ["fullUrl", "request/url"] {
+            let pointer = format!("/{key}");
+            if let Some(reference) = entry.pointer(&pointer).and_then(Value::as_str) {
+                references.push(reference.to_string());
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for reference in references {
+        match report_id(&reference, client) {
+            Some(id) => {
+                if seen.insert(id.clone()) {
+                    notification.reports.push(id);
+                }
+            }
+            None if reference.starts_with("urn:") => {}
+            None => notification.ignored += 1,
+        }
+    }
+    Ok(notification)
+}
+
+/// R4 backport: Parameters with `type` and `notification-event` (parts `focus`).
+fn backport_status(parameters: &Value) -> (Option<String>, Vec<String>) {
+    let mut kind = None;
+    let mut focuses = Vec::new();
+    for parameter in parameters.get("parameter").and_then(Value::as_array).into_iter().flatten() {
+        match parameter.get("name").and_then(Value::as_str) {
+            Some("type") => kind = parameter.get("valueCode").and_then(Value::as_str).map(str::to_string),
+            Some("notification-event" | "notificationEvent") => {
+                for part in parameter.get("part").and_then(Value::as_array).into_iter().flatten() {
+                    if part.get("name").and_then(Value::as_str) == Some("focus") {
+                        if let Some(reference) = part.pointer("/valueReference/reference").and_then(Value::as_str) {
+                            focuses.push(reference.to_string());
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (kind, focuses)
+}
+
+/// R4B/R5 SubscriptionStatus: `type` and `notificationEvent[].focus`.
+fn r4b_status(status: &Value) -> (Option<String>, Vec<String>) {
+    let kind = status.get("type").and_then(Value::as_str).map(str::to_string);
+    let focuses = status
+        .get("notificationEvent")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|event| event.pointer("/focus/reference").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    (kind, focuses)
+}
+
+/// The id of a DiagnosticReport reference (`DiagnosticReport/1`,
+/// `DiagnosticReport/1/_history/2`, or absolute under our base URL). `None`
+/// for other types, other servers and malformed ids.
+fn report_id(reference: &str, client: &FhirClient) -> Option<String> {
+    let relative = if reference.starts_with("http://") || reference.starts_with("https://") {
+        let url = url::Url::parse(reference).ok()?;
+        if !client.is_own(&url) {
+            return None;
+        }
+        url.path().strip_prefix(client.base().path())?.to_string()
+    } else {
+        reference.to_string()
+    };
+    let relative = relative.split("/_history/").next()?;
+    let id = relative.strip_prefix("DiagnosticReport/")?;
+    crate::map::is_fhir_id(id).then(|| id.to_string())
+}
+
+async fn notify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    check_token(&state, &headers)?;
+    let bundle = json_body(&headers, body)?;
+    let notification = parse_notification(&bundle, &state.worker.client)?;
+    state.metrics.notification(&notification.kind);
+    if notification.ignored > 0 {
+        tracing::warn!(ignored = notification.ignored, "notification references that are not our server's DiagnosticReports");
+    }
+    if notification.reports.is_empty() {
+        let message = format!("{} acknowledged", notification.kind);
+        return Ok(fhir_json(StatusCode::OK, &operation_outcome("information", "informational", &message)));
+    }
+    let queued = enqueue(&state, notification.reports)?;
+    tracing::info!(queued, "notification accepted");
+    let message = format!("{queued} report(s) queued for enrichment");
+    Ok(fhir_json(StatusCode::ACCEPTED, &operation_outcome("information", "informational", &message)))
+}
+
+/// Queues the ids that are not already waiting, all or none.
+fn enqueue(state: &AppState, ids: Vec<String>) -> Result<usize, Problem> {
+    let mut pending = state.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let fresh: Vec<String> = ids.into_iter().filter(|id| !pending.contains(id)).collect();
+    if fresh.is_empty() {
+        return Ok(0);
+    }
+    let full = || {
+        state.metrics.queue_rejected();
+        Problem {
+            retry_after_secs: Some(5),
+            ..Problem::new(StatusCode::SERVICE_UNAVAILABLE, "throttled", "the work queue is full; retry later")
+        }
+    };
+    if fresh.len() > state.queue.max_capacity() {
+        return Err(full());
+    }
+    let permits = state.queue.try_reserve_many(fresh.len()).map_err(|_| full())?;
+    let count = fresh.len();
+    for (permit, id) in permits.zip(fresh) {
+        pending.insert(id.clone());
+        permit.send(id);
+    }
+    state.metrics.set_queue_depth(pending.len());
+    Ok(count)
+}
+
+/// The background worker: reads each queued report from the server and
+/// applies it like sync, `concurrent_reports` at a time. Ends when the queue
+/// is closed and empty.
+async fn process_queue(
+    worker: Arc<Worker>,
+    metrics: Metrics,
+    pending: Arc<Mutex<HashSet<String>>>,
+    mut receiver: mpsc::Receiver<String>,
+) {
+    let slots = Arc::new(Semaphore::new(worker.config.write.concurrent_reports.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    while let Some(id) = receiver.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else { break };
+        {
+            // Started: a notification from now on may be about a newer version.
+            let mut pending = pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            pending.remove(&id);
+            metrics.set_queue_depth(pending.len());
+        }
+        let (worker, metrics) = (worker.clone(), metrics.clone());
+        tasks.spawn(async move {
+            let _slot = slot;
+            process_one(&worker, &metrics, &id).await;
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn process_one(worker: &Worker, metrics: &Metrics, id: &str) {
+    let report = match worker.client.read("DiagnosticReport", id).await {
+        Ok(Some(response)) => response.body,
+        Ok(None) => {
+            metrics.record_report(&Ok(Outcome::Gone));
+            tracing::info!(report = %format!("DiagnosticReport/{id}"), "notified report is gone");
+            return;
+        }
+        Err(error) => {
+            let error = ApplyError::Fhir(error);
+            tracing::warn!(report = %format!("DiagnosticReport/{id}"), reason = %error.key(), error = %error, "notified report failed");
+            metrics.record_report(&Err(error));
+            return;
+        }
+    };
+    let run = fresh_run(worker);
+    let result = apply_report(&context(worker, &run, false), report).await;
+    match &result {
+        Ok(outcome) => tracing::info!(report = %format!("DiagnosticReport/{id}"), outcome = outcome_name(outcome), "notified report done"),
+        Err(error) => {
+            tracing::warn!(report = %format!("DiagnosticReport/{id}"), reason = %error.key(), error = %error, "notified report failed")
+        }
+    }
+    metrics.record_report(&result);
+}
+
+fn outcome_name(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Current => "current",
+        Outcome::Skipped(reason) => reason.key(),
+        Outcome::Gone => "deleted",
+        Outcome::Written { .. } => "written",
+        Outcome::Planned { .. } => "planned",
+    }
+}
+
+// ---------------------------------------------------------------- health and metrics
+
+async fn probe_loop(
+    client: FhirClient,
+    health: Arc<Mutex<Health>>,
+    metrics: Metrics,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let up = match client.url("metadata") {
+            Ok(url) => client.get(url).await.is_ok_and(|r| r.status.is_success()),
+            Err(_) => false,
+        };
+        metrics.set_fhir_up(up);
+        let mut health = health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if health.up != Some(up) {
+            if up {
+                tracing::info!("the FHIR server answers");
+            } else {
+                tracing::warn!("the FHIR server does not answer its metadata probe");
+            }
+        }
+        *health = Health { up: Some(up), checked: Some(OffsetDateTime::now_utc()) };
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let (up, checked) = {
+        let health = state.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (health.up, health.checked.map(crate::pull::rfc3339))
+    };
+    let depth = state.pending.lock().map(|p| p.len()).unwrap_or_default();
+    let body = json!({
+        "status": "ok",
+        "fhir": {"url": state.worker.client.base().as_str(), "reachable": up, "checked": checked},
+        "queue": {"depth": depth, "capacity": state.queue.max_capacity()},
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.encode()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AuthConfig;
+    use crate::fhir::ClientOptions;
+
+    fn client() -> FhirClient {
+        let options = ClientOptions {
+            base: url::Url::parse("http://127.0.0.1:9/fhir").unwrap(),
+            timeout: Duration::from_secs(1),
+            ca_file: None,
+            retry: RetryPolicy::default(),
+            max_concurrent: 1,
+            requests_per_second: None,
+        };
+        FhirClient::new(&options, &AuthConfig::None).unwrap()
+    }
+
+    #[test]
+    fn report_ids_come_only_from_our_server() {
+        let client = client();
+        let id = |r: &str| report_id(r, &client);
+        assert_eq!(id("DiagnosticReport/a-1"), Some("a-1".into()));
+        assert_eq!(id("DiagnosticReport/a-1/_history/3"), Some("a-1".into()));
+        assert_eq!(id("http://127.0.0.1:9/fhir/DiagnosticReport/a-1"), Some("a-1".into()));
+        assert_eq!(id("http://127.0.0.1:10/fhir/DiagnosticReport/a-1"), None);
+        assert_eq!(id("http://127.0.0.1:9/other/DiagnosticReport/a-1"), None);
+        assert_eq!(id("Observation/a-1"), None);
+        assert_eq!(id("DiagnosticReport/bad id"), None);
+    }
+
+    #[test]
+    fn backport_id_only_notification() {
+        let bundle = json!({"resourceType": "Bundle", "type": "history", "entry": [
+            {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Parameters", "parameter": [
+                {"name": "type", "valueCode": "event-notification"},
+                {"name": "notification-event", "part": [
+                    {"name": "event-number", "valueString": "3"},
+                    {"name": "focus", "valueReference": {"reference": "http://127.0.0.1:9/fhir/DiagnosticReport/r1"}}]},
+                {"name": "notification-event", "part": [
+                    {"name": "focus", "valueReference": {"reference": "Patient/p1"}}]}]}},
+            {"fullUrl": "http://127.0.0.1:9/fhir/DiagnosticReport/r2", "request": {"method": "PUT", "url": "DiagnosticReport/r2"}}]});
+        let parsed = parse_notification(&bundle, &client()).unwrap();
+        assert_eq!(parsed.kind, "event-notification");
+        assert_eq!(parsed.reports, vec!["r1".to_string(), "r2".to_string()]);
+        assert_eq!(parsed.ignored, 1);
+    }
+
+    #[test]
+    fn r4b_full_resource_notification_and_heartbeat() {
+        let bundle = json!({"resourceType": "Bundle", "type": "subscription-notification", "entry": [
+            {"resource": {"resourceType": "SubscriptionStatus", "type": "event-notification",
+                          "notificationEvent": [{"eventNumber": "1", "focus": {"reference": "DiagnosticReport/r3"}}]}},
+            {"fullUrl": "http://127.0.0.1:9/fhir/DiagnosticReport/r3",
+             "resource": {"resourceType": "DiagnosticReport", "id": "r3"}}]});
+        let parsed = parse_notification(&bundle, &client()).unwrap();
+        assert_eq!(parsed.reports, vec!["r3".to_string()]);
+        let heartbeat = json!({"resourceType": "Bundle", "type": "history", "entry": [
+            {"resource": {"resourceType": "Parameters", "parameter": [{"name": "type", "valueCode": "heartbeat"}]}}]});
+        let parsed = parse_notification(&heartbeat, &client()).unwrap();
+        assert_eq!((parsed.kind.as_str(), parsed.reports.len()), ("heartbeat", 0));
+    }
+
+    #[test]
+    fn not_a_notification() {
+        let client = client();
+        for body in [
+            json!({"resourceType": "DiagnosticReport"}),
+            json!({"resourceType": "Bundle", "type": "transaction", "entry": []}),
+            json!({"resourceType": "Bundle", "type": "history", "entry": [{"resource": {"resourceType": "Patient"}}]}),
+        ] {
+            assert_eq!(parse_notification(&body, &client).unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    }
+
+    #[test]
+    fn enrich_bodies() {
+        let report = json!({"resourceType": "DiagnosticReport", "id": "x"});
+        assert_eq!(report_of(report.clone()).unwrap(), report);
+        let parameters = json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": report}]});
+        assert_eq!(report_of(parameters).unwrap()["id"], "x");
+        let patient = json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": {"resourceType": "Patient"}}]});
+        assert_eq!(report_of(patient).unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(report_of(json!({"a": 1})).unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn apply_flag_values() {
+        assert_eq!(apply_flag(None).unwrap(), false);
+        assert_eq!(apply_flag(Some("apply=true&_format=json")).unwrap(), true);
+        assert_eq!(apply_flag(Some("apply=false")).unwrap(), false);
+        assert_eq!(apply_flag(Some("apply=yes")).unwrap_err().status, StatusCode::BAD_REQUEST);
+    }
+}
