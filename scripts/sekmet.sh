@@ -4,6 +4,7 @@
 # own dependencies are unpinned, so it is installed from the pinned list beside this script.
 #
 # Usage: scripts/sekmet.sh [PORT] [DB]
+#        scripts/sekmet.sh --install-only     install (or check) the venv and exit
 #   PORT  default 8090;  DB  a SQLite file path, or :memory: (default)
 # Env:
 #   SEKMET_VALIDATION  strict | warn | off   (default strict: invalid resources are rejected)
@@ -17,6 +18,8 @@
 # Prints the server's PID as the last line of stdout; writes $SEKMET_DIR/server-PORT.{pid,log}.
 # Stop it with: kill "$(cat "$SEKMET_DIR/server-PORT.pid")"
 set -euo pipefail
+INSTALL_ONLY=
+if [ "${1:-}" = "--install-only" ]; then INSTALL_ONLY=1; shift; fi
 PORT="${1:-8090}"
 DB="${2:-:memory:}"
 CACHE="${SEKMET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/reportsplit/sekmet}"
@@ -37,6 +40,7 @@ WANT="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
     echo "$WANT" >"$STAMP"
   fi
 ) 9>"$CACHE/install.lock"
+[ -z "$INSTALL_ONLY" ] || exit 0
 cat >"$DIR/settings-$PORT.yaml" <<YAML
 base_url: http://127.0.0.1:$PORT/fhir
 host: 127.0.0.1
@@ -47,7 +51,7 @@ simulator:
   enabled: false
 log_inbound: false
 validation:
-  inbound: ${SEKMET_VALIDATION:-strict}
+  inbound: "${SEKMET_VALIDATION:-strict}"  # quoted: YAML reads a bare off as false
 ${SEKMET_EXTRA_YAML:-}
 YAML
 if [ "${SEKMET_CLOCK:-}" = seconds ]; then

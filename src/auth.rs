@@ -36,7 +36,7 @@ fn default_refresh_margin_secs() -> u64 {
 
 /// A secret value (password, token, private key). It prints as `[redacted]` everywhere
 /// (`Debug`, `Display`, `Serialize`); only [`Secret::expose`] gives the value.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Secret(String);
 
 impl Secret {
@@ -287,14 +287,18 @@ impl Auth {
                 }
                 Flow::Static(StaticCredential::Basic {
                     username: username.clone(),
-                    password: SecretSource::choose("password", password_env, password_file)?,
+                    password: SecretSource::choose(
+                        ("password_env", "password_file"),
+                        password_env,
+                        password_file,
+                    )?,
                 })
             }
             AuthConfig::Bearer {
                 token_env,
                 token_file,
             } => Flow::Static(StaticCredential::Bearer {
-                token: SecretSource::choose("token", token_env, token_file)?,
+                token: SecretSource::choose(("token_env", "token_file"), token_env, token_file)?,
             }),
             AuthConfig::ClientCredentials {
                 token_url,
@@ -304,9 +308,12 @@ impl Auth {
                 scope,
                 refresh_margin_secs,
             } => {
-                let secret =
-                    SecretSource::choose("client_secret", client_secret_env, client_secret_file)?
-                        .read()?;
+                let secret = SecretSource::choose(
+                    ("client_secret_env", "client_secret_file"),
+                    client_secret_env,
+                    client_secret_file,
+                )?
+                .read()?;
                 Flow::Token(Box::new(TokenFlow {
                     http,
                     endpoint: TokenEndpoint::Fixed(parse_endpoint("token_url", token_url)?),
@@ -341,14 +348,18 @@ impl Auth {
                         ));
                     }
                 };
-                let pem = SecretSource::choose("private_key", private_key_env, private_key_file)?
-                    .read()?;
+                let key_source = SecretSource::choose(
+                    ("private_key_env", "private_key_file"),
+                    private_key_env,
+                    private_key_file,
+                )?;
+                let pem = key_source.read()?;
                 Flow::Token(Box::new(TokenFlow {
                     http,
                     endpoint,
                     client: ClientAuth::PrivateKeyJwt {
                         client_id: non_empty("client_id", client_id)?,
-                        key: signing_key(*alg, &pem)?,
+                        key: signing_key(*alg, &pem, key_source.key())?,
                         alg: *alg,
                         kid: non_empty("kid", kid)?,
                     },
@@ -520,13 +531,12 @@ impl StaticCredential {
 }
 
 impl SecretSource {
-    /// Exactly one of `<name>_env` and `<name>_file` must be set.
+    /// Exactly one of the two keys (`<name>_env`, `<name>_file`) must be set.
     fn choose(
-        name: &'static str,
+        (env_key, file_key): (&'static str, &'static str),
         env: &Option<String>,
         file: &Option<PathBuf>,
     ) -> Result<SecretSource, AuthError> {
-        let (env_key, file_key) = secret_keys(name);
         match (env, file) {
             (Some(var), None) => Ok(SecretSource::Env {
                 key: env_key,
@@ -580,15 +590,6 @@ impl SecretSource {
     }
 }
 
-fn secret_keys(name: &'static str) -> (&'static str, &'static str) {
-    match name {
-        "password" => ("password_env", "password_file"),
-        "token" => ("token_env", "token_file"),
-        "client_secret" => ("client_secret_env", "client_secret_file"),
-        _ => ("private_key_env", "private_key_file"),
-    }
-}
-
 fn config_error(key: &'static str, message: &str) -> AuthError {
     AuthError::Config {
         key,
@@ -639,7 +640,11 @@ fn smart_configuration_url(fhir_base_url: &str) -> Result<Url, AuthError> {
 
 /// Parses the private key and signs a probe so that a key that does not fit `alg`
 /// (wrong type, wrong curve, not PKCS#8) fails at start-up rather than at the first fetch.
-fn signing_key(alg: SigningAlg, pem: &Secret) -> Result<jsonwebtoken::EncodingKey, AuthError> {
+fn signing_key(
+    alg: SigningAlg,
+    pem: &Secret,
+    config_key: &'static str,
+) -> Result<jsonwebtoken::EncodingKey, AuthError> {
     let bytes = pem.expose().as_bytes();
     let parsed = match alg {
         SigningAlg::RS384 => jsonwebtoken::EncodingKey::from_rsa_pem(bytes),
@@ -652,13 +657,13 @@ fn signing_key(alg: SigningAlg, pem: &Secret) -> Result<jsonwebtoken::EncodingKe
              key with `openssl pkcs8 -topk8 -nocrypt -in key.pem`)"
         }
     };
-    let key = parsed.map_err(|_| config_error("private_key", hint))?;
+    let key = parsed.map_err(|_| config_error(config_key, hint))?;
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(alg.into()),
         &serde_json::json!({ "probe": true }),
         &key,
     )
-    .map_err(|_| config_error("private_key", hint))?;
+    .map_err(|_| config_error(config_key, hint))?;
     Ok(key)
 }
 
@@ -1227,7 +1232,11 @@ mod tests {
         let http = reqwest::Client::new();
         let url = Some("https://idp.example.org/token");
         let wrong_curve = Auth::new(&smart_config(p256, SigningAlg::ES384, url), http.clone());
-        assert!(wrong_curve.unwrap_err().to_string().contains("P-384"));
+        let message = wrong_curve.unwrap_err().to_string();
+        assert!(
+            message.starts_with("auth.private_key_file:") && message.contains("P-384"),
+            "{message}"
+        );
         let ec_for_rsa = Auth::new(
             &smart_config(p384.clone(), SigningAlg::RS384, url),
             http.clone(),
@@ -1249,7 +1258,7 @@ mod tests {
             (SigningAlg::ES384, ec_key(dir.path(), "P-384")),
         ] {
             let pem = Secret::new(std::fs::read_to_string(&private).unwrap());
-            let key = signing_key(alg, &pem).unwrap();
+            let key = signing_key(alg, &pem, "private_key_file").unwrap();
             let token_url = Url::parse("https://idp.example.org/token").unwrap();
             let first = client_assertion("client-1", &token_url, &key, alg, "kid-1").unwrap();
             let second = client_assertion("client-1", &token_url, &key, alg, "kid-1").unwrap();

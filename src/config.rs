@@ -92,7 +92,9 @@ pub struct StateConfig {
 
 impl Default for StateConfig {
     fn default() -> Self {
-        StateConfig { dir: defaults::state_dir() }
+        StateConfig {
+            dir: defaults::state_dir(),
+        }
     }
 }
 
@@ -107,7 +109,10 @@ pub struct WriteConfig {
 
 impl Default for WriteConfig {
     fn default() -> Self {
-        WriteConfig { conflict_retries: defaults::conflict_retries(), concurrent_reports: defaults::concurrent_reports() }
+        WriteConfig {
+            conflict_retries: defaults::conflict_retries(),
+            concurrent_reports: defaults::concurrent_reports(),
+        }
     }
 }
 
@@ -167,7 +172,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_string(), message: message.into() }
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
 }
 
 /// Environment variables that override keys of the file (handy in
@@ -176,8 +184,14 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("REPORTSPLIT_FHIR_URL", "fhir.url"),
     ("REPORTSPLIT_FHIR_CA_FILE", "fhir.ca_file"),
     ("REPORTSPLIT_FHIR_TIMEOUT_SECS", "fhir.timeout_secs"),
-    ("REPORTSPLIT_FHIR_MAX_CONCURRENT_REQUESTS", "fhir.max_concurrent_requests"),
-    ("REPORTSPLIT_FHIR_REQUESTS_PER_SECOND", "fhir.requests_per_second"),
+    (
+        "REPORTSPLIT_FHIR_MAX_CONCURRENT_REQUESTS",
+        "fhir.max_concurrent_requests",
+    ),
+    (
+        "REPORTSPLIT_FHIR_REQUESTS_PER_SECOND",
+        "fhir.requests_per_second",
+    ),
     ("REPORTSPLIT_STATE_DIR", "state.dir"),
     ("REPORTSPLIT_PULL_SINCE", "pull.since"),
 ];
@@ -185,14 +199,19 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
 impl Config {
     /// Reads, overrides from the process environment, and validates.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let env: Vec<(String, String)> = ENV_OVERRIDES
             .iter()
             .filter_map(|(var, _)| std::env::var(var).ok().map(|v| (var.to_string(), v)))
             .collect();
         let mut config = Config::parse(&text).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.to_path_buf(), message },
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
             other => other,
         })?;
         config.apply_env(&env)?;
@@ -202,24 +221,31 @@ impl Config {
 
     /// Parses TOML (no environment, no validation).
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse { path: PathBuf::from("config"), message: e.to_string() })
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("config"),
+            message: e.to_string(),
+        })
     }
 
     /// Applies `(VARIABLE, value)` overrides (see [`ENV_OVERRIDES`]).
     pub fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
         for (var, value) in env {
-            let Some((_, key)) = ENV_OVERRIDES.iter().find(|(v, _)| v == var) else { continue };
+            let Some((_, key)) = ENV_OVERRIDES.iter().find(|(v, _)| v == var) else {
+                continue;
+            };
             let number = |value: &str| -> Result<f64, ConfigError> {
-                value.parse().map_err(|_| invalid(key, format!("{var}={value:?} is not a number")))
+                value
+                    .parse()
+                    .map_err(|_| invalid(key, format!("{var}={value:?} is not a number")))
             };
             match *key {
                 "fhir.url" => self.fhir.url = value.clone(),
                 "fhir.ca_file" => self.fhir.ca_file = Some(PathBuf::from(value)),
                 "fhir.timeout_secs" => self.fhir.timeout_secs = number(value)?,
                 "fhir.max_concurrent_requests" => {
-                    self.fhir.max_concurrent_requests = value
-                        .parse()
-                        .map_err(|_| invalid(key, format!("{var}={value:?} is not a whole number")))?
+                    self.fhir.max_concurrent_requests = value.parse().map_err(|_| {
+                        invalid(key, format!("{var}={value:?} is not a whole number"))
+                    })?
                 }
                 "fhir.requests_per_second" => self.fhir.requests_per_second = Some(number(value)?),
                 "state.dir" => self.state.dir = PathBuf::from(value),
@@ -232,46 +258,88 @@ impl Config {
 
     /// Checks values the types cannot; every error names its key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let url = Url::parse(&self.fhir.url).map_err(|e| invalid("fhir.url", format!("not a URL: {e}")))?;
+        let url = Url::parse(&self.fhir.url)
+            .map_err(|e| invalid("fhir.url", format!("not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid("fhir.url", "must be an http or https URL"));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(invalid("fhir.url", "must be the FHIR base, without query or fragment"));
+            return Err(invalid(
+                "fhir.url",
+                "must be the FHIR base, without query or fragment",
+            ));
         }
         if !(self.fhir.timeout_secs.is_finite() && self.fhir.timeout_secs > 0.0) {
-            return Err(invalid("fhir.timeout_secs", "must be a positive number of seconds"));
+            return Err(invalid(
+                "fhir.timeout_secs",
+                "must be a positive number of seconds",
+            ));
         }
         if self.fhir.max_concurrent_requests == 0 {
-            return Err(invalid("fhir.max_concurrent_requests", "must be at least 1"));
+            return Err(invalid(
+                "fhir.max_concurrent_requests",
+                "must be at least 1",
+            ));
         }
-        if self.fhir.requests_per_second.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-            return Err(invalid("fhir.requests_per_second", "must be a positive number (or absent for no limit)"));
+        if self
+            .fhir
+            .requests_per_second
+            .is_some_and(|r| !(r.is_finite() && r > 0.0))
+        {
+            return Err(invalid(
+                "fhir.requests_per_second",
+                "must be a positive number (or absent for no limit)",
+            ));
         }
         if self.fhir.retry_base_ms == 0 || self.fhir.retry_max_ms < self.fhir.retry_base_ms {
-            return Err(invalid("fhir.retry_max_ms", "must be at least fhir.retry_base_ms, which must be positive"));
+            return Err(invalid(
+                "fhir.retry_max_ms",
+                "must be at least fhir.retry_base_ms, which must be positive",
+            ));
         }
         if let Some(path) = &self.fhir.ca_file
             && !path.is_file()
         {
-            return Err(invalid("fhir.ca_file", format!("{} is not a file", path.display())));
+            return Err(invalid(
+                "fhir.ca_file",
+                format!("{} is not a file", path.display()),
+            ));
         }
         for (index, category) in self.pull.category.iter().enumerate() {
             if category.trim().is_empty() || category.contains(',') {
-                return Err(invalid(&format!("pull.category[{index}]"), "must be one `system|code` token"));
+                return Err(invalid(
+                    &format!("pull.category[{index}]"),
+                    "must be one `system|code` token",
+                ));
             }
         }
-        const STATUSES: &[&str] =
-            &["registered", "partial", "preliminary", "final", "amended", "corrected", "appended", "cancelled", "entered-in-error", "unknown"];
+        const STATUSES: &[&str] = &[
+            "registered",
+            "partial",
+            "preliminary",
+            "final",
+            "amended",
+            "corrected",
+            "appended",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        ];
         for (index, status) in self.pull.status.iter().enumerate() {
             if !STATUSES.contains(&status.as_str()) {
-                return Err(invalid(&format!("pull.status[{index}]"), format!("{status:?} is not a DiagnosticReport status")));
+                return Err(invalid(
+                    &format!("pull.status[{index}]"),
+                    format!("{status:?} is not a DiagnosticReport status"),
+                ));
             }
         }
         for (index, date) in self.pull.date.iter().enumerate() {
             let digits = date.trim_start_matches(|c: char| c.is_ascii_lowercase());
             if digits.len() < 4 || !digits.starts_with(|c: char| c.is_ascii_digit()) {
-                return Err(invalid(&format!("pull.date[{index}]"), format!("{date:?} is not a FHIR date with prefix (e.g. ge2024-01-01)")));
+                return Err(invalid(
+                    &format!("pull.date[{index}]"),
+                    format!("{date:?} is not a FHIR date with prefix (e.g. ge2024-01-01)"),
+                ));
             }
         }
         if self.pull.page_size == 0 || self.pull.page_size > 1000 {
@@ -294,7 +362,12 @@ impl Config {
             .as_deref()
             .map(|s| {
                 time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                    .map_err(|e| invalid("pull.since", format!("{s:?} is not an RFC 3339 timestamp: {e}")))
+                    .map_err(|e| {
+                        invalid(
+                            "pull.since",
+                            format!("{s:?} is not an RFC 3339 timestamp: {e}"),
+                        )
+                    })
             })
             .transpose()
     }
@@ -324,7 +397,9 @@ impl Config {
     }
 
     pub fn text_limits(&self) -> TextLimits {
-        TextLimits { max_chars: self.pull.max_text_chars }
+        TextLimits {
+            max_chars: self.pull.max_text_chars,
+        }
     }
 }
 
@@ -355,26 +430,52 @@ mod tests {
         let mut config = Config::parse(MINIMAL).unwrap();
         config
             .apply_env(&[
-                ("REPORTSPLIT_FHIR_URL".into(), "https://fhir.example.org/r4".into()),
-                ("REPORTSPLIT_STATE_DIR".into(), "/var/lib/reportsplit".into()),
+                (
+                    "REPORTSPLIT_FHIR_URL".into(),
+                    "https://fhir.example.org/r4".into(),
+                ),
+                (
+                    "REPORTSPLIT_STATE_DIR".into(),
+                    "/var/lib/reportsplit".into(),
+                ),
                 ("UNRELATED".into(), "x".into()),
             ])
             .unwrap();
         assert_eq!(config.fhir.url, "https://fhir.example.org/r4");
         assert_eq!(config.state.dir, PathBuf::from("/var/lib/reportsplit"));
-        let error = config.apply_env(&[("REPORTSPLIT_FHIR_TIMEOUT_SECS".into(), "soon".into())]).unwrap_err();
-        assert!(error.to_string().starts_with("fhir.timeout_secs:"), "{error}");
+        let error = config
+            .apply_env(&[("REPORTSPLIT_FHIR_TIMEOUT_SECS".into(), "soon".into())])
+            .unwrap_err();
+        assert!(
+            error.to_string().starts_with("fhir.timeout_secs:"),
+            "{error}"
+        );
     }
 
     #[test]
     fn errors_name_the_key() {
         let cases = [
             ("[fhir]\nurl = \"ftp://x\"\n", "fhir.url"),
-            ("[fhir]\nurl = \"http://x/fhir\"\ntimeout_secs = 0\n", "fhir.timeout_secs"),
-            ("[fhir]\nurl = \"http://x/fhir\"\n[pull]\nstatus = [\"final\", \"done\"]\n", "pull.status[1]"),
-            ("[fhir]\nurl = \"http://x/fhir\"\n[pull]\nsince = \"yesterday\"\n", "pull.since"),
-            ("[fhir]\nurl = \"http://x/fhir\"\n[pull]\ndate = [\"2024\"]\n", ""),
-            ("[fhir]\nurl = \"http://x/fhir\"\n[pull]\npage_size = 0\n", "pull.page_size"),
+            (
+                "[fhir]\nurl = \"http://x/fhir\"\ntimeout_secs = 0\n",
+                "fhir.timeout_secs",
+            ),
+            (
+                "[fhir]\nurl = \"http://x/fhir\"\n[pull]\nstatus = [\"final\", \"done\"]\n",
+                "pull.status[1]",
+            ),
+            (
+                "[fhir]\nurl = \"http://x/fhir\"\n[pull]\nsince = \"yesterday\"\n",
+                "pull.since",
+            ),
+            (
+                "[fhir]\nurl = \"http://x/fhir\"\n[pull]\ndate = [\"2024\"]\n",
+                "",
+            ),
+            (
+                "[fhir]\nurl = \"http://x/fhir\"\n[pull]\npage_size = 0\n",
+                "pull.page_size",
+            ),
         ];
         for (text, key) in cases {
             let result = Config::parse(text).and_then(|c| c.validate());
@@ -386,9 +487,14 @@ mod tests {
             assert!(error.starts_with(&format!("{key}:")), "{text} → {error}");
         }
         // Unknown keys and wrong types are refused by the parser, which names them.
-        let unknown = Config::parse("[fhir]\nurl = \"http://x\"\nurll = 1\n").unwrap_err().to_string();
+        let unknown = Config::parse("[fhir]\nurl = \"http://x\"\nurll = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(unknown.contains("urll"), "{unknown}");
-        let wrong_type = Config::parse("[fhir]\nurl = \"http://x\"\n[pull]\npage_size = \"many\"\n").unwrap_err().to_string();
+        let wrong_type =
+            Config::parse("[fhir]\nurl = \"http://x\"\n[pull]\npage_size = \"many\"\n")
+                .unwrap_err()
+                .to_string();
         assert!(wrong_type.contains("page_size"), "{wrong_type}");
     }
 }

@@ -152,9 +152,21 @@ impl Metrics {
             "Reports handled, by outcome: written (transaction committed), planned (dry run or $enrich), current (already tagged for this text)",
             inner.processed.clone(),
         );
-        registry.register("reports_skipped", "Reports without splittable text, by reason", inner.skipped.clone());
-        registry.register("reports_failed", "Reports that failed and are left for a later run, by reason", inner.failed.clone());
-        registry.register("observations_written", "Observations created", inner.observations_written.clone());
+        registry.register(
+            "reports_skipped",
+            "Reports without splittable text, by reason",
+            inner.skipped.clone(),
+        );
+        registry.register(
+            "reports_failed",
+            "Reports that failed and are left for a later run, by reason",
+            inner.failed.clone(),
+        );
+        registry.register(
+            "observations_written",
+            "Observations created",
+            inner.observations_written.clone(),
+        );
         registry.register(
             "observations_superseded",
             "Observations derived from an older report text and marked superseded",
@@ -175,7 +187,11 @@ impl Metrics {
             "FHIR request attempts repeated after 429, 5xx, timeouts or connection resets",
             inner.fhir_retries.clone(),
         );
-        registry.register("fhir_up", "1 when the FHIR server answered the last probe, else 0", inner.fhir_up.clone());
+        registry.register(
+            "fhir_up",
+            "1 when the FHIR server answered the last probe, else 0",
+            inner.fhir_up.clone(),
+        );
         registry.register(
             "checkpoint_timestamp_seconds",
             "The sync checkpoint (Unix time): reports updated before it are done",
@@ -226,24 +242,36 @@ impl Metrics {
     pub fn record_report(&self, result: &Result<Outcome, ApplyError>) {
         let inner = &self.0;
         match result {
-            Ok(Outcome::Current) => inner.processed.get_or_create(&OutcomeLabel { outcome: "current" }).inc(),
+            Ok(Outcome::Current) => self.processed("current"),
             Ok(Outcome::Skipped(reason)) => self.skipped(reason.key()),
             Ok(Outcome::Gone) => self.skipped("deleted"),
-            Ok(Outcome::Written { observations, superseded, conflicts, .. }) => {
-                inner.processed.get_or_create(&OutcomeLabel { outcome: "written" }).inc();
+            Ok(Outcome::Written {
+                observations,
+                superseded,
+                conflicts,
+                ..
+            }) => {
+                self.processed("written");
                 inner.observations_written.inc_by(*observations as u64);
                 inner.observations_superseded.inc_by(*superseded as u64);
                 self.transaction("committed", 1);
                 self.transaction("conflict", u64::from(*conflicts));
             }
-            Ok(Outcome::Planned { .. }) => inner.processed.get_or_create(&OutcomeLabel { outcome: "planned" }).inc(),
+            Ok(Outcome::Planned { .. }) => self.processed("planned"),
             Err(error) => {
                 match error {
-                    ApplyError::Conflict { retries, .. } => self.transaction("conflict", u64::from(*retries) + 1),
+                    ApplyError::Conflict { retries, .. } => {
+                        self.transaction("conflict", u64::from(*retries) + 1)
+                    }
                     ApplyError::Rejected { .. } => self.transaction("rejected", 1),
                     _ => {}
                 }
-                inner.failed.get_or_create(&ReasonLabel { reason: error.key() }).inc();
+                inner
+                    .failed
+                    .get_or_create(&ReasonLabel {
+                        reason: error.key(),
+                    })
+                    .inc();
             }
         }
     }
@@ -254,25 +282,48 @@ impl Metrics {
     /// them as they happen.
     pub fn record_sync(&self, summary: &SyncSummary) {
         let inner = &self.0;
-        let outcome = if summary.dry_run { "planned" } else { "written" };
-        inner.processed.get_or_create(&OutcomeLabel { outcome }).inc_by(summary.written);
-        inner.processed.get_or_create(&OutcomeLabel { outcome: "current" }).inc_by(summary.current);
+        let outcome = if summary.dry_run {
+            "planned"
+        } else {
+            "written"
+        };
+        inner
+            .processed
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc_by(summary.written);
+        inner
+            .processed
+            .get_or_create(&OutcomeLabel { outcome: "current" })
+            .inc_by(summary.current);
         for (reason, count) in &summary.skipped {
-            inner.skipped.get_or_create(&ReasonLabel { reason: reason.clone() }).inc_by(*count);
+            inner
+                .skipped
+                .get_or_create(&ReasonLabel {
+                    reason: reason.clone(),
+                })
+                .inc_by(*count);
         }
         for (reason, count) in &summary.failed {
-            inner.failed.get_or_create(&ReasonLabel { reason: reason.clone() }).inc_by(*count);
+            inner
+                .failed
+                .get_or_create(&ReasonLabel {
+                    reason: reason.clone(),
+                })
+                .inc_by(*count);
         }
         if !summary.dry_run {
-            inner.observations_written.inc_by(summary.observations_written);
-            inner.observations_superseded.inc_by(summary.observations_superseded);
+            inner
+                .observations_written
+                .inc_by(summary.observations_written);
+            inner
+                .observations_superseded
+                .inc_by(summary.observations_superseded);
             self.transaction("committed", summary.written);
             self.transaction("conflict", summary.conflicts);
         }
-        let checkpoint = summary
-            .checkpoint
-            .as_deref()
-            .and_then(|c| OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok());
+        let checkpoint = summary.checkpoint.as_deref().and_then(|c| {
+            OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
+        });
         if let Some(checkpoint) = checkpoint {
             self.set_checkpoint(checkpoint);
         }
@@ -290,17 +341,34 @@ impl Metrics {
         let ms = self.0.checkpoint_ms.load(Ordering::Relaxed);
         if ms != i64::MIN {
             let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
-            self.0.checkpoint_lag.set(now_ms.saturating_sub(ms).max(0) as f64 / 1000.0);
+            self.0
+                .checkpoint_lag
+                .set(now_ms.saturating_sub(ms).max(0) as f64 / 1000.0);
         }
     }
 
+    fn processed(&self, outcome: &'static str) {
+        self.0
+            .processed
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
     fn skipped(&self, reason: &str) {
-        self.0.skipped.get_or_create(&ReasonLabel { reason: reason.to_string() }).inc();
+        self.0
+            .skipped
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     fn transaction(&self, result: &'static str, count: u64) {
         if count > 0 {
-            self.0.transactions.get_or_create(&ResultLabel { result }).inc_by(count);
+            self.0
+                .transactions
+                .get_or_create(&ResultLabel { result })
+                .inc_by(count);
         }
     }
 
@@ -308,11 +376,21 @@ impl Metrics {
     /// the timer drops, with the status set by [`RequestTimer::status`] (or
     /// `error` when no response came).
     pub fn fhir_request(&self, method: &str) -> RequestTimer {
-        RequestTimer { metrics: self.clone(), method: method.to_string(), status: None, started: Instant::now() }
+        RequestTimer {
+            metrics: self.clone(),
+            method: method.to_string(),
+            status: None,
+            started: Instant::now(),
+        }
     }
 
     pub fn fhir_retry(&self, method: &str) {
-        self.0.fhir_retries.get_or_create(&MethodLabel { method: method.to_string() }).inc();
+        self.0
+            .fhir_retries
+            .get_or_create(&MethodLabel {
+                method: method.to_string(),
+            })
+            .inc();
     }
 
     pub fn set_fhir_up(&self, up: bool) {
@@ -322,18 +400,32 @@ impl Metrics {
     /// One request answered by `serve`. `route` is the matched route
     /// template, never the raw path (unbounded label values).
     pub fn served(&self, method: &str, route: &'static str, status: u16, elapsed: Duration) {
-        let labels = ServedLabels { method: method.to_string(), route, status: status_class(status) };
-        self.0.served_latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        let labels = ServedLabels {
+            method: method.to_string(),
+            route,
+            status: status_class(status),
+        };
+        self.0
+            .served_latency
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
     }
 
     /// A Subscription notification of this type was received. Unknown types
     /// are folded into `other` to keep the label set bounded.
     pub fn notification(&self, kind: &str) {
         let kind = match kind {
-            "handshake" | "heartbeat" | "event-notification" | "query-status" | "query-event" => kind,
+            "handshake" | "heartbeat" | "event-notification" | "query-status" | "query-event" => {
+                kind
+            }
             _ => "other",
         };
-        self.0.notifications.get_or_create(&KindLabel { kind: kind.to_string() }).inc();
+        self.0
+            .notifications
+            .get_or_create(&KindLabel {
+                kind: kind.to_string(),
+            })
+            .inc();
     }
 
     pub fn set_queue_depth(&self, depth: usize) {
@@ -377,7 +469,11 @@ impl Drop for RequestTimer {
             method: std::mem::take(&mut self.method),
             status: self.status.map_or("error", status_class),
         };
-        self.metrics.0.fhir_latency.get_or_create(&labels).observe(self.started.elapsed().as_secs_f64());
+        self.metrics
+            .0
+            .fhir_latency
+            .get_or_create(&labels)
+            .observe(self.started.elapsed().as_secs_f64());
     }
 }
 
@@ -388,7 +484,9 @@ mod tests {
 
     /// The value of the sample line that starts with `prefix` (name and labels).
     fn sample(text: &str, prefix: &str) -> Option<f64> {
-        text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
     }
 
     #[test]
@@ -399,21 +497,67 @@ mod tests {
             superseded: 1,
             conflicts: 2,
             bundle: serde_json::Value::Null,
+            response: serde_json::Value::Null,
         }));
         metrics.record_report(&Ok(Outcome::Current));
         metrics.record_report(&Ok(Outcome::Skipped(SkipReason::NoText)));
-        metrics.record_report(&Err(ApplyError::Conflict { reference: "DiagnosticReport/1".into(), retries: 3 }));
+        metrics.record_report(&Err(ApplyError::Conflict {
+            reference: "DiagnosticReport/1".into(),
+            retries: 3,
+        }));
         let text = metrics.encode();
-        assert_eq!(sample(&text, "reportsplit_reports_processed_total{outcome=\"written\"}"), Some(1.0));
-        assert_eq!(sample(&text, "reportsplit_reports_processed_total{outcome=\"current\"}"), Some(1.0));
-        assert_eq!(sample(&text, "reportsplit_reports_skipped_total{reason=\"no-text\"}"), Some(1.0));
-        assert_eq!(sample(&text, "reportsplit_reports_failed_total{reason=\"conflict\"}"), Some(1.0));
-        assert_eq!(sample(&text, "reportsplit_observations_written_total"), Some(4.0));
-        assert_eq!(sample(&text, "reportsplit_observations_superseded_total"), Some(1.0));
-        assert_eq!(sample(&text, "reportsplit_transactions_total{result=\"committed\"}"), Some(1.0));
+        assert_eq!(
+            sample(
+                &text,
+                "reportsplit_reports_processed_total{outcome=\"written\"}"
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "reportsplit_reports_processed_total{outcome=\"current\"}"
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "reportsplit_reports_skipped_total{reason=\"no-text\"}"
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "reportsplit_reports_failed_total{reason=\"conflict\"}"
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, "reportsplit_observations_written_total"),
+            Some(4.0)
+        );
+        assert_eq!(
+            sample(&text, "reportsplit_observations_superseded_total"),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "reportsplit_transactions_total{result=\"committed\"}"
+            ),
+            Some(1.0)
+        );
         // Two 412s before the commit, four attempts of the report that gave up.
-        assert_eq!(sample(&text, "reportsplit_transactions_total{result=\"conflict\"}"), Some(6.0));
-        assert!(text.trim_end().ends_with("# EOF"), "OpenMetrics text ends with # EOF");
+        assert_eq!(
+            sample(&text, "reportsplit_transactions_total{result=\"conflict\"}"),
+            Some(6.0)
+        );
+        assert!(
+            text.trim_end().ends_with("# EOF"),
+            "OpenMetrics text ends with # EOF"
+        );
     }
 
     #[test]
@@ -427,24 +571,42 @@ mod tests {
         metrics.fhir_retry("POST");
         let text = metrics.encode();
         assert_eq!(
-            sample(&text, "reportsplit_fhir_request_duration_seconds_count{method=\"GET\",status=\"2xx\"}"),
+            sample(
+                &text,
+                "reportsplit_fhir_request_duration_seconds_count{method=\"GET\",status=\"2xx\"}"
+            ),
             Some(1.0)
         );
         assert_eq!(
-            sample(&text, "reportsplit_fhir_request_duration_seconds_count{method=\"POST\",status=\"5xx\"}"),
+            sample(
+                &text,
+                "reportsplit_fhir_request_duration_seconds_count{method=\"POST\",status=\"5xx\"}"
+            ),
             Some(1.0)
         );
         assert_eq!(
-            sample(&text, "reportsplit_fhir_request_duration_seconds_count{method=\"POST\",status=\"error\"}"),
+            sample(
+                &text,
+                "reportsplit_fhir_request_duration_seconds_count{method=\"POST\",status=\"error\"}"
+            ),
             Some(1.0)
         );
-        assert_eq!(sample(&text, "reportsplit_fhir_request_retries_total{method=\"POST\"}"), Some(1.0));
+        assert_eq!(
+            sample(
+                &text,
+                "reportsplit_fhir_request_retries_total{method=\"POST\"}"
+            ),
+            Some(1.0)
+        );
     }
 
     #[test]
     fn checkpoint_lag_is_measured_from_now() {
         let metrics = Metrics::new();
-        assert_eq!(sample(&metrics.encode(), "reportsplit_checkpoint_lag_seconds"), Some(0.0));
+        assert_eq!(
+            sample(&metrics.encode(), "reportsplit_checkpoint_lag_seconds"),
+            Some(0.0)
+        );
         let checkpoint = OffsetDateTime::now_utc() - time::Duration::seconds(90);
         metrics.set_checkpoint(checkpoint);
         let lag = sample(&metrics.encode(), "reportsplit_checkpoint_lag_seconds").unwrap();
@@ -455,24 +617,54 @@ mod tests {
             prometheus_client::encoding::text::encode(&mut out, &metrics.0.registry).unwrap();
             out
         };
-        assert_eq!(sample(&text, "reportsplit_checkpoint_lag_seconds"), Some(30.0));
+        assert_eq!(
+            sample(&text, "reportsplit_checkpoint_lag_seconds"),
+            Some(30.0)
+        );
     }
 
     #[test]
     fn sync_summaries_add_up() {
         let metrics = Metrics::new();
-        let mut summary = SyncSummary { written: 3, current: 2, observations_written: 12, conflicts: 1, ..Default::default() };
+        let mut summary = SyncSummary {
+            written: 3,
+            current: 2,
+            observations_written: 12,
+            conflicts: 1,
+            ..Default::default()
+        };
         summary.failed.insert("http-503".into(), 2);
         summary.skipped.insert("pdf".into(), 1);
         summary.checkpoint = Some("2026-01-01T00:00:00Z".into());
         metrics.record_sync(&summary);
         metrics.record_sync(&summary);
         let text = metrics.encode();
-        assert_eq!(sample(&text, "reportsplit_reports_processed_total{outcome=\"written\"}"), Some(6.0));
-        assert_eq!(sample(&text, "reportsplit_reports_failed_total{reason=\"http-503\"}"), Some(4.0));
-        assert_eq!(sample(&text, "reportsplit_reports_skipped_total{reason=\"pdf\"}"), Some(2.0));
-        assert_eq!(sample(&text, "reportsplit_observations_written_total"), Some(24.0));
-        assert_eq!(sample(&text, "reportsplit_checkpoint_timestamp_seconds"), Some(1_767_225_600.0));
+        assert_eq!(
+            sample(
+                &text,
+                "reportsplit_reports_processed_total{outcome=\"written\"}"
+            ),
+            Some(6.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "reportsplit_reports_failed_total{reason=\"http-503\"}"
+            ),
+            Some(4.0)
+        );
+        assert_eq!(
+            sample(&text, "reportsplit_reports_skipped_total{reason=\"pdf\"}"),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(&text, "reportsplit_observations_written_total"),
+            Some(24.0)
+        );
+        assert_eq!(
+            sample(&text, "reportsplit_checkpoint_timestamp_seconds"),
+            Some(1_767_225_600.0)
+        );
     }
 
     #[test]
@@ -481,7 +673,13 @@ mod tests {
         metrics.notification("heartbeat");
         metrics.notification("made-up-type");
         let text = metrics.encode();
-        assert_eq!(sample(&text, "reportsplit_notifications_total{kind=\"heartbeat\"}"), Some(1.0));
-        assert_eq!(sample(&text, "reportsplit_notifications_total{kind=\"other\"}"), Some(1.0));
+        assert_eq!(
+            sample(&text, "reportsplit_notifications_total{kind=\"heartbeat\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, "reportsplit_notifications_total{kind=\"other\"}"),
+            Some(1.0)
+        );
     }
 }

@@ -97,12 +97,19 @@ pub fn report_text(report: &Value, limits: TextLimits) -> Result<ReportText, Ski
             SkipReason::AttachmentByUrl => 1,
             SkipReason::NoText => 0,
         };
-        if unusable.as_ref().is_none_or(|current| rank(&reason) > rank(current)) {
+        if unusable
+            .as_ref()
+            .is_none_or(|current| rank(&reason) > rank(current))
+        {
             unusable = Some(reason);
         }
     };
 
-    let forms = report.get("presentedForm").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let forms = report
+        .get("presentedForm")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     for (index, form) in forms.iter().enumerate() {
         match attachment_text(form, limits) {
             Ok(text) => candidates.push(ReportText {
@@ -138,7 +145,10 @@ pub fn report_text(report: &Value, limits: TextLimits) -> Result<ReportText, Ski
     let fullness = |t: &ReportText| t.text.chars().filter(|c| !c.is_whitespace()).count();
     let mut best: Option<ReportText> = None;
     for candidate in candidates.into_iter().filter(|c| fullness(c) > 0) {
-        if best.as_ref().is_none_or(|b| fullness(&candidate) > fullness(b)) {
+        if best
+            .as_ref()
+            .is_none_or(|b| fullness(&candidate) > fullness(b))
+        {
             best = Some(candidate);
         }
     }
@@ -157,7 +167,10 @@ fn narrative_div(report: &Value) -> Option<&str> {
 fn within_limit(text: String, limits: TextLimits) -> Result<String, SkipReason> {
     let chars = text.chars().count();
     if chars > limits.max_chars {
-        Err(SkipReason::TooLarge { chars, limit: limits.max_chars })
+        Err(SkipReason::TooLarge {
+            chars,
+            limit: limits.max_chars,
+        })
     } else {
         Ok(text)
     }
@@ -166,7 +179,10 @@ fn within_limit(text: String, limits: TextLimits) -> Result<String, SkipReason> 
 /// Decodes a text/plain or text/html attachment with its declared charset
 /// (UTF-8 when none; a byte order mark wins over the label).
 fn attachment_text(attachment: &Value, limits: TextLimits) -> Result<String, SkipReason> {
-    let content_type = attachment.get("contentType").and_then(Value::as_str).unwrap_or("");
+    let content_type = attachment
+        .get("contentType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let mut parts = content_type.split(';').map(str::trim);
     let mime = parts.next().unwrap_or("").to_ascii_lowercase();
     let charset = parts
@@ -179,28 +195,46 @@ fn attachment_text(attachment: &Value, limits: TextLimits) -> Result<String, Ski
         _ => return Err(SkipReason::UnsupportedAttachment { content_type: mime }),
     };
     let Some(data) = attachment.get("data").and_then(Value::as_str) else {
-        return Err(if attachment.get("url").is_some() { SkipReason::AttachmentByUrl } else { SkipReason::NoText });
+        return Err(if attachment.get("url").is_some() {
+            SkipReason::AttachmentByUrl
+        } else {
+            SkipReason::NoText
+        });
     };
     // Refuse before decoding: base64 is 4 bytes per 3, and a character is at
     // least one byte, so this bound never refuses a text within the limit.
     let max_bytes = limits.max_chars.saturating_mul(4);
     if data.len() / 4 * 3 > max_bytes {
-        return Err(SkipReason::TooLarge { chars: data.len() / 4 * 3, limit: limits.max_chars });
+        return Err(SkipReason::TooLarge {
+            chars: data.len() / 4 * 3,
+            limit: limits.max_chars,
+        });
     }
     let cleaned: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(cleaned.as_bytes())
-        .map_err(|e| SkipReason::BadEncoding { reason: format!("base64: {e}") })?;
+        .map_err(|e| SkipReason::BadEncoding {
+            reason: format!("base64: {e}"),
+        })?;
     let encoding = match &charset {
-        Some(label) => encoding_rs::Encoding::for_label(label.as_bytes())
-            .ok_or_else(|| SkipReason::BadEncoding { reason: format!("unknown charset {label:?}") })?,
+        Some(label) => encoding_rs::Encoding::for_label(label.as_bytes()).ok_or_else(|| {
+            SkipReason::BadEncoding {
+                reason: format!("unknown charset {label:?}"),
+            }
+        })?,
         None => encoding_rs::UTF_8,
     };
     let (decoded, used, had_errors) = encoding.decode(&bytes);
     if had_errors {
-        return Err(SkipReason::BadEncoding { reason: format!("invalid {} bytes", used.name()) });
+        return Err(SkipReason::BadEncoding {
+            reason: format!("invalid {} bytes", used.name()),
+        });
     }
-    let text = if is_html { html_to_text(&decoded) } else { decoded.into_owned() };
+    let text = if is_html {
+        html_to_text(&decoded)
+    } else {
+        decoded.into_owned()
+    };
     within_limit(text, limits)
 }
 
@@ -209,8 +243,25 @@ fn attachment_text(attachment: &Value, limits: TextLimits) -> Result<String, Ski
 /// drops markup, `<script>`/`<style>` and comments, and decodes entities.
 pub fn html_to_text(html: &str) -> String {
     const BLOCKS: &[&str] = &[
-        "p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "pre", "blockquote",
-        "section", "dd", "dt",
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "ul",
+        "ol",
+        "pre",
+        "blockquote",
+        "section",
+        "dd",
+        "dt",
     ];
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
@@ -367,7 +418,10 @@ pub fn search_query(filters: &Filters, window: Window, count: u32) -> Vec<(Strin
     if let Some(since) = window.since {
         query.push(("_lastUpdated".to_string(), format!("ge{}", rfc3339(since))));
     }
-    query.push(("_lastUpdated".to_string(), format!("lt{}", rfc3339(window.until))));
+    query.push((
+        "_lastUpdated".to_string(),
+        format!("lt{}", rfc3339(window.until)),
+    ));
     // `_id` breaks ties, so equal timestamps keep one order across page reads.
     query.push(("_sort".to_string(), "_lastUpdated,_id".to_string()));
     query.push(("_count".to_string(), count.to_string()));
@@ -377,8 +431,12 @@ pub fn search_query(filters: &Filters, window: Window, count: u32) -> Vec<(Strin
 /// RFC 3339 in UTC with milliseconds, the form FHIR servers parse everywhere.
 pub fn rfc3339(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
-    let millis = at.replace_nanosecond(at.millisecond() as u32 * 1_000_000).unwrap_or(at);
-    millis.format(&Rfc3339).unwrap_or_else(|_| at.unix_timestamp().to_string())
+    let millis = at
+        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
+        .unwrap_or(at);
+    millis
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
 /// `meta.lastUpdated` of a resource.
@@ -445,7 +503,10 @@ pub async fn collect_window(
             });
         }
         out.restarts += 1;
-        tracing::info!(restarts = out.restarts, "the window changed while paging; reading it again");
+        tracing::info!(
+            restarts = out.restarts,
+            "the window changed while paging; reading it again"
+        );
     }
     // A re-run can return a newer version of a report read before: keep the newest only.
     keep_newest_versions(&mut out.reports);
@@ -454,9 +515,14 @@ pub async fn collect_window(
 }
 
 fn keep_newest_versions(reports: &mut Vec<Value>) {
-    let mut newest: std::collections::HashMap<String, OffsetDateTime> = std::collections::HashMap::new();
+    let mut newest: std::collections::HashMap<String, OffsetDateTime> =
+        std::collections::HashMap::new();
     for report in reports.iter() {
-        let id = report.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+        let id = report
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let at = last_updated(report).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let entry = newest.entry(id).or_insert(at);
         *entry = (*entry).max(at);
@@ -469,7 +535,15 @@ fn keep_newest_versions(reports: &mut Vec<Value>) {
     // Two versions with the same lastUpdated: keep the first (they are rare
     // and the writer re-reads on conflict anyway).
     let mut ids = HashSet::new();
-    reports.retain(|report| ids.insert(report.get("id").and_then(Value::as_str).unwrap_or("").to_string()));
+    reports.retain(|report| {
+        ids.insert(
+            report
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        )
+    });
 }
 
 #[cfg(test)]
@@ -491,14 +565,18 @@ mod tests {
             "presentedForm": [{"contentType": "text/plain", "data": b64(b"FINDINGS: Lungs clear.\nIMPRESSION: No acute disease.")}]
         });
         let text = report_text(&report, LIMITS).unwrap();
-        assert_eq!(text.text, "FINDINGS: Lungs clear.\nIMPRESSION: No acute disease.");
+        assert_eq!(
+            text.text,
+            "FINDINGS: Lungs clear.\nIMPRESSION: No acute disease."
+        );
         assert_eq!(text.element, "DiagnosticReport.presentedForm[0]");
         assert_eq!(text.headerless, SectionKind::Other);
     }
 
     #[test]
     fn a_lone_conclusion_is_an_impression() {
-        let report = json!({"resourceType": "DiagnosticReport", "conclusion": "Small left effusion."});
+        let report =
+            json!({"resourceType": "DiagnosticReport", "conclusion": "Small left effusion."});
         let text = report_text(&report, LIMITS).unwrap();
         assert_eq!(text.text, "Small left effusion.");
         assert_eq!(text.element, "DiagnosticReport.conclusion");
@@ -516,7 +594,8 @@ mod tests {
     fn html_attachments_and_narratives_lose_their_markup_but_keep_lines() {
         let html = "<html><head><style>p{x:1}</style></head><body><p>FINDINGS: Heart size normal &amp; lungs clear.</p>\
                     <p>IMPRESSION:<br/>1. No acute&nbsp;disease.</p><!-- signed --></body></html>";
-        let report = json!({"presentedForm": [{"contentType": "text/html", "data": b64(html.as_bytes())}]});
+        let report =
+            json!({"presentedForm": [{"contentType": "text/html", "data": b64(html.as_bytes())}]});
         assert_eq!(
             report_text(&report, LIMITS).unwrap().text,
             "FINDINGS: Heart size normal & lungs clear.\nIMPRESSION:\n1. No acute disease."
@@ -524,7 +603,10 @@ mod tests {
         let narrative = json!({"text": {"status": "generated",
             "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>COMPARISON: None.</p><p>Lungs are clear &#x2014; no effusion.</p></div>"}});
         let text = report_text(&narrative, LIMITS).unwrap();
-        assert_eq!(text.text, "COMPARISON: None.\nLungs are clear — no effusion.");
+        assert_eq!(
+            text.text,
+            "COMPARISON: None.\nLungs are clear — no effusion."
+        );
         assert_eq!(text.element, "DiagnosticReport.text");
     }
 
@@ -537,14 +619,20 @@ mod tests {
         });
         let text = report_text(&report, LIMITS).unwrap();
         assert_eq!(text.element, "DiagnosticReport.conclusion");
-        assert_eq!(text.text, "1. Cardiomegaly. 2. Small bilateral pleural effusions.");
+        assert_eq!(
+            text.text,
+            "1. Cardiomegaly. 2. Small bilateral pleural effusions."
+        );
     }
 
     #[test]
     fn on_a_tie_the_attachment_is_preferred() {
         let same = "IMPRESSION: Normal.";
         let report = json!({"conclusion": same, "presentedForm": [{"contentType": "text/plain", "data": b64(same.as_bytes())}]});
-        assert_eq!(report_text(&report, LIMITS).unwrap().element, "DiagnosticReport.presentedForm[0]");
+        assert_eq!(
+            report_text(&report, LIMITS).unwrap().element,
+            "DiagnosticReport.presentedForm[0]"
+        );
     }
 
     #[test]
@@ -552,17 +640,33 @@ mod tests {
         let pdf = json!({"presentedForm": [{"contentType": "application/pdf", "data": b64(b"%PDF-1.4")}]});
         assert_eq!(
             report_text(&pdf, LIMITS),
-            Err(SkipReason::UnsupportedAttachment { content_type: "application/pdf".into() })
+            Err(SkipReason::UnsupportedAttachment {
+                content_type: "application/pdf".into()
+            })
         );
-        assert_eq!(report_text(&json!({"status": "final"}), LIMITS), Err(SkipReason::NoText));
+        assert_eq!(
+            report_text(&json!({"status": "final"}), LIMITS),
+            Err(SkipReason::NoText)
+        );
         let by_url = json!({"presentedForm": [{"contentType": "text/plain", "url": "Binary/1"}]});
-        assert_eq!(report_text(&by_url, LIMITS), Err(SkipReason::AttachmentByUrl));
-        let bad = json!({"presentedForm": [{"contentType": "text/plain", "data": "!!!not base64"}]});
+        assert_eq!(
+            report_text(&by_url, LIMITS),
+            Err(SkipReason::AttachmentByUrl)
+        );
+        let bad =
+            json!({"presentedForm": [{"contentType": "text/plain", "data": "!!!not base64"}]});
         assert_eq!(report_text(&bad, LIMITS).unwrap_err().key(), "bad-encoding");
-        let invalid_utf8 = json!({"presentedForm": [{"contentType": "text/plain", "data": b64(b"\xff\xfe\xfa")}]});
-        assert_eq!(report_text(&invalid_utf8, LIMITS).unwrap_err().key(), "bad-encoding");
+        let invalid_utf8 =
+            json!({"presentedForm": [{"contentType": "text/plain", "data": b64(b"\xff\xfe\xfa")}]});
+        assert_eq!(
+            report_text(&invalid_utf8, LIMITS).unwrap_err().key(),
+            "bad-encoding"
+        );
         let unknown_charset = json!({"presentedForm": [{"contentType": "text/plain; charset=klingon", "data": b64(b"x")}]});
-        assert_eq!(report_text(&unknown_charset, LIMITS).unwrap_err().key(), "bad-encoding");
+        assert_eq!(
+            report_text(&unknown_charset, LIMITS).unwrap_err().key(),
+            "bad-encoding"
+        );
     }
 
     #[test]
@@ -571,23 +675,37 @@ mod tests {
         let limits = TextLimits { max_chars: 100 };
         assert_eq!(
             report_text(&json!({"conclusion": long}), limits),
-            Err(SkipReason::TooLarge { chars: 101, limit: 100 })
+            Err(SkipReason::TooLarge {
+                chars: 101,
+                limit: 100
+            })
         );
         let huge = json!({"presentedForm": [{"contentType": "text/plain", "data": b64("B".repeat(1000).as_bytes())}]});
         assert_eq!(report_text(&huge, limits).unwrap_err().key(), "too-large");
         // Within the limit: fine, with the de-identification tokens untouched.
-        assert_eq!(report_text(&json!({"conclusion": "XXXX normal."}), limits).unwrap().text, "XXXX normal.");
+        assert_eq!(
+            report_text(&json!({"conclusion": "XXXX normal."}), limits)
+                .unwrap()
+                .text,
+            "XXXX normal."
+        );
     }
 
     #[test]
     fn entities_and_stray_brackets_survive() {
-        assert_eq!(html_to_text("a &lt; b &amp;&amp; c > d &bogus; 3 < 4"), "a < b && c > d &bogus; 3 < 4");
+        assert_eq!(
+            html_to_text("a &lt; b &amp;&amp; c > d &bogus; 3 < 4"),
+            "a < b && c > d &bogus; 3 < 4"
+        );
     }
 
     #[test]
     fn the_query_has_the_filters_the_window_and_the_sort() {
         let filters = Filters {
-            category: vec!["http://terminology.hl7.org/CodeSystem/v2-0074|RAD".into(), "http://loinc.org|LP29684-5".into()],
+            category: vec![
+                "http://terminology.hl7.org/CodeSystem/v2-0074|RAD".into(),
+                "http://loinc.org|LP29684-5".into(),
+            ],
             status: vec!["final".into(), "amended".into()],
             date: vec!["ge2024-01-01".into()],
             subject: Some("Patient/p1".into()),
@@ -597,14 +715,29 @@ mod tests {
             until: time::macros::datetime!(2026-01-03 00:00 UTC),
         };
         let query = search_query(&filters, window, 50);
-        let get = |name: &str| query.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
-        assert_eq!(get("category"), ["http://terminology.hl7.org/CodeSystem/v2-0074|RAD,http://loinc.org|LP29684-5"]);
+        let get = |name: &str| {
+            query
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            get("category"),
+            ["http://terminology.hl7.org/CodeSystem/v2-0074|RAD,http://loinc.org|LP29684-5"]
+        );
         assert_eq!(get("status"), ["final,amended"]);
-        assert_eq!(get("_lastUpdated"), ["ge2026-01-02T03:04:05.678Z", "lt2026-01-03T00:00:00Z"]);
+        assert_eq!(
+            get("_lastUpdated"),
+            ["ge2026-01-02T03:04:05.678Z", "lt2026-01-03T00:00:00Z"]
+        );
         assert_eq!(get("_sort"), ["_lastUpdated,_id"]);
         assert_eq!(get("_count"), ["50"]);
         assert_eq!(get("subject"), ["Patient/p1"]);
-        assert_eq!(filters.search_params(), ["category", "status", "date", "subject"]);
+        assert_eq!(
+            filters.search_params(),
+            ["category", "status", "date", "subject"]
+        );
     }
 
     #[test]
@@ -616,6 +749,12 @@ mod tests {
         ];
         keep_newest_versions(&mut reports);
         let versions: Vec<_> = reports.iter().map(crate::fhir::version_key).collect();
-        assert_eq!(versions, [("b".to_string(), "1".to_string()), ("a".to_string(), "2".to_string())]);
+        assert_eq!(
+            versions,
+            [
+                ("b".to_string(), "1".to_string()),
+                ("a".to_string(), "2".to_string())
+            ]
+        );
     }
 }

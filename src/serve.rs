@@ -64,7 +64,12 @@ use crate::write::apply::{ApplyContext, ApplyError, Outcome, apply_report};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080", env = "REPORTSPLIT_LISTEN", value_name = "ADDR")]
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8080",
+        env = "REPORTSPLIT_LISTEN",
+        value_name = "ADDR"
+    )]
     pub listen: SocketAddr,
     /// The configuration file (TOML; see config/example.toml): the FHIR server to read
     /// from and write to, auth, limits.
@@ -74,7 +79,12 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 5 * 1024 * 1024, env = "REPORTSPLIT_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: usize,
     /// Notified reports that may wait for the background worker; beyond it, 503.
-    #[arg(long, default_value_t = 1000, env = "REPORTSPLIT_QUEUE_CAPACITY", value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 1000,
+        env = "REPORTSPLIT_QUEUE_CAPACITY",
+        value_name = "N"
+    )]
     pub queue_capacity: usize,
     /// Seconds between probes of the FHIR server (its `metadata`) for /healthz.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
@@ -85,7 +95,12 @@ pub struct ServeArgs {
     pub drain_secs: u64,
     /// Require `Authorization: Bearer <token>` on the POST routes. Set it through the
     /// environment: a value on the command line is visible to other users.
-    #[arg(long, env = "REPORTSPLIT_SERVE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "REPORTSPLIT_SERVE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub token: Option<String>,
 }
 
@@ -137,8 +152,18 @@ pub async fn run(args: &ServeArgs, shutdown: CancellationToken) -> Result<(), Se
     let config = Config::load(&args.config)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|source| ServeError::Bind { addr: args.listen, source })?;
-    serve(listener, config, ServeOptions::from(args), Metrics::new(), shutdown).await
+        .map_err(|source| ServeError::Bind {
+            addr: args.listen,
+            source,
+        })?;
+    serve(
+        listener,
+        config,
+        ServeOptions::from(args),
+        Metrics::new(),
+        shutdown,
+    )
+    .await
 }
 
 /// Serves on an already bound listener (tests bind port 0).
@@ -163,16 +188,32 @@ pub async fn serve(
         metrics: metrics.clone(),
         queue,
         pending: Arc::new(Mutex::new(HashSet::new())),
-        health: Arc::new(Mutex::new(Health { up: None, checked: None })),
+        health: Arc::new(Mutex::new(Health {
+            up: None,
+            checked: None,
+        })),
         token: options.token.clone(),
     };
-    let background = tokio::spawn(process_queue(worker.clone(), metrics.clone(), state.pending.clone(), receiver));
-    let prober = tokio::spawn(probe_loop(probe_client, state.health.clone(), metrics.clone(), options.health_interval, shutdown.clone()));
+    let background = tokio::spawn(process_queue(
+        worker.clone(),
+        metrics.clone(),
+        state.pending.clone(),
+        receiver,
+    ));
+    let prober = tokio::spawn(probe_loop(
+        probe_client,
+        state.health.clone(),
+        metrics.clone(),
+        options.health_interval,
+        shutdown.clone(),
+    ));
 
     let local = listener.local_addr().map_err(ServeError::Serve)?;
     tracing::info!(listen = %local, fhir = %worker.client.base(), "serving");
     let app = router(state, options.max_body_bytes);
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
     // The router (and with it the queue's sender) is gone: the worker drains what is queued.
     prober.abort();
     match tokio::time::timeout(options.drain, background).await {
@@ -189,7 +230,10 @@ pub async fn serve(
 /// server shows as down quickly.
 fn probe_client(config: &Config) -> Result<FhirClient, ServeError> {
     let mut options = config.client_options()?;
-    options.retry = RetryPolicy { max_retries: 0, ..options.retry };
+    options.retry = RetryPolicy {
+        max_retries: 0,
+        ..options.retry
+    };
     options.timeout = options.timeout.min(Duration::from_secs(5));
     Ok(FhirClient::new(&options, &config.auth)?)
 }
@@ -229,9 +273,19 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = route_label(request.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
+    let route = route_label(
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
     let response = next.run(request).await;
-    state.metrics.served(method.as_str(), route, response.status().as_u16(), started.elapsed());
+    state.metrics.served(
+        method.as_str(),
+        route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 
@@ -259,7 +313,12 @@ struct Problem {
 
 impl Problem {
     fn new(status: StatusCode, code: &'static str, diagnostics: impl Into<String>) -> Problem {
-        Problem { status, code, diagnostics: diagnostics.into(), retry_after_secs: None }
+        Problem {
+            status,
+            code,
+            diagnostics: diagnostics.into(),
+            retry_after_secs: None,
+        }
     }
 }
 
@@ -268,10 +327,14 @@ impl IntoResponse for Problem {
         let outcome = operation_outcome("error", self.code, &self.diagnostics);
         let mut response = fhir_json(self.status, &outcome);
         if let Some(seconds) = self.retry_after_secs {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -286,11 +349,20 @@ fn operation_outcome(severity: &str, code: &str, diagnostics: &str) -> Value {
 
 fn fhir_json(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))], bytes).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
+        bytes,
+    )
+        .into_response()
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "not-found", format!("no route for {method} {}", uri.path()))
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        format!("no route for {method} {}", uri.path()),
+    )
 }
 
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
@@ -304,8 +376,14 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
 /// A failure of the FHIR server or of our request to it, as the caller sees it.
 fn upstream_problem(error: &ApplyError) -> Problem {
     match error {
-        ApplyError::Plan(plan) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "processing", plan.to_string()),
-        ApplyError::Conflict { .. } => Problem::new(StatusCode::CONFLICT, "conflict", error.to_string()),
+        ApplyError::Plan(plan) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "processing",
+            plan.to_string(),
+        ),
+        ApplyError::Conflict { .. } => {
+            Problem::new(StatusCode::CONFLICT, "conflict", error.to_string())
+        }
         _ => Problem::new(StatusCode::BAD_GATEWAY, "transient", error.to_string()),
     }
 }
@@ -313,7 +391,9 @@ fn upstream_problem(error: &ApplyError) -> Problem {
 // ---------------------------------------------------------------- request bodies
 
 fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), Problem> {
-    let Some(expected) = &state.token else { return Ok(()) };
+    let Some(expected) = &state.token else {
+        return Ok(());
+    };
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -322,7 +402,11 @@ fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), Problem> {
     if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
         Ok(())
     } else {
-        Err(Problem::new(StatusCode::UNAUTHORIZED, "login", "a valid bearer token is required"))
+        Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "login",
+            "a valid bearer token is required",
+        ))
     }
 }
 
@@ -332,9 +416,20 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The body as JSON, after the checks every FHIR POST gets.
 fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, Problem> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if !matches!(essence.as_str(), "application/fhir+json" | "application/json" | "application/json+fhir") {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !matches!(
+        essence.as_str(),
+        "application/fhir+json" | "application/json" | "application/json+fhir"
+    ) {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "not-supported",
@@ -343,12 +438,21 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
     }
     let bytes = body.map_err(|rejection| {
         let status = rejection.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too-long" } else { "invalid" };
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too-long"
+        } else {
+            "invalid"
+        };
         Problem::new(status, code, rejection.body_text())
     })?;
     // The parser's message names a line and column, not content.
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "structure", format!("the body is not valid JSON: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "structure",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
 }
 
 /// The DiagnosticReport of an `$enrich` body.
@@ -356,22 +460,37 @@ fn report_of(body: Value) -> Result<Value, Problem> {
     match body.get("resourceType").and_then(Value::as_str) {
         Some("DiagnosticReport") => Ok(body),
         Some("Parameters") => {
-            let parameters = body.get("parameter").and_then(Value::as_array).into_iter().flatten();
+            let parameters = body
+                .get("parameter")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten();
             let resources: Vec<&Value> = parameters
                 .filter(|p| p.get("name").and_then(Value::as_str) == Some("resource"))
                 .filter_map(|p| p.get("resource"))
                 .collect();
             match resources.as_slice() {
-                [one] if one.get("resourceType").and_then(Value::as_str) == Some("DiagnosticReport") => {
+                [one]
+                    if one.get("resourceType").and_then(Value::as_str)
+                        == Some("DiagnosticReport") =>
+                {
                     Ok((*one).clone())
                 }
-                [_] => Err(unprocessable("the `resource` parameter must hold a DiagnosticReport")),
+                [_] => Err(unprocessable(
+                    "the `resource` parameter must hold a DiagnosticReport",
+                )),
                 [] => Err(unprocessable("Parameters without a `resource` parameter")),
-                _ => Err(unprocessable("Parameters with more than one `resource` parameter")),
+                _ => Err(unprocessable(
+                    "Parameters with more than one `resource` parameter",
+                )),
             }
         }
-        Some(other) => Err(unprocessable(&format!("expected a DiagnosticReport or Parameters, got {other}"))),
-        None => Err(unprocessable("the body is not a FHIR resource (no resourceType)")),
+        Some(other) => Err(unprocessable(&format!(
+            "expected a DiagnosticReport or Parameters, got {other}"
+        ))),
+        None => Err(unprocessable(
+            "the body is not a FHIR resource (no resourceType)",
+        )),
     }
 }
 
@@ -404,12 +523,22 @@ fn apply_flag(query: Option<&str>) -> Result<bool, Problem> {
 
 /// The worker's context with this write's clock: Provenance.recorded is the
 /// time of the write, not the time the server started.
-fn context<'a>(worker: &'a Worker, run: &'a crate::map::RunInfo, dry_run: bool) -> ApplyContext<'a> {
-    ApplyContext { run, ..worker.apply_context(dry_run) }
+fn context<'a>(
+    worker: &'a Worker,
+    run: &'a crate::map::RunInfo,
+    dry_run: bool,
+) -> ApplyContext<'a> {
+    ApplyContext {
+        run,
+        ..worker.apply_context(dry_run)
+    }
 }
 
 fn fresh_run(worker: &Worker) -> crate::map::RunInfo {
-    crate::map::RunInfo { recorded: OffsetDateTime::now_utc(), ..worker.run.clone() }
+    crate::map::RunInfo {
+        recorded: OffsetDateTime::now_utc(),
+        ..worker.run.clone()
+    }
 }
 
 async fn enrich(
@@ -418,17 +547,19 @@ async fn enrich(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
+    // Also without `apply`: planning reads the report's earlier Observations
+    // from the server with our credentials and puts them in the answer.
+    check_token(&state, &headers)?;
     let apply = apply_flag(query.as_deref())?;
-    if apply {
-        check_token(&state, &headers)?;
-    }
     let report = report_of(json_body(&headers, body)?)?;
     let worker = &state.worker;
     let run = fresh_run(worker);
     let report = if apply {
         let id = report.get("id").and_then(Value::as_str).unwrap_or("");
         if !crate::map::is_fhir_id(id) {
-            return Err(unprocessable("apply=true needs the report's id (the report is read from the server)"));
+            return Err(unprocessable(
+                "apply=true needs the report's id (the report is read from the server)",
+            ));
         }
         match worker.client.read("DiagnosticReport", id).await {
             Ok(Some(response)) => response.body,
@@ -439,7 +570,13 @@ async fn enrich(
                     format!("DiagnosticReport/{id} is not on the FHIR server"),
                 ));
             }
-            Err(error) => return Err(Problem::new(StatusCode::BAD_GATEWAY, "transient", error.to_string())),
+            Err(error) => {
+                return Err(Problem::new(
+                    StatusCode::BAD_GATEWAY,
+                    "transient",
+                    error.to_string(),
+                ));
+            }
         }
     } else {
         report
@@ -450,7 +587,14 @@ async fn enrich(
     let (outcome, body) = match result {
         Ok(Outcome::Planned { bundle, .. }) => ("planned", bundle),
         Ok(Outcome::Written { response, .. }) => ("written", response),
-        Ok(Outcome::Current) => ("current", empty(if apply { "transaction-response" } else { "transaction" })),
+        Ok(Outcome::Current) => (
+            "current",
+            empty(if apply {
+                "transaction-response"
+            } else {
+                "transaction"
+            }),
+        ),
         Ok(Outcome::Skipped(reason)) => {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -459,7 +603,11 @@ async fn enrich(
             ));
         }
         Ok(Outcome::Gone) => {
-            return Err(Problem::new(StatusCode::NOT_FOUND, "deleted", "the report was deleted while it was enriched"));
+            return Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                "deleted",
+                "the report was deleted while it was enriched",
+            ));
         }
         Err(error) => {
             tracing::warn!(reason = %error.key(), "$enrich failed");
@@ -467,7 +615,9 @@ async fn enrich(
         }
     };
     let mut response = fhir_json(StatusCode::OK, &body);
-    response.headers_mut().insert("x-reportsplit-outcome", HeaderValue::from_static(outcome));
+    response
+        .headers_mut()
+        .insert("x-reportsplit-outcome", HeaderValue::from_static(outcome));
     Ok(response)
 }
 
@@ -496,9 +646,15 @@ fn parse_notification(bundle: &Value, client: &FhirClient) -> Result<Notificatio
             "a notification Bundle has type history (R4 backport) or subscription-notification, not {bundle_type:?}"
         )));
     }
-    let entries: &[Value] = bundle.get("entry").and_then(Value::as_array).map_or(&[], Vec::as_slice);
+    let entries: &[Value] = bundle
+        .get("entry")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice);
     let status = entries.first().and_then(|e| e.get("resource"));
-    let (kind, focuses) = match status.and_then(|s| s.get("resourceType")).and_then(Value::as_str) {
+    let (kind, focuses) = match status
+        .and_then(|s| s.get("resourceType"))
+        .and_then(Value::as_str)
+    {
         Some("Parameters") => backport_status(status.unwrap_or(&Value::Null)),
         Some("SubscriptionStatus") => r4b_status(status.unwrap_or(&Value::Null)),
         _ => {
@@ -508,14 +664,21 @@ fn parse_notification(bundle: &Value, client: &FhirClient) -> Result<Notificatio
         }
     };
     let kind = kind.ok_or_else(|| unprocessable("the SubscriptionStatus has no type"))?;
-    let mut notification = Notification { kind, reports: Vec::new(), ignored: 0 };
+    let mut notification = Notification {
+        kind,
+        reports: Vec::new(),
+        ignored: 0,
+    };
     if notification.kind != "event-notification" {
         return Ok(notification);
     }
     let mut references: Vec<String> = focuses;
     for entry in entries.iter().skip(1) {
         if let Some(resource) = entry.get("resource") {
-            let resource_type = resource.get("resourceType").and_then(Value::as_str).unwrap_or("");
+            let resource_type = resource
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let id = resource.get("id").and_then(Value::as_str).unwrap_or("");
             references.push(format!("{resource_type}/{id}"));
         }
@@ -545,15 +708,32 @@ fn parse_notification(bundle: &Value, client: &FhirClient) -> Result<Notificatio
 fn backport_status(parameters: &Value) -> (Option<String>, Vec<String>) {
     let mut kind = None;
     let mut focuses = Vec::new();
-    for parameter in parameters.get("parameter").and_then(Value::as_array).into_iter().flatten() {
+    for parameter in parameters
+        .get("parameter")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         match parameter.get("name").and_then(Value::as_str) {
-            Some("type") => kind = parameter.get("valueCode").and_then(Value::as_str).map(str::to_string),
+            Some("type") => {
+                kind = parameter
+                    .get("valueCode")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            }
             Some("notification-event" | "notificationEvent") => {
-                for part in parameter.get("part").and_then(Value::as_array).into_iter().flatten() {
-                    if part.get("name").and_then(Value::as_str) == Some("focus") {
-                        if let Some(reference) = part.pointer("/valueReference/reference").and_then(Value::as_str) {
-                            focuses.push(reference.to_string());
-                        }
+                for part in parameter
+                    .get("part")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if part.get("name").and_then(Value::as_str) == Some("focus")
+                        && let Some(reference) = part
+                            .pointer("/valueReference/reference")
+                            .and_then(Value::as_str)
+                    {
+                        focuses.push(reference.to_string());
                     }
                 }
             }
@@ -565,7 +745,10 @@ fn backport_status(parameters: &Value) -> (Option<String>, Vec<String>) {
 
 /// R4B/R5 SubscriptionStatus: `type` and `notificationEvent[].focus`.
 fn r4b_status(status: &Value) -> (Option<String>, Vec<String>) {
-    let kind = status.get("type").and_then(Value::as_str).map(str::to_string);
+    let kind = status
+        .get("type")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let focuses = status
         .get("notificationEvent")
         .and_then(Value::as_array)
@@ -605,21 +788,33 @@ async fn notify(
     let notification = parse_notification(&bundle, &state.worker.client)?;
     state.metrics.notification(&notification.kind);
     if notification.ignored > 0 {
-        tracing::warn!(ignored = notification.ignored, "notification references that are not our server's DiagnosticReports");
+        tracing::warn!(
+            ignored = notification.ignored,
+            "notification references that are not our server's DiagnosticReports"
+        );
     }
     if notification.reports.is_empty() {
         let message = format!("{} acknowledged", notification.kind);
-        return Ok(fhir_json(StatusCode::OK, &operation_outcome("information", "informational", &message)));
+        return Ok(fhir_json(
+            StatusCode::OK,
+            &operation_outcome("information", "informational", &message),
+        ));
     }
     let queued = enqueue(&state, notification.reports)?;
     tracing::info!(queued, "notification accepted");
     let message = format!("{queued} report(s) queued for enrichment");
-    Ok(fhir_json(StatusCode::ACCEPTED, &operation_outcome("information", "informational", &message)))
+    Ok(fhir_json(
+        StatusCode::ACCEPTED,
+        &operation_outcome("information", "informational", &message),
+    ))
 }
 
 /// Queues the ids that are not already waiting, all or none.
 fn enqueue(state: &AppState, ids: Vec<String>) -> Result<usize, Problem> {
-    let mut pending = state.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut pending = state
+        .pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let fresh: Vec<String> = ids.into_iter().filter(|id| !pending.contains(id)).collect();
     if fresh.is_empty() {
         return Ok(0);
@@ -628,13 +823,20 @@ fn enqueue(state: &AppState, ids: Vec<String>) -> Result<usize, Problem> {
         state.metrics.queue_rejected();
         Problem {
             retry_after_secs: Some(5),
-            ..Problem::new(StatusCode::SERVICE_UNAVAILABLE, "throttled", "the work queue is full; retry later")
+            ..Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "throttled",
+                "the work queue is full; retry later",
+            )
         }
     };
     if fresh.len() > state.queue.max_capacity() {
         return Err(full());
     }
-    let permits = state.queue.try_reserve_many(fresh.len()).map_err(|_| full())?;
+    let permits = state
+        .queue
+        .try_reserve_many(fresh.len())
+        .map_err(|_| full())?;
     let count = fresh.len();
     for (permit, id) in permits.zip(fresh) {
         pending.insert(id.clone());
@@ -653,13 +855,19 @@ async fn process_queue(
     pending: Arc<Mutex<HashSet<String>>>,
     mut receiver: mpsc::Receiver<String>,
 ) {
-    let slots = Arc::new(Semaphore::new(worker.config.write.concurrent_reports.max(1)));
+    let slots = Arc::new(Semaphore::new(
+        worker.config.write.concurrent_reports.max(1),
+    ));
     let mut tasks = tokio::task::JoinSet::new();
     while let Some(id) = receiver.recv().await {
-        let Ok(slot) = slots.clone().acquire_owned().await else { break };
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
         {
             // Started: a notification from now on may be about a newer version.
-            let mut pending = pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut pending = pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             pending.remove(&id);
             metrics.set_queue_depth(pending.len());
         }
@@ -691,7 +899,9 @@ async fn process_one(worker: &Worker, metrics: &Metrics, id: &str) {
     let run = fresh_run(worker);
     let result = apply_report(&context(worker, &run, false), report).await;
     match &result {
-        Ok(outcome) => tracing::info!(report = %format!("DiagnosticReport/{id}"), outcome = outcome_name(outcome), "notified report done"),
+        Ok(outcome) => {
+            tracing::info!(report = %format!("DiagnosticReport/{id}"), outcome = outcome_name(outcome), "notified report done")
+        }
         Err(error) => {
             tracing::warn!(report = %format!("DiagnosticReport/{id}"), reason = %error.key(), error = %error, "notified report failed")
         }
@@ -730,7 +940,9 @@ async fn probe_loop(
             Err(_) => false,
         };
         metrics.set_fhir_up(up);
-        let mut health = health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut health = health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if health.up != Some(up) {
             if up {
                 tracing::info!("the FHIR server answers");
@@ -738,13 +950,19 @@ async fn probe_loop(
                 tracing::warn!("the FHIR server does not answer its metadata probe");
             }
         }
-        *health = Health { up: Some(up), checked: Some(OffsetDateTime::now_utc()) };
+        *health = Health {
+            up: Some(up),
+            checked: Some(OffsetDateTime::now_utc()),
+        };
     }
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
     let (up, checked) = {
-        let health = state.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let health = state
+            .health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         (health.up, health.checked.map(crate::pull::rfc3339))
     };
     let depth = state.pending.lock().map(|p| p.len()).unwrap_or_default();
@@ -757,7 +975,12 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.encode()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.encode(),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -784,7 +1007,10 @@ mod tests {
         let id = |r: &str| report_id(r, &client);
         assert_eq!(id("DiagnosticReport/a-1"), Some("a-1".into()));
         assert_eq!(id("DiagnosticReport/a-1/_history/3"), Some("a-1".into()));
-        assert_eq!(id("http://127.0.0.1:9/fhir/DiagnosticReport/a-1"), Some("a-1".into()));
+        assert_eq!(
+            id("http://127.0.0.1:9/fhir/DiagnosticReport/a-1"),
+            Some("a-1".into())
+        );
         assert_eq!(id("http://127.0.0.1:10/fhir/DiagnosticReport/a-1"), None);
         assert_eq!(id("http://127.0.0.1:9/other/DiagnosticReport/a-1"), None);
         assert_eq!(id("Observation/a-1"), None);
@@ -820,7 +1046,10 @@ mod tests {
         let heartbeat = json!({"resourceType": "Bundle", "type": "history", "entry": [
             {"resource": {"resourceType": "Parameters", "parameter": [{"name": "type", "valueCode": "heartbeat"}]}}]});
         let parsed = parse_notification(&heartbeat, &client()).unwrap();
-        assert_eq!((parsed.kind.as_str(), parsed.reports.len()), ("heartbeat", 0));
+        assert_eq!(
+            (parsed.kind.as_str(), parsed.reports.len()),
+            ("heartbeat", 0)
+        );
     }
 
     #[test]
@@ -831,7 +1060,10 @@ mod tests {
             json!({"resourceType": "Bundle", "type": "transaction", "entry": []}),
             json!({"resourceType": "Bundle", "type": "history", "entry": [{"resource": {"resourceType": "Patient"}}]}),
         ] {
-            assert_eq!(parse_notification(&body, &client).unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(
+                parse_notification(&body, &client).unwrap_err().status,
+                StatusCode::UNPROCESSABLE_ENTITY
+            );
         }
     }
 
@@ -842,15 +1074,24 @@ mod tests {
         let parameters = json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": report}]});
         assert_eq!(report_of(parameters).unwrap()["id"], "x");
         let patient = json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": {"resourceType": "Patient"}}]});
-        assert_eq!(report_of(patient).unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(report_of(json!({"a": 1})).unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            report_of(patient).unwrap_err().status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            report_of(json!({"a": 1})).unwrap_err().status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
     }
 
     #[test]
     fn apply_flag_values() {
-        assert_eq!(apply_flag(None).unwrap(), false);
-        assert_eq!(apply_flag(Some("apply=true&_format=json")).unwrap(), true);
-        assert_eq!(apply_flag(Some("apply=false")).unwrap(), false);
-        assert_eq!(apply_flag(Some("apply=yes")).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert!(!apply_flag(None).unwrap());
+        assert!(apply_flag(Some("apply=true&_format=json")).unwrap());
+        assert!(!apply_flag(Some("apply=false")).unwrap());
+        assert_eq!(
+            apply_flag(Some("apply=yes")).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
     }
 }

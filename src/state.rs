@@ -88,15 +88,28 @@ pub struct StateStore {
 impl StateStore {
     /// Opens (creating if needed) and locks the directory.
     pub fn open(dir: &Path) -> Result<StateStore, StateError> {
-        let io = |source| StateError::Io { path: dir.to_path_buf(), source };
+        let io = |source| StateError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(io)?;
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(LOCK_FILE)).map_err(io)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(io)?;
         match lock.try_lock() {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(StateError::Locked(dir.to_path_buf())),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StateError::Locked(dir.to_path_buf()));
+            }
             Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
         }
-        Ok(StateStore { dir: dir.to_path_buf(), _lock: lock })
+        Ok(StateStore {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+        })
     }
 
     pub fn path(&self) -> PathBuf {
@@ -109,13 +122,23 @@ impl StateStore {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(State { version: FORMAT_VERSION, ..State::default() });
+                return Ok(State {
+                    version: FORMAT_VERSION,
+                    ..State::default()
+                });
             }
             Err(source) => return Err(StateError::Io { path, source }),
         };
-        let state: State = serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
+        let state: State =
+            serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt {
+                path: path.clone(),
+                source,
+            })?;
         if state.version != FORMAT_VERSION {
-            return Err(StateError::Version { path, found: state.version });
+            return Err(StateError::Version {
+                path,
+                found: state.version,
+            });
         }
         Ok(state)
     }
@@ -123,27 +146,46 @@ impl StateStore {
     /// Replaces the state file atomically and durably.
     pub fn save(&self, state: &State) -> Result<(), StateError> {
         let path = self.path();
-        let temp = self.dir.join(format!("{STATE_FILE}.tmp-{}", std::process::id()));
-        let io = |source| StateError::Io { path: temp.clone(), source };
+        let temp = self
+            .dir
+            .join(format!("{STATE_FILE}.tmp-{}", std::process::id()));
+        let io = |source| StateError::Io {
+            path: temp.clone(),
+            source,
+        };
         let mut state = state.clone();
         state.version = FORMAT_VERSION;
-        let mut bytes = serde_json::to_vec_pretty(&state).map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
+        let mut bytes =
+            serde_json::to_vec_pretty(&state).map_err(|source| StateError::Corrupt {
+                path: path.clone(),
+                source,
+            })?;
         bytes.push(b'\n');
         {
             let mut file = File::create(&temp).map_err(io)?;
             file.write_all(&bytes).map_err(io)?;
             file.sync_all().map_err(io)?;
         }
-        std::fs::rename(&temp, &path).map_err(|source| StateError::Io { path: path.clone(), source })?;
+        std::fs::rename(&temp, &path).map_err(|source| StateError::Io {
+            path: path.clone(),
+            source,
+        })?;
         // The rename is durable only once the directory entry is.
         File::open(&self.dir)
             .and_then(|dir| dir.sync_all())
-            .map_err(|source| StateError::Io { path: self.dir.clone(), source })?;
+            .map_err(|source| StateError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
         Ok(())
     }
 
     /// Loads, changes one stream, saves.
-    pub fn update_stream(&self, stream: &str, change: impl FnOnce(&mut StreamState)) -> Result<(), StateError> {
+    pub fn update_stream(
+        &self,
+        stream: &str,
+        change: impl FnOnce(&mut StreamState),
+    ) -> Result<(), StateError> {
         let mut state = self.load()?;
         change(state.streams.entry(stream.to_string()).or_default());
         self.save(&state)
@@ -159,7 +201,11 @@ pub fn stream_key(base_url: &str, filters: &crate::pull::Filters) -> String {
         ("date", filters.date.join("&")),
         ("subject", filters.subject.clone().unwrap_or_default()),
     ];
-    let query: Vec<String> = parts.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={v}")).collect();
+    let query: Vec<String> = parts
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     if !query.is_empty() {
         key.push('?');
         key.push_str(&query.join("&"));
@@ -185,23 +231,46 @@ mod tests {
         store
             .update_stream("http://x/fhir", |s| {
                 s.checkpoint = Some("2026-01-01T00:00:00Z".into());
-                s.windows.insert("a/b".into(), WindowState { done: true, reached: None, reports: 7 });
+                s.windows.insert(
+                    "a/b".into(),
+                    WindowState {
+                        done: true,
+                        reached: None,
+                        reports: 7,
+                    },
+                );
             })
             .unwrap();
-        store.update_stream("http://y/fhir", |s| s.checkpoint = Some("2026-02-01T00:00:00Z".into())).unwrap();
+        store
+            .update_stream("http://y/fhir", |s| {
+                s.checkpoint = Some("2026-02-01T00:00:00Z".into())
+            })
+            .unwrap();
         let state = store.load().unwrap();
-        assert_eq!(state.streams["http://x/fhir"].checkpoint.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(
+            state.streams["http://x/fhir"].checkpoint.as_deref(),
+            Some("2026-01-01T00:00:00Z")
+        );
         assert_eq!(state.streams["http://x/fhir"].windows["a/b"].reports, 7);
         assert_eq!(state.streams.len(), 2);
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert!(names.iter().all(|n| !n.to_string_lossy().contains(".tmp")), "{names:?}");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.to_string_lossy().contains(".tmp")),
+            "{names:?}"
+        );
     }
 
     #[test]
     fn a_second_process_is_locked_out() {
         let dir = tempfile::tempdir().unwrap();
         let _first = StateStore::open(dir.path()).unwrap();
-        assert!(matches!(StateStore::open(dir.path()), Err(StateError::Locked(_))));
+        assert!(matches!(
+            StateStore::open(dir.path()),
+            Err(StateError::Locked(_))
+        ));
     }
 
     #[test]
@@ -214,8 +283,17 @@ mod tests {
 
     #[test]
     fn stream_keys_separate_servers_and_filters() {
-        let filters = crate::pull::Filters { status: vec!["final".into()], ..Default::default() };
-        assert_eq!(stream_key("http://x/fhir/", &filters), "http://x/fhir?status=final");
-        assert_ne!(stream_key("http://x/fhir", &filters), stream_key("http://x/fhir", &Default::default()));
+        let filters = crate::pull::Filters {
+            status: vec!["final".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            stream_key("http://x/fhir/", &filters),
+            "http://x/fhir?status=final"
+        );
+        assert_ne!(
+            stream_key("http://x/fhir", &filters),
+            stream_key("http://x/fhir", &Default::default())
+        );
     }
 }

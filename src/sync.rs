@@ -90,7 +90,13 @@ impl std::fmt::Display for SyncSummary {
             if map.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", map.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "))
+                format!(
+                    " ({})",
+                    map.iter()
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             }
         };
         writeln!(
@@ -98,7 +104,11 @@ impl std::fmt::Display for SyncSummary {
             "{} reports seen, {} {}, {} already current, {} skipped{}, {} failed{}",
             self.seen,
             self.written,
-            if self.dry_run { "planned (dry run)" } else { "written" },
+            if self.dry_run {
+                "planned (dry run)"
+            } else {
+                "written"
+            },
             self.current,
             self.skipped_total(),
             reasons(&self.skipped),
@@ -114,7 +124,11 @@ impl std::fmt::Display for SyncSummary {
             self.retries,
             self.conflicts,
             self.duration_secs,
-            if self.duration_secs > 0.0 { self.seen as f64 / self.duration_secs } else { 0.0 },
+            if self.duration_secs > 0.0 {
+                self.seen as f64 / self.duration_secs
+            } else {
+                0.0
+            },
         )
     }
 }
@@ -155,9 +169,17 @@ impl Worker {
     pub async fn connect(config: Config, write: bool) -> Result<Worker, SyncError> {
         let client = FhirClient::new(&config.client_options()?, &config.auth)?;
         let metadata = client.get(client.url("metadata")?).await?.success()?;
-        let needs = Requirements { search_params: config.filters().search_params(), write };
-        let capabilities = crate::fhir::check_capabilities(&metadata.body, &needs)
-            .map_err(|source| SyncError::Capability { url: metadata.url.clone(), source })?;
+        let needs = Requirements {
+            search_params: config.filters().search_params(),
+            write,
+        };
+        let capabilities =
+            crate::fhir::check_capabilities(&metadata.body, &needs).map_err(|source| {
+                SyncError::Capability {
+                    url: metadata.url.clone(),
+                    source,
+                }
+            })?;
         if !capabilities.unlisted_search_params.is_empty() {
             tracing::warn!(params = ?capabilities.unlisted_search_params, "the server does not list these search parameters; relying on them anyway");
         }
@@ -190,14 +212,20 @@ impl Worker {
 pub async fn run(args: &SyncArgs) -> Result<SyncSummary, SyncError> {
     let config = Config::load(&args.config)?;
     let mut sink: Box<dyn std::io::Write + Send> = match &args.transactions_out {
-        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path).map_err(|source| {
-            SyncError::Output { path: path.display().to_string(), source }
-        })?)),
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|source| SyncError::Output {
+                path: path.display().to_string(),
+                source,
+            })?,
+        )),
         None if args.dry_run => Box::new(std::io::stdout()),
         None => Box::new(std::io::sink()),
     };
     let summary = run_with(config, args.dry_run, &mut sink).await?;
-    sink.flush().map_err(|source| SyncError::Output { path: "transactions output".into(), source })?;
+    sink.flush().map_err(|source| SyncError::Output {
+        path: "transactions output".into(),
+        source,
+    })?;
     Ok(summary)
 }
 
@@ -211,23 +239,39 @@ pub async fn run_with(
     let started = Instant::now();
     let store = StateStore::open(&config.state.dir)?;
     let stream = stream_key(&config.fhir.url, &config.filters());
-    let saved = store.load()?.streams.get(&stream).and_then(|s| s.checkpoint.clone());
+    let saved = store
+        .load()?
+        .streams
+        .get(&stream)
+        .and_then(|s| s.checkpoint.clone());
     let overlap = time::Duration::seconds(config.pull.overlap_secs as i64);
     let since = match &saved {
         Some(checkpoint) => Some(
             OffsetDateTime::parse(checkpoint, &time::format_description::well_known::Rfc3339)
                 .map_err(|e| StateError::Io {
                     path: store.path(),
-                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("checkpoint {checkpoint:?}: {e}")),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("checkpoint {checkpoint:?}: {e}"),
+                    ),
                 })?
                 - overlap,
         ),
         None => config.since()?,
     };
-    let window = Window { since, until: OffsetDateTime::now_utc() };
+    let window = Window {
+        since,
+        until: OffsetDateTime::now_utc(),
+    };
 
     let worker = Worker::connect(config, !dry_run).await?;
-    let collected = collect_window(&worker.client, &worker.config.filters(), window, worker.config.pull.page_size).await?;
+    let collected = collect_window(
+        &worker.client,
+        &worker.config.filters(),
+        window,
+        worker.config.pull.page_size,
+    )
+    .await?;
     let mut summary = SyncSummary {
         dry_run,
         duplicates: collected.duplicates as u64,
@@ -252,14 +296,26 @@ pub async fn run_with(
         summary.seen += 1;
         match result {
             Ok(Outcome::Current) => summary.current += 1,
-            Ok(Outcome::Skipped(reason)) => *summary.skipped.entry(reason.key().to_string()).or_default() += 1,
+            Ok(Outcome::Skipped(reason)) => {
+                *summary.skipped.entry(reason.key().to_string()).or_default() += 1
+            }
             Ok(Outcome::Gone) => *summary.skipped.entry("deleted".to_string()).or_default() += 1,
-            Ok(Outcome::Written { observations, superseded, conflicts, bundle, .. }) => {
+            Ok(Outcome::Written {
+                observations,
+                superseded,
+                conflicts,
+                bundle,
+                ..
+            }) => {
                 summary.conflicts += u64::from(conflicts);
                 summary.record_write(observations, superseded);
                 write_line(&output, &bundle)?;
             }
-            Ok(Outcome::Planned { observations, superseded, bundle }) => {
+            Ok(Outcome::Planned {
+                observations,
+                superseded,
+                bundle,
+            }) => {
                 summary.record_write(observations, superseded);
                 write_line(&output, &bundle)?;
             }
@@ -289,9 +345,17 @@ pub async fn run_with(
     Ok(summary)
 }
 
-fn write_line(output: &Mutex<&mut (dyn std::io::Write + Send)>, bundle: &Value) -> Result<(), SyncError> {
-    let mut output = output.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let io = |source| SyncError::Output { path: "transactions output".into(), source };
+fn write_line(
+    output: &Mutex<&mut (dyn std::io::Write + Send)>,
+    bundle: &Value,
+) -> Result<(), SyncError> {
+    let mut output = output
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let io = |source| SyncError::Output {
+        path: "transactions output".into(),
+        source,
+    };
     serde_json::to_writer(&mut **output, bundle).map_err(|e| io(std::io::Error::other(e)))?;
     output.write_all(b"\n").map_err(io)
 }

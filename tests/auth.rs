@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use base64::Engine as _;
 use reportsplit::auth::{Auth, AuthConfig, AuthError, SigningAlg};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
@@ -582,5 +583,76 @@ async fn unusable_token_responses_are_errors_that_never_quote_the_body() {
         );
         assert!(error.to_string().contains(expected), "{error}");
         assert!(!shown(&error).contains("leaky-value"), "{error:?}");
+    }
+}
+
+/// Collects everything logged on this thread, at every level and from every crate.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn secrets_and_tokens_never_reach_the_logs_even_at_trace_level() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("tok-SECRET-TOKEN", 4)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(500))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let secret = write_secret(dir.path(), "secret", "client-SECRET-VALUE");
+    let auth = Auth::new(
+        &client_credentials(&server, secret, 60),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    let header = auth.header().await.unwrap().unwrap();
+    reqwest::Client::new()
+        .get(format!("{}/fhir/metadata", server.uri()))
+        .header(AUTHORIZATION, header)
+        .send()
+        .await
+        .unwrap();
+    // A failed refresh logs a warning while the current token is still used.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(auth.header().await.is_ok());
+    tracing::debug!(auth = ?auth, "the authenticator as a caller might log it");
+
+    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(logged.contains("obtained an access token"), "{logged}");
+    assert!(logged.contains("token refresh failed"), "{logged}");
+    let basic_credentials =
+        base64::engine::general_purpose::STANDARD.encode("reportsplit+worker:client-SECRET-VALUE");
+    for secret in ["SECRET-TOKEN", "SECRET-VALUE", basic_credentials.as_str()] {
+        assert!(!logged.contains(secret), "{secret} logged:\n{logged}");
     }
 }

@@ -3,7 +3,9 @@
 
 use reportsplit::map::{OBSERVATION_SYSTEM, RunInfo};
 use reportsplit::pull::ReportText;
-use reportsplit::write::{Plan, PlanError, TAG_SYSTEM, WriteSet, plan, previous_refs, report_patch};
+use reportsplit::write::{
+    Plan, PlanError, TAG_SYSTEM, WriteSet, plan, previous_refs, report_patch,
+};
 use reportsplit_split::{
     Assertion, BodySite, Change, Code, Critical, Discrepancy, DiscrepancyKind, Extraction, Finding,
     Item, Laterality, Measurement, Recommendation, Section, SectionKind, Temporality,
@@ -50,7 +52,10 @@ fn codes() -> Codes {
         effusion: sct("60046008", "Pleural effusion"),
         lung: sct("45653009", "Structure of upper lobe of lung"),
         findings: loinc("18782-3", "Radiology Study observation (narrative)"),
-        impression: loinc("19005-8", "Radiology Imaging study [Impression] (narrative)"),
+        impression: loinc(
+            "19005-8",
+            "Radiology Imaging study [Impression] (narrative)",
+        ),
     }
 }
 
@@ -86,10 +91,20 @@ fn finding<'a>(
 /// What the extractor gives for [`TEXT`] (built by hand: the test is about mapping).
 fn extraction<'a>(text: &'a str, c: &'a Codes) -> Extraction<'a> {
     let first = "There is a 3.50 x 2.1 cm mass in the left upper lobe, new since 2024.";
-    let mut mass = finding(text, (first, 0), ("mass", 0), SectionKind::Findings, &c.mass, Assertion::Present);
+    let mut mass = finding(
+        text,
+        (first, 0),
+        ("mass", 0),
+        SectionKind::Findings,
+        &c.mass,
+        Assertion::Present,
+    );
     mass.laterality = Some(Laterality::Left);
     mass.change = Some(Change::New);
-    mass.body_site = vec![BodySite { text: slice(text, "left upper lobe", 0), code: Some(&c.lung) }];
+    mass.body_site = vec![BodySite {
+        text: slice(text, "left upper lobe", 0),
+        code: Some(&c.lung),
+    }];
     let (m_start, m_end) = span(text, "3.50 x 2.1 cm", 0);
     mass.measurements = vec![Measurement {
         values: vec![3.5, 2.1],
@@ -108,7 +123,14 @@ fn extraction<'a>(text: &'a str, c: &'a Codes) -> Extraction<'a> {
         Assertion::Absent,
     );
     let item1 = "Right upper lobe mass, suspicious for malignancy.";
-    let mut imp_mass = finding(text, (item1, 0), ("mass", 1), SectionKind::Impression, &c.mass, Assertion::Possible);
+    let mut imp_mass = finding(
+        text,
+        (item1, 0),
+        ("mass", 1),
+        SectionKind::Impression,
+        &c.mass,
+        Assertion::Possible,
+    );
     imp_mass.item = Some(1);
     imp_mass.laterality = Some(Laterality::Right);
     let mut imp_effusion = finding(
@@ -126,7 +148,13 @@ fn extraction<'a>(text: &'a str, c: &'a Codes) -> Extraction<'a> {
     let chars = text.chars().count();
     let item = |n: u32, body: &str| {
         let (start, end) = span(text, body, 0);
-        Item { n, label: None, text: slice(text, body, 0), start, end }
+        Item {
+            n,
+            label: None,
+            text: slice(text, body, 0),
+            start,
+            end,
+        }
     };
     let (rec_start, rec_end) = span(text, "CT chest in 3 months.", 0);
     Extraction {
@@ -255,7 +283,9 @@ fn entries(set: &WriteSet) -> &Vec<Value> {
 fn resources<'s>(set: &'s WriteSet, resource_type: &str) -> Vec<&'s Value> {
     entries(set)
         .iter()
-        .filter(|e| e["request"]["method"] == "POST" && e["resource"]["resourceType"] == resource_type)
+        .filter(|e| {
+            e["request"]["method"] == "POST" && e["resource"]["resourceType"] == resource_type
+        })
         .map(|e| &e["resource"])
         .collect()
 }
@@ -273,6 +303,7 @@ fn maps_findings_statements_recommendations_and_discrepancies() {
     // 4 findings + 2 impression items + 2 findings sentences + 1 recommendation + 1 discrepancy
     assert_eq!(set.observations, 10);
     assert_eq!(set.superseded, 0);
+    assert_eq!(set.findings, 4);
     let observations = resources(&set, "Observation");
     assert_eq!(observations.len(), 10);
 
@@ -281,14 +312,23 @@ fn maps_findings_statements_recommendations_and_discrepancies() {
     assert_eq!(mass["category"][0]["coding"][0]["code"], "imaging");
     assert_eq!(mass["code"]["coding"][0]["code"], "4147007");
     assert_eq!(mass["code"]["text"], "mass");
-    assert_eq!(mass["valueCodeableConcept"]["coding"][0]["code"], "52101004");
+    assert_eq!(
+        mass["valueCodeableConcept"]["coding"][0]["code"],
+        "52101004"
+    );
     assert_eq!(mass["bodySite"]["coding"][0]["code"], "45653009");
     assert_eq!(mass["bodySite"]["text"], "left upper lobe");
     // verbatim from the report, timestamps untouched
-    assert_eq!(mass["subject"], json!({"reference": "Patient/p1", "display": "Test Patient"}));
+    assert_eq!(
+        mass["subject"],
+        json!({"reference": "Patient/p1", "display": "Test Patient"})
+    );
     assert_eq!(mass["encounter"]["reference"], "Encounter/e1");
     assert_eq!(mass["effectiveDateTime"], "2026-11-27T08:00:00.500+01:00");
-    assert_eq!(mass["_effectiveDateTime"]["extension"][0]["valueCode"], "ms");
+    assert_eq!(
+        mass["_effectiveDateTime"]["extension"][0]["valueCode"],
+        "ms"
+    );
     assert_eq!(mass["issued"], "2026-11-27T09:30:00.120+01:00");
     assert_eq!(mass["derivedFrom"][0]["reference"], "ImagingStudy/st-1");
     // components: laterality, size, change, temporality
@@ -298,10 +338,22 @@ fn maps_findings_statements_recommendations_and_discrepancies() {
         .iter()
         .map(|c| c["code"]["coding"][0]["code"].as_str().expect("code"))
         .collect();
-    assert_eq!(component_codes, ["272741003", "103339001", "263703002", "408731000"]);
-    assert_eq!(mass["component"][0]["valueCodeableConcept"]["coding"][0]["code"], "7771000");
-    assert_eq!(mass["component"][2]["valueCodeableConcept"]["coding"][0]["code"], "7147002");
-    assert_eq!(mass["component"][3]["valueCodeableConcept"]["coding"][0]["code"], "410512000");
+    assert_eq!(
+        component_codes,
+        ["272741003", "103339001", "263703002", "408731000"]
+    );
+    assert_eq!(
+        mass["component"][0]["valueCodeableConcept"]["coding"][0]["code"],
+        "7771000"
+    );
+    assert_eq!(
+        mass["component"][2]["valueCodeableConcept"]["coding"][0]["code"],
+        "7147002"
+    );
+    assert_eq!(
+        mass["component"][3]["valueCodeableConcept"]["coding"][0]["code"],
+        "410512000"
+    );
     let size = &mass["component"][1];
     assert_eq!(size["code"]["text"], "Long axis (3.50 x 2.1 cm)");
     assert_eq!(size["valueQuantity"]["unit"], "cm");
@@ -312,8 +364,15 @@ fn maps_findings_statements_recommendations_and_discrepancies() {
 
     // evidence: sentence on the resource, term on the code, size on the component
     let derivation = &mass["extension"][0];
-    assert_eq!(derivation["url"], "http://hl7.org/fhir/StructureDefinition/derivation-reference");
-    let (start, end) = span(TEXT, "There is a 3.50 x 2.1 cm mass in the left upper lobe, new since 2024.", 0);
+    assert_eq!(
+        derivation["url"],
+        "http://hl7.org/fhir/StructureDefinition/derivation-reference"
+    );
+    let (start, end) = span(
+        TEXT,
+        "There is a 3.50 x 2.1 cm mass in the left upper lobe, new since 2024.",
+        0,
+    );
     assert_eq!(
         derivation["extension"],
         json!([
@@ -324,8 +383,14 @@ fn maps_findings_statements_recommendations_and_discrepancies() {
         ])
     );
     let (term_start, _) = span(TEXT, "mass", 0);
-    assert_eq!(mass["code"]["extension"][0]["extension"][2]["valueInteger"], term_start);
-    assert_eq!(mass["code"]["extension"][0]["extension"][3]["valueInteger"], 4);
+    assert_eq!(
+        mass["code"]["extension"][0]["extension"][2]["valueInteger"],
+        term_start
+    );
+    assert_eq!(
+        mass["code"]["extension"][0]["extension"][3]["valueInteger"],
+        4
+    );
 
     // identifier and conditional create
     let identifier = &mass["identifier"][0];
@@ -337,12 +402,20 @@ fn maps_findings_statements_recommendations_and_discrepancies() {
         entry["request"]["ifNoneExist"],
         format!("identifier=urn:reportsplit:observation|{value}")
     );
-    assert!(entry["fullUrl"].as_str().expect("fullUrl").starts_with("urn:uuid:"));
+    assert!(
+        entry["fullUrl"]
+            .as_str()
+            .expect("fullUrl")
+            .starts_with("urn:uuid:")
+    );
 
     // critical result: the impression mass is flagged
     let imp_mass = observations[2];
     assert_eq!(imp_mass["interpretation"][0]["coding"][0]["code"], "AA");
-    assert_eq!(imp_mass["valueCodeableConcept"]["coding"][0]["code"], "60022001");
+    assert_eq!(
+        imp_mass["valueCodeableConcept"]["coding"][0]["code"],
+        "60022001"
+    );
     assert!(mass.get("interpretation").is_none());
 
     // statements: impression items with their findings as members
@@ -350,7 +423,9 @@ fn maps_findings_statements_recommendations_and_discrepancies() {
     let statements: Vec<&Value> = observations
         .iter()
         .copied()
-        .filter(|o| o["code"]["coding"][0]["system"] == "http://dicom.nema.org/resources/ontology/DCM")
+        .filter(|o| {
+            o["code"]["coding"][0]["system"] == "http://dicom.nema.org/resources/ontology/DCM"
+        })
         .collect();
     let by_text = |t: &str| {
         statements
@@ -367,14 +442,20 @@ fn maps_findings_statements_recommendations_and_discrepancies() {
     assert_eq!(sentence["hasMember"], json!([{"reference": full_url(1)}]));
     let recommendation = by_text("CT chest in 3 months.");
     assert_eq!(recommendation["code"]["coding"][0]["code"], "121075");
-    assert_eq!(recommendation["component"][0]["code"]["coding"][0]["code"], "111055");
+    assert_eq!(
+        recommendation["component"][0]["code"]["coding"][0]["code"],
+        "111055"
+    );
     assert_eq!(recommendation["component"][0]["valueQuantity"]["code"], "d");
     assert_eq!(recommendation["component"][0]["valueQuantity"]["value"], 90);
     let discrepancy = observations
         .iter()
         .find(|o| o["code"]["coding"][0]["code"] == "laterality-discrepancy")
         .expect("discrepancy");
-    assert_eq!(discrepancy["valueString"], "mass: left in Findings, right in Impression");
+    assert_eq!(
+        discrepancy["valueString"],
+        "mass: left in Findings, right in Impression"
+    );
     assert_eq!(
         discrepancy["hasMember"],
         json!([{"reference": full_url(0)}, {"reference": full_url(2)}])
@@ -388,10 +469,17 @@ fn provenance_and_device() {
     assert_eq!(device["identifier"][0]["value"], "reportsplit/0.1.0");
     assert_eq!(device["version"][0]["value"], "0.1.0");
     let device_entry = &entries(&set)[0];
-    assert_eq!(device_entry["request"]["ifNoneExist"], "identifier=urn:reportsplit:device|reportsplit/0.1.0");
+    assert_eq!(
+        device_entry["request"]["ifNoneExist"],
+        "identifier=urn:reportsplit:device|reportsplit/0.1.0"
+    );
 
     let provenance = resources(&set, "Provenance")[0];
-    let targets: Vec<&Value> = provenance["target"].as_array().expect("targets").iter().collect();
+    let targets: Vec<&Value> = provenance["target"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .collect();
     assert_eq!(targets.len(), 10);
     for (target, result) in targets.iter().zip(&set.results) {
         assert_eq!(target["reference"], *result);
@@ -417,7 +505,11 @@ fn report_update_is_lossless() {
     let original_object = original.as_object().expect("object");
     let updated_object = updated.as_object().expect("object");
     let keys = |o: &serde_json::Map<String, Value>| o.keys().cloned().collect::<Vec<_>>();
-    assert_eq!(keys(original_object), keys(updated_object), "same keys, same order");
+    assert_eq!(
+        keys(original_object),
+        keys(updated_object),
+        "same keys, same order"
+    );
     for (key, value) in original_object {
         if key == "result" || key == "meta" {
             continue;
@@ -439,10 +531,19 @@ fn report_update_is_lossless() {
         assert!(text.contains(exact), "lost {exact}");
     }
     let result = updated["result"].as_array().expect("result");
-    assert_eq!(result[0], json!({"reference": "Observation/lab-7", "display": "kept"}));
+    assert_eq!(
+        result[0],
+        json!({"reference": "Observation/lab-7", "display": "kept"})
+    );
     assert_eq!(result.len(), 11);
-    let appended: Vec<&str> = result[1..].iter().map(|r| r["reference"].as_str().expect("ref")).collect();
-    assert_eq!(appended, set.results.iter().map(String::as_str).collect::<Vec<_>>());
+    let appended: Vec<&str> = result[1..]
+        .iter()
+        .map(|r| r["reference"].as_str().expect("ref"))
+        .collect();
+    assert_eq!(
+        appended,
+        set.results.iter().map(String::as_str).collect::<Vec<_>>()
+    );
     assert_eq!(updated["meta"]["versionId"], "3");
     assert_eq!(updated["meta"]["profile"], original["meta"]["profile"]);
     let tags = updated["meta"]["tag"].as_array().expect("tags");
@@ -487,8 +588,13 @@ fn current_when_the_tag_matches_and_rewrite_when_the_extractor_changes() {
     assert_eq!(again, Plan::Current);
 
     // a new extractor version re-derives: all old Observations superseded
-    let newer = RunInfo { extractor_version: "0.2.0".into(), ..run() };
-    let Plan::Write(set) = plan(&stored, &report_text(), &extraction, &previous, &newer).expect("plan") else {
+    let newer = RunInfo {
+        extractor_version: "0.2.0".into(),
+        ..run()
+    };
+    let Plan::Write(set) =
+        plan(&stored, &report_text(), &extraction, &previous, &newer).expect("plan")
+    else {
         panic!("expected a write");
     };
     assert_eq!((set.observations, set.superseded), (10, 10));
@@ -512,33 +618,59 @@ fn amended_text_supersedes_old_observations_and_keeps_every_result() {
     stored["status"] = json!("amended");
     stored["meta"]["versionId"] = json!("5");
     let amended_text = format!("CT CHEST WITH CONTRAST\n{TEXT}");
-    let text = ReportText { text: amended_text.clone(), ..report_text() };
+    let text = ReportText {
+        text: amended_text.clone(),
+        ..report_text()
+    };
     let c = codes();
     let extraction = extraction(&amended_text, &c);
     let unrelated = json!({"resourceType": "Observation", "id": "lab-7", "meta": {"versionId": "2"},
                            "status": "final", "code": {"text": "lab"}});
     let mut all_previous = previous.clone();
     all_previous.push(unrelated);
-    let Plan::Write(amended) = plan(&stored, &text, &extraction, &all_previous, &run()).expect("plan") else {
+    let Plan::Write(amended) =
+        plan(&stored, &text, &extraction, &all_previous, &run()).expect("plan")
+    else {
         panic!("expected a write");
     };
-    assert_eq!((amended.observations, amended.superseded), (10, 10), "lab-7 is not ours");
+    assert_eq!(
+        (amended.observations, amended.superseded),
+        (10, 10),
+        "lab-7 is not ours"
+    );
     let new_observations = resources(&amended, "Observation");
     assert!(new_observations.iter().all(|o| o["status"] == "amended"));
-    let old_ids: Vec<&Value> = previous.iter().map(|o| &o["identifier"][0]["value"]).collect();
-    assert!(new_observations.iter().all(|o| !old_ids.contains(&&o["identifier"][0]["value"])));
+    let old_ids: Vec<&Value> = previous
+        .iter()
+        .map(|o| &o["identifier"][0]["value"])
+        .collect();
+    assert!(
+        new_observations
+            .iter()
+            .all(|o| !old_ids.contains(&&o["identifier"][0]["value"]))
+    );
 
     let puts: Vec<&Value> = entries(&amended)
         .iter()
-        .filter(|e| e["request"]["method"] == "PUT" && e["resource"]["resourceType"] == "Observation")
+        .filter(|e| {
+            e["request"]["method"] == "PUT" && e["resource"]["resourceType"] == "Observation"
+        })
         .collect();
     assert_eq!(puts.len(), 10);
     for (put, old) in puts.iter().zip(&previous) {
-        assert_eq!(put["request"]["url"], format!("Observation/{}", old["id"].as_str().expect("id")));
+        assert_eq!(
+            put["request"]["url"],
+            format!("Observation/{}", old["id"].as_str().expect("id"))
+        );
         assert_eq!(put["request"]["ifMatch"], "W/\"1\"");
         let body = &put["resource"];
         assert_eq!(body["status"], "entered-in-error");
-        assert!(body["note"][0]["text"].as_str().expect("note").starts_with("Superseded"));
+        assert!(
+            body["note"][0]["text"]
+                .as_str()
+                .expect("note")
+                .starts_with("Superseded")
+        );
         assert_eq!(body["identifier"], old["identifier"]);
         assert_eq!(body["code"], old["code"]);
     }
@@ -546,15 +678,25 @@ fn amended_text_supersedes_old_observations_and_keeps_every_result() {
     let entities = provenance["entity"].as_array().expect("entities");
     assert_eq!(entities.len(), 11);
     assert_eq!(entities[1]["role"], "revision");
-    assert_eq!(entities[1]["what"]["reference"], "Observation/obs-0/_history/1");
+    assert_eq!(
+        entities[1]["what"]["reference"],
+        "Observation/obs-0/_history/1"
+    );
     assert_eq!(provenance["target"].as_array().expect("targets").len(), 20);
 
     let updated = report_put(&amended);
     let result = updated["result"].as_array().expect("result");
     assert_eq!(result.len(), 21, "old and new references kept");
-    assert_eq!(result[..11], stored["result"].as_array().expect("result")[..]);
+    assert_eq!(
+        result[..11],
+        stored["result"].as_array().expect("result")[..]
+    );
     let tags = updated["meta"]["tag"].as_array().expect("tags");
-    assert_eq!(tags.iter().filter(|t| t["system"] == TAG_SYSTEM).count(), 1, "tag replaced");
+    assert_eq!(
+        tags.iter().filter(|t| t["system"] == TAG_SYSTEM).count(),
+        1,
+        "tag replaced"
+    );
 }
 
 #[test]
@@ -563,10 +705,14 @@ fn withdrawn_report_only_supersedes() {
     let (mut stored, previous) = after_write(&set, "4");
     stored["status"] = json!("entered-in-error");
     stored["meta"]["versionId"] = json!("5");
-    let text = ReportText { text: format!("{TEXT} "), ..report_text() };
+    let text = ReportText {
+        text: format!("{TEXT} "),
+        ..report_text()
+    };
     let c = codes();
     let extraction = extraction(&text.text, &c);
-    let Plan::Write(set) = plan(&stored, &text, &extraction, &previous, &run()).expect("plan") else {
+    let Plan::Write(set) = plan(&stored, &text, &extraction, &previous, &run()).expect("plan")
+    else {
         panic!("expected a write");
     };
     assert_eq!((set.observations, set.superseded), (0, 10));
@@ -577,7 +723,10 @@ fn withdrawn_report_only_supersedes() {
 fn planning_is_deterministic() {
     let a = write_set(&report(), &[]);
     let b = write_set(&report(), &[]);
-    assert_eq!(serde_json::to_string(&a.bundle).ok(), serde_json::to_string(&b.bundle).ok());
+    assert_eq!(
+        serde_json::to_string(&a.bundle).ok(),
+        serde_json::to_string(&b.bundle).ok()
+    );
 }
 
 #[test]
@@ -600,7 +749,10 @@ fn malformed_reports_are_errors_not_panics() {
             r["status"] = json!(7);
             r
         }),
-        ("not a report", json!({"resourceType": "Observation", "id": "x"})),
+        (
+            "not a report",
+            json!({"resourceType": "Observation", "id": "x"}),
+        ),
         ("not an object", json!([1, 2])),
         ("result not an array", {
             let mut r = report();
@@ -610,15 +762,27 @@ fn malformed_reports_are_errors_not_panics() {
     ];
     for (name, bad) in cases {
         let outcome = plan(&bad, &report_text(), &parsed, &[], &run());
-        assert!(matches!(outcome, Err(PlanError::Map(_) | PlanError::Report { .. })), "{name}: {outcome:?}");
-        assert!(!outcome.err().map(|e| e.to_string()).unwrap_or_default().is_empty());
+        assert!(
+            matches!(outcome, Err(PlanError::Map(_) | PlanError::Report { .. })),
+            "{name}: {outcome:?}"
+        );
+        assert!(
+            !outcome
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+                .is_empty()
+        );
     }
     // previous Observation of ours without a version: an error naming it
     let set = write_set(&report(), &[]);
     let (mut stored, mut previous) = after_write(&set, "4");
     stored["meta"]["versionId"] = json!("5");
     previous[0]["meta"] = json!({});
-    let text = ReportText { text: format!("{TEXT} "), ..report_text() };
+    let text = ReportText {
+        text: format!("{TEXT} "),
+        ..report_text()
+    };
     let amended = extraction(&text.text, &c);
     let err = plan(&stored, &text, &amended, &previous, &run()).expect_err("no version");
     assert!(err.to_string().contains("meta.versionId"), "{err}");
@@ -627,15 +791,29 @@ fn malformed_reports_are_errors_not_panics() {
 #[test]
 fn json_patch_alternative() {
     let set = write_set(&report(), &[]);
-    let resolved: Vec<String> = (0..set.results.len()).map(|i| format!("Observation/n{i}")).collect();
+    let resolved: Vec<String> = (0..set.results.len())
+        .map(|i| format!("Observation/n{i}"))
+        .collect();
     let patch = report_patch(&report(), &resolved, &set.tag).expect("patch");
     let ops = patch.as_array().expect("ops");
-    assert_eq!(ops[0], json!({"op": "test", "path": "/meta/versionId", "value": "3"}));
-    assert_eq!(ops[1], json!({"op": "add", "path": "/result/-", "value": {"reference": "Observation/n0"}}));
+    assert_eq!(
+        ops[0],
+        json!({"op": "test", "path": "/meta/versionId", "value": "3"})
+    );
+    assert_eq!(
+        ops[1],
+        json!({"op": "add", "path": "/result/-", "value": {"reference": "Observation/n0"}})
+    );
     assert_eq!(ops.len(), 1 + 10 + 1);
-    assert_eq!(ops[11], json!({"op": "add", "path": "/meta/tag/-", "value": set.tag}));
+    assert_eq!(
+        ops[11],
+        json!({"op": "add", "path": "/meta/tag/-", "value": set.tag})
+    );
     let without = set.bundle_without_report();
-    assert_eq!(without["entry"].as_array().map(Vec::len), Some(entries(&set).len() - 1));
+    assert_eq!(
+        without["entry"].as_array().map(Vec::len),
+        Some(entries(&set).len() - 1)
+    );
     assert!(
         without["entry"]
             .as_array()
@@ -650,7 +828,9 @@ fn json_patch_alternative() {
 /// `REPORTSPLIT_DUMP_BUNDLE` names, to post it to a real server by hand.
 #[test]
 fn dump_bundle_when_asked() {
-    let Ok(path) = std::env::var("REPORTSPLIT_DUMP_BUNDLE") else { return };
+    let Ok(path) = std::env::var("REPORTSPLIT_DUMP_BUNDLE") else {
+        return;
+    };
     let source = match std::env::var("REPORTSPLIT_DUMP_REPORT") {
         Ok(file) => serde_json::from_str(&std::fs::read_to_string(file).expect("report file"))
             .expect("report JSON"),
@@ -660,7 +840,3 @@ fn dump_bundle_when_asked() {
     let pretty = serde_json::to_string_pretty(&set.bundle).expect("json");
     std::fs::write(path, pretty).expect("write dump");
 }
-pub const TEXT_PUB: &str = TEXT;
-pub fn codes_pub() -> Codes { codes() }
-pub fn extraction_pub<'a>(t: &'a str, c: &'a Codes) -> Extraction<'a> { extraction(t, c) }
-pub fn run_pub() -> RunInfo { run() }

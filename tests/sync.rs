@@ -23,11 +23,19 @@ async fn seed_reports(fhir: &common::Fhir, prefix: &str, n: usize) -> (String, V
 }
 
 fn our_tag(report: &Value) -> Option<&Value> {
-    report["meta"]["tag"].as_array()?.iter().find(|t| t["system"] == TAG_SYSTEM)
+    report["meta"]["tag"]
+        .as_array()?
+        .iter()
+        .find(|t| t["system"] == TAG_SYSTEM)
 }
 
 fn result_refs(report: &Value) -> Vec<String> {
-    report["result"].as_array().into_iter().flatten().filter_map(|r| r["reference"].as_str().map(String::from)).collect()
+    report["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["reference"].as_str().map(String::from))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,10 +48,17 @@ async fn fifty_reports_are_enriched_and_a_second_sync_writes_nothing() {
 
     let (summary, bundles) = common::sync(&config, false).await;
     assert_eq!(summary.seen, 50, "{summary}");
-    assert_eq!(summary.failed_total(), 0, "strict validation must accept every resource: {summary:?}");
+    assert_eq!(
+        summary.failed_total(),
+        0,
+        "strict validation must accept every resource: {summary:?}"
+    );
     assert_eq!(summary.written, 50, "{summary}");
     assert_eq!(bundles.len(), 50);
-    assert!(summary.observations_written >= 50, "at least one Observation per report: {summary}");
+    assert!(
+        summary.observations_written >= 50,
+        "at least one Observation per report: {summary}"
+    );
 
     for id in &ids {
         let report = fhir.get(&format!("DiagnosticReport/{id}")).await;
@@ -55,10 +70,21 @@ async fn fifty_reports_are_enriched_and_a_second_sync_writes_nothing() {
             assert_eq!(observation["resourceType"], "Observation");
             assert_eq!(observation["subject"]["reference"], subject.as_str());
         }
-        let provenances = fhir.search_all(&format!("Provenance?target={}", results[0])).await;
-        assert_eq!(provenances.len(), 1, "{id}: one Provenance for its Observations");
-        let entity = provenances[0]["entity"][0]["what"]["reference"].as_str().unwrap_or("");
-        assert!(entity.starts_with(&format!("DiagnosticReport/{id}/_history/")), "{entity}");
+        let provenances = fhir
+            .search_all(&format!("Provenance?target={}", results[0]))
+            .await;
+        assert_eq!(
+            provenances.len(),
+            1,
+            "{id}: one Provenance for its Observations"
+        );
+        let entity = provenances[0]["entity"][0]["what"]["reference"]
+            .as_str()
+            .unwrap_or("");
+        assert!(
+            entity.starts_with(&format!("DiagnosticReport/{id}/_history/")),
+            "{entity}"
+        );
     }
     let observations = fhir.count(&format!("Observation?subject={subject}")).await;
     assert_eq!(observations, summary.observations_written);
@@ -69,9 +95,19 @@ async fn fifty_reports_are_enriched_and_a_second_sync_writes_nothing() {
     assert_eq!(again.written, 0, "{again}");
     assert!(bundles.is_empty());
     assert_eq!(again.failed_total(), 0, "{again}");
-    assert_eq!(again.current, 50, "every report was re-read (overlap) and found current: {again}");
-    assert_eq!(fhir.count(&format!("Observation?subject={subject}")).await, observations);
-    assert_eq!(fhir.history_count_since(&before).await, 0, "no resource version was written by the second pass");
+    assert_eq!(
+        again.current, 50,
+        "every report was re-read (overlap) and found current: {again}"
+    );
+    assert_eq!(
+        fhir.count(&format!("Observation?subject={subject}")).await,
+        observations
+    );
+    assert_eq!(
+        fhir.history_count_since(&before).await,
+        0,
+        "no resource version was written by the second pass"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +123,10 @@ async fn a_dry_run_prints_the_transactions_and_writes_nothing() {
     assert_eq!(bundles.len(), 5);
     assert!(bundles.iter().all(|b| b["type"] == "transaction"));
     assert_eq!(fhir.history_count_since(&before).await, 0);
-    assert!(!state.path().join("state.json").exists(), "a dry run leaves the checkpoint alone");
+    assert!(
+        !state.path().join("state.json").exists(),
+        "a dry run leaves the checkpoint alone"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +142,10 @@ async fn amending_five_reports_supersedes_exactly_their_old_observations() {
     // The results of every report after the first pass.
     let mut before: HashMap<String, Vec<String>> = HashMap::new();
     for id in &ids {
-        before.insert(id.clone(), result_refs(&fhir.get(&format!("DiagnosticReport/{id}")).await));
+        before.insert(
+            id.clone(),
+            result_refs(&fhir.get(&format!("DiagnosticReport/{id}")).await),
+        );
     }
     // Amend five: new text (an added sentence), status amended.
     let amended: Vec<&String> = ids.iter().step_by(2).take(5).collect();
@@ -120,29 +162,54 @@ async fn amending_five_reports_supersedes_exactly_their_old_observations() {
 
     let (second, _) = common::sync(&config, false).await;
     assert_eq!(second.failed_total(), 0, "{second}");
-    assert_eq!(second.written, 5, "only the amended reports are written: {second}");
+    assert_eq!(
+        second.written, 5,
+        "only the amended reports are written: {second}"
+    );
     let old_of_amended: usize = amended.iter().map(|id| before[*id].len()).sum();
-    assert_eq!(second.observations_superseded as usize, old_of_amended, "{second}");
+    assert_eq!(
+        second.observations_superseded as usize, old_of_amended,
+        "{second}"
+    );
 
     for id in &ids {
         let report = fhir.get(&format!("DiagnosticReport/{id}")).await;
         let results = result_refs(&report);
         let old = &before[id];
-        assert!(old.iter().all(|r| results.contains(r)), "{id}: no result reference is dropped");
+        assert!(
+            old.iter().all(|r| results.contains(r)),
+            "{id}: no result reference is dropped"
+        );
         for reference in old {
             let observation = fhir.get(reference).await;
             if amended.contains(&id) {
-                assert_eq!(observation["status"], "entered-in-error", "{id}: {reference} must be superseded");
-                assert_eq!(observation["meta"]["versionId"], "2", "history is kept: a new version, not a deletion");
+                assert_eq!(
+                    observation["status"], "entered-in-error",
+                    "{id}: {reference} must be superseded"
+                );
+                assert_eq!(
+                    observation["meta"]["versionId"], "2",
+                    "history is kept: a new version, not a deletion"
+                );
             } else {
-                assert_ne!(observation["status"], "entered-in-error", "{id}: {reference} must stay");
+                assert_ne!(
+                    observation["status"], "entered-in-error",
+                    "{id}: {reference} must stay"
+                );
                 assert_eq!(observation["meta"]["versionId"], "1", "{id}: untouched");
             }
         }
         if amended.contains(&id) {
-            assert!(results.len() > old.len(), "{id}: new Observations were linked");
+            assert!(
+                results.len() > old.len(),
+                "{id}: new Observations were linked"
+            );
             for reference in results.iter().filter(|r| !old.contains(r)) {
-                assert_eq!(fhir.get(reference).await["status"], "amended", "{reference} mirrors the report status");
+                assert_eq!(
+                    fhir.get(reference).await["status"],
+                    "amended",
+                    "{reference} mirrors the report status"
+                );
             }
         }
     }
@@ -184,7 +251,10 @@ fn rich_report(id: &str, patient: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_content_survives_byte_for_byte() {
-    let server = Sekmet::start_with(ServerOptions { lenient: true, ..Default::default() });
+    let server = Sekmet::start_with(ServerOptions {
+        lenient: true,
+        ..Default::default()
+    });
     let fhir = server.fhir();
     let patient = seed::unique("rich");
     fhir.put(&seed::patient(&patient)).await;
@@ -193,13 +263,29 @@ async fn unknown_content_survives_byte_for_byte() {
     let stored = fhir.get(&format!("DiagnosticReport/{patient}-r")).await;
 
     let state = common::temp_state();
-    let config = common::config(&server.base, state.path(), Some(&format!("Patient/{patient}")), 100);
-    let (summary, _) = common::sync(&config, false).await;
-    assert_eq!((summary.written, summary.failed_total()), (1, 0), "{summary}");
+    let config = common::config(
+        &server.base,
+        state.path(),
+        Some(&format!("Patient/{patient}")),
+        100,
+    );
+    let (summary, bundles) = common::sync(&config, false).await;
+    assert_eq!(
+        (summary.written, summary.failed_total()),
+        (1, 0),
+        "{summary}"
+    );
 
     let after = fhir.get(&format!("DiagnosticReport/{patient}-r")).await;
     let owned = ["meta", "result"];
-    let keys = |v: &Value| v.as_object().unwrap().keys().filter(|k| !owned.contains(&k.as_str())).cloned().collect::<Vec<_>>();
+    let keys = |v: &Value| {
+        v.as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !owned.contains(&k.as_str()))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     assert_eq!(keys(&after), keys(&stored), "same elements, same order");
     for key in keys(&stored) {
         assert_eq!(
@@ -208,9 +294,23 @@ async fn unknown_content_survives_byte_for_byte() {
             "{key} changed"
         );
     }
-    // The decimal and the timestamps kept their exact lexical form.
+    // Timestamps kept their exact lexical form. (Decimals come back as the
+    // server stores them — SEKMET itself turns 13.50 into 13.5 — and the
+    // loop above shows we sent them back exactly as read.)
     let text = serde_json::to_string(&after).unwrap();
-    assert!(text.contains("13.50") && text.contains("3.00") && text.contains(".120+01:00"), "{text}");
+    assert!(
+        text.contains("08:00:00.120+01:00") && text.contains("09:00:00.000+00:00"),
+        "{text}"
+    );
+    // The transaction we sent carried the server's elements verbatim too.
+    let sent = bundles[0]["entry"].as_array().unwrap().last().unwrap()["resource"].clone();
+    for key in keys(&stored) {
+        assert_eq!(
+            serde_json::to_string(&sent[&key]).unwrap(),
+            serde_json::to_string(&stored[&key]).unwrap(),
+            "{key}"
+        );
+    }
     // meta: the site's tag and security label stay beside ours.
     assert_eq!(after["meta"]["security"], stored["meta"]["security"]);
     let tags = after["meta"]["tag"].as_array().unwrap();
@@ -238,19 +338,37 @@ async fn a_concurrent_edit_causes_412_and_both_edits_survive() {
     let mut theirs = ours.clone();
     theirs["identifier"] = json!([{"system": "urn:example:accession", "value": "ACC-RACE"}]);
     theirs["result"] = json!([{"reference": format!("Observation/{}-other", ids[0])}]);
-    let response = fhir.request(reqwest::Method::PUT, &format!("DiagnosticReport/{}", ids[0]), Some(&theirs), Some("1")).await;
+    let response = fhir
+        .request(
+            reqwest::Method::PUT,
+            &format!("DiagnosticReport/{}", ids[0]),
+            Some(&theirs),
+            Some("1"),
+        )
+        .await;
     assert_eq!(response.status, 200, "{}", response.body);
 
     // ...then our write, planned on the stale version.
-    let outcome = apply_report(&worker.apply_context(false), ours).await.expect("applied after a re-read");
-    let Outcome::Written { conflicts, .. } = outcome else { panic!("expected a write, got {outcome:?}") };
+    let outcome = apply_report(&worker.apply_context(false), ours)
+        .await
+        .expect("applied after a re-read");
+    let Outcome::Written { conflicts, .. } = outcome else {
+        panic!("expected a write, got {outcome:?}")
+    };
     assert_eq!(conflicts, 1, "exactly one 412 and re-read");
 
     let after = fhir.get(&format!("DiagnosticReport/{}", ids[0])).await;
     assert_eq!(after["meta"]["versionId"], "3");
-    assert_eq!(after["identifier"][0]["value"], "ACC-RACE", "their edit survives");
+    assert_eq!(
+        after["identifier"][0]["value"], "ACC-RACE",
+        "their edit survives"
+    );
     let results = result_refs(&after);
-    assert_eq!(results[0], format!("Observation/{}-other", ids[0]), "their result stays first");
+    assert_eq!(
+        results[0],
+        format!("Observation/{}-other", ids[0]),
+        "their result stays first"
+    );
     assert!(results.len() > 1, "our results are appended");
     assert!(our_tag(&after).is_some());
 }
@@ -258,36 +376,72 @@ async fn a_concurrent_edit_causes_412_and_both_edits_survive() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paging_over_equal_timestamps_loses_and_duplicates_nothing() {
     // Whole-second timestamps: the 45 reports written in one transaction share a few values.
-    let server = Sekmet::start_with(ServerOptions { second_clock: true, ..Default::default() });
+    let server = Sekmet::start_with(ServerOptions {
+        second_clock: true,
+        ..Default::default()
+    });
     let fhir = server.fhir();
     let (subject, ids) = seed_reports(&fhir, "paging", 45).await;
     let page_size = 5;
-    let reports = fhir.search_all(&format!("DiagnosticReport?subject={subject}&_count=100")).await;
+    let reports = fhir
+        .search_all(&format!("DiagnosticReport?subject={subject}&_count=100"))
+        .await;
     let mut per_timestamp: HashMap<String, usize> = HashMap::new();
     for report in &reports {
-        *per_timestamp.entry(report["meta"]["lastUpdated"].as_str().unwrap().to_string()).or_default() += 1;
+        *per_timestamp
+            .entry(report["meta"]["lastUpdated"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     let largest = per_timestamp.values().max().copied().unwrap_or(0);
-    assert!(largest > 2 * page_size, "precondition: one timestamp spans 3+ pages ({per_timestamp:?})");
+    assert!(
+        largest > 2 * page_size,
+        "precondition: one timestamp spans 3+ pages ({per_timestamp:?})"
+    );
 
     let state = common::temp_state();
     let config = common::config(&server.base, state.path(), Some(&subject), page_size as u32);
-    let worker = Worker::connect(config.clone(), false).await.expect("connect");
-    let window = Window { since: None, until: time::OffsetDateTime::now_utc() + time::Duration::seconds(2) };
-    let collected = collect_window(&worker.client, &config.filters(), window, page_size as u32).await.expect("window");
-    let got: Vec<String> = collected.reports.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let worker = Worker::connect(config.clone(), false)
+        .await
+        .expect("connect");
+    let window = Window {
+        since: None,
+        until: time::OffsetDateTime::now_utc() + time::Duration::seconds(2),
+    };
+    let collected = collect_window(&worker.client, &config.filters(), window, page_size as u32)
+        .await
+        .expect("window");
+    let got: Vec<String> = collected
+        .reports
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
     let unique: BTreeSet<&String> = got.iter().collect();
     assert_eq!(got.len(), unique.len(), "no duplicates");
     assert_eq!(unique, ids.iter().collect::<BTreeSet<_>>(), "nothing lost");
-    assert!(collected.reports.windows(2).all(|w| last_updated(&w[0]) <= last_updated(&w[1])), "in _lastUpdated order");
+    assert!(
+        collected
+            .reports
+            .windows(2)
+            .all(|w| last_updated(&w[0]) <= last_updated(&w[1])),
+        "in _lastUpdated order"
+    );
 
     // The whole sync with 9+ pages: every report written once.
     std::thread::sleep(std::time::Duration::from_millis(1100)); // `until` is exclusive and whole seconds
     let (summary, bundles) = common::sync(&config, false).await;
-    assert_eq!((summary.seen, summary.written, summary.failed_total()), (45, 45, 0), "{summary}");
+    assert_eq!(
+        (summary.seen, summary.written, summary.failed_total()),
+        (45, 45, 0),
+        "{summary}"
+    );
     let written: BTreeSet<String> = bundles
         .iter()
-        .map(|b| b["entry"].as_array().unwrap().last().unwrap()["resource"]["id"].as_str().unwrap().to_string())
+        .map(|b| {
+            b["entry"].as_array().unwrap().last().unwrap()["resource"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(written.len(), 45);
 }

@@ -38,10 +38,18 @@ pub enum CapabilityError {
 pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, CapabilityError> {
     if statement.get("resourceType").and_then(Value::as_str) != Some("CapabilityStatement") {
         return Err(CapabilityError::NotACapabilityStatement(
-            statement.get("resourceType").and_then(Value::as_str).unwrap_or("no resourceType").to_string(),
+            statement
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .unwrap_or("no resourceType")
+                .to_string(),
         ));
     }
-    let fhir_version = statement.get("fhirVersion").and_then(Value::as_str).unwrap_or("").to_string();
+    let fhir_version = statement
+        .get("fhirVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if !fhir_version.starts_with("4.0") {
         return Err(CapabilityError::WrongVersion(if fhir_version.is_empty() {
             "(no fhirVersion)".into()
@@ -52,17 +60,27 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
     let rests: Vec<&Value> = statement
         .get("rest")
         .and_then(Value::as_array)
-        .map(|r| r.iter().filter(|r| r.get("mode").and_then(Value::as_str) != Some("client")).collect())
+        .map(|r| {
+            r.iter()
+                .filter(|r| r.get("mode").and_then(Value::as_str) != Some("client"))
+                .collect()
+        })
         .unwrap_or_default();
     let resource = |kind: &str| -> Option<&Value> {
         rests.iter().find_map(|rest| {
-            rest.get("resource")?.as_array()?.iter().find(|r| r.get("type").and_then(Value::as_str) == Some(kind))
+            rest.get("resource")?
+                .as_array()?
+                .iter()
+                .find(|r| r.get("type").and_then(Value::as_str) == Some(kind))
         })
     };
     let has_interaction = |list: Option<&Value>, code: &str| -> bool {
         list.and_then(|l| l.get("interaction"))
             .and_then(Value::as_array)
-            .is_some_and(|i| i.iter().any(|i| i.get("code").and_then(Value::as_str) == Some(code)))
+            .is_some_and(|i| {
+                i.iter()
+                    .any(|i| i.get("code").and_then(Value::as_str) == Some(code))
+            })
     };
 
     let mut missing = Vec::new();
@@ -76,10 +94,19 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
     let listed_params: Vec<&str> = report
         .and_then(|r| r.get("searchParam"))
         .and_then(Value::as_array)
-        .map(|p| p.iter().filter_map(|p| p.get("name").and_then(Value::as_str)).collect())
+        .map(|p| {
+            p.iter()
+                .filter_map(|p| p.get("name").and_then(Value::as_str))
+                .collect()
+        })
         .unwrap_or_default();
     let mut unlisted_search_params = Vec::new();
-    for param in needs.search_params.iter().map(String::as_str).chain(["_lastUpdated"]) {
+    for param in needs
+        .search_params
+        .iter()
+        .map(String::as_str)
+        .chain(["_lastUpdated"])
+    {
         if listed_params.contains(&param) {
             continue;
         }
@@ -90,13 +117,20 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
         }
     }
     if needs.write {
-        if !rests.iter().any(|rest| has_interaction(Some(rest), "transaction")) {
+        if !rests
+            .iter()
+            .any(|rest| has_interaction(Some(rest), "transaction"))
+        {
             missing.push("transaction (system interaction)".to_string());
         }
         if !has_interaction(report, "update") {
             missing.push("DiagnosticReport update".to_string());
         }
-        if report.and_then(|r| r.get("versioning")).and_then(Value::as_str) == Some("no-version") {
+        if report
+            .and_then(|r| r.get("versioning"))
+            .and_then(Value::as_str)
+            == Some("no-version")
+        {
             missing.push("DiagnosticReport versioning (If-Match needs versionId)".to_string());
         }
         for kind in ["Observation", "Provenance"] {
@@ -105,7 +139,10 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
                 missing.push(format!("{kind} create"));
             }
             if kind == "Observation"
-                && resource.and_then(|r| r.get("conditionalCreate")).and_then(Value::as_bool) != Some(true)
+                && resource
+                    .and_then(|r| r.get("conditionalCreate"))
+                    .and_then(Value::as_bool)
+                    != Some(true)
             {
                 missing.push("Observation conditional create (conditionalCreate)".to_string());
             }
@@ -121,8 +158,15 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
         && statement
             .get("patchFormat")
             .and_then(Value::as_array)
-            .is_some_and(|f| f.iter().any(|f| f.as_str() == Some("application/json-patch+json")));
-    Ok(Capabilities { fhir_version, json_patch, unlisted_search_params })
+            .is_some_and(|f| {
+                f.iter()
+                    .any(|f| f.as_str() == Some("application/json-patch+json"))
+            });
+    Ok(Capabilities {
+        fhir_version,
+        json_patch,
+        unlisted_search_params,
+    })
 }
 
 #[cfg(test)]
@@ -131,7 +175,8 @@ mod tests {
     use serde_json::json;
 
     fn full() -> Value {
-        let interactions = |codes: &[&str]| -> Value { codes.iter().map(|c| json!({"code": c})).collect() };
+        let interactions =
+            |codes: &[&str]| -> Value { codes.iter().map(|c| json!({"code": c})).collect() };
         json!({
             "resourceType": "CapabilityStatement", "fhirVersion": "4.0.1",
             "patchFormat": ["application/json-patch+json"],
@@ -146,7 +191,10 @@ mod tests {
     }
 
     fn needs() -> Requirements {
-        Requirements { search_params: vec!["category".into(), "status".into()], write: true }
+        Requirements {
+            search_params: vec!["category".into(), "status".into()],
+            write: true,
+        }
     }
 
     #[test]
@@ -162,19 +210,45 @@ mod tests {
         statement["rest"][0]["interaction"] = json!([{"code": "batch"}]);
         statement["rest"][0]["resource"][1]["conditionalCreate"] = json!(false);
         statement["rest"][0]["resource"][0]["searchParam"] = json!([]);
-        let Err(CapabilityError::Missing(missing)) = check(&statement, &needs()) else { panic!("must fail") };
-        assert!(missing.iter().any(|m| m.contains("transaction")), "{missing:?}");
-        assert!(missing.iter().any(|m| m.contains("conditional create")), "{missing:?}");
-        assert!(missing.iter().any(|m| m.contains("`category`")), "{missing:?}");
-        assert!(!missing.iter().any(|m| m.contains("_lastUpdated")), "a common parameter only warns");
+        let Err(CapabilityError::Missing(missing)) = check(&statement, &needs()) else {
+            panic!("must fail")
+        };
+        assert!(
+            missing.iter().any(|m| m.contains("transaction")),
+            "{missing:?}"
+        );
+        assert!(
+            missing.iter().any(|m| m.contains("conditional create")),
+            "{missing:?}"
+        );
+        assert!(
+            missing.iter().any(|m| m.contains("`category`")),
+            "{missing:?}"
+        );
+        assert!(
+            !missing.iter().any(|m| m.contains("_lastUpdated")),
+            "a common parameter only warns"
+        );
     }
 
     #[test]
     fn dry_run_needs_only_search() {
         let mut statement = full();
         statement["rest"][0]["interaction"] = json!([]);
-        statement["rest"][0]["resource"].as_array_mut().unwrap().truncate(1);
-        assert!(check(&statement, &Requirements { write: false, ..needs() }).is_ok());
+        statement["rest"][0]["resource"]
+            .as_array_mut()
+            .unwrap()
+            .truncate(1);
+        assert!(
+            check(
+                &statement,
+                &Requirements {
+                    write: false,
+                    ..needs()
+                }
+            )
+            .is_ok()
+        );
         assert!(check(&statement, &needs()).is_err());
     }
 
@@ -182,7 +256,10 @@ mod tests {
     fn other_versions_and_documents_are_refused() {
         let mut statement = full();
         statement["fhirVersion"] = json!("4.3.0");
-        assert_eq!(check(&statement, &needs()), Err(CapabilityError::WrongVersion("4.3.0".into())));
+        assert_eq!(
+            check(&statement, &needs()),
+            Err(CapabilityError::WrongVersion("4.3.0".into()))
+        );
         assert!(matches!(
             check(&json!({"resourceType": "OperationOutcome"}), &needs()),
             Err(CapabilityError::NotACapabilityStatement(_))

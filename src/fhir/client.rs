@@ -21,7 +21,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderMap, LOCATION, RETRY_AFTER,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore};
@@ -72,7 +74,10 @@ pub enum FhirError {
 }
 
 fn outcome_suffix(outcome: &Option<String>) -> String {
-    outcome.as_ref().map(|o| format!(" ({o})")).unwrap_or_default()
+    outcome
+        .as_ref()
+        .map(|o| format!(" ({o})"))
+        .unwrap_or_default()
 }
 
 /// Exponential backoff with full jitter: the n-th retry waits a random time
@@ -86,14 +91,21 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     fn backoff(&self, retry: u32) -> Duration {
-        let ceiling = self.base.saturating_mul(1u32 << retry.min(16)).min(self.max);
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.max);
         ceiling.mul_f64(rand::random::<f64>())
     }
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_retries: 5, base: Duration::from_millis(200), max: Duration::from_secs(30) }
+        RetryPolicy {
+            max_retries: 5,
+            base: Duration::from_millis(200),
+            max: Duration::from_secs(30),
+        }
     }
 }
 
@@ -209,14 +221,20 @@ pub struct FhirClient {
 
 impl std::fmt::Debug for FhirClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FhirClient").field("base", &self.base.as_str()).finish_non_exhaustive()
+        f.debug_struct("FhirClient")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
     }
 }
 
 /// What one attempt came to.
 enum Attempt {
     Done(FhirResponse),
-    Retry { response: Option<FhirResponse>, error: Option<FhirError>, retry_after: Option<Duration> },
+    Retry {
+        response: Option<FhirResponse>,
+        error: Option<FhirError>,
+        retry_after: Option<Duration>,
+    },
 }
 
 impl FhirClient {
@@ -229,12 +247,20 @@ impl FhirClient {
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .gzip(true);
         if let Some(path) = &options.ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| FhirError::CaFile { path: path.clone(), reason: e.to_string() })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| FhirError::CaFile { path: path.clone(), reason: e.to_string() })?;
+            let pem = std::fs::read(path).map_err(|e| FhirError::CaFile {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| FhirError::CaFile {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
             if certs.is_empty() {
-                return Err(FhirError::CaFile { path: path.clone(), reason: "no PEM certificate in it".into() });
+                return Err(FhirError::CaFile {
+                    path: path.clone(),
+                    reason: "no PEM certificate in it".into(),
+                });
             }
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
@@ -270,7 +296,10 @@ impl FhirClient {
 
     /// Also records each attempt's latency and each retry in `metrics`.
     pub fn with_metrics(self, metrics: crate::metrics::Metrics) -> FhirClient {
-        FhirClient { metrics: Some(metrics), ..self }
+        FhirClient {
+            metrics: Some(metrics),
+            ..self
+        }
     }
 
     pub fn stats(&self) -> &ClientStats {
@@ -281,7 +310,10 @@ impl FhirClient {
     pub fn url(&self, path: &str) -> Result<Url, FhirError> {
         self.base
             .join(path.trim_start_matches('/'))
-            .map_err(|e| FhirError::Url { url: path.to_string(), reason: e.to_string() })
+            .map_err(|e| FhirError::Url {
+                url: path.to_string(),
+                reason: e.to_string(),
+            })
     }
 
     /// True when `url` has the base URL's origin (scheme, host, port) and lies
@@ -296,8 +328,14 @@ impl FhirClient {
     }
 
     /// Reads `Type/id`; `None` when the server says 404 or 410.
-    pub async fn read(&self, resource_type: &str, id: &str) -> Result<Option<FhirResponse>, FhirError> {
-        let response = self.get(self.url(&format!("{resource_type}/{id}"))?).await?;
+    pub async fn read(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<FhirResponse>, FhirError> {
+        let response = self
+            .get(self.url(&format!("{resource_type}/{id}"))?)
+            .await?;
         match response.status {
             StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
             _ => response.success().map(Some),
@@ -313,7 +351,13 @@ impl FhirClient {
             url: self.base.to_string(),
             source,
         })?;
-        self.send(Method::POST, self.base.clone(), HeaderMap::new(), Some(body)).await
+        self.send(
+            Method::POST,
+            self.base.clone(),
+            HeaderMap::new(),
+            Some(body),
+        )
+        .await
     }
 
     /// Sends one request with the retry policy, the caps and authorization.
@@ -335,14 +379,23 @@ impl FhirClient {
         let mut reauthorized = false;
         let mut retry = 0u32;
         loop {
-            match self.attempt(&method, &url, &headers, body.as_deref()).await? {
-                Attempt::Done(response) if response.status == StatusCode::UNAUTHORIZED && !reauthorized => {
+            match self
+                .attempt(&method, &url, &headers, body.as_deref())
+                .await?
+            {
+                Attempt::Done(response)
+                    if response.status == StatusCode::UNAUTHORIZED && !reauthorized =>
+                {
                     // An expired or revoked token: fetch a fresh one, once.
                     reauthorized = true;
                     self.auth.invalidate();
                 }
                 Attempt::Done(response) => return Ok(response),
-                Attempt::Retry { response, error, retry_after } => {
+                Attempt::Retry {
+                    response,
+                    error,
+                    retry_after,
+                } => {
                     if retry >= self.retry.max_retries {
                         return match (response, error) {
                             (Some(response), _) => Ok(response),
@@ -350,9 +403,14 @@ impl FhirClient {
                             (None, None) => unreachable!("a retry carries a response or an error"),
                         };
                     }
-                    let wait = self.retry.backoff(retry).max(retry_after.unwrap_or_default());
+                    let wait = self
+                        .retry
+                        .backoff(retry)
+                        .max(retry_after.unwrap_or_default());
                     retry += 1;
-                    self.stats.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.stats
+                        .retries
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if let Some(metrics) = &self.metrics {
                         metrics.fhir_retry(method.as_str());
                     }
@@ -370,7 +428,11 @@ impl FhirClient {
         headers: &HeaderMap,
         body: Option<&[u8]>,
     ) -> Result<Attempt, FhirError> {
-        let _permit = self.in_flight.acquire().await.expect("the semaphore is never closed");
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         if let Some(rate) = &self.rate {
             rate.wait().await;
         }
@@ -385,8 +447,13 @@ impl FhirClient {
         if let Some(value) = self.auth.header().await? {
             request = request.header(AUTHORIZATION, value);
         }
-        self.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut timer = self.metrics.as_ref().map(|m| m.fhir_request(method.as_str()));
+        self.stats
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut timer = self
+            .metrics
+            .as_ref()
+            .map(|m| m.fhir_request(method.as_str()));
         let transport = |source: reqwest::Error| FhirError::Transport {
             method: method.clone(),
             url: url.to_string(),
@@ -395,7 +462,11 @@ impl FhirClient {
         let response = match request.send().await {
             Ok(response) => response,
             Err(error) if is_transient(&error) => {
-                return Ok(Attempt::Retry { response: None, error: Some(transport(error)), retry_after: None });
+                return Ok(Attempt::Retry {
+                    response: None,
+                    error: Some(transport(error)),
+                    retry_after: None,
+                });
             }
             Err(error) => return Err(transport(error)),
         };
@@ -403,14 +474,25 @@ impl FhirClient {
         if let Some(timer) = &mut timer {
             timer.status(status.as_u16());
         }
-        let header = |name| response.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_string);
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                .map(str::to_string)
+        };
         let etag = header(ETAG);
         let location = header(LOCATION);
-        let retry_after = header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let retry_after =
+            header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
         let bytes = match response.bytes().await {
             Ok(bytes) => bytes,
             Err(error) if is_transient(&error) => {
-                return Ok(Attempt::Retry { response: None, error: Some(transport(error)), retry_after: None });
+                return Ok(Attempt::Retry {
+                    response: None,
+                    error: Some(transport(error)),
+                    retry_after: None,
+                });
             }
             Err(error) => return Err(transport(error)),
         };
@@ -421,12 +503,29 @@ impl FhirClient {
                 Ok(body) => body,
                 // Error pages from proxies are often HTML; the status says enough.
                 Err(_) if !status.is_success() => Value::Null,
-                Err(source) => return Err(FhirError::Json { method: method.clone(), url: url.to_string(), source }),
+                Err(source) => {
+                    return Err(FhirError::Json {
+                        method: method.clone(),
+                        url: url.to_string(),
+                        source,
+                    });
+                }
             }
         };
-        let response = FhirResponse { status, etag, location, body, method: method.clone(), url: url.to_string() };
+        let response = FhirResponse {
+            status,
+            etag,
+            location,
+            body,
+            method: method.clone(),
+            url: url.to_string(),
+        };
         if is_retryable_status(status) {
-            Ok(Attempt::Retry { response: Some(response), error: None, retry_after })
+            Ok(Attempt::Retry {
+                response: Some(response),
+                error: None,
+                retry_after,
+            })
         } else {
             Ok(Attempt::Done(response))
         }
@@ -470,16 +569,26 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
         let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("999999", now), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            parse_retry_after("999999", now),
+            Some(Duration::from_secs(3600))
+        );
     }
 
     #[test]
     fn backoff_stays_under_its_ceiling() {
-        let policy = RetryPolicy { max_retries: 10, base: Duration::from_millis(100), max: Duration::from_secs(1) };
+        let policy = RetryPolicy {
+            max_retries: 10,
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
         for retry in 0..10 {
             let ceiling = Duration::from_millis(100 * (1 << retry)).min(Duration::from_secs(1));
             assert!(policy.backoff(retry) <= ceiling);
@@ -501,7 +610,13 @@ mod tests {
         let outcome = serde_json::json!({"resourceType": "OperationOutcome", "issue": [
             {"severity": "error", "code": "invalid", "diagnostics": "bad a"},
             {"severity": "error", "code": "invalid", "details": {"text": "bad b"}}]});
-        assert_eq!(operation_outcome_text(&outcome).as_deref(), Some("bad a; bad b"));
-        assert_eq!(operation_outcome_text(&serde_json::json!({"resourceType": "Patient"})), None);
+        assert_eq!(
+            operation_outcome_text(&outcome).as_deref(),
+            Some("bad a; bad b")
+        );
+        assert_eq!(
+            operation_outcome_text(&serde_json::json!({"resourceType": "Patient"})),
+            None
+        );
     }
 }

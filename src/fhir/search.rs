@@ -30,15 +30,31 @@ pub struct SearchPager {
 
 /// (id, versionId) of a resource; a missing versionId is the empty string.
 pub fn version_key(resource: &Value) -> (String, String) {
-    let field = |pointer: &str| resource.pointer(pointer).and_then(Value::as_str).unwrap_or("").to_string();
+    let field = |pointer: &str| {
+        resource
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     (field("/id"), field("/meta/versionId"))
 }
 
 impl SearchPager {
-    pub fn new(client: FhirClient, resource_type: &str, query: &[(String, String)]) -> Result<SearchPager, FhirError> {
+    pub fn new(
+        client: FhirClient,
+        resource_type: &str,
+        query: &[(String, String)],
+    ) -> Result<SearchPager, FhirError> {
         let mut url = client.url(resource_type)?;
         url.query_pairs_mut().extend_pairs(query);
-        Ok(SearchPager { client, next: Some(url), seen: HashSet::new(), duplicates: 0, pages: 0 })
+        Ok(SearchPager {
+            client,
+            next: Some(url),
+            seen: HashSet::new(),
+            duplicates: 0,
+            pages: 0,
+        })
     }
 
     /// Entries dropped because an earlier page had them.
@@ -48,7 +64,9 @@ impl SearchPager {
 
     /// The next page, `None` after the last.
     pub async fn next_page(&mut self) -> Result<Option<Page>, FhirError> {
-        let Some(url) = self.next.take() else { return Ok(None) };
+        let Some(url) = self.next.take() else {
+            return Ok(None);
+        };
         let response = self.client.get(url.clone()).await?.success()?;
         let bundle = response.body;
         self.pages += 1;
@@ -57,13 +75,23 @@ impl SearchPager {
         if self.next.as_ref() == Some(&url) {
             self.next = None;
         }
-        let mut page = Page { total: bundle.get("total").and_then(Value::as_u64), ..Page::default() };
-        for entry in bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+        let mut page = Page {
+            total: bundle.get("total").and_then(Value::as_u64),
+            ..Page::default()
+        };
+        for entry in bundle
+            .get("entry")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
             let mode = entry.pointer("/search/mode").and_then(Value::as_str);
             if !matches!(mode, None | Some("match")) {
                 continue;
             }
-            let Some(resource) = entry.get("resource") else { continue };
+            let Some(resource) = entry.get("resource") else {
+                continue;
+            };
             if self.seen.insert(version_key(resource)) {
                 page.resources.push(resource.clone());
             } else {
@@ -77,21 +105,33 @@ impl SearchPager {
 /// The `next` link, resolved against the page's URL; an error when it leaves
 /// our server (origin or base path), since following it would send our
 /// credentials elsewhere.
-fn next_link(bundle: &Value, page_url: &Url, client: &FhirClient) -> Result<Option<Url>, FhirError> {
+fn next_link(
+    bundle: &Value,
+    page_url: &Url,
+    client: &FhirClient,
+) -> Result<Option<Url>, FhirError> {
     let Some(link) = bundle
         .get("link")
         .and_then(Value::as_array)
-        .and_then(|links| links.iter().find(|l| l.get("relation").and_then(Value::as_str) == Some("next")))
+        .and_then(|links| {
+            links
+                .iter()
+                .find(|l| l.get("relation").and_then(Value::as_str) == Some("next"))
+        })
         .and_then(|l| l.get("url"))
         .and_then(Value::as_str)
     else {
         return Ok(None);
     };
-    let next = page_url
-        .join(link)
-        .map_err(|e| FhirError::Url { url: link.to_string(), reason: e.to_string() })?;
+    let next = page_url.join(link).map_err(|e| FhirError::Url {
+        url: link.to_string(),
+        reason: e.to_string(),
+    })?;
     if !client.is_own(&next) {
-        return Err(FhirError::ForeignLink { url: page_url.to_string(), link: link.to_string() });
+        return Err(FhirError::ForeignLink {
+            url: page_url.to_string(),
+            link: link.to_string(),
+        });
     }
     Ok(Some(next))
 }

@@ -18,8 +18,7 @@ use fhir_sdk::r4b::resources::{
     Resource,
 };
 use fhir_sdk::r4b::types::{
-    Annotation, CodeableConcept, Coding, Extension, ExtensionValue, Identifier, Quantity,
-    Reference,
+    Annotation, CodeableConcept, Coding, Extension, ExtensionValue, Identifier, Quantity, Reference,
 };
 use fhir_sdk::{BuilderError, DateTime, Instant};
 use reportsplit_split::Code;
@@ -64,7 +63,10 @@ pub struct Concept<'a> {
 
 impl<'a> Concept<'a> {
     pub fn coded(code: &'a Code) -> Concept<'a> {
-        Concept { codings: vec![code], text: None }
+        Concept {
+            codings: vec![code],
+            text: None,
+        }
     }
 }
 
@@ -232,13 +234,19 @@ fn identifier(ident: &Ident) -> Result<Identifier, BuildError> {
 }
 
 fn reference(target: &str) -> Result<Reference, BuildError> {
-    built("Reference", Reference::builder().reference(target.to_owned()).build())
+    built(
+        "Reference",
+        Reference::builder().reference(target.to_owned()).build(),
+    )
 }
 
 fn sub_extension(url: &str, value: ExtensionValue) -> Result<Extension, BuildError> {
     built(
         "Extension",
-        Extension::builder().url(url.to_owned()).value(value).build(),
+        Extension::builder()
+            .url(url.to_owned())
+            .value(value)
+            .build(),
     )
 }
 
@@ -248,7 +256,10 @@ fn int(n: usize) -> Result<i32, BuildError> {
 
 fn derivation(evidence: &Evidence) -> Result<Extension, BuildError> {
     let parts = vec![
-        sub_extension("reference", ExtensionValue::Reference(reference(&evidence.reference)?))?,
+        sub_extension(
+            "reference",
+            ExtensionValue::Reference(reference(&evidence.reference)?),
+        )?,
         sub_extension("path", ExtensionValue::String(evidence.path.clone()))?,
         sub_extension("offset", ExtensionValue::Integer(int(evidence.offset)?))?,
         sub_extension("length", ExtensionValue::Integer(int(evidence.length)?))?,
@@ -472,7 +483,9 @@ pub fn note(spec: &NoteSpec) -> Result<Value, BuildError> {
     let annotation = built(
         "Annotation",
         Annotation::builder()
-            .author(fhir_sdk::r4b::types::AnnotationAuthor::String(spec.author.clone()))
+            .author(fhir_sdk::r4b::types::AnnotationAuthor::String(
+                spec.author.clone(),
+            ))
             .time(DateTime::DateTime(Instant(spec.time)))
             .text(spec.text.clone())
             .build(),
@@ -483,7 +496,10 @@ pub fn note(spec: &NoteSpec) -> Result<Value, BuildError> {
         "Observation",
         Observation::builder()
             .status(ObservationStatus::Unknown)
-            .code(concept(&Concept { codings: vec![], text: Some("note".into()) })?)
+            .code(concept(&Concept {
+                codings: vec![],
+                text: Some("note".into()),
+            })?)
             .note(vec![Some(annotation)])
             .build(),
     )?;
@@ -491,4 +507,118 @@ pub fn note(spec: &NoteSpec) -> Result<Value, BuildError> {
     json.pointer_mut("/note/0")
         .map(Value::take)
         .ok_or_else(|| BuildError::Invalid("typed Annotation did not serialise".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(system: &str, code: &str) -> Code {
+        Code { system: system.into(), code: code.into(), display: format!("display {code}") }
+    }
+
+    fn evidence() -> Evidence {
+        Evidence {
+            reference: "DiagnosticReport/r/_history/1".into(),
+            path: "DiagnosticReport.conclusion".into(),
+            offset: 0,
+            length: 4,
+        }
+    }
+
+    /// Typed serialisation still works with serde_json's `preserve_order` and
+    /// `arbitrary_precision` (both on in this workspace), and decimals keep
+    /// the digits as written.
+    #[test]
+    fn typed_serialisation_with_preserve_order_and_arbitrary_precision() {
+        let category = code("http://terminology.hl7.org/CodeSystem/observation-category", "imaging");
+        let size = code("http://snomed.info/sct", "103339001");
+        let quantity = |value: f64, literal: Option<&str>| ComponentSpec {
+            code: Concept::coded(&size),
+            value: ValueSpec::Quantity(QuantitySpec {
+                value: Decimal { value, literal: literal.map(str::to_owned) },
+                unit: "cm".into(),
+            }),
+            evidence: None,
+        };
+        let spec = ObservationSpec {
+            identifier: Ident { system: "urn:x".into(), value: "1".into() },
+            status: ObsStatus::Final,
+            category: &category,
+            code: Concept { codings: vec![], text: Some("nodule".into()) },
+            code_evidence: Some(evidence()),
+            value: None,
+            body_site: None,
+            interpretation: vec![],
+            components: vec![
+                quantity(3.5, Some("3.50")),
+                quantity(0.1, None),
+                quantity(12.0, Some("12")),
+                // a literal that does not match the value is ignored
+                quantity(2.0, Some("2.5")),
+                // not a FHIR decimal (leading zero): the f64 is written
+                quantity(8.0, Some("08")),
+            ],
+            has_member: vec!["urn:uuid:0b2f6b6e-0000-5000-8000-000000000000".into()],
+            evidence: evidence(),
+        };
+        let json = observation(&spec).expect("observation");
+        let text = serde_json::to_string(&json).expect("json");
+        assert!(text.starts_with(r#"{"resourceType":"Observation","extension":[{"#), "{text}");
+        let values: Vec<String> = json["component"]
+            .as_array()
+            .expect("components")
+            .iter()
+            .map(|c| c["valueQuantity"]["value"].to_string())
+            .collect();
+        assert_eq!(values, ["3.50", "0.1", "12", "2.0", "8.0"]);
+        assert_eq!(json["code"]["extension"][0]["extension"][2], serde_json::json!({"url": "offset", "valueInteger": 0}));
+        assert_eq!(json["status"], "final");
+        assert_eq!(json["hasMember"][0]["reference"], "urn:uuid:0b2f6b6e-0000-5000-8000-000000000000");
+    }
+
+    #[test]
+    fn fhir_decimal_lexical_form() {
+        for ok in ["0", "3.50", "-1.2", "10", "1e3", "1.5E-2", "0.000"] {
+            assert!(is_fhir_decimal(ok), "{ok}");
+        }
+        for bad in ["", ".5", "5.", "08", "1e", "1.2.3", "+1", "NaN", "1 "] {
+            assert!(!is_fhir_decimal(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn provenance_device_and_note_are_valid_shapes() {
+        let agent_type = code("http://terminology.hl7.org/CodeSystem/provenance-participant-type", "assembler");
+        let recorded = time::macros::datetime!(2026-11-28 05:30:00 +01:00);
+        let provenance = provenance(&ProvenanceSpec {
+            targets: vec!["urn:uuid:a".into()],
+            recorded,
+            source: "DiagnosticReport/r/_history/2".into(),
+            revised: vec!["Observation/o/_history/1".into()],
+            agent: AgentSpec {
+                reference: "urn:uuid:d".into(),
+                identifier: Ident { system: "urn:reportsplit:device".into(), value: "reportsplit/1".into() },
+                display: "reportsplit 1".into(),
+                agent_type: &agent_type,
+            },
+        })
+        .expect("provenance");
+        assert_eq!(provenance["resourceType"], "Provenance");
+        assert_eq!(provenance["recorded"], "2026-11-28T05:30:00+01:00");
+        assert_eq!(provenance["entity"][1]["role"], "revision");
+        let device = device(&DeviceSpec {
+            identifier: Ident { system: "urn:reportsplit:device".into(), value: "reportsplit/1".into() },
+            name: "reportsplit".into(),
+            version: "1".into(),
+        })
+        .expect("device");
+        assert_eq!(device["deviceName"][0]["type"], "manufacturer-name");
+        let note = note(&NoteSpec { author: "reportsplit 1".into(), time: recorded, text: "why".into() })
+            .expect("note");
+        assert_eq!(
+            note,
+            serde_json::json!({"authorString": "reportsplit 1", "time": "2026-11-28T05:30:00+01:00", "text": "why"})
+        );
+    }
 }

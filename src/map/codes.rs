@@ -214,13 +214,13 @@ impl FhirCodes {
 
 /// A code system is an absolute URI (`http://snomed.info/sct`, `urn:...`).
 fn check_system(system: &str) -> Result<(), String> {
-    let scheme_ok = system
-        .split_once(':')
-        .is_some_and(|(scheme, rest)| {
-            !scheme.is_empty()
-                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-                && !rest.is_empty()
-        });
+    let scheme_ok = system.split_once(':').is_some_and(|(scheme, rest)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && !rest.is_empty()
+    });
     if scheme_ok && !system.chars().any(char::is_whitespace) {
         Ok(())
     } else {
@@ -271,14 +271,20 @@ mod tests {
             .expect("row present");
         let err = FhirCodes::parse("site/fhir.tsv", &table).unwrap_err();
         assert_eq!((err.file.as_str(), err.line), ("site/fhir.tsv", line));
-        assert!(err.to_string().starts_with(&format!("site/fhir.tsv:{line}: expected 4")));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("site/fhir.tsv:{line}: expected 4"))
+        );
     }
 
     #[test]
     fn rejects_unknown_repeated_missing_and_bad_values() {
         let unknown = format!("{BUILTIN_TEXT}assertion.maybe\thttp://snomed.info/sct\t1\tMaybe\n");
         let err = FhirCodes::parse("t", &unknown).unwrap_err();
-        assert!(err.message.contains("unknown key `assertion.maybe`"), "{err}");
+        assert!(
+            err.message.contains("unknown key `assertion.maybe`"),
+            "{err}"
+        );
 
         let repeated = format!("{BUILTIN_TEXT}laterality.left\thttp://snomed.info/sct\t1\tLeft\n");
         let err = FhirCodes::parse("t", &repeated).unwrap_err();
@@ -290,7 +296,11 @@ mod tests {
             .map(|l| format!("{l}\n"))
             .collect();
         let err = FhirCodes::parse("t", &missing).unwrap_err();
-        assert!(err.message.contains("missing required key `change.resolved`"), "{err}");
+        assert!(
+            err.message
+                .contains("missing required key `change.resolved`"),
+            "{err}"
+        );
 
         let bad_system = BUILTIN_TEXT.replacen("http://snomed.info/sct", "snomed", 1);
         let err = FhirCodes::parse("t", &bad_system).unwrap_err();

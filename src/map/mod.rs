@@ -114,7 +114,10 @@ impl<'r> ReportSource<'r> {
             .and_then(Value::as_str)
             .filter(|v| is_fhir_id(v))
             .ok_or_else(|| {
-                fail(&name, "the report has no meta.versionId: it cannot be updated safely (If-Match)")
+                fail(
+                    &name,
+                    "the report has no meta.versionId: it cannot be updated safely (If-Match)",
+                )
             })?;
         let status = match report.get("status").and_then(Value::as_str) {
             Some("registered") => ReportStatus::Active(ObsStatus::Registered),
@@ -140,7 +143,13 @@ impl<'r> ReportSource<'r> {
             .and_then(Value::as_array)
             .map(|refs| refs.iter().filter(|r| !is_local_reference(r)).collect())
             .unwrap_or_default();
-        Ok(ReportSource { id, version_id, status, verbatim, studies })
+        Ok(ReportSource {
+            id,
+            version_id,
+            status,
+            verbatim,
+            studies,
+        })
     }
 
     /// `DiagnosticReport/{id}`.
@@ -165,7 +174,9 @@ fn is_local_reference(value: &Value) -> bool {
 
 /// FHIR `id`: `[A-Za-z0-9\-\.]{1,64}`.
 pub fn is_fhir_id(s: &str) -> bool {
-    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// What a created Observation is, for counts and ordering.
@@ -207,7 +218,11 @@ pub fn full_url(ident: &Ident) -> String {
 
 /// The FHIR search value `system|value` for `identifier=` (search escaping of `\ | , $`).
 pub fn identifier_query(ident: &Ident) -> String {
-    format!("identifier={}|{}", escape_search(&ident.system), escape_search(&ident.value))
+    format!(
+        "identifier={}|{}",
+        escape_search(&ident.system),
+        escape_search(&ident.value)
+    )
 }
 
 fn escape_search(s: &str) -> String {
@@ -259,7 +274,12 @@ impl Derivation<'_> {
         let hash = sha256_hex(seed.as_bytes());
         Ident {
             system: OBSERVATION_SYSTEM.to_owned(),
-            value: format!("{}/{}/{kind}/{}", self.source.id, self.source.version_id, &hash[..20]),
+            value: format!(
+                "{}/{}/{kind}/{}",
+                self.source.id,
+                self.source.version_id,
+                &hash[..20]
+            ),
         }
     }
 
@@ -273,7 +293,10 @@ impl Derivation<'_> {
     }
 
     fn report_error(&self, message: String) -> MapError {
-        MapError::Report { report: self.source.reference(), message }
+        MapError::Report {
+            report: self.source.reference(),
+            message,
+        }
     }
 
     fn finish(&self, spec: &ObservationSpec<'_>, role: Role) -> Result<NewObservation, MapError> {
@@ -296,15 +319,17 @@ impl Derivation<'_> {
 /// effective[x], issued) and its studies as `derivedFrom`, keeping FHIR's
 /// element order.
 fn with_report_elements(json: Value, source: &ReportSource<'_>) -> Option<Value> {
-    let Value::Object(built) = json else { return None };
+    let Value::Object(built) = json else {
+        return None;
+    };
     let mut out = Map::with_capacity(built.len() + source.verbatim.len() + 1);
     let derived_from = (!source.studies.is_empty())
         .then(|| Value::Array(source.studies.iter().map(|&s| s.clone()).collect()));
     for (key, value) in built {
-        if key == "component" {
-            if let Some(studies) = &derived_from {
-                out.insert("derivedFrom".into(), studies.clone());
-            }
+        if key == "component"
+            && let Some(studies) = &derived_from
+        {
+            out.insert("derivedFrom".into(), studies.clone());
         }
         let after_code = key == "code";
         out.insert(key, value);
@@ -334,7 +359,14 @@ pub fn map_extraction(
         return Ok(Vec::new());
     };
     let text_sha = sha256_hex(text.text.as_bytes());
-    let derivation = Derivation { source, text, text_sha: &text_sha, run, codes, status };
+    let derivation = Derivation {
+        source,
+        text,
+        text_sha: &text_sha,
+        run,
+        codes,
+        status,
+    };
     let text_chars = text.text.chars().count();
 
     let mut out: Vec<NewObservation> = Vec::new();
@@ -342,7 +374,8 @@ pub fn map_extraction(
     // Index of each finding's Observation in `out` (None when skipped).
     let mut finding_obs: Vec<Option<usize>> = Vec::with_capacity(extraction.findings.len());
     for (index, finding) in extraction.findings.iter().enumerate() {
-        if finding.end > text_chars || finding.start > finding.end || finding.term_end > text_chars {
+        if finding.end > text_chars || finding.start > finding.end || finding.term_end > text_chars
+        {
             return Err(derivation.report_error(format!(
                 "finding {index} spans {}..{} beyond the text ({text_chars} characters)",
                 finding.start, finding.end
@@ -354,7 +387,10 @@ pub fn map_extraction(
             finding_obs.push(Some(out.len()));
             out.push(observation);
         } else {
-            finding_obs.push(out.iter().position(|o| o.identifier == observation.identifier));
+            finding_obs.push(
+                out.iter()
+                    .position(|o| o.identifier == observation.identifier),
+            );
         }
     }
     let member = |index: usize| finding_obs[index].map(|i| out[i].full_url.clone());
@@ -380,9 +416,8 @@ pub fn map_extraction(
             extraction.findings.get(discrepancy.findings_finding),
             extraction.findings.get(discrepancy.impression_finding),
         ) else {
-            return Err(derivation.report_error(
-                "a discrepancy points at a finding that does not exist".into(),
-            ));
+            return Err(derivation
+                .report_error("a discrepancy points at a finding that does not exist".into()));
         };
         let members: Vec<String> = [discrepancy.findings_finding, discrepancy.impression_finding]
             .into_iter()
@@ -404,7 +439,10 @@ pub fn map_extraction(
 }
 
 fn concept_text<'a>(code: Option<&'a reportsplit_split::Code>, text: &str) -> Concept<'a> {
-    Concept { codings: code.into_iter().collect(), text: Some(text.to_owned()) }
+    Concept {
+        codings: code.into_iter().collect(),
+        text: Some(text.to_owned()),
+    }
 }
 
 fn finding_observation(
@@ -455,9 +493,14 @@ fn finding_observation(
         category: codes.get(Key::CategoryImaging),
         code: concept_text(finding.code, finding.term),
         code_evidence: Some(d.evidence(finding.term_start, finding.term_end)),
-        value: Some(ValueSpec::Concept(Concept::coded(codes.assertion(finding.assertion)))),
+        value: Some(ValueSpec::Concept(Concept::coded(
+            codes.assertion(finding.assertion),
+        ))),
         // R4 has one bodySite: the first site named (all are in the evidence text).
-        body_site: finding.body_site.first().map(|site| concept_text(site.code, site.text)),
+        body_site: finding
+            .body_site
+            .first()
+            .map(|site| concept_text(site.code, site.text)),
         interpretation: if critical {
             vec![codes.get(Key::InterpretationCritical)]
         } else {
@@ -481,7 +524,9 @@ fn size_component<'a>(d: &Derivation<'a>, m: &Measurement<'_>) -> ComponentSpec<
         .iter()
         .copied()
         .enumerate()
-        .fold((0, f64::NEG_INFINITY), |best, (i, v)| if v > best.1 { (i, v) } else { best });
+        .fold((0, f64::NEG_INFINITY), |best, (i, v)| {
+            if v > best.1 { (i, v) } else { best }
+        });
     let literal = (numbers.len() == m.values.len())
         .then(|| numbers.get(index).map(|s| (*s).to_owned()))
         .flatten();
@@ -491,7 +536,10 @@ fn size_component<'a>(d: &Derivation<'a>, m: &Measurement<'_>) -> ComponentSpec<
             text: Some(format!("{} ({})", size.display, m.text)),
         },
         value: ValueSpec::Quantity(QuantitySpec {
-            value: Decimal { value: if max.is_finite() { max } else { 0.0 }, literal },
+            value: Decimal {
+                value: if max.is_finite() { max } else { 0.0 },
+                literal,
+            },
             unit: m.unit.to_owned(),
         }),
         evidence: Some(d.evidence(m.start, m.end)),
@@ -566,13 +614,15 @@ fn statement_groups<'t>(
         }
     }
     for recommendation in &extraction.recommendations {
-        groups.entry((recommendation.start, recommendation.end, 1)).or_insert(Group {
-            kind: GroupKind::Recommendation(recommendation.interval_days),
-            text: recommendation.text,
-            start: recommendation.start,
-            end: recommendation.end,
-            findings: Vec::new(),
-        });
+        groups
+            .entry((recommendation.start, recommendation.end, 1))
+            .or_insert(Group {
+                kind: GroupKind::Recommendation(recommendation.interval_days),
+                text: recommendation.text,
+                start: recommendation.start,
+                end: recommendation.end,
+                findings: Vec::new(),
+            });
     }
     for (index, finding) in extraction.findings.iter().enumerate() {
         let item = (finding.section == SectionKind::Impression)
@@ -620,23 +670,24 @@ fn statement_groups<'t>(
                     && section.start <= g.start
                     && g.end <= section.end
             });
-        if empty_impression {
-            if let Some((start, end, body)) = body_of(text, section) {
-                groups.entry((start, end, 0)).or_insert(Group {
-                    kind: GroupKind::Statement(SectionKind::Impression),
-                    text: body,
-                    start,
-                    end,
-                    findings: Vec::new(),
-                });
-            }
+        if empty_impression && let Some((start, end, body)) = body_of(text, section) {
+            groups.entry((start, end, 0)).or_insert(Group {
+                kind: GroupKind::Statement(SectionKind::Impression),
+                text: body,
+                start,
+                end,
+                findings: Vec::new(),
+            });
         }
     }
     groups
 }
 
 /// The trimmed body of a section and its char span, if not empty.
-fn body_of<'t>(text: &'t str, section: &reportsplit_split::Section<'_>) -> Option<(usize, usize, &'t str)> {
+fn body_of<'t>(
+    text: &'t str,
+    section: &reportsplit_split::Section<'_>,
+) -> Option<(usize, usize, &'t str)> {
     let body = char_slice(text, section.body_start, section.body_end)?;
     let leading = body.chars().take_while(|c| c.is_whitespace()).count();
     let trimmed = body.trim();
@@ -652,9 +703,16 @@ pub fn char_slice(text: &str, start: usize, end: usize) -> Option<&str> {
     if start > end {
         return None;
     }
-    let mut indices = text.char_indices().map(|(i, _)| i).chain(std::iter::once(text.len()));
+    let mut indices = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(text.len()));
     let from = indices.nth(start)?;
-    let to = if end == start { from } else { indices.nth(end - start - 1)? };
+    let to = if end == start {
+        from
+    } else {
+        indices.nth(end - start - 1)?
+    };
     text.get(from..to)
 }
 
@@ -700,7 +758,10 @@ fn recommendation_observation(
         .map(|days| ComponentSpec {
             code: Concept::coded(d.codes.get(Key::ComponentFollowupInterval)),
             value: ValueSpec::Quantity(QuantitySpec {
-                value: Decimal { value: f64::from(days), literal: Some(days.to_string()) },
+                value: Decimal {
+                    value: f64::from(days),
+                    literal: Some(days.to_string()),
+                },
                 unit: "d".to_owned(),
             }),
             evidence: None,
@@ -763,4 +824,150 @@ fn discrepancy_observation(
         evidence: d.evidence(impression_side.start, impression_side.end),
     };
     d.finish(&spec, Role::Discrepancy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reportsplit_split::{Assertion, Item, Section, Temporality};
+    use serde_json::json;
+
+    fn report(status: &str) -> Value {
+        json!({"resourceType": "DiagnosticReport", "id": "r1", "meta": {"versionId": "7"},
+               "status": status, "subject": {"reference": "#contained-patient"},
+               "issued": "2026-01-02T03:04:05.600+02:00"})
+    }
+
+    fn run() -> RunInfo {
+        RunInfo {
+            extractor_version: "1.2.3".into(),
+            recorded: time::macros::datetime!(2026-11-28 06:00 UTC),
+        }
+    }
+
+    fn text(t: &str) -> ReportText {
+        ReportText {
+            text: t.into(),
+            element: "DiagnosticReport.conclusion".into(),
+            headerless: SectionKind::Impression,
+        }
+    }
+
+    fn section<'a>(kind: SectionKind, t: &str, items: Vec<Item<'a>>) -> Section<'a> {
+        let end = t.chars().count();
+        Section {
+            kind,
+            title: None,
+            code: None,
+            start: 0,
+            end,
+            body_start: 0,
+            body_end: end,
+            items,
+        }
+    }
+
+    fn empty<'a>(sections: Vec<Section<'a>>) -> Extraction<'a> {
+        Extraction {
+            sections,
+            findings: vec![],
+            recommendations: vec![],
+            critical: vec![],
+            discrepancies: vec![],
+        }
+    }
+
+    fn codes() -> &'static FhirCodes {
+        FhirCodes::builtin().expect("built-in table")
+    }
+
+    #[test]
+    fn an_impression_without_findings_is_still_a_statement() {
+        let t = "  Normal chest radiograph.  ";
+        let report = report("final");
+        let source = ReportSource::read(&report).expect("source");
+        let extraction = empty(vec![section(SectionKind::Impression, t, vec![])]);
+        let out = map_extraction(&source, &text(t), &extraction, &run(), codes()).expect("map");
+        assert_eq!(out.len(), 1);
+        let statement = &out[0].resource;
+        assert_eq!(statement["valueString"], "Normal chest radiograph.");
+        assert_eq!(statement["code"]["coding"][0]["code"], "121073");
+        assert_eq!(statement["extension"][0]["extension"][2]["valueInteger"], 2);
+        assert_eq!(statement["extension"][0]["extension"][3]["valueInteger"], 24);
+        // a subject pointing into the report's contained resources is not copied
+        assert!(statement.get("subject").is_none());
+        assert_eq!(statement["issued"], "2026-01-02T03:04:05.600+02:00");
+        assert_eq!(out[0].role, Role::Statement);
+    }
+
+    #[test]
+    fn every_impression_item_is_a_statement() {
+        let t = "1. Normal heart size. 2. Clear lungs.";
+        let item = |n, s: &'static str| {
+            let start = t.find(s).expect("item");
+            Item { n, label: None, text: s, start, end: start + s.len() }
+        };
+        let items = vec![item(1, "Normal heart size."), item(2, "Clear lungs.")];
+        let report = report("preliminary");
+        let source = ReportSource::read(&report).expect("source");
+        let extraction = empty(vec![section(SectionKind::Impression, t, items)]);
+        let out = map_extraction(&source, &text(t), &extraction, &run(), codes()).expect("map");
+        let texts: Vec<&Value> = out.iter().map(|o| &o.resource["valueString"]).collect();
+        assert_eq!(texts, [&json!("Normal heart size."), &json!("Clear lungs.")]);
+        assert!(out.iter().all(|o| o.resource["status"] == "preliminary"));
+    }
+
+    #[test]
+    fn withdrawn_reports_map_to_nothing_and_bad_spans_are_errors() {
+        let t = "No pneumothorax.";
+        let cancelled = report("cancelled");
+        let source = ReportSource::read(&cancelled).expect("source");
+        assert_eq!(source.status, ReportStatus::Withdrawn);
+        let extraction = empty(vec![section(SectionKind::Impression, t, vec![])]);
+        let out = map_extraction(&source, &text(t), &extraction, &run(), codes()).expect("map");
+        assert!(out.is_empty());
+
+        let final_report = report("final");
+        let source = ReportSource::read(&final_report).expect("source");
+        let mut extraction = empty(vec![]);
+        extraction.findings.push(Finding {
+            text: t,
+            start: 0,
+            end: 99,
+            section: SectionKind::Impression,
+            item: None,
+            term: "pneumothorax",
+            term_start: 3,
+            term_end: 15,
+            code: None,
+            assertion: Assertion::Absent,
+            temporality: Temporality::Current,
+            change: None,
+            laterality: None,
+            body_site: vec![],
+            measurements: vec![],
+        });
+        let err = map_extraction(&source, &text(t), &extraction, &run(), codes()).unwrap_err();
+        assert!(err.to_string().starts_with("DiagnosticReport/r1: finding 0 spans 0..99"), "{err}");
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(number_literals("2.1 x 1.40 x 10cm"), ["2.1", "1.40", "10"]);
+        assert_eq!(number_literals("8mm"), ["8"]);
+        assert_eq!(char_slice("añb✓c", 1, 4), Some("ñb✓"));
+        assert_eq!(char_slice("abc", 3, 3), Some(""));
+        assert_eq!(char_slice("abc", 2, 5), None);
+        assert!(is_fhir_id("a-b.C9") && !is_fhir_id("a/b") && !is_fhir_id(""));
+        let ident = Ident { system: "urn:x".into(), value: "a|b,c$d\\e".into() };
+        assert_eq!(identifier_query(&ident), r"identifier=urn:x|a\|b\,c\$d\\e");
+        let other = Ident { value: "a".into(), ..ident.clone() };
+        assert_eq!(full_url(&ident), full_url(&ident.clone()));
+        assert_ne!(full_url(&ident), full_url(&other));
+        assert!(full_url(&ident).starts_with("urn:uuid:"));
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 }

@@ -39,9 +39,19 @@ pub enum Outcome {
     /// The report was deleted between the search and the write.
     Gone,
     /// The transaction was committed; `response` is the server's transaction-response Bundle.
-    Written { observations: usize, superseded: usize, conflicts: u32, bundle: Value, response: Value },
+    Written {
+        observations: usize,
+        superseded: usize,
+        conflicts: u32,
+        bundle: Value,
+        response: Value,
+    },
     /// Dry run: the transaction that would have been sent.
-    Planned { observations: usize, superseded: usize, bundle: Value },
+    Planned {
+        observations: usize,
+        superseded: usize,
+        bundle: Value,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,12 +74,17 @@ impl ApplyError {
     /// A stable name for summaries and metrics.
     pub fn key(&self) -> String {
         match self {
-            ApplyError::Fhir(FhirError::Status { status, .. }) => format!("http-{}", status.as_u16()),
+            ApplyError::Fhir(FhirError::Status { status, .. }) => {
+                format!("http-{}", status.as_u16())
+            }
             ApplyError::Fhir(FhirError::Transport { .. }) => "unreachable".into(),
             ApplyError::Fhir(_) => "fhir".into(),
             ApplyError::Plan(_) => "plan".into(),
             ApplyError::Conflict { .. } => "conflict".into(),
-            ApplyError::Rejected { source: FhirError::Status { status, .. }, .. } => {
+            ApplyError::Rejected {
+                source: FhirError::Status { status, .. },
+                ..
+            } => {
                 format!("rejected-{}", status.as_u16())
             }
             ApplyError::Rejected { .. } => "rejected".into(),
@@ -79,11 +94,17 @@ impl ApplyError {
 
 /// `DiagnosticReport/<id>` of a report, for messages (no content).
 pub fn reference(report: &Value) -> String {
-    format!("DiagnosticReport/{}", report.get("id").and_then(Value::as_str).unwrap_or("?"))
+    format!(
+        "DiagnosticReport/{}",
+        report.get("id").and_then(Value::as_str).unwrap_or("?")
+    )
 }
 
 /// Plans and writes one report, re-reading it after each version conflict.
-pub async fn apply_report(context: &ApplyContext<'_>, report: Value) -> Result<Outcome, ApplyError> {
+pub async fn apply_report(
+    context: &ApplyContext<'_>,
+    report: Value,
+) -> Result<Outcome, ApplyError> {
     let reference = reference(&report);
     let mut report = report;
     let mut conflicts = 0;
@@ -96,33 +117,64 @@ pub async fn apply_report(context: &ApplyContext<'_>, report: Value) -> Result<O
             Plan::Current => return Ok(Outcome::Current),
             Plan::Write(set) => set,
         };
-        let WriteSet { bundle, observations, superseded, .. } = set;
+        let WriteSet {
+            bundle,
+            observations,
+            superseded,
+            ..
+        } = set;
         if context.dry_run {
-            return Ok(Outcome::Planned { observations, superseded, bundle });
+            return Ok(Outcome::Planned {
+                observations,
+                superseded,
+                bundle,
+            });
         }
         let response = context.client.transaction(&bundle).await?;
         match response.status {
             status if status.is_success() => {
-                return Ok(Outcome::Written { observations, superseded, conflicts, bundle, response: response.body });
+                return Ok(Outcome::Written {
+                    observations,
+                    superseded,
+                    conflicts,
+                    bundle,
+                    response: response.body,
+                });
             }
             // 412 is what If-Match failures return; some servers say 409.
             StatusCode::PRECONDITION_FAILED | StatusCode::CONFLICT => {
                 if conflicts >= context.conflict_retries {
-                    return Err(ApplyError::Conflict { reference, retries: conflicts });
+                    return Err(ApplyError::Conflict {
+                        reference,
+                        retries: conflicts,
+                    });
                 }
                 conflicts += 1;
                 tracing::info!(report = %reference, conflicts, "the report changed since it was read; re-reading");
-                match context.client.read("DiagnosticReport", id_of(&report)).await? {
+                match context
+                    .client
+                    .read("DiagnosticReport", id_of(&report))
+                    .await?
+                {
                     Some(fresh) => report = fresh.body,
                     None => return Ok(Outcome::Gone),
                 }
             }
-            _ => return Err(ApplyError::Rejected { reference, source: response.into_error() }),
+            _ => {
+                return Err(ApplyError::Rejected {
+                    reference,
+                    source: response.into_error(),
+                });
+            }
         }
     }
 }
 
-async fn plan_report(context: &ApplyContext<'_>, report: &Value, text: &ReportText) -> Result<Plan, ApplyError> {
+async fn plan_report(
+    context: &ApplyContext<'_>,
+    report: &Value,
+    text: &ReportText,
+) -> Result<Plan, ApplyError> {
     let extraction = extract_as(&text.text, context.lexicon, text.headerless);
     let previous = read_previous(context.client, report).await?;
     Ok(plan(report, text, &extraction, &previous, context.run)?)
@@ -132,14 +184,16 @@ async fn plan_report(context: &ApplyContext<'_>, report: &Value, text: &ReportTe
 /// report's plan supersedes. Read concurrently (the client caps the number in
 /// flight); ones deleted meanwhile are left out.
 async fn read_previous(client: &FhirClient, report: &Value) -> Result<Vec<Value>, FhirError> {
-    let reads = previous_refs(report).into_iter().map(|reference| async move {
-        let url = client.url(&reference)?;
-        let response = client.get(url).await?;
-        match response.status {
-            StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
-            _ => response.success().map(|r| Some(r.body)),
-        }
-    });
+    let reads = previous_refs(report)
+        .into_iter()
+        .map(|reference| async move {
+            let url = client.url(&reference)?;
+            let response = client.get(url).await?;
+            match response.status {
+                StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
+                _ => response.success().map(|r| Some(r.body)),
+            }
+        });
     let results = futures::future::join_all(reads).await;
     results.into_iter().filter_map(Result::transpose).collect()
 }

@@ -18,8 +18,8 @@ use serde_json::{Map, Value, json};
 
 use crate::map::build::{self, AgentSpec, NoteSpec, ProvenanceSpec};
 use crate::map::{
-    self, FhirCodes, Key, MapError, NewObservation, OBSERVATION_SYSTEM, ReportSource, RunInfo,
-    SOFTWARE_NAME,
+    self, FhirCodes, Key, MapError, NewObservation, OBSERVATION_SYSTEM, ReportSource, Role,
+    RunInfo, SOFTWARE_NAME,
 };
 use crate::pull::ReportText;
 
@@ -41,8 +41,10 @@ pub enum Plan {
 pub struct WriteSet {
     /// A Bundle of type `transaction`.
     pub bundle: Value,
-    /// New Observations created by the bundle.
+    /// New Observations created by the bundle (findings and statements).
     pub observations: usize,
+    /// How many of them are findings (one per finding mention).
+    pub findings: usize,
     /// Earlier Observations the bundle marks as superseded.
     pub superseded: usize,
     /// The `fullUrl`s (urn:uuid) appended to the report's `result`, in order.
@@ -59,10 +61,10 @@ impl WriteSet {
     /// report is changed by [`report_patch`] instead.
     pub fn bundle_without_report(&self) -> Value {
         let mut bundle = self.bundle.clone();
-        if let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) {
-            if self.report_entry < entries.len() {
-                entries.remove(self.report_entry);
-            }
+        if let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut)
+            && self.report_entry < entries.len()
+        {
+            entries.remove(self.report_entry);
         }
         bundle
     }
@@ -145,11 +147,16 @@ pub fn plan_with(
     }) {
         return Ok(Plan::Current);
     }
-    let fail = |message: String| PlanError::Report { report: source.reference(), message };
+    let fail = |message: String| PlanError::Report {
+        report: source.reference(),
+        message,
+    };
 
     let created = map::map_extraction(&source, text, extraction, run, codes)?;
-    let new_identifiers: HashSet<&str> =
-        created.iter().map(|o| o.identifier.value.as_str()).collect();
+    let new_identifiers: HashSet<&str> = created
+        .iter()
+        .map(|o| o.identifier.value.as_str())
+        .collect();
     let superseded = supersede(&source, previous, &new_identifiers, run)?;
 
     let mut entries: Vec<Value> = Vec::new();
@@ -229,6 +236,7 @@ pub fn plan_with(
     Ok(Plan::Write(WriteSet {
         bundle: json!({ "resourceType": "Bundle", "type": "transaction", "entry": entries }),
         observations: created.len(),
+        findings: created.iter().filter(|o| o.role == Role::Finding).count(),
         superseded: superseded.len(),
         results,
         tag,
@@ -277,7 +285,11 @@ fn updated_report(report: &Value, results: &[String], tag: &Value) -> Result<Val
         .ok_or_else(|| "the report is not a JSON object".to_owned())?;
     if !results.is_empty() {
         let existing: HashSet<String> = results_of(object)
-            .filter_map(|r| r.get("reference").and_then(Value::as_str).map(str::to_owned))
+            .filter_map(|r| {
+                r.get("reference")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
             .collect();
         let additions: Vec<Value> = results
             .iter()
@@ -325,7 +337,11 @@ fn updated_report(report: &Value, results: &[String], tag: &Value) -> Result<Val
 }
 
 fn results_of(object: &Map<String, Value>) -> impl Iterator<Item = &Value> {
-    object.get("result").and_then(Value::as_array).into_iter().flatten()
+    object
+        .get("result")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 /// The same change as JSON Patch operations on the report, for servers whose
@@ -340,9 +356,15 @@ pub fn report_patch(report: &Value, results: &[String], tag: &Value) -> Result<V
     let existing: HashSet<&str> = result_refs(report)
         .filter_map(|r| r.get("reference").and_then(Value::as_str))
         .collect();
-    let mut additions = results.iter().filter(|r| !existing.contains(r.as_str())).peekable();
+    let mut additions = results
+        .iter()
+        .filter(|r| !existing.contains(r.as_str()))
+        .peekable();
     if report.get("result").is_some() {
-        ops.extend(additions.map(|r| json!({ "op": "add", "path": "/result/-", "value": { "reference": r } })));
+        ops.extend(
+            additions
+                .map(|r| json!({ "op": "add", "path": "/result/-", "value": { "reference": r } })),
+        );
     } else if additions.peek().is_some() {
         let list: Vec<Value> = additions.map(|r| json!({ "reference": r })).collect();
         ops.push(json!({ "op": "add", "path": "/result", "value": list }));
@@ -397,7 +419,9 @@ fn supersede(
             .filter(|i| i.get("system").and_then(Value::as_str) == Some(OBSERVATION_SYSTEM))
             .filter_map(|i| i.get("value").and_then(Value::as_str))
             .find(|v| v.starts_with(&ours_prefix));
-        let Some(identifier) = our_identifier else { continue };
+        let Some(identifier) = our_identifier else {
+            continue;
+        };
         if keep.contains(identifier)
             || observation.get("status").and_then(Value::as_str) == Some("entered-in-error")
         {
@@ -430,7 +454,9 @@ fn supersede(
         })
         .map_err(|e| fail(&e.to_string()))?;
         let mut resource = observation.clone();
-        let object = resource.as_object_mut().ok_or_else(|| fail("is not an object"))?;
+        let object = resource
+            .as_object_mut()
+            .ok_or_else(|| fail("is not an object"))?;
         object.insert("status".into(), Value::String("entered-in-error".into()));
         match object.get_mut("note") {
             Some(Value::Array(notes)) => notes.push(note),
@@ -461,10 +487,10 @@ fn insert_note(object: &mut Map<String, Value>, note: Value) {
     let mut rebuilt = Map::with_capacity(object.len() + 1);
     let mut note = Some(Value::Array(vec![note]));
     for (key, value) in std::mem::take(object) {
-        if AFTER_NOTE.contains(&key.as_str()) {
-            if let Some(n) = note.take() {
-                rebuilt.insert("note".into(), n);
-            }
+        if AFTER_NOTE.contains(&key.as_str())
+            && let Some(n) = note.take()
+        {
+            rebuilt.insert("note".into(), n);
         }
         rebuilt.insert(key, value);
     }

@@ -41,7 +41,11 @@ impl Sekmet {
     pub fn start_with(options: ServerOptions) -> Sekmet {
         if !options.lenient && !options.second_clock {
             if let Ok(base) = std::env::var("REPORTSPLIT_TEST_FHIR_URL") {
-                return Sekmet { base: base.trim_end_matches('/').to_string(), pid: None, _dir: None };
+                return Sekmet {
+                    base: base.trim_end_matches('/').to_string(),
+                    pid: None,
+                    _dir: None,
+                };
             }
         }
         let dir = tempfile::tempdir().expect("temp dir");
@@ -53,23 +57,40 @@ impl Sekmet {
             command
                 .arg(port.to_string())
                 .env("SEKMET_DIR", dir.path())
-                .env("SEKMET_VALIDATION", if options.lenient { "off" } else { "strict" });
+                .env(
+                    "SEKMET_VALIDATION",
+                    if options.lenient { "off" } else { "strict" },
+                );
             if options.second_clock {
                 command.env("SEKMET_CLOCK", "seconds");
             }
             let output = command.output().expect("run scripts/sekmet.sh");
             if output.status.success() {
                 let stdout = String::from_utf8_lossy(&output.stdout);
-                let pid = stdout.lines().last().and_then(|l| l.trim().parse().ok()).expect("sekmet.sh prints the PID");
-                return Sekmet { base: format!("http://127.0.0.1:{port}/fhir"), pid: Some(pid), _dir: Some(dir) };
+                let pid = stdout
+                    .lines()
+                    .last()
+                    .and_then(|l| l.trim().parse().ok())
+                    .expect("sekmet.sh prints the PID");
+                return Sekmet {
+                    base: format!("http://127.0.0.1:{port}/fhir"),
+                    pid: Some(pid),
+                    _dir: Some(dir),
+                };
             }
-            eprintln!("SEKMET did not start on {port}: {}", String::from_utf8_lossy(&output.stderr));
+            eprintln!(
+                "SEKMET did not start on {port}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
         panic!("SEKMET could not be started (see above)");
     }
 
     pub fn fhir(&self) -> Fhir {
-        Fhir { base: self.base.clone(), http: reqwest::Client::new() }
+        Fhir {
+            base: self.base.clone(),
+            http: reqwest::Client::new(),
+        }
     }
 }
 
@@ -82,7 +103,10 @@ impl Drop for Sekmet {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// The test's own view of the server (plain reqwest, no retries: a failure
@@ -99,11 +123,26 @@ pub struct Response {
 }
 
 impl Fhir {
-    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<&Value>, if_match: Option<&str>) -> Response {
-        let url = if path.starts_with("http") { path.to_string() } else { format!("{}/{}", self.base, path) };
-        let mut request = self.http.request(method, url).header("accept", "application/fhir+json");
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> Response {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}/{}", self.base, path)
+        };
+        let mut request = self
+            .http
+            .request(method, url)
+            .header("accept", "application/fhir+json");
         if let Some(body) = body {
-            request = request.header("content-type", "application/fhir+json").body(serde_json::to_vec(body).unwrap());
+            request = request
+                .header("content-type", "application/fhir+json")
+                .body(serde_json::to_vec(body).unwrap());
         }
         if let Some(version) = if_match {
             request = request.header("if-match", format!("W/\"{version}\""));
@@ -111,7 +150,11 @@ impl Fhir {
         let response = request.send().await.expect("request to the test server");
         let status = response.status().as_u16();
         let bytes = response.bytes().await.expect("response body");
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") };
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("JSON body")
+        };
         Response { status, body }
     }
 
@@ -122,9 +165,20 @@ impl Fhir {
     }
 
     pub async fn put(&self, resource: &Value) -> Value {
-        let path = format!("{}/{}", resource["resourceType"].as_str().unwrap(), resource["id"].as_str().unwrap());
-        let response = self.request(reqwest::Method::PUT, &path, Some(resource), None).await;
-        assert!(response.status == 200 || response.status == 201, "PUT {path}: {} {}", response.status, response.body);
+        let path = format!(
+            "{}/{}",
+            resource["resourceType"].as_str().unwrap(),
+            resource["id"].as_str().unwrap()
+        );
+        let response = self
+            .request(reqwest::Method::PUT, &path, Some(resource), None)
+            .await;
+        assert!(
+            response.status == 200 || response.status == 201,
+            "PUT {path}: {} {}",
+            response.status,
+            response.body
+        );
         response.body
     }
 
@@ -139,7 +193,9 @@ impl Fhir {
                 })
                 .collect();
             let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
-            let response = self.request(reqwest::Method::POST, "", Some(&bundle), None).await;
+            let response = self
+                .request(reqwest::Method::POST, "", Some(&bundle), None)
+                .await;
             assert_eq!(response.status, 200, "seed transaction: {}", response.body);
         }
     }
@@ -147,8 +203,12 @@ impl Fhir {
     /// `total` of a `_summary=count` search, e.g. `count("Observation?subject=Patient/1")`.
     pub async fn count(&self, search: &str) -> u64 {
         let separator = if search.contains('?') { '&' } else { '?' };
-        let body = self.get(&format!("{search}{separator}_summary=count")).await;
-        body["total"].as_u64().unwrap_or_else(|| panic!("no total in {body}"))
+        let body = self
+            .get(&format!("{search}{separator}_summary=count"))
+            .await;
+        body["total"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no total in {body}"))
     }
 
     /// Every resource of a search, all pages.
@@ -176,7 +236,12 @@ impl Fhir {
 }
 
 /// A config for a test server with a state dir of its own.
-pub fn config(base: &str, state_dir: &Path, subject: Option<&str>, page_size: u32) -> reportsplit::config::Config {
+pub fn config(
+    base: &str,
+    state_dir: &Path,
+    subject: Option<&str>,
+    page_size: u32,
+) -> reportsplit::config::Config {
     let mut text = format!(
         "[fhir]\nurl = \"{base}\"\ntimeout_secs = 30\nmax_concurrent_requests = 4\n\
          [pull]\ncategory = [\"http://terminology.hl7.org/CodeSystem/v2-0074|RAD\"]\npage_size = {page_size}\n\
@@ -192,9 +257,14 @@ pub fn config(base: &str, state_dir: &Path, subject: Option<&str>, page_size: u3
 }
 
 /// Runs one sync pass; returns the summary and the transactions it sent.
-pub async fn sync(config: &reportsplit::config::Config, dry_run: bool) -> (reportsplit::sync::SyncSummary, Vec<Value>) {
+pub async fn sync(
+    config: &reportsplit::config::Config,
+    dry_run: bool,
+) -> (reportsplit::sync::SyncSummary, Vec<Value>) {
     let mut out: Vec<u8> = Vec::new();
-    let summary = reportsplit::sync::run_with(config.clone(), dry_run, &mut out).await.expect("sync pass");
+    let summary = reportsplit::sync::run_with(config.clone(), dry_run, &mut out)
+        .await
+        .expect("sync pass");
     let bundles = String::from_utf8(out)
         .unwrap()
         .lines()

@@ -39,7 +39,10 @@ const EXAMS: &[Exam] = &[
             "Small bilateral pleural effusions are present.",
             "Mild pulmonary edema.",
         ],
-        impression: &["Cardiomegaly with small bilateral pleural effusions.", "Mild interstitial edema."],
+        impression: &[
+            "Cardiomegaly with small bilateral pleural effusions.",
+            "Mild interstitial edema.",
+        ],
     },
     Exam {
         loinc: "30799-1",
@@ -63,7 +66,10 @@ const EXAMS: &[Exam] = &[
             "No mediastinal lymphadenopathy.",
             "No pleural effusion.",
         ],
-        impression: &["Stable 6 mm left upper lobe nodule.", "Follow-up CT in 12 months is recommended."],
+        impression: &[
+            "Stable 6 mm left upper lobe nodule.",
+            "Follow-up CT in 12 months is recommended.",
+        ],
     },
     Exam {
         loinc: "24558-9",
@@ -76,7 +82,10 @@ const EXAMS: &[Exam] = &[
             "The liver, spleen and pancreas are unremarkable.",
             "A 2.1 x 1.4 cm simple cyst in the right kidney.",
         ],
-        impression: &["Acute appendicitis without perforation.", "Incidental right renal cyst."],
+        impression: &[
+            "Acute appendicitis without perforation.",
+            "Incidental right renal cyst.",
+        ],
     },
     Exam {
         loinc: "24531-6",
@@ -136,7 +145,10 @@ const EXAMS: &[Exam] = &[
             "No right heart strain.",
             "Mild bibasilar atelectasis.",
         ],
-        impression: &["Acute right lower lobe pulmonary embolism.", "Bibasilar atelectasis."],
+        impression: &[
+            "Acute right lower lobe pulmonary embolism.",
+            "Bibasilar atelectasis.",
+        ],
     },
 ];
 
@@ -153,8 +165,13 @@ pub enum Form {
 pub const RAD: &str = "http://terminology.hl7.org/CodeSystem/v2-0074";
 
 pub fn form(index: usize) -> Form {
-    [Form::PlainAttachment, Form::Narrative, Form::ConclusionOnly, Form::HtmlAttachmentAndConclusion, Form::FlattenedLatin1]
-        [index % 5]
+    [
+        Form::PlainAttachment,
+        Form::Narrative,
+        Form::ConclusionOnly,
+        Form::HtmlAttachmentAndConclusion,
+        Form::FlattenedLatin1,
+    ][index % 5]
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -162,7 +179,12 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn numbered(items: &[&str]) -> String {
-    items.iter().enumerate().map(|(i, t)| format!("{}. {t}", i + 1)).collect::<Vec<_>>().join("\n")
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("{}. {t}", i + 1))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The report text with headers, line breaks intact.
@@ -206,29 +228,41 @@ pub fn report(id: &str, index: usize, patient: &str, amended: bool) -> Value {
             report["presentedForm"] = json!([{"contentType": "text/plain", "language": "en", "data": b64(text.as_bytes()), "title": "Report"}]);
         }
         Form::Narrative => {
-            let paragraphs: String = text.lines().map(|l| format!("<p>{}</p>", escape(l))).collect();
+            let paragraphs: String = text
+                .lines()
+                .map(|l| format!("<p>{}</p>", escape(l)))
+                .collect();
             report["text"] = json!({"status": "additional", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{paragraphs}</div>")});
         }
         Form::ConclusionOnly => {
             report["conclusion"] = json!(numbered(&impression).replace('\n', " "));
         }
         Form::HtmlAttachmentAndConclusion => {
-            let html: String = text.lines().map(|l| format!("<p>{}</p>", escape(l))).collect();
+            let html: String = text
+                .lines()
+                .map(|l| format!("<p>{}</p>", escape(l)))
+                .collect();
             report["presentedForm"] = json!([{"contentType": "text/html; charset=utf-8", "data": b64(format!("<html><body>{html}</body></html>").as_bytes())}]);
             report["conclusion"] = json!(impression[0]);
         }
         Form::FlattenedLatin1 => {
             // An export that flattened line breaks into ", " and sent Latin-1.
-            let flat = format!("{} Signed by Dr. XXXX, département XXXX.", text.trim_end().replace('\n', " ,"));
+            let flat = format!(
+                "{} Signed by Dr. XXXX, département XXXX.",
+                text.trim_end().replace('\n', " ,")
+            );
             let (latin1, _, _) = encoding_rs::WINDOWS_1252.encode(&flat);
-            report["presentedForm"] = json!([{"contentType": "text/plain; charset=ISO-8859-1", "data": b64(&latin1)}]);
+            report["presentedForm"] =
+                json!([{"contentType": "text/plain; charset=ISO-8859-1", "data": b64(&latin1)}]);
         }
     }
     report
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 pub fn patient(id: &str) -> Value {
@@ -237,10 +271,15 @@ pub fn patient(id: &str) -> Value {
 
 /// A unique id prefix per test run (ids must be [A-Za-z0-9\-\.]{1,64}).
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 /// The patient and `n` reports, with ids `<prefix>-<i>`.
 pub fn reports(prefix: &str, patient_id: &str, n: usize) -> Vec<Value> {
-    (0..n).map(|i| report(&format!("{prefix}-{i}"), i, patient_id, false)).collect()
+    (0..n)
+        .map(|i| report(&format!("{prefix}-{i}"), i, patient_id, false))
+        .collect()
 }

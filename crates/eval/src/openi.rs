@@ -227,6 +227,65 @@ fn has_concept(items: &[Item], concept: usize) -> bool {
     items.iter().any(|(known, _)| *known == concept)
 }
 
+/// Item-level matching of predicted against gold MeSH items (crate docs).
+#[derive(Debug, Default, Clone, Copy)]
+struct MeshScore {
+    gold_items: usize,
+    predicted_items: usize,
+    matched_gold: usize,
+    matched_predicted: usize,
+}
+
+impl MeshScore {
+    fn add(&mut self, gold: &[Item], predicted: &[Item]) {
+        self.gold_items += gold.len();
+        self.predicted_items += predicted.len();
+        self.matched_gold += gold
+            .iter()
+            .filter(|g| predicted.iter().any(|p| compatible(g, p)))
+            .count();
+        self.matched_predicted += predicted
+            .iter()
+            .filter(|p| gold.iter().any(|g| compatible(g, p)))
+            .count();
+    }
+
+    fn line(&self, metric: &str, n: usize) -> ScoreLine {
+        let precision = ratio(self.matched_predicted, self.predicted_items);
+        let recall = ratio(self.matched_gold, self.gold_items);
+        ScoreLine {
+            set: SET,
+            metric: metric.into(),
+            precision,
+            recall,
+            f1: f1(precision, recall),
+            n,
+            extra: format!(
+                "matched-predicted={}/{} matched-gold={}/{}",
+                self.matched_predicted, self.predicted_items, self.matched_gold, self.gold_items
+            ),
+        }
+    }
+}
+
+/// The items without their sides, for the concept-only MeSH score.
+fn without_sides(items: &[Item]) -> Vec<Item> {
+    let mut concepts: Vec<Item> = items.iter().map(|(concept, _)| (*concept, None)).collect();
+    concepts.dedup();
+    concepts
+}
+
+fn describe(items: &[&Item], concepts: &Concepts) -> String {
+    let described: Vec<String> = items
+        .iter()
+        .map(|(concept, side)| match side {
+            Some(side) => format!("{}/{side:?}", concepts.name(*concept)),
+            None => concepts.name(*concept).to_string(),
+        })
+        .collect();
+    format!("[{}]", described.join(","))
+}
+
 fn compatible(gold: &Item, predicted: &Item) -> bool {
     gold.0 == predicted.0 && (gold.1.is_none() || gold.1 == predicted.1)
 }
@@ -294,8 +353,8 @@ pub fn score(
 
     let mut per_label = [Counts::default(); 14];
     let mut possible_as_present = Counts::default();
-    let (mut gold_items, mut matched_gold, mut predicted_items, mut matched_predicted) =
-        (0, 0, 0, 0);
+    let (mut mesh, mut mesh_concepts) = (MeshScore::default(), MeshScore::default());
+    let mut mesh_errors = Vec::new();
     let mut unmapped: HashMap<&str, usize> = HashMap::new();
     let mut without_labels = 0;
     // Reports whose label differs from what their own MeSH terms say.
@@ -332,16 +391,25 @@ pub fn score(
                 gold_disagreements[index] += 1;
             }
         }
-        gold_items += gold_mesh.len();
-        predicted_items += items.len();
-        matched_gold += gold_mesh
+        mesh.add(&gold_mesh, &items);
+        mesh_concepts.add(&without_sides(&gold_mesh), &without_sides(&items));
+        let missed: Vec<&Item> = gold_mesh
             .iter()
-            .filter(|g| items.iter().any(|p| compatible(g, p)))
-            .count();
-        matched_predicted += items
+            .filter(|g| !items.iter().any(|p| compatible(g, p)))
+            .collect();
+        let extra: Vec<&Item> = items
             .iter()
-            .filter(|p| gold_mesh.iter().any(|g| compatible(g, p)))
-            .count();
+            .filter(|p| !gold_mesh.iter().any(|g| compatible(g, p)))
+            .collect();
+        if (!missed.is_empty() || !extra.is_empty()) && mesh_errors.len() < options.errors {
+            mesh_errors.push(format!(
+                "error openi-mesh uid={} missed={} not-in-mesh={} mesh={:?}",
+                report.uid,
+                describe(&missed, &concepts),
+                describe(&extra, &concepts),
+                report.mesh
+            ));
+        }
     }
     if joined == 0 {
         return Err(EvalError::Input {
@@ -369,6 +437,24 @@ pub fn score(
             )),
         ));
     }
+    // A label whose gold column has no positive at all can only add false
+    // positives (on the Open-i dev set: Hernia, though MeSH indexes hiatal
+    // hernias); this line shows the micro score without such labels.
+    let mut supported = Counts::default();
+    let mut supported_labels = 0;
+    for counts in per_label.iter().filter(|counts| counts.tp + counts.fn_ > 0) {
+        supported.merge(*counts);
+        supported_labels += 1;
+    }
+    details.push(Detail::Score(
+        ScoreLine::from_counts(
+            SET,
+            format!("labels-with-gold-positives({supported_labels})"),
+            supported,
+            joined,
+        )
+        .with_extra(supported.summary()),
+    ));
     details.push(Detail::Note(format!(
         "openi labels14-macro f1={:.3} micro {}",
         macro_f1 / LABELS14.len() as f64,
@@ -401,21 +487,15 @@ pub fn score(
         .map(|(heading, count)| format!("{heading}:{count}"))
         .collect();
     details.push(Detail::Note(format!(
-        "openi mesh gold-items={gold_items} predicted-items={predicted_items} unmapped-terms={} top-unmapped={}",
+        "openi mesh unmapped-terms={} top-unmapped={}",
         unmapped.iter().map(|(_, count)| count).sum::<usize>(),
         top.join(",")
     )));
-    let mesh_precision = ratio(matched_predicted, predicted_items);
-    let mesh_recall = ratio(matched_gold, gold_items);
-    details.push(Detail::Score(ScoreLine {
-        set: SET,
-        metric: "mesh".into(),
-        precision: mesh_precision,
-        recall: mesh_recall,
-        f1: f1(mesh_precision, mesh_recall),
-        n: joined,
-        extra: format!("matched-predicted={matched_predicted} matched-gold={matched_gold}"),
-    }));
+    details.push(Detail::Score(
+        mesh_concepts.line("mesh-concept-only", joined),
+    ));
+    details.push(Detail::Score(mesh.line("mesh", joined)));
+    errors.extend(mesh_errors);
     Ok(Report {
         details,
         errors,
@@ -508,6 +588,30 @@ mod tests {
     }
 
     #[test]
+    fn mesh_score_matches_items_and_separates_sides() {
+        let gold = [(1, Some(Side::Left)), (2, None)];
+        let predicted = [(1, Some(Side::Right)), (2, Some(Side::Left)), (3, None)];
+        let mut with_sides = MeshScore::default();
+        with_sides.add(&gold, &predicted);
+        // Gold 2 (no side) matches; gold 1/left does not match 1/right.
+        assert_eq!((with_sides.matched_gold, with_sides.gold_items), (1, 2));
+        assert_eq!(
+            (with_sides.matched_predicted, with_sides.predicted_items),
+            (1, 3)
+        );
+        let mut concepts_only = MeshScore::default();
+        concepts_only.add(&without_sides(&gold), &without_sides(&predicted));
+        assert_eq!(
+            (concepts_only.matched_gold, concepts_only.matched_predicted),
+            (2, 2)
+        );
+        assert_eq!(
+            concepts_only.line("mesh-concept-only", 1).to_string(),
+            "openi mesh-concept-only precision=0.667 recall=1.000 f1=0.800 n=1 matched-predicted=2/3 matched-gold=2/2"
+        );
+    }
+
+    #[test]
     fn possible_counts_only_when_asked_and_hypothetical_never() {
         assert!(asserted(Assertion::Possible, Temporality::Current, true));
         assert!(!asserted(Assertion::Possible, Temporality::Current, false));
@@ -541,6 +645,10 @@ mod tests {
         assert!(text.contains("joined=2 reports-without-labels=1"), "{text}");
         assert!(text.contains("openi Cardiomegaly precision="), "{text}");
         assert!(text.contains("support=1"), "{text}");
+        assert!(
+            text.contains("openi labels-with-gold-positives(2) precision="),
+            "{text}"
+        );
     }
 
     #[test]

@@ -13,7 +13,6 @@
 //! over `no`/`not` by leftmost-longest matching and affirm what follows.
 
 use crate::{Assertion, Change, Laterality, Temporality};
-use aho_corasick::AhoCorasick;
 
 /// Which way a cue reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +139,7 @@ use Reach::{Backward, Both, Forward};
 /// The cue grammar. Lower case; matched case-insensitively on word
 /// boundaries, longest first, so `no change in` beats `no` and
 /// `not excluded` beats `not`.
-const CUES: &[(&str, Cue)] = &[
+pub(crate) const CUES: &[(&str, Cue)] = &[
     // --- negation, forward
     ("no", negate(Forward)),
     ("not", negate(Forward)),
@@ -586,16 +585,11 @@ const CUES: &[(&str, Cue)] = &[
     ("source of", TERMINATOR),
     ("etiology of", TERMINATOR),
     ("and there", TERMINATOR),
+    ("with", TERMINATOR),
     (";", TERMINATOR),
     (":", TERMINATOR),
     (")", CLOSE_PAREN),
 ];
-
-/// The compiled cue grammar.
-#[derive(Debug)]
-pub(crate) struct Cues {
-    automaton: AhoCorasick,
-}
 
 /// A cue found in a sentence (byte offsets).
 #[derive(Debug, Clone, Copy)]
@@ -603,36 +597,6 @@ pub(crate) struct CueHit {
     pub(crate) start: usize,
     pub(crate) end: usize,
     pub(crate) cue: &'static Cue,
-}
-
-impl Cues {
-    pub(crate) fn build() -> Cues {
-        let patterns: Vec<&str> = CUES.iter().map(|(phrase, _)| *phrase).collect();
-        match crate::lexicon::overlapping_automaton(&patterns) {
-            Ok(automaton) => Cues { automaton },
-            Err(message) => panic!("the built-in cue grammar is invalid: {message}"),
-        }
-    }
-
-    /// Appends the cues of `text[start..end]` to `out`, in order,
-    /// non-overlapping, longest first at each position.
-    pub(crate) fn scan(
-        &self,
-        text: &str,
-        start: usize,
-        end: usize,
-        raw: &mut Vec<(usize, usize, usize)>,
-        out: &mut Vec<CueHit>,
-    ) {
-        out.clear();
-        crate::findings::select_words(&self.automaton, text, start, end, raw, |s, e, pattern| {
-            out.push(CueHit {
-                start: s,
-                end: e,
-                cue: &CUES[pattern].1,
-            })
-        });
-    }
 }
 
 /// What the context says about one mention.
@@ -785,11 +749,22 @@ fn word_count(bytes: &[u8]) -> usize {
 mod tests {
     use super::*;
 
+    #[test]
+    fn cue_phrases_are_unique_and_lower_case() {
+        let mut seen = std::collections::HashSet::new();
+        for (phrase, _) in CUES {
+            assert!(seen.insert(*phrase), "duplicate cue {phrase:?}");
+            assert_eq!(*phrase, phrase.to_ascii_lowercase());
+        }
+    }
+
     /// Judges the first occurrence of `term` in `sentence`, the only mention.
     fn judge_term(sentence: &str, term: &str) -> Judgement {
-        let cues = Cues::build();
+        let lexicon = crate::Lexicon::builtin();
         let mut hits = Vec::new();
-        cues.scan(sentence, 0, sentence.len(), &mut Vec::new(), &mut hits);
+        lexicon
+            .words
+            .scan_cues(sentence, 0, sentence.len(), &mut hits);
         let start = sentence
             .to_ascii_lowercase()
             .find(&term.to_ascii_lowercase())
@@ -1026,10 +1001,10 @@ mod tests {
 
     #[test]
     fn change_and_side_stay_with_their_own_mention() {
-        let cues = Cues::build();
+        let lexicon = crate::Lexicon::builtin();
         let s = "Increased right effusion and stable left atelectasis.";
         let mut hits = Vec::new();
-        cues.scan(s, 0, s.len(), &mut Vec::new(), &mut hits);
+        lexicon.words.scan_cues(s, 0, s.len(), &mut hits);
         let effusion = (s.find("effusion").unwrap(), s.find("effusion").unwrap() + 8);
         let atelectasis = (s.find("atelectasis").unwrap(), s.len() - 1);
         let j = judge(s, &hits, atelectasis.0, atelectasis.1, &[effusion]);

@@ -3,9 +3,9 @@
 //! by [`crate::context`], with its body sites and the sentence's sizes.
 
 use crate::context::{CueHit, judge};
-use crate::lexicon::{Lexicon, TermMatcher};
+use crate::lexicon::{Entry, Lexicon, Words};
 use crate::{BodySite, Finding, Measurement, SectionKind};
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, Input};
 
 /// A term found in a sentence (byte offsets). `focus` is the part that cues
 /// are measured against: the whole term, or for a gapped synonym
@@ -22,7 +22,6 @@ pub(crate) struct Mention {
 /// Reusable buffers, so a sentence costs no allocation once warm.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
-    pub(crate) raw: Vec<(usize, usize, usize)>,
     pub(crate) cues: Vec<CueHit>,
     pub(crate) mentions: Vec<Mention>,
     sites: Vec<(usize, usize, u32)>,
@@ -31,31 +30,27 @@ pub(crate) struct Scratch {
 
 /// Calls `found(start, end, pattern)` for the whole-word matches of
 /// `automaton` in `text[start..end]`, left to right, longest first at each
-/// position, never overlapping. `raw` is a reusable buffer.
+/// position, never overlapping. A match that is not a whole word (`ich` in
+/// `which`) is skipped and the search resumes one byte after its start, so
+/// it never hides a whole-word match that begins inside it.
 pub(crate) fn select_words(
     automaton: &AhoCorasick,
     text: &str,
     start: usize,
     end: usize,
-    raw: &mut Vec<(usize, usize, usize)>,
     mut found: impl FnMut(usize, usize, usize),
 ) {
-    raw.clear();
     let bytes = text.as_bytes();
-    let haystack = &bytes[start..end];
-    for m in automaton.find_overlapping_iter(haystack) {
-        let (s, e) = (start + m.start(), start + m.end());
-        if is_word_edge(bytes, s, true) && is_word_edge(bytes, e, false) {
-            raw.push((s, e, m.pattern().as_usize()));
-        }
-    }
-    // Longest first at each start; then keep the non-overlapping ones.
-    raw.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-    let mut taken_to = start;
-    for &(s, e, pattern) in raw.iter() {
-        if s >= taken_to {
-            found(s, e, pattern);
-            taken_to = e;
+    let mut at = start;
+    while at < end {
+        let Some(m) = automaton.find(Input::new(bytes).span(at..end)) else {
+            return;
+        };
+        if is_word_edge(bytes, m.start(), true) && is_word_edge(bytes, m.end(), false) {
+            found(m.start(), m.end(), m.pattern().as_usize());
+            at = m.end();
+        } else {
+            at = m.start() + 1;
         }
     }
 }
@@ -83,54 +78,64 @@ fn is_word_byte(b: u8) -> bool {
 /// How many words may separate the parts of a gapped synonym.
 const MAX_GAP_WORDS: usize = 5;
 
-/// The finding terms of `text[start..end]`.
-pub(crate) fn find_mentions(
-    matcher: &TermMatcher,
-    text: &str,
-    start: usize,
-    end: usize,
-    raw: &mut Vec<(usize, usize, usize)>,
-    out: &mut Vec<Mention>,
-) {
-    out.clear();
-    select_words(
-        &matcher.automaton,
-        text,
-        start,
-        end,
-        raw,
-        |s, e, pattern| {
-            let term = &matcher.terms[pattern];
-            if out.last().is_some_and(|last| s < last.end) {
-                return; // inside the gap of the previous gapped term
-            }
-            // A gapped reading whose tail follows wins over a plain one.
-            let gapped = term.readings.iter().find_map(|reading| {
-                let tail = reading.tail.as_deref()?;
-                find_tail(text, e, end, tail).map(|(ts, te)| Mention {
-                    start: s,
-                    end: te,
-                    focus_start: ts,
-                    focus_end: te,
-                    concept: reading.concept,
-                })
+/// One pass over `text[start..end]`: finding mentions, context cues and body
+/// sites, each in text order, into `scratch`.
+pub(crate) fn scan(words: &Words, text: &str, start: usize, end: usize, scratch: &mut Scratch) {
+    let Scratch {
+        cues,
+        mentions,
+        sites,
+        ..
+    } = scratch;
+    cues.clear();
+    mentions.clear();
+    sites.clear();
+    select_words(&words.automaton, text, start, end, |s, e, pattern| {
+        let entry = &words.entries[pattern];
+        if let Some(cue) = entry.cue {
+            cues.push(CueHit {
+                start: s,
+                end: e,
+                cue,
             });
-            let plain = || {
-                term.readings
-                    .iter()
-                    .find(|reading| reading.tail.is_none())
-                    .map(|reading| Mention {
-                        start: s,
-                        end: e,
-                        focus_start: s,
-                        focus_end: e,
-                        concept: reading.concept,
-                    })
-            };
-            let mention = gapped.or_else(plain);
-            out.extend(mention);
-        },
-    );
+        }
+        if let Some(site) = entry.site {
+            sites.push((s, e, site));
+        }
+        if let Some(mention) = mention(entry, text, s, e, end)
+            && mentions.last().is_none_or(|last| s >= last.end)
+        {
+            mentions.push(mention);
+        }
+    });
+}
+
+/// The finding an entry names at `s..e`, if any: a gapped reading whose
+/// tail follows wins over a plain one.
+fn mention(entry: &Entry, text: &str, s: usize, e: usize, end: usize) -> Option<Mention> {
+    let gapped = entry.readings.iter().find_map(|reading| {
+        let tail = reading.tail.as_deref()?;
+        find_tail(text, e, end, tail).map(|(ts, te)| Mention {
+            start: s,
+            end: te,
+            focus_start: ts,
+            focus_end: te,
+            concept: reading.concept,
+        })
+    });
+    gapped.or_else(|| {
+        entry
+            .readings
+            .iter()
+            .find(|reading| reading.tail.is_none())
+            .map(|reading| Mention {
+                start: s,
+                end: e,
+                focus_start: s,
+                focus_end: e,
+                concept: reading.concept,
+            })
+    })
 }
 
 /// Finds `tail` (lower case) as whole words within a few words after `from`,
@@ -185,34 +190,11 @@ pub(crate) fn sentence_findings<'a>(
     concepts: &mut Vec<u32>,
 ) {
     let (start, end) = (sentence.body_start, sentence.end);
-    find_mentions(
-        &lexicon.finding_terms,
-        text,
-        start,
-        end,
-        &mut scratch.raw,
-        &mut scratch.mentions,
-    );
+    scan(&lexicon.words, text, start, end, scratch);
     if scratch.mentions.is_empty() {
         return;
     }
-    lexicon
-        .cues
-        .scan(text, start, end, &mut scratch.raw, &mut scratch.cues);
-    let sites = &mut scratch.sites;
-    sites.clear();
-    select_words(
-        &lexicon.body_site_terms.automaton,
-        text,
-        start,
-        end,
-        &mut scratch.raw,
-        |s, e, pattern| {
-            if let Some(reading) = lexicon.body_site_terms.terms[pattern].readings.first() {
-                sites.push((s, e, reading.concept));
-            }
-        },
-    );
+    let sites = &scratch.sites;
     let mentions = &scratch.mentions;
     let first = out.len();
     for (index, mention) in mentions.iter().enumerate() {
@@ -303,17 +285,13 @@ mod tests {
 
     fn terms(sentence: &str) -> Vec<&str> {
         let lexicon = Lexicon::builtin();
-        let mut raw = Vec::new();
-        let mut out = Vec::new();
-        find_mentions(
-            &lexicon.finding_terms,
-            sentence,
-            0,
-            sentence.len(),
-            &mut raw,
-            &mut out,
-        );
-        out.iter().map(|m| &sentence[m.start..m.end]).collect()
+        let mut scratch = Scratch::default();
+        scan(&lexicon.words, sentence, 0, sentence.len(), &mut scratch);
+        scratch
+            .mentions
+            .iter()
+            .map(|m| &sentence[m.start..m.end])
+            .collect()
     }
 
     #[test]

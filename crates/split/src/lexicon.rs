@@ -2,12 +2,13 @@
 //! every extraction. The built-in tables are compiled in; a site can load its
 //! own copies (same format) at start-up with [`Lexicon::parse`].
 //!
-//! All automata (finding terms, body-site terms, context cues) are built here,
-//! once, so that extraction itself never compiles a pattern.
+//! Finding terms, body-site terms and context cues share ONE automaton, built
+//! here once: a sentence is scanned a single time, and extraction itself
+//! never compiles a pattern.
 
 use crate::Code;
-use crate::context::Cues;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use crate::context::{CUES, Cue};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
 
 /// A mapping file that cannot be used, naming the file and the line.
@@ -54,26 +55,37 @@ impl MappingFiles<'static> {
 /// All code tables the extractor needs, with their automata.
 #[derive(Debug)]
 pub struct Lexicon {
-    /// Finding concepts, indexed by [`Term::concept`].
+    /// Finding concepts, indexed by [`Reading::concept`].
     pub(crate) findings: Vec<Code>,
-    pub(crate) finding_terms: TermMatcher,
+    /// Body-site concepts, indexed by [`Entry::site`].
     pub(crate) body_sites: Vec<Code>,
-    pub(crate) body_site_terms: TermMatcher,
+    pub(crate) words: Words,
     /// Critical-result rules, keyed by finding concept index.
     pub(crate) critical: Vec<CriticalRule>,
-    pub(crate) cues: Cues,
     pub(crate) sections: crate::layout::SectionTable,
 }
 
-/// What a pattern of an automaton can mean: one or more (concept, tail)
-/// readings. A plain synonym has no tail; gapped synonyms sharing their head
-/// (`heart ... enlarged`, `heart ... large`) share one pattern and are tried
-/// in table order.
+/// The words the extractor looks for — finding synonyms, body-site synonyms
+/// and context cues — in one leftmost-longest automaton.
 #[derive(Debug)]
-pub(crate) struct Term {
-    pub(crate) readings: Vec<Reading>,
+pub(crate) struct Words {
+    pub(crate) automaton: AhoCorasick,
+    /// Indexed by pattern id.
+    pub(crate) entries: Vec<Entry>,
 }
 
+/// Everything one pattern means. The same words can be several things:
+/// `heart` is a body site and the head of `heart ... enlarged`; `bibasilar`
+/// is a site and a laterality cue.
+#[derive(Debug, Default)]
+pub(crate) struct Entry {
+    /// Finding readings, tried in table order (gapped ones first match wins).
+    pub(crate) readings: Vec<Reading>,
+    pub(crate) site: Option<u32>,
+    pub(crate) cue: Option<&'static Cue>,
+}
+
+/// One finding synonym starting with an entry's words.
 #[derive(Debug)]
 pub(crate) struct Reading {
     pub(crate) concept: u32,
@@ -81,11 +93,63 @@ pub(crate) struct Reading {
     pub(crate) tail: Option<Box<str>>,
 }
 
-/// Leftmost-longest, ASCII-case-insensitive matcher over a table's synonyms.
-#[derive(Debug)]
-pub(crate) struct TermMatcher {
-    pub(crate) automaton: AhoCorasick,
-    pub(crate) terms: Vec<Term>,
+impl Words {
+    fn build(findings: Vec<(String, Reading)>, sites: Vec<(String, u32)>) -> Result<Words, String> {
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut patterns: Vec<String> = Vec::new();
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut entry = |key: &str| -> usize {
+            *index.entry(key.to_string()).or_insert_with(|| {
+                patterns.push(key.to_string());
+                entries.push(Entry::default());
+                entries.len() - 1
+            })
+        };
+        let finding_slots: Vec<(usize, Reading)> = findings
+            .into_iter()
+            .map(|(key, r)| (entry(&key), r))
+            .collect();
+        let site_slots: Vec<(usize, u32)> =
+            sites.into_iter().map(|(key, c)| (entry(&key), c)).collect();
+        let cue_slots: Vec<(usize, &'static Cue)> = CUES
+            .iter()
+            .map(|(phrase, cue)| (entry(phrase), cue))
+            .collect();
+        for (slot, reading) in finding_slots {
+            entries[slot].readings.push(reading);
+        }
+        for (slot, concept) in site_slots {
+            entries[slot].site = Some(concept);
+        }
+        for (slot, cue) in cue_slots {
+            entries[slot].cue = Some(cue);
+        }
+        Ok(Words {
+            automaton: term_automaton(&patterns)?,
+            entries,
+        })
+    }
+
+    /// The context cues of `text[start..end]`, for judging a term the
+    /// lexicon may not know.
+    pub(crate) fn scan_cues(
+        &self,
+        text: &str,
+        start: usize,
+        end: usize,
+        out: &mut Vec<crate::context::CueHit>,
+    ) {
+        out.clear();
+        crate::findings::select_words(&self.automaton, text, start, end, |s, e, pattern| {
+            if let Some(cue) = self.entries[pattern].cue {
+                out.push(crate::context::CueHit {
+                    start: s,
+                    end: e,
+                    cue,
+                });
+            }
+        });
+    }
 }
 
 /// When a present finding of a concept is a critical result.
@@ -118,17 +182,21 @@ impl Lexicon {
 
     /// Builds a lexicon from a site's own copies of the mapping files.
     pub fn parse(files: MappingFiles<'_>) -> Result<Lexicon, MappingError> {
-        let (findings, finding_terms) = parse_concepts(files.findings)?;
-        let (body_sites, body_site_terms) = parse_concepts(files.body_sites)?;
+        let (findings, finding_synonyms) = parse_concepts(files.findings, true)?;
+        let (body_sites, site_synonyms) = parse_concepts(files.body_sites, false)?;
         let critical = parse_critical(files.critical, &findings)?;
         let sections = crate::layout::SectionTable::parse(files.sections.0, files.sections.1)?;
+        let site_synonyms = site_synonyms
+            .into_iter()
+            .map(|(key, r)| (key, r.concept))
+            .collect();
+        let words = Words::build(finding_synonyms, site_synonyms)
+            .map_err(|message| error(files.findings.0, 0, message))?;
         Ok(Lexicon {
             findings,
-            finding_terms,
             body_sites,
-            body_site_terms,
+            words,
             critical,
-            cues: Cues::build(),
             sections,
         })
     }
@@ -185,15 +253,19 @@ fn error(file: &str, line: usize, message: String) -> MappingError {
 
 const CONCEPT_HEADER: [&str; 5] = ["system", "code", "display", "synonyms", "notes"];
 
-/// Parses a concept table (findings.tsv, body_sites.tsv) and builds its
-/// automaton.
-fn parse_concepts((file, content): (&str, &str)) -> Result<(Vec<Code>, TermMatcher), MappingError> {
+/// A table's codes, and its synonyms as (lower-case head, reading).
+type Concepts = (Vec<Code>, Vec<(String, Reading)>);
+
+/// Parses a concept table (findings.tsv, body_sites.tsv). Gapped synonyms
+/// only where `gaps_allowed`.
+fn parse_concepts(
+    (file, content): (&str, &str),
+    gaps_allowed: bool,
+) -> Result<Concepts, MappingError> {
     let mut codes: Vec<Code> = Vec::new();
-    let mut patterns: Vec<String> = Vec::new();
-    let mut terms: Vec<Term> = Vec::new();
+    let mut synonyms_out: Vec<(String, Reading)> = Vec::new();
     let mut code_lines: HashMap<(String, String), usize> = HashMap::new();
     let mut synonym_lines: HashMap<String, usize> = HashMap::new();
-    let mut head_patterns: HashMap<String, usize> = HashMap::new();
     for row in rows((file, content), &CONCEPT_HEADER) {
         let (line, columns) = row?;
         let [system, code, display, synonyms, _notes] = columns[..] else {
@@ -248,6 +320,13 @@ fn parse_concepts((file, content): (&str, &str)) -> Result<(Vec<Code>, TermMatch
                 ));
             }
             let (head, tail) = match key.split_once(" ... ") {
+                Some(_) if !gaps_allowed => {
+                    return Err(error(
+                        file,
+                        line,
+                        format!("gapped synonym {synonym:?} is only allowed for findings"),
+                    ));
+                }
                 Some((head, tail)) if !head.is_empty() && !tail.is_empty() => {
                     (head.to_string(), Some(tail.into()))
                 }
@@ -260,17 +339,7 @@ fn parse_concepts((file, content): (&str, &str)) -> Result<(Vec<Code>, TermMatch
                 }
                 None => (key, None),
             };
-            let reading = Reading { concept, tail };
-            match head_patterns.get(&head) {
-                Some(&pattern) => terms[pattern].readings.push(reading),
-                None => {
-                    head_patterns.insert(head.clone(), terms.len());
-                    patterns.push(head);
-                    terms.push(Term {
-                        readings: vec![reading],
-                    });
-                }
-            }
+            synonyms_out.push((head, Reading { concept, tail }));
         }
         codes.push(Code {
             system: system.to_string(),
@@ -281,18 +350,16 @@ fn parse_concepts((file, content): (&str, &str)) -> Result<(Vec<Code>, TermMatch
     if codes.is_empty() {
         return Err(error(file, 0, "no concepts".to_string()));
     }
-    let automaton = overlapping_automaton(&patterns).map_err(|message| error(file, 0, message))?;
-    Ok((codes, TermMatcher { automaton, terms }))
+    Ok((codes, synonyms_out))
 }
 
-/// ASCII case-insensitive and overlapping: every occurrence of every
-/// pattern is reported, and [`crate::findings::select_words`] keeps the
-/// longest whole-word match at each position (`pleural effusion` over
-/// `effusion`), so a match that fails the word-boundary test never hides a
-/// shorter one that passes.
-pub(crate) fn overlapping_automaton<P: AsRef<[u8]>>(patterns: &[P]) -> Result<AhoCorasick, String> {
+/// ASCII case-insensitive, leftmost-longest: the longest synonym at a
+/// position wins (`pleural effusion` over `effusion`). A DFA: a few hundred
+/// patterns make a small table that scans several times faster than an NFA.
+pub(crate) fn term_automaton<P: AsRef<[u8]>>(patterns: &[P]) -> Result<AhoCorasick, String> {
     AhoCorasickBuilder::new()
-        .match_kind(MatchKind::Standard)
+        .kind(Some(AhoCorasickKind::DFA))
+        .match_kind(MatchKind::LeftmostLongest)
         .ascii_case_insensitive(true)
         .build(patterns)
         .map_err(|e| format!("cannot build the term automaton: {e}"))
@@ -348,7 +415,7 @@ fn parse_critical(
 mod tests {
     use super::*;
 
-    fn with_findings(content: &'static str) -> MappingFiles<'static> {
+    fn with_findings(content: &str) -> MappingFiles<'_> {
         MappingFiles {
             findings: ("site/findings.tsv", content),
             ..MappingFiles::BUILTIN
@@ -363,7 +430,7 @@ mod tests {
         assert!(!lexicon.critical.is_empty());
     }
 
-    fn parse_error(content: &'static str) -> MappingError {
+    fn parse_error(content: &str) -> MappingError {
         match Lexicon::parse(with_findings(content)) {
             Ok(_) => panic!("expected an error for {content:?}"),
             Err(e) => e,
@@ -374,11 +441,8 @@ mod tests {
 
     #[test]
     fn duplicate_code_names_file_and_line() {
-        let e = parse_error(Box::leak(
-            format!(
-                "# comment\n{HEADER}http://snomed.info/sct\t1\tA\ta\t\nhttp://snomed.info/sct\t1\tB\tb\t\n"
-            )
-            .into_boxed_str(),
+        let e = parse_error(&format!(
+            "# comment\n{HEADER}http://snomed.info/sct\t1\tA\ta\t\nhttp://snomed.info/sct\t1\tB\tb\t\n"
         ));
         assert_eq!((e.file.as_str(), e.line), ("site/findings.tsv", 4));
         assert!(e.to_string().contains("duplicate code"), "{e}");
@@ -386,36 +450,27 @@ mod tests {
 
     #[test]
     fn empty_synonym_is_an_error() {
-        let e = parse_error(Box::leak(
-            format!("{HEADER}http://snomed.info/sct\t1\tA\ta||b\t\n").into_boxed_str(),
-        ));
+        let e = parse_error(&format!("{HEADER}http://snomed.info/sct\t1\tA\ta||b\t\n"));
         assert_eq!(e.line, 2);
         assert!(e.message.contains("empty synonym"));
     }
 
     #[test]
     fn bad_system_uri_is_an_error() {
-        let e = parse_error(Box::leak(
-            format!("{HEADER}snomed\t1\tA\ta\t\n").into_boxed_str(),
-        ));
+        let e = parse_error(&format!("{HEADER}snomed\t1\tA\ta\t\n"));
         assert!(e.message.contains("unknown code system"));
     }
 
     #[test]
     fn wrong_column_count_is_an_error() {
-        let e = parse_error(Box::leak(
-            format!("{HEADER}http://snomed.info/sct\t1\tA\n").into_boxed_str(),
-        ));
+        let e = parse_error(&format!("{HEADER}http://snomed.info/sct\t1\tA\n"));
         assert!(e.message.contains("columns"), "{e}");
     }
 
     #[test]
     fn synonym_shared_by_two_concepts_is_an_error() {
-        let e = parse_error(Box::leak(
-            format!(
-                "{HEADER}http://snomed.info/sct\t1\tA\tsame\t\nhttp://snomed.info/sct\t2\tB\tSame\t\n"
-            )
-            .into_boxed_str(),
+        let e = parse_error(&format!(
+            "{HEADER}http://snomed.info/sct\t1\tA\tsame\t\nhttp://snomed.info/sct\t2\tB\tSame\t\n"
         ));
         assert_eq!(e.line, 3);
     }
@@ -435,7 +490,7 @@ mod tests {
             ),
             ..MappingFiles::BUILTIN
         };
-        let e = Lexicon::parse(files).err().expect("unknown concept");
+        let e = Lexicon::parse(files).expect_err("unknown concept");
         assert_eq!((e.file.as_str(), e.line), ("site/critical.tsv", 2));
     }
 }

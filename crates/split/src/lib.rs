@@ -294,9 +294,8 @@ pub fn assert_term(sentence: &str, term_start: usize, term_end: usize) -> (Asser
     let start = term_start.min(end);
     let layout = layout::layout(sentence, &lexicon.sections, SectionKind::Other);
     let (from, to) = context_window(sentence, &layout.sentences, start, end);
-    let mut raw = Vec::new();
     let mut hits = Vec::new();
-    lexicon.cues.scan(sentence, from, to, &mut raw, &mut hits);
+    lexicon.words.scan_cues(sentence, from, to, &mut hits);
     hits.retain(|hit| hit.end <= start || hit.start >= end);
     let judgement = context::judge(sentence, &hits, start, end, &[]);
     (judgement.assertion, judgement.temporality)
@@ -341,4 +340,195 @@ fn context_window(
         sentences[first].body_start
     };
     (from, sentences[last].end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn findings<'a>(text: &'a str, lexicon: &'a Lexicon) -> Vec<Finding<'a>> {
+        extract(text, lexicon).findings
+    }
+
+    fn judged(text: &str) -> Vec<(String, Assertion)> {
+        let lexicon = Lexicon::builtin();
+        findings(text, &lexicon)
+            .iter()
+            .map(|f| (f.term.to_ascii_lowercase(), f.assertion))
+            .collect()
+    }
+
+    fn owned(pairs: &[(&str, Assertion)]) -> Vec<(String, Assertion)> {
+        pairs.iter().map(|(t, a)| (t.to_string(), *a)).collect()
+    }
+
+    #[test]
+    fn a_negated_list_gives_one_absent_finding_per_item() {
+        assert_eq!(
+            judged("No focal consolidation, effusion, or pneumothorax."),
+            owned(&[
+                ("consolidation", Assertion::Absent),
+                ("effusion", Assertion::Absent),
+                ("pneumothorax", Assertion::Absent),
+            ])
+        );
+    }
+
+    #[test]
+    fn negation_after_an_organ_sub_header_applies_forward() {
+        let text =
+            "FINDINGS:\nLUNGS: No focal consolidation, effusion or pneumothorax.\nHEART: Normal.";
+        let lexicon = Lexicon::builtin();
+        let found = findings(text, &lexicon);
+        assert_eq!(found.len(), 3);
+        assert!(found.iter().all(|f| f.assertion == Assertion::Absent));
+        assert!(found.iter().all(|f| f.item == Some(1)));
+    }
+
+    #[test]
+    fn baseline_failures_are_fixed() {
+        let lexicon = Lexicon::builtin();
+        let out = findings("No change in moderate left pneumothorax.", &lexicon);
+        assert_eq!(
+            (out[0].assertion, out[0].change, out[0].laterality),
+            (
+                Assertion::Present,
+                Some(Change::Stable),
+                Some(Laterality::Left)
+            )
+        );
+        assert_eq!(
+            judged("Cannot exclude pneumonia."),
+            owned(&[("pneumonia", Assertion::Possible)])
+        );
+        assert_eq!(
+            judged("A mass is not excluded."),
+            owned(&[("mass", Assertion::Possible)])
+        );
+    }
+
+    #[test]
+    fn run_together_numbered_items_are_judged_separately() {
+        let text = "IMPRESSION: 1. No pneumothorax 2. Bibasilar atelectasis 3. 8 mm nodule";
+        let lexicon = Lexicon::builtin();
+        let out = findings(text, &lexicon);
+        let summary: Vec<_> = out
+            .iter()
+            .map(|f| (f.term, f.assertion, f.item, f.laterality))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("pneumothorax", Assertion::Absent, Some(1), None),
+                (
+                    "atelectasis",
+                    Assertion::Present,
+                    Some(2),
+                    Some(Laterality::Bilateral)
+                ),
+                ("nodule", Assertion::Present, Some(3), None),
+            ]
+        );
+        assert_eq!(out[2].measurements.len(), 1);
+        assert_eq!(out[2].measurements[0].max_mm, 8.0);
+    }
+
+    #[test]
+    fn sizes_and_sites_attach_to_their_finding() {
+        let text =
+            "There is a 2.1 x 1.4 cm nodule in the right upper lobe and a small left effusion.";
+        let lexicon = Lexicon::builtin();
+        let out = findings(text, &lexicon);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].term, "nodule");
+        assert_eq!(out[0].measurements[0].max_mm, 21.0);
+        assert_eq!(out[0].laterality, Some(Laterality::Right));
+        assert_eq!(
+            out[0].body_site.iter().map(|s| s.text).collect::<Vec<_>>(),
+            ["upper lobe"]
+        );
+        assert_eq!(out[1].laterality, Some(Laterality::Left));
+        assert!(out[1].measurements.is_empty());
+    }
+
+    #[test]
+    fn findings_are_coded_and_offsets_are_chars() {
+        let text = "Résumé: small right pneumothorax.";
+        let lexicon = Lexicon::builtin();
+        let out = findings(text, &lexicon);
+        let code = out[0].code.expect("coded");
+        assert_eq!(
+            (code.system.as_str(), code.code.as_str()),
+            ("http://snomed.info/sct", "36118008")
+        );
+        let chars: Vec<char> = text.chars().collect();
+        let term: String = chars[out[0].term_start..out[0].term_end].iter().collect();
+        assert_eq!(term, "pneumothorax");
+    }
+
+    #[test]
+    fn gapped_terms_carry_their_inner_negation() {
+        assert_eq!(
+            judged("The heart is not enlarged."),
+            owned(&[("heart is not enlarged", Assertion::Absent)])
+        );
+        assert_eq!(
+            judged("The heart is mildly enlarged."),
+            owned(&[("heart is mildly enlarged", Assertion::Present)])
+        );
+    }
+
+    #[test]
+    fn negated_linking_hedges_are_negated() {
+        assert_eq!(
+            judged("No focal opacity to suggest pneumonia."),
+            owned(&[
+                ("opacity", Assertion::Absent),
+                ("pneumonia", Assertion::Absent)
+            ])
+        );
+        assert_eq!(
+            judged("Patchy opacity suggestive of pneumonia."),
+            owned(&[
+                ("opacity", Assertion::Present),
+                ("pneumonia", Assertion::Possible)
+            ])
+        );
+    }
+
+    #[test]
+    fn assert_term_judges_terms_outside_the_lexicon() {
+        let s = "Extremities reveal no peripheral cyanosis or clubbing.";
+        let at = s.find("clubbing").unwrap();
+        assert_eq!(assert_term(s, at, at + 8).0, Assertion::Absent);
+        let s = "The patient has a history of hypertension.";
+        let at = s.find("hypertension").unwrap();
+        assert_eq!(
+            assert_term(s, at, at + 12),
+            (Assertion::Present, Temporality::Historical)
+        );
+        // A list item boundary stops the scope of an earlier "None".
+        let s = "COMPLICATIONS: None\n1) Internal hemorrhoids";
+        let at = s.find("Internal").unwrap();
+        assert_eq!(assert_term(s, at, s.len()).0, Assertion::Present);
+        // Runs of spaces inside a clause are not sentence breaks.
+        let s = "No   weight loss.";
+        assert_eq!(assert_term(s, 5, 16).0, Assertion::Absent);
+        // Out-of-range offsets are clamped to the end, never a panic.
+        assert_eq!(
+            assert_term("No effusion.", 50, 60),
+            assert_term("No effusion.", 12, 12)
+        );
+    }
+
+    #[test]
+    fn headerless_conclusion_is_an_impression() {
+        let lexicon = Lexicon::builtin();
+        let out = extract_as(
+            "Right lower lobe pneumonia.",
+            &lexicon,
+            SectionKind::Impression,
+        );
+        assert_eq!(out.findings[0].section, SectionKind::Impression);
+    }
 }

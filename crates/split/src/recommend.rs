@@ -10,6 +10,7 @@
 use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use regex::Regex;
 
 use crate::layout::Layout;
 use crate::{Recommendation, SectionKind};
@@ -93,8 +94,6 @@ const UNITS: &[(&str, u32)] = &[
     ("wk", 7),
     ("months", 30),
     ("month", 30),
-    ("mos", 30),
-    ("mo", 30),
     ("years", 365),
     ("year", 365),
     ("yrs", 365),
@@ -130,21 +129,30 @@ const PAST_MARKERS: &[&str] = &["ago", "prior", "earlier", "old", "before", "pre
 fn automaton(patterns: &[&str]) -> AhoCorasick {
     AhoCorasickBuilder::new()
         .kind(Some(AhoCorasickKind::DFA))
+        // The patterns start with common letters: a start-byte prefilter
+        // would stop at most of them and cost more than the plain DFA walk.
+        .prefilter(false)
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::LeftmostLongest)
         .build(patterns)
         .unwrap_or_else(|error| panic!("constant pattern list: {error}"))
 }
 
-/// `ALWAYS` then `INSTRUCTION` phrases in one automaton: one pass per sentence.
-static TRIGGER_MATCHER: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    automaton(
-        &ALWAYS
-            .iter()
-            .chain(INSTRUCTION)
-            .copied()
-            .collect::<Vec<_>>(),
-    )
+/// `ALWAYS`, `INSTRUCTION` and `UNITS` words in one case-insensitive regex:
+/// one pass over the whole text finds the few sentences worth a closer look.
+/// (The regex engine's SIMD literal prefilter scans prose several times
+/// faster than a byte-at-a-time automaton; longest alternatives come first.)
+static TRIGGER_MATCHER: LazyLock<Regex> = LazyLock::new(|| {
+    let mut words: Vec<&str> = ALWAYS
+        .iter()
+        .chain(INSTRUCTION)
+        .copied()
+        .chain(UNITS.iter().map(|(word, _)| *word))
+        .collect();
+    words.sort_by_key(|word| std::cmp::Reverse(word.len()));
+    let alternation: Vec<String> = words.iter().map(|word| regex::escape(word)).collect();
+    Regex::new(&format!("(?i){}", alternation.join("|")))
+        .unwrap_or_else(|error| panic!("constant pattern list: {error}"))
 });
 static ACTION_MATCHER: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(ACTIONS));
 static UNIT_MATCHER: LazyLock<AhoCorasick> =
@@ -155,39 +163,28 @@ pub(crate) fn recommendations<'a>(text: &'a str, layout: &Layout<'a>) -> Vec<Rec
     let (Some(first), Some(last)) = (layout.sentences.first(), layout.sentences.last()) else {
         return Vec::new();
     };
-    // One pass of the trigger automaton over the whole text (few hits), not
-    // one search per sentence.
-    let triggers: Vec<Trigger> = TRIGGER_MATCHER
-        .find_iter(&text[first.start..last.end])
-        .map(|m| Trigger {
-            start: first.start + m.start(),
-            end: first.start + m.end(),
-            always: m.pattern().as_usize() < ALWAYS.len(),
-        })
-        .collect();
+    let triggers = triggers(text, first.start, last.end);
     let mut next_trigger = 0;
     layout
         .sentences
         .iter()
         .filter_map(|sentence| {
-            let words = &text[sentence.start..sentence.end];
+            // Triggers are sorted and do not overlap: those of this sentence
+            // are a run of the list.
             while next_trigger < triggers.len() && triggers[next_trigger].start < sentence.start {
                 next_trigger += 1;
             }
-            let inside = triggers[next_trigger..]
+            let run = triggers[next_trigger..]
                 .iter()
-                .take_while(|trigger| trigger.start < sentence.end)
-                .filter(|trigger| trigger.end <= sentence.end)
-                .map(|trigger| Trigger {
-                    start: trigger.start - sentence.start,
-                    end: trigger.end - sentence.start,
-                    always: trigger.always,
-                });
+                .take_while(|trigger| trigger.end <= sentence.end)
+                .count();
+            let inside = &triggers[next_trigger..next_trigger + run];
             let in_section = layout
                 .sections
                 .get(sentence.section)
                 .is_some_and(|section| section.kind == SectionKind::Recommendation);
-            (in_section || recommends_with(words, inside)).then(|| Recommendation {
+            let words = &text[sentence.start..sentence.end];
+            (in_section || recommends_with(words, sentence.start, inside)).then(|| Recommendation {
                 text: words,
                 start: sentence.start,
                 end: sentence.end,
@@ -197,13 +194,46 @@ pub(crate) fn recommendations<'a>(text: &'a str, layout: &Layout<'a>) -> Vec<Rec
         .collect()
 }
 
-/// A recommendation phrase found in the text.
+/// A recommendation phrase or interval unit found in the text.
 #[derive(Debug, Clone, Copy)]
 struct Trigger {
     start: usize,
     end: usize,
-    /// From `ALWAYS` (else from `INSTRUCTION`).
-    always: bool,
+    kind: TriggerKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TriggerKind {
+    /// From `ALWAYS`.
+    Always,
+    /// From `INSTRUCTION`.
+    Instruction,
+    /// From `UNITS`.
+    Unit,
+}
+
+/// The triggers in `text[start..end]`, with offsets into `text`.
+fn triggers(text: &str, start: usize, end: usize) -> Vec<Trigger> {
+    let is_in =
+        |list: &[&str], word: &str| list.iter().any(|listed| listed.eq_ignore_ascii_case(word));
+    TRIGGER_MATCHER
+        .find_iter(&text[start..end])
+        .map(|m| {
+            let word = m.as_str();
+            let kind = if is_in(ALWAYS, word) {
+                TriggerKind::Always
+            } else if is_in(INSTRUCTION, word) {
+                TriggerKind::Instruction
+            } else {
+                TriggerKind::Unit
+            };
+            Trigger {
+                start: start + m.start(),
+                end: start + m.end(),
+                kind,
+            }
+        })
+        .collect()
 }
 
 /// Whether `at` starts a word in `s`.
@@ -218,38 +248,40 @@ fn word_ends(s: &[u8], at: usize) -> bool {
 /// Whether a sentence outside a recommendation section recommends something.
 #[cfg(test)]
 fn recommends(sentence: &str) -> bool {
-    let triggers = TRIGGER_MATCHER.find_iter(sentence).map(|m| Trigger {
-        start: m.start(),
-        end: m.end(),
-        always: m.pattern().as_usize() < ALWAYS.len(),
-    });
-    recommends_with(sentence, triggers)
+    recommends_with(sentence, 0, &triggers(sentence, 0, sentence.len()))
 }
 
-/// Whether a sentence recommends something, given the trigger phrases in it
-/// (offsets relative to the sentence).
-fn recommends_with(sentence: &str, mut triggers: impl Iterator<Item = Trigger>) -> bool {
+/// Whether a sentence recommends something, given the triggers in it
+/// (offsets into the text, where the sentence starts at `offset`).
+fn recommends_with(sentence: &str, offset: usize, triggers: &[Trigger]) -> bool {
     let bytes = sentence.as_bytes();
     let mut has_interval = None;
-    triggers.any(|m| {
-        if !word_starts(bytes, m.start) {
+    let recommends = triggers.iter().any(|trigger| {
+        let (start, end) = (trigger.start - offset, trigger.end - offset);
+        if trigger.kind == TriggerKind::Unit || !word_starts(bytes, start) {
             return false;
         }
-        if m.always {
+        if trigger.kind == TriggerKind::Always {
             return true;
         }
         // Whole words only: "suggestive of" is a hedge.
-        if !word_ends(bytes, m.end) {
+        if !word_ends(bytes, end) {
             return false;
         }
-        let imperative = sentence[..m.start].trim().is_empty();
-        let word = &sentence[m.start..m.end];
+        let imperative = sentence[..start].trim().is_empty();
+        let word = &sentence[start..end];
         let is_suggest_or_consider =
             word.eq_ignore_ascii_case("suggest") || word.eq_ignore_ascii_case("consider");
         imperative
-            || (is_suggest_or_consider && asks_for_action(&sentence[m.end..]))
+            || (is_suggest_or_consider && asks_for_action(&sentence[end..]))
             || *has_interval.get_or_insert_with(|| interval_days(sentence).is_some())
-    }) || scheduled_follow_up(sentence)
+    });
+    let has_unit = || {
+        triggers
+            .iter()
+            .any(|trigger| trigger.kind == TriggerKind::Unit)
+    };
+    recommends || (has_unit() && scheduled_follow_up(sentence))
 }
 
 /// The follow-up interval stated in `sentence`, in days: the lower bound of
@@ -324,9 +356,6 @@ fn interval(sentence: &str) -> Option<(u32, usize)> {
 /// introduced by "in", "within" or "every", reads as a scheduled follow-up
 /// even without "recommend". ("Stable for 2 years" has neither.)
 fn scheduled_follow_up(sentence: &str) -> bool {
-    if !sentence.bytes().any(|b| b.is_ascii_digit()) {
-        return false;
-    }
     let Some((_, phrase_start)) = interval(sentence) else {
         return false;
     };

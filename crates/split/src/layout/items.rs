@@ -1,7 +1,7 @@
 //! Items inside a section: numbered or bulleted list entries, or, in a
 //! section without a list, organ sub-headers (`LUNGS: Clear.`).
 
-use super::{Boundary, byte_set, for_each_boundary, skip_to_any, trim_span};
+use super::{Boundary, Marks, byte_set, skip_to_any, trim_span};
 use crate::{Item, Section};
 
 /// A stretch of a section body that sentences are split within; items never
@@ -118,13 +118,13 @@ const NUMBER_NOUNS: &[&str] = &[
 pub(super) fn find_items<'a>(
     text: &'a str,
     section: &mut Section<'a>,
-    colons: &[usize],
+    marks: &Marks,
 ) -> Vec<Region> {
     let (start, end) = (section.body_start, section.body_end);
     let markers = list_markers(text, start, end);
     let mut regions = Vec::with_capacity(markers.len() + 1);
     if markers.is_empty() {
-        return label_items(text, section, colons, regions);
+        return label_items(text, section, marks, regions);
     }
     if start < markers[0].start {
         regions.push(Region {
@@ -136,8 +136,15 @@ pub(super) fn find_items<'a>(
     // A sub-header on its own line after a list item (`Abdomen: ...` after
     // `2. No effusion.`) ends the item: it starts a paragraph of its own.
     let mut line_labels = Vec::new();
-    for_each_boundary(text, start, end, |at, boundary| {
-        if boundary == Boundary::LineStart && label_at(text, colons, at, end, boundary).is_some() {
+    let scan = if marks.has_colon(start, end) {
+        end
+    } else {
+        start
+    };
+    marks.for_each_boundary(text, start, scan, |at, boundary| {
+        if boundary == Boundary::LineStart
+            && label_at(text, &marks.colons, at, end, boundary).is_some()
+        {
             line_labels.push(at);
         }
     });
@@ -183,17 +190,22 @@ pub(super) fn find_items<'a>(
 fn label_items<'a>(
     text: &'a str,
     section: &mut Section<'a>,
-    colons: &[usize],
+    marks: &Marks,
     mut regions: Vec<Region>,
 ) -> Vec<Region> {
     let (start, end) = (section.body_start, section.body_end);
     let mut labels: Vec<(usize, usize, usize)> = Vec::new();
     let mut resume_at = start;
-    for_each_boundary(text, start, end, |at, boundary| {
+    let scan = if marks.has_colon(start, end) {
+        end
+    } else {
+        start
+    };
+    marks.for_each_boundary(text, start, scan, |at, boundary| {
         if at < resume_at {
             return;
         }
-        if let Some((label_end, colon_end)) = label_at(text, colons, at, end, boundary) {
+        if let Some((label_end, colon_end)) = label_at(text, &marks.colons, at, end, boundary) {
             labels.push((at, label_end, colon_end));
             resume_at = colon_end;
         }

@@ -22,19 +22,37 @@ pub(crate) struct Sentence {
     pub body_start: usize,
 }
 
-/// Abbreviations after which a period never ends a sentence.
-const ALWAYS_ABBREVIATIONS: &[&str] = &[
-    "dr", "drs", "mr", "mrs", "ms", "prof", "vs", "v", "e.g", "i.e", "eg", "ie", "approx", "apprx",
-    "cf", "fig", "figs", "incl", "viz", "ref",
-];
+/// How a period after a word behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Abbreviation {
+    /// Never ends a sentence: `Dr.`, `e.g.`, `approx.`, `vs.`
+    Always,
+    /// Ends a sentence only before a capital: `etc. The`, but `ant. wall`.
+    Sometimes,
+}
 
-/// Abbreviations that may also end a sentence: the period ends it only when
-/// an upper-case letter follows (`etc. The`, but `ant. wall`).
-const SOMETIMES_ABBREVIATIONS: &[&str] = &[
-    "etc", "st", "ant", "post", "lat", "sup", "inf", "med", "resp", "est", "max", "min", "sq",
-    "prox", "dist", "mult", "pt", "pts", "hx", "sx", "dx", "tx", "yr", "yrs", "wk", "wks", "mo",
-    "mos", "ca", "lt", "rt", "bilat", "a.m", "p.m",
-];
+/// The abbreviation `word` is, if any (a `match` on the lower-cased bytes:
+/// this runs at every period, so no list walk).
+fn abbreviation(word: &str) -> Option<Abbreviation> {
+    const LONGEST: usize = 6;
+    if word.len() > LONGEST {
+        return None;
+    }
+    let mut lower = [0u8; LONGEST];
+    for (to, from) in lower.iter_mut().zip(word.bytes()) {
+        *to = from.to_ascii_lowercase();
+    }
+    match &lower[..word.len()] {
+        b"dr" | b"drs" | b"mr" | b"mrs" | b"ms" | b"prof" | b"vs" | b"v" | b"e.g" | b"i.e"
+        | b"eg" | b"ie" | b"approx" | b"apprx" | b"cf" | b"fig" | b"figs" | b"incl" | b"viz"
+        | b"ref" => Some(Abbreviation::Always),
+        b"etc" | b"st" | b"ant" | b"post" | b"lat" | b"sup" | b"inf" | b"med" | b"resp"
+        | b"est" | b"max" | b"min" | b"sq" | b"prox" | b"dist" | b"mult" | b"pt" | b"pts"
+        | b"hx" | b"sx" | b"dx" | b"tx" | b"yr" | b"yrs" | b"wk" | b"wks" | b"mo" | b"mos"
+        | b"ca" | b"lt" | b"rt" | b"bilat" | b"a.m" | b"p.m" => Some(Abbreviation::Sometimes),
+        _ => None,
+    }
+}
 
 /// A line ending before this many bytes followed by a line starting with a
 /// capital is a line of its own (templates such as `Heart normal`), while a
@@ -85,10 +103,17 @@ fn split_region(
         at
     };
     let mut s = a;
-    const STOP_BYTES: [bool; 256] = byte_set(b".?!\n, ");
+    const STOP_BYTES: [bool; 256] = byte_set(b".?!\n,");
+    const STOP_BYTES_WITH_SPACE: [bool; 256] = byte_set(b".?!\n, ");
+    // Spaces matter only where two follow each other (flattened exports).
+    let stops = if text[a..b].contains("  ") {
+        &STOP_BYTES_WITH_SPACE
+    } else {
+        &STOP_BYTES
+    };
     let mut i = a;
     while i < b {
-        i = skip_to_any(bytes, i, b, &STOP_BYTES);
+        i = skip_to_any(bytes, i, b, stops);
         if i >= b {
             break;
         }
@@ -186,15 +211,11 @@ fn period_ends_sentence(text: &str, lo: usize, period: usize, next: u8) -> bool 
     if word.is_empty() {
         return true; // after a number, a bracket or XXXX-free punctuation
     }
-    let is = |list: &[&str]| {
-        list.iter()
-            .any(|abbreviation| abbreviation.eq_ignore_ascii_case(word))
-    };
-    if is(ALWAYS_ABBREVIATIONS) {
-        return false;
-    }
-    if is(SOMETIMES_ABBREVIATIONS) || word.contains('.') {
-        return next.is_ascii_uppercase();
+    match abbreviation(word) {
+        Some(Abbreviation::Always) => return false,
+        Some(Abbreviation::Sometimes) => return next.is_ascii_uppercase(),
+        None if word.contains('.') => return next.is_ascii_uppercase(),
+        None => {}
     }
     // A single letter after a blank is an initial (`J. Smith`), not a word.
     let bytes = text.as_bytes();
@@ -217,11 +238,7 @@ fn glued_sentence_start(text: &str, lo: usize, period: usize, end: usize) -> boo
     let word = word_before(text, lo, period);
     let glued_to_word =
         word.len() >= 2 && !word.contains('.') && bytes[period - 1].is_ascii_alphabetic();
-    let is = |list: &[&str]| {
-        list.iter()
-            .any(|abbreviation| abbreviation.eq_ignore_ascii_case(word))
-    };
-    glued_to_word && !is(ALWAYS_ABBREVIATIONS) && !is(SOMETIMES_ABBREVIATIONS)
+    glued_to_word && abbreviation(word).is_none()
 }
 
 #[cfg(test)]
