@@ -11,6 +11,7 @@ use url::Url;
 use crate::auth::AuthConfig;
 use crate::fhir::{ClientOptions, RetryPolicy};
 use crate::pull::{Filters, TextLimits};
+pub use crate::write::apply::WriteMethod;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,6 +106,8 @@ pub struct WriteConfig {
     pub conflict_retries: u32,
     #[serde(default = "defaults::concurrent_reports")]
     pub concurrent_reports: usize,
+    #[serde(default)]
+    pub method: WriteMethod,
 }
 
 impl Default for WriteConfig {
@@ -112,6 +115,7 @@ impl Default for WriteConfig {
         WriteConfig {
             conflict_retries: defaults::conflict_retries(),
             concurrent_reports: defaults::concurrent_reports(),
+            method: WriteMethod::default(),
         }
     }
 }
@@ -159,7 +163,7 @@ mod defaults {
 /// A configuration that cannot be used; names the file or the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         #[source]

@@ -4,12 +4,15 @@
 //! The pipeline is pull → split → map → write; see ARCHITECTURE.md.
 
 pub mod auth;
+pub mod backfill;
 pub mod config;
+pub mod daemon;
 pub mod fhir;
 pub mod input;
 pub mod map;
 pub mod metrics;
 pub mod pull;
+pub mod reprocess;
 pub mod serve;
 pub mod state;
 pub mod sync;

@@ -16,22 +16,26 @@
 //! | `reportsplit_fhir_request_duration_seconds` | `method`, `status` (2xx, 4xx, 5xx, error) | outbound FHIR requests, one sample per attempt |
 //! | `reportsplit_fhir_request_retries_total` | `method` | attempts repeated after 429/5xx/timeouts |
 //! | `reportsplit_fhir_up` | | 1 when the FHIR server answered the last probe |
-//! | `reportsplit_checkpoint_timestamp_seconds` | | the sync checkpoint (Unix time) |
-//! | `reportsplit_checkpoint_lag_seconds` | | now − checkpoint, computed at each scrape |
+//! | `reportsplit_checkpoint_timestamp_seconds` | | the sync checkpoint (Unix time); absent until one is known |
+//! | `reportsplit_checkpoint_lag_seconds` | | now − checkpoint, computed at each scrape; absent until one is known |
 //! | `reportsplit_http_request_duration_seconds` | `method`, `route`, `status` | requests `serve` answered |
 //! | `reportsplit_notifications_total` | `kind` (handshake, heartbeat, event-notification...) | Subscription notifications received |
 //! | `reportsplit_queue_depth` | | notified reports waiting for the background worker |
 //! | `reportsplit_queue_rejected_total` | | notifications refused because the queue was full |
+//!
+//! `serve` answers `GET /metrics` itself; [`export`] serves the same for
+//! commands without an HTTP server of their own.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use time::OffsetDateTime;
@@ -99,10 +103,7 @@ struct Inner {
     fhir_latency: HistogramFamily<RequestLabels>,
     fhir_retries: Family<MethodLabel, Counter>,
     fhir_up: Gauge,
-    checkpoint_timestamp: Gauge<f64, AtomicU64>,
-    checkpoint_lag: Gauge<f64, AtomicU64>,
-    /// The checkpoint in Unix milliseconds; `i64::MIN` until one is known.
-    checkpoint_ms: AtomicI64,
+    checkpoint: Arc<Checkpoint>,
     served_latency: HistogramFamily<ServedLabels>,
     notifications: Family<KindLabel, Counter>,
     queue_depth: Gauge,
@@ -127,8 +128,8 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("reportsplit");
-        let inner = Inner {
+        let mut inner = Inner {
+            registry: Registry::with_prefix("reportsplit"),
             processed: Family::default(),
             skipped: Family::default(),
             failed: Family::default(),
@@ -138,97 +139,88 @@ impl Metrics {
             fhir_latency: Family::new_with_constructor(latency_histogram),
             fhir_retries: Family::default(),
             fhir_up: Gauge::default(),
-            checkpoint_timestamp: Gauge::default(),
-            checkpoint_lag: Gauge::default(),
-            checkpoint_ms: AtomicI64::new(i64::MIN),
+            checkpoint: Arc::new(Checkpoint {
+                unix_ms: AtomicI64::new(UNKNOWN),
+            }),
             served_latency: Family::new_with_constructor(latency_histogram),
             notifications: Family::default(),
             queue_depth: Gauge::default(),
             queue_rejected: Counter::default(),
-            registry: Registry::default(),
         };
-        registry.register(
+        inner.registry.register(
             "reports_processed",
             "Reports handled, by outcome: written (transaction committed), planned (dry run or $enrich), current (already tagged for this text)",
             inner.processed.clone(),
         );
-        registry.register(
+        inner.registry.register(
             "reports_skipped",
             "Reports without splittable text, by reason",
             inner.skipped.clone(),
         );
-        registry.register(
+        inner.registry.register(
             "reports_failed",
             "Reports that failed and are left for a later run, by reason",
             inner.failed.clone(),
         );
-        registry.register(
+        inner.registry.register(
             "observations_written",
             "Observations created",
             inner.observations_written.clone(),
         );
-        registry.register(
+        inner.registry.register(
             "observations_superseded",
             "Observations derived from an older report text and marked superseded",
             inner.observations_superseded.clone(),
         );
-        registry.register(
+        inner.registry.register(
             "transactions",
             "Transaction attempts by result: committed, conflict (HTTP 412/409, the report changed), rejected",
             inner.transactions.clone(),
         );
-        registry.register(
+        inner.registry.register(
             "fhir_request_duration_seconds",
             "Outbound FHIR request attempts by method and status class (error: no response)",
             inner.fhir_latency.clone(),
         );
-        registry.register(
+        inner.registry.register(
             "fhir_request_retries",
             "FHIR request attempts repeated after 429, 5xx, timeouts or connection resets",
             inner.fhir_retries.clone(),
         );
-        registry.register(
+        inner.registry.register(
             "fhir_up",
             "1 when the FHIR server answered the last probe, else 0",
             inner.fhir_up.clone(),
         );
-        registry.register(
-            "checkpoint_timestamp_seconds",
-            "The sync checkpoint (Unix time): reports updated before it are done",
-            inner.checkpoint_timestamp.clone(),
-        );
-        registry.register(
-            "checkpoint_lag_seconds",
-            "Seconds between now and the sync checkpoint, computed at scrape time",
-            inner.checkpoint_lag.clone(),
-        );
-        registry.register(
+        inner
+            .registry
+            .register_collector(Box::new(inner.checkpoint.clone()));
+        inner.registry.register(
             "http_request_duration_seconds",
             "Requests answered by `reportsplit serve`, by method, route and status class",
             inner.served_latency.clone(),
         );
-        registry.register(
+        inner.registry.register(
             "notifications",
             "Subscription notifications received, by type (handshake, heartbeat, event-notification...)",
             inner.notifications.clone(),
         );
-        registry.register(
+        inner.registry.register(
             "queue_depth",
             "Notified reports waiting for the background worker",
             inner.queue_depth.clone(),
         );
-        registry.register(
+        inner.registry.register(
             "queue_rejected",
             "Notifications refused with 503 because the queue was full",
             inner.queue_rejected.clone(),
         );
-        Metrics(Arc::new(Inner { registry, ..inner }))
+        Metrics(Arc::new(inner))
     }
 
     /// The registry in the OpenMetrics text format (which Prometheus reads);
     /// serve it with [`CONTENT_TYPE`].
     pub fn encode(&self) -> String {
-        self.refresh_checkpoint_lag(OffsetDateTime::now_utc());
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.0.registry).is_err() {
             // Writing to a String cannot fail; keep the scrape parseable anyway.
@@ -266,12 +258,7 @@ impl Metrics {
                     ApplyError::Rejected { .. } => self.transaction("rejected", 1),
                     _ => {}
                 }
-                inner
-                    .failed
-                    .get_or_create(&ReasonLabel {
-                        reason: error.key(),
-                    })
-                    .inc();
+                self.record_failure(error.key());
             }
         }
     }
@@ -332,19 +319,12 @@ impl Metrics {
     /// The sync checkpoint moved (or was loaded at start).
     pub fn set_checkpoint(&self, checkpoint: OffsetDateTime) {
         let ms = (checkpoint.unix_timestamp_nanos() / 1_000_000) as i64;
-        self.0.checkpoint_ms.store(ms, Ordering::Relaxed);
-        self.0.checkpoint_timestamp.set(ms as f64 / 1000.0);
-        self.refresh_checkpoint_lag(OffsetDateTime::now_utc());
+        self.0.checkpoint.unix_ms.store(ms, Ordering::Relaxed);
     }
 
-    fn refresh_checkpoint_lag(&self, now: OffsetDateTime) {
-        let ms = self.0.checkpoint_ms.load(Ordering::Relaxed);
-        if ms != i64::MIN {
-            let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
-            self.0
-                .checkpoint_lag
-                .set(now_ms.saturating_sub(ms).max(0) as f64 / 1000.0);
-        }
+    /// A report failed for `reason` (an [`ApplyError::key`], or e.g. `panic`).
+    pub fn record_failure(&self, reason: String) {
+        self.0.failed.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     fn processed(&self, outcome: &'static str) {
@@ -434,6 +414,80 @@ impl Metrics {
 
     pub fn queue_rejected(&self) {
         self.0.queue_rejected.inc();
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown` is cancelled: the
+/// exporter for commands without an HTTP server of their own (`sync --every`,
+/// `backfill`). `reportsplit serve` has /metrics on its own port.
+pub async fn export(
+    listener: tokio::net::TcpListener,
+    metrics: Metrics,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
+                    metrics.encode(),
+                )
+            }
+        }),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// `i64::MIN` in [`Checkpoint::unix_ms`]: no checkpoint yet.
+const UNKNOWN: i64 = i64::MIN;
+
+/// The checkpoint's two gauges, computed at scrape time so that the lag
+/// keeps growing while no pass moves the checkpoint (a stuck worker shows).
+/// Both are left out until a checkpoint is known: a lag of 0 would read as
+/// "up to date".
+#[derive(Debug)]
+struct Checkpoint {
+    unix_ms: AtomicI64,
+}
+
+impl Checkpoint {
+    fn encode_at(
+        &self,
+        mut encoder: DescriptorEncoder,
+        now: OffsetDateTime,
+    ) -> Result<(), std::fmt::Error> {
+        let ms = self.unix_ms.load(Ordering::Relaxed);
+        if ms == UNKNOWN {
+            return Ok(());
+        }
+        let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        let gauges = [
+            (
+                "checkpoint_timestamp_seconds",
+                "The sync checkpoint (Unix time): reports updated before it are done",
+                ms as f64 / 1000.0,
+            ),
+            (
+                "checkpoint_lag_seconds",
+                "Seconds between now and the sync checkpoint, computed at scrape time",
+                now_ms.saturating_sub(ms).max(0) as f64 / 1000.0,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Checkpoint {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        self.encode_at(encoder, OffsetDateTime::now_utc())
     }
 }
 
@@ -601,26 +655,36 @@ mod tests {
     }
 
     #[test]
-    fn checkpoint_lag_is_measured_from_now() {
+    fn checkpoint_lag_is_measured_at_scrape_time() {
         let metrics = Metrics::new();
-        assert_eq!(
-            sample(&metrics.encode(), "reportsplit_checkpoint_lag_seconds"),
-            Some(0.0)
+        assert!(
+            !metrics.encode().contains("checkpoint"),
+            "no checkpoint gauges before one is known"
         );
         let checkpoint = OffsetDateTime::now_utc() - time::Duration::seconds(90);
         metrics.set_checkpoint(checkpoint);
         let lag = sample(&metrics.encode(), "reportsplit_checkpoint_lag_seconds").unwrap();
         assert!((90.0..100.0).contains(&lag), "lag {lag}");
-        metrics.refresh_checkpoint_lag(checkpoint + time::Duration::seconds(30));
-        let text = {
-            let mut out = String::new();
-            prometheus_client::encoding::text::encode(&mut out, &metrics.0.registry).unwrap();
-            out
-        };
-        assert_eq!(
-            sample(&text, "reportsplit_checkpoint_lag_seconds"),
-            Some(30.0)
-        );
+        // The same checkpoint scraped 30 s after it was set.
+        struct Later(Arc<Checkpoint>, OffsetDateTime);
+        impl std::fmt::Debug for Later {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("Later")
+            }
+        }
+        impl Collector for Later {
+            fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+                self.0.encode_at(encoder, self.1)
+            }
+        }
+        let mut later = Registry::default();
+        later.register_collector(Box::new(Later(
+            metrics.0.checkpoint.clone(),
+            checkpoint + time::Duration::seconds(30),
+        )));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &later).unwrap();
+        assert_eq!(sample(&text, "checkpoint_lag_seconds"), Some(30.0));
     }
 
     #[test]
@@ -665,6 +729,25 @@ mod tests {
             sample(&text, "reportsplit_checkpoint_timestamp_seconds"),
             Some(1_767_225_600.0)
         );
+    }
+
+    #[tokio::test]
+    async fn the_exporter_serves_the_registry() {
+        let metrics = Metrics::new();
+        metrics.set_checkpoint(OffsetDateTime::now_utc());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(export(listener, metrics, shutdown.clone()));
+        let response = reqwest::get(&url).await.unwrap();
+        assert_eq!(response.headers()["content-type"], CONTENT_TYPE);
+        let text = response.text().await.unwrap();
+        assert!(
+            sample(&text, "reportsplit_checkpoint_lag_seconds").is_some(),
+            "{text}"
+        );
+        shutdown.cancel();
+        server.await.unwrap().unwrap();
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //!   send" is then nothing, and a caller that forwards the Bundle sends a harmless no-op.
 //!   The header `X-Reportsplit-Outcome` says `planned`, `written` or `current`.
 //!   A report without splittable text is `422` with the skip reason.
+//! - `POST /DiagnosticReport/{id}/$enrich[?apply=true]` — the same at instance level,
+//!   on the server's copy of the report.
 //! - `POST /notify` — a FHIR Subscription rest-hook endpoint for topic-based
 //!   notifications: R4 backport (Bundle `history`, first entry a Parameters
 //!   SubscriptionStatus) and R4B/R5 (Bundle `subscription-notification`, first entry a
@@ -37,23 +39,26 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, RawQuery, Request, State};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures::FutureExt as _;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::backfill::{DeadLetter, DeadLetterFile};
 use crate::config::{Config, ConfigError};
 use crate::fhir::{FHIR_JSON, FhirClient, FhirError, RetryPolicy};
 use crate::metrics::{self, Metrics};
@@ -93,6 +98,14 @@ pub struct ServeArgs {
     /// Reports not reached are picked up by the next `sync`.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub drain_secs: u64,
+    /// Seconds a request may take, body upload included (then 503). `$enrich?apply=true`
+    /// waits for the FHIR server's retries, so keep it above their total.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub request_timeout_secs: u64,
+    /// Append notified reports that fail (after the client's retries) to this NDJSON
+    /// file, for `reportsplit reprocess --dead-letter FILE`. No report text in it.
+    #[arg(long, env = "REPORTSPLIT_DEAD_LETTER", value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
     /// Require `Authorization: Bearer <token>` on the POST routes. Set it through the
     /// environment: a value on the command line is visible to other users.
     #[arg(
@@ -111,7 +124,9 @@ pub struct ServeOptions {
     pub queue_capacity: usize,
     pub health_interval: Duration,
     pub drain: Duration,
+    pub request_timeout: Duration,
     pub token: Option<String>,
+    pub dead_letter: Option<PathBuf>,
 }
 
 impl From<&ServeArgs> for ServeOptions {
@@ -121,7 +136,9 @@ impl From<&ServeArgs> for ServeOptions {
             queue_capacity: args.queue_capacity,
             health_interval: Duration::from_secs(args.health_interval_secs.max(1)),
             drain: Duration::from_secs(args.drain_secs),
+            request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
             token: args.token.clone().filter(|t| !t.is_empty()),
+            dead_letter: args.dead_letter.clone(),
         }
     }
 }
@@ -142,6 +159,12 @@ pub enum ServeError {
     },
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("cannot open the dead-letter file {path}: {source}")]
+    DeadLetter {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("--queue-capacity must be at least 1")]
     QueueCapacity,
 }
@@ -193,13 +216,26 @@ pub async fn serve(
             checked: None,
         })),
         token: options.token.clone(),
+        request_timeout: options.request_timeout,
     };
-    let background = tokio::spawn(process_queue(
-        worker.clone(),
-        metrics.clone(),
-        state.pending.clone(),
-        receiver,
-    ));
+    let dead_letters = match &options.dead_letter {
+        Some(path) => {
+            Some(
+                DeadLetterFile::append(path).map_err(|source| ServeError::DeadLetter {
+                    path: path.clone(),
+                    source,
+                })?,
+            )
+        }
+        None => None,
+    };
+    let background = Background {
+        worker: worker.clone(),
+        metrics: metrics.clone(),
+        pending: state.pending.clone(),
+        dead_letters,
+    };
+    let background = tokio::spawn(process_queue(Arc::new(background), receiver));
     let prober = tokio::spawn(probe_loop(
         probe_client,
         state.health.clone(),
@@ -248,6 +284,7 @@ struct AppState {
     pending: Arc<Mutex<HashSet<String>>>,
     health: Arc<Mutex<Health>>,
     token: Option<String>,
+    request_timeout: Duration,
 }
 
 struct Health {
@@ -259,7 +296,10 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/DiagnosticReport/$enrich", post(enrich))
         .route("/DiagnosticReport/%24enrich", post(enrich))
+        .route("/DiagnosticReport/{id}/$enrich", post(enrich_instance))
+        .route("/DiagnosticReport/{id}/%24enrich", post(enrich_instance))
         .route("/notify", post(notify))
+        .route("/metadata", get(capability_statement))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
@@ -269,7 +309,8 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
         .with_state(state)
 }
 
-/// Records each answered request in `reportsplit_http_request_duration_seconds`.
+/// Bounds each request's time (slow uploads included) and records it in
+/// `reportsplit_http_request_duration_seconds`.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -279,7 +320,18 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
             .get::<MatchedPath>()
             .map(MatchedPath::as_str),
     );
-    let response = next.run(request).await;
+    let response = match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request took longer than {} s",
+                state.request_timeout.as_secs()
+            ),
+        )
+        .into_response(),
+    };
     state.metrics.served(
         method.as_str(),
         route,
@@ -292,8 +344,12 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
 fn route_label(matched: Option<&str>) -> &'static str {
     match matched {
         Some("/DiagnosticReport/$enrich" | "/DiagnosticReport/%24enrich") => "enrich",
+        Some("/DiagnosticReport/{id}/$enrich" | "/DiagnosticReport/{id}/%24enrich") => {
+            "enrich-instance"
+        }
         Some("/notify") => "notify",
         Some("/healthz") => "healthz",
+        Some("/metadata") => "metadata",
         Some("/metrics") => "metrics",
         _ => "unmatched",
     }
@@ -541,6 +597,7 @@ fn fresh_run(worker: &Worker) -> crate::map::RunInfo {
     }
 }
 
+/// Type level: the report is in the body.
 async fn enrich(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -552,8 +609,6 @@ async fn enrich(
     check_token(&state, &headers)?;
     let apply = apply_flag(query.as_deref())?;
     let report = report_of(json_body(&headers, body)?)?;
-    let worker = &state.worker;
-    let run = fresh_run(worker);
     let report = if apply {
         let id = report.get("id").and_then(Value::as_str).unwrap_or("");
         if !crate::map::is_fhir_id(id) {
@@ -561,26 +616,56 @@ async fn enrich(
                 "apply=true needs the report's id (the report is read from the server)",
             ));
         }
-        match worker.client.read("DiagnosticReport", id).await {
-            Ok(Some(response)) => response.body,
-            Ok(None) => {
-                return Err(Problem::new(
-                    StatusCode::NOT_FOUND,
-                    "not-found",
-                    format!("DiagnosticReport/{id} is not on the FHIR server"),
-                ));
-            }
-            Err(error) => {
-                return Err(Problem::new(
-                    StatusCode::BAD_GATEWAY,
-                    "transient",
-                    error.to_string(),
-                ));
-            }
-        }
+        read_report(&state, id).await?
     } else {
         report
     };
+    enrich_report(&state, report, apply).await
+}
+
+/// Instance level, `POST /DiagnosticReport/{id}/$enrich`: the server's copy
+/// of the report (any body is ignored: the operation has no input parameters).
+async fn enrich_instance(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    check_token(&state, &headers)?;
+    let Path(id) =
+        id.map_err(|rejection| Problem::new(rejection.status(), "value", rejection.body_text()))?;
+    let apply = apply_flag(query.as_deref())?;
+    if !crate::map::is_fhir_id(&id) {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "value",
+            "not a FHIR resource id",
+        ));
+    }
+    let report = read_report(&state, &id).await?;
+    enrich_report(&state, report, apply).await
+}
+
+async fn read_report(state: &AppState, id: &str) -> Result<Value, Problem> {
+    match state.worker.client.read("DiagnosticReport", id).await {
+        Ok(Some(response)) => Ok(response.body),
+        Ok(None) => Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("DiagnosticReport/{id} is not on the FHIR server"),
+        )),
+        Err(error) => Err(Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "transient",
+            error.to_string(),
+        )),
+    }
+}
+
+/// Plans (or, with `apply`, writes) one report and answers the Bundle.
+async fn enrich_report(state: &AppState, report: Value, apply: bool) -> Result<Response, Problem> {
+    let worker = &state.worker;
+    let run = fresh_run(worker);
     let result = apply_report(&context(worker, &run, !apply), report).await;
     state.metrics.record_report(&result);
     let empty = |kind: &str| json!({"resourceType": "Bundle", "type": kind, "entry": []});
@@ -846,17 +931,21 @@ fn enqueue(state: &AppState, ids: Vec<String>) -> Result<usize, Problem> {
     Ok(count)
 }
 
-/// The background worker: reads each queued report from the server and
-/// applies it like sync, `concurrent_reports` at a time. Ends when the queue
-/// is closed and empty.
-async fn process_queue(
+/// What the background worker shares between its tasks.
+struct Background {
     worker: Arc<Worker>,
     metrics: Metrics,
     pending: Arc<Mutex<HashSet<String>>>,
-    mut receiver: mpsc::Receiver<String>,
-) {
+    /// Where reports that failed are recorded for `reportsplit reprocess`.
+    dead_letters: Option<DeadLetterFile>,
+}
+
+/// The background worker: reads each queued report from the server and
+/// applies it like sync, `concurrent_reports` at a time. Ends when the queue
+/// is closed and empty.
+async fn process_queue(background: Arc<Background>, mut receiver: mpsc::Receiver<String>) {
     let slots = Arc::new(Semaphore::new(
-        worker.config.write.concurrent_reports.max(1),
+        background.worker.config.write.concurrent_reports.max(1),
     ));
     let mut tasks = tokio::task::JoinSet::new();
     while let Some(id) = receiver.recv().await {
@@ -865,23 +954,56 @@ async fn process_queue(
         };
         {
             // Started: a notification from now on may be about a newer version.
-            let mut pending = pending
+            let mut pending = background
+                .pending
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             pending.remove(&id);
-            metrics.set_queue_depth(pending.len());
+            background.metrics.set_queue_depth(pending.len());
         }
-        let (worker, metrics) = (worker.clone(), metrics.clone());
+        let background = background.clone();
         tasks.spawn(async move {
             let _slot = slot;
-            process_one(&worker, &metrics, &id).await;
+            // A poison report must not take the worker down with it.
+            let done = AssertUnwindSafe(process_one(&background, &id))
+                .catch_unwind()
+                .await;
+            if done.is_err() {
+                tracing::error!(report = %format!("DiagnosticReport/{id}"), "processing the notified report panicked");
+                background.dead_letter(&id, None, "panic".into(), "processing panicked");
+                background.metrics.record_failure("panic".into());
+            }
         });
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
 }
 
-async fn process_one(worker: &Worker, metrics: &Metrics, id: &str) {
+impl Background {
+    /// Records a failed report for `reportsplit reprocess`: its reference,
+    /// the version read (if any) and the reason; no report text.
+    fn dead_letter(&self, id: &str, meta: Option<Value>, reason: String, message: &str) {
+        let Some(file) = &self.dead_letters else {
+            return;
+        };
+        let mut stub = json!({"resourceType": "DiagnosticReport", "id": id});
+        if let Some(meta) = meta {
+            stub["meta"] = meta;
+        }
+        if let Err(error) = file.write(&DeadLetter::new(&stub, reason, message)) {
+            tracing::error!(error = %error, "cannot write the dead-letter file");
+        }
+    }
+
+    fn failed(&self, id: &str, meta: Option<Value>, error: ApplyError) {
+        tracing::warn!(report = %format!("DiagnosticReport/{id}"), reason = %error.key(), error = %error, "notified report failed");
+        self.dead_letter(id, meta, error.key(), &error.to_string());
+        self.metrics.record_report(&Err(error));
+    }
+}
+
+async fn process_one(background: &Background, id: &str) {
+    let (worker, metrics) = (&background.worker, &background.metrics);
     let report = match worker.client.read("DiagnosticReport", id).await {
         Ok(Some(response)) => response.body,
         Ok(None) => {
@@ -889,24 +1011,17 @@ async fn process_one(worker: &Worker, metrics: &Metrics, id: &str) {
             tracing::info!(report = %format!("DiagnosticReport/{id}"), "notified report is gone");
             return;
         }
-        Err(error) => {
-            let error = ApplyError::Fhir(error);
-            tracing::warn!(report = %format!("DiagnosticReport/{id}"), reason = %error.key(), error = %error, "notified report failed");
-            metrics.record_report(&Err(error));
-            return;
-        }
+        Err(error) => return background.failed(id, None, ApplyError::Fhir(error)),
     };
     let run = fresh_run(worker);
-    let result = apply_report(&context(worker, &run, false), report).await;
-    match &result {
+    let meta = report.get("meta").cloned();
+    match apply_report(&context(worker, &run, false), report).await {
         Ok(outcome) => {
-            tracing::info!(report = %format!("DiagnosticReport/{id}"), outcome = outcome_name(outcome), "notified report done")
+            tracing::info!(report = %format!("DiagnosticReport/{id}"), outcome = outcome_name(&outcome), "notified report done");
+            metrics.record_report(&Ok(outcome));
         }
-        Err(error) => {
-            tracing::warn!(report = %format!("DiagnosticReport/{id}"), reason = %error.key(), error = %error, "notified report failed")
-        }
+        Err(error) => background.failed(id, meta, error),
     }
-    metrics.record_report(&result);
 }
 
 fn outcome_name(outcome: &Outcome) -> &'static str {
@@ -955,6 +1070,32 @@ async fn probe_loop(
             checked: Some(OffsetDateTime::now_utc()),
         };
     }
+}
+
+/// What FHIR clients read before they invoke an operation.
+async fn capability_statement() -> Response {
+    let statement = json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": crate::pull::rfc3339(OffsetDateTime::now_utc()),
+        "kind": "instance",
+        "software": {"name": "reportsplit", "version": env!("CARGO_PKG_VERSION")},
+        "implementation": {"description": "reportsplit serve: splits radiology DiagnosticReports into coded Observations"},
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [{
+            "mode": "server",
+            "resource": [{
+                "type": "DiagnosticReport",
+                "operation": [{
+                    "name": "enrich",
+                    "definition": "urn:reportsplit:OperationDefinition:DiagnosticReport-enrich",
+                    "documentation": "Plans (or with apply=true writes) the Observations reportsplit derives from the report's text; answers the transaction (-response) Bundle"
+                }]
+            }]
+        }]
+    });
+    fhir_json(StatusCode::OK, &statement)
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

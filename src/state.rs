@@ -24,13 +24,13 @@ const FORMAT_VERSION: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("state directory {path}: {source}")]
+    #[error("state directory {path}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not a reportsplit state file: {source}")]
+    #[error("{path} is not a reportsplit state file")]
     Corrupt {
         path: PathBuf,
         #[source]

@@ -43,6 +43,10 @@ pub struct SyncArgs {
     /// real run it is an audit log of what was sent.
     #[arg(long, value_name = "FILE")]
     pub transactions_out: Option<PathBuf>,
+    /// Run as a daemon: a pass every DURATION (5m, 1h...; ±10% jitter) until
+    /// SIGTERM/SIGINT, which finish the pass in flight (see src/daemon.rs).
+    #[arg(long, value_name = "DURATION", value_parser = crate::daemon::parse_duration, conflicts_with_all = ["once", "dry_run"])]
+    pub every: Option<std::time::Duration>,
 }
 
 /// What a pass did. Counts are reports unless named otherwise.
@@ -137,7 +141,7 @@ impl std::fmt::Display for SyncSummary {
 pub enum SyncError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{url}: {source}")]
+    #[error("CapabilityStatement {url}")]
     Capability {
         url: String,
         #[source]
@@ -147,7 +151,7 @@ pub enum SyncError {
     Fhir(#[from] FhirError),
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("cannot write the transactions to {path}: {source}")]
+    #[error("cannot write the transactions to {path}")]
     Output {
         path: String,
         #[source]
@@ -172,6 +176,7 @@ impl Worker {
         let needs = Requirements {
             search_params: config.filters().search_params(),
             write,
+            json_patch: config.write.method == crate::config::WriteMethod::Patch,
         };
         let capabilities =
             crate::fhir::check_capabilities(&metadata.body, &needs).map_err(|source| {
@@ -204,6 +209,7 @@ impl Worker {
             limits: self.config.text_limits(),
             conflict_retries: self.config.write.conflict_retries,
             dry_run,
+            method: self.config.write.method,
         }
     }
 }
@@ -320,7 +326,7 @@ pub async fn run_with(
                 write_line(&output, &bundle)?;
             }
             Err(error) => {
-                tracing::warn!(report = %reference, error = %error, "report failed");
+                tracing::warn!(report = %reference, error = %error_chain(&error), "report failed");
                 *summary.failed.entry(error.key()).or_default() += 1;
                 let at = updated.unwrap_or(OffsetDateTime::UNIX_EPOCH);
                 earliest_failure = Some(earliest_failure.map_or(at, |e| e.min(at)));
@@ -358,4 +364,17 @@ fn write_line(
     };
     serde_json::to_writer(&mut **output, bundle).map_err(|e| io(std::io::Error::other(e)))?;
     output.write_all(b"\n").map_err(io)
+}
+
+/// An error and its causes, `a: b: c`. Our errors' messages leave the cause
+/// out (so `{:#}` in the binary prints each once); logs want the whole chain.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }

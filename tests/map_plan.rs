@@ -550,7 +550,7 @@ fn report_update_is_lossless() {
     assert_eq!(tags[0], original["meta"]["tag"][0]);
     assert_eq!(tags[1]["system"], TAG_SYSTEM);
     let sha = reportsplit::map::sha256_hex(TEXT.as_bytes());
-    assert_eq!(tags[1]["code"], format!("0.1.0:sha256:{sha}"));
+    assert_eq!(tags[1]["code"], format!("0.1.0:final:sha256:{sha}"));
     let entry = &entries(&set)[set.report_entry];
     assert_eq!(entry["request"]["url"], "DiagnosticReport/rep-1");
     assert_eq!(entry["request"]["ifMatch"], "W/\"3\"");
@@ -839,4 +839,121 @@ fn dump_bundle_when_asked() {
     let set = write_set(&source, &[]);
     let pretty = serde_json::to_string_pretty(&set.bundle).expect("json");
     std::fs::write(path, pretty).expect("write dump");
+}
+
+/// A server that merged tags instead of replacing them leaves two
+/// reportsplit tags: the update and the patch keep exactly one.
+#[test]
+fn duplicate_reportsplit_tags_are_collapsed() {
+    let mut tagged = report();
+    tagged["meta"]["tag"] = json!([
+        {"system": TAG_SYSTEM, "code": "0.0.1:sha256:aa"},
+        {"system": "http://example.org/site-tags", "code": "teaching"},
+        {"system": TAG_SYSTEM, "code": "0.0.2:sha256:bb"},
+    ]);
+    let set = write_set(&tagged, &[]);
+    let tags = &report_put(&set)["meta"]["tag"];
+    assert_eq!(
+        tags,
+        &json!([set.tag, {"system": "http://example.org/site-tags", "code": "teaching"}])
+    );
+    let patch = report_patch(&tagged, &[], &set.tag).expect("patch");
+    let ops = patch.as_array().expect("ops");
+    assert_eq!(
+        ops[1],
+        json!({"op": "replace", "path": "/meta/tag/0", "value": set.tag})
+    );
+    assert_eq!(ops[2], json!({"op": "remove", "path": "/meta/tag/2"}));
+    assert_eq!(ops.len(), 3);
+}
+
+/// preliminary → final with the same text: the Observations already written
+/// get the new status; nothing is derived again.
+#[test]
+fn a_status_change_alone_restatuses_the_observations() {
+    let mut preliminary = report();
+    preliminary["status"] = json!("preliminary");
+    let set = write_set(&preliminary, &[]);
+    assert!(
+        resources(&set, "Observation")
+            .iter()
+            .all(|o| o["status"] == "preliminary")
+    );
+    let (mut stored, previous) = after_write(&set, "4");
+    stored["status"] = json!("final");
+    let c = codes();
+    let extraction = extraction(TEXT, &c);
+    let Plan::Write(final_set) =
+        plan(&stored, &report_text(), &extraction, &previous, &run()).expect("plan")
+    else {
+        panic!("expected a write");
+    };
+    assert_eq!(
+        (
+            final_set.observations,
+            final_set.superseded,
+            final_set.restatused
+        ),
+        (0, 0, 10)
+    );
+    let puts: Vec<&Value> = entries(&final_set)
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Observation")
+        .collect();
+    assert_eq!(puts.len(), 10);
+    for (put, old) in puts.iter().zip(&previous) {
+        assert_eq!(put["request"]["method"], "PUT");
+        let mut expected = old.clone();
+        expected["status"] = json!("final");
+        assert_eq!(put["resource"], expected, "only the status changes");
+    }
+    assert_eq!(report_put(&final_set)["result"], stored["result"]);
+    let code = report_put(&final_set)["meta"]["tag"][1]["code"]
+        .as_str()
+        .expect("tag")
+        .to_owned();
+    assert!(code.starts_with("0.1.0:final:sha256:"), "{code}");
+
+    // and once written, the report is current
+    let mut tagged = report_put(&final_set).clone();
+    tagged["meta"]["versionId"] = json!("5");
+    let again = plan(&tagged, &report_text(), &extraction, &previous, &run()).expect("plan");
+    assert_eq!(again, Plan::Current);
+}
+
+/// A withdrawn report that comes back (entered-in-error → final, same text)
+/// is derived again: its old Observations were superseded.
+#[test]
+fn a_reinstated_report_is_derived_again() {
+    let set = write_set(&report(), &[]);
+    let (mut stored, previous) = after_write(&set, "4");
+    stored["status"] = json!("entered-in-error");
+    let c = codes();
+    let extraction = extraction(TEXT, &c);
+    let Plan::Write(withdrawn) =
+        plan(&stored, &report_text(), &extraction, &previous, &run()).expect("plan")
+    else {
+        panic!("expected a write");
+    };
+    assert_eq!((withdrawn.observations, withdrawn.superseded), (0, 10));
+    let mut gone = report_put(&withdrawn).clone();
+    gone["meta"]["versionId"] = json!("5");
+    gone["status"] = json!("final");
+    let superseded: Vec<Value> = previous
+        .iter()
+        .map(|o| {
+            let mut o = o.clone();
+            o["status"] = json!("entered-in-error");
+            o
+        })
+        .collect();
+    let Plan::Write(back) =
+        plan(&gone, &report_text(), &extraction, &superseded, &run()).expect("plan")
+    else {
+        panic!("expected a write");
+    };
+    assert_eq!(
+        (back.observations, back.superseded, back.restatused),
+        (10, 0, 0)
+    );
 }

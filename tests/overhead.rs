@@ -21,9 +21,9 @@ async fn sync_overhead_against_the_server_alone() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    // Three servers holding the same reports: one for the dry run and the
-    // sequential sync, one for the concurrent sync, one for the replay.
-    let servers: Vec<Sekmet> = (0..3).map(|_| Sekmet::start()).collect();
+    // Four servers holding the same reports: one for the dry run and the
+    // sequential sync, one per other sync, one for the replay.
+    let servers: Vec<Sekmet> = (0..4).map(|_| Sekmet::start()).collect();
     let patient = seed::unique("measure");
     let mut resources = vec![seed::patient(&patient)];
     resources.extend(seed::reports(&patient, &patient, n));
@@ -31,16 +31,18 @@ async fn sync_overhead_against_the_server_alone() {
         server.fhir().put_all(&resources).await;
     }
     let subject = format!("Patient/{patient}");
-    let config_for = |server: &Sekmet, state: &std::path::Path, concurrency: usize| {
+    // `reports` in flight (planning overlaps the server's work), at most
+    // `requests` requests at the server at once.
+    let config_for = |server: &Sekmet, state: &std::path::Path, reports: usize, requests: usize| {
         let mut config = common::config(&server.base, state, Some(&subject), 100);
-        config.write.concurrent_reports = concurrency;
-        config.fhir.max_concurrent_requests = concurrency;
+        config.write.concurrent_reports = reports;
+        config.fhir.max_concurrent_requests = requests;
         config
     };
 
     // 1. The transactions the worker sends (a dry run plans exactly them).
     let state = common::temp_state();
-    let (planned, bundles) = common::sync(&config_for(&servers[0], state.path(), 1), true).await;
+    let (planned, bundles) = common::sync(&config_for(&servers[0], state.path(), 1, 1), true).await;
     assert_eq!(bundles.len(), n, "{planned}");
 
     // 2. The pipeline without the server: text, split, plan, for every report.
@@ -48,14 +50,22 @@ async fn sync_overhead_against_the_server_alone() {
         .fhir()
         .search_all(&format!("DiagnosticReport?subject={subject}&_count=500"))
         .await;
-    let worker = Worker::connect(config_for(&servers[0], state.path(), 1), true)
+    let worker = Worker::connect(config_for(&servers[0], state.path(), 1, 1), true)
         .await
         .unwrap();
+    let lexicon_start = Instant::now();
+    let _lexicon = reportsplit_split::Lexicon::builtin();
+    let lexicon_build = lexicon_start.elapsed().as_secs_f64();
     let started = Instant::now();
+    let (mut t_text, mut t_split) = (0.0, 0.0);
     let mut planned_count = 0;
     for report in &reports {
+        let t0 = Instant::now();
         let text = report_text(report, worker.config.text_limits()).unwrap();
+        let t1 = Instant::now();
         let extraction = extract_as(&text.text, &worker.lexicon, text.headerless);
+        t_text += (t1 - t0).as_secs_f64();
+        t_split += t1.elapsed().as_secs_f64();
         if let reportsplit::write::Plan::Write(_) =
             reportsplit::write::plan(report, &text, &extraction, &[], &worker.run).unwrap()
         {
@@ -78,15 +88,24 @@ async fn sync_overhead_against_the_server_alone() {
     let replay = started.elapsed().as_secs_f64();
 
     // 4. The worker, sequential (one report, one request at a time) like the replay...
-    let (sequential, _) = common::sync(&config_for(&servers[0], state.path(), 1), false).await;
+    let (sequential, _) = common::sync(&config_for(&servers[0], state.path(), 1, 1), false).await;
     assert_eq!(
         (sequential.written as usize, sequential.failed_total()),
         (n, 0),
         "{sequential}"
     );
-    // ...and with its default concurrency (4 reports in flight).
+    // ...with planning overlapping the server's work, the server still seeing
+    // one request at a time...
+    let state2 = common::temp_state();
+    let (overlapped, _) = common::sync(&config_for(&servers[3], state2.path(), 2, 1), false).await;
+    assert_eq!(
+        (overlapped.written as usize, overlapped.failed_total()),
+        (n, 0),
+        "{overlapped}"
+    );
+    // ...and with its default concurrency (4 reports, 4 requests in flight).
     let state4 = common::temp_state();
-    let (concurrent, _) = common::sync(&config_for(&servers[1], state4.path(), 4), false).await;
+    let (concurrent, _) = common::sync(&config_for(&servers[1], state4.path(), 4, 4), false).await;
     assert_eq!(
         (concurrent.written as usize, concurrent.failed_total()),
         (n, 0),
@@ -110,9 +129,22 @@ async fn sync_overhead_against_the_server_alone() {
         }
     );
     line("pipeline without server (text+split+plan)", pipeline);
+    println!(
+        "  of which text {t_text:.3} s, split {t_split:.3} s; building the lexicon once: {lexicon_build:.3} s"
+    );
     line("SEKMET alone: sequential replay of the POSTs", replay);
-    line("reportsplit sync, 1 in flight", sequential.duration_secs);
-    line("reportsplit sync, 4 in flight", concurrent.duration_secs);
+    line(
+        "reportsplit sync, 1 report, 1 request",
+        sequential.duration_secs,
+    );
+    line(
+        "reportsplit sync, 2 reports, 1 request",
+        overlapped.duration_secs,
+    );
+    line(
+        "reportsplit sync, 4 reports, 4 requests",
+        concurrent.duration_secs,
+    );
     println!(
         "worker requests: sequential {} (search pages + metadata + transactions), retries {}",
         sequential.requests, sequential.retries

@@ -29,6 +29,8 @@ fn options() -> ServeOptions {
         queue_capacity: 100,
         health_interval: Duration::from_millis(200),
         drain: Duration::from_secs(10),
+        request_timeout: Duration::from_secs(60),
+        dead_letter: None,
         token: None,
     }
 }
@@ -231,6 +233,19 @@ async fn enrich_plans_then_applies_then_is_current() {
         format!("DiagnosticReport/{id}")
     );
     assert!(report_put["request"]["ifMatch"].is_string());
+    // The instance-level form plans the server's copy: the same transaction.
+    let (status, _, instance) = server
+        .post(
+            &format!("/DiagnosticReport/{id}/$enrich"),
+            "application/fhir+json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(status, 200, "{instance}");
+    assert_eq!(
+        instance["entry"].as_array().map(Vec::len),
+        Some(entries.len())
+    );
     // Planning wrote nothing.
     assert_eq!(
         fhir.count(&format!("Observation?subject=Patient/{patient}"))
@@ -283,13 +298,26 @@ async fn enrich_plans_then_applies_then_is_current() {
         written
     );
 
+    let response = server
+        .http
+        .get(format!("{}/metadata", server.url))
+        .send()
+        .await
+        .unwrap();
+    let statement: Value = response.json().await.unwrap();
+    assert_eq!(statement["resourceType"], "CapabilityStatement");
+    assert_eq!(
+        statement["rest"][0]["resource"][0]["operation"][0]["name"],
+        "enrich"
+    );
+
     let metrics = server.metrics().await;
     assert_eq!(
         sample(
             &metrics,
             "reportsplit_reports_processed_total{outcome=\"planned\"}"
         ),
-        1.0
+        2.0
     );
     assert_eq!(
         sample(
@@ -393,6 +421,14 @@ async fn every_error_is_an_operation_outcome() {
     missing["id"] = json!("not-on-the-server");
     let (status, _, body) = server
         .post_json("/DiagnosticReport/$enrich?apply=true", &missing)
+        .await;
+    assert_outcome(status, &body, 404);
+    let (status, _, body) = server
+        .post(
+            "/DiagnosticReport/not-there/$enrich",
+            "application/fhir+json",
+            Vec::new(),
+        )
         .await;
     assert_outcome(status, &body, 404);
     let textless = json!({"resourceType": "DiagnosticReport", "id": "t", "status": "final",
@@ -586,7 +622,9 @@ async fn notifications_enqueue_reports_that_get_enriched() {
 async fn sekmet_rest_hook_notifications_are_enriched() {
     let sekmet = Sekmet::start();
     let fhir = sekmet.fhir();
-    let server = Server::start(&sekmet, options()).await;
+    let mut guarded = options();
+    guarded.token = Some("hook-secret".into());
+    let server = Server::start(&sekmet, guarded).await;
     for content in ["id-only", "full-resource"] {
         let subscription = json!({
             "resourceType": "Subscription",
@@ -595,6 +633,7 @@ async fn sekmet_rest_hook_notifications_are_enriched() {
             "reason": format!("reportsplit enrichment ({content})"),
             "criteria": "http://sekmet.dev/fhir/SubscriptionTopic/diagnosticreport-final",
             "channel": {"type": "rest-hook", "endpoint": format!("{}/notify", server.url),
+                "header": ["Authorization: Bearer hook-secret"],
                 "payload": "application/fhir+json",
                 "_payload": {"extension": [{
                     "url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content",
@@ -664,6 +703,92 @@ async fn sekmet_rest_hook_notifications_are_enriched() {
             "reportsplit_reports_processed_total{outcome=\"current\"}"
         ),
         0.0
+    );
+    server.stop().await;
+}
+
+/// Shutdown finishes the reports already queued before the server exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_the_queue() {
+    let sekmet = Sekmet::start();
+    let fhir = sekmet.fhir();
+    let (_, reports) = seed_reports(&fhir, "drain", 6).await;
+    let ids: Vec<&str> = reports.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let server = Server::start(&sekmet, options()).await;
+    let notification = backport_notification(&sekmet.base, "event-notification", &ids);
+    let (status, _, body) = server.post_json("/notify", &notification).await;
+    assert_eq!(status, 202, "{body}");
+    server.stop().await;
+    for id in &ids {
+        let report = fhir.get(&format!("DiagnosticReport/{id}")).await;
+        assert!(
+            is_tagged(&report),
+            "DiagnosticReport/{id} was not finished before exit"
+        );
+    }
+}
+
+/// /healthz stays 200 (liveness) and says when the FHIR server stops
+/// answering; a notified report that then fails lands in the dead-letter
+/// file (reference and reason, no text) for `reportsplit reprocess`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_server_shows_in_healthz_and_dead_letters() {
+    let sekmet = Sekmet::start();
+    let base = sekmet.base.clone();
+    let letters = tempfile::tempdir().expect("temp dir");
+    let dead_letter = letters.path().join("dead.ndjson");
+    let mut with_letters = options();
+    with_letters.dead_letter = Some(dead_letter.clone());
+    let server = Server::start(&sekmet, with_letters).await;
+    drop(sekmet);
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        let response = server
+            .http
+            .get(format!("{}/healthz", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        body = response.json().await.unwrap();
+        if body["fhir"]["reachable"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(body["fhir"]["reachable"], false, "{body}");
+    assert!(body["fhir"]["checked"].is_string(), "{body}");
+    assert_eq!(sample(&server.metrics().await, "reportsplit_fhir_up"), 0.0);
+
+    let notification = backport_notification(&base, "event-notification", &["lost-1"]);
+    let (status, _, body) = server.post_json("/notify", &notification).await;
+    assert_eq!(status, 202, "{body}");
+    let mut letter = Value::Null;
+    for _ in 0..300 {
+        if let Some(line) = std::fs::read_to_string(&dead_letter)
+            .ok()
+            .and_then(|t| t.lines().next().map(str::to_string))
+        {
+            letter = serde_json::from_str(&line).expect("dead letter JSON");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(letter["report"], "DiagnosticReport/lost-1", "{letter}");
+    assert_eq!(letter["reason"], "unreachable", "{letter}");
+    let metrics = server.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "reportsplit_reports_failed_total{reason=\"unreachable\"}"
+        ),
+        1.0
+    );
+    assert!(
+        sample(
+            &metrics,
+            "reportsplit_fhir_request_retries_total{method=\"GET\"}"
+        ) >= 1.0
     );
     server.stop().await;
 }

@@ -108,6 +108,21 @@ async fn fifty_reports_are_enriched_and_a_second_sync_writes_nothing() {
         0,
         "no resource version was written by the second pass"
     );
+
+    // Reports arriving later are picked up by the next pass (the cron form
+    // resumes from the saved checkpoint), each once.
+    let patient_id = subject.trim_start_matches("Patient/");
+    let late: Vec<Value> = (50..53)
+        .map(|i| seed::report(&format!("{patient_id}-{i}"), i, patient_id, false))
+        .collect();
+    fhir.put_all(&late).await;
+    let (third, _) = common::sync(&config, false).await;
+    assert_eq!((third.written, third.failed_total()), (3, 0), "{third}");
+    let saved = std::fs::read_to_string(state.path().join("state.json")).unwrap();
+    assert!(
+        saved.contains(third.checkpoint.as_deref().unwrap()),
+        "{saved}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,4 +459,75 @@ async fn paging_over_equal_timestamps_loses_and_duplicates_nothing() {
         })
         .collect();
     assert_eq!(written.len(), 45);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_patch_method_links_the_same_way_and_survives_a_concurrent_edit() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let (subject, ids) = seed_reports(&fhir, "patch", 6).await;
+    let state = common::temp_state();
+    let mut config = common::config(&server.base, state.path(), Some(&subject), 100);
+    config.write.method = reportsplit::config::WriteMethod::Patch;
+
+    // A concurrent edit between our read and our PATCH.
+    let worker = Worker::connect(config.clone(), true)
+        .await
+        .expect("connect");
+    assert!(worker.capabilities.json_patch);
+    let ours = fhir.get(&format!("DiagnosticReport/{}", ids[0])).await;
+    let mut theirs = ours.clone();
+    theirs["identifier"] = json!([{"system": "urn:example:accession", "value": "ACC-PATCH"}]);
+    let response = fhir
+        .request(
+            reqwest::Method::PUT,
+            &format!("DiagnosticReport/{}", ids[0]),
+            Some(&theirs),
+            Some("1"),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    let outcome = apply_report(&worker.apply_context(false), ours)
+        .await
+        .expect("applied");
+    let Outcome::Written { conflicts, .. } = outcome else {
+        panic!("expected a write, got {outcome:?}")
+    };
+    assert_eq!(
+        conflicts, 1,
+        "the PATCH met a 412 once and was repeated on the new version"
+    );
+    let after = fhir.get(&format!("DiagnosticReport/{}", ids[0])).await;
+    assert_eq!(
+        after["identifier"][0]["value"], "ACC-PATCH",
+        "their edit survives"
+    );
+    assert!(our_tag(&after).is_some());
+    let first_results = result_refs(&after);
+    assert!(!first_results.is_empty());
+    let provenances = fhir
+        .search_all(&format!("Provenance?target={}", first_results[0]))
+        .await;
+    assert_eq!(
+        provenances.len(),
+        1,
+        "no second Provenance after the re-read"
+    );
+
+    // The rest by sync; the raced report is current by now.
+    let (summary, _) = common::sync(&config, false).await;
+    assert_eq!(
+        (summary.written, summary.current, summary.failed_total()),
+        (5, 1, 0),
+        "{summary}"
+    );
+    for id in &ids {
+        let report = fhir.get(&format!("DiagnosticReport/{id}")).await;
+        assert!(our_tag(&report).is_some(), "{id}");
+        for reference in result_refs(&report) {
+            assert_eq!(fhir.get(&reference).await["resourceType"], "Observation");
+        }
+    }
+    let (again, _) = common::sync(&config, false).await;
+    assert_eq!((again.written, again.failed_total()), (0, 0), "{again}");
 }

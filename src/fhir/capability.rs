@@ -11,6 +11,8 @@ pub struct Requirements {
     pub search_params: Vec<String>,
     /// False for `--dry-run`: then only reading is needed.
     pub write: bool,
+    /// The report is updated by JSON Patch (`write.method = "patch"`).
+    pub json_patch: bool,
 }
 
 /// What the server offers beyond the requirements.
@@ -151,9 +153,6 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
             missing.push("Observation search (to resolve conditional creates)".to_string());
         }
     }
-    if !missing.is_empty() {
-        return Err(CapabilityError::Missing(missing));
-    }
     let json_patch = has_interaction(report, "patch")
         && statement
             .get("patchFormat")
@@ -162,6 +161,15 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
                 f.iter()
                     .any(|f| f.as_str() == Some("application/json-patch+json"))
             });
+    if needs.write && needs.json_patch && !json_patch {
+        missing.push(
+            "DiagnosticReport patch with application/json-patch+json (write.method = \"patch\")"
+                .to_string(),
+        );
+    }
+    if !missing.is_empty() {
+        return Err(CapabilityError::Missing(missing));
+    }
     Ok(Capabilities {
         fhir_version,
         json_patch,
@@ -194,6 +202,7 @@ mod tests {
         Requirements {
             search_params: vec!["category".into(), "status".into()],
             write: true,
+            json_patch: false,
         }
     }
 
@@ -267,9 +276,17 @@ mod tests {
     }
 
     #[test]
-    fn no_patch_is_noted() {
+    fn no_patch_is_noted_and_fails_a_patch_run() {
         let mut statement = full();
         statement["patchFormat"] = json!([]);
+        let patching = Requirements {
+            json_patch: true,
+            ..needs()
+        };
+        let Err(CapabilityError::Missing(missing)) = check(&statement, &patching) else {
+            panic!("a patch run needs PATCH")
+        };
+        assert!(missing[0].contains("json-patch"), "{missing:?}");
         assert!(!check(&statement, &needs()).unwrap().json_patch);
     }
 }

@@ -45,14 +45,14 @@ pub enum FhirError {
         /// Diagnostics from the server's OperationOutcome, if any.
         outcome: Option<String>,
     },
-    #[error("{method} {url}: {source}")]
+    #[error("{method} {url}: no response")]
     Transport {
         method: Method,
         url: String,
         #[source]
         source: reqwest::Error,
     },
-    #[error("{method} {url}: the response is not FHIR JSON: {source}")]
+    #[error("{method} {url}: the response is not FHIR JSON")]
     Json {
         method: Method,
         url: String,
@@ -360,6 +360,35 @@ impl FhirClient {
         .await
     }
 
+    /// PATCHes `Type/id` with a JSON Patch document, `If-Match` on `version`.
+    /// Returned for any status (the writer handles 412). Retrying it is safe:
+    /// a replay of a PATCH that did commit fails its `If-Match`.
+    pub async fn json_patch(
+        &self,
+        reference: &str,
+        version: &str,
+        patch: &Value,
+    ) -> Result<FhirResponse, FhirError> {
+        let url = self.url(reference)?;
+        let body = serde_json::to_vec(patch).map_err(|source| FhirError::Json {
+            method: Method::PATCH,
+            url: url.to_string(),
+            source,
+        })?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/json-patch+json"),
+        );
+        let if_match = reqwest::header::HeaderValue::from_str(&format!("W/\"{version}\""))
+            .map_err(|e| FhirError::Url {
+                url: url.to_string(),
+                reason: format!("version {version:?}: {e}"),
+            })?;
+        headers.insert(reqwest::header::IF_MATCH, if_match);
+        self.send(Method::PATCH, url, headers, Some(body)).await
+    }
+
     /// Sends one request with the retry policy, the caps and authorization.
     /// Returns the final response whatever its status; errors only when no
     /// response came (or authorization failed).
@@ -442,7 +471,10 @@ impl FhirClient {
             .headers(headers.clone())
             .header(ACCEPT, FHIR_JSON);
         if let Some(body) = body {
-            request = request.header(CONTENT_TYPE, FHIR_JSON).body(body.to_vec());
+            if !headers.contains_key(CONTENT_TYPE) {
+                request = request.header(CONTENT_TYPE, FHIR_JSON);
+            }
+            request = request.body(body.to_vec());
         }
         if let Some(value) = self.auth.header().await? {
             request = request.header(AUTHORIZATION, value);

@@ -1,11 +1,11 @@
 //! The only module that touches fhir-sdk: plain specs (our own types) in,
 //! typed R4B resources built, JSON out through ONE serde entry point
-//! ([`to_json`]), which keeps fhir-sdk's compile cost flat.
+//! (`to_json`), which keeps fhir-sdk's compile cost flat.
 //!
 //! The typed models are used so that what we send is well-typed (required
 //! elements present, codes from their enums). Two things they cannot carry are
 //! added to the JSON afterwards by the caller: values copied verbatim from the
-//! server (subject, effective[x]...; the typed model would rewrite timestamps),
+//! server (subject, `effective[x]`...; the typed model would rewrite timestamps),
 //! and decimals as written (`Quantity.value` is an `f64` there, which turns
 //! `3.50` into `3.5`; FHIR decimals carry their precision).
 
@@ -196,7 +196,27 @@ pub struct NoteSpec {
 
 /// The one serde entry point for fhir-sdk types.
 fn to_json(resource: &Resource) -> Result<Value, BuildError> {
-    Ok(serde_json::to_value(resource)?)
+    let mut json = serde_json::to_value(resource)?;
+    url_first(&mut json);
+    Ok(json)
+}
+
+/// fhir-sdk writes an Extension's `extension` before its `url`; readers
+/// (and the FHIR spec's examples) expect the url first. Key order carries no
+/// meaning in FHIR JSON, so this is only for people reading the output.
+fn url_first(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(url) = map.shift_remove("url") {
+                let rest = std::mem::take(map);
+                map.insert("url".into(), url);
+                map.extend(rest);
+            }
+            map.values_mut().for_each(url_first);
+        }
+        Value::Array(items) => items.iter_mut().for_each(url_first),
+        _ => {}
+    }
 }
 
 fn coding(code: &Code) -> Result<Coding, BuildError> {
@@ -514,7 +534,11 @@ mod tests {
     use super::*;
 
     fn code(system: &str, code: &str) -> Code {
-        Code { system: system.into(), code: code.into(), display: format!("display {code}") }
+        Code {
+            system: system.into(),
+            code: code.into(),
+            display: format!("display {code}"),
+        }
     }
 
     fn evidence() -> Evidence {
@@ -531,21 +555,33 @@ mod tests {
     /// the digits as written.
     #[test]
     fn typed_serialisation_with_preserve_order_and_arbitrary_precision() {
-        let category = code("http://terminology.hl7.org/CodeSystem/observation-category", "imaging");
+        let category = code(
+            "http://terminology.hl7.org/CodeSystem/observation-category",
+            "imaging",
+        );
         let size = code("http://snomed.info/sct", "103339001");
         let quantity = |value: f64, literal: Option<&str>| ComponentSpec {
             code: Concept::coded(&size),
             value: ValueSpec::Quantity(QuantitySpec {
-                value: Decimal { value, literal: literal.map(str::to_owned) },
+                value: Decimal {
+                    value,
+                    literal: literal.map(str::to_owned),
+                },
                 unit: "cm".into(),
             }),
             evidence: None,
         };
         let spec = ObservationSpec {
-            identifier: Ident { system: "urn:x".into(), value: "1".into() },
+            identifier: Ident {
+                system: "urn:x".into(),
+                value: "1".into(),
+            },
             status: ObsStatus::Final,
             category: &category,
-            code: Concept { codings: vec![], text: Some("nodule".into()) },
+            code: Concept {
+                codings: vec![],
+                text: Some("nodule".into()),
+            },
             code_evidence: Some(evidence()),
             value: None,
             body_site: None,
@@ -564,7 +600,10 @@ mod tests {
         };
         let json = observation(&spec).expect("observation");
         let text = serde_json::to_string(&json).expect("json");
-        assert!(text.starts_with(r#"{"resourceType":"Observation","extension":[{"#), "{text}");
+        assert!(
+            text.starts_with(r#"{"resourceType":"Observation","extension":[{"#),
+            "{text}"
+        );
         let values: Vec<String> = json["component"]
             .as_array()
             .expect("components")
@@ -572,9 +611,15 @@ mod tests {
             .map(|c| c["valueQuantity"]["value"].to_string())
             .collect();
         assert_eq!(values, ["3.50", "0.1", "12", "2.0", "8.0"]);
-        assert_eq!(json["code"]["extension"][0]["extension"][2], serde_json::json!({"url": "offset", "valueInteger": 0}));
+        assert_eq!(
+            json["code"]["extension"][0]["extension"][2],
+            serde_json::json!({"url": "offset", "valueInteger": 0})
+        );
         assert_eq!(json["status"], "final");
-        assert_eq!(json["hasMember"][0]["reference"], "urn:uuid:0b2f6b6e-0000-5000-8000-000000000000");
+        assert_eq!(
+            json["hasMember"][0]["reference"],
+            "urn:uuid:0b2f6b6e-0000-5000-8000-000000000000"
+        );
     }
 
     #[test]
@@ -589,7 +634,10 @@ mod tests {
 
     #[test]
     fn provenance_device_and_note_are_valid_shapes() {
-        let agent_type = code("http://terminology.hl7.org/CodeSystem/provenance-participant-type", "assembler");
+        let agent_type = code(
+            "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+            "assembler",
+        );
         let recorded = time::macros::datetime!(2026-11-28 05:30:00 +01:00);
         let provenance = provenance(&ProvenanceSpec {
             targets: vec!["urn:uuid:a".into()],
@@ -598,7 +646,10 @@ mod tests {
             revised: vec!["Observation/o/_history/1".into()],
             agent: AgentSpec {
                 reference: "urn:uuid:d".into(),
-                identifier: Ident { system: "urn:reportsplit:device".into(), value: "reportsplit/1".into() },
+                identifier: Ident {
+                    system: "urn:reportsplit:device".into(),
+                    value: "reportsplit/1".into(),
+                },
                 display: "reportsplit 1".into(),
                 agent_type: &agent_type,
             },
@@ -608,14 +659,21 @@ mod tests {
         assert_eq!(provenance["recorded"], "2026-11-28T05:30:00+01:00");
         assert_eq!(provenance["entity"][1]["role"], "revision");
         let device = device(&DeviceSpec {
-            identifier: Ident { system: "urn:reportsplit:device".into(), value: "reportsplit/1".into() },
+            identifier: Ident {
+                system: "urn:reportsplit:device".into(),
+                value: "reportsplit/1".into(),
+            },
             name: "reportsplit".into(),
             version: "1".into(),
         })
         .expect("device");
         assert_eq!(device["deviceName"][0]["type"], "manufacturer-name");
-        let note = note(&NoteSpec { author: "reportsplit 1".into(), time: recorded, text: "why".into() })
-            .expect("note");
+        let note = note(&NoteSpec {
+            author: "reportsplit 1".into(),
+            time: recorded,
+            text: "why".into(),
+        })
+        .expect("note");
         assert_eq!(
             note,
             serde_json::json!({"authorString": "reportsplit 1", "time": "2026-11-28T05:30:00+01:00", "text": "why"})

@@ -67,7 +67,7 @@ pub struct ReportSource<'r> {
     pub version_id: &'r str,
     pub status: ReportStatus,
     /// Elements copied verbatim into every Observation: subject, encounter,
-    /// effective[x], issued (with their primitive extensions).
+    /// `effective[x]`, issued (with their primitive extensions).
     verbatim: Vec<(&'static str, &'r Value)>,
     /// `imagingStudy` references, copied into Observation.derivedFrom.
     studies: Vec<&'r Value>,
@@ -316,7 +316,7 @@ impl Derivation<'_> {
 }
 
 /// Adds the report's elements verbatim after `code` (subject, encounter,
-/// effective[x], issued) and its studies as `derivedFrom`, keeping FHIR's
+/// `effective[x]`, issued) and its studies as `derivedFrom`, keeping FHIR's
 /// element order.
 fn with_report_elements(json: Value, source: &ReportSource<'_>) -> Option<Value> {
     let Value::Object(built) = json else {
@@ -519,14 +519,14 @@ fn finding_observation(
 fn size_component<'a>(d: &Derivation<'a>, m: &Measurement<'_>) -> ComponentSpec<'a> {
     let size = d.codes.get(Key::ComponentSize);
     let numbers = number_literals(m.text);
-    let (index, max) = m
-        .values
-        .iter()
-        .copied()
-        .enumerate()
-        .fold((0, f64::NEG_INFINITY), |best, (i, v)| {
-            if v > best.1 { (i, v) } else { best }
-        });
+    let (index, max) =
+        m.values
+            .iter()
+            .copied()
+            .enumerate()
+            .fold((0, f64::NEG_INFINITY), |best, (i, v)| {
+                if v > best.1 { (i, v) } else { best }
+            });
     let literal = (numbers.len() == m.values.len())
         .then(|| numbers.get(index).map(|s| (*s).to_owned()))
         .flatten();
@@ -893,7 +893,10 @@ mod tests {
         assert_eq!(statement["valueString"], "Normal chest radiograph.");
         assert_eq!(statement["code"]["coding"][0]["code"], "121073");
         assert_eq!(statement["extension"][0]["extension"][2]["valueInteger"], 2);
-        assert_eq!(statement["extension"][0]["extension"][3]["valueInteger"], 24);
+        assert_eq!(
+            statement["extension"][0]["extension"][3]["valueInteger"],
+            24
+        );
         // a subject pointing into the report's contained resources is not copied
         assert!(statement.get("subject").is_none());
         assert_eq!(statement["issued"], "2026-01-02T03:04:05.600+02:00");
@@ -905,7 +908,13 @@ mod tests {
         let t = "1. Normal heart size. 2. Clear lungs.";
         let item = |n, s: &'static str| {
             let start = t.find(s).expect("item");
-            Item { n, label: None, text: s, start, end: start + s.len() }
+            Item {
+                n,
+                label: None,
+                text: s,
+                start,
+                end: start + s.len(),
+            }
         };
         let items = vec![item(1, "Normal heart size."), item(2, "Clear lungs.")];
         let report = report("preliminary");
@@ -913,7 +922,10 @@ mod tests {
         let extraction = empty(vec![section(SectionKind::Impression, t, items)]);
         let out = map_extraction(&source, &text(t), &extraction, &run(), codes()).expect("map");
         let texts: Vec<&Value> = out.iter().map(|o| &o.resource["valueString"]).collect();
-        assert_eq!(texts, [&json!("Normal heart size."), &json!("Clear lungs.")]);
+        assert_eq!(
+            texts,
+            [&json!("Normal heart size."), &json!("Clear lungs.")]
+        );
         assert!(out.iter().all(|o| o.resource["status"] == "preliminary"));
     }
 
@@ -948,7 +960,11 @@ mod tests {
             measurements: vec![],
         });
         let err = map_extraction(&source, &text(t), &extraction, &run(), codes()).unwrap_err();
-        assert!(err.to_string().starts_with("DiagnosticReport/r1: finding 0 spans 0..99"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("DiagnosticReport/r1: finding 0 spans 0..99"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -959,9 +975,15 @@ mod tests {
         assert_eq!(char_slice("abc", 3, 3), Some(""));
         assert_eq!(char_slice("abc", 2, 5), None);
         assert!(is_fhir_id("a-b.C9") && !is_fhir_id("a/b") && !is_fhir_id(""));
-        let ident = Ident { system: "urn:x".into(), value: "a|b,c$d\\e".into() };
+        let ident = Ident {
+            system: "urn:x".into(),
+            value: "a|b,c$d\\e".into(),
+        };
         assert_eq!(identifier_query(&ident), r"identifier=urn:x|a\|b\,c\$d\\e");
-        let other = Ident { value: "a".into(), ..ident.clone() };
+        let other = Ident {
+            value: "a".into(),
+            ..ident.clone()
+        };
         assert_eq!(full_url(&ident), full_url(&ident.clone()));
         assert_ne!(full_url(&ident), full_url(&other));
         assert!(full_url(&ident).starts_with("urn:uuid:"));

@@ -18,18 +18,63 @@ use serde_json::{Map, Value, json};
 
 use crate::map::build::{self, AgentSpec, NoteSpec, ProvenanceSpec};
 use crate::map::{
-    self, FhirCodes, Key, MapError, NewObservation, OBSERVATION_SYSTEM, ReportSource, Role,
-    RunInfo, SOFTWARE_NAME,
+    self, FhirCodes, Key, MapError, OBSERVATION_SYSTEM, ObsStatus, ReportSource, ReportStatus,
+    Role, RunInfo, SOFTWARE_NAME,
 };
 use crate::pull::ReportText;
 
 /// System of the `meta.tag` reportsplit puts on the reports it has split. Its
-/// code is `{extractor version}:sha256:{hash of the text read}`.
+/// code is `{extractor version}:{Observation status or "withdrawn"}:sha256:{hash of the text read}`.
 pub const TAG_SYSTEM: &str = "urn:reportsplit:tag";
 const TAG_HASH_MARK: &str = ":sha256:";
+const WITHDRAWN: &str = "withdrawn";
+
+/// What a report's tag records: the derivation its Observations come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TagCode {
+    extractor_version: String,
+    /// The Observation status written, or `withdrawn`.
+    status: String,
+    text_sha: String,
+}
+
+impl TagCode {
+    fn code(&self) -> String {
+        format!(
+            "{}:{}{TAG_HASH_MARK}{}",
+            self.extractor_version, self.status, self.text_sha
+        )
+    }
+}
+
+fn tag_code(extractor_version: &str, status: ReportStatus, text_sha: &str) -> TagCode {
+    TagCode {
+        extractor_version: extractor_version.to_owned(),
+        status: match status {
+            ReportStatus::Active(status) => status.as_str().to_owned(),
+            ReportStatus::Withdrawn => WITHDRAWN.to_owned(),
+        },
+        text_sha: text_sha.to_owned(),
+    }
+}
+
+/// Reads a tag code; `None` for a code of another shape (then the report is re-derived).
+fn parse_tag(code: &str) -> Option<TagCode> {
+    let (head, text_sha) = code.rsplit_once(TAG_HASH_MARK)?;
+    let (extractor_version, status) = head.rsplit_once(':')?;
+    Some(TagCode {
+        extractor_version: extractor_version.to_owned(),
+        status: status.to_owned(),
+        text_sha: text_sha.to_owned(),
+    })
+}
 
 /// What to do with one report.
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one Plan per report, moved out at once; boxing would only add an allocation"
+)]
 pub enum Plan {
     /// The report's tag already matches this text and extractor version: nothing to write.
     Current,
@@ -47,6 +92,9 @@ pub struct WriteSet {
     pub findings: usize,
     /// Earlier Observations the bundle marks as superseded.
     pub superseded: usize,
+    /// Earlier Observations that only get the report's new status (same
+    /// text and extractor; e.g. preliminary → final).
+    pub restatused: usize,
     /// The `fullUrl`s (urn:uuid) appended to the report's `result`, in order.
     /// With PATCH, map them to the server's ids from the transaction response.
     pub results: Vec<String>,
@@ -141,10 +189,11 @@ pub fn plan_with(
 ) -> Result<Plan, PlanError> {
     let source = ReportSource::read(report)?;
     let text_sha = map::sha256_hex(text.text.as_bytes());
-    let tag_code = format!("{}{TAG_HASH_MARK}{text_sha}", run.extractor_version);
-    if find_tag(report).is_some_and(|(_, coding)| {
-        coding.get("code").and_then(Value::as_str) == Some(tag_code.as_str())
-    }) {
+    let derivation = tag_code(&run.extractor_version, source.status, &text_sha);
+    let tagged = find_tag(report)
+        .and_then(|(_, coding)| coding.get("code").and_then(Value::as_str))
+        .and_then(parse_tag);
+    if tagged.as_ref() == Some(&derivation) {
         return Ok(Plan::Current);
     }
     let fail = |message: String| PlanError::Report {
@@ -152,108 +201,153 @@ pub fn plan_with(
         message,
     };
 
-    let created = map::map_extraction(&source, text, extraction, run, codes)?;
-    let new_identifiers: HashSet<&str> = created
-        .iter()
-        .map(|o| o.identifier.value.as_str())
-        .collect();
-    let superseded = supersede(&source, previous, &new_identifiers, run)?;
+    // Same text and extractor, only the report's status moved (preliminary →
+    // final, final → corrected...): the Observations already there are this
+    // text's; they get the new status instead of being derived again.
+    let status_only = tagged.as_ref().is_some_and(|t| {
+        t.extractor_version == derivation.extractor_version
+            && t.text_sha == derivation.text_sha
+            && t.status != WITHDRAWN
+    });
+    let (created, rewritten) = match (status_only, source.status) {
+        (true, ReportStatus::Active(status)) => (
+            Vec::new(),
+            rewrite_previous(
+                &source,
+                previous,
+                &HashSet::new(),
+                run,
+                Rewrite::Status(status),
+            )?,
+        ),
+        _ => {
+            let created = map::map_extraction(&source, text, extraction, run, codes)?;
+            let new_identifiers: HashSet<&str> = created
+                .iter()
+                .map(|o| o.identifier.value.as_str())
+                .collect();
+            let superseded =
+                rewrite_previous(&source, previous, &new_identifiers, run, Rewrite::Supersede)?;
+            (created, superseded)
+        }
+    };
+    let superseded = rewritten;
+    let tag_code = derivation.code();
 
-    let mut entries: Vec<Value> = Vec::new();
+    let results: Vec<String> = created.iter().map(|o| o.full_url.clone()).collect();
+    let findings = created.iter().filter(|o| o.role == Role::Finding).count();
+    let observations = created.len();
+    let restatused = superseded.iter().filter(|o| !o.superseded).count();
+    let superseded_count = superseded.len() - restatused;
+
+    let mut entries: Vec<Value> = Vec::with_capacity(observations + superseded.len() + 3);
     let device_ident = map::device_identifier(run);
     let device_url = map::full_url(&device_ident);
-    let needs_provenance = !created.is_empty() || !superseded.is_empty();
-    if needs_provenance {
-        let device = map::device(run).map_err(|e| fail(e.to_string()))?;
-        entries.push(json!({
-            "fullUrl": device_url,
-            "resource": device,
-            "request": {
-                "method": "POST",
-                "url": "Device",
-                "ifNoneExist": map::identifier_query(&device_ident),
-            }
-        }));
-    }
-    for observation in &created {
-        entries.push(create_entry(observation));
-    }
-    for old in &superseded {
-        entries.push(json!({
-            "fullUrl": old.reference,
-            "resource": old.resource,
-            "request": {
-                "method": "PUT",
-                "url": old.reference,
-                "ifMatch": format!("W/\"{}\"", old.version_id),
-            }
-        }));
-    }
-    if needs_provenance {
-        let mut targets: Vec<String> = created.iter().map(|o| o.full_url.clone()).collect();
+    let provenance = if observations > 0 || !superseded.is_empty() {
+        let mut targets = results.clone();
         targets.extend(superseded.iter().map(|o| o.reference.clone()));
-        let provenance = build::provenance(&ProvenanceSpec {
+        let spec = ProvenanceSpec {
             targets,
             recorded: run.recorded,
             source: source.versioned_reference(),
-            revised: superseded.iter().map(|o| o.versioned_reference()).collect(),
+            revised: superseded
+                .iter()
+                .map(Superseded::versioned_reference)
+                .collect(),
             agent: AgentSpec {
                 reference: device_url.clone(),
                 identifier: device_ident.clone(),
                 display: format!("{SOFTWARE_NAME} {}", run.extractor_version),
                 agent_type: codes.get(Key::ProvenanceAgent),
             },
-        })
-        .map_err(|e| fail(e.to_string()))?;
+        };
+        let device = map::device(run).map_err(|e| fail(e.to_string()))?;
+        entries.push(entry(
+            Some(device_url),
+            device,
+            conditional_create("Device", &device_ident),
+        ));
+        Some(build::provenance(&spec).map_err(|e| fail(e.to_string()))?)
+    } else {
+        None
+    };
+    for observation in created {
+        let request = conditional_create("Observation", &observation.identifier);
+        entries.push(entry(
+            Some(observation.full_url),
+            observation.resource,
+            request,
+        ));
+    }
+    for old in superseded {
+        let request = update(&old.reference, &old.version_id);
+        entries.push(entry(None, old.resource, request));
+    }
+    if let Some(provenance) = provenance {
         let provenance_ident = map::Ident {
             system: "urn:reportsplit:provenance".into(),
             value: format!("{}/{}", source.versioned_reference(), tag_code),
         };
-        entries.push(json!({
-            "fullUrl": map::full_url(&provenance_ident),
-            "resource": provenance,
-            "request": { "method": "POST", "url": "Provenance" }
-        }));
+        let request = json!({ "method": "POST", "url": "Provenance" });
+        entries.push(entry(
+            Some(map::full_url(&provenance_ident)),
+            provenance,
+            request,
+        ));
     }
 
-    let results: Vec<String> = created.iter().map(|o| o.full_url.clone()).collect();
     let tag = json!({
         "system": TAG_SYSTEM,
         "code": tag_code,
         "display": format!("split by {SOFTWARE_NAME} {}", run.extractor_version),
     });
     let updated = updated_report(report, &results, &tag).map_err(fail)?;
-    entries.push(json!({
-        "fullUrl": source.reference(),
-        "resource": updated,
-        "request": {
-            "method": "PUT",
-            "url": source.reference(),
-            "ifMatch": format!("W/\"{}\"", source.version_id),
-        }
-    }));
+    entries.push(entry(
+        None,
+        updated,
+        update(&source.reference(), source.version_id),
+    ));
     let report_entry = entries.len() - 1;
+    let mut bundle = Map::with_capacity(3);
+    bundle.insert("resourceType".into(), Value::from("Bundle"));
+    bundle.insert("type".into(), Value::from("transaction"));
+    bundle.insert("entry".into(), Value::Array(entries));
     Ok(Plan::Write(WriteSet {
-        bundle: json!({ "resourceType": "Bundle", "type": "transaction", "entry": entries }),
-        observations: created.len(),
-        findings: created.iter().filter(|o| o.role == Role::Finding).count(),
-        superseded: superseded.len(),
+        bundle: Value::Object(bundle),
+        observations,
+        findings,
+        superseded: superseded_count,
+        restatused,
         results,
         tag,
         report_entry,
     }))
 }
 
-fn create_entry(observation: &NewObservation) -> Value {
+/// A Bundle entry. Built by moving the resource in (the `json!` macro would
+/// serialise it again). Updates carry no `fullUrl`: it must be absolute, and
+/// the request url says what is updated.
+fn entry(full_url: Option<String>, resource: Value, request: Value) -> Value {
+    let mut entry = Map::with_capacity(3);
+    if let Some(full_url) = full_url {
+        entry.insert("fullUrl".into(), Value::String(full_url));
+    }
+    entry.insert("resource".into(), resource);
+    entry.insert("request".into(), request);
+    Value::Object(entry)
+}
+
+fn conditional_create(resource_type: &str, identifier: &map::Ident) -> Value {
     json!({
-        "fullUrl": observation.full_url,
-        "resource": observation.resource,
-        "request": {
-            "method": "POST",
-            "url": "Observation",
-            "ifNoneExist": map::identifier_query(&observation.identifier),
-        }
+        "method": "POST",
+        "url": resource_type,
+        "ifNoneExist": map::identifier_query(identifier),
     })
+}
+
+/// A version-aware update: 412 if the resource changed since it was read.
+fn update(url: &str, version_id: &str) -> Value {
+    json!({ "method": "PUT", "url": url, "ifMatch": format!("W/\"{version_id}\"") })
 }
 
 fn result_refs(report: &Value) -> impl Iterator<Item = &Value> {
@@ -369,12 +463,36 @@ pub fn report_patch(report: &Value, results: &[String], tag: &Value) -> Result<V
         let list: Vec<Value> = additions.map(|r| json!({ "reference": r })).collect();
         ops.push(json!({ "op": "add", "path": "/result", "value": list }));
     }
-    match (find_tag(report), report.pointer("/meta/tag")) {
-        (Some((index, _)), _) => ops.push(json!({
-            "op": "replace", "path": format!("/meta/tag/{index}"), "value": tag,
-        })),
-        (None, Some(_)) => ops.push(json!({ "op": "add", "path": "/meta/tag/-", "value": tag })),
-        (None, None) => ops.push(json!({ "op": "add", "path": "/meta/tag", "value": [tag] })),
+    match report.pointer("/meta/tag") {
+        Some(Value::Array(tags)) => {
+            let is_ours = |c: &Value| c.get("system").and_then(Value::as_str) == Some(TAG_SYSTEM);
+            match tags.iter().position(is_ours) {
+                Some(index) => {
+                    ops.push(json!({
+                        "op": "replace", "path": format!("/meta/tag/{index}"), "value": tag,
+                    }));
+                    // Further reportsplit tags (left by a server that merges
+                    // tags) are removed from the end, so indexes stay valid.
+                    let extra: Vec<usize> = (index + 1..tags.len())
+                        .filter(|&i| is_ours(&tags[i]))
+                        .collect();
+                    ops.extend(
+                        extra
+                            .into_iter()
+                            .rev()
+                            .map(|i| json!({ "op": "remove", "path": format!("/meta/tag/{i}") })),
+                    );
+                }
+                None => ops.push(json!({ "op": "add", "path": "/meta/tag/-", "value": tag })),
+            }
+        }
+        Some(_) => {
+            return Err(PlanError::Report {
+                report: source.reference(),
+                message: "the report's `meta.tag` is not an array".into(),
+            });
+        }
+        None => ops.push(json!({ "op": "add", "path": "/meta/tag", "value": [tag] })),
     }
     Ok(Value::Array(ops))
 }
@@ -385,6 +503,8 @@ struct Superseded {
     reference: String,
     version_id: String,
     resource: Value,
+    /// Superseded (`entered-in-error`), or only given the report's new status.
+    superseded: bool,
 }
 
 impl Superseded {
@@ -393,16 +513,27 @@ impl Superseded {
     }
 }
 
-/// The `previous` Observations reportsplit derived from an earlier text of
-/// this report (identifier system and report id match) and which this plan
-/// does not recreate: status `entered-in-error` plus a note saying why.
-/// Nothing else in them changes; history keeps the old version, and the new
-/// Provenance links to it (entity role `revision`).
-fn supersede(
+/// What happens to the earlier Observations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rewrite {
+    /// The text, extractor or status changed them away: `entered-in-error`
+    /// plus a note saying why.
+    Supersede,
+    /// Same derivation, new report status.
+    Status(ObsStatus),
+}
+
+/// The `previous` Observations reportsplit derived from this report
+/// (identifier system and report id match), not recreated by this plan and
+/// not already `entered-in-error`, with their new status. Nothing else in them
+/// changes (the server's JSON is edited); history keeps the old version, and
+/// the new Provenance links to it (entity role `revision`).
+fn rewrite_previous(
     source: &ReportSource<'_>,
     previous: &[Value],
     keep: &HashSet<&str>,
     run: &RunInfo,
+    rewrite: Rewrite,
 ) -> Result<Vec<Superseded>, PlanError> {
     let ours_prefix = format!("{}/", source.id);
     let mut out = Vec::new();
@@ -422,8 +553,14 @@ fn supersede(
         let Some(identifier) = our_identifier else {
             continue;
         };
+        let status = observation.get("status").and_then(Value::as_str);
+        let new_status = match rewrite {
+            Rewrite::Supersede => ObsStatus::EnteredInError,
+            Rewrite::Status(status) => status,
+        };
         if keep.contains(identifier)
-            || observation.get("status").and_then(Value::as_str) == Some("entered-in-error")
+            || status == Some(ObsStatus::EnteredInError.as_str())
+            || status == Some(new_status.as_str())
         {
             continue;
         }
@@ -443,30 +580,33 @@ fn supersede(
             .pointer("/meta/versionId")
             .and_then(Value::as_str)
             .ok_or_else(|| fail("has no meta.versionId"))?;
-        let note = build::note(&NoteSpec {
-            author: format!("{SOFTWARE_NAME} {}", run.extractor_version),
-            time: run.recorded,
-            text: format!(
-                "Superseded: {} changed since this Observation was derived from it; \
-                 see the Provenance that revises this version.",
-                source.reference()
-            ),
-        })
-        .map_err(|e| fail(&e.to_string()))?;
         let mut resource = observation.clone();
         let object = resource
             .as_object_mut()
             .ok_or_else(|| fail("is not an object"))?;
-        object.insert("status".into(), Value::String("entered-in-error".into()));
-        match object.get_mut("note") {
-            Some(Value::Array(notes)) => notes.push(note),
-            Some(_) => return Err(fail("has a `note` that is not an array")),
-            None => insert_note(object, note),
+        object.insert("status".into(), Value::String(new_status.as_str().into()));
+        if rewrite == Rewrite::Supersede {
+            let note = build::note(&NoteSpec {
+                author: format!("{SOFTWARE_NAME} {}", run.extractor_version),
+                time: run.recorded,
+                text: format!(
+                    "Superseded: {} changed since this Observation was derived from it; \
+                     see the Provenance that revises this version.",
+                    source.reference()
+                ),
+            })
+            .map_err(|e| fail(&e.to_string()))?;
+            match object.get_mut("note") {
+                Some(Value::Array(notes)) => notes.push(note),
+                Some(_) => return Err(fail("has a `note` that is not an array")),
+                None => insert_note(object, note),
+            }
         }
         out.push(Superseded {
             reference: format!("Observation/{id}"),
             version_id: version_id.to_owned(),
             resource,
+            superseded: rewrite == Rewrite::Supersede,
         });
     }
     Ok(out)
@@ -498,4 +638,65 @@ fn insert_note(object: &mut Map<String, Value>, note: Value) {
         rebuilt.insert("note".into(), n);
     }
     *object = rebuilt;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_codes_round_trip() {
+        let code = tag_code("1.2.3", ReportStatus::Active(ObsStatus::Final), "ab12");
+        assert_eq!(code.code(), "1.2.3:final:sha256:ab12");
+        assert_eq!(parse_tag(&code.code()), Some(code));
+        let withdrawn = tag_code("1", ReportStatus::Withdrawn, "ff");
+        assert_eq!(withdrawn.code(), "1:withdrawn:sha256:ff");
+        // codes of an older shape or another tool's are not ours: re-derive
+        assert_eq!(parse_tag("1.2.3:sha256"), None);
+        assert_eq!(parse_tag("whatever"), None);
+    }
+
+    #[test]
+    fn a_note_goes_where_fhir_orders_it() {
+        let mut object = match json!({"resourceType": "Observation", "status": "final",
+                                      "code": {"text": "x"}, "bodySite": {"text": "lung"},
+                                      "component": []})
+        {
+            Value::Object(map) => map,
+            _ => unreachable!("an object literal"),
+        };
+        insert_note(&mut object, json!({"text": "n"}));
+        let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "resourceType",
+                "status",
+                "code",
+                "note",
+                "bodySite",
+                "component"
+            ]
+        );
+        let mut bare = Map::new();
+        insert_note(&mut bare, json!({"text": "n"}));
+        assert_eq!(Value::Object(bare), json!({"note": [{"text": "n"}]}));
+    }
+
+    #[test]
+    fn previous_refs_skip_foreign_and_contained_references() {
+        let report = json!({
+            "resourceType": "DiagnosticReport", "id": "r",
+            "meta": {"versionId": "2", "tag": [{"system": TAG_SYSTEM, "code": "1:final:sha256:aa"}]},
+            "result": [
+                {"reference": "Observation/a"},
+                {"reference": "Observation/a/_history/3"},
+                {"reference": "#contained"},
+                {"reference": "http://elsewhere.example/fhir/Observation/b"},
+                {"display": "no reference"},
+                {"reference": "Observation/c"}
+            ]
+        });
+        assert_eq!(previous_refs(&report), ["Observation/a", "Observation/c"]);
+    }
 }

@@ -39,14 +39,15 @@ impl Sekmet {
     }
 
     pub fn start_with(options: ServerOptions) -> Sekmet {
-        if !options.lenient && !options.second_clock {
-            if let Ok(base) = std::env::var("REPORTSPLIT_TEST_FHIR_URL") {
-                return Sekmet {
-                    base: base.trim_end_matches('/').to_string(),
-                    pid: None,
-                    _dir: None,
-                };
-            }
+        if !options.lenient
+            && !options.second_clock
+            && let Ok(base) = std::env::var("REPORTSPLIT_TEST_FHIR_URL")
+        {
+            return Sekmet {
+                base: base.trim_end_matches('/').to_string(),
+                pid: None,
+                _dir: None,
+            };
         }
         let dir = tempfile::tempdir().expect("temp dir");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sekmet.sh");

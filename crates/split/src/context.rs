@@ -43,8 +43,8 @@ pub(crate) struct Cue {
     pub(crate) side: Option<Laterality>,
     /// Ends every scope (`but`, `however`, `;`).
     pub(crate) terminates: bool,
-    /// `)`: see [`CLOSE_PAREN`].
-    pub(crate) closes_paren: bool,
+    /// See [`NEGATION_TERMINATOR`].
+    pub(crate) ends_negation: bool,
 }
 
 const NONE: Cue = Cue {
@@ -53,7 +53,7 @@ const NONE: Cue = Cue {
     change: None,
     side: None,
     terminates: false,
-    closes_paren: false,
+    ends_negation: false,
 };
 
 const fn negate(reach: Reach) -> Cue {
@@ -127,10 +127,11 @@ const TERMINATOR: Cue = Cue {
     ..NONE
 };
 
-/// Ends the scope of a cue inside the parentheses it closes ("(slides not
-/// submitted) indicates X"), not of one before them.
-const CLOSE_PAREN: Cue = Cue {
-    closes_paren: true,
+/// Ends the scope of a negation only: "no cardiomegaly with small
+/// effusions" negates the cardiomegaly alone, but "suggestive of a mass with
+/// obstructive atelectasis" hedges both.
+const NEGATION_TERMINATOR: Cue = Cue {
+    ends_negation: true,
     ..NONE
 };
 
@@ -355,15 +356,23 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("possibility of", hedge(Forward)),
     ("is possible", hedge(Backward)),
     ("probable", hedge(Forward)),
-    ("probably", hedge(Both)),
-    ("likely", hedge(Both)),
-    ("most likely", hedge(Both)),
+    ("probably", hedge(Forward)),
+    // Forward only: in "opacity, likely atelectasis" the opacity is certain.
+    ("likely", hedge(Forward)),
+    ("most likely", hedge(Forward)),
+    ("is likely", hedge(Backward)),
+    ("are likely", hedge(Backward)),
+    ("is probable", hedge(Backward)),
+    ("is suspected", hedge(Backward)),
+    ("are suspected", hedge(Backward)),
+    ("is favored", hedge(Backward)),
     ("less likely", hedge(Forward)),
     ("more likely", hedge(Forward)),
     ("likely represents", hedge(Forward)),
     ("likely representing", hedge(Forward)),
     ("may", hedge(Forward)),
     ("might", hedge(Forward)),
+    ("maybe", hedge(Forward)),
     ("could", hedge(Forward)),
     ("may represent", hedge(Forward)),
     ("could represent", hedge(Forward)),
@@ -372,7 +381,7 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("could reflect", hedge(Forward)),
     ("may be", hedge(Both)),
     ("could be", hedge(Both)),
-    ("questionable", hedge(Forward)),
+    ("questionable", hedge(Both)),
     ("question", hedge(Forward)),
     ("question of", hedge(Forward)),
     ("questioned", hedge(Backward)),
@@ -406,7 +415,7 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("presumed", hedge(Forward)),
     ("presumably", hedge(Forward)),
     ("favor", hedge(Forward)),
-    ("favored", hedge(Both)),
+    ("favored", hedge(Forward)),
     ("favoring", hedge(Forward)),
     ("differential includes", hedge(Forward)),
     ("differential diagnosis includes", hedge(Forward)),
@@ -414,7 +423,8 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("differential considerations include", hedge(Forward)),
     ("versus", hedge(Both)),
     ("vs", hedge(Both)),
-    ("and/or", hedge(Both)),
+    // "X and/or Y" reports a combined observation, not a doubt.
+    ("and/or", NONE),
     ("cannot exclude", hedge(Forward)),
     ("can not exclude", hedge(Forward)),
     ("cannot rule out", hedge(Forward)),
@@ -456,7 +466,75 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("old", when(Forward, Temporality::Historical)),
     ("remote", when(Forward, Temporality::Historical)),
     ("healed", when(Forward, Temporality::Historical)),
+    ("previous", when(Forward, Temporality::Historical)),
+    ("prior", when(Forward, Temporality::Historical)),
+    ("compared to prior", NONE),
+    ("compared with prior", NONE),
+    ("since prior", NONE),
+    ("from prior", NONE),
+    ("to prior", NONE),
+    ("prior study", NONE),
+    ("prior studies", NONE),
+    ("prior exam", NONE),
+    ("prior exams", NONE),
+    ("prior examination", NONE),
+    ("prior radiograph", NONE),
+    ("prior radiographs", NONE),
+    ("prior film", NONE),
+    ("prior films", NONE),
+    ("prior imaging", NONE),
+    ("prior ct", NONE),
+    ("prior mri", NONE),
+    ("prior chest", NONE),
+    ("prior x-ray", NONE),
+    ("prior comparison", NONE),
+    ("previous study", NONE),
+    ("previous exam", NONE),
+    ("previous examination", NONE),
+    ("previous radiograph", NONE),
+    ("previous film", NONE),
+    ("previous ct", NONE),
+    // Seen on an earlier study: "on a previous CT the lobe was consolidated".
+    ("on a previous", when(Forward, Temporality::Historical)),
+    ("on the previous", when(Forward, Temporality::Historical)),
+    ("on prior", when(Forward, Temporality::Historical)),
+    ("on the prior", when(Forward, Temporality::Historical)),
+    // Not historical: the comparison study, not the finding.
+    ("compared to previous", NONE),
+    ("compared with previous", NONE),
+    ("since previous", NONE),
+    ("from previous", NONE),
     ("in the past", when(Backward, Temporality::Historical)),
+    // History section labels inside a sentence (the colon is part of the
+    // cue, so it does not end the scope it opens).
+    (
+        "past medical history:",
+        when(Forward, Temporality::Historical),
+    ),
+    ("medical history:", when(Forward, Temporality::Historical)),
+    ("past history:", when(Forward, Temporality::Historical)),
+    ("social history:", when(Forward, Temporality::Historical)),
+    ("surgical history:", when(Forward, Temporality::Historical)),
+    ("pmh:", when(Forward, Temporality::Historical)),
+    // Not historical: the present illness, and ages ("a 60-year-old").
+    ("history of present illness", NONE),
+    ("day history of", NONE),
+    ("days history of", NONE),
+    ("week history of", NONE),
+    ("weeks history of", NONE),
+    ("year-old", NONE),
+    ("year old", NONE),
+    ("years old", NONE),
+    ("month-old", NONE),
+    ("week-old", NONE),
+    ("day-old", NONE),
+    // Instructions for what may happen.
+    ("call for", when(Forward, Temporality::Hypothetical)),
+    ("call also for", when(Forward, Temporality::Hypothetical)),
+    ("call if", when(Forward, Temporality::Hypothetical)),
+    ("return if", when(Forward, Temporality::Hypothetical)),
+    ("return for", when(Forward, Temporality::Hypothetical)),
+    ("evaluate", when(Forward, Temporality::Hypothetical)),
     ("evaluate for", when(Forward, Temporality::Hypothetical)),
     ("evaluation for", when(Forward, Temporality::Hypothetical)),
     ("eval for", when(Forward, Temporality::Hypothetical)),
@@ -464,6 +542,15 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("assessment for", when(Forward, Temporality::Hypothetical)),
     ("to assess", when(Forward, Temporality::Hypothetical)),
     ("screen for", when(Forward, Temporality::Hypothetical)),
+    ("correlate for", when(Forward, Temporality::Hypothetical)),
+    (
+        "correlate clinically for",
+        when(Forward, Temporality::Hypothetical),
+    ),
+    (
+        "clinical correlation for",
+        when(Forward, Temporality::Hypothetical),
+    ),
     ("screening for", when(Forward, Temporality::Hypothetical)),
     (
         "rule out",
@@ -506,7 +593,13 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("increasing", change(Change::Increased)),
     ("increase in", change(Change::Increased)),
     ("interval increase", change(Change::Increased)),
-    ("larger", change(Change::Increased)),
+    // Not bare "larger"/"smaller": "effusions, larger on the right" compares
+    // sides, not studies.
+    ("larger than prior", change(Change::Increased)),
+    ("larger than previously", change(Change::Increased)),
+    ("now larger", change(Change::Increased)),
+    ("has enlarged", change(Change::Increased)),
+    ("grown", change(Change::Increased)),
     ("enlarging", change(Change::Increased)),
     ("worsened", change(Change::Increased)),
     ("worsening", change(Change::Increased)),
@@ -520,7 +613,9 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("decreasing", change(Change::Decreased)),
     ("decrease in", change(Change::Decreased)),
     ("interval decrease", change(Change::Decreased)),
-    ("smaller", change(Change::Decreased)),
+    ("smaller than prior", change(Change::Decreased)),
+    ("smaller than previously", change(Change::Decreased)),
+    ("now smaller", change(Change::Decreased)),
     ("improved", change(Change::Decreased)),
     ("improving", change(Change::Decreased)),
     ("improvement", change(Change::Decreased)),
@@ -559,6 +654,18 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("right and left", side(Laterality::Bilateral)),
     ("left greater than right", side(Laterality::Bilateral)),
     ("right greater than left", side(Laterality::Bilateral)),
+    ("right larger than left", side(Laterality::Bilateral)),
+    ("left larger than right", side(Laterality::Bilateral)),
+    ("right more than left", side(Laterality::Bilateral)),
+    ("left more than right", side(Laterality::Bilateral)),
+    ("right worse than left", side(Laterality::Bilateral)),
+    ("left worse than right", side(Laterality::Bilateral)),
+    ("lung bases", side(Laterality::Bilateral)),
+    ("bases", side(Laterality::Bilateral)),
+    ("lung apices", side(Laterality::Bilateral)),
+    ("apices", side(Laterality::Bilateral)),
+    ("both lungs", side(Laterality::Bilateral)),
+    ("costophrenic angles", side(Laterality::Bilateral)),
     // --- scope terminators
     ("but", TERMINATOR),
     ("however", TERMINATOR),
@@ -585,10 +692,15 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("source of", TERMINATOR),
     ("etiology of", TERMINATOR),
     ("and there", TERMINATOR),
-    ("with", TERMINATOR),
+    ("with", NEGATION_TERMINATOR),
+    // "with" inside these phrases links, it does not start a new clause.
+    ("consistent with", NONE),
+    ("compatible with", NONE),
+    ("in keeping with", NONE),
+    ("not consistent with", negate(Forward)),
+    ("not compatible with", negate(Forward)),
     (";", TERMINATOR),
     (":", TERMINATOR),
-    (")", CLOSE_PAREN),
 ];
 
 /// A cue found in a sentence (byte offsets).
@@ -626,6 +738,10 @@ pub(crate) fn judge(
 ) -> Judgement {
     let bytes = text.as_bytes();
     let terminated = |from: usize, to: usize| ends_scope(bytes, cues, from, to);
+    let negation_ended = |from: usize, to: usize| {
+        cues.iter()
+            .any(|c| c.cue.ends_negation && c.start >= from && c.end <= to)
+    };
     // Nearest cue (by byte gap) of each kind that reaches the focus.
     let reaches = |reach: Reach, hit: &CueHit| -> Option<usize> {
         if hit.end <= focus_start && matches!(reach, Forward | Both) {
@@ -644,7 +760,8 @@ pub(crate) fn judge(
             && polarity.is_none_or(|(best, _)| gap < best)
             && !(effect == Polarity::Negate
                 && hit.end <= focus_start
-                && word_count(&bytes[hit.end..focus_start]) > MAX_NEGATION_WORDS)
+                && (word_count(&bytes[hit.end..focus_start]) > MAX_NEGATION_WORDS
+                    || negation_ended(hit.end, focus_start)))
         {
             polarity = Some((gap, effect));
         }
@@ -665,7 +782,10 @@ pub(crate) fn judge(
         assertion,
         temporality: temporality.map_or(Temporality::Current, |(_, t)| t),
         change: nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.change),
-        laterality: nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.side),
+        // A finding with no side of its own takes the side of the observation
+        // it explains: "left basilar opacity compatible with atelectasis".
+        laterality: nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.side)
+            .or_else(|| inherited_side(bytes, cues, focus_start, focus_end)),
     }
 }
 
@@ -685,7 +805,9 @@ fn link_negated(cues: &[CueHit], focus_start: usize) -> bool {
         .filter(|c| c.end <= link.start)
         .take_while(|c| !c.cue.terminates)
         .find_map(|c| match c.cue.polarity {
-            Some((Forward | Both, polarity)) => Some(polarity),
+            // Chained links ("no line to suggest X or blunting to suggest Y")
+            // pass the negation on.
+            Some((Forward | Both, polarity)) if polarity != Polarity::Link => Some(polarity),
             _ => None,
         })
         == Some(Polarity::Negate)
@@ -716,7 +838,16 @@ fn nearest_local<T: Copy>(
             // Inside the term ("left-sided effusion" matched as one term).
             (focus_start, focus_start, &mut before)
         };
-        if ends_scope(bytes, cues, from, to) || others.iter().any(|&(s, e)| s >= from && e <= to) {
+        // After the mention, "with" starts the description of something else:
+        // "heart failure with bilateral effusions".
+        let with_between = hit.start >= focus_end
+            && cues
+                .iter()
+                .any(|c| c.cue.ends_negation && c.start >= from && c.end <= to);
+        if with_between
+            || ends_scope(bytes, cues, from, to)
+            || others.iter().any(|&(s, e)| s >= from && e <= to)
+        {
             continue;
         }
         let gap = to - from;
@@ -727,15 +858,60 @@ fn nearest_local<T: Copy>(
     before.or(after).map(|(_, v)| v)
 }
 
-/// Whether a terminator lies within `from..to`: a terminator cue, or a `)`
-/// that closes a parenthesis opened before the span (the cue or the focus is
-/// inside the parenthesis, the other outside).
+/// The side of a finding that states none next to it: the nearest side cue
+/// before it in the clause, whatever lies between ("left basilar opacity
+/// compatible with atelectasis"), else the nearest after it in a coordinated
+/// list ("opacity and atelectasis at the left base") but not across "with"
+/// ("heart failure with bilateral effusions").
+fn inherited_side(
+    bytes: &[u8],
+    cues: &[CueHit],
+    focus_start: usize,
+    focus_end: usize,
+) -> Option<Laterality> {
+    let before = cues
+        .iter()
+        .rev()
+        .filter(|hit| hit.end <= focus_start)
+        .find_map(|hit| hit.cue.side.map(|side| (hit, side)))
+        .filter(|(hit, _)| !ends_scope(bytes, cues, hit.end, focus_start))
+        .map(|(_, side)| side);
+    let after = || {
+        cues.iter()
+            .filter(|hit| hit.start >= focus_end)
+            .find_map(|hit| hit.cue.side.map(|side| (hit, side)))
+            .filter(|(hit, _)| {
+                !ends_scope(bytes, cues, focus_end, hit.start)
+                    && !cues
+                        .iter()
+                        .any(|c| c.cue.ends_negation && c.start >= focus_end && c.end <= hit.start)
+            })
+            .map(|(_, side)| side)
+    };
+    before.or_else(after)
+}
+
+/// Whether a scope from `from` to `to` is cut: by a terminator cue, or by a
+/// parenthesis that one end is inside and the other is not ("(slides not
+/// submitted) indicate X", "the nodule (not seen on the lateral) is").
 fn ends_scope(bytes: &[u8], cues: &[CueHit], from: usize, to: usize) -> bool {
-    cues.iter().any(|c| {
-        c.start >= from
-            && c.end <= to
-            && (c.cue.terminates || (c.cue.closes_paren && !bytes[from..c.start].contains(&b'(')))
-    })
+    crosses_parenthesis(&bytes[from..to])
+        || cues
+            .iter()
+            .any(|c| c.cue.terminates && c.start >= from && c.end <= to)
+}
+
+fn crosses_parenthesis(span: &[u8]) -> bool {
+    let mut depth: i32 = 0;
+    for &b in span {
+        match b {
+            b'(' => depth += 1,
+            b')' if depth == 0 => return true,
+            b')' => depth -= 1,
+            _ => {}
+        }
+    }
+    depth != 0
 }
 
 fn word_count(bytes: &[u8]) -> usize {
@@ -760,7 +936,7 @@ mod tests {
 
     /// Judges the first occurrence of `term` in `sentence`, the only mention.
     fn judge_term(sentence: &str, term: &str) -> Judgement {
-        let lexicon = crate::Lexicon::builtin();
+        let lexicon = crate::shared_lexicon();
         let mut hits = Vec::new();
         lexicon
             .words
@@ -887,10 +1063,11 @@ mod tests {
             ("Mass is not excluded.", "Mass"),
             ("Opacity may represent atelectasis.", "atelectasis"),
             ("Likely atelectasis.", "atelectasis"),
-            ("Atelectasis, likely.", "Atelectasis"),
+            ("Atelectasis is likely.", "Atelectasis"),
             ("Probable pneumonia.", "pneumonia"),
             ("Possible small effusion.", "effusion"),
             ("Questionable nodule.", "nodule"),
+            ("A small effusion is questionable.", "effusion"),
             ("Findings suspicious for malignancy.", "malignancy"),
             ("Opacity concerning for pneumonia.", "pneumonia"),
             ("Findings most consistent with edema.", "edema"),
@@ -1001,7 +1178,7 @@ mod tests {
 
     #[test]
     fn change_and_side_stay_with_their_own_mention() {
-        let lexicon = crate::Lexicon::builtin();
+        let lexicon = crate::shared_lexicon();
         let s = "Increased right effusion and stable left atelectasis.";
         let mut hits = Vec::new();
         lexicon.words.scan_cues(s, 0, s.len(), &mut hits);

@@ -5,7 +5,7 @@
 //! hypothetical ("evaluate for free air" is not a critical result).
 
 use crate::lexicon::Lexicon;
-use crate::{Assertion, Critical, Finding, Temporality};
+use crate::{Assertion, Critical, Finding, SectionKind, Temporality};
 
 /// The critical results among `findings` (whose concept indexes are
 /// `concepts`, parallel). Offsets are those of the findings.
@@ -16,7 +16,10 @@ pub(crate) fn critical<'a>(
 ) -> Vec<Critical<'a>> {
     let mut out = Vec::new();
     for (index, (finding, &concept)) in findings.iter().zip(concepts).enumerate() {
-        if finding.assertion != Assertion::Present || finding.temporality != Temporality::Current {
+        if finding.assertion != Assertion::Present
+            || finding.temporality != Temporality::Current
+            || !reports_results(finding.section)
+        {
             continue;
         }
         let fires = lexicon.critical.iter().any(|rule| {
@@ -38,6 +41,20 @@ pub(crate) fn critical<'a>(
     out
 }
 
+/// Sections that state the study's results. The indication, technique,
+/// comparison and recommendation sections mention findings as questions,
+/// methods, priors or plans ("INDICATION: pneumothorax?"), never as new
+/// results to call in.
+fn reports_results(section: SectionKind) -> bool {
+    matches!(
+        section,
+        SectionKind::Findings
+            | SectionKind::Impression
+            | SectionKind::Addendum
+            | SectionKind::Other
+    )
+}
+
 /// Whether `text` holds `word` (lower case, may be several words) as whole
 /// words, ignoring ASCII case.
 pub(crate) fn contains_word(text: &str, word: &str) -> bool {
@@ -56,11 +73,11 @@ pub(crate) fn contains_word(text: &str, word: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Lexicon, SectionKind, extract_as};
+    use crate::{SectionKind, extract_as};
 
     fn critical_terms(text: &str) -> Vec<String> {
-        let lexicon = Lexicon::builtin();
-        let out = extract_as(text, &lexicon, SectionKind::Impression);
+        let lexicon = crate::shared_lexicon();
+        let out = extract_as(text, lexicon, SectionKind::Impression);
         out.critical
             .iter()
             .map(|c| c.term.to_ascii_lowercase())
@@ -120,6 +137,7 @@ mod tests {
             "Chronic pulmonary embolism.",
             "Old lacunar infarct.",
             "History of intracranial hemorrhage.",
+            "INDICATION: Large pneumothorax.\nFINDINGS: Lungs are clear.",
         ] {
             assert!(critical_terms(text).is_empty(), "{text}");
         }

@@ -49,13 +49,13 @@ pub(crate) fn laterality<'a>(findings: &[Finding<'a>], concepts: &[u32]) -> Vec<
 
 #[cfg(test)]
 mod tests {
-    use crate::{Laterality, Lexicon, extract};
+    use crate::{Laterality, extract};
 
     #[test]
     fn other_side_in_impression_is_a_discrepancy() {
-        let lexicon = Lexicon::builtin();
+        let lexicon = crate::shared_lexicon();
         let text = "FINDINGS: Moderate left pleural effusion. No pneumothorax.\nIMPRESSION: Moderate right pleural effusion.";
-        let out = extract(text, &lexicon);
+        let out = extract(text, lexicon);
         assert_eq!(out.discrepancies.len(), 1, "{:?}", out.discrepancies);
         let d = &out.discrepancies[0];
         assert_eq!(
@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn same_side_bilateral_or_negated_is_not() {
-        let lexicon = Lexicon::builtin();
+        let lexicon = crate::shared_lexicon();
         for text in [
             "FINDINGS: Left pleural effusion.\nIMPRESSION: Left pleural effusion.",
             "FINDINGS: Left pleural effusion. Right pleural effusion.\nIMPRESSION: Right pleural effusion.",
@@ -78,7 +78,7 @@ mod tests {
             "FINDINGS: Left pleural effusion.\nIMPRESSION: No right pleural effusion.",
             "FINDINGS: Left lower lobe atelectasis.\nIMPRESSION: Right pleural effusion.",
         ] {
-            assert!(extract(text, &lexicon).discrepancies.is_empty(), "{text}");
+            assert!(extract(text, lexicon).discrepancies.is_empty(), "{text}");
         }
     }
 }

@@ -195,6 +195,22 @@ pub(crate) fn sentence_findings<'a>(
         return;
     }
     let sites = &scratch.sites;
+    // The organ sub-header ("LIVER: simple cyst") names the site of findings
+    // that name none themselves.
+    let mut header_site = None;
+    if sentence.body_start > sentence.start {
+        select_words(
+            &lexicon.words.automaton,
+            text,
+            sentence.start,
+            sentence.body_start,
+            |s, e, pattern| {
+                if let Some(concept) = lexicon.words.entries[pattern].site {
+                    header_site.get_or_insert((s, e, concept));
+                }
+            },
+        );
+    }
     let mentions = &scratch.mentions;
     let first = out.len();
     for (index, mention) in mentions.iter().enumerate() {
@@ -207,19 +223,19 @@ pub(crate) fn sentence_findings<'a>(
                 .map(|(_, m)| (m.start, m.end)),
         );
         // Cues inside the focus itself are part of the term, not context.
-        let cues_outside: &[CueHit] = &scratch.cues;
-        let judgement = if cues_outside
+        let cues: &[CueHit] = &scratch.cues;
+        let judgement = if cues
             .iter()
             .any(|c| c.start < mention.focus_end && c.end > mention.focus_start)
         {
-            let filtered: Vec<CueHit> = cues_outside
+            let outside: Vec<CueHit> = cues
                 .iter()
                 .filter(|c| c.end <= mention.focus_start || c.start >= mention.focus_end)
                 .copied()
                 .collect();
             judge(
                 text,
-                &filtered,
+                &outside,
                 mention.focus_start,
                 mention.focus_end,
                 &scratch.spans,
@@ -227,23 +243,31 @@ pub(crate) fn sentence_findings<'a>(
         } else {
             judge(
                 text,
-                cues_outside,
+                cues,
                 mention.focus_start,
                 mention.focus_end,
                 &scratch.spans,
             )
         };
-        // Body sites between the neighbouring mentions belong to this one.
-        let from = index.checked_sub(1).map_or(start, |i| mentions[i].end);
-        let to = mentions.get(index + 1).map_or(end, |m| m.start);
-        let body_site = sites
+        // A site belongs to the nearest mention ("a 4 mm nodule in the
+        // lingula and an 8 mm nodule in the left lower lobe"); ties go to the
+        // mention before it.
+        let mut body_site: Vec<BodySite<'a>> = sites
             .iter()
-            .filter(|&&(s, e, _)| s >= from && e <= to)
+            .filter(|&&(s, e, _)| nearest_mention(mentions, s, e) == Some(index))
             .map(|&(s, e, concept)| BodySite {
                 text: &text[s..e],
                 code: lexicon.body_sites.get(concept as usize),
             })
             .collect();
+        if body_site.is_empty()
+            && let Some((s, e, concept)) = header_site
+        {
+            body_site.push(BodySite {
+                text: &text[s..e],
+                code: lexicon.body_sites.get(concept as usize),
+            });
+        }
         out.push(Finding {
             text: &text[sentence.start..sentence.end],
             start: sentence.start,
@@ -263,20 +287,52 @@ pub(crate) fn sentence_findings<'a>(
         });
         concepts.push(mention.concept);
     }
-    // Each size goes to the nearest finding of the sentence.
+    // A size right before a finding ("6 mm stone", "4 mm of midline shift")
+    // is that finding's; otherwise it describes the finding before it
+    // ("mass measuring 4.5 cm"), or failing that the next one.
     for measurement in measurements.drain(..) {
-        let nearest = (first..out.len()).min_by_key(|&i| {
+        let bytes = text.as_bytes();
+        let modifies = (first..out.len()).find(|&i| {
             let f = &out[i];
-            if measurement.end <= f.term_start {
-                f.term_start - measurement.end
-            } else {
-                measurement.start.saturating_sub(f.term_end)
-            }
+            f.term_start >= measurement.end
+                && word_count(&bytes[measurement.end..f.term_start]) <= PRE_SIZE_WORDS
+                && !bytes[measurement.end..f.term_start].contains(&b',')
         });
-        if let Some(i) = nearest {
+        let preceding = (first..out.len())
+            .rev()
+            .find(|&i| out[i].term_end <= measurement.start);
+        let following = (first..out.len()).find(|&i| out[i].term_start >= measurement.end);
+        if let Some(i) = modifies.or(preceding).or(following) {
             out[i].measurements.push(measurement);
         }
     }
+}
+
+/// The index of the mention nearest to `s..e` (0 when inside it), ties to
+/// the earlier one.
+fn nearest_mention(mentions: &[Mention], s: usize, e: usize) -> Option<usize> {
+    mentions
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, m)| {
+            if e <= m.start {
+                m.start - e
+            } else {
+                s.saturating_sub(m.end)
+            }
+        })
+        .map(|(index, _)| index)
+}
+
+/// How many words may stand between a size and the finding it modifies
+/// ("8 mm noncalcified nodule", "4 mm of leftward midline shift").
+const PRE_SIZE_WORDS: usize = 3;
+
+fn word_count(bytes: &[u8]) -> usize {
+    bytes
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| w.iter().any(u8::is_ascii_alphanumeric))
+        .count()
 }
 
 #[cfg(test)]
@@ -284,7 +340,7 @@ mod tests {
     use super::*;
 
     fn terms(sentence: &str) -> Vec<&str> {
-        let lexicon = Lexicon::builtin();
+        let lexicon = crate::shared_lexicon();
         let mut scratch = Scratch::default();
         scan(&lexicon.words, sentence, 0, sentence.len(), &mut scratch);
         scratch

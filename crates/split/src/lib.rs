@@ -239,8 +239,9 @@ pub fn extract_as<'a>(
 ) -> Extraction<'a> {
     let layout = layout::layout(text, &lexicon.sections, headerless);
     let mut scratch = Scratch::default();
-    let mut findings = Vec::new();
-    let mut concepts = Vec::new();
+    // About two findings per sentence in chest reports: reserve once.
+    let mut findings = Vec::with_capacity(2 * layout.sentences.len());
+    let mut concepts = Vec::with_capacity(2 * layout.sentences.len());
     for sentence in &layout.sentences {
         let span = SentenceSpan {
             start: sentence.start,
@@ -288,8 +289,7 @@ pub fn extract_as<'a>(
 /// assert_eq!(assert_term(s, start, start + 16), (Assertion::Absent, Temporality::Current));
 /// ```
 pub fn assert_term(sentence: &str, term_start: usize, term_end: usize) -> (Assertion, Temporality) {
-    static LEXICON: std::sync::OnceLock<Lexicon> = std::sync::OnceLock::new();
-    let lexicon = LEXICON.get_or_init(Lexicon::builtin);
+    let lexicon = shared_lexicon();
     let end = term_end.min(sentence.len());
     let start = term_start.min(end);
     let layout = layout::layout(sentence, &lexicon.sections, SectionKind::Other);
@@ -299,6 +299,12 @@ pub fn assert_term(sentence: &str, term_start: usize, term_end: usize) -> (Asser
     hits.retain(|hit| hit.end <= start || hit.start >= end);
     let judgement = context::judge(sentence, &hits, start, end, &[]);
     (judgement.assertion, judgement.temporality)
+}
+
+/// The built-in lexicon, built once per process.
+fn shared_lexicon() -> &'static Lexicon {
+    static LEXICON: std::sync::OnceLock<Lexicon> = std::sync::OnceLock::new();
+    LEXICON.get_or_init(Lexicon::builtin)
 }
 
 /// The span of the layout sentence holding `start..end`, joined with its
@@ -351,8 +357,8 @@ mod tests {
     }
 
     fn judged(text: &str) -> Vec<(String, Assertion)> {
-        let lexicon = Lexicon::builtin();
-        findings(text, &lexicon)
+        let lexicon = shared_lexicon();
+        findings(text, lexicon)
             .iter()
             .map(|f| (f.term.to_ascii_lowercase(), f.assertion))
             .collect()
@@ -378,8 +384,8 @@ mod tests {
     fn negation_after_an_organ_sub_header_applies_forward() {
         let text =
             "FINDINGS:\nLUNGS: No focal consolidation, effusion or pneumothorax.\nHEART: Normal.";
-        let lexicon = Lexicon::builtin();
-        let found = findings(text, &lexicon);
+        let lexicon = shared_lexicon();
+        let found = findings(text, lexicon);
         assert_eq!(found.len(), 3);
         assert!(found.iter().all(|f| f.assertion == Assertion::Absent));
         assert!(found.iter().all(|f| f.item == Some(1)));
@@ -387,8 +393,8 @@ mod tests {
 
     #[test]
     fn baseline_failures_are_fixed() {
-        let lexicon = Lexicon::builtin();
-        let out = findings("No change in moderate left pneumothorax.", &lexicon);
+        let lexicon = shared_lexicon();
+        let out = findings("No change in moderate left pneumothorax.", lexicon);
         assert_eq!(
             (out[0].assertion, out[0].change, out[0].laterality),
             (
@@ -410,8 +416,8 @@ mod tests {
     #[test]
     fn run_together_numbered_items_are_judged_separately() {
         let text = "IMPRESSION: 1. No pneumothorax 2. Bibasilar atelectasis 3. 8 mm nodule";
-        let lexicon = Lexicon::builtin();
-        let out = findings(text, &lexicon);
+        let lexicon = shared_lexicon();
+        let out = findings(text, lexicon);
         let summary: Vec<_> = out
             .iter()
             .map(|f| (f.term, f.assertion, f.item, f.laterality))
@@ -437,8 +443,8 @@ mod tests {
     fn sizes_and_sites_attach_to_their_finding() {
         let text =
             "There is a 2.1 x 1.4 cm nodule in the right upper lobe and a small left effusion.";
-        let lexicon = Lexicon::builtin();
-        let out = findings(text, &lexicon);
+        let lexicon = shared_lexicon();
+        let out = findings(text, lexicon);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].term, "nodule");
         assert_eq!(out[0].measurements[0].max_mm, 21.0);
@@ -454,8 +460,8 @@ mod tests {
     #[test]
     fn findings_are_coded_and_offsets_are_chars() {
         let text = "Résumé: small right pneumothorax.";
-        let lexicon = Lexicon::builtin();
-        let out = findings(text, &lexicon);
+        let lexicon = shared_lexicon();
+        let out = findings(text, lexicon);
         let code = out[0].code.expect("coded");
         assert_eq!(
             (code.system.as_str(), code.code.as_str()),
@@ -522,11 +528,134 @@ mod tests {
     }
 
     #[test]
+    fn with_ends_a_negation_but_not_a_hedge() {
+        assert_eq!(
+            judged("No cardiomegaly with small bilateral pleural effusions."),
+            owned(&[
+                ("cardiomegaly", Assertion::Absent),
+                ("pleural effusions", Assertion::Present)
+            ])
+        );
+        assert_eq!(
+            judged("Findings suggestive of hilar mass with obstructive atelectasis."),
+            owned(&[
+                ("mass", Assertion::Possible),
+                ("atelectasis", Assertion::Possible)
+            ])
+        );
+        assert_eq!(
+            judged("Symptoms not consistent with aortic dissection."),
+            owned(&[("aortic dissection", Assertion::Absent)])
+        );
+    }
+
+    #[test]
+    fn chained_links_inherit_the_negation() {
+        assert_eq!(
+            judged(
+                "No pleural line to suggest pneumothorax or blunting to suggest pleural effusion."
+            ),
+            owned(&[
+                ("pneumothorax", Assertion::Absent),
+                ("blunting", Assertion::Absent),
+                ("pleural effusion", Assertion::Absent)
+            ])
+        );
+    }
+
+    #[test]
+    fn parentheses_bound_the_cues_inside_them() {
+        assert_eq!(
+            judged("No effusion (small) or pneumothorax."),
+            owned(&[
+                ("effusion", Assertion::Absent),
+                ("pneumothorax", Assertion::Absent)
+            ])
+        );
+        assert_eq!(
+            judged("The nodule (not seen on the lateral view) is a granuloma."),
+            owned(&[
+                ("nodule", Assertion::Present),
+                ("granuloma", Assertion::Present)
+            ])
+        );
+    }
+
+    #[test]
+    fn an_explained_finding_takes_the_side_of_its_observation() {
+        let lexicon = shared_lexicon();
+        let sides: Vec<_> = findings(
+            "Minimal left basilar opacity compatible with scarring or atelectasis.",
+            lexicon,
+        )
+        .iter()
+        .map(|f| (f.term, f.laterality))
+        .collect();
+        assert_eq!(
+            sides,
+            [
+                ("opacity", Some(Laterality::Left)),
+                ("scarring", Some(Laterality::Left)),
+                ("atelectasis", Some(Laterality::Left)),
+            ]
+        );
+        let out = findings("Calcified granulomas in the lung bases.", lexicon);
+        assert_eq!(out[0].laterality, Some(Laterality::Bilateral));
+        let out = findings("Small pleural effusions, right larger than left.", lexicon);
+        assert_eq!(out[0].laterality, Some(Laterality::Bilateral));
+        assert_eq!(
+            out[0].change, None,
+            "larger than the other side is no change"
+        );
+        let out = findings(
+            "Congestive heart failure with bilateral effusions.",
+            lexicon,
+        );
+        assert_eq!(out[0].laterality, None);
+        assert_eq!(out[1].laterality, Some(Laterality::Bilateral));
+    }
+
+    #[test]
+    fn a_size_goes_to_the_finding_it_modifies_or_follows() {
+        let lexicon = shared_lexicon();
+        let out = findings(
+            "Acute subdural hematoma measuring 8 mm with 4 mm of midline shift.",
+            lexicon,
+        );
+        let sizes: Vec<_> = out
+            .iter()
+            .map(|f| {
+                (
+                    f.term,
+                    f.measurements.iter().map(|m| m.text).collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                ("subdural hematoma", vec!["8 mm"]),
+                ("midline shift", vec!["4 mm"])
+            ]
+        );
+    }
+
+    #[test]
+    fn an_organ_sub_header_is_the_site_of_its_findings() {
+        let lexicon = shared_lexicon();
+        let out = findings("FINDINGS:\nLIVER: Simple 1.2 cm cyst.", lexicon);
+        assert_eq!(
+            out[0].body_site.iter().map(|s| s.text).collect::<Vec<_>>(),
+            ["LIVER"]
+        );
+    }
+
+    #[test]
     fn headerless_conclusion_is_an_impression() {
-        let lexicon = Lexicon::builtin();
+        let lexicon = shared_lexicon();
         let out = extract_as(
             "Right lower lobe pneumonia.",
-            &lexicon,
+            lexicon,
             SectionKind::Impression,
         );
         assert_eq!(out.findings[0].section, SectionKind::Impression);

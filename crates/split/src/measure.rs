@@ -6,6 +6,9 @@
 //! so `5 mg`, `2 views` and `20 mmHg` are not sizes.
 
 use crate::Measurement;
+use crate::layout::{byte_set, skip_to_any};
+
+const DIGITS: [bool; 256] = byte_set(b"0123456789");
 
 /// Length units a size may be written in, with their UCUM code and size in mm.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,10 +51,7 @@ pub(crate) fn measurements<'a>(text: &'a str, start: usize, end: usize) -> Vec<M
     let mut i = start;
     while i < end {
         // Digits are rare in prose: jump to the next one.
-        i = bytes[i..end]
-            .iter()
-            .position(u8::is_ascii_digit)
-            .map_or(end, |offset| i + offset);
+        i = skip_to_any(bytes, i, end, &DIGITS);
         if i >= end {
             break;
         }

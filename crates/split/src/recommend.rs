@@ -179,12 +179,21 @@ pub(crate) fn recommendations<'a>(text: &'a str, layout: &Layout<'a>) -> Vec<Rec
                 .take_while(|trigger| trigger.end <= sentence.end)
                 .count();
             let inside = &triggers[next_trigger..next_trigger + run];
-            let in_section = layout
+            let kind = layout
                 .sections
                 .get(sentence.section)
-                .is_some_and(|section| section.kind == SectionKind::Recommendation);
+                .map(|section| section.kind);
+            // The request ("Follow-up of nodules" as the indication), the
+            // technique and the comparison describe the past, not advice.
+            let describes_request = matches!(
+                kind,
+                Some(SectionKind::Indication | SectionKind::Technique | SectionKind::Comparison)
+            );
+            let in_section = kind == Some(SectionKind::Recommendation);
             let words = &text[sentence.start..sentence.end];
-            (in_section || recommends_with(words, sentence.start, inside)).then(|| Recommendation {
+            let recommends = in_section
+                || (!describes_request && recommends_with(words, sentence.start, inside));
+            recommends.then(|| Recommendation {
                 text: words,
                 start: sentence.start,
                 end: sentence.end,
@@ -465,7 +474,7 @@ mod tests {
     #[test]
     fn recommendation_section_sentences_all_count() {
         let table = SectionTable::builtin();
-        let text = "IMPRESSION: 1. 8 mm nodule. Recommend CT in 6-12 months.\nRECOMMENDATION: Mammogram. Ultrasound in 1 year.";
+        let text = "INDICATION: Follow-up of nodule.\nIMPRESSION: 1. 8 mm nodule. Recommend CT in 6-12 months.\nRECOMMENDATION: Mammogram. Ultrasound in 1 year.";
         let layout = layout(text, &table, SectionKind::Other);
         let found: Vec<(&str, Option<u32>)> = recommendations(text, &layout)
             .iter()

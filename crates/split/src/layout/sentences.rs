@@ -82,7 +82,12 @@ fn split_region(
     let bytes = text.as_bytes();
     let (a, b) = (region.start, region.end);
     let mut push = |start: usize, end: usize| {
-        let (start, end) = trim_span(text, start, end);
+        let (mut start, end) = trim_span(text, start, end);
+        // A sub-bullet inside an item (`   - No fracture.`) keeps its marker out.
+        if end - start > 2 && matches!(bytes[start], b'-' | b'*' | b'+') && bytes[start + 1] == b' '
+        {
+            start = trim_span(text, start + 1, end).0;
+        }
         // A stray `. .` at the end of an export is no sentence.
         if bytes[start..end].iter().any(u8::is_ascii_alphanumeric) {
             let body_start = label_at(text, colons, start, end, Boundary::Flattened)
@@ -202,7 +207,11 @@ fn word_before(text: &str, lo: usize, period: usize) -> &str {
     while start > lo && (bytes[start - 1].is_ascii_alphabetic() || bytes[start - 1] == b'.') {
         start -= 1;
     }
-    text[start..period].trim_start_matches('.')
+    while start < period && bytes[start] == b'.' {
+        start += 1;
+    }
+    // Only ASCII letters and dots lie in `start..period`: a char boundary.
+    &text[start..period]
 }
 
 /// Whether the period at `period`, followed (after blanks) by `next`, ends a sentence.
@@ -300,6 +309,10 @@ mod tests {
     #[test]
     fn stray_periods_and_bare_numbers() {
         assert_eq!(sentences("No acute disease. ."), vec!["No acute disease."]);
+        assert_eq!(
+            sentences("1. Effusion.\n   - No fracture.\n   * No dislocation."),
+            vec!["Effusion.", "No fracture.", "No dislocation."]
+        );
         assert_eq!(
             sentences("1. Hip fracture. Femur. 1. No fracture."),
             vec!["Hip fracture.", "Femur.", "1. No fracture."]

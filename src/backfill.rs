@@ -1,0 +1,1244 @@
+//! `reportsplit backfill`: enrich every report of a past range, window by
+//! window, with bounded concurrency, resumable after any interruption.
+//!
+//! # Windows: `_lastUpdated` (default) or the clinical `date`
+//! The range is cut into windows of `--window` (default 1 day) over one of
+//! two search parameters:
+//! - `--by last-updated` (default): `meta.lastUpdated`. Every FHIR server
+//!   indexes it and every report has it. A window in the past never gains
+//!   reports while the backfill runs (an update moves a report to *now*, out
+//!   of the window), and our own writes remove reports from it, which is
+//!   why it is paged by **keyset** (see below) and not by the server's
+//!   offset links. Its upper bound is clamped to the backfill's start: what
+//!   changes after that is the scheduled sync's job.
+//! - `--by date`: the report's clinical `effective[x]` (search `date`), the
+//!   time users think in ("all CTs of 2019"). Our writes do not change it, so
+//!   the server's `next` links (sorted `date,_id`) are stable. Reports without
+//!   `effective[x]` are not found this way, and a window only resumes from its
+//!   start (offset paging has no durable cursor).
+//!
+//! Windows overlap where reports straddle a boundary (a period, a partial
+//! date); that is harmless: a report already tagged for its text is `Current`
+//! and nothing is written.
+//!
+//! # Keyset paging over `_lastUpdated`
+//! Each step searches `_lastUpdated ge <cursor>` (`lt` the window's end,
+//! sorted `_lastUpdated,_id`) and reads the first page only; entries before
+//! the cursor, or at the cursor and already handled, are passed over. After
+//! a page, the cursor moves to its last timestamp. Written reports leave the
+//! window, skipped/failed ones stay and are passed over, so nothing is lost
+//! whatever our writes do to the server's offsets. When a whole page is
+//! already handled (more reports than a page share one timestamp), the
+//! search's own `next` links are followed until a page with new entries.
+//!
+//! # Progress, resume, memory
+//! After each page the window's resume point (`reached`: every report updated
+//! before it was handled) is saved in the state store; a finished window is
+//! marked `done` and skipped by the next run. After `kill -9` the next run
+//! re-reads at most one page per window in flight. Memory holds one page per
+//! window in flight, however long the range.
+//!
+//! # Failures
+//! A report that fails (refused transaction, unplannable report, a panic in
+//! the extractor) goes to the dead-letter file and the backfill moves on
+//! (`reportsplit reprocess` retries them). A server that stops answering
+//! stops the whole backfill, with progress saved, instead of dead-lettering
+//! every report.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt as _, StreamExt as _};
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigError};
+use crate::daemon::{exit, fhir_exit_code, parse_duration};
+use crate::fhir::{FhirError, SearchPager};
+use crate::pull::{Filters, Window, last_updated, rfc3339, search_query};
+use crate::state::{State, StateError, StateStore, WindowState, stream_key};
+use crate::sync::{SyncError, Worker};
+use crate::write::apply::{ApplyError, Outcome, apply_report, reference};
+
+/// `reportsplit backfill`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackfillArgs {
+    /// The configuration file (TOML; see config/example.toml).
+    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Start of the range (inclusive): a date (2015-01-01, UTC midnight) or an RFC 3339 timestamp.
+    #[arg(long, value_name = "WHEN", value_parser = parse_instant)]
+    pub since: OffsetDateTime,
+    /// End of the range (exclusive); default: now.
+    #[arg(long, value_name = "WHEN", value_parser = parse_instant)]
+    pub until: Option<OffsetDateTime>,
+    /// Reports in flight at once (also the most windows worked on at once).
+    /// HTTP requests stay capped by `fhir.max_concurrent_requests`.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Window length: 1d, 7d, 12h, 30m... Progress is saved per window.
+    #[arg(long, default_value = "1d", value_name = "DURATION", value_parser = parse_duration)]
+    pub window: Duration,
+    /// What the windows cut: `last-updated` (meta.lastUpdated, every report,
+    /// resumable mid-window) or `date` (the clinical date, effective[x]).
+    #[arg(long, value_enum, default_value_t = WindowField::LastUpdated)]
+    pub by: WindowField,
+    /// Dead-letter file (NDJSON, appended): one line per failed report.
+    /// Default: dead-letter.ndjson in the state directory.
+    #[arg(long, value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
+    /// Progress log interval when stderr is not a terminal (a bar is shown on a terminal).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub log_every: Duration,
+}
+
+/// The search parameter the windows are cut on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WindowField {
+    LastUpdated,
+    Date,
+}
+
+impl WindowField {
+    fn search_param(self) -> &'static str {
+        match self {
+            WindowField::LastUpdated => "_lastUpdated",
+            WindowField::Date => "date",
+        }
+    }
+}
+
+/// `2015-01-01` (UTC midnight) or an RFC 3339 timestamp.
+pub fn parse_instant(text: &str) -> Result<OffsetDateTime, String> {
+    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(at);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format)
+        .map(|date| date.midnight().assume_utc())
+        .map_err(|_| format!("{text:?} is neither a date (2015-01-01) nor an RFC 3339 timestamp"))
+}
+
+/// What a backfill is asked to do, once the config is loaded.
+#[derive(Debug, Clone)]
+pub struct BackfillPlan {
+    pub since: OffsetDateTime,
+    pub until: OffsetDateTime,
+    pub window: Duration,
+    pub by: WindowField,
+    pub concurrency: usize,
+    pub dead_letter: PathBuf,
+    pub progress: ProgressMode,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ProgressMode {
+    /// An indicatif bar on stderr.
+    Bar,
+    /// A tracing line every so often.
+    Log(Duration),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error("--since {since} is not before --until {until}")]
+    EmptyRange { since: String, until: String },
+    #[error("--window {window:?} cuts the range into {count} windows; use a longer window")]
+    TooManyWindows { window: Duration, count: u128 },
+    #[error("cannot open the dead-letter file {path}: {source}")]
+    DeadLetter {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<ConfigError> for BackfillError {
+    fn from(error: ConfigError) -> Self {
+        BackfillError::Sync(SyncError::Config(error))
+    }
+}
+
+impl From<StateError> for BackfillError {
+    fn from(error: StateError) -> Self {
+        BackfillError::Sync(SyncError::State(error))
+    }
+}
+
+impl BackfillError {
+    /// The process exit code (docs/operations.md).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            BackfillError::Sync(error) => crate::daemon::exit_code(error),
+            BackfillError::EmptyRange { .. } | BackfillError::TooManyWindows { .. } => exit::CONFIG,
+            BackfillError::DeadLetter { .. } => exit::INTERNAL,
+        }
+    }
+}
+
+/// At most this many windows in one backfill: enough for 30 years of hourly
+/// windows; more is a typo in `--window`.
+const MAX_WINDOWS: u128 = 300_000;
+
+/// What a backfill did. Counts are reports unless named otherwise.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BackfillSummary {
+    pub seen: u64,
+    /// A transaction was committed.
+    pub enriched: u64,
+    /// Already tagged for its current text (done before, or a window overlap).
+    pub current: u64,
+    pub skipped: BTreeMap<String, u64>,
+    /// Failed reports by reason; each one is in the dead-letter file.
+    pub failed: BTreeMap<String, u64>,
+    pub observations_written: u64,
+    pub observations_superseded: u64,
+    pub windows: u64,
+    /// Windows finished by an earlier run, not read again.
+    pub windows_already_done: u64,
+    pub windows_done: u64,
+    /// Windows whose search failed (by reason); they are retried by the next run.
+    pub windows_failed: BTreeMap<String, u64>,
+    /// Stopped by a signal: finished windows and the resume points are saved.
+    pub interrupted: bool,
+    /// The server stopped answering; the backfill stopped with progress saved.
+    pub unreachable: Option<String>,
+    pub requests: u64,
+    pub retries: u64,
+    pub duration_secs: f64,
+    pub dead_letter: String,
+}
+
+impl BackfillSummary {
+    pub fn failed_total(&self) -> u64 {
+        self.failed.values().sum()
+    }
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+    pub fn reports_per_second(&self) -> f64 {
+        if self.duration_secs > 0.0 {
+            self.seen as f64 / self.duration_secs
+        } else {
+            0.0
+        }
+    }
+    /// The process exit code (docs/operations.md).
+    pub fn exit_code(&self) -> u8 {
+        if self.unreachable.is_some() {
+            exit::UNREACHABLE
+        } else if self.interrupted {
+            exit::INTERRUPTED
+        } else if self.failed_total() > 0 || !self.windows_failed.is_empty() {
+            exit::PARTIAL
+        } else {
+            exit::OK
+        }
+    }
+}
+
+fn reasons(map: &BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    format!(" ({})", parts.join(", "))
+}
+
+impl std::fmt::Display for BackfillSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} reports seen, {} enriched, {} already current, {} skipped{}, {} failed{}",
+            self.seen,
+            self.enriched,
+            self.current,
+            self.skipped_total(),
+            reasons(&self.skipped),
+            self.failed_total(),
+            reasons(&self.failed),
+        )?;
+        writeln!(
+            f,
+            "{} Observations written, {} superseded; windows: {} in range, {} done now, {} done before, {} failed{}",
+            self.observations_written,
+            self.observations_superseded,
+            self.windows,
+            self.windows_done,
+            self.windows_already_done,
+            self.windows_failed.values().sum::<u64>(),
+            reasons(&self.windows_failed),
+        )?;
+        if self.failed_total() > 0 {
+            writeln!(
+                f,
+                "failed reports are in {} (retry: reportsplit reprocess)",
+                self.dead_letter
+            )?;
+        }
+        if let Some(reason) = &self.unreachable {
+            writeln!(
+                f,
+                "stopped: the server is unreachable ({reason}); run again to resume"
+            )?;
+        } else if self.interrupted {
+            writeln!(f, "interrupted; run again to resume")?;
+        }
+        write!(
+            f,
+            "{} requests, {} retries; {:.1} s ({:.1} reports/s)",
+            self.requests,
+            self.retries,
+            self.duration_secs,
+            self.reports_per_second()
+        )
+    }
+}
+
+/// One line of the dead-letter file. No report text: a reference, the
+/// version read, a stable reason key and the error message (which names the
+/// request and the server's diagnostics, never the report's content).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct DeadLetter {
+    /// `DiagnosticReport/<id>`.
+    pub report: String,
+    #[serde(rename = "versionId", default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// The reason key, as counted in summaries (`rejected-422`, `plan`, `panic`...).
+    pub reason: String,
+    pub message: String,
+    /// When it failed (RFC 3339).
+    pub time: String,
+}
+
+/// Longest message kept in a dead-letter line.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+impl DeadLetter {
+    pub fn new(report: &Value, reason: String, message: &str) -> DeadLetter {
+        DeadLetter {
+            report: reference(report),
+            version_id: report
+                .pointer("/meta/versionId")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            reason,
+            message: message.chars().take(MAX_MESSAGE_CHARS).collect(),
+            time: rfc3339(OffsetDateTime::now_utc()),
+        }
+    }
+}
+
+/// Appends dead letters, one line each, flushed as written.
+pub struct DeadLetterFile {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+impl DeadLetterFile {
+    pub fn append(path: &Path) -> Result<DeadLetterFile, std::io::Error> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(DeadLetterFile {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn write(&self, letter: &DeadLetter) -> Result<(), std::io::Error> {
+        let mut line = serde_json::to_vec(letter).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut file = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::io::Write::write_all(&mut *file, &line)
+    }
+}
+
+/// Whether an error is about the server as a whole (stop everything) rather
+/// than about this one report (dead-letter it and go on).
+pub(crate) fn is_server_down(error: &ApplyError) -> bool {
+    match error {
+        ApplyError::Fhir(error) => {
+            matches!(fhir_exit_code(error), exit::UNREACHABLE | exit::REFUSED)
+        }
+        _ => false,
+    }
+}
+
+/// The counters one report changes.
+pub(crate) fn tally_outcome(
+    summary: &mut BackfillSummary,
+    outcome: &Result<Outcome, (String, String)>,
+) {
+    summary.seen += 1;
+    match outcome {
+        Ok(Outcome::Current) => summary.current += 1,
+        Ok(Outcome::Skipped(reason)) => {
+            *summary.skipped.entry(reason.key().to_string()).or_default() += 1
+        }
+        Ok(Outcome::Gone) => *summary.skipped.entry("deleted".to_string()).or_default() += 1,
+        Ok(Outcome::Written {
+            observations,
+            superseded,
+            ..
+        })
+        | Ok(Outcome::Planned {
+            observations,
+            superseded,
+            ..
+        }) => {
+            summary.enriched += 1;
+            summary.observations_written += *observations as u64;
+            summary.observations_superseded += *superseded as u64;
+        }
+        Err((reason, _)) => *summary.failed.entry(reason.clone()).or_default() += 1,
+    }
+}
+
+/// Applies one report, turning a panic into a failure with reason `panic`
+/// (a poison report must not take its window, or the process, down).
+pub(crate) async fn apply_guarded(
+    context: &crate::write::apply::ApplyContext<'_>,
+    report: Value,
+) -> Result<Result<Outcome, (String, String)>, String> {
+    let result = std::panic::AssertUnwindSafe(apply_report(context, report))
+        .catch_unwind()
+        .await;
+    match result {
+        Ok(Ok(outcome)) => Ok(Ok(outcome)),
+        Ok(Err(error)) if is_server_down(&error) => Err(error.to_string()),
+        Ok(Err(error)) => Ok(Err((error.key(), error.to_string()))),
+        Err(_) => Ok(Err((
+            "panic".to_string(),
+            "the extractor or the planner panicked on this report".to_string(),
+        ))),
+    }
+}
+
+/// Progress display: a bar on a terminal, periodic log lines elsewhere.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(mode: ProgressMode, total: Option<u64>) -> Progress {
+        let bar = match mode {
+            ProgressMode::Bar => {
+                let bar = match total {
+                    Some(total) => indicatif::ProgressBar::new(total),
+                    None => indicatif::ProgressBar::new_spinner(),
+                };
+                let template = if total.is_some() {
+                    "{elapsed_precise} [{wide_bar}] {pos}/{len} reports {per_sec} ETA {eta} {msg}"
+                } else {
+                    "{elapsed_precise} {spinner} {pos} reports {per_sec} {msg}"
+                };
+                if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                    bar.set_style(style.progress_chars("=> "));
+                }
+                bar.enable_steady_tick(Duration::from_millis(250));
+                Some(bar)
+            }
+            ProgressMode::Log(_) => None,
+        };
+        Progress { bar }
+    }
+
+    fn report_done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    fn windows(&self, done: u64, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("windows {done}/{total}"));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Everything the window tasks share.
+struct Shared {
+    worker: Worker,
+    filters: Filters,
+    page_size: u32,
+    by: WindowField,
+    /// Upper bound of every `_lastUpdated` query: the backfill's start.
+    started_at: OffsetDateTime,
+    reports_in_flight: Semaphore,
+    concurrency: usize,
+    summary: Mutex<BackfillSummary>,
+    progress: Progress,
+    dead_letter: DeadLetterFile,
+    book: Mutex<Book>,
+    /// Cancelled on a signal or when the server goes down.
+    stop: CancellationToken,
+}
+
+/// The state file, kept in memory while the backfill holds the lock.
+struct Book {
+    store: StateStore,
+    state: State,
+    stream: String,
+}
+
+impl Book {
+    fn window(&self, key: &str) -> Option<&WindowState> {
+        self.state.streams.get(&self.stream)?.windows.get(key)
+    }
+
+    fn save_window(&mut self, key: &str, window: WindowState) -> Result<(), StateError> {
+        self.state
+            .streams
+            .entry(self.stream.clone())
+            .or_default()
+            .windows
+            .insert(key.to_string(), window);
+        self.store.save(&self.state)
+    }
+}
+
+impl Shared {
+    fn record(&self, outcome: &Result<Outcome, (String, String)>) {
+        let mut summary = self
+            .summary
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tally_outcome(&mut summary, outcome);
+        drop(summary);
+        self.progress.report_done();
+    }
+
+    fn save(&self, key: &str, window: WindowState) -> Result<(), StateError> {
+        self.book
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .save_window(key, window)
+    }
+}
+
+/// The name a window's progress is saved under.
+fn window_key(by: WindowField, since: OffsetDateTime, until: OffsetDateTime) -> String {
+    format!(
+        "{}:{}/{}",
+        by.search_param(),
+        rfc3339(since),
+        rfc3339(until)
+    )
+}
+
+/// The windows of `[since, until)`, each `span` long (the last one shorter).
+fn windows(
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    span: time::Duration,
+) -> impl Iterator<Item = (OffsetDateTime, OffsetDateTime)> {
+    std::iter::successors(Some(since), move |start| Some(*start + span))
+        .take_while(move |start| *start < until)
+        .map(move |start| (start, (start + span).min(until)))
+}
+
+/// Runs `reportsplit backfill` as configured by `args`.
+pub async fn run(
+    args: &BackfillArgs,
+    shutdown: CancellationToken,
+) -> Result<BackfillSummary, BackfillError> {
+    let config = Config::load(&args.config)?;
+    let plan = BackfillPlan {
+        since: args.since,
+        until: args.until.unwrap_or_else(OffsetDateTime::now_utc),
+        window: args.window,
+        by: args.by,
+        concurrency: usize::from(args.concurrency),
+        dead_letter: args
+            .dead_letter
+            .clone()
+            .unwrap_or_else(|| config.state.dir.join("dead-letter.ndjson")),
+        progress: if std::io::stderr().is_terminal() {
+            ProgressMode::Bar
+        } else {
+            ProgressMode::Log(args.log_every)
+        },
+    };
+    run_with(config, plan, shutdown).await
+}
+
+/// A backfill with a loaded config.
+pub async fn run_with(
+    config: Config,
+    plan: BackfillPlan,
+    shutdown: CancellationToken,
+) -> Result<BackfillSummary, BackfillError> {
+    let started = Instant::now();
+    let started_at = OffsetDateTime::now_utc();
+    if plan.since >= plan.until {
+        return Err(BackfillError::EmptyRange {
+            since: rfc3339(plan.since),
+            until: rfc3339(plan.until),
+        });
+    }
+    let span = time::Duration::try_from(plan.window).unwrap_or(time::Duration::DAY);
+    let count = (plan.until - plan.since).whole_seconds().max(1) as u128
+        / span.whole_seconds().max(1) as u128
+        + 1;
+    if count > MAX_WINDOWS {
+        return Err(BackfillError::TooManyWindows {
+            window: plan.window,
+            count,
+        });
+    }
+    let store = StateStore::open(&config.state.dir)?;
+    let state = store.load()?;
+    let stream = stream_key(&config.fhir.url, &config.filters());
+    let dead_letter =
+        DeadLetterFile::append(&plan.dead_letter).map_err(|source| BackfillError::DeadLetter {
+            path: plan.dead_letter.clone(),
+            source,
+        })?;
+    let worker = Worker::connect(config, true).await?;
+
+    let book = Book {
+        store,
+        state,
+        stream,
+    };
+    let mut windows_total = 0u64;
+    let mut already_done = 0u64;
+    let mut reports_done_before = 0u64;
+    for (since, until) in windows(plan.since, plan.until, span) {
+        windows_total += 1;
+        if let Some(saved) = book.window(&window_key(plan.by, since, until)) {
+            if saved.done {
+                already_done += 1;
+            }
+            reports_done_before += saved.reports;
+        }
+    }
+    let total = range_total(&worker, &plan, started_at)
+        .await
+        .map(|t| t.saturating_sub(reports_done_before));
+    tracing::info!(
+        since = %rfc3339(plan.since),
+        until = %rfc3339(plan.until),
+        by = plan.by.search_param(),
+        windows = windows_total,
+        already_done,
+        reports = ?total,
+        concurrency = plan.concurrency,
+        "backfill starting"
+    );
+
+    let shared = Arc::new(Shared {
+        filters: worker.config.filters(),
+        page_size: worker.config.pull.page_size,
+        worker,
+        by: plan.by,
+        started_at,
+        reports_in_flight: Semaphore::new(plan.concurrency),
+        concurrency: plan.concurrency,
+        summary: Mutex::new(BackfillSummary {
+            windows: windows_total,
+            windows_already_done: already_done,
+            dead_letter: plan.dead_letter.display().to_string(),
+            ..BackfillSummary::default()
+        }),
+        progress: Progress::new(plan.progress, total),
+        dead_letter,
+        book: Mutex::new(book),
+        stop: shutdown.child_token(),
+    });
+    // Aborted when this function returns or its future is dropped, so that
+    // it never outlives the backfill (it holds the state lock through `shared`).
+    let _ticker = match plan.progress {
+        ProgressMode::Log(every) => Some(AbortOnDrop(tokio::spawn(log_progress(
+            shared.clone(),
+            every,
+            total,
+            started,
+        )))),
+        ProgressMode::Bar => None,
+    };
+
+    let mut pending = windows(plan.since, plan.until, span).filter(|(since, until)| {
+        !shared
+            .book
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .window(&window_key(plan.by, *since, *until))
+            .is_some_and(|w| w.done)
+    });
+    let mut tasks: JoinSet<(String, Result<WindowEnd, WindowError>)> = JoinSet::new();
+    let mut windows_done = 0;
+    loop {
+        while tasks.len() < plan.concurrency && !shared.stop.is_cancelled() {
+            let Some((since, until)) = pending.next() else {
+                break;
+            };
+            let key = window_key(plan.by, since, until);
+            let resume = shared
+                .book
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .window(&key)
+                .cloned()
+                .unwrap_or_default();
+            let shared = shared.clone();
+            tasks.spawn(async move {
+                let result = run_window(&shared, &key, since, until, resume).await;
+                (key, result)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        let (key, result) = match joined {
+            Ok(result) => result,
+            Err(error) => {
+                // A window task only panics on a bug outside the guarded report path.
+                tracing::error!(error = %error, "a window task failed");
+                let mut summary = lock(&shared.summary);
+                *summary.windows_failed.entry("panic".into()).or_default() += 1;
+                continue;
+            }
+        };
+        match result {
+            Ok(WindowEnd::Done) => {
+                windows_done += 1;
+                lock(&shared.summary).windows_done += 1;
+                shared
+                    .progress
+                    .windows(windows_done + already_done, windows_total);
+                tracing::debug!(window = %key, "window done");
+            }
+            Ok(WindowEnd::Stopped) => {}
+            Err(WindowError::ServerDown(reason)) => {
+                tracing::error!(window = %key, %reason, "the server is unreachable; stopping the backfill (progress is saved)");
+                let mut summary = lock(&shared.summary);
+                summary.unreachable.get_or_insert(reason);
+                shared.stop.cancel();
+            }
+            Err(WindowError::Search(reason)) => {
+                tracing::error!(window = %key, %reason, "window failed; it is retried by the next run");
+                *lock(&shared.summary)
+                    .windows_failed
+                    .entry(reason_key(&reason))
+                    .or_default() += 1;
+            }
+            Err(WindowError::State(error)) => {
+                shared.stop.cancel();
+                tasks.shutdown().await;
+                shared.progress.finish();
+                return Err(error.into());
+            }
+        }
+    }
+    shared.progress.finish();
+    let mut summary = lock(&shared.summary).clone();
+    summary.interrupted = shutdown.is_cancelled();
+    let stats = shared.worker.client.stats();
+    summary.requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+    summary.retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed);
+    summary.duration_secs = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// A task aborted when this guard is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn reason_key(reason: &str) -> String {
+    reason
+        .split_once(':')
+        .map_or(reason, |(head, _)| head)
+        .chars()
+        .take(60)
+        .collect()
+}
+
+/// The number of reports in the whole range (one `_summary=count` search), for the ETA.
+async fn range_total(
+    worker: &Worker,
+    plan: &BackfillPlan,
+    started_at: OffsetDateTime,
+) -> Option<u64> {
+    let filters = worker.config.filters();
+    let mut query = window_query(&filters, plan.by, plan.since, plan.until, started_at, 1);
+    query.retain(|(k, _)| k != "_sort" && k != "_count");
+    query.push(("_summary".into(), "count".into()));
+    let mut url = worker.client.url("DiagnosticReport").ok()?;
+    url.query_pairs_mut().extend_pairs(&query);
+    match worker.client.get(url).await.and_then(|r| r.success()) {
+        Ok(response) => response.body.get("total").and_then(Value::as_u64),
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot count the reports of the range; no ETA");
+            None
+        }
+    }
+}
+
+async fn log_progress(
+    shared: Arc<Shared>,
+    every: Duration,
+    total: Option<u64>,
+    started: Instant,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let summary = lock(&shared.summary).clone();
+        let secs = started.elapsed().as_secs_f64();
+        let rate = summary.seen as f64 / secs.max(0.001);
+        let eta = total
+            .filter(|_| rate > 0.0)
+            .map(|t| (t.saturating_sub(summary.seen) as f64 / rate).round() as u64);
+        tracing::info!(
+            seen = summary.seen,
+            total = ?total,
+            enriched = summary.enriched,
+            failed = summary.failed_total(),
+            windows_done = summary.windows_done + summary.windows_already_done,
+            windows = summary.windows,
+            reports_per_sec = format!("{rate:.1}"),
+            eta_secs = ?eta,
+            "backfill progress"
+        );
+    }
+}
+
+/// How a window ended without error.
+enum WindowEnd {
+    Done,
+    /// Stopped by a signal or by another window's server failure; progress saved.
+    Stopped,
+}
+
+enum WindowError {
+    ServerDown(String),
+    Search(String),
+    State(StateError),
+}
+
+impl From<FhirError> for WindowError {
+    fn from(error: FhirError) -> Self {
+        if matches!(fhir_exit_code(&error), exit::UNREACHABLE | exit::REFUSED) {
+            WindowError::ServerDown(error.to_string())
+        } else {
+            WindowError::Search(error.to_string())
+        }
+    }
+}
+
+/// The search of one window. `_lastUpdated` windows never reach past the
+/// backfill's start; `date` windows carry no `_lastUpdated` bound at all
+/// (our writes change it, which would shift the offsets of the pages).
+fn window_query(
+    filters: &Filters,
+    by: WindowField,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    started_at: OffsetDateTime,
+    count: u32,
+) -> Vec<(String, String)> {
+    match by {
+        WindowField::LastUpdated => search_query(
+            filters,
+            Window {
+                since: Some(since),
+                until: until.min(started_at),
+            },
+            count,
+        ),
+        WindowField::Date => {
+            let mut query = search_query(
+                filters,
+                Window {
+                    since: None,
+                    until: started_at,
+                },
+                count,
+            );
+            query.retain(|(k, _)| k != "_lastUpdated" && k != "_sort" && k != "_count");
+            query.push(("date".into(), format!("ge{}", rfc3339(since))));
+            query.push(("date".into(), format!("lt{}", rfc3339(until))));
+            query.push(("_sort".into(), "date,_id".into()));
+            query.push(("_count".into(), count.to_string()));
+            query
+        }
+    }
+}
+
+/// Works through one window, saving its progress after each page.
+async fn run_window(
+    shared: &Shared,
+    key: &str,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    resume: WindowState,
+) -> Result<WindowEnd, WindowError> {
+    let mut progress = resume;
+    match shared.by {
+        WindowField::LastUpdated => {
+            let resume_at = progress
+                .reached
+                .as_deref()
+                .and_then(|r| OffsetDateTime::parse(r, &Rfc3339).ok())
+                .filter(|r| *r > since)
+                .unwrap_or(since);
+            keyset_window(shared, key, resume_at, until, &mut progress).await
+        }
+        WindowField::Date => offset_window(shared, key, since, until, &mut progress).await,
+    }
+}
+
+/// `_lastUpdated` windows: keyset paging (see the module doc).
+async fn keyset_window(
+    shared: &Shared,
+    key: &str,
+    mut cursor: OffsetDateTime,
+    until: OffsetDateTime,
+    progress: &mut WindowState,
+) -> Result<WindowEnd, WindowError> {
+    // Ids handled at exactly `cursor` (they may still match the search).
+    let mut handled_at_cursor: HashSet<String> = HashSet::new();
+    loop {
+        if shared.stop.is_cancelled() {
+            return Ok(WindowEnd::Stopped);
+        }
+        let query = window_query(
+            &shared.filters,
+            WindowField::LastUpdated,
+            cursor,
+            until,
+            shared.started_at,
+            shared.page_size,
+        );
+        let mut pager = SearchPager::new(shared.worker.client.clone(), "DiagnosticReport", &query)?;
+        let new_entries = loop {
+            let Some(page) = pager.next_page().await? else {
+                break Vec::new();
+            };
+            let fresh: Vec<(OffsetDateTime, Value)> = page
+                .resources
+                .into_iter()
+                .map(|r| (last_updated(&r).unwrap_or(cursor), r))
+                .filter(|(at, r)| {
+                    *at > cursor || (*at == cursor && !handled_at_cursor.contains(id_of(r)))
+                })
+                .collect();
+            if !fresh.is_empty() {
+                break fresh;
+            }
+        };
+        if new_entries.is_empty() {
+            progress.done = true;
+            progress.reached = None;
+            shared.save(key, progress.clone()).map_err(WindowError::State)?;
+            return Ok(WindowEnd::Done);
+        }
+        let stamps: Vec<(OffsetDateTime, String)> = new_entries
+            .iter()
+            .map(|(at, r)| (*at, id_of(r).to_string()))
+            .collect();
+        let (handled, down) = process_page(shared, new_entries.into_iter().map(|(_, r)| r)).await;
+        progress.reports += handled.iter().filter(|h| **h).count() as u64;
+        let first_unhandled = handled.iter().position(|h| !*h);
+        match first_unhandled {
+            None => {
+                let last = stamps.last().map_or(cursor, |(at, _)| *at);
+                if last != cursor {
+                    handled_at_cursor.clear();
+                    cursor = last;
+                }
+                handled_at_cursor.extend(
+                    stamps
+                        .into_iter()
+                        .filter(|(at, _)| *at == cursor)
+                        .map(|(_, id)| id),
+                );
+                progress.reached = Some(rfc3339(cursor));
+                shared.save(key, progress.clone()).map_err(WindowError::State)?;
+            }
+            Some(index) => {
+                // Resume from the first report not handled; those before it at
+                // the same instant are re-read and found current.
+                progress.reached = Some(rfc3339(stamps[index].0));
+                shared.save(key, progress.clone()).map_err(WindowError::State)?;
+                return match down {
+                    Some(reason) => Err(WindowError::ServerDown(reason)),
+                    None => Ok(WindowEnd::Stopped),
+                };
+            }
+        }
+    }
+}
+
+/// `date` windows: the server's `next` links, stable under our own writes.
+async fn offset_window(
+    shared: &Shared,
+    key: &str,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    progress: &mut WindowState,
+) -> Result<WindowEnd, WindowError> {
+    let query = window_query(
+        &shared.filters,
+        WindowField::Date,
+        since,
+        until,
+        shared.started_at,
+        shared.page_size,
+    );
+    let mut pager = SearchPager::new(shared.worker.client.clone(), "DiagnosticReport", &query)?;
+    // A window that did not finish is read again from its start: offsets are no durable cursor.
+    progress.reports = 0;
+    while let Some(page) = pager.next_page().await? {
+        if shared.stop.is_cancelled() {
+            return Ok(WindowEnd::Stopped);
+        }
+        let (handled, down) = process_page(shared, page.resources.into_iter()).await;
+        progress.reports += handled.iter().filter(|h| **h).count() as u64;
+        if let Some(reason) = down {
+            return Err(WindowError::ServerDown(reason));
+        }
+        if handled.iter().any(|h| !*h) {
+            return Ok(WindowEnd::Stopped);
+        }
+        shared.save(key, progress.clone()).map_err(WindowError::State)?;
+    }
+    progress.done = true;
+    shared.save(key, progress.clone()).map_err(WindowError::State)?;
+    Ok(WindowEnd::Done)
+}
+
+fn id_of(report: &Value) -> &str {
+    report.get("id").and_then(Value::as_str).unwrap_or("")
+}
+
+/// Applies a page's reports, at most `concurrency` in flight across all
+/// windows. Once stopped, no new report is started; those in flight finish.
+/// Returns, per report in page order, whether it was handled, and the reason
+/// the server is down if it is.
+async fn process_page(
+    shared: &Shared,
+    reports: impl Iterator<Item = Value>,
+) -> (Vec<bool>, Option<String>) {
+    let context = shared.worker.apply_context(false);
+    let context = &context;
+    let reports: Vec<Value> = reports.collect();
+    let mut handled = vec![false; reports.len()];
+    let mut down = None;
+    let results = futures::stream::iter(reports.into_iter().enumerate())
+        .take_until(shared.stop.cancelled())
+        .map(|(index, report)| async move {
+            let permit = shared.reports_in_flight.acquire().await;
+            let letter_base = report_identity(&report);
+            let result = apply_guarded(context, report).await;
+            drop(permit);
+            (index, letter_base, result)
+        })
+        .buffer_unordered(shared.concurrency);
+    let mut results = std::pin::pin!(results);
+    while let Some((index, identity, result)) = results.next().await {
+        match result {
+            Ok(outcome) => {
+                if let Err((reason, message)) = &outcome {
+                    tracing::warn!(report = %identity["id"].as_str().unwrap_or("?"), %reason, "report failed; dead-lettered");
+                    let letter = DeadLetter::new(&identity, reason.clone(), message);
+                    if let Err(error) = shared.dead_letter.write(&letter) {
+                        // Without its dead letter the failure would be lost: do not pass it.
+                        tracing::error!(error = %error, path = %shared.dead_letter.path.display(), "cannot write the dead-letter file");
+                        down.get_or_insert_with(|| format!("dead-letter file: {error}"));
+                        shared.stop.cancel();
+                        continue;
+                    }
+                }
+                shared.record(&outcome);
+                handled[index] = true;
+            }
+            Err(reason) => {
+                down.get_or_insert(reason);
+                shared.stop.cancel();
+            }
+        }
+    }
+    (handled, down)
+}
+
+/// The parts of a report a dead letter names (id and version), kept while
+/// the report itself moves into the writer.
+fn report_identity(report: &Value) -> Value {
+    serde_json::json!({
+        "resourceType": "DiagnosticReport",
+        "id": report.get("id").cloned().unwrap_or(Value::Null),
+        "meta": {"versionId": report.pointer("/meta/versionId").cloned().unwrap_or(Value::Null)},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_range_is_cut_into_windows_with_a_short_last_one() {
+        let cut: Vec<_> = windows(
+            datetime!(2024-01-01 0:00 UTC),
+            datetime!(2024-01-03 12:00 UTC),
+            time::Duration::DAY,
+        )
+        .collect();
+        assert_eq!(
+            cut,
+            [
+                (
+                    datetime!(2024-01-01 0:00 UTC),
+                    datetime!(2024-01-02 0:00 UTC)
+                ),
+                (
+                    datetime!(2024-01-02 0:00 UTC),
+                    datetime!(2024-01-03 0:00 UTC)
+                ),
+                (
+                    datetime!(2024-01-03 0:00 UTC),
+                    datetime!(2024-01-03 12:00 UTC)
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn dates_and_timestamps_are_accepted() {
+        assert_eq!(
+            parse_instant("2015-01-01"),
+            Ok(datetime!(2015-01-01 0:00 UTC))
+        );
+        assert_eq!(
+            parse_instant("2015-01-01T10:30:00+02:00"),
+            Ok(datetime!(2015-01-01 8:30 UTC))
+        );
+        assert!(parse_instant("01/01/2015").is_err());
+    }
+
+    #[test]
+    fn last_updated_windows_stop_at_the_start_of_the_backfill() {
+        let filters = Filters::default();
+        let started = datetime!(2026-06-01 0:00 UTC);
+        let query = window_query(
+            &filters,
+            WindowField::LastUpdated,
+            datetime!(2026-05-31 0:00 UTC),
+            datetime!(2026-06-02 0:00 UTC),
+            started,
+            50,
+        );
+        let values: Vec<_> = query
+            .iter()
+            .filter(|(k, _)| k == "_lastUpdated")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(
+            values,
+            ["ge2026-05-31T00:00:00Z", "lt2026-06-01T00:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn date_windows_have_no_last_updated_bound_and_a_stable_sort() {
+        let query = window_query(
+            &Filters::default(),
+            WindowField::Date,
+            datetime!(2019-01-01 0:00 UTC),
+            datetime!(2019-01-08 0:00 UTC),
+            datetime!(2026-06-01 0:00 UTC),
+            50,
+        );
+        assert!(query.iter().all(|(k, _)| k != "_lastUpdated"), "{query:?}");
+        let get = |name: &str| {
+            query
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            get("date"),
+            ["ge2019-01-01T00:00:00Z", "lt2019-01-08T00:00:00Z"]
+        );
+        assert_eq!(get("_sort"), ["date,_id"]);
+        assert_eq!(get("_count"), ["50"]);
+    }
+
+    #[test]
+    fn window_keys_name_the_field_and_the_bounds() {
+        assert_eq!(
+            window_key(
+                WindowField::Date,
+                datetime!(2019-01-01 0:00 UTC),
+                datetime!(2019-01-02 0:00 UTC)
+            ),
+            "date:2019-01-01T00:00:00Z/2019-01-02T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn dead_letters_carry_no_report_text() {
+        let report = serde_json::json!({"resourceType": "DiagnosticReport", "id": "r1",
+            "meta": {"versionId": "3"}, "conclusion": "Large left pneumothorax."});
+        let letter = DeadLetter::new(&report_identity(&report), "rejected-422".into(), "POST x: HTTP 422");
+        let line = serde_json::to_string(&letter).unwrap();
+        assert!(!line.contains("pneumothorax"), "{line}");
+        assert_eq!(letter.report, "DiagnosticReport/r1");
+        assert_eq!(letter.version_id.as_deref(), Some("3"));
+        let back: DeadLetter = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, letter);
+    }
+
+    #[test]
+    fn exit_codes_follow_the_outcome() {
+        let mut summary = BackfillSummary::default();
+        assert_eq!(summary.exit_code(), exit::OK);
+        summary.failed.insert("plan".into(), 1);
+        assert_eq!(summary.exit_code(), exit::PARTIAL);
+        summary.interrupted = true;
+        assert_eq!(summary.exit_code(), exit::INTERRUPTED);
+        summary.unreachable = Some("down".into());
+        assert_eq!(summary.exit_code(), exit::UNREACHABLE);
+    }
+}
