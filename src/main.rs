@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use reportsplit::input::{self, Input};
+use reportsplit::map::RunInfo;
 use reportsplit::pull::{self, TextLimits};
+use reportsplit::write::{self, Plan};
 use reportsplit_split::{Extraction, Lexicon, SectionKind};
 use serde::Serialize;
 
@@ -66,6 +68,13 @@ struct ExtractArgs {
     /// Print a single result as compact JSON instead of indented JSON.
     #[arg(long)]
     compact: bool,
+    /// Interface-engine mode: read DiagnosticReports and print, per report, the
+    /// transaction Bundle that `sync` would send (NDJSON). Works offline, so a report
+    /// amended since an earlier run gets new Observations but the old ones are not
+    /// superseded: use `sync` or `serve` for that. A report already tagged for its
+    /// current text yields an empty transaction; one without text an OperationOutcome.
+    #[arg(long)]
+    fhir: bool,
     /// Read the code tables from this directory instead of the built-in ones
     /// (findings.tsv, body_sites.tsv, critical.tsv, sections.tsv; a missing file keeps
     /// the built-in table).
@@ -133,6 +142,9 @@ fn extract(args: &ExtractArgs) -> Result<ExitCode> {
     let lexicon = load_lexicon(args.mappings.as_deref())?;
     let content = read_input(&args.file)?;
     let inputs = input::parse(&content).with_context(|| format!("reading {}", args.file.display()))?;
+    if args.fhir {
+        return transactions(&inputs, &lexicon);
+    }
     let many = inputs.len() != 1;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for input in &inputs {
@@ -163,6 +175,48 @@ fn extract_one(input: &Input, lexicon: &Lexicon) -> serde_json::Result<serde_jso
             extraction: None,
         }),
     }
+}
+
+/// `extract --fhir`: one transaction Bundle (or OperationOutcome) per report, as NDJSON.
+/// A report that cannot be planned does not stop the others; it makes the exit code 3.
+fn transactions(inputs: &[Input], lexicon: &Lexicon) -> Result<ExitCode> {
+    let run = RunInfo {
+        extractor_version: env!("CARGO_PKG_VERSION").to_owned(),
+        recorded: time::OffsetDateTime::now_utc(),
+    };
+    let mut failed = 0;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for input in inputs {
+        let Input::Report(report) = input else {
+            anyhow::bail!("--fhir reads DiagnosticReports (JSON, Bundle or NDJSON), not plain text");
+        };
+        let line = match pull::report_text(report, TextLimits::default()) {
+            Err(reason) => outcome("information", "informational", &reason.to_string()),
+            Ok(text) => {
+                let extraction = reportsplit_split::extract_as(&text.text, lexicon, text.headerless);
+                match write::plan(report, &text, &extraction, &[], &run) {
+                    Ok(Plan::Write(set)) => set.bundle,
+                    Ok(Plan::Current) => serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": []}),
+                    Err(error) => {
+                        failed += 1;
+                        tracing::warn!(report = %write::apply::reference(report), "cannot plan the report: {error}");
+                        outcome("error", "processing", &error.to_string())
+                    }
+                }
+            }
+        };
+        serde_json::to_writer(&mut out, &line)?;
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(if failed > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS })
+}
+
+fn outcome(severity: &str, code: &str, diagnostics: &str) -> serde_json::Value {
+    serde_json::json!({
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}]
+    })
 }
 
 /// One line of `extract` output: the extraction, with where it came from.

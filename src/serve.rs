@@ -18,8 +18,8 @@
 //!   on the server's copy of the report.
 //! - `POST /notify` — a FHIR Subscription rest-hook endpoint for topic-based
 //!   notifications: R4 backport (Bundle `history`, first entry a Parameters
-//!   SubscriptionStatus) and R4B/R5 (Bundle `subscription-notification`, first entry a
-//!   SubscriptionStatus). Handshakes, heartbeats and status queries are acknowledged
+//!   SubscriptionStatus), R4B (Bundle `history`, first entry a SubscriptionStatus) and
+//!   R5 (Bundle `subscription-notification`, first entry a SubscriptionStatus). Handshakes, heartbeats and status queries are acknowledged
 //!   (`200`). Event notifications, id-only or full-resource, name DiagnosticReports
 //!   (event `focus`, entry `fullUrl`/`request.url`, or the entry's resource); their ids
 //!   are queued (`202`) for a background worker that reads each report from the server
@@ -169,6 +169,22 @@ pub enum ServeError {
     QueueCapacity,
 }
 
+impl ServeError {
+    /// The process exit code (see docs/operations.md).
+    pub fn exit_code(&self) -> u8 {
+        use crate::daemon::{exit, exit_code, fhir_exit_code};
+        match self {
+            ServeError::Config(_)
+            | ServeError::Bind { .. }
+            | ServeError::DeadLetter { .. }
+            | ServeError::QueueCapacity => exit::CONFIG,
+            ServeError::Connect(error) => exit_code(error),
+            ServeError::Client(error) => fhir_exit_code(error),
+            ServeError::Serve(_) => exit::INTERNAL,
+        }
+    }
+}
+
 /// Loads the configuration, connects to the FHIR server, listens on
 /// `args.listen` and serves until `shutdown` is cancelled.
 pub async fn run(args: &ServeArgs, shutdown: CancellationToken) -> Result<(), ServeError> {
@@ -252,12 +268,17 @@ pub async fn serve(
         .await;
     // The router (and with it the queue's sender) is gone: the worker drains what is queued.
     prober.abort();
+    let stop = background.abort_handle();
     match tokio::time::timeout(options.drain, background).await {
         Ok(_) => tracing::info!("queue drained"),
-        Err(_) => tracing::warn!(
-            drain_secs = options.drain.as_secs(),
-            "queued reports not finished at shutdown; the next sync picks them up"
-        ),
+        Err(_) => {
+            // Aborting drops the worker's tasks mid-request: safe, every write is idempotent.
+            stop.abort();
+            tracing::warn!(
+                drain_secs = options.drain.as_secs(),
+                "queued reports not finished at shutdown; the next sync picks them up"
+            );
+        }
     }
     served.map_err(ServeError::Serve)
 }
@@ -720,7 +741,8 @@ struct Notification {
 }
 
 /// Reads a topic-based notification Bundle: R4 backport (`history`, first entry
-/// Parameters) or R4B/R5 (`subscription-notification`, first entry SubscriptionStatus).
+/// Parameters), R4B (`history`) or R5 (`subscription-notification`), both with a
+/// SubscriptionStatus first.
 fn parse_notification(bundle: &Value, client: &FhirClient) -> Result<Notification, Problem> {
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(unprocessable("a notification is a Bundle"));
@@ -1176,14 +1198,17 @@ mod tests {
     }
 
     #[test]
-    fn r4b_full_resource_notification_and_heartbeat() {
-        let bundle = json!({"resourceType": "Bundle", "type": "subscription-notification", "entry": [
-            {"resource": {"resourceType": "SubscriptionStatus", "type": "event-notification",
-                          "notificationEvent": [{"eventNumber": "1", "focus": {"reference": "DiagnosticReport/r3"}}]}},
-            {"fullUrl": "http://127.0.0.1:9/fhir/DiagnosticReport/r3",
-             "resource": {"resourceType": "DiagnosticReport", "id": "r3"}}]});
-        let parsed = parse_notification(&bundle, &client()).unwrap();
-        assert_eq!(parsed.reports, vec!["r3".to_string()]);
+    fn r4b_and_r5_full_resource_notifications_and_a_heartbeat() {
+        // R5 says subscription-notification, R4B history: same SubscriptionStatus first.
+        for bundle_type in ["subscription-notification", "history"] {
+            let bundle = json!({"resourceType": "Bundle", "type": bundle_type, "entry": [
+                {"resource": {"resourceType": "SubscriptionStatus", "type": "event-notification",
+                              "notificationEvent": [{"eventNumber": "1", "focus": {"reference": "DiagnosticReport/r3"}}]}},
+                {"fullUrl": "http://127.0.0.1:9/fhir/DiagnosticReport/r3",
+                 "resource": {"resourceType": "DiagnosticReport", "id": "r3"}}]});
+            let parsed = parse_notification(&bundle, &client()).unwrap();
+            assert_eq!(parsed.reports, vec!["r3".to_string()]);
+        }
         let heartbeat = json!({"resourceType": "Bundle", "type": "history", "entry": [
             {"resource": {"resourceType": "Parameters", "parameter": [{"name": "type", "valueCode": "heartbeat"}]}}]});
         let parsed = parse_notification(&heartbeat, &client()).unwrap();
@@ -1223,6 +1248,32 @@ mod tests {
             report_of(json!({"a": 1})).unwrap_err().status,
             StatusCode::UNPROCESSABLE_ENTITY
         );
+    }
+
+    #[test]
+    fn command_line_defaults() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let cli =
+            <Cli as clap::Parser>::try_parse_from(["serve", "--config", "site.toml"]).unwrap();
+        let options = ServeOptions::from(&cli.serve);
+        assert_eq!(cli.serve.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(options.max_body_bytes, 5 * 1024 * 1024);
+        assert_eq!(options.request_timeout, Duration::from_secs(120));
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "serve",
+            "-c",
+            "site.toml",
+            "--listen",
+            "127.0.0.1:0",
+            "--queue-capacity",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(cli.serve.queue_capacity, 5);
     }
 
     #[test]

@@ -363,3 +363,35 @@ async fn paging_refuses_links_to_another_server() {
     );
     assert_eq!(pager.duplicates(), 0);
 }
+
+#[tokio::test]
+async fn a_server_lacking_what_the_run_needs_is_refused_at_start() {
+    let server = MockServer::start().await;
+    let statement = json!({"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1",
+        "rest": [{"mode": "server", "interaction": [{"code": "batch"}], "resource": [
+            {"type": "DiagnosticReport", "interaction": [{"code": "read"}, {"code": "search-type"}]}]}]});
+    Mock::given(method("GET"))
+        .and(path("/fhir/metadata"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(statement))
+        .mount(&server)
+        .await;
+    let config =
+        reportsplit::config::Config::parse(&format!("[fhir]\nurl = \"{}/fhir\"\n", server.uri()))
+            .unwrap();
+    let Err(error) = reportsplit::sync::Worker::connect(config, true).await else {
+        panic!("must be refused")
+    };
+    let message = reportsplit::sync::error_chain(&error);
+    for missing in [
+        "transaction",
+        "DiagnosticReport update",
+        "Observation create",
+        "conditional create",
+        "`status`",
+    ] {
+        assert!(
+            message.contains(missing),
+            "{missing} not named in: {message}"
+        );
+    }
+}

@@ -531,3 +531,41 @@ async fn the_json_patch_method_links_the_same_way_and_survives_a_concurrent_edit
     let (again, _) = common::sync(&config, false).await;
     assert_eq!((again.written, again.failed_total()), (0, 0), "{again}");
 }
+
+/// The invariant that makes retrying a transaction POST safe (see
+/// src/fhir/client.rs): a replay of a transaction that already committed —
+/// what a retry after a lost response sends — changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_transaction_creates_nothing_twice() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let (subject, _) = seed_reports(&fhir, "replay", 2).await;
+    let state = common::temp_state();
+    let config = common::config(&server.base, state.path(), Some(&subject), 100);
+    let (_, bundles) = common::sync(&config, true).await;
+    assert_eq!(bundles.len(), 2);
+
+    let first = fhir
+        .request(reqwest::Method::POST, "", Some(&bundles[0]), None)
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let since = common::now_rfc3339();
+    let replay = fhir
+        .request(reqwest::Method::POST, "", Some(&bundles[0]), None)
+        .await;
+    assert_eq!(
+        replay.status, 412,
+        "the report's If-Match fails: {}",
+        replay.body
+    );
+    let written = fhir.search_all(&format!("_history?_since={since}")).await;
+    assert!(written.is_empty(), "nothing was written by the replay: {written:?}");
+
+    // The worker then finds the report done and writes only the other one.
+    let (summary, _) = common::sync(&config, false).await;
+    assert_eq!(
+        (summary.written, summary.current, summary.failed_total()),
+        (1, 1, 0),
+        "{summary}"
+    );
+}

@@ -382,7 +382,10 @@ pub fn map_extraction(
             )));
         }
         let critical = extraction.critical.iter().any(|c| c.finding == index);
-        let observation = finding_observation(&derivation, finding, critical)?;
+        let Some(observation) = finding_observation(&derivation, finding, critical)? else {
+            finding_obs.push(None);
+            continue;
+        };
         if seen.insert(observation.identifier.value.clone()) {
             finding_obs.push(Some(out.len()));
             out.push(observation);
@@ -399,6 +402,9 @@ pub fn map_extraction(
     let mut grouped: Vec<NewObservation> = Vec::new();
     for group in groups.values() {
         let members: Vec<String> = group.findings.iter().filter_map(|&i| member(i)).collect();
+        if members.is_empty() && fhir_string(group.text).is_none() {
+            continue;
+        }
         let observation = match group.kind {
             GroupKind::Statement(section) => {
                 statement_observation(&derivation, section, group, members)?
@@ -438,18 +444,37 @@ pub fn map_extraction(
     Ok(out)
 }
 
-fn concept_text<'a>(code: Option<&'a reportsplit_split::Code>, text: &str) -> Concept<'a> {
-    Concept {
+/// A FHIR `string` from report text: trimmed, control characters FHIR forbids
+/// (below U+0020 except tab, CR, LF) replaced by spaces, `None` when empty
+/// (FHIR strings cannot be empty; a strict server rejects the transaction).
+pub fn fhir_string(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    (!trimmed.is_empty()).then(|| {
+        trimmed
+            .chars()
+            .map(|c| if c < ' ' && !matches!(c, '\t' | '\n' | '\r') { ' ' } else { c })
+            .collect()
+    })
+}
+
+/// A CodeableConcept with the words used; `None` when it would be empty.
+fn concept_text<'a>(code: Option<&'a reportsplit_split::Code>, text: &str) -> Option<Concept<'a>> {
+    let concept = Concept {
         codings: code.into_iter().collect(),
-        text: Some(text.to_owned()),
-    }
+        text: fhir_string(text),
+    };
+    (!concept.codings.is_empty() || concept.text.is_some()).then_some(concept)
 }
 
 fn finding_observation(
     d: &Derivation<'_>,
     finding: &Finding<'_>,
     critical: bool,
-) -> Result<NewObservation, MapError> {
+) -> Result<Option<NewObservation>, MapError> {
+    // Neither a concept nor words: nothing a consumer could use.
+    let Some(code) = concept_text(finding.code, finding.term) else {
+        return Ok(None);
+    };
     let codes = d.codes;
     let mut components = Vec::new();
     if let Some(side) = finding.laterality {
@@ -491,7 +516,7 @@ fn finding_observation(
         identifier: d.identifier("finding", &content.to_string()),
         status: d.status,
         category: codes.get(Key::CategoryImaging),
-        code: concept_text(finding.code, finding.term),
+        code,
         code_evidence: Some(d.evidence(finding.term_start, finding.term_end)),
         value: Some(ValueSpec::Concept(Concept::coded(
             codes.assertion(finding.assertion),
@@ -500,7 +525,7 @@ fn finding_observation(
         body_site: finding
             .body_site
             .first()
-            .map(|site| concept_text(site.code, site.text)),
+            .and_then(|site| concept_text(site.code, site.text)),
         interpretation: if critical {
             vec![codes.get(Key::InterpretationCritical)]
         } else {
@@ -510,7 +535,7 @@ fn finding_observation(
         has_member: Vec::new(),
         evidence: d.evidence(finding.start, finding.end),
     };
-    d.finish(&spec, Role::Finding)
+    d.finish(&spec, Role::Finding).map(Some)
 }
 
 /// One size component per measurement, valued with the largest dimension in
@@ -533,7 +558,7 @@ fn size_component<'a>(d: &Derivation<'a>, m: &Measurement<'_>) -> ComponentSpec<
     ComponentSpec {
         code: Concept {
             codings: vec![size],
-            text: Some(format!("{} ({})", size.display, m.text)),
+            text: fhir_string(&format!("{} ({})", size.display, m.text)),
         },
         value: ValueSpec::Quantity(QuantitySpec {
             value: Decimal {
@@ -733,7 +758,7 @@ fn statement_observation(
         category: d.codes.get(Key::CategoryImaging),
         code: Concept::coded(d.codes.statement(section)),
         code_evidence: None,
-        value: Some(ValueSpec::String(group.text.trim().to_owned())),
+        value: fhir_string(group.text).map(ValueSpec::String),
         body_site: None,
         interpretation: Vec::new(),
         components: Vec::new(),
@@ -774,7 +799,7 @@ fn recommendation_observation(
         category: d.codes.get(Key::CategoryImaging),
         code: Concept::coded(d.codes.get(Key::Recommendation)),
         code_evidence: None,
-        value: Some(ValueSpec::String(group.text.trim().to_owned())),
+        value: fhir_string(group.text).map(ValueSpec::String),
         body_site: None,
         interpretation: Vec::new(),
         components,
@@ -816,7 +841,7 @@ fn discrepancy_observation(
         category: d.codes.get(Key::CategoryImaging),
         code: Concept::coded(d.codes.get(Key::DiscrepancyLaterality)),
         code_evidence: None,
-        value: Some(ValueSpec::String(statement)),
+        value: fhir_string(&statement).map(ValueSpec::String),
         body_site: None,
         interpretation: Vec::new(),
         components: Vec::new(),
@@ -965,6 +990,13 @@ mod tests {
                 .starts_with("DiagnosticReport/r1: finding 0 spans 0..99"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn fhir_strings_are_never_empty_nor_hold_control_characters() {
+        assert_eq!(fhir_string("  a\u{c}b\tc\n "), Some("a b\tc".to_owned()));
+        assert_eq!(fhir_string(" \n\t"), None);
+        assert_eq!(fhir_string(""), None);
     }
 
     #[test]

@@ -6,7 +6,9 @@ use crate::labels::{Concepts, LABELS14, MeshMap};
 use crate::score::{Counts, ScoreLine, f1, ratio};
 use crate::text::one_line;
 use crate::{Detail, EvalError, Options, Report};
-use reportsplit_split::{Assertion, Extraction, Laterality, Lexicon, Temporality, extract};
+use reportsplit_split::{
+    Assertion, Certainty, Extraction, Laterality, Lexicon, Temporality, extract,
+};
 use std::collections::HashMap;
 
 const REPORTS: &str = "openi reports";
@@ -197,22 +199,50 @@ fn mesh_items<'a>(
     items
 }
 
+/// Which hedged (`possible`) findings count as positive mentions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counting {
+    /// Only findings asserted present.
+    PresentOnly,
+    /// Present, or possible with High certainty (a probable diagnosis,
+    /// ~75%: "likely", "suspicious for"): the main lines.
+    PresentOrProbable,
+    /// Present, or possible at any certainty.
+    AnyPossible,
+}
+
 /// Whether a finding counts as a positive mention for document labels.
-fn asserted(assertion: Assertion, temporality: Temporality, possible_counts: bool) -> bool {
+fn asserted(
+    assertion: Assertion,
+    certainty: Option<Certainty>,
+    temporality: Temporality,
+    counting: Counting,
+) -> bool {
     let positive = match assertion {
         Assertion::Present => true,
-        Assertion::Possible => possible_counts,
+        Assertion::Possible => match counting {
+            Counting::PresentOnly => false,
+            Counting::PresentOrProbable => certainty == Some(Certainty::High),
+            Counting::AnyPossible => true,
+        },
         Assertion::Absent => false,
     };
     positive && temporality != Temporality::Hypothetical
 }
 
 /// Concepts mentioned positively, and (concept, side) items, of one extraction.
-fn predicted(extraction: &Extraction<'_>, concepts: &Concepts, possible_counts: bool) -> Vec<Item> {
+fn predicted(extraction: &Extraction<'_>, concepts: &Concepts, counting: Counting) -> Vec<Item> {
     let mut items: Vec<Item> = extraction
         .findings
         .iter()
-        .filter(|finding| asserted(finding.assertion, finding.temporality, possible_counts))
+        .filter(|finding| {
+            asserted(
+                finding.assertion,
+                finding.certainty,
+                finding.temporality,
+                counting,
+            )
+        })
         .filter_map(|finding| {
             let concept = concepts.of_code(&finding.code?.code)?;
             Some((concept, finding.laterality.map(Side::from)))
@@ -352,8 +382,11 @@ pub fn score(
         .collect::<Result<_, _>>()?;
 
     let mut per_label = [Counts::default(); 14];
+    let mut present_only = Counts::default();
     let mut possible_as_present = Counts::default();
     let (mut mesh, mut mesh_concepts) = (MeshScore::default(), MeshScore::default());
+    let (mut mesh_present_only, mut mesh_any_possible) =
+        (MeshScore::default(), MeshScore::default());
     let mut mesh_errors = Vec::new();
     let mut unmapped: HashMap<&str, usize> = HashMap::new();
     let mut without_labels = 0;
@@ -369,11 +402,13 @@ pub fn score(
         joined += 1;
         let text = report.text();
         let extraction = extract(&text, lexicon);
-        let items = predicted(&extraction, &concepts, false);
-        let lenient_items = predicted(&extraction, &concepts, true);
+        let items = predicted(&extraction, &concepts, Counting::PresentOrProbable);
+        let strict_items = predicted(&extraction, &concepts, Counting::PresentOnly);
+        let lenient_items = predicted(&extraction, &concepts, Counting::AnyPossible);
         for (index, &concept) in label_concepts.iter().enumerate() {
             let predicted_present = has_concept(&items, concept);
             per_label[index].add(gold[index], predicted_present);
+            present_only.add(gold[index], has_concept(&strict_items, concept));
             possible_as_present.add(gold[index], has_concept(&lenient_items, concept));
             if gold[index] != predicted_present && errors.len() < options.errors {
                 errors.push(label_error(
@@ -392,6 +427,8 @@ pub fn score(
             }
         }
         mesh.add(&gold_mesh, &items);
+        mesh_present_only.add(&gold_mesh, &strict_items);
+        mesh_any_possible.add(&gold_mesh, &lenient_items);
         mesh_concepts.add(&without_sides(&gold_mesh), &without_sides(&items));
         let missed: Vec<&Item> = gold_mesh
             .iter()
@@ -461,6 +498,10 @@ pub fn score(
         micro.summary()
     )));
     details.push(Detail::Score(
+        ScoreLine::from_counts(SET, "labels14-present-only", present_only, joined)
+            .with_extra(present_only.summary()),
+    ));
+    details.push(Detail::Score(
         ScoreLine::from_counts(
             SET,
             "labels14-possible-as-present",
@@ -493,6 +534,12 @@ pub fn score(
     )));
     details.push(Detail::Score(
         mesh_concepts.line("mesh-concept-only", joined),
+    ));
+    details.push(Detail::Score(
+        mesh_present_only.line("mesh-present-only", joined),
+    ));
+    details.push(Detail::Score(
+        mesh_any_possible.line("mesh-possible-as-present", joined),
     ));
     details.push(Detail::Score(mesh.line("mesh", joined)));
     errors.extend(mesh_errors);
@@ -612,16 +659,30 @@ mod tests {
     }
 
     #[test]
-    fn possible_counts_only_when_asked_and_hypothetical_never() {
-        assert!(asserted(Assertion::Possible, Temporality::Current, true));
-        assert!(!asserted(Assertion::Possible, Temporality::Current, false));
-        assert!(asserted(Assertion::Present, Temporality::Historical, false));
+    fn possible_counts_by_certainty_and_hypothetical_never() {
+        use Counting::{AnyPossible, PresentOnly, PresentOrProbable};
+        let current = Temporality::Current;
+        let possible = |certainty, counting| {
+            asserted(Assertion::Possible, Some(certainty), current, counting)
+        };
+        assert!(possible(Certainty::High, PresentOrProbable));
+        assert!(!possible(Certainty::Moderate, PresentOrProbable));
+        assert!(!possible(Certainty::Low, PresentOrProbable));
+        assert!(!possible(Certainty::High, PresentOnly));
+        assert!(possible(Certainty::Low, AnyPossible));
+        assert!(asserted(
+            Assertion::Present,
+            None,
+            Temporality::Historical,
+            PresentOnly
+        ));
         assert!(!asserted(
             Assertion::Present,
+            None,
             Temporality::Hypothetical,
-            true
+            AnyPossible
         ));
-        assert!(!asserted(Assertion::Absent, Temporality::Current, true));
+        assert!(!asserted(Assertion::Absent, None, current, AnyPossible));
     }
 
     #[test]

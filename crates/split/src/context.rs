@@ -12,7 +12,7 @@
 //! Pseudo-negations (`no change in`, `not only`) are longer cues that win
 //! over `no`/`not` by leftmost-longest matching and affirm what follows.
 
-use crate::{Assertion, Change, Laterality, Temporality};
+use crate::{Assertion, Certainty, Change, Laterality, Temporality};
 
 /// Which way a cue reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +37,16 @@ pub(crate) enum Polarity {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Cue {
     pub(crate) polarity: Option<(Reach, Polarity)>,
+    /// How sure a hedge is (see [`Certainty`]); `None` for every other cue.
+    pub(crate) certainty: Option<Certainty>,
     pub(crate) temporality: Option<(Reach, Temporality)>,
     /// Applies to the nearest mention in the same clause, either side.
     pub(crate) change: Option<Change>,
     pub(crate) side: Option<Laterality>,
+    /// A side phrase that follows its finding and binds to it before any
+    /// side named earlier: "hematoma on the left with midline shift to the
+    /// right".
+    pub(crate) direction: bool,
     /// Ends every scope (`but`, `however`, `;`).
     pub(crate) terminates: bool,
     /// See [`NEGATION_TERMINATOR`].
@@ -49,6 +55,8 @@ pub(crate) struct Cue {
 
 const NONE: Cue = Cue {
     polarity: None,
+    certainty: None,
+    direction: false,
     temporality: None,
     change: None,
     side: None,
@@ -63,9 +71,10 @@ const fn negate(reach: Reach) -> Cue {
     }
 }
 
-const fn hedge(reach: Reach) -> Cue {
+const fn hedge(reach: Reach, certainty: Certainty) -> Cue {
     Cue {
         polarity: Some((reach, Polarity::Hedge)),
+        certainty: Some(certainty),
         ..NONE
     }
 }
@@ -73,9 +82,10 @@ const fn hedge(reach: Reach) -> Cue {
 /// A hedge that links a finding to what it would explain ("opacity
 /// suggestive of pneumonia"): under a negation it is negated too ("no
 /// opacity to suggest pneumonia").
-const fn link(reach: Reach) -> Cue {
+const fn link(reach: Reach, certainty: Certainty) -> Cue {
     Cue {
         polarity: Some((reach, Polarity::Link)),
+        certainty: Some(certainty),
         ..NONE
     }
 }
@@ -108,6 +118,15 @@ const fn side(side: Laterality) -> Cue {
     }
 }
 
+/// A side stated after the finding as a direction ("shift to the right").
+const fn direction(side: Laterality) -> Cue {
+    Cue {
+        side: Some(side),
+        direction: true,
+        ..NONE
+    }
+}
+
 const fn and_change(cue: Cue, change: Change) -> Cue {
     Cue {
         change: Some(change),
@@ -135,9 +154,19 @@ const NEGATION_TERMINATOR: Cue = Cue {
     ..NONE
 };
 
+use Certainty::{High, Low, Moderate};
 use Reach::{Backward, Both, Forward};
 
-/// The cue grammar. Lower case; matched case-insensitively on word
+/// The cue grammar. Hedges carry the certainty the radiology hedging
+/// lexicon gives their phrase (Panicek & Hricak, AJR 2016; see
+/// [`Certainty`]): "suspicious for", "probably", "likely", "most consistent
+/// with", "compatible with" ~75% → High; "possibly", "may represent",
+/// "questionable", "cannot exclude X" ~50% → Moderate; "less likely", "X
+/// cannot be excluded", "not excluded" ~25% → Low. "Consistent with" and
+/// "diagnostic of" (> 90%) assert, "unlikely" (< 10%) negates. "A versus B"
+/// weighs two alternatives evenly → Moderate; a differential list spreads
+/// the probability over three or more → Low. A "rule out" question states
+/// no leaning → Moderate. Lower case; matched case-insensitively on word
 /// boundaries, longest first, so `no change in` beats `no` and
 /// `not excluded` beats `not`.
 pub(crate) const CUES: &[(&str, Cue)] = &[
@@ -337,7 +366,7 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("not cause", affirm(Forward)),
     ("not drain", affirm(Forward)),
     ("not extend", affirm(Forward)),
-    ("not necessarily", hedge(Forward)),
+    ("not necessarily", hedge(Forward, Low)),
     ("gram negative", affirm(Forward)),
     ("without difficulty", affirm(Forward)),
     ("there is", affirm(Forward)),
@@ -351,106 +380,112 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("without iv contrast", NONE),
     ("without and with contrast", NONE),
     // --- hedges
-    ("possible", hedge(Forward)),
-    ("possibly", hedge(Forward)),
-    ("possibility of", hedge(Forward)),
-    ("is possible", hedge(Backward)),
-    ("probable", hedge(Forward)),
-    ("probably", hedge(Forward)),
+    ("possible", hedge(Forward, Moderate)),
+    ("possibly", hedge(Forward, Moderate)),
+    ("possibility of", hedge(Forward, Moderate)),
+    ("is possible", hedge(Backward, Moderate)),
+    ("probable", hedge(Forward, High)),
+    ("probably", hedge(Forward, High)),
     // Forward only: in "opacity, likely atelectasis" the opacity is certain.
-    ("likely", hedge(Forward)),
-    ("most likely", hedge(Forward)),
-    ("is likely", hedge(Backward)),
-    ("are likely", hedge(Backward)),
-    ("is probable", hedge(Backward)),
-    ("is suspected", hedge(Backward)),
-    ("are suspected", hedge(Backward)),
-    ("is favored", hedge(Backward)),
-    ("less likely", hedge(Forward)),
-    ("more likely", hedge(Forward)),
-    ("likely represents", hedge(Forward)),
-    ("likely representing", hedge(Forward)),
-    ("may", hedge(Forward)),
-    ("might", hedge(Forward)),
-    ("maybe", hedge(Forward)),
-    ("could", hedge(Forward)),
-    ("may represent", hedge(Forward)),
-    ("could represent", hedge(Forward)),
-    ("might represent", hedge(Forward)),
-    ("may reflect", hedge(Forward)),
-    ("could reflect", hedge(Forward)),
-    ("may be", hedge(Both)),
-    ("could be", hedge(Both)),
-    ("questionable", hedge(Both)),
-    ("question", hedge(Forward)),
-    ("question of", hedge(Forward)),
-    ("questioned", hedge(Backward)),
-    ("equivocal", hedge(Both)),
-    ("indeterminate", hedge(Backward)),
-    ("suspicious for", link(Forward)),
-    ("suspicious of", hedge(Forward)),
-    ("suspicion of", hedge(Forward)),
-    ("suspicion for", hedge(Forward)),
-    ("suspect", hedge(Forward)),
-    ("suspected", hedge(Both)),
-    ("concerning for", link(Forward)),
-    ("concern for", hedge(Forward)),
-    ("worrisome for", link(Forward)),
-    ("suggestive of", link(Forward)),
-    ("suggesting", link(Forward)),
-    ("suggests", link(Forward)),
-    ("suggest", link(Forward)),
-    ("to suggest", link(Forward)),
-    ("to indicate", link(Forward)),
-    ("may be due to", hedge(Forward)),
-    ("could be due to", hedge(Forward)),
-    ("might be due to", hedge(Forward)),
-    ("possibly due to", hedge(Forward)),
-    ("likely due to", hedge(Forward)),
-    ("probably due to", hedge(Forward)),
-    ("may be secondary to", hedge(Forward)),
-    ("could be secondary to", hedge(Forward)),
-    ("likely secondary to", hedge(Forward)),
-    ("most consistent with", hedge(Forward)),
-    ("presumed", hedge(Forward)),
-    ("presumably", hedge(Forward)),
-    ("favor", hedge(Forward)),
-    ("favored", hedge(Forward)),
-    ("favoring", hedge(Forward)),
-    ("differential includes", hedge(Forward)),
-    ("differential diagnosis includes", hedge(Forward)),
-    ("differential diagnosis", hedge(Forward)),
-    ("differential considerations include", hedge(Forward)),
-    ("versus", hedge(Both)),
-    ("vs", hedge(Both)),
+    ("likely", hedge(Forward, High)),
+    ("most likely", hedge(Forward, High)),
+    ("is likely", hedge(Backward, High)),
+    ("are likely", hedge(Backward, High)),
+    ("is probable", hedge(Backward, High)),
+    ("is suspected", hedge(Backward, High)),
+    ("are suspected", hedge(Backward, High)),
+    ("is favored", hedge(Backward, High)),
+    ("less likely", hedge(Forward, Low)),
+    ("is less likely", hedge(Backward, Low)),
+    ("are less likely", hedge(Backward, Low)),
+    ("more likely", hedge(Forward, High)),
+    ("likely represents", hedge(Forward, High)),
+    ("likely representing", hedge(Forward, High)),
+    ("may", hedge(Forward, Moderate)),
+    ("might", hedge(Forward, Moderate)),
+    ("maybe", hedge(Forward, Moderate)),
+    ("could", hedge(Forward, Moderate)),
+    ("may represent", hedge(Forward, Moderate)),
+    ("could represent", hedge(Forward, Moderate)),
+    ("might represent", hedge(Forward, Moderate)),
+    ("may reflect", hedge(Forward, Moderate)),
+    ("could reflect", hedge(Forward, Moderate)),
+    ("may be", hedge(Both, Moderate)),
+    ("could be", hedge(Both, Moderate)),
+    ("questionable", hedge(Both, Moderate)),
+    ("question", hedge(Forward, Moderate)),
+    ("question of", hedge(Forward, Moderate)),
+    ("questioned", hedge(Backward, Moderate)),
+    ("equivocal", hedge(Both, Moderate)),
+    ("indeterminate", hedge(Backward, Moderate)),
+    ("suspicious for", link(Forward, High)),
+    ("suspicious of", hedge(Forward, High)),
+    ("suspicion of", hedge(Forward, High)),
+    ("suspicion for", hedge(Forward, High)),
+    ("suspect", hedge(Forward, High)),
+    ("suspected", hedge(Both, High)),
+    ("concerning for", link(Forward, High)),
+    ("concern for", hedge(Forward, High)),
+    ("worrisome for", link(Forward, High)),
+    ("suggestive of", link(Forward, High)),
+    ("suggesting", link(Forward, High)),
+    ("suggests", link(Forward, High)),
+    ("suggest", link(Forward, High)),
+    ("to suggest", link(Forward, High)),
+    ("to indicate", link(Forward, High)),
+    ("may be due to", hedge(Forward, Moderate)),
+    ("could be due to", hedge(Forward, Moderate)),
+    ("might be due to", hedge(Forward, Moderate)),
+    ("possibly due to", hedge(Forward, Moderate)),
+    ("likely due to", hedge(Forward, High)),
+    ("probably due to", hedge(Forward, High)),
+    ("may be secondary to", hedge(Forward, Moderate)),
+    ("could be secondary to", hedge(Forward, Moderate)),
+    ("likely secondary to", hedge(Forward, High)),
+    ("most consistent with", hedge(Forward, High)),
+    ("presumed", hedge(Forward, High)),
+    ("presumably", hedge(Forward, High)),
+    ("favor", hedge(Forward, High)),
+    ("favored", hedge(Forward, High)),
+    ("favoring", hedge(Forward, High)),
+    ("differential includes", hedge(Forward, Low)),
+    ("differential diagnosis includes", hedge(Forward, Low)),
+    ("differential diagnosis", hedge(Forward, Low)),
+    ("differential considerations include", hedge(Forward, Low)),
+    ("versus", hedge(Both, Moderate)),
+    ("vs", hedge(Both, Moderate)),
     // "X and/or Y" reports a combined observation, not a doubt.
     ("and/or", NONE),
-    ("cannot exclude", hedge(Forward)),
-    ("can not exclude", hedge(Forward)),
-    ("cannot rule out", hedge(Forward)),
-    ("can not rule out", hedge(Forward)),
-    ("could not rule out", hedge(Forward)),
-    ("not rule out", hedge(Forward)),
-    ("difficult to exclude", hedge(Both)),
-    ("not exclude", hedge(Forward)),
-    ("cannot be excluded", hedge(Backward)),
-    ("can not be excluded", hedge(Backward)),
-    ("could not be excluded", hedge(Backward)),
-    ("cannot be ruled out", hedge(Backward)),
-    ("not ruled out", hedge(Backward)),
-    ("not excluded", hedge(Backward)),
-    ("not entirely excluded", hedge(Backward)),
-    ("not completely excluded", hedge(Backward)),
-    ("not definitely excluded", hedge(Backward)),
-    ("not be excluded", hedge(Backward)),
-    ("cannot be entirely excluded", hedge(Backward)),
-    ("cannot be completely excluded", hedge(Backward)),
-    ("cannot be confidently excluded", hedge(Backward)),
-    ("cannot be definitely excluded", hedge(Backward)),
-    ("cannot be totally excluded", hedge(Backward)),
-    ("can not be entirely excluded", hedge(Backward)),
-    ("difficult to entirely exclude", hedge(Both)),
-    ("?", hedge(Backward)),
+    ("cannot exclude", hedge(Forward, Moderate)),
+    ("can not exclude", hedge(Forward, Moderate)),
+    ("cannot rule out", hedge(Forward, Moderate)),
+    ("can not rule out", hedge(Forward, Moderate)),
+    ("could not rule out", hedge(Forward, Moderate)),
+    ("not rule out", hedge(Forward, Moderate)),
+    ("difficult to exclude", hedge(Both, Low)),
+    ("not exclude", hedge(Forward, Moderate)),
+    ("cannot be excluded", hedge(Backward, Low)),
+    ("can not be excluded", hedge(Backward, Low)),
+    ("could not be excluded", hedge(Backward, Low)),
+    ("cannot be ruled out", hedge(Backward, Low)),
+    ("not ruled out", hedge(Backward, Low)),
+    ("not excluded", hedge(Backward, Low)),
+    ("not entirely excluded", hedge(Backward, Low)),
+    ("not completely excluded", hedge(Backward, Low)),
+    ("not definitely excluded", hedge(Backward, Low)),
+    ("not be excluded", hedge(Backward, Low)),
+    ("cannot be entirely excluded", hedge(Backward, Low)),
+    ("cannot be completely excluded", hedge(Backward, Low)),
+    ("cannot be confidently excluded", hedge(Backward, Low)),
+    ("cannot be definitely excluded", hedge(Backward, Low)),
+    ("cannot be totally excluded", hedge(Backward, Low)),
+    ("can not be entirely excluded", hedge(Backward, Low)),
+    ("difficult to entirely exclude", hedge(Both, Low)),
+    ("?", hedge(Backward, Moderate)),
+    // A hedge after its term: "nodule is a possibility".
+    ("is a possibility", hedge(Backward, Moderate)),
+    ("a possibility", hedge(Backward, Moderate)),
+    ("also a possibility", hedge(Backward, Moderate)),
     // --- temporality
     ("history of", when(Forward, Temporality::Historical)),
     ("h/o", when(Forward, Temporality::Historical)),
@@ -554,27 +589,27 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("screening for", when(Forward, Temporality::Hypothetical)),
     (
         "rule out",
-        and_when(hedge(Forward), Forward, Temporality::Hypothetical),
+        and_when(hedge(Forward, Moderate), Forward, Temporality::Hypothetical),
     ),
     (
         "to rule out",
-        and_when(hedge(Forward), Forward, Temporality::Hypothetical),
+        and_when(hedge(Forward, Moderate), Forward, Temporality::Hypothetical),
     ),
     (
         "r/o",
-        and_when(hedge(Forward), Forward, Temporality::Hypothetical),
+        and_when(hedge(Forward, Moderate), Forward, Temporality::Hypothetical),
     ),
     (
         "rule-out",
-        and_when(hedge(Forward), Forward, Temporality::Hypothetical),
+        and_when(hedge(Forward, Moderate), Forward, Temporality::Hypothetical),
     ),
     (
         "exclude",
-        and_when(hedge(Forward), Forward, Temporality::Hypothetical),
+        and_when(hedge(Forward, Moderate), Forward, Temporality::Hypothetical),
     ),
     (
         "to exclude",
-        and_when(hedge(Forward), Forward, Temporality::Hypothetical),
+        and_when(hedge(Forward, Moderate), Forward, Temporality::Hypothetical),
     ),
     ("if", when(Forward, Temporality::Hypothetical)),
     ("in case of", when(Forward, Temporality::Hypothetical)),
@@ -666,6 +701,14 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("apices", side(Laterality::Bilateral)),
     ("both lungs", side(Laterality::Bilateral)),
     ("costophrenic angles", side(Laterality::Bilateral)),
+    ("to the right", direction(Laterality::Right)),
+    ("to the left", direction(Laterality::Left)),
+    ("toward the right", direction(Laterality::Right)),
+    ("toward the left", direction(Laterality::Left)),
+    ("towards the right", direction(Laterality::Right)),
+    ("towards the left", direction(Laterality::Left)),
+    ("rightward", direction(Laterality::Right)),
+    ("leftward", direction(Laterality::Left)),
     // --- scope terminators
     ("but", TERMINATOR),
     ("however", TERMINATOR),
@@ -695,7 +738,9 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("with", NEGATION_TERMINATOR),
     // "with" inside these phrases links, it does not start a new clause.
     ("consistent with", NONE),
-    ("compatible with", NONE),
+    // ~75% on the hedging lexicon (a radiologist's "probable"), unlike
+    // "consistent with" (> 90%), which asserts.
+    ("compatible with", link(Forward, High)),
     ("in keeping with", NONE),
     ("not consistent with", negate(Forward)),
     ("not compatible with", negate(Forward)),
@@ -718,6 +763,8 @@ pub(crate) struct Judgement {
     pub(crate) temporality: Temporality,
     pub(crate) change: Option<Change>,
     pub(crate) laterality: Option<Laterality>,
+    /// The certainty of the hedge that made the mention possible.
+    pub(crate) certainty: Option<Certainty>,
 }
 
 /// A forward negation reaches at most this many words: far enough for a
@@ -752,18 +799,18 @@ pub(crate) fn judge(
             None
         }
     };
-    let mut polarity: Option<(usize, Polarity)> = None;
+    let mut polarity: Option<(usize, Polarity, Option<Certainty>)> = None;
     let mut temporality: Option<(usize, Temporality)> = None;
     for hit in cues {
         if let Some((reach, effect)) = hit.cue.polarity
             && let Some(gap) = reaches(reach, hit)
-            && polarity.is_none_or(|(best, _)| gap < best)
+            && polarity.is_none_or(|(best, _, _)| gap < best)
             && !(effect == Polarity::Negate
                 && hit.end <= focus_start
                 && (word_count(&bytes[hit.end..focus_start]) > MAX_NEGATION_WORDS
                     || negation_ended(hit.end, focus_start)))
         {
-            polarity = Some((gap, effect));
+            polarity = Some((gap, effect, hit.cue.certainty));
         }
         if let Some((reach, when)) = hit.cue.temporality
             && let Some(gap) = reaches(reach, hit)
@@ -772,11 +819,13 @@ pub(crate) fn judge(
             temporality = Some((gap, when));
         }
     }
-    let assertion = match polarity {
-        Some((_, Polarity::Negate)) => Assertion::Absent,
-        Some((_, Polarity::Link)) if link_negated(cues, focus_start) => Assertion::Absent,
-        Some((_, Polarity::Hedge | Polarity::Link)) => Assertion::Possible,
-        Some((_, Polarity::Affirm)) | None => Assertion::Present,
+    let (assertion, certainty) = match polarity {
+        Some((_, Polarity::Negate, _)) => (Assertion::Absent, None),
+        Some((_, Polarity::Link, _)) if link_negated(cues, focus_start) => (Assertion::Absent, None),
+        Some((_, Polarity::Hedge | Polarity::Link, certainty)) => {
+            (Assertion::Possible, certainty.or(Some(Moderate)))
+        }
+        Some((_, Polarity::Affirm, _)) | None => (Assertion::Present, None),
     };
     Judgement {
         assertion,
@@ -784,9 +833,26 @@ pub(crate) fn judge(
         change: nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.change),
         // A finding with no side of its own takes the side of the observation
         // it explains: "left basilar opacity compatible with atelectasis".
-        laterality: nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.side)
+        laterality: direction_after(bytes, cues, focus_end)
+            .or_else(|| nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.side))
             .or_else(|| inherited_side(bytes, cues, focus_start, focus_end)),
+        certainty,
     }
+}
+
+/// A direction phrase that is the first cue after the mention in its clause
+/// ("shift to the right", "shift of 4 mm to the right"): it names the
+/// mention's own side, whatever side the sentence named before.
+fn direction_after(bytes: &[u8], cues: &[CueHit], focus_end: usize) -> Option<Laterality> {
+    cues.iter()
+        .find(|hit| hit.start >= focus_end)
+        .filter(|hit| {
+            hit.cue.direction
+                && !bytes[focus_end..hit.start]
+                    .iter()
+                    .any(|b| matches!(b, b',' | b';' | b'.' | b':' | b'(' | b')'))
+        })
+        .and_then(|hit| hit.cue.side)
 }
 
 /// Whether the nearest linking hedge before `focus_start` is itself under a
@@ -1078,6 +1144,128 @@ mod tests {
         ] {
             assert_eq!(assertion(s, term), Assertion::Possible, "{s} / {term}");
         }
+    }
+
+    fn certainty(sentence: &str, term: &str) -> (Assertion, Option<Certainty>) {
+        let j = judge_term(sentence, term);
+        (j.assertion, j.certainty)
+    }
+
+    #[test]
+    fn near_certain_phrases_assert_and_unlikely_negates() {
+        for s in [
+            "Opacity consistent with pneumonia.",
+            "Findings in keeping with pneumonia.",
+        ] {
+            assert_eq!(certainty(s, "pneumonia"), (Assertion::Present, None), "{s}");
+        }
+        assert_eq!(
+            certainty("Pneumonia is unlikely.", "Pneumonia"),
+            (Assertion::Absent, None)
+        );
+    }
+
+    #[test]
+    fn probable_hedges_are_high() {
+        for (s, term) in [
+            ("Opacity suspicious for pneumonia.", "pneumonia"),
+            ("Probably atelectasis.", "atelectasis"),
+            ("Probable pneumonia.", "pneumonia"),
+            ("Likely atelectasis.", "atelectasis"),
+            ("Atelectasis is likely.", "Atelectasis"),
+            ("Findings most consistent with edema.", "edema"),
+            ("Opacity compatible with atelectasis.", "atelectasis"),
+            ("Opacity concerning for pneumonia.", "pneumonia"),
+            ("Opacity suggestive of pneumonia.", "pneumonia"),
+        ] {
+            assert_eq!(
+                certainty(s, term),
+                (Assertion::Possible, Some(Certainty::High)),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn even_chance_hedges_are_moderate() {
+        for (s, term) in [
+            ("Possibly atelectasis.", "atelectasis"),
+            ("Possible small effusion.", "effusion"),
+            ("Opacity may represent atelectasis.", "atelectasis"),
+            ("Questionable nodule.", "nodule"),
+            ("Cannot exclude pneumonia.", "pneumonia"),
+            ("Cannot rule out a small pneumothorax.", "pneumothorax"),
+            ("Atelectasis versus pneumonia.", "pneumonia"),
+            ("Atelectasis versus pneumonia.", "Atelectasis"),
+            ("Rule out pneumothorax.", "pneumothorax"),
+            ("Nodule is a possibility.", "Nodule"),
+        ] {
+            assert_eq!(
+                certainty(s, term),
+                (Assertion::Possible, Some(Certainty::Moderate)),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn less_likely_hedges_are_low() {
+        for (s, term) in [
+            ("Pneumonia is less likely.", "Pneumonia"),
+            ("Less likely pneumonia.", "pneumonia"),
+            ("Pneumonia cannot be excluded.", "Pneumonia"),
+            ("Mass is not excluded.", "Mass"),
+            ("A small effusion is not entirely excluded.", "effusion"),
+            ("Differential includes infection.", "infection"),
+        ] {
+            assert_eq!(
+                certainty(s, term),
+                (Assertion::Possible, Some(Certainty::Low)),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn certainty_is_none_unless_possible() {
+        for (s, term) in [
+            ("Small left pleural effusion.", "effusion"),
+            ("No pneumothorax.", "pneumothorax"),
+            ("No opacity to suggest pneumonia.", "pneumonia"),
+        ] {
+            assert_eq!(certainty(s, term).1, None, "{s}");
+        }
+    }
+
+    #[test]
+    fn every_hedge_cue_has_a_certainty_and_no_other_cue_does() {
+        for (phrase, cue) in CUES {
+            let hedges = matches!(cue.polarity, Some((_, Polarity::Hedge | Polarity::Link)));
+            assert_eq!(hedges, cue.certainty.is_some(), "{phrase:?}");
+        }
+    }
+
+    #[test]
+    fn a_direction_after_the_finding_names_its_side() {
+        let l = |s: &str, term: &str| judge_term(s, term).laterality;
+        assert_eq!(
+            l(
+                "Left subdural hematoma with midline shift to the right.",
+                "midline shift"
+            ),
+            Some(Laterality::Right)
+        );
+        assert_eq!(
+            l(
+                "Right subdural hematoma with 6 mm of midline shift to the left.",
+                "midline shift"
+            ),
+            Some(Laterality::Left)
+        );
+        assert_eq!(
+            l("Left subdural hematoma.", "hematoma"),
+            Some(Laterality::Left)
+        );
     }
 
     #[test]

@@ -1,11 +1,19 @@
 //! Critical results: findings the radiologist must communicate now (tension
 //! pneumothorax, free air, acute PE, intracranial hemorrhage...). The rules
 //! are data (mappings/critical.tsv); a rule fires only for a finding that is
-//! asserted present and current — never negated, hedged, historical or
-//! hypothetical ("evaluate for free air" is not a critical result).
+//! current and asserted present or probable (possible with High certainty:
+//! "most consistent with ectopic pregnancy" must be called in as much as a
+//! certain one — the ACR communication guidance covers findings that
+//! *suggest* a need for immediate action). Never negated, merely possible,
+//! historical or hypothetical ("evaluate for free air" is not a critical
+//! result).
+//!
+//! A report has one critical entry per concept and side, however often the
+//! finding is mentioned: the one in the impression (the radiologist's
+//! conclusion) when there is one, else the first mention.
 
 use crate::lexicon::Lexicon;
-use crate::{Assertion, Critical, Finding, SectionKind, Temporality};
+use crate::{Assertion, Certainty, Critical, Finding, SectionKind, Temporality};
 
 /// The critical results among `findings` (whose concept indexes are
 /// `concepts`, parallel). Offsets are those of the findings.
@@ -14,9 +22,15 @@ pub(crate) fn critical<'a>(
     concepts: &[u32],
     lexicon: &Lexicon,
 ) -> Vec<Critical<'a>> {
-    let mut out = Vec::new();
+    // (concept, side, finding index) of each kept entry.
+    let mut kept: Vec<(u32, Option<crate::Laterality>, usize)> = Vec::new();
     for (index, (finding, &concept)) in findings.iter().zip(concepts).enumerate() {
-        if finding.assertion != Assertion::Present
+        let asserted = match finding.assertion {
+            Assertion::Present => true,
+            Assertion::Possible => finding.certainty == Some(Certainty::High),
+            Assertion::Absent => false,
+        };
+        if !asserted
             || finding.temporality != Temporality::Current
             || !reports_results(finding.section)
         {
@@ -28,17 +42,36 @@ pub(crate) fn critical<'a>(
                     || rule.requires.iter().any(|w| contains_word(finding.text, w)))
                 && !rule.excludes.iter().any(|w| contains_word(finding.text, w))
         });
-        if fires {
-            out.push(Critical {
+        if !fires {
+            continue;
+        }
+        let side = finding.laterality;
+        match kept
+            .iter_mut()
+            .find(|(c, s, _)| *c == concept && *s == side)
+        {
+            Some(entry) => {
+                let first_in_impression = findings[entry.2].section == SectionKind::Impression;
+                if finding.section == SectionKind::Impression && !first_in_impression {
+                    entry.2 = index;
+                }
+            }
+            None => kept.push((concept, side, index)),
+        }
+    }
+    kept.sort_unstable_by_key(|&(_, _, index)| index);
+    kept.into_iter()
+        .map(|(_, _, index)| {
+            let finding = &findings[index];
+            Critical {
                 text: finding.text,
                 term: finding.term,
                 start: finding.start,
                 end: finding.end,
                 finding: index,
-            });
-        }
-    }
-    out
+            }
+        })
+        .collect()
 }
 
 /// Sections that state the study's results. The indication, technique,
@@ -141,6 +174,57 @@ mod tests {
         ] {
             assert!(critical_terms(text).is_empty(), "{text}");
         }
+    }
+
+    #[test]
+    fn a_probable_critical_finding_fires_a_merely_possible_one_does_not() {
+        assert_eq!(
+            critical_terms("Right adnexal mass, most consistent with ectopic pregnancy."),
+            ["ectopic pregnancy"]
+        );
+        assert_eq!(
+            critical_terms("Findings suspicious for free intraperitoneal air."),
+            ["free intraperitoneal air"]
+        );
+        assert!(critical_terms("Ectopic pregnancy cannot be excluded.").is_empty());
+        assert!(critical_terms("Possible ectopic pregnancy.").is_empty());
+    }
+
+    #[test]
+    fn one_entry_per_concept_and_side_at_the_impression_mention() {
+        let text = "FINDINGS: Acute right subdural hematoma. The right subdural hematoma \
+                    measures 8 mm.\nIMPRESSION: Acute right subdural hematoma. Acute left \
+                    subdural hematoma.";
+        let lexicon = crate::shared_lexicon();
+        let out = extract_as(text, lexicon, SectionKind::Other);
+        let entries: Vec<(SectionKind, Option<crate::Laterality>)> = out
+            .critical
+            .iter()
+            .map(|c| {
+                let f = &out.findings[c.finding];
+                (f.section, f.laterality)
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                (SectionKind::Impression, Some(crate::Laterality::Right)),
+                (SectionKind::Impression, Some(crate::Laterality::Left)),
+            ]
+        );
+    }
+
+    #[test]
+    fn midline_shift_is_critical_through_its_cause_unless_it_progresses() {
+        assert_eq!(
+            critical_terms("Acute right subdural hematoma with 4 mm of midline shift."),
+            ["subdural hematoma"]
+        );
+        assert_eq!(
+            critical_terms("New 9 mm midline shift to the left."),
+            ["midline shift"]
+        );
+        assert!(critical_terms("Filling defects in the segmental arteries.").is_empty());
     }
 
     #[test]

@@ -279,6 +279,7 @@ pub(crate) fn sentence_findings<'a>(
             term_end: mention.end,
             code: lexicon.findings.get(mention.concept as usize),
             assertion: judgement.assertion,
+            certainty: judgement.certainty,
             temporality: judgement.temporality,
             change: judgement.change,
             laterality: judgement.laterality,

@@ -52,6 +52,25 @@ pub enum Assertion {
     Possible,
 }
 
+/// How sure the radiologist is of a finding asserted as possible, graded on
+/// the radiology hedging lexicon (Panicek & Hricak, "How sure are you,
+/// doctor?", AJR 2016; ACR/RSNA reporting guidance). Phrases above ~90%
+/// ("consistent with", "diagnostic of") assert the finding; "unlikely"
+/// (< 10%) negates it; the three grades in between are these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Certainty {
+    /// ~75%, a probable diagnosis: "suspicious for", "probably", "likely",
+    /// "most consistent with", "compatible with", "suggestive of".
+    High,
+    /// ~50%, an even chance: "possibly", "may represent", "questionable",
+    /// "cannot exclude X", "A versus B", "rule out X".
+    Moderate,
+    /// ~25%, less likely than not: "less likely", "X cannot be excluded",
+    /// "not excluded", "differential includes".
+    Low,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Temporality {
@@ -136,6 +155,9 @@ pub struct Finding<'a> {
     /// The concept (SNOMED CT, or RadLex where SNOMED has none).
     pub code: Option<&'a Code>,
     pub assertion: Assertion,
+    /// How sure a possible finding is; `None` unless `assertion` is
+    /// [`Assertion::Possible`].
+    pub certainty: Option<Certainty>,
     pub temporality: Temporality,
     pub change: Option<Change>,
     pub laterality: Option<Laterality>,
@@ -389,6 +411,53 @@ mod tests {
         assert_eq!(found.len(), 3);
         assert!(found.iter().all(|f| f.assertion == Assertion::Absent));
         assert!(found.iter().all(|f| f.item == Some(1)));
+    }
+
+    fn coded(text: &str) -> Vec<(String, String, Assertion)> {
+        findings(text, shared_lexicon())
+            .iter()
+            .map(|f| {
+                (
+                    f.term.to_ascii_lowercase(),
+                    f.code.map_or(String::new(), |c| c.code.clone()),
+                    f.assertion,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn review_findings_are_coded_by_their_own_concept() {
+        let code = |text: &str| coded(text)[0].1.clone();
+        // Air and fluid in the pleural space is not a pneumothorax.
+        assert_eq!(code("Small left hydropneumothorax."), "60408006");
+        // A tumour is a diagnosis, not the imaging sign Mass.
+        assert_eq!(code("Findings worrisome for malignancy."), "108369006");
+        assert_eq!(code("Right hilar mass."), "4147007");
+        // A nodule named with an organ outside the chest is a generic nodule.
+        assert_eq!(code("Left adrenal nodule."), "27925004");
+        assert_eq!(code("Right upper lobe nodule."), "427359005");
+        for text in [
+            "Bilateral nodular opacities.",
+            "Reticulonodular opacities in both lungs.",
+            "Fibronodular changes at the apices.",
+        ] {
+            assert_eq!(code(text), "427359005", "{text}");
+        }
+        for text in [
+            "Reduced lung volumes.",
+            "Lung volumes are low.",
+            "Low lung volumes.",
+        ] {
+            assert_eq!(code(text), "233785005", "{text}");
+        }
+        assert_eq!(
+            coded("Lung volumes are not low.")[0].2,
+            Assertion::Absent
+        );
+        assert_eq!(code("The heart size is mildly enlarged."), "8186001");
+        // Calcified granuloma is a granuloma, not a nodule.
+        assert_eq!(code("Calcified granuloma in the left upper lobe."), "45647009");
     }
 
     #[test]
