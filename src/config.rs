@@ -67,6 +67,8 @@ pub struct PullConfig {
     pub since: Option<String>,
     #[serde(default = "defaults::max_text_chars")]
     pub max_text_chars: usize,
+    #[serde(default = "defaults::max_window_reports")]
+    pub max_window_reports: u64,
 }
 
 impl Default for PullConfig {
@@ -80,6 +82,7 @@ impl Default for PullConfig {
             overlap_secs: defaults::overlap_secs(),
             since: None,
             max_text_chars: defaults::max_text_chars(),
+            max_window_reports: defaults::max_window_reports(),
         }
     }
 }
@@ -148,6 +151,9 @@ mod defaults {
     }
     pub fn max_text_chars() -> usize {
         200_000
+    }
+    pub fn max_window_reports() -> u64 {
+        10_000
     }
     pub fn state_dir() -> PathBuf {
         PathBuf::from("state")
@@ -348,6 +354,9 @@ impl Config {
         }
         if self.pull.page_size == 0 || self.pull.page_size > 1000 {
             return Err(invalid("pull.page_size", "must be between 1 and 1000"));
+        }
+        if self.pull.max_window_reports == 0 {
+            return Err(invalid("pull.max_window_reports", "must be at least 1"));
         }
         if self.pull.max_text_chars == 0 {
             return Err(invalid("pull.max_text_chars", "must be positive"));

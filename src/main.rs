@@ -55,6 +55,9 @@ enum Command {
     Extract(ExtractArgs),
     /// Incremental sync: pull new and changed DiagnosticReports, write coded Observations back.
     Sync(reportsplit::sync::SyncArgs),
+    /// Serve `$enrich`, a FHIR Subscription rest-hook endpoint, /healthz and /metrics
+    /// (docs/serve.md).
+    Serve(reportsplit::serve::ServeArgs),
     /// Score the extractor on a public evaluation set. The last line printed is
     /// `<set> <metric> precision=<P> recall=<R> f1=<F> n=<N>`.
     Eval(EvalArgs),
@@ -125,6 +128,19 @@ fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Extract(args) => extract(&args),
         Command::Eval(args) => eval(&args),
+        Command::Serve(args) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let served = runtime.block_on(async {
+                reportsplit::serve::run(&args, reportsplit::daemon::shutdown_on_signals()).await
+            });
+            match served {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(error) => {
+                    eprintln!("reportsplit: {error}");
+                    Ok(ExitCode::from(error.exit_code()))
+                }
+            }
+        }
         Command::Sync(args) => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let summary = runtime.block_on(reportsplit::sync::run(&args))?;
@@ -257,7 +273,6 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
         .collect::<Result<Vec<_>>>()?;
     let options = reportsplit_eval::Options {
         errors: args.errors,
-        ..Default::default()
     };
     let report = reportsplit_eval::run(&args.set, &contents, &Lexicon::builtin(), &options)
         .with_context(|| format!("scoring {}", args.set))?;

@@ -473,6 +473,34 @@ pub async fn collect_window(
     window: Window,
     count: u32,
 ) -> Result<WindowReports, FhirError> {
+    match collect_window_bounded(client, filters, window, count, u64::MAX).await? {
+        Collected::Reports(reports) => Ok(reports),
+        Collected::TooLarge { .. } => unreachable!("no window is larger than u64::MAX"),
+    }
+}
+
+/// A window's reports, or word that it holds too many to keep in memory.
+#[derive(Debug)]
+pub enum Collected {
+    Reports(WindowReports),
+    /// `Bundle.total` exceeds the bound; `earliest` is the first report's
+    /// `meta.lastUpdated` (a lower bound for splitting an open window).
+    TooLarge {
+        total: u64,
+        earliest: Option<OffsetDateTime>,
+    },
+}
+
+/// [`collect_window`], but stops after the first page when the server says
+/// the window holds more than `max_reports` (so the caller can split it by
+/// time and memory stays bounded on a first run over a large backlog).
+pub async fn collect_window_bounded(
+    client: &FhirClient,
+    filters: &Filters,
+    window: Window,
+    count: u32,
+    max_reports: u64,
+) -> Result<Collected, FhirError> {
     let query = search_query(filters, window, count);
     let mut out = WindowReports::default();
     let mut seen: HashSet<(String, String)> = HashSet::new();
@@ -481,6 +509,12 @@ pub async fn collect_window(
         let mut totals = HashSet::new();
         while let Some(page) = pager.next_page().await? {
             if let Some(total) = page.total {
+                if total > max_reports && totals.is_empty() && out.restarts == 0 {
+                    return Ok(Collected::TooLarge {
+                        total,
+                        earliest: page.resources.first().and_then(last_updated),
+                    });
+                }
                 totals.insert(total);
             }
             for report in page.resources {
@@ -511,7 +545,29 @@ pub async fn collect_window(
     // A re-run can return a newer version of a report read before: keep the newest only.
     keep_newest_versions(&mut out.reports);
     out.reports.sort_by_key(last_updated);
-    Ok(out)
+    Ok(Collected::Reports(out))
+}
+
+/// Halves a window by time for [`Collected::TooLarge`]; `None` when it is
+/// too short to split (a second or less: equal timestamps cannot be split,
+/// such a window is read whole).
+pub fn split_window(window: Window, earliest: Option<OffsetDateTime>) -> Option<(Window, Window)> {
+    let since = window.since.or(earliest)?;
+    let span = window.until - since;
+    if span <= time::Duration::seconds(1) {
+        return None;
+    }
+    let middle = since + span / 2;
+    Some((
+        Window {
+            since: Some(since),
+            until: middle,
+        },
+        Window {
+            since: Some(middle),
+            until: window.until,
+        },
+    ))
 }
 
 fn keep_newest_versions(reports: &mut Vec<Value>) {
@@ -738,6 +794,27 @@ mod tests {
             filters.search_params(),
             ["category", "status", "date", "subject"]
         );
+    }
+
+    #[test]
+    fn large_windows_split_in_time_halves_down_to_a_second() {
+        let until = time::macros::datetime!(2026-01-03 00:00 UTC);
+        let open = Window { since: None, until };
+        assert_eq!(
+            split_window(open, None),
+            None,
+            "an open window needs a lower bound"
+        );
+        let earliest = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let (first, second) = split_window(open, Some(earliest)).unwrap();
+        assert_eq!(first.since, Some(earliest));
+        assert_eq!(first.until, time::macros::datetime!(2026-01-02 00:00 UTC));
+        assert_eq!((second.since, second.until), (Some(first.until), until));
+        let short = Window {
+            since: Some(until - time::Duration::milliseconds(900)),
+            until,
+        };
+        assert_eq!(split_window(short, None), None);
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! fails (server error, conflict that persists), the checkpoint stops at the
 //! earliest failed report's `meta.lastUpdated`, so the next run picks it up
 //! again; reports after it are re-read too, and skipped by their tag.
+//!
+//! The window is `[checkpoint - pull.overlap_secs, now)`. It is read whole
+//! before anything is written (see [`crate::pull::collect_window`]); one
+//! holding more than `pull.max_window_reports` is split in time halves,
+//! each read, written and checkpointed in turn.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -22,7 +27,9 @@ use time::OffsetDateTime;
 use crate::config::{Config, ConfigError};
 use crate::fhir::{Capabilities, CapabilityError, FhirClient, FhirError, Requirements};
 use crate::map::RunInfo;
-use crate::pull::{Window, collect_window, last_updated, rfc3339};
+use crate::pull::{
+    Collected, Window, collect_window, collect_window_bounded, last_updated, rfc3339, split_window,
+};
 use crate::state::{StateError, StateStore, stream_key};
 use crate::write::apply::{ApplyContext, Outcome, apply_report, reference};
 
@@ -65,6 +72,8 @@ pub struct SyncSummary {
     pub conflicts: u64,
     /// Search entries seen twice (across pages or re-runs of the window).
     pub duplicates: u64,
+    /// Time windows read (more than one when a backlog was split).
+    pub windows: u64,
     pub requests: u64,
     pub retries: u64,
     pub json_patch_supported: bool,
@@ -271,31 +280,99 @@ pub async fn run_with(
     };
 
     let worker = Worker::connect(config, !dry_run).await?;
-    let collected = collect_window(
-        &worker.client,
-        &worker.config.filters(),
-        window,
-        worker.config.pull.page_size,
-    )
-    .await?;
     let mut summary = SyncSummary {
         dry_run,
-        duplicates: collected.duplicates as u64,
         json_patch_supported: worker.capabilities.json_patch,
         ..SyncSummary::default()
     };
-    tracing::info!(reports = collected.reports.len(), since = ?since.map(rfc3339), "window collected");
-
     let context = worker.apply_context(dry_run);
     let output = Mutex::new(transactions);
     let mut earliest_failure: Option<OffsetDateTime> = None;
-    let mut results = futures::stream::iter(collected.reports.into_iter().map(|report| {
-        let context = &context;
-        async move {
-            let updated = last_updated(&report);
-            let reference = reference(&report);
-            (reference, updated, apply_report(context, report).await)
+    // Windows still to do, the earliest last. A window holding more reports
+    // than `pull.max_window_reports` is split in time halves, so a first run
+    // over a large backlog keeps memory bounded and checkpoints as it goes.
+    let mut pending = vec![window];
+    while let Some(part) = pending.pop() {
+        let collected = match collect_window_bounded(
+            &worker.client,
+            &worker.config.filters(),
+            part,
+            worker.config.pull.page_size,
+            worker.config.pull.max_window_reports,
+        )
+        .await?
+        {
+            Collected::Reports(reports) => reports,
+            Collected::TooLarge { total, earliest } => {
+                if let Some((first, second)) = split_window(part, earliest) {
+                    tracing::info!(total, "window too large; splitting it in time");
+                    pending.push(second);
+                    pending.push(first);
+                    continue;
+                }
+                collect_window(
+                    &worker.client,
+                    &worker.config.filters(),
+                    part,
+                    worker.config.pull.page_size,
+                )
+                .await?
+            }
+        };
+        summary.duplicates += collected.duplicates as u64;
+        summary.windows += 1;
+        tracing::info!(reports = collected.reports.len(), since = ?part.since.map(rfc3339), until = %rfc3339(part.until), "window collected");
+        if let Some(failed_at) =
+            process_window(&worker, &context, collected.reports, &mut summary, &output).await?
+        {
+            earliest_failure = Some(earliest_failure.map_or(failed_at, |e| e.min(failed_at)));
         }
+        // Checkpoint after every window that leaves nothing failed behind it.
+        if !dry_run && earliest_failure.is_none() && !pending.is_empty() {
+            save_checkpoint(&store, &stream, part.until)?;
+        }
+    }
+
+    let checkpoint = earliest_failure.unwrap_or(window.until);
+    summary.checkpoint = Some(rfc3339(checkpoint));
+    if !dry_run {
+        save_checkpoint(&store, &stream, checkpoint)?;
+    }
+    let stats = worker.client.stats();
+    summary.requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+    summary.retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed);
+    summary.duration_secs = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+fn save_checkpoint(
+    store: &StateStore,
+    stream: &str,
+    checkpoint: OffsetDateTime,
+) -> Result<(), SyncError> {
+    let saved_at = rfc3339(OffsetDateTime::now_utc());
+    store.update_stream(stream, |s| {
+        s.checkpoint = Some(rfc3339(checkpoint));
+        s.saved_at = Some(saved_at);
+    })?;
+    Ok(())
+}
+
+/// Works on a window's reports, `write.concurrent_reports` at a time, and
+/// counts the outcomes; returns the `meta.lastUpdated` of the earliest
+/// report that failed, if any.
+async fn process_window(
+    worker: &Worker,
+    context: &ApplyContext<'_>,
+    reports: Vec<Value>,
+    summary: &mut SyncSummary,
+    output: &Mutex<&mut (dyn std::io::Write + Send)>,
+) -> Result<Option<OffsetDateTime>, SyncError> {
+    let mut earliest_failure: Option<OffsetDateTime> = None;
+    let mut results = futures::stream::iter(reports.into_iter().map(|report| async move {
+        let updated = last_updated(&report);
+        let reference = reference(&report);
+        (reference, updated, apply_report(context, report).await)
     }))
     .buffer_unordered(worker.config.write.concurrent_reports);
     while let Some((reference, updated, result)) = results.next().await {
@@ -315,7 +392,7 @@ pub async fn run_with(
             }) => {
                 summary.conflicts += u64::from(conflicts);
                 summary.record_write(observations, superseded);
-                write_line(&output, &bundle)?;
+                write_line(output, &bundle)?;
             }
             Ok(Outcome::Planned {
                 observations,
@@ -323,7 +400,7 @@ pub async fn run_with(
                 bundle,
             }) => {
                 summary.record_write(observations, superseded);
-                write_line(&output, &bundle)?;
+                write_line(output, &bundle)?;
             }
             Err(error) => {
                 tracing::warn!(report = %reference, error = %error_chain(&error), "report failed");
@@ -333,22 +410,7 @@ pub async fn run_with(
             }
         }
     }
-    drop(results);
-
-    let checkpoint = earliest_failure.unwrap_or(window.until);
-    summary.checkpoint = Some(rfc3339(checkpoint));
-    if !dry_run {
-        let saved_at = rfc3339(OffsetDateTime::now_utc());
-        store.update_stream(&stream, |s| {
-            s.checkpoint = summary.checkpoint.clone();
-            s.saved_at = Some(saved_at);
-        })?;
-    }
-    let stats = worker.client.stats();
-    summary.requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
-    summary.retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed);
-    summary.duration_secs = started.elapsed().as_secs_f64();
-    Ok(summary)
+    Ok(earliest_failure)
 }
 
 fn write_line(

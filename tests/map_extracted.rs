@@ -2,6 +2,7 @@
 //! this test: invariants that must hold whatever the extractor finds.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use reportsplit::map::{RunInfo, char_slice};
 use reportsplit::pull::ReportText;
@@ -43,8 +44,9 @@ fn run() -> RunInfo {
 }
 
 fn plan_text(n: usize, text: &str, headerless: SectionKind) -> (WriteSet, usize) {
-    let lexicon = Lexicon::builtin();
-    let extraction = extract_as(text, &lexicon, headerless);
+    static LEXICON: OnceLock<Lexicon> = OnceLock::new();
+    let lexicon = LEXICON.get_or_init(Lexicon::builtin);
+    let extraction = extract_as(text, lexicon, headerless);
     let report_text = ReportText {
         text: text.to_owned(),
         element: "DiagnosticReport.presentedForm[0]".into(),
@@ -229,4 +231,40 @@ fn write_example_when_asked() {
     let (set, _) = plan_text(0, EXAMPLE, SectionKind::Other);
     let pretty = serde_json::to_string_pretty(&set.bundle).expect("json");
     std::fs::write(path, pretty).expect("write example");
+}
+
+/// Every string value in the planned bundle is a valid FHIR string: not
+/// empty, no control characters but tab, CR, LF.
+fn assert_fhir_strings(value: &Value, at: &str) {
+    match value {
+        Value::String(s) => {
+            assert!(!s.trim().is_empty(), "empty string at {at}");
+            assert!(
+                !s.chars()
+                    .any(|c| c < ' ' && !matches!(c, '\t' | '\n' | '\r')),
+                "control character at {at}: {s:?}"
+            );
+        }
+        Value::Object(map) => map
+            .iter()
+            .for_each(|(k, v)| assert_fhir_strings(v, &format!("{at}/{k}"))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| assert_fhir_strings(v, &format!("{at}/{i}"))),
+        _ => {}
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Whatever the text, planning never panics and what it writes is valid.
+    #[test]
+    fn any_text_plans_to_valid_strings(
+        body in "(IMPRESSION: |FINDINGS: |1\\. |2\\) |- )?([a-zA-Z0-9 .,:;()\\-\u{0}-\u{1f}ñ✓]{0,40}(nodule|effusion|pneumothorax|mass|left|right|no |8 mm|1\\.50 x 2 cm|stable|new)){0,6}"
+    ) {
+        let (set, _) = plan_text(1, &body, SectionKind::Other);
+        assert_fhir_strings(&set.bundle, "");
+    }
 }

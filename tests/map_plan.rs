@@ -7,7 +7,7 @@ use reportsplit::write::{
     Plan, PlanError, TAG_SYSTEM, WriteSet, plan, previous_refs, report_patch,
 };
 use reportsplit_split::{
-    Assertion, BodySite, Change, Code, Critical, Discrepancy, DiscrepancyKind, Extraction, Finding,
+    Assertion, BodySite, Certainty, Change, Code, Critical, Discrepancy, DiscrepancyKind, Extraction, Finding,
     Item, Laterality, Measurement, Recommendation, Section, SectionKind, Temporality,
 };
 use serde_json::{Value, json};
@@ -80,6 +80,7 @@ fn finding<'a>(
         term_end,
         code: Some(code),
         assertion,
+        certainty: None,
         temporality: Temporality::Current,
         change: None,
         laterality: None,
@@ -132,6 +133,7 @@ fn extraction<'a>(text: &'a str, c: &'a Codes) -> Extraction<'a> {
         Assertion::Possible,
     );
     imp_mass.item = Some(1);
+    imp_mass.certainty = Some(Certainty::High);
     imp_mass.laterality = Some(Laterality::Right);
     let mut imp_effusion = finding(
         text,

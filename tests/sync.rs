@@ -559,7 +559,10 @@ async fn a_replayed_transaction_creates_nothing_twice() {
         replay.body
     );
     let written = fhir.search_all(&format!("_history?_since={since}")).await;
-    assert!(written.is_empty(), "nothing was written by the replay: {written:?}");
+    assert!(
+        written.is_empty(),
+        "nothing was written by the replay: {written:?}"
+    );
 
     // The worker then finds the report done and writes only the other one.
     let (summary, _) = common::sync(&config, false).await;
@@ -568,4 +571,53 @@ async fn a_replayed_transaction_creates_nothing_twice() {
         (1, 1, 0),
         "{summary}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_larger_than_a_window_is_split_in_time_and_done_once() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let patient = seed::unique("split");
+    fhir.put(&seed::patient(&patient)).await;
+    // Three batches of four reports, more than a second apart.
+    let mut ids = Vec::new();
+    for batch in 0..3 {
+        let reports: Vec<Value> = (batch * 4..batch * 4 + 4)
+            .map(|i| seed::report(&format!("{patient}-{i}"), i, &patient, false))
+            .collect();
+        ids.extend(
+            reports
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string()),
+        );
+        fhir.put_all(&reports).await;
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let state = common::temp_state();
+    let mut config = common::config(
+        &server.base,
+        state.path(),
+        Some(&format!("Patient/{patient}")),
+        3,
+    );
+    config.pull.max_window_reports = 5;
+    let (summary, bundles) = common::sync(&config, false).await;
+    assert!(summary.windows >= 3, "the backlog was split: {summary:?}");
+    assert_eq!(
+        (summary.seen, summary.written, summary.failed_total()),
+        (12, 12, 0),
+        "{summary}"
+    );
+    let written: BTreeSet<String> = bundles
+        .iter()
+        .map(|b| {
+            b["entry"].as_array().unwrap().last().unwrap()["resource"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(written, ids.iter().cloned().collect::<BTreeSet<_>>());
+    let (again, _) = common::sync(&config, false).await;
+    assert_eq!((again.written, again.failed_total()), (0, 0), "{again}");
 }

@@ -34,6 +34,7 @@ keys! {
     AssertionPresent => "assertion.present",
     AssertionAbsent => "assertion.absent",
     AssertionPossible => "assertion.possible",
+    ComponentCertainty => "component.certainty",
     ComponentLaterality => "component.laterality",
     LateralityLeft => "laterality.left",
     LateralityRight => "laterality.right",

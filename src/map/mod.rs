@@ -19,7 +19,7 @@ pub mod codes;
 
 use std::collections::{BTreeMap, HashSet};
 
-use reportsplit_split::{Extraction, Finding, Measurement, SectionKind};
+use reportsplit_split::{Certainty, Extraction, Finding, Measurement, SectionKind};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -374,8 +374,15 @@ pub fn map_extraction(
     // Index of each finding's Observation in `out` (None when skipped).
     let mut finding_obs: Vec<Option<usize>> = Vec::with_capacity(extraction.findings.len());
     for (index, finding) in extraction.findings.iter().enumerate() {
-        if finding.end > text_chars || finding.start > finding.end || finding.term_end > text_chars
-        {
+        let spans_ok = finding.start <= finding.end
+            && finding.end <= text_chars
+            && finding.term_start <= finding.term_end
+            && finding.term_end <= text_chars
+            && finding
+                .measurements
+                .iter()
+                .all(|m| m.start <= m.end && m.end <= text_chars);
+        if !spans_ok {
             return Err(derivation.report_error(format!(
                 "finding {index} spans {}..{} beyond the text ({text_chars} characters)",
                 finding.start, finding.end
@@ -402,6 +409,12 @@ pub fn map_extraction(
     let mut grouped: Vec<NewObservation> = Vec::new();
     for group in groups.values() {
         let members: Vec<String> = group.findings.iter().filter_map(|&i| member(i)).collect();
+        if group.start > group.end || group.end > text_chars {
+            return Err(derivation.report_error(format!(
+                "a statement spans {}..{} beyond the text ({text_chars} characters)",
+                group.start, group.end
+            )));
+        }
         if members.is_empty() && fhir_string(group.text).is_none() {
             continue;
         }
@@ -452,7 +465,13 @@ pub fn fhir_string(text: &str) -> Option<String> {
     (!trimmed.is_empty()).then(|| {
         trimmed
             .chars()
-            .map(|c| if c < ' ' && !matches!(c, '\t' | '\n' | '\r') { ' ' } else { c })
+            .map(|c| {
+                if c < ' ' && !matches!(c, '\t' | '\n' | '\r') {
+                    ' '
+                } else {
+                    c
+                }
+            })
             .collect()
     })
 }
@@ -484,6 +503,9 @@ fn finding_observation(
             evidence: None,
         });
     }
+    if let Some(certainty) = finding.certainty {
+        components.push(certainty_component(d, certainty));
+    }
     for measurement in &finding.measurements {
         components.push(size_component(d, measurement));
     }
@@ -505,6 +527,7 @@ fn finding_observation(
         "item": finding.item,
         "code": finding.code.map(|c| [&c.system, &c.code]),
         "assertion": finding.assertion,
+        "certainty": finding.certainty,
         "temporality": finding.temporality,
         "change": finding.change,
         "laterality": finding.laterality,
@@ -536,6 +559,27 @@ fn finding_observation(
         evidence: d.evidence(finding.start, finding.end),
     };
     d.finish(&spec, Role::Finding).map(Some)
+}
+
+/// How sure a possible finding is, in percent: the extractor's grades are
+/// defined as ~75% (probable), ~50% (even chance) and ~25% (less likely).
+fn certainty_component<'a>(d: &Derivation<'a>, certainty: Certainty) -> ComponentSpec<'a> {
+    let percent: u8 = match certainty {
+        Certainty::High => 75,
+        Certainty::Moderate => 50,
+        Certainty::Low => 25,
+    };
+    ComponentSpec {
+        code: Concept::coded(d.codes.get(Key::ComponentCertainty)),
+        value: ValueSpec::Quantity(QuantitySpec {
+            value: Decimal {
+                value: f64::from(percent),
+                literal: Some(percent.to_string()),
+            },
+            unit: "%".to_owned(),
+        }),
+        evidence: None,
+    }
 }
 
 /// One size component per measurement, valued with the largest dimension in
@@ -978,6 +1022,7 @@ mod tests {
             term_end: 15,
             code: None,
             assertion: Assertion::Absent,
+            certainty: None,
             temporality: Temporality::Current,
             change: None,
             laterality: None,

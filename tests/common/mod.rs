@@ -274,9 +274,14 @@ pub async fn sync(
     (summary, bundles)
 }
 
-/// The server's clock, as the test sees it (for `_since`).
+/// Now, for `_since` (the test servers run on this machine's clock). Waits
+/// past the current millisecond first, so that nothing written before the
+/// call can carry the returned timestamp.
 pub fn now_rfc3339() -> String {
-    reportsplit::pull::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::milliseconds(5))
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let now = reportsplit::pull::rfc3339(time::OffsetDateTime::now_utc());
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    now
 }
 
 pub fn temp_state() -> tempfile::TempDir {

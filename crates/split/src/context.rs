@@ -47,6 +47,8 @@ pub(crate) struct Cue {
     /// side named earlier: "hematoma on the left with midline shift to the
     /// right".
     pub(crate) direction: bool,
+    /// Joins alternatives ("pneumonia or aspiration"); see [`judge`].
+    pub(crate) alternative: bool,
     /// Ends every scope (`but`, `however`, `;`).
     pub(crate) terminates: bool,
     /// See [`NEGATION_TERMINATOR`].
@@ -57,6 +59,7 @@ const NONE: Cue = Cue {
     polarity: None,
     certainty: None,
     direction: false,
+    alternative: false,
     temporality: None,
     change: None,
     side: None,
@@ -456,6 +459,13 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("vs", hedge(Both, Moderate)),
     // "X and/or Y" reports a combined observation, not a doubt.
     ("and/or", NONE),
+    (
+        "or",
+        Cue {
+            alternative: true,
+            ..NONE
+        },
+    ),
     ("cannot exclude", hedge(Forward, Moderate)),
     ("can not exclude", hedge(Forward, Moderate)),
     ("cannot rule out", hedge(Forward, Moderate)),
@@ -799,7 +809,7 @@ pub(crate) fn judge(
             None
         }
     };
-    let mut polarity: Option<(usize, Polarity, Option<Certainty>)> = None;
+    let mut polarity: Option<(usize, Polarity, &CueHit)> = None;
     let mut temporality: Option<(usize, Temporality)> = None;
     for hit in cues {
         if let Some((reach, effect)) = hit.cue.polarity
@@ -810,7 +820,7 @@ pub(crate) fn judge(
                 && (word_count(&bytes[hit.end..focus_start]) > MAX_NEGATION_WORDS
                     || negation_ended(hit.end, focus_start)))
         {
-            polarity = Some((gap, effect, hit.cue.certainty));
+            polarity = Some((gap, effect, hit));
         }
         if let Some((reach, when)) = hit.cue.temporality
             && let Some(gap) = reaches(reach, hit)
@@ -822,9 +832,10 @@ pub(crate) fn judge(
     let (assertion, certainty) = match polarity {
         Some((_, Polarity::Negate, _)) => (Assertion::Absent, None),
         Some((_, Polarity::Link, _)) if link_negated(cues, focus_start) => (Assertion::Absent, None),
-        Some((_, Polarity::Hedge | Polarity::Link, certainty)) => {
-            (Assertion::Possible, certainty.or(Some(Moderate)))
-        }
+        Some((_, Polarity::Hedge | Polarity::Link, hedge)) => (
+            Assertion::Possible,
+            Some(hedge_certainty(bytes, cues, hedge, focus_start, focus_end)),
+        ),
         Some((_, Polarity::Affirm, _)) | None => (Assertion::Present, None),
     };
     Judgement {
@@ -839,6 +850,64 @@ pub(crate) fn judge(
         certainty,
     }
 }
+
+/// The certainty of a possible mention whose nearest hedge is `hedge`. Two
+/// rules of hedged language refine the hedge's own grade:
+/// - stacked hedges are as sure as the weakest: "may be compatible with
+///   atelectasis" is a "may" (moderate), not a "compatible with" (high);
+/// - a probable diagnosis offered with an alternative ("concerning for
+///   pneumonia or aspiration", "suggestive of scarring or atelectasis") is a
+///   two-item differential, like "A versus B": at most moderate.
+fn hedge_certainty(
+    bytes: &[u8],
+    cues: &[CueHit],
+    hedge: &CueHit,
+    focus_start: usize,
+    focus_end: usize,
+) -> Certainty {
+    let reaches = |hit: &CueHit| match hit.cue.polarity {
+        Some((Forward | Both, Polarity::Hedge | Polarity::Link)) if hit.end <= focus_start => {
+            !ends_scope(bytes, cues, hit.end, focus_start)
+        }
+        Some((Backward | Both, Polarity::Hedge | Polarity::Link)) if hit.start >= focus_end => {
+            !ends_scope(bytes, cues, focus_end, hit.start)
+        }
+        _ => false,
+    };
+    // Certainty orders High < Moderate < Low: the weakest is the greatest.
+    let weakest = cues
+        .iter()
+        .filter(|hit| reaches(hit))
+        .filter_map(|hit| hit.cue.certainty)
+        .chain(hedge.cue.certainty)
+        .max()
+        .unwrap_or(Moderate);
+    let has_alternative = || {
+        cues.iter().filter(|c| c.cue.alternative).any(|or| {
+            if or.start >= hedge.end && or.end <= focus_start {
+                true
+            } else if or.start >= focus_end && hedge.end <= focus_start {
+                // Right after the mention, before any other cue's clause.
+                !ends_scope(bytes, cues, focus_end, or.start)
+                    && !cues.iter().any(|c| {
+                        c.cue.polarity.is_some() && c.start >= focus_end && c.end <= or.start
+                    })
+                    && word_count(&bytes[focus_end..or.start]) <= MAX_ALTERNATIVE_GAP_WORDS
+            } else {
+                false
+            }
+        })
+    };
+    if weakest == High && has_alternative() {
+        Moderate
+    } else {
+        weakest
+    }
+}
+
+/// How many words may stand between a hedged mention and the "or" that
+/// offers its alternative ("pneumonia in the right base or aspiration").
+const MAX_ALTERNATIVE_GAP_WORDS: usize = 4;
 
 /// A direction phrase that is the first cue after the mention in its clause
 /// ("shift to the right", "shift of 4 mm to the right"): it names the
@@ -927,8 +996,9 @@ fn nearest_local<T: Copy>(
 /// The side of a finding that states none next to it: the nearest side cue
 /// before it in the clause, whatever lies between ("left basilar opacity
 /// compatible with atelectasis"), else the nearest after it in a coordinated
-/// list ("opacity and atelectasis at the left base") but not across "with"
-/// ("heart failure with bilateral effusions").
+/// list ("opacity and atelectasis at the left base"). Never across "with",
+/// which adds another finding with its own place ("heart failure with
+/// bilateral effusions", "right subdural hemorrhage with midline shift").
 fn inherited_side(
     bytes: &[u8],
     cues: &[CueHit],
@@ -940,7 +1010,12 @@ fn inherited_side(
         .rev()
         .filter(|hit| hit.end <= focus_start)
         .find_map(|hit| hit.cue.side.map(|side| (hit, side)))
-        .filter(|(hit, _)| !ends_scope(bytes, cues, hit.end, focus_start))
+        .filter(|(hit, _)| {
+            !ends_scope(bytes, cues, hit.end, focus_start)
+                && !cues
+                    .iter()
+                    .any(|c| c.cue.ends_negation && c.start >= hit.end && c.end <= focus_start)
+        })
         .map(|(_, side)| side);
     let after = || {
         cues.iter()
@@ -1227,6 +1302,33 @@ mod tests {
     }
 
     #[test]
+    fn stacked_hedges_take_the_weakest_and_alternatives_are_moderate() {
+        for (s, term) in [
+            ("Opacity may be compatible with atelectasis.", "atelectasis"),
+            ("Opacity concerning for pneumonia or aspiration.", "pneumonia"),
+            ("Opacities suggestive of scarring or atelectasis.", "atelectasis"),
+            ("Likely atelectasis or pneumonia.", "pneumonia"),
+        ] {
+            assert_eq!(
+                certainty(s, term),
+                (Assertion::Possible, Some(Certainty::Moderate)),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            certainty("Possibly pneumonia, less likely edema.", "edema"),
+            (Assertion::Possible, Some(Certainty::Low))
+        );
+        assert_eq!(
+            certainty(
+                "Opacity, likely atelectasis, without effusion or pneumothorax.",
+                "atelectasis"
+            ),
+            (Assertion::Possible, Some(Certainty::High))
+        );
+    }
+
+    #[test]
     fn certainty_is_none_unless_possible() {
         for (s, term) in [
             ("Small left pleural effusion.", "effusion"),
@@ -1266,6 +1368,7 @@ mod tests {
             l("Left subdural hematoma.", "hematoma"),
             Some(Laterality::Left)
         );
+
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::context::{CueHit, judge};
 use crate::lexicon::{Entry, Lexicon, Words};
-use crate::{BodySite, Finding, Measurement, SectionKind};
+use crate::{Assertion, BodySite, Finding, Measurement, SectionKind};
 use aho_corasick::{AhoCorasick, Input};
 
 /// A term found in a sentence (byte offsets). `focus` is the part that cues
@@ -260,6 +260,30 @@ pub(crate) fn sentence_findings<'a>(
                 code: lexicon.body_sites.get(concept as usize),
             })
             .collect();
+        // A site named inside the term itself ("adrenal nodule", "lung
+        // nodules"): the whole term matched, so its words were not scanned.
+        // Scanning all but the term's last byte finds them and never the term.
+        if mention.focus_start == mention.start
+            && text.as_bytes()[mention.start..mention.end].contains(&b' ')
+        {
+            select_words(
+                &lexicon.words.automaton,
+                text,
+                mention.start,
+                mention.end - 1,
+                |s, e, pattern| {
+                    if let Some(concept) = lexicon.words.entries[pattern].site {
+                        body_site.insert(
+                            0,
+                            BodySite {
+                                text: &text[s..e],
+                                code: lexicon.body_sites.get(concept as usize),
+                            },
+                        );
+                    }
+                },
+            );
+        }
         if body_site.is_empty()
             && let Some((s, e, concept)) = header_site
         {
@@ -288,6 +312,15 @@ pub(crate) fn sentence_findings<'a>(
         });
         concepts.push(mention.concept);
     }
+    if first > 0
+        && out[first - 1].section == sentence.section
+        && out[first - 1].assertion == Assertion::Absent
+        && is_bare_alternatives(text, start, end, mentions, &scratch.cues)
+    {
+        for finding in &mut out[first..] {
+            finding.assertion = Assertion::Absent;
+        }
+    }
     // A size right before a finding ("6 mm stone", "4 mm of midline shift")
     // is that finding's; otherwise it describes the finding before it
     // ("mass measuring 4.5 cm"), or failing that the next one.
@@ -307,6 +340,37 @@ pub(crate) fn sentence_findings<'a>(
             out[i].measurements.push(measurement);
         }
     }
+}
+
+/// Whether `text[start..end]` is nothing but findings joined by "or"
+/// ("Pleural effusions or pneumothorax."): a verbless "or" list asserts
+/// nothing on its own — affirmative lists join with "and" — so after a
+/// negated sentence it continues that negation (a dictated "no" was lost).
+fn is_bare_alternatives(
+    text: &str,
+    start: usize,
+    end: usize,
+    mentions: &[Mention],
+    cues: &[CueHit],
+) -> bool {
+    if mentions.len() < 2 || !cues.iter().any(|c| c.cue.alternative) {
+        return false;
+    }
+    let mut at = start;
+    let mut gaps = mentions
+        .iter()
+        .map(|m| {
+            let gap = (at, m.start);
+            at = m.end;
+            gap
+        })
+        .collect::<Vec<_>>();
+    gaps.push((at, end));
+    gaps.iter().all(|&(from, to)| {
+        text[from..to]
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .all(|word| word.is_empty() || word.eq_ignore_ascii_case("or"))
+    })
 }
 
 /// The index of the mention nearest to `s..e` (0 when inside it), ties to

@@ -12,6 +12,16 @@
 //! assert_eq!(out.findings[0].assertion, reportsplit_split::Assertion::Absent);
 //! ```
 //!
+//! # Assertion and certainty
+//! A finding is `present`, `absent` or `possible`. A possible finding also
+//! has a [`Certainty`] graded on the radiology hedging lexicon: `high`
+//! ("likely", "suspicious for", "most consistent with": a probable
+//! diagnosis), `moderate` ("possibly", "may represent", "A versus B"), `low`
+//! ("less likely", "cannot be excluded"). Stacked hedges take the weakest
+//! ("may be compatible with" is moderate) and a probable diagnosis offered
+//! with an alternative ("concerning for pneumonia or aspiration") is
+//! moderate. Critical results count present and high-certainty findings.
+//!
 //! # Offsets
 //! Every `start`/`end` in the public model counts Unicode scalar values
 //! (Rust `char`s) from the start of the input, as FHIR's derivation-reference
@@ -427,6 +437,46 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_or_list_after_a_negation_continues_it() {
+        assert_eq!(
+            judged("Lungs are clear without fibrosis. Pleural effusions or pneumothorax."),
+            owned(&[
+                ("fibrosis", Assertion::Absent),
+                ("pleural effusions", Assertion::Absent),
+                ("pneumothorax", Assertion::Absent),
+            ])
+        );
+        // Not after an affirmed finding, and not when the fragment says more.
+        assert_eq!(
+            judged("Small left effusion. Atelectasis or pneumonia.")[1..],
+            owned(&[
+                ("atelectasis", Assertion::Present),
+                ("pneumonia", Assertion::Present),
+            ])[..]
+        );
+        assert_eq!(
+            judged("No pneumothorax. Pleural effusion or atelectasis at the left base.")[1..],
+            owned(&[
+                ("pleural effusion", Assertion::Present),
+                ("atelectasis", Assertion::Present),
+            ])[..]
+        );
+    }
+
+    #[test]
+    fn with_adds_a_finding_that_inherits_no_side() {
+        let lexicon = shared_lexicon();
+        let out = findings("Acute right subdural hemorrhage with midline shift.", lexicon);
+        let sides: Vec<Option<Laterality>> = out.iter().map(|f| f.laterality).collect();
+        assert_eq!(sides, [Some(Laterality::Right), None]);
+        let out = findings(
+            "Left basilar opacity compatible with atelectasis.",
+            lexicon,
+        );
+        assert_eq!(out[1].laterality, Some(Laterality::Left));
+    }
+
+    #[test]
     fn review_findings_are_coded_by_their_own_concept() {
         let code = |text: &str| coded(text)[0].1.clone();
         // Air and fluid in the pleural space is not a pneumothorax.
@@ -436,9 +486,17 @@ mod tests {
         assert_eq!(code("Right hilar mass."), "4147007");
         // A nodule named with an organ outside the chest is a generic nodule.
         assert_eq!(code("Left adrenal nodule."), "27925004");
+        assert_eq!(code("1.2 cm nodule in the left adrenal gland."), "27925004");
+        assert_eq!(code("Hypoechoic nodule within the liver."), "27925004");
+        assert_eq!(
+            coded("No nodule in the thyroid.")[0].2,
+            Assertion::Absent
+        );
         assert_eq!(code("Right upper lobe nodule."), "427359005");
+        // The shape of an opacity whose nature is undecided (a rib callus,
+        // a nipple shadow, a granuloma): not yet a nodule.
+        assert_eq!(code("Nodular opacity over the right 5th rib."), "RID28530");
         for text in [
-            "Bilateral nodular opacities.",
             "Reticulonodular opacities in both lungs.",
             "Fibronodular changes at the apices.",
         ] {
