@@ -11,6 +11,7 @@
 #   PORT             SEKMET port (default 8595)
 #   BY               last-updated (default) or date
 #   WINDOW           backfill window (default 1d)
+#   DB               SEKMET database: :memory: (default) or a file path (removed before each level)
 # Prints one line per level: concurrency, reports, seconds, reports/s, peak RSS (MB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,7 @@ LEVELS="${2:-1 4 16}"
 PORT="${PORT:-8595}"
 BY="${BY:-last-updated}"
 WINDOW="${WINDOW:-1d}"
+DB="${DB:-:memory:}"
 TARGET="${CARGO_TARGET_DIR:-target}"
 BIN="${REPORTSPLIT_BIN:-$TARGET/debug/reportsplit}"
 if [ -z "${REPORTSPLIT_BIN:-}" ]; then cargo build -q --bin reportsplit; fi
@@ -36,19 +38,14 @@ start_server() { # DB
   SERVER_PID="$(SEKMET_DIR="$WORK/sekmet" scripts/sekmet.sh "$PORT" "$1" 2>/dev/null | tail -1)"
 }
 
-echo "seeding $N reports into $WORK/seed.db" >&2
-start_server "$WORK/seed.db"
-python3 scripts/seed-reports.py "http://127.0.0.1:$PORT/fhir" "$N"
-stop_server
-
 printf '%-12s %-8s %-9s %-10s %-10s\n' concurrency reports seconds reports/s peak_RSS_MB
 for level in $LEVELS; do
   run="$WORK/c$level"
   mkdir -p "$run"
-  for suffix in "" -wal -shm; do
-    [ -e "$WORK/seed.db$suffix" ] && cp "$WORK/seed.db$suffix" "$run/db.sqlite$suffix"
-  done
-  start_server "$run/db.sqlite"
+  [ "$DB" = ":memory:" ] || rm -f "$DB" "$DB-wal" "$DB-shm"
+  # A fresh server per level, seeded identically (same ids, texts and dates).
+  start_server "$DB"
+  python3 scripts/seed-reports.py "http://127.0.0.1:$PORT/fhir" "$N" 2>"$run/seed.log"
   cat >"$run/site.toml" <<TOML
 [fhir]
 url = "http://127.0.0.1:$PORT/fhir"

@@ -206,6 +206,8 @@ pub struct BackfillSummary {
     pub observations_written: u64,
     pub observations_superseded: u64,
     pub windows: u64,
+    /// Windows before the range's first report or after its last: not searched.
+    pub windows_empty: u64,
     /// Windows finished by an earlier run, not read again.
     pub windows_already_done: u64,
     pub windows_done: u64,
@@ -272,10 +274,11 @@ impl std::fmt::Display for BackfillSummary {
         )?;
         writeln!(
             f,
-            "{} Observations written, {} superseded; windows: {} in range, {} done now, {} done before, {} failed{}",
+            "{} Observations written, {} superseded; windows: {} in range, {} empty, {} done now, {} done before, {} failed{}",
             self.observations_written,
             self.observations_superseded,
             self.windows,
+            self.windows_empty,
             self.windows_done,
             self.windows_already_done,
             self.windows_failed.values().sum::<u64>(),
@@ -505,21 +508,49 @@ struct Book {
     store: StateStore,
     state: State,
     stream: String,
+    /// Changes not saved yet (only ones whose loss costs a re-search).
+    dirty: bool,
+    saved_at: Instant,
 }
+
+/// Saves that only mark a window done wait at most this long: losing them
+/// costs one search per window on resume, while saving the whole state
+/// file after each of thousands of empty windows would dominate the run.
+const LAZY_SAVE: Duration = Duration::from_secs(1);
 
 impl Book {
     fn window(&self, key: &str) -> Option<&WindowState> {
         self.state.streams.get(&self.stream)?.windows.get(key)
     }
 
-    fn save_window(&mut self, key: &str, window: WindowState) -> Result<(), StateError> {
+    /// Records a window's progress; saves now if `urgent` (reports were
+    /// handled since the last save), else within [`LAZY_SAVE`].
+    fn save_window(
+        &mut self,
+        key: &str,
+        window: WindowState,
+        urgent: bool,
+    ) -> Result<(), StateError> {
         self.state
             .streams
             .entry(self.stream.clone())
             .or_default()
             .windows
             .insert(key.to_string(), window);
-        self.store.save(&self.state)
+        self.dirty = true;
+        if urgent || self.saved_at.elapsed() >= LAZY_SAVE {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StateError> {
+        if self.dirty {
+            self.store.save(&self.state)?;
+            self.dirty = false;
+            self.saved_at = Instant::now();
+        }
+        Ok(())
     }
 }
 
@@ -534,11 +565,8 @@ impl Shared {
         self.progress.report_done();
     }
 
-    fn save(&self, key: &str, window: WindowState) -> Result<(), StateError> {
-        self.book
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .save_window(key, window)
+    fn save(&self, key: &str, window: WindowState, urgent: bool) -> Result<(), StateError> {
+        lock(&self.book).save_window(key, window, urgent)
     }
 }
 
@@ -626,12 +654,26 @@ pub async fn run_with(
         store,
         state,
         stream,
+        dirty: false,
+        saved_at: Instant::now(),
+    };
+    // Windows before the first report or after the last one are not searched.
+    let occupied = occupied_span(&worker, &plan, started_at).await;
+    let holds_reports = move |since: OffsetDateTime, until: OffsetDateTime| match occupied {
+        Occupied::Unknown => true,
+        Occupied::Nothing => false,
+        Occupied::Between(first, last) => until > first && since <= last,
     };
     let mut windows_total = 0u64;
+    let mut windows_empty = 0u64;
     let mut already_done = 0u64;
     let mut reports_done_before = 0u64;
     for (since, until) in windows(plan.since, plan.until, span) {
         windows_total += 1;
+        if !holds_reports(since, until) {
+            windows_empty += 1;
+            continue;
+        }
         if let Some(saved) = book.window(&window_key(plan.by, since, until)) {
             if saved.done {
                 already_done += 1;
@@ -647,6 +689,7 @@ pub async fn run_with(
         until = %rfc3339(plan.until),
         by = plan.by.search_param(),
         windows = windows_total,
+        windows_empty,
         already_done,
         reports = ?total,
         concurrency = plan.concurrency,
@@ -663,6 +706,7 @@ pub async fn run_with(
         concurrency: plan.concurrency,
         summary: Mutex::new(BackfillSummary {
             windows: windows_total,
+            windows_empty,
             windows_already_done: already_done,
             dead_letter: plan.dead_letter.display().to_string(),
             ..BackfillSummary::default()
@@ -685,12 +729,10 @@ pub async fn run_with(
     };
 
     let mut pending = windows(plan.since, plan.until, span).filter(|(since, until)| {
-        !shared
-            .book
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .window(&window_key(plan.by, *since, *until))
-            .is_some_and(|w| w.done)
+        holds_reports(*since, *until)
+            && !lock(&shared.book)
+                .window(&window_key(plan.by, *since, *until))
+                .is_some_and(|w| w.done)
     });
     let mut tasks: JoinSet<(String, Result<WindowEnd, WindowError>)> = JoinSet::new();
     let mut windows_done = 0;
@@ -732,7 +774,7 @@ pub async fn run_with(
                 lock(&shared.summary).windows_done += 1;
                 shared
                     .progress
-                    .windows(windows_done + already_done, windows_total);
+                    .windows(windows_done + already_done + windows_empty, windows_total);
                 tracing::debug!(window = %key, "window done");
             }
             Ok(WindowEnd::Stopped) => {}
@@ -757,6 +799,7 @@ pub async fn run_with(
             }
         }
     }
+    lock(&shared.book).flush()?;
     shared.progress.finish();
     let mut summary = lock(&shared.summary).clone();
     summary.interrupted = shutdown.is_cancelled();
@@ -812,6 +855,85 @@ async fn range_total(
     }
 }
 
+/// Where the range's reports are.
+#[derive(Debug, Clone, Copy)]
+enum Occupied {
+    /// The searches failed: every window is searched.
+    Unknown,
+    /// No report in the range.
+    Nothing,
+    /// From the first report's time to the last one's.
+    Between(OffsetDateTime, OffsetDateTime),
+}
+
+/// The time of the range's first and last report (two one-entry searches),
+/// so that a range of decades over a few years of data does not cost a
+/// search per empty window.
+async fn occupied_span(worker: &Worker, plan: &BackfillPlan, started_at: OffsetDateTime) -> Occupied {
+    let filters = worker.config.filters();
+    let first_and_last = async {
+        let mut ends = Vec::new();
+        for descending in [false, true] {
+            let mut query = window_query(&filters, plan.by, plan.since, plan.until, started_at, 1);
+            if descending {
+                for (name, value) in query.iter_mut() {
+                    if name == "_sort" {
+                        *value = value
+                            .split(',')
+                            .map(|key| format!("-{key}"))
+                            .collect::<Vec<_>>()
+                            .join(",");
+                    }
+                }
+            }
+            let mut pager = SearchPager::new(worker.client.clone(), "DiagnosticReport", &query)?;
+            let first = pager
+                .next_page()
+                .await?
+                .and_then(|page| page.resources.into_iter().next());
+            ends.push(first.map(|report| report_time(&report, plan.by)));
+        }
+        Ok::<_, FhirError>(ends)
+    };
+    match first_and_last.await {
+        Ok(ends) => match ends.as_slice() {
+            [None, None] => Occupied::Nothing,
+            [Some(Some(first)), Some(Some(last))] => Occupied::Between(*first, *last),
+            _ => Occupied::Unknown,
+        },
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot find the range's first and last report; searching every window");
+            Occupied::Unknown
+        }
+    }
+}
+
+/// The time a window field gives a report: `meta.lastUpdated`, or the
+/// start of `effective[x]` (a partial date counts from its first instant).
+fn report_time(report: &Value, by: WindowField) -> Option<OffsetDateTime> {
+    match by {
+        WindowField::LastUpdated => last_updated(report),
+        WindowField::Date => {
+            let text = report
+                .get("effectiveDateTime")
+                .or_else(|| report.pointer("/effectivePeriod/start"))
+                .and_then(Value::as_str)?;
+            if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+                return Some(at);
+            }
+            let (year, rest) = text.split_at_checked(4)?;
+            let mut parts = rest.trim_start_matches('-').split('-');
+            let year: i32 = year.parse().ok()?;
+            let month: u8 = parts.next().filter(|p| !p.is_empty()).map_or(Some(1), |m| m.get(..2)?.parse().ok())?;
+            let day: u8 = parts.next().map_or(Some(1), |d| d.get(..2)?.parse().ok())?;
+            let month = time::Month::try_from(month).ok()?;
+            time::Date::from_calendar_date(year, month, day)
+                .ok()
+                .map(|date| date.midnight().assume_utc())
+        }
+    }
+}
+
 async fn log_progress(
     shared: Arc<Shared>,
     every: Duration,
@@ -833,7 +955,7 @@ async fn log_progress(
             total = ?total,
             enriched = summary.enriched,
             failed = summary.failed_total(),
-            windows_done = summary.windows_done + summary.windows_already_done,
+            windows_done = summary.windows_done + summary.windows_already_done + summary.windows_empty,
             windows = summary.windows,
             reports_per_sec = format!("{rate:.1}"),
             eta_secs = ?eta,
@@ -969,7 +1091,9 @@ async fn keyset_window(
         if new_entries.is_empty() {
             progress.done = true;
             progress.reached = None;
-            shared.save(key, progress.clone()).map_err(WindowError::State)?;
+            shared
+                .save(key, progress.clone(), false)
+                .map_err(WindowError::State)?;
             return Ok(WindowEnd::Done);
         }
         let stamps: Vec<(OffsetDateTime, String)> = new_entries
@@ -993,13 +1117,17 @@ async fn keyset_window(
                         .map(|(_, id)| id),
                 );
                 progress.reached = Some(rfc3339(cursor));
-                shared.save(key, progress.clone()).map_err(WindowError::State)?;
+                shared
+                    .save(key, progress.clone(), true)
+                    .map_err(WindowError::State)?;
             }
             Some(index) => {
                 // Resume from the first report not handled; those before it at
                 // the same instant are re-read and found current.
                 progress.reached = Some(rfc3339(stamps[index].0));
-                shared.save(key, progress.clone()).map_err(WindowError::State)?;
+                shared
+                    .save(key, progress.clone(), true)
+                    .map_err(WindowError::State)?;
                 return match down {
                     Some(reason) => Err(WindowError::ServerDown(reason)),
                     None => Ok(WindowEnd::Stopped),
@@ -1040,10 +1168,14 @@ async fn offset_window(
         if handled.iter().any(|h| !*h) {
             return Ok(WindowEnd::Stopped);
         }
-        shared.save(key, progress.clone()).map_err(WindowError::State)?;
+        shared
+            .save(key, progress.clone(), true)
+            .map_err(WindowError::State)?;
     }
     progress.done = true;
-    shared.save(key, progress.clone()).map_err(WindowError::State)?;
+    shared
+        .save(key, progress.clone(), false)
+        .map_err(WindowError::State)?;
     Ok(WindowEnd::Done)
 }
 
@@ -1203,6 +1335,29 @@ mod tests {
         );
         assert_eq!(get("_sort"), ["date,_id"]);
         assert_eq!(get("_count"), ["50"]);
+    }
+
+    #[test]
+    fn a_report_time_is_its_last_update_or_the_start_of_its_clinical_date() {
+        let report = serde_json::json!({"meta": {"lastUpdated": "2026-11-28T05:00:00.120Z"},
+            "effectiveDateTime": "2019-03-05T10:00:00+01:00"});
+        assert_eq!(
+            report_time(&report, WindowField::LastUpdated),
+            Some(datetime!(2026-11-28 5:00:00.120 UTC))
+        );
+        assert_eq!(
+            report_time(&report, WindowField::Date),
+            Some(datetime!(2019-03-05 9:00 UTC))
+        );
+        for (partial, start) in [
+            ("2019", datetime!(2019-01-01 0:00 UTC)),
+            ("2019-03", datetime!(2019-03-01 0:00 UTC)),
+            ("2019-03-05", datetime!(2019-03-05 0:00 UTC)),
+        ] {
+            let report = serde_json::json!({"effectivePeriod": {"start": partial}});
+            assert_eq!(report_time(&report, WindowField::Date), Some(start), "{partial}");
+        }
+        assert_eq!(report_time(&serde_json::json!({}), WindowField::Date), None);
     }
 
     #[test]

@@ -125,6 +125,9 @@ fn init_logging(format: LogFormat, filter: &str) {
 }
 
 fn run(command: Command) -> Result<ExitCode> {
+    // The code tables are compiled in; checking them first turns a broken table
+    // into a clear start-up error naming the file and line, not a failure mid-run.
+    reportsplit::map::FhirCodes::check_builtin().context("checking mappings/fhir.tsv")?;
     match command {
         Command::Extract(args) => extract(&args),
         Command::Eval(args) => eval(&args),

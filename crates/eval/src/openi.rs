@@ -662,9 +662,8 @@ mod tests {
     fn possible_counts_by_certainty_and_hypothetical_never() {
         use Counting::{AnyPossible, PresentOnly, PresentOrProbable};
         let current = Temporality::Current;
-        let possible = |certainty, counting| {
-            asserted(Assertion::Possible, Some(certainty), current, counting)
-        };
+        let possible =
+            |certainty, counting| asserted(Assertion::Possible, Some(certainty), current, counting);
         assert!(possible(Certainty::High, PresentOrProbable));
         assert!(!possible(Certainty::Moderate, PresentOrProbable));
         assert!(!possible(Certainty::Low, PresentOrProbable));

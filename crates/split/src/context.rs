@@ -121,6 +121,15 @@ const fn side(side: Laterality) -> Cue {
     }
 }
 
+/// "A versus B": a hedge on both sides that joins two alternatives, each
+/// an even chance.
+const fn alternatives() -> Cue {
+    Cue {
+        alternative: true,
+        ..hedge(Both, Moderate)
+    }
+}
+
 /// A side stated after the finding as a direction ("shift to the right").
 const fn direction(side: Laterality) -> Cue {
     Cue {
@@ -414,6 +423,13 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("may reflect", hedge(Forward, Moderate)),
     ("could reflect", hedge(Forward, Moderate)),
     ("may be", hedge(Both, Moderate)),
+    // Forward only: in "opacity may be compatible with atelectasis" the
+    // opacity is certain.
+    ("may be compatible with", link(Forward, Moderate)),
+    ("may be consistent with", link(Forward, Moderate)),
+    ("could be compatible with", link(Forward, Moderate)),
+    ("could be consistent with", link(Forward, Moderate)),
+    ("might be compatible with", link(Forward, Moderate)),
     ("could be", hedge(Both, Moderate)),
     ("questionable", hedge(Both, Moderate)),
     ("question", hedge(Forward, Moderate)),
@@ -452,11 +468,14 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("favored", hedge(Forward, High)),
     ("favoring", hedge(Forward, High)),
     ("differential includes", hedge(Forward, Low)),
+    // "Differential for the fullness includes X".
+    ("differential", hedge(Forward, Low)),
     ("differential diagnosis includes", hedge(Forward, Low)),
     ("differential diagnosis", hedge(Forward, Low)),
     ("differential considerations include", hedge(Forward, Low)),
-    ("versus", hedge(Both, Moderate)),
-    ("vs", hedge(Both, Moderate)),
+    // Both alternatives are in doubt: "atelectasis versus scarring".
+    ("versus", alternatives()),
+    ("vs", alternatives()),
     // "X and/or Y" reports a combined observation, not a doubt.
     ("and/or", NONE),
     (
@@ -782,6 +801,10 @@ pub(crate) struct Judgement {
 /// so far that it swallows the next clause.
 const MAX_NEGATION_WORDS: usize = 12;
 
+/// How many words may stand between a two-way cue and the mention it
+/// modifies ("questionable small interstitial edema").
+const MODIFIER_WORDS: usize = 2;
+
 /// Judges the mention whose focus is `text[focus_start..focus_end]`, given
 /// the sentence's cues (from [`Cues::scan`]) and the starts/ends of the other
 /// mentions of the sentence (`others`, used to keep laterality and change
@@ -804,7 +827,17 @@ pub(crate) fn judge(
         if hit.end <= focus_start && matches!(reach, Forward | Both) {
             (!terminated(hit.end, focus_start)).then_some(focus_start - hit.end)
         } else if hit.start >= focus_end && matches!(reach, Backward | Both) {
-            (!terminated(focus_end, hit.start)).then_some(hit.start - focus_end)
+            // A two-way cue right before another mention is that mention's
+            // modifier: in "probable effusions and questionable edema" the
+            // doubt is the edema's.
+            let modifies_next = reach == Both
+                && !hit.cue.alternative
+                && others.iter().any(|&(s, _)| {
+                    s >= hit.end
+                        && word_count(&bytes[hit.end..s]) <= MODIFIER_WORDS
+                        && !terminated(hit.end, s)
+                });
+            (!modifies_next && !terminated(focus_end, hit.start)).then_some(hit.start - focus_end)
         } else {
             None
         }
@@ -831,10 +864,18 @@ pub(crate) fn judge(
     }
     let (assertion, certainty) = match polarity {
         Some((_, Polarity::Negate, _)) => (Assertion::Absent, None),
-        Some((_, Polarity::Link, _)) if link_negated(cues, focus_start) => (Assertion::Absent, None),
+        Some((_, Polarity::Link, _)) if link_negated(cues, focus_start) => {
+            (Assertion::Absent, None)
+        }
         Some((_, Polarity::Hedge | Polarity::Link, hedge)) => (
             Assertion::Possible,
-            Some(hedge_certainty(bytes, cues, hedge, focus_start, focus_end)),
+            Some(hedge_certainty(
+                bytes,
+                cues,
+                hedge,
+                (focus_start, focus_end),
+                others,
+            )),
         ),
         Some((_, Polarity::Affirm, _)) | None => (Assertion::Present, None),
     };
@@ -845,8 +886,17 @@ pub(crate) fn judge(
         // A finding with no side of its own takes the side of the observation
         // it explains: "left basilar opacity compatible with atelectasis".
         laterality: direction_after(bytes, cues, focus_end)
-            .or_else(|| nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.side))
-            .or_else(|| inherited_side(bytes, cues, focus_start, focus_end)),
+            .or_else(|| direction_before(bytes, cues, focus_start))
+            .or_else(|| {
+                nearest_local(bytes, cues, focus_start, focus_end, others, |c| {
+                    c.side.filter(|_| !c.direction)
+                })
+            })
+            .or_else(|| {
+                (!is_shift(&bytes[focus_start..focus_end]))
+                    .then(|| inherited_side(bytes, cues, focus_start, focus_end))
+                    .flatten()
+            }),
         certainty,
     }
 }
@@ -862,15 +912,18 @@ fn hedge_certainty(
     bytes: &[u8],
     cues: &[CueHit],
     hedge: &CueHit,
-    focus_start: usize,
-    focus_end: usize,
+    (focus_start, focus_end): (usize, usize),
+    others: &[(usize, usize)],
 ) -> Certainty {
+    // Stacked hedges lead up to the mention, with no other mention between
+    // ("probable effusions and questionable edema": "questionable" is the
+    // edema's).
     let reaches = |hit: &CueHit| match hit.cue.polarity {
         Some((Forward | Both, Polarity::Hedge | Polarity::Link)) if hit.end <= focus_start => {
             !ends_scope(bytes, cues, hit.end, focus_start)
-        }
-        Some((Backward | Both, Polarity::Hedge | Polarity::Link)) if hit.start >= focus_end => {
-            !ends_scope(bytes, cues, focus_end, hit.start)
+                && !others
+                    .iter()
+                    .any(|&(s, e)| s >= hit.end && e <= focus_start)
         }
         _ => false,
     };
@@ -909,6 +962,66 @@ fn hedge_certainty(
 /// offers its alternative ("pneumonia in the right base or aspiration").
 const MAX_ALTERNATIVE_GAP_WORDS: usize = 4;
 
+/// A direction right before the mention, modifying it ("leftward midline
+/// shift", "4 mm of leftward shift"): no word between, so the direction of
+/// one shift is not passed on ("shift to the right and herniation").
+fn direction_before(bytes: &[u8], cues: &[CueHit], focus_start: usize) -> Option<Laterality> {
+    cues.iter()
+        .rev()
+        .find(|hit| hit.end <= focus_start && hit.cue.side.is_some())
+        .filter(|hit| {
+            hit.cue.direction
+                && word_count(&bytes[hit.end..focus_start]) == 0
+                && !ends_scope(bytes, cues, hit.end, focus_start)
+        })
+        .and_then(|hit| hit.cue.side)
+}
+
+/// Whether a "to the left/right" phrase is the start of a place, not a
+/// direction: "extending to the left common iliac artery". Only a phrase
+/// that ends its clause or is followed by a joining word is a direction
+/// ("shift to the right and herniation", "shift to the right of 5 mm").
+fn names_a_place(bytes: &[u8], hit: &CueHit) -> bool {
+    if !bytes[hit.start].eq_ignore_ascii_case(&b't') {
+        return false;
+    }
+    let rest = &bytes[hit.end..];
+    let word_start = rest
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(rest.len());
+    let word_end = rest[word_start..]
+        .iter()
+        .position(|b| !b.is_ascii_alphanumeric())
+        .map_or(rest.len(), |end| word_start + end);
+    let next = &rest[word_start..word_end];
+    !next.is_empty()
+        && ![
+            "and",
+            "or",
+            "with",
+            "of",
+            "by",
+            "measuring",
+            "side",
+            "which",
+            "but",
+        ]
+        .iter()
+        .any(|joining| next.eq_ignore_ascii_case(joining.as_bytes()))
+}
+
+/// Whether a term names a displacement — a shift (midline, mediastinal) or
+/// a herniation: it has a direction, not a side, so it never inherits the
+/// side of the lesion that causes it ("right subdural hemorrhage with
+/// midline shift" shifts to the left). A side stated on the term itself
+/// ("left paracentral disc herniation") still counts.
+fn is_shift(term: &[u8]) -> bool {
+    [&b"shift"[..], b"herniation"].iter().any(|word| {
+        term.len() >= word.len() && term[term.len() - word.len()..].eq_ignore_ascii_case(word)
+    })
+}
+
 /// A direction phrase that is the first cue after the mention in its clause
 /// ("shift to the right", "shift of 4 mm to the right"): it names the
 /// mention's own side, whatever side the sentence named before.
@@ -920,6 +1033,7 @@ fn direction_after(bytes: &[u8], cues: &[CueHit], focus_end: usize) -> Option<La
                 && !bytes[focus_end..hit.start]
                     .iter()
                     .any(|b| matches!(b, b',' | b';' | b'.' | b':' | b'(' | b')'))
+                && !names_a_place(bytes, hit)
         })
         .and_then(|hit| hit.cue.side)
 }
@@ -996,9 +1110,11 @@ fn nearest_local<T: Copy>(
 /// The side of a finding that states none next to it: the nearest side cue
 /// before it in the clause, whatever lies between ("left basilar opacity
 /// compatible with atelectasis"), else the nearest after it in a coordinated
-/// list ("opacity and atelectasis at the left base"). Never across "with",
-/// which adds another finding with its own place ("heart failure with
-/// bilateral effusions", "right subdural hemorrhage with midline shift").
+/// list ("opacity and atelectasis at the left base") but not across "with"
+/// ("heart failure with bilateral effusions"). A direction ("rightward",
+/// "to the left") is never inherited: it is the way something moved, not
+/// where a finding lies ("left pneumothorax with rightward shift, compatible
+/// with tension pneumothorax").
 fn inherited_side(
     bytes: &[u8],
     cues: &[CueHit],
@@ -1008,18 +1124,13 @@ fn inherited_side(
     let before = cues
         .iter()
         .rev()
-        .filter(|hit| hit.end <= focus_start)
+        .filter(|hit| hit.end <= focus_start && !hit.cue.direction)
         .find_map(|hit| hit.cue.side.map(|side| (hit, side)))
-        .filter(|(hit, _)| {
-            !ends_scope(bytes, cues, hit.end, focus_start)
-                && !cues
-                    .iter()
-                    .any(|c| c.cue.ends_negation && c.start >= hit.end && c.end <= focus_start)
-        })
+        .filter(|(hit, _)| !ends_scope(bytes, cues, hit.end, focus_start))
         .map(|(_, side)| side);
     let after = || {
         cues.iter()
-            .filter(|hit| hit.start >= focus_end)
+            .filter(|hit| hit.start >= focus_end && !hit.cue.direction)
             .find_map(|hit| hit.cue.side.map(|side| (hit, side)))
             .filter(|(hit, _)| {
                 !ends_scope(bytes, cues, focus_end, hit.start)
@@ -1305,8 +1416,14 @@ mod tests {
     fn stacked_hedges_take_the_weakest_and_alternatives_are_moderate() {
         for (s, term) in [
             ("Opacity may be compatible with atelectasis.", "atelectasis"),
-            ("Opacity concerning for pneumonia or aspiration.", "pneumonia"),
-            ("Opacities suggestive of scarring or atelectasis.", "atelectasis"),
+            (
+                "Opacity concerning for pneumonia or aspiration.",
+                "pneumonia",
+            ),
+            (
+                "Opacities suggestive of scarring or atelectasis.",
+                "atelectasis",
+            ),
             ("Likely atelectasis or pneumonia.", "pneumonia"),
         ] {
             assert_eq!(
@@ -1368,7 +1485,6 @@ mod tests {
             l("Left subdural hematoma.", "hematoma"),
             Some(Laterality::Left)
         );
-
     }
 
     #[test]

@@ -464,16 +464,58 @@ mod tests {
     }
 
     #[test]
-    fn with_adds_a_finding_that_inherits_no_side() {
+    fn a_hedge_of_another_mention_does_not_weaken_this_one() {
         let lexicon = shared_lexicon();
-        let out = findings("Acute right subdural hemorrhage with midline shift.", lexicon);
-        let sides: Vec<Option<Laterality>> = out.iter().map(|f| f.laterality).collect();
-        assert_eq!(sides, [Some(Laterality::Right), None]);
         let out = findings(
-            "Left basilar opacity compatible with atelectasis.",
+            "Probable small pleural effusions and questionable interstitial edema.",
             lexicon,
         );
-        assert_eq!(out[1].laterality, Some(Laterality::Left));
+        let graded: Vec<Option<Certainty>> = out.iter().map(|f| f.certainty).collect();
+        assert_eq!(graded, [Some(Certainty::High), Some(Certainty::Moderate)]);
+        // "versus" doubts both alternatives, whichever comes first.
+        let out = findings("Bibasilar atelectasis versus scarring.", lexicon);
+        let judged: Vec<(Assertion, Option<Certainty>)> =
+            out.iter().map(|f| (f.assertion, f.certainty)).collect();
+        assert_eq!(
+            judged,
+            [(Assertion::Possible, Some(Certainty::Moderate)); 2]
+        );
+    }
+
+    #[test]
+    fn a_shift_has_a_direction_not_the_side_of_its_cause() {
+        let lexicon = shared_lexicon();
+        let sides = |text: &str| -> Vec<Option<Laterality>> {
+            findings(text, lexicon)
+                .iter()
+                .map(|f| f.laterality)
+                .collect()
+        };
+        assert_eq!(
+            sides("Acute right subdural hemorrhage with midline shift."),
+            [Some(Laterality::Right), None]
+        );
+        assert_eq!(
+            sides("Subdural hematoma on the right convexity with 4 mm of leftward midline shift."),
+            [Some(Laterality::Right), Some(Laterality::Left)]
+        );
+        // A direction is not where a finding lies.
+        assert_eq!(
+            sides(
+                "Large left pneumothorax with rightward shift, compatible with tension pneumothorax."
+            ),
+            [Some(Laterality::Left), Some(Laterality::Left)]
+        );
+        // "to the left common iliac artery" is a place, not a direction.
+        assert_eq!(
+            sides("Intimal flap extending to the left common iliac artery."),
+            [None]
+        );
+        // Other findings joined by "with" keep the side they share.
+        assert_eq!(
+            sides("6 mm right UVJ stone with moderate hydronephrosis."),
+            [Some(Laterality::Right), Some(Laterality::Right)]
+        );
     }
 
     #[test]
@@ -488,10 +530,7 @@ mod tests {
         assert_eq!(code("Left adrenal nodule."), "27925004");
         assert_eq!(code("1.2 cm nodule in the left adrenal gland."), "27925004");
         assert_eq!(code("Hypoechoic nodule within the liver."), "27925004");
-        assert_eq!(
-            coded("No nodule in the thyroid.")[0].2,
-            Assertion::Absent
-        );
+        assert_eq!(coded("No nodule in the thyroid.")[0].2, Assertion::Absent);
         assert_eq!(code("Right upper lobe nodule."), "427359005");
         // The shape of an opacity whose nature is undecided (a rib callus,
         // a nipple shadow, a granuloma): not yet a nodule.
@@ -509,13 +548,13 @@ mod tests {
         ] {
             assert_eq!(code(text), "233785005", "{text}");
         }
-        assert_eq!(
-            coded("Lung volumes are not low.")[0].2,
-            Assertion::Absent
-        );
+        assert_eq!(coded("Lung volumes are not low.")[0].2, Assertion::Absent);
         assert_eq!(code("The heart size is mildly enlarged."), "8186001");
         // Calcified granuloma is a granuloma, not a nodule.
-        assert_eq!(code("Calcified granuloma in the left upper lobe."), "45647009");
+        assert_eq!(
+            code("Calcified granuloma in the left upper lobe."),
+            "45647009"
+        );
     }
 
     #[test]
