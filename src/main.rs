@@ -146,15 +146,31 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Sync(args) => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let summary = runtime.block_on(reportsplit::sync::run(&args))?;
-            eprintln!("{summary}");
-            Ok(if summary.failed_total() > 0 {
-                ExitCode::from(3)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(ExitCode::from(runtime.block_on(sync(&args))))
         }
     }
+}
+
+/// `sync --once` (one pass) or `sync --every D` (the daemon); the exit codes are
+/// documented in docs/operations.md.
+async fn sync(args: &reportsplit::sync::SyncArgs) -> u8 {
+    use reportsplit::daemon::{self, exit};
+    let result = match args.every {
+        Some(every) => daemon::run(args, every, daemon::shutdown_on_signals())
+            .await
+            .map(|summary| {
+                eprintln!("{summary}");
+                exit::OK
+            }),
+        None => reportsplit::sync::run(args).await.map(|summary| {
+            eprintln!("{summary}");
+            if summary.failed_total() > 0 { exit::PARTIAL } else { exit::OK }
+        }),
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("reportsplit: {}", reportsplit::sync::error_chain(&error));
+        daemon::exit_code(&error)
+    })
 }
 
 fn extract(args: &ExtractArgs) -> Result<ExitCode> {

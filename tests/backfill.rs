@@ -202,10 +202,10 @@ async fn interrupted_backfill_resumes(how: Interrupt) {
     std::fs::write(&config_path, config_text(&server.base, &state_dir, &subject, PAGE)).unwrap();
     let config = reportsplit::config::Config::load(&config_path).unwrap();
     let dead = dir.path().join("dead.ndjson");
-    let range = (
-        OffsetDateTime::now_utc() - time::Duration::hours(1),
-        OffsetDateTime::now_utc() + time::Duration::seconds(1),
-    );
+    // Ends now: the reports the first run writes (moved to a later
+    // lastUpdated) are outside the range when the second run starts.
+    let until = OffsetDateTime::now_utc();
+    let range = (until - time::Duration::hours(1), until);
     let hour = Duration::from_secs(3600);
 
     let tagged = match how {
