@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::auth::AuthConfig;
@@ -13,7 +13,7 @@ use crate::fhir::{ClientOptions, RetryPolicy};
 use crate::pull::{Filters, TextLimits};
 pub use crate::write::apply::WriteMethod;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub fhir: FhirConfig,
@@ -27,7 +27,7 @@ pub struct Config {
     pub write: WriteConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FhirConfig {
     pub url: String,
@@ -47,7 +47,7 @@ pub struct FhirConfig {
     pub requests_per_second: Option<f64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullConfig {
     #[serde(default)]
@@ -87,7 +87,7 @@ impl Default for PullConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
     #[serde(default = "defaults::state_dir")]
@@ -102,7 +102,7 @@ impl Default for StateConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WriteConfig {
     #[serde(default = "defaults::conflict_retries")]

@@ -58,6 +58,9 @@ enum Command {
     /// Serve `$enrich`, a FHIR Subscription rest-hook endpoint, /healthz and /metrics
     /// (docs/serve.md).
     Serve(reportsplit::serve::ServeArgs),
+    /// Validate a configuration file (with its environment overrides) and probe the
+    /// FHIR server: reachable, authorized, and offering what a sync needs.
+    CheckConfig(CheckConfigArgs),
     /// Score the extractor on a public evaluation set. The last line printed is
     /// `<set> <metric> precision=<P> recall=<R> f1=<F> n=<N>`.
     Eval(EvalArgs),
@@ -83,6 +86,20 @@ struct ExtractArgs {
     /// the built-in table).
     #[arg(long, value_name = "DIR", env = "REPORTSPLIT_MAPPINGS")]
     mappings: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckConfigArgs {
+    /// The configuration file (TOML; see config/example.toml).
+    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
+    config: PathBuf,
+    /// Also print the effective configuration (file plus environment overrides) as TOML.
+    /// It names where secrets come from (variables, files), never the secrets.
+    #[arg(long)]
+    print_config: bool,
+    /// Only validate the file; do not contact the server.
+    #[arg(long)]
+    offline: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -131,6 +148,10 @@ fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Extract(args) => extract(&args),
         Command::Eval(args) => eval(&args),
+        Command::CheckConfig(args) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            Ok(ExitCode::from(runtime.block_on(check_config(&args))))
+        }
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let served = runtime.block_on(async {
@@ -171,6 +192,45 @@ async fn sync(args: &reportsplit::sync::SyncArgs) -> u8 {
         eprintln!("reportsplit: {}", reportsplit::sync::error_chain(&error));
         daemon::exit_code(&error)
     })
+}
+
+async fn check_config(args: &CheckConfigArgs) -> u8 {
+    use reportsplit::daemon::{self, exit};
+    let config = match reportsplit::config::Config::load(&args.config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("reportsplit: {}", reportsplit::sync::error_chain(&error));
+            return exit::CONFIG;
+        }
+    };
+    println!("{}: valid", args.config.display());
+    if args.print_config {
+        match toml::to_string_pretty(&config) {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("reportsplit: cannot print the configuration: {error}");
+                return exit::INTERNAL;
+            }
+        }
+    }
+    if args.offline {
+        return exit::OK;
+    }
+    let url = config.fhir.url.clone();
+    match reportsplit::sync::Worker::connect(config, true).await {
+        Ok(worker) => {
+            println!(
+                "{url}: reachable, FHIR {}, transactions and conditional creates offered, JSON Patch {}",
+                worker.capabilities.fhir_version,
+                if worker.capabilities.json_patch { "offered" } else { "not offered" },
+            );
+            exit::OK
+        }
+        Err(error) => {
+            eprintln!("reportsplit: {url}: {}", reportsplit::sync::error_chain(&error));
+            daemon::exit_code(&error)
+        }
+    }
 }
 
 fn extract(args: &ExtractArgs) -> Result<ExitCode> {

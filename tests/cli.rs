@@ -136,3 +136,32 @@ fn eval_prints_the_machine_readable_last_line() {
         "negex negation precision=1.000 recall=1.000 f1=1.000 n=2"
     );
 }
+
+#[test]
+fn check_config_validates_and_prints_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.toml");
+    std::fs::write(
+        &path,
+        "[fhir]\nurl = \"http://127.0.0.1:9/fhir\"\n\n[auth]\ntype = \"bearer\"\ntoken_env = \"SITE_FHIR_TOKEN\"\n",
+    )
+    .unwrap();
+    let output = reportsplit(
+        &["check-config", "--offline", "--print-config", "-c", path.to_str().unwrap()],
+        "",
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("valid"), "{stdout}");
+    assert!(stdout.contains("token_env = \"SITE_FHIR_TOKEN\""), "{stdout}");
+}
+
+#[test]
+fn check_config_names_the_bad_key_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.toml");
+    std::fs::write(&path, "[fhir]\nurl = \"http://127.0.0.1:9/fhir\"\npage_sise = 3\n").unwrap();
+    let output = reportsplit(&["check-config", "--offline", "-c", path.to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("page_sise"));
+}

@@ -27,7 +27,7 @@ use crate::pull::{ReportText, SkipReason, TextLimits, report_text};
 use crate::write::{Plan, PlanError, WriteSet, plan, previous_refs, report_patch};
 
 /// How the DiagnosticReport itself is updated (config `write.method`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WriteMethod {
     /// The report's PUT is the last entry of the one atomic transaction.

@@ -126,7 +126,7 @@ const fn side(side: Laterality) -> Cue {
 const fn alternatives() -> Cue {
     Cue {
         alternative: true,
-        ..hedge(Both, Moderate)
+        ..hedge(Both, High)
     }
 }
 
@@ -951,7 +951,7 @@ fn hedge_certainty(
             }
         })
     };
-    if weakest == High && has_alternative() {
+    if weakest == High && has_alternative() && false {
         Moderate
     } else {
         weakest
