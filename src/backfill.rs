@@ -869,7 +869,11 @@ enum Occupied {
 /// The time of the range's first and last report (two one-entry searches),
 /// so that a range of decades over a few years of data does not cost a
 /// search per empty window.
-async fn occupied_span(worker: &Worker, plan: &BackfillPlan, started_at: OffsetDateTime) -> Occupied {
+async fn occupied_span(
+    worker: &Worker,
+    plan: &BackfillPlan,
+    started_at: OffsetDateTime,
+) -> Occupied {
     let filters = worker.config.filters();
     let first_and_last = async {
         let mut ends = Vec::new();
@@ -924,7 +928,10 @@ fn report_time(report: &Value, by: WindowField) -> Option<OffsetDateTime> {
             let (year, rest) = text.split_at_checked(4)?;
             let mut parts = rest.trim_start_matches('-').split('-');
             let year: i32 = year.parse().ok()?;
-            let month: u8 = parts.next().filter(|p| !p.is_empty()).map_or(Some(1), |m| m.get(..2)?.parse().ok())?;
+            let month: u8 = parts
+                .next()
+                .filter(|p| !p.is_empty())
+                .map_or(Some(1), |m| m.get(..2)?.parse().ok())?;
             let day: u8 = parts.next().map_or(Some(1), |d| d.get(..2)?.parse().ok())?;
             let month = time::Month::try_from(month).ok()?;
             time::Date::from_calendar_date(year, month, day)
@@ -934,12 +941,7 @@ fn report_time(report: &Value, by: WindowField) -> Option<OffsetDateTime> {
     }
 }
 
-async fn log_progress(
-    shared: Arc<Shared>,
-    every: Duration,
-    total: Option<u64>,
-    started: Instant,
-) {
+async fn log_progress(shared: Arc<Shared>, every: Duration, total: Option<u64>, started: Instant) {
     let mut ticks = tokio::time::interval(every);
     ticks.tick().await;
     loop {
@@ -1305,10 +1307,7 @@ mod tests {
             .filter(|(k, _)| k == "_lastUpdated")
             .map(|(_, v)| v.as_str())
             .collect();
-        assert_eq!(
-            values,
-            ["ge2026-05-31T00:00:00Z", "lt2026-06-01T00:00:00Z"]
-        );
+        assert_eq!(values, ["ge2026-05-31T00:00:00Z", "lt2026-06-01T00:00:00Z"]);
     }
 
     #[test]
@@ -1355,7 +1354,11 @@ mod tests {
             ("2019-03-05", datetime!(2019-03-05 0:00 UTC)),
         ] {
             let report = serde_json::json!({"effectivePeriod": {"start": partial}});
-            assert_eq!(report_time(&report, WindowField::Date), Some(start), "{partial}");
+            assert_eq!(
+                report_time(&report, WindowField::Date),
+                Some(start),
+                "{partial}"
+            );
         }
         assert_eq!(report_time(&serde_json::json!({}), WindowField::Date), None);
     }
@@ -1376,7 +1379,11 @@ mod tests {
     fn dead_letters_carry_no_report_text() {
         let report = serde_json::json!({"resourceType": "DiagnosticReport", "id": "r1",
             "meta": {"versionId": "3"}, "conclusion": "Large left pneumothorax."});
-        let letter = DeadLetter::new(&report_identity(&report), "rejected-422".into(), "POST x: HTTP 422");
+        let letter = DeadLetter::new(
+            &report_identity(&report),
+            "rejected-422".into(),
+            "POST x: HTTP 422",
+        );
         let line = serde_json::to_string(&letter).unwrap();
         assert!(!line.contains("pneumothorax"), "{line}");
         assert_eq!(letter.report, "DiagnosticReport/r1");

@@ -75,7 +75,7 @@ pub fn exit_code(error: &SyncError) -> u8 {
         SyncError::Capability { .. } => exit::REFUSED,
         SyncError::Fhir(error) => fhir_exit_code(error),
         SyncError::State(error) => state_exit_code(error),
-        SyncError::Output { .. } => exit::INTERNAL,
+        SyncError::Output { .. } | SyncError::Device(_) => exit::INTERNAL,
     }
 }
 
@@ -94,9 +94,10 @@ pub fn shutdown_on_signals() -> CancellationToken {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut int)) =
-                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-            else {
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
                 tracing::error!("cannot install the SIGTERM/SIGINT handlers");
                 return;
             };
@@ -227,10 +228,9 @@ impl std::fmt::Display for DaemonSummary {
 /// output file) stops it.
 fn is_transient(error: &SyncError) -> bool {
     match error {
-        SyncError::Fhir(error) => matches!(
-            fhir_exit_code(error),
-            exit::UNREACHABLE | exit::INTERNAL
-        ),
+        SyncError::Fhir(error) => {
+            matches!(fhir_exit_code(error), exit::UNREACHABLE | exit::INTERNAL)
+        }
         // Another process (a backfill on the same state directory) holds the lock for now.
         SyncError::State(StateError::Locked(_)) => true,
         _ => false,

@@ -217,7 +217,7 @@ async fn check_config(args: &CheckConfigArgs) -> u8 {
         return exit::OK;
     }
     let url = config.fhir.url.clone();
-    match reportsplit::sync::Worker::connect(config, true).await {
+    match reportsplit::sync::Worker::check(config, true).await {
         Ok(worker) => {
             println!(
                 "{url}: reachable, FHIR {}, transactions and conditional creates offered, JSON Patch {}",

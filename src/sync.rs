@@ -160,6 +160,8 @@ pub enum SyncError {
     Fhir(#[from] FhirError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("cannot build reportsplit's Device resource")]
+    Device(#[source] crate::map::BuildError),
     #[error("cannot write the transactions to {path}")]
     Output {
         path: String,
@@ -178,8 +180,45 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Builds the client and checks the server's CapabilityStatement.
+    /// [`Worker::check`], then, when the run writes, creates this version's
+    /// Device once before any concurrent transaction. Each transaction also
+    /// creates it conditionally, but two concurrent first transactions on a
+    /// server without transactional uniqueness could create it twice, after
+    /// which every conditional create of it would fail.
     pub async fn connect(config: Config, write: bool) -> Result<Worker, SyncError> {
+        let worker = Worker::check(config, write).await?;
+        if write {
+            worker.ensure_device().await?;
+        }
+        Ok(worker)
+    }
+
+    async fn ensure_device(&self) -> Result<(), SyncError> {
+        let device = crate::map::device(&self.run).map_err(SyncError::Device)?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        let query = crate::map::identifier_query(&crate::map::device_identifier(&self.run));
+        let value = reqwest::header::HeaderValue::from_str(&query)
+            .map_err(|error| {
+                SyncError::Device(crate::map::BuildError::Invalid(format!(
+                    "identifier search {query:?}: {error}"
+                )))
+            })?;
+        headers.insert("If-None-Exist", value);
+        let url = self.client.url("Device")?;
+        let body = serde_json::to_vec(&device).map_err(|source| FhirError::Json {
+            method: reqwest::Method::POST,
+            url: url.to_string(),
+            source,
+        })?;
+        self.client
+            .send(reqwest::Method::POST, url, headers, Some(body))
+            .await?
+            .success()?;
+        Ok(())
+    }
+
+    /// Builds the client and checks the server's CapabilityStatement; writes nothing.
+    pub async fn check(config: Config, write: bool) -> Result<Worker, SyncError> {
         let client = FhirClient::new(&config.client_options()?, &config.auth)?;
         let metadata = client.get(client.url("metadata")?).await?.success()?;
         let needs = Requirements {

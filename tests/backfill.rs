@@ -16,8 +16,10 @@ use time::macros::datetime;
 use tokio_util::sync::CancellationToken;
 
 /// March 2026: the seed reports' clinical dates (`effectiveDateTime` 2026-03-01..28).
-const MARCH: (OffsetDateTime, OffsetDateTime) =
-    (datetime!(2026-03-01 0:00 UTC), datetime!(2026-04-01 0:00 UTC));
+const MARCH: (OffsetDateTime, OffsetDateTime) = (
+    datetime!(2026-03-01 0:00 UTC),
+    datetime!(2026-04-01 0:00 UTC),
+);
 
 /// Seeds a patient and `n` reports; returns (subject reference, report ids).
 async fn seed_reports(fhir: &Fhir, prefix: &str, n: usize) -> (String, Vec<String>) {
@@ -47,10 +49,7 @@ fn plan(
     }
 }
 
-async fn backfill(
-    config: &reportsplit::config::Config,
-    plan: BackfillPlan,
-) -> BackfillSummary {
+async fn backfill(config: &reportsplit::config::Config, plan: BackfillPlan) -> BackfillSummary {
     tokio::time::timeout(
         Duration::from_secs(300),
         backfill::run_with(config.clone(), plan, CancellationToken::new()),
@@ -85,7 +84,10 @@ async fn assert_enriched_once(fhir: &Fhir, subject: &str, ids: &[String]) {
         *by_identifier.entry(identifier).or_default() += 1;
     }
     let duplicated: Vec<_> = by_identifier.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(duplicated.is_empty(), "duplicated Observations: {duplicated:?}");
+    assert!(
+        duplicated.is_empty(),
+        "duplicated Observations: {duplicated:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,7 +139,11 @@ async fn a_backfill_by_last_updated_pages_by_keyset_across_windows() {
                 seed::report(&format!("{patient}-{n}"), n, &patient, false)
             })
             .collect();
-        ids.extend(reports.iter().map(|r| r["id"].as_str().unwrap().to_string()));
+        ids.extend(
+            reports
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string()),
+        );
         fhir.put_all(&reports).await;
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
@@ -151,7 +157,13 @@ async fn a_backfill_by_last_updated_pages_by_keyset_across_windows() {
 
     let summary = backfill(
         &config,
-        plan(WindowField::LastUpdated, range, Duration::from_secs(1), 3, &dead),
+        plan(
+            WindowField::LastUpdated,
+            range,
+            Duration::from_secs(1),
+            3,
+            &dead,
+        ),
     )
     .await;
     assert!(summary.windows >= 3, "{summary}");
@@ -199,7 +211,11 @@ async fn interrupted_backfill_resumes(how: Interrupt) {
     let dir = common::temp_state();
     let config_path = dir.path().join("site.toml");
     let state_dir = dir.path().join("state");
-    std::fs::write(&config_path, config_text(&server.base, &state_dir, &subject, PAGE)).unwrap();
+    std::fs::write(
+        &config_path,
+        config_text(&server.base, &state_dir, &subject, PAGE),
+    )
+    .unwrap();
     let config = reportsplit::config::Config::load(&config_path).unwrap();
     let dead = dir.path().join("dead.ndjson");
     // Ends now: the reports the first run writes (moved to a later
@@ -227,7 +243,10 @@ async fn interrupted_backfill_resumes(how: Interrupt) {
             .await;
             child.kill().expect("kill -9");
             let status = child.wait().unwrap();
-            assert!(!status.success(), "the backfill was killed, not finished: {status}");
+            assert!(
+                !status.success(),
+                "the backfill was killed, not finished: {status}"
+            );
             tagged
         }
         Interrupt::AbortTheTask => {
@@ -280,9 +299,16 @@ async fn interrupted_backfill_resumes(how: Interrupt) {
     // It resumed from its saved point, not from the window's start: only the
     // reports after the last saved page (and those sharing its last
     // timestamp) are read again, not all those done before the interruption.
-    assert_eq!(resumed.seen, resumed.enriched + resumed.current, "{resumed}");
+    assert_eq!(
+        resumed.seen,
+        resumed.enriched + resumed.current,
+        "{resumed}"
+    );
     // (A transaction cut off by the interruption may still have committed.)
-    assert!(resumed.enriched <= REPORTS - interrupted_tagged, "{resumed}");
+    assert!(
+        resumed.enriched <= REPORTS - interrupted_tagged,
+        "{resumed}"
+    );
     assert!(
         resumed.current < interrupted_tagged,
         "re-read everything after resuming ({interrupted_tagged} were done): {resumed}"
@@ -294,7 +320,11 @@ async fn interrupted_backfill_resumes(how: Interrupt) {
 }
 
 /// Polls until at least 15 reports are tagged (or `finished()`); bounded.
-async fn wait_until_some_tagged(fhir: &Fhir, subject: &str, mut finished: impl FnMut() -> bool) -> u64 {
+async fn wait_until_some_tagged(
+    fhir: &Fhir,
+    subject: &str,
+    mut finished: impl FnMut() -> bool,
+) -> u64 {
     for _ in 0..1200 {
         let tagged = count_tagged(fhir, subject).await;
         if tagged >= 15 || finished() {
@@ -350,7 +380,13 @@ async fn poison_reports_are_dead_lettered_and_reprocessed_once_fixed() {
 
     let summary = backfill(
         &config,
-        plan(WindowField::Date, MARCH, Duration::from_secs(31 * 86_400), 4, &dead),
+        plan(
+            WindowField::Date,
+            MARCH,
+            Duration::from_secs(31 * 86_400),
+            4,
+            &dead,
+        ),
     )
     .await;
     assert_eq!(summary.seen, 12, "{summary}");
@@ -358,7 +394,10 @@ async fn poison_reports_are_dead_lettered_and_reprocessed_once_fixed() {
     assert_eq!(summary.failed_total(), 3, "{summary}");
     assert_eq!(summary.exit_code(), 3);
     let letters = read_letters(&dead);
-    let named: HashSet<&str> = letters.iter().map(|l| l["report"].as_str().unwrap()).collect();
+    let named: HashSet<&str> = letters
+        .iter()
+        .map(|l| l["report"].as_str().unwrap())
+        .collect();
     let poisoned: HashSet<String> = [3, 7, 8]
         .iter()
         .map(|i| format!("DiagnosticReport/{patient}-{i}"))
@@ -366,17 +405,25 @@ async fn poison_reports_are_dead_lettered_and_reprocessed_once_fixed() {
     assert_eq!(named, poisoned.iter().map(String::as_str).collect());
     for letter in &letters {
         assert_eq!(letter["versionId"], "1", "{letter}");
-        assert!(letter["reason"].as_str().is_some_and(|r| !r.is_empty()), "{letter}");
+        assert!(
+            letter["reason"].as_str().is_some_and(|r| !r.is_empty()),
+            "{letter}"
+        );
         assert!(letter["time"].as_str().is_some(), "{letter}");
     }
     let raw = std::fs::read_to_string(&dead).unwrap();
     for word in ["pneumonia", "nodule", "Cough", "FINDINGS", "IMPRESSION"] {
-        assert!(!raw.contains(word), "report text in the dead-letter file: {raw}");
+        assert!(
+            !raw.contains(word),
+            "report text in the dead-letter file: {raw}"
+        );
     }
 
     // The source fixes two of them; reprocess enriches those, keeps the third.
     for fixed in [3, 8] {
-        let mut report = fhir.get(&format!("DiagnosticReport/{patient}-{fixed}")).await;
+        let mut report = fhir
+            .get(&format!("DiagnosticReport/{patient}-{fixed}"))
+            .await;
         report["status"] = Value::from("final");
         fhir.put(&report).await;
     }
@@ -395,9 +442,13 @@ async fn poison_reports_are_dead_lettered_and_reprocessed_once_fixed() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["report"], format!("DiagnosticReport/{patient}-7"));
     for fixed in [3, 8] {
-        let report = fhir.get(&format!("DiagnosticReport/{patient}-{fixed}")).await;
+        let report = fhir
+            .get(&format!("DiagnosticReport/{patient}-{fixed}"))
+            .await;
         assert!(
-            report["meta"]["tag"].as_array().is_some_and(|t| t.iter().any(|t| t["system"] == TAG_SYSTEM)),
+            report["meta"]["tag"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["system"] == TAG_SYSTEM)),
             "{fixed} enriched after reprocess"
         );
     }
@@ -416,7 +467,11 @@ async fn poison_reports_are_dead_lettered_and_reprocessed_once_fixed() {
     let last = reportsplit::reprocess::run_with(config, &dead, &dead, CancellationToken::new())
         .await
         .expect("reprocess");
-    assert_eq!((last.enriched, last.still_failing_total()), (1, 0), "{last}");
+    assert_eq!(
+        (last.enriched, last.still_failing_total()),
+        (1, 0),
+        "{last}"
+    );
     assert_eq!(last.exit_code(), 0);
     assert!(read_letters(&dead).is_empty());
 }

@@ -13,8 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 async fn count_tagged(fhir: &Fhir, subject: &str) -> u64 {
     let system: String = url::form_urlencoded::byte_serialize(TAG_SYSTEM.as_bytes()).collect();
-    fhir.count(&format!("DiagnosticReport?subject={subject}&_tag={system}|"))
-        .await
+    fhir.count(&format!(
+        "DiagnosticReport?subject={subject}&_tag={system}|"
+    ))
+    .await
 }
 
 /// Waits (at most `limit`) until `want` reports of the subject are tagged.
@@ -64,10 +66,16 @@ async fn the_daemon_picks_up_new_reports_and_stops_when_asked() {
             reportsplit::daemon::run_with(config, Duration::from_secs(1), &mut sink, shutdown).await
         }
     });
-    assert_eq!(wait_tagged(&fhir, &subject, 5, Duration::from_secs(60)).await, 5);
+    assert_eq!(
+        wait_tagged(&fhir, &subject, 5, Duration::from_secs(60)).await,
+        5
+    );
     // Created while the daemon runs: picked up by a later pass.
     fhir.put_all(&reports(&patient, 5..12)).await;
-    assert_eq!(wait_tagged(&fhir, &subject, 12, Duration::from_secs(60)).await, 12);
+    assert_eq!(
+        wait_tagged(&fhir, &subject, 12, Duration::from_secs(60)).await,
+        12
+    );
 
     shutdown.cancel();
     let summary = tokio::time::timeout(
@@ -96,7 +104,11 @@ async fn the_daemon_binary_exits_zero_on_sigterm_with_its_checkpoint_saved() {
     let dir = common::temp_state();
     let state_dir = dir.path().join("state");
     let config_path = dir.path().join("site.toml");
-    std::fs::write(&config_path, config_text(&server.base, &state_dir, &subject)).unwrap();
+    std::fs::write(
+        &config_path,
+        config_text(&server.base, &state_dir, &subject),
+    )
+    .unwrap();
 
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reportsplit"))
         .args(["sync", "--every", "1s", "--config"])

@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::fhir::{FhirClient, FhirError};
 use crate::map::RunInfo;
 use crate::pull::{ReportText, SkipReason, TextLimits, report_text};
-use crate::write::{Plan, PlanError, WriteSet, plan, previous_refs, report_patch};
+use crate::write::{Plan, PlanError, WriteSet, is_current, plan, previous_refs, report_patch};
 
 /// How the DiagnosticReport itself is updated (config `write.method`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -389,6 +389,9 @@ async fn plan_report(
     report: &Value,
     text: &ReportText,
 ) -> Result<Plan, ApplyError> {
+    if is_current(report, text, context.run) {
+        return Ok(Plan::Current);
+    }
     let extraction = extract_as(&text.text, context.lexicon, text.headerless);
     let previous = read_previous(context.client, report).await?;
     Ok(plan(report, text, &extraction, &previous, context.run)?)

@@ -156,6 +156,24 @@ pub fn previous_refs(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Whether the report's tag already records this text, status and extractor
+/// version, so that [`plan`] would answer [`Plan::Current`]. Cheap: callers
+/// ask it first and skip splitting the text and reading `previous`.
+pub fn is_current(report: &Value, text: &ReportText, run: &RunInfo) -> bool {
+    let Ok(source) = ReportSource::read(report) else {
+        return false;
+    };
+    let text_sha = map::sha256_hex(text.text.as_bytes());
+    tag_of(report) == Some(tag_code(&run.extractor_version, source.status, &text_sha))
+}
+
+/// The parsed reportsplit tag of a report, if it has a well-formed one.
+fn tag_of(report: &Value) -> Option<TagCode> {
+    find_tag(report)
+        .and_then(|(_, coding)| coding.get("code").and_then(Value::as_str))
+        .and_then(parse_tag)
+}
+
 /// Plans the transaction for one report with the built-in code table.
 pub fn plan(
     report: &Value,
@@ -190,9 +208,7 @@ pub fn plan_with(
     let source = ReportSource::read(report)?;
     let text_sha = map::sha256_hex(text.text.as_bytes());
     let derivation = tag_code(&run.extractor_version, source.status, &text_sha);
-    let tagged = find_tag(report)
-        .and_then(|(_, coding)| coding.get("code").and_then(Value::as_str))
-        .and_then(parse_tag);
+    let tagged = tag_of(report);
     if tagged.as_ref() == Some(&derivation) {
         return Ok(Plan::Current);
     }

@@ -126,7 +126,7 @@ const fn side(side: Laterality) -> Cue {
 const fn alternatives() -> Cue {
     Cue {
         alternative: true,
-        ..hedge(Both, High)
+        ..hedge(Both, Moderate)
     }
 }
 
@@ -396,6 +396,10 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("possibly", hedge(Forward, Moderate)),
     ("possibility of", hedge(Forward, Moderate)),
     ("is possible", hedge(Backward, Moderate)),
+    ("are possible", hedge(Backward, Moderate)),
+    ("is also possible", hedge(Backward, Moderate)),
+    ("are also possible", hedge(Backward, Moderate)),
+    ("perhaps", hedge(Forward, Moderate)),
     ("probable", hedge(Forward, High)),
     ("probably", hedge(Forward, High)),
     // Forward only: in "opacity, likely atelectasis" the opacity is certain.
@@ -456,6 +460,9 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("could be due to", hedge(Forward, Moderate)),
     ("might be due to", hedge(Forward, Moderate)),
     ("possibly due to", hedge(Forward, Moderate)),
+    // One word in careless typing; "due to" alone ends every scope.
+    ("maybe due to", hedge(Forward, Moderate)),
+    ("maybe secondary to", hedge(Forward, Moderate)),
     ("likely due to", hedge(Forward, High)),
     ("probably due to", hedge(Forward, High)),
     ("may be secondary to", hedge(Forward, Moderate)),
@@ -951,7 +958,7 @@ fn hedge_certainty(
             }
         })
     };
-    if weakest == High && has_alternative() && false {
+    if weakest == High && has_alternative() {
         Moderate
     } else {
         weakest
@@ -1407,6 +1414,25 @@ mod tests {
             assert_eq!(
                 certainty(s, term),
                 (Assertion::Possible, Some(Certainty::Low)),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn hedges_after_a_list_and_run_together_maybe_are_moderate() {
+        for (s, term) in [
+            ("Aspiration or edema are also possible.", "edema"),
+            ("Effusion is also possible.", "effusion"),
+            ("Cardiomegaly and effusion are possible.", "cardiomegaly"),
+            ("Perhaps a small left effusion.", "effusion"),
+            // "due to" alone ends a scope; "maybe due to" is one hedge.
+            ("Maybe due to fibrosis or atelectasis.", "atelectasis"),
+            ("Maybe secondary to atelectasis.", "atelectasis"),
+        ] {
+            assert_eq!(
+                certainty(s, term),
+                (Assertion::Possible, Some(Certainty::Moderate)),
                 "{s}"
             );
         }

@@ -550,6 +550,10 @@ mod tests {
         }
         assert_eq!(coded("Lung volumes are not low.")[0].2, Assertion::Absent);
         assert_eq!(code("The heart size is mildly enlarged."), "8186001");
+        for text in ["Increased heart size.", "The heart size has increased."] {
+            assert_eq!(code(text), "8186001", "{text}");
+        }
+        assert_eq!(coded("Heart size is not increased.")[0].2, Assertion::Absent);
         // Calcified granuloma is a granuloma, not a nodule.
         assert_eq!(
             code("Calcified granuloma in the left upper lobe."),
