@@ -31,6 +31,12 @@
 //! already handled (more reports than a page share one timestamp), the
 //! search's own `next` links are followed until a page with new entries.
 //!
+//! Ties cost time, never data: the resume point is an instant, so reports
+//! sharing it are read again after a restart (found current, nothing
+//! written), and a tie group larger than a page is walked from its start at
+//! each step. Data bulk-loaded with one `lastUpdated` for thousands of
+//! reports is better backfilled `--by date`.
+//!
 //! # Progress, resume, memory
 //! After each page the window's resume point (`reached`: every report updated
 //! before it was handled) is saved in the state store; a finished window is

@@ -21,6 +21,14 @@ Examples:
                                                  one incremental pass (the cron form)
   reportsplit sync --config config/site.toml --once --dry-run
                                                  print the transactions, write nothing
+  reportsplit sync --config config/site.toml --every 5m
+                                                 the same as a daemon (SIGTERM stops it cleanly)
+  reportsplit backfill -c site.toml --since 2015-01-01 --until 2026-01-01 --concurrency 8
+                                                 resumable backfill of a date range
+  reportsplit reprocess -c site.toml --dead-letter state/dead-letter.ndjson
+                                                 retry the reports that failed
+  reportsplit serve -c site.toml --listen 127.0.0.1:8080
+                                                 $enrich, Subscription endpoint, /healthz, /metrics
   reportsplit eval negex negex_annotations.tsv   score negation on the NegEx kit
   REPORTSPLIT_FHIR_URL=http://127.0.0.1:8080/fhir reportsplit sync -c site.toml --once";
 
@@ -55,6 +63,11 @@ enum Command {
     Extract(ExtractArgs),
     /// Incremental sync: pull new and changed DiagnosticReports, write coded Observations back.
     Sync(reportsplit::sync::SyncArgs),
+    /// Enrich every report of a past range, window by window, resumably and in parallel;
+    /// reports that fail go to a dead-letter file (docs/operations.md).
+    Backfill(reportsplit::backfill::BackfillArgs),
+    /// Retry the reports of a dead-letter file written by `backfill`, `sync` or `serve`.
+    Reprocess(reportsplit::reprocess::ReprocessArgs),
     /// Serve `$enrich`, a FHIR Subscription rest-hook endpoint, /healthz and /metrics
     /// (docs/serve.md).
     Serve(reportsplit::serve::ServeArgs),
@@ -116,6 +129,14 @@ struct EvalArgs {
 }
 
 fn main() -> ExitCode {
+    // A panic message can quote the data being processed (a string slice of
+    // report text); print only where it happened.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map_or_else(|| "an unknown place".to_owned(), ToString::to_string);
+        eprintln!("reportsplit: internal error (panic) at {location}");
+    }));
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
     match run(cli.command) {
@@ -151,6 +172,38 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::CheckConfig(args) => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             Ok(ExitCode::from(runtime.block_on(check_config(&args))))
+        }
+        Command::Backfill(args) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            Ok(ExitCode::from(runtime.block_on(async {
+                let shutdown = reportsplit::daemon::shutdown_on_signals();
+                match reportsplit::backfill::run(&args, shutdown).await {
+                    Ok(summary) => {
+                        eprintln!("{summary}");
+                        summary.exit_code()
+                    }
+                    Err(error) => {
+                        eprintln!("reportsplit: {}", reportsplit::sync::error_chain(&error));
+                        error.exit_code()
+                    }
+                }
+            })))
+        }
+        Command::Reprocess(args) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            Ok(ExitCode::from(runtime.block_on(async {
+                let shutdown = reportsplit::daemon::shutdown_on_signals();
+                match reportsplit::reprocess::run(&args, shutdown).await {
+                    Ok(summary) => {
+                        eprintln!("{summary}");
+                        summary.exit_code()
+                    }
+                    Err(error) => {
+                        eprintln!("reportsplit: {}", reportsplit::sync::error_chain(&error));
+                        error.exit_code()
+                    }
+                }
+            })))
         }
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
