@@ -238,7 +238,11 @@ async fn sync(args: &reportsplit::sync::SyncArgs) -> u8 {
             }),
         None => reportsplit::sync::run(args).await.map(|summary| {
             eprintln!("{summary}");
-            if summary.failed_total() > 0 { exit::PARTIAL } else { exit::OK }
+            if summary.failed_total() > 0 {
+                exit::PARTIAL
+            } else {
+                exit::OK
+            }
         }),
     };
     result.unwrap_or_else(|error| {
@@ -275,12 +279,19 @@ async fn check_config(args: &CheckConfigArgs) -> u8 {
             println!(
                 "{url}: reachable, FHIR {}, transactions and conditional creates offered, JSON Patch {}",
                 worker.capabilities.fhir_version,
-                if worker.capabilities.json_patch { "offered" } else { "not offered" },
+                if worker.capabilities.json_patch {
+                    "offered"
+                } else {
+                    "not offered"
+                },
             );
             exit::OK
         }
         Err(error) => {
-            eprintln!("reportsplit: {url}: {}", reportsplit::sync::error_chain(&error));
+            eprintln!(
+                "reportsplit: {url}: {}",
+                reportsplit::sync::error_chain(&error)
+            );
             daemon::exit_code(&error)
         }
     }
@@ -289,7 +300,8 @@ async fn check_config(args: &CheckConfigArgs) -> u8 {
 fn extract(args: &ExtractArgs) -> Result<ExitCode> {
     let lexicon = load_lexicon(args.mappings.as_deref())?;
     let content = read_input(&args.file)?;
-    let inputs = input::parse(&content).with_context(|| format!("reading {}", args.file.display()))?;
+    let inputs =
+        input::parse(&content).with_context(|| format!("reading {}", args.file.display()))?;
     if args.fhir {
         return transactions(&inputs, &lexicon);
     }
@@ -310,12 +322,22 @@ fn extract(args: &ExtractArgs) -> Result<ExitCode> {
 
 fn extract_one(input: &Input, lexicon: &Lexicon) -> serde_json::Result<serde_json::Value> {
     let report = match input {
-        Input::Text(text) => return ExtractOutput::extracted(None, None, text, lexicon, SectionKind::Other),
+        Input::Text(text) => {
+            return ExtractOutput::extracted(None, None, text, lexicon, SectionKind::Other);
+        }
         Input::Report(report) => report,
     };
-    let reference = report["id"].as_str().map(|id| format!("DiagnosticReport/{id}"));
+    let reference = report["id"]
+        .as_str()
+        .map(|id| format!("DiagnosticReport/{id}"));
     match pull::report_text(report, TextLimits::default()) {
-        Ok(text) => ExtractOutput::extracted(reference, Some(&text.element), &text.text, lexicon, text.headerless),
+        Ok(text) => ExtractOutput::extracted(
+            reference,
+            Some(&text.element),
+            &text.text,
+            lexicon,
+            text.headerless,
+        ),
         Err(reason) => serde_json::to_value(ExtractOutput {
             report: reference,
             source: None,
@@ -336,15 +358,20 @@ fn transactions(inputs: &[Input], lexicon: &Lexicon) -> Result<ExitCode> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for input in inputs {
         let Input::Report(report) = input else {
-            anyhow::bail!("--fhir reads DiagnosticReports (JSON, Bundle or NDJSON), not plain text");
+            anyhow::bail!(
+                "--fhir reads DiagnosticReports (JSON, Bundle or NDJSON), not plain text"
+            );
         };
         let line = match pull::report_text(report, TextLimits::default()) {
             Err(reason) => outcome("information", "informational", &reason.to_string()),
             Ok(text) => {
-                let extraction = reportsplit_split::extract_as(&text.text, lexicon, text.headerless);
+                let extraction =
+                    reportsplit_split::extract_as(&text.text, lexicon, text.headerless);
                 match write::plan(report, &text, &extraction, &[], &run) {
                     Ok(Plan::Write(set)) => set.bundle,
-                    Ok(Plan::Current) => serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": []}),
+                    Ok(Plan::Current) => {
+                        serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": []})
+                    }
                     Err(error) => {
                         failed += 1;
                         tracing::warn!(report = %write::apply::reference(report), "cannot plan the report: {error}");
@@ -357,7 +384,11 @@ fn transactions(inputs: &[Input], lexicon: &Lexicon) -> Result<ExitCode> {
         writeln!(out)?;
     }
     out.flush()?;
-    Ok(if failed > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn outcome(severity: &str, code: &str, diagnostics: &str) -> serde_json::Value {
@@ -401,7 +432,9 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
     let contents = args
         .files
         .iter()
-        .map(|path| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display())))
+        .map(|path| {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+        })
         .collect::<Result<Vec<_>>>()?;
     let options = reportsplit_eval::Options {
         errors: args.errors,
@@ -428,5 +461,6 @@ fn load_lexicon(dir: Option<&Path>) -> Result<Lexicon> {
     let Some(dir) = dir else {
         return Ok(Lexicon::builtin());
     };
-    reportsplit::tables::load_lexicon(dir).with_context(|| format!("loading mappings from {}", dir.display()))
+    reportsplit::tables::load_lexicon(dir)
+        .with_context(|| format!("loading mappings from {}", dir.display()))
 }

@@ -197,12 +197,11 @@ impl Worker {
         let device = crate::map::device(&self.run).map_err(SyncError::Device)?;
         let mut headers = reqwest::header::HeaderMap::new();
         let query = crate::map::identifier_query(&crate::map::device_identifier(&self.run));
-        let value = reqwest::header::HeaderValue::from_str(&query)
-            .map_err(|error| {
-                SyncError::Device(crate::map::BuildError::Invalid(format!(
-                    "identifier search {query:?}: {error}"
-                )))
-            })?;
+        let value = reqwest::header::HeaderValue::from_str(&query).map_err(|error| {
+            SyncError::Device(crate::map::BuildError::Invalid(format!(
+                "identifier search {query:?}: {error}"
+            )))
+        })?;
         headers.insert("If-None-Exist", value);
         let url = self.client.url("Device")?;
         let body = serde_json::to_vec(&device).map_err(|source| FhirError::Json {

@@ -83,7 +83,12 @@ fn extract_reads_ndjson_reports_and_names_their_source() {
     assert_eq!(lines[0]["source"], "DiagnosticReport.conclusion");
     assert!(!lines[0]["findings"].as_array().unwrap().is_empty());
     assert_eq!(lines[1]["report"], "DiagnosticReport/b");
-    assert!(lines[1]["skipped"].as_str().unwrap().contains("no presentedForm"));
+    assert!(
+        lines[1]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("no presentedForm")
+    );
 }
 
 #[test]
@@ -103,9 +108,9 @@ fn extract_fhir_prints_one_transaction_per_report() {
         assert_eq!(last["request"]["url"], format!("DiagnosticReport/{id}"));
         assert_eq!(last["request"]["ifMatch"], "W/\"3\"");
         assert!(
-            entries
-                .iter()
-                .any(|e| e["request"]["method"] == "POST" && e["request"]["ifNoneExist"].is_string())
+            entries.iter().any(
+                |e| e["request"]["method"] == "POST" && e["request"]["ifNoneExist"].is_string()
+            )
         );
     }
 }
@@ -129,7 +134,11 @@ fn eval_prints_the_machine_readable_last_line() {
     )
     .unwrap();
     let output = reportsplit(&["eval", "negex", path.to_str().unwrap()], "");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         stdout.lines().last().unwrap(),
@@ -147,21 +156,41 @@ fn check_config_validates_and_prints_without_secrets() {
     )
     .unwrap();
     let output = reportsplit(
-        &["check-config", "--offline", "--print-config", "-c", path.to_str().unwrap()],
+        &[
+            "check-config",
+            "--offline",
+            "--print-config",
+            "-c",
+            path.to_str().unwrap(),
+        ],
         "",
     );
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("valid"), "{stdout}");
-    assert!(stdout.contains("token_env = \"SITE_FHIR_TOKEN\""), "{stdout}");
+    assert!(
+        stdout.contains("token_env = \"SITE_FHIR_TOKEN\""),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn check_config_names_the_bad_key_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("site.toml");
-    std::fs::write(&path, "[fhir]\nurl = \"http://127.0.0.1:9/fhir\"\npage_sise = 3\n").unwrap();
-    let output = reportsplit(&["check-config", "--offline", "-c", path.to_str().unwrap()], "");
+    std::fs::write(
+        &path,
+        "[fhir]\nurl = \"http://127.0.0.1:9/fhir\"\npage_sise = 3\n",
+    )
+    .unwrap();
+    let output = reportsplit(
+        &["check-config", "--offline", "-c", path.to_str().unwrap()],
+        "",
+    );
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("page_sise"));
 }

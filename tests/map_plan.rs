@@ -383,15 +383,27 @@ fn current_when_the_tag_matches_and_rewrite_when_the_extractor_changes() {
     let extraction = extraction(TEXT, &c);
     let again = plan(&stored, &report_text(), &extraction, &previous, &run()).expect("plan");
     assert_eq!(again, Plan::Current);
-    assert!(reportsplit::write::is_current(&stored, &report_text(), &run()));
-    assert!(!reportsplit::write::is_current(&report(), &report_text(), &run()));
+    assert!(reportsplit::write::is_current(
+        &stored,
+        &report_text(),
+        &run()
+    ));
+    assert!(!reportsplit::write::is_current(
+        &report(),
+        &report_text(),
+        &run()
+    ));
 
     // a new extractor version re-derives: all old Observations superseded
     let newer = RunInfo {
         extractor_version: "0.2.0".into(),
         ..run()
     };
-    assert!(!reportsplit::write::is_current(&stored, &report_text(), &newer));
+    assert!(!reportsplit::write::is_current(
+        &stored,
+        &report_text(),
+        &newer
+    ));
     let Plan::Write(set) =
         plan(&stored, &report_text(), &extraction, &previous, &newer).expect("plan")
     else {

@@ -53,6 +53,8 @@ pub(crate) struct Cue {
     pub(crate) terminates: bool,
     /// See [`NEGATION_TERMINATOR`].
     pub(crate) ends_negation: bool,
+    /// Says a finding persists ("stable atelectasis"): see [`persists`].
+    pub(crate) persists: bool,
 }
 
 const NONE: Cue = Cue {
@@ -65,6 +67,7 @@ const NONE: Cue = Cue {
     side: None,
     terminates: false,
     ends_negation: false,
+    persists: false,
 };
 
 const fn negate(reach: Reach) -> Cue {
@@ -127,6 +130,16 @@ const fn alternatives() -> Cue {
     Cue {
         alternative: true,
         ..hedge(Both, Moderate)
+    }
+}
+
+/// A word saying a finding persists, so it is there ("no new consolidation,
+/// stable atelectasis"): it blocks a negation further away, unless a negation
+/// governs the word itself ("no persistent pneumothorax").
+const fn persists() -> Cue {
+    Cue {
+        persists: true,
+        ..and_change(affirm(Forward), Change::Stable)
     }
 }
 
@@ -353,6 +366,92 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ),
     (
         "no enlargement of",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    // "No interval increase in the effusion": the effusion is still there.
+    (
+        "no interval increase",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no interval increase in",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no significant interval increase",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no significant interval increase in",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no further increase in",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no significant decrease",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no significant decrease in",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no interval decrease",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no interval decrease in",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    ("no worsening", and_change(affirm(Forward), Change::Stable)),
+    (
+        "no worsening of",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no interval worsening",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no interval worsening of",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no improvement",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no improvement in",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no interval improvement",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no interval improvement in",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no significant improvement",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no significant improvement in",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no interval enlargement of",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no interval growth",
+        and_change(affirm(Forward), Change::Stable),
+    ),
+    (
+        "no interval growth of",
         and_change(affirm(Forward), Change::Stable),
     ),
     ("not changed", and_change(affirm(Both), Change::Stable)),
@@ -613,6 +712,20 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("assessment for", when(Forward, Temporality::Hypothetical)),
     ("to assess", when(Forward, Temporality::Hypothetical)),
     ("screen for", when(Forward, Temporality::Hypothetical)),
+    // What a test can show, not what it showed: "CT is more sensitive in
+    // detecting small nodules".
+    ("in detecting", when(Forward, Temporality::Hypothetical)),
+    ("for detecting", when(Forward, Temporality::Hypothetical)),
+    ("to detect", when(Forward, Temporality::Hypothetical)),
+    ("for detection of", when(Forward, Temporality::Hypothetical)),
+    (
+        "for the detection of",
+        when(Forward, Temporality::Hypothetical),
+    ),
+    (
+        "in the detection of",
+        when(Forward, Temporality::Hypothetical),
+    ),
     ("correlate for", when(Forward, Temporality::Hypothetical)),
     (
         "correlate clinically for",
@@ -696,12 +809,13 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("regressed", change(Change::Decreased)),
     ("less prominent", change(Change::Decreased)),
     ("less pronounced", change(Change::Decreased)),
-    ("stable", change(Change::Stable)),
-    ("grossly stable", change(Change::Stable)),
-    ("unchanged", change(Change::Stable)),
-    ("persistent", change(Change::Stable)),
+    // See [`persists`].
+    ("stable", persists()),
+    ("grossly stable", persists()),
+    ("unchanged", persists()),
+    ("persistent", persists()),
     ("persists", change(Change::Stable)),
-    ("persisting", change(Change::Stable)),
+    ("persisting", persists()),
     ("again seen", change(Change::Stable)),
     ("again noted", change(Change::Stable)),
     ("again demonstrated", change(Change::Stable)),
@@ -771,6 +885,16 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("source of", TERMINATOR),
     ("etiology of", TERMINATOR),
     ("and there", TERMINATOR),
+    // A negated clause closed by its verb: "no effusion seen, mild
+    // cardiomegaly".
+    ("seen,", NEGATION_TERMINATOR),
+    ("identified,", NEGATION_TERMINATOR),
+    ("noted,", NEGATION_TERMINATOR),
+    ("demonstrated,", NEGATION_TERMINATOR),
+    ("visualized,", NEGATION_TERMINATOR),
+    // A new subject starts a new clause: "no effusion, and the heart is
+    // enlarged". Hedges still carry over ("possible effusion and the ...").
+    ("and the", NEGATION_TERMINATOR),
     ("with", NEGATION_TERMINATOR),
     // "with" inside these phrases links, it does not start a new clause.
     ("consistent with", NONE),
@@ -850,17 +974,28 @@ pub(crate) fn judge(
         }
     };
     let mut polarity: Option<(usize, Polarity, &CueHit)> = None;
+    // An affirmation only blocks a negation: in "possible stable nodule" the
+    // nearest hedge further away still governs.
+    let mut hedge: Option<(usize, Polarity, &CueHit)> = None;
     let mut temporality: Option<(usize, Temporality)> = None;
     for hit in cues {
         if let Some((reach, effect)) = hit.cue.polarity
             && let Some(gap) = reaches(reach, hit)
-            && polarity.is_none_or(|(best, _, _)| gap < best)
-            && !(effect == Polarity::Negate
-                && hit.end <= focus_start
-                && (word_count(&bytes[hit.end..focus_start]) > MAX_NEGATION_WORDS
-                    || negation_ended(hit.end, focus_start)))
+            && !(hit.cue.persists && negated_itself(bytes, cues, hit, others))
         {
-            polarity = Some((gap, effect, hit));
+            if polarity.is_none_or(|(best, _, _)| gap < best)
+                && !(effect == Polarity::Negate
+                    && hit.end <= focus_start
+                    && (word_count(&bytes[hit.end..focus_start]) > MAX_NEGATION_WORDS
+                        || negation_ended(hit.end, focus_start)))
+            {
+                polarity = Some((gap, effect, hit));
+            }
+            if matches!(effect, Polarity::Hedge | Polarity::Link)
+                && hedge.is_none_or(|(best, _, _)| gap < best)
+            {
+                hedge = Some((gap, effect, hit));
+            }
         }
         if let Some((reach, when)) = hit.cue.temporality
             && let Some(gap) = reaches(reach, hit)
@@ -868,6 +1003,9 @@ pub(crate) fn judge(
         {
             temporality = Some((gap, when));
         }
+    }
+    if let Some((_, Polarity::Affirm, _)) = polarity {
+        polarity = hedge.or(polarity);
     }
     let (assertion, certainty) = match polarity {
         Some((_, Polarity::Negate, _)) => (Assertion::Absent, None),
@@ -1150,6 +1288,31 @@ fn inherited_side(
     before.or_else(after)
 }
 
+/// An affirming word that a negation governs in the same phrase ("no
+/// persistent pneumothorax", "there is no evidence of stable nodule")
+/// affirms nothing; after a clause mark it does ("no new consolidation,
+/// stable atelectasis") or after another finding ("no effusion and no change
+/// in the pneumothorax").
+fn negated_itself(
+    bytes: &[u8],
+    cues: &[CueHit],
+    affirm: &CueHit,
+    others: &[(usize, usize)],
+) -> bool {
+    cues.iter().any(|c| {
+        matches!(c.cue.polarity, Some((Forward | Both, Polarity::Negate)))
+            && c.end <= affirm.start
+            && !others.iter().any(|&(s, e)| s >= c.end && e <= affirm.start)
+            && {
+                let between = &bytes[c.end..affirm.start];
+                !between
+                    .iter()
+                    .any(|b| matches!(b, b',' | b';' | b'.' | b':' | b'(' | b')'))
+                    && word_count(between) <= MODIFIER_WORDS
+            }
+    })
+}
+
 /// Whether a scope from `from` to `to` is cut: by a terminator cue, or by a
 /// parenthesis that one end is inside and the other is not ("(slides not
 /// submitted) indicate X", "the nodule (not seen on the lateral) is").
@@ -1286,6 +1449,15 @@ mod tests {
                 "atelectasis",
             ),
             ("No increase in the size of the nodule.", "nodule"),
+            ("No interval increase in the right effusion.", "effusion"),
+            ("No significant interval increase in the nodule.", "nodule"),
+            ("No interval decrease in the left effusion.", "effusion"),
+            ("No interval worsening of the pneumothorax.", "pneumothorax"),
+            (
+                "No improvement in the right lower lobe consolidation.",
+                "consolidation",
+            ),
+            ("No further increase in the pneumothorax.", "pneumothorax"),
             (
                 "Not only atelectasis but also consolidation.",
                 "atelectasis",
@@ -1539,6 +1711,20 @@ mod tests {
         assert_eq!(t("Call if pain recurs.", "pain"), Temporality::Hypothetical);
         assert_eq!(
             t("Assess for effusion.", "effusion"),
+            Temporality::Hypothetical
+        );
+        assert_eq!(
+            t(
+                "CT is more sensitive in detecting small nodules.",
+                "nodules"
+            ),
+            Temporality::Hypothetical
+        );
+        assert_eq!(
+            t(
+                "Ultrasound is limited for the detection of stones.",
+                "stones"
+            ),
             Temporality::Hypothetical
         );
         assert_eq!(t("Left effusion.", "effusion"), Temporality::Current);

@@ -138,6 +138,40 @@ fn mention(entry: &Entry, text: &str, s: usize, e: usize, end: usize) -> Option<
     })
 }
 
+/// An organ sub-header can be the head of a gapped synonym whose tail opens
+/// the body: "HEART: Mildly enlarged." reads as `heart ... enlarged`. Skipped
+/// when the body names the finding itself ("HEART: Enlarged heart").
+fn header_mention(words: &Words, text: &str, sentence: SentenceSpan, mentions: &mut Vec<Mention>) {
+    let mut found = None;
+    select_words(
+        &words.automaton,
+        text,
+        sentence.start,
+        sentence.body_start,
+        |s, _, pattern| {
+            if found.is_none() {
+                found = words.entries[pattern].readings.iter().find_map(|reading| {
+                    let tail = reading.tail.as_deref()?;
+                    find_tail(text, sentence.body_start, sentence.end, tail).map(|(ts, te)| {
+                        Mention {
+                            start: s,
+                            end: te,
+                            focus_start: ts,
+                            focus_end: te,
+                            concept: reading.concept,
+                        }
+                    })
+                });
+            }
+        },
+    );
+    if let Some(mention) = found
+        && !mentions.iter().any(|other| other.start < mention.end)
+    {
+        mentions.insert(0, mention);
+    }
+}
+
 /// Finds `tail` (lower case) as whole words within a few words after `from`,
 /// not crossing a clause mark.
 fn find_tail(text: &str, from: usize, end: usize, tail: &str) -> Option<(usize, usize)> {
@@ -191,6 +225,9 @@ pub(crate) fn sentence_findings<'a>(
 ) {
     let (start, end) = (sentence.body_start, sentence.end);
     scan(&lexicon.words, text, start, end, scratch);
+    if sentence.body_start > sentence.start {
+        header_mention(&lexicon.words, text, sentence, &mut scratch.mentions);
+    }
     if scratch.mentions.is_empty() {
         return;
     }

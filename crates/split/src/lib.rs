@@ -519,6 +519,24 @@ mod tests {
     }
 
     #[test]
+    fn an_organ_sub_header_heads_a_gapped_finding() {
+        let found = coded("FINDINGS:\nHEART: Mildly enlarged.\nLUNGS: Clear.");
+        assert_eq!(
+            found,
+            vec![(
+                "heart: mildly enlarged".to_string(),
+                "8186001".to_string(),
+                Assertion::Present
+            )]
+        );
+        assert_eq!(coded("HEART: Not enlarged.")[0].2, Assertion::Absent);
+        assert_eq!(coded("LUNG VOLUMES: Low.")[0].1, "233785005");
+        // The body names the finding itself: one finding, not two.
+        assert_eq!(coded("HEART: Enlarged heart.").len(), 1);
+        assert!(coded("HEART: Normal size and contour.").is_empty());
+    }
+
+    #[test]
     fn review_findings_are_coded_by_their_own_concept() {
         let code = |text: &str| coded(text)[0].1.clone();
         // Air and fluid in the pleural space is not a pneumothorax.
@@ -550,10 +568,25 @@ mod tests {
         }
         assert_eq!(coded("Lung volumes are not low.")[0].2, Assertion::Absent);
         assert_eq!(code("The heart size is mildly enlarged."), "8186001");
-        for text in ["Increased heart size.", "The heart size has increased."] {
+        for text in [
+            "Increased heart size.",
+            "The heart size has increased.",
+            "Interval increase in heart size.",
+        ] {
             assert_eq!(code(text), "8186001", "{text}");
         }
-        assert_eq!(coded("Heart size is not increased.")[0].2, Assertion::Absent);
+        assert_eq!(
+            coded("Heart size is not increased.")[0].2,
+            Assertion::Absent
+        );
+        for text in [
+            "Right apical pleural cap.",
+            "Thickening of the right minor fissure.",
+            "Pleural-based thickening along the left chest wall.",
+        ] {
+            assert_eq!(code(text), "78381009", "{text}");
+        }
+        assert!(coded("Thickening of the bronchial walls.").is_empty());
         // Calcified granuloma is a granuloma, not a nodule.
         assert_eq!(
             code("Calcified granuloma in the left upper lobe."),
@@ -716,6 +749,74 @@ mod tests {
         assert_eq!(
             judged("Symptoms not consistent with aortic dissection."),
             owned(&[("aortic dissection", Assertion::Absent)])
+        );
+    }
+
+    #[test]
+    fn a_persisting_finding_after_a_negated_one_is_present() {
+        assert_eq!(
+            judged("No new consolidation, stable right basilar atelectasis."),
+            owned(&[
+                ("consolidation", Assertion::Absent),
+                ("atelectasis", Assertion::Present)
+            ])
+        );
+        assert_eq!(
+            judged("Resolved pneumothorax, unchanged small left effusion."),
+            owned(&[
+                ("pneumothorax", Assertion::Absent),
+                ("effusion", Assertion::Present)
+            ])
+        );
+        // A negation that governs the word itself still negates.
+        assert_eq!(
+            judged("No persistent pneumothorax."),
+            owned(&[("pneumothorax", Assertion::Absent)])
+        );
+        // Affirming blocks a negation, not a hedge.
+        assert_eq!(
+            judged("Possible stable nodule. Likely there is a small effusion."),
+            owned(&[
+                ("nodule", Assertion::Possible),
+                ("effusion", Assertion::Possible)
+            ])
+        );
+    }
+
+    #[test]
+    fn a_negated_clause_closed_by_its_verb_ends_the_negation() {
+        assert_eq!(
+            judged("No pleural effusion seen, mild cardiomegaly."),
+            owned(&[
+                ("pleural effusion", Assertion::Absent),
+                ("cardiomegaly", Assertion::Present)
+            ])
+        );
+        assert_eq!(
+            judged("No focal consolidation identified, small left effusion."),
+            owned(&[
+                ("consolidation", Assertion::Absent),
+                ("effusion", Assertion::Present)
+            ])
+        );
+    }
+
+    #[test]
+    fn a_new_subject_ends_a_negation() {
+        assert_eq!(
+            judged("No pneumothorax or pleural effusion, and the heart is enlarged."),
+            owned(&[
+                ("pneumothorax", Assertion::Absent),
+                ("pleural effusion", Assertion::Absent),
+                ("heart is enlarged", Assertion::Present)
+            ])
+        );
+        assert_eq!(
+            judged("Possible small effusion and the adjacent atelectasis."),
+            owned(&[
+                ("effusion", Assertion::Possible),
+                ("atelectasis", Assertion::Possible)
+            ])
         );
     }
 
