@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::fhir::FhirError;
+use crate::metrics::Metrics;
 use crate::state::StateError;
 use crate::sync::{SyncArgs, SyncError, SyncSummary};
 
@@ -259,7 +260,26 @@ pub async fn run(
         ),
         None => Box::new(std::io::sink()),
     };
-    run_with(config, every, &mut sink, shutdown).await
+    let metrics = match args.metrics_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|source| SyncError::Output {
+                    path: format!("metrics listener {address}"),
+                    source,
+                })?;
+            let metrics = Metrics::new();
+            tokio::spawn(crate::metrics::export(
+                listener,
+                metrics.clone(),
+                shutdown.clone(),
+            ));
+            tracing::info!(%address, "serving /metrics");
+            Some(metrics)
+        }
+        None => None,
+    };
+    run_with(config, every, &mut sink, metrics.as_ref(), shutdown).await
 }
 
 /// [`run`] with a loaded config and an output for the transactions sent.
@@ -267,6 +287,7 @@ pub async fn run_with(
     config: Config,
     every: Duration,
     transactions: &mut (dyn std::io::Write + Send),
+    metrics: Option<&Metrics>,
     shutdown: CancellationToken,
 ) -> Result<DaemonSummary, SyncError> {
     let started = Instant::now();
@@ -303,6 +324,9 @@ pub async fn run_with(
                     secs = pass_started.elapsed().as_secs_f64(),
                     "pass done"
                 );
+                if let Some(metrics) = metrics {
+                    metrics.record_sync(&pass);
+                }
                 summary.add(&pass);
             }
             Err(error) if is_transient(&error) => {

@@ -54,6 +54,10 @@ pub struct SyncArgs {
     /// SIGTERM/SIGINT, which finish the pass in flight (see src/daemon.rs).
     #[arg(long, value_name = "DURATION", value_parser = crate::daemon::parse_duration, conflicts_with_all = ["once", "dry_run"])]
     pub every: Option<std::time::Duration>,
+    /// With --every: serve Prometheus metrics (GET /metrics) on this address,
+    /// e.g. 127.0.0.1:9464. Pass counts, outcomes by reason and checkpoint lag.
+    #[arg(long, value_name = "ADDR", requires = "every")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// What a pass did. Counts are reports unless named otherwise.

@@ -59,11 +59,20 @@ async fn the_daemon_picks_up_new_reports_and_stops_when_asked() {
     let config = common::config(&server.base, state.path(), Some(&subject), 50);
 
     let shutdown = CancellationToken::new();
+    let metrics = reportsplit::metrics::Metrics::new();
     let daemon = tokio::spawn({
         let shutdown = shutdown.clone();
+        let metrics = metrics.clone();
         async move {
             let mut sink = std::io::sink();
-            reportsplit::daemon::run_with(config, Duration::from_secs(1), &mut sink, shutdown).await
+            reportsplit::daemon::run_with(
+                config,
+                Duration::from_secs(1),
+                &mut sink,
+                Some(&metrics),
+                shutdown,
+            )
+            .await
         }
     });
     assert_eq!(
@@ -88,6 +97,12 @@ async fn the_daemon_picks_up_new_reports_and_stops_when_asked() {
     .expect("a clean stop");
     assert!(summary.passes >= 2, "{summary}");
     assert_eq!(summary.written, 12, "each report written once: {summary}");
+    let exported = metrics.encode();
+    let written_line = exported
+        .lines()
+        .find(|line| line.contains("outcome=\"written\"") && !line.starts_with('#'))
+        .unwrap_or_else(|| panic!("no written counter in:\n{exported}"));
+    assert!(written_line.ends_with(" 12"), "{written_line}");
     assert_eq!(summary.failed_reports, 0, "{summary}");
     assert!(!summary.abandoned_pass, "{summary}");
 }
