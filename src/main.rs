@@ -175,35 +175,25 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Backfill(args) => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            Ok(ExitCode::from(runtime.block_on(async {
-                let shutdown = reportsplit::daemon::shutdown_on_signals();
-                match reportsplit::backfill::run(&args, shutdown).await {
-                    Ok(summary) => {
-                        eprintln!("{summary}");
-                        summary.exit_code()
-                    }
-                    Err(error) => {
-                        eprintln!("reportsplit: {}", reportsplit::sync::error_chain(&error));
-                        error.exit_code()
-                    }
-                }
-            })))
+            let result = runtime.block_on(async {
+                reportsplit::backfill::run(&args, reportsplit::daemon::shutdown_on_signals()).await
+            });
+            Ok(ExitCode::from(finish(
+                result,
+                |summary| summary.exit_code(),
+                |error| error.exit_code(),
+            )))
         }
         Command::Reprocess(args) => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            Ok(ExitCode::from(runtime.block_on(async {
-                let shutdown = reportsplit::daemon::shutdown_on_signals();
-                match reportsplit::reprocess::run(&args, shutdown).await {
-                    Ok(summary) => {
-                        eprintln!("{summary}");
-                        summary.exit_code()
-                    }
-                    Err(error) => {
-                        eprintln!("reportsplit: {}", reportsplit::sync::error_chain(&error));
-                        error.exit_code()
-                    }
-                }
-            })))
+            let result = runtime.block_on(async {
+                reportsplit::reprocess::run(&args, reportsplit::daemon::shutdown_on_signals()).await
+            });
+            Ok(ExitCode::from(finish(
+                result,
+                |summary| summary.exit_code(),
+                |error| error.exit_code(),
+            )))
         }
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -221,6 +211,25 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Sync(args) => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             Ok(ExitCode::from(runtime.block_on(sync(&args))))
+        }
+    }
+}
+
+/// Prints a long-running command's summary, or its error with its causes, and
+/// picks the exit code (docs/operations.md).
+fn finish<S: std::fmt::Display, E: std::error::Error>(
+    result: Result<S, E>,
+    summary_code: impl Fn(&S) -> u8,
+    error_code: impl Fn(&E) -> u8,
+) -> u8 {
+    match result {
+        Ok(summary) => {
+            eprintln!("{summary}");
+            summary_code(&summary)
+        }
+        Err(error) => {
+            eprintln!("reportsplit: {}", reportsplit::sync::error_chain(&error));
+            error_code(&error)
         }
     }
 }
