@@ -25,6 +25,18 @@ pub struct Config {
     pub state: StateConfig,
     #[serde(default)]
     pub write: WriteConfig,
+    #[serde(default)]
+    pub mappings: MappingsConfig,
+}
+
+/// A site's own copies of the extractor's code tables (same format as mappings/).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingsConfig {
+    /// Directory holding findings.tsv, body_sites.tsv, critical.tsv and/or
+    /// sections.tsv; each file present replaces the built-in table.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -72,7 +72,7 @@ pub fn fhir_exit_code(error: &FhirError) -> u8 {
 /// The exit code for a sync error (a pass, or the daemon's start).
 pub fn exit_code(error: &SyncError) -> u8 {
     match error {
-        SyncError::Config(_) => exit::CONFIG,
+        SyncError::Config(_) | SyncError::Mappings(_) => exit::CONFIG,
         SyncError::Capability { .. } => exit::REFUSED,
         SyncError::Fhir(error) => fhir_exit_code(error),
         SyncError::State(error) => state_exit_code(error),

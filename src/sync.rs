@@ -164,6 +164,8 @@ pub enum SyncError {
     Fhir(#[from] FhirError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("mappings.dir")]
+    Mappings(#[source] crate::tables::TablesError),
     #[error("cannot build reportsplit's Device resource")]
     Device(#[source] crate::map::BuildError),
     #[error("cannot write the transactions to {path}")]
@@ -222,6 +224,11 @@ impl Worker {
 
     /// Builds the client and checks the server's CapabilityStatement; writes nothing.
     pub async fn check(config: Config, write: bool) -> Result<Worker, SyncError> {
+        // Tables first: a bad site table is a configuration error, found before any request.
+        let lexicon = match &config.mappings.dir {
+            Some(dir) => crate::tables::load_lexicon(dir).map_err(SyncError::Mappings)?,
+            None => Lexicon::builtin(),
+        };
         let client = FhirClient::new(&config.client_options()?, &config.auth)?;
         let metadata = client.get(client.url("metadata")?).await?.success()?;
         let needs = Requirements {
@@ -244,7 +251,7 @@ impl Worker {
             config,
             client,
             capabilities,
-            lexicon: Lexicon::builtin(),
+            lexicon,
             run: RunInfo {
                 extractor_version: env!("CARGO_PKG_VERSION").to_string(),
                 recorded: OffsetDateTime::now_utc(),

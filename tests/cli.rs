@@ -194,3 +194,25 @@ fn check_config_names_the_bad_key_and_exits_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("page_sise"));
 }
+
+#[test]
+fn a_bad_site_mapping_table_stops_start_up_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mappings = dir.path().join("mappings");
+    std::fs::create_dir(&mappings).unwrap();
+    std::fs::write(mappings.join("critical.tsv"), "this is not a table\n").unwrap();
+    let path = dir.path().join("site.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[fhir]\nurl = \"http://127.0.0.1:9/fhir\"\n\n[mappings]\ndir = {:?}\n",
+            mappings.display().to_string()
+        ),
+    )
+    .unwrap();
+    // The tables are checked before any request, so the unreachable server is never tried.
+    let output = reportsplit(&["check-config", "-c", path.to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("critical.tsv:1"), "{stderr}");
+}
