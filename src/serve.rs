@@ -327,7 +327,24 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(catch_panics())
         .with_state(state)
+}
+
+/// Failures inside a handler are answered as FHIR too: a panic (a bug) becomes
+/// a 500 OperationOutcome instead of a dropped connection. Its message is not
+/// echoed: it could quote the report being handled.
+fn catch_panics()
+-> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
+    fn answer(_: Box<dyn std::any::Any + Send>) -> Response {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "exception",
+            "internal error while handling the request",
+        )
+        .into_response()
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(answer)
 }
 
 /// Bounds each request's time (slow uploads included) and records it in
@@ -1285,5 +1302,25 @@ mod tests {
             apply_flag(Some("apply=yes")).unwrap_err().status,
             StatusCode::BAD_REQUEST
         );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_operation_outcome() {
+        async fn broken() -> &'static str {
+            panic!("a bug that quotes report text")
+        }
+        let app = Router::new()
+            .route("/boom", get(broken))
+            .layer(catch_panics());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let response = reqwest::get(format!("http://{address}/boom"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["resourceType"], "OperationOutcome");
+        assert!(!body.to_string().contains("report text"), "{body}");
     }
 }
