@@ -1336,7 +1336,9 @@ fn crosses_parenthesis(span: &[u8]) -> bool {
     depth != 0
 }
 
-fn word_count(bytes: &[u8]) -> usize {
+/// Words (runs with a letter or digit) in a stretch of text: the distance
+/// measure for cue scopes and for attaching sizes to findings.
+pub(crate) fn word_count(bytes: &[u8]) -> usize {
     bytes
         .split(|b| b.is_ascii_whitespace())
         .filter(|w| w.iter().any(u8::is_ascii_alphanumeric))

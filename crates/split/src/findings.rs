@@ -366,7 +366,8 @@ pub(crate) fn sentence_findings<'a>(
         let modifies = (first..out.len()).find(|&i| {
             let f = &out[i];
             f.term_start >= measurement.end
-                && word_count(&bytes[measurement.end..f.term_start]) <= PRE_SIZE_WORDS
+                && crate::context::word_count(&bytes[measurement.end..f.term_start])
+                    <= PRE_SIZE_WORDS
                 && !bytes[measurement.end..f.term_start].contains(&b',')
         });
         let preceding = (first..out.len())
@@ -429,13 +430,6 @@ fn nearest_mention(mentions: &[Mention], s: usize, e: usize) -> Option<usize> {
 /// How many words may stand between a size and the finding it modifies
 /// ("8 mm noncalcified nodule", "4 mm of leftward midline shift").
 const PRE_SIZE_WORDS: usize = 3;
-
-fn word_count(bytes: &[u8]) -> usize {
-    bytes
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|w| w.iter().any(u8::is_ascii_alphanumeric))
-        .count()
-}
 
 #[cfg(test)]
 mod tests {
