@@ -261,22 +261,14 @@ pub async fn run(
         None => Box::new(std::io::sink()),
     };
     let metrics = match args.metrics_listen {
-        Some(address) => {
-            let listener = tokio::net::TcpListener::bind(address)
+        Some(address) => Some(
+            crate::metrics::export_on(address, shutdown.clone())
                 .await
                 .map_err(|source| SyncError::Output {
                     path: format!("metrics listener {address}"),
                     source,
-                })?;
-            let metrics = Metrics::new();
-            tokio::spawn(crate::metrics::export(
-                listener,
-                metrics.clone(),
-                shutdown.clone(),
-            ));
-            tracing::info!(%address, "serving /metrics");
-            Some(metrics)
-        }
+                })?,
+        ),
         None => None,
     };
     run_with(config, every, &mut sink, metrics.as_ref(), shutdown).await

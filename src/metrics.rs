@@ -232,24 +232,8 @@ impl Metrics {
 
     /// Records what happened to one report (sync, `$enrich`, notifications).
     pub fn record_report(&self, result: &Result<Outcome, ApplyError>) {
-        let inner = &self.0;
         match result {
-            Ok(Outcome::Current) => self.processed("current"),
-            Ok(Outcome::Skipped(reason)) => self.skipped(reason.key()),
-            Ok(Outcome::Gone) => self.skipped("deleted"),
-            Ok(Outcome::Written {
-                observations,
-                superseded,
-                conflicts,
-                ..
-            }) => {
-                self.processed("written");
-                inner.observations_written.inc_by(*observations as u64);
-                inner.observations_superseded.inc_by(*superseded as u64);
-                self.transaction("committed", 1);
-                self.transaction("conflict", u64::from(*conflicts));
-            }
-            Ok(Outcome::Planned { .. }) => self.processed("planned"),
+            Ok(outcome) => self.record_outcome(outcome),
             Err(error) => {
                 match error {
                     ApplyError::Conflict { retries, .. } => {
@@ -260,6 +244,29 @@ impl Metrics {
                 }
                 self.record_failure(error.key());
             }
+        }
+    }
+
+    /// Records a report that was handled (written, current, skipped...).
+    pub fn record_outcome(&self, outcome: &Outcome) {
+        let inner = &self.0;
+        match outcome {
+            Outcome::Current => self.processed("current"),
+            Outcome::Skipped(reason) => self.skipped(reason.key()),
+            Outcome::Gone => self.skipped("deleted"),
+            Outcome::Written {
+                observations,
+                superseded,
+                conflicts,
+                ..
+            } => {
+                self.processed("written");
+                inner.observations_written.inc_by(*observations as u64);
+                inner.observations_superseded.inc_by(*superseded as u64);
+                self.transaction("committed", 1);
+                self.transaction("conflict", u64::from(*conflicts));
+            }
+            Outcome::Planned { .. } => self.processed("planned"),
         }
     }
 
@@ -415,6 +422,19 @@ impl Metrics {
     pub fn queue_rejected(&self) {
         self.0.queue_rejected.inc();
     }
+}
+
+/// Binds `address` and serves a fresh registry's `GET /metrics` there until
+/// `shutdown` is cancelled; returns the handle to record into.
+pub async fn export_on(
+    address: std::net::SocketAddr,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<Metrics> {
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    let metrics = Metrics::new();
+    tokio::spawn(export(listener, metrics.clone(), shutdown));
+    tracing::info!(%address, "serving /metrics");
+    Ok(metrics)
 }
 
 /// Serves `GET /metrics` on `listener` until `shutdown` is cancelled: the

@@ -46,6 +46,7 @@ fn plan(
         concurrency,
         dead_letter: dead_letter.to_path_buf(),
         progress: ProgressMode::Log(Duration::from_secs(3600)),
+        metrics: None,
     }
 }
 
@@ -101,7 +102,18 @@ async fn a_backfill_by_clinical_date_covers_every_window_once() {
     let dead = state.path().join("dead.ndjson");
     let week = Duration::from_secs(7 * 86_400);
 
-    let summary = backfill(&config, plan(WindowField::Date, MARCH, week, 4, &dead)).await;
+    let metrics = reportsplit::metrics::Metrics::new();
+    let counted = BackfillPlan {
+        metrics: Some(metrics.clone()),
+        ..plan(WindowField::Date, MARCH, week, 4, &dead)
+    };
+    let summary = backfill(&config, counted).await;
+    let exported = metrics.encode();
+    let written = exported
+        .lines()
+        .find(|line| line.contains("outcome=\"written\"") && !line.starts_with('#'))
+        .unwrap_or_else(|| panic!("no written counter in:\n{exported}"));
+    assert!(written.ends_with(" 40"), "{written}");
     // The seed dates are 1-28 March: the last week (29-31) holds none and is not searched.
     assert_eq!(summary.windows, 5, "{summary}");
     assert_eq!(summary.windows_empty, 1, "{summary}");
