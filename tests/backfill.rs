@@ -22,15 +22,6 @@ const MARCH: (OffsetDateTime, OffsetDateTime) = (
 );
 
 /// Seeds a patient and `n` reports; returns (subject reference, report ids).
-async fn seed_reports(fhir: &Fhir, prefix: &str, n: usize) -> (String, Vec<String>) {
-    let patient = seed::unique(prefix);
-    let mut resources = vec![seed::patient(&patient)];
-    resources.extend(seed::reports(&patient, &patient, n));
-    fhir.put_all(&resources).await;
-    let ids = (0..n).map(|i| format!("{patient}-{i}")).collect();
-    (format!("Patient/{patient}"), ids)
-}
-
 fn plan(
     by: WindowField,
     range: (OffsetDateTime, OffsetDateTime),
@@ -95,7 +86,7 @@ async fn assert_enriched_once(fhir: &Fhir, subject: &str, ids: &[String]) {
 async fn a_backfill_by_clinical_date_covers_every_window_once() {
     let server = Sekmet::start();
     let fhir = server.fhir();
-    let (subject, ids) = seed_reports(&fhir, "bydate", 40).await;
+    let (subject, ids) = common::seed_reports(&fhir, "bydate", 40).await;
     let state = common::temp_state();
     // Pages of 3: several pages per weekly window.
     let config = common::config(&server.base, state.path(), Some(&subject), 3);

@@ -13,15 +13,6 @@ use reportsplit::write::apply::{Outcome, apply_report};
 use serde_json::{Value, json};
 
 /// Seeds a patient and `n` reports; returns (patient reference, report ids).
-async fn seed_reports(fhir: &common::Fhir, prefix: &str, n: usize) -> (String, Vec<String>) {
-    let patient = seed::unique(prefix);
-    let mut resources = vec![seed::patient(&patient)];
-    resources.extend(seed::reports(&patient, &patient, n));
-    fhir.put_all(&resources).await;
-    let ids = (0..n).map(|i| format!("{patient}-{i}")).collect();
-    (format!("Patient/{patient}"), ids)
-}
-
 fn our_tag(report: &Value) -> Option<&Value> {
     report["meta"]["tag"]
         .as_array()?
@@ -42,7 +33,7 @@ fn result_refs(report: &Value) -> Vec<String> {
 async fn fifty_reports_are_enriched_and_a_second_sync_writes_nothing() {
     let server = Sekmet::start();
     let fhir = server.fhir();
-    let (subject, ids) = seed_reports(&fhir, "fifty", 50).await;
+    let (subject, ids) = common::seed_reports(&fhir, "fifty", 50).await;
     let state = common::temp_state();
     let config = common::config(&server.base, state.path(), Some(&subject), 20);
 
@@ -129,7 +120,7 @@ async fn fifty_reports_are_enriched_and_a_second_sync_writes_nothing() {
 async fn a_dry_run_prints_the_transactions_and_writes_nothing() {
     let server = Sekmet::start();
     let fhir = server.fhir();
-    let (subject, _) = seed_reports(&fhir, "dry", 5).await;
+    let (subject, _) = common::seed_reports(&fhir, "dry", 5).await;
     let state = common::temp_state();
     let config = common::config(&server.base, state.path(), Some(&subject), 100);
     let before = common::now_rfc3339();
@@ -148,7 +139,7 @@ async fn a_dry_run_prints_the_transactions_and_writes_nothing() {
 async fn amending_five_reports_supersedes_exactly_their_old_observations() {
     let server = Sekmet::start();
     let fhir = server.fhir();
-    let (subject, ids) = seed_reports(&fhir, "amend", 12).await;
+    let (subject, ids) = common::seed_reports(&fhir, "amend", 12).await;
     let state = common::temp_state();
     let config = common::config(&server.base, state.path(), Some(&subject), 100);
     let (first, _) = common::sync(&config, false).await;
@@ -338,7 +329,7 @@ async fn unknown_content_survives_byte_for_byte() {
 async fn a_concurrent_edit_causes_412_and_both_edits_survive() {
     let server = Sekmet::start();
     let fhir = server.fhir();
-    let (subject, ids) = seed_reports(&fhir, "race", 1).await;
+    let (subject, ids) = common::seed_reports(&fhir, "race", 1).await;
     let state = common::temp_state();
     let config = common::config(&server.base, state.path(), Some(&subject), 100);
     let worker = Worker::connect(config, true).await.expect("connect");
@@ -396,7 +387,7 @@ async fn paging_over_equal_timestamps_loses_and_duplicates_nothing() {
         ..Default::default()
     });
     let fhir = server.fhir();
-    let (subject, ids) = seed_reports(&fhir, "paging", 45).await;
+    let (subject, ids) = common::seed_reports(&fhir, "paging", 45).await;
     let page_size = 5;
     let reports = fhir
         .search_all(&format!("DiagnosticReport?subject={subject}&_count=100"))
@@ -465,7 +456,7 @@ async fn paging_over_equal_timestamps_loses_and_duplicates_nothing() {
 async fn the_json_patch_method_links_the_same_way_and_survives_a_concurrent_edit() {
     let server = Sekmet::start();
     let fhir = server.fhir();
-    let (subject, ids) = seed_reports(&fhir, "patch", 6).await;
+    let (subject, ids) = common::seed_reports(&fhir, "patch", 6).await;
     let state = common::temp_state();
     let mut config = common::config(&server.base, state.path(), Some(&subject), 100);
     config.write.method = reportsplit::config::WriteMethod::Patch;
@@ -539,7 +530,7 @@ async fn the_json_patch_method_links_the_same_way_and_survives_a_concurrent_edit
 async fn a_replayed_transaction_creates_nothing_twice() {
     let server = Sekmet::start();
     let fhir = server.fhir();
-    let (subject, _) = seed_reports(&fhir, "replay", 2).await;
+    let (subject, _) = common::seed_reports(&fhir, "replay", 2).await;
     let state = common::temp_state();
     let config = common::config(&server.base, state.path(), Some(&subject), 100);
     let (_, bundles) = common::sync(&config, true).await;

@@ -284,6 +284,17 @@ pub fn now_rfc3339() -> String {
     now
 }
 
+/// Seeds one new patient and `n` of their reports; returns `Patient/<id>`
+/// and the report ids.
+pub async fn seed_reports(fhir: &Fhir, prefix: &str, n: usize) -> (String, Vec<String>) {
+    let patient = seed::unique(prefix);
+    let mut resources = vec![seed::patient(&patient)];
+    resources.extend(seed::reports(&patient, &patient, n));
+    fhir.put_all(&resources).await;
+    let ids = (0..n).map(|i| format!("{patient}-{i}")).collect();
+    (format!("Patient/{patient}"), ids)
+}
+
 pub fn temp_state() -> tempfile::TempDir {
     tempfile::tempdir().expect("state dir")
 }
