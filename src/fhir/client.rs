@@ -486,21 +486,28 @@ impl FhirClient {
             .metrics
             .as_ref()
             .map(|m| m.fhir_request(method.as_str()));
-        let transport = |source: reqwest::Error| FhirError::Transport {
-            method: method.clone(),
-            url: url.to_string(),
-            source,
+        // A transport failure while sending or while reading the body: a
+        // timeout or reset is retried, anything else ends the request.
+        let failed = |source: reqwest::Error| {
+            let transient = is_transient(&source);
+            let error = FhirError::Transport {
+                method: method.clone(),
+                url: url.to_string(),
+                source,
+            };
+            if transient {
+                Ok(Attempt::Retry {
+                    response: None,
+                    error: Some(error),
+                    retry_after: None,
+                })
+            } else {
+                Err(error)
+            }
         };
         let response = match request.send().await {
             Ok(response) => response,
-            Err(error) if is_transient(&error) => {
-                return Ok(Attempt::Retry {
-                    response: None,
-                    error: Some(transport(error)),
-                    retry_after: None,
-                });
-            }
-            Err(error) => return Err(transport(error)),
+            Err(error) => return failed(error),
         };
         let status = response.status();
         if let Some(timer) = &mut timer {
@@ -519,14 +526,7 @@ impl FhirClient {
             header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
         let bytes = match response.bytes().await {
             Ok(bytes) => bytes,
-            Err(error) if is_transient(&error) => {
-                return Ok(Attempt::Retry {
-                    response: None,
-                    error: Some(transport(error)),
-                    retry_after: None,
-                });
-            }
-            Err(error) => return Err(transport(error)),
+            Err(error) => return failed(error),
         };
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
