@@ -1023,6 +1023,7 @@ mod tests {
             code: None,
             assertion: Assertion::Absent,
             certainty: None,
+            hedge: None,
             temporality: Temporality::Current,
             change: None,
             laterality: None,

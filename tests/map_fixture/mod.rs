@@ -78,6 +78,7 @@ fn finding<'a>(
         code: Some(code),
         assertion,
         certainty: None,
+        hedge: None,
         temporality: Temporality::Current,
         change: None,
         laterality: None,

@@ -7,7 +7,7 @@ use crate::score::{Counts, ScoreLine, f1, ratio};
 use crate::text::one_line;
 use crate::{Detail, EvalError, Options, Report};
 use reportsplit_split::{
-    Assertion, Certainty, Extraction, Laterality, Lexicon, Temporality, extract,
+    Assertion, Certainty, Extraction, Finding, Hedge, Laterality, Lexicon, Temporality, extract,
 };
 use std::collections::HashMap;
 
@@ -204,30 +204,37 @@ fn mesh_items<'a>(
 enum Counting {
     /// Only findings asserted present.
     PresentOnly,
-    /// Present, or possible with High certainty (a probable diagnosis,
-    /// ~75%: "likely", "suspicious for"): the main lines.
-    PresentOrProbable,
+    /// Present, or possible the way the Open-i indexers coded hedged
+    /// findings (crate docs): a likelihood stated with high certainty
+    /// ("probable", "compatible with") or one of two alternatives
+    /// ("atelectasis versus scarring"). The main lines.
+    Indexed,
+    /// Present, or possible with high certainty whatever the kind of hedge
+    /// ("concerning for" too): the certainty grade alone.
+    PresentOrHighCertainty,
     /// Present, or possible at any certainty.
     AnyPossible,
 }
 
-/// Whether a finding counts as a positive mention for document labels.
-fn asserted(
-    assertion: Assertion,
-    certainty: Option<Certainty>,
-    temporality: Temporality,
-    counting: Counting,
-) -> bool {
-    let positive = match assertion {
+/// Whether a finding counts as a positive mention for document labels:
+/// only findings of this examination (current), never a history or a
+/// question.
+fn asserted(finding: &Finding<'_>, counting: Counting) -> bool {
+    let positive = match finding.assertion {
         Assertion::Present => true,
         Assertion::Possible => match counting {
             Counting::PresentOnly => false,
-            Counting::PresentOrProbable => certainty == Some(Certainty::High),
+            Counting::Indexed => match finding.hedge {
+                Some(Hedge::Alternative) => true,
+                Some(Hedge::Probability) => finding.certainty == Some(Certainty::High),
+                _ => false,
+            },
+            Counting::PresentOrHighCertainty => finding.certainty == Some(Certainty::High),
             Counting::AnyPossible => true,
         },
         Assertion::Absent => false,
     };
-    positive && temporality != Temporality::Hypothetical
+    positive && finding.temporality != Temporality::Hypothetical
 }
 
 /// Concepts mentioned positively, and (concept, side) items, of one extraction.
@@ -235,14 +242,7 @@ fn predicted(extraction: &Extraction<'_>, concepts: &Concepts, counting: Countin
     let mut items: Vec<Item> = extraction
         .findings
         .iter()
-        .filter(|finding| {
-            asserted(
-                finding.assertion,
-                finding.certainty,
-                finding.temporality,
-                counting,
-            )
-        })
+        .filter(|finding| asserted(finding, counting))
         .filter_map(|finding| {
             let concept = concepts.of_code(&finding.code?.code)?;
             Some((concept, finding.laterality.map(Side::from)))
@@ -384,6 +384,7 @@ pub fn score(
     let mut per_label = [Counts::default(); 14];
     let mut present_only = Counts::default();
     let mut possible_as_present = Counts::default();
+    let mut high_certainty = Counts::default();
     let (mut mesh, mut mesh_concepts) = (MeshScore::default(), MeshScore::default());
     let (mut mesh_present_only, mut mesh_any_possible) =
         (MeshScore::default(), MeshScore::default());
@@ -402,14 +403,16 @@ pub fn score(
         joined += 1;
         let text = report.text();
         let extraction = extract(&text, lexicon);
-        let items = predicted(&extraction, &concepts, Counting::PresentOrProbable);
+        let items = predicted(&extraction, &concepts, Counting::Indexed);
         let strict_items = predicted(&extraction, &concepts, Counting::PresentOnly);
         let lenient_items = predicted(&extraction, &concepts, Counting::AnyPossible);
+        let graded_items = predicted(&extraction, &concepts, Counting::PresentOrHighCertainty);
         for (index, &concept) in label_concepts.iter().enumerate() {
             let predicted_present = has_concept(&items, concept);
             per_label[index].add(gold[index], predicted_present);
             present_only.add(gold[index], has_concept(&strict_items, concept));
             possible_as_present.add(gold[index], has_concept(&lenient_items, concept));
+            high_certainty.add(gold[index], has_concept(&graded_items, concept));
             if gold[index] != predicted_present && errors.len() < options.errors {
                 errors.push(label_error(
                     report,
@@ -500,6 +503,15 @@ pub fn score(
     details.push(Detail::Score(
         ScoreLine::from_counts(SET, "labels14-present-only", present_only, joined)
             .with_extra(present_only.summary()),
+    ));
+    details.push(Detail::Score(
+        ScoreLine::from_counts(
+            SET,
+            "labels14-present-or-high-certainty",
+            high_certainty,
+            joined,
+        )
+        .with_extra(high_certainty.summary()),
     ));
     details.push(Detail::Score(
         ScoreLine::from_counts(
@@ -658,30 +670,68 @@ mod tests {
         );
     }
 
+    /// Whether the finding `term` of `sentence` counts under `counting`.
+    fn counted(sentence: &str, term: &str, counting: Counting) -> bool {
+        let lexicon = Lexicon::builtin();
+        let extraction = extract(sentence, &lexicon);
+        let finding = extraction
+            .findings
+            .iter()
+            .find(|finding| finding.term.eq_ignore_ascii_case(term))
+            .unwrap_or_else(|| panic!("no {term:?} in {sentence:?}"));
+        asserted(finding, counting)
+    }
+
     #[test]
-    fn possible_counts_by_certainty_and_hypothetical_never() {
-        use Counting::{AnyPossible, PresentOnly, PresentOrProbable};
-        let current = Temporality::Current;
-        let possible =
-            |certainty, counting| asserted(Assertion::Possible, Some(certainty), current, counting);
-        assert!(possible(Certainty::High, PresentOrProbable));
-        assert!(!possible(Certainty::Moderate, PresentOrProbable));
-        assert!(!possible(Certainty::Low, PresentOrProbable));
-        assert!(!possible(Certainty::High, PresentOnly));
-        assert!(possible(Certainty::Low, AnyPossible));
-        assert!(asserted(
-            Assertion::Present,
-            None,
-            Temporality::Historical,
-            PresentOnly
-        ));
-        assert!(!asserted(
-            Assertion::Present,
-            None,
-            Temporality::Hypothetical,
-            AnyPossible
-        ));
-        assert!(!asserted(Assertion::Absent, None, current, AnyPossible));
+    fn hedged_findings_count_by_kind_and_hypothetical_never() {
+        use Counting::{AnyPossible, Indexed, PresentOnly, PresentOrHighCertainty};
+        let all = [PresentOnly, Indexed, PresentOrHighCertainty, AnyPossible];
+        // (sentence, term, counted under each of `all`)
+        let cases = [
+            ("Right lower lobe pneumonia.", "pneumonia", [true; 4]),
+            ("History of pneumonia.", "pneumonia", [true; 4]),
+            ("No pneumothorax.", "pneumothorax", [false; 4]),
+            ("Rule out pneumonia.", "pneumonia", [false; 4]),
+            (
+                "Probable pneumonia.",
+                "pneumonia",
+                [false, true, true, true],
+            ),
+            (
+                "Opacity compatible with atelectasis.",
+                "atelectasis",
+                [false, true, true, true],
+            ),
+            (
+                "Bibasilar atelectasis versus scarring.",
+                "atelectasis",
+                [false, true, false, true],
+            ),
+            (
+                "Opacity compatible with scarring or atelectasis.",
+                "atelectasis",
+                [false, true, false, true],
+            ),
+            (
+                "Opacity concerning for pneumonia.",
+                "pneumonia",
+                [false, false, true, true],
+            ),
+            (
+                "Opacity may represent atelectasis versus pneumonia.",
+                "pneumonia",
+                [false, false, false, true],
+            ),
+            (
+                "Pneumothorax cannot be excluded.",
+                "pneumothorax",
+                [false, false, false, true],
+            ),
+        ];
+        for (sentence, term, expected) in cases {
+            let got = all.map(|counting| counted(sentence, term, counting));
+            assert_eq!(got, expected, "{sentence}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! Pseudo-negations (`no change in`, `not only`) are longer cues that win
 //! over `no`/`not` by leftmost-longest matching and affirm what follows.
 
-use crate::{Assertion, Certainty, Change, Laterality, Temporality};
+use crate::{Assertion, Certainty, Change, Hedge, Laterality, Temporality};
 
 /// Which way a cue reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +39,9 @@ pub(crate) struct Cue {
     pub(crate) polarity: Option<(Reach, Polarity)>,
     /// How sure a hedge is (see [`Certainty`]); `None` for every other cue.
     pub(crate) certainty: Option<Certainty>,
+    /// The kind of doubt a hedge expresses (see [`Hedge`]); `None` for
+    /// every other cue.
+    pub(crate) hedge: Option<Hedge>,
     pub(crate) temporality: Option<(Reach, Temporality)>,
     /// Applies to the nearest mention in the same clause, either side.
     pub(crate) change: Option<Change>,
@@ -55,11 +58,15 @@ pub(crate) struct Cue {
     pub(crate) ends_negation: bool,
     /// Says a finding persists ("stable atelectasis"): see [`persists`].
     pub(crate) persists: bool,
+    /// Makes the sentence's readings conditional on the clinical picture
+    /// ("in the appropriate clinical setting"): see [`hedge_grade`].
+    pub(crate) conditional: bool,
 }
 
 const NONE: Cue = Cue {
     polarity: None,
     certainty: None,
+    hedge: None,
     direction: false,
     alternative: false,
     temporality: None,
@@ -68,6 +75,7 @@ const NONE: Cue = Cue {
     terminates: false,
     ends_negation: false,
     persists: false,
+    conditional: false,
 };
 
 const fn negate(reach: Reach) -> Cue {
@@ -81,6 +89,7 @@ const fn hedge(reach: Reach, certainty: Certainty) -> Cue {
     Cue {
         polarity: Some((reach, Polarity::Hedge)),
         certainty: Some(certainty),
+        hedge: Some(Hedge::Probability),
         ..NONE
     }
 }
@@ -92,7 +101,16 @@ const fn link(reach: Reach, certainty: Certainty) -> Cue {
     Cue {
         polarity: Some((reach, Polarity::Link)),
         certainty: Some(certainty),
+        hedge: Some(Hedge::Probability),
         ..NONE
+    }
+}
+
+/// A hedge cue of another kind than a stated likelihood.
+const fn kind(kind: Hedge, cue: Cue) -> Cue {
+    Cue {
+        hedge: Some(kind),
+        ..cue
     }
 }
 
@@ -129,7 +147,7 @@ const fn side(side: Laterality) -> Cue {
 const fn alternatives() -> Cue {
     Cue {
         alternative: true,
-        ..hedge(Both, Moderate)
+        ..kind(Hedge::Alternative, hedge(Both, Moderate))
     }
 }
 
@@ -165,6 +183,12 @@ const fn and_when(cue: Cue, reach: Reach, temporality: Temporality) -> Cue {
         ..cue
     }
 }
+
+/// See [`Cue::conditional`].
+const CONDITIONAL: Cue = Cue {
+    conditional: true,
+    ..NONE
+};
 
 const TERMINATOR: Cue = Cue {
     terminates: true,
@@ -507,8 +531,14 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("is likely", hedge(Backward, High)),
     ("are likely", hedge(Backward, High)),
     ("is probable", hedge(Backward, High)),
-    ("is suspected", hedge(Backward, High)),
-    ("are suspected", hedge(Backward, High)),
+    (
+        "is suspected",
+        kind(Hedge::Suspicion, hedge(Backward, High)),
+    ),
+    (
+        "are suspected",
+        kind(Hedge::Suspicion, hedge(Backward, High)),
+    ),
     ("is favored", hedge(Backward, High)),
     ("less likely", hedge(Forward, Low)),
     ("is less likely", hedge(Backward, Low)),
@@ -534,27 +564,61 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("could be consistent with", link(Forward, Moderate)),
     ("might be compatible with", link(Forward, Moderate)),
     ("could be", hedge(Both, Moderate)),
-    ("questionable", hedge(Both, Moderate)),
-    ("question", hedge(Forward, Moderate)),
-    ("question of", hedge(Forward, Moderate)),
-    ("questioned", hedge(Backward, Moderate)),
-    ("equivocal", hedge(Both, Moderate)),
-    ("indeterminate", hedge(Backward, Moderate)),
-    ("suspicious for", link(Forward, High)),
-    ("suspicious of", hedge(Forward, High)),
-    ("suspicion of", hedge(Forward, High)),
-    ("suspicion for", hedge(Forward, High)),
-    ("suspect", hedge(Forward, High)),
-    ("suspected", hedge(Both, High)),
-    ("concerning for", link(Forward, High)),
-    ("concern for", hedge(Forward, High)),
-    ("worrisome for", link(Forward, High)),
-    ("suggestive of", link(Forward, High)),
-    ("suggesting", link(Forward, High)),
-    ("suggests", link(Forward, High)),
-    ("suggest", link(Forward, High)),
-    ("to suggest", link(Forward, High)),
-    ("to indicate", link(Forward, High)),
+    ("questionable", kind(Hedge::Question, hedge(Both, Moderate))),
+    ("question", kind(Hedge::Question, hedge(Forward, Moderate))),
+    (
+        "question of",
+        kind(Hedge::Question, hedge(Forward, Moderate)),
+    ),
+    (
+        "questioned",
+        kind(Hedge::Question, hedge(Backward, Moderate)),
+    ),
+    ("equivocal", kind(Hedge::Question, hedge(Both, Moderate))),
+    (
+        "indeterminate",
+        kind(Hedge::Question, hedge(Backward, Moderate)),
+    ),
+    (
+        "suspicious for",
+        kind(Hedge::Suspicion, link(Forward, High)),
+    ),
+    (
+        "suspicious of",
+        kind(Hedge::Suspicion, hedge(Forward, High)),
+    ),
+    ("suspicion of", kind(Hedge::Suspicion, hedge(Forward, High))),
+    (
+        "suspicion for",
+        kind(Hedge::Suspicion, hedge(Forward, High)),
+    ),
+    ("suspect", kind(Hedge::Suspicion, hedge(Forward, High))),
+    ("suspected", kind(Hedge::Suspicion, hedge(Both, High))),
+    (
+        "concerning for",
+        kind(Hedge::Suspicion, link(Forward, High)),
+    ),
+    ("concern for", kind(Hedge::Suspicion, hedge(Forward, High))),
+    ("worrisome for", kind(Hedge::Suspicion, link(Forward, High))),
+    ("suggestive of", kind(Hedge::Suspicion, link(Forward, High))),
+    // The radiologist's leading diagnosis, not a suspicion raised: "opacities
+    // most suggestive of pulmonary edema".
+    ("most suggestive of", link(Forward, High)),
+    ("strongly suggestive of", link(Forward, High)),
+    ("highly suggestive of", link(Forward, High)),
+    // A reading that holds only if the clinical picture fits: "in the
+    // appropriate clinical setting, the opacity is compatible with
+    // pneumonia" (the opacity itself is seen).
+    ("in the appropriate clinical setting", CONDITIONAL),
+    ("in the proper clinical setting", CONDITIONAL),
+    ("in the right clinical setting", CONDITIONAL),
+    ("in the correct clinical setting", CONDITIONAL),
+    ("in the appropriate clinical context", CONDITIONAL),
+    ("suggesting", kind(Hedge::Suspicion, link(Forward, High))),
+    ("suggests", kind(Hedge::Suspicion, link(Forward, High))),
+    ("suggest", kind(Hedge::Suspicion, link(Forward, High))),
+    ("to suggest", kind(Hedge::Suspicion, link(Forward, High))),
+    ("to indicate", kind(Hedge::Suspicion, link(Forward, High))),
     ("may be due to", hedge(Forward, Moderate)),
     ("could be due to", hedge(Forward, Moderate)),
     ("might be due to", hedge(Forward, Moderate)),
@@ -573,12 +637,27 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("favor", hedge(Forward, High)),
     ("favored", hedge(Forward, High)),
     ("favoring", hedge(Forward, High)),
-    ("differential includes", hedge(Forward, Low)),
+    (
+        "differential includes",
+        kind(Hedge::Differential, hedge(Forward, Low)),
+    ),
     // "Differential for the fullness includes X".
-    ("differential", hedge(Forward, Low)),
-    ("differential diagnosis includes", hedge(Forward, Low)),
-    ("differential diagnosis", hedge(Forward, Low)),
-    ("differential considerations include", hedge(Forward, Low)),
+    (
+        "differential",
+        kind(Hedge::Differential, hedge(Forward, Low)),
+    ),
+    (
+        "differential diagnosis includes",
+        kind(Hedge::Differential, hedge(Forward, Low)),
+    ),
+    (
+        "differential diagnosis",
+        kind(Hedge::Differential, hedge(Forward, Low)),
+    ),
+    (
+        "differential considerations include",
+        kind(Hedge::Differential, hedge(Forward, Low)),
+    ),
     // Both alternatives are in doubt: "atelectasis versus scarring".
     ("versus", alternatives()),
     ("vs", alternatives()),
@@ -591,32 +670,104 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
             ..NONE
         },
     ),
-    ("cannot exclude", hedge(Forward, Moderate)),
-    ("can not exclude", hedge(Forward, Moderate)),
-    ("cannot rule out", hedge(Forward, Moderate)),
-    ("can not rule out", hedge(Forward, Moderate)),
-    ("could not rule out", hedge(Forward, Moderate)),
-    ("not rule out", hedge(Forward, Moderate)),
-    ("difficult to exclude", hedge(Both, Low)),
-    ("not exclude", hedge(Forward, Moderate)),
-    ("cannot be excluded", hedge(Backward, Low)),
-    ("can not be excluded", hedge(Backward, Low)),
-    ("could not be excluded", hedge(Backward, Low)),
-    ("cannot be ruled out", hedge(Backward, Low)),
-    ("not ruled out", hedge(Backward, Low)),
-    ("not excluded", hedge(Backward, Low)),
-    ("not entirely excluded", hedge(Backward, Low)),
-    ("not completely excluded", hedge(Backward, Low)),
-    ("not definitely excluded", hedge(Backward, Low)),
-    ("not be excluded", hedge(Backward, Low)),
-    ("cannot be entirely excluded", hedge(Backward, Low)),
-    ("cannot be completely excluded", hedge(Backward, Low)),
-    ("cannot be confidently excluded", hedge(Backward, Low)),
-    ("cannot be definitely excluded", hedge(Backward, Low)),
-    ("cannot be totally excluded", hedge(Backward, Low)),
-    ("can not be entirely excluded", hedge(Backward, Low)),
-    ("difficult to entirely exclude", hedge(Both, Low)),
-    ("?", hedge(Backward, Moderate)),
+    (
+        "cannot exclude",
+        kind(Hedge::Exclusion, hedge(Forward, Moderate)),
+    ),
+    (
+        "can not exclude",
+        kind(Hedge::Exclusion, hedge(Forward, Moderate)),
+    ),
+    (
+        "cannot rule out",
+        kind(Hedge::Exclusion, hedge(Forward, Moderate)),
+    ),
+    (
+        "can not rule out",
+        kind(Hedge::Exclusion, hedge(Forward, Moderate)),
+    ),
+    (
+        "could not rule out",
+        kind(Hedge::Exclusion, hedge(Forward, Moderate)),
+    ),
+    (
+        "not rule out",
+        kind(Hedge::Exclusion, hedge(Forward, Moderate)),
+    ),
+    (
+        "difficult to exclude",
+        kind(Hedge::Exclusion, hedge(Both, Low)),
+    ),
+    (
+        "not exclude",
+        kind(Hedge::Exclusion, hedge(Forward, Moderate)),
+    ),
+    (
+        "cannot be excluded",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    (
+        "can not be excluded",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    (
+        "could not be excluded",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    (
+        "cannot be ruled out",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    (
+        "not ruled out",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    ("not excluded", kind(Hedge::Exclusion, hedge(Backward, Low))),
+    (
+        "not entirely excluded",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    (
+        "not completely excluded",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    (
+        "not definitely excluded",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    (
+        "not be excluded",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    (
+        "cannot be entirely excluded",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    (
+        "cannot be completely excluded",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    (
+        "cannot be confidently excluded",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    (
+        "cannot be definitely excluded",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    (
+        "cannot be totally excluded",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    (
+        "can not be entirely excluded",
+        kind(Hedge::Exclusion, hedge(Backward, Low)),
+    ),
+    (
+        "difficult to entirely exclude",
+        kind(Hedge::Exclusion, hedge(Both, Low)),
+    ),
+    ("?", kind(Hedge::Question, hedge(Backward, Moderate))),
     // A hedge after its term: "nodule is a possibility".
     ("is a possibility", hedge(Backward, Moderate)),
     ("a possibility", hedge(Backward, Moderate)),
@@ -738,27 +889,51 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("screening for", when(Forward, Temporality::Hypothetical)),
     (
         "rule out",
-        and_when(hedge(Forward, Moderate), Forward, Temporality::Hypothetical),
+        and_when(
+            kind(Hedge::Question, hedge(Forward, Moderate)),
+            Forward,
+            Temporality::Hypothetical,
+        ),
     ),
     (
         "to rule out",
-        and_when(hedge(Forward, Moderate), Forward, Temporality::Hypothetical),
+        and_when(
+            kind(Hedge::Question, hedge(Forward, Moderate)),
+            Forward,
+            Temporality::Hypothetical,
+        ),
     ),
     (
         "r/o",
-        and_when(hedge(Forward, Moderate), Forward, Temporality::Hypothetical),
+        and_when(
+            kind(Hedge::Question, hedge(Forward, Moderate)),
+            Forward,
+            Temporality::Hypothetical,
+        ),
     ),
     (
         "rule-out",
-        and_when(hedge(Forward, Moderate), Forward, Temporality::Hypothetical),
+        and_when(
+            kind(Hedge::Question, hedge(Forward, Moderate)),
+            Forward,
+            Temporality::Hypothetical,
+        ),
     ),
     (
         "exclude",
-        and_when(hedge(Forward, Moderate), Forward, Temporality::Hypothetical),
+        and_when(
+            kind(Hedge::Question, hedge(Forward, Moderate)),
+            Forward,
+            Temporality::Hypothetical,
+        ),
     ),
     (
         "to exclude",
-        and_when(hedge(Forward, Moderate), Forward, Temporality::Hypothetical),
+        and_when(
+            kind(Hedge::Question, hedge(Forward, Moderate)),
+            Forward,
+            Temporality::Hypothetical,
+        ),
     ),
     ("if", when(Forward, Temporality::Hypothetical)),
     ("in case of", when(Forward, Temporality::Hypothetical)),
@@ -925,6 +1100,8 @@ pub(crate) struct Judgement {
     pub(crate) laterality: Option<Laterality>,
     /// The certainty of the hedge that made the mention possible.
     pub(crate) certainty: Option<Certainty>,
+    /// The kind of that hedge.
+    pub(crate) hedge: Option<Hedge>,
 }
 
 /// A forward negation reaches at most this many words: far enough for a
@@ -968,7 +1145,15 @@ pub(crate) fn judge(
                         && word_count(&bytes[hit.end..s]) <= MODIFIER_WORDS
                         && !terminated(hit.end, s)
                 });
-            (!modifies_next && !terminated(focus_end, hit.start)).then_some(hit.start - focus_end)
+            // "Versus" looks back to its first alternative only: in "left
+            // basilar opacity, atelectasis versus aspiration" the opacity is
+            // seen.
+            let past_its_alternative = hit.cue.alternative
+                && others
+                    .iter()
+                    .any(|&(s, e)| s >= focus_end && e <= hit.start);
+            (!modifies_next && !past_its_alternative && !terminated(focus_end, hit.start))
+                .then_some(hit.start - focus_end)
         } else {
             None
         }
@@ -1007,14 +1192,14 @@ pub(crate) fn judge(
     if let Some((_, Polarity::Affirm, _)) = polarity {
         polarity = hedge.or(polarity);
     }
-    let (assertion, certainty) = match polarity {
+    let (assertion, grade) = match polarity {
         Some((_, Polarity::Negate, _)) => (Assertion::Absent, None),
         Some((_, Polarity::Link, _)) if link_negated(cues, focus_start) => {
             (Assertion::Absent, None)
         }
         Some((_, Polarity::Hedge | Polarity::Link, hedge)) => (
             Assertion::Possible,
-            Some(hedge_certainty(
+            Some(hedge_grade(
                 bytes,
                 cues,
                 hedge,
@@ -1042,24 +1227,32 @@ pub(crate) fn judge(
                     .then(|| inherited_side(bytes, cues, focus_start, focus_end))
                     .flatten()
             }),
-        certainty,
+        certainty: grade.map(|(certainty, _)| certainty),
+        hedge: grade.map(|(_, kind)| kind),
     }
 }
 
-/// The certainty of a possible mention whose nearest hedge is `hedge`. Two
-/// rules of hedged language refine the hedge's own grade:
-/// - stacked hedges are as sure as the weakest: "may be compatible with
-///   atelectasis" is a "may" (moderate), not a "compatible with" (high);
+/// The certainty and kind of a possible mention whose nearest hedge is
+/// `hedge`. Four rules of hedged language refine the hedge's own grade:
+/// - stacked hedges are as sure as the weakest, and of its kind: "may be
+///   compatible with atelectasis" is a "may" (moderate), not a "compatible
+///   with" (high);
 /// - a probable diagnosis offered with an alternative ("concerning for
-///   pneumonia or aspiration", "suggestive of scarring or atelectasis") is a
-///   two-item differential, like "A versus B": at most moderate.
-fn hedge_certainty(
+///   pneumonia or aspiration", "compatible with scarring or atelectasis") is
+///   a two-item differential, like "A versus B": at most moderate, and of
+///   kind alternative when the hedge stated a likelihood;
+/// - a pair of alternatives under a weaker hedge ("may represent
+///   atelectasis versus infiltrate", "question atelectasis versus
+///   infiltrate") takes that hedge's kind;
+/// - a probable reading on condition of the clinical picture ("in the
+///   appropriate clinical setting, compatible with pneumonia") is moderate.
+fn hedge_grade(
     bytes: &[u8],
     cues: &[CueHit],
     hedge: &CueHit,
     (focus_start, focus_end): (usize, usize),
     others: &[(usize, usize)],
-) -> Certainty {
+) -> (Certainty, Hedge) {
     // Stacked hedges lead up to the mention, with no other mention between
     // ("probable effusions and questionable edema": "questionable" is the
     // edema's).
@@ -1072,14 +1265,17 @@ fn hedge_certainty(
         }
         _ => false,
     };
-    // Certainty orders High < Moderate < Low: the weakest is the greatest.
+    // Certainty orders High < Moderate < Low: the weakest is the greatest;
+    // on a tie the nearest hedge (last in the chain) names the kind.
     let weakest = cues
         .iter()
         .filter(|hit| reaches(hit))
-        .filter_map(|hit| hit.cue.certainty)
-        .chain(hedge.cue.certainty)
-        .max()
-        .unwrap_or(Moderate);
+        .chain(std::iter::once(hedge))
+        .filter(|hit| hit.cue.certainty.is_some())
+        .max_by_key(|hit| hit.cue.certainty)
+        .unwrap_or(hedge);
+    let certainty = weakest.cue.certainty.unwrap_or(Moderate);
+    let kind = weakest.cue.hedge.unwrap_or(Hedge::Probability);
     let has_alternative = || {
         cues.iter().filter(|c| c.cue.alternative).any(|or| {
             if or.start >= hedge.end && or.end <= focus_start {
@@ -1096,11 +1292,69 @@ fn hedge_certainty(
             }
         })
     };
-    if weakest == High && has_alternative() {
-        Moderate
-    } else {
-        weakest
+    let probable =
+        |kind: Hedge, certainty: Certainty| kind == Hedge::Probability && certainty == High;
+    if kind == Hedge::Alternative {
+        return match pair_hedge(bytes, cues, focus_start, others) {
+            Some(outer) if !probable(outer.0, outer.1) => (certainty.max(outer.1), outer.0),
+            _ => (certainty, Hedge::Alternative),
+        };
     }
+    // A probable reading offered on condition of the clinical picture is no
+    // more than an even chance.
+    let conditional = cues.iter().filter(|c| c.cue.conditional).any(|c| {
+        let (from, to) = if c.end <= focus_start {
+            (c.end, focus_start)
+        } else {
+            (focus_end, c.start.max(focus_end))
+        };
+        !ends_scope(bytes, cues, from, to)
+    });
+    if certainty == High && conditional {
+        return (Moderate, kind);
+    }
+    if certainty == High && has_alternative() {
+        let kind = if probable(kind, certainty) {
+            Hedge::Alternative
+        } else {
+            kind
+        };
+        return (Moderate, kind);
+    }
+    (certainty, kind)
+}
+
+/// The hedge governing a pair of alternatives the focus belongs to: the
+/// nearest hedge before the focus in its clause with at most the focus's
+/// partner between ("may represent atelectasis versus infiltrate").
+fn pair_hedge(
+    bytes: &[u8],
+    cues: &[CueHit],
+    focus_start: usize,
+    others: &[(usize, usize)],
+) -> Option<(Hedge, Certainty)> {
+    cues.iter()
+        .rev()
+        .filter(|hit| {
+            matches!(
+                hit.cue.polarity,
+                Some((Forward | Both, Polarity::Hedge | Polarity::Link))
+            ) && !hit.cue.alternative
+                && hit.end <= focus_start
+        })
+        .find(|hit| {
+            let between = others
+                .iter()
+                .filter(|&&(s, e)| s >= hit.end && e <= focus_start)
+                .count();
+            !ends_scope(bytes, cues, hit.end, focus_start)
+                && (between == 0
+                    || between == 1
+                        && cues.iter().any(|c| {
+                            c.cue.alternative && c.start >= hit.end && c.end <= focus_start
+                        }))
+        })
+        .and_then(|hit| Some((hit.cue.hedge?, hit.cue.certainty?)))
 }
 
 /// How many words may stand between a hedged mention and the "or" that
@@ -1657,11 +1911,178 @@ mod tests {
     }
 
     #[test]
-    fn every_hedge_cue_has_a_certainty_and_no_other_cue_does() {
+    fn every_hedge_cue_has_a_certainty_and_a_kind_and_no_other_cue_does() {
         for (phrase, cue) in CUES {
             let hedges = matches!(cue.polarity, Some((_, Polarity::Hedge | Polarity::Link)));
             assert_eq!(hedges, cue.certainty.is_some(), "{phrase:?}");
+            assert_eq!(hedges, cue.hedge.is_some(), "{phrase:?}");
         }
+    }
+
+    #[test]
+    fn hedges_name_their_kind_and_pairs_take_a_weaker_governing_hedge() {
+        use Hedge::{Alternative, Differential, Exclusion, Probability, Question, Suspicion};
+        let graded = |s: &str, term: &str| {
+            let j = judge_term(s, term);
+            assert_eq!(j.assertion, Assertion::Possible, "{s} / {term}");
+            (j.certainty, j.hedge)
+        };
+        let cases = [
+            ("Probable pneumonia.", "pneumonia", High, Probability),
+            (
+                "Opacity, likely atelectasis.",
+                "atelectasis",
+                High,
+                Probability,
+            ),
+            (
+                "Opacity concerning for pneumonia.",
+                "pneumonia",
+                High,
+                Suspicion,
+            ),
+            ("Opacity suggestive of edema.", "edema", High, Suspicion),
+            // The leading diagnosis, not a suspicion raised.
+            (
+                "Opacities most suggestive of edema.",
+                "edema",
+                High,
+                Probability,
+            ),
+            (
+                "Atelectasis versus scarring.",
+                "atelectasis",
+                Moderate,
+                Alternative,
+            ),
+            (
+                "Opacity, scarring versus atelectasis.",
+                "atelectasis",
+                Moderate,
+                Alternative,
+            ),
+            // A probable reading offered with an alternative is a pair.
+            (
+                "Opacity compatible with scarring or atelectasis.",
+                "atelectasis",
+                Moderate,
+                Alternative,
+            ),
+            (
+                "Most compatible with atelectasis versus pneumonia.",
+                "pneumonia",
+                Moderate,
+                Alternative,
+            ),
+            // A suspicion stays one, however many alternatives it names.
+            (
+                "Opacity suggestive of scarring or atelectasis.",
+                "atelectasis",
+                Moderate,
+                Suspicion,
+            ),
+            (
+                "Opacity suggestive of atelectasis versus pneumonia.",
+                "pneumonia",
+                Moderate,
+                Suspicion,
+            ),
+            // A pair under a weaker hedge takes that hedge's kind.
+            (
+                "Opacity may represent atelectasis versus pneumonia.",
+                "pneumonia",
+                Moderate,
+                Probability,
+            ),
+            (
+                "Opacity may represent atelectasis versus pneumonia.",
+                "atelectasis",
+                Moderate,
+                Probability,
+            ),
+            (
+                "Question left atelectasis versus pneumonia.",
+                "pneumonia",
+                Moderate,
+                Question,
+            ),
+            (
+                "Question left atelectasis versus pneumonia.",
+                "atelectasis",
+                Moderate,
+                Question,
+            ),
+            (
+                "Differential includes atelectasis versus pneumonia.",
+                "pneumonia",
+                Low,
+                Differential,
+            ),
+            (
+                "Pneumothorax cannot be excluded.",
+                "Pneumothorax",
+                Low,
+                Exclusion,
+            ),
+            (
+                "Cannot exclude pneumothorax.",
+                "pneumothorax",
+                Moderate,
+                Exclusion,
+            ),
+            (
+                "A small effusion is questionable.",
+                "effusion",
+                Moderate,
+                Question,
+            ),
+            // Holds only if the clinical picture fits.
+            (
+                "In the appropriate clinical setting, this is compatible with pneumonia.",
+                "pneumonia",
+                Moderate,
+                Probability,
+            ),
+        ];
+        for (sentence, term, certainty, kind) in cases {
+            assert_eq!(
+                graded(sentence, term),
+                (Some(certainty), Some(kind)),
+                "{sentence} / {term}"
+            );
+        }
+        assert_eq!(
+            graded(
+                "In the appropriate clinical setting, the left opacity is compatible with pneumonia.",
+                "pneumonia"
+            ),
+            (Some(Moderate), Some(Probability))
+        );
+        // What is seen stays seen.
+        for (sentence, term) in [
+            (
+                "Left basilar opacity, atelectasis versus aspiration.",
+                "opacity",
+            ),
+            (
+                "In the appropriate clinical setting, the left opacity is compatible with pneumonia.",
+                "opacity",
+            ),
+        ] {
+            let extraction = crate::extract(sentence, crate::shared_lexicon());
+            let finding = extraction
+                .findings
+                .iter()
+                .find(|f| f.term == term)
+                .expect("term found");
+            assert_eq!(
+                (finding.assertion, finding.hedge),
+                (Assertion::Present, None),
+                "{sentence}"
+            );
+        }
+        assert_eq!(judge_term("No pneumothorax.", "pneumothorax").hedge, None);
+        assert_eq!(judge_term("Small effusion.", "effusion").hedge, None);
     }
 
     #[test]

@@ -341,6 +341,7 @@ pub(crate) fn sentence_findings<'a>(
             code: lexicon.findings.get(mention.concept as usize),
             assertion: judgement.assertion,
             certainty: judgement.certainty,
+            hedge: judgement.hedge,
             temporality: judgement.temporality,
             change: judgement.change,
             laterality: judgement.laterality,

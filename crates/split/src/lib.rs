@@ -22,6 +22,15 @@
 //! with an alternative ("concerning for pneumonia or aspiration") is
 //! moderate. Critical results count present and high-certainty findings.
 //!
+//! Beside how sure it is, a possible finding says what kind of doubt the
+//! radiologist expressed ([`Hedge`]): a likelihood ("probable"), a
+//! suspicion to confirm ("concerning for"), one of two alternatives for an
+//! observation ("atelectasis versus scarring"), an item of a differential,
+//! something not excluded, or a question. The kinds are read differently
+//! downstream: a coder indexing the findings of a report codes "probable
+//! pneumonia" and both sides of "atelectasis versus scarring", not
+//! "concerning for pneumonia".
+//!
 //! # Offsets
 //! Every `start`/`end` in the public model counts Unicode scalar values
 //! (Rust `char`s) from the start of the input, as FHIR's derivation-reference
@@ -79,6 +88,32 @@ pub enum Certainty {
     /// ~25%, less likely than not: "less likely", "X cannot be excluded",
     /// "not excluded", "differential includes".
     Low,
+}
+
+/// The kind of doubt a hedge expresses, beside its [`Certainty`]: the
+/// phrase's speech act. Serialised in lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hedge {
+    /// A likelihood stated: "likely", "probable", "possibly", "may
+    /// represent", "compatible with".
+    Probability,
+    /// A suspicion raised, for the clinician to confirm: "suspicious for",
+    /// "concerning for", "suggestive of", "suspected".
+    Suspicion,
+    /// One of two explanations offered for one observation: "atelectasis
+    /// versus scarring", "compatible with scarring or atelectasis". Under a
+    /// weaker hedge ("may represent atelectasis versus infiltrate") the pair
+    /// takes that hedge's kind instead.
+    Alternative,
+    /// An item of a differential list: "differential includes".
+    Differential,
+    /// Not ruled out: "cannot exclude", "not excluded", "difficult to
+    /// exclude".
+    Exclusion,
+    /// Put as a question: "questionable", "question of", "?", "equivocal",
+    /// "rule out".
+    Question,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -168,6 +203,9 @@ pub struct Finding<'a> {
     /// How sure a possible finding is; `None` unless `assertion` is
     /// [`Assertion::Possible`].
     pub certainty: Option<Certainty>,
+    /// The kind of doubt of a possible finding; `None` unless `assertion`
+    /// is [`Assertion::Possible`].
+    pub hedge: Option<Hedge>,
     pub temporality: Temporality,
     pub change: Option<Change>,
     pub laterality: Option<Laterality>,
