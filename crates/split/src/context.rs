@@ -1000,6 +1000,18 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("similar", change(Change::Stable)),
     ("similar to prior", change(Change::Stable)),
     // --- laterality
+    // A spinal curve is named by its convexity: dextroscoliosis is convex
+    // to the right.
+    ("dextroscoliosis", side(Laterality::Right)),
+    ("dextroscoliotic", side(Laterality::Right)),
+    ("dextrocurvature", side(Laterality::Right)),
+    ("dextroconvex", side(Laterality::Right)),
+    ("dextro", side(Laterality::Right)),
+    ("levoscoliosis", side(Laterality::Left)),
+    ("levoscoliotic", side(Laterality::Left)),
+    ("levocurvature", side(Laterality::Left)),
+    ("levoconvex", side(Laterality::Left)),
+    ("levo", side(Laterality::Left)),
     ("left", side(Laterality::Left)),
     ("left-sided", side(Laterality::Left)),
     ("right", side(Laterality::Right)),

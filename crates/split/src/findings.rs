@@ -286,6 +286,12 @@ pub(crate) fn sentence_findings<'a>(
                 &scratch.spans,
             )
         };
+        // A side named by the term itself ("dextroscoliosis", "elevation of
+        // the right hemidiaphragm") is the finding's, whatever is around it.
+        let own_side = cues
+            .iter()
+            .filter(|c| c.start >= mention.focus_start && c.end <= mention.focus_end)
+            .find_map(|c| c.cue.side.filter(|_| !c.cue.direction));
         // A site belongs to the nearest mention ("a 4 mm nodule in the
         // lingula and an 8 mm nodule in the left lower lobe"); ties go to the
         // mention before it.
@@ -344,7 +350,7 @@ pub(crate) fn sentence_findings<'a>(
             hedge: judgement.hedge,
             temporality: judgement.temporality,
             change: judgement.change,
-            laterality: judgement.laterality,
+            laterality: own_side.or(judgement.laterality),
             body_site,
             measurements: Vec::new(),
         });
@@ -435,6 +441,7 @@ const PRE_SIZE_WORDS: usize = 3;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Laterality;
 
     fn terms(sentence: &str) -> Vec<&str> {
         let lexicon = crate::shared_lexicon();
@@ -482,5 +489,31 @@ mod tests {
             terms("Heart size is normal, lungs enlarged."),
             Vec::<&str>::new()
         );
+    }
+
+    #[test]
+    fn a_side_the_term_names_is_the_findings_own() {
+        let side = |text: &str| {
+            let extraction = crate::extract(text, crate::shared_lexicon());
+            extraction.findings.first().and_then(|f| f.laterality)
+        };
+        assert_eq!(
+            side("Mild dextroscoliosis of the thoracic spine."),
+            Some(Laterality::Right)
+        );
+        assert_eq!(
+            side("Levoscoliosis of the lumbar spine."),
+            Some(Laterality::Left)
+        );
+        assert_eq!(
+            side("Dextroconvex scoliotic curvature."),
+            Some(Laterality::Right)
+        );
+        // The term's own side wins over a side named elsewhere in the sentence.
+        assert_eq!(
+            side("Levoscoliosis, with the right hip prosthesis in place."),
+            Some(Laterality::Left)
+        );
+        assert_eq!(side("Scoliosis of the thoracic spine."), None);
     }
 }
