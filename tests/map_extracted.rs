@@ -218,6 +218,59 @@ fn a_lone_conclusion_is_an_impression() {
     );
 }
 
+#[test]
+fn a_hedged_finding_carries_its_certainty_and_kind_of_doubt() {
+    let (set, _) = plan_text(
+        10,
+        "IMPRESSION: Right basilar opacity concerning for pneumonia. Probable small left effusion.",
+        SectionKind::Other,
+    );
+    let finding = |display: &str| -> Vec<(String, Value)> {
+        let resource = set.bundle["entry"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| &e["resource"])
+            .find(|r| r["code"]["coding"][0]["display"] == display)
+            .unwrap_or_else(|| panic!("no {display} Observation"));
+        assert_eq!(
+            resource["valueCodeableConcept"]["coding"][0]["code"],
+            "60022001"
+        );
+        resource["component"]
+            .as_array()
+            .expect("components")
+            .iter()
+            .map(|c| {
+                let code = c["code"]["coding"][0]["code"].as_str().expect("code");
+                let value = c
+                    .get("valueQuantity")
+                    .map(|q| q["value"].clone())
+                    .unwrap_or_else(|| c["valueCodeableConcept"]["coding"][0]["code"].clone());
+                (code.to_owned(), value)
+            })
+            .collect()
+    };
+    let pneumonia = finding("Pneumonia");
+    assert!(
+        pneumonia.contains(&("111012".into(), json!(75))),
+        "{pneumonia:?}"
+    );
+    assert!(
+        pneumonia.contains(&("hedge".into(), json!("hedge-suspicion"))),
+        "{pneumonia:?}"
+    );
+    let effusion = finding("Pleural effusion");
+    assert!(
+        effusion.contains(&("111012".into(), json!(75))),
+        "{effusion:?}"
+    );
+    assert!(
+        effusion.contains(&("hedge".into(), json!("hedge-probability"))),
+        "{effusion:?}"
+    );
+}
+
 /// The report of the example in docs/fhir-model.md.
 const EXAMPLE: &str = "IMPRESSION: New 8.0 mm nodule in the right lower lobe.";
 

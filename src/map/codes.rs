@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use reportsplit_split::{
-    Assertion, Change, Code, Laterality, MappingError, SectionKind, Temporality,
+    Assertion, Change, Code, Hedge, Laterality, MappingError, SectionKind, Temporality,
 };
 
 /// File name used in errors about the built-in table.
@@ -35,6 +35,13 @@ keys! {
     AssertionAbsent => "assertion.absent",
     AssertionPossible => "assertion.possible",
     ComponentCertainty => "component.certainty",
+    ComponentHedge => "component.hedge",
+    HedgeProbability => "hedge.probability",
+    HedgeSuspicion => "hedge.suspicion",
+    HedgeAlternative => "hedge.alternative",
+    HedgeDifferential => "hedge.differential",
+    HedgeExclusion => "hedge.exclusion",
+    HedgeQuestion => "hedge.question",
     ComponentLaterality => "component.laterality",
     LateralityLeft => "laterality.left",
     LateralityRight => "laterality.right",
@@ -186,6 +193,17 @@ impl FhirCodes {
             Change::Increased => Key::ChangeIncreased,
             Change::Decreased => Key::ChangeDecreased,
             Change::Resolved => Key::ChangeResolved,
+        })
+    }
+
+    pub fn hedge(&self, hedge: Hedge) -> &Code {
+        self.get(match hedge {
+            Hedge::Probability => Key::HedgeProbability,
+            Hedge::Suspicion => Key::HedgeSuspicion,
+            Hedge::Alternative => Key::HedgeAlternative,
+            Hedge::Differential => Key::HedgeDifferential,
+            Hedge::Exclusion => Key::HedgeExclusion,
+            Hedge::Question => Key::HedgeQuestion,
         })
     }
 

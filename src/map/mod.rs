@@ -506,6 +506,13 @@ fn finding_observation(
     if let Some(certainty) = finding.certainty {
         components.push(certainty_component(d, certainty));
     }
+    if let Some(hedge) = finding.hedge {
+        components.push(ComponentSpec {
+            code: Concept::coded(codes.get(Key::ComponentHedge)),
+            value: ValueSpec::Concept(Concept::coded(codes.hedge(hedge))),
+            evidence: None,
+        });
+    }
     for measurement in &finding.measurements {
         components.push(size_component(d, measurement));
     }
