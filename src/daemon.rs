@@ -4,9 +4,11 @@
 //! docs/operations.md).
 //!
 //! # Stopping
-//! On SIGTERM or SIGINT the daemon starts no new pass. A pass in flight is
-//! given [`SHUTDOWN_GRACE`] to finish its transactions and save its
-//! checkpoint; a pass still running after that is dropped: its open requests
+//! On SIGTERM or SIGINT the daemon starts no new pass, and the pass in
+//! flight starts no new report: the reports in flight finish and the
+//! checkpoint is saved at the earliest report not started (see
+//! [`crate::sync`]). That takes [`SHUTDOWN_GRACE`] at most; a pass still
+//! running after that is dropped: its open requests
 //! are cancelled and its checkpoint stays where the previous pass left it.
 //! That is safe because every transaction is idempotent (conditional creates,
 //! `ifMatch` on the report): the next run re-reads the window and skips what
@@ -49,8 +51,8 @@ pub mod exit {
     pub const REFUSED: u8 = 5;
     /// The state directory is locked by another reportsplit process, or unreadable.
     pub const STATE: u8 = 6;
-    /// A backfill or reprocess was stopped by a signal before it finished;
-    /// run it again to resume.
+    /// A `sync --once`, backfill or reprocess was stopped by a signal before
+    /// it finished; run it again to resume.
     pub const INTERRUPTED: u8 = 7;
 }
 
@@ -287,7 +289,7 @@ pub async fn run_with(
     tracing::info!(every_secs = every.as_secs_f64(), "sync daemon started");
     while !shutdown.is_cancelled() {
         let pass_started = Instant::now();
-        let pass = run_pass(config.clone(), transactions);
+        let pass = run_pass(config.clone(), transactions, &shutdown);
         tokio::pin!(pass);
         let result = tokio::select! {
             result = &mut pass => result,
@@ -342,8 +344,9 @@ pub async fn run_with(
 async fn run_pass(
     config: Config,
     transactions: &mut (dyn std::io::Write + Send),
+    shutdown: &CancellationToken,
 ) -> Result<SyncSummary, SyncError> {
-    let summary = crate::sync::run_with(config, false, transactions).await?;
+    let summary = crate::sync::run_with(config, false, transactions, shutdown).await?;
     transactions.flush().map_err(|source| SyncError::Output {
         path: "transactions output".into(),
         source,

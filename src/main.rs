@@ -245,14 +245,18 @@ async fn sync(args: &reportsplit::sync::SyncArgs) -> u8 {
                 eprintln!("{summary}");
                 exit::OK
             }),
-        None => reportsplit::sync::run(args).await.map(|summary| {
-            eprintln!("{summary}");
-            if summary.failed_total() > 0 {
-                exit::PARTIAL
-            } else {
-                exit::OK
-            }
-        }),
+        None => reportsplit::sync::run(args, daemon::shutdown_on_signals())
+            .await
+            .map(|summary| {
+                eprintln!("{summary}");
+                if summary.failed_total() > 0 {
+                    exit::PARTIAL
+                } else if summary.interrupted {
+                    exit::INTERRUPTED
+                } else {
+                    exit::OK
+                }
+            }),
     };
     result.unwrap_or_else(|error| {
         eprintln!("reportsplit: {}", reportsplit::sync::error_chain(&error));

@@ -11,6 +11,10 @@
 //! before anything is written (see [`crate::pull::collect_window`]); one
 //! holding more than `pull.max_window_reports` is split in time halves,
 //! each read, written and checkpointed in turn.
+//!
+//! A stop request (SIGTERM, the daemon shutting down) ends a pass early: no
+//! new report is started, those in flight finish, and the checkpoint stops
+//! at the earliest report not started, so the next run goes on from there.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -23,6 +27,7 @@ use reportsplit_split::Lexicon;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
 use crate::fhir::{Capabilities, CapabilityError, FhirClient, FhirError, Requirements};
@@ -84,6 +89,8 @@ pub struct SyncSummary {
     pub dry_run: bool,
     /// The checkpoint after the pass (RFC 3339).
     pub checkpoint: Option<String>,
+    /// A stop request ended the pass before every report was started.
+    pub interrupted: bool,
     pub duration_secs: f64,
 }
 
@@ -146,7 +153,14 @@ impl std::fmt::Display for SyncSummary {
             } else {
                 0.0
             },
-        )
+        )?;
+        if self.interrupted {
+            write!(
+                f,
+                "\nstopped early; the next run goes on from the checkpoint"
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -272,8 +286,9 @@ impl Worker {
     }
 }
 
-/// Runs one pass as configured by `args`.
-pub async fn run(args: &SyncArgs) -> Result<SyncSummary, SyncError> {
+/// Runs one pass as configured by `args`, ending early when `stop` is
+/// cancelled.
+pub async fn run(args: &SyncArgs, stop: CancellationToken) -> Result<SyncSummary, SyncError> {
     let config = Config::load(&args.config)?;
     let mut sink: Box<dyn std::io::Write + Send> = match &args.transactions_out {
         Some(path) => Box::new(std::io::BufWriter::new(
@@ -285,7 +300,7 @@ pub async fn run(args: &SyncArgs) -> Result<SyncSummary, SyncError> {
         None if args.dry_run => Box::new(std::io::stdout()),
         None => Box::new(std::io::sink()),
     };
-    let summary = run_with(config, args.dry_run, &mut sink).await?;
+    let summary = run_with(config, args.dry_run, &mut sink, &stop).await?;
     sink.flush().map_err(|source| SyncError::Output {
         path: "transactions output".into(),
         source,
@@ -294,11 +309,13 @@ pub async fn run(args: &SyncArgs) -> Result<SyncSummary, SyncError> {
 }
 
 /// One pass with a loaded config; each transaction (planned or sent) is
-/// written to `transactions` as one NDJSON line.
+/// written to `transactions` as one NDJSON line. Once `stop` is cancelled no
+/// new report is started (see the module docs).
 pub async fn run_with(
     config: Config,
     dry_run: bool,
     transactions: &mut (dyn std::io::Write + Send),
+    stop: &CancellationToken,
 ) -> Result<SyncSummary, SyncError> {
     let started = Instant::now();
     let store = StateStore::open(&config.state.dir)?;
@@ -337,11 +354,18 @@ pub async fn run_with(
     let context = worker.apply_context(dry_run);
     let output = Mutex::new(transactions);
     let mut earliest_failure: Option<OffsetDateTime> = None;
+    // Where a stop request left the pass: the earliest instant not done
+    // (`Some(None)`: nothing done since the start of the window).
+    let mut stopped_at: Option<Option<OffsetDateTime>> = None;
     // Windows still to do, the earliest last. A window holding more reports
     // than `pull.max_window_reports` is split in time halves, so a first run
     // over a large backlog keeps memory bounded and checkpoints as it goes.
     let mut pending = vec![window];
     while let Some(part) = pending.pop() {
+        if stop.is_cancelled() {
+            stopped_at = Some(part.since);
+            break;
+        }
         let collected = match collect_window_bounded(
             &worker.client,
             &worker.config.filters(),
@@ -371,10 +395,21 @@ pub async fn run_with(
         summary.duplicates += collected.duplicates as u64;
         summary.windows += 1;
         tracing::info!(reports = collected.reports.len(), since = ?part.since.map(rfc3339), until = %rfc3339(part.until), "window collected");
-        if let Some(failed_at) =
-            process_window(&worker, &context, collected.reports, &mut summary, &output).await?
-        {
+        let done = process_window(
+            &worker,
+            &context,
+            collected.reports,
+            &mut summary,
+            &output,
+            stop,
+        )
+        .await?;
+        if let Some(failed_at) = done.earliest_failure {
             earliest_failure = Some(earliest_failure.map_or(failed_at, |e| e.min(failed_at)));
+        }
+        if let Some(not_started) = done.earliest_not_started {
+            stopped_at = Some(Some(not_started));
+            break;
         }
         // Checkpoint after every window that leaves nothing failed behind it.
         if !dry_run && earliest_failure.is_none() && !pending.is_empty() {
@@ -382,10 +417,20 @@ pub async fn run_with(
         }
     }
 
-    let checkpoint = earliest_failure.unwrap_or(window.until);
-    summary.checkpoint = Some(rfc3339(checkpoint));
-    if !dry_run {
-        save_checkpoint(&store, &stream, checkpoint)?;
+    summary.interrupted = stopped_at.is_some();
+    let checkpoint = match stopped_at {
+        None => Some(earliest_failure.unwrap_or(window.until)),
+        Some(Some(resume)) => Some(earliest_failure.map_or(resume, |e| e.min(resume))),
+        // Stopped before anything was read: the saved checkpoint stands.
+        Some(None) => None,
+    };
+    if let Some(checkpoint) = checkpoint {
+        summary.checkpoint = Some(rfc3339(checkpoint));
+        if !dry_run {
+            save_checkpoint(&store, &stream, checkpoint)?;
+        }
+    } else {
+        summary.checkpoint = saved;
     }
     let stats = worker.client.stats();
     summary.requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
@@ -407,23 +452,47 @@ fn save_checkpoint(
     Ok(())
 }
 
+/// Where a window's work stopped.
+struct WindowDone {
+    /// `meta.lastUpdated` of the earliest report that failed.
+    earliest_failure: Option<OffsetDateTime>,
+    /// `meta.lastUpdated` of the earliest report a stop request kept from
+    /// starting; `None` when every report was started.
+    earliest_not_started: Option<OffsetDateTime>,
+}
+
 /// Works on a window's reports, `write.concurrent_reports` at a time, and
-/// counts the outcomes; returns the `meta.lastUpdated` of the earliest
-/// report that failed, if any.
+/// counts the outcomes. Once `stop` is cancelled no new report starts; those
+/// in flight finish.
 async fn process_window(
     worker: &Worker,
     context: &ApplyContext<'_>,
     reports: Vec<Value>,
     summary: &mut SyncSummary,
     output: &Mutex<&mut (dyn std::io::Write + Send)>,
-) -> Result<Option<OffsetDateTime>, SyncError> {
+    stop: &CancellationToken,
+) -> Result<WindowDone, SyncError> {
+    // A report without meta.lastUpdated counts as the earliest possible.
+    let updated: Vec<OffsetDateTime> = reports
+        .iter()
+        .map(|report| last_updated(report).unwrap_or(OffsetDateTime::UNIX_EPOCH))
+        .collect();
+    // Counted as the stream hands reports out, in order.
+    let started = std::sync::atomic::AtomicUsize::new(0);
     let mut earliest_failure: Option<OffsetDateTime> = None;
-    let mut results = futures::stream::iter(reports.into_iter().map(|report| async move {
-        let updated = last_updated(&report);
-        let reference = reference(&report);
-        (reference, updated, apply_report(context, report).await)
-    }))
-    .buffer_unordered(worker.config.write.concurrent_reports);
+    let mut results = std::pin::pin!(
+        futures::stream::iter(reports)
+            .take_until(stop.cancelled())
+            .map(|report| {
+                started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                async move {
+                    let updated = last_updated(&report);
+                    let reference = reference(&report);
+                    (reference, updated, apply_report(context, report).await)
+                }
+            })
+            .buffer_unordered(worker.config.write.concurrent_reports)
+    );
     while let Some((reference, updated, result)) = results.next().await {
         summary.seen += 1;
         match result {
@@ -459,7 +528,13 @@ async fn process_window(
             }
         }
     }
-    Ok(earliest_failure)
+    Ok(WindowDone {
+        earliest_failure,
+        earliest_not_started: updated[started.load(std::sync::atomic::Ordering::Relaxed)..]
+            .iter()
+            .copied()
+            .min(),
+    })
 }
 
 fn write_line(

@@ -159,3 +159,61 @@ async fn the_daemon_binary_exits_zero_on_sigterm_with_its_checkpoint_saved() {
     let saved = std::fs::read_to_string(state_dir.join("state.json")).expect("a checkpoint");
     assert!(saved.contains("\"checkpoint\""), "{saved}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_off_sync_stopped_by_sigterm_exits_7_and_the_next_run_finishes() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let patient = seed::unique("once");
+    let total = 150;
+    let mut first = vec![seed::patient(&patient)];
+    first.extend(reports(&patient, 0..total));
+    fhir.put_all(&first).await;
+    let subject = format!("Patient/{patient}");
+    let dir = common::temp_state();
+    let state_dir = dir.path().join("state");
+    let config_path = dir.path().join("site.toml");
+    std::fs::write(
+        &config_path,
+        config_text(&server.base, &state_dir, &subject),
+    )
+    .unwrap();
+    let once = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_reportsplit"))
+            .args(["sync", "--once", "--config"])
+            .arg(&config_path)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start reportsplit sync --once")
+    };
+
+    let mut child = once();
+    let tagged_at_signal = wait_tagged(&fhir, &subject, 5, Duration::from_secs(60)).await;
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if stopped.elapsed() > reportsplit::daemon::SHUTDOWN_GRACE + Duration::from_secs(5) {
+            let _ = child.kill();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let status = status.expect("sync --once stops after SIGTERM");
+    assert_eq!(status.code(), Some(7), "exit 7: stopped before the end");
+    let tagged = count_tagged(&fhir, &subject).await;
+    assert!(
+        (tagged_at_signal..total as u64).contains(&tagged),
+        "stopped part-way: {tagged} of {total} tagged"
+    );
+
+    let status = once().wait().expect("second sync --once");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(count_tagged(&fhir, &subject).await, total as u64);
+}

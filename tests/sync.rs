@@ -612,3 +612,81 @@ async fn a_backlog_larger_than_a_window_is_split_in_time_and_done_once() {
     let (again, _) = common::sync(&config, false).await;
     assert_eq!((again.written, again.failed_total()), (0, 0), "{again}");
 }
+
+/// A transactions sink that asks the pass to stop once it has received
+/// `after` transactions: a stop request arriving mid-pass, deterministically.
+struct StopAfter {
+    after: usize,
+    lines: usize,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl std::io::Write for StopAfter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.lines += buf.iter().filter(|&&b| b == b'\n').count();
+        if self.lines >= self.after {
+            self.stop.cancel();
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_request_ends_the_pass_early_and_the_next_run_goes_on_from_there() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let (subject, _) = common::seed_reports(&fhir, "stop", 30).await;
+    let state = common::temp_state();
+    let config = common::config(&server.base, state.path(), Some(&subject), 10);
+
+    // Asked to stop before it starts: nothing is read, no checkpoint is saved.
+    let stopped = tokio_util::sync::CancellationToken::new();
+    stopped.cancel();
+    let summary =
+        reportsplit::sync::run_with(config.clone(), false, &mut std::io::sink(), &stopped)
+            .await
+            .expect("pass");
+    assert!(summary.interrupted, "{summary}");
+    assert_eq!((summary.seen, summary.checkpoint.as_deref()), (0, None));
+
+    // Asked to stop after the third transaction: the reports in flight
+    // finish, no other starts.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut sink = StopAfter {
+        after: 3,
+        lines: 0,
+        stop: stop.clone(),
+    };
+    let first = reportsplit::sync::run_with(config.clone(), false, &mut sink, &stop)
+        .await
+        .expect("first pass");
+    assert!(first.interrupted, "{first}");
+    let in_flight = config.write.concurrent_reports as u64;
+    assert!(
+        (3..3 + in_flight).contains(&first.written),
+        "stopped after 3 and those in flight: {first}"
+    );
+    assert_eq!(first.failed_total(), 0, "{first}");
+    let system: String = url::form_urlencoded::byte_serialize(TAG_SYSTEM.as_bytes()).collect();
+    let tagged = format!("DiagnosticReport?subject={subject}&_tag={system}|");
+    assert_eq!(fhir.count(&tagged).await, first.written);
+
+    // The next run picks up exactly the rest.
+    let (second, _) = common::sync(&config, false).await;
+    assert!(!second.interrupted, "{second}");
+    assert_eq!(
+        (first.written + second.written, second.failed_total()),
+        (30, 0),
+        "{second}"
+    );
+    assert_eq!(fhir.count(&tagged).await, 30);
+    assert_eq!(
+        fhir.count(&format!("Observation?subject={subject}")).await,
+        first.observations_written + second.observations_written,
+        "nothing written twice"
+    );
+}

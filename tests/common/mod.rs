@@ -263,7 +263,8 @@ pub async fn sync(
     dry_run: bool,
 ) -> (reportsplit::sync::SyncSummary, Vec<Value>) {
     let mut out: Vec<u8> = Vec::new();
-    let summary = reportsplit::sync::run_with(config.clone(), dry_run, &mut out)
+    let never = tokio_util::sync::CancellationToken::new();
+    let summary = reportsplit::sync::run_with(config.clone(), dry_run, &mut out, &never)
         .await
         .expect("sync pass");
     let bundles = String::from_utf8(out)
