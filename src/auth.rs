@@ -1,5 +1,5 @@
 //! Authentication against the FHIR server: none, HTTP Basic, a static bearer token,
-//! OAuth2 client credentials (`client_secret_basic`) and SMART Backend Services
+//! OAuth2 client credentials (`client_secret_basic` or `client_secret_post`) and SMART Backend Services
 //! (`client_credentials` with a `private_key_jwt` assertion).
 //!
 //! Secrets are read from environment variables or files when [`Auth`] is built (so a
@@ -68,6 +68,19 @@ impl Serialize for Secret {
     }
 }
 
+/// How an OAuth2 client sends its secret to the token endpoint (RFC 6749
+/// §2.3.1). Identity providers accept one or both; `basic` is the default the
+/// RFC says servers must support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientSecretMethod {
+    /// `client_secret_basic`: in an HTTP Basic Authorization header.
+    #[default]
+    Basic,
+    /// `client_secret_post`: as `client_id` and `client_secret` form fields.
+    Post,
+}
+
 /// Signing algorithm of a SMART Backend Services client assertion (the two SMART requires).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum SigningAlg {
@@ -105,12 +118,15 @@ pub enum AuthConfig {
         token_env: Option<String>,
         token_file: Option<PathBuf>,
     },
-    /// OAuth2 client credentials grant, client authenticated with `client_secret_basic`.
+    /// OAuth2 client credentials grant, client authenticated with its secret
+    /// (`client_secret_basic` unless `client_auth = "post"`).
     ClientCredentials {
         token_url: String,
         client_id: String,
         client_secret_env: Option<String>,
         client_secret_file: Option<PathBuf>,
+        #[serde(default)]
+        client_auth: ClientSecretMethod,
         scope: Option<String>,
         #[serde(default = "default_refresh_margin_secs")]
         refresh_margin_secs: u64,
@@ -239,9 +255,10 @@ enum TokenEndpoint {
 }
 
 enum ClientAuth {
-    SecretBasic {
+    Secret {
         client_id: String,
         secret: Secret,
+        method: ClientSecretMethod,
     },
     PrivateKeyJwt {
         client_id: String,
@@ -305,6 +322,7 @@ impl Auth {
                 client_id,
                 client_secret_env,
                 client_secret_file,
+                client_auth,
                 scope,
                 refresh_margin_secs,
             } => {
@@ -317,9 +335,10 @@ impl Auth {
                 Flow::Token(Box::new(TokenFlow {
                     http,
                     endpoint: TokenEndpoint::Fixed(parse_endpoint("token_url", token_url)?),
-                    client: ClientAuth::SecretBasic {
+                    client: ClientAuth::Secret {
                         client_id: non_empty("client_id", client_id)?,
                         secret,
+                        method: *client_auth,
                     },
                     scope: scope.clone().filter(|s| !s.trim().is_empty()),
                     refresh_margin: Duration::from_secs(*refresh_margin_secs),
@@ -490,7 +509,7 @@ impl fmt::Debug for Auth {
                     } => smart_configuration.as_str(),
                 };
                 let (kind, client_id) = match &token_flow.client {
-                    ClientAuth::SecretBasic { client_id, .. } => ("client_credentials", client_id),
+                    ClientAuth::Secret { client_id, .. } => ("client_credentials", client_id),
                     ClientAuth::PrivateKeyJwt { client_id, .. } => ("smart_backend", client_id),
                 };
                 out.field("type", &kind)
@@ -827,8 +846,19 @@ impl TokenFlow {
             form.append_pair("scope", scope);
         }
         let client_header = match &self.client {
-            ClientAuth::SecretBasic { client_id, secret } => {
-                Some(client_secret_basic(client_id, secret)?)
+            ClientAuth::Secret {
+                client_id,
+                secret,
+                method: ClientSecretMethod::Basic,
+            } => Some(client_secret_basic(client_id, secret)?),
+            ClientAuth::Secret {
+                client_id,
+                secret,
+                method: ClientSecretMethod::Post,
+            } => {
+                form.append_pair("client_id", client_id);
+                form.append_pair("client_secret", secret.expose());
+                None
             }
             ClientAuth::PrivateKeyJwt {
                 client_id,
@@ -1049,10 +1079,33 @@ mod tests {
         match cc.auth {
             AuthConfig::ClientCredentials {
                 refresh_margin_secs,
+                client_auth,
                 ..
-            } => assert_eq!(refresh_margin_secs, 60),
+            } => assert_eq!(
+                (refresh_margin_secs, client_auth),
+                (60, ClientSecretMethod::Basic)
+            ),
             other => panic!("{other:?}"),
         }
+        let post: File = toml::from_str(
+            "[auth]\ntype = \"client_credentials\"\ntoken_url = \"https://idp/token\"\n\
+             client_id = \"c\"\nclient_secret_env = \"S\"\nclient_auth = \"post\"\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            post.auth,
+            AuthConfig::ClientCredentials {
+                client_auth: ClientSecretMethod::Post,
+                ..
+            }
+        ));
+        assert!(
+            toml::from_str::<File>(
+                "[auth]\ntype = \"client_credentials\"\ntoken_url = \"https://idp/token\"\n\
+                 client_id = \"c\"\nclient_secret_env = \"S\"\nclient_auth = \"jwt\"\n",
+            )
+            .is_err()
+        );
         let smart: File = toml::from_str(
             "[auth]\ntype = \"smart_backend\"\nclient_id = \"c\"\nprivate_key_file = \"k.pem\"\n\
              alg = \"ES384\"\nkid = \"k1\"\nscope = \"system/*.rs\"\nrefresh_margin_secs = 30\n",

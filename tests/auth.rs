@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
-use reportsplit::auth::{Auth, AuthConfig, AuthError, SigningAlg};
+use reportsplit::auth::{Auth, AuthConfig, AuthError, ClientSecretMethod, SigningAlg};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use wiremock::matchers::{body_string_contains, header, method, path};
@@ -229,7 +229,7 @@ async fn basic_and_static_bearer_against_sekmet_with_rotation_after_401() {
 }
 
 #[tokio::test]
-async fn oauth2_client_secret_basic_against_sekmet() {
+async fn oauth2_client_secret_basic_and_post_against_sekmet() {
     let sekmet = Sekmet::start(
         tempfile::tempdir().unwrap(),
         &smart_yaml(
@@ -238,29 +238,32 @@ async fn oauth2_client_secret_basic_against_sekmet() {
     );
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
-    let config = |secret: &str| AuthConfig::ClientCredentials {
+    let config = |secret: &str, client_auth| AuthConfig::ClientCredentials {
         token_url: sekmet.token_url(),
         client_id: "worker".into(),
         client_secret_env: None,
         client_secret_file: Some(write_secret(dir.path(), secret, secret)),
+        client_auth,
         scope: Some("system/*.rs".into()),
         refresh_margin_secs: 60,
     };
 
-    // A wrong secret is refused by the token endpoint; the error does not carry it.
-    let wrong = Auth::new(&config("wrong-secret-xyz"), http.clone()).unwrap();
-    let error = wrong.header().await.unwrap_err();
-    assert!(
-        matches!(error.cause(), AuthError::TokenRefused { status: 401, .. }),
-        "{error}"
-    );
-    assert!(
-        shown(&error).contains("invalid_client") && !shown(&error).contains("wrong-secret-xyz")
-    );
+    for method in [ClientSecretMethod::Basic, ClientSecretMethod::Post] {
+        // A wrong secret is refused by the token endpoint; the error does not carry it.
+        let wrong = Auth::new(&config("wrong-secret-xyz", method), http.clone()).unwrap();
+        let error = wrong.header().await.unwrap_err();
+        assert!(
+            matches!(error.cause(), AuthError::TokenRefused { status: 401, .. }),
+            "{method:?}: {error}"
+        );
+        assert!(
+            shown(&error).contains("invalid_client") && !shown(&error).contains("wrong-secret-xyz")
+        );
 
-    let auth = Auth::new(&config("s3cret-Value_9"), http).unwrap();
-    assert!(!format!("{auth:?}").contains("s3cret"));
-    exercise_token_flow(&sekmet, &auth).await;
+        let auth = Auth::new(&config("s3cret-Value_9", method), http.clone()).unwrap();
+        assert!(!format!("{auth:?}").contains("s3cret"));
+        exercise_token_flow(&sekmet, &auth).await;
+    }
 }
 
 #[tokio::test]
@@ -364,6 +367,7 @@ fn client_credentials(server: &MockServer, secret_file: PathBuf, margin: u64) ->
         client_id: "reportsplit worker".into(),
         client_secret_env: None,
         client_secret_file: Some(secret_file),
+        client_auth: ClientSecretMethod::Basic,
         scope: Some("system/*.rs system/Observation.c".into()),
         refresh_margin_secs: margin,
     }
