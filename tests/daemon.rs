@@ -37,6 +37,27 @@ fn reports(patient: &str, range: std::ops::Range<usize>) -> Vec<Value> {
         .collect()
 }
 
+/// Sends SIGTERM and waits for the process to exit, at most the shutdown
+/// grace and five seconds (then kills it and returns `None`).
+async fn terminate(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let stopped = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if stopped.elapsed() > reportsplit::daemon::SHUTDOWN_GRACE + Duration::from_secs(5) {
+            let _ = child.kill();
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn config_text(base: &str, state_dir: &Path, subject: &str) -> String {
     format!(
         "[fhir]\nurl = \"{base}\"\ntimeout_secs = 30\n\
@@ -136,22 +157,7 @@ async fn the_daemon_binary_exits_zero_on_sigterm_with_its_checkpoint_saved() {
     let tagged_later = wait_tagged(&fhir, &subject, 9, Duration::from_secs(60)).await;
     let still_running = child.try_wait().unwrap().is_none();
 
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let stopped = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if stopped.elapsed() > reportsplit::daemon::SHUTDOWN_GRACE + Duration::from_secs(5) {
-            let _ = child.kill();
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = terminate(&mut child).await;
     assert_eq!((tagged, tagged_later), (4, 9));
     assert!(still_running, "the daemon kept running between passes");
     let status = status.expect("the daemon exits after SIGTERM within its grace period");
@@ -189,22 +195,7 @@ async fn a_one_off_sync_stopped_by_sigterm_exits_7_and_the_next_run_finishes() {
 
     let mut child = once();
     let tagged_at_signal = wait_tagged(&fhir, &subject, 5, Duration::from_secs(60)).await;
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let stopped = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if stopped.elapsed() > reportsplit::daemon::SHUTDOWN_GRACE + Duration::from_secs(5) {
-            let _ = child.kill();
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = terminate(&mut child).await;
     let status = status.expect("sync --once stops after SIGTERM");
     assert_eq!(status.code(), Some(7), "exit 7: stopped before the end");
     let tagged = count_tagged(&fhir, &subject).await;

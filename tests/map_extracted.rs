@@ -251,24 +251,18 @@ fn a_hedged_finding_carries_its_certainty_and_kind_of_doubt() {
             })
             .collect()
     };
-    let pneumonia = finding("Pneumonia");
-    assert!(
-        pneumonia.contains(&("111012".into(), json!(75))),
-        "{pneumonia:?}"
-    );
-    assert!(
-        pneumonia.contains(&("hedge".into(), json!("hedge-suspicion"))),
-        "{pneumonia:?}"
-    );
-    let effusion = finding("Pleural effusion");
-    assert!(
-        effusion.contains(&("111012".into(), json!(75))),
-        "{effusion:?}"
-    );
-    assert!(
-        effusion.contains(&("hedge".into(), json!("hedge-probability"))),
-        "{effusion:?}"
-    );
+    for (display, kind) in [
+        ("Pneumonia", "hedge-suspicion"),
+        ("Pleural effusion", "hedge-probability"),
+    ] {
+        let components = finding(display);
+        for expected in [
+            ("111012".to_owned(), json!(75)),
+            ("hedge".into(), json!(kind)),
+        ] {
+            assert!(components.contains(&expected), "{display}: {components:?}");
+        }
+    }
 }
 
 /// The report of the example in docs/fhir-model.md.
