@@ -163,12 +163,16 @@ pub(crate) struct CriticalRule {
     pub(crate) excludes: Vec<Box<str>>,
 }
 
-/// Code systems a table may use.
-const SYSTEMS: [&str; 3] = [
+/// Code systems a table may use. `urn:reportsplit:codes` is for a concept
+/// no standard code was verified for (mappings/README.md).
+const SYSTEMS: [&str; 4] = [
     "http://snomed.info/sct",
     "http://www.radlex.org",
     "http://loinc.org",
+    LOCAL_SYSTEM,
 ];
+
+const LOCAL_SYSTEM: &str = "urn:reportsplit:codes";
 
 impl Lexicon {
     /// The tables shipped in mappings/, compiled into the binary. They are
@@ -286,6 +290,17 @@ fn parse_concepts(
                 file,
                 line,
                 format!("SNOMED CT code {code:?} is not numeric"),
+            ));
+        }
+        if system == LOCAL_SYSTEM
+            && !code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(error(
+                file,
+                line,
+                format!("reportsplit code {code:?} must be lower-case letters, digits and hyphens"),
             ));
         }
         if display.trim().is_empty() {
@@ -459,6 +474,16 @@ mod tests {
     fn bad_system_uri_is_an_error() {
         let e = parse_error(&format!("{HEADER}snomed\t1\tA\ta\t\n"));
         assert!(e.message.contains("unknown code system"));
+    }
+
+    #[test]
+    fn a_local_code_is_lower_case_words_and_hyphens() {
+        let e = parse_error(&format!(
+            "{HEADER}urn:reportsplit:codes\tFinding Torsion\tA\ta\t\n"
+        ));
+        assert!(e.message.contains("lower-case"), "{}", e.message);
+        let e = parse_error(&format!("{HEADER}http://snomed.info/sct\tRID1\tA\ta\t\n"));
+        assert!(e.message.contains("not numeric"), "{}", e.message);
     }
 
     #[test]

@@ -622,7 +622,7 @@ mod tests {
             "Thickening of the right minor fissure.",
             "Pleural-based thickening along the left chest wall.",
         ] {
-            assert_eq!(code(text), "78381009", "{text}");
+            assert_eq!(code(text), "73725006", "{text}");
         }
         assert!(coded("Thickening of the bronchial walls.").is_empty());
         // Calcified granuloma is a granuloma, not a nodule.
