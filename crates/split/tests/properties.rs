@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use proptest::prelude::*;
 use reportsplit_split::{
-    Extraction, Lexicon, SectionKind, char_range_to_bytes, extract, extract_as,
+    Assertion, Extraction, Lexicon, SectionKind, char_range_to_bytes, extract, extract_as,
 };
 
 /// Built once: building the automata per case would dominate the run.
@@ -179,6 +179,14 @@ fn check_spans(text: &str, out: &Extraction<'_>) {
         assert!(
             finding.start <= finding.term_start && finding.term_end <= finding.end,
             "term outside its sentence"
+        );
+        // A possible finding is graded and its doubt named; nothing else is.
+        let possible = finding.assertion == Assertion::Possible;
+        assert_eq!(
+            (finding.certainty.is_some(), finding.hedge.is_some()),
+            (possible, possible),
+            "certainty and hedge of a {:?} finding",
+            finding.assertion
         );
         for measurement in &finding.measurements {
             same(
