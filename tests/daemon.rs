@@ -58,6 +58,38 @@ async fn terminate(child: &mut std::process::Child) -> Option<std::process::Exit
     }
 }
 
+/// A patient with `n` reports on the server, and a site config for them
+/// (state directory and config file in a temporary directory).
+struct Site {
+    subject: String,
+    state_dir: std::path::PathBuf,
+    config_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Site {
+    async fn seeded(server: &Sekmet, fhir: &Fhir, patient: &str, n: usize) -> Site {
+        let mut first = vec![seed::patient(patient)];
+        first.extend(reports(patient, 0..n));
+        fhir.put_all(&first).await;
+        let subject = format!("Patient/{patient}");
+        let dir = common::temp_state();
+        let state_dir = dir.path().join("state");
+        let config_path = dir.path().join("site.toml");
+        std::fs::write(
+            &config_path,
+            config_text(&server.base, &state_dir, &subject),
+        )
+        .unwrap();
+        Site {
+            subject,
+            state_dir,
+            config_path,
+            _dir: dir,
+        }
+    }
+}
+
 fn config_text(base: &str, state_dir: &Path, subject: &str) -> String {
     format!(
         "[fhir]\nurl = \"{base}\"\ntimeout_secs = 30\n\
@@ -133,18 +165,12 @@ async fn the_daemon_binary_exits_zero_on_sigterm_with_its_checkpoint_saved() {
     let server = Sekmet::start();
     let fhir = server.fhir();
     let patient = seed::unique("sigterm");
-    let mut first = vec![seed::patient(&patient)];
-    first.extend(reports(&patient, 0..4));
-    fhir.put_all(&first).await;
-    let subject = format!("Patient/{patient}");
-    let dir = common::temp_state();
-    let state_dir = dir.path().join("state");
-    let config_path = dir.path().join("site.toml");
-    std::fs::write(
-        &config_path,
-        config_text(&server.base, &state_dir, &subject),
-    )
-    .unwrap();
+    let site = Site::seeded(&server, &fhir, &patient, 4).await;
+    let (subject, state_dir, config_path) = (
+        site.subject.clone(),
+        site.state_dir.clone(),
+        site.config_path.clone(),
+    );
 
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reportsplit"))
         .args(["sync", "--every", "1s", "--config"])
@@ -172,18 +198,8 @@ async fn a_one_off_sync_stopped_by_sigterm_exits_7_and_the_next_run_finishes() {
     let fhir = server.fhir();
     let patient = seed::unique("once");
     let total = 150;
-    let mut first = vec![seed::patient(&patient)];
-    first.extend(reports(&patient, 0..total));
-    fhir.put_all(&first).await;
-    let subject = format!("Patient/{patient}");
-    let dir = common::temp_state();
-    let state_dir = dir.path().join("state");
-    let config_path = dir.path().join("site.toml");
-    std::fs::write(
-        &config_path,
-        config_text(&server.base, &state_dir, &subject),
-    )
-    .unwrap();
+    let site = Site::seeded(&server, &fhir, &patient, total).await;
+    let (subject, config_path) = (site.subject.clone(), site.config_path.clone());
     let once = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_reportsplit"))
             .args(["sync", "--once", "--config"])
