@@ -481,12 +481,11 @@ async fn process_window(
     let started = std::sync::atomic::AtomicUsize::new(0);
     let mut earliest_failure: Option<OffsetDateTime> = None;
     let mut results = std::pin::pin!(
-        futures::stream::iter(reports)
+        futures::stream::iter(reports.into_iter().zip(updated.iter().copied()))
             .take_until(stop.cancelled())
-            .map(|report| {
+            .map(|(report, updated)| {
                 started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 async move {
-                    let updated = last_updated(&report);
                     let reference = reference(&report);
                     (reference, updated, apply_report(context, report).await)
                 }
@@ -523,8 +522,7 @@ async fn process_window(
             Err(error) => {
                 tracing::warn!(report = %reference, error = %error_chain(&error), "report failed");
                 *summary.failed.entry(error.key()).or_default() += 1;
-                let at = updated.unwrap_or(OffsetDateTime::UNIX_EPOCH);
-                earliest_failure = Some(earliest_failure.map_or(at, |e| e.min(at)));
+                earliest_failure = Some(earliest_failure.map_or(updated, |e| e.min(updated)));
             }
         }
     }
