@@ -325,6 +325,20 @@ async fn unknown_content_survives_byte_for_byte() {
     assert!(!result_refs(&after).is_empty());
 }
 
+/// Another system's write of report `id` over version 1, between our read
+/// and our write: the server accepts it, so our `ifMatch` is now stale.
+async fn their_edit_of_version_1(fhir: &common::Fhir, id: &str, theirs: &Value) {
+    let response = fhir
+        .request(
+            reqwest::Method::PUT,
+            &format!("DiagnosticReport/{id}"),
+            Some(theirs),
+            Some("1"),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_concurrent_edit_causes_412_and_both_edits_survive() {
     let server = Sekmet::start();
@@ -344,15 +358,7 @@ async fn a_concurrent_edit_causes_412_and_both_edits_survive() {
     let mut theirs = ours.clone();
     theirs["identifier"] = json!([{"system": "urn:example:accession", "value": "ACC-RACE"}]);
     theirs["result"] = json!([{"reference": format!("Observation/{}-other", ids[0])}]);
-    let response = fhir
-        .request(
-            reqwest::Method::PUT,
-            &format!("DiagnosticReport/{}", ids[0]),
-            Some(&theirs),
-            Some("1"),
-        )
-        .await;
-    assert_eq!(response.status, 200, "{}", response.body);
+    their_edit_of_version_1(&fhir, &ids[0], &theirs).await;
 
     // ...then our write, planned on the stale version.
     let outcome = apply_report(&worker.apply_context(false), ours)
@@ -469,15 +475,7 @@ async fn the_json_patch_method_links_the_same_way_and_survives_a_concurrent_edit
     let ours = fhir.get(&format!("DiagnosticReport/{}", ids[0])).await;
     let mut theirs = ours.clone();
     theirs["identifier"] = json!([{"system": "urn:example:accession", "value": "ACC-PATCH"}]);
-    let response = fhir
-        .request(
-            reqwest::Method::PUT,
-            &format!("DiagnosticReport/{}", ids[0]),
-            Some(&theirs),
-            Some("1"),
-        )
-        .await;
-    assert_eq!(response.status, 200, "{}", response.body);
+    their_edit_of_version_1(&fhir, &ids[0], &theirs).await;
     let outcome = apply_report(&worker.apply_context(false), ours)
         .await
         .expect("applied");
