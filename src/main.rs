@@ -118,7 +118,7 @@ struct CheckConfigArgs {
 #[derive(Debug, clap::Args)]
 struct EvalArgs {
     /// The set: `negex FILE`, `openi REPORTS LABELS` or `mtsamples FILE`.
-    #[arg(value_parser = ["negex", "openi", "mtsamples"])]
+    #[arg(value_parser = ["negex", "openi", "mtsamples", "reports"])]
     set: String,
     /// The set's files, in the order given above.
     #[arg(required = true)]
@@ -451,6 +451,7 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
         .collect::<Result<Vec<_>>>()?;
     let options = reportsplit_eval::Options {
         errors: args.errors,
+        ..Default::default()
     };
     let report = reportsplit_eval::run(&args.set, &contents, &Lexicon::builtin(), &options)
         .with_context(|| format!("scoring {}", args.set))?;

@@ -19,17 +19,21 @@ pub enum TablesError {
 }
 
 /// Builds the extractor's lexicon from `dir`'s findings.tsv, body_sites.tsv,
-/// critical.tsv and sections.tsv, keeping the built-in table for each file
+/// descriptors.tsv, assessments.tsv, critical.tsv and sections.tsv, keeping the built-in table for each file
 /// the directory lacks. Errors name the file and the line.
 pub fn load_lexicon(dir: &Path) -> Result<Lexicon, TablesError> {
     let builtin = MappingFiles::BUILTIN;
     let findings = read_or(dir, "findings.tsv", builtin.findings)?;
     let body_sites = read_or(dir, "body_sites.tsv", builtin.body_sites)?;
+    let descriptors = read_or(dir, "descriptors.tsv", builtin.descriptors)?;
+    let assessments = read_or(dir, "assessments.tsv", builtin.assessments)?;
     let critical = read_or(dir, "critical.tsv", builtin.critical)?;
     let sections = read_or(dir, "sections.tsv", builtin.sections)?;
     let files = MappingFiles {
         findings: (&findings.0, &findings.1),
         body_sites: (&body_sites.0, &body_sites.1),
+        descriptors: (&descriptors.0, &descriptors.1),
+        assessments: (&assessments.0, &assessments.1),
         critical: (&critical.0, &critical.1),
         sections: (&sections.0, &sections.1),
     };

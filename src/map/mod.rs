@@ -950,6 +950,7 @@ mod tests {
             recommendations: vec![],
             critical: vec![],
             discrepancies: vec![],
+            assessments: vec![],
         }
     }
 
@@ -1036,6 +1037,8 @@ mod tests {
             laterality: None,
             body_site: vec![],
             measurements: vec![],
+            descriptors: vec![],
+            suggests: vec![],
         });
         let err = map_extraction(&source, &text(t), &extraction, &run(), codes()).unwrap_err();
         assert!(

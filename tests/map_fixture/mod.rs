@@ -84,6 +84,8 @@ fn finding<'a>(
         laterality: None,
         body_site: Vec::new(),
         measurements: Vec::new(),
+        descriptors: Vec::new(),
+        suggests: Vec::new(),
     }
 }
 
@@ -100,9 +102,12 @@ pub fn extraction<'a>(text: &'a str, c: &'a Codes) -> Extraction<'a> {
     );
     mass.laterality = Some(Laterality::Left);
     mass.change = Some(Change::New);
+    let (site_start, site_end) = span(text, "left upper lobe", 0);
     mass.body_site = vec![BodySite {
         text: slice(text, "left upper lobe", 0),
         code: Some(&c.lung),
+        start: site_start,
+        end: site_end,
     }];
     let (m_start, m_end) = span(text, "3.50 x 2.1 cm", 0);
     mass.measurements = vec![Measurement {
@@ -212,5 +217,6 @@ pub fn extraction<'a>(text: &'a str, c: &'a Codes) -> Extraction<'a> {
             findings_finding: 0,
             impression_finding: 2,
         }],
+        assessments: Vec::new(),
     }
 }

@@ -1,22 +1,56 @@
-//! Scores the extraction core ([`reportsplit_split`]) on public evaluation
-//! sets. Pure: file CONTENTS in, scores out; reading the files is the
+//! Scores the extraction core ([`reportsplit_split`]) on our own labelled
+//! report sets (`reports`) and on public evaluation sets (`negex`, `openi`,
+//! `mtsamples`). Pure: file CONTENTS in, scores out; reading the files is the
 //! caller's job (`reportsplit eval`, or `cargo run -p reportsplit-eval
 //! --example score`).
 //!
 //! ```
+//! # #[cfg(feature = "kits")] {
 //! use reportsplit_eval::{run, Options};
 //! use reportsplit_split::Lexicon;
 //! let tsv = "line number\tCondition\tsentence\tnegation\ttemporality\texperiencer\n\
 //!            1\tpneumothorax\tNo PNEUMOTHORAX.\tNegated\tRecent\tPatient\n";
 //! let report = run("negex", &[tsv.to_string()], &Lexicon::builtin(), &Options::default()).unwrap();
 //! assert!(report.to_string().lines().last().unwrap().starts_with("negex negation precision="));
+//! # }
 //! ```
+//!
+//! # Features
+//! `kits` (default) builds the public-kit scorers `negex`, `openi` and
+//! `mtsamples` and their CSV reader. With `default-features = false` only
+//! `reports` is built; [`SETS`] lists what a build knows.
 //!
 //! Every command prints detail lines and, as its LAST line, exactly
 //! `<set> <metric> precision=<P> recall=<R> f1=<F> n=<N>` (three decimals),
 //! so scripts can read it. Precision, recall or F1 whose denominator is zero
 //! print as 0.000. Corpus text is printed only with `--errors N`
 //! ([`Options::errors`]), never by default.
+//!
+//! # Holdout quarter ([`Options::part`]; `--part tune|holdout|all` in the `score` example)
+//! A deterministic quarter of each set's rows is kept out of tuning: tune
+//! the extractor on `--part tune`, and look at `--part holdout` only to
+//! check that a change carries to rows it was not tuned on. A row is in the
+//! holdout quarter when the 64-bit FNV-1a hash of its key (UTF-8 bytes),
+//! upper half folded onto lower half, is 0 mod 4 ([`is_holdout`]; the fold
+//! because FNV's lowest bits follow only the lowest bits of the input
+//! bytes). The key is: NegEx, the kit's line number (first column, in
+//! decimal); Open-i, the report uid; MTSamples, the 1-based data-row number
+//! of the note in the file; `reports`, the report `id` (or `#<1-based
+//! position>` when it has none). The split depends on the key alone, so it
+//! is the same on every run, machine and file order (row order matters only
+//! for MTSamples, whose key is its position). Every set prints its part as
+//! its first detail line, `<set> part=<all|tune|holdout> rows=<kept>
+//! of=<total>`; n on every line counts the kept rows only. `all` is the
+//! default.
+//!
+//! # `reports FILE` — our own labelled reports
+//! A JSON array of reports labelled by `shared/corpus/LABELLING.md`, scored
+//! by its "How we score" rules: found (recall), precision and F1 of
+//! findings, assertion / laterality / size / change accuracy on matched
+//! pairs, section lists, impression-item counts and report flags. The exact
+//! rules, the output lines and every reading of an ambiguous rule are in the
+//! [`reports`] module docs. The last line is
+//! `reports findings precision=<P> recall=<R> f1=<F> n=<gold findings>`.
 //!
 //! # `negex FILE` — NegEx test kit (Chapman et al.)
 //! Tab-separated, a header line, then: line number, Condition, sentence,
@@ -120,29 +154,45 @@
 //! text holds `FINDINGS:` (resp. `IMPRESSION:`) the share with a findings
 //! (impression) section.
 
+#[cfg(feature = "kits")]
 mod labels;
+#[cfg(feature = "kits")]
 mod mtsamples;
+#[cfg(feature = "kits")]
 mod negex;
+#[cfg(feature = "kits")]
 mod openi;
+mod part;
+pub mod reports;
 mod score;
 mod text;
 
+pub use part::{Part, fnv1a64, is_holdout};
 pub use score::{Counts, ScoreLine};
 
 use reportsplit_split::Lexicon;
 use std::fmt;
 
-/// What the scorer may print besides the scores.
+/// What the scorer may print besides the scores, and which rows it scores.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Options {
     /// Print up to this many misclassified rows (with corpus text) for error
-    /// analysis: per kind for negex (negation, then temporality) and openi
-    /// (label decisions, then MeSH items), notes for mtsamples. 0, the default, prints none.
+    /// analysis: per kind for negex (negation, then temporality), openi
+    /// (label decisions, then MeSH items) and reports (misses, inventions,
+    /// wrong assertions, sides, changes, sizes, report-level decisions),
+    /// notes for mtsamples. 0, the default, prints none.
     pub errors: usize,
+    /// The rows to score: all (the default), the tuning three quarters or
+    /// the holdout quarter (see "Holdout quarter" in the crate docs).
+    pub part: Part,
 }
 
-/// The evaluation sets, by the name used on the command line.
-pub const SETS: [&str; 3] = ["negex", "openi", "mtsamples"];
+/// The evaluation sets this build scores, by the name used on the command line.
+#[cfg(feature = "kits")]
+pub const SETS: &[&str] = &["negex", "openi", "mtsamples", "reports"];
+/// The evaluation sets this build scores, by the name used on the command line.
+#[cfg(not(feature = "kits"))]
+pub const SETS: &[&str] = &["reports"];
 
 /// A set's scores: detail lines, optional error examples, and the summary
 /// line that [`fmt::Display`] prints last.
@@ -186,7 +236,7 @@ impl fmt::Display for Report {
 /// since the library never sees file names.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
-    #[error("unknown evaluation set {0:?} (expected one of: negex, openi, mtsamples)")]
+    #[error("unknown evaluation set {0:?} (this build scores: {sets})", sets = SETS.join(", "))]
     UnknownSet(String),
     #[error("{set} takes {expected} file(s) ({usage}), got {got}")]
     FileCount {
@@ -214,7 +264,8 @@ pub enum EvalError {
 }
 
 /// Scores `set` on the given file contents, in command-line order:
-/// `negex [annotations]`, `openi [reports, labels]`, `mtsamples [notes]`.
+/// `reports [gold JSON]`, `negex [annotations]`, `openi [reports, labels]`,
+/// `mtsamples [notes]` (the last three with the `kits` feature).
 pub fn run(
     set: &str,
     contents: &[String],
@@ -222,14 +273,21 @@ pub fn run(
     options: &Options,
 ) -> Result<Report, EvalError> {
     match set {
+        "reports" => {
+            let [gold] = expect_files::<1>("reports", "FILE", contents)?;
+            reports::score(gold, lexicon, options)
+        }
+        #[cfg(feature = "kits")]
         "negex" => {
             let [annotations] = expect_files::<1>("negex", "FILE", contents)?;
             negex::score(annotations, options)
         }
+        #[cfg(feature = "kits")]
         "openi" => {
             let [reports, labels] = expect_files::<2>("openi", "REPORTS LABELS", contents)?;
             openi::score(reports, labels, lexicon, options)
         }
+        #[cfg(feature = "kits")]
         "mtsamples" => {
             let [notes] = expect_files::<1>("mtsamples", "FILE", contents)?;
             mtsamples::score(notes, lexicon, options)

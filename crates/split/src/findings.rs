@@ -24,15 +24,20 @@ pub(crate) struct Mention {
 pub(crate) struct Scratch {
     pub(crate) cues: Vec<CueHit>,
     pub(crate) mentions: Vec<Mention>,
-    sites: Vec<(usize, usize, u32)>,
+    pub(crate) sites: Vec<(usize, usize, u32)>,
+    /// Descriptor words (start, end, row of descriptors.tsv).
+    pub(crate) descriptors: Vec<(usize, usize, u32)>,
     spans: Vec<(usize, usize)>,
 }
 
 /// Calls `found(start, end, pattern)` for the whole-word matches of
 /// `automaton` in `text[start..end]`, left to right, longest first at each
-/// position, never overlapping. A match that is not a whole word (`ich` in
-/// `which`) is skipped and the search resumes one byte after its start, so
-/// it never hides a whole-word match that begins inside it.
+/// position, never overlapping. Only positions where a word may start are
+/// tried, with an anchored search each: a match that does not end on a word
+/// edge (`ich` of `which`) is skipped, and the search goes on at the next
+/// word. Trying word starts only keeps the cost per sentence flat however
+/// many short synonyms the tables hold (a scan for every match inside a word
+/// would restart one byte later).
 pub(crate) fn select_words(
     automaton: &AhoCorasick,
     text: &str,
@@ -43,14 +48,29 @@ pub(crate) fn select_words(
     let bytes = text.as_bytes();
     let mut at = start;
     while at < end {
-        let Some(m) = automaton.find(Input::new(bytes).span(at..end)) else {
-            return;
-        };
-        if is_word_edge(bytes, m.start(), true) && is_word_edge(bytes, m.end(), false) {
+        if is_word_edge(bytes, at, true)
+            && let Some(m) = automaton.find(
+                Input::new(bytes)
+                    .span(at..end)
+                    .anchored(aho_corasick::Anchored::Yes),
+            )
+            && is_word_edge(bytes, m.end(), false)
+        {
             found(m.start(), m.end(), m.pattern().as_usize());
             at = m.end();
+            continue;
+        }
+        // On to the next position a word may start at (no synonym or cue
+        // starts with a blank).
+        if is_word_byte(bytes[at]) {
+            while at < end && is_word_byte(bytes[at]) {
+                at += 1;
+            }
         } else {
-            at = m.start() + 1;
+            at += 1;
+        }
+        while at < end && matches!(bytes[at], b' ' | b'\n' | b'\r' | b'\t') {
+            at += 1;
         }
     }
 }
@@ -71,7 +91,7 @@ fn is_word_edge(bytes: &[u8], at: usize, opening: bool) -> bool {
 
 /// ASCII letters and digits, and any byte of a non-ASCII character (so a
 /// term never matches inside an accented word).
-fn is_word_byte(b: u8) -> bool {
+pub(crate) fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b >= 0x80
 }
 
@@ -85,11 +105,13 @@ pub(crate) fn scan(words: &Words, text: &str, start: usize, end: usize, scratch:
         cues,
         mentions,
         sites,
+        descriptors,
         ..
     } = scratch;
     cues.clear();
     mentions.clear();
     sites.clear();
+    descriptors.clear();
     select_words(&words.automaton, text, start, end, |s, e, pattern| {
         let entry = &words.entries[pattern];
         if let Some(cue) = entry.cue {
@@ -101,6 +123,9 @@ pub(crate) fn scan(words: &Words, text: &str, start: usize, end: usize, scratch:
         }
         if let Some(site) = entry.site {
             sites.push((s, e, site));
+        }
+        if let Some(row) = entry.descriptor {
+            descriptors.push((s, e, row));
         }
         if let Some(mention) = mention(entry, text, s, e, end)
             && mentions.last().is_none_or(|last| s >= last.end)
@@ -172,6 +197,33 @@ fn header_mention(words: &Words, text: &str, sentence: SentenceSpan, mentions: &
     }
 }
 
+/// A sub-header that names a finding, over a body that only denies it
+/// ("ASCITES: None.", "Free fluid: Absent."): the header is the finding,
+/// and the body's negation reaches back to it.
+fn denied_header(words: &Words, text: &str, sentence: SentenceSpan, scratch: &mut Scratch) {
+    let denies = scratch.mentions.is_empty()
+        && scratch
+            .cues
+            .iter()
+            .any(|c| matches!(c.cue.polarity, Some((_, crate::context::Polarity::Negate))));
+    if !denies {
+        return;
+    }
+    let mut found = None;
+    select_words(
+        &words.automaton,
+        text,
+        sentence.start,
+        sentence.body_start,
+        |s, e, pattern| {
+            if found.is_none() {
+                found = mention(&words.entries[pattern], text, s, e, sentence.body_start);
+            }
+        },
+    );
+    scratch.mentions.extend(found);
+}
+
 /// Finds `tail` (lower case) as whole words within a few words after `from`,
 /// not crossing a clause mark.
 fn find_tail(text: &str, from: usize, end: usize, tail: &str) -> Option<(usize, usize)> {
@@ -227,11 +279,8 @@ pub(crate) fn sentence_findings<'a>(
     scan(&lexicon.words, text, start, end, scratch);
     if sentence.body_start > sentence.start {
         header_mention(&lexicon.words, text, sentence, &mut scratch.mentions);
+        denied_header(&lexicon.words, text, sentence, scratch);
     }
-    if scratch.mentions.is_empty() {
-        return;
-    }
-    let sites = &scratch.sites;
     // The organ sub-header ("LIVER: simple cyst") names the site of findings
     // that name none themselves.
     let mut header_site = None;
@@ -248,6 +297,12 @@ pub(crate) fn sentence_findings<'a>(
             },
         );
     }
+    crate::grammar::organ_descriptors(text, sentence, lexicon, header_site.is_some(), scratch);
+    crate::grammar::drop_normal_heads(text, lexicon, scratch);
+    if scratch.mentions.is_empty() {
+        return;
+    }
+    let sites = &scratch.sites;
     let mentions = &scratch.mentions;
     let first = out.len();
     for (index, mention) in mentions.iter().enumerate() {
@@ -301,6 +356,8 @@ pub(crate) fn sentence_findings<'a>(
             .map(|&(s, e, concept)| BodySite {
                 text: &text[s..e],
                 code: lexicon.body_sites.get(concept as usize),
+                start: s,
+                end: e,
             })
             .collect();
         // A site named inside the term itself ("adrenal nodule", "lung
@@ -321,6 +378,8 @@ pub(crate) fn sentence_findings<'a>(
                             BodySite {
                                 text: &text[s..e],
                                 code: lexicon.body_sites.get(concept as usize),
+                                start: s,
+                                end: e,
                             },
                         );
                     }
@@ -333,6 +392,8 @@ pub(crate) fn sentence_findings<'a>(
             body_site.push(BodySite {
                 text: &text[s..e],
                 code: lexicon.body_sites.get(concept as usize),
+                start: s,
+                end: e,
             });
         }
         out.push(Finding {
@@ -353,6 +414,8 @@ pub(crate) fn sentence_findings<'a>(
             laterality: own_side.or(judgement.laterality),
             body_site,
             measurements: Vec::new(),
+            descriptors: crate::grammar::descriptors_of(text, lexicon, mention, scratch),
+            suggests: Vec::new(),
         });
         concepts.push(mention.concept);
     }
@@ -370,21 +433,87 @@ pub(crate) fn sentence_findings<'a>(
     // ("mass measuring 4.5 cm"), or failing that the next one.
     for measurement in measurements.drain(..) {
         let bytes = text.as_bytes();
+        // "6 cm from the nipple", "4 cm from the anal verge": a distance
+        // that places the finding, not its size.
+        let after = text[measurement.end..].trim_start();
+        if after.get(..5).is_some_and(|w| w.eq_ignore_ascii_case("from ")) {
+            continue;
+        }
+        // "decreased from 11 mm", "previously 12 mm": the prior size.
+        let before = text[sentence.start..measurement.start]
+            .trim_end()
+            .rsplit(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or("");
+        if ["from", "previously", "prior", "formerly", "was"]
+            .iter()
+            .any(|w| before.eq_ignore_ascii_case(w))
+        {
+            continue;
+        }
+        let words_between = |from: usize, to: usize| {
+            text[from..to]
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_ascii_lowercase)
+                .collect::<Vec<_>>()
+        };
         let modifies = (first..out.len()).find(|&i| {
             let f = &out[i];
             f.term_start >= measurement.end
                 && crate::context::word_count(&bytes[measurement.end..f.term_start])
                     <= PRE_SIZE_WORDS
                 && !bytes[measurement.end..f.term_start].contains(&b',')
+                && !words_between(measurement.end, f.term_start)
+                    .iter()
+                    .any(|w| ["with", "and", "without", "in", "at"].contains(&w.as_str()))
         });
         let preceding = (first..out.len())
             .rev()
             .find(|&i| out[i].term_end <= measurement.start);
-        let following = (first..out.len()).find(|&i| out[i].term_start >= measurement.end);
-        if let Some(i) = modifies.or(preceding).or(following) {
+        // "dilated to 14 mm", "measuring up to 9 mm": the size completes the
+        // finding just before it, whatever follows.
+        let completes = preceding.filter(|&i| {
+            let gap = &text[out[i].term_end..measurement.start];
+            crate::context::word_count(gap.as_bytes()) <= 3
+                && gap
+                    .split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|w| ["to", "measuring", "measures", "of"].contains(&w))
+        });
+        // A size before any finding, in the same clause: "a 2.6 cm
+        // fluid-attenuation cyst", not "the duct measures 5 mm, and no stone".
+        let following = (first..out.len())
+            .find(|&i| out[i].term_start >= measurement.end)
+            .filter(|&i| {
+                out[i].assertion != Assertion::Absent
+                    && !bytes[measurement.end..out[i].term_start].contains(&b';')
+            });
+        // "The endometrium is thickened and heterogeneous, measuring 9 mm":
+        // of coordinated predicates, the size is the one that has a size.
+        let sized = |i: usize| {
+            let concept = concepts[i];
+            lexicon
+                .descriptors
+                .iter()
+                .any(|row| row.axis == crate::Axis::Size && row.finding == Some(concept))
+        };
+        let coordinated = |i: usize| {
+            let joined = i > first
+                && words_between(out[i - 1].term_end, out[i].term_start)
+                    .iter()
+                    .all(|w| w == "and");
+            if joined && !sized(i) && sized(i - 1) {
+                i - 1
+            } else {
+                i
+            }
+        };
+        let (completes, preceding) = (completes.map(coordinated), preceding.map(coordinated));
+        if let Some(i) = completes.or(modifies).or(preceding).or(following) {
             out[i].measurements.push(measurement);
         }
     }
+    crate::grammar::link_suggestions(text, &mut out[first..], first);
 }
 
 /// Whether `text[start..end]` is nothing but findings joined by "or"
@@ -435,8 +564,9 @@ fn nearest_mention(mentions: &[Mention], s: usize, e: usize) -> Option<usize> {
 }
 
 /// How many words may stand between a size and the finding it modifies
-/// ("8 mm noncalcified nodule", "4 mm of leftward midline shift").
-const PRE_SIZE_WORDS: usize = 3;
+/// ("8 mm noncalcified nodule", "4 mm of leftward midline shift", "8 mm
+/// high-grade partial-thickness articular surface tear").
+const PRE_SIZE_WORDS: usize = 6;
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ use aho_corasick::{
     AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, Input, MatchKind, StartKind,
 };
 
-use crate::{Code, MappingError, Section, SectionKind};
+use crate::{Code, Item, MappingError, Section, SectionKind};
 
 pub(crate) use sentences::Sentence;
 
@@ -286,11 +286,31 @@ pub(crate) fn layout<'a>(
     let mut sentences = Vec::with_capacity(8 * sections.len());
     for (index, section) in sections.iter_mut().enumerate() {
         let regions = items::find_items(text, section, &marks);
+        let first = sentences.len();
         sentences::split_regions(text, index, &regions, &marks.colons, &mut sentences);
+        if section.kind == SectionKind::Impression && section.items.is_empty() {
+            sentence_items(text, section, &mut sentences[first..]);
+        }
     }
     Layout {
         sections,
         sentences,
+    }
+}
+
+/// An impression written as sentences, not a list, states one conclusion
+/// per sentence: each becomes an item, numbered in order, as a numbered
+/// list's entries are.
+fn sentence_items<'a>(text: &'a str, section: &mut Section<'a>, sentences: &mut [Sentence]) {
+    for (n, sentence) in (1..).zip(sentences.iter_mut()) {
+        sentence.item = Some(n);
+        section.items.push(Item {
+            n,
+            label: None,
+            text: &text[sentence.start..sentence.end],
+            start: sentence.start,
+            end: sentence.end,
+        });
     }
 }
 

@@ -6,8 +6,8 @@
 //! here once: a sentence is scanned a single time, and extraction itself
 //! never compiles a pattern.
 
-use crate::Code;
 use crate::context::{CUES, Cue};
+use crate::{AssessmentSystem, Axis, Code};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
 
@@ -26,6 +26,8 @@ pub struct MappingError {
 pub struct MappingFiles<'a> {
     pub findings: (&'a str, &'a str),
     pub body_sites: (&'a str, &'a str),
+    pub descriptors: (&'a str, &'a str),
+    pub assessments: (&'a str, &'a str),
     pub critical: (&'a str, &'a str),
     pub sections: (&'a str, &'a str),
 }
@@ -40,6 +42,14 @@ impl MappingFiles<'static> {
         body_sites: (
             "mappings/body_sites.tsv",
             include_str!("../../../mappings/body_sites.tsv"),
+        ),
+        descriptors: (
+            "mappings/descriptors.tsv",
+            include_str!("../../../mappings/descriptors.tsv"),
+        ),
+        assessments: (
+            "mappings/assessments.tsv",
+            include_str!("../../../mappings/assessments.tsv"),
         ),
         critical: (
             "mappings/critical.tsv",
@@ -59,6 +69,10 @@ pub struct Lexicon {
     pub(crate) findings: Vec<Code>,
     /// Body-site concepts, indexed by [`Entry::site`].
     pub(crate) body_sites: Vec<Code>,
+    /// Descriptor rows, indexed by [`Entry::descriptor`].
+    pub(crate) descriptors: Vec<DescriptorRow>,
+    /// Codes of assessment categories, by system and canonical category.
+    assessments: HashMap<(AssessmentSystem, String), Code>,
     pub(crate) words: Words,
     /// Critical-result rules, keyed by finding concept index.
     pub(crate) critical: Vec<CriticalRule>,
@@ -82,7 +96,16 @@ pub(crate) struct Entry {
     /// Finding readings, tried in table order (gapped ones first match wins).
     pub(crate) readings: Vec<Reading>,
     pub(crate) site: Option<u32>,
+    pub(crate) descriptor: Option<u32>,
     pub(crate) cue: Option<&'static Cue>,
+}
+
+/// One row of descriptors.tsv: what the words describe, and the finding
+/// they assert when said of an organ with no observation head.
+#[derive(Debug)]
+pub(crate) struct DescriptorRow {
+    pub(crate) axis: Axis,
+    pub(crate) finding: Option<u32>,
 }
 
 /// One finding synonym starting with an entry's words.
@@ -94,7 +117,11 @@ pub(crate) struct Reading {
 }
 
 impl Words {
-    fn build(findings: Vec<(String, Reading)>, sites: Vec<(String, u32)>) -> Result<Words, String> {
+    fn build(
+        findings: Vec<(String, Reading)>,
+        sites: Vec<(String, u32)>,
+        descriptors: Vec<(String, u32)>,
+    ) -> Result<Words, String> {
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut patterns: Vec<String> = Vec::new();
         let mut entries: Vec<Entry> = Vec::new();
@@ -111,6 +138,10 @@ impl Words {
             .collect();
         let site_slots: Vec<(usize, u32)> =
             sites.into_iter().map(|(key, c)| (entry(&key), c)).collect();
+        let descriptor_slots: Vec<(usize, u32)> = descriptors
+            .into_iter()
+            .map(|(key, d)| (entry(&key), d))
+            .collect();
         let cue_slots: Vec<(usize, &'static Cue)> = CUES
             .iter()
             .map(|(phrase, cue)| (entry(phrase), cue))
@@ -120,6 +151,9 @@ impl Words {
         }
         for (slot, concept) in site_slots {
             entries[slot].site = Some(concept);
+        }
+        for (slot, row) in descriptor_slots {
+            entries[slot].descriptor = Some(row);
         }
         for (slot, cue) in cue_slots {
             entries[slot].cue = Some(cue);
@@ -165,11 +199,12 @@ pub(crate) struct CriticalRule {
 
 /// Code systems a table may use. `urn:reportsplit:codes` is for a concept
 /// no standard code was verified for (mappings/README.md).
-const SYSTEMS: [&str; 4] = [
+const SYSTEMS: [&str; 5] = [
     "http://snomed.info/sct",
     "http://www.radlex.org",
     "http://loinc.org",
     LOCAL_SYSTEM,
+    "http://dicom.nema.org/resources/ontology/DCM",
 ];
 
 const LOCAL_SYSTEM: &str = "urn:reportsplit:codes";
@@ -184,21 +219,39 @@ impl Lexicon {
         }
     }
 
+    /// The code of an assessment category, if mappings/assessments.tsv has one.
+    pub(crate) fn assessment_code(
+        &self,
+        system: AssessmentSystem,
+        category: &str,
+    ) -> Option<&Code> {
+        self.assessments.get(&(system, category.to_string()))
+    }
+
     /// Builds a lexicon from a site's own copies of the mapping files.
     pub fn parse(files: MappingFiles<'_>) -> Result<Lexicon, MappingError> {
         let (findings, finding_synonyms) = parse_concepts(files.findings, true)?;
         let (body_sites, site_synonyms) = parse_concepts(files.body_sites, false)?;
         let critical = parse_critical(files.critical, &findings)?;
         let sections = crate::layout::SectionTable::parse(files.sections.0, files.sections.1)?;
-        let site_synonyms = site_synonyms
+        let site_synonyms: Vec<(String, u32)> = site_synonyms
             .into_iter()
             .map(|(key, r)| (key, r.concept))
             .collect();
-        let words = Words::build(finding_synonyms, site_synonyms)
+        let (descriptors, descriptor_synonyms) = parse_descriptors(
+            files.descriptors,
+            &findings,
+            &finding_synonyms,
+            &site_synonyms,
+        )?;
+        let words = Words::build(finding_synonyms, site_synonyms, descriptor_synonyms)
             .map_err(|message| error(files.findings.0, 0, message))?;
+        let assessments = parse_assessments(files.assessments)?;
         Ok(Lexicon {
             findings,
             body_sites,
+            descriptors,
+            assessments,
             words,
             critical,
             sections,
@@ -369,15 +422,185 @@ fn parse_concepts(
 }
 
 /// ASCII case-insensitive, leftmost-longest: the longest synonym at a
-/// position wins (`pleural effusion` over `effusion`). A DFA: a few hundred
-/// patterns make a small table that scans several times faster than an NFA.
+/// position wins (`pleural effusion` over `effusion`). A DFA searched
+/// anchored at word starts ([`crate::findings::select_words`]).
 pub(crate) fn term_automaton<P: AsRef<[u8]>>(patterns: &[P]) -> Result<AhoCorasick, String> {
     AhoCorasickBuilder::new()
         .kind(Some(AhoCorasickKind::DFA))
+        .start_kind(aho_corasick::StartKind::Anchored)
         .match_kind(MatchKind::LeftmostLongest)
         .ascii_case_insensitive(true)
         .build(patterns)
         .map_err(|e| format!("cannot build the term automaton: {e}"))
+}
+
+const DESCRIPTOR_HEADER: [&str; 4] = ["axis", "synonyms", "finding", "notes"];
+
+/// The axes of descriptors.tsv, by the name the table uses.
+const AXES: [(&str, Axis); 14] = [
+    ("size", Axis::Size),
+    ("shape", Axis::Shape),
+    ("margin", Axis::Margin),
+    ("attenuation", Axis::Attenuation),
+    ("signal", Axis::Signal),
+    ("echogenicity", Axis::Echogenicity),
+    ("enhancement", Axis::Enhancement),
+    ("uptake", Axis::Uptake),
+    ("number", Axis::Number),
+    ("acuity", Axis::Acuity),
+    ("severity", Axis::Severity),
+    ("distribution", Axis::Distribution),
+    ("composition", Axis::Composition),
+    ("normal", Axis::Normal),
+];
+
+/// The descriptor rows, and their synonyms as (lower-case words, row).
+type Descriptors = (Vec<DescriptorRow>, Vec<(String, u32)>);
+
+/// Parses descriptors.tsv. A descriptor's words may be no finding's or
+/// site's words: "calcified" is either a descriptor or a finding, never
+/// both, so the table says which reading wins.
+fn parse_descriptors(
+    (file, content): (&str, &str),
+    findings: &[Code],
+    finding_synonyms: &[(String, Reading)],
+    site_synonyms: &[(String, u32)],
+) -> Result<Descriptors, MappingError> {
+    let taken: std::collections::HashSet<&str> = finding_synonyms
+        .iter()
+        .filter(|(_, reading)| reading.tail.is_none())
+        .map(|(key, _)| key.as_str())
+        .chain(site_synonyms.iter().map(|(key, _)| key.as_str()))
+        .collect();
+    let mut rows_out = Vec::new();
+    let mut synonyms_out = Vec::new();
+    let mut synonym_lines: HashMap<String, usize> = HashMap::new();
+    for row in rows((file, content), &DESCRIPTOR_HEADER) {
+        let (line, columns) = row?;
+        let [axis, synonyms, finding, _notes] = columns[..] else {
+            unreachable!("rows() checked the column count")
+        };
+        let axis = AXES
+            .iter()
+            .find(|(name, _)| *name == axis)
+            .map(|&(_, axis)| axis)
+            .ok_or_else(|| error(file, line, format!("unknown axis {axis:?}")))?;
+        let finding = match finding {
+            "-" => None,
+            code => Some(
+                findings
+                    .iter()
+                    .position(|c| c.code == code)
+                    .ok_or_else(|| {
+                        error(
+                            file,
+                            line,
+                            format!("{code} is not a concept of findings.tsv"),
+                        )
+                    })? as u32,
+            ),
+        };
+        let index = rows_out.len() as u32;
+        for synonym in synonyms.split('|') {
+            if synonym.trim().is_empty() || synonym.trim() != synonym || synonym.contains("  ") {
+                return Err(error(file, line, format!("bad synonym {synonym:?}")));
+            }
+            let key = synonym.to_ascii_lowercase();
+            if taken.contains(key.as_str()) {
+                return Err(error(
+                    file,
+                    line,
+                    format!("{synonym:?} is already a finding or body-site synonym"),
+                ));
+            }
+            if let Some(first) = synonym_lines.insert(key.clone(), line) {
+                return Err(error(
+                    file,
+                    line,
+                    format!("synonym {synonym:?} is already on line {first}"),
+                ));
+            }
+            synonyms_out.push((key, index));
+        }
+        rows_out.push(DescriptorRow { axis, finding });
+    }
+    Ok((rows_out, synonyms_out))
+}
+
+const ASSESSMENT_HEADER: [&str; 6] = [
+    "assessment",
+    "category",
+    "system",
+    "code",
+    "display",
+    "notes",
+];
+
+/// The systems of assessments.tsv, by the name the table uses.
+const ASSESSMENT_SYSTEMS: [(&str, AssessmentSystem); 10] = [
+    ("BI-RADS", AssessmentSystem::BiRads),
+    ("Lung-RADS", AssessmentSystem::LungRads),
+    ("LI-RADS", AssessmentSystem::LiRads),
+    ("TI-RADS", AssessmentSystem::TiRads),
+    ("PI-RADS", AssessmentSystem::PiRads),
+    ("O-RADS", AssessmentSystem::ORads),
+    ("Bosniak", AssessmentSystem::Bosniak),
+    ("CAD-RADS", AssessmentSystem::CadRads),
+    ("ASPECTS", AssessmentSystem::Aspects),
+    ("Fleischner", AssessmentSystem::Fleischner),
+];
+
+fn parse_assessments(
+    (file, content): (&str, &str),
+) -> Result<HashMap<(AssessmentSystem, String), Code>, MappingError> {
+    let mut codes = HashMap::new();
+    for row in rows((file, content), &ASSESSMENT_HEADER) {
+        let (line, columns) = row?;
+        let [assessment, category, system, code, display, _notes] = columns[..] else {
+            unreachable!("rows() checked the column count")
+        };
+        let assessment = ASSESSMENT_SYSTEMS
+            .iter()
+            .find(|(name, _)| *name == assessment)
+            .map(|&(_, a)| a)
+            .ok_or_else(|| {
+                error(
+                    file,
+                    line,
+                    format!("unknown assessment system {assessment:?}"),
+                )
+            })?;
+        if !SYSTEMS.contains(&system) {
+            return Err(error(
+                file,
+                line,
+                format!("unknown code system URI {system:?}"),
+            ));
+        }
+        if category.is_empty() || code.is_empty() || display.is_empty() {
+            return Err(error(
+                file,
+                line,
+                "empty category, code or display".to_string(),
+            ));
+        }
+        let code = Code {
+            system: system.to_string(),
+            code: code.to_string(),
+            display: display.to_string(),
+        };
+        if codes
+            .insert((assessment, category.to_string()), code)
+            .is_some()
+        {
+            return Err(error(
+                file,
+                line,
+                format!("category {category} is listed twice"),
+            ));
+        }
+    }
+    Ok(codes)
 }
 
 const CRITICAL_HEADER: [&str; 4] = ["system", "code", "requires", "excludes"];

@@ -15,7 +15,7 @@
 //! # Assertion and certainty
 //! A finding is `present`, `absent` or `possible`. A possible finding also
 //! has a [`Certainty`] graded on the radiology hedging lexicon: `high`
-//! ("likely", "suspicious for", "most consistent with": a probable
+//! ("likely", "suspicious for", "suggestive of": a probable
 //! diagnosis), `moderate` ("possibly", "may represent", "A versus B"), `low`
 //! ("less likely", "cannot be excluded"). Stacked hedges take the weakest
 //! ("may be compatible with" is moderate) and a probable diagnosis offered
@@ -80,7 +80,8 @@ pub enum Assertion {
 #[serde(rename_all = "lowercase")]
 pub enum Certainty {
     /// ~75%, a probable diagnosis: "suspicious for", "probably", "likely",
-    /// "most consistent with", "compatible with", "suggestive of".
+    /// "suggestive of". ("Consistent with", "most consistent with" and
+    /// "compatible with" assert, unless they offer alternatives.)
     High,
     /// ~50%, an even chance: "possibly", "may represent", "questionable",
     /// "cannot exclude X", "A versus B", "rule out X".
@@ -96,7 +97,7 @@ pub enum Certainty {
 #[serde(rename_all = "lowercase")]
 pub enum Hedge {
     /// A likelihood stated: "likely", "probable", "possibly", "may
-    /// represent", "compatible with".
+    /// represent", "may be compatible with".
     Probability,
     /// A suspicion raised, for the clinician to confirm: "suspicious for",
     /// "concerning for", "suggestive of", "suspected".
@@ -150,6 +151,87 @@ pub struct Extraction<'a> {
     pub recommendations: Vec<Recommendation<'a>>,
     pub critical: Vec<Critical<'a>>,
     pub discrepancies: Vec<Discrepancy<'a>>,
+    /// Structured assessment categories stated in the report (BI-RADS 4A,
+    /// LI-RADS LR-5, Bosniak IIF...).
+    pub assessments: Vec<Assessment<'a>>,
+}
+
+/// What a descriptor says about its observation (RadGraph's "modify"
+/// relation). Serialised in lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Axis {
+    Size,
+    Shape,
+    Margin,
+    Attenuation,
+    Signal,
+    Echogenicity,
+    Enhancement,
+    Uptake,
+    Number,
+    Acuity,
+    Severity,
+    Distribution,
+    Composition,
+    /// "normal", "physiologic": a head so qualified is no abnormality and
+    /// is not reported.
+    Normal,
+}
+
+/// A word qualifying a finding's observation: "rim-enhancing" fluid
+/// collection, "T2 hyperintense" foci, "spiculated" mass.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Descriptor<'a> {
+    pub text: &'a str,
+    pub axis: Axis,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The scoring system of a structured assessment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum AssessmentSystem {
+    #[serde(rename = "BI-RADS")]
+    BiRads,
+    #[serde(rename = "Lung-RADS")]
+    LungRads,
+    #[serde(rename = "LI-RADS")]
+    LiRads,
+    #[serde(rename = "TI-RADS")]
+    TiRads,
+    #[serde(rename = "PI-RADS")]
+    PiRads,
+    #[serde(rename = "O-RADS")]
+    ORads,
+    #[serde(rename = "Bosniak")]
+    Bosniak,
+    #[serde(rename = "CAD-RADS")]
+    CadRads,
+    #[serde(rename = "ASPECTS")]
+    Aspects,
+    #[serde(rename = "Fleischner")]
+    Fleischner,
+}
+
+/// A structured assessment category stated in the report: "BI-RADS 4A",
+/// "LR-5", "Bosniak IIF", "ASPECTS 8".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assessment<'a> {
+    pub system: AssessmentSystem,
+    /// The category in the system's canonical spelling ("4A", "LR-5",
+    /// "IIF", "TR4", "8").
+    pub category: String,
+    /// The category's code where a public one is verified (mappings/assessments.tsv).
+    pub code: Option<&'a Code>,
+    pub section: SectionKind,
+    pub laterality: Option<Laterality>,
+    /// The body site named in the same sentence, if any.
+    pub body_site: Option<BodySite<'a>>,
+    /// The words stating it ("BI-RADS category 4A").
+    pub text: &'a str,
+    pub start: usize,
+    pub end: usize,
 }
 
 /// A report section, from its header (if any) to the next header.
@@ -186,8 +268,12 @@ pub struct Item<'a> {
 /// One mention of a clinically meaningful finding.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding<'a> {
-    /// The sentence or item that carries the finding.
+    /// The sentence or item that carries the finding. Not serialised: the
+    /// span `start..end` points at it, so output grows linearly with the
+    /// input however many findings a sentence holds.
+    #[serde(skip)]
     pub text: &'a str,
+    /// Span of the sentence or item that carries the finding.
     pub start: usize,
     pub end: usize,
     pub section: SectionKind,
@@ -209,8 +295,16 @@ pub struct Finding<'a> {
     pub temporality: Temporality,
     pub change: Option<Change>,
     pub laterality: Option<Laterality>,
+    /// The anatomy the observation is located at (RadGraph's "located
+    /// at"): named in the phrase, the sentence or the organ sub-header.
     pub body_site: Vec<BodySite<'a>>,
     pub measurements: Vec<Measurement<'a>>,
+    /// The words qualifying the observation, in text order.
+    pub descriptors: Vec<Descriptor<'a>>,
+    /// Indexes into [`Extraction::findings`] of the diagnoses this
+    /// observation is offered as evidence for ("opacity, suggestive of
+    /// pneumonia": the opacity suggests the pneumonia).
+    pub suggests: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -218,6 +312,9 @@ pub struct BodySite<'a> {
     /// The words used, as written.
     pub text: &'a str,
     pub code: Option<&'a Code>,
+    /// Span of `text`.
+    pub start: usize,
+    pub end: usize,
 }
 
 /// A size such as `3.5 x 2.1 cm`.
@@ -247,6 +344,8 @@ pub struct Recommendation<'a> {
 /// A finding that must be communicated to the referrer now.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Critical<'a> {
+    /// The sentence that states it; not serialised (`start..end` points at it).
+    #[serde(skip)]
     pub text: &'a str,
     pub term: &'a str,
     pub start: usize,
@@ -273,10 +372,12 @@ pub struct Discrepancy<'a> {
     pub impression_finding: usize,
 }
 
+mod assess;
 mod context;
 mod critical;
 mod discrepancy;
 mod findings;
+mod grammar;
 mod layout;
 mod lexicon;
 mod measure;
@@ -330,7 +431,9 @@ pub fn extract_as<'a>(
             &mut concepts,
         );
     }
+    sub_header_sides(&layout.sections, &mut findings);
     let recommendations = recommend::recommendations(text, &layout);
+    let assessments = assess::assessments(text, &layout, lexicon);
     let critical = critical::critical(&findings, &concepts, lexicon);
     let discrepancies = discrepancy::laterality(&findings, &concepts);
     let mut extraction = Extraction {
@@ -339,9 +442,43 @@ pub fn extract_as<'a>(
         recommendations,
         critical,
         discrepancies,
+        assessments,
     };
     offsets::to_char_offsets(&mut extraction, text);
     extraction
+}
+
+/// A sub-header that names a side ("Right lobe:", "LEFT KNEE:") gives it to
+/// the findings of its whole paragraph that state none themselves.
+fn sub_header_sides(sections: &[Section<'_>], findings: &mut [Finding<'_>]) {
+    for finding in findings.iter_mut().filter(|f| f.laterality.is_none()) {
+        let label = sections
+            .iter()
+            .flat_map(|section| &section.items)
+            .find(|item| item.start <= finding.start && finding.start < item.end)
+            .and_then(|item| item.label);
+        if let Some(label) = label {
+            finding.laterality = side_word(label);
+        }
+    }
+}
+
+/// The side a short label names, if exactly one.
+fn side_word(label: &str) -> Option<Laterality> {
+    let mut side = None;
+    for word in label.split(|c: char| !c.is_ascii_alphabetic()) {
+        let named = match word.to_ascii_lowercase().as_str() {
+            "left" => Laterality::Left,
+            "right" => Laterality::Right,
+            "bilateral" | "both" => Laterality::Bilateral,
+            _ => continue,
+        };
+        if side.is_some_and(|s| s != named) {
+            return Some(Laterality::Bilateral);
+        }
+        side = Some(named);
+    }
+    side
 }
 
 /// Judges one term in one sentence with the same context rules as
@@ -781,7 +918,7 @@ mod tests {
             judged("Findings suggestive of hilar mass with obstructive atelectasis."),
             owned(&[
                 ("mass", Assertion::Possible),
-                ("atelectasis", Assertion::Possible)
+                ("obstructive atelectasis", Assertion::Possible)
             ])
         );
         assert_eq!(

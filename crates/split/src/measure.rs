@@ -178,7 +178,8 @@ fn unit_at(bytes: &[u8], at: usize, end: usize) -> Option<(Unit, usize)> {
             && bytes[at..unit_end].eq_ignore_ascii_case(spelling.as_bytes())
             && bytes
                 .get(unit_end)
-                .is_none_or(|b| !b.is_ascii_alphanumeric());
+                // "cm/s" is a velocity, "mm2" an area.
+                .is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'/');
         matches.then_some((unit, unit_end))
     })
 }
@@ -269,6 +270,7 @@ mod tests {
     #[test]
     fn things_that_are_not_sizes() {
         assert!(sizes("5 mg of contrast, 2 views, 20 mmHg, T12, 3 cm2 area, 10 cc").is_empty());
+        assert!(sizes("Peak systolic velocity 110 cm/s, 45 cm/sec.").is_empty());
         // An item number before a size is not a decimal.
         assert_eq!(
             sizes("2. 8 mm nodule"),

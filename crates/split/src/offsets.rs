@@ -40,6 +40,22 @@ pub(crate) fn to_char_offsets(extraction: &mut Extraction<'_>, text: &str) {
             convert(&mut measurement.start);
             convert(&mut measurement.end);
         }
+        for site in &mut finding.body_site {
+            convert(&mut site.start);
+            convert(&mut site.end);
+        }
+        for descriptor in &mut finding.descriptors {
+            convert(&mut descriptor.start);
+            convert(&mut descriptor.end);
+        }
+    }
+    for assessment in &mut extraction.assessments {
+        convert(&mut assessment.start);
+        convert(&mut assessment.end);
+        if let Some(site) = &mut assessment.body_site {
+            convert(&mut site.start);
+            convert(&mut site.end);
+        }
     }
     for recommendation in &mut extraction.recommendations {
         convert(&mut recommendation.start);
@@ -174,6 +190,7 @@ mod tests {
             }],
             critical: Vec::new(),
             discrepancies: Vec::new(),
+            assessments: Vec::new(),
         };
         to_char_offsets(&mut extraction, text);
         let chars: Vec<char> = text.chars().collect();

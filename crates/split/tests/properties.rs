@@ -70,6 +70,20 @@ const FRAGMENTS: &[&str] = &[
     "free air",
     "acute",
     "infarct",
+    "enlarged",
+    "spleen",
+    "hypoechoic",
+    "lesion",
+    "T2 hyperintense",
+    "foci",
+    "physiologic",
+    "uptake",
+    "suggestive of",
+    "BI-RADS 4A",
+    "LR-5",
+    "Bosniak IIF",
+    "ASPECTS 8",
+    "absent flow",
     "Müller",
     "µm",
     "é",
@@ -196,6 +210,38 @@ fn check_spans(text: &str, out: &Extraction<'_>) {
                 "measurement",
             );
             assert!(measurement.max_mm >= 0.0 && !measurement.values.is_empty());
+        }
+        for site in &finding.body_site {
+            same(site.start, site.end, site.text, "body site");
+        }
+        for descriptor in &finding.descriptors {
+            same(
+                descriptor.start,
+                descriptor.end,
+                descriptor.text,
+                "descriptor",
+            );
+            assert!(
+                descriptor.end <= finding.term_start || descriptor.start >= finding.term_end,
+                "a descriptor inside its own term"
+            );
+        }
+        for &suggested in &finding.suggests {
+            assert!(
+                suggested < out.findings.len(),
+                "suggests a finding that is not there"
+            );
+        }
+    }
+    for assessment in &out.assessments {
+        same(
+            assessment.start,
+            assessment.end,
+            assessment.text,
+            "assessment",
+        );
+        if let Some(site) = &assessment.body_site {
+            same(site.start, site.end, site.text, "assessment site");
         }
     }
     for recommendation in &out.recommendations {

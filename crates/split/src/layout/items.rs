@@ -499,7 +499,7 @@ mod tests {
     /// (n, label, item text) of every item of every section.
     fn items(text: &str) -> Vec<(u32, Option<String>, String)> {
         let table = SectionTable::builtin();
-        let layout = layout(text, &table, SectionKind::Impression);
+        let layout = layout(text, &table, SectionKind::Other);
         layout
             .sections
             .iter()
@@ -570,7 +570,11 @@ mod tests {
 
     #[test]
     fn decimals_and_sentence_numbers_are_not_markers() {
-        assert!(items("IMPRESSION: Nodule measures 2.8 mm. Another 1.5 cm.").is_empty());
+        // No list markers: an unnumbered impression's items are its sentences.
+        assert_eq!(
+            items("IMPRESSION: Nodule measures 2.8 mm. Another 1.5 cm."),
+            numbered(&[(1, "Nodule measures 2.8 mm."), (2, "Another 1.5 cm.")])
+        );
         assert_eq!(
             items("1. Nodule on image 2. Unchanged.\n2. Effusion."),
             numbered(&[(1, "Nodule on image 2. Unchanged."), (2, "Effusion.")])

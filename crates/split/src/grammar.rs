@@ -1,0 +1,587 @@
+//! The observation grammar on top of the lexicon's words: which descriptors
+//! qualify which observation, when a descriptor said of an organ is itself a
+//! finding, and which observation suggests which diagnosis — RadGraph's
+//! *modify*, *located at* and *suggestive of* relations, read from word
+//! order within one sentence.
+//!
+//! * A descriptor directly before a head ("rim-enhancing fluid collection",
+//!   "T2 hyperintense foci", "a small hypoechoic lesion") qualifies it; only
+//!   other descriptors, sides, sizes, sites and "and"/"or" may stand between.
+//! * A descriptor that qualifies no head but an organ ("the spleen is
+//!   enlarged", "dilated loops of small bowel", "LIVER: Echogenic.") is a
+//!   finding of that organ, if its row in descriptors.tsv names one.
+//! * A head qualified as normal ("physiologic uptake", "normal
+//!   enhancement") is no abnormality and is dropped.
+//! * "X, suggestive of Y": X suggests Y; a new X makes the Y offered for it
+//!   new too ("a new opacity, which may represent pneumonia").
+
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+
+use crate::findings::{Mention, Scratch, SentenceSpan, is_word_byte};
+use crate::lexicon::Lexicon;
+use crate::{Assertion, Axis, Change, Descriptor, Finding};
+
+/// How many words may separate an organ from a descriptor said of it ("the
+/// common bile duct is mildly dilated").
+const ORGAN_WORDS: usize = 6;
+
+/// Words that may stand inside a noun phrase between a descriptor and its
+/// head, besides other descriptors, sites and sizes.
+const PHRASE_WORDS: [&str; 12] = [
+    "and",
+    "or",
+    "to",
+    "left",
+    "right",
+    "bilateral",
+    "mm",
+    "cm",
+    "x",
+    "by",
+    "up",
+    "of",
+];
+
+/// Adds a mention for each descriptor that is said of an organ and
+/// qualifies no head. `header_site`: the sentence sits under an organ
+/// sub-header ("SPLEEN: Enlarged.").
+pub(crate) fn organ_descriptors(
+    text: &str,
+    sentence: SentenceSpan,
+    lexicon: &Lexicon,
+    header_site: bool,
+    scratch: &mut Scratch,
+) {
+    let mut added = Vec::new();
+    for &(s, e, row) in &scratch.descriptors {
+        let Some(concept) = lexicon.descriptors[row as usize].finding else {
+            continue;
+        };
+        let inside_mention = scratch.mentions.iter().any(|m| m.start < e && s < m.end);
+        if inside_mention
+            || qualifies_head(text, e, sentence.end, scratch)
+            || !(header_site || organ_near(text, s, e, &scratch.sites))
+        {
+            continue;
+        }
+        added.push(Mention {
+            start: s,
+            end: e,
+            focus_start: s,
+            focus_end: e,
+            concept,
+        });
+    }
+    if !added.is_empty() {
+        scratch.mentions.extend(added);
+        scratch.mentions.sort_by_key(|m| m.start);
+    }
+}
+
+/// Removes the heads a normal descriptor qualifies, before them
+/// ("physiologic uptake") or as their predicate ("the lymph nodes are
+/// normal in size").
+pub(crate) fn drop_normal_heads(text: &str, lexicon: &Lexicon, scratch: &mut Scratch) {
+    let Scratch {
+        mentions,
+        descriptors,
+        sites,
+        ..
+    } = scratch;
+    let normal = |row: u32| lexicon.descriptors[row as usize].axis == Axis::Normal;
+    mentions.retain(|mention| {
+        let before = phrase_before(text, mention.start, descriptors, sites, &[])
+            .any(|(_, _, row)| normal(row));
+        // "The lymph nodes are normal", and "the lymph nodes are not
+        // enlarged": the head is the subject of a normal or denied
+        // predicate (the denied descriptor is the finding, absent).
+        let predicate = predicate_start(text, mention.end).is_some_and(|at| {
+            let denied = after_not(text, at);
+            descriptors
+                .iter()
+                .any(|&(s, _, row)| (s == at && normal(row)) || Some(s) == denied)
+        });
+        !(before || predicate)
+    });
+}
+
+/// Where the word after a "not" at `at` starts, if a "not" is there.
+fn after_not(text: &str, at: usize) -> Option<usize> {
+    let rest = text.get(at..)?;
+    let word = rest.get(..3)?;
+    if !word.eq_ignore_ascii_case("not") || rest.as_bytes().get(3) != Some(&b' ') {
+        return None;
+    }
+    let spaces = rest[3..].bytes().take_while(|&b| b == b' ').count();
+    Some(at + 3 + spaces)
+}
+
+/// Copulas and the words that may follow one before its predicate ("are
+/// otherwise", "appears").
+const COPULA_WORDS: [&str; 11] = [
+    "is",
+    "are",
+    "was",
+    "were",
+    "appears",
+    "appear",
+    "remains",
+    "remain",
+    "otherwise",
+    "both",
+    "all",
+];
+
+/// Where the predicate of a copula right after `head_end` starts ("nodes
+/// are | normal"), if one follows.
+fn predicate_start(text: &str, head_end: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut at = head_end;
+    let mut copula = false;
+    loop {
+        while at < bytes.len() && bytes[at] == b' ' {
+            at += 1;
+        }
+        let word_end = (at..bytes.len())
+            .find(|&i| !is_word_byte(bytes[i]))
+            .unwrap_or(bytes.len());
+        let word = &text[at..word_end];
+        if COPULA_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word)) {
+            copula = true;
+            at = word_end;
+        } else {
+            return (copula && !word.is_empty()).then_some(at);
+        }
+    }
+}
+
+/// The descriptors qualifying a mention, in text order.
+pub(crate) fn descriptors_of<'a>(
+    text: &'a str,
+    lexicon: &Lexicon,
+    mention: &Mention,
+    scratch: &Scratch,
+) -> Vec<Descriptor<'a>> {
+    let mut found: Vec<Descriptor<'a>> = phrase_before(
+        text,
+        mention.start,
+        &scratch.descriptors,
+        &scratch.sites,
+        &scratch.mentions,
+    )
+    .map(|(s, e, row)| Descriptor {
+        text: &text[s..e],
+        axis: lexicon.descriptors[row as usize].axis,
+        start: s,
+        end: e,
+    })
+    .collect();
+    found.reverse();
+    found
+}
+
+/// The descriptor words of the noun phrase that ends at `head_start`,
+/// nearest first: walks back over descriptors, sites, sizes and
+/// [`PHRASE_WORDS`], and stops at any other word or a clause mark.
+fn phrase_before<'s>(
+    text: &'s str,
+    head_start: usize,
+    descriptors: &'s [(usize, usize, u32)],
+    sites: &'s [(usize, usize, u32)],
+    heads: &'s [Mention],
+) -> impl Iterator<Item = (usize, usize, u32)> + 's {
+    let bytes = text.as_bytes();
+    let mut at = head_start;
+    std::iter::from_fn(move || {
+        loop {
+            while at > 0 && matches!(bytes[at - 1], b' ' | b'-' | b',' | b'/' | b'\t') {
+                at -= 1;
+            }
+            if at == 0 {
+                return None;
+            }
+            if heads.iter().any(|m| m.end == at) {
+                return None;
+            }
+            if let Some(&(s, e, row)) = descriptors.iter().find(|&&(_, e, _)| e == at) {
+                at = s;
+                return Some((s, e, row));
+            }
+            if let Some(&(s, _, _)) = sites.iter().find(|&&(_, e, _)| e == at) {
+                at = s;
+                continue;
+            }
+            let word_start = (0..at)
+                .rev()
+                .find(|&i| !is_word_byte(bytes[i]) && bytes[i] != b'.')
+                .map_or(0, |i| i + 1);
+            let word = &text[word_start..at];
+            if word.is_empty() || !phrase_word(word) {
+                return None;
+            }
+            at = word_start;
+        }
+    })
+}
+
+/// Whether the descriptor ending at `from` opens a noun phrase whose head
+/// is a mention ("hypoechoic ... lesion").
+fn qualifies_head(text: &str, from: usize, end: usize, scratch: &Scratch) -> bool {
+    let bytes = text.as_bytes();
+    let mut at = from;
+    loop {
+        while at < end && matches!(bytes[at], b' ' | b'-' | b',' | b'/' | b'\t') {
+            at += 1;
+        }
+        if at >= end {
+            return false;
+        }
+        if scratch.mentions.iter().any(|m| m.start == at) {
+            return true;
+        }
+        if let Some(&(_, e, _)) = scratch
+            .descriptors
+            .iter()
+            .chain(&scratch.sites)
+            .find(|&&(s, _, _)| s == at)
+        {
+            at = e;
+            continue;
+        }
+        let word_end = (at..end)
+            .find(|&i| !is_word_byte(bytes[i]) && bytes[i] != b'.')
+            .unwrap_or(end);
+        let word = text[at..word_end].trim_end_matches('.');
+        if word.is_empty() || !phrase_word(word) {
+            return false;
+        }
+        at += word.len();
+    }
+}
+
+/// A size ("8", "3.5") or one of [`PHRASE_WORDS`].
+fn phrase_word(word: &str) -> bool {
+    word.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        || PHRASE_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word))
+}
+
+/// Whether a site is named within a few words of `s..e`, in the same clause.
+fn organ_near(text: &str, s: usize, e: usize, sites: &[(usize, usize, u32)]) -> bool {
+    let bytes = text.as_bytes();
+    sites.iter().any(|&(site_start, site_end, _)| {
+        let gap = if site_end <= s {
+            &bytes[site_end..s]
+        } else if site_start >= e {
+            &bytes[e..site_start]
+        } else {
+            return false;
+        };
+        !gap.iter()
+            .any(|b| matches!(b, b'.' | b';' | b':' | b'(' | b')'))
+            && crate::context::word_count(gap) <= ORGAN_WORDS
+    })
+}
+
+/// Phrases that offer the finding after them as what the finding before
+/// them means.
+const LINKS: [&str; 26] = [
+    "suggestive of",
+    "suggesting",
+    "suggests",
+    "concerning for",
+    "suspicious for",
+    "worrisome for",
+    "consistent with",
+    "compatible with",
+    "in keeping with",
+    "characteristic of",
+    "diagnostic of",
+    "indicative of",
+    "typical of",
+    "indicating",
+    "indicates",
+    "represent",
+    "represents",
+    "representing",
+    "reflect",
+    "reflects",
+    "reflecting",
+    "likely",
+    "probably",
+    "favoring",
+    "favouring",
+    "due to",
+];
+
+/// Links each observation to the diagnosis a link phrase offers for it,
+/// within one sentence's findings (`offset`: index of `findings[0]` in the
+/// extraction).
+pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset: usize) {
+    for j in 1..findings.len() {
+        let i = j - 1;
+        let gap = &text[findings[i].term_end.min(findings[j].term_start)..findings[j].term_start];
+        if gap.contains(". ") || gap.contains(';') || !contains_link(gap) {
+            continue;
+        }
+        // A list of observations before the link all point at the diagnosis
+        // ("wall thickening and fat stranding, suggestive of colitis").
+        // What a resolved observation is offered as ("the uptake has
+        // resolved, reflecting a healed fracture") is there, not resolved.
+        if findings[i].change == Some(Change::Resolved) {
+            if findings[j].assertion == Assertion::Absent {
+                findings[j].assertion = Assertion::Present;
+            }
+            if findings[j].change == Some(Change::Resolved) {
+                findings[j].change = None;
+            }
+        }
+        // The diagnosis offered for a measured observation has its size
+        // ("a 1.1 cm anechoic lesion, consistent with a simple cyst").
+        if findings[j].measurements.is_empty() && !findings[i].measurements.is_empty() {
+            findings[j].measurements = findings[i].measurements.clone();
+        }
+        let mut k = i;
+        loop {
+            findings[k].suggests.push(offset + j);
+            if findings[k].change == Some(Change::New) && findings[j].change.is_none() {
+                findings[j].change = Some(Change::New);
+            }
+            if k == 0 || !joins_list(&text[findings[k - 1].term_end..findings[k].term_start]) {
+                break;
+            }
+            k -= 1;
+        }
+    }
+}
+
+fn contains_link(gap: &str) -> bool {
+    static LINK_WORDS: OnceLock<Option<AhoCorasick>> = OnceLock::new();
+    let Some(links) = LINK_WORDS
+        .get_or_init(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(LINKS)
+                .ok()
+        })
+        .as_ref()
+    else {
+        return false;
+    };
+    let bytes = gap.as_bytes();
+    links.find_overlapping_iter(gap).any(|m| {
+        let before = m.start().checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(m.end()).copied();
+        !before.is_some_and(is_word_byte) && !after.is_some_and(is_word_byte)
+    })
+}
+
+/// Only list words between two findings: ",", "and", "with".
+fn joins_list(gap: &str) -> bool {
+    gap.split(|c: char| !c.is_ascii_alphanumeric())
+        .all(|w| w.is_empty() || ["and", "with", "or"].contains(&w.to_ascii_lowercase().as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Assertion, Axis, Change, Laterality};
+
+    /// (term, assertion, sites, descriptors) of each finding of `text`.
+    fn read(text: &str) -> Vec<(String, Assertion, Vec<String>, Vec<String>)> {
+        crate::extract(text, crate::shared_lexicon())
+            .findings
+            .iter()
+            .map(|f| {
+                (
+                    f.term.to_string(),
+                    f.assertion,
+                    f.body_site.iter().map(|s| s.text.to_string()).collect(),
+                    f.descriptors.iter().map(|d| d.text.to_string()).collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn terms(text: &str) -> Vec<String> {
+        read(text).into_iter().map(|(term, ..)| term).collect()
+    }
+
+    #[test]
+    fn a_descriptor_said_of_an_organ_is_a_finding_of_it() {
+        let found = read("The spleen is enlarged.");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, "enlarged");
+        assert_eq!(found[0].2, ["spleen"]);
+        // Each predicate is its own finding; the side is the sentence's.
+        let extraction = crate::extract(
+            "The right testicle is enlarged and heterogeneous.",
+            crate::shared_lexicon(),
+        );
+        let found: Vec<_> = extraction
+            .findings
+            .iter()
+            .map(|f| (f.term, f.laterality))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("enlarged", Some(Laterality::Right)),
+                ("heterogeneous", Some(Laterality::Right))
+            ]
+        );
+        // Under an organ sub-header the organ need not be repeated.
+        assert_eq!(terms("SPLEEN: Enlarged."), ["Enlarged"]);
+    }
+
+    #[test]
+    fn a_descriptor_with_no_organ_or_head_is_no_finding() {
+        assert_eq!(terms("Mildly enlarged."), Vec::<String>::new());
+        assert_eq!(
+            terms("The study is limited by motion."),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn descriptors_before_a_head_qualify_it() {
+        let found = read("A small hypoechoic lesion in the liver.");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "lesion");
+        assert_eq!(found[0].3, ["small", "hypoechoic"]);
+        let found = read("Rim-enhancing fluid collection in the pelvis.");
+        assert_eq!(found[0].0, "fluid collection");
+        assert_eq!(found[0].3, ["Rim-enhancing"]);
+        let extraction = crate::extract(
+            "T2 hyperintense foci in the periventricular white matter.",
+            crate::shared_lexicon(),
+        );
+        let foci = &extraction.findings[0];
+        assert_eq!(foci.term, "foci");
+        assert_eq!(foci.descriptors[0].axis, Axis::Signal);
+    }
+
+    #[test]
+    fn a_normal_head_is_no_finding() {
+        assert_eq!(
+            terms("Physiologic uptake in the bowel and bladder."),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            terms("The lymph nodes are normal in size."),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            terms("Abnormal uptake in the left rib."),
+            ["Abnormal uptake"]
+        );
+    }
+
+    #[test]
+    fn an_observation_suggests_the_diagnosis_offered_for_it() {
+        let extraction = crate::extract(
+            "Wall thickening and fat stranding, suggestive of appendicitis.",
+            crate::shared_lexicon(),
+        );
+        let suggests: Vec<_> = extraction
+            .findings
+            .iter()
+            .map(|f| (f.term, f.suggests.clone()))
+            .collect();
+        assert_eq!(
+            suggests,
+            [
+                ("Wall thickening", vec![2]),
+                ("fat stranding", vec![2]),
+                ("appendicitis", vec![])
+            ]
+        );
+        // A new observation makes the diagnosis offered for it new.
+        let extraction = crate::extract(
+            "A new opacity, which may represent pneumonia.",
+            crate::shared_lexicon(),
+        );
+        let pneumonia = &extraction.findings[1];
+        assert_eq!(pneumonia.term, "pneumonia");
+        assert_eq!(pneumonia.assertion, Assertion::Possible);
+        assert_eq!(pneumonia.change, Some(Change::New));
+        // An increased descriptor is no change of the diagnosis.
+        let extraction = crate::extract(
+            "Increased echogenicity of the liver, indicating steatosis.",
+            crate::shared_lexicon(),
+        );
+        assert_eq!(extraction.findings[1].term, "steatosis");
+        assert_eq!(extraction.findings[1].change, None);
+    }
+
+    #[test]
+    fn what_a_resolved_observation_reflects_is_there() {
+        let extraction = crate::extract(
+            "The focal uptake in the right 5th rib has resolved, reflecting a healed fracture.",
+            crate::shared_lexicon(),
+        );
+        let found: Vec<_> = extraction
+            .findings
+            .iter()
+            .map(|f| (f.term, f.assertion, f.change))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("focal uptake", Assertion::Absent, Some(Change::Resolved)),
+                ("fracture", Assertion::Present, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn patient_safety_assertions() {
+        let judged = |text: &str, term: &str| {
+            crate::extract(text, crate::shared_lexicon())
+                .findings
+                .iter()
+                .find(|f| f.term.eq_ignore_ascii_case(term))
+                .map(|f| (f.assertion, f.change))
+        };
+        assert_eq!(
+            judged(
+                "This CT angiogram is negative for pulmonary embolism.",
+                "pulmonary embolism"
+            ),
+            Some((Assertion::Absent, None))
+        );
+        assert_eq!(
+            judged(
+                "There is no significant interval change in the 6 mm nodule.",
+                "nodule"
+            ),
+            Some((Assertion::Present, Some(Change::Stable)))
+        );
+        assert_eq!(
+            judged(
+                "Right testicular torsion with absent flow.",
+                "testicular torsion"
+            ),
+            Some((Assertion::Present, None))
+        );
+        assert_eq!(
+            judged("Right testicular torsion with absent flow.", "absent flow"),
+            Some((Assertion::Present, None))
+        );
+        assert_eq!(
+            judged(
+                "The kidneys are free of stones and without evidence of hydronephrosis.",
+                "hydronephrosis"
+            ),
+            Some((Assertion::Absent, None))
+        );
+        // A hedge after a trailing "with" phrase is that phrase's.
+        assert_eq!(
+            judged(
+                "Large joint effusion with lipohemarthrosis suspected.",
+                "joint effusion"
+            ),
+            Some((Assertion::Present, None))
+        );
+    }
+}
