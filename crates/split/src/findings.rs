@@ -436,7 +436,10 @@ pub(crate) fn sentence_findings<'a>(
         // "6 cm from the nipple", "4 cm from the anal verge": a distance
         // that places the finding, not its size.
         let after = text[measurement.end..].trim_start();
-        if after.get(..5).is_some_and(|w| w.eq_ignore_ascii_case("from ")) {
+        if after
+            .get(..5)
+            .is_some_and(|w| w.eq_ignore_ascii_case("from "))
+        {
             continue;
         }
         // "decreased from 11 mm", "previously 12 mm": the prior size.
