@@ -66,6 +66,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::apply::{ApplyError, Outcome, apply_report, reference};
 use crate::config::{Config, ConfigError};
 use crate::daemon::{exit, fhir_exit_code, parse_duration};
 use crate::fhir::{FhirError, SearchPager};
@@ -73,7 +74,6 @@ use crate::metrics::Metrics;
 use crate::pull::{Filters, Window, last_updated, rfc3339, search_query};
 use crate::state::{State, StateError, StateStore, WindowState, stream_key};
 use crate::sync::{SyncError, Worker};
-use crate::write::apply::{ApplyError, Outcome, apply_report, reference};
 
 /// `reportsplit backfill`.
 #[derive(Debug, Clone, clap::Args)]
@@ -440,7 +440,7 @@ pub(crate) fn tally_outcome(
 /// Applies one report, turning a panic into a failure with reason `panic`
 /// (a poison report must not take its window, or the process, down).
 pub(crate) async fn apply_guarded(
-    context: &crate::write::apply::ApplyContext<'_>,
+    context: &crate::apply::ApplyContext<'_>,
     report: Value,
 ) -> Result<Result<Outcome, (String, String)>, String> {
     let result = std::panic::AssertUnwindSafe(apply_report(context, report))

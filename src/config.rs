@@ -8,10 +8,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use crate::apply::WriteMethod;
 use crate::auth::AuthConfig;
 use crate::fhir::{ClientOptions, RetryPolicy};
-use crate::pull::{Filters, TextLimits};
-pub use crate::write::apply::WriteMethod;
+use crate::pull::Filters;
+use reportsplit_fhir::text::TextLimits;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -3,13 +3,13 @@
 //!
 //! The pipeline is pull → split → map → write; see ARCHITECTURE.md.
 
+pub mod apply;
 pub mod auth;
 pub mod backfill;
 pub mod config;
 pub mod daemon;
 pub mod fhir;
 pub mod input;
-pub mod map;
 pub mod metrics;
 pub mod pull;
 pub mod reprocess;
@@ -17,4 +17,3 @@ pub mod serve;
 pub mod state;
 pub mod sync;
 pub mod tables;
-pub mod write;

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use reportsplit::input::{self, Input};
-use reportsplit::map::RunInfo;
-use reportsplit::pull::{self, TextLimits};
-use reportsplit::write::{self, Plan};
+use reportsplit_fhir::map::RunInfo;
+use reportsplit_fhir::plan::{self, Plan};
+use reportsplit_fhir::text::{self, TextLimits};
 use reportsplit_split::{Extraction, Lexicon, SectionKind};
 use serde::Serialize;
 
@@ -165,7 +165,7 @@ fn init_logging(format: LogFormat, filter: &str) {
 fn run(command: Command) -> Result<ExitCode> {
     // The code tables are compiled in; checking them first turns a broken table
     // into a clear start-up error naming the file and line, not a failure mid-run.
-    reportsplit::map::FhirCodes::check_builtin().context("checking mappings/fhir.tsv")?;
+    reportsplit_fhir::map::FhirCodes::check_builtin().context("checking mappings/fhir.tsv")?;
     match command {
         Command::Extract(args) => extract(&args),
         Command::Eval(args) => eval(&args),
@@ -343,7 +343,7 @@ fn extract_one(input: &Input, lexicon: &Lexicon) -> serde_json::Result<serde_jso
     let reference = report["id"]
         .as_str()
         .map(|id| format!("DiagnosticReport/{id}"));
-    match pull::report_text(report, TextLimits::default()) {
+    match text::report_text(report, TextLimits::default()) {
         Ok(text) => ExtractOutput::extracted(
             reference,
             Some(&text.element),
@@ -375,19 +375,19 @@ fn transactions(inputs: &[Input], lexicon: &Lexicon) -> Result<ExitCode> {
                 "--fhir reads DiagnosticReports (JSON, Bundle or NDJSON), not plain text"
             );
         };
-        let line = match pull::report_text(report, TextLimits::default()) {
+        let line = match text::report_text(report, TextLimits::default()) {
             Err(reason) => outcome("information", "informational", &reason.to_string()),
             Ok(text) => {
                 let extraction =
                     reportsplit_split::extract_as(&text.text, lexicon, text.headerless);
-                match write::plan(report, &text, &extraction, &[], &run) {
+                match plan::plan(report, &text, &extraction, &[], &run) {
                     Ok(Plan::Write(set)) => set.bundle,
                     Ok(Plan::Current) => {
                         serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": []})
                     }
                     Err(error) => {
                         failed += 1;
-                        tracing::warn!(report = %write::apply::reference(report), "cannot plan the report: {error}");
+                        tracing::warn!(report = %reportsplit::apply::reference(report), "cannot plan the report: {error}");
                         outcome("error", "processing", &error.to_string())
                     }
                 }

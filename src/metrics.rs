@@ -40,8 +40,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use time::OffsetDateTime;
 
+use crate::apply::{ApplyError, Outcome};
 use crate::sync::SyncSummary;
-use crate::write::apply::{ApplyError, Outcome};
 
 /// The Content-Type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -554,7 +554,7 @@ impl Drop for RequestTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pull::SkipReason;
+    use reportsplit_fhir::text::SkipReason;
 
     /// The value of the sample line that starts with `prefix` (name and labels).
     fn sample(text: &str, prefix: &str) -> Option<f64> {

@@ -22,12 +22,12 @@ use futures::StreamExt as _;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::apply::{ApplyError, Outcome};
 use crate::backfill::{DeadLetter, apply_guarded, is_server_down};
 use crate::config::Config;
 use crate::daemon::exit;
 use crate::state::StateStore;
 use crate::sync::{SyncError, Worker};
-use crate::write::apply::{ApplyError, Outcome};
 
 /// `reportsplit reprocess`.
 #[derive(Debug, Clone, clap::Args)]
@@ -315,11 +315,11 @@ pub async fn run_with(
 fn parse_entry(line: &str) -> Option<(DeadLetter, String)> {
     let letter: DeadLetter = serde_json::from_str(line).ok()?;
     let id = letter.report.strip_prefix("DiagnosticReport/")?.to_string();
-    crate::map::is_fhir_id(&id).then_some((letter, id))
+    reportsplit_fhir::map::is_fhir_id(&id).then_some((letter, id))
 }
 
 async fn retry(
-    context: &crate::write::apply::ApplyContext<'_>,
+    context: &crate::apply::ApplyContext<'_>,
     line: String,
     letter: DeadLetter,
     id: String,

@@ -58,12 +58,12 @@ use time::OffsetDateTime;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::apply::{ApplyContext, ApplyError, Outcome, apply_report};
 use crate::backfill::{DeadLetter, DeadLetterFile};
 use crate::config::{Config, ConfigError};
 use crate::fhir::{FHIR_JSON, FhirClient, FhirError, RetryPolicy};
 use crate::metrics::{self, Metrics};
 use crate::sync::{SyncError, Worker};
-use crate::write::apply::{ApplyContext, ApplyError, Outcome, apply_report};
 
 /// `reportsplit serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -619,7 +619,7 @@ fn apply_flag(query: Option<&str>) -> Result<bool, Problem> {
 /// time of the write, not the time the server started.
 fn context<'a>(
     worker: &'a Worker,
-    run: &'a crate::map::RunInfo,
+    run: &'a reportsplit_fhir::map::RunInfo,
     dry_run: bool,
 ) -> ApplyContext<'a> {
     ApplyContext {
@@ -628,8 +628,8 @@ fn context<'a>(
     }
 }
 
-fn fresh_run(worker: &Worker) -> crate::map::RunInfo {
-    crate::map::RunInfo {
+fn fresh_run(worker: &Worker) -> reportsplit_fhir::map::RunInfo {
+    reportsplit_fhir::map::RunInfo {
         recorded: OffsetDateTime::now_utc(),
         ..worker.run.clone()
     }
@@ -649,7 +649,7 @@ async fn enrich(
     let report = report_of(json_body(&headers, body)?)?;
     let report = if apply {
         let id = report.get("id").and_then(Value::as_str).unwrap_or("");
-        if !crate::map::is_fhir_id(id) {
+        if !reportsplit_fhir::map::is_fhir_id(id) {
             return Err(unprocessable(
                 "apply=true needs the report's id (the report is read from the server)",
             ));
@@ -673,7 +673,7 @@ async fn enrich_instance(
     let Path(id) =
         id.map_err(|rejection| Problem::new(rejection.status(), "value", rejection.body_text()))?;
     let apply = apply_flag(query.as_deref())?;
-    if !crate::map::is_fhir_id(&id) {
+    if !reportsplit_fhir::map::is_fhir_id(&id) {
         return Err(Problem::new(
             StatusCode::BAD_REQUEST,
             "value",
@@ -899,7 +899,7 @@ fn report_id(reference: &str, client: &FhirClient) -> Option<String> {
     };
     let relative = relative.split("/_history/").next()?;
     let id = relative.strip_prefix("DiagnosticReport/")?;
-    crate::map::is_fhir_id(id).then(|| id.to_string())
+    reportsplit_fhir::map::is_fhir_id(id).then(|| id.to_string())
 }
 
 async fn notify(

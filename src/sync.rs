@@ -29,14 +29,14 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
+use crate::apply::{ApplyContext, Outcome, apply_report, reference};
 use crate::config::{Config, ConfigError};
 use crate::fhir::{Capabilities, CapabilityError, FhirClient, FhirError, Requirements};
-use crate::map::RunInfo;
 use crate::pull::{
     Collected, Window, collect_window, collect_window_bounded, last_updated, rfc3339, split_window,
 };
 use crate::state::{StateError, StateStore, stream_key};
-use crate::write::apply::{ApplyContext, Outcome, apply_report, reference};
+use reportsplit_fhir::map::RunInfo;
 
 /// `reportsplit sync`.
 #[derive(Debug, Clone, clap::Args)]
@@ -181,7 +181,7 @@ pub enum SyncError {
     #[error("mappings.dir")]
     Mappings(#[source] crate::tables::TablesError),
     #[error("cannot build reportsplit's Device resource")]
-    Device(#[source] crate::map::BuildError),
+    Device(#[source] reportsplit_fhir::map::BuildError),
     #[error("cannot write the transactions to {path}")]
     Output {
         path: String,
@@ -214,11 +214,13 @@ impl Worker {
     }
 
     async fn ensure_device(&self) -> Result<(), SyncError> {
-        let device = crate::map::device(&self.run).map_err(SyncError::Device)?;
+        let device = reportsplit_fhir::map::device(&self.run).map_err(SyncError::Device)?;
         let mut headers = reqwest::header::HeaderMap::new();
-        let query = crate::map::identifier_query(&crate::map::device_identifier(&self.run));
+        let query = reportsplit_fhir::map::identifier_query(
+            &reportsplit_fhir::map::device_identifier(&self.run),
+        );
         let value = reqwest::header::HeaderValue::from_str(&query).map_err(|error| {
-            SyncError::Device(crate::map::BuildError::Invalid(format!(
+            SyncError::Device(reportsplit_fhir::map::BuildError::Invalid(format!(
                 "identifier search {query:?}: {error}"
             )))
         })?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{Fhir, Sekmet, seed};
 use reportsplit::backfill::{self, BackfillPlan, BackfillSummary, ProgressMode, WindowField};
-use reportsplit::write::TAG_SYSTEM;
+use reportsplit_fhir::plan::TAG_SYSTEM;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::datetime;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Fhir, Sekmet, seed};
-use reportsplit::write::TAG_SYSTEM;
+use reportsplit_fhir::plan::TAG_SYSTEM;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 

@@ -5,12 +5,13 @@
 //! restatus and a supersession) is accepted and linked as planned.
 
 mod common;
+#[path = "../crates/fhir/tests/map_fixture/mod.rs"]
 mod map_fixture;
 
 use map_fixture::{TEXT, codes, extraction};
-use reportsplit::map::{OBSERVATION_SYSTEM, RunInfo};
-use reportsplit::pull::ReportText;
-use reportsplit::write::{Plan, TAG_SYSTEM, WriteSet, plan, previous_refs};
+use reportsplit_fhir::map::{OBSERVATION_SYSTEM, RunInfo};
+use reportsplit_fhir::plan::{Plan, TAG_SYSTEM, WriteSet, plan, previous_refs};
+use reportsplit_fhir::text::ReportText;
 use reportsplit_split::SectionKind;
 use serde_json::{Value, json};
 

@@ -10,8 +10,8 @@ mod common;
 use std::time::Instant;
 
 use common::{Sekmet, seed};
-use reportsplit::pull::report_text;
 use reportsplit::sync::Worker;
+use reportsplit_fhir::text::report_text;
 use reportsplit_split::extract_as;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,8 +66,8 @@ async fn sync_overhead_against_the_server_alone() {
         let extraction = extract_as(&text.text, &worker.lexicon, text.headerless);
         t_text += (t1 - t0).as_secs_f64();
         t_split += t1.elapsed().as_secs_f64();
-        if let reportsplit::write::Plan::Write(_) =
-            reportsplit::write::plan(report, &text, &extraction, &[], &worker.run).unwrap()
+        if let reportsplit_fhir::plan::Plan::Write(_) =
+            reportsplit_fhir::plan::plan(report, &text, &extraction, &[], &worker.run).unwrap()
         {
             planned_count += 1;
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{Fhir, Sekmet, seed};
 use reportsplit::metrics::Metrics;
 use reportsplit::serve::{ServeOptions, serve};
-use reportsplit::write::TAG_SYSTEM;
+use reportsplit_fhir::plan::TAG_SYSTEM;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 

@@ -6,10 +6,10 @@ mod common;
 use std::collections::{BTreeSet, HashMap};
 
 use common::{Sekmet, ServerOptions, seed};
+use reportsplit::apply::{Outcome, apply_report};
 use reportsplit::pull::{Window, collect_window, last_updated};
 use reportsplit::sync::Worker;
-use reportsplit::write::TAG_SYSTEM;
-use reportsplit::write::apply::{Outcome, apply_report};
+use reportsplit_fhir::plan::TAG_SYSTEM;
 use serde_json::{Value, json};
 
 /// Seeds a patient and `n` reports; returns (patient reference, report ids).

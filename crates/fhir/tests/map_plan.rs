@@ -4,11 +4,11 @@
 mod map_fixture;
 
 use map_fixture::{TEXT, codes, extraction, span};
-use reportsplit::map::{OBSERVATION_SYSTEM, RunInfo};
-use reportsplit::pull::ReportText;
-use reportsplit::write::{
+use reportsplit_fhir::map::{OBSERVATION_SYSTEM, RunInfo};
+use reportsplit_fhir::plan::{
     Plan, PlanError, TAG_SYSTEM, WriteSet, plan, previous_refs, report_patch,
 };
+use reportsplit_fhir::text::ReportText;
 use reportsplit_split::SectionKind;
 use serde_json::{Value, json};
 
@@ -346,7 +346,7 @@ fn report_update_is_lossless() {
     let tags = updated["meta"]["tag"].as_array().expect("tags");
     assert_eq!(tags[0], original["meta"]["tag"][0]);
     assert_eq!(tags[1]["system"], TAG_SYSTEM);
-    let sha = reportsplit::map::sha256_hex(TEXT.as_bytes());
+    let sha = reportsplit_fhir::map::sha256_hex(TEXT.as_bytes());
     assert_eq!(tags[1]["code"], format!("0.1.0:final:sha256:{sha}"));
     let entry = &entries(&set)[set.report_entry];
     assert_eq!(entry["request"]["url"], "DiagnosticReport/rep-1");
@@ -383,12 +383,12 @@ fn current_when_the_tag_matches_and_rewrite_when_the_extractor_changes() {
     let extraction = extraction(TEXT, &c);
     let again = plan(&stored, &report_text(), &extraction, &previous, &run()).expect("plan");
     assert_eq!(again, Plan::Current);
-    assert!(reportsplit::write::is_current(
+    assert!(reportsplit_fhir::plan::is_current(
         &stored,
         &report_text(),
         &run()
     ));
-    assert!(!reportsplit::write::is_current(
+    assert!(!reportsplit_fhir::plan::is_current(
         &report(),
         &report_text(),
         &run()
@@ -399,7 +399,7 @@ fn current_when_the_tag_matches_and_rewrite_when_the_extractor_changes() {
         extractor_version: "0.2.0".into(),
         ..run()
     };
-    assert!(!reportsplit::write::is_current(
+    assert!(!reportsplit_fhir::plan::is_current(
         &stored,
         &report_text(),
         &newer

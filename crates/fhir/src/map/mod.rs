@@ -28,7 +28,7 @@ pub use build::{BuildError, Ident, ObsStatus};
 use build::{ComponentSpec, Concept, Decimal, Evidence, ObservationSpec, QuantitySpec, ValueSpec};
 pub use codes::{FhirCodes, Key};
 
-use crate::pull::ReportText;
+use crate::text::ReportText;
 
 /// Identifier system of the Observations reportsplit creates.
 pub const OBSERVATION_SYSTEM: &str = "urn:reportsplit:observation";

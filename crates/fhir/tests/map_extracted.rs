@@ -4,9 +4,9 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use reportsplit::map::{RunInfo, char_slice};
-use reportsplit::pull::ReportText;
-use reportsplit::write::{Plan, WriteSet, plan};
+use reportsplit_fhir::map::{RunInfo, char_slice};
+use reportsplit_fhir::plan::{Plan, WriteSet, plan};
+use reportsplit_fhir::text::ReportText;
 use reportsplit_split::{Lexicon, SectionKind, extract_as};
 use serde_json::{Value, json};
 

@@ -10,7 +10,7 @@ use reportsplit_split::{
 
 /// File name used in errors about the built-in table.
 pub const BUILTIN_FILE: &str = "mappings/fhir.tsv";
-const BUILTIN_TEXT: &str = include_str!("../../mappings/fhir.tsv");
+const BUILTIN_TEXT: &str = include_str!("../../../../mappings/fhir.tsv");
 
 macro_rules! keys {
     ($($variant:ident => $name:literal,)*) => {

@@ -22,9 +22,11 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::fhir::{FhirClient, FhirError};
-use crate::map::RunInfo;
-use crate::pull::{ReportText, SkipReason, TextLimits, report_text};
-use crate::write::{Plan, PlanError, WriteSet, is_current, plan, previous_refs, report_patch};
+use reportsplit_fhir::map::RunInfo;
+use reportsplit_fhir::plan::{
+    Plan, PlanError, WriteSet, is_current, plan, previous_refs, report_patch,
+};
+use reportsplit_fhir::text::{ReportText, SkipReason, TextLimits, report_text};
 
 /// How the DiagnosticReport itself is updated (config `write.method`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]

@@ -1,5 +1,5 @@
 //! Write planning: one FHIR transaction per report. Pure; the async part that
-//! sends it and retries on 412 is in [`apply`].
+//! sends it and retries on 412 is the worker's (`reportsplit`'s `apply`).
 //!
 //! The transaction conditionally creates each new Observation (`ifNoneExist`
 //! on its identifier), creates reportsplit's Device conditionally and one
@@ -8,8 +8,6 @@
 //! report's update is the SERVER's JSON with exactly two changes (references
 //! appended to `result`, reportsplit's tag in `meta.tag`), so every element
 //! reportsplit does not own comes back byte for byte.
-
-pub mod apply;
 
 use std::collections::HashSet;
 
@@ -21,7 +19,7 @@ use crate::map::{
     self, FhirCodes, Key, MapError, OBSERVATION_SYSTEM, ObsStatus, ReportSource, ReportStatus,
     Role, RunInfo, SOFTWARE_NAME,
 };
-use crate::pull::ReportText;
+use crate::text::ReportText;
 
 /// System of the `meta.tag` reportsplit puts on the reports it has split. Its
 /// code is `{extractor version}:{Observation status or "withdrawn"}:sha256:{hash of the text read}`.
@@ -183,7 +181,7 @@ pub fn plan(
     run: &RunInfo,
 ) -> Result<Plan, PlanError> {
     let codes = FhirCodes::builtin().map_err(|source| PlanError::Mapping {
-        report: crate::write::report_name(report),
+        report: crate::plan::report_name(report),
         source,
     })?;
     plan_with(report, text, extraction, previous, run, codes)
