@@ -4,11 +4,9 @@
 //! result, a discrepancy, Device, Provenance, the report's update, a
 //! restatus and a supersession) is accepted and linked as planned.
 
-mod common;
-#[path = "../crates/fhir/tests/map_fixture/mod.rs"]
-mod map_fixture;
+use crate::common;
 
-use map_fixture::{TEXT, codes, extraction};
+use crate::map_fixture::{TEXT, codes, extraction};
 use reportsplit_fhir::map::{OBSERVATION_SYSTEM, RunInfo};
 use reportsplit_fhir::plan::{Plan, TAG_SYSTEM, WriteSet, plan, previous_refs};
 use reportsplit_fhir::text::ReportText;

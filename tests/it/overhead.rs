@@ -2,10 +2,10 @@
 //! sync against SEKMET, against the time SEKMET needs for the same
 //! transactions POSTed directly by a plain sequential client. Ignored by
 //! default (about a minute or two); run with scripts/measure-overhead.sh or
-//! `cargo test --test overhead -- --ignored --nocapture`. REPORTSPLIT_MEASURE_REPORTS
+//! `cargo test --test it overhead -- --ignored --nocapture`. REPORTSPLIT_MEASURE_REPORTS
 //! changes the number of reports.
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 //! `reportsplit sync --every`: the daemon picks up reports created while it
 //! runs and stops cleanly on SIGTERM, against a real SEKMET.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

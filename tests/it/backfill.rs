@@ -1,7 +1,7 @@
 //! `reportsplit backfill` and `reportsplit reprocess` against a real SEKMET
 //! (strict inbound validation): windows, resume after a kill, dead letters.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! endpoint (hand-made notifications and SEKMET's own rest-hook
 //! notifications), /metrics, /healthz and OperationOutcome errors.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

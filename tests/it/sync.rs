@@ -1,7 +1,7 @@
 //! The worker end to end against a real SEKMET FHIR server (strict inbound
 //! validation unless a test says otherwise): the "done means" of issue #3.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashMap};
 
