@@ -8,10 +8,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-pub use crate::apply::WriteMethod;
 use crate::auth::AuthConfig;
 use crate::fhir::{ClientOptions, RetryPolicy};
 use crate::pull::Filters;
+pub use crate::run::apply::WriteMethod;
 use reportsplit_fhir::text::TextLimits;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Fhir, Sekmet, seed};
-use reportsplit::backfill::{self, BackfillPlan, BackfillSummary, ProgressMode, WindowField};
+use reportsplit::mode::backfill::{self, BackfillPlan, BackfillSummary, ProgressMode, WindowField};
+use reportsplit::run::Ending;
 use reportsplit_fhir::plan::TAG_SYSTEM;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -109,17 +110,17 @@ async fn a_backfill_by_clinical_date_covers_every_window_once() {
     assert_eq!(summary.windows, 5, "{summary}");
     assert_eq!(summary.windows_empty, 1, "{summary}");
     assert_eq!(summary.windows_done, 4, "{summary}");
-    assert_eq!(summary.seen, 40, "{summary}");
-    assert_eq!(summary.enriched, 40, "{summary}");
-    assert_eq!(summary.failed_total(), 0, "{summary}");
-    assert!(summary.observations_written >= 40, "{summary}");
-    assert_eq!(summary.exit_code(), 0);
+    assert_eq!(summary.tally.seen, 40, "{summary}");
+    assert_eq!(summary.tally.written, 40, "{summary}");
+    assert_eq!(summary.tally.failed_total(), 0, "{summary}");
+    assert!(summary.tally.observations_written >= 40, "{summary}");
+    assert_eq!(summary.ending(), Ending::Complete);
     assert_enriched_once(&fhir, &subject, &ids).await;
 
     // Finished windows are not read again.
     let again = backfill(&config, plan(WindowField::Date, MARCH, week, 4, &dead)).await;
     assert_eq!(again.windows_already_done, 4, "{again}");
-    assert_eq!(again.seen, 0, "{again}");
+    assert_eq!(again.tally.seen, 0, "{again}");
     // Start-up requests only (metadata, Device, the count, the first and last
     // report): no window is searched again.
     assert!(again.requests <= 6, "{again}");
@@ -169,9 +170,9 @@ async fn a_backfill_by_last_updated_pages_by_keyset_across_windows() {
     )
     .await;
     assert!(summary.windows >= 3, "{summary}");
-    assert_eq!(summary.enriched, 36, "{summary}");
-    assert_eq!(summary.seen, 36, "{summary}");
-    assert_eq!(summary.failed_total(), 0, "{summary}");
+    assert_eq!(summary.tally.written, 36, "{summary}");
+    assert_eq!(summary.tally.seen, 36, "{summary}");
+    assert_eq!(summary.tally.failed_total(), 0, "{summary}");
     assert_enriched_once(&fhir, &subject, &ids).await;
 }
 
@@ -285,9 +286,9 @@ async fn interrupted_backfill_resumes(how: Interrupt) {
                 .expect("the backfill task")
                 .expect("a clean stop");
             assert!(stopped.interrupted, "{stopped}");
-            assert_eq!(stopped.exit_code(), 7, "{stopped}");
+            assert_eq!(stopped.ending(), Ending::Interrupted, "{stopped}");
             // Everything it counted as enriched was committed before it returned.
-            assert_eq!(count_tagged(&fhir, &subject).await, stopped.enriched);
+            assert_eq!(count_tagged(&fhir, &subject).await, stopped.tally.written);
             tagged
         }
     };
@@ -320,7 +321,7 @@ async fn interrupted_backfill_resumes(how: Interrupt) {
         }
     }
     let resumed = resumed.expect("the state lock is released");
-    assert_eq!(resumed.failed_total(), 0, "{resumed}");
+    assert_eq!(resumed.tally.failed_total(), 0, "{resumed}");
     assert_eq!(
         resumed.windows_done + resumed.windows_already_done + resumed.windows_empty,
         resumed.windows,
@@ -330,17 +331,17 @@ async fn interrupted_backfill_resumes(how: Interrupt) {
     // reports after the last saved page (and those sharing its last
     // timestamp) are read again, not all those done before the interruption.
     assert_eq!(
-        resumed.seen,
-        resumed.enriched + resumed.current,
+        resumed.tally.seen,
+        resumed.tally.written + resumed.tally.current,
         "{resumed}"
     );
     // (A transaction cut off by the interruption may still have committed.)
     assert!(
-        resumed.enriched <= REPORTS - interrupted_tagged,
+        resumed.tally.written <= REPORTS - interrupted_tagged,
         "{resumed}"
     );
     assert!(
-        resumed.current < interrupted_tagged,
+        resumed.tally.current < interrupted_tagged,
         "re-read everything after resuming ({interrupted_tagged} were done): {resumed}"
     );
     assert_eq!(count_tagged(&fhir, &subject).await, REPORTS);
@@ -419,10 +420,13 @@ async fn poison_reports_are_dead_lettered_and_reprocessed_once_fixed() {
         ),
     )
     .await;
-    assert_eq!(summary.seen, 12, "{summary}");
-    assert_eq!(summary.enriched, 9, "the poison blocked nothing: {summary}");
-    assert_eq!(summary.failed_total(), 3, "{summary}");
-    assert_eq!(summary.exit_code(), 3);
+    assert_eq!(summary.tally.seen, 12, "{summary}");
+    assert_eq!(
+        summary.tally.written, 9,
+        "the poison blocked nothing: {summary}"
+    );
+    assert_eq!(summary.tally.failed_total(), 3, "{summary}");
+    assert_eq!(summary.ending(), Ending::Partial);
     let letters = read_letters(&dead);
     let named: HashSet<&str> = letters
         .iter()
@@ -462,7 +466,12 @@ async fn poison_reports_are_dead_lettered_and_reprocessed_once_fixed() {
     std::fs::write(&dead, format!("{raw}{GARBAGE}\n{first_line}\n")).unwrap();
     let retried = tokio::time::timeout(
         Duration::from_secs(120),
-        reportsplit::reprocess::run_with(config.clone(), &dead, &dead, CancellationToken::new()),
+        reportsplit::mode::reprocess::run_with(
+            config.clone(),
+            &dead,
+            &dead,
+            CancellationToken::new(),
+        ),
     )
     .await
     .expect("reprocess finishes")
@@ -470,9 +479,9 @@ async fn poison_reports_are_dead_lettered_and_reprocessed_once_fixed() {
     assert_eq!(retried.entries, 4, "{retried}");
     assert_eq!(retried.duplicates, 1, "{retried}");
     assert_eq!(retried.unreadable, 1, "{retried}");
-    assert_eq!(retried.enriched, 2, "{retried}");
-    assert_eq!(retried.still_failing_total(), 1, "{retried}");
-    assert_eq!(retried.exit_code(), 3);
+    assert_eq!(retried.tally.written, 2, "{retried}");
+    assert_eq!(retried.tally.failed_total(), 1, "{retried}");
+    assert_eq!(retried.ending(), Ending::Partial);
     let left = read_letters(&dead);
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["report"], format!("DiagnosticReport/{patient}-7"));
@@ -499,15 +508,16 @@ async fn poison_reports_are_dead_lettered_and_reprocessed_once_fixed() {
     let mut report = fhir.get(&format!("DiagnosticReport/{patient}-7")).await;
     report["status"] = Value::from("amended");
     fhir.put(&report).await;
-    let last = reportsplit::reprocess::run_with(config, &dead, &dead, CancellationToken::new())
-        .await
-        .expect("reprocess");
+    let last =
+        reportsplit::mode::reprocess::run_with(config, &dead, &dead, CancellationToken::new())
+            .await
+            .expect("reprocess");
     assert_eq!(
-        (last.enriched, last.still_failing_total()),
+        (last.tally.written, last.tally.failed_total()),
         (1, 0),
         "{last}"
     );
-    assert_eq!(last.exit_code(), 0);
+    assert_eq!(last.ending(), Ending::Complete);
     assert!(read_letters(&dead).is_empty());
     assert_eq!(
         std::fs::read_to_string(&dead).unwrap(),

@@ -378,10 +378,10 @@ async fn a_server_lacking_what_the_run_needs_is_refused_at_start() {
     let config =
         reportsplit::config::Config::parse(&format!("[fhir]\nurl = \"{}/fhir\"\n", server.uri()))
             .unwrap();
-    let Err(error) = reportsplit::sync::Worker::connect(config, true).await else {
+    let Err(error) = reportsplit::run::Worker::connect(config, true).await else {
         panic!("must be refused")
     };
-    let message = reportsplit::sync::error_chain(&error);
+    let message = reportsplit::error::error_chain(&error);
     for missing in [
         "transaction",
         "DiagnosticReport update",

@@ -50,7 +50,7 @@ async fn terminate(child: &mut std::process::Child) -> Option<std::process::Exit
         if let Some(status) = child.try_wait().unwrap() {
             return Some(status);
         }
-        if stopped.elapsed() > reportsplit::daemon::SHUTDOWN_GRACE + Duration::from_secs(5) {
+        if stopped.elapsed() > reportsplit::mode::daemon::SHUTDOWN_GRACE + Duration::from_secs(5) {
             let _ = child.kill();
             return None;
         }
@@ -118,7 +118,7 @@ async fn the_daemon_picks_up_new_reports_and_stops_when_asked() {
         let metrics = metrics.clone();
         async move {
             let mut sink = std::io::sink();
-            reportsplit::daemon::run_with(
+            reportsplit::mode::daemon::run_with(
                 config,
                 Duration::from_secs(1),
                 &mut sink,
@@ -141,7 +141,7 @@ async fn the_daemon_picks_up_new_reports_and_stops_when_asked() {
 
     shutdown.cancel();
     let summary = tokio::time::timeout(
-        reportsplit::daemon::SHUTDOWN_GRACE + Duration::from_secs(5),
+        reportsplit::mode::daemon::SHUTDOWN_GRACE + Duration::from_secs(5),
         daemon,
     )
     .await
@@ -149,14 +149,17 @@ async fn the_daemon_picks_up_new_reports_and_stops_when_asked() {
     .expect("the daemon task")
     .expect("a clean stop");
     assert!(summary.passes >= 2, "{summary}");
-    assert_eq!(summary.written, 12, "each report written once: {summary}");
+    assert_eq!(
+        summary.tally.written, 12,
+        "each report written once: {summary}"
+    );
     let exported = metrics.encode();
     let written_line = exported
         .lines()
         .find(|line| line.contains("outcome=\"written\"") && !line.starts_with('#'))
         .unwrap_or_else(|| panic!("no written counter in:\n{exported}"));
     assert!(written_line.ends_with(" 12"), "{written_line}");
-    assert_eq!(summary.failed_reports, 0, "{summary}");
+    assert_eq!(summary.tally.failed_total(), 0, "{summary}");
     assert!(!summary.abandoned_pass, "{summary}");
 }
 

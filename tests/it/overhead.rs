@@ -10,7 +10,7 @@ use crate::common;
 use std::time::Instant;
 
 use common::{Sekmet, seed};
-use reportsplit::sync::Worker;
+use reportsplit::run::Worker;
 use reportsplit_fhir::text::report_text;
 use reportsplit_split::extract_as;
 
@@ -90,7 +90,10 @@ async fn sync_overhead_against_the_server_alone() {
     // 4. The worker, sequential (one report, one request at a time) like the replay...
     let (sequential, _) = common::sync(&config_for(&servers[0], state.path(), 1, 1), false).await;
     assert_eq!(
-        (sequential.written as usize, sequential.failed_total()),
+        (
+            sequential.tally.written as usize,
+            sequential.tally.failed_total()
+        ),
         (n, 0),
         "{sequential}"
     );
@@ -99,7 +102,10 @@ async fn sync_overhead_against_the_server_alone() {
     let state2 = common::temp_state();
     let (overlapped, _) = common::sync(&config_for(&servers[3], state2.path(), 2, 1), false).await;
     assert_eq!(
-        (overlapped.written as usize, overlapped.failed_total()),
+        (
+            overlapped.tally.written as usize,
+            overlapped.tally.failed_total()
+        ),
         (n, 0),
         "{overlapped}"
     );
@@ -107,7 +113,10 @@ async fn sync_overhead_against_the_server_alone() {
     let state4 = common::temp_state();
     let (concurrent, _) = common::sync(&config_for(&servers[1], state4.path(), 4, 4), false).await;
     assert_eq!(
-        (concurrent.written as usize, concurrent.failed_total()),
+        (
+            concurrent.tally.written as usize,
+            concurrent.tally.failed_total()
+        ),
         (n, 0),
         "{concurrent}"
     );
@@ -121,7 +130,11 @@ async fn sync_overhead_against_the_server_alone() {
     };
     println!(
         "\n{n} reports, {} Observations planned ({} build)",
-        planned.observations_written,
+        bundles
+            .iter()
+            .flat_map(|bundle| bundle["entry"].as_array().into_iter().flatten())
+            .filter(|entry| entry["resource"]["resourceType"] == "Observation")
+            .count(),
         if cfg!(debug_assertions) {
             "debug"
         } else {

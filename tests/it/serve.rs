@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{Fhir, Sekmet, seed};
 use reportsplit::metrics::Metrics;
-use reportsplit::serve::{ServeOptions, serve};
+use reportsplit::mode::serve::{ServeOptions, serve};
 use reportsplit_fhir::plan::TAG_SYSTEM;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -19,7 +19,7 @@ struct Server {
     url: String,
     http: reqwest::Client,
     shutdown: CancellationToken,
-    task: Option<tokio::task::JoinHandle<Result<(), reportsplit::serve::ServeError>>>,
+    task: Option<tokio::task::JoinHandle<Result<(), reportsplit::mode::serve::ServeError>>>,
     _state: tempfile::TempDir,
 }
 

@@ -6,9 +6,9 @@ use crate::common;
 use std::collections::{BTreeSet, HashMap};
 
 use common::{Sekmet, ServerOptions, seed};
-use reportsplit::apply::{Outcome, apply_report};
 use reportsplit::pull::{Window, collect_window, last_updated};
-use reportsplit::sync::Worker;
+use reportsplit::run::Worker;
+use reportsplit::run::apply::{Outcome, apply_report};
 use reportsplit_fhir::plan::TAG_SYSTEM;
 use serde_json::{Value, json};
 
@@ -38,16 +38,16 @@ async fn fifty_reports_are_enriched_and_a_second_sync_writes_nothing() {
     let config = common::config(&server.base, state.path(), Some(&subject), 20);
 
     let (summary, bundles) = common::sync(&config, false).await;
-    assert_eq!(summary.seen, 50, "{summary}");
+    assert_eq!(summary.tally.seen, 50, "{summary}");
     assert_eq!(
-        summary.failed_total(),
+        summary.tally.failed_total(),
         0,
         "strict validation must accept every resource: {summary:?}"
     );
-    assert_eq!(summary.written, 50, "{summary}");
+    assert_eq!(summary.tally.written, 50, "{summary}");
     assert_eq!(bundles.len(), 50);
     assert!(
-        summary.observations_written >= 50,
+        summary.tally.observations_written >= 50,
         "at least one Observation per report: {summary}"
     );
 
@@ -78,16 +78,16 @@ async fn fifty_reports_are_enriched_and_a_second_sync_writes_nothing() {
         );
     }
     let observations = fhir.count(&format!("Observation?subject={subject}")).await;
-    assert_eq!(observations, summary.observations_written);
+    assert_eq!(observations, summary.tally.observations_written);
 
     // Second pass: everything is current; nothing is written at all.
     let before = common::now_rfc3339();
     let (again, bundles) = common::sync(&config, false).await;
-    assert_eq!(again.written, 0, "{again}");
+    assert_eq!(again.tally.written, 0, "{again}");
     assert!(bundles.is_empty());
-    assert_eq!(again.failed_total(), 0, "{again}");
+    assert_eq!(again.tally.failed_total(), 0, "{again}");
     assert_eq!(
-        again.current, 50,
+        again.tally.current, 50,
         "every report was re-read (overlap) and found current: {again}"
     );
     assert_eq!(
@@ -108,7 +108,11 @@ async fn fifty_reports_are_enriched_and_a_second_sync_writes_nothing() {
         .collect();
     fhir.put_all(&late).await;
     let (third, _) = common::sync(&config, false).await;
-    assert_eq!((third.written, third.failed_total()), (3, 0), "{third}");
+    assert_eq!(
+        (third.tally.written, third.tally.failed_total()),
+        (3, 0),
+        "{third}"
+    );
     let saved = std::fs::read_to_string(state.path().join("state.json")).unwrap();
     assert!(
         saved.contains(third.checkpoint.as_deref().unwrap()),
@@ -125,7 +129,7 @@ async fn a_dry_run_prints_the_transactions_and_writes_nothing() {
     let config = common::config(&server.base, state.path(), Some(&subject), 100);
     let before = common::now_rfc3339();
     let (summary, bundles) = common::sync(&config, true).await;
-    assert_eq!(summary.written, 5, "{summary}");
+    assert_eq!(summary.tally.planned, 5, "{summary}");
     assert_eq!(bundles.len(), 5);
     assert!(bundles.iter().all(|b| b["type"] == "transaction"));
     assert_eq!(fhir.history_count_since(&before).await, 0);
@@ -143,7 +147,11 @@ async fn amending_five_reports_supersedes_exactly_their_old_observations() {
     let state = common::temp_state();
     let config = common::config(&server.base, state.path(), Some(&subject), 100);
     let (first, _) = common::sync(&config, false).await;
-    assert_eq!((first.written, first.failed_total()), (12, 0), "{first}");
+    assert_eq!(
+        (first.tally.written, first.tally.failed_total()),
+        (12, 0),
+        "{first}"
+    );
 
     // The results of every report after the first pass.
     let mut before: HashMap<String, Vec<String>> = HashMap::new();
@@ -167,14 +175,14 @@ async fn amending_five_reports_supersedes_exactly_their_old_observations() {
     }
 
     let (second, _) = common::sync(&config, false).await;
-    assert_eq!(second.failed_total(), 0, "{second}");
+    assert_eq!(second.tally.failed_total(), 0, "{second}");
     assert_eq!(
-        second.written, 5,
+        second.tally.written, 5,
         "only the amended reports are written: {second}"
     );
     let old_of_amended: usize = amended.iter().map(|id| before[*id].len()).sum();
     assert_eq!(
-        second.observations_superseded as usize, old_of_amended,
+        second.tally.observations_superseded as usize, old_of_amended,
         "{second}"
     );
 
@@ -221,7 +229,11 @@ async fn amending_five_reports_supersedes_exactly_their_old_observations() {
     }
     // And a third pass is quiet again.
     let (third, _) = common::sync(&config, false).await;
-    assert_eq!((third.written, third.failed_total()), (0, 0), "{third}");
+    assert_eq!(
+        (third.tally.written, third.tally.failed_total()),
+        (0, 0),
+        "{third}"
+    );
 }
 
 /// A report as an EHR might hold it: extensions (with a decimal whose
@@ -277,7 +289,7 @@ async fn unknown_content_survives_byte_for_byte() {
     );
     let (summary, bundles) = common::sync(&config, false).await;
     assert_eq!(
-        (summary.written, summary.failed_total()),
+        (summary.tally.written, summary.tally.failed_total()),
         (1, 0),
         "{summary}"
     );
@@ -442,7 +454,11 @@ async fn paging_over_equal_timestamps_loses_and_duplicates_nothing() {
     std::thread::sleep(std::time::Duration::from_millis(1100)); // `until` is exclusive and whole seconds
     let (summary, bundles) = common::sync(&config, false).await;
     assert_eq!(
-        (summary.seen, summary.written, summary.failed_total()),
+        (
+            summary.tally.seen,
+            summary.tally.written,
+            summary.tally.failed_total()
+        ),
         (45, 45, 0),
         "{summary}"
     );
@@ -506,7 +522,11 @@ async fn the_json_patch_method_links_the_same_way_and_survives_a_concurrent_edit
     // The rest by sync; the raced report is current by now.
     let (summary, _) = common::sync(&config, false).await;
     assert_eq!(
-        (summary.written, summary.current, summary.failed_total()),
+        (
+            summary.tally.written,
+            summary.tally.current,
+            summary.tally.failed_total()
+        ),
         (5, 1, 0),
         "{summary}"
     );
@@ -518,7 +538,11 @@ async fn the_json_patch_method_links_the_same_way_and_survives_a_concurrent_edit
         }
     }
     let (again, _) = common::sync(&config, false).await;
-    assert_eq!((again.written, again.failed_total()), (0, 0), "{again}");
+    assert_eq!(
+        (again.tally.written, again.tally.failed_total()),
+        (0, 0),
+        "{again}"
+    );
 }
 
 /// The invariant that makes retrying a transaction POST safe (see
@@ -556,7 +580,11 @@ async fn a_replayed_transaction_creates_nothing_twice() {
     // The worker then finds the report done and writes only the other one.
     let (summary, _) = common::sync(&config, false).await;
     assert_eq!(
-        (summary.written, summary.current, summary.failed_total()),
+        (
+            summary.tally.written,
+            summary.tally.current,
+            summary.tally.failed_total()
+        ),
         (1, 1, 0),
         "{summary}"
     );
@@ -593,7 +621,11 @@ async fn a_backlog_larger_than_a_window_is_split_in_time_and_done_once() {
     let (summary, bundles) = common::sync(&config, false).await;
     assert!(summary.windows >= 3, "the backlog was split: {summary:?}");
     assert_eq!(
-        (summary.seen, summary.written, summary.failed_total()),
+        (
+            summary.tally.seen,
+            summary.tally.written,
+            summary.tally.failed_total()
+        ),
         (12, 12, 0),
         "{summary}"
     );
@@ -608,7 +640,11 @@ async fn a_backlog_larger_than_a_window_is_split_in_time_and_done_once() {
         .collect();
     assert_eq!(written, ids.iter().cloned().collect::<BTreeSet<_>>());
     let (again, _) = common::sync(&config, false).await;
-    assert_eq!((again.written, again.failed_total()), (0, 0), "{again}");
+    assert_eq!(
+        (again.tally.written, again.tally.failed_total()),
+        (0, 0),
+        "{again}"
+    );
 }
 
 /// A transactions sink that asks the pass to stop once it has received
@@ -645,11 +681,14 @@ async fn a_stop_request_ends_the_pass_early_and_the_next_run_goes_on_from_there(
     let stopped = tokio_util::sync::CancellationToken::new();
     stopped.cancel();
     let summary =
-        reportsplit::sync::run_with(config.clone(), false, &mut std::io::sink(), &stopped)
+        reportsplit::mode::once::run_with(config.clone(), false, &mut std::io::sink(), &stopped)
             .await
             .expect("pass");
     assert!(summary.interrupted, "{summary}");
-    assert_eq!((summary.seen, summary.checkpoint.as_deref()), (0, None));
+    assert_eq!(
+        (summary.tally.seen, summary.checkpoint.as_deref()),
+        (0, None)
+    );
 
     // Asked to stop after the third transaction: the reports in flight
     // finish, no other starts.
@@ -659,32 +698,35 @@ async fn a_stop_request_ends_the_pass_early_and_the_next_run_goes_on_from_there(
         lines: 0,
         stop: stop.clone(),
     };
-    let first = reportsplit::sync::run_with(config.clone(), false, &mut sink, &stop)
+    let first = reportsplit::mode::once::run_with(config.clone(), false, &mut sink, &stop)
         .await
         .expect("first pass");
     assert!(first.interrupted, "{first}");
     let in_flight = config.write.concurrent_reports as u64;
     assert!(
-        (3..3 + in_flight).contains(&first.written),
+        (3..3 + in_flight).contains(&first.tally.written),
         "stopped after 3 and those in flight: {first}"
     );
-    assert_eq!(first.failed_total(), 0, "{first}");
+    assert_eq!(first.tally.failed_total(), 0, "{first}");
     let system: String = url::form_urlencoded::byte_serialize(TAG_SYSTEM.as_bytes()).collect();
     let tagged = format!("DiagnosticReport?subject={subject}&_tag={system}|");
-    assert_eq!(fhir.count(&tagged).await, first.written);
+    assert_eq!(fhir.count(&tagged).await, first.tally.written);
 
     // The next run picks up exactly the rest.
     let (second, _) = common::sync(&config, false).await;
     assert!(!second.interrupted, "{second}");
     assert_eq!(
-        (first.written + second.written, second.failed_total()),
+        (
+            first.tally.written + second.tally.written,
+            second.tally.failed_total()
+        ),
         (30, 0),
         "{second}"
     );
     assert_eq!(fhir.count(&tagged).await, 30);
     assert_eq!(
         fhir.count(&format!("Observation?subject={subject}")).await,
-        first.observations_written + second.observations_written,
+        first.tally.observations_written + second.tally.observations_written,
         "nothing written twice"
     );
 }

@@ -261,10 +261,10 @@ pub fn config(
 pub async fn sync(
     config: &reportsplit::config::Config,
     dry_run: bool,
-) -> (reportsplit::sync::SyncSummary, Vec<Value>) {
+) -> (reportsplit::mode::once::PassSummary, Vec<Value>) {
     let mut out: Vec<u8> = Vec::new();
     let never = tokio_util::sync::CancellationToken::new();
-    let summary = reportsplit::sync::run_with(config.clone(), dry_run, &mut out, &never)
+    let summary = reportsplit::mode::once::run_with(config.clone(), dry_run, &mut out, &never)
         .await
         .expect("sync pass");
     let bundles = String::from_utf8(out)

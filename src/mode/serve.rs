@@ -39,7 +39,6 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,70 +51,19 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures::FutureExt as _;
+use futures::StreamExt as _;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::apply::{ApplyContext, ApplyError, Outcome, apply_report};
-use crate::backfill::{DeadLetter, DeadLetterFile};
 use crate::config::{Config, ConfigError};
+use crate::error::Class;
 use crate::fhir::{FHIR_JSON, FhirClient, FhirError, RetryPolicy};
 use crate::metrics::{self, Metrics};
-use crate::sync::{SyncError, Worker};
-
-/// `reportsplit serve`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(
-        long,
-        default_value = "127.0.0.1:8080",
-        env = "REPORTSPLIT_LISTEN",
-        value_name = "ADDR"
-    )]
-    pub listen: SocketAddr,
-    /// The configuration file (TOML; see config/example.toml): the FHIR server to read
-    /// from and write to, auth, limits.
-    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
-    pub config: PathBuf,
-    /// Largest request body accepted, in bytes (larger: 413).
-    #[arg(long, default_value_t = 5 * 1024 * 1024, env = "REPORTSPLIT_MAX_BODY_BYTES", value_name = "BYTES")]
-    pub max_body_bytes: usize,
-    /// Notified reports that may wait for the background worker; beyond it, 503.
-    #[arg(
-        long,
-        default_value_t = 1000,
-        env = "REPORTSPLIT_QUEUE_CAPACITY",
-        value_name = "N"
-    )]
-    pub queue_capacity: usize,
-    /// Seconds between probes of the FHIR server (its `metadata`) for /healthz.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    pub health_interval_secs: u64,
-    /// On shutdown, seconds to finish queued and in-flight reports before exiting.
-    /// Reports not reached are picked up by the next `sync`.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    pub drain_secs: u64,
-    /// Seconds a request may take, body upload included (then 503). `$enrich?apply=true`
-    /// waits for the FHIR server's retries, so keep it above their total.
-    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
-    pub request_timeout_secs: u64,
-    /// Append notified reports that fail (after the client's retries) to this NDJSON
-    /// file, for `reportsplit reprocess --dead-letter FILE`. No report text in it.
-    #[arg(long, env = "REPORTSPLIT_DEAD_LETTER", value_name = "FILE")]
-    pub dead_letter: Option<PathBuf>,
-    /// Require `Authorization: Bearer <token>` on the POST routes. Set it through the
-    /// environment: a value on the command line is visible to other users.
-    #[arg(
-        long,
-        env = "REPORTSPLIT_SERVE_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    pub token: Option<String>,
-}
+use crate::run::apply::{ApplyContext, ApplyError, Outcome, apply_report};
+use crate::run::dead_letter::{DeadLetter, DeadLetterFile};
+use crate::run::{Failure, Panicked, RunError, Worker, drive, settle, to_metrics};
 
 /// What the server needs beyond the FHIR configuration.
 #[derive(Debug, Clone)]
@@ -129,26 +77,12 @@ pub struct ServeOptions {
     pub dead_letter: Option<PathBuf>,
 }
 
-impl From<&ServeArgs> for ServeOptions {
-    fn from(args: &ServeArgs) -> Self {
-        ServeOptions {
-            max_body_bytes: args.max_body_bytes,
-            queue_capacity: args.queue_capacity,
-            health_interval: Duration::from_secs(args.health_interval_secs.max(1)),
-            drain: Duration::from_secs(args.drain_secs),
-            request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
-            token: args.token.clone().filter(|t| !t.is_empty()),
-            dead_letter: args.dead_letter.clone(),
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Connect(#[from] SyncError),
+    Connect(#[from] RunError),
     #[error(transparent)]
     Client(#[from] FhirError),
     #[error("cannot listen on {addr}: {source}")]
@@ -170,39 +104,36 @@ pub enum ServeError {
 }
 
 impl ServeError {
-    /// The process exit code (see docs/operations.md).
-    pub fn exit_code(&self) -> u8 {
-        use crate::daemon::{exit, exit_code, fhir_exit_code};
+    /// See [`Class`].
+    pub fn class(&self) -> Class {
         match self {
             ServeError::Config(_)
             | ServeError::Bind { .. }
             | ServeError::DeadLetter { .. }
-            | ServeError::QueueCapacity => exit::CONFIG,
-            ServeError::Connect(error) => exit_code(error),
-            ServeError::Client(error) => fhir_exit_code(error),
-            ServeError::Serve(_) => exit::INTERNAL,
+            | ServeError::QueueCapacity => Class::Config,
+            ServeError::Connect(error) => error.class(),
+            ServeError::Client(error) => error.class(),
+            ServeError::Serve(_) => Class::Internal,
         }
     }
 }
 
-/// Loads the configuration, connects to the FHIR server, listens on
-/// `args.listen` and serves until `shutdown` is cancelled.
-pub async fn run(args: &ServeArgs, shutdown: CancellationToken) -> Result<(), ServeError> {
-    let config = Config::load(&args.config)?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
+/// Loads the configuration `config`, connects to the FHIR server, listens
+/// on `listen` and serves until `shutdown` is cancelled.
+pub async fn run(
+    listen: SocketAddr,
+    config: &std::path::Path,
+    options: ServeOptions,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let config = Config::load(config)?;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| ServeError::Bind {
-            addr: args.listen,
+            addr: listen,
             source,
         })?;
-    serve(
-        listener,
-        config,
-        ServeOptions::from(args),
-        Metrics::new(),
-        shutdown,
-    )
-    .await
+    serve(listener, config, options, Metrics::new(), shutdown).await
 }
 
 /// Serves on an already bound listener (tests bind port 0).
@@ -468,7 +399,14 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
 }
 
 /// A failure of the FHIR server or of our request to it, as the caller sees it.
-fn upstream_problem(error: &ApplyError) -> Problem {
+fn upstream_problem(failure: &Failure) -> Problem {
+    let Failure::Apply(error) = failure else {
+        return Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "exception",
+            failure.to_string(),
+        );
+    };
     match error {
         ApplyError::Plan(plan) => Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -704,8 +642,10 @@ async fn read_report(state: &AppState, id: &str) -> Result<Value, Problem> {
 async fn enrich_report(state: &AppState, report: Value, apply: bool) -> Result<Response, Problem> {
     let worker = &state.worker;
     let run = fresh_run(worker);
-    let result = apply_report(&context(worker, &run, !apply), report).await;
-    state.metrics.record_report(&result);
+    let result = apply_report(&context(worker, &run, !apply), report)
+        .await
+        .map_err(Failure::Apply);
+    to_metrics(&state.metrics, &result);
     let empty = |kind: &str| json!({"resourceType": "Bundle", "type": kind, "entry": []});
     let (outcome, body) = match result {
         Ok(Outcome::Planned { bundle, .. }) => ("planned", bundle),
@@ -732,9 +672,9 @@ async fn enrich_report(state: &AppState, report: Value, apply: bool) -> Result<R
                 "the report was deleted while it was enriched",
             ));
         }
-        Err(error) => {
-            tracing::warn!(reason = %error.key(), "$enrich failed");
-            return Err(upstream_problem(&error));
+        Err(failure) => {
+            tracing::warn!(reason = %failure.key(), "$enrich failed");
+            return Err(upstream_problem(&failure));
         }
     };
     let mut response = fhir_json(StatusCode::OK, &body);
@@ -980,17 +920,16 @@ struct Background {
 }
 
 /// The background worker: reads each queued report from the server and
-/// applies it like sync, `concurrent_reports` at a time. Ends when the queue
-/// is closed and empty.
-async fn process_queue(background: Arc<Background>, mut receiver: mpsc::Receiver<String>) {
-    let slots = Arc::new(Semaphore::new(
-        background.worker.config.write.concurrent_reports.max(1),
-    ));
-    let mut tasks = tokio::task::JoinSet::new();
-    while let Some(id) = receiver.recv().await {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
-        };
+/// applies it like sync, through [`drive`], `concurrent_reports` at a time.
+/// Ends when the queue is closed and empty (a stop request closes it; what
+/// is left is drained, see [`serve`]).
+async fn process_queue(background: Arc<Background>, receiver: mpsc::Receiver<String>) {
+    let concurrency = background.worker.config.write.concurrent_reports;
+    let background = &background;
+    let ids = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|id| (id, receiver))
+    });
+    let jobs = ids.map(|id| {
         {
             // Started: a notification from now on may be about a newer version.
             let mut pending = background
@@ -1000,28 +939,35 @@ async fn process_queue(background: Arc<Background>, mut receiver: mpsc::Receiver
             pending.remove(&id);
             background.metrics.set_queue_depth(pending.len());
         }
-        let background = background.clone();
-        tasks.spawn(async move {
-            let _slot = slot;
-            // A poison report must not take the worker down with it.
-            let done = AssertUnwindSafe(process_one(&background, &id))
-                .catch_unwind()
-                .await;
-            if done.is_err() {
-                tracing::error!(report = %format!("DiagnosticReport/{id}"), "processing the notified report panicked");
-                background.dead_letter(&id, None, "panic".into(), "processing panicked");
-                background.metrics.record_failure("panic".into());
+        let job = process_one(&background.worker, id.clone());
+        (id, job)
+    });
+    let queue_closes = CancellationToken::new();
+    let mut results = std::pin::pin!(drive(jobs, concurrency, &queue_closes));
+    while let Some((id, result)) = results.next().await {
+        let (meta, result) = match result {
+            Ok((meta, result)) => (meta, settle(Ok(result))),
+            Err(Panicked) => (None, settle(Err(Panicked))),
+        };
+        let reference = format!("DiagnosticReport/{id}");
+        match &result {
+            Ok(Outcome::Gone) => tracing::info!(report = %reference, "notified report is gone"),
+            Ok(outcome) => {
+                tracing::info!(report = %reference, outcome = outcome_name(outcome), "notified report done");
             }
-        });
-        while tasks.try_join_next().is_some() {}
+            Err(failure) => {
+                tracing::warn!(report = %reference, reason = %failure.key(), error = %failure, "notified report failed");
+                background.dead_letter(&id, meta, failure);
+            }
+        }
+        to_metrics(&background.metrics, &result);
     }
-    while tasks.join_next().await.is_some() {}
 }
 
 impl Background {
     /// Records a failed report for `reportsplit reprocess`: its reference,
     /// the version read (if any) and the reason; no report text.
-    fn dead_letter(&self, id: &str, meta: Option<Value>, reason: String, message: &str) {
+    fn dead_letter(&self, id: &str, meta: Option<Value>, failure: &Failure) {
         let Some(file) = &self.dead_letters else {
             return;
         };
@@ -1029,38 +975,26 @@ impl Background {
         if let Some(meta) = meta {
             stub["meta"] = meta;
         }
-        if let Err(error) = file.write(&DeadLetter::new(&stub, reason, message)) {
+        if let Err(error) = file.write(&DeadLetter::new(&stub, failure)) {
             tracing::error!(error = %error, "cannot write the dead-letter file");
         }
     }
-
-    fn failed(&self, id: &str, meta: Option<Value>, error: ApplyError) {
-        tracing::warn!(report = %format!("DiagnosticReport/{id}"), reason = %error.key(), error = %error, "notified report failed");
-        self.dead_letter(id, meta, error.key(), &error.to_string());
-        self.metrics.record_report(&Err(error));
-    }
 }
 
-async fn process_one(background: &Background, id: &str) {
-    let (worker, metrics) = (&background.worker, &background.metrics);
-    let report = match worker.client.read("DiagnosticReport", id).await {
+/// Reads a notified report (the server's copy: see the module doc) and
+/// applies it; the report's `meta` comes back for its dead letter.
+async fn process_one(worker: &Worker, id: String) -> (Option<Value>, Result<Outcome, ApplyError>) {
+    let report = match worker.client.read("DiagnosticReport", &id).await {
         Ok(Some(response)) => response.body,
-        Ok(None) => {
-            metrics.record_report(&Ok(Outcome::Gone));
-            tracing::info!(report = %format!("DiagnosticReport/{id}"), "notified report is gone");
-            return;
-        }
-        Err(error) => return background.failed(id, None, ApplyError::Fhir(error)),
+        Ok(None) => return (None, Ok(Outcome::Gone)),
+        Err(error) => return (None, Err(ApplyError::Fhir(error))),
     };
     let run = fresh_run(worker);
     let meta = report.get("meta").cloned();
-    match apply_report(&context(worker, &run, false), report).await {
-        Ok(outcome) => {
-            tracing::info!(report = %format!("DiagnosticReport/{id}"), outcome = outcome_name(&outcome), "notified report done");
-            metrics.record_report(&Ok(outcome));
-        }
-        Err(error) => background.failed(id, meta, error),
-    }
+    (
+        meta,
+        apply_report(&context(worker, &run, false), report).await,
+    )
 }
 
 fn outcome_name(outcome: &Outcome) -> &'static str {
@@ -1265,32 +1199,6 @@ mod tests {
             report_of(json!({"a": 1})).unwrap_err().status,
             StatusCode::UNPROCESSABLE_ENTITY
         );
-    }
-
-    #[test]
-    fn command_line_defaults() {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            serve: ServeArgs,
-        }
-        let cli =
-            <Cli as clap::Parser>::try_parse_from(["serve", "--config", "site.toml"]).unwrap();
-        let options = ServeOptions::from(&cli.serve);
-        assert_eq!(cli.serve.listen, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(options.max_body_bytes, 5 * 1024 * 1024);
-        assert_eq!(options.request_timeout, Duration::from_secs(120));
-        let cli = <Cli as clap::Parser>::try_parse_from([
-            "serve",
-            "-c",
-            "site.toml",
-            "--listen",
-            "127.0.0.1:0",
-            "--queue-capacity",
-            "5",
-        ])
-        .unwrap();
-        assert_eq!(cli.serve.queue_capacity, 5);
     }
 
     #[test]

@@ -53,11 +53,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt as _, StreamExt as _};
+use futures::StreamExt as _;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -66,53 +66,40 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::apply::{ApplyError, Outcome, apply_report, reference};
 use crate::config::{Config, ConfigError};
-use crate::daemon::{exit, fhir_exit_code, parse_duration};
+use crate::error::Class;
 use crate::fhir::{FhirError, SearchPager};
 use crate::metrics::Metrics;
 use crate::pull::{Filters, Window, last_updated, rfc3339, search_query};
+use crate::run::apply::{Outcome, apply_report};
+use crate::run::dead_letter::{self, DeadLetter, DeadLetterFile};
+use crate::run::{Ending, Failure, RunError, Tally, Worker, drive, settle};
 use crate::state::{State, StateError, StateStore, WindowState, stream_key};
-use crate::sync::{SyncError, Worker};
 
-/// `reportsplit backfill`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct BackfillArgs {
-    /// The configuration file (TOML; see config/example.toml).
-    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
+/// What `reportsplit backfill` is asked to do (see the command's help).
+#[derive(Debug, Clone)]
+pub struct BackfillOptions {
+    /// The configuration file.
     pub config: PathBuf,
-    /// Start of the range (inclusive): a date (2015-01-01, UTC midnight) or an RFC 3339 timestamp.
-    #[arg(long, value_name = "WHEN", value_parser = parse_instant)]
+    /// Start of the range (inclusive).
     pub since: OffsetDateTime,
     /// End of the range (exclusive); default: now.
-    #[arg(long, value_name = "WHEN", value_parser = parse_instant)]
     pub until: Option<OffsetDateTime>,
     /// Reports in flight at once (also the most windows worked on at once).
-    /// HTTP requests stay capped by `fhir.max_concurrent_requests`.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub concurrency: u16,
-    /// Window length: 1d, 7d, 12h, 30m... Progress is saved per window.
-    #[arg(long, default_value = "1d", value_name = "DURATION", value_parser = parse_duration)]
+    pub concurrency: usize,
+    /// Window length; progress is saved per window.
     pub window: Duration,
-    /// What the windows cut: `last-updated` (meta.lastUpdated, every report,
-    /// resumable mid-window) or `date` (the clinical date, effective[x]).
-    #[arg(long, value_enum, default_value_t = WindowField::LastUpdated)]
     pub by: WindowField,
-    /// Dead-letter file (NDJSON, appended): one line per failed report.
     /// Default: dead-letter.ndjson in the state directory.
-    #[arg(long, value_name = "FILE")]
     pub dead_letter: Option<PathBuf>,
-    /// Progress log interval when stderr is not a terminal (a bar is shown on a terminal).
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    /// Progress log interval when stderr is not a terminal.
     pub log_every: Duration,
-    /// Serve Prometheus metrics (GET /metrics) on this address while the backfill
-    /// runs, e.g. 127.0.0.1:9464: reports by outcome and reason, Observations written.
-    #[arg(long, value_name = "ADDR")]
+    /// Serves Prometheus metrics on this address while the backfill runs.
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The search parameter the windows are cut on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WindowField {
     LastUpdated,
@@ -126,17 +113,6 @@ impl WindowField {
             WindowField::Date => "date",
         }
     }
-}
-
-/// `2015-01-01` (UTC midnight) or an RFC 3339 timestamp.
-pub fn parse_instant(text: &str) -> Result<OffsetDateTime, String> {
-    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(at);
-    }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format)
-        .map(|date| date.midnight().assume_utc())
-        .map_err(|_| format!("{text:?} is neither a date (2015-01-01) nor an RFC 3339 timestamp"))
 }
 
 /// What a backfill is asked to do, once the config is loaded.
@@ -171,7 +147,7 @@ pub enum BackfillError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Sync(#[from] SyncError),
+    Run(#[from] RunError),
     #[error("--since {since} is not before --until {until}")]
     EmptyRange { since: String, until: String },
     #[error("--window {window:?} cuts the range into {count} windows; use a longer window")]
@@ -186,24 +162,25 @@ pub enum BackfillError {
 
 impl From<ConfigError> for BackfillError {
     fn from(error: ConfigError) -> Self {
-        BackfillError::Sync(SyncError::Config(error))
+        BackfillError::Run(RunError::Config(error))
     }
 }
 
 impl From<StateError> for BackfillError {
     fn from(error: StateError) -> Self {
-        BackfillError::Sync(SyncError::State(error))
+        BackfillError::Run(RunError::State(error))
     }
 }
 
 impl BackfillError {
-    /// The process exit code (docs/operations.md).
-    pub fn exit_code(&self) -> u8 {
+    /// See [`Class`].
+    pub fn class(&self) -> Class {
         match self {
-            BackfillError::Sync(error) => crate::daemon::exit_code(error),
-            BackfillError::EmptyRange { .. } | BackfillError::TooManyWindows { .. } => exit::CONFIG,
-            BackfillError::DeadLetter { .. } => exit::INTERNAL,
-            BackfillError::MetricsListen { .. } => exit::CONFIG,
+            BackfillError::Run(error) => error.class(),
+            BackfillError::EmptyRange { .. }
+            | BackfillError::TooManyWindows { .. }
+            | BackfillError::MetricsListen { .. } => Class::Config,
+            BackfillError::DeadLetter { .. } => Class::Internal,
         }
     }
 }
@@ -212,19 +189,11 @@ impl BackfillError {
 /// windows; more is a typo in `--window`.
 const MAX_WINDOWS: u128 = 300_000;
 
-/// What a backfill did. Counts are reports unless named otherwise.
+/// What a backfill did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BackfillSummary {
-    pub seen: u64,
-    /// A transaction was committed.
-    pub enriched: u64,
-    /// Already tagged for its current text (done before, or a window overlap).
-    pub current: u64,
-    pub skipped: BTreeMap<String, u64>,
-    /// Failed reports by reason; each one is in the dead-letter file.
-    pub failed: BTreeMap<String, u64>,
-    pub observations_written: u64,
-    pub observations_superseded: u64,
+    /// The reports; each failed one is in the dead-letter file.
+    pub tally: Tally,
     pub windows: u64,
     /// Windows before the range's first report or after its last: not searched.
     pub windows_empty: u64,
@@ -244,33 +213,30 @@ pub struct BackfillSummary {
 }
 
 impl BackfillSummary {
-    pub fn failed_total(&self) -> u64 {
-        self.failed.values().sum()
-    }
-    pub fn skipped_total(&self) -> u64 {
-        self.skipped.values().sum()
-    }
     pub fn reports_per_second(&self) -> f64 {
         if self.duration_secs > 0.0 {
-            self.seen as f64 / self.duration_secs
+            self.tally.seen as f64 / self.duration_secs
         } else {
             0.0
         }
     }
-    /// The process exit code (docs/operations.md).
-    pub fn exit_code(&self) -> u8 {
+
+    /// How the backfill ended: the server's state outranks a stop request,
+    /// which outranks failures.
+    pub fn ending(&self) -> Ending {
         if self.unreachable.is_some() {
-            exit::UNREACHABLE
+            Ending::Unreachable
         } else if self.interrupted {
-            exit::INTERRUPTED
-        } else if self.failed_total() > 0 || !self.windows_failed.is_empty() {
-            exit::PARTIAL
+            Ending::Interrupted
+        } else if self.tally.failed_total() > 0 || !self.windows_failed.is_empty() {
+            Ending::Partial
         } else {
-            exit::OK
+            Ending::Complete
         }
     }
 }
 
+/// ` (a: 1, b: 2)`, or nothing.
 fn reasons(map: &BTreeMap<String, u64>) -> String {
     if map.is_empty() {
         return String::new();
@@ -281,22 +247,10 @@ fn reasons(map: &BTreeMap<String, u64>) -> String {
 
 impl std::fmt::Display for BackfillSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}", self.tally)?;
         writeln!(
             f,
-            "{} reports seen, {} enriched, {} already current, {} skipped{}, {} failed{}",
-            self.seen,
-            self.enriched,
-            self.current,
-            self.skipped_total(),
-            reasons(&self.skipped),
-            self.failed_total(),
-            reasons(&self.failed),
-        )?;
-        writeln!(
-            f,
-            "{} Observations written, {} superseded; windows: {} in range, {} empty, {} done now, {} done before, {} failed{}",
-            self.observations_written,
-            self.observations_superseded,
+            "windows: {} in range, {} empty, {} done now, {} done before, {} failed{}",
             self.windows,
             self.windows_empty,
             self.windows_done,
@@ -304,7 +258,7 @@ impl std::fmt::Display for BackfillSummary {
             self.windows_failed.values().sum::<u64>(),
             reasons(&self.windows_failed),
         )?;
-        if self.failed_total() > 0 {
+        if self.tally.failed_total() > 0 {
             writeln!(
                 f,
                 "failed reports are in {} (retry: reportsplit reprocess)",
@@ -327,133 +281,6 @@ impl std::fmt::Display for BackfillSummary {
             self.duration_secs,
             self.reports_per_second()
         )
-    }
-}
-
-/// One line of the dead-letter file. No report text: a reference, the
-/// version read, a stable reason key and the error message (which names the
-/// request and the server's diagnostics, never the report's content).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct DeadLetter {
-    /// `DiagnosticReport/<id>`.
-    pub report: String,
-    #[serde(rename = "versionId", default, skip_serializing_if = "Option::is_none")]
-    pub version_id: Option<String>,
-    /// The reason key, as counted in summaries (`rejected-422`, `plan`, `panic`...).
-    pub reason: String,
-    pub message: String,
-    /// When it failed (RFC 3339).
-    pub time: String,
-}
-
-/// Longest message kept in a dead-letter line.
-const MAX_MESSAGE_CHARS: usize = 1000;
-
-impl DeadLetter {
-    pub fn new(report: &Value, reason: String, message: &str) -> DeadLetter {
-        DeadLetter {
-            report: reference(report),
-            version_id: report
-                .pointer("/meta/versionId")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            reason,
-            message: message.chars().take(MAX_MESSAGE_CHARS).collect(),
-            time: rfc3339(OffsetDateTime::now_utc()),
-        }
-    }
-}
-
-/// Appends dead letters, one line each, flushed as written.
-pub struct DeadLetterFile {
-    path: PathBuf,
-    file: Mutex<std::fs::File>,
-}
-
-impl DeadLetterFile {
-    pub fn append(path: &Path) -> Result<DeadLetterFile, std::io::Error> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        Ok(DeadLetterFile {
-            path: path.to_path_buf(),
-            file: Mutex::new(file),
-        })
-    }
-
-    pub fn write(&self, letter: &DeadLetter) -> Result<(), std::io::Error> {
-        let mut line = serde_json::to_vec(letter).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        let mut file = self
-            .file
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::io::Write::write_all(&mut *file, &line)
-    }
-}
-
-/// Whether an error is about the server as a whole (stop everything) rather
-/// than about this one report (dead-letter it and go on).
-pub(crate) fn is_server_down(error: &ApplyError) -> bool {
-    match error {
-        ApplyError::Fhir(error) => {
-            matches!(fhir_exit_code(error), exit::UNREACHABLE | exit::REFUSED)
-        }
-        _ => false,
-    }
-}
-
-/// The counters one report changes.
-pub(crate) fn tally_outcome(
-    summary: &mut BackfillSummary,
-    outcome: &Result<Outcome, (String, String)>,
-) {
-    summary.seen += 1;
-    match outcome {
-        Ok(Outcome::Current) => summary.current += 1,
-        Ok(Outcome::Skipped(reason)) => {
-            *summary.skipped.entry(reason.key().to_string()).or_default() += 1
-        }
-        Ok(Outcome::Gone) => *summary.skipped.entry("deleted".to_string()).or_default() += 1,
-        Ok(Outcome::Written {
-            observations,
-            superseded,
-            ..
-        })
-        | Ok(Outcome::Planned {
-            observations,
-            superseded,
-            ..
-        }) => {
-            summary.enriched += 1;
-            summary.observations_written += *observations as u64;
-            summary.observations_superseded += *superseded as u64;
-        }
-        Err((reason, _)) => *summary.failed.entry(reason.clone()).or_default() += 1,
-    }
-}
-
-/// Applies one report, turning a panic into a failure with reason `panic`
-/// (a poison report must not take its window, or the process, down).
-pub(crate) async fn apply_guarded(
-    context: &crate::apply::ApplyContext<'_>,
-    report: Value,
-) -> Result<Result<Outcome, (String, String)>, String> {
-    let result = std::panic::AssertUnwindSafe(apply_report(context, report))
-        .catch_unwind()
-        .await;
-    match result {
-        Ok(Ok(outcome)) => Ok(Ok(outcome)),
-        Ok(Err(error)) if is_server_down(&error) => Err(error.to_string()),
-        Ok(Err(error)) => Ok(Err((error.key(), error.to_string()))),
-        Err(_) => Ok(Err((
-            "panic".to_string(),
-            "the extractor or the planner panicked on this report".to_string(),
-        ))),
     }
 }
 
@@ -576,19 +403,11 @@ impl Book {
 }
 
 impl Shared {
-    fn record(&self, outcome: &Result<Outcome, (String, String)>) {
-        let mut summary = self
-            .summary
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        tally_outcome(&mut summary, outcome);
+    fn record(&self, result: &Result<Outcome, Failure>) {
+        lock(&self.summary).tally.record(result);
         if let Some(metrics) = &self.metrics {
-            match outcome {
-                Ok(handled) => metrics.record_outcome(handled),
-                Err((reason, _)) => metrics.record_failure(reason.clone()),
-            }
+            crate::run::to_metrics(metrics, result);
         }
-        drop(summary);
         self.progress.report_done();
     }
 
@@ -618,28 +437,28 @@ fn windows(
         .map(move |start| (start, (start + span).min(until)))
 }
 
-/// Runs `reportsplit backfill` as configured by `args`.
+/// Runs `reportsplit backfill` as configured by `options`.
 pub async fn run(
-    args: &BackfillArgs,
+    options: &BackfillOptions,
     shutdown: CancellationToken,
 ) -> Result<BackfillSummary, BackfillError> {
-    let config = Config::load(&args.config)?;
+    let config = Config::load(&options.config)?;
     let plan = BackfillPlan {
-        since: args.since,
-        until: args.until.unwrap_or_else(OffsetDateTime::now_utc),
-        window: args.window,
-        by: args.by,
-        concurrency: usize::from(args.concurrency),
-        dead_letter: args
+        since: options.since,
+        until: options.until.unwrap_or_else(OffsetDateTime::now_utc),
+        window: options.window,
+        by: options.by,
+        concurrency: options.concurrency,
+        dead_letter: options
             .dead_letter
             .clone()
             .unwrap_or_else(|| config.state.dir.join("dead-letter.ndjson")),
         progress: if std::io::stderr().is_terminal() {
             ProgressMode::Bar
         } else {
-            ProgressMode::Log(args.log_every)
+            ProgressMode::Log(options.log_every)
         },
-        metrics: match args.metrics_listen {
+        metrics: match options.metrics_listen {
             Some(address) => Some(
                 crate::metrics::export_on(address, shutdown.clone())
                     .await
@@ -984,15 +803,15 @@ async fn log_progress(shared: Arc<Shared>, every: Duration, total: Option<u64>, 
         ticks.tick().await;
         let summary = lock(&shared.summary).clone();
         let secs = started.elapsed().as_secs_f64();
-        let rate = summary.seen as f64 / secs.max(0.001);
+        let rate = summary.tally.seen as f64 / secs.max(0.001);
         let eta = total
             .filter(|_| rate > 0.0)
-            .map(|t| (t.saturating_sub(summary.seen) as f64 / rate).round() as u64);
+            .map(|t| (t.saturating_sub(summary.tally.seen) as f64 / rate).round() as u64);
         tracing::info!(
-            seen = summary.seen,
+            seen = summary.tally.seen,
             total = ?total,
-            enriched = summary.enriched,
-            failed = summary.failed_total(),
+            written = summary.tally.written,
+            failed = summary.tally.failed_total(),
             windows_done = summary.windows_done + summary.windows_already_done + summary.windows_empty,
             windows = summary.windows,
             reports_per_sec = format!("{rate:.1}"),
@@ -1017,7 +836,7 @@ enum WindowError {
 
 impl From<FhirError> for WindowError {
     fn from(error: FhirError) -> Self {
-        if matches!(fhir_exit_code(&error), exit::UNREACHABLE | exit::REFUSED) {
+        if error.class().is_server_down() {
             WindowError::ServerDown(error.to_string())
         } else {
             WindowError::Search(error.to_string())
@@ -1234,51 +1053,39 @@ async fn process_page(
     let reports: Vec<Value> = reports.collect();
     let mut handled = vec![false; reports.len()];
     let mut down = None;
-    let results = futures::stream::iter(reports.into_iter().enumerate())
-        .take_until(shared.stop.cancelled())
-        .map(|(index, report)| async move {
-            let permit = shared.reports_in_flight.acquire().await;
-            let letter_base = report_identity(&report);
-            let result = apply_guarded(context, report).await;
-            drop(permit);
-            (index, letter_base, result)
-        })
-        .buffer_unordered(shared.concurrency);
-    let mut results = std::pin::pin!(results);
-    while let Some((index, identity, result)) = results.next().await {
-        match result {
-            Ok(outcome) => {
-                if let Err((reason, message)) = &outcome {
-                    tracing::warn!(report = %identity["id"].as_str().unwrap_or("?"), %reason, "report failed; dead-lettered");
-                    let letter = DeadLetter::new(&identity, reason.clone(), message);
-                    if let Err(error) = shared.dead_letter.write(&letter) {
-                        // Without its dead letter the failure would be lost: do not pass it.
-                        tracing::error!(error = %error, path = %shared.dead_letter.path.display(), "cannot write the dead-letter file");
-                        down.get_or_insert_with(|| format!("dead-letter file: {error}"));
-                        shared.stop.cancel();
-                        continue;
-                    }
-                }
-                shared.record(&outcome);
-                handled[index] = true;
-            }
-            Err(reason) => {
-                down.get_or_insert(reason);
+    let jobs = futures::stream::iter(reports.into_iter().enumerate()).map(|(index, report)| {
+        let key = (index, dead_letter::identity(&report));
+        let job = async move {
+            let _permit = shared.reports_in_flight.acquire().await;
+            apply_report(context, report).await
+        };
+        (key, job)
+    });
+    let mut results = std::pin::pin!(drive(jobs, shared.concurrency, &shared.stop));
+    while let Some(((index, identity), result)) = results.next().await {
+        let result = settle(result);
+        if let Err(failure) = &result {
+            if failure.class().is_server_down() {
+                down.get_or_insert_with(|| failure.to_string());
                 shared.stop.cancel();
+                continue;
+            }
+            tracing::warn!(report = %identity["id"].as_str().unwrap_or("?"), reason = %failure.key(), "report failed; dead-lettered");
+            if let Err(error) = shared
+                .dead_letter
+                .write(&DeadLetter::new(&identity, failure))
+            {
+                // Without its dead letter the failure would be lost: do not pass it.
+                tracing::error!(error = %error, path = %shared.dead_letter.path().display(), "cannot write the dead-letter file");
+                down.get_or_insert_with(|| format!("dead-letter file: {error}"));
+                shared.stop.cancel();
+                continue;
             }
         }
+        shared.record(&result);
+        handled[index] = true;
     }
     (handled, down)
-}
-
-/// The parts of a report a dead letter names (id and version), kept while
-/// the report itself moves into the writer.
-fn report_identity(report: &Value) -> Value {
-    serde_json::json!({
-        "resourceType": "DiagnosticReport",
-        "id": report.get("id").cloned().unwrap_or(Value::Null),
-        "meta": {"versionId": report.pointer("/meta/versionId").cloned().unwrap_or(Value::Null)},
-    })
 }
 
 #[cfg(test)]
@@ -1311,19 +1118,6 @@ mod tests {
                 ),
             ]
         );
-    }
-
-    #[test]
-    fn dates_and_timestamps_are_accepted() {
-        assert_eq!(
-            parse_instant("2015-01-01"),
-            Ok(datetime!(2015-01-01 0:00 UTC))
-        );
-        assert_eq!(
-            parse_instant("2015-01-01T10:30:00+02:00"),
-            Ok(datetime!(2015-01-01 8:30 UTC))
-        );
-        assert!(parse_instant("01/01/2015").is_err());
     }
 
     #[test]
@@ -1412,31 +1206,14 @@ mod tests {
     }
 
     #[test]
-    fn dead_letters_carry_no_report_text() {
-        let report = serde_json::json!({"resourceType": "DiagnosticReport", "id": "r1",
-            "meta": {"versionId": "3"}, "conclusion": "Large left pneumothorax."});
-        let letter = DeadLetter::new(
-            &report_identity(&report),
-            "rejected-422".into(),
-            "POST x: HTTP 422",
-        );
-        let line = serde_json::to_string(&letter).unwrap();
-        assert!(!line.contains("pneumothorax"), "{line}");
-        assert_eq!(letter.report, "DiagnosticReport/r1");
-        assert_eq!(letter.version_id.as_deref(), Some("3"));
-        let back: DeadLetter = serde_json::from_str(&line).unwrap();
-        assert_eq!(back, letter);
-    }
-
-    #[test]
-    fn exit_codes_follow_the_outcome() {
+    fn the_ending_follows_the_outcome() {
         let mut summary = BackfillSummary::default();
-        assert_eq!(summary.exit_code(), exit::OK);
-        summary.failed.insert("plan".into(), 1);
-        assert_eq!(summary.exit_code(), exit::PARTIAL);
+        assert_eq!(summary.ending(), Ending::Complete);
+        summary.tally.failed.insert("plan".into(), 1);
+        assert_eq!(summary.ending(), Ending::Partial);
         summary.interrupted = true;
-        assert_eq!(summary.exit_code(), exit::INTERRUPTED);
+        assert_eq!(summary.ending(), Ending::Interrupted);
         summary.unreachable = Some("down".into());
-        assert_eq!(summary.exit_code(), exit::UNREACHABLE);
+        assert_eq!(summary.ending(), Ending::Unreachable);
     }
 }

@@ -21,6 +21,7 @@ use reportsplit_split::{Lexicon, extract_as};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::error::Class;
 use crate::fhir::{FhirClient, FhirError};
 use reportsplit_fhir::map::RunInfo;
 use reportsplit_fhir::plan::{
@@ -94,6 +95,17 @@ pub enum ApplyError {
 }
 
 impl ApplyError {
+    /// See [`crate::error::Class`]: a request's class, or [`Class::Report`]
+    /// for what is about this report alone.
+    pub fn class(&self) -> Class {
+        match self {
+            ApplyError::Fhir(error) => error.class(),
+            ApplyError::Plan(_) | ApplyError::Conflict { .. } | ApplyError::Rejected { .. } => {
+                Class::Report
+            }
+        }
+    }
+
     /// A stable name for summaries and metrics.
     pub fn key(&self) -> String {
         match self {
