@@ -21,6 +21,7 @@ use reportsplit_split::{Lexicon, extract_as};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::config::WriteMethod;
 use crate::error::Class;
 use crate::fhir::{FhirClient, FhirError};
 use reportsplit_fhir::map::RunInfo;
@@ -28,17 +29,6 @@ use reportsplit_fhir::plan::{
     Plan, PlanError, WriteSet, is_current, plan, previous_refs, report_patch,
 };
 use reportsplit_fhir::text::{ReportText, SkipReason, TextLimits, report_text};
-
-/// How the DiagnosticReport itself is updated (config `write.method`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WriteMethod {
-    /// The report's PUT is the last entry of the one atomic transaction.
-    #[default]
-    Transaction,
-    /// A transaction without the report, then a JSON Patch of the report.
-    Patch,
-}
 
 /// What is needed to work on one report.
 pub struct ApplyContext<'a> {

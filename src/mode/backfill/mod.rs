@@ -51,7 +51,7 @@
 //! stops the whole backfill, with progress saved, instead of dead-lettering
 //! every report.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -74,7 +74,15 @@ use crate::pull::{Filters, Window, last_updated, rfc3339, search_query};
 use crate::run::apply::{Outcome, apply_report};
 use crate::run::dead_letter::{self, DeadLetter, DeadLetterFile};
 use crate::run::{Ending, Failure, RunError, Tally, Worker, drive, settle};
-use crate::state::{State, StateError, StateStore, WindowState, stream_key};
+use crate::state::{StateError, StateStore, WindowState, stream_key};
+
+mod book;
+mod keyset;
+mod progress;
+
+use book::Book;
+use keyset::{Keyset, id_of};
+use progress::Progress;
 
 /// What `reportsplit backfill` is asked to do (see the command's help).
 #[derive(Debug, Clone)]
@@ -284,54 +292,6 @@ impl std::fmt::Display for BackfillSummary {
     }
 }
 
-/// Progress display: a bar on a terminal, periodic log lines elsewhere.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    fn new(mode: ProgressMode, total: Option<u64>) -> Progress {
-        let bar = match mode {
-            ProgressMode::Bar => {
-                let bar = match total {
-                    Some(total) => indicatif::ProgressBar::new(total),
-                    None => indicatif::ProgressBar::new_spinner(),
-                };
-                let template = if total.is_some() {
-                    "{elapsed_precise} [{wide_bar}] {pos}/{len} reports {per_sec} ETA {eta} {msg}"
-                } else {
-                    "{elapsed_precise} {spinner} {pos} reports {per_sec} {msg}"
-                };
-                if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-                    bar.set_style(style.progress_chars("=> "));
-                }
-                bar.enable_steady_tick(Duration::from_millis(250));
-                Some(bar)
-            }
-            ProgressMode::Log(_) => None,
-        };
-        Progress { bar }
-    }
-
-    fn report_done(&self) {
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-        }
-    }
-
-    fn windows(&self, done: u64, total: u64) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(format!("windows {done}/{total}"));
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
 /// Everything the window tasks share.
 struct Shared {
     worker: Worker,
@@ -349,57 +309,6 @@ struct Shared {
     /// Cancelled on a signal or when the server goes down.
     stop: CancellationToken,
     metrics: Option<Metrics>,
-}
-
-/// The state file, kept in memory while the backfill holds the lock.
-struct Book {
-    store: StateStore,
-    state: State,
-    stream: String,
-    /// Changes not saved yet (only ones whose loss costs a re-search).
-    dirty: bool,
-    saved_at: Instant,
-}
-
-/// Saves that only mark a window done wait at most this long: losing them
-/// costs one search per window on resume, while saving the whole state
-/// file after each of thousands of empty windows would dominate the run.
-const LAZY_SAVE: Duration = Duration::from_secs(1);
-
-impl Book {
-    fn window(&self, key: &str) -> Option<&WindowState> {
-        self.state.streams.get(&self.stream)?.windows.get(key)
-    }
-
-    /// Records a window's progress; saves now if `urgent` (reports were
-    /// handled since the last save), else within [`LAZY_SAVE`].
-    fn save_window(
-        &mut self,
-        key: &str,
-        window: WindowState,
-        urgent: bool,
-    ) -> Result<(), StateError> {
-        self.state
-            .streams
-            .entry(self.stream.clone())
-            .or_default()
-            .windows
-            .insert(key.to_string(), window);
-        self.dirty = true;
-        if urgent || self.saved_at.elapsed() >= LAZY_SAVE {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), StateError> {
-        if self.dirty {
-            self.store.save(&self.state)?;
-            self.dirty = false;
-            self.saved_at = Instant::now();
-        }
-        Ok(())
-    }
 }
 
 impl Shared {
@@ -504,13 +413,7 @@ pub async fn run_with(
         })?;
     let worker = Worker::connect(config, true).await?;
 
-    let book = Book {
-        store,
-        state,
-        stream,
-        dirty: false,
-        saved_at: Instant::now(),
-    };
+    let book = Book::new(store, state, stream);
     // Windows before the first report or after the last one are not searched.
     let occupied = occupied_span(&worker, &plan, started_at).await;
     let holds_reports = move |since: OffsetDateTime, until: OffsetDateTime| match occupied {
@@ -906,16 +809,15 @@ async fn run_window(
     }
 }
 
-/// `_lastUpdated` windows: keyset paging (see the module doc).
+/// `_lastUpdated` windows: keyset paging (see the module doc and [`Keyset`]).
 async fn keyset_window(
     shared: &Shared,
     key: &str,
-    mut cursor: OffsetDateTime,
+    start: OffsetDateTime,
     until: OffsetDateTime,
     progress: &mut WindowState,
 ) -> Result<WindowEnd, WindowError> {
-    // Ids handled at exactly `cursor` (they may still match the search).
-    let mut handled_at_cursor: HashSet<String> = HashSet::new();
+    let mut keyset = Keyset::new(start);
     loop {
         if shared.stop.is_cancelled() {
             return Ok(WindowEnd::Stopped);
@@ -923,7 +825,7 @@ async fn keyset_window(
         let query = window_query(
             &shared.filters,
             WindowField::LastUpdated,
-            cursor,
+            keyset.at(),
             until,
             shared.started_at,
             shared.page_size,
@@ -933,14 +835,7 @@ async fn keyset_window(
             let Some(page) = pager.next_page().await? else {
                 break Vec::new();
             };
-            let fresh: Vec<(OffsetDateTime, Value)> = page
-                .resources
-                .into_iter()
-                .map(|r| (last_updated(&r).unwrap_or(cursor), r))
-                .filter(|(at, r)| {
-                    *at > cursor || (*at == cursor && !handled_at_cursor.contains(id_of(r)))
-                })
-                .collect();
+            let fresh = keyset.fresh(page.resources);
             if !fresh.is_empty() {
                 break fresh;
             }
@@ -955,25 +850,14 @@ async fn keyset_window(
         }
         let stamps: Vec<(OffsetDateTime, String)> = new_entries
             .iter()
-            .map(|(at, r)| (*at, id_of(r).to_string()))
+            .map(|(at, r)| (*at, id_of(r).to_owned()))
             .collect();
         let (handled, down) = process_page(shared, new_entries.into_iter().map(|(_, r)| r)).await;
         progress.reports += handled.iter().filter(|h| **h).count() as u64;
-        let first_unhandled = handled.iter().position(|h| !*h);
-        match first_unhandled {
+        match handled.iter().position(|h| !*h) {
             None => {
-                let last = stamps.last().map_or(cursor, |(at, _)| *at);
-                if last != cursor {
-                    handled_at_cursor.clear();
-                    cursor = last;
-                }
-                handled_at_cursor.extend(
-                    stamps
-                        .into_iter()
-                        .filter(|(at, _)| *at == cursor)
-                        .map(|(_, id)| id),
-                );
-                progress.reached = Some(rfc3339(cursor));
+                keyset.handled(stamps);
+                progress.reached = Some(rfc3339(keyset.at()));
                 shared
                     .save(key, progress.clone(), true)
                     .map_err(WindowError::State)?;
@@ -981,7 +865,7 @@ async fn keyset_window(
             Some(index) => {
                 // Resume from the first report not handled; those before it at
                 // the same instant are re-read and found current.
-                progress.reached = Some(rfc3339(stamps[index].0));
+                progress.reached = stamps.get(index).map(|(at, _)| rfc3339(*at));
                 shared
                     .save(key, progress.clone(), true)
                     .map_err(WindowError::State)?;
@@ -1034,10 +918,6 @@ async fn offset_window(
         .save(key, progress.clone(), false)
         .map_err(WindowError::State)?;
     Ok(WindowEnd::Done)
-}
-
-fn id_of(report: &Value) -> &str {
-    report.get("id").and_then(Value::as_str).unwrap_or("")
 }
 
 /// Applies a page's reports, at most `concurrency` in flight across all
