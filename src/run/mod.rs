@@ -11,7 +11,7 @@ mod drive;
 mod tally;
 
 pub use drive::{Panicked, drive, settle};
-pub use tally::{Failure, Tally, to_metrics};
+pub use tally::{Failure, Tally, reasons, to_metrics};
 
 use reportsplit_fhir::map::{BuildError, RunInfo};
 use reportsplit_split::Lexicon;

@@ -146,8 +146,8 @@ impl std::ops::AddAssign<&Tally> for Tally {
     }
 }
 
-/// ` (a: 1, b: 2)`, or nothing.
-fn reasons(map: &BTreeMap<String, u64>) -> String {
+/// ` (a: 1, b: 2)`, or nothing: counts by reason in a summary line.
+pub fn reasons(map: &BTreeMap<String, u64>) -> String {
     if map.is_empty() {
         return String::new();
     }

@@ -73,7 +73,7 @@ use crate::metrics::Metrics;
 use crate::pull::{Filters, Window, last_updated, rfc3339, search_query};
 use crate::run::apply::{Outcome, apply_report};
 use crate::run::dead_letter::{self, DeadLetter, DeadLetterFile};
-use crate::run::{Ending, Failure, RunError, Tally, Worker, drive, settle};
+use crate::run::{Ending, Failure, RunError, Tally, Worker, drive, reasons, settle};
 use crate::state::{StateError, StateStore, WindowState, stream_key};
 
 mod book;
@@ -242,15 +242,6 @@ impl BackfillSummary {
             Ending::Complete
         }
     }
-}
-
-/// ` (a: 1, b: 2)`, or nothing.
-fn reasons(map: &BTreeMap<String, u64>) -> String {
-    if map.is_empty() {
-        return String::new();
-    }
-    let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-    format!(" ({})", parts.join(", "))
 }
 
 impl std::fmt::Display for BackfillSummary {
