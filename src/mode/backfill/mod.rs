@@ -57,32 +57,31 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt as _;
 use serde::Serialize;
-use serde_json::Value;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
 use crate::error::Class;
-use crate::fhir::{FhirError, SearchPager};
 use crate::metrics::Metrics;
-use crate::pull::{Filters, Window, last_updated, rfc3339, search_query};
-use crate::run::apply::{Outcome, apply_report};
-use crate::run::dead_letter::{self, DeadLetter, DeadLetterFile};
-use crate::run::{Ending, Failure, RunError, Tally, Worker, drive, reasons, settle};
+use crate::pull::{Filters, rfc3339};
+use crate::run::apply::Outcome;
+use crate::run::dead_letter::DeadLetterFile;
+use crate::run::{Ending, Failure, RunError, Tally, Worker, reasons};
 use crate::state::{StateError, StateStore, WindowState, stream_key};
 
 mod book;
 mod keyset;
 mod progress;
+mod range;
+mod window;
 
 use book::Book;
-use keyset::{Keyset, id_of};
-use progress::Progress;
+use progress::{Progress, log_progress};
+use range::{Occupied, occupied_span, range_total};
+use window::{WindowEnd, WindowError, run_window, window_key, windows};
 
 /// What `reportsplit backfill` is asked to do (see the command's help).
 #[derive(Debug, Clone)]
@@ -314,27 +313,6 @@ impl Shared {
     fn save(&self, key: &str, window: WindowState, urgent: bool) -> Result<(), StateError> {
         lock(&self.book).save_window(key, window, urgent)
     }
-}
-
-/// The name a window's progress is saved under.
-fn window_key(by: WindowField, since: OffsetDateTime, until: OffsetDateTime) -> String {
-    format!(
-        "{}:{}/{}",
-        by.search_param(),
-        rfc3339(since),
-        rfc3339(until)
-    )
-}
-
-/// The windows of `[since, until)`, each `span` long (the last one shorter).
-fn windows(
-    since: OffsetDateTime,
-    until: OffsetDateTime,
-    span: time::Duration,
-) -> impl Iterator<Item = (OffsetDateTime, OffsetDateTime)> {
-    std::iter::successors(Some(since), move |start| Some(*start + span))
-        .take_while(move |start| *start < until)
-        .map(move |start| (start, (start + span).min(until)))
 }
 
 /// Runs `reportsplit backfill` as configured by `options`.
@@ -583,386 +561,13 @@ fn reason_key(reason: &str) -> String {
         .collect()
 }
 
-/// The number of reports in the whole range (one `_summary=count` search), for the ETA.
-async fn range_total(
-    worker: &Worker,
-    plan: &BackfillPlan,
-    started_at: OffsetDateTime,
-) -> Option<u64> {
-    let filters = worker.config.filters();
-    let mut query = window_query(&filters, plan.by, plan.since, plan.until, started_at, 1);
-    query.retain(|(k, _)| k != "_sort" && k != "_count");
-    query.push(("_summary".into(), "count".into()));
-    let mut url = worker.client.url("DiagnosticReport").ok()?;
-    url.query_pairs_mut().extend_pairs(&query);
-    match worker.client.get(url).await.and_then(|r| r.success()) {
-        Ok(response) => response.body.get("total").and_then(Value::as_u64),
-        Err(error) => {
-            tracing::warn!(error = %error, "cannot count the reports of the range; no ETA");
-            None
-        }
-    }
-}
-
-/// Where the range's reports are.
-#[derive(Debug, Clone, Copy)]
-enum Occupied {
-    /// The searches failed: every window is searched.
-    Unknown,
-    /// No report in the range.
-    Nothing,
-    /// From the first report's time to the last one's.
-    Between(OffsetDateTime, OffsetDateTime),
-}
-
-/// The time of the range's first and last report (two one-entry searches),
-/// so that a range of decades over a few years of data does not cost a
-/// search per empty window.
-async fn occupied_span(
-    worker: &Worker,
-    plan: &BackfillPlan,
-    started_at: OffsetDateTime,
-) -> Occupied {
-    let filters = worker.config.filters();
-    let first_and_last = async {
-        let mut ends = Vec::new();
-        for descending in [false, true] {
-            let mut query = window_query(&filters, plan.by, plan.since, plan.until, started_at, 1);
-            if descending {
-                for (name, value) in query.iter_mut() {
-                    if name == "_sort" {
-                        *value = value
-                            .split(',')
-                            .map(|key| format!("-{key}"))
-                            .collect::<Vec<_>>()
-                            .join(",");
-                    }
-                }
-            }
-            let mut pager = SearchPager::new(worker.client.clone(), "DiagnosticReport", &query)?;
-            let first = pager
-                .next_page()
-                .await?
-                .and_then(|page| page.resources.into_iter().next());
-            ends.push(first.map(|report| report_time(&report, plan.by)));
-        }
-        Ok::<_, FhirError>(ends)
-    };
-    match first_and_last.await {
-        Ok(ends) => match ends.as_slice() {
-            [None, None] => Occupied::Nothing,
-            [Some(Some(first)), Some(Some(last))] => Occupied::Between(*first, *last),
-            _ => Occupied::Unknown,
-        },
-        Err(error) => {
-            tracing::warn!(error = %error, "cannot find the range's first and last report; searching every window");
-            Occupied::Unknown
-        }
-    }
-}
-
-/// The time a window field gives a report: `meta.lastUpdated`, or the
-/// start of `effective[x]` (a partial date counts from its first instant).
-fn report_time(report: &Value, by: WindowField) -> Option<OffsetDateTime> {
-    match by {
-        WindowField::LastUpdated => last_updated(report),
-        WindowField::Date => {
-            let text = report
-                .get("effectiveDateTime")
-                .or_else(|| report.pointer("/effectivePeriod/start"))
-                .and_then(Value::as_str)?;
-            if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
-                return Some(at);
-            }
-            let (year, rest) = text.split_at_checked(4)?;
-            let mut parts = rest.trim_start_matches('-').split('-');
-            let year: i32 = year.parse().ok()?;
-            let month: u8 = parts
-                .next()
-                .filter(|p| !p.is_empty())
-                .map_or(Some(1), |m| m.get(..2)?.parse().ok())?;
-            let day: u8 = parts.next().map_or(Some(1), |d| d.get(..2)?.parse().ok())?;
-            let month = time::Month::try_from(month).ok()?;
-            time::Date::from_calendar_date(year, month, day)
-                .ok()
-                .map(|date| date.midnight().assume_utc())
-        }
-    }
-}
-
-async fn log_progress(shared: Arc<Shared>, every: Duration, total: Option<u64>, started: Instant) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.tick().await;
-    loop {
-        ticks.tick().await;
-        let summary = lock(&shared.summary).clone();
-        let secs = started.elapsed().as_secs_f64();
-        let rate = summary.tally.seen as f64 / secs.max(0.001);
-        let eta = total
-            .filter(|_| rate > 0.0)
-            .map(|t| (t.saturating_sub(summary.tally.seen) as f64 / rate).round() as u64);
-        tracing::info!(
-            seen = summary.tally.seen,
-            total = ?total,
-            written = summary.tally.written,
-            failed = summary.tally.failed_total(),
-            windows_done = summary.windows_done + summary.windows_already_done + summary.windows_empty,
-            windows = summary.windows,
-            reports_per_sec = format!("{rate:.1}"),
-            eta_secs = ?eta,
-            "backfill progress"
-        );
-    }
-}
-
-/// How a window ended without error.
-enum WindowEnd {
-    Done,
-    /// Stopped by a signal or by another window's server failure; progress saved.
-    Stopped,
-}
-
-enum WindowError {
-    ServerDown(String),
-    Search(String),
-    State(StateError),
-}
-
-impl From<FhirError> for WindowError {
-    fn from(error: FhirError) -> Self {
-        if error.class().is_server_down() {
-            WindowError::ServerDown(error.to_string())
-        } else {
-            WindowError::Search(error.to_string())
-        }
-    }
-}
-
-/// The search of one window. `_lastUpdated` windows never reach past the
-/// backfill's start; `date` windows carry no `_lastUpdated` bound at all
-/// (our writes change it, which would shift the offsets of the pages).
-fn window_query(
-    filters: &Filters,
-    by: WindowField,
-    since: OffsetDateTime,
-    until: OffsetDateTime,
-    started_at: OffsetDateTime,
-    count: u32,
-) -> Vec<(String, String)> {
-    match by {
-        WindowField::LastUpdated => search_query(
-            filters,
-            Window {
-                since: Some(since),
-                until: until.min(started_at),
-            },
-            count,
-        ),
-        WindowField::Date => {
-            let mut query = search_query(
-                filters,
-                Window {
-                    since: None,
-                    until: started_at,
-                },
-                count,
-            );
-            query.retain(|(k, _)| k != "_lastUpdated" && k != "_sort" && k != "_count");
-            query.push(("date".into(), format!("ge{}", rfc3339(since))));
-            query.push(("date".into(), format!("lt{}", rfc3339(until))));
-            query.push(("_sort".into(), "date,_id".into()));
-            query.push(("_count".into(), count.to_string()));
-            query
-        }
-    }
-}
-
-/// Works through one window, saving its progress after each page.
-async fn run_window(
-    shared: &Shared,
-    key: &str,
-    since: OffsetDateTime,
-    until: OffsetDateTime,
-    resume: WindowState,
-) -> Result<WindowEnd, WindowError> {
-    let mut progress = resume;
-    match shared.by {
-        WindowField::LastUpdated => {
-            let resume_at = progress
-                .reached
-                .as_deref()
-                .and_then(|r| OffsetDateTime::parse(r, &Rfc3339).ok())
-                .filter(|r| *r > since)
-                .unwrap_or(since);
-            keyset_window(shared, key, resume_at, until, &mut progress).await
-        }
-        WindowField::Date => offset_window(shared, key, since, until, &mut progress).await,
-    }
-}
-
-/// `_lastUpdated` windows: keyset paging (see the module doc and [`Keyset`]).
-async fn keyset_window(
-    shared: &Shared,
-    key: &str,
-    start: OffsetDateTime,
-    until: OffsetDateTime,
-    progress: &mut WindowState,
-) -> Result<WindowEnd, WindowError> {
-    let mut keyset = Keyset::new(start);
-    loop {
-        if shared.stop.is_cancelled() {
-            return Ok(WindowEnd::Stopped);
-        }
-        let query = window_query(
-            &shared.filters,
-            WindowField::LastUpdated,
-            keyset.at(),
-            until,
-            shared.started_at,
-            shared.page_size,
-        );
-        let mut pager = SearchPager::new(shared.worker.client.clone(), "DiagnosticReport", &query)?;
-        let new_entries = loop {
-            let Some(page) = pager.next_page().await? else {
-                break Vec::new();
-            };
-            let fresh = keyset.fresh(page.resources);
-            if !fresh.is_empty() {
-                break fresh;
-            }
-        };
-        if new_entries.is_empty() {
-            progress.done = true;
-            progress.reached = None;
-            shared
-                .save(key, progress.clone(), false)
-                .map_err(WindowError::State)?;
-            return Ok(WindowEnd::Done);
-        }
-        let stamps: Vec<(OffsetDateTime, String)> = new_entries
-            .iter()
-            .map(|(at, r)| (*at, id_of(r).to_owned()))
-            .collect();
-        let (handled, down) = process_page(shared, new_entries.into_iter().map(|(_, r)| r)).await;
-        progress.reports += handled.iter().filter(|h| **h).count() as u64;
-        match handled.iter().position(|h| !*h) {
-            None => {
-                keyset.handled(stamps);
-                progress.reached = Some(rfc3339(keyset.at()));
-                shared
-                    .save(key, progress.clone(), true)
-                    .map_err(WindowError::State)?;
-            }
-            Some(index) => {
-                // Resume from the first report not handled; those before it at
-                // the same instant are re-read and found current.
-                progress.reached = stamps.get(index).map(|(at, _)| rfc3339(*at));
-                shared
-                    .save(key, progress.clone(), true)
-                    .map_err(WindowError::State)?;
-                return match down {
-                    Some(reason) => Err(WindowError::ServerDown(reason)),
-                    None => Ok(WindowEnd::Stopped),
-                };
-            }
-        }
-    }
-}
-
-/// `date` windows: the server's `next` links, stable under our own writes.
-async fn offset_window(
-    shared: &Shared,
-    key: &str,
-    since: OffsetDateTime,
-    until: OffsetDateTime,
-    progress: &mut WindowState,
-) -> Result<WindowEnd, WindowError> {
-    let query = window_query(
-        &shared.filters,
-        WindowField::Date,
-        since,
-        until,
-        shared.started_at,
-        shared.page_size,
-    );
-    let mut pager = SearchPager::new(shared.worker.client.clone(), "DiagnosticReport", &query)?;
-    // A window that did not finish is read again from its start: offsets are no durable cursor.
-    progress.reports = 0;
-    while let Some(page) = pager.next_page().await? {
-        if shared.stop.is_cancelled() {
-            return Ok(WindowEnd::Stopped);
-        }
-        let (handled, down) = process_page(shared, page.resources.into_iter()).await;
-        progress.reports += handled.iter().filter(|h| **h).count() as u64;
-        if let Some(reason) = down {
-            return Err(WindowError::ServerDown(reason));
-        }
-        if handled.iter().any(|h| !*h) {
-            return Ok(WindowEnd::Stopped);
-        }
-        shared
-            .save(key, progress.clone(), true)
-            .map_err(WindowError::State)?;
-    }
-    progress.done = true;
-    shared
-        .save(key, progress.clone(), false)
-        .map_err(WindowError::State)?;
-    Ok(WindowEnd::Done)
-}
-
-/// Applies a page's reports, at most `concurrency` in flight across all
-/// windows. Once stopped, no new report is started; those in flight finish.
-/// Returns, per report in page order, whether it was handled, and the reason
-/// the server is down if it is.
-async fn process_page(
-    shared: &Shared,
-    reports: impl Iterator<Item = Value>,
-) -> (Vec<bool>, Option<String>) {
-    let context = shared.worker.apply_context(false);
-    let context = &context;
-    let reports: Vec<Value> = reports.collect();
-    let mut handled = vec![false; reports.len()];
-    let mut down = None;
-    let jobs = futures::stream::iter(reports.into_iter().enumerate()).map(|(index, report)| {
-        let key = (index, dead_letter::identity(&report));
-        let job = async move {
-            let _permit = shared.reports_in_flight.acquire().await;
-            apply_report(context, report).await
-        };
-        (key, job)
-    });
-    let mut results = std::pin::pin!(drive(jobs, shared.concurrency, &shared.stop));
-    while let Some(((index, identity), result)) = results.next().await {
-        let result = settle(result);
-        if let Err(failure) = &result {
-            if failure.class().is_server_down() {
-                down.get_or_insert_with(|| failure.to_string());
-                shared.stop.cancel();
-                continue;
-            }
-            tracing::warn!(report = %identity["id"].as_str().unwrap_or("?"), reason = %failure.key(), "report failed; dead-lettered");
-            if let Err(error) = shared
-                .dead_letter
-                .write(&DeadLetter::new(&identity, failure))
-            {
-                // Without its dead letter the failure would be lost: do not pass it.
-                tracing::error!(error = %error, path = %shared.dead_letter.path().display(), "cannot write the dead-letter file");
-                down.get_or_insert_with(|| format!("dead-letter file: {error}"));
-                shared.stop.cancel();
-                continue;
-            }
-        }
-        shared.record(&result);
-        handled[index] = true;
-    }
-    (handled, down)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
     use time::macros::datetime;
+
+    use super::range::report_time;
+    use super::window::window_query;
+    use super::*;
 
     #[test]
     fn the_range_is_cut_into_windows_with_a_short_last_one() {

@@ -1,17 +1,25 @@
-//! Reading a Subscription notification: which of our server's
-//! DiagnosticReports it names. Pure, but for the client's notion of "our
-//! server" (its base URL).
+//! `POST /notify`: a Subscription notification, which of our server's
+//! DiagnosticReports it names (pure, but for the client's notion of "our
+//! server", its base URL), and their place in the bounded queue
+//! ([`super::queue`]).
 
 use std::collections::HashSet;
 
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde_json::Value;
 
-use super::{Problem, unprocessable};
+use super::AppState;
+use super::http::{Problem, check_token, fhir_json, json_body, operation_outcome, unprocessable};
+use super::queue::Admit;
 use crate::fhir::FhirClient;
 
 /// What a notification asks of us.
 #[derive(Debug, PartialEq)]
-pub struct Notification {
+struct Notification {
     /// handshake, heartbeat, event-notification, query-status, query-event.
     pub kind: String,
     /// DiagnosticReport ids, in order, without repeats.
@@ -23,7 +31,7 @@ pub struct Notification {
 /// Reads a topic-based notification Bundle: R4 backport (`history`, first entry
 /// Parameters), R4B (`history`) or R5 (`subscription-notification`), both with a
 /// SubscriptionStatus first.
-pub fn parse_notification(bundle: &Value, client: &FhirClient) -> Result<Notification, Problem> {
+fn parse_notification(bundle: &Value, client: &FhirClient) -> Result<Notification, Problem> {
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(unprocessable("a notification is a Bundle"));
     }
@@ -163,6 +171,70 @@ fn report_id(reference: &str, client: &FhirClient) -> Option<String> {
     let relative = relative.split("/_history/").next()?;
     let id = relative.strip_prefix("DiagnosticReport/")?;
     reportsplit_fhir::map::is_fhir_id(id).then(|| id.to_string())
+}
+
+pub(super) async fn notify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    check_token(&state, &headers)?;
+    let bundle = json_body(&headers, body)?;
+    let notification = parse_notification(&bundle, &state.worker.client)?;
+    state.metrics.notification(&notification.kind);
+    if notification.ignored > 0 {
+        tracing::warn!(
+            ignored = notification.ignored,
+            "notification references that are not our server's DiagnosticReports"
+        );
+    }
+    if notification.reports.is_empty() {
+        let message = format!("{} acknowledged", notification.kind);
+        return Ok(fhir_json(
+            StatusCode::OK,
+            &operation_outcome("information", "informational", &message),
+        ));
+    }
+    let queued = enqueue(&state, notification.reports)?;
+    tracing::info!(queued, "notification accepted");
+    let message = format!("{queued} report(s) queued for enrichment");
+    Ok(fhir_json(
+        StatusCode::ACCEPTED,
+        &operation_outcome("information", "informational", &message),
+    ))
+}
+
+/// Queues the ids that are not already waiting, all or none.
+pub(super) fn enqueue(state: &AppState, ids: Vec<String>) -> Result<usize, Problem> {
+    let mut waiting = state
+        .pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let full = || {
+        state.metrics.queue_rejected();
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "throttled",
+            "the work queue is full; retry later",
+        )
+        .retry_after(5)
+    };
+    let fresh = match waiting.admit(ids, state.queue.max_capacity()) {
+        Admit::Nothing => return Ok(0),
+        Admit::Full => return Err(full()),
+        Admit::Queue(fresh) => fresh,
+    };
+    let permits = state
+        .queue
+        .try_reserve_many(fresh.len())
+        .map_err(|_| full())?;
+    let count = fresh.len();
+    for (permit, id) in permits.zip(fresh) {
+        waiting.queued(id.clone());
+        permit.send(id);
+    }
+    state.metrics.set_queue_depth(waiting.len());
+    Ok(count)
 }
 
 #[cfg(test)]
