@@ -443,17 +443,15 @@ pub async fn run_with(
         stop: shutdown.child_token(),
         metrics: plan.metrics.clone(),
     });
-    // Aborted when this function returns or its future is dropped, so that
-    // it never outlives the backfill (it holds the state lock through `shared`).
-    let _ticker = match plan.progress {
-        ProgressMode::Log(every) => Some(AbortOnDrop(tokio::spawn(log_progress(
+    let ticker = Ticker(match plan.progress {
+        ProgressMode::Log(every) => Some(tokio::spawn(log_progress(
             shared.clone(),
             every,
             total,
             started,
-        )))),
+        ))),
         ProgressMode::Bar => None,
-    };
+    });
 
     let mut pending = windows(plan.since, plan.until, span).filter(|(since, until)| {
         holds_reports(*since, *until)
@@ -521,11 +519,13 @@ pub async fn run_with(
             Err(WindowError::State(error)) => {
                 shared.stop.cancel();
                 tasks.shutdown().await;
+                ticker.stop().await;
                 shared.progress.finish();
                 return Err(error.into());
             }
         }
     }
+    ticker.stop().await;
     lock(&shared.book).flush()?;
     shared.progress.finish();
     let mut summary = lock(&shared.summary).clone();
@@ -537,12 +537,28 @@ pub async fn run_with(
     Ok(summary)
 }
 
-/// A task aborted when this guard is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// The progress log task. It holds the state lock (through `shared`), so it
+/// must not outlive the backfill: [`Ticker::stop`] aborts it and waits until
+/// it is gone (an abort alone drops the task only later, and a reprocess
+/// started right after the backfill would find the state directory locked);
+/// dropped on an early return, it is at least aborted.
+struct Ticker(Option<tokio::task::JoinHandle<()>>);
 
-impl Drop for AbortOnDrop {
+impl Ticker {
+    async fn stop(mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+            // A cancelled task's error is its cancellation: nothing to report.
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Ticker {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 
