@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export REPORTSPLIT_MEASURE_REPORTS="${1:-1000}"
-exec cargo test --test overhead -- --ignored --nocapture --test-threads=1
+exec cargo test --test it overhead -- --ignored --nocapture --test-threads=1

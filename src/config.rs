@@ -10,8 +10,8 @@ use url::Url;
 
 use crate::auth::AuthConfig;
 use crate::fhir::{ClientOptions, RetryPolicy};
-use crate::pull::{Filters, TextLimits};
-pub use crate::write::apply::WriteMethod;
+use crate::pull::Filters;
+use reportsplit_fhir::text::TextLimits;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -426,6 +426,17 @@ impl Config {
             max_chars: self.pull.max_text_chars,
         }
     }
+}
+
+/// How the DiagnosticReport itself is updated (config `write.method`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteMethod {
+    /// The report's PUT is the last entry of the one atomic transaction.
+    #[default]
+    Transaction,
+    /// A transaction without the report, then a JSON Patch of the report.
+    Patch,
 }
 
 #[cfg(test)]

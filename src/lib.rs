@@ -1,20 +1,21 @@
 //! reportsplit: pulls FHIR R4 DiagnosticReports, splits their text into
 //! sections, items and coded findings, and writes them back as Observations.
 //!
-//! The pipeline is pull → split → map → write; see ARCHITECTURE.md.
+//! The pipeline is pull → split → map → write; see ARCHITECTURE.md. The
+//! pure parts are the crates `reportsplit-split` (text to findings) and
+//! `reportsplit-fhir` (findings to a transaction); this crate is the shell:
+//! the network, the files, the clock and the state.
 
+pub mod atomic;
 pub mod auth;
-pub mod backfill;
 pub mod config;
-pub mod daemon;
+pub mod error;
 pub mod fhir;
 pub mod input;
-pub mod map;
 pub mod metrics;
+pub mod mode;
 pub mod pull;
-pub mod reprocess;
-pub mod serve;
+pub mod run;
+pub mod signal;
 pub mod state;
-pub mod sync;
 pub mod tables;
-pub mod write;

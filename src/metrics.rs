@@ -40,9 +40,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use time::OffsetDateTime;
 
-use crate::sync::SyncSummary;
-use crate::write::apply::{ApplyError, Outcome};
-
 /// The Content-Type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -230,127 +227,50 @@ impl Metrics {
         out
     }
 
-    /// Records what happened to one report (sync, `$enrich`, notifications).
-    pub fn record_report(&self, result: &Result<Outcome, ApplyError>) {
-        match result {
-            Ok(outcome) => self.record_outcome(outcome),
-            Err(error) => {
-                match error {
-                    ApplyError::Conflict { retries, .. } => {
-                        self.transaction("conflict", u64::from(*retries) + 1)
-                    }
-                    ApplyError::Rejected { .. } => self.transaction("rejected", 1),
-                    _ => {}
-                }
-                self.record_failure(error.key());
-            }
-        }
-    }
-
-    /// Records a report that was handled (written, current, skipped...).
-    pub fn record_outcome(&self, outcome: &Outcome) {
-        let inner = &self.0;
-        match outcome {
-            Outcome::Current => self.processed("current"),
-            Outcome::Skipped(reason) => self.skipped(reason.key()),
-            Outcome::Gone => self.skipped("deleted"),
-            Outcome::Written {
-                observations,
-                superseded,
-                conflicts,
-                ..
-            } => {
-                self.processed("written");
-                inner.observations_written.inc_by(*observations as u64);
-                inner.observations_superseded.inc_by(*superseded as u64);
-                self.transaction("committed", 1);
-                self.transaction("conflict", u64::from(*conflicts));
-            }
-            Outcome::Planned { .. } => self.processed("planned"),
-        }
-    }
-
-    /// Adds a finished sync pass's report counts and moves the checkpoint.
-    /// Request-level counts (latency, retries) are not taken from the summary:
-    /// a client built with [`crate::fhir::FhirClient::with_metrics`] records
-    /// them as they happen.
-    pub fn record_sync(&self, summary: &SyncSummary) {
-        let inner = &self.0;
-        let outcome = if summary.dry_run {
-            "planned"
-        } else {
-            "written"
-        };
-        inner
-            .processed
-            .get_or_create(&OutcomeLabel { outcome })
-            .inc_by(summary.written);
-        inner
-            .processed
-            .get_or_create(&OutcomeLabel { outcome: "current" })
-            .inc_by(summary.current);
-        for (reason, count) in &summary.skipped {
-            inner
-                .skipped
-                .get_or_create(&ReasonLabel {
-                    reason: reason.clone(),
-                })
-                .inc_by(*count);
-        }
-        for (reason, count) in &summary.failed {
-            inner
-                .failed
-                .get_or_create(&ReasonLabel {
-                    reason: reason.clone(),
-                })
-                .inc_by(*count);
-        }
-        if !summary.dry_run {
-            inner
-                .observations_written
-                .inc_by(summary.observations_written);
-            inner
-                .observations_superseded
-                .inc_by(summary.observations_superseded);
-            self.transaction("committed", summary.written);
-            self.transaction("conflict", summary.conflicts);
-        }
-        let checkpoint = summary.checkpoint.as_deref().and_then(|c| {
-            OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
-        });
-        if let Some(checkpoint) = checkpoint {
-            self.set_checkpoint(checkpoint);
-        }
-    }
-
     /// The sync checkpoint moved (or was loaded at start).
     pub fn set_checkpoint(&self, checkpoint: OffsetDateTime) {
         let ms = (checkpoint.unix_timestamp_nanos() / 1_000_000) as i64;
         self.0.checkpoint.unix_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// A report failed for `reason` (an [`ApplyError::key`], or e.g. `panic`).
-    pub fn record_failure(&self, reason: String) {
-        self.0.failed.get_or_create(&ReasonLabel { reason }).inc();
+    /// `count` more reports handled with `outcome` (written, planned, current).
+    pub fn processed(&self, outcome: &'static str, count: u64) {
+        if count > 0 {
+            self.0
+                .processed
+                .get_or_create(&OutcomeLabel { outcome })
+                .inc_by(count);
+        }
     }
 
-    fn processed(&self, outcome: &'static str) {
-        self.0
-            .processed
-            .get_or_create(&OutcomeLabel { outcome })
-            .inc();
-    }
-
-    fn skipped(&self, reason: &str) {
+    /// `count` more reports skipped for `reason` (no-text, deleted...).
+    pub fn skipped(&self, reason: &str, count: u64) {
         self.0
             .skipped
             .get_or_create(&ReasonLabel {
-                reason: reason.to_string(),
+                reason: reason.to_owned(),
             })
-            .inc();
+            .inc_by(count);
     }
 
-    fn transaction(&self, result: &'static str, count: u64) {
+    /// `count` more reports failed for `reason` (http-503, conflict, panic...).
+    pub fn failed(&self, reason: &str, count: u64) {
+        self.0
+            .failed
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc_by(count);
+    }
+
+    /// Observations created and superseded.
+    pub fn observations(&self, written: u64, superseded: u64) {
+        self.0.observations_written.inc_by(written);
+        self.0.observations_superseded.inc_by(superseded);
+    }
+
+    /// `count` more transaction attempts with `result` (committed, conflict, rejected).
+    pub fn transaction(&self, result: &'static str, count: u64) {
         if count > 0 {
             self.0
                 .transactions
@@ -554,84 +474,12 @@ impl Drop for RequestTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pull::SkipReason;
 
     /// The value of the sample line that starts with `prefix` (name and labels).
     fn sample(text: &str, prefix: &str) -> Option<f64> {
         text.lines()
             .find(|l| l.starts_with(prefix))
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-    }
-
-    #[test]
-    fn report_outcomes_land_in_their_families() {
-        let metrics = Metrics::new();
-        metrics.record_report(&Ok(Outcome::Written {
-            observations: 4,
-            superseded: 1,
-            conflicts: 2,
-            bundle: serde_json::Value::Null,
-            response: serde_json::Value::Null,
-        }));
-        metrics.record_report(&Ok(Outcome::Current));
-        metrics.record_report(&Ok(Outcome::Skipped(SkipReason::NoText)));
-        metrics.record_report(&Err(ApplyError::Conflict {
-            reference: "DiagnosticReport/1".into(),
-            retries: 3,
-        }));
-        let text = metrics.encode();
-        assert_eq!(
-            sample(
-                &text,
-                "reportsplit_reports_processed_total{outcome=\"written\"}"
-            ),
-            Some(1.0)
-        );
-        assert_eq!(
-            sample(
-                &text,
-                "reportsplit_reports_processed_total{outcome=\"current\"}"
-            ),
-            Some(1.0)
-        );
-        assert_eq!(
-            sample(
-                &text,
-                "reportsplit_reports_skipped_total{reason=\"no-text\"}"
-            ),
-            Some(1.0)
-        );
-        assert_eq!(
-            sample(
-                &text,
-                "reportsplit_reports_failed_total{reason=\"conflict\"}"
-            ),
-            Some(1.0)
-        );
-        assert_eq!(
-            sample(&text, "reportsplit_observations_written_total"),
-            Some(4.0)
-        );
-        assert_eq!(
-            sample(&text, "reportsplit_observations_superseded_total"),
-            Some(1.0)
-        );
-        assert_eq!(
-            sample(
-                &text,
-                "reportsplit_transactions_total{result=\"committed\"}"
-            ),
-            Some(1.0)
-        );
-        // Two 412s before the commit, four attempts of the report that gave up.
-        assert_eq!(
-            sample(&text, "reportsplit_transactions_total{result=\"conflict\"}"),
-            Some(6.0)
-        );
-        assert!(
-            text.trim_end().ends_with("# EOF"),
-            "OpenMetrics text ends with # EOF"
-        );
     }
 
     #[test]
@@ -705,50 +553,6 @@ mod tests {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &later).unwrap();
         assert_eq!(sample(&text, "checkpoint_lag_seconds"), Some(30.0));
-    }
-
-    #[test]
-    fn sync_summaries_add_up() {
-        let metrics = Metrics::new();
-        let mut summary = SyncSummary {
-            written: 3,
-            current: 2,
-            observations_written: 12,
-            conflicts: 1,
-            ..Default::default()
-        };
-        summary.failed.insert("http-503".into(), 2);
-        summary.skipped.insert("pdf".into(), 1);
-        summary.checkpoint = Some("2026-01-01T00:00:00Z".into());
-        metrics.record_sync(&summary);
-        metrics.record_sync(&summary);
-        let text = metrics.encode();
-        assert_eq!(
-            sample(
-                &text,
-                "reportsplit_reports_processed_total{outcome=\"written\"}"
-            ),
-            Some(6.0)
-        );
-        assert_eq!(
-            sample(
-                &text,
-                "reportsplit_reports_failed_total{reason=\"http-503\"}"
-            ),
-            Some(4.0)
-        );
-        assert_eq!(
-            sample(&text, "reportsplit_reports_skipped_total{reason=\"pdf\"}"),
-            Some(2.0)
-        );
-        assert_eq!(
-            sample(&text, "reportsplit_observations_written_total"),
-            Some(24.0)
-        );
-        assert_eq!(
-            sample(&text, "reportsplit_checkpoint_timestamp_seconds"),
-            Some(1_767_225_600.0)
-        );
     }
 
     #[tokio::test]

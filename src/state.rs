@@ -13,10 +13,11 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::Class;
 
 const STATE_FILE: &str = "state.json";
 const LOCK_FILE: &str = "state.lock";
@@ -40,6 +41,16 @@ pub enum StateError {
     Version { path: PathBuf, found: u32 },
     #[error("another reportsplit process is using the state directory {0}")]
     Locked(PathBuf),
+}
+
+impl StateError {
+    /// See [`crate::error::Class`]: a lock held by another process is for now only.
+    pub fn class(&self) -> Class {
+        match self {
+            StateError::Locked(_) => Class::Locked,
+            _ => Class::State,
+        }
+    }
 }
 
 /// Everything in the state file.
@@ -143,16 +154,9 @@ impl StateStore {
         Ok(state)
     }
 
-    /// Replaces the state file atomically and durably.
+    /// Replaces the state file atomically and durably ([`crate::atomic`]).
     pub fn save(&self, state: &State) -> Result<(), StateError> {
         let path = self.path();
-        let temp = self
-            .dir
-            .join(format!("{STATE_FILE}.tmp-{}", std::process::id()));
-        let io = |source| StateError::Io {
-            path: temp.clone(),
-            source,
-        };
         let mut state = state.clone();
         state.version = FORMAT_VERSION;
         let mut bytes =
@@ -161,23 +165,7 @@ impl StateStore {
                 source,
             })?;
         bytes.push(b'\n');
-        {
-            let mut file = File::create(&temp).map_err(io)?;
-            file.write_all(&bytes).map_err(io)?;
-            file.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&temp, &path).map_err(|source| StateError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        // The rename is durable only once the directory entry is.
-        File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|source| StateError::Io {
-                path: self.dir.clone(),
-                source,
-            })?;
-        Ok(())
+        crate::atomic::atomic_write(&path, &bytes).map_err(|source| StateError::Io { path, source })
     }
 
     /// Loads, changes one stream, saves.

@@ -32,6 +32,7 @@ use url::Url;
 
 use super::FHIR_JSON;
 use crate::auth::{Auth, AuthConfig, AuthError};
+use crate::error::Class;
 
 /// Failures talking to the FHIR server. Messages name the request but never
 /// carry report content or credentials.
@@ -71,6 +72,27 @@ pub enum FhirError {
     Unstable { url: String, reason: String },
     #[error("cannot build the HTTP client: {0}")]
     Build(#[source] reqwest::Error),
+}
+
+impl FhirError {
+    /// See [`crate::error::Class`]. An error status other than an
+    /// authorization refusal or a gateway's is about the one request.
+    pub fn class(&self) -> Class {
+        match self {
+            FhirError::Transport { .. } => Class::Unreachable,
+            FhirError::Auth(_) => Class::Refused,
+            FhirError::Status { status, .. } => match status.as_u16() {
+                401 | 403 => Class::Refused,
+                502..=504 => Class::Unreachable,
+                _ => Class::Report,
+            },
+            FhirError::Url { .. } | FhirError::CaFile { .. } => Class::Config,
+            FhirError::Json { .. }
+            | FhirError::ForeignLink { .. }
+            | FhirError::Unstable { .. }
+            | FhirError::Build(_) => Class::Report,
+        }
+    }
 }
 
 fn outcome_suffix(outcome: &Option<String>) -> String {

@@ -1,0 +1,1083 @@
+//! Map: an [`Extraction`] of a report's text to the FHIR R4 resources
+//! reportsplit creates. Pure: no I/O, no clock (the time comes in [`RunInfo`]).
+//!
+//! Per finding one Observation (code = the finding concept, value =
+//! present/absent/possible, components for laterality, size, change and
+//! temporality); per impression item, findings sentence and recommendation a
+//! statement-level Observation whose `hasMember` lists its findings; per
+//! laterality discrepancy an Observation linking both findings. Critical
+//! results mark their finding with a critical interpretation. The model is
+//! documented in docs/fhir-model.md.
+//!
+//! Identifiers are derived from the report id, its version, a hash of the
+//! text, the extractor version and the finding's position and content, so a
+//! rerun of the same plan never duplicates (conditional create on the
+//! identifier) and any new text or extractor yields new identifiers.
+
+pub mod build;
+pub mod codes;
+
+use std::collections::{BTreeMap, HashSet};
+
+use reportsplit_split::{Certainty, Extraction, Finding, Measurement, SectionKind};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub use build::{BuildError, Ident, ObsStatus};
+use build::{ComponentSpec, Concept, Decimal, Evidence, ObservationSpec, QuantitySpec, ValueSpec};
+pub use codes::{FhirCodes, Key};
+
+use crate::text::ReportText;
+
+/// Identifier system of the Observations reportsplit creates.
+pub const OBSERVATION_SYSTEM: &str = "urn:reportsplit:observation";
+/// Identifier system of the Device that stands for reportsplit in Provenance.
+pub const DEVICE_SYSTEM: &str = "urn:reportsplit:device";
+/// Name of the software in Device and Provenance.
+pub const SOFTWARE_NAME: &str = "reportsplit";
+
+/// Facts about the run that the mapping records (passed in: the core has no clock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    /// Version of reportsplit's extractor; recorded in the report's tag, the
+    /// Device and the identifiers, so a new extractor re-derives everything.
+    pub extractor_version: String,
+    /// When the resources are recorded (Provenance.recorded).
+    pub recorded: time::OffsetDateTime,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MapError {
+    #[error("{report}: {message}")]
+    Report { report: String, message: String },
+    #[error("{report}: {source}")]
+    Build {
+        report: String,
+        #[source]
+        source: BuildError,
+    },
+}
+
+/// What the mapping needs from the report, read from the server's JSON
+/// (never through the typed model, which would rewrite it).
+#[derive(Debug, Clone)]
+pub struct ReportSource<'r> {
+    pub id: &'r str,
+    pub version_id: &'r str,
+    pub status: ReportStatus,
+    /// Elements copied verbatim into every Observation: subject, encounter,
+    /// `effective[x]`, issued (with their primitive extensions).
+    verbatim: Vec<(&'static str, &'r Value)>,
+    /// `imagingStudy` references, copied into Observation.derivedFrom.
+    studies: Vec<&'r Value>,
+}
+
+/// DiagnosticReport.status, and what it means for the Observations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportStatus {
+    /// The report has content: Observations get this status.
+    Active(ObsStatus),
+    /// cancelled / entered-in-error: nothing is derived, earlier
+    /// Observations are superseded.
+    Withdrawn,
+}
+
+const VERBATIM: [&str; 7] = [
+    "subject",
+    "encounter",
+    "effectiveDateTime",
+    "_effectiveDateTime",
+    "effectivePeriod",
+    "issued",
+    "_issued",
+];
+
+impl<'r> ReportSource<'r> {
+    /// Reads id, version and status; a report without them is an error, not a panic.
+    pub fn read(report: &'r Value) -> Result<ReportSource<'r>, MapError> {
+        let fail = |report: &str, message: &str| MapError::Report {
+            report: report.to_owned(),
+            message: message.to_owned(),
+        };
+        if report.get("resourceType").and_then(Value::as_str) != Some("DiagnosticReport") {
+            return Err(fail("(report)", "not a DiagnosticReport"));
+        }
+        let id = report
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| is_fhir_id(id))
+            .ok_or_else(|| fail("DiagnosticReport/?", "the report has no valid id"))?;
+        let name = format!("DiagnosticReport/{id}");
+        let version_id = report
+            .pointer("/meta/versionId")
+            .and_then(Value::as_str)
+            .filter(|v| is_fhir_id(v))
+            .ok_or_else(|| {
+                fail(
+                    &name,
+                    "the report has no meta.versionId: it cannot be updated safely (If-Match)",
+                )
+            })?;
+        let status = match report.get("status").and_then(Value::as_str) {
+            Some("registered") => ReportStatus::Active(ObsStatus::Registered),
+            Some("partial" | "preliminary") => ReportStatus::Active(ObsStatus::Preliminary),
+            Some("final") => ReportStatus::Active(ObsStatus::Final),
+            // `appended` is a kind of amendment; Observation has no such status.
+            Some("amended" | "appended") => ReportStatus::Active(ObsStatus::Amended),
+            Some("corrected") => ReportStatus::Active(ObsStatus::Corrected),
+            Some("unknown") => ReportStatus::Active(ObsStatus::Unknown),
+            Some("cancelled" | "entered-in-error") => ReportStatus::Withdrawn,
+            Some(other) => {
+                return Err(fail(&name, &format!("unknown status `{other}`")));
+            }
+            None => return Err(fail(&name, "the report has no status")),
+        };
+        let verbatim = VERBATIM
+            .iter()
+            .filter_map(|&key| report.get(key).map(|value| (key, value)))
+            .filter(|(_, value)| !is_local_reference(value))
+            .collect();
+        let studies = report
+            .get("imagingStudy")
+            .and_then(Value::as_array)
+            .map(|refs| refs.iter().filter(|r| !is_local_reference(r)).collect())
+            .unwrap_or_default();
+        Ok(ReportSource {
+            id,
+            version_id,
+            status,
+            verbatim,
+            studies,
+        })
+    }
+
+    /// `DiagnosticReport/{id}`.
+    pub fn reference(&self) -> String {
+        format!("DiagnosticReport/{}", self.id)
+    }
+
+    /// `DiagnosticReport/{id}/_history/{versionId}`: the exact text the
+    /// offsets point into.
+    pub fn versioned_reference(&self) -> String {
+        format!("DiagnosticReport/{}/_history/{}", self.id, self.version_id)
+    }
+}
+
+/// A reference to a contained resource (`#x`) cannot be copied out of the report.
+fn is_local_reference(value: &Value) -> bool {
+    value
+        .get("reference")
+        .and_then(Value::as_str)
+        .is_some_and(|r| r.starts_with('#'))
+}
+
+/// FHIR `id`: `[A-Za-z0-9\-\.]{1,64}`.
+pub fn is_fhir_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// What a created Observation is, for counts and ordering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Finding,
+    Statement,
+    Recommendation,
+    Discrepancy,
+}
+
+/// One Observation to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewObservation {
+    /// `urn:uuid:` (UUID v5 of the identifier), used by hasMember,
+    /// Provenance.target and DiagnosticReport.result before the server assigns an id.
+    pub full_url: String,
+    pub identifier: Ident,
+    pub role: Role,
+    pub resource: Value,
+}
+
+/// Lower-case hex SHA-256.
+pub fn sha256_hex(data: &[u8]) -> String {
+    let digest = Sha256::digest(data);
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+/// Deterministic `urn:uuid:` for an identifier (UUID v5 in reportsplit's namespace).
+pub fn full_url(ident: &Ident) -> String {
+    let namespace = Uuid::new_v5(&Uuid::NAMESPACE_URL, b"urn:reportsplit");
+    let name = format!("{}|{}", ident.system, ident.value);
+    format!("urn:uuid:{}", Uuid::new_v5(&namespace, name.as_bytes()))
+}
+
+/// The FHIR search value `system|value` for `identifier=` (search escaping of `\ | , $`).
+pub fn identifier_query(ident: &Ident) -> String {
+    format!(
+        "identifier={}|{}",
+        escape_search(&ident.system),
+        escape_search(&ident.value)
+    )
+}
+
+fn escape_search(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '|' | ',' | '$') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The Device identifier of this reportsplit version.
+pub fn device_identifier(run: &RunInfo) -> Ident {
+    Ident {
+        system: DEVICE_SYSTEM.to_owned(),
+        value: format!("{SOFTWARE_NAME}/{}", run.extractor_version),
+    }
+}
+
+/// The Device standing for this reportsplit version, as JSON.
+pub fn device(run: &RunInfo) -> Result<Value, BuildError> {
+    build::device(&build::DeviceSpec {
+        identifier: device_identifier(run),
+        name: SOFTWARE_NAME.to_owned(),
+        version: run.extractor_version.clone(),
+    })
+}
+
+/// Everything identifiers of one mapping share.
+struct Derivation<'a> {
+    source: &'a ReportSource<'a>,
+    text: &'a ReportText,
+    text_sha: &'a str,
+    run: &'a RunInfo,
+    codes: &'a FhirCodes,
+    status: ObsStatus,
+}
+
+impl Derivation<'_> {
+    /// `{report id}/{version}/{kind}/{hash}`: readable, and unique per report
+    /// version, text, extractor and content.
+    fn identifier(&self, kind: &str, content: &str) -> Ident {
+        let seed = format!(
+            "{}\n{}\n{}\n{}\n{kind}\n{content}",
+            self.source.id, self.source.version_id, self.text_sha, self.run.extractor_version
+        );
+        let hash = sha256_hex(seed.as_bytes());
+        Ident {
+            system: OBSERVATION_SYSTEM.to_owned(),
+            value: format!(
+                "{}/{}/{kind}/{}",
+                self.source.id,
+                self.source.version_id,
+                &hash[..20]
+            ),
+        }
+    }
+
+    fn evidence(&self, start: usize, end: usize) -> Evidence {
+        Evidence {
+            reference: self.source.versioned_reference(),
+            path: self.text.element.clone(),
+            offset: start,
+            length: end.saturating_sub(start),
+        }
+    }
+
+    fn report_error(&self, message: String) -> MapError {
+        MapError::Report {
+            report: self.source.reference(),
+            message,
+        }
+    }
+
+    fn finish(&self, spec: &ObservationSpec<'_>, role: Role) -> Result<NewObservation, MapError> {
+        let json = build::observation(spec).map_err(|source| MapError::Build {
+            report: self.source.reference(),
+            source,
+        })?;
+        let resource = with_report_elements(json, self.source)
+            .ok_or_else(|| self.report_error("a built Observation is not a JSON object".into()))?;
+        Ok(NewObservation {
+            full_url: full_url(&spec.identifier),
+            identifier: spec.identifier.clone(),
+            role,
+            resource,
+        })
+    }
+}
+
+/// Adds the report's elements verbatim after `code` (subject, encounter,
+/// `effective[x]`, issued) and its studies as `derivedFrom`, keeping FHIR's
+/// element order.
+fn with_report_elements(json: Value, source: &ReportSource<'_>) -> Option<Value> {
+    let Value::Object(built) = json else {
+        return None;
+    };
+    let mut out = Map::with_capacity(built.len() + source.verbatim.len() + 1);
+    let derived_from = (!source.studies.is_empty())
+        .then(|| Value::Array(source.studies.iter().map(|&s| s.clone()).collect()));
+    for (key, value) in built {
+        if key == "component"
+            && let Some(studies) = &derived_from
+        {
+            out.insert("derivedFrom".into(), studies.clone());
+        }
+        let after_code = key == "code";
+        out.insert(key, value);
+        if after_code {
+            for &(name, value) in &source.verbatim {
+                out.insert(name.to_owned(), value.clone());
+            }
+        }
+    }
+    if let Some(studies) = derived_from {
+        out.entry("derivedFrom").or_insert(studies);
+    }
+    Some(Value::Object(out))
+}
+
+/// Maps one extraction to the Observations to create, in text order:
+/// findings first, then statements, recommendations and discrepancies.
+/// Withdrawn reports (cancelled, entered-in-error) yield none.
+pub fn map_extraction(
+    source: &ReportSource<'_>,
+    text: &ReportText,
+    extraction: &Extraction<'_>,
+    run: &RunInfo,
+    codes: &FhirCodes,
+) -> Result<Vec<NewObservation>, MapError> {
+    let ReportStatus::Active(status) = source.status else {
+        return Ok(Vec::new());
+    };
+    let text_sha = sha256_hex(text.text.as_bytes());
+    let derivation = Derivation {
+        source,
+        text,
+        text_sha: &text_sha,
+        run,
+        codes,
+        status,
+    };
+    let text_chars = text.text.chars().count();
+
+    let mut out: Vec<NewObservation> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    // Index of each finding's Observation in `out` (None when skipped).
+    let mut finding_obs: Vec<Option<usize>> = Vec::with_capacity(extraction.findings.len());
+    for (index, finding) in extraction.findings.iter().enumerate() {
+        let spans_ok = finding.start <= finding.end
+            && finding.end <= text_chars
+            && finding.term_start <= finding.term_end
+            && finding.term_end <= text_chars
+            && finding
+                .measurements
+                .iter()
+                .all(|m| m.start <= m.end && m.end <= text_chars);
+        if !spans_ok {
+            return Err(derivation.report_error(format!(
+                "finding {index} spans {}..{} beyond the text ({text_chars} characters)",
+                finding.start, finding.end
+            )));
+        }
+        let critical = extraction.critical.iter().any(|c| c.finding == index);
+        let Some(observation) = finding_observation(&derivation, finding, critical)? else {
+            finding_obs.push(None);
+            continue;
+        };
+        if seen.insert(observation.identifier.value.clone()) {
+            finding_obs.push(Some(out.len()));
+            out.push(observation);
+        } else {
+            finding_obs.push(
+                out.iter()
+                    .position(|o| o.identifier == observation.identifier),
+            );
+        }
+    }
+    let member = |index: usize| finding_obs[index].map(|i| out[i].full_url.clone());
+
+    let groups = statement_groups(extraction, &text.text);
+    let mut grouped: Vec<NewObservation> = Vec::new();
+    for group in groups.values() {
+        let members: Vec<String> = group.findings.iter().filter_map(|&i| member(i)).collect();
+        if group.start > group.end || group.end > text_chars {
+            return Err(derivation.report_error(format!(
+                "a statement spans {}..{} beyond the text ({text_chars} characters)",
+                group.start, group.end
+            )));
+        }
+        if members.is_empty() && fhir_string(group.text).is_none() {
+            continue;
+        }
+        let observation = match group.kind {
+            GroupKind::Statement(section) => {
+                statement_observation(&derivation, section, group, members)?
+            }
+            GroupKind::Recommendation(days) => {
+                recommendation_observation(&derivation, group, days, members)?
+            }
+        };
+        if seen.insert(observation.identifier.value.clone()) {
+            grouped.push(observation);
+        }
+    }
+    for discrepancy in &extraction.discrepancies {
+        let (Some(findings_side), Some(impression_side)) = (
+            extraction.findings.get(discrepancy.findings_finding),
+            extraction.findings.get(discrepancy.impression_finding),
+        ) else {
+            return Err(derivation
+                .report_error("a discrepancy points at a finding that does not exist".into()));
+        };
+        let members: Vec<String> = [discrepancy.findings_finding, discrepancy.impression_finding]
+            .into_iter()
+            .filter_map(member)
+            .collect();
+        let observation = discrepancy_observation(
+            &derivation,
+            discrepancy,
+            findings_side,
+            impression_side,
+            members,
+        )?;
+        if seen.insert(observation.identifier.value.clone()) {
+            grouped.push(observation);
+        }
+    }
+    out.extend(grouped);
+    Ok(out)
+}
+
+/// A FHIR `string` from report text: trimmed, control characters FHIR forbids
+/// (below U+0020 except tab, CR, LF) replaced by spaces, `None` when empty
+/// (FHIR strings cannot be empty; a strict server rejects the transaction).
+pub fn fhir_string(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    (!trimmed.is_empty()).then(|| {
+        trimmed
+            .chars()
+            .map(|c| {
+                if c < ' ' && !matches!(c, '\t' | '\n' | '\r') {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .collect()
+    })
+}
+
+/// A CodeableConcept with the words used; `None` when it would be empty.
+fn concept_text<'a>(code: Option<&'a reportsplit_split::Code>, text: &str) -> Option<Concept<'a>> {
+    let concept = Concept {
+        codings: code.into_iter().collect(),
+        text: fhir_string(text),
+    };
+    (!concept.codings.is_empty() || concept.text.is_some()).then_some(concept)
+}
+
+fn finding_observation(
+    d: &Derivation<'_>,
+    finding: &Finding<'_>,
+    critical: bool,
+) -> Result<Option<NewObservation>, MapError> {
+    // Neither a concept nor words: nothing a consumer could use.
+    let Some(code) = concept_text(finding.code, finding.term) else {
+        return Ok(None);
+    };
+    let codes = d.codes;
+    let mut components = Vec::new();
+    if let Some(side) = finding.laterality {
+        components.push(ComponentSpec {
+            code: Concept::coded(codes.get(Key::ComponentLaterality)),
+            value: ValueSpec::Concept(Concept::coded(codes.laterality(side))),
+            evidence: None,
+        });
+    }
+    if let Some(certainty) = finding.certainty {
+        components.push(certainty_component(d, certainty));
+    }
+    if let Some(hedge) = finding.hedge {
+        components.push(ComponentSpec {
+            code: Concept::coded(codes.get(Key::ComponentHedge)),
+            value: ValueSpec::Concept(Concept::coded(codes.hedge(hedge))),
+            evidence: None,
+        });
+    }
+    for measurement in &finding.measurements {
+        components.push(size_component(d, measurement));
+    }
+    if let Some(change) = finding.change {
+        components.push(ComponentSpec {
+            code: Concept::coded(codes.get(Key::ComponentChange)),
+            value: ValueSpec::Concept(Concept::coded(codes.change(change))),
+            evidence: None,
+        });
+    }
+    components.push(ComponentSpec {
+        code: Concept::coded(codes.get(Key::ComponentTemporality)),
+        value: ValueSpec::Concept(Concept::coded(codes.temporality(finding.temporality))),
+        evidence: None,
+    });
+    let content = serde_json::json!({
+        "span": [finding.start, finding.end, finding.term_start, finding.term_end],
+        "section": finding.section,
+        "item": finding.item,
+        "code": finding.code.map(|c| [&c.system, &c.code]),
+        "assertion": finding.assertion,
+        "certainty": finding.certainty,
+        "temporality": finding.temporality,
+        "change": finding.change,
+        "laterality": finding.laterality,
+        "sites": finding.body_site.iter().map(|s| s.text).collect::<Vec<_>>(),
+        "sizes": finding.measurements.iter().map(|m| [m.start, m.end]).collect::<Vec<_>>(),
+        "critical": critical,
+    });
+    let spec = ObservationSpec {
+        identifier: d.identifier("finding", &content.to_string()),
+        status: d.status,
+        category: codes.get(Key::CategoryImaging),
+        code,
+        code_evidence: Some(d.evidence(finding.term_start, finding.term_end)),
+        value: Some(ValueSpec::Concept(Concept::coded(
+            codes.assertion(finding.assertion),
+        ))),
+        // R4 has one bodySite: the first site named (all are in the evidence text).
+        body_site: finding
+            .body_site
+            .first()
+            .and_then(|site| concept_text(site.code, site.text)),
+        interpretation: if critical {
+            vec![codes.get(Key::InterpretationCritical)]
+        } else {
+            Vec::new()
+        },
+        components,
+        has_member: Vec::new(),
+        evidence: d.evidence(finding.start, finding.end),
+    };
+    d.finish(&spec, Role::Finding).map(Some)
+}
+
+/// How sure a possible finding is, in percent: the extractor's grades are
+/// defined as ~75% (probable), ~50% (even chance) and ~25% (less likely).
+fn certainty_component<'a>(d: &Derivation<'a>, certainty: Certainty) -> ComponentSpec<'a> {
+    let percent: u8 = match certainty {
+        Certainty::High => 75,
+        Certainty::Moderate => 50,
+        Certainty::Low => 25,
+    };
+    ComponentSpec {
+        code: Concept::coded(d.codes.get(Key::ComponentCertainty)),
+        value: ValueSpec::Quantity(QuantitySpec {
+            value: Decimal {
+                value: f64::from(percent),
+                literal: Some(percent.to_string()),
+            },
+            unit: "%".to_owned(),
+        }),
+        evidence: None,
+    }
+}
+
+/// One size component per measurement, valued with the largest dimension in
+/// the unit as written (digits kept); the measurement as written is the
+/// code's text, so every dimension stays readable.
+fn size_component<'a>(d: &Derivation<'a>, m: &Measurement<'_>) -> ComponentSpec<'a> {
+    let size = d.codes.get(Key::ComponentSize);
+    let numbers = number_literals(m.text);
+    let (index, max) =
+        m.values
+            .iter()
+            .copied()
+            .enumerate()
+            .fold((0, f64::NEG_INFINITY), |best, (i, v)| {
+                if v > best.1 { (i, v) } else { best }
+            });
+    let literal = (numbers.len() == m.values.len())
+        .then(|| numbers.get(index).map(|s| (*s).to_owned()))
+        .flatten();
+    ComponentSpec {
+        code: Concept {
+            codings: vec![size],
+            text: fhir_string(&format!("{} ({})", size.display, m.text)),
+        },
+        value: ValueSpec::Quantity(QuantitySpec {
+            value: Decimal {
+                value: if max.is_finite() { max } else { 0.0 },
+                literal,
+            },
+            unit: m.unit.to_owned(),
+        }),
+        evidence: Some(d.evidence(m.start, m.end)),
+    }
+}
+
+/// The numbers in a measurement as written: `1.9 x 1.80 cm` → `["1.9", "1.80"]`.
+fn number_literals(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i + 1 < bytes.len() && bytes[i] == b'.' && bytes[i + 1].is_ascii_digit() {
+                i += 1;
+                while i < bytes.len() && bytes[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+            out.push(&text[start..i]);
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum GroupKind {
+    Statement(SectionKind),
+    /// A recommendation, with its follow-up interval in days.
+    Recommendation(Option<u32>),
+}
+
+/// A statement-level Observation: an impression item, a sentence carrying
+/// findings, or a recommendation.
+#[derive(Debug, Clone)]
+struct Group<'t> {
+    kind: GroupKind,
+    text: &'t str,
+    start: usize,
+    end: usize,
+    findings: Vec<usize>,
+}
+
+/// Groups findings into statements, keyed by span (text order): impression
+/// findings by their numbered item, findings inside a recommendation by that
+/// recommendation, others by their sentence. Every impression item gets a
+/// statement, with or without findings, and so does an impression without
+/// items or findings ("Normal study.").
+fn statement_groups<'t>(
+    extraction: &Extraction<'t>,
+    text: &'t str,
+) -> BTreeMap<(usize, usize, u8), Group<'t>> {
+    let mut groups: BTreeMap<(usize, usize, u8), Group<'t>> = BTreeMap::new();
+    for section in &extraction.sections {
+        if section.kind != SectionKind::Impression {
+            continue;
+        }
+        for item in &section.items {
+            groups.entry((item.start, item.end, 0)).or_insert(Group {
+                kind: GroupKind::Statement(SectionKind::Impression),
+                text: item.text,
+                start: item.start,
+                end: item.end,
+                findings: Vec::new(),
+            });
+        }
+    }
+    for recommendation in &extraction.recommendations {
+        groups
+            .entry((recommendation.start, recommendation.end, 1))
+            .or_insert(Group {
+                kind: GroupKind::Recommendation(recommendation.interval_days),
+                text: recommendation.text,
+                start: recommendation.start,
+                end: recommendation.end,
+                findings: Vec::new(),
+            });
+    }
+    for (index, finding) in extraction.findings.iter().enumerate() {
+        let item = (finding.section == SectionKind::Impression)
+            .then(|| {
+                extraction
+                    .sections
+                    .iter()
+                    .filter(|s| s.kind == SectionKind::Impression)
+                    .flat_map(|s| &s.items)
+                    .find(|i| i.start <= finding.start && finding.start < i.end.max(i.start + 1))
+            })
+            .flatten();
+        let recommendation = (finding.section == SectionKind::Recommendation)
+            .then(|| {
+                extraction
+                    .recommendations
+                    .iter()
+                    .find(|r| r.start <= finding.start && finding.end <= r.end)
+            })
+            .flatten();
+        let key = if let Some(item) = item {
+            (item.start, item.end, 0)
+        } else if let Some(r) = recommendation {
+            (r.start, r.end, 1)
+        } else {
+            (finding.start, finding.end, 0)
+        };
+        groups
+            .entry(key)
+            .or_insert(Group {
+                kind: GroupKind::Statement(finding.section),
+                text: finding.text,
+                start: finding.start,
+                end: finding.end,
+                findings: Vec::new(),
+            })
+            .findings
+            .push(index);
+    }
+    for section in &extraction.sections {
+        let empty_impression = section.kind == SectionKind::Impression
+            && section.items.is_empty()
+            && !groups.values().any(|g| {
+                g.kind == GroupKind::Statement(SectionKind::Impression)
+                    && section.start <= g.start
+                    && g.end <= section.end
+            });
+        if empty_impression && let Some((start, end, body)) = body_of(text, section) {
+            groups.entry((start, end, 0)).or_insert(Group {
+                kind: GroupKind::Statement(SectionKind::Impression),
+                text: body,
+                start,
+                end,
+                findings: Vec::new(),
+            });
+        }
+    }
+    groups
+}
+
+/// The trimmed body of a section and its char span, if not empty.
+fn body_of<'t>(
+    text: &'t str,
+    section: &reportsplit_split::Section<'_>,
+) -> Option<(usize, usize, &'t str)> {
+    let body = char_slice(text, section.body_start, section.body_end)?;
+    let leading = body.chars().take_while(|c| c.is_whitespace()).count();
+    let trimmed = body.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    let start = section.body_start + leading;
+    Some((start, start + trimmed.chars().count(), trimmed))
+}
+
+/// Cuts a char range out of a text; `None` when it is out of bounds.
+pub fn char_slice(text: &str, start: usize, end: usize) -> Option<&str> {
+    if start > end {
+        return None;
+    }
+    let mut indices = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(text.len()));
+    let from = indices.nth(start)?;
+    let to = if end == start {
+        from
+    } else {
+        indices.nth(end - start - 1)?
+    };
+    text.get(from..to)
+}
+
+fn statement_observation(
+    d: &Derivation<'_>,
+    section: SectionKind,
+    group: &Group<'_>,
+    members: Vec<String>,
+) -> Result<NewObservation, MapError> {
+    let content = serde_json::json!({
+        "span": [group.start, group.end],
+        "section": section,
+        "members": members,
+    });
+    let spec = ObservationSpec {
+        identifier: d.identifier("statement", &content.to_string()),
+        status: d.status,
+        category: d.codes.get(Key::CategoryImaging),
+        code: Concept::coded(d.codes.statement(section)),
+        code_evidence: None,
+        value: fhir_string(group.text).map(ValueSpec::String),
+        body_site: None,
+        interpretation: Vec::new(),
+        components: Vec::new(),
+        has_member: members,
+        evidence: d.evidence(group.start, group.end),
+    };
+    d.finish(&spec, Role::Statement)
+}
+
+fn recommendation_observation(
+    d: &Derivation<'_>,
+    group: &Group<'_>,
+    days: Option<u32>,
+    members: Vec<String>,
+) -> Result<NewObservation, MapError> {
+    let content = serde_json::json!({
+        "span": [group.start, group.end],
+        "days": days,
+        "members": members,
+    });
+    let components = days
+        .map(|days| ComponentSpec {
+            code: Concept::coded(d.codes.get(Key::ComponentFollowupInterval)),
+            value: ValueSpec::Quantity(QuantitySpec {
+                value: Decimal {
+                    value: f64::from(days),
+                    literal: Some(days.to_string()),
+                },
+                unit: "d".to_owned(),
+            }),
+            evidence: None,
+        })
+        .into_iter()
+        .collect();
+    let spec = ObservationSpec {
+        identifier: d.identifier("recommendation", &content.to_string()),
+        status: d.status,
+        category: d.codes.get(Key::CategoryImaging),
+        code: Concept::coded(d.codes.get(Key::Recommendation)),
+        code_evidence: None,
+        value: fhir_string(group.text).map(ValueSpec::String),
+        body_site: None,
+        interpretation: Vec::new(),
+        components,
+        has_member: members,
+        evidence: d.evidence(group.start, group.end),
+    };
+    d.finish(&spec, Role::Recommendation)
+}
+
+fn side_name(side: reportsplit_split::Laterality) -> &'static str {
+    match side {
+        reportsplit_split::Laterality::Left => "left",
+        reportsplit_split::Laterality::Right => "right",
+        reportsplit_split::Laterality::Bilateral => "bilateral",
+    }
+}
+
+fn discrepancy_observation(
+    d: &Derivation<'_>,
+    discrepancy: &reportsplit_split::Discrepancy<'_>,
+    findings_side: &Finding<'_>,
+    impression_side: &Finding<'_>,
+    members: Vec<String>,
+) -> Result<NewObservation, MapError> {
+    let content = serde_json::json!({
+        "findings": [findings_side.term_start, findings_side.term_end],
+        "impression": [impression_side.term_start, impression_side.term_end],
+        "sides": [discrepancy.findings_side, discrepancy.impression_side],
+    });
+    let statement = format!(
+        "{}: {} in Findings, {} in Impression",
+        discrepancy.term,
+        side_name(discrepancy.findings_side),
+        side_name(discrepancy.impression_side)
+    );
+    let spec = ObservationSpec {
+        identifier: d.identifier("discrepancy", &content.to_string()),
+        status: d.status,
+        category: d.codes.get(Key::CategoryImaging),
+        code: Concept::coded(d.codes.get(Key::DiscrepancyLaterality)),
+        code_evidence: None,
+        value: fhir_string(&statement).map(ValueSpec::String),
+        body_site: None,
+        interpretation: Vec::new(),
+        components: Vec::new(),
+        has_member: members,
+        evidence: d.evidence(impression_side.start, impression_side.end),
+    };
+    d.finish(&spec, Role::Discrepancy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reportsplit_split::{Assertion, Item, Section, Temporality};
+    use serde_json::json;
+
+    fn report(status: &str) -> Value {
+        json!({"resourceType": "DiagnosticReport", "id": "r1", "meta": {"versionId": "7"},
+               "status": status, "subject": {"reference": "#contained-patient"},
+               "issued": "2026-01-02T03:04:05.600+02:00"})
+    }
+
+    fn run() -> RunInfo {
+        RunInfo {
+            extractor_version: "1.2.3".into(),
+            recorded: time::macros::datetime!(2026-11-28 06:00 UTC),
+        }
+    }
+
+    fn text(t: &str) -> ReportText {
+        ReportText {
+            text: t.into(),
+            element: "DiagnosticReport.conclusion".into(),
+            headerless: SectionKind::Impression,
+        }
+    }
+
+    fn section<'a>(kind: SectionKind, t: &str, items: Vec<Item<'a>>) -> Section<'a> {
+        let end = t.chars().count();
+        Section {
+            kind,
+            title: None,
+            code: None,
+            start: 0,
+            end,
+            body_start: 0,
+            body_end: end,
+            items,
+        }
+    }
+
+    fn empty<'a>(sections: Vec<Section<'a>>) -> Extraction<'a> {
+        Extraction {
+            sections,
+            findings: vec![],
+            recommendations: vec![],
+            critical: vec![],
+            discrepancies: vec![],
+            assessments: vec![],
+        }
+    }
+
+    fn codes() -> &'static FhirCodes {
+        FhirCodes::builtin().expect("built-in table")
+    }
+
+    #[test]
+    fn an_impression_without_findings_is_still_a_statement() {
+        let t = "  Normal chest radiograph.  ";
+        let report = report("final");
+        let source = ReportSource::read(&report).expect("source");
+        let extraction = empty(vec![section(SectionKind::Impression, t, vec![])]);
+        let out = map_extraction(&source, &text(t), &extraction, &run(), codes()).expect("map");
+        assert_eq!(out.len(), 1);
+        let statement = &out[0].resource;
+        assert_eq!(statement["valueString"], "Normal chest radiograph.");
+        assert_eq!(statement["code"]["coding"][0]["code"], "121073");
+        assert_eq!(statement["extension"][0]["extension"][2]["valueInteger"], 2);
+        assert_eq!(
+            statement["extension"][0]["extension"][3]["valueInteger"],
+            24
+        );
+        // a subject pointing into the report's contained resources is not copied
+        assert!(statement.get("subject").is_none());
+        assert_eq!(statement["issued"], "2026-01-02T03:04:05.600+02:00");
+        assert_eq!(out[0].role, Role::Statement);
+    }
+
+    #[test]
+    fn every_impression_item_is_a_statement() {
+        let t = "1. Normal heart size. 2. Clear lungs.";
+        let item = |n, s: &'static str| {
+            let start = t.find(s).expect("item");
+            Item {
+                n,
+                label: None,
+                text: s,
+                start,
+                end: start + s.len(),
+            }
+        };
+        let items = vec![item(1, "Normal heart size."), item(2, "Clear lungs.")];
+        let report = report("preliminary");
+        let source = ReportSource::read(&report).expect("source");
+        let extraction = empty(vec![section(SectionKind::Impression, t, items)]);
+        let out = map_extraction(&source, &text(t), &extraction, &run(), codes()).expect("map");
+        let texts: Vec<&Value> = out.iter().map(|o| &o.resource["valueString"]).collect();
+        assert_eq!(
+            texts,
+            [&json!("Normal heart size."), &json!("Clear lungs.")]
+        );
+        assert!(out.iter().all(|o| o.resource["status"] == "preliminary"));
+    }
+
+    #[test]
+    fn withdrawn_reports_map_to_nothing_and_bad_spans_are_errors() {
+        let t = "No pneumothorax.";
+        let cancelled = report("cancelled");
+        let source = ReportSource::read(&cancelled).expect("source");
+        assert_eq!(source.status, ReportStatus::Withdrawn);
+        let extraction = empty(vec![section(SectionKind::Impression, t, vec![])]);
+        let out = map_extraction(&source, &text(t), &extraction, &run(), codes()).expect("map");
+        assert!(out.is_empty());
+
+        let final_report = report("final");
+        let source = ReportSource::read(&final_report).expect("source");
+        let mut extraction = empty(vec![]);
+        extraction.findings.push(Finding {
+            text: t,
+            start: 0,
+            end: 99,
+            section: SectionKind::Impression,
+            item: None,
+            term: "pneumothorax",
+            term_start: 3,
+            term_end: 15,
+            code: None,
+            assertion: Assertion::Absent,
+            certainty: None,
+            hedge: None,
+            temporality: Temporality::Current,
+            change: None,
+            laterality: None,
+            body_site: vec![],
+            measurements: vec![],
+            descriptors: vec![],
+            suggests: vec![],
+        });
+        let err = map_extraction(&source, &text(t), &extraction, &run(), codes()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("DiagnosticReport/r1: finding 0 spans 0..99"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn fhir_strings_are_never_empty_nor_hold_control_characters() {
+        assert_eq!(fhir_string("  a\u{c}b\tc\n "), Some("a b\tc".to_owned()));
+        assert_eq!(fhir_string(" \n\t"), None);
+        assert_eq!(fhir_string(""), None);
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(number_literals("2.1 x 1.40 x 10cm"), ["2.1", "1.40", "10"]);
+        assert_eq!(number_literals("8mm"), ["8"]);
+        assert_eq!(char_slice("añb✓c", 1, 4), Some("ñb✓"));
+        assert_eq!(char_slice("abc", 3, 3), Some(""));
+        assert_eq!(char_slice("abc", 2, 5), None);
+        assert!(is_fhir_id("a-b.C9") && !is_fhir_id("a/b") && !is_fhir_id(""));
+        let ident = Ident {
+            system: "urn:x".into(),
+            value: "a|b,c$d\\e".into(),
+        };
+        assert_eq!(identifier_query(&ident), r"identifier=urn:x|a\|b\,c\$d\\e");
+        let other = Ident {
+            value: "a".into(),
+            ..ident.clone()
+        };
+        assert_eq!(full_url(&ident), full_url(&ident.clone()));
+        assert_ne!(full_url(&ident), full_url(&other));
+        assert!(full_url(&ident).starts_with("urn:uuid:"));
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

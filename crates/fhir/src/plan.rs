@@ -1,0 +1,716 @@
+//! Write planning: one FHIR transaction per report. Pure; the async part that
+//! sends it and retries on 412 is the worker's (`reportsplit`'s `apply`).
+//!
+//! The transaction conditionally creates each new Observation (`ifNoneExist`
+//! on its identifier), creates reportsplit's Device conditionally and one
+//! Provenance, supersedes the Observations derived from an earlier text, and
+//! updates the DiagnosticReport with `ifMatch` on the version read. The
+//! report's update is the SERVER's JSON with exactly two changes (references
+//! appended to `result`, reportsplit's tag in `meta.tag`), so every element
+//! reportsplit does not own comes back byte for byte.
+
+use std::collections::HashSet;
+
+use reportsplit_split::Extraction;
+use serde_json::{Map, Value, json};
+
+use crate::map::build::{self, AgentSpec, NoteSpec, ProvenanceSpec};
+use crate::map::{
+    self, FhirCodes, Key, MapError, OBSERVATION_SYSTEM, ObsStatus, ReportSource, ReportStatus,
+    Role, RunInfo, SOFTWARE_NAME,
+};
+use crate::text::ReportText;
+
+/// System of the `meta.tag` reportsplit puts on the reports it has split. Its
+/// code is `{extractor version}:{Observation status or "withdrawn"}:sha256:{hash of the text read}`.
+pub const TAG_SYSTEM: &str = "urn:reportsplit:tag";
+const TAG_HASH_MARK: &str = ":sha256:";
+const WITHDRAWN: &str = "withdrawn";
+
+/// What a report's tag records: the derivation its Observations come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TagCode {
+    extractor_version: String,
+    /// The Observation status written, or `withdrawn`.
+    status: String,
+    text_sha: String,
+}
+
+impl TagCode {
+    fn code(&self) -> String {
+        format!(
+            "{}:{}{TAG_HASH_MARK}{}",
+            self.extractor_version, self.status, self.text_sha
+        )
+    }
+}
+
+fn tag_code(extractor_version: &str, status: ReportStatus, text_sha: &str) -> TagCode {
+    TagCode {
+        extractor_version: extractor_version.to_owned(),
+        status: match status {
+            ReportStatus::Active(status) => status.as_str().to_owned(),
+            ReportStatus::Withdrawn => WITHDRAWN.to_owned(),
+        },
+        text_sha: text_sha.to_owned(),
+    }
+}
+
+/// Reads a tag code; `None` for a code of another shape (then the report is re-derived).
+fn parse_tag(code: &str) -> Option<TagCode> {
+    let (head, text_sha) = code.rsplit_once(TAG_HASH_MARK)?;
+    let (extractor_version, status) = head.rsplit_once(':')?;
+    Some(TagCode {
+        extractor_version: extractor_version.to_owned(),
+        status: status.to_owned(),
+        text_sha: text_sha.to_owned(),
+    })
+}
+
+/// What to do with one report.
+#[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one Plan per report, moved out at once; boxing would only add an allocation"
+)]
+pub enum Plan {
+    /// The report's tag already matches this text and extractor version: nothing to write.
+    Current,
+    Write(WriteSet),
+}
+
+/// One transaction and what it contains.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteSet {
+    /// A Bundle of type `transaction`.
+    pub bundle: Value,
+    /// New Observations created by the bundle (findings and statements).
+    pub observations: usize,
+    /// How many of them are findings (one per finding mention).
+    pub findings: usize,
+    /// Earlier Observations the bundle marks as superseded.
+    pub superseded: usize,
+    /// Earlier Observations that only get the report's new status (same
+    /// text and extractor; e.g. preliminary → final).
+    pub restatused: usize,
+    /// The `fullUrl`s (urn:uuid) appended to the report's `result`, in order.
+    /// With PATCH, map them to the server's ids from the transaction response.
+    pub results: Vec<String>,
+    /// The tag the report gets (a Coding).
+    pub tag: Value,
+    /// Index in `bundle.entry` of the report's PUT (always the last entry).
+    pub report_entry: usize,
+}
+
+impl WriteSet {
+    /// The transaction without the report's PUT, for servers where the
+    /// report is changed by [`report_patch`] instead.
+    pub fn bundle_without_report(&self) -> Value {
+        let mut bundle = self.bundle.clone();
+        if let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut)
+            && self.report_entry < entries.len()
+        {
+            entries.remove(self.report_entry);
+        }
+        bundle
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Map(#[from] MapError),
+    #[error("{report}: {message}")]
+    Report { report: String, message: String },
+    #[error("{report}: the mapping table is invalid: {source}")]
+    Mapping {
+        report: String,
+        #[source]
+        source: reportsplit_split::MappingError,
+    },
+}
+
+/// Which `result` references of this report must be read (as `previous`)
+/// before planning: those that may be reportsplit's Observations from an
+/// earlier text. Empty when the report was never tagged by reportsplit.
+/// Only relative `Observation/{id}` references are returned (ours are always
+/// relative: the server resolved our urn:uuids).
+pub fn previous_refs(report: &Value) -> Vec<String> {
+    if find_tag(report).is_none() {
+        return Vec::new();
+    }
+    let mut seen = HashSet::new();
+    result_refs(report)
+        .filter_map(|r| r.get("reference").and_then(Value::as_str))
+        .filter(|r| {
+            r.strip_prefix("Observation/")
+                .is_some_and(|id| map::is_fhir_id(id.split('/').next().unwrap_or("")))
+        })
+        .map(|r| match r.split_once("/_history/") {
+            Some((plain, _)) => plain.to_owned(),
+            None => r.to_owned(),
+        })
+        .filter(|r| seen.insert(r.clone()))
+        .collect()
+}
+
+/// Whether the report's tag already records this text, status and extractor
+/// version, so that [`plan`] would answer [`Plan::Current`]. Cheap: callers
+/// ask it first and skip splitting the text and reading `previous`.
+pub fn is_current(report: &Value, text: &ReportText, run: &RunInfo) -> bool {
+    let Ok(source) = ReportSource::read(report) else {
+        return false;
+    };
+    let text_sha = map::sha256_hex(text.text.as_bytes());
+    tag_of(report) == Some(tag_code(&run.extractor_version, source.status, &text_sha))
+}
+
+/// The parsed reportsplit tag of a report, if it has a well-formed one.
+fn tag_of(report: &Value) -> Option<TagCode> {
+    find_tag(report)
+        .and_then(|(_, coding)| coding.get("code").and_then(Value::as_str))
+        .and_then(parse_tag)
+}
+
+/// Plans the transaction for one report with the built-in code table.
+pub fn plan(
+    report: &Value,
+    text: &ReportText,
+    extraction: &Extraction<'_>,
+    previous: &[Value],
+    run: &RunInfo,
+) -> Result<Plan, PlanError> {
+    let codes = FhirCodes::builtin().map_err(|source| PlanError::Mapping {
+        report: crate::plan::report_name(report),
+        source,
+    })?;
+    plan_with(report, text, extraction, previous, run, codes)
+}
+
+fn report_name(report: &Value) -> String {
+    format!(
+        "DiagnosticReport/{}",
+        report.get("id").and_then(Value::as_str).unwrap_or("?")
+    )
+}
+
+/// [`plan`] with a site's own code table.
+pub fn plan_with(
+    report: &Value,
+    text: &ReportText,
+    extraction: &Extraction<'_>,
+    previous: &[Value],
+    run: &RunInfo,
+    codes: &FhirCodes,
+) -> Result<Plan, PlanError> {
+    let source = ReportSource::read(report)?;
+    let text_sha = map::sha256_hex(text.text.as_bytes());
+    let derivation = tag_code(&run.extractor_version, source.status, &text_sha);
+    let tagged = tag_of(report);
+    if tagged.as_ref() == Some(&derivation) {
+        return Ok(Plan::Current);
+    }
+    let fail = |message: String| PlanError::Report {
+        report: source.reference(),
+        message,
+    };
+
+    // Same text and extractor, only the report's status moved (preliminary →
+    // final, final → corrected...): the Observations already there are this
+    // text's; they get the new status instead of being derived again.
+    let status_only = tagged.as_ref().is_some_and(|t| {
+        t.extractor_version == derivation.extractor_version
+            && t.text_sha == derivation.text_sha
+            && t.status != WITHDRAWN
+    });
+    let (created, rewritten) = match (status_only, source.status) {
+        (true, ReportStatus::Active(status)) => (
+            Vec::new(),
+            rewrite_previous(
+                &source,
+                previous,
+                &HashSet::new(),
+                run,
+                Rewrite::Status(status),
+            )?,
+        ),
+        _ => {
+            let created = map::map_extraction(&source, text, extraction, run, codes)?;
+            let new_identifiers: HashSet<&str> = created
+                .iter()
+                .map(|o| o.identifier.value.as_str())
+                .collect();
+            let superseded =
+                rewrite_previous(&source, previous, &new_identifiers, run, Rewrite::Supersede)?;
+            (created, superseded)
+        }
+    };
+    let superseded = rewritten;
+    let tag_code = derivation.code();
+
+    let results: Vec<String> = created.iter().map(|o| o.full_url.clone()).collect();
+    let findings = created.iter().filter(|o| o.role == Role::Finding).count();
+    let observations = created.len();
+    let restatused = superseded.iter().filter(|o| !o.superseded).count();
+    let superseded_count = superseded.len() - restatused;
+
+    let mut entries: Vec<Value> = Vec::with_capacity(observations + superseded.len() + 3);
+    let device_ident = map::device_identifier(run);
+    let device_url = map::full_url(&device_ident);
+    let provenance = if observations > 0 || !superseded.is_empty() {
+        let mut targets = results.clone();
+        targets.extend(superseded.iter().map(|o| o.reference.clone()));
+        let spec = ProvenanceSpec {
+            targets,
+            recorded: run.recorded,
+            source: source.versioned_reference(),
+            revised: superseded
+                .iter()
+                .map(Superseded::versioned_reference)
+                .collect(),
+            agent: AgentSpec {
+                reference: device_url.clone(),
+                identifier: device_ident.clone(),
+                display: format!("{SOFTWARE_NAME} {}", run.extractor_version),
+                agent_type: codes.get(Key::ProvenanceAgent),
+            },
+        };
+        let device = map::device(run).map_err(|e| fail(e.to_string()))?;
+        entries.push(entry(
+            Some(device_url),
+            device,
+            conditional_create("Device", &device_ident),
+        ));
+        Some(build::provenance(&spec).map_err(|e| fail(e.to_string()))?)
+    } else {
+        None
+    };
+    for observation in created {
+        let request = conditional_create("Observation", &observation.identifier);
+        entries.push(entry(
+            Some(observation.full_url),
+            observation.resource,
+            request,
+        ));
+    }
+    for old in superseded {
+        let request = update(&old.reference, &old.version_id);
+        entries.push(entry(None, old.resource, request));
+    }
+    if let Some(provenance) = provenance {
+        let provenance_ident = map::Ident {
+            system: "urn:reportsplit:provenance".into(),
+            value: format!("{}/{}", source.versioned_reference(), tag_code),
+        };
+        let request = json!({ "method": "POST", "url": "Provenance" });
+        entries.push(entry(
+            Some(map::full_url(&provenance_ident)),
+            provenance,
+            request,
+        ));
+    }
+
+    let tag = json!({
+        "system": TAG_SYSTEM,
+        "code": tag_code,
+        "display": format!("split by {SOFTWARE_NAME} {}", run.extractor_version),
+    });
+    let updated = updated_report(report, &results, &tag).map_err(fail)?;
+    entries.push(entry(
+        None,
+        updated,
+        update(&source.reference(), source.version_id),
+    ));
+    let report_entry = entries.len() - 1;
+    let mut bundle = Map::with_capacity(3);
+    bundle.insert("resourceType".into(), Value::from("Bundle"));
+    bundle.insert("type".into(), Value::from("transaction"));
+    bundle.insert("entry".into(), Value::Array(entries));
+    Ok(Plan::Write(WriteSet {
+        bundle: Value::Object(bundle),
+        observations,
+        findings,
+        superseded: superseded_count,
+        restatused,
+        results,
+        tag,
+        report_entry,
+    }))
+}
+
+/// A Bundle entry. Built by moving the resource in (the `json!` macro would
+/// serialise it again). Updates carry no `fullUrl`: it must be absolute, and
+/// the request url says what is updated.
+fn entry(full_url: Option<String>, resource: Value, request: Value) -> Value {
+    let mut entry = Map::with_capacity(3);
+    if let Some(full_url) = full_url {
+        entry.insert("fullUrl".into(), Value::String(full_url));
+    }
+    entry.insert("resource".into(), resource);
+    entry.insert("request".into(), request);
+    Value::Object(entry)
+}
+
+fn conditional_create(resource_type: &str, identifier: &map::Ident) -> Value {
+    json!({
+        "method": "POST",
+        "url": resource_type,
+        "ifNoneExist": map::identifier_query(identifier),
+    })
+}
+
+/// A version-aware update: 412 if the resource changed since it was read.
+fn update(url: &str, version_id: &str) -> Value {
+    json!({ "method": "PUT", "url": url, "ifMatch": format!("W/\"{version_id}\"") })
+}
+
+fn result_refs(report: &Value) -> impl Iterator<Item = &Value> {
+    report
+        .get("result")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+/// reportsplit's tag on the report: its index in `meta.tag` and the coding.
+fn find_tag(report: &Value) -> Option<(usize, &Value)> {
+    report
+        .pointer("/meta/tag")
+        .and_then(Value::as_array)?
+        .iter()
+        .enumerate()
+        .find(|(_, coding)| coding.get("system").and_then(Value::as_str) == Some(TAG_SYSTEM))
+}
+
+/// The server's report with `results` appended to `result` (none dropped, no
+/// duplicates) and reportsplit's tag set (an older one replaced, other tags
+/// untouched). Nothing else changes: key order, unknown elements, extensions
+/// and decimals are the server's.
+fn updated_report(report: &Value, results: &[String], tag: &Value) -> Result<Value, String> {
+    let mut updated = report.clone();
+    let object = updated
+        .as_object_mut()
+        .ok_or_else(|| "the report is not a JSON object".to_owned())?;
+    if !results.is_empty() {
+        let existing: HashSet<String> = results_of(object)
+            .filter_map(|r| {
+                r.get("reference")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect();
+        let additions: Vec<Value> = results
+            .iter()
+            .filter(|r| !existing.contains(*r))
+            .map(|r| json!({ "reference": r }))
+            .collect();
+        match object.get_mut("result") {
+            Some(Value::Array(list)) => list.extend(additions),
+            Some(_) => return Err("the report's `result` is not an array".into()),
+            None => {
+                object.insert("result".into(), Value::Array(additions));
+            }
+        }
+    }
+    let meta = object
+        .entry("meta")
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+        .ok_or_else(|| "the report's `meta` is not an object".to_owned())?;
+    match meta.get_mut("tag") {
+        Some(Value::Array(tags)) => {
+            let ours = tags
+                .iter()
+                .position(|c| c.get("system").and_then(Value::as_str) == Some(TAG_SYSTEM));
+            match ours {
+                Some(index) => {
+                    tags[index] = tag.clone();
+                    let mut position = 0;
+                    tags.retain(|c| {
+                        let keep = position <= index
+                            || c.get("system").and_then(Value::as_str) != Some(TAG_SYSTEM);
+                        position += 1;
+                        keep
+                    });
+                }
+                None => tags.push(tag.clone()),
+            }
+        }
+        Some(_) => return Err("the report's `meta.tag` is not an array".into()),
+        None => {
+            meta.insert("tag".into(), Value::Array(vec![tag.clone()]));
+        }
+    }
+    Ok(updated)
+}
+
+fn results_of(object: &Map<String, Value>) -> impl Iterator<Item = &Value> {
+    object
+        .get("result")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+/// The same change as JSON Patch operations on the report, for servers whose
+/// CapabilityStatement allows PATCH: a `test` of the version read, the
+/// `results` appended (give the server's `Observation/{id}` references, from
+/// the response to [`WriteSet::bundle_without_report`]), and the tag set.
+pub fn report_patch(report: &Value, results: &[String], tag: &Value) -> Result<Value, PlanError> {
+    let source = ReportSource::read(report)?;
+    let mut ops = vec![json!({
+        "op": "test", "path": "/meta/versionId", "value": source.version_id,
+    })];
+    let existing: HashSet<&str> = result_refs(report)
+        .filter_map(|r| r.get("reference").and_then(Value::as_str))
+        .collect();
+    let mut additions = results
+        .iter()
+        .filter(|r| !existing.contains(r.as_str()))
+        .peekable();
+    if report.get("result").is_some() {
+        ops.extend(
+            additions
+                .map(|r| json!({ "op": "add", "path": "/result/-", "value": { "reference": r } })),
+        );
+    } else if additions.peek().is_some() {
+        let list: Vec<Value> = additions.map(|r| json!({ "reference": r })).collect();
+        ops.push(json!({ "op": "add", "path": "/result", "value": list }));
+    }
+    match report.pointer("/meta/tag") {
+        Some(Value::Array(tags)) => {
+            let is_ours = |c: &Value| c.get("system").and_then(Value::as_str) == Some(TAG_SYSTEM);
+            match tags.iter().position(is_ours) {
+                Some(index) => {
+                    ops.push(json!({
+                        "op": "replace", "path": format!("/meta/tag/{index}"), "value": tag,
+                    }));
+                    // Further reportsplit tags (left by a server that merges
+                    // tags) are removed from the end, so indexes stay valid.
+                    let extra: Vec<usize> = (index + 1..tags.len())
+                        .filter(|&i| is_ours(&tags[i]))
+                        .collect();
+                    ops.extend(
+                        extra
+                            .into_iter()
+                            .rev()
+                            .map(|i| json!({ "op": "remove", "path": format!("/meta/tag/{i}") })),
+                    );
+                }
+                None => ops.push(json!({ "op": "add", "path": "/meta/tag/-", "value": tag })),
+            }
+        }
+        Some(_) => {
+            return Err(PlanError::Report {
+                report: source.reference(),
+                message: "the report's `meta.tag` is not an array".into(),
+            });
+        }
+        None => ops.push(json!({ "op": "add", "path": "/meta/tag", "value": [tag] })),
+    }
+    Ok(Value::Array(ops))
+}
+
+/// An earlier Observation of reportsplit, as it will be written back.
+struct Superseded {
+    /// `Observation/{id}`.
+    reference: String,
+    version_id: String,
+    resource: Value,
+    /// Superseded (`entered-in-error`), or only given the report's new status.
+    superseded: bool,
+}
+
+impl Superseded {
+    fn versioned_reference(&self) -> String {
+        format!("{}/_history/{}", self.reference, self.version_id)
+    }
+}
+
+/// What happens to the earlier Observations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rewrite {
+    /// The text, extractor or status changed them away: `entered-in-error`
+    /// plus a note saying why.
+    Supersede,
+    /// Same derivation, new report status.
+    Status(ObsStatus),
+}
+
+/// The `previous` Observations reportsplit derived from this report
+/// (identifier system and report id match), not recreated by this plan and
+/// not already `entered-in-error`, with their new status. Nothing else in them
+/// changes (the server's JSON is edited); history keeps the old version, and
+/// the new Provenance links to it (entity role `revision`).
+fn rewrite_previous(
+    source: &ReportSource<'_>,
+    previous: &[Value],
+    keep: &HashSet<&str>,
+    run: &RunInfo,
+    rewrite: Rewrite,
+) -> Result<Vec<Superseded>, PlanError> {
+    let ours_prefix = format!("{}/", source.id);
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for observation in previous {
+        if observation.get("resourceType").and_then(Value::as_str) != Some("Observation") {
+            continue;
+        }
+        let our_identifier = observation
+            .get("identifier")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|i| i.get("system").and_then(Value::as_str) == Some(OBSERVATION_SYSTEM))
+            .filter_map(|i| i.get("value").and_then(Value::as_str))
+            .find(|v| v.starts_with(&ours_prefix));
+        let Some(identifier) = our_identifier else {
+            continue;
+        };
+        let status = observation.get("status").and_then(Value::as_str);
+        let new_status = match rewrite {
+            Rewrite::Supersede => ObsStatus::EnteredInError,
+            Rewrite::Status(status) => status,
+        };
+        if keep.contains(identifier)
+            || status == Some(ObsStatus::EnteredInError.as_str())
+            || status == Some(new_status.as_str())
+        {
+            continue;
+        }
+        let fail = |message: &str| PlanError::Report {
+            report: source.reference(),
+            message: format!("previous Observation {identifier}: {message}"),
+        };
+        let id = observation
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| map::is_fhir_id(id))
+            .ok_or_else(|| fail("has no valid id"))?;
+        if !seen.insert(id.to_owned()) {
+            continue;
+        }
+        let version_id = observation
+            .pointer("/meta/versionId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| fail("has no meta.versionId"))?;
+        let mut resource = observation.clone();
+        let object = resource
+            .as_object_mut()
+            .ok_or_else(|| fail("is not an object"))?;
+        object.insert("status".into(), Value::String(new_status.as_str().into()));
+        if rewrite == Rewrite::Supersede {
+            let note = build::note(&NoteSpec {
+                author: format!("{SOFTWARE_NAME} {}", run.extractor_version),
+                time: run.recorded,
+                text: format!(
+                    "Superseded: {} changed since this Observation was derived from it; \
+                     see the Provenance that revises this version.",
+                    source.reference()
+                ),
+            })
+            .map_err(|e| fail(&e.to_string()))?;
+            match object.get_mut("note") {
+                Some(Value::Array(notes)) => notes.push(note),
+                Some(_) => return Err(fail("has a `note` that is not an array")),
+                None => insert_note(object, note),
+            }
+        }
+        out.push(Superseded {
+            reference: format!("Observation/{id}"),
+            version_id: version_id.to_owned(),
+            resource,
+            superseded: rewrite == Rewrite::Supersede,
+        });
+    }
+    Ok(out)
+}
+
+/// Inserts `note` where FHIR orders it (before bodySite/method/... if present).
+fn insert_note(object: &mut Map<String, Value>, note: Value) {
+    const AFTER_NOTE: [&str; 8] = [
+        "bodySite",
+        "method",
+        "specimen",
+        "device",
+        "referenceRange",
+        "hasMember",
+        "derivedFrom",
+        "component",
+    ];
+    let mut rebuilt = Map::with_capacity(object.len() + 1);
+    let mut note = Some(Value::Array(vec![note]));
+    for (key, value) in std::mem::take(object) {
+        if AFTER_NOTE.contains(&key.as_str())
+            && let Some(n) = note.take()
+        {
+            rebuilt.insert("note".into(), n);
+        }
+        rebuilt.insert(key, value);
+    }
+    if let Some(n) = note {
+        rebuilt.insert("note".into(), n);
+    }
+    *object = rebuilt;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_codes_round_trip() {
+        let code = tag_code("1.2.3", ReportStatus::Active(ObsStatus::Final), "ab12");
+        assert_eq!(code.code(), "1.2.3:final:sha256:ab12");
+        assert_eq!(parse_tag(&code.code()), Some(code));
+        let withdrawn = tag_code("1", ReportStatus::Withdrawn, "ff");
+        assert_eq!(withdrawn.code(), "1:withdrawn:sha256:ff");
+        // codes of an older shape or another tool's are not ours: re-derive
+        assert_eq!(parse_tag("1.2.3:sha256"), None);
+        assert_eq!(parse_tag("whatever"), None);
+    }
+
+    #[test]
+    fn a_note_goes_where_fhir_orders_it() {
+        let mut object = match json!({"resourceType": "Observation", "status": "final",
+                                      "code": {"text": "x"}, "bodySite": {"text": "lung"},
+                                      "component": []})
+        {
+            Value::Object(map) => map,
+            _ => unreachable!("an object literal"),
+        };
+        insert_note(&mut object, json!({"text": "n"}));
+        let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "resourceType",
+                "status",
+                "code",
+                "note",
+                "bodySite",
+                "component"
+            ]
+        );
+        let mut bare = Map::new();
+        insert_note(&mut bare, json!({"text": "n"}));
+        assert_eq!(Value::Object(bare), json!({"note": [{"text": "n"}]}));
+    }
+
+    #[test]
+    fn previous_refs_skip_foreign_and_contained_references() {
+        let report = json!({
+            "resourceType": "DiagnosticReport", "id": "r",
+            "meta": {"versionId": "2", "tag": [{"system": TAG_SYSTEM, "code": "1:final:sha256:aa"}]},
+            "result": [
+                {"reference": "Observation/a"},
+                {"reference": "Observation/a/_history/3"},
+                {"reference": "#contained"},
+                {"reference": "http://elsewhere.example/fhir/Observation/b"},
+                {"display": "no reference"},
+                {"reference": "Observation/c"}
+            ]
+        });
+        assert_eq!(previous_refs(&report), ["Observation/a", "Observation/c"]);
+    }
+}

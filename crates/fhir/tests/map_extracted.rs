@@ -1,0 +1,317 @@
+//! The mapping over what the real extractor produces, on reports written for
+//! this test: invariants that must hold whatever the extractor finds.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use reportsplit_fhir::map::{RunInfo, char_slice};
+use reportsplit_fhir::plan::{Plan, WriteSet, plan};
+use reportsplit_fhir::text::ReportText;
+use reportsplit_split::{Lexicon, SectionKind, extract_as};
+use serde_json::{Value, json};
+
+const REPORTS: &[&str] = &[
+    "FINDINGS: There is a new 8 mm nodule in the right lower lobe. No pleural effusion or \
+     pneumothorax.\nIMPRESSION:\n1. New 8 mm right lower lobe nodule. Follow-up CT in 3 months is \
+     recommended.\n2. No effusion.\n",
+    "EXAM: CT ABDOMEN AND PELVIS WITH CONTRAST. HISTORY: Rule out appendicitis. FINDINGS: ,The \
+     appendix is dilated to 1.20 cm with periappendiceal fat stranding.,No free air.,Small left \
+     renal cyst measuring 2.1 x 1.8 x 1.0 cm, stable.,IMPRESSION: ,Acute appendicitis.,",
+    "IMPRESSION: Large right pneumothorax with mediastinal shift, concerning for tension. Findings \
+     communicated to Dr. Ämelie Ñúñez at 14:05.",
+    "FINDINGS:\nLUNGS: Left lower lobe consolidation.\nPLEURA: No effusion.\nIMPRESSION:\n\
+     1) Right lower lobe pneumonia.\n2) Status post cholecystectomy.",
+    "Normal chest radiograph.",
+];
+
+fn report(n: usize) -> Value {
+    json!({
+        "resourceType": "DiagnosticReport",
+        "id": format!("x{n}"),
+        "meta": {"versionId": "1", "lastUpdated": "2026-11-20T10:00:00.000+00:00"},
+        "status": "final",
+        "code": {"text": "Imaging report"},
+        "subject": {"reference": "Patient/p"},
+        "effectivePeriod": {"start": "2026-11-20T09:00:00+01:00"},
+    })
+}
+
+fn run() -> RunInfo {
+    RunInfo {
+        extractor_version: "0.1.0".into(),
+        recorded: time::macros::datetime!(2026-11-28 06:00 UTC),
+    }
+}
+
+fn plan_text(n: usize, text: &str, headerless: SectionKind) -> (WriteSet, usize) {
+    static LEXICON: OnceLock<Lexicon> = OnceLock::new();
+    let lexicon = LEXICON.get_or_init(Lexicon::builtin);
+    let extraction = extract_as(text, lexicon, headerless);
+    let report_text = ReportText {
+        text: text.to_owned(),
+        element: "DiagnosticReport.presentedForm[0]".into(),
+        headerless,
+    };
+    match plan(&report(n), &report_text, &extraction, &[], &run()).expect("plan") {
+        Plan::Write(set) => (set, extraction.findings.len()),
+        Plan::Current => panic!("untagged report planned as current"),
+    }
+}
+
+/// Every derivation-reference in `value` (recursively), as (offset, length).
+fn evidence_spans(value: &Value, out: &mut Vec<(u64, u64, String)>, at: &str) {
+    match value {
+        Value::Object(map) => {
+            if map.get("url").and_then(Value::as_str)
+                == Some("http://hl7.org/fhir/StructureDefinition/derivation-reference")
+            {
+                let part = |name: &str| {
+                    map["extension"]
+                        .as_array()
+                        .and_then(|parts| parts.iter().find(|p| p["url"] == name))
+                        .and_then(|p| p["valueInteger"].as_u64())
+                        .expect("offset/length")
+                };
+                out.push((part("offset"), part("length"), at.to_owned()));
+            }
+            for (key, child) in map {
+                evidence_spans(child, out, &format!("{at}/{key}"));
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                evidence_spans(child, out, &format!("{at}/{i}"));
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn invariants_over_extracted_reports() {
+    for (n, text) in REPORTS.iter().enumerate() {
+        let (set, findings) = plan_text(n, text, SectionKind::Other);
+        let entries = set.bundle["entry"].as_array().expect("entries");
+        let observations: Vec<&Value> = entries
+            .iter()
+            .filter(|e| e["resource"]["resourceType"] == "Observation")
+            .collect();
+        assert_eq!(observations.len(), set.observations, "report {n}");
+        assert!(
+            set.findings <= findings,
+            "report {n}: at most one Observation per finding"
+        );
+        if set.observations == 0 {
+            // nothing derived (headerless text without findings): only the tag is written
+            assert_eq!(entries.len(), 1, "report {n}");
+            assert_eq!(entries[0]["request"]["method"], "PUT");
+            continue;
+        }
+
+        let urls: HashSet<&str> = entries
+            .iter()
+            .filter_map(|e| e["fullUrl"].as_str())
+            .collect();
+        let creates = entries
+            .iter()
+            .filter(|e| e["request"]["method"] == "POST")
+            .count();
+        assert_eq!(
+            urls.len(),
+            creates,
+            "report {n}: every create has its own fullUrl"
+        );
+        assert!(
+            urls.iter().all(|u| u.starts_with("urn:uuid:")),
+            "report {n}"
+        );
+        let identifiers: HashSet<&str> = observations
+            .iter()
+            .filter_map(|e| e["request"]["ifNoneExist"].as_str())
+            .collect();
+        assert_eq!(
+            identifiers.len(),
+            observations.len(),
+            "report {n}: identifiers unique"
+        );
+
+        let text_chars = text.chars().count() as u64;
+        for entry in &observations {
+            let resource = &entry["resource"];
+            for member in resource["hasMember"].as_array().into_iter().flatten() {
+                let target = member["reference"].as_str().expect("member");
+                assert!(
+                    urls.contains(target),
+                    "report {n}: dangling member {target}"
+                );
+            }
+            let mut spans = Vec::new();
+            evidence_spans(resource, &mut spans, "");
+            assert!(
+                !spans.is_empty(),
+                "report {n}: Observation without evidence"
+            );
+            for (offset, length, at) in spans {
+                assert!(
+                    offset + length <= text_chars,
+                    "report {n}: {at} out of the text"
+                );
+                let evidence = char_slice(text, offset as usize, (offset + length) as usize)
+                    .expect("evidence slices the text");
+                if at == "/code/extension/0" {
+                    assert_eq!(
+                        resource["code"]["text"].as_str(),
+                        Some(evidence),
+                        "report {n}"
+                    );
+                }
+                if at.is_empty()
+                    && let Some(statement) = resource["valueString"].as_str()
+                    && resource["code"]["coding"][0]["code"] != "laterality-discrepancy"
+                {
+                    assert_eq!(statement, evidence.trim(), "report {n}");
+                }
+            }
+            assert_eq!(
+                resource["effectivePeriod"],
+                json!({"start": "2026-11-20T09:00:00+01:00"})
+            );
+        }
+        let provenance = entries
+            .iter()
+            .find(|e| e["resource"]["resourceType"] == "Provenance")
+            .expect("provenance");
+        let targets: Vec<&str> = provenance["resource"]["target"]
+            .as_array()
+            .expect("targets")
+            .iter()
+            .filter_map(|t| t["reference"].as_str())
+            .collect();
+        assert_eq!(
+            targets,
+            set.results.iter().map(String::as_str).collect::<Vec<_>>()
+        );
+
+        let (again, _) = plan_text(n, text, SectionKind::Other);
+        assert_eq!(again, set, "report {n}: deterministic");
+    }
+}
+
+#[test]
+fn a_lone_conclusion_is_an_impression() {
+    let (set, _) = plan_text(
+        9,
+        "No acute cardiopulmonary abnormality.",
+        SectionKind::Impression,
+    );
+    let statements: Vec<&Value> = set.bundle["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["code"]["coding"][0]["code"] == "121073")
+        .collect();
+    assert_eq!(statements.len(), 1);
+    assert_eq!(
+        statements[0]["valueString"],
+        "No acute cardiopulmonary abnormality."
+    );
+}
+
+#[test]
+fn a_hedged_finding_carries_its_certainty_and_kind_of_doubt() {
+    let (set, _) = plan_text(
+        10,
+        "IMPRESSION: Right basilar opacity concerning for pneumonia. Probable small left effusion.",
+        SectionKind::Other,
+    );
+    let finding = |display: &str| -> Vec<(String, Value)> {
+        let resource = set.bundle["entry"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| &e["resource"])
+            .find(|r| r["code"]["coding"][0]["display"] == display)
+            .unwrap_or_else(|| panic!("no {display} Observation"));
+        assert_eq!(
+            resource["valueCodeableConcept"]["coding"][0]["code"],
+            "60022001"
+        );
+        resource["component"]
+            .as_array()
+            .expect("components")
+            .iter()
+            .map(|c| {
+                let code = c["code"]["coding"][0]["code"].as_str().expect("code");
+                let value = c
+                    .get("valueQuantity")
+                    .map(|q| q["value"].clone())
+                    .unwrap_or_else(|| c["valueCodeableConcept"]["coding"][0]["code"].clone());
+                (code.to_owned(), value)
+            })
+            .collect()
+    };
+    for (display, kind) in [
+        ("Pneumonia", "hedge-suspicion"),
+        ("Pleural effusion", "hedge-probability"),
+    ] {
+        let components = finding(display);
+        for expected in [
+            ("111012".to_owned(), json!(75)),
+            ("hedge".into(), json!(kind)),
+        ] {
+            assert!(components.contains(&expected), "{display}: {components:?}");
+        }
+    }
+}
+
+/// The report of the example in docs/fhir-model.md.
+const EXAMPLE: &str = "IMPRESSION: New 8.0 mm nodule in the right lower lobe.";
+
+/// Writes the transaction for [`EXAMPLE`] to the file `REPORTSPLIT_EXAMPLE_BUNDLE`
+/// names (docs/fhir-model.md shows it).
+#[test]
+fn write_example_when_asked() {
+    let Ok(path) = std::env::var("REPORTSPLIT_EXAMPLE_BUNDLE") else {
+        return;
+    };
+    let (set, _) = plan_text(0, EXAMPLE, SectionKind::Other);
+    let pretty = serde_json::to_string_pretty(&set.bundle).expect("json");
+    std::fs::write(path, pretty).expect("write example");
+}
+
+/// Every string value in the planned bundle is a valid FHIR string: not
+/// empty, no control characters but tab, CR, LF.
+fn assert_fhir_strings(value: &Value, at: &str) {
+    match value {
+        Value::String(s) => {
+            assert!(!s.trim().is_empty(), "empty string at {at}");
+            assert!(
+                !s.chars()
+                    .any(|c| c < ' ' && !matches!(c, '\t' | '\n' | '\r')),
+                "control character at {at}: {s:?}"
+            );
+        }
+        Value::Object(map) => map
+            .iter()
+            .for_each(|(k, v)| assert_fhir_strings(v, &format!("{at}/{k}"))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| assert_fhir_strings(v, &format!("{at}/{i}"))),
+        _ => {}
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Whatever the text, planning never panics and what it writes is valid.
+    #[test]
+    fn any_text_plans_to_valid_strings(
+        body in "(IMPRESSION: |FINDINGS: |1\\. |2\\) |- )?([a-zA-Z0-9 .,:;()\\-\u{0}-\u{1f}ñ✓]{0,40}(nodule|effusion|pneumothorax|mass|left|right|no |8 mm|1\\.50 x 2 cm|stable|new)){0,6}"
+    ) {
+        let (set, _) = plan_text(1, &body, SectionKind::Other);
+        assert_fhir_strings(&set.bundle, "");
+    }
+}

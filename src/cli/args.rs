@@ -1,0 +1,245 @@
+//! The clap arguments of each command, and their conversion into the
+//! library's plain option structs (the library knows nothing of clap).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reportsplit::mode::backfill::{BackfillOptions, WindowField};
+use reportsplit::mode::daemon::DaemonOptions;
+use reportsplit::mode::once::OnceOptions;
+use reportsplit::mode::reprocess::ReprocessOptions;
+use reportsplit::mode::serve::ServeOptions;
+use time::OffsetDateTime;
+
+use super::parse::{parse_duration, parse_instant};
+
+/// `reportsplit sync`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SyncArgs {
+    /// The configuration file (TOML; see config/example.toml).
+    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Run one pass and exit: the form for cron (resumes from the saved checkpoint).
+    #[arg(long)]
+    pub once: bool,
+    /// Print the transactions that would be sent (NDJSON, one Bundle per line);
+    /// write nothing to the server and leave the checkpoint where it is.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the transaction Bundles (NDJSON) to FILE instead of stdout. With a
+    /// real run it is an audit log of what was sent.
+    #[arg(long, value_name = "FILE")]
+    pub transactions_out: Option<PathBuf>,
+    /// Run as a daemon: a pass every DURATION (5m, 1h...; ±10% jitter) until
+    /// SIGTERM/SIGINT, which finish the pass in flight (see src/mode/daemon.rs).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["once", "dry_run"])]
+    pub every: Option<std::time::Duration>,
+    /// With --every: serve Prometheus metrics (GET /metrics) on this address,
+    /// e.g. 127.0.0.1:9464. Pass counts, outcomes by reason and checkpoint lag.
+    #[arg(long, value_name = "ADDR", requires = "every")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+impl SyncArgs {
+    pub fn once(&self) -> OnceOptions {
+        OnceOptions {
+            config: self.config.clone(),
+            dry_run: self.dry_run,
+            transactions_out: self.transactions_out.clone(),
+        }
+    }
+
+    pub fn daemon(&self, every: Duration) -> DaemonOptions {
+        DaemonOptions {
+            config: self.config.clone(),
+            every,
+            transactions_out: self.transactions_out.clone(),
+            metrics_listen: self.metrics_listen,
+        }
+    }
+}
+
+/// `reportsplit backfill`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackfillArgs {
+    /// The configuration file (TOML; see config/example.toml).
+    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Start of the range (inclusive): a date (2015-01-01, UTC midnight) or an RFC 3339 timestamp.
+    #[arg(long, value_name = "WHEN", value_parser = parse_instant)]
+    pub since: OffsetDateTime,
+    /// End of the range (exclusive); default: now.
+    #[arg(long, value_name = "WHEN", value_parser = parse_instant)]
+    pub until: Option<OffsetDateTime>,
+    /// Reports in flight at once (also the most windows worked on at once).
+    /// HTTP requests stay capped by `fhir.max_concurrent_requests`.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Window length: 1d, 7d, 12h, 30m... Progress is saved per window.
+    #[arg(long, default_value = "1d", value_name = "DURATION", value_parser = parse_duration)]
+    pub window: Duration,
+    /// What the windows cut: `last-updated` (meta.lastUpdated, every report,
+    /// resumable mid-window) or `date` (the clinical date, effective[x]).
+    #[arg(long, value_enum, default_value_t = By::LastUpdated)]
+    pub by: By,
+    /// Dead-letter file (NDJSON, appended): one line per failed report.
+    /// Default: dead-letter.ndjson in the state directory.
+    #[arg(long, value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
+    /// Progress log interval when stderr is not a terminal (a bar is shown on a terminal).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub log_every: Duration,
+    /// Serve Prometheus metrics (GET /metrics) on this address while the backfill
+    /// runs, e.g. 127.0.0.1:9464: reports by outcome and reason, Observations written.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// `--by`: the search parameter the windows are cut on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    LastUpdated,
+    Date,
+}
+
+impl From<&BackfillArgs> for BackfillOptions {
+    fn from(args: &BackfillArgs) -> Self {
+        BackfillOptions {
+            config: args.config.clone(),
+            since: args.since,
+            until: args.until,
+            concurrency: usize::from(args.concurrency),
+            window: args.window,
+            by: match args.by {
+                By::LastUpdated => WindowField::LastUpdated,
+                By::Date => WindowField::Date,
+            },
+            dead_letter: args.dead_letter.clone(),
+            log_every: args.log_every,
+            metrics_listen: args.metrics_listen,
+        }
+    }
+}
+
+/// `reportsplit reprocess`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReprocessArgs {
+    /// The configuration file (TOML; see config/example.toml).
+    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// The dead-letter file written by `reportsplit backfill` (NDJSON).
+    #[arg(long, value_name = "FILE")]
+    pub dead_letter: PathBuf,
+    /// Write the entries that still fail to FILE and leave --dead-letter as it
+    /// is. Default: rewrite --dead-letter in place (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+impl From<&ReprocessArgs> for ReprocessOptions {
+    fn from(args: &ReprocessArgs) -> Self {
+        ReprocessOptions {
+            config: args.config.clone(),
+            dead_letter: args.dead_letter.clone(),
+            output: args.output.clone(),
+        }
+    }
+}
+
+/// `reportsplit serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8080",
+        env = "REPORTSPLIT_LISTEN",
+        value_name = "ADDR"
+    )]
+    pub listen: SocketAddr,
+    /// The configuration file (TOML; see config/example.toml): the FHIR server to read
+    /// from and write to, auth, limits.
+    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Largest request body accepted, in bytes (larger: 413).
+    #[arg(long, default_value_t = 5 * 1024 * 1024, env = "REPORTSPLIT_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: usize,
+    /// Notified reports that may wait for the background worker; beyond it, 503.
+    #[arg(
+        long,
+        default_value_t = 1000,
+        env = "REPORTSPLIT_QUEUE_CAPACITY",
+        value_name = "N"
+    )]
+    pub queue_capacity: usize,
+    /// Seconds between probes of the FHIR server (its `metadata`) for /healthz.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub health_interval_secs: u64,
+    /// On shutdown, seconds to finish queued and in-flight reports before exiting.
+    /// Reports not reached are picked up by the next `sync`.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub drain_secs: u64,
+    /// Seconds a request may take, body upload included (then 503). `$enrich?apply=true`
+    /// waits for the FHIR server's retries, so keep it above their total.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub request_timeout_secs: u64,
+    /// Append notified reports that fail (after the client's retries) to this NDJSON
+    /// file, for `reportsplit reprocess --dead-letter FILE`. No report text in it.
+    #[arg(long, env = "REPORTSPLIT_DEAD_LETTER", value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
+    /// Require `Authorization: Bearer <token>` on the POST routes. Set it through the
+    /// environment: a value on the command line is visible to other users.
+    #[arg(
+        long,
+        env = "REPORTSPLIT_SERVE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+}
+
+impl From<&ServeArgs> for ServeOptions {
+    fn from(args: &ServeArgs) -> Self {
+        ServeOptions {
+            max_body_bytes: args.max_body_bytes,
+            queue_capacity: args.queue_capacity,
+            health_interval: Duration::from_secs(args.health_interval_secs.max(1)),
+            drain: Duration::from_secs(args.drain_secs),
+            request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+            token: args.token.clone().filter(|t| !t.is_empty()),
+            dead_letter: args.dead_letter.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_defaults() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let cli =
+            <Cli as clap::Parser>::try_parse_from(["serve", "--config", "site.toml"]).unwrap();
+        let options = ServeOptions::from(&cli.serve);
+        assert_eq!(cli.serve.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(options.max_body_bytes, 5 * 1024 * 1024);
+        assert_eq!(options.request_timeout, Duration::from_secs(120));
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "serve",
+            "-c",
+            "site.toml",
+            "--listen",
+            "127.0.0.1:0",
+            "--queue-capacity",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(cli.serve.queue_capacity, 5);
+    }
+}

@@ -1,0 +1,711 @@
+//! `reportsplit backfill`: enrich every report of a past range, window by
+//! window, with bounded concurrency, resumable after any interruption.
+//!
+//! # Windows: `_lastUpdated` (default) or the clinical `date`
+//! The range is cut into windows of `--window` (default 1 day) over one of
+//! two search parameters:
+//! - `--by last-updated` (default): `meta.lastUpdated`. Every FHIR server
+//!   indexes it and every report has it. A window in the past never gains
+//!   reports while the backfill runs (an update moves a report to *now*, out
+//!   of the window), and our own writes remove reports from it, which is
+//!   why it is paged by **keyset** (see below) and not by the server's
+//!   offset links. Its upper bound is clamped to the backfill's start: what
+//!   changes after that is the scheduled sync's job.
+//! - `--by date`: the report's clinical `effective[x]` (search `date`), the
+//!   time users think in ("all CTs of 2019"). Our writes do not change it, so
+//!   the server's `next` links (sorted `date,_id`) are stable. Reports without
+//!   `effective[x]` are not found this way, and a window only resumes from its
+//!   start (offset paging has no durable cursor).
+//!
+//! Windows overlap where reports straddle a boundary (a period, a partial
+//! date); that is harmless: a report already tagged for its text is `Current`
+//! and nothing is written.
+//!
+//! # Keyset paging over `_lastUpdated`
+//! Each step searches `_lastUpdated ge <cursor>` (`lt` the window's end,
+//! sorted `_lastUpdated,_id`) and reads the first page only; entries before
+//! the cursor, or at the cursor and already handled, are passed over. After
+//! a page, the cursor moves to its last timestamp. Written reports leave the
+//! window, skipped/failed ones stay and are passed over, so nothing is lost
+//! whatever our writes do to the server's offsets. When a whole page is
+//! already handled (more reports than a page share one timestamp), the
+//! search's own `next` links are followed until a page with new entries.
+//!
+//! Ties cost time, never data: the resume point is an instant, so reports
+//! sharing it are read again after a restart (found current, nothing
+//! written), and a tie group larger than a page is walked from its start at
+//! each step. Data bulk-loaded with one `lastUpdated` for thousands of
+//! reports is better backfilled `--by date`.
+//!
+//! # Progress, resume, memory
+//! After each page the window's resume point (`reached`: every report updated
+//! before it was handled) is saved in the state store; a finished window is
+//! marked `done` and skipped by the next run. After `kill -9` the next run
+//! re-reads at most one page per window in flight. Memory holds one page per
+//! window in flight, however long the range.
+//!
+//! # Failures
+//! A report that fails (refused transaction, unplannable report, a panic in
+//! the extractor) goes to the dead-letter file and the backfill moves on
+//! (`reportsplit reprocess` retries them). A server that stops answering
+//! stops the whole backfill, with progress saved, instead of dead-lettering
+//! every report.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigError};
+use crate::error::Class;
+use crate::metrics::Metrics;
+use crate::pull::{Filters, rfc3339};
+use crate::run::apply::Outcome;
+use crate::run::dead_letter::DeadLetterFile;
+use crate::run::{Ending, Failure, RunError, Tally, Worker, reasons};
+use crate::state::{StateError, StateStore, WindowState, stream_key};
+
+mod book;
+mod keyset;
+mod progress;
+mod range;
+mod window;
+
+use book::Book;
+use progress::{Progress, log_progress};
+use range::{Occupied, occupied_span, range_total};
+use window::{WindowEnd, WindowError, run_window, window_key, windows};
+
+/// What `reportsplit backfill` is asked to do (see the command's help).
+#[derive(Debug, Clone)]
+pub struct BackfillOptions {
+    /// The configuration file.
+    pub config: PathBuf,
+    /// Start of the range (inclusive).
+    pub since: OffsetDateTime,
+    /// End of the range (exclusive); default: now.
+    pub until: Option<OffsetDateTime>,
+    /// Reports in flight at once (also the most windows worked on at once).
+    pub concurrency: usize,
+    /// Window length; progress is saved per window.
+    pub window: Duration,
+    pub by: WindowField,
+    /// Default: dead-letter.ndjson in the state directory.
+    pub dead_letter: Option<PathBuf>,
+    /// Progress log interval when stderr is not a terminal.
+    pub log_every: Duration,
+    /// Serves Prometheus metrics on this address while the backfill runs.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// The search parameter the windows are cut on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WindowField {
+    LastUpdated,
+    Date,
+}
+
+impl WindowField {
+    fn search_param(self) -> &'static str {
+        match self {
+            WindowField::LastUpdated => "_lastUpdated",
+            WindowField::Date => "date",
+        }
+    }
+}
+
+/// What a backfill is asked to do, once the config is loaded.
+#[derive(Debug, Clone)]
+pub struct BackfillPlan {
+    pub since: OffsetDateTime,
+    pub until: OffsetDateTime,
+    pub window: Duration,
+    pub by: WindowField,
+    pub concurrency: usize,
+    pub dead_letter: PathBuf,
+    pub progress: ProgressMode,
+    /// Where report outcomes are counted for Prometheus, if anywhere.
+    pub metrics: Option<Metrics>,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ProgressMode {
+    /// An indicatif bar on stderr.
+    Bar,
+    /// A tracing line every so often.
+    Log(Duration),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error("cannot serve metrics on {address}")]
+    MetricsListen {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("--since {since} is not before --until {until}")]
+    EmptyRange { since: String, until: String },
+    #[error("--window {window:?} cuts the range into {count} windows; use a longer window")]
+    TooManyWindows { window: Duration, count: u128 },
+    #[error("cannot open the dead-letter file {path}: {source}")]
+    DeadLetter {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<ConfigError> for BackfillError {
+    fn from(error: ConfigError) -> Self {
+        BackfillError::Run(RunError::Config(error))
+    }
+}
+
+impl From<StateError> for BackfillError {
+    fn from(error: StateError) -> Self {
+        BackfillError::Run(RunError::State(error))
+    }
+}
+
+impl BackfillError {
+    /// See [`Class`].
+    pub fn class(&self) -> Class {
+        match self {
+            BackfillError::Run(error) => error.class(),
+            BackfillError::EmptyRange { .. }
+            | BackfillError::TooManyWindows { .. }
+            | BackfillError::MetricsListen { .. } => Class::Config,
+            BackfillError::DeadLetter { .. } => Class::Internal,
+        }
+    }
+}
+
+/// At most this many windows in one backfill: enough for 30 years of hourly
+/// windows; more is a typo in `--window`.
+const MAX_WINDOWS: u128 = 300_000;
+
+/// What a backfill did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BackfillSummary {
+    /// The reports; each failed one is in the dead-letter file.
+    pub tally: Tally,
+    pub windows: u64,
+    /// Windows before the range's first report or after its last: not searched.
+    pub windows_empty: u64,
+    /// Windows finished by an earlier run, not read again.
+    pub windows_already_done: u64,
+    pub windows_done: u64,
+    /// Windows whose search failed (by reason); they are retried by the next run.
+    pub windows_failed: BTreeMap<String, u64>,
+    /// Stopped by a signal: finished windows and the resume points are saved.
+    pub interrupted: bool,
+    /// The server stopped answering; the backfill stopped with progress saved.
+    pub unreachable: Option<String>,
+    pub requests: u64,
+    pub retries: u64,
+    pub duration_secs: f64,
+    pub dead_letter: String,
+}
+
+impl BackfillSummary {
+    pub fn reports_per_second(&self) -> f64 {
+        if self.duration_secs > 0.0 {
+            self.tally.seen as f64 / self.duration_secs
+        } else {
+            0.0
+        }
+    }
+
+    /// How the backfill ended: the server's state outranks a stop request,
+    /// which outranks failures.
+    pub fn ending(&self) -> Ending {
+        if self.unreachable.is_some() {
+            Ending::Unreachable
+        } else if self.interrupted {
+            Ending::Interrupted
+        } else if self.tally.failed_total() > 0 || !self.windows_failed.is_empty() {
+            Ending::Partial
+        } else {
+            Ending::Complete
+        }
+    }
+}
+
+impl std::fmt::Display for BackfillSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}", self.tally)?;
+        writeln!(
+            f,
+            "windows: {} in range, {} empty, {} done now, {} done before, {} failed{}",
+            self.windows,
+            self.windows_empty,
+            self.windows_done,
+            self.windows_already_done,
+            self.windows_failed.values().sum::<u64>(),
+            reasons(&self.windows_failed),
+        )?;
+        if self.tally.failed_total() > 0 {
+            writeln!(
+                f,
+                "failed reports are in {} (retry: reportsplit reprocess)",
+                self.dead_letter
+            )?;
+        }
+        if let Some(reason) = &self.unreachable {
+            writeln!(
+                f,
+                "stopped: the server is unreachable ({reason}); run again to resume"
+            )?;
+        } else if self.interrupted {
+            writeln!(f, "interrupted; run again to resume")?;
+        }
+        write!(
+            f,
+            "{} requests, {} retries; {:.1} s ({:.1} reports/s)",
+            self.requests,
+            self.retries,
+            self.duration_secs,
+            self.reports_per_second()
+        )
+    }
+}
+
+/// Everything the window tasks share.
+struct Shared {
+    worker: Worker,
+    filters: Filters,
+    page_size: u32,
+    by: WindowField,
+    /// Upper bound of every `_lastUpdated` query: the backfill's start.
+    started_at: OffsetDateTime,
+    reports_in_flight: Semaphore,
+    concurrency: usize,
+    summary: Mutex<BackfillSummary>,
+    progress: Progress,
+    dead_letter: DeadLetterFile,
+    book: Mutex<Book>,
+    /// Cancelled on a signal or when the server goes down.
+    stop: CancellationToken,
+    metrics: Option<Metrics>,
+}
+
+impl Shared {
+    fn record(&self, result: &Result<Outcome, Failure>) {
+        lock(&self.summary).tally.record(result);
+        if let Some(metrics) = &self.metrics {
+            crate::run::to_metrics(metrics, result);
+        }
+        self.progress.report_done();
+    }
+
+    fn save(&self, key: &str, window: WindowState, urgent: bool) -> Result<(), StateError> {
+        lock(&self.book).save_window(key, window, urgent)
+    }
+}
+
+/// Runs `reportsplit backfill` as configured by `options`.
+pub async fn run(
+    options: &BackfillOptions,
+    shutdown: CancellationToken,
+) -> Result<BackfillSummary, BackfillError> {
+    let config = Config::load(&options.config)?;
+    let plan = BackfillPlan {
+        since: options.since,
+        until: options.until.unwrap_or_else(OffsetDateTime::now_utc),
+        window: options.window,
+        by: options.by,
+        concurrency: options.concurrency,
+        dead_letter: options
+            .dead_letter
+            .clone()
+            .unwrap_or_else(|| config.state.dir.join("dead-letter.ndjson")),
+        progress: if std::io::stderr().is_terminal() {
+            ProgressMode::Bar
+        } else {
+            ProgressMode::Log(options.log_every)
+        },
+        metrics: match options.metrics_listen {
+            Some(address) => Some(
+                crate::metrics::export_on(address, shutdown.clone())
+                    .await
+                    .map_err(|source| BackfillError::MetricsListen { address, source })?,
+            ),
+            None => None,
+        },
+    };
+    run_with(config, plan, shutdown).await
+}
+
+/// A backfill with a loaded config.
+pub async fn run_with(
+    config: Config,
+    plan: BackfillPlan,
+    shutdown: CancellationToken,
+) -> Result<BackfillSummary, BackfillError> {
+    let started = Instant::now();
+    let started_at = OffsetDateTime::now_utc();
+    if plan.since >= plan.until {
+        return Err(BackfillError::EmptyRange {
+            since: rfc3339(plan.since),
+            until: rfc3339(plan.until),
+        });
+    }
+    let span = time::Duration::try_from(plan.window).unwrap_or(time::Duration::DAY);
+    let count = (plan.until - plan.since).whole_seconds().max(1) as u128
+        / span.whole_seconds().max(1) as u128
+        + 1;
+    if count > MAX_WINDOWS {
+        return Err(BackfillError::TooManyWindows {
+            window: plan.window,
+            count,
+        });
+    }
+    let store = StateStore::open(&config.state.dir)?;
+    let state = store.load()?;
+    let stream = stream_key(&config.fhir.url, &config.filters());
+    let dead_letter =
+        DeadLetterFile::append(&plan.dead_letter).map_err(|source| BackfillError::DeadLetter {
+            path: plan.dead_letter.clone(),
+            source,
+        })?;
+    let worker = Worker::connect(config, true).await?;
+
+    let book = Book::new(store, state, stream);
+    // Windows before the first report or after the last one are not searched.
+    let occupied = occupied_span(&worker, &plan, started_at).await;
+    let holds_reports = move |since: OffsetDateTime, until: OffsetDateTime| match occupied {
+        Occupied::Unknown => true,
+        Occupied::Nothing => false,
+        Occupied::Between(first, last) => until > first && since <= last,
+    };
+    let mut windows_total = 0u64;
+    let mut windows_empty = 0u64;
+    let mut already_done = 0u64;
+    let mut reports_done_before = 0u64;
+    for (since, until) in windows(plan.since, plan.until, span) {
+        windows_total += 1;
+        if !holds_reports(since, until) {
+            windows_empty += 1;
+            continue;
+        }
+        if let Some(saved) = book.window(&window_key(plan.by, since, until)) {
+            if saved.done {
+                already_done += 1;
+            }
+            reports_done_before += saved.reports;
+        }
+    }
+    let total = range_total(&worker, &plan, started_at)
+        .await
+        .map(|t| t.saturating_sub(reports_done_before));
+    tracing::info!(
+        since = %rfc3339(plan.since),
+        until = %rfc3339(plan.until),
+        by = plan.by.search_param(),
+        windows = windows_total,
+        windows_empty,
+        already_done,
+        reports = ?total,
+        concurrency = plan.concurrency,
+        "backfill starting"
+    );
+
+    let shared = Arc::new(Shared {
+        filters: worker.config.filters(),
+        page_size: worker.config.pull.page_size,
+        worker,
+        by: plan.by,
+        started_at,
+        reports_in_flight: Semaphore::new(plan.concurrency),
+        concurrency: plan.concurrency,
+        summary: Mutex::new(BackfillSummary {
+            windows: windows_total,
+            windows_empty,
+            windows_already_done: already_done,
+            dead_letter: plan.dead_letter.display().to_string(),
+            ..BackfillSummary::default()
+        }),
+        progress: Progress::new(plan.progress, total),
+        dead_letter,
+        book: Mutex::new(book),
+        stop: shutdown.child_token(),
+        metrics: plan.metrics.clone(),
+    });
+    let ticker = Ticker(match plan.progress {
+        ProgressMode::Log(every) => Some(tokio::spawn(log_progress(
+            shared.clone(),
+            every,
+            total,
+            started,
+        ))),
+        ProgressMode::Bar => None,
+    });
+
+    let mut pending = windows(plan.since, plan.until, span).filter(|(since, until)| {
+        holds_reports(*since, *until)
+            && !lock(&shared.book)
+                .window(&window_key(plan.by, *since, *until))
+                .is_some_and(|w| w.done)
+    });
+    let mut tasks: JoinSet<(String, Result<WindowEnd, WindowError>)> = JoinSet::new();
+    let mut windows_done = 0;
+    loop {
+        while tasks.len() < plan.concurrency && !shared.stop.is_cancelled() {
+            let Some((since, until)) = pending.next() else {
+                break;
+            };
+            let key = window_key(plan.by, since, until);
+            let resume = shared
+                .book
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .window(&key)
+                .cloned()
+                .unwrap_or_default();
+            let shared = shared.clone();
+            tasks.spawn(async move {
+                let result = run_window(&shared, &key, since, until, resume).await;
+                (key, result)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        let (key, result) = match joined {
+            Ok(result) => result,
+            Err(error) => {
+                // A window task only panics on a bug outside the guarded report path.
+                tracing::error!(error = %error, "a window task failed");
+                let mut summary = lock(&shared.summary);
+                *summary.windows_failed.entry("panic".into()).or_default() += 1;
+                continue;
+            }
+        };
+        match result {
+            Ok(WindowEnd::Done) => {
+                windows_done += 1;
+                lock(&shared.summary).windows_done += 1;
+                shared
+                    .progress
+                    .windows(windows_done + already_done + windows_empty, windows_total);
+                tracing::debug!(window = %key, "window done");
+            }
+            Ok(WindowEnd::Stopped) => {}
+            Err(WindowError::ServerDown(reason)) => {
+                tracing::error!(window = %key, %reason, "the server is unreachable; stopping the backfill (progress is saved)");
+                let mut summary = lock(&shared.summary);
+                summary.unreachable.get_or_insert(reason);
+                shared.stop.cancel();
+            }
+            Err(WindowError::Search(reason)) => {
+                tracing::error!(window = %key, %reason, "window failed; it is retried by the next run");
+                *lock(&shared.summary)
+                    .windows_failed
+                    .entry(reason_key(&reason))
+                    .or_default() += 1;
+            }
+            Err(WindowError::State(error)) => {
+                shared.stop.cancel();
+                tasks.shutdown().await;
+                ticker.stop().await;
+                shared.progress.finish();
+                return Err(error.into());
+            }
+        }
+    }
+    ticker.stop().await;
+    lock(&shared.book).flush()?;
+    shared.progress.finish();
+    let mut summary = lock(&shared.summary).clone();
+    summary.interrupted = shutdown.is_cancelled();
+    let stats = shared.worker.client.stats();
+    summary.requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+    summary.retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed);
+    summary.duration_secs = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// The progress log task. It holds the state lock (through `shared`), so it
+/// must not outlive the backfill: [`Ticker::stop`] aborts it and waits until
+/// it is gone (an abort alone drops the task only later, and a reprocess
+/// started right after the backfill would find the state directory locked);
+/// dropped on an early return, it is at least aborted.
+struct Ticker(Option<tokio::task::JoinHandle<()>>);
+
+impl Ticker {
+    async fn stop(mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+            // A cancelled task's error is its cancellation: nothing to report.
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn reason_key(reason: &str) -> String {
+    reason
+        .split_once(':')
+        .map_or(reason, |(head, _)| head)
+        .chars()
+        .take(60)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::range::report_time;
+    use super::window::window_query;
+    use super::*;
+
+    #[test]
+    fn the_range_is_cut_into_windows_with_a_short_last_one() {
+        let cut: Vec<_> = windows(
+            datetime!(2024-01-01 0:00 UTC),
+            datetime!(2024-01-03 12:00 UTC),
+            time::Duration::DAY,
+        )
+        .collect();
+        assert_eq!(
+            cut,
+            [
+                (
+                    datetime!(2024-01-01 0:00 UTC),
+                    datetime!(2024-01-02 0:00 UTC)
+                ),
+                (
+                    datetime!(2024-01-02 0:00 UTC),
+                    datetime!(2024-01-03 0:00 UTC)
+                ),
+                (
+                    datetime!(2024-01-03 0:00 UTC),
+                    datetime!(2024-01-03 12:00 UTC)
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn last_updated_windows_stop_at_the_start_of_the_backfill() {
+        let filters = Filters::default();
+        let started = datetime!(2026-06-01 0:00 UTC);
+        let query = window_query(
+            &filters,
+            WindowField::LastUpdated,
+            datetime!(2026-05-31 0:00 UTC),
+            datetime!(2026-06-02 0:00 UTC),
+            started,
+            50,
+        );
+        let values: Vec<_> = query
+            .iter()
+            .filter(|(k, _)| k == "_lastUpdated")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(values, ["ge2026-05-31T00:00:00Z", "lt2026-06-01T00:00:00Z"]);
+    }
+
+    #[test]
+    fn date_windows_have_no_last_updated_bound_and_a_stable_sort() {
+        let query = window_query(
+            &Filters::default(),
+            WindowField::Date,
+            datetime!(2019-01-01 0:00 UTC),
+            datetime!(2019-01-08 0:00 UTC),
+            datetime!(2026-06-01 0:00 UTC),
+            50,
+        );
+        assert!(query.iter().all(|(k, _)| k != "_lastUpdated"), "{query:?}");
+        let get = |name: &str| {
+            query
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            get("date"),
+            ["ge2019-01-01T00:00:00Z", "lt2019-01-08T00:00:00Z"]
+        );
+        assert_eq!(get("_sort"), ["date,_id"]);
+        assert_eq!(get("_count"), ["50"]);
+    }
+
+    #[test]
+    fn a_report_time_is_its_last_update_or_the_start_of_its_clinical_date() {
+        let report = serde_json::json!({"meta": {"lastUpdated": "2026-11-28T05:00:00.120Z"},
+            "effectiveDateTime": "2019-03-05T10:00:00+01:00"});
+        assert_eq!(
+            report_time(&report, WindowField::LastUpdated),
+            Some(datetime!(2026-11-28 5:00:00.120 UTC))
+        );
+        assert_eq!(
+            report_time(&report, WindowField::Date),
+            Some(datetime!(2019-03-05 9:00 UTC))
+        );
+        for (partial, start) in [
+            ("2019", datetime!(2019-01-01 0:00 UTC)),
+            ("2019-03", datetime!(2019-03-01 0:00 UTC)),
+            ("2019-03-05", datetime!(2019-03-05 0:00 UTC)),
+        ] {
+            let report = serde_json::json!({"effectivePeriod": {"start": partial}});
+            assert_eq!(
+                report_time(&report, WindowField::Date),
+                Some(start),
+                "{partial}"
+            );
+        }
+        assert_eq!(report_time(&serde_json::json!({}), WindowField::Date), None);
+    }
+
+    #[test]
+    fn window_keys_name_the_field_and_the_bounds() {
+        assert_eq!(
+            window_key(
+                WindowField::Date,
+                datetime!(2019-01-01 0:00 UTC),
+                datetime!(2019-01-02 0:00 UTC)
+            ),
+            "date:2019-01-01T00:00:00Z/2019-01-02T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn the_ending_follows_the_outcome() {
+        let mut summary = BackfillSummary::default();
+        assert_eq!(summary.ending(), Ending::Complete);
+        summary.tally.failed.insert("plan".into(), 1);
+        assert_eq!(summary.ending(), Ending::Partial);
+        summary.interrupted = true;
+        assert_eq!(summary.ending(), Ending::Interrupted);
+        summary.unreachable = Some("down".into());
+        assert_eq!(summary.ending(), Ending::Unreachable);
+    }
+}

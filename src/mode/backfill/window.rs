@@ -1,0 +1,282 @@
+//! One window's work: its search (keyset paging over `_lastUpdated`, the
+//! server's links over `date`), its reports through [`drive`], and its
+//! progress saved after each page (see the module doc of [`super`]).
+
+use futures::StreamExt as _;
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::keyset::{Keyset, id_of};
+use super::{Shared, WindowField};
+use crate::fhir::{FhirError, SearchPager};
+use crate::pull::{Filters, Window, rfc3339, search_query};
+use crate::run::apply::apply_report;
+use crate::run::dead_letter::{self, DeadLetter};
+use crate::run::{drive, settle};
+use crate::state::{StateError, WindowState};
+
+/// The name a window's progress is saved under.
+pub(super) fn window_key(by: WindowField, since: OffsetDateTime, until: OffsetDateTime) -> String {
+    format!(
+        "{}:{}/{}",
+        by.search_param(),
+        rfc3339(since),
+        rfc3339(until)
+    )
+}
+
+/// The windows of `[since, until)`, each `span` long (the last one shorter).
+pub(super) fn windows(
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    span: time::Duration,
+) -> impl Iterator<Item = (OffsetDateTime, OffsetDateTime)> {
+    std::iter::successors(Some(since), move |start| Some(*start + span))
+        .take_while(move |start| *start < until)
+        .map(move |start| (start, (start + span).min(until)))
+}
+
+/// How a window ended without error.
+pub(super) enum WindowEnd {
+    Done,
+    /// Stopped by a signal or by another window's server failure; progress saved.
+    Stopped,
+}
+
+pub(super) enum WindowError {
+    ServerDown(String),
+    Search(String),
+    State(StateError),
+}
+
+impl From<FhirError> for WindowError {
+    fn from(error: FhirError) -> Self {
+        if error.class().is_server_down() {
+            WindowError::ServerDown(error.to_string())
+        } else {
+            WindowError::Search(error.to_string())
+        }
+    }
+}
+
+/// The search of one window. `_lastUpdated` windows never reach past the
+/// backfill's start; `date` windows carry no `_lastUpdated` bound at all
+/// (our writes change it, which would shift the offsets of the pages).
+pub(super) fn window_query(
+    filters: &Filters,
+    by: WindowField,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    started_at: OffsetDateTime,
+    count: u32,
+) -> Vec<(String, String)> {
+    match by {
+        WindowField::LastUpdated => search_query(
+            filters,
+            Window {
+                since: Some(since),
+                until: until.min(started_at),
+            },
+            count,
+        ),
+        WindowField::Date => {
+            let mut query = search_query(
+                filters,
+                Window {
+                    since: None,
+                    until: started_at,
+                },
+                count,
+            );
+            query.retain(|(k, _)| k != "_lastUpdated" && k != "_sort" && k != "_count");
+            query.push(("date".into(), format!("ge{}", rfc3339(since))));
+            query.push(("date".into(), format!("lt{}", rfc3339(until))));
+            query.push(("_sort".into(), "date,_id".into()));
+            query.push(("_count".into(), count.to_string()));
+            query
+        }
+    }
+}
+
+/// Works through one window, saving its progress after each page.
+pub(super) async fn run_window(
+    shared: &Shared,
+    key: &str,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    resume: WindowState,
+) -> Result<WindowEnd, WindowError> {
+    let mut progress = resume;
+    match shared.by {
+        WindowField::LastUpdated => {
+            let resume_at = progress
+                .reached
+                .as_deref()
+                .and_then(|r| OffsetDateTime::parse(r, &Rfc3339).ok())
+                .filter(|r| *r > since)
+                .unwrap_or(since);
+            keyset_window(shared, key, resume_at, until, &mut progress).await
+        }
+        WindowField::Date => offset_window(shared, key, since, until, &mut progress).await,
+    }
+}
+
+/// `_lastUpdated` windows: keyset paging (see the module doc and [`Keyset`]).
+async fn keyset_window(
+    shared: &Shared,
+    key: &str,
+    start: OffsetDateTime,
+    until: OffsetDateTime,
+    progress: &mut WindowState,
+) -> Result<WindowEnd, WindowError> {
+    let mut keyset = Keyset::new(start);
+    loop {
+        if shared.stop.is_cancelled() {
+            return Ok(WindowEnd::Stopped);
+        }
+        let query = window_query(
+            &shared.filters,
+            WindowField::LastUpdated,
+            keyset.at(),
+            until,
+            shared.started_at,
+            shared.page_size,
+        );
+        let mut pager = SearchPager::new(shared.worker.client.clone(), "DiagnosticReport", &query)?;
+        let new_entries = loop {
+            let Some(page) = pager.next_page().await? else {
+                break Vec::new();
+            };
+            let fresh = keyset.fresh(page.resources);
+            if !fresh.is_empty() {
+                break fresh;
+            }
+        };
+        if new_entries.is_empty() {
+            progress.done = true;
+            progress.reached = None;
+            shared
+                .save(key, progress.clone(), false)
+                .map_err(WindowError::State)?;
+            return Ok(WindowEnd::Done);
+        }
+        let stamps: Vec<(OffsetDateTime, String)> = new_entries
+            .iter()
+            .map(|(at, r)| (*at, id_of(r).to_owned()))
+            .collect();
+        let (handled, down) = process_page(shared, new_entries.into_iter().map(|(_, r)| r)).await;
+        progress.reports += handled.iter().filter(|h| **h).count() as u64;
+        match handled.iter().position(|h| !*h) {
+            None => {
+                keyset.handled(stamps);
+                progress.reached = Some(rfc3339(keyset.at()));
+                shared
+                    .save(key, progress.clone(), true)
+                    .map_err(WindowError::State)?;
+            }
+            Some(index) => {
+                // Resume from the first report not handled; those before it at
+                // the same instant are re-read and found current.
+                progress.reached = stamps.get(index).map(|(at, _)| rfc3339(*at));
+                shared
+                    .save(key, progress.clone(), true)
+                    .map_err(WindowError::State)?;
+                return match down {
+                    Some(reason) => Err(WindowError::ServerDown(reason)),
+                    None => Ok(WindowEnd::Stopped),
+                };
+            }
+        }
+    }
+}
+
+/// `date` windows: the server's `next` links, stable under our own writes.
+async fn offset_window(
+    shared: &Shared,
+    key: &str,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    progress: &mut WindowState,
+) -> Result<WindowEnd, WindowError> {
+    let query = window_query(
+        &shared.filters,
+        WindowField::Date,
+        since,
+        until,
+        shared.started_at,
+        shared.page_size,
+    );
+    let mut pager = SearchPager::new(shared.worker.client.clone(), "DiagnosticReport", &query)?;
+    // A window that did not finish is read again from its start: offsets are no durable cursor.
+    progress.reports = 0;
+    while let Some(page) = pager.next_page().await? {
+        if shared.stop.is_cancelled() {
+            return Ok(WindowEnd::Stopped);
+        }
+        let (handled, down) = process_page(shared, page.resources.into_iter()).await;
+        progress.reports += handled.iter().filter(|h| **h).count() as u64;
+        if let Some(reason) = down {
+            return Err(WindowError::ServerDown(reason));
+        }
+        if handled.iter().any(|h| !*h) {
+            return Ok(WindowEnd::Stopped);
+        }
+        shared
+            .save(key, progress.clone(), true)
+            .map_err(WindowError::State)?;
+    }
+    progress.done = true;
+    shared
+        .save(key, progress.clone(), false)
+        .map_err(WindowError::State)?;
+    Ok(WindowEnd::Done)
+}
+
+/// Applies a page's reports, at most `concurrency` in flight across all
+/// windows. Once stopped, no new report is started; those in flight finish.
+/// Returns, per report in page order, whether it was handled, and the reason
+/// the server is down if it is.
+async fn process_page(
+    shared: &Shared,
+    reports: impl Iterator<Item = Value>,
+) -> (Vec<bool>, Option<String>) {
+    let context = shared.worker.apply_context(false);
+    let context = &context;
+    let reports: Vec<Value> = reports.collect();
+    let mut handled = vec![false; reports.len()];
+    let mut down = None;
+    let jobs = futures::stream::iter(reports.into_iter().enumerate()).map(|(index, report)| {
+        let key = (index, dead_letter::identity(&report));
+        let job = async move {
+            let _permit = shared.reports_in_flight.acquire().await;
+            apply_report(context, report).await
+        };
+        (key, job)
+    });
+    let mut results = std::pin::pin!(drive(jobs, shared.concurrency, &shared.stop));
+    while let Some(((index, identity), result)) = results.next().await {
+        let result = settle(result);
+        if let Err(failure) = &result {
+            if failure.class().is_server_down() {
+                down.get_or_insert_with(|| failure.to_string());
+                shared.stop.cancel();
+                continue;
+            }
+            tracing::warn!(report = %identity["id"].as_str().unwrap_or("?"), reason = %failure.key(), "report failed; dead-lettered");
+            if let Err(error) = shared
+                .dead_letter
+                .write(&DeadLetter::new(&identity, failure))
+            {
+                // Without its dead letter the failure would be lost: do not pass it.
+                tracing::error!(error = %error, path = %shared.dead_letter.path().display(), "cannot write the dead-letter file");
+                down.get_or_insert_with(|| format!("dead-letter file: {error}"));
+                shared.stop.cancel();
+                continue;
+            }
+        }
+        shared.record(&result);
+        handled[index] = true;
+    }
+    (handled, down)
+}

@@ -1,0 +1,360 @@
+//! `reportsplit serve`: reportsplit as an HTTP service for interface engines.
+//!
+//! Routes (see docs/serve.md for examples):
+//! - `POST /DiagnosticReport/$enrich[?apply=true]` — a FHIR operation. The body is a
+//!   DiagnosticReport, or a Parameters resource whose `resource` parameter holds one.
+//!   Without `apply` it answers the transaction Bundle that `sync` would send for that
+//!   report (nothing is written). With `apply=true` the report named by the body's `id`
+//!   is READ FROM THE SERVER and enriched through the same path as `sync` (conditional
+//!   creates, `ifMatch`, re-read on 412), and the answer is the transaction-response
+//!   Bundle. The server's copy is used, not the body's, so that this endpoint cannot be
+//!   used to write report content that did not come from the server.
+//!   A report already tagged for its current text answers `200` with an EMPTY Bundle
+//!   (type `transaction`, or `transaction-response` with `apply`): "what sync would
+//!   send" is then nothing, and a caller that forwards the Bundle sends a harmless no-op.
+//!   The header `X-Reportsplit-Outcome` says `planned`, `written` or `current`.
+//!   A report without splittable text is `422` with the skip reason.
+//! - `POST /DiagnosticReport/{id}/$enrich[?apply=true]` — the same at instance level,
+//!   on the server's copy of the report.
+//! - `POST /notify` — a FHIR Subscription rest-hook endpoint for topic-based
+//!   notifications: R4 backport (Bundle `history`, first entry a Parameters
+//!   SubscriptionStatus), R4B (Bundle `history`, first entry a SubscriptionStatus) and
+//!   R5 (Bundle `subscription-notification`, first entry a SubscriptionStatus). Handshakes, heartbeats and status queries are acknowledged
+//!   (`200`). Event notifications, id-only or full-resource, name DiagnosticReports
+//!   (event `focus`, entry `fullUrl`/`request.url`, or the entry's resource); their ids
+//!   are queued (`202`) for a background worker that reads each report from the server
+//!   and applies it like `sync`. Full-resource payloads are not trusted as the text
+//!   source, for the same reason as above, and a notification may be older than the
+//!   report. When the bounded queue has no room for all of a notification's reports,
+//!   none is queued and the answer is `503` with `Retry-After`: the sender retries,
+//!   and reprocessing is idempotent. References to another server are ignored.
+//! - `GET /healthz` — liveness (always `200` while the process serves) and whether
+//!   the FHIR server answered the last periodic probe.
+//! - `GET /metrics` — Prometheus (OpenMetrics text), see [`crate::metrics`].
+//!
+//! Every error is an OperationOutcome (`application/fhir+json`): 400 bad JSON or query,
+//! 401 missing token, 404 unknown route or report, 405, 413 body over the limit,
+//! 415 not JSON, 422 not a DiagnosticReport / nothing to split, 502 the FHIR server
+//! failed, 503 queue full. Logs carry report ids and reasons, never report text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigError};
+use crate::error::Class;
+use crate::fhir::{FhirClient, FhirError, RetryPolicy};
+use crate::metrics::Metrics;
+use crate::run::dead_letter::DeadLetterFile;
+use crate::run::{RunError, Worker};
+
+mod background;
+mod enrich;
+mod health;
+mod http;
+mod notify;
+mod queue;
+
+use background::{Background, process_queue};
+use enrich::{enrich, enrich_instance};
+use health::{capability_statement, healthz, metrics_text, probe_loop};
+use http::{Problem, method_not_allowed, not_found};
+use notify::notify;
+use queue::Waiting;
+
+/// What the server needs beyond the FHIR configuration.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub max_body_bytes: usize,
+    pub queue_capacity: usize,
+    pub health_interval: Duration,
+    pub drain: Duration,
+    pub request_timeout: Duration,
+    pub token: Option<String>,
+    pub dead_letter: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Connect(#[from] RunError),
+    #[error(transparent)]
+    Client(#[from] FhirError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error("cannot open the dead-letter file {path}: {source}")]
+    DeadLetter {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--queue-capacity must be at least 1")]
+    QueueCapacity,
+}
+
+impl ServeError {
+    /// See [`Class`].
+    pub fn class(&self) -> Class {
+        match self {
+            ServeError::Config(_)
+            | ServeError::Bind { .. }
+            | ServeError::DeadLetter { .. }
+            | ServeError::QueueCapacity => Class::Config,
+            ServeError::Connect(error) => error.class(),
+            ServeError::Client(error) => error.class(),
+            ServeError::Serve(_) => Class::Internal,
+        }
+    }
+}
+
+/// Loads the configuration `config`, connects to the FHIR server, listens
+/// on `listen` and serves until `shutdown` is cancelled.
+pub async fn run(
+    listen: SocketAddr,
+    config: &std::path::Path,
+    options: ServeOptions,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let config = Config::load(config)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: listen,
+            source,
+        })?;
+    serve(listener, config, options, Metrics::new(), shutdown).await
+}
+
+/// Serves on an already bound listener (tests bind port 0).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    options: ServeOptions,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    if options.queue_capacity == 0 {
+        return Err(ServeError::QueueCapacity);
+    }
+    let mut worker = Worker::connect(config, true).await?;
+    worker.client = worker.client.clone().with_metrics(metrics.clone());
+    let probe_client = probe_client(&worker.config)?;
+    let worker = Arc::new(worker);
+
+    let (queue, receiver) = mpsc::channel(options.queue_capacity);
+    let state = AppState {
+        worker: worker.clone(),
+        metrics: metrics.clone(),
+        queue,
+        pending: Arc::new(Mutex::new(Waiting::default())),
+        health: Arc::new(Mutex::new(Health {
+            up: None,
+            checked: None,
+        })),
+        token: options.token.clone(),
+        request_timeout: options.request_timeout,
+    };
+    let dead_letters = match &options.dead_letter {
+        Some(path) => {
+            Some(
+                DeadLetterFile::append(path).map_err(|source| ServeError::DeadLetter {
+                    path: path.clone(),
+                    source,
+                })?,
+            )
+        }
+        None => None,
+    };
+    let background = Background {
+        worker: worker.clone(),
+        metrics: metrics.clone(),
+        pending: state.pending.clone(),
+        dead_letters,
+    };
+    let background = tokio::spawn(process_queue(Arc::new(background), receiver));
+    let prober = tokio::spawn(probe_loop(
+        probe_client,
+        state.health.clone(),
+        metrics.clone(),
+        options.health_interval,
+        shutdown.clone(),
+    ));
+
+    let local = listener.local_addr().map_err(ServeError::Serve)?;
+    tracing::info!(listen = %local, fhir = %worker.client.base(), "serving");
+    let app = router(state, options.max_body_bytes);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+    // The router (and with it the queue's sender) is gone: the worker drains what is queued.
+    prober.abort();
+    let stop = background.abort_handle();
+    match tokio::time::timeout(options.drain, background).await {
+        Ok(_) => tracing::info!("queue drained"),
+        Err(_) => {
+            // Aborting drops the worker's tasks mid-request: safe, every write is idempotent.
+            stop.abort();
+            tracing::warn!(
+                drain_secs = options.drain.as_secs(),
+                "queued reports not finished at shutdown; the next sync picks them up"
+            );
+        }
+    }
+    served.map_err(ServeError::Serve)
+}
+
+/// A client for /healthz probes: no retries and a short timeout, so a down
+/// server shows as down quickly.
+fn probe_client(config: &Config) -> Result<FhirClient, ServeError> {
+    let mut options = config.client_options()?;
+    options.retry = RetryPolicy {
+        max_retries: 0,
+        ..options.retry
+    };
+    options.timeout = options.timeout.min(Duration::from_secs(5));
+    Ok(FhirClient::new(&options, &config.auth)?)
+}
+
+#[derive(Clone)]
+struct AppState {
+    worker: Arc<Worker>,
+    metrics: Metrics,
+    queue: mpsc::Sender<String>,
+    /// Ids queued and not yet started: a second notification for a report that
+    /// is still waiting adds nothing.
+    pending: Arc<Mutex<Waiting>>,
+    health: Arc<Mutex<Health>>,
+    token: Option<String>,
+    request_timeout: Duration,
+}
+
+struct Health {
+    up: Option<bool>,
+    checked: Option<OffsetDateTime>,
+}
+
+fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/DiagnosticReport/$enrich", post(enrich))
+        .route("/DiagnosticReport/%24enrich", post(enrich))
+        .route("/DiagnosticReport/{id}/$enrich", post(enrich_instance))
+        .route("/DiagnosticReport/{id}/%24enrich", post(enrich_instance))
+        .route("/notify", post(notify))
+        .route("/metadata", get(capability_statement))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(catch_panics())
+        .with_state(state)
+}
+
+/// Failures inside a handler are answered as FHIR too: a panic (a bug) becomes
+/// a 500 OperationOutcome instead of a dropped connection. Its message is not
+/// echoed: it could quote the report being handled.
+fn catch_panics()
+-> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
+    fn answer(_: Box<dyn std::any::Any + Send>) -> Response {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "exception",
+            "internal error while handling the request",
+        )
+        .into_response()
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(answer)
+}
+
+/// Bounds each request's time (slow uploads included) and records it in
+/// `reportsplit_http_request_duration_seconds`.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = route_label(
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
+    let response = match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request took longer than {} s",
+                state.request_timeout.as_secs()
+            ),
+        )
+        .into_response(),
+    };
+    state.metrics.served(
+        method.as_str(),
+        route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+fn route_label(matched: Option<&str>) -> &'static str {
+    match matched {
+        Some("/DiagnosticReport/$enrich" | "/DiagnosticReport/%24enrich") => "enrich",
+        Some("/DiagnosticReport/{id}/$enrich" | "/DiagnosticReport/{id}/%24enrich") => {
+            "enrich-instance"
+        }
+        Some("/notify") => "notify",
+        Some("/healthz") => "healthz",
+        Some("/metadata") => "metadata",
+        Some("/metrics") => "metrics",
+        _ => "unmatched",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_operation_outcome() {
+        async fn broken() -> &'static str {
+            panic!("a bug that quotes report text")
+        }
+        let app = Router::new()
+            .route("/boom", get(broken))
+            .layer(catch_panics());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let response = reqwest::get(format!("http://{address}/boom"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["resourceType"], "OperationOutcome");
+        assert!(!body.to_string().contains("report text"), "{body}");
+    }
+}

@@ -1,0 +1,457 @@
+//! Applying a plan: POST the transaction, and on a version conflict re-read
+//! the report and plan again.
+//!
+//! The planner puts `ifMatch` (the version read) on the report update, so a
+//! report changed by someone else between our read and our write makes the
+//! whole transaction fail with 412 and roll back: we never overwrite a newer
+//! version. We then re-read the report, split its current text and re-plan,
+//! a bounded number of times. The re-plan appends to whatever the other
+//! writer left, so both edits survive.
+//!
+//! With [`WriteMethod::Patch`] the report is not PUT but changed by a JSON
+//! Patch (`If-Match` and a `test` of the version): first the rest of the
+//! plan (Observations, superseded ones, Provenance) goes in one transaction,
+//! then the PATCH links the created Observations and sets the tag. The two
+//! steps are not atomic together; after a 412 on the PATCH the report is
+//! re-read and, if its text is unchanged, only the PATCH is repeated (the
+//! Observations and the Provenance exist already, so nothing is duplicated);
+//! if the text changed, the report is planned again from scratch.
+
+use reportsplit_split::{Lexicon, extract_as};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::config::WriteMethod;
+use crate::error::Class;
+use crate::fhir::{FhirClient, FhirError};
+use reportsplit_fhir::map::RunInfo;
+use reportsplit_fhir::plan::{
+    Plan, PlanError, WriteSet, is_current, plan, previous_refs, report_patch,
+};
+use reportsplit_fhir::text::{ReportText, SkipReason, TextLimits, report_text};
+
+/// What is needed to work on one report.
+pub struct ApplyContext<'a> {
+    pub client: &'a FhirClient,
+    pub lexicon: &'a Lexicon,
+    pub run: &'a RunInfo,
+    pub limits: TextLimits,
+    /// Re-reads after a 412 before giving up on the report (until the next run).
+    pub conflict_retries: u32,
+    /// Plan only; hand the transactions to the caller instead of sending them.
+    pub dry_run: bool,
+    pub method: WriteMethod,
+}
+
+/// What happened to one report.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The report's tag matches its current text: nothing to write.
+    Current,
+    /// No text that can be split.
+    Skipped(SkipReason),
+    /// The report was deleted between the search and the write.
+    Gone,
+    /// The transaction was committed; `response` is the server's transaction-response Bundle.
+    Written {
+        observations: usize,
+        superseded: usize,
+        conflicts: u32,
+        bundle: Value,
+        response: Value,
+    },
+    /// Dry run: the transaction that would have been sent.
+    Planned {
+        observations: usize,
+        superseded: usize,
+        bundle: Value,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Fhir(#[from] FhirError),
+    #[error("planning failed: {0}")]
+    Plan(#[from] PlanError),
+    #[error("{reference}: still changing after {retries} re-reads (HTTP 412 each time)")]
+    Conflict { reference: String, retries: u32 },
+    #[error("{reference}: the server refused the transaction")]
+    Rejected {
+        reference: String,
+        #[source]
+        source: FhirError,
+    },
+}
+
+impl ApplyError {
+    /// See [`crate::error::Class`]: a request's class, or [`Class::Report`]
+    /// for what is about this report alone.
+    pub fn class(&self) -> Class {
+        match self {
+            ApplyError::Fhir(error) => error.class(),
+            ApplyError::Plan(_) | ApplyError::Conflict { .. } | ApplyError::Rejected { .. } => {
+                Class::Report
+            }
+        }
+    }
+
+    /// A stable name for summaries and metrics.
+    pub fn key(&self) -> String {
+        match self {
+            ApplyError::Fhir(FhirError::Status { status, .. }) => {
+                format!("http-{}", status.as_u16())
+            }
+            ApplyError::Fhir(FhirError::Transport { .. }) => "unreachable".into(),
+            ApplyError::Fhir(_) => "fhir".into(),
+            ApplyError::Plan(_) => "plan".into(),
+            ApplyError::Conflict { .. } => "conflict".into(),
+            ApplyError::Rejected {
+                source: FhirError::Status { status, .. },
+                ..
+            } => {
+                format!("rejected-{}", status.as_u16())
+            }
+            ApplyError::Rejected { .. } => "rejected".into(),
+        }
+    }
+}
+
+/// `DiagnosticReport/<id>` of a report, for messages (no content).
+pub fn reference(report: &Value) -> String {
+    format!(
+        "DiagnosticReport/{}",
+        report.get("id").and_then(Value::as_str).unwrap_or("?")
+    )
+}
+
+/// Plans and writes one report, re-reading it after each version conflict.
+pub async fn apply_report(
+    context: &ApplyContext<'_>,
+    report: Value,
+) -> Result<Outcome, ApplyError> {
+    let reference = reference(&report);
+    let mut report = report;
+    let mut conflicts = 0;
+    loop {
+        let text = match report_text(&report, context.limits) {
+            Ok(text) => text,
+            Err(reason) => return Ok(Outcome::Skipped(reason)),
+        };
+        let set = match plan_report(context, &report, &text).await? {
+            Plan::Current => return Ok(Outcome::Current),
+            Plan::Write(set) => set,
+        };
+        if context.dry_run {
+            return Ok(Outcome::Planned {
+                observations: set.observations,
+                superseded: set.superseded,
+                bundle: set.bundle,
+            });
+        }
+        if context.method == WriteMethod::Patch {
+            match write_with_patch(context, &reference, &report, &text, set).await? {
+                PatchOutcome::Written(mut outcome) => {
+                    if let Outcome::Written {
+                        conflicts: patch_conflicts,
+                        ..
+                    } = &mut outcome
+                    {
+                        *patch_conflicts += conflicts;
+                    }
+                    return Ok(outcome);
+                }
+                PatchOutcome::Changed(fresh) => {
+                    if conflicts >= context.conflict_retries {
+                        return Err(ApplyError::Conflict {
+                            reference,
+                            retries: conflicts,
+                        });
+                    }
+                    conflicts += 1;
+                    report = fresh;
+                    continue;
+                }
+                PatchOutcome::Gone => return Ok(Outcome::Gone),
+            }
+        }
+        let WriteSet {
+            bundle,
+            observations,
+            superseded,
+            ..
+        } = set;
+        let response = context.client.transaction(&bundle).await?;
+        match response.status {
+            status if status.is_success() => {
+                return Ok(Outcome::Written {
+                    observations,
+                    superseded,
+                    conflicts,
+                    bundle,
+                    response: response.body,
+                });
+            }
+            // 412 is what If-Match failures return; some servers say 409.
+            StatusCode::PRECONDITION_FAILED | StatusCode::CONFLICT => {
+                if conflicts >= context.conflict_retries {
+                    return Err(ApplyError::Conflict {
+                        reference,
+                        retries: conflicts,
+                    });
+                }
+                conflicts += 1;
+                tracing::info!(report = %reference, conflicts, "the report changed since it was read; re-reading");
+                match context
+                    .client
+                    .read("DiagnosticReport", id_of(&report))
+                    .await?
+                {
+                    Some(fresh) => report = fresh.body,
+                    None => return Ok(Outcome::Gone),
+                }
+            }
+            _ => {
+                return Err(ApplyError::Rejected {
+                    reference,
+                    source: response.into_error(),
+                });
+            }
+        }
+    }
+}
+
+/// How the patch write of one plan ended.
+enum PatchOutcome {
+    Written(Outcome),
+    /// The report's text changed meanwhile: plan again on this version.
+    Changed(Value),
+    Gone,
+}
+
+/// [`WriteMethod::Patch`]: the plan without the report's PUT as one
+/// transaction, then a JSON Patch of the report.
+async fn write_with_patch(
+    context: &ApplyContext<'_>,
+    reference: &str,
+    report: &Value,
+    text: &ReportText,
+    set: WriteSet,
+) -> Result<PatchOutcome, ApplyError> {
+    let bundle = set.bundle_without_report();
+    let has_entries = bundle
+        .get("entry")
+        .and_then(Value::as_array)
+        .is_some_and(|e| !e.is_empty());
+    let response = if has_entries {
+        let response = context.client.transaction(&bundle).await?;
+        match response.status {
+            status if status.is_success() => response.body,
+            // A superseded Observation changed meanwhile: re-read and re-plan.
+            StatusCode::PRECONDITION_FAILED | StatusCode::CONFLICT => {
+                return Ok(match reread(context, report).await? {
+                    Some(fresh) => PatchOutcome::Changed(fresh),
+                    None => PatchOutcome::Gone,
+                });
+            }
+            _ => {
+                return Err(ApplyError::Rejected {
+                    reference: reference.to_owned(),
+                    source: response.into_error(),
+                });
+            }
+        }
+    } else {
+        Value::Null
+    };
+    let results = server_references(&bundle, &response, &set.results).map_err(|message| {
+        ApplyError::Plan(PlanError::Report {
+            report: reference.to_owned(),
+            message,
+        })
+    })?;
+
+    let mut current = report.clone();
+    let mut conflicts = 0;
+    loop {
+        let version = current
+            .pointer("/meta/versionId")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let patch = report_patch(&current, &results, &set.tag)?;
+        let answer = context
+            .client
+            .json_patch(reference, &version, &patch)
+            .await?;
+        let written = |conflicts, bundle, response| {
+            PatchOutcome::Written(Outcome::Written {
+                observations: set.observations,
+                superseded: set.superseded,
+                conflicts,
+                bundle,
+                response,
+            })
+        };
+        match answer.status {
+            status if status.is_success() => return Ok(written(conflicts, bundle, response)),
+            // A failed If-Match, or (on some servers) the patch's `test` of the version.
+            StatusCode::PRECONDITION_FAILED
+            | StatusCode::CONFLICT
+            | StatusCode::UNPROCESSABLE_ENTITY => {
+                let Some(fresh) = reread(context, &current).await? else {
+                    return Ok(PatchOutcome::Gone);
+                };
+                let same_text =
+                    report_text(&fresh, context.limits).is_ok_and(|t| t.text == text.text);
+                if !same_text {
+                    return Ok(PatchOutcome::Changed(fresh));
+                }
+                let tagged = fresh
+                    .pointer("/meta/tag")
+                    .and_then(Value::as_array)
+                    .is_some_and(|tags| tags.contains(&set.tag));
+                if tagged {
+                    // A retried PATCH that had committed: done.
+                    return Ok(written(conflicts, bundle, response));
+                }
+                if conflicts >= context.conflict_retries {
+                    return Err(ApplyError::Conflict {
+                        reference: reference.to_owned(),
+                        retries: conflicts,
+                    });
+                }
+                conflicts += 1;
+                current = fresh;
+            }
+            _ => {
+                return Err(ApplyError::Rejected {
+                    reference: reference.to_owned(),
+                    source: answer.into_error(),
+                });
+            }
+        }
+    }
+}
+
+async fn reread(context: &ApplyContext<'_>, report: &Value) -> Result<Option<Value>, ApplyError> {
+    Ok(context
+        .client
+        .read("DiagnosticReport", id_of(report))
+        .await?
+        .map(|r| r.body))
+}
+
+/// The server's `Observation/{id}` for each `urn:uuid` in `results`, from the
+/// transaction response (entries answer in request order; `location` may be
+/// absolute and versioned).
+fn server_references(
+    bundle: &Value,
+    response: &Value,
+    results: &[String],
+) -> Result<Vec<String>, String> {
+    let entries = |v: &Value| -> Vec<Value> {
+        v.get("entry")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (requests, answers) = (entries(bundle), entries(response));
+    results
+        .iter()
+        .map(|full_url| {
+            let index = requests
+                .iter()
+                .position(|e| e.get("fullUrl").and_then(Value::as_str) == Some(full_url))
+                .ok_or_else(|| format!("{full_url} is not in the transaction"))?;
+            let location = answers
+                .get(index)
+                .and_then(|a| a.pointer("/response/location"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    format!("the transaction response has no location for {full_url}")
+                })?;
+            relative_reference(location).ok_or_else(|| format!("unusable location {location:?}"))
+        })
+        .collect()
+}
+
+/// `Type/id` from a location such as `http://x/fhir/Observation/1/_history/2`.
+fn relative_reference(location: &str) -> Option<String> {
+    let path = location.split(['?', '#']).next()?;
+    let path = path.split("/_history/").next()?;
+    let mut parts = path.trim_end_matches('/').rsplit('/');
+    let id = parts.next().filter(|id| !id.is_empty())?;
+    let kind = parts
+        .next()
+        .filter(|k| k.chars().next().is_some_and(|c| c.is_ascii_uppercase()))?;
+    Some(format!("{kind}/{id}"))
+}
+
+async fn plan_report(
+    context: &ApplyContext<'_>,
+    report: &Value,
+    text: &ReportText,
+) -> Result<Plan, ApplyError> {
+    if is_current(report, text, context.run) {
+        return Ok(Plan::Current);
+    }
+    let extraction = extract_as(&text.text, context.lexicon, text.headerless);
+    let previous = read_previous(context.client, report).await?;
+    Ok(plan(report, text, &extraction, &previous, context.run)?)
+}
+
+/// The Observations an earlier run linked to the report, which an amended
+/// report's plan supersedes. Read concurrently (the client caps the number in
+/// flight); ones deleted meanwhile are left out.
+async fn read_previous(client: &FhirClient, report: &Value) -> Result<Vec<Value>, FhirError> {
+    let reads = previous_refs(report)
+        .into_iter()
+        .map(|reference| async move {
+            let url = client.url(&reference)?;
+            let response = client.get(url).await?;
+            match response.status {
+                StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
+                _ => response.success().map(|r| Some(r.body)),
+            }
+        });
+    let results = futures::future::join_all(reads).await;
+    results.into_iter().filter_map(Result::transpose).collect()
+}
+
+fn id_of(report: &Value) -> &str {
+    report.get("id").and_then(Value::as_str).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn locations_become_relative_references() {
+        assert_eq!(
+            relative_reference("http://127.0.0.1:8090/fhir/Observation/abc/_history/1").as_deref(),
+            Some("Observation/abc")
+        );
+        assert_eq!(
+            relative_reference("Observation/abc").as_deref(),
+            Some("Observation/abc")
+        );
+        assert_eq!(relative_reference("abc"), None);
+    }
+
+    #[test]
+    fn created_observations_are_found_in_the_response_by_position() {
+        let bundle = json!({"entry": [
+            {"fullUrl": "urn:uuid:d"}, {"fullUrl": "urn:uuid:a"}, {"fullUrl": "urn:uuid:b"}]});
+        let response = json!({"entry": [
+            {"response": {"location": "Device/1/_history/1"}},
+            {"response": {"location": "http://x/fhir/Observation/o1/_history/1"}},
+            {"response": {"location": "Observation/o2"}}]});
+        let wanted = ["urn:uuid:a".to_string(), "urn:uuid:b".to_string()];
+        let refs = server_references(&bundle, &response, &wanted).unwrap();
+        assert_eq!(refs, ["Observation/o1", "Observation/o2"]);
+        assert!(server_references(&bundle, &json!({"entry": []}), &wanted).is_err());
+    }
+}

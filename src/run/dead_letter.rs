@@ -1,0 +1,142 @@
+//! Dead letters: one NDJSON line per report that failed, for `reportsplit
+//! reprocess`. Written by backfill, serve and (for a report that panics)
+//! sync; read back, and rewritten, by reprocess.
+//!
+//! No report text in a line: a reference, the version read, a stable reason
+//! key and the error message (which names the request and the server's
+//! diagnostics, never the report's content).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::apply::reference;
+use super::tally::Failure;
+use crate::pull::rfc3339;
+
+/// One line of the dead-letter file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// `DiagnosticReport/<id>`.
+    pub report: String,
+    #[serde(rename = "versionId", default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// The reason key, as counted in summaries (`rejected-422`, `plan`, `panic`...).
+    pub reason: String,
+    pub message: String,
+    /// When it failed (RFC 3339).
+    pub time: String,
+}
+
+/// Longest message kept in a dead-letter line.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+impl DeadLetter {
+    /// The letter for `report` (or its [`identity`]) that failed with `failure`.
+    pub fn new(report: &Value, failure: &Failure) -> DeadLetter {
+        DeadLetter {
+            report: reference(report),
+            version_id: report
+                .pointer("/meta/versionId")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            reason: failure.key(),
+            message: String::new(),
+            time: String::new(),
+        }
+        .failed_again(failure)
+    }
+
+    /// This letter with `failure` as its new reason, message and time.
+    pub fn failed_again(self, failure: &Failure) -> DeadLetter {
+        DeadLetter {
+            reason: failure.key(),
+            message: failure
+                .to_string()
+                .chars()
+                .take(MAX_MESSAGE_CHARS)
+                .collect(),
+            time: rfc3339(OffsetDateTime::now_utc()),
+            ..self
+        }
+    }
+
+    /// A line of a dead-letter file and the report id it names; `None` for
+    /// anything else (kept verbatim by reprocess).
+    pub fn parse(line: &str) -> Option<(DeadLetter, String)> {
+        let letter: DeadLetter = serde_json::from_str(line).ok()?;
+        let id = letter.report.strip_prefix("DiagnosticReport/")?.to_owned();
+        reportsplit_fhir::map::is_fhir_id(&id).then_some((letter, id))
+    }
+}
+
+/// The parts of a report a dead letter names (id and version), kept while
+/// the report itself moves into the writer.
+pub fn identity(report: &Value) -> Value {
+    serde_json::json!({
+        "resourceType": "DiagnosticReport",
+        "id": report.get("id").cloned().unwrap_or(Value::Null),
+        "meta": {"versionId": report.pointer("/meta/versionId").cloned().unwrap_or(Value::Null)},
+    })
+}
+
+/// Appends dead letters, one line each, flushed as written.
+#[derive(Debug)]
+pub struct DeadLetterFile {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+impl DeadLetterFile {
+    /// Opens (creating it and its directory if needed) `path` for appending.
+    pub fn append(path: &Path) -> Result<DeadLetterFile, std::io::Error> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(DeadLetterFile {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn write(&self, letter: &DeadLetter) -> Result<(), std::io::Error> {
+        let mut line = serde_json::to_vec(letter).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut file = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::io::Write::write_all(&mut *file, &line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letters_carry_no_report_text() {
+        let report = serde_json::json!({"resourceType": "DiagnosticReport", "id": "r1",
+            "meta": {"versionId": "3"}, "conclusion": "Large left pneumothorax."});
+        let letter = DeadLetter::new(&identity(&report), &Failure::Panic);
+        let line = serde_json::to_string(&letter).unwrap();
+        assert!(!line.contains("pneumothorax"), "{line}");
+        assert_eq!(letter.report, "DiagnosticReport/r1");
+        assert_eq!(letter.version_id.as_deref(), Some("3"));
+        assert_eq!(letter.reason, "panic");
+        let (back, id) = DeadLetter::parse(&line).unwrap();
+        assert_eq!((back, id.as_str()), (letter, "r1"));
+        assert!(DeadLetter::parse("{\"report\": \"Patient/1\"}").is_none());
+    }
+}

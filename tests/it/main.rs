@@ -1,0 +1,19 @@
+//! The integration tests, as one binary: one link step against the worker
+//! library instead of one per file. Each module is one area (its own doc
+//! says what it covers); most start their own SEKMET FHIR server through
+//! `common` (scripts/sekmet.sh). Run one area with `cargo test --test it
+//! sync::`.
+
+mod common;
+#[path = "../../crates/fhir/tests/map_fixture/mod.rs"]
+mod map_fixture;
+
+mod auth;
+mod backfill;
+mod cli;
+mod client_faults;
+mod daemon;
+mod map_sekmet;
+mod overhead;
+mod serve;
+mod sync;

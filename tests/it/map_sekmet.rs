@@ -1,0 +1,198 @@
+//! The planned transactions against a real SEKMET server with strict inbound
+//! validation: every kind of resource and entry the planner produces
+//! (findings with every component, statements, a recommendation, a critical
+//! result, a discrepancy, Device, Provenance, the report's update, a
+//! restatus and a supersession) is accepted and linked as planned.
+
+use crate::common;
+
+use crate::map_fixture::{TEXT, codes, extraction};
+use reportsplit_fhir::map::{OBSERVATION_SYSTEM, RunInfo};
+use reportsplit_fhir::plan::{Plan, TAG_SYSTEM, WriteSet, plan, previous_refs};
+use reportsplit_fhir::text::ReportText;
+use reportsplit_split::SectionKind;
+use serde_json::{Value, json};
+
+fn run() -> RunInfo {
+    RunInfo {
+        extractor_version: "0.1.0".into(),
+        recorded: time::macros::datetime!(2026-11-28 06:00:00.125 +01:00),
+    }
+}
+
+/// Valid R4 (a strict server stores it) but full of content reportsplit does not own.
+fn rich_report() -> Value {
+    json!({
+        "resourceType": "DiagnosticReport",
+        "id": "map-1",
+        "meta": {"tag": [{"system": "http://example.org/site-tags", "code": "teaching"}]},
+        "contained": [{"resourceType": "Practitioner", "id": "rad", "name": [{"family": "Roentgen"}]}],
+        "extension": [{"url": "http://example.org/fhir/StructureDefinition/dictation",
+                       "valueString": "ünïcödé ✓"}],
+        "identifier": [{"system": "http://example.org/accession", "value": "ACC-1"}],
+        "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "24627-2", "display": "CT Chest"}]},
+        "subject": {"reference": "Patient/p1", "display": "Test Patient"},
+        "encounter": {"reference": "Encounter/e1"},
+        "effectiveDateTime": "2026-11-27T08:00:00.500+01:00",
+        "issued": "2026-11-27T09:30:00.120+01:00",
+        "resultsInterpreter": [{"reference": "#rad"}],
+        "imagingStudy": [{"reference": "ImagingStudy/st-1"}],
+        "conclusion": "Right upper lobe mass.",
+        "_conclusion": {"extension": [{"url": "http://example.org/conclusion-source", "valueString": "dictated"}]},
+        "presentedForm": [{"contentType": "text/plain; charset=utf-8", "data": "RklORElOR1M="}]
+    })
+}
+
+fn plan_write(report: &Value, text: &str, previous: &[Value]) -> WriteSet {
+    let c = codes();
+    let extraction = extraction(text, &c);
+    let report_text = ReportText {
+        text: text.to_owned(),
+        element: "DiagnosticReport.presentedForm[0]".into(),
+        headerless: SectionKind::Other,
+    };
+    match plan(report, &report_text, &extraction, previous, &run()).expect("plan") {
+        Plan::Write(set) => set,
+        Plan::Current => panic!("expected a write"),
+    }
+}
+
+async fn commit(fhir: &common::Fhir, set: &WriteSet) -> Value {
+    let response = fhir
+        .request(reqwest::Method::POST, "", Some(&set.bundle), None)
+        .await;
+    assert_eq!(
+        response.status, 200,
+        "transaction refused: {}",
+        response.body
+    );
+    response.body
+}
+
+async fn previous(fhir: &common::Fhir, report: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for reference in previous_refs(report) {
+        out.push(fhir.get(&reference).await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_server_accepts_and_links_every_planned_resource() {
+    let server = common::Sekmet::start();
+    let fhir = server.fhir();
+    fhir.put(&rich_report()).await;
+    let read = fhir.get("DiagnosticReport/map-1").await;
+
+    // 1. first derivation
+    let first = plan_write(&read, TEXT, &[]);
+    commit(&fhir, &first).await;
+    let report = fhir.get("DiagnosticReport/map-1").await;
+    let results = report["result"].as_array().expect("result");
+    assert_eq!(results.len(), first.observations);
+    let tags = report["meta"]["tag"].as_array().expect("tags");
+    assert_eq!(tags[0]["code"], "teaching");
+    assert_eq!(tags[1]["system"], TAG_SYSTEM);
+    for key in [
+        "contained",
+        "extension",
+        "_conclusion",
+        "identifier",
+        "resultsInterpreter",
+    ] {
+        assert_eq!(report[key], read[key], "{key} kept");
+    }
+    let observations = previous(&fhir, &report).await;
+    assert_eq!(observations.len(), 10);
+    let critical = observations
+        .iter()
+        .filter(|o| o["interpretation"][0]["coding"][0]["code"] == "AA")
+        .count();
+    assert_eq!(critical, 1);
+    let statement = observations
+        .iter()
+        .find(|o| o["valueString"] == "Right upper lobe mass, suspicious for malignancy.")
+        .expect("impression item");
+    let member = statement["hasMember"][0]["reference"]
+        .as_str()
+        .expect("member");
+    assert!(
+        member.starts_with("Observation/"),
+        "resolved by the server: {member}"
+    );
+    assert_eq!(fhir.get(member).await["code"]["text"], "mass");
+    let size = observations
+        .iter()
+        .flat_map(|o| o["component"].as_array().into_iter().flatten())
+        .find(|c| c["code"]["coding"][0]["code"] == "103339001")
+        .expect("size component");
+    assert_eq!(size["valueQuantity"]["unit"], "cm");
+    assert_eq!(fhir.count("Provenance").await, 1);
+    assert_eq!(fhir.count("Device").await, 1);
+
+    // 2. nothing changed: current
+    let c = codes();
+    let same = extraction(TEXT, &c);
+    let report_text = ReportText {
+        text: TEXT.to_owned(),
+        element: "DiagnosticReport.presentedForm[0]".into(),
+        headerless: SectionKind::Other,
+    };
+    let again = plan(&report, &report_text, &same, &observations, &run()).expect("plan");
+    assert_eq!(again, Plan::Current);
+
+    // 3. status only (final → corrected): the same Observations, restatused
+    let mut corrected = report.clone();
+    corrected["status"] = json!("corrected");
+    fhir.put(&corrected).await;
+    let corrected = fhir.get("DiagnosticReport/map-1").await;
+    let restatus = plan_write(&corrected, TEXT, &previous(&fhir, &corrected).await);
+    assert_eq!((restatus.observations, restatus.restatused), (0, 10));
+    commit(&fhir, &restatus).await;
+    let corrected = fhir.get("DiagnosticReport/map-1").await;
+    let observations = previous(&fhir, &corrected).await;
+    assert!(observations.iter().all(|o| o["status"] == "corrected"));
+    assert_eq!(fhir.count("Observation").await, 10);
+
+    // 4. amended text: new Observations, the old ones superseded, history kept
+    let amended_text = format!("CT CHEST WITH CONTRAST\n{TEXT}");
+    let mut amended = corrected.clone();
+    amended["status"] = json!("amended");
+    fhir.put(&amended).await;
+    let amended = fhir.get("DiagnosticReport/map-1").await;
+    let supersede = plan_write(&amended, &amended_text, &previous(&fhir, &amended).await);
+    assert_eq!((supersede.observations, supersede.superseded), (10, 10));
+    commit(&fhir, &supersede).await;
+    assert_eq!(fhir.count("Observation").await, 20);
+    assert_eq!(fhir.count("Observation?status=entered-in-error").await, 10);
+    assert_eq!(fhir.count("Observation?status=amended").await, 10);
+    let report = fhir.get("DiagnosticReport/map-1").await;
+    assert_eq!(report["result"].as_array().map(Vec::len), Some(20));
+    let old = &observations[0];
+    let id = old["id"].as_str().expect("id");
+    let history = fhir.get(&format!("Observation/{id}/_history")).await;
+    assert_eq!(
+        history["entry"].as_array().map(Vec::len),
+        Some(3),
+        "created, restatused, superseded"
+    );
+    let identifier = old["identifier"][0]["value"].as_str().expect("identifier");
+    assert_eq!(old["identifier"][0]["system"], OBSERVATION_SYSTEM);
+    assert_eq!(
+        fhir.count(&format!(
+            "Observation?identifier={OBSERVATION_SYSTEM}|{identifier}"
+        ))
+        .await,
+        1
+    );
+
+    // 5. a replayed transaction is refused (the report moved on) and creates nothing
+    let replay = fhir
+        .request(reqwest::Method::POST, "", Some(&supersede.bundle), None)
+        .await;
+    assert_eq!(replay.status, 412, "{}", replay.body);
+    assert_eq!(fhir.count("Observation").await, 20);
+    assert_eq!(fhir.count("Device").await, 1);
+}
