@@ -396,14 +396,27 @@ pub(crate) fn sentence_findings<'a>(
                 end: e,
             });
         }
+        // The term is the whole noun phrase: the head and the descriptors
+        // before it ("rim-enhancing fluid collection", "mildly dilated").
+        let descriptors = crate::grammar::descriptors_of(text, lexicon, mention, scratch);
+        // A descriptor that is itself the finding ("mildly dilated loops")
+        // keeps its own words: what it qualifies comes after it.
+        let head_is_descriptor = scratch
+            .descriptors
+            .iter()
+            .any(|&(s, e, _)| s == mention.start && e == mention.end);
+        let term_start = descriptors
+            .first()
+            .filter(|_| !head_is_descriptor)
+            .map_or(mention.start, |d| d.start.min(mention.start));
         out.push(Finding {
             text: &text[sentence.start..sentence.end],
             start: sentence.start,
             end: sentence.end,
             section: sentence.section,
             item: sentence.item,
-            term: &text[mention.start..mention.end],
-            term_start: mention.start,
+            term: &text[term_start..mention.end],
+            term_start,
             term_end: mention.end,
             code: lexicon.findings.get(mention.concept as usize),
             assertion: judgement.assertion,
@@ -414,7 +427,7 @@ pub(crate) fn sentence_findings<'a>(
             laterality: own_side.or(judgement.laterality),
             body_site,
             measurements: Vec::new(),
-            descriptors: crate::grammar::descriptors_of(text, lexicon, mention, scratch),
+            descriptors,
             suggests: Vec::new(),
         });
         concepts.push(mention.concept);

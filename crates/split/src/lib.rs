@@ -455,7 +455,7 @@ fn sub_header_sides(sections: &[Section<'_>], findings: &mut [Finding<'_>]) {
         let label = sections
             .iter()
             .flat_map(|section| &section.items)
-            .find(|item| item.start <= finding.start && finding.start < item.end)
+            .find(|item| item.start <= finding.term_start && finding.term_start < item.end)
             .and_then(|item| item.label);
         if let Some(label) = label {
             finding.laterality = side_word(label);

@@ -222,8 +222,8 @@ fn check_spans(text: &str, out: &Extraction<'_>) {
                 "descriptor",
             );
             assert!(
-                descriptor.end <= finding.term_start || descriptor.start >= finding.term_end,
-                "a descriptor inside its own term"
+                finding.term_start <= descriptor.start && descriptor.end <= finding.term_end,
+                "a descriptor outside its finding's term"
             );
         }
         for &suggested in &finding.suggests {
