@@ -1059,7 +1059,6 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("either kidney", side(Laterality::Bilateral)),
     ("both kidneys", side(Laterality::Bilateral)),
     ("either lung", side(Laterality::Bilateral)),
-    ("both lungs", side(Laterality::Bilateral)),
     ("either ovary", side(Laterality::Bilateral)),
     ("both ovaries", side(Laterality::Bilateral)),
     ("either testis", side(Laterality::Bilateral)),

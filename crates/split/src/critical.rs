@@ -121,7 +121,7 @@ mod tests {
     fn present_critical_findings_fire() {
         assert_eq!(
             critical_terms("Large right pneumothorax."),
-            ["pneumothorax"]
+            ["large right pneumothorax"]
         );
         assert_eq!(
             critical_terms("Tension pneumothorax on the left."),
@@ -133,11 +133,11 @@ mod tests {
         );
         assert_eq!(
             critical_terms("Acute pulmonary embolism in the right lower lobe."),
-            ["pulmonary embolism"]
+            ["acute pulmonary embolism"]
         );
         assert_eq!(
             critical_terms("Acute subdural hematoma."),
-            ["subdural hematoma"]
+            ["acute subdural hematoma"]
         );
         assert_eq!(
             critical_terms("Type A aortic dissection."),
@@ -218,7 +218,7 @@ mod tests {
     fn midline_shift_is_critical_through_its_cause_unless_it_progresses() {
         assert_eq!(
             critical_terms("Acute right subdural hematoma with 4 mm of midline shift."),
-            ["subdural hematoma"]
+            ["acute right subdural hematoma"]
         );
         assert_eq!(
             critical_terms("New 9 mm midline shift to the left."),

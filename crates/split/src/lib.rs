@@ -580,7 +580,7 @@ mod tests {
         assert_eq!(
             judged("No focal consolidation, effusion, or pneumothorax."),
             owned(&[
-                ("consolidation", Assertion::Absent),
+                ("focal consolidation", Assertion::Absent),
                 ("effusion", Assertion::Absent),
                 ("pneumothorax", Assertion::Absent),
             ])
@@ -847,7 +847,7 @@ mod tests {
         );
         let chars: Vec<char> = text.chars().collect();
         let term: String = chars[out[0].term_start..out[0].term_end].iter().collect();
-        assert_eq!(term, "pneumothorax");
+        assert_eq!(term, "small right pneumothorax");
     }
 
     #[test]
@@ -867,14 +867,14 @@ mod tests {
         assert_eq!(
             judged("No focal opacity to suggest pneumonia."),
             owned(&[
-                ("opacity", Assertion::Absent),
+                ("focal opacity", Assertion::Absent),
                 ("pneumonia", Assertion::Absent)
             ])
         );
         assert_eq!(
             judged("Patchy opacity suggestive of pneumonia."),
             owned(&[
-                ("opacity", Assertion::Present),
+                ("patchy opacity", Assertion::Present),
                 ("pneumonia", Assertion::Possible)
             ])
         );
@@ -911,7 +911,7 @@ mod tests {
             judged("No cardiomegaly with small bilateral pleural effusions."),
             owned(&[
                 ("cardiomegaly", Assertion::Absent),
-                ("pleural effusions", Assertion::Present)
+                ("small bilateral pleural effusions", Assertion::Present)
             ])
         );
         assert_eq!(
@@ -940,7 +940,7 @@ mod tests {
             judged("Resolved pneumothorax, unchanged small left effusion."),
             owned(&[
                 ("pneumothorax", Assertion::Absent),
-                ("effusion", Assertion::Present)
+                ("small left effusion", Assertion::Present)
             ])
         );
         // A negation that governs the word itself still negates.
@@ -953,7 +953,7 @@ mod tests {
             judged("Possible stable nodule. Likely there is a small effusion."),
             owned(&[
                 ("nodule", Assertion::Possible),
-                ("effusion", Assertion::Possible)
+                ("small effusion", Assertion::Possible)
             ])
         );
     }
@@ -964,14 +964,14 @@ mod tests {
             judged("No pleural effusion seen, mild cardiomegaly."),
             owned(&[
                 ("pleural effusion", Assertion::Absent),
-                ("cardiomegaly", Assertion::Present)
+                ("mild cardiomegaly", Assertion::Present)
             ])
         );
         assert_eq!(
             judged("No focal consolidation identified, small left effusion."),
             owned(&[
-                ("consolidation", Assertion::Absent),
-                ("effusion", Assertion::Present)
+                ("focal consolidation", Assertion::Absent),
+                ("small left effusion", Assertion::Present)
             ])
         );
     }
@@ -989,7 +989,7 @@ mod tests {
         assert_eq!(
             judged("Possible small effusion and the adjacent atelectasis."),
             owned(&[
-                ("effusion", Assertion::Possible),
+                ("small effusion", Assertion::Possible),
                 ("atelectasis", Assertion::Possible)
             ])
         );
@@ -1040,7 +1040,7 @@ mod tests {
         assert_eq!(
             sides,
             [
-                ("opacity", Some(Laterality::Left)),
+                ("Minimal left basilar opacity", Some(Laterality::Left)),
                 ("scarring", Some(Laterality::Left)),
                 ("atelectasis", Some(Laterality::Left)),
             ]
@@ -1080,7 +1080,7 @@ mod tests {
         assert_eq!(
             sizes,
             [
-                ("subdural hematoma", vec!["8 mm"]),
+                ("Acute subdural hematoma", vec!["8 mm"]),
                 ("midline shift", vec!["4 mm"])
             ]
         );

@@ -221,9 +221,11 @@ fn check_spans(text: &str, out: &Extraction<'_>) {
                 descriptor.text,
                 "descriptor",
             );
+            // The noun phrase before the head: inside the term, or before a
+            // descriptor that is itself the finding ("mildly dilated").
             assert!(
-                finding.term_start <= descriptor.start && descriptor.end <= finding.term_end,
-                "a descriptor outside its finding's term"
+                finding.start <= descriptor.start && descriptor.end <= finding.term_end,
+                "a descriptor after its finding or outside its sentence"
             );
         }
         for &suggested in &finding.suggests {
