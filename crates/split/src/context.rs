@@ -12,6 +12,7 @@
 //! Pseudo-negations (`no change in`, `not only`) are longer cues that win
 //! over `no`/`not` by leftmost-longest matching and affirm what follows.
 
+use crate::words::word_count;
 use crate::{Assertion, Certainty, Change, Hedge, Laterality, Temporality};
 
 /// Which way a cue reaches.
@@ -1651,15 +1652,6 @@ fn crosses_parenthesis(span: &[u8]) -> bool {
         }
     }
     depth != 0
-}
-
-/// Words (runs with a letter or digit) in a stretch of text: the distance
-/// measure for cue scopes and for attaching sizes to findings.
-pub(crate) fn word_count(bytes: &[u8]) -> usize {
-    bytes
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|w| w.iter().any(u8::is_ascii_alphanumeric))
-        .count()
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 
 use crate::context::{CueHit, judge};
 use crate::lexicon::{Entry, Lexicon, Words};
+use crate::words::{is_word_byte, is_word_edge, select_words, word_count};
 use crate::{Assertion, BodySite, Finding, Measurement, SectionKind};
-use aho_corasick::{AhoCorasick, Input};
 
 /// A term found in a sentence (byte offsets). `focus` is the part that cues
 /// are measured against: the whole term, or for a gapped synonym
@@ -28,71 +28,6 @@ pub(crate) struct Scratch {
     /// Descriptor words (start, end, row of descriptors.tsv).
     pub(crate) descriptors: Vec<(usize, usize, u32)>,
     spans: Vec<(usize, usize)>,
-}
-
-/// Calls `found(start, end, pattern)` for the whole-word matches of
-/// `automaton` in `text[start..end]`, left to right, longest first at each
-/// position, never overlapping. Only positions where a word may start are
-/// tried, with an anchored search each: a match that does not end on a word
-/// edge (`ich` of `which`) is skipped, and the search goes on at the next
-/// word. Trying word starts only keeps the cost per sentence flat however
-/// many short synonyms the tables hold (a scan for every match inside a word
-/// would restart one byte later).
-pub(crate) fn select_words(
-    automaton: &AhoCorasick,
-    text: &str,
-    start: usize,
-    end: usize,
-    mut found: impl FnMut(usize, usize, usize),
-) {
-    let bytes = text.as_bytes();
-    let mut at = start;
-    while at < end {
-        if is_word_edge(bytes, at, true)
-            && let Some(m) = automaton.find(
-                Input::new(bytes)
-                    .span(at..end)
-                    .anchored(aho_corasick::Anchored::Yes),
-            )
-            && is_word_edge(bytes, m.end(), false)
-        {
-            found(m.start(), m.end(), m.pattern().as_usize());
-            at = m.end();
-            continue;
-        }
-        // On to the next position a word may start at (no synonym or cue
-        // starts with a blank).
-        if is_word_byte(bytes[at]) {
-            while at < end && is_word_byte(bytes[at]) {
-                at += 1;
-            }
-        } else {
-            at += 1;
-        }
-        while at < end && matches!(bytes[at], b' ' | b'\n' | b'\r' | b'\t') {
-            at += 1;
-        }
-    }
-}
-
-/// True when a match may start (`opening`) or end at `at`: the match edge
-/// is not a word character, or the neighbour outside the match is not.
-fn is_word_edge(bytes: &[u8], at: usize, opening: bool) -> bool {
-    let (inside, outside) = if opening {
-        (bytes.get(at), at.checked_sub(1).and_then(|i| bytes.get(i)))
-    } else {
-        (at.checked_sub(1).and_then(|i| bytes.get(i)), bytes.get(at))
-    };
-    match (inside, outside) {
-        (Some(&inside), Some(&outside)) => !(is_word_byte(inside) && is_word_byte(outside)),
-        _ => true,
-    }
-}
-
-/// ASCII letters and digits, and any byte of a non-ASCII character (so a
-/// term never matches inside an accented word).
-pub(crate) fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b >= 0x80
 }
 
 /// How many words may separate the parts of a gapped synonym.
@@ -477,8 +412,7 @@ pub(crate) fn sentence_findings<'a>(
         let modifies = (first..out.len()).find(|&i| {
             let f = &out[i];
             f.term_start >= measurement.end
-                && crate::context::word_count(&bytes[measurement.end..f.term_start])
-                    <= PRE_SIZE_WORDS
+                && word_count(&bytes[measurement.end..f.term_start]) <= PRE_SIZE_WORDS
                 && !bytes[measurement.end..f.term_start].contains(&b',')
                 && !words_between(measurement.end, f.term_start)
                     .iter()
@@ -491,7 +425,7 @@ pub(crate) fn sentence_findings<'a>(
         // finding just before it, whatever follows.
         let completes = preceding.filter(|&i| {
             let gap = &text[out[i].term_end..measurement.start];
-            crate::context::word_count(gap.as_bytes()) <= 3
+            word_count(gap.as_bytes()) <= 3
                 && gap
                     .split(|c: char| !c.is_ascii_alphanumeric())
                     .any(|w| ["to", "measuring", "measures", "of"].contains(&w))

@@ -174,7 +174,7 @@ impl Words {
         out: &mut Vec<crate::context::CueHit>,
     ) {
         out.clear();
-        crate::findings::select_words(&self.automaton, text, start, end, |s, e, pattern| {
+        crate::words::select_words(&self.automaton, text, start, end, |s, e, pattern| {
             if let Some(cue) = self.entries[pattern].cue {
                 out.push(crate::context::CueHit {
                     start: s,
@@ -423,7 +423,7 @@ fn parse_concepts(
 
 /// ASCII case-insensitive, leftmost-longest: the longest synonym at a
 /// position wins (`pleural effusion` over `effusion`). A DFA searched
-/// anchored at word starts ([`crate::findings::select_words`]).
+/// anchored at word starts ([`crate::words::select_words`]).
 pub(crate) fn term_automaton<P: AsRef<[u8]>>(patterns: &[P]) -> Result<AhoCorasick, String> {
     AhoCorasickBuilder::new()
         .kind(Some(AhoCorasickKind::DFA))

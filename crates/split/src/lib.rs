@@ -383,6 +383,7 @@ mod lexicon;
 mod measure;
 mod offsets;
 mod recommend;
+mod words;
 
 pub use lexicon::{Lexicon, MappingError, MappingFiles};
 pub use offsets::char_range_to_bytes;
