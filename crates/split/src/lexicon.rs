@@ -76,7 +76,7 @@ pub struct Lexicon {
     pub(crate) words: Words,
     /// Critical-result rules, keyed by finding concept index.
     pub(crate) critical: Vec<CriticalRule>,
-    pub(crate) sections: crate::layout::SectionTable,
+    pub(crate) sections: crate::sections::SectionTable,
 }
 
 /// The words the extractor looks for — finding synonyms, body-site synonyms
@@ -233,7 +233,7 @@ impl Lexicon {
         let (findings, finding_synonyms) = parse_concepts(files.findings, true)?;
         let (body_sites, site_synonyms) = parse_concepts(files.body_sites, false)?;
         let critical = parse_critical(files.critical, &findings)?;
-        let sections = crate::layout::SectionTable::parse(files.sections.0, files.sections.1)?;
+        let sections = crate::sections::SectionTable::parse(files.sections.0, files.sections.1)?;
         let site_synonyms: Vec<(String, u32)> = site_synonyms
             .into_iter()
             .map(|(key, r)| (key, r.concept))

@@ -383,6 +383,7 @@ mod lexicon;
 mod measure;
 mod offsets;
 mod recommend;
+mod sections;
 mod words;
 
 pub use lexicon::{Lexicon, MappingError, MappingFiles};
