@@ -4,31 +4,9 @@
 
 use crate::context::{CueHit, judge};
 use crate::lexicon::{Entry, Lexicon, Words};
+use crate::sentence::{Mention, Scratch, SentenceSpan};
 use crate::words::{is_word_byte, is_word_edge, select_words, word_count};
-use crate::{Assertion, BodySite, Finding, Measurement, SectionKind};
-
-/// A term found in a sentence (byte offsets). `focus` is the part that cues
-/// are measured against: the whole term, or for a gapped synonym
-/// (`heart is not enlarged`) its tail, so the negation inside the gap counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Mention {
-    pub(crate) start: usize,
-    pub(crate) end: usize,
-    pub(crate) focus_start: usize,
-    pub(crate) focus_end: usize,
-    pub(crate) concept: u32,
-}
-
-/// Reusable buffers, so a sentence costs no allocation once warm.
-#[derive(Debug, Default)]
-pub(crate) struct Scratch {
-    pub(crate) cues: Vec<CueHit>,
-    pub(crate) mentions: Vec<Mention>,
-    pub(crate) sites: Vec<(usize, usize, u32)>,
-    /// Descriptor words (start, end, row of descriptors.tsv).
-    pub(crate) descriptors: Vec<(usize, usize, u32)>,
-    spans: Vec<(usize, usize)>,
-}
+use crate::{Assertion, BodySite, Finding, Measurement};
 
 /// How many words may separate the parts of a gapped synonym.
 const MAX_GAP_WORDS: usize = 5;
@@ -185,18 +163,6 @@ fn find_tail(text: &str, from: usize, end: usize, tail: &str) -> Option<(usize, 
         }
     }
     None
-}
-
-/// One sentence (or item fragment) as the layout found it, in bytes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SentenceSpan {
-    pub(crate) start: usize,
-    pub(crate) end: usize,
-    /// After an organ sub-header colon (`LUNGS:`); cues and terms are only
-    /// read from here on, so `LUNGS: No effusion` negates forward.
-    pub(crate) body_start: usize,
-    pub(crate) section: SectionKind,
-    pub(crate) item: Option<u32>,
 }
 
 /// Appends the findings of one sentence to `out` (byte offsets), and their

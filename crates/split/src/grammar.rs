@@ -19,8 +19,8 @@ use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
 
-use crate::findings::{Mention, Scratch, SentenceSpan};
 use crate::lexicon::Lexicon;
+use crate::sentence::{Mention, Scratch, SentenceSpan};
 use crate::words::{is_word_byte, word_count};
 use crate::{Assertion, Axis, Change, Descriptor, Finding};
 

@@ -384,12 +384,13 @@ mod measure;
 mod offsets;
 mod recommend;
 mod sections;
+mod sentence;
 mod words;
 
 pub use lexicon::{Lexicon, MappingError, MappingFiles};
 pub use offsets::char_range_to_bytes;
 
-use findings::{Scratch, SentenceSpan};
+use sentence::{Scratch, SentenceSpan};
 
 /// Extracts sections, items, findings, recommendations, critical results and
 /// laterality discrepancies from a report text. Headerless text is one
