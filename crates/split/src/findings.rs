@@ -2,7 +2,8 @@
 //! ("No focal consolidation, effusion, or pneumothorax" gives three), judged
 //! by [`crate::context`], with its body sites and the sentence's sizes.
 
-use crate::context::{CueHit, judge};
+use crate::context::cues::CueHit;
+use crate::context::judge::judge;
 use crate::lexicon::{Entry, Lexicon, Words};
 use crate::sentence::{Mention, Scratch, SentenceSpan};
 use crate::words::{is_word_byte, is_word_edge, select_words, word_count};
@@ -115,10 +116,12 @@ fn header_mention(words: &Words, text: &str, sentence: SentenceSpan, mentions: &
 /// and the body's negation reaches back to it.
 fn denied_header(words: &Words, text: &str, sentence: SentenceSpan, scratch: &mut Scratch) {
     let denies = scratch.mentions.is_empty()
-        && scratch
-            .cues
-            .iter()
-            .any(|c| matches!(c.cue.polarity, Some((_, crate::context::Polarity::Negate))));
+        && scratch.cues.iter().any(|c| {
+            matches!(
+                c.cue.polarity,
+                Some((_, crate::context::cues::Polarity::Negate))
+            )
+        });
     if !denies {
         return;
     }

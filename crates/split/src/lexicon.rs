@@ -6,7 +6,7 @@
 //! here once: a sentence is scanned a single time, and extraction itself
 //! never compiles a pattern.
 
-use crate::context::{CUES, Cue};
+use crate::context::cues::{CUES, Cue};
 use crate::{AssessmentSystem, Axis, Code};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
@@ -171,12 +171,12 @@ impl Words {
         text: &str,
         start: usize,
         end: usize,
-        out: &mut Vec<crate::context::CueHit>,
+        out: &mut Vec<crate::context::cues::CueHit>,
     ) {
         out.clear();
         crate::words::select_words(&self.automaton, text, start, end, |s, e, pattern| {
             if let Some(cue) = self.entries[pattern].cue {
-                out.push(crate::context::CueHit {
+                out.push(crate::context::cues::CueHit {
                     start: s,
                     end: e,
                     cue,

@@ -507,7 +507,7 @@ pub fn assert_term(sentence: &str, term_start: usize, term_end: usize) -> (Asser
     let mut hits = Vec::new();
     lexicon.words.scan_cues(sentence, from, to, &mut hits);
     hits.retain(|hit| hit.end <= start || hit.start >= end);
-    let judgement = context::judge(sentence, &hits, start, end, &[]);
+    let judgement = context::judge::judge(sentence, &hits, start, end, &[]);
     (judgement.assertion, judgement.temporality)
 }
 

@@ -5,7 +5,7 @@
 //! calls the grammar).
 
 use crate::SectionKind;
-use crate::context::CueHit;
+use crate::context::cues::CueHit;
 
 /// A term found in a sentence (byte offsets). `focus` is the part that cues
 /// are measured against: the whole term, or for a gapped synonym
