@@ -19,7 +19,7 @@ CRATES = [
 
 def expand(text, start):
     """The paths of the use tree that starts at text[start:] (after `crate::`
-    or `super::`): `a::b`, or each top-level member of `{a::X, b, c::{..}}`."""
+    or `super::`): `a::b`, or each member of `{a::X, b, c::{d, e}}`."""
     if start < len(text) and text[start] == "{":
         depth, i, member, out = 0, start, "", []
         while i < len(text):
@@ -40,14 +40,14 @@ def expand(text, start):
             else:
                 member += ch
             i += 1
-        paths = []
-        for m in out:
-            match = re.match(r"\s*((?:[a-z_]+::)*[a-z_]+)", m)
-            if match:
-                paths.append(match.group(1))
-        return paths
+        return [path for m in out for path in expand(m.strip(), 0)]
     match = re.match(r"(?:[a-z_]+::)*[a-z_]+", text[start:])
-    return [match.group(0)] if match else []
+    if not match:
+        return []
+    after = start + match.end()
+    if text.startswith("::{", after):  # a nested tree: `a::{b::X, c}`
+        return [f"{match.group(0)}::{rest}" for rest in expand(text, after + 2)] or [match.group(0)]
+    return [match.group(0)]
 
 
 def graph(root, split, binary):
