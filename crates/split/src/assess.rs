@@ -184,7 +184,7 @@ fn side(sentence: &str) -> Option<Laterality> {
 /// The first body site named in `text[from..to]`.
 fn site<'a>(text: &'a str, from: usize, to: usize, lexicon: &'a Lexicon) -> Option<BodySite<'a>> {
     let mut found = None;
-    crate::findings::select_words(&lexicon.words.automaton, text, from, to, |s, e, pattern| {
+    crate::words::select_words(&lexicon.words.automaton, text, from, to, |s, e, pattern| {
         if found.is_none()
             && let Some(concept) = lexicon.words.entries[pattern].site
         {

@@ -2,98 +2,12 @@
 //! ("No focal consolidation, effusion, or pneumothorax" gives three), judged
 //! by [`crate::context`], with its body sites and the sentence's sizes.
 
-use crate::context::{CueHit, judge};
+use crate::context::cues::CueHit;
+use crate::context::judge::judge;
 use crate::lexicon::{Entry, Lexicon, Words};
-use crate::{Assertion, BodySite, Finding, Measurement, SectionKind};
-use aho_corasick::{AhoCorasick, Input};
-
-/// A term found in a sentence (byte offsets). `focus` is the part that cues
-/// are measured against: the whole term, or for a gapped synonym
-/// (`heart is not enlarged`) its tail, so the negation inside the gap counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Mention {
-    pub(crate) start: usize,
-    pub(crate) end: usize,
-    pub(crate) focus_start: usize,
-    pub(crate) focus_end: usize,
-    pub(crate) concept: u32,
-}
-
-/// Reusable buffers, so a sentence costs no allocation once warm.
-#[derive(Debug, Default)]
-pub(crate) struct Scratch {
-    pub(crate) cues: Vec<CueHit>,
-    pub(crate) mentions: Vec<Mention>,
-    pub(crate) sites: Vec<(usize, usize, u32)>,
-    /// Descriptor words (start, end, row of descriptors.tsv).
-    pub(crate) descriptors: Vec<(usize, usize, u32)>,
-    spans: Vec<(usize, usize)>,
-}
-
-/// Calls `found(start, end, pattern)` for the whole-word matches of
-/// `automaton` in `text[start..end]`, left to right, longest first at each
-/// position, never overlapping. Only positions where a word may start are
-/// tried, with an anchored search each: a match that does not end on a word
-/// edge (`ich` of `which`) is skipped, and the search goes on at the next
-/// word. Trying word starts only keeps the cost per sentence flat however
-/// many short synonyms the tables hold (a scan for every match inside a word
-/// would restart one byte later).
-pub(crate) fn select_words(
-    automaton: &AhoCorasick,
-    text: &str,
-    start: usize,
-    end: usize,
-    mut found: impl FnMut(usize, usize, usize),
-) {
-    let bytes = text.as_bytes();
-    let mut at = start;
-    while at < end {
-        if is_word_edge(bytes, at, true)
-            && let Some(m) = automaton.find(
-                Input::new(bytes)
-                    .span(at..end)
-                    .anchored(aho_corasick::Anchored::Yes),
-            )
-            && is_word_edge(bytes, m.end(), false)
-        {
-            found(m.start(), m.end(), m.pattern().as_usize());
-            at = m.end();
-            continue;
-        }
-        // On to the next position a word may start at (no synonym or cue
-        // starts with a blank).
-        if is_word_byte(bytes[at]) {
-            while at < end && is_word_byte(bytes[at]) {
-                at += 1;
-            }
-        } else {
-            at += 1;
-        }
-        while at < end && matches!(bytes[at], b' ' | b'\n' | b'\r' | b'\t') {
-            at += 1;
-        }
-    }
-}
-
-/// True when a match may start (`opening`) or end at `at`: the match edge
-/// is not a word character, or the neighbour outside the match is not.
-fn is_word_edge(bytes: &[u8], at: usize, opening: bool) -> bool {
-    let (inside, outside) = if opening {
-        (bytes.get(at), at.checked_sub(1).and_then(|i| bytes.get(i)))
-    } else {
-        (at.checked_sub(1).and_then(|i| bytes.get(i)), bytes.get(at))
-    };
-    match (inside, outside) {
-        (Some(&inside), Some(&outside)) => !(is_word_byte(inside) && is_word_byte(outside)),
-        _ => true,
-    }
-}
-
-/// ASCII letters and digits, and any byte of a non-ASCII character (so a
-/// term never matches inside an accented word).
-pub(crate) fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b >= 0x80
-}
+use crate::sentence::{Mention, Scratch, SentenceSpan};
+use crate::words::{is_word_byte, is_word_edge, select_words, word_count};
+use crate::{Assertion, BodySite, Finding, Measurement};
 
 /// How many words may separate the parts of a gapped synonym.
 const MAX_GAP_WORDS: usize = 5;
@@ -202,10 +116,12 @@ fn header_mention(words: &Words, text: &str, sentence: SentenceSpan, mentions: &
 /// and the body's negation reaches back to it.
 fn denied_header(words: &Words, text: &str, sentence: SentenceSpan, scratch: &mut Scratch) {
     let denies = scratch.mentions.is_empty()
-        && scratch
-            .cues
-            .iter()
-            .any(|c| matches!(c.cue.polarity, Some((_, crate::context::Polarity::Negate))));
+        && scratch.cues.iter().any(|c| {
+            matches!(
+                c.cue.polarity,
+                Some((_, crate::context::cues::Polarity::Negate))
+            )
+        });
     if !denies {
         return;
     }
@@ -250,18 +166,6 @@ fn find_tail(text: &str, from: usize, end: usize, tail: &str) -> Option<(usize, 
         }
     }
     None
-}
-
-/// One sentence (or item fragment) as the layout found it, in bytes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SentenceSpan {
-    pub(crate) start: usize,
-    pub(crate) end: usize,
-    /// After an organ sub-header colon (`LUNGS:`); cues and terms are only
-    /// read from here on, so `LUNGS: No effusion` negates forward.
-    pub(crate) body_start: usize,
-    pub(crate) section: SectionKind,
-    pub(crate) item: Option<u32>,
 }
 
 /// Appends the findings of one sentence to `out` (byte offsets), and their
@@ -477,8 +381,7 @@ pub(crate) fn sentence_findings<'a>(
         let modifies = (first..out.len()).find(|&i| {
             let f = &out[i];
             f.term_start >= measurement.end
-                && crate::context::word_count(&bytes[measurement.end..f.term_start])
-                    <= PRE_SIZE_WORDS
+                && word_count(&bytes[measurement.end..f.term_start]) <= PRE_SIZE_WORDS
                 && !bytes[measurement.end..f.term_start].contains(&b',')
                 && !words_between(measurement.end, f.term_start)
                     .iter()
@@ -491,7 +394,7 @@ pub(crate) fn sentence_findings<'a>(
         // finding just before it, whatever follows.
         let completes = preceding.filter(|&i| {
             let gap = &text[out[i].term_end..measurement.start];
-            crate::context::word_count(gap.as_bytes()) <= 3
+            word_count(gap.as_bytes()) <= 3
                 && gap
                     .split(|c: char| !c.is_ascii_alphanumeric())
                     .any(|w| ["to", "measuring", "measures", "of"].contains(&w))

@@ -19,8 +19,9 @@ use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
 
-use crate::findings::{Mention, Scratch, SentenceSpan, is_word_byte};
 use crate::lexicon::Lexicon;
+use crate::sentence::{Mention, Scratch, SentenceSpan};
+use crate::words::{is_word_byte, word_count};
 use crate::{Assertion, Axis, Change, Descriptor, Finding};
 
 /// How many words may separate an organ from a descriptor said of it ("the
@@ -280,7 +281,7 @@ fn organ_near(text: &str, s: usize, e: usize, sites: &[(usize, usize, u32)]) -> 
         };
         !gap.iter()
             .any(|b| matches!(b, b'.' | b';' | b':' | b'(' | b')'))
-            && crate::context::word_count(gap) <= ORGAN_WORDS
+            && word_count(gap) <= ORGAN_WORDS
     })
 }
 

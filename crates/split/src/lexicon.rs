@@ -6,7 +6,7 @@
 //! here once: a sentence is scanned a single time, and extraction itself
 //! never compiles a pattern.
 
-use crate::context::{CUES, Cue};
+use crate::context::cues::{CUES, Cue};
 use crate::{AssessmentSystem, Axis, Code};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
@@ -76,7 +76,7 @@ pub struct Lexicon {
     pub(crate) words: Words,
     /// Critical-result rules, keyed by finding concept index.
     pub(crate) critical: Vec<CriticalRule>,
-    pub(crate) sections: crate::layout::SectionTable,
+    pub(crate) sections: crate::sections::SectionTable,
 }
 
 /// The words the extractor looks for — finding synonyms, body-site synonyms
@@ -171,12 +171,12 @@ impl Words {
         text: &str,
         start: usize,
         end: usize,
-        out: &mut Vec<crate::context::CueHit>,
+        out: &mut Vec<crate::context::cues::CueHit>,
     ) {
         out.clear();
-        crate::findings::select_words(&self.automaton, text, start, end, |s, e, pattern| {
+        crate::words::select_words(&self.automaton, text, start, end, |s, e, pattern| {
             if let Some(cue) = self.entries[pattern].cue {
-                out.push(crate::context::CueHit {
+                out.push(crate::context::cues::CueHit {
                     start: s,
                     end: e,
                     cue,
@@ -233,7 +233,7 @@ impl Lexicon {
         let (findings, finding_synonyms) = parse_concepts(files.findings, true)?;
         let (body_sites, site_synonyms) = parse_concepts(files.body_sites, false)?;
         let critical = parse_critical(files.critical, &findings)?;
-        let sections = crate::layout::SectionTable::parse(files.sections.0, files.sections.1)?;
+        let sections = crate::sections::SectionTable::parse(files.sections.0, files.sections.1)?;
         let site_synonyms: Vec<(String, u32)> = site_synonyms
             .into_iter()
             .map(|(key, r)| (key, r.concept))
@@ -423,7 +423,7 @@ fn parse_concepts(
 
 /// ASCII case-insensitive, leftmost-longest: the longest synonym at a
 /// position wins (`pleural effusion` over `effusion`). A DFA searched
-/// anchored at word starts ([`crate::findings::select_words`]).
+/// anchored at word starts ([`crate::words::select_words`]).
 pub(crate) fn term_automaton<P: AsRef<[u8]>>(patterns: &[P]) -> Result<AhoCorasick, String> {
     AhoCorasickBuilder::new()
         .kind(Some(AhoCorasickKind::DFA))

@@ -383,11 +383,14 @@ mod lexicon;
 mod measure;
 mod offsets;
 mod recommend;
+mod sections;
+mod sentence;
+mod words;
 
 pub use lexicon::{Lexicon, MappingError, MappingFiles};
 pub use offsets::char_range_to_bytes;
 
-use findings::{Scratch, SentenceSpan};
+use sentence::{Scratch, SentenceSpan};
 
 /// Extracts sections, items, findings, recommendations, critical results and
 /// laterality discrepancies from a report text. Headerless text is one
@@ -504,7 +507,7 @@ pub fn assert_term(sentence: &str, term_start: usize, term_end: usize) -> (Asser
     let mut hits = Vec::new();
     lexicon.words.scan_cues(sentence, from, to, &mut hits);
     hits.retain(|hit| hit.end <= start || hit.start >= end);
-    let judgement = context::judge(sentence, &hits, start, end, &[]);
+    let judgement = context::judge::judge(sentence, &hits, start, end, &[]);
     (judgement.assertion, judgement.temporality)
 }
 

@@ -417,7 +417,8 @@ fn number_before(s: &str, end: usize) -> Option<(f64, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{SectionTable, layout};
+    use crate::layout::layout;
+    use crate::sections::SectionTable;
 
     #[test]
     fn intervals_take_the_lower_bound_in_days() {

@@ -494,7 +494,8 @@ pub(crate) fn label_at(
 #[cfg(test)]
 mod tests {
     use crate::SectionKind;
-    use crate::layout::{SectionTable, layout};
+    use crate::layout::layout;
+    use crate::sections::SectionTable;
 
     /// (n, label, item text) of every item of every section.
     fn items(text: &str) -> Vec<(u32, Option<String>, String)> {

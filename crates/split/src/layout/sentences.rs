@@ -253,7 +253,8 @@ fn glued_sentence_start(text: &str, lo: usize, period: usize, end: usize) -> boo
 #[cfg(test)]
 mod tests {
     use crate::SectionKind;
-    use crate::layout::{SectionTable, layout};
+    use crate::layout::layout;
+    use crate::sections::SectionTable;
 
     fn sentences(text: &str) -> Vec<String> {
         let table = SectionTable::builtin();

@@ -1,0 +1,460 @@
+//! The judge: which cues reach a mention (forward, backward or both, within
+//! their scope), the nearest one deciding its assertion and temporality, and
+//! the change and side local to the mention ([`nearest_local`]). Hedged
+//! mentions are graded by [`super::hedge`]; sides not stated next to the
+//! mention come from [`super::side`].
+
+use super::cues::Reach::{Backward, Both, Forward};
+use super::cues::{Cue, CueHit, Polarity, Reach, ends_scope};
+use super::hedge::{hedge_grade, link_negated};
+use super::side::{direction_after, direction_before, inherited_side, is_shift};
+use crate::Certainty::High;
+use crate::words::word_count;
+use crate::{Assertion, Certainty, Change, Hedge, Laterality, Temporality};
+
+/// What the context says about one mention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Judgement {
+    pub(crate) assertion: Assertion,
+    pub(crate) temporality: Temporality,
+    pub(crate) change: Option<Change>,
+    pub(crate) laterality: Option<Laterality>,
+    /// The certainty of the hedge that made the mention possible.
+    pub(crate) certainty: Option<Certainty>,
+    /// The kind of that hedge.
+    pub(crate) hedge: Option<Hedge>,
+}
+
+/// A forward negation reaches at most this many words: far enough for a
+/// list ("no focal consolidation, pleural effusion, or pneumothorax"), not
+/// so far that it swallows the next clause.
+const MAX_NEGATION_WORDS: usize = 12;
+
+/// How many words may stand between a two-way cue and the mention it
+/// modifies ("questionable small interstitial edema").
+const MODIFIER_WORDS: usize = 2;
+
+/// Judges the mention whose focus is `text[focus_start..focus_end]`, given
+/// the sentence's cues (from
+/// [`Words::scan_cues`](crate::lexicon::Words::scan_cues)) and the
+/// starts/ends of the other mentions of the sentence (`others`, used to keep
+/// laterality and change local to their own mention).
+pub(crate) fn judge(
+    text: &str,
+    cues: &[CueHit],
+    focus_start: usize,
+    focus_end: usize,
+    others: &[(usize, usize)],
+) -> Judgement {
+    let bytes = text.as_bytes();
+    let terminated = |from: usize, to: usize| ends_scope(bytes, cues, from, to);
+    let negation_ended = |from: usize, to: usize| {
+        cues.iter()
+            .any(|c| c.cue.ends_negation && c.start >= from && c.end <= to)
+    };
+    // Nearest cue (by byte gap) of each kind that reaches the focus.
+    let reaches = |reach: Reach, hit: &CueHit| -> Option<usize> {
+        if hit.end <= focus_start && matches!(reach, Forward | Both) {
+            (!terminated(hit.end, focus_start)).then_some(focus_start - hit.end)
+        } else if hit.start >= focus_end && matches!(reach, Backward | Both) {
+            // A two-way cue right before another mention is that mention's
+            // modifier: in "probable effusions and questionable edema" the
+            // doubt is the edema's.
+            let modifies_next = reach == Both
+                && !hit.cue.alternative
+                && others.iter().any(|&(s, _)| {
+                    s >= hit.end
+                        && word_count(&bytes[hit.end..s]) <= MODIFIER_WORDS
+                        && !terminated(hit.end, s)
+                });
+            // "Versus" looks back to its first alternative only: in "left
+            // basilar opacity, atelectasis versus aspiration" the opacity is
+            // seen.
+            let past_its_alternative = hit.cue.alternative
+                && others
+                    .iter()
+                    .any(|&(s, e)| s >= focus_end && e <= hit.start);
+            // A cue after a trailing "with ..." phrase is about that phrase:
+            // in "joint effusion with lipohemarthrosis suspected" the
+            // effusion is seen.
+            let past_with = negation_ended(focus_end, hit.start);
+            (!modifies_next
+                && !past_its_alternative
+                && !past_with
+                && !terminated(focus_end, hit.start))
+            .then_some(hit.start - focus_end)
+        } else {
+            None
+        }
+    };
+    let mut polarity: Option<(usize, Polarity, &CueHit)> = None;
+    // An affirmation only blocks a negation: in "possible stable nodule" the
+    // nearest hedge further away still governs.
+    let mut hedge: Option<(usize, Polarity, &CueHit)> = None;
+    let mut temporality: Option<(usize, Temporality)> = None;
+    for hit in cues {
+        if let Some((reach, effect)) = hit.cue.polarity
+            && let Some(gap) = reaches(reach, hit)
+            && !(hit.cue.persists && negated_itself(bytes, cues, hit, others))
+        {
+            if polarity.is_none_or(|(best, _, _)| gap < best)
+                && !(effect == Polarity::Negate
+                    && hit.end <= focus_start
+                    && (word_count(&bytes[hit.end..focus_start]) > MAX_NEGATION_WORDS
+                        || negation_ended(hit.end, focus_start)))
+            {
+                polarity = Some((gap, effect, hit));
+            }
+            if matches!(effect, Polarity::Hedge | Polarity::Link)
+                && hedge.is_none_or(|(best, _, _)| gap < best)
+            {
+                hedge = Some((gap, effect, hit));
+            }
+        }
+        if let Some((reach, when)) = hit.cue.temporality
+            && let Some(gap) = reaches(reach, hit)
+            && temporality.is_none_or(|(best, _)| gap < best)
+        {
+            temporality = Some((gap, when));
+        }
+    }
+    if let Some((_, Polarity::Affirm, _)) = polarity {
+        polarity = hedge.or(polarity);
+    }
+    let (assertion, grade) = match polarity {
+        Some((_, Polarity::Negate, _)) => (Assertion::Absent, None),
+        Some((_, Polarity::Link, _)) if link_negated(cues, focus_start) => {
+            (Assertion::Absent, None)
+        }
+        Some((_, Polarity::Hedge | Polarity::Link, hedge)) => {
+            let grade = hedge_grade(bytes, cues, hedge, (focus_start, focus_end), others);
+            if hedge.cue.asserts && grade == (High, Hedge::Probability) {
+                (Assertion::Present, None)
+            } else {
+                (Assertion::Possible, Some(grade))
+            }
+        }
+        Some((_, Polarity::Affirm, _)) | None => (Assertion::Present, None),
+    };
+    Judgement {
+        assertion,
+        temporality: temporality.map_or(Temporality::Current, |(_, t)| t),
+        change: nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.change),
+        // A finding with no side of its own takes the side of the observation
+        // it explains: "left basilar opacity compatible with atelectasis".
+        laterality: direction_after(bytes, cues, focus_end)
+            .or_else(|| direction_before(bytes, cues, focus_start))
+            .or_else(|| {
+                nearest_local(bytes, cues, focus_start, focus_end, others, |c| {
+                    c.side.filter(|_| !c.direction)
+                })
+            })
+            .or_else(|| {
+                (!is_shift(&bytes[focus_start..focus_end]))
+                    .then(|| inherited_side(bytes, cues, focus_start, focus_end))
+                    .flatten()
+            }),
+        certainty: grade.map(|(certainty, _)| certainty),
+        hedge: grade.map(|(_, kind)| kind),
+    }
+}
+
+/// The value of the nearest cue in the mention's own clause that carries one:
+/// not across a terminator, and not past another mention (which then owns
+/// the cue: "increased right effusion and stable left atelectasis"). A cue
+/// before the mention (a modifier: "stable left effusion") wins over one
+/// after it ("effusion, unchanged").
+fn nearest_local<T: Copy>(
+    bytes: &[u8],
+    cues: &[CueHit],
+    focus_start: usize,
+    focus_end: usize,
+    others: &[(usize, usize)],
+    value: impl Fn(&Cue) -> Option<T>,
+) -> Option<T> {
+    let mut before: Option<(usize, T)> = None;
+    let mut after: Option<(usize, T)> = None;
+    for hit in cues {
+        let Some(v) = value(hit.cue) else { continue };
+        let (from, to, slot) = if hit.end <= focus_start {
+            (hit.end, focus_start, &mut before)
+        } else if hit.start >= focus_end {
+            (focus_end, hit.start, &mut after)
+        } else {
+            // Inside the term ("left-sided effusion" matched as one term).
+            (focus_start, focus_start, &mut before)
+        };
+        // After the mention, "with" starts the description of something else:
+        // "heart failure with bilateral effusions".
+        let with_between = hit.start >= focus_end
+            && cues
+                .iter()
+                .any(|c| c.cue.ends_negation && c.start >= from && c.end <= to);
+        if with_between
+            || ends_scope(bytes, cues, from, to)
+            || others.iter().any(|&(s, e)| s >= from && e <= to)
+        {
+            continue;
+        }
+        let gap = to - from;
+        if slot.is_none_or(|(best, _)| gap < best) {
+            *slot = Some((gap, v));
+        }
+    }
+    before.or(after).map(|(_, v)| v)
+}
+
+/// An affirming word that a negation governs in the same phrase ("no
+/// persistent pneumothorax", "there is no evidence of stable nodule")
+/// affirms nothing; after a clause mark it does ("no new consolidation,
+/// stable atelectasis") or after another finding ("no effusion and no change
+/// in the pneumothorax").
+fn negated_itself(
+    bytes: &[u8],
+    cues: &[CueHit],
+    affirm: &CueHit,
+    others: &[(usize, usize)],
+) -> bool {
+    cues.iter().any(|c| {
+        matches!(c.cue.polarity, Some((Forward | Both, Polarity::Negate)))
+            && c.end <= affirm.start
+            && !others.iter().any(|&(s, e)| s >= c.end && e <= affirm.start)
+            && {
+                let between = &bytes[c.end..affirm.start];
+                !between
+                    .iter()
+                    .any(|b| matches!(b, b',' | b';' | b'.' | b':' | b'(' | b')'))
+                    && word_count(between) <= MODIFIER_WORDS
+            }
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Judges the first occurrence of `term` in `sentence`, the only mention.
+    pub(crate) fn judge_term(sentence: &str, term: &str) -> Judgement {
+        let lexicon = crate::shared_lexicon();
+        let mut hits = Vec::new();
+        lexicon
+            .words
+            .scan_cues(sentence, 0, sentence.len(), &mut hits);
+        let start = sentence
+            .to_ascii_lowercase()
+            .find(&term.to_ascii_lowercase())
+            .expect("term in sentence");
+        let end = start + term.len();
+        hits.retain(|h| h.end <= start || h.start >= end);
+        judge(sentence, &hits, start, end, &[])
+    }
+
+    pub(crate) fn assertion(sentence: &str, term: &str) -> Assertion {
+        judge_term(sentence, term).assertion
+    }
+
+    #[test]
+    fn plain_mention_is_present() {
+        assert_eq!(
+            assertion("Small left pleural effusion.", "effusion"),
+            Assertion::Present
+        );
+    }
+
+    #[test]
+    fn forward_negations() {
+        for (sentence, term) in [
+            ("No pneumothorax.", "pneumothorax"),
+            (
+                "Lungs are clear without focal consolidation.",
+                "consolidation",
+            ),
+            ("Negative for pulmonary embolism.", "embolism"),
+            ("The abdomen is free of free fluid.", "fluid"),
+            ("No evidence of fracture.", "fracture"),
+            ("Resolved left effusion.", "effusion"),
+            ("Atelectasis rather than pneumonia.", "pneumonia"),
+            ("There is no pleural effusion.", "effusion"),
+        ] {
+            assert_eq!(assertion(sentence, term), Assertion::Absent, "{sentence}");
+        }
+    }
+
+    #[test]
+    fn backward_negations() {
+        for (sentence, term) in [
+            ("A pneumothorax is not seen.", "pneumothorax"),
+            ("Focal consolidation is not identified.", "consolidation"),
+            ("Pleural effusions are absent.", "effusions"),
+            ("The previously noted effusion has resolved.", "effusion"),
+            ("Pulmonary embolism was ruled out.", "embolism"),
+        ] {
+            assert_eq!(assertion(sentence, term), Assertion::Absent, "{sentence}");
+        }
+    }
+
+    #[test]
+    fn negation_reaches_every_item_of_a_list() {
+        let s = "No focal consolidation, effusion, or pneumothorax.";
+        for term in ["consolidation", "effusion", "pneumothorax"] {
+            assert_eq!(assertion(s, term), Assertion::Absent, "{term}");
+        }
+    }
+
+    #[test]
+    fn negation_scope_ends_at_terminators() {
+        for s in [
+            "No pneumothorax, but there is a small effusion.",
+            "No pneumothorax; small effusion.",
+            "No acute disease, however an effusion is present.",
+            "No new opacity other than the known effusion.",
+        ] {
+            assert_eq!(assertion(s, "effusion"), Assertion::Present, "{s}");
+        }
+    }
+
+    #[test]
+    fn pseudo_negations_affirm() {
+        for (s, term) in [
+            ("No change in moderate left pneumothorax.", "pneumothorax"),
+            (
+                "No significant interval change in the right effusion.",
+                "effusion",
+            ),
+            (
+                "No interval change in bibasilar atelectasis.",
+                "atelectasis",
+            ),
+            ("No increase in the size of the nodule.", "nodule"),
+            ("No interval increase in the right effusion.", "effusion"),
+            ("No significant interval increase in the nodule.", "nodule"),
+            ("No interval decrease in the left effusion.", "effusion"),
+            ("No interval worsening of the pneumothorax.", "pneumothorax"),
+            (
+                "No improvement in the right lower lobe consolidation.",
+                "consolidation",
+            ),
+            ("No further increase in the pneumothorax.", "pneumothorax"),
+            (
+                "Not only atelectasis but also consolidation.",
+                "atelectasis",
+            ),
+            ("Cardiomegaly without change.", "Cardiomegaly"),
+            (
+                "No effusion and no change in the left pneumothorax.",
+                "pneumothorax",
+            ),
+        ] {
+            assert_eq!(assertion(s, term), Assertion::Present, "{s}");
+        }
+        assert_eq!(
+            judge_term("No change in moderate left pneumothorax.", "pneumothorax").change,
+            Some(Change::Stable)
+        );
+    }
+
+    #[test]
+    fn no_longer_is_resolved() {
+        let j = judge_term("The effusion is no longer seen.", "effusion");
+        assert_eq!(
+            (j.assertion, j.change),
+            (Assertion::Absent, Some(Change::Resolved))
+        );
+    }
+
+    #[test]
+    fn temporality() {
+        let t = |s: &str, term: &str| judge_term(s, term).temporality;
+        assert_eq!(
+            t("History of pneumonia.", "pneumonia"),
+            Temporality::Historical
+        );
+        assert_eq!(
+            t("Status post fracture fixation.", "fracture"),
+            Temporality::Historical
+        );
+        assert_eq!(
+            t("Old rib fractures.", "fractures"),
+            Temporality::Historical
+        );
+        assert_eq!(
+            t("Evaluate for pneumonia.", "pneumonia"),
+            Temporality::Hypothetical
+        );
+        assert_eq!(
+            t("Rule out pneumothorax.", "pneumothorax"),
+            Temporality::Hypothetical
+        );
+        assert_eq!(t("Call if pain recurs.", "pain"), Temporality::Hypothetical);
+        assert_eq!(
+            t("Assess for effusion.", "effusion"),
+            Temporality::Hypothetical
+        );
+        assert_eq!(
+            t(
+                "CT is more sensitive in detecting small nodules.",
+                "nodules"
+            ),
+            Temporality::Hypothetical
+        );
+        assert_eq!(
+            t(
+                "Ultrasound is limited for the detection of stones.",
+                "stones"
+            ),
+            Temporality::Hypothetical
+        );
+        assert_eq!(t("Left effusion.", "effusion"), Temporality::Current);
+        assert_eq!(
+            judge_term("Rule out pneumothorax.", "pneumothorax").assertion,
+            Assertion::Possible
+        );
+    }
+
+    #[test]
+    fn change() {
+        let c = |s: &str, term: &str| judge_term(s, term).change;
+        assert_eq!(c("New right effusion.", "effusion"), Some(Change::New));
+        assert_eq!(
+            c("Stable cardiomegaly.", "cardiomegaly"),
+            Some(Change::Stable)
+        );
+        assert_eq!(
+            c("Cardiomegaly is unchanged.", "Cardiomegaly"),
+            Some(Change::Stable)
+        );
+        assert_eq!(
+            c("Increased left effusion.", "effusion"),
+            Some(Change::Increased)
+        );
+        assert_eq!(
+            c("Improving pneumonia.", "pneumonia"),
+            Some(Change::Decreased)
+        );
+        assert_eq!(
+            c("Partially resolved effusion.", "effusion"),
+            Some(Change::Decreased)
+        );
+        assert_eq!(c("Left effusion.", "effusion"), None);
+        assert_eq!(
+            assertion("Partially resolved effusion.", "effusion"),
+            Assertion::Present
+        );
+    }
+
+    #[test]
+    fn change_and_side_stay_with_their_own_mention() {
+        let lexicon = crate::shared_lexicon();
+        let s = "Increased right effusion and stable left atelectasis.";
+        let mut hits = Vec::new();
+        lexicon.words.scan_cues(s, 0, s.len(), &mut hits);
+        let effusion = (s.find("effusion").unwrap(), s.find("effusion").unwrap() + 8);
+        let atelectasis = (s.find("atelectasis").unwrap(), s.len() - 1);
+        let j = judge(s, &hits, atelectasis.0, atelectasis.1, &[effusion]);
+        assert_eq!(j.change, Some(Change::Stable));
+        assert_eq!(j.laterality, Some(Laterality::Left));
+        let j = judge(s, &hits, effusion.0, effusion.1, &[atelectasis]);
+        assert_eq!(j.change, Some(Change::Increased));
+        assert_eq!(j.laterality, Some(Laterality::Right));
+    }
+}

@@ -1,0 +1,188 @@
+//! Sides: a direction stated right before or after a mention ("leftward
+//! shift", "shift to the right") names its own side; a "to the left" that
+//! starts a place is no direction ([`names_a_place`]); a displacement never
+//! inherits the lesion's side ([`is_shift`]); otherwise a mention with no
+//! side of its own takes the side of its clause ([`inherited_side`]).
+
+use super::cues::{CueHit, ends_scope};
+use crate::Laterality;
+use crate::words::word_count;
+
+/// A direction right before the mention, modifying it ("leftward midline
+/// shift", "4 mm of leftward shift"): no word between, so the direction of
+/// one shift is not passed on ("shift to the right and herniation").
+pub(super) fn direction_before(
+    bytes: &[u8],
+    cues: &[CueHit],
+    focus_start: usize,
+) -> Option<Laterality> {
+    cues.iter()
+        .rev()
+        .find(|hit| hit.end <= focus_start && hit.cue.side.is_some())
+        .filter(|hit| {
+            hit.cue.direction
+                && word_count(&bytes[hit.end..focus_start]) == 0
+                && !ends_scope(bytes, cues, hit.end, focus_start)
+        })
+        .and_then(|hit| hit.cue.side)
+}
+
+/// Whether a "to the left/right" phrase is the start of a place, not a
+/// direction: "extending to the left common iliac artery". Only a phrase
+/// that ends its clause or is followed by a joining word is a direction
+/// ("shift to the right and herniation", "shift to the right of 5 mm").
+fn names_a_place(bytes: &[u8], hit: &CueHit) -> bool {
+    if !bytes[hit.start].eq_ignore_ascii_case(&b't') {
+        return false;
+    }
+    let rest = &bytes[hit.end..];
+    let word_start = rest
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(rest.len());
+    let word_end = rest[word_start..]
+        .iter()
+        .position(|b| !b.is_ascii_alphanumeric())
+        .map_or(rest.len(), |end| word_start + end);
+    let next = &rest[word_start..word_end];
+    !next.is_empty()
+        && ![
+            "and",
+            "or",
+            "with",
+            "of",
+            "by",
+            "measuring",
+            "side",
+            "which",
+            "but",
+        ]
+        .iter()
+        .any(|joining| next.eq_ignore_ascii_case(joining.as_bytes()))
+}
+
+/// Whether a term names a displacement — a shift (midline, mediastinal) or
+/// a herniation: it has a direction, not a side, so it never inherits the
+/// side of the lesion that causes it ("right subdural hemorrhage with
+/// midline shift" shifts to the left). A side stated on the term itself
+/// ("left paracentral disc herniation") still counts.
+pub(super) fn is_shift(term: &[u8]) -> bool {
+    [&b"shift"[..], b"herniation"].iter().any(|word| {
+        term.len() >= word.len() && term[term.len() - word.len()..].eq_ignore_ascii_case(word)
+    })
+}
+
+/// A direction phrase that is the first cue after the mention in its clause
+/// ("shift to the right", "shift of 4 mm to the right"): it names the
+/// mention's own side, whatever side the sentence named before.
+pub(super) fn direction_after(
+    bytes: &[u8],
+    cues: &[CueHit],
+    focus_end: usize,
+) -> Option<Laterality> {
+    cues.iter()
+        .find(|hit| hit.start >= focus_end)
+        .filter(|hit| {
+            hit.cue.direction
+                && !bytes[focus_end..hit.start]
+                    .iter()
+                    .any(|b| matches!(b, b',' | b';' | b'.' | b':' | b'(' | b')'))
+                && !names_a_place(bytes, hit)
+        })
+        .and_then(|hit| hit.cue.side)
+}
+
+/// The side of a finding that states none next to it: the nearest side cue
+/// before it in the clause, whatever lies between ("left basilar opacity
+/// compatible with atelectasis"), else the nearest after it in a coordinated
+/// list ("opacity and atelectasis at the left base") but not across "with"
+/// ("heart failure with bilateral effusions"). A direction ("rightward",
+/// "to the left") is never inherited: it is the way something moved, not
+/// where a finding lies ("left pneumothorax with rightward shift, compatible
+/// with tension pneumothorax").
+pub(super) fn inherited_side(
+    bytes: &[u8],
+    cues: &[CueHit],
+    focus_start: usize,
+    focus_end: usize,
+) -> Option<Laterality> {
+    let before = cues
+        .iter()
+        .rev()
+        .filter(|hit| hit.end <= focus_start && !hit.cue.direction)
+        .find_map(|hit| hit.cue.side.map(|side| (hit, side)))
+        .filter(|(hit, _)| !ends_scope(bytes, cues, hit.end, focus_start))
+        .map(|(_, side)| side);
+    let after = || {
+        cues.iter()
+            .filter(|hit| hit.start >= focus_end && !hit.cue.direction)
+            .find_map(|hit| hit.cue.side.map(|side| (hit, side)))
+            .filter(|(hit, _)| {
+                !ends_scope(bytes, cues, focus_end, hit.start)
+                    && !cues
+                        .iter()
+                        .any(|c| c.cue.ends_negation && c.start >= focus_end && c.end <= hit.start)
+            })
+            .map(|(_, side)| side)
+    };
+    before.or_else(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Laterality;
+    use crate::context::judge::tests::judge_term;
+
+    #[test]
+    fn a_direction_after_the_finding_names_its_side() {
+        let l = |s: &str, term: &str| judge_term(s, term).laterality;
+        assert_eq!(
+            l(
+                "Left subdural hematoma with midline shift to the right.",
+                "midline shift"
+            ),
+            Some(Laterality::Right)
+        );
+        assert_eq!(
+            l(
+                "Right subdural hematoma with 6 mm of midline shift to the left.",
+                "midline shift"
+            ),
+            Some(Laterality::Left)
+        );
+        assert_eq!(
+            l("Left subdural hematoma.", "hematoma"),
+            Some(Laterality::Left)
+        );
+    }
+
+    #[test]
+    fn laterality() {
+        let l = |s: &str, term: &str| judge_term(s, term).laterality;
+        assert_eq!(
+            l("Left pleural effusion.", "effusion"),
+            Some(Laterality::Left)
+        );
+        assert_eq!(
+            l("Effusion on the right.", "Effusion"),
+            Some(Laterality::Right)
+        );
+        assert_eq!(
+            l("Bilateral effusions.", "effusions"),
+            Some(Laterality::Bilateral)
+        );
+        assert_eq!(
+            l("Bibasilar atelectasis.", "atelectasis"),
+            Some(Laterality::Bilateral)
+        );
+        assert_eq!(
+            l("Effusions on both sides.", "Effusions"),
+            Some(Laterality::Bilateral)
+        );
+        assert_eq!(l("Cardiomegaly.", "Cardiomegaly"), None);
+        assert_eq!(
+            l("Right lower lobe pneumonia; left effusion.", "pneumonia"),
+            Some(Laterality::Right)
+        );
+    }
+}
