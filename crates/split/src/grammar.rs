@@ -577,6 +577,19 @@ mod tests {
             ),
             Some((Assertion::Absent, None))
         );
+        // After a comma, "consistent with" reads on its own; without one the
+        // negation reaches through it.
+        assert_eq!(
+            judged(
+                "No intrauterine pregnancy, consistent with a tubal ectopic pregnancy.",
+                "ectopic pregnancy"
+            ),
+            Some((Assertion::Present, None))
+        );
+        assert_eq!(
+            judged("No findings consistent with pneumonia.", "pneumonia"),
+            Some((Assertion::Absent, None))
+        );
         // A hedge after a trailing "with" phrase is that phrase's.
         assert_eq!(
             judged(

@@ -1142,6 +1142,26 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     // support (ACR reporting usage); "may be compatible with" stays a hedge.
     ("compatible with", supports()),
     ("in keeping with", NONE),
+    // After a comma the reading is a clause of its own: in "in the absence
+    // of an intrauterine pregnancy, consistent with an ectopic pregnancy"
+    // the negation does not reach the ectopic pregnancy ("no findings
+    // consistent with pneumonia", without the comma, still denies it).
+    (", consistent with", NEGATION_TERMINATOR),
+    (
+        ", most consistent with",
+        Cue {
+            ends_negation: true,
+            ..supports()
+        },
+    ),
+    (
+        ", compatible with",
+        Cue {
+            ends_negation: true,
+            ..supports()
+        },
+    ),
+    (", in keeping with", NEGATION_TERMINATOR),
     ("not consistent with", negate(Forward)),
     ("not compatible with", negate(Forward)),
     (";", TERMINATOR),
