@@ -395,9 +395,22 @@ pub(crate) fn sentence_findings<'a>(
         let completes = preceding.filter(|&i| {
             let gap = &text[out[i].term_end..measurement.start];
             word_count(gap.as_bytes()) <= 3
-                && gap
-                    .split(|c: char| !c.is_ascii_alphanumeric())
-                    .any(|w| ["to", "measuring", "measures", "of"].contains(&w))
+                && gap.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| {
+                    [
+                        "to",
+                        "measuring",
+                        "measures",
+                        "measure",
+                        "measured",
+                        "of",
+                        "spanning",
+                        "spans",
+                        "extend",
+                        "extends",
+                        "extending",
+                    ]
+                    .contains(&w)
+                })
         });
         // A size before any finding, in the same clause: "a 2.6 cm
         // fluid-attenuation cyst", not "the duct measures 5 mm, and no stone".

@@ -340,7 +340,13 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
         }
         // The diagnosis offered for a measured observation has its size
         // ("a 1.1 cm anechoic lesion, consistent with a simple cyst").
-        if findings[j].measurements.is_empty() && !findings[i].measurements.is_empty() {
+        // Only a diagnosis the observation is equated with ("consistent
+        // with"), not one it is merely suspected to be ("likely", "suspicious
+        // for"), is given the observation's size.
+        if findings[j].assertion == Assertion::Present
+            && findings[j].measurements.is_empty()
+            && !findings[i].measurements.is_empty()
+        {
             findings[j].measurements = findings[i].measurements.clone();
         }
         let mut k = i;
