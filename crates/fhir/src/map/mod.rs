@@ -2,8 +2,10 @@
 //! reportsplit creates. Pure: no I/O, no clock (the time comes in [`RunInfo`]).
 //!
 //! Per finding one Observation (code = the finding concept, value =
-//! present/absent/possible, components for laterality, size, change and
-//! temporality); per impression item, findings sentence and recommendation a
+//! present/absent/possible, bodySite = the first site, components for
+//! laterality, certainty, hedge, further sites, descriptors, size, change and
+//! temporality; a diagnosis is `derivedFrom` the observations offered as
+//! evidence for it); per impression item, findings sentence and recommendation a
 //! statement-level Observation whose `hasMember` lists its findings; per
 //! laterality discrepancy an Observation linking both findings. Critical
 //! results mark their finding with a critical interpretation. The model is
