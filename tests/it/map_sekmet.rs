@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use crate::map_fixture::{TEXT, codes, extraction};
+use crate::map_fixture::{RICH_TEXT, TEXT, codes, extraction, rich_extraction};
 use reportsplit_fhir::map::{OBSERVATION_SYSTEM, RunInfo};
 use reportsplit_fhir::plan::{Plan, TAG_SYSTEM, WriteSet, plan, previous_refs};
 use reportsplit_fhir::text::ReportText;
@@ -195,4 +195,71 @@ async fn strict_server_accepts_and_links_every_planned_resource() {
     assert_eq!(replay.status, 412, "{}", replay.body);
     assert_eq!(fhir.count("Observation").await, 20);
     assert_eq!(fhir.count("Device").await, 1);
+}
+
+/// The shapes of the grammar for every modality: descriptor and finding-site
+/// components with their spans, a bodySite with its span, and a diagnosis
+/// whose `derivedFrom` names the observation (a urn:uuid in the
+/// transaction) that the server resolves like `hasMember`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_server_accepts_descriptors_sites_and_derived_from() {
+    let server = common::Sekmet::start();
+    let fhir = server.fhir();
+    let mut report = rich_report();
+    report["id"] = json!("map-rich");
+    fhir.put(&report).await;
+    let read = fhir.get("DiagnosticReport/map-rich").await;
+    let c = codes();
+    let extraction = rich_extraction(RICH_TEXT, &c);
+    let report_text = ReportText {
+        text: RICH_TEXT.to_owned(),
+        element: "DiagnosticReport.presentedForm[0]".into(),
+        headerless: SectionKind::Other,
+    };
+    let set = match plan(&read, &report_text, &extraction, &[], &run()).expect("plan") {
+        Plan::Write(set) => set,
+        Plan::Current => panic!("expected a write"),
+    };
+    commit(&fhir, &set).await;
+    let report = fhir.get("DiagnosticReport/map-rich").await;
+    let observations = previous(&fhir, &report).await;
+    let by_term = |term: &str| {
+        observations
+            .iter()
+            .find(|o| o["code"]["text"] == term)
+            .unwrap_or_else(|| panic!("{term} stored"))
+    };
+    let mass = by_term("mass");
+    let codes_of = |o: &Value| -> Vec<String> {
+        o["component"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["code"]["coding"][0]["code"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let stored = codes_of(mass);
+    for code in ["363698007", "descriptor-margin", "descriptor-enhancement"] {
+        assert!(stored.iter().any(|c| c == code), "{code} in {stored:?}");
+    }
+    assert_eq!(mass["bodySite"]["text"], "right upper lobe");
+    assert!(mass["bodySite"]["extension"][0]["url"].is_string());
+    let colitis = by_term("colitis");
+    let sources: Vec<&str> = colitis["derivedFrom"]
+        .as_array()
+        .expect("derivedFrom")
+        .iter()
+        .filter_map(|r| r["reference"].as_str())
+        .collect();
+    assert_eq!(sources.len(), 2, "{sources:?}");
+    assert_eq!(sources[0], "ImagingStudy/st-1");
+    assert!(
+        sources[1].starts_with("Observation/"),
+        "resolved: {}",
+        sources[1]
+    );
+    assert_eq!(
+        fhir.get(sources[1]).await["code"]["text"],
+        "Wall thickening"
+    );
 }

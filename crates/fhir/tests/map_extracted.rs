@@ -22,6 +22,9 @@ const REPORTS: &[&str] = &[
     "FINDINGS:\nLUNGS: Left lower lobe consolidation.\nPLEURA: No effusion.\nIMPRESSION:\n\
      1) Right lower lobe pneumonia.\n2) Status post cholecystectomy.",
     "Normal chest radiograph.",
+    "FINDINGS: Bowel wall thickening and fat stranding of the sigmoid colon, suggestive of \
+     colitis. A spiculated hypoechoic mass at 2 o'clock in the left breast. A rim-enhancing fluid \
+     collection in the right lower quadrant measures 3.2 x 2.1 cm, suggestive of an abscess.",
 ];
 
 fn report(n: usize) -> Value {
@@ -145,6 +148,16 @@ fn invariants_over_extracted_reports() {
                     "report {n}: dangling member {target}"
                 );
             }
+            // a diagnosis is derived from other Observations of the same transaction
+            for source in resource["derivedFrom"].as_array().into_iter().flatten() {
+                let target = source["reference"].as_str().expect("derivedFrom");
+                if target.starts_with("urn:uuid:") {
+                    assert!(
+                        urls.contains(target) && entry["fullUrl"] != target,
+                        "report {n}: dangling or self derivedFrom {target}"
+                    );
+                }
+            }
             let mut spans = Vec::new();
             evidence_spans(resource, &mut spans, "");
             assert!(
@@ -164,6 +177,22 @@ fn invariants_over_extracted_reports() {
                         Some(evidence),
                         "report {n}"
                     );
+                }
+                // bodySite, finding-site and descriptor components: the words, as written
+                let words = if at == "/bodySite/extension/0" {
+                    resource["bodySite"]["text"].as_str()
+                } else if let Some(index) = at
+                    .strip_prefix("/component/")
+                    .and_then(|rest| rest.strip_suffix("/extension/0"))
+                {
+                    resource["component"][index.parse::<usize>().expect("index")]
+                        ["valueCodeableConcept"]["text"]
+                        .as_str()
+                } else {
+                    None
+                };
+                if let Some(words) = words {
+                    assert_eq!(words, evidence.trim(), "report {n}: {at}");
                 }
                 if at.is_empty()
                     && let Some(statement) = resource["valueString"].as_str()

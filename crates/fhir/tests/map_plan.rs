@@ -3,7 +3,7 @@
 
 mod map_fixture;
 
-use map_fixture::{TEXT, codes, extraction, span};
+use map_fixture::{RICH_TEXT, TEXT, codes, extraction, rich_extraction, span};
 use reportsplit_fhir::map::{OBSERVATION_SYSTEM, RunInfo};
 use reportsplit_fhir::plan::{
     Plan, PlanError, TAG_SYSTEM, WriteSet, plan, previous_refs, report_patch,
@@ -768,4 +768,185 @@ fn a_reinstated_report_is_derived_again() {
         (back.observations, back.superseded, back.restatused),
         (10, 0, 0)
     );
+}
+
+fn rich_set(report: &Value) -> WriteSet {
+    let c = codes();
+    let extraction = rich_extraction(RICH_TEXT, &c);
+    let report_text = ReportText {
+        text: RICH_TEXT.to_owned(),
+        element: "DiagnosticReport.presentedForm[0]".into(),
+        headerless: SectionKind::Other,
+    };
+    match plan(report, &report_text, &extraction, &[], &run()).expect("plan") {
+        Plan::Write(set) => set,
+        Plan::Current => panic!("expected a write"),
+    }
+}
+
+fn derivation_span(element: &Value) -> (u64, u64) {
+    let parts = &element["extension"][0];
+    assert_eq!(
+        parts["url"],
+        "http://hl7.org/fhir/StructureDefinition/derivation-reference"
+    );
+    let int = |i: usize| parts["extension"][i]["valueInteger"].as_u64().expect("int");
+    (int(2), int(2) + int(3))
+}
+
+fn char_span(text: &str, needle: &str) -> (u64, u64) {
+    let (start, end) = span(text, needle, 0);
+    (start as u64, end as u64)
+}
+
+#[test]
+fn descriptors_further_sites_and_suggested_diagnoses() {
+    let set = rich_set(&report());
+    let observations = resources(&set, "Observation");
+    let by_term = |term: &str| {
+        *observations
+            .iter()
+            .find(|o| o["code"]["text"] == term)
+            .unwrap_or_else(|| panic!("an Observation for {term}"))
+    };
+    let mass = by_term("mass");
+    // bodySite = the first site, with its span
+    assert_eq!(mass["bodySite"]["text"], "right upper lobe");
+    assert_eq!(mass["bodySite"]["coding"][0]["code"], "45653009");
+    assert_eq!(
+        derivation_span(&mass["bodySite"]),
+        char_span(RICH_TEXT, "right upper lobe")
+    );
+    let components = mass["component"].as_array().expect("components");
+    let with_code = |code: &str| -> Vec<&Value> {
+        components
+            .iter()
+            .filter(|c| c["code"]["coding"][0]["code"] == code)
+            .collect()
+    };
+    // the second site: a Finding site component, uncoded here, with its span
+    let [site] = with_code("363698007")[..] else {
+        panic!("one finding-site component: {components:?}")
+    };
+    assert_eq!(
+        site["code"]["coding"][0]["system"],
+        "http://snomed.info/sct"
+    );
+    assert_eq!(site["valueCodeableConcept"], json!({"text": "hilum"}));
+    assert_eq!(derivation_span(site), char_span(RICH_TEXT, "hilum"));
+    // one component per descriptor: axis code, words as written, span
+    let [margin] = with_code("descriptor-margin")[..] else {
+        panic!("one margin component")
+    };
+    assert_eq!(
+        margin["code"]["coding"][0]["system"],
+        "urn:reportsplit:codes"
+    );
+    assert_eq!(margin["valueCodeableConcept"]["text"], "Spiculated");
+    assert_eq!(derivation_span(margin), char_span(RICH_TEXT, "Spiculated"));
+    let [enhancement] = with_code("descriptor-enhancement")[..] else {
+        panic!("one enhancement component")
+    };
+    assert_eq!(enhancement["valueCodeableConcept"]["text"], "rim-enhancing");
+    assert_eq!(
+        derivation_span(enhancement),
+        char_span(RICH_TEXT, "rim-enhancing")
+    );
+    // the mass suggests nothing and is suggested by nothing: only the study
+    assert_eq!(
+        mass["derivedFrom"],
+        json!([{"reference": "ImagingStudy/st-1"}])
+    );
+
+    // the diagnosis is derived from the observation offered for it
+    let thickening_url = entries(&set)
+        .iter()
+        .find(|e| e["resource"]["code"]["text"] == "Wall thickening")
+        .and_then(|e| e["fullUrl"].as_str())
+        .expect("thickening fullUrl");
+    assert!(thickening_url.starts_with("urn:uuid:"));
+    let colitis = by_term("colitis");
+    assert_eq!(
+        colitis["derivedFrom"],
+        json!([{"reference": "ImagingStudy/st-1"}, {"reference": thickening_url}])
+    );
+    let keys: Vec<&str> = colitis
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let at = |k: &str| keys.iter().position(|x| *x == k).expect(k);
+    assert!(at("bodySite") < at("derivedFrom") && at("derivedFrom") < at("component"));
+    assert_eq!(
+        by_term("Wall thickening")["derivedFrom"],
+        json!([{"reference": "ImagingStudy/st-1"}])
+    );
+
+    // a report without studies: derivedFrom holds the observation only
+    let mut bare = report();
+    bare.as_object_mut().expect("object").remove("imagingStudy");
+    let set = rich_set(&bare);
+    let colitis = resources(&set, "Observation")
+        .into_iter()
+        .find(|o| o["code"]["text"] == "colitis")
+        .expect("colitis");
+    assert_eq!(
+        colitis["derivedFrom"].as_array().map(Vec::len),
+        Some(1),
+        "{colitis}"
+    );
+}
+
+#[test]
+fn descriptors_and_suggests_are_part_of_the_identity() {
+    let c = codes();
+    let report = report();
+    let report_text = ReportText {
+        text: RICH_TEXT.to_owned(),
+        element: "DiagnosticReport.presentedForm[0]".into(),
+        headerless: SectionKind::Other,
+    };
+    let identifiers = |extraction: &reportsplit_split::Extraction<'_>| -> Vec<String> {
+        match plan(&report, &report_text, extraction, &[], &run()).expect("plan") {
+            Plan::Write(set) => resources(&set, "Observation")
+                .iter()
+                .map(|o| o["identifier"][0]["value"].as_str().expect("id").to_owned())
+                .collect(),
+            Plan::Current => panic!("expected a write"),
+        }
+    };
+    let base = rich_extraction(RICH_TEXT, &c);
+    let first = identifiers(&base);
+    assert_eq!(
+        first,
+        identifiers(&rich_extraction(RICH_TEXT, &c)),
+        "deterministic"
+    );
+
+    let mut other_axis = rich_extraction(RICH_TEXT, &c);
+    other_axis.findings[0].descriptors[0].axis = reportsplit_split::Axis::Shape;
+    assert_ne!(
+        first[0],
+        identifiers(&other_axis)[0],
+        "a descriptor read differently"
+    );
+
+    let mut fewer_sites = rich_extraction(RICH_TEXT, &c);
+    fewer_sites.findings[0].body_site.truncate(1);
+    assert_ne!(first[0], identifiers(&fewer_sites)[0], "a site dropped");
+
+    let mut unlinked = rich_extraction(RICH_TEXT, &c);
+    unlinked.findings[1].suggests.clear();
+    let changed = identifiers(&unlinked);
+    assert_eq!(first[1], changed[1], "the observation itself is unchanged");
+    assert_ne!(
+        first[2], changed[2],
+        "the diagnosis is no longer derived from it"
+    );
+
+    let mut dangling = rich_extraction(RICH_TEXT, &c);
+    dangling.findings[1].suggests = vec![7];
+    let err = plan(&report, &report_text, &dangling, &[], &run()).unwrap_err();
+    assert!(err.to_string().contains("suggests finding 7"), "{err}");
 }

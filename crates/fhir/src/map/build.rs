@@ -150,10 +150,16 @@ pub struct ObservationSpec<'a> {
     pub code_evidence: Option<Evidence>,
     pub value: Option<ValueSpec<'a>>,
     pub body_site: Option<Concept<'a>>,
+    /// The first site's span, on Observation.bodySite (as the term's is on code).
+    pub body_site_evidence: Option<Evidence>,
     pub interpretation: Vec<&'a Code>,
     pub components: Vec<ComponentSpec<'a>>,
     /// References (`urn:uuid:...` or `Observation/id`).
     pub has_member: Vec<String>,
+    /// Observations this one was inferred from (`urn:uuid:...`): the
+    /// observations a diagnosis is offered for ("thickening, suggestive of
+    /// colitis"). The report's imaging studies are added by the caller.
+    pub derived_from: Vec<String>,
     /// The sentence/item span, on the Observation itself.
     pub evidence: Evidence,
 }
@@ -360,7 +366,11 @@ pub fn observation(spec: &ObservationSpec<'_>) -> Result<Value, BuildError> {
         });
     }
     if let Some(site) = &spec.body_site {
-        builder = builder.body_site(concept(site)?);
+        let mut site = concept(site)?;
+        if let Some(evidence) = &spec.body_site_evidence {
+            site.extension.push(derivation(evidence)?);
+        }
+        builder = builder.body_site(site);
     }
     if !spec.interpretation.is_empty() {
         let interpretation = spec
@@ -377,6 +387,14 @@ pub fn observation(spec: &ObservationSpec<'_>) -> Result<Value, BuildError> {
             .map(|r| reference(r).map(Some))
             .collect::<Result<Vec<_>, _>>()?;
         builder = builder.has_member(members);
+    }
+    if !spec.derived_from.is_empty() {
+        let sources = spec
+            .derived_from
+            .iter()
+            .map(|r| reference(r).map(Some))
+            .collect::<Result<Vec<_>, _>>()?;
+        builder = builder.derived_from(sources);
     }
     let observation = built("Observation", builder.build())?;
     let mut json = to_json(&Resource::Observation(observation))?;
@@ -585,6 +603,7 @@ mod tests {
             code_evidence: Some(evidence()),
             value: None,
             body_site: None,
+            body_site_evidence: None,
             interpretation: vec![],
             components: vec![
                 quantity(3.5, Some("3.50")),
@@ -596,6 +615,7 @@ mod tests {
                 quantity(8.0, Some("08")),
             ],
             has_member: vec!["urn:uuid:0b2f6b6e-0000-5000-8000-000000000000".into()],
+            derived_from: vec![],
             evidence: evidence(),
         };
         let json = observation(&spec).expect("observation");

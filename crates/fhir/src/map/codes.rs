@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use reportsplit_split::{
-    Assertion, Change, Code, Hedge, Laterality, MappingError, SectionKind, Temporality,
+    Assertion, Axis, Change, Code, Hedge, Laterality, MappingError, SectionKind, Temporality,
 };
 
 /// File name used in errors about the built-in table.
@@ -53,6 +53,21 @@ keys! {
     ChangeIncreased => "change.increased",
     ChangeDecreased => "change.decreased",
     ChangeResolved => "change.resolved",
+    ComponentFindingSite => "component.finding-site",
+    DescriptorSize => "descriptor.size",
+    DescriptorShape => "descriptor.shape",
+    DescriptorMargin => "descriptor.margin",
+    DescriptorAttenuation => "descriptor.attenuation",
+    DescriptorSignal => "descriptor.signal",
+    DescriptorEchogenicity => "descriptor.echogenicity",
+    DescriptorEnhancement => "descriptor.enhancement",
+    DescriptorUptake => "descriptor.uptake",
+    DescriptorNumber => "descriptor.number",
+    DescriptorAcuity => "descriptor.acuity",
+    DescriptorSeverity => "descriptor.severity",
+    DescriptorDistribution => "descriptor.distribution",
+    DescriptorComposition => "descriptor.composition",
+    DescriptorNormal => "descriptor.normal",
     ComponentTemporality => "component.temporality",
     TemporalityCurrent => "temporality.current",
     TemporalityHistorical => "temporality.historical",
@@ -207,6 +222,27 @@ impl FhirCodes {
         })
     }
 
+    /// The component code of a descriptor: what the words say about the
+    /// observation (its margin, shape, echogenicity...).
+    pub fn descriptor(&self, axis: Axis) -> &Code {
+        self.get(match axis {
+            Axis::Size => Key::DescriptorSize,
+            Axis::Shape => Key::DescriptorShape,
+            Axis::Margin => Key::DescriptorMargin,
+            Axis::Attenuation => Key::DescriptorAttenuation,
+            Axis::Signal => Key::DescriptorSignal,
+            Axis::Echogenicity => Key::DescriptorEchogenicity,
+            Axis::Enhancement => Key::DescriptorEnhancement,
+            Axis::Uptake => Key::DescriptorUptake,
+            Axis::Number => Key::DescriptorNumber,
+            Axis::Acuity => Key::DescriptorAcuity,
+            Axis::Severity => Key::DescriptorSeverity,
+            Axis::Distribution => Key::DescriptorDistribution,
+            Axis::Composition => Key::DescriptorComposition,
+            Axis::Normal => Key::DescriptorNormal,
+        })
+    }
+
     pub fn temporality(&self, temporality: Temporality) -> &Code {
         self.get(match temporality {
             Temporality::Current => Key::TemporalityCurrent,
@@ -270,6 +306,9 @@ mod tests {
         assert_eq!(codes.get(Key::AssertionAbsent).code, "2667000");
         assert_eq!(codes.laterality(Laterality::Bilateral).code, "51440002");
         assert_eq!(codes.statement(SectionKind::Impression).code, "121073");
+        assert_eq!(codes.descriptor(Axis::Shape).code, "300842002");
+        assert_eq!(codes.descriptor(Axis::Margin).code, "descriptor-margin");
+        assert_eq!(codes.get(Key::ComponentFindingSite).code, "363698007");
         assert_eq!(
             codes.get(Key::CategoryImaging).system,
             "http://terminology.hl7.org/CodeSystem/observation-category"

@@ -2,8 +2,10 @@
 //! reportsplit creates. Pure: no I/O, no clock (the time comes in [`RunInfo`]).
 //!
 //! Per finding one Observation (code = the finding concept, value =
-//! present/absent/possible, components for laterality, size, change and
-//! temporality); per impression item, findings sentence and recommendation a
+//! present/absent/possible, bodySite = the first site, components for
+//! laterality, certainty, hedge, further sites, descriptors, size, change and
+//! temporality; a diagnosis is `derivedFrom` the observations offered as
+//! evidence for it); per impression item, findings sentence and recommendation a
 //! statement-level Observation whose `hasMember` lists its findings; per
 //! laterality discrepancy an Observation linking both findings. Critical
 //! results mark their finding with a critical interpretation. The model is
@@ -323,13 +325,24 @@ fn with_report_elements(json: Value, source: &ReportSource<'_>) -> Option<Value>
         return None;
     };
     let mut out = Map::with_capacity(built.len() + source.verbatim.len() + 1);
-    let derived_from = (!source.studies.is_empty())
-        .then(|| Value::Array(source.studies.iter().map(|&s| s.clone()).collect()));
+    let mut studies: Option<Vec<Value>> =
+        (!source.studies.is_empty()).then(|| source.studies.iter().map(|&s| s.clone()).collect());
     for (key, value) in built {
+        if key == "derivedFrom" {
+            // The report's studies first, then the Observations this one
+            // was inferred from (already in the built JSON).
+            let mut all = studies.take().unwrap_or_default();
+            match value {
+                Value::Array(refs) => all.extend(refs),
+                other => all.push(other),
+            }
+            out.insert(key, Value::Array(all));
+            continue;
+        }
         if key == "component"
-            && let Some(studies) = &derived_from
+            && let Some(studies) = studies.take()
         {
-            out.insert("derivedFrom".into(), studies.clone());
+            out.insert("derivedFrom".into(), Value::Array(studies));
         }
         let after_code = key == "code";
         out.insert(key, value);
@@ -339,8 +352,8 @@ fn with_report_elements(json: Value, source: &ReportSource<'_>) -> Option<Value>
             }
         }
     }
-    if let Some(studies) = derived_from {
-        out.entry("derivedFrom").or_insert(studies);
+    if let Some(studies) = studies {
+        out.insert("derivedFrom".into(), Value::Array(studies));
     }
     Some(Value::Object(out))
 }
@@ -369,38 +382,73 @@ pub fn map_extraction(
     };
     let text_chars = text.text.chars().count();
 
-    let mut out: Vec<NewObservation> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
-    // Index of each finding's Observation in `out` (None when skipped).
-    let mut finding_obs: Vec<Option<usize>> = Vec::with_capacity(extraction.findings.len());
-    for (index, finding) in extraction.findings.iter().enumerate() {
-        let spans_ok = finding.start <= finding.end
-            && finding.end <= text_chars
-            && finding.term_start <= finding.term_end
-            && finding.term_end <= text_chars
-            && finding
-                .measurements
-                .iter()
-                .all(|m| m.start <= m.end && m.end <= text_chars);
+    let findings = &extraction.findings;
+    // Specs first, then the `derivedFrom` links between them: a diagnosis
+    // can come before the observations it is offered for ("colitis, with
+    // wall thickening"), and identifiers do not depend on references, so
+    // every finding's fullUrl is known before any Observation is built.
+    let mut specs: Vec<Option<ObservationSpec<'_>>> = Vec::with_capacity(findings.len());
+    for (index, finding) in findings.iter().enumerate() {
+        let within = |start: usize, end: usize| start <= end && end <= text_chars;
+        let spans_ok = within(finding.start, finding.end)
+            && within(finding.term_start, finding.term_end)
+            && finding.measurements.iter().all(|m| within(m.start, m.end))
+            && finding.body_site.iter().all(|s| within(s.start, s.end))
+            && finding.descriptors.iter().all(|s| within(s.start, s.end));
         if !spans_ok {
             return Err(derivation.report_error(format!(
                 "finding {index} spans {}..{} beyond the text ({text_chars} characters)",
                 finding.start, finding.end
             )));
         }
+        if let Some(bad) = finding.suggests.iter().find(|&&s| s >= findings.len()) {
+            return Err(derivation.report_error(format!(
+                "finding {index} suggests finding {bad}, which does not exist"
+            )));
+        }
         let critical = extraction.critical.iter().any(|c| c.finding == index);
-        let Some(observation) = finding_observation(&derivation, finding, critical)? else {
+        let suggested_by: Vec<&Finding<'_>> = findings
+            .iter()
+            .enumerate()
+            .filter(|&(j, f)| j != index && f.suggests.contains(&index))
+            .map(|(_, f)| f)
+            .collect();
+        specs.push(finding_spec(&derivation, finding, critical, &suggested_by));
+    }
+    let urls: Vec<Option<String>> = specs
+        .iter()
+        .map(|spec| spec.as_ref().map(|s| full_url(&s.identifier)))
+        .collect();
+    for (index, spec) in specs.iter_mut().enumerate() {
+        let Some(spec) = spec else { continue };
+        let own = full_url(&spec.identifier);
+        for (j, finding) in findings.iter().enumerate() {
+            if j == index || !finding.suggests.contains(&index) {
+                continue;
+            }
+            if let Some(url) = &urls[j]
+                && *url != own
+                && !spec.derived_from.contains(url)
+            {
+                spec.derived_from.push(url.clone());
+            }
+        }
+    }
+
+    let mut out: Vec<NewObservation> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    // Index of each finding's Observation in `out` (None when skipped).
+    let mut finding_obs: Vec<Option<usize>> = Vec::with_capacity(findings.len());
+    for spec in &specs {
+        let Some(spec) = spec else {
             finding_obs.push(None);
             continue;
         };
-        if seen.insert(observation.identifier.value.clone()) {
+        if seen.insert(spec.identifier.value.clone()) {
             finding_obs.push(Some(out.len()));
-            out.push(observation);
+            out.push(derivation.finish(spec, Role::Finding)?);
         } else {
-            finding_obs.push(
-                out.iter()
-                    .position(|o| o.identifier == observation.identifier),
-            );
+            finding_obs.push(out.iter().position(|o| o.identifier == spec.identifier));
         }
     }
     let member = |index: usize| finding_obs[index].map(|i| out[i].full_url.clone());
@@ -485,15 +533,19 @@ fn concept_text<'a>(code: Option<&'a reportsplit_split::Code>, text: &str) -> Op
     (!concept.codings.is_empty() || concept.text.is_some()).then_some(concept)
 }
 
-fn finding_observation(
-    d: &Derivation<'_>,
-    finding: &Finding<'_>,
+/// The Observation of one finding, without its `derivedFrom` (filled in by
+/// the caller once every finding's identifier is known). `None` when the
+/// finding has neither a concept nor words: nothing a consumer could use.
+/// `suggested_by` are the findings offered as evidence for this one; their
+/// term spans are part of the identity, so a changed reading of "suggestive
+/// of" gets a new identifier.
+fn finding_spec<'a>(
+    d: &Derivation<'a>,
+    finding: &Finding<'a>,
     critical: bool,
-) -> Result<Option<NewObservation>, MapError> {
-    // Neither a concept nor words: nothing a consumer could use.
-    let Some(code) = concept_text(finding.code, finding.term) else {
-        return Ok(None);
-    };
+    suggested_by: &[&Finding<'a>],
+) -> Option<ObservationSpec<'a>> {
+    let code = concept_text(finding.code, finding.term)?;
     let codes = d.codes;
     let mut components = Vec::new();
     if let Some(side) = finding.laterality {
@@ -513,6 +565,32 @@ fn finding_observation(
             evidence: None,
         });
     }
+    // R4 has one bodySite (the first site named); the others are components
+    // so that every located-at site stays coded and queryable.
+    for site in finding.body_site.iter().skip(1) {
+        if let Some(value) = concept_text(site.code, site.text) {
+            components.push(ComponentSpec {
+                code: Concept::coded(codes.get(Key::ComponentFindingSite)),
+                value: ValueSpec::Concept(value),
+                evidence: Some(d.evidence(site.start, site.end)),
+            });
+        }
+    }
+    // One component per descriptor, coded by its axis, valued with the words
+    // as written: descriptor vocabularies differ by modality and site, and
+    // the words are what a reader (or a later coder) needs.
+    for descriptor in &finding.descriptors {
+        if let Some(words) = fhir_string(descriptor.text) {
+            components.push(ComponentSpec {
+                code: Concept::coded(codes.descriptor(descriptor.axis)),
+                value: ValueSpec::Concept(Concept {
+                    codings: Vec::new(),
+                    text: Some(words),
+                }),
+                evidence: Some(d.evidence(descriptor.start, descriptor.end)),
+            });
+        }
+    }
     for measurement in &finding.measurements {
         components.push(size_component(d, measurement));
     }
@@ -528,21 +606,38 @@ fn finding_observation(
         value: ValueSpec::Concept(Concept::coded(codes.temporality(finding.temporality))),
         evidence: None,
     });
+    let code_of =
+        |c: Option<&reportsplit_split::Code>| c.map(|c| [c.system.clone(), c.code.clone()]);
     let content = serde_json::json!({
         "span": [finding.start, finding.end, finding.term_start, finding.term_end],
         "section": finding.section,
         "item": finding.item,
-        "code": finding.code.map(|c| [&c.system, &c.code]),
+        "code": code_of(finding.code),
         "assertion": finding.assertion,
         "certainty": finding.certainty,
+        "hedge": finding.hedge,
         "temporality": finding.temporality,
         "change": finding.change,
         "laterality": finding.laterality,
-        "sites": finding.body_site.iter().map(|s| s.text).collect::<Vec<_>>(),
+        "sites": finding
+            .body_site
+            .iter()
+            .map(|s| serde_json::json!([s.text, code_of(s.code), s.start, s.end]))
+            .collect::<Vec<_>>(),
+        "descriptors": finding
+            .descriptors
+            .iter()
+            .map(|s| serde_json::json!([s.text, s.axis, s.start, s.end]))
+            .collect::<Vec<_>>(),
         "sizes": finding.measurements.iter().map(|m| [m.start, m.end]).collect::<Vec<_>>(),
+        "suggested_by": suggested_by
+            .iter()
+            .map(|f| [f.term_start, f.term_end])
+            .collect::<Vec<_>>(),
         "critical": critical,
     });
-    let spec = ObservationSpec {
+    let first_site = finding.body_site.first();
+    Some(ObservationSpec {
         identifier: d.identifier("finding", &content.to_string()),
         status: d.status,
         category: codes.get(Key::CategoryImaging),
@@ -551,11 +646,8 @@ fn finding_observation(
         value: Some(ValueSpec::Concept(Concept::coded(
             codes.assertion(finding.assertion),
         ))),
-        // R4 has one bodySite: the first site named (all are in the evidence text).
-        body_site: finding
-            .body_site
-            .first()
-            .and_then(|site| concept_text(site.code, site.text)),
+        body_site: first_site.and_then(|site| concept_text(site.code, site.text)),
+        body_site_evidence: first_site.map(|site| d.evidence(site.start, site.end)),
         interpretation: if critical {
             vec![codes.get(Key::InterpretationCritical)]
         } else {
@@ -563,9 +655,9 @@ fn finding_observation(
         },
         components,
         has_member: Vec::new(),
+        derived_from: Vec::new(),
         evidence: d.evidence(finding.start, finding.end),
-    };
-    d.finish(&spec, Role::Finding).map(Some)
+    })
 }
 
 /// How sure a possible finding is, in percent: the extractor's grades are
@@ -811,9 +903,11 @@ fn statement_observation(
         code_evidence: None,
         value: fhir_string(group.text).map(ValueSpec::String),
         body_site: None,
+        body_site_evidence: None,
         interpretation: Vec::new(),
         components: Vec::new(),
         has_member: members,
+        derived_from: Vec::new(),
         evidence: d.evidence(group.start, group.end),
     };
     d.finish(&spec, Role::Statement)
@@ -852,9 +946,11 @@ fn recommendation_observation(
         code_evidence: None,
         value: fhir_string(group.text).map(ValueSpec::String),
         body_site: None,
+        body_site_evidence: None,
         interpretation: Vec::new(),
         components,
         has_member: members,
+        derived_from: Vec::new(),
         evidence: d.evidence(group.start, group.end),
     };
     d.finish(&spec, Role::Recommendation)
@@ -894,9 +990,11 @@ fn discrepancy_observation(
         code_evidence: None,
         value: fhir_string(&statement).map(ValueSpec::String),
         body_site: None,
+        body_site_evidence: None,
         interpretation: Vec::new(),
         components: Vec::new(),
         has_member: members,
+        derived_from: Vec::new(),
         evidence: d.evidence(impression_side.start, impression_side.end),
     };
     d.finish(&spec, Role::Discrepancy)

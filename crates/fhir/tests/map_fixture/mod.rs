@@ -4,9 +4,9 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use reportsplit_split::{
-    Assertion, BodySite, Certainty, Change, Code, Critical, Discrepancy, DiscrepancyKind,
-    Extraction, Finding, Item, Laterality, Measurement, Recommendation, Section, SectionKind,
-    Temporality,
+    Assertion, Axis, BodySite, Certainty, Change, Code, Critical, Descriptor, Discrepancy,
+    DiscrepancyKind, Extraction, Finding, Hedge, Item, Laterality, Measurement, Recommendation,
+    Section, SectionKind, Temporality,
 };
 
 pub const TEXT: &str = "FINDINGS: There is a 3.50 x 2.1 cm mass in the left upper lobe, new since 2024. \
@@ -31,6 +31,8 @@ pub struct Codes {
     lung: Code,
     findings: Code,
     impression: Code,
+    thickening: Code,
+    colitis: Code,
 }
 
 pub fn codes() -> Codes {
@@ -53,6 +55,12 @@ pub fn codes() -> Codes {
             "19005-8",
             "Radiology Imaging study [Impression] (narrative)",
         ),
+        thickening: Code {
+            system: "urn:reportsplit:codes".into(),
+            code: "finding-wall-thickening".into(),
+            display: "Wall thickening".into(),
+        },
+        colitis: sct("64226004", "Colitis"),
     }
 }
 
@@ -217,6 +225,94 @@ pub fn extraction<'a>(text: &'a str, c: &'a Codes) -> Extraction<'a> {
             findings_finding: 0,
             impression_finding: 2,
         }],
+        assessments: Vec::new(),
+    }
+}
+
+/// A report for the shapes of the grammar for every modality: descriptors,
+/// several body sites, and an observation offered as evidence for a diagnosis.
+pub const RICH_TEXT: &str = "FINDINGS: Spiculated rim-enhancing mass in the right upper lobe and hilum. \
+Wall thickening of the sigmoid colon, suggestive of colitis.";
+
+fn site<'a>(text: &'a str, words: &str, code: Option<&'a Code>) -> BodySite<'a> {
+    let (start, end) = span(text, words, 0);
+    BodySite {
+        text: slice(text, words, 0),
+        code,
+        start,
+        end,
+    }
+}
+
+fn descriptor<'a>(text: &'a str, words: &str, axis: Axis) -> Descriptor<'a> {
+    let (start, end) = span(text, words, 0);
+    Descriptor {
+        text: slice(text, words, 0),
+        axis,
+        start,
+        end,
+    }
+}
+
+/// What the extractor gives for [`RICH_TEXT`] (by hand): the mass with two
+/// descriptors and two sites; the thickening suggests the colitis.
+pub fn rich_extraction<'a>(text: &'a str, c: &'a Codes) -> Extraction<'a> {
+    let first = "Spiculated rim-enhancing mass in the right upper lobe and hilum.";
+    let second = "Wall thickening of the sigmoid colon, suggestive of colitis.";
+    let mut mass = finding(
+        text,
+        (first, 0),
+        ("mass", 0),
+        SectionKind::Findings,
+        &c.mass,
+        Assertion::Present,
+    );
+    mass.laterality = Some(Laterality::Right);
+    mass.body_site = vec![
+        site(text, "right upper lobe", Some(&c.lung)),
+        site(text, "hilum", None),
+    ];
+    mass.descriptors = vec![
+        descriptor(text, "Spiculated", Axis::Margin),
+        descriptor(text, "rim-enhancing", Axis::Enhancement),
+    ];
+    let mut thickening = finding(
+        text,
+        (second, 0),
+        ("Wall thickening", 0),
+        SectionKind::Findings,
+        &c.thickening,
+        Assertion::Present,
+    );
+    thickening.body_site = vec![site(text, "sigmoid colon", None)];
+    thickening.suggests = vec![2];
+    let mut colitis = finding(
+        text,
+        (second, 0),
+        ("colitis", 0),
+        SectionKind::Findings,
+        &c.colitis,
+        Assertion::Possible,
+    );
+    colitis.certainty = Some(Certainty::High);
+    colitis.hedge = Some(Hedge::Suspicion);
+    colitis.body_site = vec![site(text, "sigmoid colon", None)];
+    let chars = text.chars().count();
+    Extraction {
+        sections: vec![Section {
+            kind: SectionKind::Findings,
+            title: Some(slice(text, "FINDINGS", 0)),
+            code: Some(&c.findings),
+            start: 0,
+            end: chars,
+            body_start: 10,
+            body_end: chars,
+            items: Vec::new(),
+        }],
+        findings: vec![mass, thickening, colitis],
+        recommendations: Vec::new(),
+        critical: Vec::new(),
+        discrepancies: Vec::new(),
         assessments: Vec::new(),
     }
 }

@@ -1,0 +1,210 @@
+//! Every resource `reportsplit extract --fhir` writes for our own reports of
+//! several modalities (CT, MRI, ultrasound, mammography, PET/NM: fixtures
+//! 59–66 of crates/split) passes @medplum/core's `validateResource` against
+//! the R4 StructureDefinitions (scripts/medplum.sh, pinned; installed into a
+//! cache directory), and a broken resource fails it: the check can fail.
+//! Skipped, with a message, only when node/npm are absent.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+const FIXTURES: &str = "crates/split/tests/fixtures";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes())
+        .expect("stdin accepts the input");
+    child.wait_with_output().expect("the command ends")
+}
+
+/// The fixture reports 59–66, each as a DiagnosticReport with its text as a
+/// plain-text attachment (the common way reports arrive).
+fn fixture_reports() -> Vec<(String, Value)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join(FIXTURES))
+        .expect("fixtures directory")
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.get(..2))
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| (59..=66).contains(&n))
+        })
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|path| {
+            let name = path
+                .file_stem()
+                .and_then(|n| n.to_str())
+                .expect("a file name")
+                .to_owned();
+            let text = std::fs::read_to_string(path).expect("fixture text");
+            let id = name.replace('_', "-");
+            let report = json!({
+                "resourceType": "DiagnosticReport",
+                "id": id,
+                "meta": {"versionId": "1", "lastUpdated": "2026-11-20T10:00:00.000+00:00"},
+                "status": "final",
+                "code": {"text": name},
+                "subject": {"reference": "Patient/p1"},
+                "effectiveDateTime": "2026-11-20T09:00:00+01:00",
+                "imagingStudy": [{"reference": format!("ImagingStudy/{id}")}],
+                "presentedForm": [{
+                    "contentType": "text/plain; charset=utf-8",
+                    "data": base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+                }]
+            });
+            (name, report)
+        })
+        .collect()
+}
+
+/// `reportsplit extract --fhir` over the reports: one transaction Bundle a line.
+fn transactions(reports: &[(String, Value)]) -> Vec<Value> {
+    let input: String = reports.iter().map(|(_, r)| format!("{r}\n")).collect();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_reportsplit"));
+    command
+        .args(["extract", "--fhir"])
+        .env("REPORTSPLIT_LOG", "warn");
+    let output = run_with_stdin(command, &input);
+    assert!(
+        output.status.success(),
+        "extract --fhir: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect()
+}
+
+/// Runs the validator over NDJSON; `None` when node/npm are absent.
+fn validate(ndjson: &str) -> Option<(bool, Value)> {
+    let mut command = Command::new("bash");
+    command.arg(root().join("scripts/medplum.sh"));
+    let output = run_with_stdin(command, ndjson);
+    if output.status.code() == Some(3) {
+        return None;
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let summary: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("validator summary ({e}); stderr: {stderr}"));
+    Some((output.status.success(), summary))
+}
+
+fn observations(bundle: &Value) -> impl Iterator<Item = &Value> {
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == "Observation")
+}
+
+fn has_component(bundle: &Value, code: &str) -> bool {
+    observations(bundle)
+        .flat_map(|o| o["component"].as_array().into_iter().flatten())
+        .any(|c| c["code"]["coding"][0]["code"] == code)
+}
+
+#[test]
+fn every_written_resource_of_every_modality_is_valid_r4() {
+    let reports = fixture_reports();
+    assert_eq!(reports.len(), 8, "fixtures 59-66");
+    let bundles = transactions(&reports);
+    assert_eq!(bundles.len(), reports.len());
+    for ((name, _), bundle) in reports.iter().zip(&bundles) {
+        assert_eq!(bundle["resourceType"], "Bundle", "{name}: {bundle}");
+        assert!(observations(bundle).count() > 0, "{name} has Observations");
+    }
+    // the new shapes are all there, so the validator sees each of them
+    let descriptor = |b: &Value| {
+        observations(b)
+            .flat_map(|o| o["component"].as_array().into_iter().flatten())
+            .any(|c| {
+                c["code"]["coding"][0]["code"]
+                    .as_str()
+                    .is_some_and(|code| code.starts_with("descriptor-") || code == "300842002")
+            })
+    };
+    assert!(
+        bundles.iter().all(descriptor),
+        "descriptors in every modality"
+    );
+    assert!(
+        bundles.iter().any(|b| has_component(b, "363698007")),
+        "a further site"
+    );
+    let derived_from_observation = bundles.iter().any(|b| {
+        observations(b).any(|o| {
+            o["derivedFrom"].as_array().into_iter().flatten().any(|r| {
+                r["reference"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("urn:uuid:"))
+            })
+        })
+    });
+    assert!(
+        derived_from_observation,
+        "a diagnosis derived from an observation"
+    );
+
+    let ndjson: String = bundles.iter().map(|b| format!("{b}\n")).collect();
+    let Some((valid, summary)) = validate(&ndjson) else {
+        eprintln!(
+            "SKIPPED: node/npm not found; the FHIR validator (scripts/medplum.sh) did not run"
+        );
+        return;
+    };
+    assert!(valid, "invalid resources: {summary:#}");
+    let validated = summary["validated"].as_u64().unwrap_or(0);
+    let entries: usize = bundles
+        .iter()
+        .map(|b| b["entry"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(validated as usize, bundles.len() + entries, "{summary}");
+    eprintln!("medplum validateResource: {summary}");
+
+    // the check can fail: the same output with one broken component
+    let mut broken = bundles[0].clone();
+    let observation = broken["entry"]
+        .as_array_mut()
+        .and_then(|entries| {
+            entries
+                .iter_mut()
+                .find(|e| e["resource"]["resourceType"] == "Observation")
+        })
+        .expect("an Observation entry");
+    observation["resource"]["component"][0]
+        .as_object_mut()
+        .expect("a component")
+        .remove("code");
+    let Some((valid, summary)) = validate(&format!("{broken}\n")) else {
+        return;
+    };
+    assert!(
+        !valid,
+        "a component without code must be refused: {summary}"
+    );
+    let errors = summary["errors"].to_string();
+    assert!(errors.contains("component[0].code"), "{errors}");
+}
