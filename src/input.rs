@@ -156,6 +156,11 @@ mod tests {
 
     const REPORT: &str = r#"{"resourceType":"DiagnosticReport","id":"a"}"#;
 
+    fn only(records: Vec<Record>) -> Record {
+        assert_eq!(records.len(), 1, "{records:?}");
+        records.into_iter().next().unwrap()
+    }
+
     #[test]
     fn plain_text_is_text() {
         assert_eq!(detect("FINDINGS: Clear lungs.", None), Format::Text);
@@ -185,7 +190,7 @@ mod tests {
     fn truncated_json_is_an_error_not_text() {
         let truncated = &REPORT[..20];
         assert_eq!(detect(truncated, None), Format::Json);
-        let [Err(reason)] = json_records(truncated).try_into().unwrap() else {
+        let Err(reason) = only(json_records(truncated)) else {
             panic!("truncated JSON was accepted");
         };
         assert!(reason.starts_with("input: not valid JSON"), "{reason}");
@@ -234,14 +239,14 @@ mod tests {
     fn an_ndjson_line_fails_alone_naming_its_number() {
         assert_eq!(line_records(REPORT.as_bytes(), 1).len(), 1);
         assert!(line_records(b"  \r", 2).is_empty());
-        let [Err(reason)] = line_records(b"{broken", 7).try_into().unwrap() else {
+        let Err(reason) = only(line_records(b"{broken", 7)) else {
             panic!("a broken line was accepted");
         };
         assert!(
             reason.starts_with("line 7: not a JSON resource"),
             "{reason}"
         );
-        let [Err(reason)] = line_records(b"\xff{}", 8).try_into().unwrap() else {
+        let Err(reason) = only(line_records(b"\xff{}", 8)) else {
             panic!("bad UTF-8 was accepted");
         };
         assert_eq!(reason, "line 8: not UTF-8");
@@ -249,10 +254,10 @@ mod tests {
 
     #[test]
     fn other_resources_are_refused_without_their_content() {
-        let [Err(reason)] = line_records(br#"{"resourceType":"Patient","name":"Secret"}"#, 3)
-            .try_into()
-            .unwrap()
-        else {
+        let Err(reason) = only(line_records(
+            br#"{"resourceType":"Patient","name":"Secret"}"#,
+            3,
+        )) else {
             panic!("a Patient was accepted");
         };
         assert!(reason.contains("\"Patient\""), "{reason}");

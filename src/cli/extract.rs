@@ -82,8 +82,8 @@ pub struct ExtractArgs {
     /// whatever the number.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
-    /// Print on stderr the CPU time spent parsing JSON, extracting and
-    /// serialising, summed over the threads (scripts/bench-extract.sh).
+    /// Print on stderr the wall time and the time per record spent parsing JSON,
+    /// extracting and serialising, summed over the threads (scripts/bench-extract.sh).
     #[arg(long)]
     pub timings: bool,
 }
@@ -160,7 +160,9 @@ struct Tally {
     failed: usize,
 }
 
-/// CPU time per stage, summed over records (and threads).
+/// Time per stage, summed over records (and threads). It is elapsed time on
+/// the thread (std has no thread CPU clock), so on a busy machine it includes
+/// time the thread waited for a CPU; the proportions still hold.
 #[derive(Default, Clone, Copy)]
 struct Timings {
     parse: Duration,
@@ -178,8 +180,8 @@ impl Timings {
     fn print(&self, records: usize, wall: Duration) {
         let per = |d: Duration| d.as_secs_f64() * 1e6 / records.max(1) as f64;
         eprintln!(
-            "reportsplit: {records} records in {:.3} s wall ({:.0} records/s); CPU per record: \
-             JSON parse {:.2} µs, extract {:.2} µs, serialise {:.2} µs",
+            "reportsplit: {records} records in {:.3} s wall ({:.0} records/s); time per record \
+             on the extracting threads: JSON parse {:.2} µs, extract {:.2} µs, serialise {:.2} µs",
             wall.as_secs_f64(),
             records as f64 / wall.as_secs_f64().max(1e-9),
             per(self.parse),

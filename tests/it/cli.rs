@@ -244,7 +244,8 @@ fn extract_keeps_input_order_across_threads() {
 fn a_bad_ndjson_line_fails_alone_with_its_number_and_exit_3() {
     let mut lines: Vec<String> = ndjson(200).lines().map(str::to_owned).collect();
     // Truncated in the middle of its text: the line's content must not reach stderr.
-    lines[56].truncate(lines[56].len() - 30);
+    let keep = lines[56].len() - 30;
+    lines[56].truncate(keep);
     let output = reportsplit(&["extract"], &(lines.join("\n") + "\n"));
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     let results = json_lines(&output);
