@@ -1,87 +1,152 @@
 //! What `reportsplit extract` reads: plain text, a DiagnosticReport, a Bundle
-//! of them, or NDJSON of reports. Pure: bytes in, inputs out.
+//! of them, or NDJSON of reports. Pure: bytes in, records (or per-record
+//! errors) out; the reading, the threads and stdout are the binary's.
+//!
+//! The format is decided once, up front ([`detect`]), and never changed
+//! half-way: JSON that does not parse is an error, not plain text, because
+//! splitting a truncated resource as prose gives confident nonsense with
+//! exit 0 (issue 11).
 
 use serde_json::Value;
 
-/// One unit of work for the extractor.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Input {
-    /// Plain report text, as typed or exported.
-    Text(String),
-    /// A DiagnosticReport resource as JSON.
-    Report(Value),
+/// How the input is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The whole input is one report's text.
+    Text,
+    /// The whole input is one JSON value: a DiagnosticReport, a Bundle, or an array of them.
+    Json,
+    /// One JSON resource (a DiagnosticReport or a Bundle) per line; blank lines are skipped.
+    Ndjson,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum InputError {
-    #[error("line {line}: not a JSON resource: {source}")]
-    Ndjson {
-        line: usize,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("{context}: expected a DiagnosticReport or a Bundle, found resourceType {found:?}")]
-    ResourceType { context: String, found: String },
-}
+/// One resource that is work for the extractor, or why a record is not.
+/// The reason names where the record is (line, Bundle entry) and what is
+/// wrong, never its content: stderr goes to logs that must not hold report text.
+pub type Record = Result<Value, String>;
 
-/// Reads `content` as JSON when it looks like JSON (a resource, a Bundle, or
-/// NDJSON), otherwise as plain text. Text that merely starts with `{` but is
-/// not JSON stays text.
-pub fn parse(content: &str) -> Result<Vec<Input>, InputError> {
-    let trimmed = content.trim_start_matches('\u{feff}').trim();
-    if !trimmed.starts_with('{') {
-        return Ok(vec![Input::Text(content.to_owned())]);
-    }
-    if let Ok(value) = serde_json::from_str::<Value>(trimmed) {
-        return resources(value, "input");
-    }
-    let mut inputs = Vec::new();
-    let mut any_json = false;
-    for (index, line) in trimmed.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Value>(line) {
-            Ok(value) => {
-                any_json = true;
-                inputs.extend(resources(value, &format!("line {}", index + 1))?);
-            }
-            // Not NDJSON after all: the whole input is text that starts with a brace.
-            Err(_) if !any_json => return Ok(vec![Input::Text(content.to_owned())]),
-            Err(source) => {
-                return Err(InputError::Ndjson {
-                    line: index + 1,
-                    source,
-                });
+/// Decides the format from the first non-blank line and the next non-blank
+/// line after it, if any, so that NDJSON can be streamed without reading it
+/// whole.
+///
+/// - Anything that does not start with `{` or `[` is text.
+/// - `[` is JSON (an array of resources).
+/// - A first line that is a complete JSON value: with nothing after it the
+///   input is one JSON value ([`Format::Json`]); with more lines, NDJSON.
+/// - A first line that is not a complete value (a pretty-printed resource, or
+///   a broken first NDJSON record): NDJSON when the next line also starts
+///   with `{` at its first column (pretty-printed JSON indents its inner
+///   lines), JSON otherwise — and JSON that does not parse is then an error.
+pub fn detect(first: &str, next: Option<&str>) -> Format {
+    let first = first.trim_start_matches('\u{feff}').trim();
+    match first.as_bytes().first() {
+        Some(b'[') => Format::Json,
+        Some(b'{') => {
+            if serde_json::from_str::<serde::de::IgnoredAny>(first).is_ok() {
+                if next.is_some() {
+                    Format::Ndjson
+                } else {
+                    Format::Json
+                }
+            } else if next.is_some_and(|line| line.starts_with('{')) {
+                Format::Ndjson
+            } else {
+                Format::Json
             }
         }
+        _ => Format::Text,
     }
-    Ok(inputs)
 }
 
-fn resources(value: Value, context: &str) -> Result<Vec<Input>, InputError> {
+/// The records of a whole input read as one JSON value. Invalid JSON is one
+/// failed record whose reason gives the position and suggests `--input text`.
+pub fn json_records(content: &str) -> Vec<Record> {
+    let content = content.trim_start_matches('\u{feff}');
+    match serde_json::from_str::<Value>(content) {
+        Ok(Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .flat_map(|(index, item)| resources(item, &format!("array item {}", index + 1)))
+            .collect(),
+        Ok(value) => resources(value, "input"),
+        Err(error) => vec![Err(format!(
+            "input: not valid JSON ({error}); use --input text to split it as plain text"
+        ))],
+    }
+}
+
+/// The records of one NDJSON line (`number` counts from 1, blank lines
+/// included, as editors and `sed -n` do). A blank line yields nothing.
+pub fn line_records(line: &[u8], number: usize) -> Vec<Record> {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return vec![Err(format!("line {number}: not UTF-8"))];
+    };
+    let text = text.trim_start_matches('\u{feff}').trim();
+    if text.is_empty() {
+        return Vec::new();
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) => resources(value, &format!("line {number}")),
+        Err(error) => vec![Err(format!("line {number}: not a JSON resource ({error})"))],
+    }
+}
+
+/// A DiagnosticReport is one record; a Bundle one per entry; anything else an error.
+fn resources(value: Value, context: &str) -> Vec<Record> {
     match value.get("resourceType").and_then(Value::as_str) {
-        Some("DiagnosticReport") => Ok(vec![Input::Report(value)]),
-        Some("Bundle") => Ok(bundle_reports(value)),
-        other => Err(InputError::ResourceType {
-            context: context.to_owned(),
-            found: other.unwrap_or("(none)").to_owned(),
-        }),
+        Some("DiagnosticReport") => vec![Ok(value)],
+        Some("Bundle") => bundle_reports(value, context),
+        other => vec![Err(format!(
+            "{context}: expected a DiagnosticReport or a Bundle, found {}",
+            describe(other)
+        ))],
     }
 }
 
-/// The DiagnosticReports of a Bundle (searchset, collection, transaction...);
-/// other resources in it, such as included Patients, are not work.
-fn bundle_reports(mut bundle: Value) -> Vec<Input> {
+/// The DiagnosticReports of a Bundle (searchset, collection, transaction...).
+/// Entries a search included beside its matches (`search.mode` "include",
+/// such as Patients from `_include`) are not work and are passed over; any
+/// other entry that is not a DiagnosticReport is a failed record, so that a
+/// Bundle of the wrong resources does not end with exit 0 and no output.
+fn bundle_reports(mut bundle: Value, context: &str) -> Vec<Record> {
     let Some(Value::Array(entries)) = bundle.get_mut("entry").map(Value::take) else {
         return Vec::new();
     };
-    entries
-        .into_iter()
-        .filter_map(|mut entry| entry.get_mut("resource").map(Value::take))
-        .filter(|resource| resource["resourceType"] == "DiagnosticReport")
-        .map(Input::Report)
-        .collect()
+    let mut records = Vec::new();
+    for (index, mut entry) in entries.into_iter().enumerate() {
+        if entry.pointer("/search/mode").and_then(Value::as_str) == Some("include") {
+            continue;
+        }
+        let resource = entry.get_mut("resource").map(Value::take);
+        let kind = resource
+            .as_ref()
+            .and_then(|resource| resource.get("resourceType"))
+            .and_then(Value::as_str);
+        if kind == Some("DiagnosticReport")
+            && let Some(resource) = resource
+        {
+            records.push(Ok(resource));
+        } else {
+            records.push(Err(format!(
+                "{context}, Bundle entry {}: expected a DiagnosticReport, found {}",
+                index + 1,
+                describe(kind)
+            )));
+        }
+    }
+    records
+}
+
+/// A resource type for an error message: quoted and cut short, since it is
+/// outside data that could be anything.
+fn describe(kind: Option<&str>) -> String {
+    match kind {
+        None => "no resourceType".to_owned(),
+        Some(kind) => {
+            let short: String = kind.chars().take(40).collect();
+            format!("resourceType {short:?}")
+        }
+    }
 }
 
 #[cfg(test)]
@@ -89,61 +154,113 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn plain_text_stays_text() {
-        let inputs = parse("FINDINGS: Clear lungs.\n").unwrap();
-        assert_eq!(inputs, vec![Input::Text("FINDINGS: Clear lungs.\n".into())]);
+    const REPORT: &str = r#"{"resourceType":"DiagnosticReport","id":"a"}"#;
+
+    fn only(records: Vec<Record>) -> Record {
+        assert_eq!(records.len(), 1, "{records:?}");
+        records.into_iter().next().unwrap()
     }
 
     #[test]
-    fn text_starting_with_a_brace_is_text() {
+    fn plain_text_is_text() {
+        assert_eq!(detect("FINDINGS: Clear lungs.", None), Format::Text);
+        assert_eq!(
+            detect("\u{feff}IMPRESSION: Normal.", Some("{")),
+            Format::Text
+        );
+    }
+
+    #[test]
+    fn one_json_value_is_json_even_on_one_line() {
+        assert_eq!(detect(REPORT, None), Format::Json);
+        assert_eq!(
+            detect("{", Some("  \"resourceType\": \"Bundle\",")),
+            Format::Json
+        );
+        assert_eq!(detect("[", Some("  {")), Format::Json);
+    }
+
+    #[test]
+    fn lines_of_objects_are_ndjson_even_when_the_first_is_broken() {
+        assert_eq!(detect(REPORT, Some(REPORT)), Format::Ndjson);
+        assert_eq!(detect("{\"resourceType\":", Some(REPORT)), Format::Ndjson);
+    }
+
+    #[test]
+    fn truncated_json_is_an_error_not_text() {
+        let truncated = &REPORT[..20];
+        assert_eq!(detect(truncated, None), Format::Json);
+        let Err(reason) = only(json_records(truncated)) else {
+            panic!("truncated JSON was accepted");
+        };
+        assert!(reason.starts_with("input: not valid JSON"), "{reason}");
+        assert!(reason.contains("--input text"), "{reason}");
+    }
+
+    #[test]
+    fn text_starting_with_a_brace_needs_input_text() {
         let text = "{dictation} IMPRESSION: Normal.";
-        assert_eq!(parse(text).unwrap(), vec![Input::Text(text.into())]);
+        assert_eq!(detect(text, None), Format::Json);
+        assert!(json_records(text)[0].is_err());
     }
 
     #[test]
-    fn a_report_is_one_input() {
-        let report = json!({"resourceType": "DiagnosticReport", "id": "a"});
-        let inputs = parse(&report.to_string()).unwrap();
-        assert_eq!(inputs, vec![Input::Report(report)]);
-    }
-
-    #[test]
-    fn a_bundle_yields_its_reports_only() {
+    fn a_bundle_yields_its_reports_and_a_failure_per_foreign_entry() {
         let bundle = json!({"resourceType": "Bundle", "type": "searchset", "entry": [
             {"resource": {"resourceType": "DiagnosticReport", "id": "a"}},
-            {"resource": {"resourceType": "Patient", "id": "p"}},
+            {"resource": {"resourceType": "Patient", "id": "p"}, "search": {"mode": "include"}},
+            {"resource": {"resourceType": "Observation", "id": "o"}},
             {"resource": {"resourceType": "DiagnosticReport", "id": "b"}}
         ]});
-        let ids: Vec<_> = parse(&bundle.to_string())
-            .unwrap()
-            .into_iter()
-            .map(|input| match input {
-                Input::Report(report) => report["id"].as_str().unwrap().to_owned(),
-                Input::Text(_) => panic!("a bundle entry became text"),
-            })
+        let records = json_records(&bundle.to_string());
+        let ids: Vec<_> = records
+            .iter()
+            .filter_map(|record| record.as_ref().ok())
+            .map(|report| report["id"].as_str().unwrap())
             .collect();
         assert_eq!(ids, ["a", "b"]);
+        let errors: Vec<_> = records.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert_eq!(
+            errors,
+            [
+                "input, Bundle entry 3: expected a DiagnosticReport, found resourceType \"Observation\""
+            ]
+        );
     }
 
     #[test]
-    fn ndjson_yields_one_input_per_line() {
-        let ndjson = "{\"resourceType\":\"DiagnosticReport\",\"id\":\"a\"}\n\n{\"resourceType\":\"DiagnosticReport\",\"id\":\"b\"}\n";
-        assert_eq!(parse(ndjson).unwrap().len(), 2);
+    fn a_json_array_yields_each_resource() {
+        let records = json_records(&format!("[{REPORT},{REPORT}]"));
+        assert_eq!(records.len(), 2);
+        assert!(records.iter().all(Result::is_ok));
     }
 
     #[test]
-    fn a_broken_ndjson_line_is_an_error_naming_it() {
-        let ndjson = "{\"resourceType\":\"DiagnosticReport\",\"id\":\"a\"}\n{broken\n";
-        let error = parse(ndjson).unwrap_err().to_string();
-        assert!(error.starts_with("line 2:"), "{error}");
+    fn an_ndjson_line_fails_alone_naming_its_number() {
+        assert_eq!(line_records(REPORT.as_bytes(), 1).len(), 1);
+        assert!(line_records(b"  \r", 2).is_empty());
+        let Err(reason) = only(line_records(b"{broken", 7)) else {
+            panic!("a broken line was accepted");
+        };
+        assert!(
+            reason.starts_with("line 7: not a JSON resource"),
+            "{reason}"
+        );
+        let Err(reason) = only(line_records(b"\xff{}", 8)) else {
+            panic!("bad UTF-8 was accepted");
+        };
+        assert_eq!(reason, "line 8: not UTF-8");
     }
 
     #[test]
-    fn other_resources_are_refused() {
-        let error = parse(r#"{"resourceType":"Patient"}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("\"Patient\""), "{error}");
+    fn other_resources_are_refused_without_their_content() {
+        let Err(reason) = only(line_records(
+            br#"{"resourceType":"Patient","name":"Secret"}"#,
+            3,
+        )) else {
+            panic!("a Patient was accepted");
+        };
+        assert!(reason.contains("\"Patient\""), "{reason}");
+        assert!(!reason.contains("Secret"), "{reason}");
     }
 }

@@ -1,24 +1,68 @@
 //! `reportsplit extract`: the extractor on text or reports from a file or
 //! stdin, offline. Glue between the input formats, the pure crates and
 //! stdout; nothing here touches the network.
+//!
+//! NDJSON is streamed: lines are read in chunks, the chunks are extracted on
+//! several threads, each straight into its own output buffer (no
+//! `serde_json::Value` of the result), and the buffers are written in input
+//! order. At most [`IN_FLIGHT_PER_THREAD`] chunks per thread exist at once, so
+//! memory does not grow with the input. A bad record is reported on stderr
+//! by its line number (never its content) and the others go on (exit 3).
 
-use std::io::{Read as _, Write as _};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Read as _, Write};
+use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use reportsplit::input::{self, Input};
+use reportsplit::input::{self, Format, Record};
 use reportsplit_fhir::map::RunInfo;
 use reportsplit_fhir::plan::{self, Plan};
 use reportsplit_fhir::text::{self, TextLimits};
 use reportsplit_split::{Extraction, Lexicon, SectionKind};
 use serde::Serialize;
+use serde_json::Value;
+
+use super::exit;
+
+/// Lines per chunk: large enough that the hand-off between threads costs
+/// nothing next to the extraction (~10 µs a report), small enough to keep
+/// the threads busy on short inputs.
+const CHUNK_LINES: usize = 256;
+/// A chunk also ends at this many bytes, so that huge lines do not make
+/// huge chunks.
+const CHUNK_BYTES: usize = 4 << 20;
+/// Chunks read but not yet written, per extracting thread: one being
+/// extracted and one waiting, so no thread starves while the writer catches up.
+const IN_FLIGHT_PER_THREAD: usize = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputArg {
+    /// Decide from the content: one JSON value is json, lines of JSON objects are
+    /// ndjson, anything not starting with `{` or `[` is text.
+    Auto,
+    /// The whole input is one report's plain text (even if it looks like JSON).
+    Text,
+    /// One JSON value: a DiagnosticReport, a Bundle, or an array of them.
+    Json,
+    /// One DiagnosticReport or Bundle per line.
+    Ndjson,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct ExtractArgs {
     /// The input file, or `-` for standard input.
     #[arg(default_value = "-")]
     pub file: PathBuf,
+    /// How to read the input. Invalid JSON is an error under every setting but
+    /// `text`; it is never split as plain text silently.
+    #[arg(long, value_enum, default_value_t = InputArg::Auto)]
+    pub input: InputArg,
     /// Print a single result as compact JSON instead of indented JSON.
     #[arg(long)]
     pub compact: bool,
@@ -34,103 +78,297 @@ pub struct ExtractArgs {
     /// the built-in table).
     #[arg(long, value_name = "DIR", env = "REPORTSPLIT_MAPPINGS")]
     pub mappings: Option<PathBuf>,
+    /// Threads extracting NDJSON (0: one per CPU). Output order is input order
+    /// whatever the number.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// Print on stderr the wall time and the time per record spent parsing JSON,
+    /// extracting and serialising, summed over the threads (scripts/bench-extract.sh).
+    #[arg(long)]
+    pub timings: bool,
 }
 
 pub fn extract(args: &ExtractArgs) -> Result<ExitCode> {
+    let started = Instant::now();
     let lexicon = load_lexicon(args.mappings.as_deref())?;
-    let content = read_input(&args.file)?;
-    let inputs =
-        input::parse(&content).with_context(|| format!("reading {}", args.file.display()))?;
-    if args.fhir {
-        return transactions(&inputs, &lexicon);
+    let job = Job {
+        lexicon: &lexicon,
+        fhir: args.fhir.then(|| RunInfo {
+            extractor_version: env!("CARGO_PKG_VERSION").to_owned(),
+            recorded: time::OffsetDateTime::now_utc(),
+        }),
+        timings: args.timings,
+    };
+    let mut source = open(&args.file)?;
+    let format = match args.input {
+        InputArg::Text => Format::Text,
+        InputArg::Json => Format::Json,
+        InputArg::Ndjson => Format::Ndjson,
+        InputArg::Auto => match source.detect().context("reading the input")? {
+            Some(format) => format,
+            // Nothing but blank lines: nothing to do, and nothing failed.
+            None => return Ok(ExitCode::SUCCESS),
+        },
+    };
+    if format == Format::Text && args.fhir {
+        eprintln!(
+            "reportsplit: --fhir reads DiagnosticReports (JSON, Bundle or NDJSON), not plain text"
+        );
+        return Ok(ExitCode::from(exit::CONFIG));
     }
-    let many = inputs.len() != 1;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for input in &inputs {
-        let result = extract_one(input, &lexicon)?;
-        if many || args.compact {
-            serde_json::to_writer(&mut out, &result)?;
-        } else {
-            serde_json::to_writer_pretty(&mut out, &result)?;
+    let (tally, timings) = match format {
+        Format::Ndjson => {
+            let threads = match args.threads {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
+            };
+            ndjson(source, &job, threads)?
         }
-        writeln!(out)?;
+        Format::Text | Format::Json => whole(source, format, &job, args.compact)?,
+    };
+    if args.timings {
+        timings.print(tally.ok + tally.failed, started.elapsed());
     }
-    out.flush()?;
+    if tally.failed > 0 {
+        eprintln!(
+            "reportsplit: {} of {} records failed (reasons above){}",
+            tally.failed,
+            tally.ok + tally.failed,
+            if tally.ok > 0 {
+                "; the others were processed"
+            } else {
+                ""
+            }
+        );
+        return Ok(ExitCode::from(exit::PARTIAL));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-fn extract_one(input: &Input, lexicon: &Lexicon) -> serde_json::Result<serde_json::Value> {
-    let report = match input {
-        Input::Text(text) => {
-            return ExtractOutput::extracted(None, None, text, lexicon, SectionKind::Other);
-        }
-        Input::Report(report) => report,
-    };
-    let reference = report["id"]
-        .as_str()
-        .map(|id| format!("DiagnosticReport/{id}"));
-    match text::report_text(report, TextLimits::default()) {
-        Ok(text) => ExtractOutput::extracted(
-            reference,
-            Some(&text.element),
-            &text.text,
-            lexicon,
-            text.headerless,
-        ),
-        Err(reason) => serde_json::to_value(ExtractOutput {
-            report: reference,
-            source: None,
-            skipped: Some(reason.to_string()),
-            extraction: None,
-        }),
+/// What to do with each record; shared by every thread.
+struct Job<'a> {
+    lexicon: &'a Lexicon,
+    /// `--fhir`: plan transactions with this run's identity instead of printing extractions.
+    fhir: Option<RunInfo>,
+    timings: bool,
+}
+
+/// Records processed and failed.
+#[derive(Default)]
+struct Tally {
+    ok: usize,
+    failed: usize,
+}
+
+/// Time per stage, summed over records (and threads). It is elapsed time on
+/// the thread (std has no thread CPU clock), so on a busy machine it includes
+/// time the thread waited for a CPU; the proportions still hold.
+#[derive(Default, Clone, Copy)]
+struct Timings {
+    parse: Duration,
+    extract: Duration,
+    serialise: Duration,
+}
+
+impl Timings {
+    fn add(&mut self, other: Timings) {
+        self.parse += other.parse;
+        self.extract += other.extract;
+        self.serialise += other.serialise;
+    }
+
+    fn print(&self, records: usize, wall: Duration) {
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / records.max(1) as f64;
+        eprintln!(
+            "reportsplit: {records} records in {:.3} s wall ({:.0} records/s); time per record \
+             on the extracting threads: JSON parse {:.2} µs, extract {:.2} µs, serialise {:.2} µs",
+            wall.as_secs_f64(),
+            records as f64 / wall.as_secs_f64().max(1e-9),
+            per(self.parse),
+            per(self.extract),
+            per(self.serialise),
+        );
     }
 }
 
-/// `extract --fhir`: one transaction Bundle (or OperationOutcome) per report, as NDJSON.
-/// A report that cannot be planned does not stop the others; it makes the exit code 3.
-fn transactions(inputs: &[Input], lexicon: &Lexicon) -> Result<ExitCode> {
-    let run = RunInfo {
-        extractor_version: env!("CARGO_PKG_VERSION").to_owned(),
-        recorded: time::OffsetDateTime::now_utc(),
-    };
-    let mut failed = 0;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for input in inputs {
-        let Input::Report(report) = input else {
-            anyhow::bail!(
-                "--fhir reads DiagnosticReports (JSON, Bundle or NDJSON), not plain text"
-            );
-        };
-        let line = match text::report_text(report, TextLimits::default()) {
-            Err(reason) => outcome("information", "informational", &reason.to_string()),
-            Ok(text) => {
-                let extraction =
-                    reportsplit_split::extract_as(&text.text, lexicon, text.headerless);
-                match plan::plan(report, &text, &extraction, &[], &run) {
-                    Ok(Plan::Write(set)) => set.bundle,
-                    Ok(Plan::Current) => {
-                        serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": []})
-                    }
-                    Err(error) => {
-                        failed += 1;
-                        tracing::warn!(report = %reportsplit::run::apply::reference(report), "cannot plan the report: {error}");
-                        outcome("error", "processing", &error.to_string())
+/// Times `f` into `slot` when timings are on (an `Instant` pair costs ~50 ns,
+/// but nothing is the right price when nobody asked).
+fn timed<T>(on: bool, slot: &mut Duration, f: impl FnOnce() -> T) -> T {
+    if !on {
+        return f();
+    }
+    let start = Instant::now();
+    let value = f();
+    *slot += start.elapsed();
+    value
+}
+
+impl Job<'_> {
+    /// Appends one output line for `report` to `out`. `Err` is the reason the
+    /// record failed (anything it wrote stays: `--fhir` prints an OperationOutcome).
+    fn report(
+        &self,
+        report: &Value,
+        pretty: bool,
+        out: &mut Vec<u8>,
+        timings: &mut Timings,
+    ) -> Result<(), String> {
+        let reference = report
+            .get("id")
+            .and_then(Value::as_str)
+            .map(|id| format!("DiagnosticReport/{id}"));
+        let text = timed(self.timings, &mut timings.extract, || {
+            text::report_text(report, TextLimits::default())
+        });
+        if let Some(run) = &self.fhir {
+            let (line, failure) = timed(self.timings, &mut timings.extract, || match &text {
+                Err(reason) => (
+                    outcome("information", "informational", &reason.to_string()),
+                    None,
+                ),
+                Ok(text) => {
+                    let extraction =
+                        reportsplit_split::extract_as(&text.text, self.lexicon, text.headerless);
+                    match plan::plan(report, text, &extraction, &[], run) {
+                        Ok(Plan::Write(set)) => (set.bundle, None),
+                        Ok(Plan::Current) => (
+                            serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": []}),
+                            None,
+                        ),
+                        Err(error) => (
+                            outcome("error", "processing", &error.to_string()),
+                            Some(format!(
+                                "cannot plan {}: {error}",
+                                reportsplit::run::apply::reference(report)
+                            )),
+                        ),
                     }
                 }
+            });
+            timed(self.timings, &mut timings.serialise, || {
+                serde_json::to_writer(&mut *out, &line)
+            })
+            .map_err(|error| format!("cannot serialise the transaction: {error}"))?;
+            out.push(b'\n');
+            return failure.map_or(Ok(()), Err);
+        }
+        match text {
+            Ok(text) => {
+                let extraction = timed(self.timings, &mut timings.extract, || {
+                    reportsplit_split::extract_as(&text.text, self.lexicon, text.headerless)
+                });
+                let line = ExtractOutput {
+                    report: reference,
+                    source: Some(&text.element),
+                    skipped: None,
+                    extraction: Some(extraction),
+                };
+                timed(self.timings, &mut timings.serialise, || {
+                    write_json(out, &line, pretty)
+                })
+            }
+            Err(reason) => write_json(
+                out,
+                &ExtractOutput {
+                    report: reference,
+                    source: None,
+                    skipped: Some(reason.to_string()),
+                    extraction: None,
+                },
+                pretty,
+            ),
+        }
+    }
+
+    /// Appends the extraction of plain text to `out`.
+    fn text(&self, text: &str, pretty: bool, out: &mut Vec<u8>) -> Result<(), String> {
+        let extraction = reportsplit_split::extract_as(text, self.lexicon, SectionKind::Other);
+        let line = ExtractOutput {
+            report: None,
+            source: None,
+            skipped: None,
+            extraction: Some(extraction),
+        };
+        write_json(out, &line, pretty)
+    }
+
+    /// One record into `out`, with a panic in the extractor (a bug) turned
+    /// into a failed record instead of a lost run. A half-written line is cut off.
+    fn record(
+        &self,
+        record: Record,
+        pretty: bool,
+        done: &mut Done,
+        location: impl FnOnce() -> String,
+    ) {
+        let Done {
+            out,
+            errors,
+            tally,
+            timings,
+            ..
+        } = done;
+        let report = match record {
+            Ok(report) => report,
+            Err(reason) => {
+                tally.failed += 1;
+                errors.push(reason);
+                return;
             }
         };
-        serde_json::to_writer(&mut out, &line)?;
-        writeln!(out)?;
+        let start = out.len();
+        match catch_unwind(AssertUnwindSafe(|| {
+            self.report(&report, pretty, out, timings)
+        })) {
+            Ok(Ok(())) => tally.ok += 1,
+            Ok(Err(reason)) => {
+                tally.failed += 1;
+                errors.push(format!("{}: {reason}", location()));
+            }
+            Err(_) => {
+                out.truncate(start);
+                tally.failed += 1;
+                errors.push(format!(
+                    "{}: internal error (panic) while extracting; the report was skipped",
+                    location()
+                ));
+            }
+        }
     }
-    out.flush()?;
-    Ok(if failed > 0 {
-        ExitCode::from(super::exit::PARTIAL)
-    } else {
-        ExitCode::SUCCESS
-    })
+
+    /// Extracts one chunk of NDJSON lines into its output buffer.
+    fn chunk(&self, chunk: Chunk) -> Done {
+        let mut done = Done {
+            seq: chunk.seq,
+            out: Vec::with_capacity(chunk.data.len() * 2),
+            errors: Vec::new(),
+            tally: Tally::default(),
+            timings: Timings::default(),
+        };
+        for (number, range) in chunk.lines {
+            let records = timed(self.timings, &mut done.timings.parse, || {
+                input::line_records(&chunk.data[range], number)
+            });
+            for record in records {
+                self.record(record, false, &mut done, || format!("line {number}"));
+            }
+        }
+        done
+    }
 }
 
-fn outcome(severity: &str, code: &str, diagnostics: &str) -> serde_json::Value {
+fn write_json<T: Serialize>(out: &mut Vec<u8>, value: &T, pretty: bool) -> Result<(), String> {
+    let written = if pretty {
+        serde_json::to_writer_pretty(&mut *out, value)
+    } else {
+        serde_json::to_writer(&mut *out, value)
+    };
+    written.map_err(|error| format!("cannot serialise the result: {error}"))?;
+    out.push(b'\n');
+    Ok(())
+}
+
+fn outcome(severity: &str, code: &str, diagnostics: &str) -> Value {
     serde_json::json!({
         "resourceType": "OperationOutcome",
         "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}]
@@ -150,32 +388,269 @@ struct ExtractOutput<'a> {
     extraction: Option<Extraction<'a>>,
 }
 
-impl<'a> ExtractOutput<'a> {
-    fn extracted(
-        report: Option<String>,
-        source: Option<&'a str>,
-        text: &'a str,
-        lexicon: &'a Lexicon,
-        headerless: SectionKind,
-    ) -> serde_json::Result<serde_json::Value> {
-        serde_json::to_value(ExtractOutput {
-            report,
-            source,
-            skipped: None,
-            extraction: Some(reportsplit_split::extract_as(text, lexicon, headerless)),
-        })
+/// Text or one JSON value: read whole (it is one document), processed on this thread.
+fn whole(mut source: Source, format: Format, job: &Job, compact: bool) -> Result<(Tally, Timings)> {
+    let content = source.rest().context("reading the input")?;
+    let mut done = Done {
+        seq: 0,
+        out: Vec::new(),
+        errors: Vec::new(),
+        tally: Tally::default(),
+        timings: Timings::default(),
+    };
+    if content.iter().all(u8::is_ascii_whitespace) {
+        return Ok((done.tally, done.timings));
+    }
+    let Ok(content) = std::str::from_utf8(&content) else {
+        eprintln!("reportsplit: input: not UTF-8");
+        done.tally.failed += 1;
+        return Ok((done.tally, done.timings));
+    };
+    match format {
+        Format::Text => {
+            let text = content.trim_start_matches('\u{feff}');
+            match catch_unwind(AssertUnwindSafe(|| job.text(text, !compact, &mut done.out))) {
+                Ok(Ok(())) => done.tally.ok += 1,
+                Ok(Err(reason)) => done.errors.push(format!("input: {reason}")),
+                Err(_) => done
+                    .errors
+                    .push("input: internal error (panic) while extracting".into()),
+            }
+            done.tally.failed += done.errors.len();
+        }
+        _ => {
+            let records = timed(job.timings, &mut done.timings.parse, || {
+                input::json_records(content)
+            });
+            let pretty = !compact && records.len() == 1;
+            for (index, record) in records.into_iter().enumerate() {
+                job.record(record, pretty, &mut done, || {
+                    format!("record {}", index + 1)
+                });
+            }
+        }
+    }
+    for error in &done.errors {
+        eprintln!("reportsplit: {error}");
+    }
+    let stdout = std::io::stdout();
+    let mut stdout = stdout.lock();
+    if let Err(error) = stdout.write_all(&done.out).and_then(|()| stdout.flush()) {
+        closed_pipe_or(error)?;
+    }
+    Ok((done.tally, done.timings))
+}
+
+/// A closed stdout (`reportsplit extract ... | head`) ends the run quietly:
+/// the reader has what it wanted. Any other write error is unexpected.
+fn closed_pipe_or(error: std::io::Error) -> Result<()> {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(error).context("writing to standard output")
     }
 }
 
-fn read_input(path: &Path) -> Result<String> {
-    if path == Path::new("-") {
-        let mut content = String::new();
-        std::io::stdin()
-            .read_to_string(&mut content)
-            .context("reading standard input")?;
-        Ok(content)
+/// Lines read from the input for one thread to extract.
+struct Chunk {
+    seq: usize,
+    /// The lines' bytes, back to back.
+    data: Vec<u8>,
+    /// Each line's number (from 1) and its bytes in `data`.
+    lines: Vec<(usize, Range<usize>)>,
+}
+
+/// A chunk's output, ready to be written in turn.
+struct Done {
+    seq: usize,
+    out: Vec<u8>,
+    errors: Vec<String>,
+    tally: Tally,
+    timings: Timings,
+}
+
+/// NDJSON on `threads` threads: this thread reads chunks, the workers
+/// extract them, a writer thread puts them out in input order.
+fn ndjson(mut source: Source, job: &Job, threads: usize) -> Result<(Tally, Timings)> {
+    let threads = threads.max(1);
+    std::thread::scope(|scope| {
+        let (work_tx, work_rx) = sync_channel::<Chunk>(threads);
+        // Shared by the workers and dropped with the last of them, so that the
+        // reader's send fails (instead of blocking) if they all stop early.
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let (done_tx, done_rx) = sync_channel::<Done>(threads);
+        // One token per chunk read and not yet written: the bound on memory.
+        let (slot_tx, slot_rx) = sync_channel::<()>(threads * IN_FLIGHT_PER_THREAD);
+        for _ in 0..threads {
+            let work_rx = Arc::clone(&work_rx);
+            let done_tx = done_tx.clone();
+            scope.spawn(move || {
+                loop {
+                    let chunk = match work_rx.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(chunk) = chunk else { return };
+                    if done_tx.send(job.chunk(chunk)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(work_rx);
+        drop(done_tx);
+        let writer = scope.spawn(move || write_in_order(&done_rx, &slot_rx));
+        let mut read = Ok(());
+        for seq in 0.. {
+            if slot_tx.send(()).is_err() {
+                break;
+            }
+            let chunk = match source.chunk(seq) {
+                Ok(chunk) if chunk.lines.is_empty() => break,
+                Ok(chunk) => chunk,
+                Err(error) => {
+                    read = Err(error);
+                    break;
+                }
+            };
+            if work_tx.send(chunk).is_err() {
+                break;
+            }
+        }
+        drop(work_tx);
+        drop(slot_tx);
+        let written = writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the output thread panicked"))?;
+        read.context("reading the input")?;
+        written
+    })
+}
+
+/// Writes chunks in sequence as they arrive in any order, with their errors
+/// on stderr at the same point, and frees a slot per chunk written.
+fn write_in_order(done: &Receiver<Done>, slots: &Receiver<()>) -> Result<(Tally, Timings)> {
+    let stdout = std::io::stdout();
+    let mut stdout = stdout.lock();
+    let mut waiting = BTreeMap::new();
+    let mut next = 0;
+    let mut tally = Tally::default();
+    let mut timings = Timings::default();
+    for chunk in done {
+        waiting.insert(chunk.seq, chunk);
+        while let Some(chunk) = waiting.remove(&next) {
+            next += 1;
+            tally.ok += chunk.tally.ok;
+            tally.failed += chunk.tally.failed;
+            timings.add(chunk.timings);
+            for error in &chunk.errors {
+                eprintln!("reportsplit: {error}");
+            }
+            if let Err(error) = stdout.write_all(&chunk.out) {
+                closed_pipe_or(error)?;
+                return Ok((tally, timings));
+            }
+            // A slot is free again; the reader may have stopped already.
+            let _ = slots.recv();
+        }
+    }
+    if let Err(error) = stdout.flush() {
+        closed_pipe_or(error)?;
+    }
+    if !waiting.is_empty() {
+        anyhow::bail!("an extracting thread stopped before its chunk was written");
+    }
+    Ok((tally, timings))
+}
+
+/// The input, read line by line, with the lines format detection looked at
+/// kept for whoever reads next.
+struct Source {
+    reader: Box<dyn BufRead>,
+    /// Lines read by [`Source::detect`] and not handed out yet: (number, bytes).
+    pending: std::collections::VecDeque<(usize, Vec<u8>)>,
+    /// Lines read so far.
+    number: usize,
+}
+
+fn open(path: &Path) -> Result<Source> {
+    let reader: Box<dyn BufRead> = if path == Path::new("-") {
+        Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin()))
     } else {
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+        let file =
+            std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+        Box::new(std::io::BufReader::with_capacity(1 << 20, file))
+    };
+    Ok(Source {
+        reader,
+        pending: std::collections::VecDeque::new(),
+        number: 0,
+    })
+}
+
+impl Source {
+    fn read_line(&mut self, into: &mut Vec<u8>) -> std::io::Result<bool> {
+        let read = self.reader.read_until(b'\n', into)?;
+        if read > 0 {
+            self.number += 1;
+        }
+        Ok(read > 0)
+    }
+
+    /// Reads up to the second non-blank line and decides the format from
+    /// the first two ([`input::detect`]); `None` for an input of blank lines.
+    fn detect(&mut self) -> std::io::Result<Option<Format>> {
+        let mut nonblank = Vec::new();
+        while nonblank.len() < 2 {
+            let mut line = Vec::new();
+            if !self.read_line(&mut line)? {
+                break;
+            }
+            let text = String::from_utf8_lossy(&line).trim().to_owned();
+            let text = text.trim_start_matches('\u{feff}');
+            if !text.is_empty() {
+                // Column 0 matters to detection (indented lines are pretty JSON).
+                nonblank.push(String::from_utf8_lossy(&line).trim_end().to_owned());
+            }
+            self.pending.push_back((self.number, line));
+        }
+        Ok(match nonblank.as_slice() {
+            [] => None,
+            [first] => Some(input::detect(first, None)),
+            [first, next, ..] => Some(input::detect(first, Some(next))),
+        })
+    }
+
+    /// The next chunk of lines; empty at the end of the input.
+    fn chunk(&mut self, seq: usize) -> std::io::Result<Chunk> {
+        let mut chunk = Chunk {
+            seq,
+            data: Vec::new(),
+            lines: Vec::with_capacity(CHUNK_LINES),
+        };
+        while chunk.lines.len() < CHUNK_LINES && chunk.data.len() < CHUNK_BYTES {
+            let start = chunk.data.len();
+            let number = if let Some((number, line)) = self.pending.pop_front() {
+                chunk.data.extend_from_slice(&line);
+                number
+            } else if self.read_line(&mut chunk.data)? {
+                self.number
+            } else {
+                break;
+            };
+            chunk.lines.push((number, start..chunk.data.len()));
+        }
+        Ok(chunk)
+    }
+
+    /// Everything not handed out yet, as one document.
+    fn rest(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut content = Vec::new();
+        for (_, line) in self.pending.drain(..) {
+            content.extend_from_slice(&line);
+        }
+        self.reader.read_to_end(&mut content)?;
+        Ok(content)
     }
 }
 
@@ -185,4 +660,15 @@ fn load_lexicon(dir: Option<&Path>) -> Result<Lexicon> {
     };
     reportsplit::tables::load_lexicon(dir)
         .with_context(|| format!("loading mappings from {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_errors_other_than_a_closed_pipe_are_errors() {
+        assert!(closed_pipe_or(std::io::ErrorKind::BrokenPipe.into()).is_ok());
+        assert!(closed_pipe_or(std::io::ErrorKind::StorageFull.into()).is_err());
+    }
 }

@@ -16,13 +16,17 @@ fn reportsplit(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin.as_bytes())
+    // Written from a thread: on a large input the binary writes output while it
+    // still reads, and both pipes would fill up if this thread did both in turn.
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    let input = stdin.to_owned();
+    let writer = std::thread::spawn(move || pipe.write_all(input.as_bytes()));
+    let output = child.wait_with_output().expect("the binary ends");
+    writer
+        .join()
+        .expect("the stdin writer ends")
         .expect("stdin accepts the input");
-    child.wait_with_output().expect("the binary ends")
+    output
 }
 
 fn stdout_lines(output: &Output) -> Vec<Value> {
@@ -96,7 +100,7 @@ fn extract_reads_ndjson_reports_and_names_their_source() {
 fn extract_fhir_prints_one_transaction_per_report() {
     let bundle = json!({"resourceType": "Bundle", "type": "searchset", "entry": [
         {"resource": report("a", REPORT_TEXT)},
-        {"resource": {"resourceType": "Patient", "id": "p1"}},
+        {"resource": {"resourceType": "Patient", "id": "p1"}, "search": {"mode": "include"}},
         {"resource": report("b", "IMPRESSION: No acute fracture.")}
     ]});
     let lines = stdout_lines(&reportsplit(&["extract", "--fhir"], &bundle.to_string()));
@@ -202,4 +206,182 @@ fn a_bad_site_mapping_table_stops_start_up_naming_file_and_line() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("critical.tsv:1"), "{stderr}");
+}
+
+/// NDJSON of `n` reports with ids `r0`, `r1`, ...
+fn ndjson(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("{}\n", report(&format!("r{i}"), REPORT_TEXT)))
+        .collect()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Output lines of a run that may have failed some records.
+fn json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect()
+}
+
+#[test]
+fn extract_keeps_input_order_across_threads() {
+    let output = reportsplit(&["extract", "--threads", "4"], &ndjson(5_000));
+    let ids: Vec<String> = stdout_lines(&output)
+        .iter()
+        .map(|line| line["report"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..5_000)
+        .map(|i| format!("DiagnosticReport/r{i}"))
+        .collect();
+    assert_eq!(ids, expected);
+}
+
+#[test]
+fn a_bad_ndjson_line_fails_alone_with_its_number_and_exit_3() {
+    let mut lines: Vec<String> = ndjson(200).lines().map(str::to_owned).collect();
+    // Truncated in the middle of its text: the line's content must not reach stderr.
+    let keep = lines[56].len() - 30;
+    lines[56].truncate(keep);
+    let output = reportsplit(&["extract"], &(lines.join("\n") + "\n"));
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let results = json_lines(&output);
+    assert_eq!(results.len(), 199);
+    assert_eq!(results[56]["report"], "DiagnosticReport/r57");
+    let stderr = stderr(&output);
+    assert!(stderr.contains("line 57: not a JSON resource"), "{stderr}");
+    assert!(stderr.contains("1 of 200 records failed"), "{stderr}");
+    assert!(
+        !stderr.contains("effusion"),
+        "report text on stderr: {stderr}"
+    );
+}
+
+#[test]
+fn a_bad_first_line_does_not_make_the_file_text() {
+    let input = format!("{{\"resourceType\": \"Diagn\n{}", ndjson(3));
+    let output = reportsplit(&["extract"], &input);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let results = json_lines(&output);
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0]["report"], "DiagnosticReport/r0");
+    assert!(stderr(&output).contains("line 1: not a JSON resource"));
+}
+
+#[test]
+fn truncated_json_is_an_error_not_text() {
+    let pretty = serde_json::to_string_pretty(&report("a", REPORT_TEXT)).unwrap();
+    let truncated = &pretty[..pretty.len() / 2];
+    let output = reportsplit(&["extract"], truncated);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(output.stdout.is_empty());
+    let stderr = stderr(&output);
+    assert!(stderr.contains("input: not valid JSON"), "{stderr}");
+    assert!(stderr.contains("--input text"), "{stderr}");
+    // The same bytes as a one-line file: still an error.
+    let one_line = report("a", REPORT_TEXT).to_string();
+    let output = reportsplit(&["extract"], &one_line[..one_line.len() - 5]);
+    assert_eq!(output.status.code(), Some(3));
+}
+
+#[test]
+fn input_text_splits_json_looking_text_as_text() {
+    let text = format!("{{dictated}} {REPORT_TEXT}");
+    assert_eq!(reportsplit(&["extract"], &text).status.code(), Some(3));
+    let output = reportsplit(&["extract", "--input", "text", "--compact"], &text);
+    let [result] = stdout_lines(&output).try_into().expect("one result");
+    assert!(result.get("report").is_none());
+    assert!(!result["findings"].as_array().unwrap().is_empty());
+    // A resource read as text is text too: its JSON is split, nothing is decoded.
+    let json = report("a", REPORT_TEXT).to_string();
+    let output = reportsplit(&["extract", "--input", "text", "--compact"], &json);
+    let [result] = stdout_lines(&output).try_into().expect("one result");
+    assert!(result.get("report").is_none());
+}
+
+#[test]
+fn empty_input_processes_nothing_and_exits_0() {
+    for input in ["", "\n\n  \n"] {
+        let output = reportsplit(&["extract"], input);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn a_bundle_entry_that_is_not_a_report_fails_alone() {
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": report("a", REPORT_TEXT)},
+        {"resource": {"resourceType": "Observation", "id": "o1"}},
+        {"resource": report("b", REPORT_TEXT)}
+    ]});
+    let output = reportsplit(&["extract"], &bundle.to_string());
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(json_lines(&output).len(), 2);
+    let stderr = stderr(&output);
+    assert!(stderr.contains("Bundle entry 2"), "{stderr}");
+    assert!(stderr.contains("1 of 3 records failed"), "{stderr}");
+}
+
+#[test]
+fn a_closed_pipe_ends_extract_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reportsplit"))
+        .args(["extract", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    let input = ndjson(20_000);
+    // The binary may stop reading once its output is closed: a failed write here is fine.
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(input.as_bytes());
+    });
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).expect("one line of output");
+    assert!(first.contains("DiagnosticReport/r0"));
+    drop(stdout); // what `| head -1` does
+    let output = child.wait_with_output().expect("the binary ends");
+    writer.join().expect("the stdin writer ends");
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+}
+
+#[test]
+fn eval_reports_scores_a_gold_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gold.json");
+    let gold = json!([{
+        "id": "g1",
+        "modality": "XR",
+        "family": "chest",
+        "text": REPORT_TEXT,
+        "gold": {
+            "sections": ["findings", "impression"],
+            "impression_items": 1,
+            "findings": [
+                {"term": "pleural effusion", "section": "findings", "assertion": "present",
+                 "laterality": "left", "size_mm": null, "change": null,
+                 "sentence": "Small left pleural effusion."},
+                {"term": "pneumothorax", "section": "findings", "assertion": "absent",
+                 "laterality": null, "size_mm": null, "change": null,
+                 "sentence": "No pneumothorax."}
+            ],
+            "critical": false
+        }
+    }]);
+    std::fs::write(&path, gold.to_string()).unwrap();
+    let output = reportsplit(&["eval", "reports", path.to_str().unwrap()], "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().expect("a summary line");
+    assert!(last.starts_with("reports findings precision="), "{stdout}");
+    assert!(last.contains("recall=1.000"), "{stdout}");
 }
