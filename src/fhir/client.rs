@@ -171,6 +171,12 @@ impl FhirResponse {
         }
     }
 
+    /// The diagnostics of an OperationOutcome body (they describe the
+    /// request, not report content).
+    pub fn diagnostics(&self) -> Option<String> {
+        operation_outcome_text(&self.body)
+    }
+
     pub fn into_error(self) -> FhirError {
         FhirError::Status {
             outcome: operation_outcome_text(&self.body),

@@ -1,0 +1,220 @@
+//! The guarantees of docs/guarantees.md that need a server: concurrent
+//! workers on one range, redirects and paging links off the configured
+//! server, TLS verification. Against a real SEKMET; the faults (a redirect, a
+//! foreign `next` link) come from a small proxy in front of it, and the
+//! other host is a wiremock on 127.0.0.2.
+
+use crate::common;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{Fhir, Sekmet};
+use reportsplit_fhir::plan::TAG_SYSTEM;
+
+/// A site: its config file and state directory (in a temporary directory).
+struct Site {
+    config_path: PathBuf,
+    state_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Site {
+    fn new(base: &str, subject: &str, page_size: u32) -> Site {
+        let dir = common::temp_state();
+        let state_dir = dir.path().join("state");
+        let config_path = dir.path().join("site.toml");
+        std::fs::write(
+            &config_path,
+            format!(
+                "[fhir]\nurl = \"{base}\"\ntimeout_secs = 30\nmax_retries = 1\nretry_base_ms = 50\n\
+                 [pull]\nsubject = \"{subject}\"\noverlap_secs = 5\npage_size = {page_size}\n\
+                 [state]\ndir = \"{}\"\n",
+                state_dir.display()
+            ),
+        )
+        .unwrap();
+        Site {
+            config_path,
+            state_dir,
+            _dir: dir,
+        }
+    }
+
+    fn sync_once(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_reportsplit"));
+        command
+            .args(["sync", "--once", "--config"])
+            .arg(&self.config_path)
+            .env("REPORTSPLIT_LOG", "info");
+        command
+    }
+
+    fn state(&self) -> Option<String> {
+        std::fs::read_to_string(self.state_dir.join("state.json")).ok()
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn count_tagged(fhir: &Fhir, subject: &str) -> u64 {
+    let system: String = url::form_urlencoded::byte_serialize(TAG_SYSTEM.as_bytes()).collect();
+    fhir.count(&format!(
+        "DiagnosticReport?subject={subject}&_tag={system}|"
+    ))
+    .await
+}
+
+/// Every report has exactly one set of Observations: the Observations of
+/// the subject carry distinct identifiers, each report's `result` names
+/// distinct Observations that exist, and together they are all of them.
+/// Returns the number of Observations.
+async fn one_set_per_report(fhir: &Fhir, subject: &str, reports: &[String]) -> usize {
+    let observations = fhir
+        .search_all(&format!("Observation?subject={subject}&_count=200"))
+        .await;
+    let mut identifiers = HashSet::new();
+    let mut ids = HashSet::new();
+    for observation in &observations {
+        let identifier = observation["identifier"][0]["value"]
+            .as_str()
+            .expect("an identifier")
+            .to_owned();
+        assert!(
+            identifiers.insert(identifier.clone()),
+            "duplicate Observation {identifier}"
+        );
+        ids.insert(format!(
+            "Observation/{}",
+            observation["id"].as_str().unwrap()
+        ));
+    }
+    let mut linked = HashSet::new();
+    for id in reports {
+        let report = fhir.get(&format!("DiagnosticReport/{id}")).await;
+        let results = report["result"].as_array().expect("results");
+        assert!(!results.is_empty(), "{id} has no results");
+        for result in results {
+            let reference = result["reference"].as_str().unwrap().to_owned();
+            assert!(ids.contains(&reference), "{id}: {reference} is not there");
+            assert!(linked.insert(reference.clone()), "{reference} linked twice");
+        }
+    }
+    assert_eq!(linked, ids, "every Observation belongs to one report");
+    observations.len()
+}
+
+/// `n` workers (`sync --once` processes, each with its own state directory,
+/// as a backfill beside the daemon would be) started together on one range
+/// of reports on a fresh server.
+async fn concurrent_workers(n: usize) {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let (subject, ids) = common::seed_reports(&fhir, "workers", 12).await;
+    let sites: Vec<Site> = (0..n)
+        .map(|_| Site::new(&server.base, &subject, 5))
+        .collect();
+    let started = std::time::Instant::now();
+    let children: Vec<_> = sites
+        .iter()
+        .map(|site| {
+            site.sync_once()
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start sync --once")
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "a worker failed: {}",
+            stderr(&output)
+        );
+    }
+    for site in &sites {
+        let saved = site.state().unwrap_or_default();
+        assert!(
+            saved.contains("\"checkpoint\""),
+            "every worker saved a checkpoint: {saved}"
+        );
+    }
+    assert_eq!(count_tagged(&fhir, &subject).await, ids.len() as u64);
+    let observations = one_set_per_report(&fhir, &subject, &ids).await;
+    assert!(observations > ids.len());
+    let devices = fhir
+        .count("Device?identifier=urn:reportsplit:device|")
+        .await;
+    assert!(devices >= 1, "{devices} Devices");
+    // The figures of docs/guarantees.md (`--nocapture`).
+    eprintln!(
+        "{n} workers, {} reports: {observations} Observations, {devices} Device(s), {:.1} s",
+        ids.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // A later sync (any worker's state) succeeds and writes nothing new.
+    let output = sites[0].sync_once().output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        one_set_per_report(&fhir, &subject, &ids).await,
+        observations
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_workers_write_one_set_per_report() {
+    concurrent_workers(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_concurrent_workers_write_one_set_per_report() {
+    concurrent_workers(4).await;
+}
+
+/// What two workers racing on a server without atomic conditional creates
+/// leave behind: two Devices with reportsplit's identifier. Every worker
+/// then uses the oldest, and nothing fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_devices_are_tolerated_and_the_oldest_is_used() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let run = reportsplit_fhir::map::RunInfo {
+        extractor_version: env!("CARGO_PKG_VERSION").to_owned(),
+        recorded: time::OffsetDateTime::now_utc(),
+    };
+    let device = reportsplit_fhir::map::device(&run).unwrap();
+    let mut created = Vec::new();
+    for _ in 0..2 {
+        let response = fhir
+            .request(reqwest::Method::POST, "Device", Some(&device), None)
+            .await;
+        assert_eq!(response.status, 201, "{}", response.body);
+        created.push(format!("Device/{}", response.body["id"].as_str().unwrap()));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (subject, ids) = common::seed_reports(&fhir, "devices", 3).await;
+    let site = Site::new(&server.base, &subject, 10);
+    let output = site.sync_once().output().unwrap();
+    let log = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{log}");
+    assert!(
+        log.contains("several Devices"),
+        "the duplicate is reported: {log}"
+    );
+    one_set_per_report(&fhir, &subject, &ids).await;
+    let provenances = fhir.search_all("Provenance?_count=100").await;
+    assert_eq!(provenances.len(), ids.len());
+    for provenance in provenances {
+        assert_eq!(
+            provenance["agent"][0]["who"]["reference"], created[0],
+            "{provenance}"
+        );
+    }
+}
