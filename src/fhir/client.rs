@@ -68,6 +68,20 @@ pub enum FhirError {
     CaFile { path: PathBuf, reason: String },
     #[error("{url}: refusing to follow a paging link to another server or path: {link}")]
     ForeignLink { url: String, link: String },
+    /// A 3xx that would leave the configured server (origin and base path),
+    /// or any 3xx that reached us: redirects are followed only on our own
+    /// server, so nothing another host answers is ever trusted.
+    #[error(
+        "{method} {url}: HTTP {status} redirect to {target}, off the configured server: refused"
+    )]
+    Redirect {
+        method: Method,
+        url: String,
+        status: StatusCode,
+        /// The redirect's origin (`scheme://host:port`) only: its path and
+        /// query may carry search parameters.
+        target: String,
+    },
     #[error("{url}: {reason}")]
     Unstable { url: String, reason: String },
     #[error("cannot build the HTTP client: {0}")]
@@ -80,7 +94,7 @@ impl FhirError {
     pub fn class(&self) -> Class {
         match self {
             FhirError::Transport { .. } => Class::Unreachable,
-            FhirError::Auth(_) => Class::Refused,
+            FhirError::Auth(_) | FhirError::Redirect { .. } => Class::Refused,
             FhirError::Status { status, .. } => match status.as_u16() {
                 401 | 403 => Class::Refused,
                 502..=504 => Class::Unreachable,
@@ -298,6 +312,21 @@ impl FhirClient {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
+        // Redirects: followed only while they stay on the configured server
+        // (origin and base path); any other 3xx comes back to `attempt`, which
+        // refuses it. No Referer: it would carry the search URL to whoever
+        // the server points at.
+        let own = base.clone();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 10 {
+                attempt.error("more than 10 redirects")
+            } else if is_under(attempt.url(), &own) {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
+        builder = builder.redirect(redirects).referer(false);
         let http = builder.build().map_err(FhirError::Build)?;
         let auth = Auth::for_server(auth, base.as_str(), http.clone())?;
         Ok(FhirClient {
@@ -347,7 +376,7 @@ impl FhirClient {
     /// True when `url` has the base URL's origin (scheme, host, port) and lies
     /// under its path: only such URLs may receive our credentials.
     pub fn is_own(&self, url: &Url) -> bool {
-        url.origin() == self.base.origin() && url.path().starts_with(self.base.path())
+        is_under(url, &self.base)
     }
 
     /// GET a URL (absolute, on our origin) or a path relative to the base.
@@ -541,6 +570,24 @@ impl FhirClient {
         if let Some(timer) = &mut timer {
             timer.status(status.as_u16());
         }
+        if status.is_redirection() {
+            // The policy stopped it: it leaves our server (or loops).
+            let target = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| response.url().join(l).ok())
+                .map_or_else(
+                    || "an unreadable Location".to_owned(),
+                    |t| t.origin().ascii_serialization(),
+                );
+            return Err(FhirError::Redirect {
+                method: method.clone(),
+                url: url.to_string(),
+                status,
+                target,
+            });
+        }
         let header = |name| {
             response
                 .headers()
@@ -590,6 +637,11 @@ impl FhirClient {
             Ok(Attempt::Done(response))
         }
     }
+}
+
+/// `url` has `base`'s origin (scheme, host, port) and lies under its path.
+fn is_under(url: &Url, base: &Url) -> bool {
+    url.origin() == base.origin() && url.path().starts_with(base.path())
 }
 
 /// 429 and the 5xx that mean "try again later". 501 (not implemented) and

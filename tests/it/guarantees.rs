@@ -9,10 +9,13 @@ use crate::common;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use common::{Fhir, Sekmet};
 use reportsplit_fhir::plan::TAG_SYSTEM;
+use serde_json::{Value, json};
 
 /// A site: its config file and state directory (in a temporary directory).
 struct Site {
@@ -217,4 +220,182 @@ async fn duplicate_devices_are_tolerated_and_the_oldest_is_used() {
             "{provenance}"
         );
     }
+}
+
+// --- Redirects and paging links off the configured server ---
+
+const PASS: u8 = 0;
+/// Report searches answer 302 to the other host.
+const REDIRECT: u8 = 1;
+/// Report search pages link `next` to the other host.
+const FOREIGN_NEXT: u8 = 2;
+
+/// A proxy in front of SEKMET on 127.0.0.1 that injects one fault at a time.
+struct Proxy {
+    base: String,
+    mode: Arc<AtomicU8>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    upstream: String,
+    own: String,
+    elsewhere: String,
+    mode: Arc<AtomicU8>,
+    http: reqwest::Client,
+}
+
+async fn start_proxy(upstream_base: &str, elsewhere: &str) -> Proxy {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let own = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = upstream_base.trim_end_matches("/fhir").to_owned();
+    let mode = Arc::new(AtomicU8::new(PASS));
+    let state = ProxyState {
+        upstream,
+        own: own.clone(),
+        elsewhere: elsewhere.to_owned(),
+        mode: mode.clone(),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    };
+    let app = axum::Router::new().fallback(forward).with_state(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Proxy {
+        base: format!("{own}/fhir"),
+        mode,
+        _task: task,
+    }
+}
+
+async fn forward(
+    axum::extract::State(proxy): axum::extract::State<ProxyState>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = request.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".into());
+    let mode = proxy.mode.load(Ordering::SeqCst);
+    let report_search =
+        parts.method == reqwest::Method::GET && parts.uri.path().ends_with("/DiagnosticReport");
+    if mode == REDIRECT && report_search {
+        return (
+            axum::http::StatusCode::FOUND,
+            [(
+                axum::http::header::LOCATION,
+                format!("{}{path}", proxy.elsewhere),
+            )],
+        )
+            .into_response();
+    }
+    let bytes = axum::body::to_bytes(body, 64 << 20).await.unwrap();
+    let mut upstream = proxy
+        .http
+        .request(parts.method.clone(), format!("{}{path}", proxy.upstream));
+    for (name, value) in &parts.headers {
+        if !matches!(name.as_str(), "host" | "content-length" | "connection") {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let answer = upstream.body(bytes.to_vec()).send().await.unwrap();
+    let status = answer.status();
+    let mut headers = axum::http::HeaderMap::new();
+    for (name, value) in answer.headers() {
+        if matches!(
+            name.as_str(),
+            "content-type" | "etag" | "location" | "last-modified"
+        ) {
+            let text = value
+                .to_str()
+                .unwrap_or("")
+                .replace(&proxy.upstream, &proxy.own);
+            headers.insert(name, text.parse().unwrap());
+        }
+    }
+    let text = answer.text().await.unwrap();
+    let mut text = text.replace(&proxy.upstream, &proxy.own);
+    if mode == FOREIGN_NEXT && report_search {
+        let mut bundle: Value = serde_json::from_str(&text).unwrap();
+        for link in bundle["link"].as_array_mut().into_iter().flatten() {
+            if link["relation"] == "next" {
+                let url = link["url"]
+                    .as_str()
+                    .unwrap()
+                    .replace(&proxy.own, &proxy.elsewhere);
+                link["url"] = json!(url);
+            }
+        }
+        text = bundle.to_string();
+    }
+    (status, headers, text).into_response()
+}
+
+/// The other host: 127.0.0.2, answering every request with an empty page.
+async fn elsewhere() -> wiremock::MockServer {
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+    let server = wiremock::MockServer::builder()
+        .listener(listener)
+        .start()
+        .await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .insert_header("content-type", "application/fhir+json")
+                .set_body_json(json!({"resourceType": "Bundle", "type": "searchset", "total": 0})),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_off_the_server_is_refused_with_exit_5_and_the_checkpoint_stays() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let other = elsewhere().await;
+    let proxy = start_proxy(&server.base, &other.uri()).await;
+    let (subject, ids) = common::seed_reports(&fhir, "redirect", 3).await;
+    let site = Site::new(&proxy.base, &subject, 10);
+
+    let output = site.sync_once().output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let saved = site.state().expect("a checkpoint after the first sync");
+
+    // New reports; then every report search is redirected to 127.0.0.2.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let patient = subject.trim_start_matches("Patient/");
+    let more: Vec<Value> = (3..6)
+        .map(|i| common::seed::report(&format!("{patient}-{i}"), i, patient, false))
+        .collect();
+    fhir.put_all(&more).await;
+    proxy.mode.store(REDIRECT, Ordering::SeqCst);
+    let output = site.sync_once().output().unwrap();
+    let log = stderr(&output);
+    assert_eq!(output.status.code(), Some(5), "exit 5, refused: {log}");
+    assert!(log.contains("redirect"), "{log}");
+    assert_eq!(
+        site.state().as_deref(),
+        Some(saved.as_str()),
+        "the checkpoint did not move"
+    );
+    let followed = other.received_requests().await.unwrap_or_default();
+    assert!(
+        followed.is_empty(),
+        "the redirect was followed: {followed:?}"
+    );
+    assert_eq!(count_tagged(&fhir, &subject).await, ids.len() as u64);
+
+    // Back to normal: the next run picks the new reports up.
+    proxy.mode.store(PASS, Ordering::SeqCst);
+    let output = site.sync_once().output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(count_tagged(&fhir, &subject).await, 6);
 }
