@@ -254,6 +254,8 @@ pub struct FhirClient {
     http: reqwest::Client,
     base: Url,
     auth: Auth,
+    /// HTTP Basic from credentials in the configured URL (sensitive).
+    url_basic: Option<reqwest::header::HeaderValue>,
     retry: RetryPolicy,
     in_flight: Arc<Semaphore>,
     rate: Option<Arc<RateLimiter>>,
@@ -309,6 +311,10 @@ impl FhirClient {
             }
         }
         let mut base = options.base.clone();
+        // Credentials in the URL become a Basic header of our own (when no
+        // [auth] is configured; the config refuses both) and leave the URL,
+        // so no URL we log, print or put in an error carries them.
+        let url_basic = url_credentials(&mut base)?;
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
@@ -333,6 +339,7 @@ impl FhirClient {
             http,
             base,
             auth,
+            url_basic,
             retry: options.retry.clone(),
             in_flight: Arc::new(Semaphore::new(options.max_concurrent.max(1))),
             rate: options.requests_per_second.filter(|r| *r > 0.0).map(|r| {
@@ -535,6 +542,8 @@ impl FhirClient {
         }
         if let Some(value) = self.auth.header().await? {
             request = request.header(AUTHORIZATION, value);
+        } else if let Some(value) = &self.url_basic {
+            request = request.header(AUTHORIZATION, value.clone());
         }
         self.stats
             .requests
@@ -639,6 +648,52 @@ impl FhirClient {
     }
 }
 
+/// Takes the user name and password out of `url`, as a Basic header.
+fn url_credentials(url: &mut Url) -> Result<Option<reqwest::header::HeaderValue>, FhirError> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok(None);
+    }
+    let user = percent_decode(url.username());
+    let password = url.password().map(percent_decode).unwrap_or_default();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let mut value =
+        reqwest::header::HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
+            FhirError::Url {
+                url: url.to_string(),
+                reason: "the credentials in the URL cannot be sent".into(),
+            }
+        })?;
+    value.set_sensitive(true);
+    Ok(Some(value))
+}
+
+/// Percent-decoding of a URL's user name or password.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `url` has `base`'s origin (scheme, host, port) and lies under its path.
 fn is_under(url: &Url, base: &Url) -> bool {
     url.origin() == base.origin() && url.path().starts_with(base.path())
@@ -715,6 +770,19 @@ mod tests {
         assert!(!is_retryable_status(StatusCode::NOT_IMPLEMENTED));
         assert!(!is_retryable_status(StatusCode::PRECONDITION_FAILED));
         assert!(!is_retryable_status(StatusCode::BAD_REQUEST));
+    }
+
+    #[test]
+    fn credentials_leave_the_url_as_a_basic_header() {
+        let mut url = Url::parse("https://svc:p%40ss%3Aw@fhir.example.org/r4").unwrap();
+        let header = url_credentials(&mut url).unwrap().expect("a header");
+        assert_eq!(url.as_str(), "https://fhir.example.org/r4");
+        assert!(header.is_sensitive());
+        use base64::Engine as _;
+        let expected = base64::engine::general_purpose::STANDARD.encode("svc:p@ss:w");
+        assert_eq!(header.to_str().unwrap(), format!("Basic {expected}"));
+        let mut plain = Url::parse("https://fhir.example.org/r4").unwrap();
+        assert!(url_credentials(&mut plain).unwrap().is_none());
     }
 
     #[test]

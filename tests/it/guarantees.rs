@@ -7,7 +7,7 @@
 use crate::common;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -398,4 +398,168 @@ async fn a_redirect_off_the_server_is_refused_with_exit_5_and_the_checkpoint_sta
     let output = site.sync_once().output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(count_tagged(&fhir, &subject).await, 6);
+}
+
+// --- TLS ---
+
+/// A private CA and a certificate for 127.0.0.1 signed by it, made with the
+/// openssl command line.
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            stderr(&output)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=reportsplit test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n\
+         keyUsage=digitalSignature,keyEncipherment\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+}
+
+/// `openssl s_server -WWW`: serves the files of `dir` over HTTPS.
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_server(dir: &Path) -> TlsServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let child = Command::new("openssl")
+        .args([
+            "s_server",
+            "-quiet",
+            "-WWW",
+            "-cert",
+            "server.pem",
+            "-key",
+            "server.key",
+        ])
+        .args(["-accept", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    TlsServer { child, port }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_a_private_ca_is_refused_unless_its_ca_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certificates(dir.path());
+    std::fs::write(
+        dir.path().join("metadata"),
+        json!({"resourceType": "CapabilityStatement", "status": "active"}).to_string(),
+    )
+    .unwrap();
+    let server = tls_server(dir.path());
+    let options = |ca_file: Option<PathBuf>| reportsplit::fhir::ClientOptions {
+        base: url::Url::parse(&format!("https://127.0.0.1:{}/", server.port)).unwrap(),
+        timeout: Duration::from_secs(10),
+        ca_file,
+        retry: reportsplit::fhir::RetryPolicy {
+            max_retries: 0,
+            ..Default::default()
+        },
+        max_concurrent: 1,
+        requests_per_second: None,
+    };
+    let no_auth = reportsplit::auth::AuthConfig::None;
+
+    let untrusted = reportsplit::fhir::FhirClient::new(&options(None), &no_auth).unwrap();
+    let error = untrusted
+        .get(untrusted.url("metadata").unwrap())
+        .await
+        .expect_err("an unknown CA is refused");
+    assert!(
+        matches!(error, reportsplit::fhir::FhirError::Transport { .. }),
+        "{error}"
+    );
+    let chain = reportsplit::error::error_chain(&error).to_lowercase();
+    assert!(chain.contains("certificate"), "{chain}");
+
+    let trusted =
+        reportsplit::fhir::FhirClient::new(&options(Some(dir.path().join("ca.pem"))), &no_auth)
+            .unwrap();
+    let response = trusted
+        .get(trusted.url("metadata").unwrap())
+        .await
+        .expect("the configured CA is trusted")
+        .success()
+        .unwrap();
+    assert_eq!(response.body["resourceType"], "CapabilityStatement");
 }
