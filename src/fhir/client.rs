@@ -94,17 +94,18 @@ impl FhirError {
     pub fn class(&self) -> Class {
         match self {
             FhirError::Transport { .. } => Class::Unreachable,
-            FhirError::Auth(_) | FhirError::Redirect { .. } => Class::Refused,
+            FhirError::Auth(_) | FhirError::ForeignLink { .. } | FhirError::Redirect { .. } => {
+                Class::Refused
+            }
             FhirError::Status { status, .. } => match status.as_u16() {
                 401 | 403 => Class::Refused,
                 502..=504 => Class::Unreachable,
                 _ => Class::Report,
             },
             FhirError::Url { .. } | FhirError::CaFile { .. } => Class::Config,
-            FhirError::Json { .. }
-            | FhirError::ForeignLink { .. }
-            | FhirError::Unstable { .. }
-            | FhirError::Build(_) => Class::Report,
+            FhirError::Json { .. } | FhirError::Unstable { .. } | FhirError::Build(_) => {
+                Class::Report
+            }
         }
     }
 }

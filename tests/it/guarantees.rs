@@ -400,6 +400,35 @@ async fn a_redirect_off_the_server_is_refused_with_exit_5_and_the_checkpoint_sta
     assert_eq!(count_tagged(&fhir, &subject).await, 6);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paging_link_to_another_server_is_refused_with_exit_5() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let other = elsewhere().await;
+    let proxy = start_proxy(&server.base, &other.uri()).await;
+    let (subject, _) = common::seed_reports(&fhir, "paging", 5).await;
+    let site = Site::new(&proxy.base, &subject, 2);
+    proxy.mode.store(FOREIGN_NEXT, Ordering::SeqCst);
+
+    let output = site.sync_once().output().unwrap();
+    let log = stderr(&output);
+    assert_eq!(output.status.code(), Some(5), "exit 5, refused: {log}");
+    assert!(log.contains("paging link"), "{log}");
+    assert!(
+        !site.state().unwrap_or_default().contains("checkpoint"),
+        "no checkpoint: {:?}",
+        site.state()
+    );
+    assert!(
+        other
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert_eq!(count_tagged(&fhir, &subject).await, 0);
+}
+
 // --- TLS ---
 
 /// A private CA and a certificate for 127.0.0.1 signed by it, made with the
