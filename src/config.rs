@@ -193,6 +193,36 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
+/// True when a URL carries a user name or a password.
+fn has_userinfo(url: &Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
+/// `url` with its user name and password (if any) replaced by `[redacted]`,
+/// for every place a configured URL is printed or logged. A string that does
+/// not parse as a URL is returned without anything between `://` and `@`.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(parsed) if has_userinfo(&parsed) => {
+            let mut bare = parsed.clone();
+            let _ = bare.set_username("");
+            let _ = bare.set_password(None);
+            let text = bare.to_string();
+            match text.split_once("://") {
+                Some((scheme, rest)) => format!("{scheme}://[redacted]@{rest}"),
+                None => "[redacted]".to_owned(),
+            }
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => match (url.find("://"), url.rfind('@')) {
+            (Some(start), Some(at)) if at > start => {
+                format!("{}[redacted]{}", &url[..start + 3], &url[at..])
+            }
+            _ => url.to_owned(),
+        },
+    }
+}
+
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
@@ -289,6 +319,14 @@ impl Config {
             return Err(invalid(
                 "fhir.url",
                 "must be the FHIR base, without query or fragment",
+            ));
+        }
+        // Credentials in the URL are sent as HTTP Basic; beside an [auth]
+        // table, which of the two goes out would be a guess: refuse it.
+        if has_userinfo(&url) && self.auth != AuthConfig::None {
+            return Err(invalid(
+                "fhir.url",
+                "carries credentials (user:password@) and [auth] is set too: use one of them (preferably [auth] with a secret from the environment or a file)",
             ));
         }
         if !(self.fhir.timeout_secs.is_finite() && self.fhir.timeout_secs > 0.0) {
@@ -397,6 +435,15 @@ impl Config {
             .transpose()
     }
 
+    /// This configuration as it may be printed: credentials in `fhir.url` are
+    /// replaced by `[redacted]` (the [auth] secrets are only names of
+    /// variables and files, never values).
+    pub fn redacted(&self) -> Config {
+        let mut config = self.clone();
+        config.fhir.url = redact_url(&config.fhir.url);
+        config
+    }
+
     pub fn client_options(&self) -> Result<ClientOptions, ConfigError> {
         Ok(ClientOptions {
             base: Url::parse(&self.fhir.url).map_err(|e| invalid("fhir.url", e.to_string()))?,
@@ -486,6 +533,36 @@ mod tests {
             error.to_string().starts_with("fhir.timeout_secs:"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn url_credentials_are_redacted_and_never_beside_an_auth_table() {
+        let with_password = "[fhir]\nurl = \"https://svc:hunter2@fhir.example.org/r4\"\n";
+        let config = Config::parse(with_password).unwrap();
+        config
+            .validate()
+            .expect("URL credentials alone are allowed");
+        let printed = toml::to_string_pretty(&config.redacted()).unwrap();
+        assert!(
+            !printed.contains("hunter2") && !printed.contains("svc"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("https://[redacted]@fhir.example.org/r4"),
+            "{printed}"
+        );
+        assert_eq!(
+            redact_url("https://fhir.example.org/r4"),
+            "https://fhir.example.org/r4"
+        );
+        assert_eq!(redact_url("http://u:p@[bad/x"), "http://[redacted]@[bad/x");
+
+        let both = format!(
+            "{with_password}[auth]\ntype = \"bearer\"\ntoken_env = \"REPORTSPLIT_TEST_TOKEN\"\n"
+        );
+        let error = Config::parse(&both).unwrap().validate().unwrap_err();
+        assert!(error.to_string().starts_with("fhir.url:"), "{error}");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 
     #[test]

@@ -182,7 +182,10 @@ impl StateStore {
 
 /// The stream key of a server and its filters: what the checkpoint is valid for.
 pub fn stream_key(base_url: &str, filters: &crate::pull::Filters) -> String {
-    let mut key = base_url.trim_end_matches('/').to_string();
+    // No credentials in the state file: the key names the server, not the login.
+    let mut key = crate::config::redact_url(base_url)
+        .trim_end_matches('/')
+        .to_string();
     let parts = [
         ("category", filters.category.join(",")),
         ("status", filters.status.join(",")),

@@ -197,6 +197,19 @@ pub struct ServeArgs {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
+    /// Serve without a token: anyone who reaches the port may post. Refused unless
+    /// `--listen` is a loopback address.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// Require this shared secret in the `X-Reportsplit-Notify-Secret` header on
+    /// `/notify` (put it in the Subscription's `channel.header`) instead of the token.
+    #[arg(
+        long,
+        env = "REPORTSPLIT_NOTIFY_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub notify_secret: Option<String>,
 }
 
 impl From<&ServeArgs> for ServeOptions {
@@ -208,6 +221,8 @@ impl From<&ServeArgs> for ServeOptions {
             drain: Duration::from_secs(args.drain_secs),
             request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
             token: args.token.clone().filter(|t| !t.is_empty()),
+            insecure_no_auth: args.insecure_no_auth,
+            notify_secret: args.notify_secret.clone().filter(|t| !t.is_empty()),
             dead_letter: args.dead_letter.clone(),
         }
     }

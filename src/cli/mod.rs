@@ -237,7 +237,7 @@ async fn check_config(args: &CheckConfigArgs) -> u8 {
     };
     println!("{}: valid", args.config.display());
     if args.print_config {
-        match toml::to_string_pretty(&config) {
+        match toml::to_string_pretty(&config.redacted()) {
             Ok(text) => println!("{text}"),
             Err(error) => {
                 eprintln!("reportsplit: cannot print the configuration: {error}");
@@ -248,7 +248,7 @@ async fn check_config(args: &CheckConfigArgs) -> u8 {
     if args.offline {
         return exit::OK;
     }
-    let url = config.fhir.url.clone();
+    let url = reportsplit::config::redact_url(&config.fhir.url);
     match reportsplit::run::Worker::check(config, true).await {
         Ok(worker) => {
             println!(

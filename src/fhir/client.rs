@@ -68,6 +68,20 @@ pub enum FhirError {
     CaFile { path: PathBuf, reason: String },
     #[error("{url}: refusing to follow a paging link to another server or path: {link}")]
     ForeignLink { url: String, link: String },
+    /// A 3xx that would leave the configured server (origin and base path),
+    /// or any 3xx that reached us: redirects are followed only on our own
+    /// server, so nothing another host answers is ever trusted.
+    #[error(
+        "{method} {url}: HTTP {status} redirect to {target}, off the configured server: refused"
+    )]
+    Redirect {
+        method: Method,
+        url: String,
+        status: StatusCode,
+        /// The redirect's origin (`scheme://host:port`) only: its path and
+        /// query may carry search parameters.
+        target: String,
+    },
     #[error("{url}: {reason}")]
     Unstable { url: String, reason: String },
     #[error("cannot build the HTTP client: {0}")]
@@ -80,17 +94,18 @@ impl FhirError {
     pub fn class(&self) -> Class {
         match self {
             FhirError::Transport { .. } => Class::Unreachable,
-            FhirError::Auth(_) => Class::Refused,
+            FhirError::Auth(_) | FhirError::ForeignLink { .. } | FhirError::Redirect { .. } => {
+                Class::Refused
+            }
             FhirError::Status { status, .. } => match status.as_u16() {
                 401 | 403 => Class::Refused,
                 502..=504 => Class::Unreachable,
                 _ => Class::Report,
             },
             FhirError::Url { .. } | FhirError::CaFile { .. } => Class::Config,
-            FhirError::Json { .. }
-            | FhirError::ForeignLink { .. }
-            | FhirError::Unstable { .. }
-            | FhirError::Build(_) => Class::Report,
+            FhirError::Json { .. } | FhirError::Unstable { .. } | FhirError::Build(_) => {
+                Class::Report
+            }
         }
     }
 }
@@ -171,6 +186,12 @@ impl FhirResponse {
         }
     }
 
+    /// The diagnostics of an OperationOutcome body (they describe the
+    /// request, not report content).
+    pub fn diagnostics(&self) -> Option<String> {
+        operation_outcome_text(&self.body)
+    }
+
     pub fn into_error(self) -> FhirError {
         FhirError::Status {
             outcome: operation_outcome_text(&self.body),
@@ -234,6 +255,8 @@ pub struct FhirClient {
     http: reqwest::Client,
     base: Url,
     auth: Auth,
+    /// HTTP Basic from credentials in the configured URL (sensitive).
+    url_basic: Option<reqwest::header::HeaderValue>,
     retry: RetryPolicy,
     in_flight: Arc<Semaphore>,
     rate: Option<Arc<RateLimiter>>,
@@ -289,15 +312,35 @@ impl FhirClient {
             }
         }
         let mut base = options.base.clone();
+        // Credentials in the URL become a Basic header of our own (when no
+        // [auth] is configured; the config refuses both) and leave the URL,
+        // so no URL we log, print or put in an error carries them.
+        let url_basic = url_credentials(&mut base)?;
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
+        // Redirects: followed only while they stay on the configured server
+        // (origin and base path); any other 3xx comes back to `attempt`, which
+        // refuses it. No Referer: it would carry the search URL to whoever
+        // the server points at.
+        let own = base.clone();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 10 {
+                attempt.error("more than 10 redirects")
+            } else if is_under(attempt.url(), &own) {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
+        builder = builder.redirect(redirects).referer(false);
         let http = builder.build().map_err(FhirError::Build)?;
         let auth = Auth::for_server(auth, base.as_str(), http.clone())?;
         Ok(FhirClient {
             http,
             base,
             auth,
+            url_basic,
             retry: options.retry.clone(),
             in_flight: Arc::new(Semaphore::new(options.max_concurrent.max(1))),
             rate: options.requests_per_second.filter(|r| *r > 0.0).map(|r| {
@@ -341,7 +384,7 @@ impl FhirClient {
     /// True when `url` has the base URL's origin (scheme, host, port) and lies
     /// under its path: only such URLs may receive our credentials.
     pub fn is_own(&self, url: &Url) -> bool {
-        url.origin() == self.base.origin() && url.path().starts_with(self.base.path())
+        is_under(url, &self.base)
     }
 
     /// GET a URL (absolute, on our origin) or a path relative to the base.
@@ -500,6 +543,8 @@ impl FhirClient {
         }
         if let Some(value) = self.auth.header().await? {
             request = request.header(AUTHORIZATION, value);
+        } else if let Some(value) = &self.url_basic {
+            request = request.header(AUTHORIZATION, value.clone());
         }
         self.stats
             .requests
@@ -534,6 +579,24 @@ impl FhirClient {
         let status = response.status();
         if let Some(timer) = &mut timer {
             timer.status(status.as_u16());
+        }
+        if status.is_redirection() {
+            // The policy stopped it: it leaves our server (or loops).
+            let target = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| response.url().join(l).ok())
+                .map_or_else(
+                    || "an unreadable Location".to_owned(),
+                    |t| t.origin().ascii_serialization(),
+                );
+            return Err(FhirError::Redirect {
+                method: method.clone(),
+                url: url.to_string(),
+                status,
+                target,
+            });
         }
         let header = |name| {
             response
@@ -584,6 +647,57 @@ impl FhirClient {
             Ok(Attempt::Done(response))
         }
     }
+}
+
+/// Takes the user name and password out of `url`, as a Basic header.
+fn url_credentials(url: &mut Url) -> Result<Option<reqwest::header::HeaderValue>, FhirError> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok(None);
+    }
+    let user = percent_decode(url.username());
+    let password = url.password().map(percent_decode).unwrap_or_default();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let mut value =
+        reqwest::header::HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
+            FhirError::Url {
+                url: url.to_string(),
+                reason: "the credentials in the URL cannot be sent".into(),
+            }
+        })?;
+    value.set_sensitive(true);
+    Ok(Some(value))
+}
+
+/// Percent-decoding of a URL's user name or password.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `url` has `base`'s origin (scheme, host, port) and lies under its path.
+fn is_under(url: &Url, base: &Url) -> bool {
+    url.origin() == base.origin() && url.path().starts_with(base.path())
 }
 
 /// 429 and the 5xx that mean "try again later". 501 (not implemented) and
@@ -657,6 +771,19 @@ mod tests {
         assert!(!is_retryable_status(StatusCode::NOT_IMPLEMENTED));
         assert!(!is_retryable_status(StatusCode::PRECONDITION_FAILED));
         assert!(!is_retryable_status(StatusCode::BAD_REQUEST));
+    }
+
+    #[test]
+    fn credentials_leave_the_url_as_a_basic_header() {
+        let mut url = Url::parse("https://svc:p%40ss%3Aw@fhir.example.org/r4").unwrap();
+        let header = url_credentials(&mut url).unwrap().expect("a header");
+        assert_eq!(url.as_str(), "https://fhir.example.org/r4");
+        assert!(header.is_sensitive());
+        use base64::Engine as _;
+        let expected = base64::engine::general_purpose::STANDARD.encode("svc:p@ss:w");
+        assert_eq!(header.to_str().unwrap(), format!("Basic {expected}"));
+        let mut plain = Url::parse("https://fhir.example.org/r4").unwrap();
+        assert!(url_credentials(&mut plain).unwrap().is_none());
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct ApplyContext<'a> {
     /// Plan only; hand the transactions to the caller instead of sending them.
     pub dry_run: bool,
     pub method: WriteMethod,
+    /// The server's `Device/<id>` for this version (see
+    /// [`crate::run::Worker::resolve_device`]): when set, the transaction
+    /// names it instead of creating the Device conditionally.
+    pub device: Option<&'a str>,
 }
 
 /// What happened to one report.
@@ -74,8 +78,15 @@ pub enum ApplyError {
     Fhir(#[from] FhirError),
     #[error("planning failed: {0}")]
     Plan(#[from] PlanError),
-    #[error("{reference}: still changing after {retries} re-reads (HTTP 412 each time)")]
-    Conflict { reference: String, retries: u32 },
+    #[error("{reference}: still changing after {retries} re-reads (HTTP 412 each time){}", server_said(.last))]
+    Conflict {
+        reference: String,
+        retries: u32,
+        /// The server's diagnostics on the last 412: its real cause when it
+        /// was not the report's version (e.g. a conditional create that
+        /// matched several resources).
+        last: Option<String>,
+    },
     #[error("{reference}: the server refused the transaction")]
     Rejected {
         reference: String,
@@ -117,6 +128,47 @@ impl ApplyError {
     }
 }
 
+fn server_said(last: &Option<String>) -> String {
+    last.as_ref()
+        .map(|text| format!("; the server said: {text}"))
+        .unwrap_or_default()
+}
+
+/// Makes a planned transaction name the server's Device (`device`,
+/// `Device/<id>`) instead of creating it conditionally: the Device's create
+/// entries go, and references to their `fullUrl` become `device`.
+pub fn use_device(bundle: &mut Value, device: &str) {
+    let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) else {
+        return;
+    };
+    let mut full_urls = Vec::new();
+    entries.retain(|entry| {
+        let creates_device = entry.pointer("/request/method").and_then(Value::as_str)
+            == Some("POST")
+            && entry.pointer("/request/url").and_then(Value::as_str) == Some("Device");
+        if creates_device && let Some(url) = entry.get("fullUrl").and_then(Value::as_str) {
+            full_urls.push(url.to_owned());
+        }
+        !creates_device
+    });
+    if full_urls.is_empty() {
+        return;
+    }
+    fn replace(value: &mut Value, from: &[String], to: &str) {
+        match value {
+            Value::String(text) if from.iter().any(|f| f == text) => *text = to.to_owned(),
+            Value::Array(items) => items.iter_mut().for_each(|v| replace(v, from, to)),
+            Value::Object(map) => map.values_mut().for_each(|v| replace(v, from, to)),
+            _ => {}
+        }
+    }
+    for entry in entries.iter_mut() {
+        if let Some(resource) = entry.get_mut("resource") {
+            replace(resource, &full_urls, device);
+        }
+    }
+}
+
 /// `DiagnosticReport/<id>` of a report, for messages (no content).
 pub fn reference(report: &Value) -> String {
     format!(
@@ -138,10 +190,21 @@ pub async fn apply_report(
             Ok(text) => text,
             Err(reason) => return Ok(Outcome::Skipped(reason)),
         };
-        let set = match plan_report(context, &report, &text).await? {
+        let mut set = match plan_report(context, &report, &text).await? {
             Plan::Current => return Ok(Outcome::Current),
             Plan::Write(set) => set,
         };
+        // A run that knows its Device (it writes: see `Worker::connect`)
+        // plans what it sends, the dry runs of `serve` included.
+        if let Some(device) = context.device {
+            use_device(&mut set.bundle, device);
+            // The report's PUT stays last; its index moves with the removal.
+            set.report_entry = set
+                .bundle
+                .get("entry")
+                .and_then(Value::as_array)
+                .map_or(0, |e| e.len().saturating_sub(1));
+        }
         if context.dry_run {
             return Ok(Outcome::Planned {
                 observations: set.observations,
@@ -166,6 +229,7 @@ pub async fn apply_report(
                         return Err(ApplyError::Conflict {
                             reference,
                             retries: conflicts,
+                            last: None,
                         });
                     }
                     conflicts += 1;
@@ -194,14 +258,24 @@ pub async fn apply_report(
             }
             // 412 is what If-Match failures return; some servers say 409.
             StatusCode::PRECONDITION_FAILED | StatusCode::CONFLICT => {
+                // The server's reason: usually the report's If-Match, but a
+                // conditional create matching several resources says 412 too.
+                let last_conflict = response.diagnostics();
                 if conflicts >= context.conflict_retries {
                     return Err(ApplyError::Conflict {
                         reference,
                         retries: conflicts,
+                        last: last_conflict,
                     });
                 }
                 conflicts += 1;
-                tracing::info!(report = %reference, conflicts, "the report changed since it was read; re-reading");
+                tracing::info!(
+                    report = %reference,
+                    conflicts,
+                    status = response.status.as_u16(),
+                    server_says = last_conflict.as_deref().unwrap_or(""),
+                    "the transaction's precondition failed (usually: the report changed since it was read); re-reading"
+                );
                 match context
                     .client
                     .read("DiagnosticReport", id_of(&report))
@@ -319,6 +393,7 @@ async fn write_with_patch(
                     return Err(ApplyError::Conflict {
                         reference: reference.to_owned(),
                         retries: conflicts,
+                        last: answer.diagnostics(),
                     });
                 }
                 conflicts += 1;
@@ -377,7 +452,7 @@ fn server_references(
 }
 
 /// `Type/id` from a location such as `http://x/fhir/Observation/1/_history/2`.
-fn relative_reference(location: &str) -> Option<String> {
+pub(crate) fn relative_reference(location: &str) -> Option<String> {
     let path = location.split(['?', '#']).next()?;
     let path = path.split("/_history/").next()?;
     let mut parts = path.trim_end_matches('/').rsplit('/');
@@ -439,6 +514,26 @@ mod tests {
             Some("Observation/abc")
         );
         assert_eq!(relative_reference("abc"), None);
+    }
+
+    #[test]
+    fn a_resolved_device_replaces_its_conditional_create() {
+        let mut bundle = json!({"entry": [
+            {"fullUrl": "urn:uuid:dev", "resource": {"resourceType": "Device"},
+             "request": {"method": "POST", "url": "Device", "ifNoneExist": "identifier=x|y"}},
+            {"fullUrl": "urn:uuid:o1", "resource": {"resourceType": "Observation"},
+             "request": {"method": "POST", "url": "Observation"}},
+            {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Provenance",
+             "agent": [{"who": {"reference": "urn:uuid:dev", "display": "reportsplit"}}]},
+             "request": {"method": "POST", "url": "Provenance"}}]});
+        use_device(&mut bundle, "Device/7");
+        let entries = bundle["entry"].as_array().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            entries[1]["resource"]["agent"][0]["who"]["reference"],
+            "Device/7"
+        );
+        assert!(!bundle.to_string().contains("urn:uuid:dev"));
     }
 
     #[test]

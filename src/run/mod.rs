@@ -42,6 +42,10 @@ pub enum RunError {
     Mappings(#[source] crate::tables::TablesError),
     #[error("cannot build reportsplit's Device resource")]
     Device(#[source] BuildError),
+    #[error(
+        "the server created reportsplit's Device but neither a search ({query}) nor the create's Location finds it"
+    )]
+    DeviceMissing { query: String },
     #[error("cannot write the transactions to {path}")]
     Output {
         path: String,
@@ -55,7 +59,7 @@ impl RunError {
     pub fn class(&self) -> Class {
         match self {
             RunError::Config(_) | RunError::Mappings(_) => Class::Config,
-            RunError::Capability { .. } => Class::Refused,
+            RunError::Capability { .. } | RunError::DeviceMissing { .. } => Class::Refused,
             RunError::Fhir(error) => error.class(),
             RunError::State(error) => error.class(),
             RunError::Output { .. } | RunError::Device(_) => Class::Internal,
@@ -83,28 +87,68 @@ pub struct Worker {
     pub capabilities: Capabilities,
     pub lexicon: Lexicon,
     pub run: RunInfo,
+    /// The server's `Device/<id>` that the Provenance of every write names
+    /// (found or created by [`Worker::connect`] when the run writes).
+    pub device: Option<String>,
+}
+
+/// `Device/<id>` of the oldest Device: earliest `meta.lastUpdated`, then the
+/// smallest id (shorter first, so numeric ids sort as numbers). Every worker
+/// that sees the same Devices picks the same one.
+fn oldest_device(devices: &[serde_json::Value]) -> Option<String> {
+    let key = |device: &serde_json::Value| {
+        let updated = device
+            .pointer("/meta/lastUpdated")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|t| {
+                OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            });
+        let id = device
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        // Devices without a readable time sort last.
+        (updated.is_none(), updated, id.len(), id.to_owned())
+    };
+    devices
+        .iter()
+        .filter(|d| d.get("id").and_then(serde_json::Value::as_str).is_some())
+        .min_by_key(|d| key(d))
+        .and_then(|d| d.get("id").and_then(serde_json::Value::as_str))
+        .map(|id| format!("Device/{id}"))
 }
 
 impl Worker {
-    /// [`Worker::check`], then, when the run writes, creates this version's
-    /// Device once before any concurrent transaction. Each transaction also
-    /// creates it conditionally, but two concurrent first transactions on a
-    /// server without transactional uniqueness could create it twice, after
-    /// which every conditional create of it would fail.
+    /// [`Worker::check`], then, when the run writes, finds (or creates) this
+    /// version's Device: see [`Worker::resolve_device`].
     pub async fn connect(config: Config, write: bool) -> Result<Worker, RunError> {
-        let worker = Worker::check(config, write).await?;
+        let mut worker = Worker::check(config, write).await?;
         if write {
-            worker.ensure_device().await?;
+            worker.device = Some(worker.resolve_device().await?);
         }
         Ok(worker)
     }
 
-    async fn ensure_device(&self) -> Result<(), RunError> {
+    /// The server's `Device/<id>` standing for this reportsplit version.
+    ///
+    /// Its uniqueness must not depend on a check-then-create race: servers
+    /// do not make `If-None-Exist` atomic, so workers started together (a
+    /// backfill beside the daemon, two cron jobs) can each create one. So
+    /// the Device is found by its identifier and duplicates are tolerated
+    /// deterministically (the oldest, by `meta.lastUpdated` then id, which
+    /// every worker picks alike); it is created (conditionally) only when
+    /// none exists, and searched again after the create, or after a 412
+    /// from a create that lost the race. Transactions then reference it by
+    /// id instead of creating it conditionally each time, so a duplicate
+    /// Device can never make them fail.
+    pub async fn resolve_device(&self) -> Result<String, RunError> {
+        let ident = reportsplit_fhir::map::device_identifier(&self.run);
+        let query = reportsplit_fhir::map::identifier_query(&ident);
+        if let Some(found) = self.find_device(&query).await? {
+            return Ok(found);
+        }
         let device = reportsplit_fhir::map::device(&self.run).map_err(RunError::Device)?;
         let mut headers = reqwest::header::HeaderMap::new();
-        let query = reportsplit_fhir::map::identifier_query(
-            &reportsplit_fhir::map::device_identifier(&self.run),
-        );
         let value = reqwest::header::HeaderValue::from_str(&query).map_err(|error| {
             RunError::Device(reportsplit_fhir::map::BuildError::Invalid(format!(
                 "identifier search {query:?}: {error}"
@@ -117,11 +161,57 @@ impl Worker {
             url: url.to_string(),
             source,
         })?;
-        self.client
+        let response = self
+            .client
             .send(reqwest::Method::POST, url, headers, Some(body))
-            .await?
-            .success()?;
-        Ok(())
+            .await?;
+        let created = match response.status {
+            status if status.is_success() => response.location.clone(),
+            reqwest::StatusCode::PRECONDITION_FAILED | reqwest::StatusCode::CONFLICT => {
+                tracing::info!(
+                    status = response.status.as_u16(),
+                    server_says = response.diagnostics().as_deref().unwrap_or(""),
+                    "another worker created reportsplit's Device at the same time; searching again"
+                );
+                None
+            }
+            _ => return Err(response.into_error().into()),
+        };
+        if let Some(found) = self.find_device(&query).await? {
+            return Ok(found);
+        }
+        created
+            .as_deref()
+            .and_then(apply::relative_reference)
+            .ok_or(RunError::DeviceMissing { query })
+    }
+
+    /// The oldest Device matching `query` (`identifier=system|value`), if any.
+    async fn find_device(&self, query: &str) -> Result<Option<String>, RunError> {
+        let Some((name, value)) = query.split_once('=') else {
+            return Ok(None);
+        };
+        let params = [
+            (name.to_owned(), value.to_owned()),
+            ("_count".to_owned(), "50".to_owned()),
+        ];
+        let mut pager = crate::fhir::SearchPager::new(self.client.clone(), "Device", &params)?;
+        let mut devices = Vec::new();
+        while let Some(page) = pager.next_page().await? {
+            devices.extend(page.resources);
+        }
+        let count = devices.len();
+        let oldest = oldest_device(&devices);
+        if count > 1
+            && let Some(oldest) = &oldest
+        {
+            tracing::warn!(
+                count,
+                using = %oldest,
+                "several Devices carry reportsplit's identifier (workers started together each created one); every worker uses the oldest"
+            );
+        }
+        Ok(oldest)
     }
 
     /// Builds the client and checks the server's CapabilityStatement; writes nothing.
@@ -158,6 +248,7 @@ impl Worker {
                 extractor_version: env!("CARGO_PKG_VERSION").to_string(),
                 recorded: OffsetDateTime::now_utc(),
             },
+            device: None,
         })
     }
 
@@ -170,6 +261,26 @@ impl Worker {
             conflict_retries: self.config.write.conflict_retries,
             dry_run,
             method: self.config.write.method,
+            device: self.device.as_deref(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_oldest_device_is_picked_alike_whatever_the_order() {
+        let a = json!({"id": "b7", "meta": {"lastUpdated": "2026-12-01T10:00:00.120Z"}});
+        let b = json!({"id": "a1", "meta": {"lastUpdated": "2026-12-01T10:00:00.300+00:00"}});
+        let c = json!({"id": "9", "meta": {"lastUpdated": "2026-12-01T10:00:00.120Z"}});
+        let d = json!({"id": "0"});
+        let one = oldest_device(&[a.clone(), b.clone(), c.clone(), d.clone()]);
+        let two = oldest_device(&[d, c, b, a]);
+        assert_eq!(one.as_deref(), Some("Device/9"));
+        assert_eq!(one, two);
+        assert_eq!(oldest_device(&[]), None);
     }
 }

@@ -280,6 +280,7 @@ mod tests {
             &Err(Failure::Apply(ApplyError::Conflict {
                 reference: "DiagnosticReport/1".into(),
                 retries: 3,
+                last: None,
             })),
         );
         let text = metrics.encode();

@@ -13,6 +13,7 @@ mod backfill;
 mod cli;
 mod client_faults;
 mod daemon;
+mod guarantees;
 mod map_sekmet;
 mod map_validate;
 mod overhead;

@@ -32,6 +32,8 @@ fn options() -> ServeOptions {
         request_timeout: Duration::from_secs(60),
         dead_letter: None,
         token: None,
+        insecure_no_auth: true,
+        notify_secret: None,
     }
 }
 
@@ -489,6 +491,40 @@ async fn post_routes_require_the_token_when_one_is_set() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscription_endpoint_checks_its_shared_secret() {
+    let sekmet = Sekmet::start();
+    let mut guarded = options();
+    guarded.token = Some("s3cret-token".into());
+    guarded.insecure_no_auth = false;
+    guarded.notify_secret = Some("hook-secret".into());
+    let server = Server::start(&sekmet, guarded).await;
+    let heartbeat = backport_notification(&sekmet.base, "heartbeat", &[]);
+    let send = |secret: Option<&'static str>| {
+        let mut request = server
+            .http
+            .post(format!("{}/notify", server.url))
+            .header("content-type", "application/fhir+json")
+            .body(serde_json::to_vec(&heartbeat).unwrap());
+        if let Some(secret) = secret {
+            request = request.header(reportsplit::mode::serve::NOTIFY_SECRET_HEADER, secret);
+        }
+        request.send()
+    };
+    assert_eq!(send(None).await.unwrap().status(), 401);
+    assert_eq!(send(Some("wrong")).await.unwrap().status(), 401);
+    assert_eq!(send(Some("hook-secret")).await.unwrap().status(), 200);
+    // $enrich still needs the token.
+    let (status, _, body) = server
+        .post_json(
+            "/DiagnosticReport/$enrich",
+            &json!({"resourceType": "DiagnosticReport"}),
+        )
+        .await;
+    assert_outcome(status, &body, 401);
     server.stop().await;
 }
 

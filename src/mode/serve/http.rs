@@ -139,6 +139,27 @@ pub(super) fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), P
     }
 }
 
+/// `/notify`: the shared secret in [`super::NOTIFY_SECRET_HEADER`] when one
+/// is configured, the bearer token otherwise.
+pub(super) fn check_notify_secret(state: &AppState, headers: &HeaderMap) -> Result<(), Problem> {
+    let Some(expected) = &state.notify_secret else {
+        return check_token(state, headers);
+    };
+    let given = headers
+        .get(super::NOTIFY_SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if constant_time_eq(given, expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "login",
+            "the Subscription's shared secret is required",
+        ))
+    }
+}
+
 pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -81,8 +81,40 @@ pub struct ServeOptions {
     pub health_interval: Duration,
     pub drain: Duration,
     pub request_timeout: Duration,
+    /// The bearer token every POST route requires. Without it the server
+    /// refuses to start unless `insecure_no_auth` is set and it listens on a
+    /// loopback address.
     pub token: Option<String>,
+    /// Run without a token (only on a loopback address).
+    pub insecure_no_auth: bool,
+    /// When set, `/notify` requires this shared secret in the
+    /// [`NOTIFY_SECRET_HEADER`] header (a Subscription's `channel.header`),
+    /// in place of the bearer token.
+    pub notify_secret: Option<String>,
     pub dead_letter: Option<PathBuf>,
+}
+
+/// The header carrying the Subscription endpoint's shared secret.
+pub const NOTIFY_SECRET_HEADER: &str = "x-reportsplit-notify-secret";
+
+/// Who may post: a token (or a notify secret) is required unless
+/// `insecure_no_auth` is given, and that only on a loopback address.
+pub fn check_access(listen: SocketAddr, options: &ServeOptions) -> Result<(), ServeError> {
+    if options.insecure_no_auth {
+        if listen.ip().is_loopback() {
+            return Ok(());
+        }
+        return Err(ServeError::Access(format!(
+            "--insecure-no-auth is only allowed on a loopback address, not {}",
+            listen.ip()
+        )));
+    }
+    if options.token.is_none() {
+        return Err(ServeError::Access(
+            "serve requires --token (REPORTSPLIT_SERVE_TOKEN); for local tests only, --insecure-no-auth on a loopback address".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +141,8 @@ pub enum ServeError {
     },
     #[error("--queue-capacity must be at least 1")]
     QueueCapacity,
+    #[error("{0}")]
+    Access(String),
 }
 
 impl ServeError {
@@ -118,7 +152,8 @@ impl ServeError {
             ServeError::Config(_)
             | ServeError::Bind { .. }
             | ServeError::DeadLetter { .. }
-            | ServeError::QueueCapacity => Class::Config,
+            | ServeError::QueueCapacity
+            | ServeError::Access(_) => Class::Config,
             ServeError::Connect(error) => error.class(),
             ServeError::Client(error) => error.class(),
             ServeError::Serve(_) => Class::Internal,
@@ -135,6 +170,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let config = Config::load(config)?;
+    check_access(listen, &options)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -155,6 +191,7 @@ pub async fn serve(
     if options.queue_capacity == 0 {
         return Err(ServeError::QueueCapacity);
     }
+    check_access(listener.local_addr().map_err(ServeError::Serve)?, &options)?;
     let mut worker = Worker::connect(config, true).await?;
     worker.client = worker.client.clone().with_metrics(metrics.clone());
     let probe_client = probe_client(&worker.config)?;
@@ -171,6 +208,7 @@ pub async fn serve(
             checked: None,
         })),
         token: options.token.clone(),
+        notify_secret: options.notify_secret.clone(),
         request_timeout: options.request_timeout,
     };
     let dead_letters = match &options.dead_letter {
@@ -244,6 +282,7 @@ struct AppState {
     pending: Arc<Mutex<Waiting>>,
     health: Arc<Mutex<Health>>,
     token: Option<String>,
+    notify_secret: Option<String>,
     request_timeout: Duration,
 }
 
@@ -356,5 +395,30 @@ mod tests {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["resourceType"], "OperationOutcome");
         assert!(!body.to_string().contains("report text"), "{body}");
+    }
+
+    #[test]
+    fn serving_without_a_token_needs_the_flag_and_a_loopback_address() {
+        let options = |token: Option<&str>, insecure_no_auth| ServeOptions {
+            max_body_bytes: 1,
+            queue_capacity: 1,
+            health_interval: Duration::from_secs(1),
+            drain: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+            token: token.map(str::to_owned),
+            insecure_no_auth,
+            notify_secret: None,
+            dead_letter: None,
+        };
+        let loopback: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let everyone: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert!(check_access(loopback, &options(Some("t"), false)).is_ok());
+        assert!(check_access(everyone, &options(Some("t"), false)).is_ok());
+        assert!(check_access(loopback, &options(None, true)).is_ok());
+        assert!(check_access("[::1]:80".parse().unwrap(), &options(None, true)).is_ok());
+        for (addr, insecure) in [(loopback, false), (everyone, false), (everyone, true)] {
+            let error = check_access(addr, &options(None, insecure)).unwrap_err();
+            assert_eq!(error.class(), Class::Config, "{error}");
+        }
     }
 }

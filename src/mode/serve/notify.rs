@@ -13,7 +13,9 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::AppState;
-use super::http::{Problem, check_token, fhir_json, json_body, operation_outcome, unprocessable};
+use super::http::{
+    Problem, check_notify_secret, fhir_json, json_body, operation_outcome, unprocessable,
+};
 use super::queue::Admit;
 use crate::fhir::FhirClient;
 
@@ -178,7 +180,7 @@ pub(super) async fn notify(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
-    check_token(&state, &headers)?;
+    check_notify_secret(&state, &headers)?;
     let bundle = json_body(&headers, body)?;
     let notification = parse_notification(&bundle, &state.worker.client)?;
     state.metrics.notification(&notification.kind);
