@@ -371,7 +371,9 @@ fn scheduled_follow_up(sentence: &str) -> bool {
     let before = sentence[..phrase_start].trim_end();
     let introduced = ["in", "within", "every"].iter().any(|word| {
         before.len() >= word.len()
-            && before[before.len() - word.len()..].eq_ignore_ascii_case(word)
+            && before
+                .get(before.len() - word.len()..)
+                .is_some_and(|tail| tail.eq_ignore_ascii_case(word))
             && word_starts(before.as_bytes(), before.len() - word.len())
     });
     introduced && asks_for_action(&sentence[..phrase_start])
@@ -419,6 +421,13 @@ mod tests {
     use super::*;
     use crate::layout::layout;
     use crate::sections::SectionTable;
+
+    #[test]
+    fn text_before_an_interval_may_end_in_any_character() {
+        // The word before an interval is compared on char boundaries only.
+        assert!(!scheduled_follow_up("\u{1FA80}0Wk\u{118A0}"));
+        assert!(!scheduled_follow_up("é 2 weeks"));
+    }
 
     #[test]
     fn intervals_take_the_lower_bound_in_days() {
