@@ -8,7 +8,8 @@
 
 use crate::context::cues::{CUES, Cue};
 use crate::{AssessmentSystem, Axis, Code};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::MatchKind;
+use aho_corasick::dfa::DFA;
 use std::collections::HashMap;
 
 /// A mapping file that cannot be used, naming the file and the line.
@@ -83,7 +84,7 @@ pub struct Lexicon {
 /// and context cues — in one leftmost-longest automaton.
 #[derive(Debug)]
 pub(crate) struct Words {
-    pub(crate) automaton: AhoCorasick,
+    pub(crate) automaton: DFA,
     /// Indexed by pattern id.
     pub(crate) entries: Vec<Entry>,
 }
@@ -424,9 +425,11 @@ fn parse_concepts(
 /// ASCII case-insensitive, leftmost-longest: the longest synonym at a
 /// position wins (`pleural effusion` over `effusion`). A DFA searched
 /// anchored at word starts ([`crate::words::select_words`]).
-pub(crate) fn term_automaton<P: AsRef<[u8]>>(patterns: &[P]) -> Result<AhoCorasick, String> {
-    AhoCorasickBuilder::new()
-        .kind(Some(AhoCorasickKind::DFA))
+/// The concrete DFA type, not the `AhoCorasick` wrapper: its searches are
+/// generic code the compiler inlines into the word loop, with no dynamic
+/// dispatch per word.
+pub(crate) fn term_automaton<P: AsRef<[u8]>>(patterns: &[P]) -> Result<DFA, String> {
+    aho_corasick::dfa::Builder::new()
         .start_kind(aho_corasick::StartKind::Anchored)
         .match_kind(MatchKind::LeftmostLongest)
         .ascii_case_insensitive(true)

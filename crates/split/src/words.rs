@@ -3,7 +3,9 @@
 //! edges, and the word count that measures cue scopes. A leaf: it names no
 //! other module of the crate.
 
-use aho_corasick::{AhoCorasick, Input};
+use aho_corasick::Input;
+use aho_corasick::automaton::Automaton as _;
+use aho_corasick::dfa::DFA;
 
 /// Calls `found(start, end, pattern)` for the whole-word matches of
 /// `automaton` in `text[start..end]`, left to right, longest first at each
@@ -14,7 +16,7 @@ use aho_corasick::{AhoCorasick, Input};
 /// many short synonyms the tables hold (a scan for every match inside a word
 /// would restart one byte later).
 pub(crate) fn select_words(
-    automaton: &AhoCorasick,
+    automaton: &DFA,
     text: &str,
     start: usize,
     end: usize,
@@ -24,8 +26,8 @@ pub(crate) fn select_words(
     let mut at = start;
     while at < end {
         if is_word_edge(bytes, at, true)
-            && let Some(m) = automaton.find(
-                Input::new(bytes)
+            && let Ok(Some(m)) = automaton.try_find(
+                &Input::new(bytes)
                     .span(at..end)
                     .anchored(aho_corasick::Anchored::Yes),
             )
