@@ -91,10 +91,17 @@ pub(crate) fn drop_normal_heads(text: &str, lexicon: &Lexicon, scratch: &mut Scr
         sites,
         ..
     } = scratch;
+    // Most sentences have no descriptor, and most descriptors are not
+    // normal: skip the walks then.
+    if descriptors.is_empty() {
+        return;
+    }
     let normal = |row: u32| lexicon.descriptors[row as usize].axis == Axis::Normal;
+    let any_normal = descriptors.iter().any(|&(_, _, row)| normal(row));
     mentions.retain(|mention| {
-        let before = phrase_before(text, mention.start, descriptors, sites, &[])
-            .any(|(_, _, row)| normal(row));
+        let before = any_normal
+            && phrase_before(text, mention.start, descriptors, sites, &[])
+                .any(|(_, _, row)| normal(row));
         // "The lymph nodes are normal", and "the lymph nodes are not
         // enlarged": the head is the subject of a normal or denied
         // predicate (the denied descriptor is the finding, absent).
@@ -165,6 +172,9 @@ pub(crate) fn descriptors_of<'a>(
     mention: &Mention,
     scratch: &Scratch,
 ) -> Vec<Descriptor<'a>> {
+    if scratch.descriptors.is_empty() {
+        return Vec::new();
+    }
     let mut found: Vec<Descriptor<'a>> = phrase_before(
         text,
         mention.start,
