@@ -81,29 +81,18 @@ fn mention(entry: &Entry, text: &str, s: usize, e: usize, end: usize) -> Option<
 /// the body: "HEART: Mildly enlarged." reads as `heart ... enlarged`. Skipped
 /// when the body names the finding itself ("HEART: Enlarged heart").
 fn header_mention(words: &Words, text: &str, sentence: SentenceSpan, mentions: &mut Vec<Mention>) {
-    let mut found = None;
-    select_words(
-        &words.automaton,
-        text,
-        sentence.start,
-        sentence.body_start,
-        |s, _, pattern| {
-            if found.is_none() {
-                found = words.entries[pattern].readings.iter().find_map(|reading| {
-                    let tail = reading.tail.as_deref()?;
-                    find_tail(text, sentence.body_start, sentence.end, tail).map(|(ts, te)| {
-                        Mention {
-                            start: s,
-                            end: te,
-                            focus_start: ts,
-                            focus_end: te,
-                            concept: reading.concept,
-                        }
-                    })
-                });
-            }
-        },
-    );
+    let found = first_in_header(words, text, sentence, |s, _, entry| {
+        entry.readings.iter().find_map(|reading| {
+            let tail = reading.tail.as_deref()?;
+            find_tail(text, sentence.body_start, sentence.end, tail).map(|(ts, te)| Mention {
+                start: s,
+                end: te,
+                focus_start: ts,
+                focus_end: te,
+                concept: reading.concept,
+            })
+        })
+    });
     if let Some(mention) = found
         && !mentions.iter().any(|other| other.start < mention.end)
     {
@@ -122,9 +111,22 @@ fn denied_header(words: &Words, text: &str, sentence: SentenceSpan, scratch: &mu
                 Some((_, crate::context::cues::Polarity::Negate))
             )
         });
-    if !denies {
-        return;
+    if denies {
+        let found = first_in_header(words, text, sentence, |s, e, entry| {
+            mention(entry, text, s, e, sentence.body_start)
+        });
+        scratch.mentions.extend(found);
     }
+}
+
+/// The first word of a sentence's organ sub-header (`text[start..body_start]`)
+/// that `pick` reads as something.
+fn first_in_header<T>(
+    words: &Words,
+    text: &str,
+    sentence: SentenceSpan,
+    mut pick: impl FnMut(usize, usize, &Entry) -> Option<T>,
+) -> Option<T> {
     let mut found = None;
     select_words(
         &words.automaton,
@@ -133,11 +135,11 @@ fn denied_header(words: &Words, text: &str, sentence: SentenceSpan, scratch: &mu
         sentence.body_start,
         |s, e, pattern| {
             if found.is_none() {
-                found = mention(&words.entries[pattern], text, s, e, sentence.body_start);
+                found = pick(s, e, &words.entries[pattern]);
             }
         },
     );
-    scratch.mentions.extend(found);
+    found
 }
 
 /// Finds `tail` (lower case) as whole words within a few words after `from`,
@@ -187,20 +189,9 @@ pub(crate) fn sentence_findings<'a>(
     }
     // The organ sub-header ("LIVER: simple cyst") names the site of findings
     // that name none themselves.
-    let mut header_site = None;
-    if sentence.body_start > sentence.start {
-        select_words(
-            &lexicon.words.automaton,
-            text,
-            sentence.start,
-            sentence.body_start,
-            |s, e, pattern| {
-                if let Some(concept) = lexicon.words.entries[pattern].site {
-                    header_site.get_or_insert((s, e, concept));
-                }
-            },
-        );
-    }
+    let header_site = first_in_header(&lexicon.words, text, sentence, |s, e, entry| {
+        entry.site.map(|concept| (s, e, concept))
+    });
     crate::grammar::organ_descriptors(text, sentence, lexicon, header_site.is_some(), scratch);
     crate::grammar::drop_normal_heads(text, lexicon, scratch);
     if scratch.mentions.is_empty() {
