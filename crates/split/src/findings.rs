@@ -38,7 +38,11 @@ pub(crate) fn scan(words: &Words, text: &str, start: usize, end: usize, scratch:
         if let Some(site) = entry.site {
             sites.push((s, e, site));
         }
-        if let Some(row) = entry.descriptor {
+        // "non-dilated", "non-avid": the prefix denies the descriptor, so
+        // it neither qualifies a head nor makes an organ's finding.
+        if let Some(row) = entry.descriptor
+            && !denied_by_prefix(text, s)
+        {
             descriptors.push((s, e, row));
         }
         if let Some(mention) = mention(entry, text, s, e, end)
@@ -49,9 +53,28 @@ pub(crate) fn scan(words: &Words, text: &str, start: usize, end: usize, scratch:
     });
 }
 
+/// Whether the word at `s` carries a "non-" or "non " prefix.
+fn denied_by_prefix(text: &str, s: usize) -> bool {
+    text.get(..s).is_some_and(|before| {
+        let before = before.as_bytes();
+        let n = before.len();
+        n >= 4
+            && matches!(before[n - 1], b'-' | b' ')
+            && before[n - 4..n - 1].eq_ignore_ascii_case(b"non")
+            && (n == 4 || !is_word_byte(before[n - 5]))
+    })
+}
+
 /// The finding an entry names at `s..e`, if any: a gapped reading whose
 /// tail follows wins over a plain one.
 fn mention(entry: &Entry, text: &str, s: usize, e: usize, end: usize) -> Option<Mention> {
+    // The first part of a hyphenated modifier ("fluid-attenuation cyst",
+    // "mass-like enhancement", "gas-filled loops") names no finding: the
+    // compound qualifies what follows it.
+    let rest = &text.as_bytes()[e..end];
+    if rest.first() == Some(&b'-') && rest.get(1).is_some_and(u8::is_ascii_alphabetic) {
+        return None;
+    }
     let gapped = entry.readings.iter().find_map(|reading| {
         let tail = reading.tail.as_deref()?;
         find_tail(text, e, end, tail).map(|(ts, te)| Mention {
@@ -336,104 +359,18 @@ pub(crate) fn sentence_findings<'a>(
             finding.assertion = Assertion::Absent;
         }
     }
-    // A size right before a finding ("6 mm stone", "4 mm of midline shift")
-    // is that finding's; otherwise it describes the finding before it
-    // ("mass measuring 4.5 cm"), or failing that the next one.
     for measurement in measurements.drain(..) {
-        let bytes = text.as_bytes();
-        // "6 cm from the nipple", "4 cm from the anal verge": a distance
-        // that places the finding, not its size.
-        let after = text[measurement.end..].trim_start();
-        if after
-            .get(..5)
-            .is_some_and(|w| w.eq_ignore_ascii_case("from "))
-        {
-            continue;
-        }
-        // "decreased from 11 mm", "previously 12 mm": the prior size.
-        let before = text[sentence.start..measurement.start]
-            .trim_end()
-            .rsplit(|c: char| !c.is_ascii_alphanumeric())
-            .next()
-            .unwrap_or("");
-        if ["from", "previously", "prior", "formerly", "was"]
-            .iter()
-            .any(|w| before.eq_ignore_ascii_case(w))
-        {
-            continue;
-        }
-        let words_between = |from: usize, to: usize| {
-            text[from..to]
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .filter(|w| !w.is_empty())
-                .map(str::to_ascii_lowercase)
-                .collect::<Vec<_>>()
-        };
-        let modifies = (first..out.len()).find(|&i| {
-            let f = &out[i];
-            f.term_start >= measurement.end
-                && word_count(&bytes[measurement.end..f.term_start]) <= PRE_SIZE_WORDS
-                && !bytes[measurement.end..f.term_start].contains(&b',')
-                && !words_between(measurement.end, f.term_start)
-                    .iter()
-                    .any(|w| ["with", "and", "without", "in", "at"].contains(&w.as_str()))
-        });
-        let preceding = (first..out.len())
-            .rev()
-            .find(|&i| out[i].term_end <= measurement.start);
-        // "dilated to 14 mm", "measuring up to 9 mm": the size completes the
-        // finding just before it, whatever follows.
-        let completes = preceding.filter(|&i| {
-            let gap = &text[out[i].term_end..measurement.start];
-            word_count(gap.as_bytes()) <= 3
-                && gap.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| {
-                    [
-                        "to",
-                        "measuring",
-                        "measures",
-                        "measure",
-                        "measured",
-                        "of",
-                        "spanning",
-                        "spans",
-                        "extend",
-                        "extends",
-                        "extending",
-                    ]
-                    .contains(&w)
-                })
-        });
-        // A size before any finding, in the same clause: "a 2.6 cm
-        // fluid-attenuation cyst", not "the duct measures 5 mm, and no stone".
-        let following = (first..out.len())
-            .find(|&i| out[i].term_start >= measurement.end)
-            .filter(|&i| {
-                out[i].assertion != Assertion::Absent
-                    && !bytes[measurement.end..out[i].term_start].contains(&b';')
-            });
-        // "The endometrium is thickened and heterogeneous, measuring 9 mm":
-        // of coordinated predicates, the size is the one that has a size.
-        let sized = |i: usize| {
-            let concept = concepts[i];
-            lexicon
-                .descriptors
-                .iter()
-                .any(|row| row.axis == crate::Axis::Size && row.finding == Some(concept))
-        };
-        let coordinated = |i: usize| {
-            let joined = i > first
-                && words_between(out[i - 1].term_end, out[i].term_start)
-                    .iter()
-                    .all(|w| w == "and");
-            if joined && !sized(i) && sized(i - 1) {
-                i - 1
-            } else {
-                i
-            }
-        };
-        let (completes, preceding) = (completes.map(coordinated), preceding.map(coordinated));
-        if let Some(i) = completes.or(modifies).or(preceding).or(following) {
-            out[i].measurements.push(measurement);
+        let (findings, sites) = (&out[first..], &scratch.sites);
+        if let Some(i) = measured_finding(
+            text,
+            sentence.start,
+            lexicon,
+            findings,
+            &concepts[first..],
+            sites,
+            &measurement,
+        ) {
+            out[first + i].measurements.push(measurement);
         }
     }
     crate::grammar::link_suggestions(text, &mut out[first..], first);
@@ -468,6 +405,198 @@ fn is_bare_alternatives(
             .split(|c: char| !c.is_ascii_alphanumeric())
             .all(|word| word.is_empty() || word.eq_ignore_ascii_case("or"))
     })
+}
+
+/// Verbs that introduce a size: "measuring 4 cm", "dilated to 14 mm".
+const MEASURING_WORDS: [&str; 11] = [
+    "to",
+    "measuring",
+    "measures",
+    "measure",
+    "measured",
+    "of",
+    "spanning",
+    "spans",
+    "extend",
+    "extends",
+    "extending",
+];
+
+/// Which of a sentence's findings a size belongs to, if any.
+///
+/// A size inside a finding's noun phrase ("non-avid 6 mm nodule") or right
+/// before a finding ("6 mm stone", "4 mm of midline shift") is that
+/// finding's; one after a measuring verb completes the finding before it
+/// ("mass measuring 4.5 cm", "dilated to 14 mm"), or, when that finding
+/// only describes another in a "with" phrase ("a cyst with low-level
+/// echoes measuring 4.1 cm"), the one the phrase qualifies; otherwise the
+/// finding before it, or failing that the next one. Distances ("6 cm from
+/// the nipple"), prior sizes ("from 11 mm", "measuring 1.5 cm on the prior
+/// study") and other structures' sizes ("compared with 3 mm on the left")
+/// belong to none.
+fn measured_finding(
+    text: &str,
+    sentence_start: usize,
+    lexicon: &Lexicon,
+    findings: &[Finding<'_>],
+    concepts: &[u32],
+    sites: &[(usize, usize, u32)],
+    measurement: &Measurement<'_>,
+) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let lower_words = |from: usize, to: usize| {
+        text[from..to]
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect::<Vec<_>>()
+    };
+    let before = lower_words(sentence_start, measurement.start);
+    let last_before = |n: usize| before.iter().rev().nth(n).map_or("", String::as_str);
+    let after_measuring_verb = ["measuring", "measures", "measure", "measured"]
+        .contains(&last_before(0))
+        || (["up", "approximately", "about", "nearly"].contains(&last_before(1))
+            && ["measuring", "measures", "measured"].contains(&last_before(2)));
+    let after = text[measurement.end..].trim_start();
+    let starts = |prefix: &str| {
+        after
+            .get(..prefix.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(prefix))
+    };
+    // "6 cm from the nipple": a distance that places the finding. After a
+    // measuring verb ("measuring 7 mm from the femoral neck to the capsule")
+    // it is a size.
+    if starts("from ") && !after_measuring_verb {
+        return None;
+    }
+    let prior = [
+        "from",
+        "previously",
+        "prior",
+        "formerly",
+        "was",
+        "versus",
+        "vs",
+    ]
+    .contains(&last_before(0))
+        || (last_before(1) == "compared" && ["with", "to"].contains(&last_before(0)))
+        || [
+            "on the prior",
+            "on prior",
+            "on the previous",
+            "on previous",
+            "on the last",
+        ]
+        .iter()
+        .any(|p| starts(p));
+    if prior {
+        return None;
+    }
+    if let Some(i) = findings
+        .iter()
+        .position(|f| f.term_start < measurement.start && measurement.end <= f.term_end)
+    {
+        return Some(i);
+    }
+    let modifies = findings.iter().position(|f| {
+        f.term_start >= measurement.end
+            && word_count(&bytes[measurement.end..f.term_start]) <= PRE_SIZE_WORDS
+            && !bytes[measurement.end..f.term_start].contains(&b',')
+            && !lower_words(measurement.end, f.term_start)
+                .iter()
+                .any(|w| ["with", "and", "without", "in", "at"].contains(&w.as_str()))
+    });
+    let preceding = findings
+        .iter()
+        .rposition(|f| f.term_end <= measurement.start);
+    // The verb stands right before the size; a site named between does
+    // not count ("aneurysmal dilatation of the ascending aorta to 4.6 cm").
+    let completes = preceding.filter(|&i| {
+        let (from, to) = (findings[i].term_end, measurement.start);
+        let gap = &text[from..to];
+        let site_words: usize = sites
+            .iter()
+            .filter(|&&(s, e, _)| from <= s && e <= to)
+            .map(|&(s, e, _)| word_count(&bytes[s..e]))
+            .sum();
+        let verb = gap
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .rev()
+            .find(|w| !["up", "approximately", "about", "nearly"].contains(w));
+        word_count(gap.as_bytes()).saturating_sub(site_words) <= 3
+            && verb.is_some_and(|w| MEASURING_WORDS.contains(&w))
+    });
+    // "The endometrium is thickened and heterogeneous, measuring 9 mm": of
+    // coordinated predicates, the size is the one that has a size.
+    let sized = |i: usize| {
+        lexicon
+            .descriptors
+            .iter()
+            .any(|row| row.axis == crate::Axis::Size && row.finding == Some(concepts[i]))
+    };
+    // A size before any finding, in the same clause: "a 2.6 cm cyst", not
+    // "the duct measures 5 mm, and no stone", nor "a 2.4 cm observation
+    // with arterial phase hyperenhancement", nor "the right kidney
+    // measures 8.9 cm with cortical thinning" (the organ's size, which is
+    // only the size of a finding of size: "the liver measures 18.5 cm and
+    // is enlarged").
+    let following = findings
+        .iter()
+        .position(|f| f.term_start >= measurement.end)
+        .filter(|&i| {
+            findings[i].assertion != Assertion::Absent
+                && (!after_measuring_verb || sized(i))
+                && !bytes[measurement.end..findings[i].term_start].contains(&b';')
+                && !lower_words(measurement.end, findings[i].term_start)
+                    .iter()
+                    .any(|w| w == "with" || w == "without")
+        });
+    let coordinated = |i: usize| {
+        let joined = i > 0
+            && lower_words(findings[i - 1].term_end, findings[i].term_start)
+                .iter()
+                .all(|w| w == "and");
+        if joined && !sized(i) && sized(i - 1) {
+            i - 1
+        } else {
+            i
+        }
+    };
+    let completes = completes.map(|i| {
+        if after_measuring_verb {
+            qualified_by_with(text, findings, i).unwrap_or(i)
+        } else {
+            i
+        }
+    });
+    let (completes, preceding) = (completes.map(coordinated), preceding.map(coordinated));
+    completes.or(modifies).or(preceding).or(following)
+}
+
+/// The finding that a "with" phrase holding `findings[i]` qualifies, when
+/// `findings[i]` is a feature rather than a lesion of its own: in "a cyst
+/// with low-level echoes" or "a mass with spiculated margins and posterior
+/// acoustic shadowing", the cyst and the mass; in "hydronephrosis with a
+/// stone", none (the stone is measured as itself). Only a "with" right
+/// after its head qualifies it: after a comma ("the bladder is trabeculated,
+/// with wall thickening") it adds a finding of its own.
+fn qualified_by_with(text: &str, findings: &[Finding<'_>], i: usize) -> Option<usize> {
+    if crate::grammar::names_a_lesion(findings[i].term) {
+        return None;
+    }
+    let head = findings[..i].iter().rposition(|h| {
+        let gap = &text[h.term_end..findings[i].term_start];
+        let with_at = gap
+            .find(|c: char| c.is_ascii_alphanumeric())
+            .unwrap_or(gap.len());
+        gap[with_at..]
+            .get(..5)
+            .is_some_and(|w| w.eq_ignore_ascii_case("with "))
+            && !gap[..with_at].contains(',')
+            && !gap.contains([';', '.', '(', ')'])
+    })?;
+    Some(head)
 }
 
 /// The index of the mention nearest to `s..e` (0 when inside it), ties to

@@ -336,8 +336,6 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
         if gap.contains(". ") || gap.contains(';') || !contains_link(gap) {
             continue;
         }
-        // A list of observations before the link all point at the diagnosis
-        // ("wall thickening and fat stranding, suggestive of colitis").
         // What a resolved observation is offered as ("the uptake has
         // resolved, reflecting a healed fracture") is there, not resolved.
         if findings[i].change == Some(Change::Resolved) {
@@ -348,29 +346,112 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
                 findings[j].change = None;
             }
         }
-        // The diagnosis offered for a measured observation has its size
-        // ("a 1.1 cm anechoic lesion, consistent with a simple cyst").
-        // Only a diagnosis the observation is equated with ("consistent
-        // with"), not one it is merely suspected to be ("likely", "suspicious
-        // for"), is given the observation's size.
-        if findings[j].assertion == Assertion::Present
-            && findings[j].measurements.is_empty()
-            && !findings[i].measurements.is_empty()
-        {
-            findings[j].measurements = findings[i].measurements.clone();
-        }
+        // A list of observations before the link all point at the diagnosis
+        // ("wall thickening and fat stranding, suggestive of colitis"; "a
+        // cyst with T2 shading, consistent with an endometrioma"); nearest
+        // first.
+        let mut chain = vec![i];
         let mut k = i;
-        loop {
+        while k > 0 && joins_list(&text[findings[k - 1].term_end..findings[k].term_start]) {
+            k -= 1;
+            chain.push(k);
+        }
+        for &k in &chain {
             findings[k].suggests.push(offset + j);
             if findings[k].change == Some(Change::New) && findings[j].change.is_none() {
                 findings[j].change = Some(Change::New);
             }
-            if k == 0 || !joins_list(&text[findings[k - 1].term_end..findings[k].term_start]) {
-                break;
+        }
+        // The diagnosis offered for a measured observation has its size
+        // when it is the measured thing: one the observation is equated
+        // with ("a 1.1 cm anechoic lesion, consistent with a simple cyst"),
+        // or a lesion it is suspected to be ("a 2.8 cm mass, suspicious for
+        // carcinoma"); not a process it may show ("a 3.2 cm collection,
+        // possibly an anastomotic leak").
+        let stated_for = match findings[j].assertion {
+            Assertion::Present => true,
+            Assertion::Possible => names_a_lesion(findings[j].term),
+            Assertion::Absent => false,
+        };
+        if stated_for && findings[j].measurements.is_empty() {
+            // Failing a measured list, the measured observation the clause
+            // is about: "a 2.5 cm diverticulum arises above a prominent
+            // cricopharyngeus, consistent with a Zenker diverticulum".
+            let measured = chain
+                .iter()
+                .copied()
+                .find(|&k| !findings[k].measurements.is_empty())
+                .or_else(|| (0..i).rev().find(|&k| !findings[k].measurements.is_empty()));
+            if let Some(measured) = measured {
+                findings[j].measurements = findings[measured].measurements.clone();
             }
-            k -= 1;
         }
     }
+}
+
+/// Head nouns of lesions: things with an extent of their own, as opposed
+/// to processes ("transformation", "leak", "infection") and states.
+const LESION_NOUNS: [&str; 44] = [
+    "cyst",
+    "cysts",
+    "lesion",
+    "lesions",
+    "nodule",
+    "nodules",
+    "mass",
+    "masses",
+    "tumor",
+    "tumors",
+    "tumour",
+    "tumours",
+    "metastasis",
+    "metastases",
+    "abscess",
+    "abscesses",
+    "phlegmon",
+    "polyp",
+    "polyps",
+    "node",
+    "nodes",
+    "diverticulum",
+    "diverticula",
+    "neoplasm",
+    "neoplasms",
+    "malignancy",
+    "cancer",
+    "aneurysm",
+    "aneurysms",
+    "pseudoaneurysm",
+    "collection",
+    "collections",
+    "thrombus",
+    "thrombi",
+    "calculus",
+    "calculi",
+    "stone",
+    "stones",
+    "deposit",
+    "deposits",
+    "implant",
+    "implants",
+    "fibroid",
+    "fibroids",
+];
+
+/// Whether a finding's term names a lesion: its last word is one of
+/// [`LESION_NOUNS`] or a tumour name in "-oma" ("carcinoma", "hematoma",
+/// "endometrioma"; not "stoma").
+pub(crate) fn names_a_lesion(term: &str) -> bool {
+    let head = term
+        .rsplit(|c: char| !c.is_ascii_alphabetic())
+        .find(|w| !w.is_empty())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let tumour_name = ["oma", "omas", "omata"]
+        .iter()
+        .any(|suffix| head.ends_with(suffix))
+        && !head.starts_with("stoma");
+    tumour_name || LESION_NOUNS.contains(&head.as_str())
 }
 
 fn contains_link(gap: &str) -> bool {

@@ -1089,6 +1089,95 @@ mod tests {
         );
     }
 
+    /// A finding's term and its largest size in mm.
+    type SizedTerm<'a> = (&'a str, Option<f64>);
+
+    /// (term, largest size in mm) of every finding of `sentence`.
+    fn sized_terms(sentence: &str) -> Vec<SizedTerm<'_>> {
+        findings(sentence, shared_lexicon())
+            .iter()
+            .map(|f| {
+                let largest = f.measurements.iter().map(|m| m.max_mm).reduce(f64::max);
+                (f.term, largest)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_size_belongs_to_the_thing_it_measures() {
+        let cases: [(&str, &[SizedTerm<'_>]); 12] = [
+            // Inside the noun phrase.
+            (
+                "Unchanged non-avid 7 mm left upper lobe nodule.",
+                &[("nodule", Some(7.0))],
+            ),
+            // A "with" feature is not what "measuring" measures.
+            (
+                "Right ovarian cyst with fine internal echoes measuring 3.4 cm.",
+                &[("cyst", Some(34.0)), ("internal echoes", None)],
+            ),
+            // A lesion in the "with" phrase is measured as itself.
+            (
+                "Moderate hydronephrosis with a stone measuring 6 mm.",
+                &[("Moderate hydronephrosis", None), ("stone", Some(6.0))],
+            ),
+            // "with" after a comma adds a finding of its own.
+            (
+                "The gallbladder is distended, with wall thickening measuring 5 mm.",
+                &[("distended", None), ("wall thickening", Some(5.0))],
+            ),
+            // The verb must stand before the size.
+            (
+                "Fracture of the left fifth metatarsal with 3 mm of displacement.",
+                &[("Fracture", None), ("displacement", Some(3.0))],
+            ),
+            // A site between the finding and "to" does not count.
+            (
+                "Aneurysmal dilatation of the infrarenal aorta to 3.6 cm.",
+                &[("Aneurysmal dilatation", Some(36.0))],
+            ),
+            // An organ's size is only the size of a finding of size.
+            (
+                "The right kidney measures 9.1 cm with cortical thinning.",
+                &[("cortical thinning", None)],
+            ),
+            (
+                "The spleen measures 16 cm and is enlarged.",
+                &[("enlarged", Some(160.0))],
+            ),
+            // Prior and contralateral sizes are no one's.
+            (
+                "The effusion measures 5 mm, compared with 2 mm on the left.",
+                &[("effusion", Some(5.0))],
+            ),
+            (
+                "A 1.9 cm observation with arterial phase hyperenhancement.",
+                &[("hyperenhancement", None)],
+            ),
+            // A suspected lesion is the measured one; a suspected process is not.
+            (
+                "A 2.2 cm mass in the tongue base, suspicious for carcinoma.",
+                &[("mass", Some(22.0)), ("carcinoma", Some(22.0))],
+            ),
+            (
+                "A 4.5 cm fluid collection near the anastomosis, possibly an anastomotic leak.",
+                &[("fluid collection", Some(45.0)), ("anastomotic leak", None)],
+            ),
+        ];
+        for (sentence, expected) in cases {
+            assert_eq!(sized_terms(sentence), expected, "{sentence}");
+        }
+    }
+
+    #[test]
+    fn a_hyphenated_modifier_and_a_non_prefix_name_no_finding() {
+        assert_eq!(
+            sized_terms("A 2.1 cm fluid-attenuation lesion, consistent with a simple cyst."),
+            [("lesion", Some(21.0)), ("simple cyst", Some(21.0))]
+        );
+        assert!(sized_terms("The pancreatic duct is non-dilated.").is_empty());
+    }
+
     #[test]
     fn an_organ_sub_header_is_the_site_of_its_findings() {
         let lexicon = shared_lexicon();
