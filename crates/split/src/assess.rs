@@ -46,11 +46,17 @@ fn pattern() -> &'static Regex {
 
 /// Words one of which every assessment contains: most reports have none,
 /// and this one pass spares them the regex.
+///
+/// The text is lower-cased for it rather than matched case-insensitively:
+/// a case-sensitive automaton of this size gets the SIMD literal
+/// prefilter, which skips prose several times faster than a byte-by-byte
+/// walk (leftmost-first, as the prefilter does not serve the standard
+/// match kind).
 fn may_state_one(text: &str) -> bool {
     static NAMES: OnceLock<Option<aho_corasick::AhoCorasick>> = OnceLock::new();
     let names = NAMES.get_or_init(|| {
         aho_corasick::AhoCorasick::builder()
-            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
             .build([
                 "rads",
                 "lr-",
@@ -68,7 +74,9 @@ fn may_state_one(text: &str) -> bool {
             ])
             .ok()
     });
-    names.as_ref().is_none_or(|names| names.is_match(text))
+    names
+        .as_ref()
+        .is_none_or(|names| names.is_match(&text.to_ascii_lowercase()))
 }
 
 /// The assessments of a report (byte offsets, like the rest of the core

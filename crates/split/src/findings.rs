@@ -651,6 +651,13 @@ mod tests {
     }
 
     #[test]
+    fn a_longer_synonym_cut_mid_word_leaves_the_shorter_one() {
+        // "osteophyte formation" ends inside "formations": the longest
+        // match that ends on a word edge is "osteophyte".
+        assert_eq!(terms("Anterior osteophyte formations."), ["osteophyte"]);
+    }
+
+    #[test]
     fn terms_match_whole_words_only() {
         assert_eq!(
             terms("Hydropneumothoraxes? No: nonmassive."),
