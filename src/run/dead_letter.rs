@@ -83,7 +83,7 @@ pub fn identity(report: &Value) -> Value {
     })
 }
 
-/// Appends dead letters, one line each, flushed as written.
+/// Appends dead letters, one line each, durable (fsync) as written.
 #[derive(Debug)]
 pub struct DeadLetterFile {
     path: PathBuf,
@@ -117,7 +117,10 @@ impl DeadLetterFile {
             .file
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::io::Write::write_all(&mut *file, &line)
+        std::io::Write::write_all(&mut *file, &line)?;
+        // Durable before the caller forgets the report (serve drops it
+        // from its queue): failures are rare, the fsync is cheap.
+        file.sync_data()
     }
 }
 
