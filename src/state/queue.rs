@@ -83,6 +83,9 @@ pub struct Journal {
     file: File,
     /// Entries added and not done, by sequence number.
     pending: BTreeMap<u64, String>,
+    /// What the pending entries take in a compacted journal, about (kept
+    /// as they come and go: summing them per commit would cost O(queue)).
+    pending_bytes: u64,
     next_seq: u64,
     /// The journal's length: where a failed append is cut back to.
     bytes: u64,
@@ -125,6 +128,7 @@ impl Journal {
             path,
             file,
             pending,
+            pending_bytes: 0,
             next_seq,
             bytes: 0,
             broken: false,
@@ -144,6 +148,7 @@ impl Journal {
     fn dedupe(&mut self) {
         let mut seen = HashSet::new();
         self.pending.retain(|_, id| seen.insert(id.clone()));
+        self.pending_bytes = self.pending.values().map(|id| entry_bytes(id)).sum();
     }
 
     /// Rewrites the journal with only the pending entries (atomically: a
@@ -167,15 +172,6 @@ impl Journal {
         self.bytes = bytes.len() as u64;
         self.broken = false;
         Ok(())
-    }
-
-    /// What a compacted journal would take, about.
-    fn compacted_size(&self) -> u64 {
-        self.pending
-            .values()
-            .map(|id| id.len() as u64 + 24)
-            .sum::<u64>()
-            + 16
     }
 
     fn append_batch(&mut self, bytes: &[u8], durable: bool) -> std::io::Result<()> {
@@ -240,12 +236,15 @@ impl QueueStore for Journal {
         self.bytes += bytes.len() as u64;
         self.next_seq += entries.len() as u64;
         for entry in &entries {
+            self.pending_bytes += entry_bytes(&entry.id);
             self.pending.insert(entry.seq, entry.id.clone());
         }
         for seq in done {
-            self.pending.remove(seq);
+            if let Some(id) = self.pending.remove(seq) {
+                self.pending_bytes -= entry_bytes(&id);
+            }
         }
-        if self.bytes > COMPACT_MIN_BYTES && self.bytes > 4 * self.compacted_size() {
+        if self.bytes > COMPACT_MIN_BYTES && self.bytes > 4 * self.pending_bytes {
             self.compact()?;
         }
         Ok(entries)
@@ -254,6 +253,11 @@ impl QueueStore for Journal {
     fn close(&mut self) -> Result<(), StateError> {
         self.compact()
     }
+}
+
+/// What one pending entry takes in a compacted journal, about: `[seq,"id"],`.
+fn entry_bytes(id: &str) -> u64 {
+    id.len() as u64 + 24
 }
 
 /// Opens the journal for appending.
