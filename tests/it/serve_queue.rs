@@ -277,7 +277,8 @@ async fn a_killed_serve_finishes_every_accepted_report_exactly_once_on_restart()
 }
 
 /// A slow server (2 requests/s, one report at a time) and a queue of 4: a
-/// report notified twice while it waits queues once; a notification that
+/// second serve on the same state directory is refused; a report notified
+/// twice while it waits queues once; a notification that
 /// does not fit is refused whole with 503 and Retry-After; SIGTERM with no
 /// drain time keeps what was not done, and the next start finishes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,6 +295,17 @@ async fn duplicates_queue_once_a_full_queue_is_refused_and_sigterm_keeps_the_res
     );
     let args = ["--queue-capacity", "4", "--drain-secs", "0"];
     let serve = Serve::start(&site, &sekmet.base, &args).await;
+    // A second serve on the same state directory is refused at start (exit 6).
+    let second = Command::new(env!("CARGO_BIN_EXE_reportsplit"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&site.config)
+        .args(["--listen", "127.0.0.1:0", "--insecure-no-auth"])
+        .output()
+        .expect("run a second serve");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(6), "{said}");
+    assert!(said.contains("another reportsplit process"), "{said}");
 
     let (status, _, body) = serve.notify(&ids[..4]).await;
     assert_accepted(status, &body);

@@ -26,9 +26,9 @@
 //!   and applies it like `sync`. The queue is durable ([`queue`]: the `202` comes
 //!   once the ids are fsync'd in the state directory's journal, a batch of
 //!   notifications per fsync) and an entry leaves it only once its report was
-//!   written or dead-lettered, so a crash loses nothing. Full-resource payloads are not trusted as the text
-//!   source, for the same reason as above, and a notification may be older than the
-//!   report. When the bounded queue has no room for all of a notification's reports,
+//!   written or dead-lettered, so a crash loses nothing. Full-resource payloads
+//!   are not trusted as the text source, for the same reason as above, and a
+//!   notification may be older than the report. When the bounded queue has no room for all of a notification's reports,
 //!   none is queued and the answer is `503` with `Retry-After`: the sender retries,
 //!   and reprocessing is idempotent. References to another server are ignored.
 //! - `GET /healthz` — liveness (always `200` while the process serves) and whether
@@ -38,7 +38,8 @@
 //! Every error is an OperationOutcome (`application/fhir+json`): 400 bad JSON or query,
 //! 401 missing token, 404 unknown route or report, 405, 413 body over the limit,
 //! 415 not JSON, 422 not a DiagnosticReport / nothing to split, 502 the FHIR server
-//! failed, 503 queue full (or not recordable). Logs carry report ids and reasons, never report text.
+//! failed, 503 queue full (or not recordable). Logs carry report ids and reasons,
+//! never report text.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -141,8 +142,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the serve queue: {0}")]
-    State(#[source] crate::state::StateError),
+    /// The whole chain in the message: the binary prints only this line.
+    #[error("the serve queue: {}", crate::error::error_chain(.0))]
+    State(crate::state::StateError),
     #[error("--queue-capacity must be at least 1")]
     QueueCapacity,
     #[error("{0}")]
