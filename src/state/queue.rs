@@ -89,7 +89,8 @@ pub struct Journal {
     next_seq: u64,
     /// The journal's length: where a failed append is cut back to.
     bytes: u64,
-    /// An append failed and could not be undone: nothing more is written.
+    /// An append failed and could not be undone, or the journal could not
+    /// be reopened after a compaction: the next commit rewrites it first.
     broken: bool,
     _lock: File,
 }
@@ -154,10 +155,6 @@ impl Journal {
     /// Rewrites the journal with only the pending entries (atomically: a
     /// crash leaves the old journal or the new one).
     fn compact(&mut self) -> Result<(), StateError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StateError::Io { path, source }
-        };
         let mut bytes = Vec::new();
         if !self.pending.is_empty() {
             let entries = self
@@ -167,11 +164,24 @@ impl Journal {
                 .collect();
             push_line(&mut bytes, &Record::Add(entries), &self.path)?;
         }
-        crate::atomic::atomic_write(&self.path, &bytes).map_err(io(&self.path))?;
-        self.file = append(&self.path)?;
-        self.bytes = bytes.len() as u64;
-        self.broken = false;
-        Ok(())
+        // On failure the old journal is intact and still the one appended to.
+        crate::atomic::atomic_write(&self.path, &bytes).map_err(|source| StateError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        match append(&self.path) {
+            Ok(file) => {
+                self.file = file;
+                self.bytes = bytes.len() as u64;
+                self.broken = false;
+                Ok(())
+            }
+            Err(error) => {
+                // The open file is the replaced one: appending there would be lost.
+                self.broken = true;
+                Err(error)
+            }
+        }
     }
 
     fn append_batch(&mut self, bytes: &[u8], durable: bool) -> std::io::Result<()> {
@@ -201,7 +211,8 @@ impl QueueStore for Journal {
         durable: bool,
     ) -> Result<Vec<Entry>, StateError> {
         if self.broken {
-            // The last failed append could not be cut off: start clean.
+            // A failed append could not be cut off, or a compaction could
+            // not reopen the journal: rewrite it from memory first.
             self.compact()?;
         }
         let entries: Vec<Entry> = added
@@ -244,8 +255,13 @@ impl QueueStore for Journal {
                 self.pending_bytes -= entry_bytes(&id);
             }
         }
-        if self.bytes > COMPACT_MIN_BYTES && self.bytes > 4 * self.pending_bytes {
-            self.compact()?;
+        if self.bytes > COMPACT_MIN_BYTES
+            && self.bytes > 4 * self.pending_bytes
+            && let Err(error) = self.compact()
+        {
+            // The batch is recorded; compaction is tried again as it grows
+            // (first thing in the next commit if the journal is unusable).
+            tracing::warn!(error = %crate::error::error_chain(&error), "cannot compact the serve queue journal");
         }
         Ok(entries)
     }
