@@ -459,4 +459,58 @@ mod tests {
         drop(journal);
         assert!(Journal::open(dir.path()).unwrap().left_over().is_empty());
     }
+
+    /// The figures of docs/guarantees.md for a long queue: what one durable
+    /// commit costs with 100,000 ids waiting, against rewriting a state
+    /// file that holds them. `cargo test -p reportsplit --lib
+    /// a_long_queue -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "measurement: run explicitly"]
+    fn a_long_queue_costs_a_commit_no_more_than_a_short_one() {
+        const WAITING: usize = 100_000;
+        let millis =
+            |since: std::time::Instant, n: usize| since.elapsed().as_secs_f64() * 1000.0 / n as f64;
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(dir.path()).unwrap();
+        let started = std::time::Instant::now();
+        for n in 0..50 {
+            journal.commit(&[format!("short-{n}")], &[], true).unwrap();
+        }
+        let short = millis(started, 50);
+        let many: Vec<String> = (0..WAITING).map(|i| format!("report-{i:08}")).collect();
+        journal.commit(&many, &[], true).unwrap();
+        let started = std::time::Instant::now();
+        for n in 0..50 {
+            journal.commit(&[format!("long-{n}")], &[], true).unwrap();
+        }
+        let long = millis(started, 50);
+        let started = std::time::Instant::now();
+        journal.compact().unwrap();
+        let compaction = millis(started, 1);
+        drop(journal);
+        let started = std::time::Instant::now();
+        let reopened = Journal::open(dir.path()).unwrap();
+        let reopen = millis(started, 1);
+        assert_eq!(reopened.left_over().len(), WAITING + 100);
+        let mut state = super::super::State::default();
+        let stream = state.streams.entry("stream".into()).or_default();
+        for id in &many {
+            stream.windows.insert(id.clone(), Default::default());
+        }
+        let store = super::super::StateStore::open(&dir.path().join("state")).unwrap();
+        let started = std::time::Instant::now();
+        for _ in 0..5 {
+            store.save(&state).unwrap();
+        }
+        let rewrite = millis(started, 5);
+        eprintln!(
+            "one commit: {short:.2} ms with ~0 waiting, {long:.2} ms with {WAITING} waiting; \
+             compaction {compaction:.0} ms, start (replay + compaction) {reopen:.0} ms; \
+             state.json rewrite holding {WAITING} ids {rewrite:.0} ms"
+        );
+        assert!(
+            long < rewrite / 4.0,
+            "a commit grows with the queue: {long:.1} ms"
+        );
+    }
 }
