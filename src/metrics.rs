@@ -22,6 +22,7 @@
 //! | `reportsplit_notifications_total` | `kind` (handshake, heartbeat, event-notification...) | Subscription notifications received |
 //! | `reportsplit_queue_depth` | | notified reports waiting for the background worker |
 //! | `reportsplit_queue_rejected_total` | | notifications refused because the queue was full |
+//! | `reportsplit_queue_commits_total` | | durable writes (fsync) of serve's queue; one per batch of notifications |
 //!
 //! `serve` answers `GET /metrics` itself; [`export`] serves the same for
 //! commands without an HTTP server of their own.
@@ -105,6 +106,7 @@ struct Inner {
     notifications: Family<KindLabel, Counter>,
     queue_depth: Gauge,
     queue_rejected: Counter,
+    queue_commits: Counter,
 }
 
 /// A handle on the process's metrics. Clones share the registry.
@@ -143,6 +145,7 @@ impl Metrics {
             notifications: Family::default(),
             queue_depth: Gauge::default(),
             queue_rejected: Counter::default(),
+            queue_commits: Counter::default(),
         };
         inner.registry.register(
             "reports_processed",
@@ -211,6 +214,11 @@ impl Metrics {
             "queue_rejected",
             "Notifications refused with 503 because the queue was full",
             inner.queue_rejected.clone(),
+        );
+        inner.registry.register(
+            "queue_commits",
+            "Durable writes (fsync) of serve's queue, one per batch of notifications",
+            inner.queue_commits.clone(),
         );
         Metrics(Arc::new(inner))
     }
@@ -341,6 +349,11 @@ impl Metrics {
 
     pub fn queue_rejected(&self) {
         self.0.queue_rejected.inc();
+    }
+
+    /// serve's queue was written durably (one fsync for a batch of notifications).
+    pub fn queue_commit(&self) {
+        self.0.queue_commits.inc();
     }
 }
 

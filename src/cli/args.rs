@@ -165,7 +165,8 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (larger: 413).
     #[arg(long, default_value_t = 5 * 1024 * 1024, env = "REPORTSPLIT_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: usize,
-    /// Notified reports that may wait for the background worker; beyond it, 503.
+    /// Notified reports that may wait for the background worker (kept in the
+    /// state directory across restarts); beyond it, 503.
     #[arg(
         long,
         default_value_t = 1000,
@@ -177,7 +178,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub health_interval_secs: u64,
     /// On shutdown, seconds to finish queued and in-flight reports before exiting.
-    /// Reports not reached are picked up by the next `sync`.
+    /// Reports not finished stay in the queue (state directory) for the next start.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub drain_secs: u64,
     /// Seconds a request may take, body upload included (then 503). `$enrich?apply=true`
@@ -186,6 +187,7 @@ pub struct ServeArgs {
     pub request_timeout_secs: u64,
     /// Append notified reports that fail (after the client's retries) to this NDJSON
     /// file, for `reportsplit reprocess --dead-letter FILE`. No report text in it.
+    /// Default: dead-letter.ndjson in the state directory.
     #[arg(long, env = "REPORTSPLIT_DEAD_LETTER", value_name = "FILE")]
     pub dead_letter: Option<PathBuf>,
     /// Require `Authorization: Bearer <token>` on the POST routes. Set it through the

@@ -10,7 +10,9 @@
 //! down) are kept as they were.
 //!
 //! The state directory's lock is held while reprocessing, so a backfill or
-//! a sync that appends to the same dead-letter file cannot run at the same time.
+//! a sync on the same state directory cannot run at the same time. `serve`
+//! holds no state lock and may append meanwhile: the letters it appends are
+//! copied, under the dead-letter file's own lock, before the file is replaced.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -249,7 +251,20 @@ pub async fn run_with(
             }
         }
     }
-    // Whatever was not reached stays as it was.
+    if let Some(error) = read_error {
+        return Err(file_error(input)(error));
+    }
+    // Whatever was not reached stays as it was; so do the letters appended
+    // meanwhile (serve writes beside a reprocess): they are copied under the
+    // writers' lock, and the file replaced before it is released (see
+    // [`crate::run::dead_letter::DeadLetterFile`]).
+    let _writers = if input == output {
+        let guard = File::open(input).map_err(file_error(input))?;
+        guard.lock().map_err(file_error(input))?;
+        Some(guard)
+    } else {
+        None
+    };
     for line in lines {
         let line = line.map_err(file_error(input))?;
         if line.trim().is_empty() {
@@ -258,9 +273,6 @@ pub async fn run_with(
         summary.entries += 1;
         summary.not_tried += 1;
         writeln!(out.writer(), "{line}").map_err(file_error(&temp))?;
-    }
-    if let Some(error) = read_error {
-        return Err(file_error(input)(error));
     }
     out.commit().map_err(file_error(output))?;
     summary.interrupted = shutdown.is_cancelled();

@@ -7,7 +7,6 @@
 //! diagnostics, never the report's content).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -83,26 +82,33 @@ pub fn identity(report: &Value) -> Value {
     })
 }
 
-/// Appends dead letters, one line each, flushed as written.
+/// Appends dead letters, one line each, durable (fsync) as written.
+///
+/// The file is opened for each letter and locked (`flock`) while the line
+/// goes in. `reprocess` replaces the file (atomically) while it holds the
+/// same lock, after copying what was appended since it read it: a letter
+/// lands in the file it copies or in its replacement, never in a file
+/// already replaced — so `serve`, which holds no state lock, may write
+/// beside a `reprocess` of the same file. Failures are rare: the open and
+/// the fsync per letter cost nothing that matters.
 #[derive(Debug)]
 pub struct DeadLetterFile {
     path: PathBuf,
-    file: Mutex<std::fs::File>,
 }
 
+/// Attempts at a letter while the file is being replaced under it.
+const REPLACED_ATTEMPTS: usize = 10;
+
 impl DeadLetterFile {
-    /// Opens (creating it and its directory if needed) `path` for appending.
+    /// The dead-letter file `path`, created (with its directory) if needed,
+    /// so that a path that cannot be written fails now, not at the first letter.
     pub fn append(path: &Path) -> Result<DeadLetterFile, std::io::Error> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        open_for_append(path)?;
         Ok(DeadLetterFile {
             path: path.to_path_buf(),
-            file: Mutex::new(file),
         })
     }
 
@@ -113,12 +119,47 @@ impl DeadLetterFile {
     pub fn write(&self, letter: &DeadLetter) -> Result<(), std::io::Error> {
         let mut line = serde_json::to_vec(letter).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let mut file = self
-            .file
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::io::Write::write_all(&mut *file, &line)
+        for _ in 0..REPLACED_ATTEMPTS {
+            let mut file = open_for_append(&self.path)?;
+            file.lock()?;
+            if !still_at(&file, &self.path)? {
+                // Replaced between the open and the lock: open the new one.
+                continue;
+            }
+            std::io::Write::write_all(&mut file, &line)?;
+            // Durable before the caller forgets the report (serve drops it
+            // from its queue). The lock goes with the file.
+            return file.sync_data();
+        }
+        Err(std::io::Error::other(format!(
+            "{} was replaced {REPLACED_ATTEMPTS} times while a dead letter was written",
+            self.path.display()
+        )))
     }
+}
+
+fn open_for_append(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+/// Whether `file` is still the file at `path` (not replaced by a rename).
+#[cfg(unix)]
+fn still_at(file: &std::fs::File, path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt as _;
+    let open = file.metadata()?;
+    match std::fs::metadata(path) {
+        Ok(now) => Ok(open.dev() == now.dev() && open.ino() == now.ino()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(not(unix))]
+fn still_at(_: &std::fs::File, _: &Path) -> std::io::Result<bool> {
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -138,5 +179,25 @@ mod tests {
         let (back, id) = DeadLetter::parse(&line).unwrap();
         assert_eq!((back, id.as_str()), (letter, "r1"));
         assert!(DeadLetter::parse("{\"report\": \"Patient/1\"}").is_none());
+    }
+
+    #[test]
+    fn a_letter_written_after_the_file_was_replaced_goes_into_the_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("letters/dead.ndjson");
+        let file = DeadLetterFile::append(&path).unwrap();
+        let letter = |id: &str| {
+            let report = serde_json::json!({"resourceType": "DiagnosticReport", "id": id});
+            DeadLetter::new(&report, &Failure::Panic)
+        };
+        file.write(&letter("before")).unwrap();
+        // What reprocess does: the remaining entries, atomically in place.
+        crate::atomic::atomic_write(&path, b"{\"kept\": true}\n").unwrap();
+        file.write(&letter("after")).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0], "{\"kept\": true}");
+        assert_eq!(DeadLetter::parse(lines[1]).unwrap().1, "after");
     }
 }

@@ -252,6 +252,32 @@ impl Worker {
         })
     }
 
+    /// A worker that never contacted its server, for tests of what the
+    /// modes do with results (the client points at `config`'s URL).
+    #[cfg(test)]
+    pub(crate) fn offline(config: Config) -> Worker {
+        let client = FhirClient::new(
+            &config.client_options().expect("client options"),
+            &config.auth,
+        )
+        .expect("a client");
+        Worker {
+            config,
+            client,
+            capabilities: Capabilities {
+                fhir_version: "4.0.1".into(),
+                json_patch: false,
+                unlisted_search_params: Vec::new(),
+            },
+            lexicon: Lexicon::builtin(),
+            run: RunInfo {
+                extractor_version: env!("CARGO_PKG_VERSION").to_string(),
+                recorded: OffsetDateTime::now_utc(),
+            },
+            device: None,
+        }
+    }
+
     pub fn apply_context(&self, dry_run: bool) -> ApplyContext<'_> {
         ApplyContext {
             client: &self.client,

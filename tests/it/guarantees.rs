@@ -64,7 +64,7 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-async fn count_tagged(fhir: &Fhir, subject: &str) -> u64 {
+pub(crate) async fn count_tagged(fhir: &Fhir, subject: &str) -> u64 {
     let system: String = url::form_urlencoded::byte_serialize(TAG_SYSTEM.as_bytes()).collect();
     fhir.count(&format!(
         "DiagnosticReport?subject={subject}&_tag={system}|"
@@ -76,7 +76,7 @@ async fn count_tagged(fhir: &Fhir, subject: &str) -> u64 {
 /// the subject carry distinct identifiers, each report's `result` names
 /// distinct Observations that exist, and together they are all of them.
 /// Returns the number of Observations.
-async fn one_set_per_report(fhir: &Fhir, subject: &str, reports: &[String]) -> usize {
+pub(crate) async fn one_set_per_report(fhir: &Fhir, subject: &str, reports: &[String]) -> usize {
     let observations = fhir
         .search_all(&format!("Observation?subject={subject}&_count=200"))
         .await;

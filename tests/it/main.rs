@@ -18,4 +18,5 @@ mod map_sekmet;
 mod map_validate;
 mod overhead;
 mod serve;
+mod serve_queue;
 mod sync;

@@ -530,7 +530,7 @@ async fn the_subscription_endpoint_checks_its_shared_secret() {
 
 /// An R4 backport notification (Bundle `history`, Parameters first) with
 /// id-only entries for `ids`.
-fn backport_notification(base: &str, kind: &str, ids: &[&str]) -> Value {
+pub(crate) fn backport_notification(base: &str, kind: &str, ids: &[&str]) -> Value {
     let mut parameters = vec![
         json!({"name": "subscription", "valueReference": {"reference": format!("{base}/Subscription/test")}}),
         json!({"name": "topic", "valueCanonical": "http://example.org/topic/report-final"}),

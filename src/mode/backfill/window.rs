@@ -2,6 +2,8 @@
 //! server's links over `date`), its reports through [`drive`], and its
 //! progress saved after each page (see the module doc of [`super`]).
 
+use std::future::Future;
+
 use futures::StreamExt as _;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -11,7 +13,7 @@ use super::keyset::{Keyset, id_of};
 use super::{Shared, WindowField};
 use crate::fhir::{FhirError, SearchPager};
 use crate::pull::{Filters, Window, rfc3339, search_query};
-use crate::run::apply::apply_report;
+use crate::run::apply::{ApplyError, Outcome, apply_report};
 use crate::run::dead_letter::{self, DeadLetter};
 use crate::run::{drive, settle};
 use crate::state::{StateError, WindowState};
@@ -243,6 +245,20 @@ async fn process_page(
 ) -> (Vec<bool>, Option<String>) {
     let context = shared.worker.apply_context(false);
     let context = &context;
+    process_page_with(shared, reports, |report| apply_report(context, report)).await
+}
+
+/// [`process_page`] with `work` as the work on one report ([`apply_report`];
+/// tests give one that panics).
+async fn process_page_with<F>(
+    shared: &Shared,
+    reports: impl Iterator<Item = Value>,
+    work: impl Fn(Value) -> F + Sync,
+) -> (Vec<bool>, Option<String>)
+where
+    F: Future<Output = Result<Outcome, ApplyError>> + Send,
+{
+    let work = &work;
     let reports: Vec<Value> = reports.collect();
     let mut handled = vec![false; reports.len()];
     let mut down = None;
@@ -250,7 +266,7 @@ async fn process_page(
         let key = (index, dead_letter::identity(&report));
         let job = async move {
             let _permit = shared.reports_in_flight.acquire().await;
-            apply_report(context, report).await
+            work(report).await
         };
         (key, job)
     });
@@ -279,4 +295,69 @@ async fn process_page(
         handled[index] = true;
     }
     (handled, down)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use serde_json::json;
+    use tokio::sync::Semaphore;
+    use tokio_util::sync::CancellationToken;
+
+    use super::super::book::Book;
+    use super::super::progress::Progress;
+    use super::super::{BackfillSummary, ProgressMode, lock};
+    use super::*;
+    use crate::run::Worker;
+    use crate::run::dead_letter::DeadLetterFile;
+    use crate::state::StateStore;
+
+    /// A report that panics is dead-lettered and counted; the page goes on
+    /// and the backfill does not stop.
+    #[tokio::test]
+    async fn a_panicking_report_is_dead_lettered_and_the_page_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::Config::parse(&format!(
+            "[fhir]\nurl = \"http://127.0.0.1:9/fhir\"\n[state]\ndir = \"{}\"\n",
+            dir.path().display()
+        ))
+        .unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        let state = store.load().unwrap();
+        let letters = dir.path().join("dead.ndjson");
+        let shared = Shared {
+            filters: config.filters(),
+            page_size: 10,
+            worker: Worker::offline(config),
+            by: WindowField::LastUpdated,
+            started_at: OffsetDateTime::now_utc(),
+            reports_in_flight: Semaphore::new(2),
+            concurrency: 2,
+            summary: Mutex::new(BackfillSummary::default()),
+            progress: Progress::new(ProgressMode::Log(Duration::from_secs(3600)), None),
+            dead_letter: DeadLetterFile::append(&letters).unwrap(),
+            book: Mutex::new(Book::new(store, state, "stream".into())),
+            stop: CancellationToken::new(),
+            metrics: None,
+        };
+        let reports = (0..5).map(|i| {
+            json!({"resourceType": "DiagnosticReport", "id": format!("r{i}"), "meta": {"versionId": "1"}})
+        });
+        let (handled, down) = process_page_with(&shared, reports, |report| async move {
+            assert_ne!(report["id"], "r2", "a poison report");
+            Ok::<_, ApplyError>(Outcome::Current)
+        })
+        .await;
+        assert_eq!(handled, vec![true; 5]);
+        assert_eq!(down, None);
+        assert!(!shared.stop.is_cancelled());
+        let tally = lock(&shared.summary).tally.clone();
+        assert_eq!(tally.current, 4);
+        assert_eq!(tally.failed.get("panic"), Some(&1));
+        let text = std::fs::read_to_string(&letters).unwrap();
+        let (letter, id) = DeadLetter::parse(text.trim()).unwrap();
+        assert_eq!((id.as_str(), letter.reason.as_str()), ("r2", "panic"));
+    }
 }

@@ -86,11 +86,11 @@ pub(super) async fn healthz(State(state): State<AppState>) -> Response {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         (health.up, health.checked.map(crate::pull::rfc3339))
     };
-    let depth = state.pending.lock().map(|p| p.len()).unwrap_or_default();
+    let depth = state.queue.depth();
     let body = json!({
         "status": "ok",
         "fhir": {"url": state.worker.client.base().as_str(), "reachable": up, "checked": checked},
-        "queue": {"depth": depth, "capacity": state.queue.max_capacity()},
+        "queue": {"depth": depth, "capacity": state.queue.capacity()},
     });
     (StatusCode::OK, axum::Json(body)).into_response()
 }

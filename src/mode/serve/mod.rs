@@ -23,9 +23,12 @@
 //!   (`200`). Event notifications, id-only or full-resource, name DiagnosticReports
 //!   (event `focus`, entry `fullUrl`/`request.url`, or the entry's resource); their ids
 //!   are queued (`202`) for a background worker that reads each report from the server
-//!   and applies it like `sync`. Full-resource payloads are not trusted as the text
-//!   source, for the same reason as above, and a notification may be older than the
-//!   report. When the bounded queue has no room for all of a notification's reports,
+//!   and applies it like `sync`. The queue is durable ([`queue`]: the `202` comes
+//!   once the ids are fsync'd in the state directory's journal, a batch of
+//!   notifications per fsync) and an entry leaves it only once its report was
+//!   written or dead-lettered, so a crash loses nothing. Full-resource payloads
+//!   are not trusted as the text source, for the same reason as above, and a
+//!   notification may be older than the report. When the bounded queue has no room for all of a notification's reports,
 //!   none is queued and the answer is `503` with `Retry-After`: the sender retries,
 //!   and reprocessing is idempotent. References to another server are ignored.
 //! - `GET /healthz` — liveness (always `200` while the process serves) and whether
@@ -35,7 +38,8 @@
 //! Every error is an OperationOutcome (`application/fhir+json`): 400 bad JSON or query,
 //! 401 missing token, 404 unknown route or report, 405, 413 body over the limit,
 //! 415 not JSON, 422 not a DiagnosticReport / nothing to split, 502 the FHIR server
-//! failed, 503 queue full. Logs carry report ids and reasons, never report text.
+//! failed, 503 queue full (or not recordable). Logs carry report ids and reasons,
+//! never report text.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,7 +53,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
@@ -58,6 +61,7 @@ use crate::fhir::{FhirClient, FhirError, RetryPolicy};
 use crate::metrics::Metrics;
 use crate::run::dead_letter::DeadLetterFile;
 use crate::run::{RunError, Worker};
+use crate::state::queue::Journal;
 
 mod background;
 mod enrich;
@@ -66,12 +70,11 @@ mod http;
 mod notify;
 mod queue;
 
-use background::{Background, process_queue};
+use background::{Background, process_one, process_queue};
 use enrich::{enrich, enrich_instance};
 use health::{capability_statement, healthz, metrics_text, probe_loop};
 use http::{Problem, method_not_allowed, not_found};
 use notify::notify;
-use queue::Waiting;
 
 /// What the server needs beyond the FHIR configuration.
 #[derive(Debug, Clone)]
@@ -139,6 +142,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The whole chain in the message: the binary prints only this line.
+    #[error("the serve queue: {}", crate::error::error_chain(.0))]
+    State(crate::state::StateError),
     #[error("--queue-capacity must be at least 1")]
     QueueCapacity,
     #[error("{0}")]
@@ -155,6 +161,7 @@ impl ServeError {
             | ServeError::QueueCapacity
             | ServeError::Access(_) => Class::Config,
             ServeError::Connect(error) => error.class(),
+            ServeError::State(error) => error.class(),
             ServeError::Client(error) => error.class(),
             ServeError::Serve(_) => Class::Internal,
         }
@@ -192,17 +199,23 @@ pub async fn serve(
         return Err(ServeError::QueueCapacity);
     }
     check_access(listener.local_addr().map_err(ServeError::Serve)?, &options)?;
+    // The queue outlives a crash: what a previous process accepted and did
+    // not finish is handed to the worker first. Locked before connecting,
+    // so a second serve on the same state directory fails at once.
+    let store = Journal::open(&config.state.dir).map_err(ServeError::State)?;
     let mut worker = Worker::connect(config, true).await?;
     worker.client = worker.client.clone().with_metrics(metrics.clone());
     let probe_client = probe_client(&worker.config)?;
     let worker = Arc::new(worker);
 
-    let (queue, receiver) = mpsc::channel(options.queue_capacity);
+    tracing::info!(journal = %store.path().display(), "serve queue opened");
+    let (queue, committer, entries) =
+        queue::open(Box::new(store), options.queue_capacity, metrics.clone())
+            .map_err(ServeError::Serve)?;
     let state = AppState {
         worker: worker.clone(),
         metrics: metrics.clone(),
-        queue,
-        pending: Arc::new(Mutex::new(Waiting::default())),
+        queue: queue.clone(),
         health: Arc::new(Mutex::new(Health {
             up: None,
             checked: None,
@@ -211,24 +224,31 @@ pub async fn serve(
         notify_secret: options.notify_secret.clone(),
         request_timeout: options.request_timeout,
     };
-    let dead_letters = match &options.dead_letter {
-        Some(path) => {
-            Some(
-                DeadLetterFile::append(path).map_err(|source| ServeError::DeadLetter {
-                    path: path.clone(),
-                    source,
-                })?,
-            )
-        }
-        None => None,
-    };
+    let dead_letter = options
+        .dead_letter
+        .clone()
+        .unwrap_or_else(|| worker.config.state.dir.join("dead-letter.ndjson"));
+    let dead_letters =
+        DeadLetterFile::append(&dead_letter).map_err(|source| ServeError::DeadLetter {
+            path: dead_letter.clone(),
+            source,
+        })?;
     let background = Background {
-        worker: worker.clone(),
         metrics: metrics.clone(),
-        pending: state.pending.clone(),
+        queue,
         dead_letters,
     };
-    let background = tokio::spawn(process_queue(Arc::new(background), receiver));
+    let concurrency = worker.config.write.concurrent_reports;
+    let background = {
+        let worker = worker.clone();
+        tokio::spawn(async move {
+            let work = |id| {
+                let worker = worker.clone();
+                async move { process_one(&worker, id).await }
+            };
+            process_queue(Arc::new(background), entries, concurrency, work).await;
+        })
+    };
     let prober = tokio::spawn(probe_loop(
         probe_client,
         state.health.clone(),
@@ -243,8 +263,9 @@ pub async fn serve(
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
-    // The router (and with it the queue's sender) is gone: the worker drains what is queued.
+    // No more notifications: the worker drains what it was handed.
     prober.abort();
+    committer.close();
     let stop = background.abort_handle();
     match tokio::time::timeout(options.drain, background).await {
         Ok(_) => tracing::info!("queue drained"),
@@ -253,10 +274,11 @@ pub async fn serve(
             stop.abort();
             tracing::warn!(
                 drain_secs = options.drain.as_secs(),
-                "queued reports not finished at shutdown; the next sync picks them up"
+                "queued reports not finished at shutdown; they stay queued for the next start"
             );
         }
     }
+    committer.finish().await;
     served.map_err(ServeError::Serve)
 }
 
@@ -276,10 +298,8 @@ fn probe_client(config: &Config) -> Result<FhirClient, ServeError> {
 struct AppState {
     worker: Arc<Worker>,
     metrics: Metrics,
-    queue: mpsc::Sender<String>,
-    /// Ids queued and not yet started: a second notification for a report that
-    /// is still waiting adds nothing.
-    pending: Arc<Mutex<Waiting>>,
+    /// The durable queue of notified reports (see [`queue`]).
+    queue: queue::Queue,
     health: Arc<Mutex<Health>>,
     token: Option<String>,
     notify_secret: Option<String>,

@@ -16,7 +16,7 @@ use super::AppState;
 use super::http::{
     Problem, check_notify_secret, fhir_json, json_body, operation_outcome, unprocessable,
 };
-use super::queue::Admit;
+use super::queue::Refused;
 use crate::fhir::FhirClient;
 
 /// What a notification asks of us.
@@ -197,7 +197,7 @@ pub(super) async fn notify(
             &operation_outcome("information", "informational", &message),
         ));
     }
-    let queued = enqueue(&state, notification.reports)?;
+    let queued = enqueue(&state, notification.reports).await?;
     tracing::info!(queued, "notification accepted");
     let message = format!("{queued} report(s) queued for enrichment");
     Ok(fhir_json(
@@ -206,37 +206,16 @@ pub(super) async fn notify(
     ))
 }
 
-/// Queues the ids that are not already waiting, all or none.
-pub(super) fn enqueue(state: &AppState, ids: Vec<String>) -> Result<usize, Problem> {
-    let mut waiting = state
-        .pending
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let full = || {
-        state.metrics.queue_rejected();
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "throttled",
-            "the work queue is full; retry later",
-        )
-        .retry_after(5)
-    };
-    let fresh = match waiting.admit(ids, state.queue.max_capacity()) {
-        Admit::Nothing => return Ok(0),
-        Admit::Full => return Err(full()),
-        Admit::Queue(fresh) => fresh,
-    };
-    let permits = state
-        .queue
-        .try_reserve_many(fresh.len())
-        .map_err(|_| full())?;
-    let count = fresh.len();
-    for (permit, id) in permits.zip(fresh) {
-        waiting.queued(id.clone());
-        permit.send(id);
-    }
-    state.metrics.set_queue_depth(waiting.len());
-    Ok(count)
+/// Queues the ids that are not already waiting, all or none, and answers
+/// once they are durable (see [`super::queue`]).
+pub(super) async fn enqueue(state: &AppState, ids: Vec<String>) -> Result<usize, Problem> {
+    state.queue.enqueue(ids).await.map_err(|refused| {
+        let message = match refused {
+            Refused::Full => "the work queue is full; retry later",
+            Refused::Unavailable => "the work queue cannot take notifications now; retry later",
+        };
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "throttled", message).retry_after(5)
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,12 @@
 //! worker at another server or other filters does not reuse a checkpoint
 //! that means nothing there. Besides the sync checkpoint a stream holds
 //! named window records, for backfills that resume window by window.
+//!
+//! `serve`'s queue of notified reports lives in the same directory, in a
+//! journal of its own ([`queue`]): it changes far more often than a
+//! checkpoint, and rewriting this file per notification would not scale.
+
+pub mod queue;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -41,6 +47,13 @@ pub enum StateError {
     Version { path: PathBuf, found: u32 },
     #[error("another reportsplit process is using the state directory {0}")]
     Locked(PathBuf),
+    #[error("{path} line {line} is not a queue journal record")]
+    Journal {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl StateError {
