@@ -186,10 +186,33 @@ impl Worker {
             .ok_or(RunError::DeviceMissing { query })
     }
 
-    /// The oldest Device matching `query` (`identifier=system|value`), if any.
-    async fn find_device(&self, query: &str) -> Result<Option<String>, RunError> {
+    /// Every Device of the reportsplit release `version` (`Device/<id>`,
+    /// sorted): the duplicates that workers started together may have made
+    /// are all its Devices, and a Provenance may name any of them.
+    pub async fn devices_of(&self, version: &str) -> Result<Vec<String>, RunError> {
+        let run = RunInfo {
+            extractor_version: version.to_owned(),
+            recorded: self.run.recorded,
+        };
+        let query = reportsplit_fhir::map::identifier_query(
+            &reportsplit_fhir::map::device_identifier(&run),
+        );
+        let mut devices: Vec<String> = self
+            .search_devices(&query)
+            .await?
+            .iter()
+            .filter_map(|d| d.get("id").and_then(serde_json::Value::as_str))
+            .map(|id| format!("Device/{id}"))
+            .collect();
+        devices.sort();
+        devices.dedup();
+        Ok(devices)
+    }
+
+    /// Every Device matching `query` (`identifier=system|value`), all pages.
+    async fn search_devices(&self, query: &str) -> Result<Vec<serde_json::Value>, RunError> {
         let Some((name, value)) = query.split_once('=') else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let params = [
             (name.to_owned(), value.to_owned()),
@@ -200,6 +223,12 @@ impl Worker {
         while let Some(page) = pager.next_page().await? {
             devices.extend(page.resources);
         }
+        Ok(devices)
+    }
+
+    /// The oldest Device matching `query` (`identifier=system|value`), if any.
+    async fn find_device(&self, query: &str) -> Result<Option<String>, RunError> {
+        let devices = self.search_devices(query).await?;
         let count = devices.len();
         let oldest = oldest_device(&devices);
         if count > 1
