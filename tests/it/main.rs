@@ -17,5 +17,6 @@ mod guarantees;
 mod map_sekmet;
 mod map_validate;
 mod overhead;
+mod retract;
 mod serve;
 mod sync;
