@@ -252,8 +252,7 @@ fn untag(object: &mut Map<String, Value>, version: &str) -> Result<bool, &'stati
         .ok_or("the report's `meta.tag` is not an array")?;
     let before = tags.len();
     tags.retain(|coding| {
-        let released_by_version = coding.get("system").and_then(Value::as_str)
-            == Some(TAG_SYSTEM)
+        let released_by_version = coding.get("system").and_then(Value::as_str) == Some(TAG_SYSTEM)
             && coding
                 .get("code")
                 .and_then(Value::as_str)
@@ -435,6 +434,15 @@ mod tests {
         bad["result"] = json!("not a list");
         let observations = [observation("a", "r1/3/finding/aa", "final")];
         assert!(retract(&bad, &observations, &set(&["a"]), "1.0.0", &run()).is_err());
-        assert!(retract(&json!({"resourceType": "Patient"}), &[], &set(&[]), "1", &run()).is_err());
+        assert!(
+            retract(
+                &json!({"resourceType": "Patient"}),
+                &[],
+                &set(&[]),
+                "1",
+                &run()
+            )
+            .is_err()
+        );
     }
 }
