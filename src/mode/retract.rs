@@ -242,6 +242,9 @@ pub async fn run_with(
             count,
         });
     }
+    if let Target::Device(device) = &options.target {
+        device_id(device)?;
+    }
     let store = StateStore::open(&config.state.dir)?;
     let stream = stream_key(&config.fhir.url, &config.filters());
     let concurrency = config.write.concurrent_reports;
@@ -360,10 +363,7 @@ pub async fn run_with(
 
 /// The version a Device stands for, from its reportsplit identifier.
 async fn version_of(worker: &Worker, device: &str) -> Result<String, RetractError> {
-    let id = device
-        .strip_prefix("Device/")
-        .filter(|id| reportsplit_fhir::map::is_fhir_id(id))
-        .ok_or_else(|| RetractError::BadDevice(device.to_owned()))?;
+    let id = device_id(device)?;
     let not_ours = || RetractError::NotOurDevice {
         device: device.to_owned(),
     };
@@ -387,6 +387,14 @@ async fn version_of(worker: &Worker, device: &str) -> Result<String, RetractErro
         })
         .map(str::to_owned)
         .ok_or_else(not_ours)
+}
+
+/// The id of `Device/<id>`; anything else is a usage error, found before any request.
+fn device_id(device: &str) -> Result<&str, RetractError> {
+    device
+        .strip_prefix("Device/")
+        .filter(|id| reportsplit_fhir::map::is_fhir_id(id))
+        .ok_or_else(|| RetractError::BadDevice(device.to_owned()))
 }
 
 /// What the release's Provenances of one window name.
@@ -494,6 +502,17 @@ mod tests {
             describe("r1", &unlink_only),
             "DiagnosticReport/r1: update the report (result, tag)"
         );
+    }
+
+    #[test]
+    fn only_a_device_reference_names_a_device() {
+        assert_eq!(device_id("Device/a-1.b").ok(), Some("a-1.b"));
+        for bad in ["Patient/1", "Device/", "Device/a/b", "1", "Device/a b"] {
+            assert!(
+                matches!(device_id(bad), Err(RetractError::BadDevice(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -185,6 +185,17 @@ async fn a_release_is_retracted_exactly_and_the_next_sync_redoes_its_reports_onc
         "a dry run writes nothing"
     );
 
+    // The same release named by its Device instead of its version.
+    let mut by_device = options(since, until, false);
+    by_device.target = Target::Device(dry.devices[0].clone());
+    let (device_dry, _) = retract(&config, &by_device).await;
+    assert_eq!(device_dry.version, A, "{device_dry}");
+    assert_eq!(
+        (device_dry.tally.planned, device_dry.observations),
+        (dry.tally.planned, dry.observations),
+        "{device_dry}"
+    );
+
     // Apply.
     let (applied, lines) = retract(&config, &options(since, until, true)).await;
     eprintln!("dry run: {dry}\napplied: {applied}");
@@ -570,4 +581,43 @@ async fn a_killed_retraction_is_finished_by_a_rerun_with_nothing_done_twice() {
         .count(&format!("Provenance?agent={}", resumed.devices[0]))
         .await;
     assert_eq!(provenances, 2 * REPORTS);
+}
+
+#[test]
+fn the_release_must_be_named_and_a_device_must_be_a_device_reference() {
+    let dir = common::temp_state();
+    // Nothing listens on port 9: a request would exit 4, a usage error exits 2 first.
+    let config = site_config(dir.path(), "http://127.0.0.1:9/fhir", "Patient/p");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_reportsplit"))
+            .arg("retract")
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("REPORTSPLIT_LOG", "warn")
+            .output()
+            .expect("the binary runs")
+    };
+    for args in [
+        &["--since", "2026-11-01"][..],
+        &[
+            "--since",
+            "2026-11-01",
+            "--version",
+            "1",
+            "--device",
+            "Device/1",
+        ],
+        &["--since", "2026-11-01", "--device", "Patient/1"],
+    ] {
+        let output = run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let unreachable = run(&["--since", "2026-11-01", "--version", "1"]);
+    assert_eq!(unreachable.status.code(), Some(4), "the check can fail");
 }
