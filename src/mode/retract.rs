@@ -249,7 +249,7 @@ pub async fn run_with(
     let stream = stream_key(&config.fhir.url, &config.filters());
     let concurrency = config.write.concurrent_reports;
     let page_size = config.pull.page_size;
-    let worker = Worker::connect(config, options.apply).await?;
+    let worker = Worker::connect_with(config, options.apply, true).await?;
     let (version, devices) = match &options.target {
         Target::Version(version) => (version.clone(), worker.devices_of(version).await?),
         Target::Device(device) => (version_of(&worker, device).await?, vec![device.clone()]),

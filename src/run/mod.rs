@@ -122,7 +122,17 @@ impl Worker {
     /// [`Worker::check`], then, when the run writes, finds (or creates) this
     /// version's Device: see [`Worker::resolve_device`].
     pub async fn connect(config: Config, write: bool) -> Result<Worker, RunError> {
-        let mut worker = Worker::check(config, write).await?;
+        Worker::connect_with(config, write, false).await
+    }
+
+    /// [`Worker::connect`]; `provenance_search`: the run also searches
+    /// Provenances by `agent` and `recorded` (`retract`).
+    pub async fn connect_with(
+        config: Config,
+        write: bool,
+        provenance_search: bool,
+    ) -> Result<Worker, RunError> {
+        let mut worker = Worker::check_with(config, write, provenance_search).await?;
         if write {
             worker.device = Some(worker.resolve_device().await?);
         }
@@ -245,6 +255,15 @@ impl Worker {
 
     /// Builds the client and checks the server's CapabilityStatement; writes nothing.
     pub async fn check(config: Config, write: bool) -> Result<Worker, RunError> {
+        Worker::check_with(config, write, false).await
+    }
+
+    /// [`Worker::check`], with Provenance search among the needs if asked.
+    async fn check_with(
+        config: Config,
+        write: bool,
+        provenance_search: bool,
+    ) -> Result<Worker, RunError> {
         // Tables first: a bad site table is a configuration error, found before any request.
         let lexicon = match &config.mappings.dir {
             Some(dir) => crate::tables::load_lexicon(dir).map_err(RunError::Mappings)?,
@@ -256,6 +275,7 @@ impl Worker {
             search_params: config.filters().search_params(),
             write,
             json_patch: config.write.method == crate::config::WriteMethod::Patch,
+            provenance_search,
         };
         let capabilities =
             crate::fhir::check_capabilities(&metadata.body, &needs).map_err(|source| {
