@@ -9,6 +9,7 @@ use reportsplit::mode::backfill::{BackfillOptions, WindowField};
 use reportsplit::mode::daemon::DaemonOptions;
 use reportsplit::mode::once::OnceOptions;
 use reportsplit::mode::reprocess::ReprocessOptions;
+use reportsplit::mode::retract::{RetractOptions, Target};
 use reportsplit::mode::serve::ServeOptions;
 use time::OffsetDateTime;
 
@@ -143,6 +144,51 @@ impl From<&ReprocessArgs> for ReprocessOptions {
             config: args.config.clone(),
             dead_letter: args.dead_letter.clone(),
             output: args.output.clone(),
+        }
+    }
+}
+
+/// `reportsplit retract`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("release").required(true).args(["version", "device"])))]
+pub struct RetractArgs {
+    /// The configuration file (TOML; see config/example.toml).
+    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// The reportsplit version to retract: every Device with the identifier
+    /// urn:reportsplit:device|reportsplit/VERSION.
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Or one Device, as Device/<id> (its identifier says the version).
+    #[arg(long, value_name = "Device/ID")]
+    pub device: Option<String>,
+    /// Start of the range of Provenance.recorded (when that release wrote; inclusive):
+    /// a date (2026-11-01, UTC midnight) or an RFC 3339 timestamp.
+    #[arg(long, value_name = "WHEN", value_parser = parse_instant)]
+    pub since: OffsetDateTime,
+    /// End of the range (exclusive); default: now.
+    #[arg(long, value_name = "WHEN", value_parser = parse_instant)]
+    pub until: Option<OffsetDateTime>,
+    /// Window length: 1d, 12h, 30m... Progress is saved per window.
+    #[arg(long, default_value = "1d", value_name = "DURATION", value_parser = parse_duration)]
+    pub window: Duration,
+    /// Write. Without it, print what would be done and write nothing.
+    #[arg(long)]
+    pub apply: bool,
+}
+
+impl From<&RetractArgs> for RetractOptions {
+    fn from(args: &RetractArgs) -> Self {
+        RetractOptions {
+            config: args.config.clone(),
+            target: match (&args.version, &args.device) {
+                (Some(version), _) => Target::Version(version.clone()),
+                (None, device) => Target::Device(device.clone().unwrap_or_default()),
+            },
+            since: args.since,
+            until: args.until,
+            window: args.window,
+            apply: args.apply,
         }
     }
 }

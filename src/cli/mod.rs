@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use reportsplit::error::{Class, error_chain};
-use reportsplit::mode::{backfill, daemon, once, reprocess, serve};
+use reportsplit::mode::{backfill, daemon, once, reprocess, retract, serve};
 use reportsplit::run::Ending;
 use reportsplit::signal::shutdown_on_signals;
 use reportsplit_split::Lexicon;
@@ -33,6 +33,9 @@ Examples:
                                                  resumable backfill of a date range
   reportsplit reprocess -c site.toml --dead-letter state/dead-letter.ndjson
                                                  retry the reports that failed
+  reportsplit retract -c site.toml --version 0.1.0 --since 2026-11-01
+                                                 what release 0.1.0 wrote since then (dry run);
+                                                 add --apply to retract it
   reportsplit serve -c site.toml --listen 127.0.0.1:8080
                                                  $enrich, Subscription endpoint, /healthz, /metrics
   reportsplit eval reports reports.json           score the extractor on our own labelled reports
@@ -86,6 +89,10 @@ enum Online {
     Backfill(args::BackfillArgs),
     /// Retry the reports of a dead-letter file written by `backfill`, `sync` or `serve`.
     Reprocess(args::ReprocessArgs),
+    /// Take back what one reportsplit release wrote in a time range: its Observations
+    /// superseded and unlinked, its reports untagged for the next sync. A dry run unless
+    /// --apply is given; resumable (docs/operations.md, "Retract a release").
+    Retract(args::RetractArgs),
     /// Serve `$enrich`, a FHIR Subscription rest-hook endpoint, /healthz and /metrics
     /// (docs/serve.md).
     Serve(args::ServeArgs),
@@ -182,6 +189,16 @@ fn run(command: Command) -> Result<ExitCode> {
                 reprocess::run(&(&args).into(), shutdown_on_signals()).await,
                 reprocess::ReprocessSummary::ending,
                 reprocess::ReprocessError::class,
+            ),
+            Online::Retract(args) => finish(
+                retract::run(
+                    &(&args).into(),
+                    shutdown_on_signals(),
+                    &mut std::io::stdout(),
+                )
+                .await,
+                retract::RetractSummary::ending,
+                retract::RetractError::class,
             ),
             Online::Serve(args) => {
                 let served = serve::run(

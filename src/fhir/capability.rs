@@ -13,6 +13,8 @@ pub struct Requirements {
     pub write: bool,
     /// The report is updated by JSON Patch (`write.method = "patch"`).
     pub json_patch: bool,
+    /// `retract`: Provenances are searched by `agent` and `recorded`.
+    pub provenance_search: bool,
 }
 
 /// What the server offers beyond the requirements.
@@ -153,6 +155,26 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
             missing.push("Observation search (to resolve conditional creates)".to_string());
         }
     }
+    if needs.provenance_search {
+        let provenance = resource("Provenance");
+        if !has_interaction(provenance, "search-type") {
+            missing.push("Provenance search (search-type)".to_string());
+        }
+        let listed: Vec<&str> = provenance
+            .and_then(|r| r.get("searchParam"))
+            .and_then(Value::as_array)
+            .map(|p| {
+                p.iter()
+                    .filter_map(|p| p.get("name").and_then(Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for param in ["agent", "recorded"] {
+            if !listed.contains(&param) {
+                missing.push(format!("Provenance search parameter `{param}`"));
+            }
+        }
+    }
     let json_patch = has_interaction(report, "patch")
         && statement
             .get("patchFormat")
@@ -203,6 +225,7 @@ mod tests {
             search_params: vec!["category".into(), "status".into()],
             write: true,
             json_patch: false,
+            provenance_search: false,
         }
     }
 
@@ -273,6 +296,30 @@ mod tests {
             check(&json!({"resourceType": "OperationOutcome"}), &needs()),
             Err(CapabilityError::NotACapabilityStatement(_))
         ));
+    }
+
+    #[test]
+    fn a_retraction_needs_provenance_search_by_agent_and_recorded() {
+        let retracting = Requirements {
+            provenance_search: true,
+            ..needs()
+        };
+        let Err(CapabilityError::Missing(missing)) = check(&full(), &retracting) else {
+            panic!("no Provenance search in full()")
+        };
+        assert!(
+            missing.iter().any(|m| m.contains("Provenance search (")),
+            "{missing:?}"
+        );
+        assert!(
+            missing.iter().any(|m| m.contains("`recorded`")),
+            "{missing:?}"
+        );
+        let mut statement = full();
+        statement["rest"][0]["resource"][2] = json!({"type": "Provenance",
+            "interaction": [{"code": "create"}, {"code": "search-type"}],
+            "searchParam": [{"name": "agent"}, {"name": "recorded"}]});
+        assert!(check(&statement, &retracting).is_ok());
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //! - [`daemon`]: a pass every so often (`sync --every`).
 //! - [`backfill`]: a past range, window by window, resumable.
 //! - [`reprocess`]: the reports of a dead-letter file, again.
+//! - [`retract`]: take back what one release wrote in a time range.
 //! - [`serve`]: `$enrich` and Subscription notifications over HTTP.
 
 pub mod backfill;
 pub mod daemon;
 pub mod once;
 pub mod reprocess;
+pub mod retract;
 pub mod serve;

@@ -17,6 +17,8 @@
 //! Observations and the Provenance exist already, so nothing is duplicated);
 //! if the text changed, the report is planned again from scratch.
 
+use std::collections::HashSet;
+
 use reportsplit_split::{Lexicon, extract_as};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -26,8 +28,9 @@ use crate::error::Class;
 use crate::fhir::{FhirClient, FhirError};
 use reportsplit_fhir::map::RunInfo;
 use reportsplit_fhir::plan::{
-    Plan, PlanError, WriteSet, is_current, plan, previous_refs, report_patch,
+    Plan, PlanError, WriteSet, is_current, linked_refs, plan, previous_refs, report_patch,
 };
+use reportsplit_fhir::retract::retract;
 use reportsplit_fhir::text::{ReportText, SkipReason, TextLimits, report_text};
 
 /// What is needed to work on one report.
@@ -245,52 +248,124 @@ pub async fn apply_report(
             superseded,
             ..
         } = set;
-        let response = context.client.transaction(&bundle).await?;
-        match response.status {
-            status if status.is_success() => {
-                return Ok(Outcome::Written {
-                    observations,
-                    superseded,
-                    conflicts,
-                    bundle,
-                    response: response.body,
+        if let Some(response) = commit(context, &reference, &bundle, &mut conflicts).await? {
+            return Ok(Outcome::Written {
+                observations,
+                superseded,
+                conflicts,
+                bundle,
+                response,
+            });
+        }
+        match context
+            .client
+            .read("DiagnosticReport", id_of(&report))
+            .await?
+        {
+            Some(fresh) => report = fresh.body,
+            None => return Ok(Outcome::Gone),
+        }
+    }
+}
+
+/// Posts one planned transaction: the server's response when it was
+/// committed; `None` after a failed precondition that may be retried (the
+/// caller re-reads and plans again; `conflicts` counts them); an error once
+/// `conflict_retries` re-reads are spent, or when the server refused it.
+async fn commit(
+    context: &ApplyContext<'_>,
+    reference: &str,
+    bundle: &Value,
+    conflicts: &mut u32,
+) -> Result<Option<Value>, ApplyError> {
+    let response = context.client.transaction(bundle).await?;
+    match response.status {
+        status if status.is_success() => Ok(Some(response.body)),
+        // 412 is what If-Match failures return; some servers say 409.
+        StatusCode::PRECONDITION_FAILED | StatusCode::CONFLICT => {
+            // The server's reason: usually the report's If-Match, but a
+            // conditional create matching several resources says 412 too.
+            let last_conflict = response.diagnostics();
+            if *conflicts >= context.conflict_retries {
+                return Err(ApplyError::Conflict {
+                    reference: reference.to_owned(),
+                    retries: *conflicts,
+                    last: last_conflict,
                 });
             }
-            // 412 is what If-Match failures return; some servers say 409.
-            StatusCode::PRECONDITION_FAILED | StatusCode::CONFLICT => {
-                // The server's reason: usually the report's If-Match, but a
-                // conditional create matching several resources says 412 too.
-                let last_conflict = response.diagnostics();
-                if conflicts >= context.conflict_retries {
-                    return Err(ApplyError::Conflict {
-                        reference,
-                        retries: conflicts,
-                        last: last_conflict,
-                    });
-                }
-                conflicts += 1;
-                tracing::info!(
-                    report = %reference,
-                    conflicts,
-                    status = response.status.as_u16(),
-                    server_says = last_conflict.as_deref().unwrap_or(""),
-                    "the transaction's precondition failed (usually: the report changed since it was read); re-reading"
-                );
-                match context
-                    .client
-                    .read("DiagnosticReport", id_of(&report))
-                    .await?
-                {
-                    Some(fresh) => report = fresh.body,
-                    None => return Ok(Outcome::Gone),
-                }
-            }
-            _ => {
-                return Err(ApplyError::Rejected {
-                    reference,
-                    source: response.into_error(),
-                });
-            }
+            *conflicts += 1;
+            tracing::info!(
+                report = %reference,
+                conflicts = *conflicts,
+                status = response.status.as_u16(),
+                server_says = last_conflict.as_deref().unwrap_or(""),
+                "the transaction's precondition failed (usually: the report changed since it was read); re-reading"
+            );
+            Ok(None)
+        }
+        _ => Err(ApplyError::Rejected {
+            reference: reference.to_owned(),
+            source: response.into_error(),
+        }),
+    }
+}
+
+/// Retracts what reportsplit `version` wrote for one report (see
+/// [`reportsplit_fhir::retract`]): reads the report, the Observations its
+/// `result` links and those in `written` (what the release's Provenances
+/// name as created for it), plans, and writes one transaction with
+/// `ifMatch` on the report and on each superseded Observation. After a 412
+/// (someone edited the report or one of those Observations) everything is
+/// read and planned again, so their edit survives. Always a PUT of the
+/// report, whatever `write.method` says: the retraction drops `result`
+/// entries, which the patch path (append only) does not do.
+pub async fn apply_retract(
+    context: &ApplyContext<'_>,
+    report_id: &str,
+    written: &HashSet<String>,
+    version: &str,
+) -> Result<Outcome, ApplyError> {
+    let reference = format!("DiagnosticReport/{report_id}");
+    let mut conflicts = 0;
+    loop {
+        let Some(report) = context.client.read("DiagnosticReport", report_id).await? else {
+            return Ok(Outcome::Gone);
+        };
+        let report = report.body;
+        let mut refs = linked_refs(&report);
+        // Written but not linked: a patch-mode write that stopped between its two steps.
+        let mut unlinked: Vec<String> = written
+            .iter()
+            .filter(|r| !refs.contains(*r))
+            .cloned()
+            .collect();
+        unlinked.sort();
+        refs.extend(unlinked);
+        let observations = read_observations(context.client, refs).await?;
+        let Some(retraction) = retract(&report, &observations, written, version, context.run)?
+        else {
+            return Ok(Outcome::Current);
+        };
+        let mut bundle = retraction.bundle;
+        if let Some(device) = context.device {
+            use_device(&mut bundle, device);
+        }
+        let superseded = retraction.superseded.len();
+        if context.dry_run {
+            return Ok(Outcome::Planned {
+                observations: 0,
+                superseded,
+                bundle,
+            });
+        }
+        if let Some(response) = commit(context, &reference, &bundle, &mut conflicts).await? {
+            return Ok(Outcome::Written {
+                observations: 0,
+                superseded,
+                conflicts,
+                bundle,
+                response,
+            });
         }
     }
 }
@@ -480,16 +555,23 @@ async fn plan_report(
 /// report's plan supersedes. Read concurrently (the client caps the number in
 /// flight); ones deleted meanwhile are left out.
 async fn read_previous(client: &FhirClient, report: &Value) -> Result<Vec<Value>, FhirError> {
-    let reads = previous_refs(report)
-        .into_iter()
-        .map(|reference| async move {
-            let url = client.url(&reference)?;
-            let response = client.get(url).await?;
-            match response.status {
-                StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
-                _ => response.success().map(|r| Some(r.body)),
-            }
-        });
+    read_observations(client, previous_refs(report)).await
+}
+
+/// Reads `Observation/{id}` references concurrently (the client caps the
+/// number in flight), leaving out the ones deleted meanwhile.
+async fn read_observations(
+    client: &FhirClient,
+    references: Vec<String>,
+) -> Result<Vec<Value>, FhirError> {
+    let reads = references.into_iter().map(|reference| async move {
+        let url = client.url(&reference)?;
+        let response = client.get(url).await?;
+        match response.status {
+            StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
+            _ => response.success().map(|r| Some(r.body)),
+        }
+    });
     let results = futures::future::join_all(reads).await;
     results.into_iter().filter_map(Result::transpose).collect()
 }

@@ -122,7 +122,17 @@ impl Worker {
     /// [`Worker::check`], then, when the run writes, finds (or creates) this
     /// version's Device: see [`Worker::resolve_device`].
     pub async fn connect(config: Config, write: bool) -> Result<Worker, RunError> {
-        let mut worker = Worker::check(config, write).await?;
+        Worker::connect_with(config, write, false).await
+    }
+
+    /// [`Worker::connect`]; `provenance_search`: the run also searches
+    /// Provenances by `agent` and `recorded` (`retract`).
+    pub async fn connect_with(
+        config: Config,
+        write: bool,
+        provenance_search: bool,
+    ) -> Result<Worker, RunError> {
+        let mut worker = Worker::check_with(config, write, provenance_search).await?;
         if write {
             worker.device = Some(worker.resolve_device().await?);
         }
@@ -186,10 +196,33 @@ impl Worker {
             .ok_or(RunError::DeviceMissing { query })
     }
 
-    /// The oldest Device matching `query` (`identifier=system|value`), if any.
-    async fn find_device(&self, query: &str) -> Result<Option<String>, RunError> {
+    /// Every Device of the reportsplit release `version` (`Device/<id>`,
+    /// sorted): the duplicates that workers started together may have made
+    /// are all its Devices, and a Provenance may name any of them.
+    pub async fn devices_of(&self, version: &str) -> Result<Vec<String>, RunError> {
+        let run = RunInfo {
+            extractor_version: version.to_owned(),
+            recorded: self.run.recorded,
+        };
+        let query = reportsplit_fhir::map::identifier_query(
+            &reportsplit_fhir::map::device_identifier(&run),
+        );
+        let mut devices: Vec<String> = self
+            .search_devices(&query)
+            .await?
+            .iter()
+            .filter_map(|d| d.get("id").and_then(serde_json::Value::as_str))
+            .map(|id| format!("Device/{id}"))
+            .collect();
+        devices.sort();
+        devices.dedup();
+        Ok(devices)
+    }
+
+    /// Every Device matching `query` (`identifier=system|value`), all pages.
+    async fn search_devices(&self, query: &str) -> Result<Vec<serde_json::Value>, RunError> {
         let Some((name, value)) = query.split_once('=') else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let params = [
             (name.to_owned(), value.to_owned()),
@@ -200,6 +233,12 @@ impl Worker {
         while let Some(page) = pager.next_page().await? {
             devices.extend(page.resources);
         }
+        Ok(devices)
+    }
+
+    /// The oldest Device matching `query` (`identifier=system|value`), if any.
+    async fn find_device(&self, query: &str) -> Result<Option<String>, RunError> {
+        let devices = self.search_devices(query).await?;
         let count = devices.len();
         let oldest = oldest_device(&devices);
         if count > 1
@@ -216,6 +255,15 @@ impl Worker {
 
     /// Builds the client and checks the server's CapabilityStatement; writes nothing.
     pub async fn check(config: Config, write: bool) -> Result<Worker, RunError> {
+        Worker::check_with(config, write, false).await
+    }
+
+    /// [`Worker::check`], with Provenance search among the needs if asked.
+    async fn check_with(
+        config: Config,
+        write: bool,
+        provenance_search: bool,
+    ) -> Result<Worker, RunError> {
         // Tables first: a bad site table is a configuration error, found before any request.
         let lexicon = match &config.mappings.dir {
             Some(dir) => crate::tables::load_lexicon(dir).map_err(RunError::Mappings)?,
@@ -227,6 +275,7 @@ impl Worker {
             search_params: config.filters().search_params(),
             write,
             json_patch: config.write.method == crate::config::WriteMethod::Patch,
+            provenance_search,
         };
         let capabilities =
             crate::fhir::check_capabilities(&metadata.body, &needs).map_err(|source| {

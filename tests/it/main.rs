@@ -17,6 +17,7 @@ mod guarantees;
 mod map_sekmet;
 mod map_validate;
 mod overhead;
+mod retract;
 mod serve;
 mod serve_queue;
 mod sync;

@@ -98,7 +98,7 @@ fn transactions(reports: &[(String, Value)]) -> Vec<Value> {
 }
 
 /// Runs the validator over NDJSON; `None` when node/npm are absent.
-fn validate(ndjson: &str) -> Option<(bool, Value)> {
+pub(crate) fn validate(ndjson: &str) -> Option<(bool, Value)> {
     let mut command = Command::new("bash");
     command.arg(root().join("scripts/medplum.sh"));
     let output = run_with_stdin(command, ndjson);

@@ -1,6 +1,7 @@
 //! The pure FHIR side of reportsplit: which text of a report is split
 //! ([`text`]), the resources an extraction becomes ([`map`]) and the one
-//! transaction per report that writes them ([`plan`]).
+//! transaction per report that writes them ([`plan`]), and the retraction of
+//! what one release wrote ([`retract`]).
 //!
 //! JSON and an [`reportsplit_split::Extraction`] in, JSON out: no network, no
 //! files, no clock (the time comes in [`map::RunInfo`]). A separate crate so
@@ -9,4 +10,5 @@
 
 pub mod map;
 pub mod plan;
+pub mod retract;
 pub mod text;

@@ -29,8 +29,8 @@ const WITHDRAWN: &str = "withdrawn";
 
 /// What a report's tag records: the derivation its Observations come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct TagCode {
-    extractor_version: String,
+pub(crate) struct TagCode {
+    pub extractor_version: String,
     /// The Observation status written, or `withdrawn`.
     status: String,
     text_sha: String,
@@ -57,7 +57,7 @@ fn tag_code(extractor_version: &str, status: ReportStatus, text_sha: &str) -> Ta
 }
 
 /// Reads a tag code; `None` for a code of another shape (then the report is re-derived).
-fn parse_tag(code: &str) -> Option<TagCode> {
+pub(crate) fn parse_tag(code: &str) -> Option<TagCode> {
     let (head, text_sha) = code.rsplit_once(TAG_HASH_MARK)?;
     let (extractor_version, status) = head.rsplit_once(':')?;
     Some(TagCode {
@@ -139,19 +139,30 @@ pub fn previous_refs(report: &Value) -> Vec<String> {
     if find_tag(report).is_none() {
         return Vec::new();
     }
+    linked_refs(report)
+}
+
+/// The relative `Observation/{id}` references in the report's `result`
+/// (versions dropped, each once), tagged or not.
+pub fn linked_refs(report: &Value) -> Vec<String> {
     let mut seen = HashSet::new();
     result_refs(report)
         .filter_map(|r| r.get("reference").and_then(Value::as_str))
-        .filter(|r| {
-            r.strip_prefix("Observation/")
-                .is_some_and(|id| map::is_fhir_id(id.split('/').next().unwrap_or("")))
-        })
-        .map(|r| match r.split_once("/_history/") {
-            Some((plain, _)) => plain.to_owned(),
-            None => r.to_owned(),
-        })
+        .filter_map(observation_ref)
         .filter(|r| seen.insert(r.clone()))
         .collect()
+}
+
+/// `Observation/{id}` of a relative reference to an Observation (a version
+/// dropped), or `None` for anything else.
+pub(crate) fn observation_ref(reference: &str) -> Option<String> {
+    let plain = reference
+        .split_once("/_history/")
+        .map_or(reference, |(plain, _)| plain);
+    plain
+        .strip_prefix("Observation/")
+        .filter(|id| map::is_fhir_id(id))
+        .map(|_| plain.to_owned())
 }
 
 /// Whether the report's tag already records this text, status and extractor
@@ -254,11 +265,74 @@ pub fn plan_with(
     let restatused = superseded.iter().filter(|o| !o.superseded).count();
     let superseded_count = superseded.len() - restatused;
 
-    let mut entries: Vec<Value> = Vec::with_capacity(observations + superseded.len() + 3);
+    let tag = json!({
+        "system": TAG_SYSTEM,
+        "code": tag_code,
+        "display": format!("split by {SOFTWARE_NAME} {}", run.extractor_version),
+    });
+    let updated = updated_report(report, &results, &tag).map_err(fail)?;
+    let bundle = transaction(
+        Transaction {
+            source: &source,
+            created,
+            superseded,
+            report: updated,
+            provenance_key: &tag_code,
+        },
+        run,
+        codes,
+    )?;
+    let report_entry = bundle
+        .get("entry")
+        .and_then(Value::as_array)
+        .map_or(0, |e| e.len() - 1);
+    Ok(Plan::Write(WriteSet {
+        bundle,
+        observations,
+        findings,
+        superseded: superseded_count,
+        restatused,
+        results,
+        tag,
+        report_entry,
+    }))
+}
+
+/// What one report's transaction writes, in entry order: the Device
+/// (conditionally) and a Provenance when anything is created or rewritten,
+/// the new Observations, the rewritten ones, and last the report.
+pub(crate) struct Transaction<'a> {
+    pub source: &'a ReportSource<'a>,
+    pub created: Vec<map::NewObservation>,
+    pub superseded: Vec<Superseded>,
+    /// The report as it will be PUT (with `ifMatch` on the version read).
+    pub report: Value,
+    /// Makes the Provenance's `fullUrl` unique to this write of this report version.
+    pub provenance_key: &'a str,
+}
+
+/// The Bundle of a [`Transaction`]; the report's PUT is its last entry.
+pub(crate) fn transaction(
+    write: Transaction<'_>,
+    run: &RunInfo,
+    codes: &FhirCodes,
+) -> Result<Value, PlanError> {
+    let Transaction {
+        source,
+        created,
+        superseded,
+        report,
+        provenance_key,
+    } = write;
+    let fail = |message: String| PlanError::Report {
+        report: source.reference(),
+        message,
+    };
+    let mut entries: Vec<Value> = Vec::with_capacity(created.len() + superseded.len() + 3);
     let device_ident = map::device_identifier(run);
     let device_url = map::full_url(&device_ident);
-    let provenance = if observations > 0 || !superseded.is_empty() {
-        let mut targets = results.clone();
+    let provenance = if !created.is_empty() || !superseded.is_empty() {
+        let mut targets: Vec<String> = created.iter().map(|o| o.full_url.clone()).collect();
         targets.extend(superseded.iter().map(|o| o.reference.clone()));
         let spec = ProvenanceSpec {
             targets,
@@ -300,7 +374,7 @@ pub fn plan_with(
     if let Some(provenance) = provenance {
         let provenance_ident = map::Ident {
             system: "urn:reportsplit:provenance".into(),
-            value: format!("{}/{}", source.versioned_reference(), tag_code),
+            value: format!("{}/{}", source.versioned_reference(), provenance_key),
         };
         let request = json!({ "method": "POST", "url": "Provenance" });
         entries.push(entry(
@@ -309,33 +383,16 @@ pub fn plan_with(
             request,
         ));
     }
-
-    let tag = json!({
-        "system": TAG_SYSTEM,
-        "code": tag_code,
-        "display": format!("split by {SOFTWARE_NAME} {}", run.extractor_version),
-    });
-    let updated = updated_report(report, &results, &tag).map_err(fail)?;
     entries.push(entry(
         None,
-        updated,
+        report,
         update(&source.reference(), source.version_id),
     ));
-    let report_entry = entries.len() - 1;
     let mut bundle = Map::with_capacity(3);
     bundle.insert("resourceType".into(), Value::from("Bundle"));
     bundle.insert("type".into(), Value::from("transaction"));
     bundle.insert("entry".into(), Value::Array(entries));
-    Ok(Plan::Write(WriteSet {
-        bundle: Value::Object(bundle),
-        observations,
-        findings,
-        superseded: superseded_count,
-        restatused,
-        results,
-        tag,
-        report_entry,
-    }))
+    Ok(Value::Object(bundle))
 }
 
 /// A Bundle entry. Built by moving the resource in (the `json!` macro would
@@ -364,7 +421,7 @@ fn update(url: &str, version_id: &str) -> Value {
     json!({ "method": "PUT", "url": url, "ifMatch": format!("W/\"{version_id}\"") })
 }
 
-fn result_refs(report: &Value) -> impl Iterator<Item = &Value> {
+pub(crate) fn result_refs(report: &Value) -> impl Iterator<Item = &Value> {
     report
         .get("result")
         .and_then(Value::as_array)
@@ -373,7 +430,7 @@ fn result_refs(report: &Value) -> impl Iterator<Item = &Value> {
 }
 
 /// reportsplit's tag on the report: its index in `meta.tag` and the coding.
-fn find_tag(report: &Value) -> Option<(usize, &Value)> {
+pub(crate) fn find_tag(report: &Value) -> Option<(usize, &Value)> {
     report
         .pointer("/meta/tag")
         .and_then(Value::as_array)?
@@ -512,9 +569,9 @@ pub fn report_patch(report: &Value, results: &[String], tag: &Value) -> Result<V
 }
 
 /// An earlier Observation of reportsplit, as it will be written back.
-struct Superseded {
+pub(crate) struct Superseded {
     /// `Observation/{id}`.
-    reference: String,
+    pub reference: String,
     version_id: String,
     resource: Value,
     /// Superseded (`entered-in-error`), or only given the report's new status.
@@ -529,12 +586,48 @@ impl Superseded {
 
 /// What happens to the earlier Observations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rewrite {
+pub(crate) enum Rewrite<'a> {
     /// The text, extractor or status changed them away: `entered-in-error`
     /// plus a note saying why.
     Supersede,
+    /// The release (extractor version) that derived them is withdrawn
+    /// (`reportsplit retract`): superseded the same way, with its own note.
+    Retract { version: &'a str },
     /// Same derivation, new report status.
     Status(ObsStatus),
+}
+
+impl Rewrite<'_> {
+    /// The note a superseded Observation gets, or `None` for a status change.
+    fn note(self, report: &str) -> Option<String> {
+        match self {
+            Rewrite::Supersede => Some(format!(
+                "Superseded: {report} changed since this Observation was derived from it; \
+                 see the Provenance that revises this version."
+            )),
+            Rewrite::Retract { version } => Some(format!(
+                "Superseded: {SOFTWARE_NAME} {version}, which derived this Observation from \
+                 {report}, was retracted; see the Provenance that revises this version."
+            )),
+            Rewrite::Status(_) => None,
+        }
+    }
+}
+
+/// The value of reportsplit's identifier of an Observation derived from the
+/// report `report_id` (system and report id match), if it has one.
+pub(crate) fn our_identifier<'o>(observation: &'o Value, report_id: &str) -> Option<&'o str> {
+    observation
+        .get("identifier")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|i| i.get("system").and_then(Value::as_str) == Some(OBSERVATION_SYSTEM))
+        .filter_map(|i| i.get("value").and_then(Value::as_str))
+        .find(|v| {
+            v.strip_prefix(report_id)
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
 }
 
 /// The `previous` Observations reportsplit derived from this report
@@ -542,34 +635,25 @@ enum Rewrite {
 /// not already `entered-in-error`, with their new status. Nothing else in them
 /// changes (the server's JSON is edited); history keeps the old version, and
 /// the new Provenance links to it (entity role `revision`).
-fn rewrite_previous(
+pub(crate) fn rewrite_previous(
     source: &ReportSource<'_>,
     previous: &[Value],
     keep: &HashSet<&str>,
     run: &RunInfo,
-    rewrite: Rewrite,
+    rewrite: Rewrite<'_>,
 ) -> Result<Vec<Superseded>, PlanError> {
-    let ours_prefix = format!("{}/", source.id);
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for observation in previous {
         if observation.get("resourceType").and_then(Value::as_str) != Some("Observation") {
             continue;
         }
-        let our_identifier = observation
-            .get("identifier")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|i| i.get("system").and_then(Value::as_str) == Some(OBSERVATION_SYSTEM))
-            .filter_map(|i| i.get("value").and_then(Value::as_str))
-            .find(|v| v.starts_with(&ours_prefix));
-        let Some(identifier) = our_identifier else {
+        let Some(identifier) = our_identifier(observation, source.id) else {
             continue;
         };
         let status = observation.get("status").and_then(Value::as_str);
         let new_status = match rewrite {
-            Rewrite::Supersede => ObsStatus::EnteredInError,
+            Rewrite::Supersede | Rewrite::Retract { .. } => ObsStatus::EnteredInError,
             Rewrite::Status(status) => status,
         };
         if keep.contains(identifier)
@@ -599,15 +683,11 @@ fn rewrite_previous(
             .as_object_mut()
             .ok_or_else(|| fail("is not an object"))?;
         object.insert("status".into(), Value::String(new_status.as_str().into()));
-        if rewrite == Rewrite::Supersede {
+        if let Some(text) = rewrite.note(&source.reference()) {
             let note = build::note(&NoteSpec {
                 author: format!("{SOFTWARE_NAME} {}", run.extractor_version),
                 time: run.recorded,
-                text: format!(
-                    "Superseded: {} changed since this Observation was derived from it; \
-                     see the Provenance that revises this version.",
-                    source.reference()
-                ),
+                text,
             })
             .map_err(|e| fail(&e.to_string()))?;
             match object.get_mut("note") {
@@ -620,7 +700,7 @@ fn rewrite_previous(
             reference: format!("Observation/{id}"),
             version_id: version_id.to_owned(),
             resource,
-            superseded: rewrite == Rewrite::Supersede,
+            superseded: !matches!(rewrite, Rewrite::Status(_)),
         });
     }
     Ok(out)

@@ -81,7 +81,8 @@ mod window;
 use book::Book;
 use progress::{Progress, log_progress};
 use range::{Occupied, occupied_span, range_total};
-use window::{WindowEnd, WindowError, run_window, window_key, windows};
+pub(crate) use window::windows;
+use window::{WindowEnd, WindowError, run_window, window_key};
 
 /// What `reportsplit backfill` is asked to do (see the command's help).
 #[derive(Debug, Clone)]
@@ -194,7 +195,7 @@ impl BackfillError {
 
 /// At most this many windows in one backfill: enough for 30 years of hourly
 /// windows; more is a typo in `--window`.
-const MAX_WINDOWS: u128 = 300_000;
+pub(crate) const MAX_WINDOWS: u128 = 300_000;
 
 /// What a backfill did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -568,7 +569,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn reason_key(reason: &str) -> String {
+/// The head of an error message (before its first colon): a summary's reason key.
+pub(crate) fn reason_key(reason: &str) -> String {
     reason
         .split_once(':')
         .map_or(reason, |(head, _)| head)

@@ -29,7 +29,7 @@ pub(super) fn window_key(by: WindowField, since: OffsetDateTime, until: OffsetDa
 }
 
 /// The windows of `[since, until)`, each `span` long (the last one shorter).
-pub(super) fn windows(
+pub(crate) fn windows(
     since: OffsetDateTime,
     until: OffsetDateTime,
     span: time::Duration,
