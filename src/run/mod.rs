@@ -13,6 +13,7 @@ mod tally;
 pub use drive::{Panicked, drive, settle};
 pub use tally::{Failure, Tally, reasons, to_metrics};
 
+use reportsplit_fhir::limits::Limits;
 use reportsplit_fhir::map::{BuildError, RunInfo};
 use reportsplit_split::Lexicon;
 use time::OffsetDateTime;
@@ -87,6 +88,8 @@ pub struct Worker {
     pub capabilities: Capabilities,
     pub lexicon: Lexicon,
     pub run: RunInfo,
+    /// The bounds on one report's work (`[limits]`).
+    pub limits: Limits,
     /// The server's `Device/<id>` that the Provenance of every write names
     /// (found or created by [`Worker::connect`] when the run writes).
     pub device: Option<String>,
@@ -221,6 +224,7 @@ impl Worker {
             Some(dir) => crate::tables::load_lexicon(dir).map_err(RunError::Mappings)?,
             None => Lexicon::builtin(),
         };
+        let limits = config.limits()?;
         let client = FhirClient::new(&config.client_options()?, &config.auth)?;
         let metadata = client.get(client.url("metadata")?).await?.success()?;
         let needs = Requirements {
@@ -244,6 +248,7 @@ impl Worker {
             client,
             capabilities,
             lexicon,
+            limits,
             run: RunInfo {
                 extractor_version: env!("CARGO_PKG_VERSION").to_string(),
                 recorded: OffsetDateTime::now_utc(),
@@ -257,7 +262,7 @@ impl Worker {
             client: &self.client,
             lexicon: &self.lexicon,
             run: &self.run,
-            limits: self.config.text_limits(),
+            limits: self.limits,
             conflict_retries: self.config.write.conflict_retries,
             dry_run,
             method: self.config.write.method,

@@ -25,7 +25,7 @@ struct Server {
 
 fn options() -> ServeOptions {
     ServeOptions {
-        max_body_bytes: 5 * 1024 * 1024,
+        max_body_bytes: None,
         queue_capacity: 100,
         health_interval: Duration::from_millis(200),
         drain: Duration::from_secs(10),
@@ -375,7 +375,7 @@ async fn every_error_is_an_operation_outcome() {
     let fhir = sekmet.fhir();
     let (_, reports) = seed_reports(&fhir, "errors", 1).await;
     let mut narrow = options();
-    narrow.max_body_bytes = 64 * 1024;
+    narrow.max_body_bytes = Some(64 * 1024);
     narrow.queue_capacity = 1;
     let server = Server::start(&sekmet, narrow).await;
     let report = serde_json::to_vec(&reports[0]).unwrap();
