@@ -378,7 +378,7 @@ fn bad_input(kind_index: usize, index: usize, rng: &mut Rng) -> BadInput {
             (
                 Kind::Malformed,
                 "truncated JSON",
-                valid[..cut].as_bytes().to_vec(),
+                valid.as_bytes()[..cut].to_vec(),
             )
         }
         1 => {
