@@ -478,14 +478,16 @@ fn whole(mut source: Source, format: Format, job: &Job, compact: bool) -> Result
     if content.iter().all(u8::is_ascii_whitespace) {
         return Ok((done.tally, done.timings));
     }
-    let Ok(content) = std::str::from_utf8(&content) else {
+    let Ok(text) = std::str::from_utf8(&content) else {
         eprintln!("reportsplit: input: not UTF-8");
         done.tally.failed += 1;
         return Ok((done.tally, done.timings));
     };
+    let stdout = std::io::stdout();
+    let mut stdout = stdout.lock();
     match format {
         Format::Text => {
-            let text = content.trim_start_matches('\u{feff}');
+            let text = text.trim_start_matches('\u{feff}');
             match catch_unwind(AssertUnwindSafe(|| job.text(text, !compact, &mut done.out))) {
                 Ok(Ok(())) => done.tally.ok += 1,
                 Ok(Err(reason)) => done.errors.push(format!("input: {reason}")),
@@ -497,25 +499,38 @@ fn whole(mut source: Source, format: Format, job: &Job, compact: bool) -> Result
         }
         _ => {
             let records = timed(job.timings, &mut done.timings.parse, || {
-                input::json_records(content)
+                input::json_records(text)
             });
+            // The parsed records are all that is needed from here on.
+            drop(content);
             let pretty = !compact && records.len() == 1;
             for (index, record) in records.into_iter().enumerate() {
                 job.record(record, pretty, &mut done, || {
                     format!("record {}", index + 1)
                 });
+                // Written record by record: memory holds one result, not all.
+                if !put_out(&mut done, &mut stdout)? {
+                    return Ok((done.tally, done.timings));
+                }
             }
         }
     }
-    for error in &done.errors {
+    put_out(&mut done, &mut stdout)?;
+    Ok((done.tally, done.timings))
+}
+
+/// Writes and clears what `done` holds (errors on stderr, results on
+/// stdout); `false` when stdout was closed by its reader.
+fn put_out(done: &mut Done, stdout: &mut impl Write) -> Result<bool> {
+    for error in done.errors.drain(..) {
         eprintln!("reportsplit: {error}");
     }
-    let stdout = std::io::stdout();
-    let mut stdout = stdout.lock();
     if let Err(error) = stdout.write_all(&done.out).and_then(|()| stdout.flush()) {
         closed_pipe_or(error)?;
+        return Ok(false);
     }
-    Ok((done.tally, done.timings))
+    done.out.clear();
+    Ok(true)
 }
 
 /// A closed stdout (`reportsplit extract ... | head`) ends the run quietly:

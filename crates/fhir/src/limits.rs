@@ -33,7 +33,7 @@ impl Default for Limits {
             findings: 2_000,
             observations: 4_000,
             report_bytes: 8 << 20,
-            bundle_bytes: 64 << 20,
+            bundle_bytes: 16 << 20,
         }
     }
 }
