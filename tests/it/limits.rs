@@ -199,6 +199,25 @@ fn extract_memory_and_time_stay_bounded_on_large_texts() {
         );
         figures.push((name, run.max_rss_mb, run.elapsed));
 
+        // Read as one JSON document: over bundle_bytes, refused the same way.
+        if bytes > 16 << 20 {
+            let run = extract_file(&["--input", "json"], &path);
+            assert_eq!(run.code, Some(3), "{name} as JSON: {}", run.stderr);
+            assert!(
+                run.stderr.contains(&format!(
+                    "input: the JSON input has {bytes} bytes, over the limit of 16777216 (limits.bundle_bytes)"
+                )),
+                "{name} as JSON: {}",
+                run.stderr
+            );
+            assert!(
+                run.max_rss_mb < baseline.max_rss_mb + 40,
+                "{name} as JSON: {} MB",
+                run.max_rss_mb
+            );
+            figures.push(("50 MB as JSON", run.max_rss_mb, run.elapsed));
+        }
+
         // The same text as one NDJSON line, between two good ones: that line
         // fails alone, by number, and is not kept in memory.
         let lines = dir.path().join(format!("{bytes}.ndjson"));
