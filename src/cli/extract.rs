@@ -246,7 +246,11 @@ impl Job<'_> {
             && reason.is_defect()
         {
             if self.fhir.is_some() {
-                let line = outcome("error", "too-costly", &reason.to_string());
+                let code = match reason {
+                    text::SkipReason::OverLimit(_) => "too-costly",
+                    _ => "invalid",
+                };
+                let line = outcome("error", code, &reason.to_string());
                 write_json(out, &line, false)?;
             }
             return Err(format!("{}: {reason}", name(report)));
