@@ -11,7 +11,7 @@ use url::Url;
 use crate::auth::AuthConfig;
 use crate::fhir::{ClientOptions, RetryPolicy};
 use crate::pull::Filters;
-use reportsplit_fhir::text::TextLimits;
+use reportsplit_fhir::limits::Limits;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +27,26 @@ pub struct Config {
     pub write: WriteConfig,
     #[serde(default)]
     pub mappings: MappingsConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// Bounds on the work of one report (docs/operations.md, "Limits"); each
+/// defaults to [`Limits::default`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Longest report text, in characters (`pull.max_text_chars` is its old name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_chars: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observations: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_bytes: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_bytes: Option<usize>,
 }
 
 /// A site's own copies of the extractor's code tables (same format as mappings/).
@@ -77,8 +97,9 @@ pub struct PullConfig {
     /// RFC 3339 start of the first run's window; none = from the beginning.
     #[serde(default)]
     pub since: Option<String>,
-    #[serde(default = "defaults::max_text_chars")]
-    pub max_text_chars: usize,
+    /// The old name of `limits.text_chars`, still read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_text_chars: Option<usize>,
     #[serde(default = "defaults::max_window_reports")]
     pub max_window_reports: u64,
 }
@@ -93,7 +114,7 @@ impl Default for PullConfig {
             page_size: defaults::page_size(),
             overlap_secs: defaults::overlap_secs(),
             since: None,
-            max_text_chars: defaults::max_text_chars(),
+            max_text_chars: None,
             max_window_reports: defaults::max_window_reports(),
         }
     }
@@ -160,9 +181,6 @@ mod defaults {
     }
     pub fn overlap_secs() -> u64 {
         300
-    }
-    pub fn max_text_chars() -> usize {
-        200_000
     }
     pub fn max_window_reports() -> u64 {
         10_000
@@ -408,9 +426,7 @@ impl Config {
         if self.pull.max_window_reports == 0 {
             return Err(invalid("pull.max_window_reports", "must be at least 1"));
         }
-        if self.pull.max_text_chars == 0 {
-            return Err(invalid("pull.max_text_chars", "must be positive"));
-        }
+        self.limits()?;
         self.since()?;
         if self.write.concurrent_reports == 0 {
             return Err(invalid("write.concurrent_reports", "must be at least 1"));
@@ -468,10 +484,44 @@ impl Config {
         }
     }
 
-    pub fn text_limits(&self) -> TextLimits {
-        TextLimits {
-            max_chars: self.pull.max_text_chars,
-        }
+    /// The `[limits]` table over the defaults, with `pull.max_text_chars`
+    /// (the old name of `limits.text_chars`) still honoured.
+    pub fn limits(&self) -> Result<Limits, ConfigError> {
+        let defaults = Limits::default();
+        let table = &self.limits;
+        let text_chars = match (table.text_chars, self.pull.max_text_chars) {
+            (Some(new), Some(old)) if new != old => {
+                return Err(invalid(
+                    "pull.max_text_chars",
+                    "differs from limits.text_chars, its new name: keep only limits.text_chars",
+                ));
+            }
+            (new, old) => new.or(old),
+        };
+        let positive = |key: &str, value: Option<usize>, default: usize| match value {
+            Some(0) => Err(invalid(key, "must be positive")),
+            Some(value) => Ok(value),
+            None => Ok(default),
+        };
+        Ok(Limits {
+            text_chars: positive("limits.text_chars", text_chars, defaults.text_chars)?,
+            findings: positive("limits.findings", table.findings, defaults.findings)?,
+            observations: positive(
+                "limits.observations",
+                table.observations,
+                defaults.observations,
+            )?,
+            report_bytes: positive(
+                "limits.report_bytes",
+                table.report_bytes,
+                defaults.report_bytes,
+            )?,
+            bundle_bytes: positive(
+                "limits.bundle_bytes",
+                table.bundle_bytes,
+                defaults.bundle_bytes,
+            )?,
+        })
     }
 }
 
@@ -563,6 +613,30 @@ mod tests {
         let error = Config::parse(&both).unwrap().validate().unwrap_err();
         assert!(error.to_string().starts_with("fhir.url:"), "{error}");
         assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn limits_default_and_the_old_key_still_counts() {
+        let config = Config::parse(MINIMAL).unwrap();
+        assert_eq!(config.limits().unwrap(), Limits::default());
+        let old = Config::parse(&format!("{MINIMAL}[pull]\nmax_text_chars = 5000\n")).unwrap();
+        assert_eq!(old.limits().unwrap().text_chars, 5000);
+        let new = Config::parse(&format!(
+            "{MINIMAL}[limits]\ntext_chars = 7000\nfindings = 10\n"
+        ))
+        .unwrap();
+        let limits = new.limits().unwrap();
+        assert_eq!((limits.text_chars, limits.findings), (7000, 10));
+        assert_eq!(limits.observations, Limits::default().observations);
+        let both = Config::parse(&format!(
+            "{MINIMAL}[pull]\nmax_text_chars = 5000\n[limits]\ntext_chars = 7000\n"
+        ))
+        .unwrap();
+        let error = both.validate().unwrap_err().to_string();
+        assert!(error.starts_with("pull.max_text_chars:"), "{error}");
+        let zero = Config::parse(&format!("{MINIMAL}[limits]\nfindings = 0\n")).unwrap();
+        let error = zero.validate().unwrap_err().to_string();
+        assert!(error.starts_with("limits.findings:"), "{error}");
     }
 
     #[test]

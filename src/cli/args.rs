@@ -208,9 +208,10 @@ pub struct ServeArgs {
     /// from and write to, auth, limits.
     #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
     pub config: PathBuf,
-    /// Largest request body accepted, in bytes (larger: 413).
-    #[arg(long, default_value_t = 5 * 1024 * 1024, env = "REPORTSPLIT_MAX_BODY_BYTES", value_name = "BYTES")]
-    pub max_body_bytes: usize,
+    /// Largest request body accepted, in bytes (larger: 413). Default: the
+    /// configuration's `limits.report_bytes` (8 MiB unless set).
+    #[arg(long, env = "REPORTSPLIT_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
     /// Notified reports that may wait for the background worker (kept in the
     /// state directory across restarts); beyond it, 503.
     #[arg(
@@ -291,7 +292,7 @@ mod tests {
             <Cli as clap::Parser>::try_parse_from(["serve", "--config", "site.toml"]).unwrap();
         let options = ServeOptions::from(&cli.serve);
         assert_eq!(cli.serve.listen, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(options.max_body_bytes, 5 * 1024 * 1024);
+        assert_eq!(options.max_body_bytes, None);
         assert_eq!(options.request_timeout, Duration::from_secs(120));
         let cli = <Cli as clap::Parser>::try_parse_from([
             "serve",

@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use reportsplit::input::{self, Format, Record};
+use reportsplit_fhir::limits::{Limit, Limits, OverLimit};
 use reportsplit_fhir::map::RunInfo;
 use reportsplit_fhir::plan::{self, Plan};
-use reportsplit_fhir::text::{self, TextLimits};
+use reportsplit_fhir::text;
 use reportsplit_split::{Extraction, Lexicon, SectionKind};
 use serde::Serialize;
 use serde_json::Value;
@@ -82,6 +83,11 @@ pub struct ExtractArgs {
     /// whatever the number.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
+    /// Read the `[limits]` table (and `[mappings] dir`, unless --mappings is given)
+    /// of this site configuration; without it the default limits hold
+    /// (docs/operations.md, "Limits").
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Print on stderr the wall time and the time per record spent parsing JSON,
     /// extracting and serialising, summed over the threads (scripts/bench-extract.sh).
     #[arg(long)]
@@ -90,16 +96,30 @@ pub struct ExtractArgs {
 
 pub fn extract(args: &ExtractArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let lexicon = load_lexicon(args.mappings.as_deref())?;
+    let config = match &args.config {
+        Some(path) => Some(reportsplit::config::Config::load(path)?),
+        None => None,
+    };
+    let limits = match &config {
+        Some(config) => config.limits()?,
+        None => Limits::default(),
+    };
+    let mappings = args.mappings.as_deref().or_else(|| {
+        config
+            .as_ref()
+            .and_then(|config| config.mappings.dir.as_deref())
+    });
+    let lexicon = load_lexicon(mappings)?;
     let job = Job {
         lexicon: &lexicon,
+        limits,
         fhir: args.fhir.then(|| RunInfo {
             extractor_version: env!("CARGO_PKG_VERSION").to_owned(),
             recorded: time::OffsetDateTime::now_utc(),
         }),
         timings: args.timings,
     };
-    let mut source = open(&args.file)?;
+    let mut source = open(&args.file, limits)?;
     let format = match args.input {
         InputArg::Text => Format::Text,
         InputArg::Json => Format::Json,
@@ -148,6 +168,7 @@ pub fn extract(args: &ExtractArgs) -> Result<ExitCode> {
 /// What to do with each record; shared by every thread.
 struct Job<'a> {
     lexicon: &'a Lexicon,
+    limits: Limits,
     /// `--fhir`: plan transactions with this run's identity instead of printing extractions.
     fhir: Option<RunInfo>,
     timings: bool,
@@ -218,8 +239,22 @@ impl Job<'_> {
             .and_then(Value::as_str)
             .map(|id| format!("DiagnosticReport/{id}"));
         let text = timed(self.timings, &mut timings.extract, || {
-            text::report_text(report, TextLimits::default())
+            text::report_text(report, &self.limits)
         });
+        // A text over the limit or undecodable is a failed record, not a skip.
+        if let Err(reason) = &text
+            && reason.is_defect()
+        {
+            if self.fhir.is_some() {
+                let code = match reason {
+                    text::SkipReason::OverLimit(_) => "too-costly",
+                    _ => "invalid",
+                };
+                let line = outcome("error", code, &reason.to_string());
+                write_json(out, &line, false)?;
+            }
+            return Err(format!("{}: {reason}", name(report)));
+        }
         if let Some(run) = &self.fhir {
             let (line, failure) = timed(self.timings, &mut timings.extract, || match &text {
                 Err(reason) => (
@@ -229,18 +264,31 @@ impl Job<'_> {
                 Ok(text) => {
                     let extraction =
                         reportsplit_split::extract_as(&text.text, self.lexicon, text.headerless);
-                    match plan::plan(report, text, &extraction, &[], run) {
+                    let planned = self
+                        .limits
+                        .check_extraction(&extraction)
+                        .map_err(|over| over.to_string())
+                        .and_then(|()| {
+                            plan::plan(report, text, &extraction, &[], run)
+                                .map_err(|error| format!("cannot plan: {error}"))
+                        })
+                        .and_then(|planned| match planned {
+                            Plan::Write(set) => self
+                                .limits
+                                .check_observations(set.observations + set.superseded)
+                                .map(|()| Plan::Write(set))
+                                .map_err(|over| over.to_string()),
+                            current => Ok(current),
+                        });
+                    match planned {
                         Ok(Plan::Write(set)) => (set.bundle, None),
                         Ok(Plan::Current) => (
                             serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": []}),
                             None,
                         ),
                         Err(error) => (
-                            outcome("error", "processing", &error.to_string()),
-                            Some(format!(
-                                "cannot plan {}: {error}",
-                                reportsplit::run::apply::reference(report)
-                            )),
+                            outcome("error", "processing", &error),
+                            Some(format!("{}: {error}", name(report))),
                         ),
                     }
                 }
@@ -257,6 +305,9 @@ impl Job<'_> {
                 let extraction = timed(self.timings, &mut timings.extract, || {
                     reportsplit_split::extract_as(&text.text, self.lexicon, text.headerless)
                 });
+                self.limits
+                    .check_extraction(&extraction)
+                    .map_err(|over| format!("{}: {over}", name(report)))?;
                 let line = ExtractOutput {
                     report: reference,
                     source: Some(&text.element),
@@ -282,7 +333,16 @@ impl Job<'_> {
 
     /// Appends the extraction of plain text to `out`.
     fn text(&self, text: &str, pretty: bool, out: &mut Vec<u8>) -> Result<(), String> {
+        Limits::check(
+            Limit::TextChars,
+            text.chars().count(),
+            self.limits.text_chars,
+        )
+        .map_err(|over| over.to_string())?;
         let extraction = reportsplit_split::extract_as(text, self.lexicon, SectionKind::Other);
+        self.limits
+            .check_extraction(&extraction)
+            .map_err(|over| over.to_string())?;
         let line = ExtractOutput {
             report: None,
             source: None,
@@ -346,15 +406,23 @@ impl Job<'_> {
             timings: Timings::default(),
         };
         for (number, range) in chunk.lines {
-            let records = timed(self.timings, &mut done.timings.parse, || {
-                input::line_records(&chunk.data[range], number)
-            });
+            let records = match range {
+                Ok(range) => timed(self.timings, &mut done.timings.parse, || {
+                    input::line_records(&chunk.data[range], number)
+                }),
+                Err(over) => vec![Err(format!("line {number}: {over}"))],
+            };
             for record in records {
                 self.record(record, false, &mut done, || format!("line {number}"));
             }
         }
         done
     }
+}
+
+/// `DiagnosticReport/<id>` for an error message (no content).
+fn name(report: &Value) -> String {
+    reportsplit::run::apply::reference(report)
 }
 
 fn write_json<T: Serialize>(out: &mut Vec<u8>, value: &T, pretty: bool) -> Result<(), String> {
@@ -388,9 +456,10 @@ struct ExtractOutput<'a> {
     extraction: Option<Extraction<'a>>,
 }
 
-/// Text or one JSON value: read whole (it is one document), processed on this thread.
+/// Text or one JSON value: read whole (it is one document, within its limit:
+/// `limits.text_chars` for text, `limits.bundle_bytes` for JSON), processed
+/// on this thread.
 fn whole(mut source: Source, format: Format, job: &Job, compact: bool) -> Result<(Tally, Timings)> {
-    let content = source.rest().context("reading the input")?;
     let mut done = Done {
         seq: 0,
         out: Vec::new(),
@@ -398,17 +467,31 @@ fn whole(mut source: Source, format: Format, job: &Job, compact: bool) -> Result
         tally: Tally::default(),
         timings: Timings::default(),
     };
+    let limit = match format {
+        Format::Text => (Limit::TextBytes, job.limits.text_bytes()),
+        _ => (Limit::BundleBytes, job.limits.bundle_bytes),
+    };
+    let content = match source.rest(limit).context("reading the input")? {
+        Ok(content) => content,
+        Err(over) => {
+            eprintln!("reportsplit: input: {over}");
+            done.tally.failed += 1;
+            return Ok((done.tally, done.timings));
+        }
+    };
     if content.iter().all(u8::is_ascii_whitespace) {
         return Ok((done.tally, done.timings));
     }
-    let Ok(content) = std::str::from_utf8(&content) else {
+    let Ok(text) = std::str::from_utf8(&content) else {
         eprintln!("reportsplit: input: not UTF-8");
         done.tally.failed += 1;
         return Ok((done.tally, done.timings));
     };
+    let stdout = std::io::stdout();
+    let mut stdout = stdout.lock();
     match format {
         Format::Text => {
-            let text = content.trim_start_matches('\u{feff}');
+            let text = text.trim_start_matches('\u{feff}');
             match catch_unwind(AssertUnwindSafe(|| job.text(text, !compact, &mut done.out))) {
                 Ok(Ok(())) => done.tally.ok += 1,
                 Ok(Err(reason)) => done.errors.push(format!("input: {reason}")),
@@ -420,25 +503,38 @@ fn whole(mut source: Source, format: Format, job: &Job, compact: bool) -> Result
         }
         _ => {
             let records = timed(job.timings, &mut done.timings.parse, || {
-                input::json_records(content)
+                input::json_records(text)
             });
+            // The parsed records are all that is needed from here on.
+            drop(content);
             let pretty = !compact && records.len() == 1;
             for (index, record) in records.into_iter().enumerate() {
                 job.record(record, pretty, &mut done, || {
                     format!("record {}", index + 1)
                 });
+                // Written record by record: memory holds one result, not all.
+                if !put_out(&mut done, &mut stdout)? {
+                    return Ok((done.tally, done.timings));
+                }
             }
         }
     }
-    for error in &done.errors {
+    put_out(&mut done, &mut stdout)?;
+    Ok((done.tally, done.timings))
+}
+
+/// Writes and clears what `done` holds (errors on stderr, results on
+/// stdout); `false` when stdout was closed by its reader.
+fn put_out(done: &mut Done, stdout: &mut impl Write) -> Result<bool> {
+    for error in done.errors.drain(..) {
         eprintln!("reportsplit: {error}");
     }
-    let stdout = std::io::stdout();
-    let mut stdout = stdout.lock();
     if let Err(error) = stdout.write_all(&done.out).and_then(|()| stdout.flush()) {
         closed_pipe_or(error)?;
+        return Ok(false);
     }
-    Ok((done.tally, done.timings))
+    done.out.clear();
+    Ok(true)
 }
 
 /// A closed stdout (`reportsplit extract ... | head`) ends the run quietly:
@@ -456,8 +552,9 @@ struct Chunk {
     seq: usize,
     /// The lines' bytes, back to back.
     data: Vec<u8>,
-    /// Each line's number (from 1) and its bytes in `data`.
-    lines: Vec<(usize, Range<usize>)>,
+    /// Each line's number (from 1) and its bytes in `data`, or the line's
+    /// length when it was over `limits.report_bytes` (and not kept).
+    lines: Vec<(usize, Result<Range<usize>, OverLimit>)>,
 }
 
 /// A chunk's output, ready to be written in turn.
@@ -564,16 +661,31 @@ fn write_in_order(done: &Receiver<Done>, slots: &Receiver<()>) -> Result<(Tally,
 }
 
 /// The input, read line by line, with the lines format detection looked at
-/// kept for whoever reads next.
+/// kept for whoever reads next. No line is read past its limit: memory holds
+/// at most `limits.report_bytes` (NDJSON) or the document's limit, whatever
+/// the input's size.
 struct Source {
     reader: Box<dyn BufRead>,
-    /// Lines read by [`Source::detect`] and not handed out yet: (number, bytes).
-    pending: std::collections::VecDeque<(usize, Vec<u8>)>,
+    /// Lines read by [`Source::detect`] and not handed out yet: (number,
+    /// bytes, whether the line was read to its end).
+    pending: std::collections::VecDeque<(usize, Vec<u8>, bool)>,
     /// Lines read so far.
     number: usize,
+    limits: Limits,
 }
 
-fn open(path: &Path) -> Result<Source> {
+/// How far [`Source::read_line`] read.
+#[derive(Debug, PartialEq, Eq)]
+enum LineRead {
+    /// The end of the input: nothing was read.
+    End,
+    /// A whole line (with its newline, unless it was the last).
+    Whole,
+    /// The first `max` bytes of a longer line; the rest is still unread.
+    Cut,
+}
+
+fn open(path: &Path, limits: Limits) -> Result<Source> {
     let reader: Box<dyn BufRead> = if path == Path::new("-") {
         Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin()))
     } else {
@@ -585,16 +697,81 @@ fn open(path: &Path) -> Result<Source> {
         reader,
         pending: std::collections::VecDeque::new(),
         number: 0,
+        limits,
     })
 }
 
 impl Source {
-    fn read_line(&mut self, into: &mut Vec<u8>) -> std::io::Result<bool> {
-        let read = self.reader.read_until(b'\n', into)?;
-        if read > 0 {
-            self.number += 1;
+    /// Appends one line to `into`, at most `max` bytes of it.
+    fn read_line(&mut self, into: &mut Vec<u8>, max: usize) -> std::io::Result<LineRead> {
+        let mut taken = 0;
+        loop {
+            let buffer = match self.reader.fill_buf() {
+                Ok(buffer) => buffer,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            };
+            if buffer.is_empty() {
+                if taken > 0 {
+                    self.number += 1;
+                    return Ok(LineRead::Whole);
+                }
+                return Ok(LineRead::End);
+            }
+            let room = max - taken;
+            let (used, whole) = match memchr_newline(buffer) {
+                Some(at) if at < room => (at + 1, true),
+                _ => (buffer.len().min(room), false),
+            };
+            into.extend_from_slice(&buffer[..used]);
+            self.reader.consume(used);
+            taken += used;
+            if whole {
+                self.number += 1;
+                return Ok(LineRead::Whole);
+            }
+            if taken == max {
+                self.number += 1;
+                return Ok(LineRead::Cut);
+            }
         }
-        Ok(read > 0)
+    }
+
+    /// Reads the rest of a cut line without keeping it; its length without
+    /// the newline.
+    fn skip_line(&mut self) -> std::io::Result<usize> {
+        let mut skipped = 0;
+        loop {
+            let buffer = match self.reader.fill_buf() {
+                Ok(buffer) => buffer,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            };
+            if buffer.is_empty() {
+                return Ok(skipped);
+            }
+            match memchr_newline(buffer) {
+                Some(at) => {
+                    self.reader.consume(at + 1);
+                    return Ok(skipped + at);
+                }
+                None => {
+                    let used = buffer.len();
+                    self.reader.consume(used);
+                    skipped += used;
+                }
+            }
+        }
+    }
+
+    /// The longest line detection reads: the largest NDJSON line or text;
+    /// a first line longer than that is a document of its own (JSON) or over
+    /// every limit, and detection stops there.
+    fn detect_max(&self) -> usize {
+        self.limits
+            .report_bytes
+            .max(self.limits.text_bytes())
+            .saturating_add(1)
     }
 
     /// Reads up to the second non-blank line and decides the format from
@@ -603,7 +780,8 @@ impl Source {
         let mut nonblank = Vec::new();
         while nonblank.len() < 2 {
             let mut line = Vec::new();
-            if !self.read_line(&mut line)? {
+            let read = self.read_line(&mut line, self.detect_max())?;
+            if read == LineRead::End {
                 break;
             }
             let text = String::from_utf8_lossy(&line).trim().to_owned();
@@ -612,7 +790,11 @@ impl Source {
                 // Column 0 matters to detection (indented lines are pretty JSON).
                 nonblank.push(String::from_utf8_lossy(&line).trim_end().to_owned());
             }
-            self.pending.push_back((self.number, line));
+            self.pending
+                .push_back((self.number, line, read == LineRead::Whole));
+            if read == LineRead::Cut {
+                break;
+            }
         }
         Ok(match nonblank.as_slice() {
             [] => None,
@@ -621,8 +803,10 @@ impl Source {
         })
     }
 
-    /// The next chunk of lines; empty at the end of the input.
+    /// The next chunk of lines; empty at the end of the input. A line over
+    /// `limits.report_bytes` is read through but not kept.
     fn chunk(&mut self, seq: usize) -> std::io::Result<Chunk> {
+        let max = self.limits.report_bytes;
         let mut chunk = Chunk {
             seq,
             data: Vec::new(),
@@ -630,28 +814,61 @@ impl Source {
         };
         while chunk.lines.len() < CHUNK_LINES && chunk.data.len() < CHUNK_BYTES {
             let start = chunk.data.len();
-            let number = if let Some((number, line)) = self.pending.pop_front() {
+            let (number, whole) = if let Some((number, line, whole)) = self.pending.pop_front() {
                 chunk.data.extend_from_slice(&line);
-                number
-            } else if self.read_line(&mut chunk.data)? {
-                self.number
+                (number, whole)
             } else {
-                break;
+                // One byte over the limit, for the newline of a line just within it.
+                match self.read_line(&mut chunk.data, max.saturating_add(1))? {
+                    LineRead::End => break,
+                    read => (self.number, read == LineRead::Whole),
+                }
             };
-            chunk.lines.push((number, start..chunk.data.len()));
+            let kept = &chunk.data[start..];
+            let length = if whole {
+                kept.strip_suffix(b"\n").unwrap_or(kept).len()
+            } else {
+                kept.len() + self.skip_line()?
+            };
+            let line = match Limits::check(Limit::ReportBytes, length, max) {
+                Ok(()) => Ok(start..chunk.data.len()),
+                Err(over) => {
+                    chunk.data.truncate(start);
+                    Err(over)
+                }
+            };
+            chunk.lines.push((number, line));
         }
         Ok(chunk)
     }
 
-    /// Everything not handed out yet, as one document.
-    fn rest(&mut self) -> std::io::Result<Vec<u8>> {
+    /// Everything not handed out yet, as one document, or how long it was
+    /// when over `max` bytes (the rest is read through, not kept).
+    fn rest(
+        &mut self,
+        (limit, max): (Limit, usize),
+    ) -> std::io::Result<Result<Vec<u8>, OverLimit>> {
         let mut content = Vec::new();
-        for (_, line) in self.pending.drain(..) {
+        for (_, line, _) in self.pending.drain(..) {
             content.extend_from_slice(&line);
         }
-        self.reader.read_to_end(&mut content)?;
-        Ok(content)
+        let room = (max as u64 + 1).saturating_sub(content.len() as u64);
+        (&mut self.reader).take(room).read_to_end(&mut content)?;
+        if content.len() <= max {
+            return Ok(Ok(content));
+        }
+        let rest = std::io::copy(&mut self.reader, &mut std::io::sink())?;
+        Ok(Err(OverLimit {
+            limit,
+            measured: content.len().saturating_add(rest as usize),
+            max,
+        }))
     }
+}
+
+/// Where the first newline of `bytes` is.
+fn memchr_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
 }
 
 fn load_lexicon(dir: Option<&Path>) -> Result<Lexicon> {

@@ -26,19 +26,20 @@ use serde_json::Value;
 use crate::config::WriteMethod;
 use crate::error::Class;
 use crate::fhir::{FhirClient, FhirError};
+use reportsplit_fhir::limits::{Limits, OverLimit};
 use reportsplit_fhir::map::RunInfo;
 use reportsplit_fhir::plan::{
     Plan, PlanError, WriteSet, is_current, linked_refs, plan, previous_refs, report_patch,
 };
 use reportsplit_fhir::retract::retract;
-use reportsplit_fhir::text::{ReportText, SkipReason, TextLimits, report_text};
+use reportsplit_fhir::text::{ReportText, SkipReason, report_text};
 
 /// What is needed to work on one report.
 pub struct ApplyContext<'a> {
     pub client: &'a FhirClient,
     pub lexicon: &'a Lexicon,
     pub run: &'a RunInfo,
-    pub limits: TextLimits,
+    pub limits: Limits,
     /// Re-reads after a 412 before giving up on the report (until the next run).
     pub conflict_retries: u32,
     /// Plan only; hand the transactions to the caller instead of sending them.
@@ -96,6 +97,16 @@ pub enum ApplyError {
         #[source]
         source: FhirError,
     },
+    /// The report's text cannot be used as it is (over the size limit, or
+    /// not decodable): a retry cannot help, the report must be fixed.
+    #[error("{reference}: {reason}")]
+    Unusable {
+        reference: String,
+        reason: SkipReason,
+    },
+    /// The report would cost more than a limit allows (findings, Observations).
+    #[error("{reference}: {over}")]
+    OverLimit { reference: String, over: OverLimit },
 }
 
 impl ApplyError {
@@ -104,9 +115,11 @@ impl ApplyError {
     pub fn class(&self) -> Class {
         match self {
             ApplyError::Fhir(error) => error.class(),
-            ApplyError::Plan(_) | ApplyError::Conflict { .. } | ApplyError::Rejected { .. } => {
-                Class::Report
-            }
+            ApplyError::Plan(_)
+            | ApplyError::Conflict { .. }
+            | ApplyError::Rejected { .. }
+            | ApplyError::Unusable { .. }
+            | ApplyError::OverLimit { .. } => Class::Report,
         }
     }
 
@@ -127,7 +140,18 @@ impl ApplyError {
                 format!("rejected-{}", status.as_u16())
             }
             ApplyError::Rejected { .. } => "rejected".into(),
+            ApplyError::Unusable { reason, .. } => reason.key().into(),
+            ApplyError::OverLimit { over, .. } => over.limit.reason().into(),
         }
+    }
+
+    /// True when the report itself is at fault, so that the same report
+    /// will fail the same way every time: dead-letter it and go past it.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            ApplyError::Unusable { .. } | ApplyError::OverLimit { .. }
+        )
     }
 }
 
@@ -189,8 +213,11 @@ pub async fn apply_report(
     let mut report = report;
     let mut conflicts = 0;
     loop {
-        let text = match report_text(&report, context.limits) {
+        let text = match report_text(&report, &context.limits) {
             Ok(text) => text,
+            Err(reason) if reason.is_defect() => {
+                return Err(ApplyError::Unusable { reference, reason });
+            }
             Err(reason) => return Ok(Outcome::Skipped(reason)),
         };
         let mut set = match plan_report(context, &report, &text).await? {
@@ -452,7 +479,7 @@ async fn write_with_patch(
                     return Ok(PatchOutcome::Gone);
                 };
                 let same_text =
-                    report_text(&fresh, context.limits).is_ok_and(|t| t.text == text.text);
+                    report_text(&fresh, &context.limits).is_ok_and(|t| t.text == text.text);
                 if !same_text {
                     return Ok(PatchOutcome::Changed(fresh));
                 }
@@ -546,9 +573,25 @@ async fn plan_report(
     if is_current(report, text, context.run) {
         return Ok(Plan::Current);
     }
+    let over = |over| ApplyError::OverLimit {
+        reference: reference(report),
+        over,
+    };
+    let limits = &context.limits;
     let extraction = extract_as(&text.text, context.lexicon, text.headerless);
+    limits.check_extraction(&extraction).map_err(over)?;
+    // Bounded before they are read: one GET each.
+    limits
+        .check_observations(previous_refs(report).len())
+        .map_err(over)?;
     let previous = read_previous(context.client, report).await?;
-    Ok(plan(report, text, &extraction, &previous, context.run)?)
+    let planned = plan(report, text, &extraction, &previous, context.run)?;
+    if let Plan::Write(set) = &planned {
+        limits
+            .check_observations(set.observations + set.superseded + set.restatused)
+            .map_err(over)?;
+    }
+    Ok(planned)
 }
 
 /// The Observations an earlier run linked to the report, which an amended

@@ -13,6 +13,7 @@ mod tally;
 pub use drive::{Panicked, drive, settle};
 pub use tally::{Failure, Tally, reasons, to_metrics};
 
+use reportsplit_fhir::limits::Limits;
 use reportsplit_fhir::map::{BuildError, RunInfo};
 use reportsplit_split::Lexicon;
 use time::OffsetDateTime;
@@ -87,6 +88,8 @@ pub struct Worker {
     pub capabilities: Capabilities,
     pub lexicon: Lexicon,
     pub run: RunInfo,
+    /// The bounds on one report's work (`[limits]`).
+    pub limits: Limits,
     /// The server's `Device/<id>` that the Provenance of every write names
     /// (found or created by [`Worker::connect`] when the run writes).
     pub device: Option<String>,
@@ -269,6 +272,7 @@ impl Worker {
             Some(dir) => crate::tables::load_lexicon(dir).map_err(RunError::Mappings)?,
             None => Lexicon::builtin(),
         };
+        let limits = config.limits()?;
         let client = FhirClient::new(&config.client_options()?, &config.auth)?;
         let metadata = client.get(client.url("metadata")?).await?.success()?;
         let needs = Requirements {
@@ -293,6 +297,7 @@ impl Worker {
             client,
             capabilities,
             lexicon,
+            limits,
             run: RunInfo {
                 extractor_version: env!("CARGO_PKG_VERSION").to_string(),
                 recorded: OffsetDateTime::now_utc(),
@@ -305,6 +310,7 @@ impl Worker {
     /// modes do with results (the client points at `config`'s URL).
     #[cfg(test)]
     pub(crate) fn offline(config: Config) -> Worker {
+        let limits = config.limits().expect("valid limits");
         let client = FhirClient::new(
             &config.client_options().expect("client options"),
             &config.auth,
@@ -319,6 +325,7 @@ impl Worker {
                 unlisted_search_params: Vec::new(),
             },
             lexicon: Lexicon::builtin(),
+            limits,
             run: RunInfo {
                 extractor_version: env!("CARGO_PKG_VERSION").to_string(),
                 recorded: OffsetDateTime::now_utc(),
@@ -332,7 +339,7 @@ impl Worker {
             client: &self.client,
             lexicon: &self.lexicon,
             run: &self.run,
-            limits: self.config.text_limits(),
+            limits: self.limits,
             conflict_retries: self.config.write.conflict_retries,
             dry_run,
             method: self.config.write.method,

@@ -29,6 +29,16 @@ impl Failure {
         }
     }
 
+    /// True when a retry would fail the same way (a panic, a report over a
+    /// limit or with an undecodable text): such a report is dead-lettered and
+    /// a checkpoint passes it; any other failure is retried by the next pass.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Failure::Apply(error) => error.is_permanent(),
+            Failure::Panic => true,
+        }
+    }
+
     /// See [`Class`]; a panic is about its report alone.
     pub fn class(&self) -> Class {
         match self {

@@ -537,3 +537,75 @@ fn read_letters(path: &Path) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).expect("NDJSON dead letter"))
         .collect()
 }
+
+/// Reports over a limit (issue 11, item 3) are dead-lettered with the
+/// limit as their reason, never cut or partly written; the others go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_over_a_limit_are_dead_lettered_and_the_backfill_goes_on() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let patient = seed::unique("limits");
+    let mut reports: Vec<Value> = (0..6)
+        .map(|i| seed::report(&format!("{patient}-{i}"), i, &patient, false))
+        .collect();
+    let over = [
+        (1, "Small cyst. ".repeat(17_000), "limit-text"),
+        (4, "Small cyst. ".repeat(2_500), "limit-findings"),
+    ];
+    for (index, text, _) in &over {
+        let report = reports[*index].as_object_mut().expect("a report");
+        report.remove("presentedForm");
+        report.remove("text");
+        report.insert("conclusion".into(), Value::from(text.as_str()));
+    }
+    let mut resources = vec![seed::patient(&patient)];
+    resources.extend(reports.iter().cloned());
+    fhir.put_all(&resources).await;
+    let subject = format!("Patient/{patient}");
+    let state = common::temp_state();
+    let config = common::config(&server.base, state.path(), Some(&subject), 5);
+    let dead = state.path().join("dead.ndjson");
+    let summary = backfill(
+        &config,
+        plan(
+            WindowField::Date,
+            MARCH,
+            Duration::from_secs(31 * 86_400),
+            2,
+            &dead,
+        ),
+    )
+    .await;
+    assert_eq!(summary.tally.written, 4, "{summary}");
+    assert_eq!(
+        summary.tally.failed.get("limit-text"),
+        Some(&1),
+        "{summary}"
+    );
+    assert_eq!(
+        summary.tally.failed.get("limit-findings"),
+        Some(&1),
+        "{summary}"
+    );
+    assert_eq!(summary.ending(), Ending::Partial);
+    let letters = read_letters(&dead);
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    for (index, _, reason) in &over {
+        let reference = format!("DiagnosticReport/{patient}-{index}");
+        let letter = letters
+            .iter()
+            .find(|l| l["report"] == reference.as_str())
+            .unwrap_or_else(|| panic!("no dead letter for {reference}"));
+        assert_eq!(letter["reason"], *reason, "{letter}");
+        let message = letter["message"].as_str().unwrap_or("");
+        assert!(message.contains("(limits."), "{message}");
+        assert!(!message.contains("cyst"), "{message}");
+        let stored = fhir.get(&reference).await;
+        assert!(stored.get("result").is_none(), "{reference} was written");
+    }
+    let good: Vec<String> = [0, 2, 3, 5]
+        .iter()
+        .map(|i| format!("{patient}-{i}"))
+        .collect();
+    assert_enriched_once(&fhir, &subject, &good).await;
+}

@@ -385,3 +385,28 @@ fn eval_reports_scores_a_gold_file() {
     assert!(last.starts_with("reports findings precision="), "{stdout}");
     assert!(last.contains("recall=1.000"), "{stdout}");
 }
+
+#[test]
+fn extract_fhir_refuses_a_report_over_a_limit_alone() {
+    let input = format!(
+        "{}\n{}\n",
+        report("a", REPORT_TEXT),
+        report("big", &"Small cyst. ".repeat(17_000))
+    );
+    let output = reportsplit(&["extract", "--fhir", "--input", "ndjson"], &input);
+    assert_eq!(output.status.code(), Some(3));
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["type"], "transaction");
+    assert_eq!(lines[1]["resourceType"], "OperationOutcome");
+    assert_eq!(lines[1]["issue"][0]["code"], "too-costly");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 2: DiagnosticReport/big: the report text has 204000 characters, over the limit of 200000 (limits.text_chars)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("cyst"), "{stderr}");
+}

@@ -14,6 +14,7 @@ mod cli;
 mod client_faults;
 mod daemon;
 mod guarantees;
+mod limits;
 mod map_sekmet;
 mod map_validate;
 mod overhead;

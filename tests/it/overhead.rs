@@ -61,7 +61,7 @@ async fn sync_overhead_against_the_server_alone() {
     let mut planned_count = 0;
     for report in &reports {
         let t0 = Instant::now();
-        let text = report_text(report, worker.config.text_limits()).unwrap();
+        let text = report_text(report, &worker.limits).unwrap();
         let t1 = Instant::now();
         let extraction = extract_as(&text.text, &worker.lexicon, text.headerless);
         t_text += (t1 - t0).as_secs_f64();

@@ -23,10 +23,11 @@ use common::{Fhir, Sekmet};
 use reportsplit::mode::retract::{RetractOptions, RetractSummary, Target};
 use reportsplit::run::Worker;
 use reportsplit::run::apply::{Outcome, apply_retract};
+use reportsplit_fhir::limits::Limits;
 use reportsplit_fhir::map::RunInfo;
 use reportsplit_fhir::plan::{Plan, TAG_SYSTEM, plan, previous_refs};
 use reportsplit_fhir::retract::written_by;
-use reportsplit_fhir::text::{TextLimits, report_text};
+use reportsplit_fhir::text::report_text;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -65,7 +66,7 @@ async fn observations(fhir: &Fhir, subject: &str) -> HashMap<String, Value> {
 /// version, its transaction posted as is (Device created conditionally).
 async fn derive_as(fhir: &Fhir, id: &str, version: &str) {
     let report = fhir.get(&format!("DiagnosticReport/{id}")).await;
-    let text = report_text(&report, TextLimits::default()).expect("the report has text");
+    let text = report_text(&report, &Limits::default()).expect("the report has text");
     let lexicon = reportsplit_split::Lexicon::builtin();
     let extraction = reportsplit_split::extract_as(&text.text, &lexicon, text.headerless);
     let mut previous = Vec::new();

@@ -25,7 +25,7 @@ struct Server {
 
 fn options() -> ServeOptions {
     ServeOptions {
-        max_body_bytes: 5 * 1024 * 1024,
+        max_body_bytes: None,
         queue_capacity: 100,
         health_interval: Duration::from_millis(200),
         drain: Duration::from_secs(10),
@@ -375,7 +375,7 @@ async fn every_error_is_an_operation_outcome() {
     let fhir = sekmet.fhir();
     let (_, reports) = seed_reports(&fhir, "errors", 1).await;
     let mut narrow = options();
-    narrow.max_body_bytes = 64 * 1024;
+    narrow.max_body_bytes = Some(64 * 1024);
     narrow.queue_capacity = 1;
     let server = Server::start(&sekmet, narrow).await;
     let report = serde_json::to_vec(&reports[0]).unwrap();
@@ -825,6 +825,65 @@ async fn unreachable_server_shows_in_healthz_and_dead_letters() {
             &metrics,
             "reportsplit_fhir_request_retries_total{method=\"GET\"}"
         ) >= 1.0
+    );
+    server.stop().await;
+}
+
+/// A notified report over a limit is not enriched and not cut: it lands in
+/// the dead-letter file with a reason naming the limit (issue 11, item 3),
+/// and the other reports of the notification are enriched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notified_report_over_a_limit_is_dead_lettered_with_its_reason() {
+    let sekmet = Sekmet::start();
+    let fhir = sekmet.fhir();
+    let (_, reports) = seed_reports(&fhir, "notify-limit", 2).await;
+    let ids: Vec<&str> = reports.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let mut long = reports[0].clone();
+    if let Some(report) = long.as_object_mut() {
+        report.remove("presentedForm");
+        report.remove("text");
+        report.remove("meta");
+    }
+    long["conclusion"] = json!("Small cyst. ".repeat(17_000));
+    fhir.put(&long).await;
+    let letters = tempfile::tempdir().expect("temp dir");
+    let dead_letter = letters.path().join("dead.ndjson");
+    let mut with_letters = options();
+    with_letters.dead_letter = Some(dead_letter.clone());
+    let server = Server::start(&sekmet, with_letters).await;
+
+    let notification = backport_notification(&sekmet.base, "event-notification", &ids);
+    let (status, _, body) = server.post_json("/notify", &notification).await;
+    assert_eq!(status, 202, "{body}");
+    wait_tagged(&fhir, &ids[1..]).await;
+    let mut letter = Value::Null;
+    for _ in 0..300 {
+        if let Some(line) = std::fs::read_to_string(&dead_letter)
+            .ok()
+            .and_then(|t| t.lines().next().map(str::to_string))
+        {
+            letter = serde_json::from_str(&line).expect("dead letter JSON");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(letter["report"], format!("DiagnosticReport/{}", ids[0]));
+    assert_eq!(letter["reason"], "limit-text", "{letter}");
+    let message = letter["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("204000 characters, over the limit of 200000 (limits.text_chars)"),
+        "{message}"
+    );
+    assert!(!message.contains("cyst"), "{message}");
+    let stored = fhir.get(&format!("DiagnosticReport/{}", ids[0])).await;
+    assert!(stored.get("result").is_none(), "{stored}");
+    let metrics = server.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "reportsplit_reports_failed_total{reason=\"limit-text\"}"
+        ),
+        1.0
     );
     server.stop().await;
 }

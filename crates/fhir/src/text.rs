@@ -23,6 +23,8 @@ use base64::Engine as _;
 use reportsplit_split::SectionKind;
 use serde_json::Value;
 
+use crate::limits::{Limit, Limits, OverLimit};
+
 /// The text reportsplit splits, and where in the report it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportText {
@@ -35,21 +37,10 @@ pub struct ReportText {
     pub headerless: SectionKind,
 }
 
-/// Bounds on what is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TextLimits {
-    /// Longest text split, in characters; longer reports are skipped, not cut
-    /// (a cut report would yield Observations missing their context).
-    pub max_chars: usize,
-}
-
-impl Default for TextLimits {
-    fn default() -> Self {
-        TextLimits { max_chars: 200_000 }
-    }
-}
-
 /// Why a report yields no text to split. [`SkipReason::key`] is the counter name.
+/// A text over the limit or one that cannot be decoded is a defect of the
+/// report ([`SkipReason::is_defect`]): the shell counts it as a failure and
+/// dead-letters it; the other reasons are ordinary skips.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SkipReason {
     #[error("the report has no presentedForm text, narrative or conclusion")]
@@ -58,8 +49,8 @@ pub enum SkipReason {
     UnsupportedAttachment { content_type: String },
     #[error("the report's only text is an attachment referenced by URL")]
     AttachmentByUrl,
-    #[error("the report text has {chars} characters, more than the limit of {limit}")]
-    TooLarge { chars: usize, limit: usize },
+    #[error(transparent)]
+    OverLimit(OverLimit),
     #[error("the report's attachment cannot be decoded: {reason}")]
     BadEncoding { reason: String },
 }
@@ -71,20 +62,29 @@ impl SkipReason {
             SkipReason::NoText => "no-text",
             SkipReason::UnsupportedAttachment { .. } => "unsupported-attachment",
             SkipReason::AttachmentByUrl => "attachment-by-url",
-            SkipReason::TooLarge { .. } => "too-large",
+            SkipReason::OverLimit(over) => over.limit.reason(),
             SkipReason::BadEncoding { .. } => "bad-encoding",
         }
+    }
+
+    /// True when the report itself is at fault (its text is over a limit or
+    /// cannot be decoded): not a report without text, but one to fix.
+    pub fn is_defect(&self) -> bool {
+        matches!(
+            self,
+            SkipReason::OverLimit(_) | SkipReason::BadEncoding { .. }
+        )
     }
 }
 
 /// Picks and decodes the report's text (see the module doc for the rule).
-pub fn report_text(report: &Value, limits: TextLimits) -> Result<ReportText, SkipReason> {
+pub fn report_text(report: &Value, limits: &Limits) -> Result<ReportText, SkipReason> {
     let mut candidates: Vec<ReportText> = Vec::new();
     // The most informative reason why nothing was usable, if that happens.
     let mut unusable: Option<SkipReason> = None;
     let mut note = |reason: SkipReason| {
         let rank = |r: &SkipReason| match r {
-            SkipReason::TooLarge { .. } => 4,
+            SkipReason::OverLimit(_) => 4,
             SkipReason::BadEncoding { .. } => 3,
             SkipReason::UnsupportedAttachment { .. } => 2,
             SkipReason::AttachmentByUrl => 1,
@@ -157,21 +157,23 @@ fn narrative_div(report: &Value) -> Option<&str> {
     narrative.get("div").and_then(Value::as_str)
 }
 
-fn within_limit(text: String, limits: TextLimits) -> Result<String, SkipReason> {
-    let chars = text.chars().count();
-    if chars > limits.max_chars {
-        Err(SkipReason::TooLarge {
-            chars,
-            limit: limits.max_chars,
-        })
-    } else {
-        Ok(text)
+fn within_limit(text: String, limits: &Limits) -> Result<String, SkipReason> {
+    // Bytes first: the cheap bound, and a count that stops early.
+    if text.len() > limits.text_bytes() {
+        return Err(SkipReason::OverLimit(OverLimit {
+            limit: Limit::TextBytes,
+            measured: text.len(),
+            max: limits.text_bytes(),
+        }));
     }
+    Limits::check(Limit::TextChars, text.chars().count(), limits.text_chars)
+        .map_err(SkipReason::OverLimit)?;
+    Ok(text)
 }
 
 /// Decodes a text/plain or text/html attachment with its declared charset
 /// (UTF-8 when none; a byte order mark wins over the label).
-fn attachment_text(attachment: &Value, limits: TextLimits) -> Result<String, SkipReason> {
+fn attachment_text(attachment: &Value, limits: &Limits) -> Result<String, SkipReason> {
     let content_type = attachment
         .get("contentType")
         .and_then(Value::as_str)
@@ -196,13 +198,8 @@ fn attachment_text(attachment: &Value, limits: TextLimits) -> Result<String, Ski
     };
     // Refuse before decoding: base64 is 4 bytes per 3, and a character is at
     // least one byte, so this bound never refuses a text within the limit.
-    let max_bytes = limits.max_chars.saturating_mul(4);
-    if data.len() / 4 * 3 > max_bytes {
-        return Err(SkipReason::TooLarge {
-            chars: data.len() / 4 * 3,
-            limit: limits.max_chars,
-        });
-    }
+    Limits::check(Limit::TextBytes, data.len() / 4 * 3, limits.text_bytes())
+        .map_err(SkipReason::OverLimit)?;
     let cleaned: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(cleaned.as_bytes())
@@ -362,7 +359,13 @@ mod tests {
         base64::engine::general_purpose::STANDARD.encode(text)
     }
 
-    const LIMITS: TextLimits = TextLimits { max_chars: 10_000 };
+    const LIMITS: &Limits = &Limits {
+        text_chars: 10_000,
+        findings: 100,
+        observations: 100,
+        report_bytes: 100_000,
+        bundle_bytes: 100_000,
+    };
 
     #[test]
     fn a_plain_text_attachment_wins_over_a_shorter_conclusion() {
@@ -477,18 +480,34 @@ mod tests {
     }
 
     #[test]
-    fn the_size_limit_skips_instead_of_cutting() {
-        let long = "A".repeat(101);
-        let limits = TextLimits { max_chars: 100 };
+    fn the_size_limit_refuses_instead_of_cutting() {
+        let long = "Ä".repeat(101);
+        let limits = &Limits {
+            text_chars: 100,
+            ..Limits::default()
+        };
+        let over = report_text(&json!({"conclusion": long}), limits).unwrap_err();
         assert_eq!(
-            report_text(&json!({"conclusion": long}), limits),
-            Err(SkipReason::TooLarge {
-                chars: 101,
-                limit: 100
+            over,
+            SkipReason::OverLimit(OverLimit {
+                limit: Limit::TextChars,
+                measured: 101,
+                max: 100
             })
         );
+        assert!(over.is_defect());
+        assert_eq!(
+            over.to_string(),
+            "the report text has 101 characters, over the limit of 100 (limits.text_chars)"
+        );
+        // Base64 over 4 bytes per character is refused before it is decoded.
         let huge = json!({"presentedForm": [{"contentType": "text/plain", "data": b64("B".repeat(1000).as_bytes())}]});
-        assert_eq!(report_text(&huge, limits).unwrap_err().key(), "too-large");
+        let over = report_text(&huge, limits).unwrap_err();
+        assert_eq!(over.key(), "limit-text");
+        assert!(over.to_string().contains("bytes before decoding"), "{over}");
+        // 400 bytes of 4-byte characters: past the byte check, 100 characters: within.
+        let emoji = json!({"conclusion": "\u{1F600}".repeat(100)});
+        assert!(report_text(&emoji, limits).is_ok());
         // Within the limit: fine, with the de-identification tokens untouched.
         assert_eq!(
             report_text(&json!({"conclusion": "XXXX normal."}), limits)

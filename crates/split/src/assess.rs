@@ -97,10 +97,15 @@ pub(crate) fn assessments<'a>(
         let Some((system, category)) = category(&captures) else {
             continue;
         };
-        let sentence = layout
+        // Sentences are in text order: a binary search, not a walk per match
+        // (thousands of categories in one text were quadratic).
+        let after = layout
             .sentences
-            .iter()
-            .find(|s| s.start <= whole.start() && whole.start() < s.end.max(s.start + 1));
+            .partition_point(|s| s.start <= whole.start());
+        let sentence = after
+            .checked_sub(1)
+            .map(|index| &layout.sentences[index])
+            .filter(|s| whole.start() < s.end.max(s.start + 1));
         let (from, to) = sentence.map_or((whole.start(), whole.end()), |s| (s.start, s.end));
         let section = sentence.map_or(crate::SectionKind::Other, |s| {
             layout.sections[s.section].kind

@@ -2,18 +2,32 @@
 //! Findings for the same finding ("left effusion" in Findings, "right
 //! effusion" in Impression) — a classic wrong-side error worth flagging.
 
+use std::collections::HashMap;
+
 use crate::{Assertion, Discrepancy, DiscrepancyKind, Finding, Laterality, SectionKind};
 
 /// One discrepancy per concept: a present (or possible) sided finding in the
 /// impression whose concept the findings section states only on the other
 /// side. Bilateral statements and concepts stated on both sides are not
 /// contradictions.
+///
+/// The first finding of each (section, concept, side) is indexed once: a
+/// search of every finding per impression finding was quadratic on a text
+/// of thousands of sided findings (issue 11, item 3).
 pub(crate) fn laterality<'a>(findings: &[Finding<'a>], concepts: &[u32]) -> Vec<Discrepancy<'a>> {
     let stated = |f: &Finding<'_>| f.assertion != Assertion::Absent;
+    let mut first: HashMap<(SectionKind, u32, Laterality), usize> = HashMap::new();
+    for (index, (finding, &concept)) in findings.iter().zip(concepts).enumerate() {
+        if let Some(side) = finding.laterality
+            && stated(finding)
+        {
+            first
+                .entry((finding.section, concept, side))
+                .or_insert(index);
+        }
+    }
     let sided = |section: SectionKind, concept: u32, side: Laterality| {
-        findings.iter().zip(concepts).position(|(f, &c)| {
-            f.section == section && c == concept && stated(f) && f.laterality == Some(side)
-        })
+        first.get(&(section, concept, side)).copied()
     };
     let mut out: Vec<Discrepancy<'a>> = Vec::new();
     let mut reported: Vec<u32> = Vec::new();

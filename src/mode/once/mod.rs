@@ -344,11 +344,13 @@ impl Pass<'_> {
         )
     }
 
-    /// Writes a report that panicked to the dead-letter file; `false` for
-    /// any other failure (the next pass retries it) or when the file cannot
-    /// be written (then the checkpoint must hold it, or it would be lost).
+    /// Writes a report that will fail again the same way (a panic, a report
+    /// over a limit: [`Failure::is_permanent`]) to the dead-letter file;
+    /// `false` for any other failure (the next pass retries it) or when the
+    /// file cannot be written (then the checkpoint must hold it, or it would
+    /// be lost).
     fn dead_lettered(&mut self, identity: &Value, failure: &Failure) -> bool {
-        if !matches!(failure, Failure::Panic) {
+        if !failure.is_permanent() {
             return false;
         }
         let written = DeadLetterFile::append(self.dead_letter)

@@ -11,6 +11,7 @@ use super::AppState;
 use crate::fhir::FHIR_JSON;
 use crate::run::Failure;
 use crate::run::apply::ApplyError;
+use reportsplit_fhir::text::SkipReason;
 
 /// An error answered as an OperationOutcome.
 #[derive(Debug)]
@@ -115,6 +116,21 @@ pub(super) fn upstream_problem(failure: &Failure) -> Problem {
         ApplyError::Conflict { .. } => {
             Problem::new(StatusCode::CONFLICT, "conflict", error.to_string())
         }
+        // The text itself is too large: what a body over the size limit gets.
+        ApplyError::Unusable {
+            reason: SkipReason::OverLimit(_),
+            ..
+        } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too-long", error.to_string()),
+        ApplyError::Unusable { .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            error.to_string(),
+        ),
+        ApplyError::OverLimit { .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too-costly",
+            error.to_string(),
+        ),
         _ => Problem::new(StatusCode::BAD_GATEWAY, "transient", error.to_string()),
     }
 }

@@ -79,7 +79,8 @@ use notify::notify;
 /// What the server needs beyond the FHIR configuration.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    pub max_body_bytes: usize,
+    /// Largest request body; `None`: the configuration's `limits.report_bytes`.
+    pub max_body_bytes: Option<usize>,
     pub queue_capacity: usize,
     pub health_interval: Duration,
     pub drain: Duration,
@@ -259,7 +260,8 @@ pub async fn serve(
 
     let local = listener.local_addr().map_err(ServeError::Serve)?;
     tracing::info!(listen = %local, fhir = %worker.client.base(), "serving");
-    let app = router(state, options.max_body_bytes);
+    let max_body_bytes = options.max_body_bytes.unwrap_or(worker.limits.report_bytes);
+    let app = router(state, max_body_bytes);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
@@ -420,7 +422,7 @@ mod tests {
     #[test]
     fn serving_without_a_token_needs_the_flag_and_a_loopback_address() {
         let options = |token: Option<&str>, insecure_no_auth| ServeOptions {
-            max_body_bytes: 1,
+            max_body_bytes: Some(1),
             queue_capacity: 1,
             health_interval: Duration::from_secs(1),
             drain: Duration::from_secs(1),

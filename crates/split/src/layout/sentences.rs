@@ -59,6 +59,40 @@ fn abbreviation(word: &str) -> Option<Abbreviation> {
 /// longer line is a hard-wrapped paragraph that the next line continues.
 const SHORT_LINE: usize = 60;
 
+/// The longest sentence, in bytes: a longer run without a sentence end (no
+/// real report has one; a pathological input does) is cut into pieces of at
+/// most this size at a blank. The work on a sentence grows faster than its
+/// length (every term looks at the others' scopes), so this cap is what keeps
+/// the time per report linear in its length (issue 11, item 3).
+pub(crate) const MAX_SENTENCE_BYTES: usize = 2_000;
+
+/// `start..end` as pieces of at most [`MAX_SENTENCE_BYTES`], each cut after
+/// the last blank of its window (or at a char boundary when it has none).
+fn pieces(text: &str, start: usize, end: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let bytes = text.as_bytes();
+    let mut at = start;
+    std::iter::from_fn(move || {
+        if at >= end {
+            return None;
+        }
+        let piece_start = at;
+        if end - at <= MAX_SENTENCE_BYTES {
+            at = end;
+            return Some((piece_start, end));
+        }
+        let limit = at + MAX_SENTENCE_BYTES;
+        let mut cut = match bytes[at + 1..limit].iter().rposition(|b| *b == b' ') {
+            Some(blank) => at + 1 + blank + 1,
+            None => limit,
+        };
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        at = cut;
+        Some((piece_start, cut))
+    })
+}
+
 /// Splits every region into sentences, appending them to `out` in order.
 pub(super) fn split_regions(
     text: &str,
@@ -81,7 +115,7 @@ fn split_region(
 ) {
     let bytes = text.as_bytes();
     let (a, b) = (region.start, region.end);
-    let mut push = |start: usize, end: usize| {
+    let mut push_one = |start: usize, end: usize| {
         let (mut start, end) = trim_span(text, start, end);
         // A sub-bullet inside an item (`   - No fracture.`) keeps its marker out.
         if end - start > 2 && matches!(bytes[start], b'-' | b'*' | b'+') && bytes[start + 1] == b' '
@@ -99,6 +133,11 @@ fn split_region(
                 item: region.item,
                 body_start,
             });
+        }
+    };
+    let mut push = |start: usize, end: usize| {
+        for (start, end) in pieces(text, start, end) {
+            push_one(start, end);
         }
     };
     let skip_fillers = |mut at: usize| {
@@ -264,6 +303,25 @@ mod tests {
             .iter()
             .map(|s| text[s.start..s.end].to_owned())
             .collect()
+    }
+
+    #[test]
+    fn a_run_without_sentence_end_is_cut_at_blanks_into_bounded_pieces() {
+        use super::MAX_SENTENCE_BYTES;
+        let words = "nodule in the right lung with effusion and ";
+        let text = words.repeat(200);
+        let pieces = sentences(&text);
+        assert!(pieces.len() > 1);
+        assert!(pieces.iter().all(|p| p.len() <= MAX_SENTENCE_BYTES));
+        // Cut between words, and nothing lost.
+        assert_eq!(pieces.join(" "), text.trim_end());
+        // No blank at all: cut on char boundaries.
+        let unbroken = "éa".repeat(MAX_SENTENCE_BYTES);
+        let pieces = sentences(&unbroken);
+        assert!(pieces.iter().all(|p| p.len() <= MAX_SENTENCE_BYTES));
+        assert_eq!(pieces.concat(), unbroken);
+        // A real sentence is untouched.
+        assert_eq!(sentences(words.trim_end()), [words.trim_end()]);
     }
 
     #[test]
