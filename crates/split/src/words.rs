@@ -90,6 +90,39 @@ fn longest_word_match(
     best
 }
 
+/// Calls `found(pattern)` for every pattern of `automaton` that appears in
+/// `text` as whole words, overlapping or not ("tension" and "tension
+/// pneumothorax" both), each once per occurrence; like [`select_words`] it
+/// tries only word starts, walking the anchored states from each.
+pub(crate) fn each_word_pattern(automaton: &DFA, text: &str, mut found: impl FnMut(usize)) {
+    let bytes = text.as_bytes();
+    let Ok(anchored_start) = automaton.start_state(Anchored::Yes) else {
+        return;
+    };
+    for at in 0..bytes.len() {
+        if at > 0 && is_word_byte(bytes[at - 1]) {
+            continue;
+        }
+        let mut state = anchored_start;
+        for (offset, &byte) in bytes[at..].iter().enumerate() {
+            state = automaton.next_state(Anchored::Yes, state, byte);
+            if !automaton.is_special(state) {
+                continue;
+            }
+            if automaton.is_dead(state) {
+                break;
+            }
+            if automaton.is_match(state) {
+                let end = at + offset + 1;
+                let pattern = automaton.match_pattern(state, 0);
+                if end - automaton.pattern_len(pattern) == at && is_word_edge(bytes, end, false) {
+                    found(pattern.as_usize());
+                }
+            }
+        }
+    }
+}
+
 /// True when a match may start (`opening`) or end at `at`: the match edge
 /// is not a word character, or the neighbour outside the match is not.
 pub(crate) fn is_word_edge(bytes: &[u8], at: usize, opening: bool) -> bool {
