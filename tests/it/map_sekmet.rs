@@ -263,3 +263,78 @@ async fn strict_server_accepts_descriptors_sites_and_derived_from() {
         "Wall thickening"
     );
 }
+
+const MAMMO_TEXT: &str = "FINDINGS: Spiculated mass in the left breast at 2 o'clock, BI-RADS 5. \
+                          Small cyst in the right breast.\n\
+                          IMPRESSION: Right breast: BI-RADS 2.";
+
+/// Plans `text` as the real extractor reads it.
+fn plan_extracted(report: &Value, text: &str, previous: &[Value]) -> WriteSet {
+    let lexicon = reportsplit_split::Lexicon::builtin();
+    let extraction = reportsplit_split::extract_as(text, &lexicon, SectionKind::Findings);
+    let report_text = ReportText {
+        text: text.to_owned(),
+        element: "DiagnosticReport.presentedForm[0]".into(),
+        headerless: SectionKind::Findings,
+    };
+    match plan(report, &report_text, &extraction, previous, &run()).expect("plan") {
+        Plan::Write(set) => set,
+        Plan::Current => panic!("expected a write"),
+    }
+}
+
+fn is_assessment(observation: &Value) -> bool {
+    observation["identifier"][0]["value"]
+        .as_str()
+        .is_some_and(|v| v.contains("/assessment/"))
+}
+
+/// Assessment Observations (BI-RADS) are stored by the strict server with
+/// their members resolved, listed in the report's `result`, and superseded
+/// with the rest when the report is amended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_server_accepts_assessments_and_supersedes_them() {
+    let server = common::Sekmet::start();
+    let fhir = server.fhir();
+    let mut report = rich_report();
+    report["id"] = json!("map-mammo");
+    fhir.put(&report).await;
+    let read = fhir.get("DiagnosticReport/map-mammo").await;
+    commit(&fhir, &plan_extracted(&read, MAMMO_TEXT, &[])).await;
+    let report = fhir.get("DiagnosticReport/map-mammo").await;
+    let observations = previous(&fhir, &report).await;
+    let assessments: Vec<&Value> = observations.iter().filter(|o| is_assessment(o)).collect();
+    assert_eq!(assessments.len(), 2, "both BI-RADS categories stored");
+    let birads5 = assessments
+        .iter()
+        .find(|a| a["valueCodeableConcept"]["coding"][0]["code"] == "397145000")
+        .expect("BI-RADS 5 stored");
+    assert_eq!(birads5["code"]["coding"][0]["code"], "146611000146107");
+    let member = birads5["hasMember"][0]["reference"]
+        .as_str()
+        .expect("a member");
+    assert!(member.starts_with("Observation/"), "resolved: {member}");
+    assert_eq!(fhir.get(member).await["code"]["text"], "Spiculated mass");
+
+    // amended: the old assessments are superseded, new ones written
+    let amended_text = format!("{MAMMO_TEXT} Biopsy recommended.");
+    let mut amended = report.clone();
+    amended["status"] = json!("amended");
+    fhir.put(&amended).await;
+    let amended = fhir.get("DiagnosticReport/map-mammo").await;
+    let supersede = plan_extracted(&amended, &amended_text, &previous(&fhir, &amended).await);
+    assert_eq!(supersede.superseded, observations.len());
+    commit(&fhir, &supersede).await;
+    for old in &assessments {
+        let id = old["id"].as_str().expect("id");
+        let now = fhir.get(&format!("Observation/{id}")).await;
+        assert_eq!(now["status"], "entered-in-error", "{id} superseded");
+    }
+    let report = fhir.get("DiagnosticReport/map-mammo").await;
+    let current: Vec<Value> = previous(&fhir, &report)
+        .await
+        .into_iter()
+        .filter(|o| is_assessment(o) && o["status"] == "amended")
+        .collect();
+    assert_eq!(current.len(), 2, "the amended text's assessments");
+}

@@ -168,6 +168,19 @@ fn every_written_resource_of_every_modality_is_valid_r4() {
         "a diagnosis derived from an observation"
     );
 
+    let assessment = |b: &Value| {
+        observations(b).any(|o| {
+            o["identifier"][0]["value"]
+                .as_str()
+                .is_some_and(|v| v.contains("/assessment/"))
+                && o["valueCodeableConcept"]["coding"][0]["code"].is_string()
+        })
+    };
+    assert!(
+        bundles.iter().filter(|b| assessment(b)).count() >= 3,
+        "assessments (BI-RADS, Bosniak, TI-RADS, Lung-RADS) in the fixtures"
+    );
+
     let ndjson: String = bundles.iter().map(|b| format!("{b}\n")).collect();
     let Some((valid, summary)) = validate(&ndjson) else {
         eprintln!(

@@ -344,3 +344,115 @@ proptest::proptest! {
         assert_fhir_strings(&set.bundle, "");
     }
 }
+
+/// The assessments of a report become Observations: code = the system,
+/// value = the category (coded where verified, else a reportsplit code; the
+/// words as text), laterality and body site as on findings, members = the
+/// findings of the same sentence (or, alone on a line, of the same side),
+/// and each is in the report's `result`.
+#[test]
+fn assessments_become_coded_observations_with_their_findings() {
+    let text = "FINDINGS: Spiculated mass in the left breast at 2 o'clock, BI-RADS 5. \
+                Small cyst in the right breast.\n\
+                IMPRESSION: Right breast: BI-RADS 2.\n\
+                LIVER: Arterial enhancing observation in segment 7, LI-RADS 5.";
+    let (set, _) = plan_text(40, text, SectionKind::Findings);
+    let entries = set.bundle["entry"].as_array().expect("entries");
+    let observations: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Observation")
+        .collect();
+    let url_of = |needle: &str| -> String {
+        observations
+            .iter()
+            .find(|o| {
+                o["resource"]["identifier"][0]["value"]
+                    .as_str()
+                    .is_some_and(|v| v.contains("/finding/"))
+                    && o["resource"]["code"]["text"]
+                        .as_str()
+                        .is_some_and(|t| t.eq_ignore_ascii_case(needle))
+            })
+            .and_then(|o| o["fullUrl"].as_str())
+            .unwrap_or_else(|| {
+                let terms: Vec<&Value> = observations
+                    .iter()
+                    .map(|o| &o["resource"]["code"]["text"])
+                    .collect();
+                panic!("no finding Observation for {needle} among {terms:?}")
+            })
+            .to_owned()
+    };
+    let assessments: Vec<&Value> = observations
+        .iter()
+        .map(|o| &o["resource"])
+        .filter(|r| {
+            r["identifier"][0]["value"]
+                .as_str()
+                .is_some_and(|v| v.contains("/assessment/"))
+        })
+        .collect();
+    assert_eq!(assessments.len(), 3, "{assessments:#?}");
+
+    let birads5 = assessments
+        .iter()
+        .find(|a| a["valueCodeableConcept"]["text"] == "BI-RADS 5")
+        .expect("BI-RADS 5");
+    assert_eq!(birads5["status"], "final");
+    assert_eq!(birads5["category"][0]["coding"][0]["code"], "imaging");
+    assert_eq!(
+        birads5["code"]["coding"][0]["system"],
+        "http://snomed.info/sct"
+    );
+    assert_eq!(birads5["code"]["coding"][0]["code"], "146611000146107");
+    assert_eq!(
+        birads5["valueCodeableConcept"]["coding"][0]["code"],
+        "397145000"
+    );
+    assert_eq!(
+        birads5["hasMember"],
+        json!([{"reference": url_of("Spiculated mass")}])
+    );
+    let side = birads5["component"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["code"]["coding"][0]["code"] == "272741003")
+        })
+        .expect("laterality component");
+    assert_eq!(side["valueCodeableConcept"]["coding"][0]["code"], "7771000");
+    assert_eq!(birads5["subject"], json!({"reference": "Patient/p"}));
+
+    // Alone in its sentence: the findings of its side (the right cyst).
+    let birads2 = assessments
+        .iter()
+        .find(|a| a["valueCodeableConcept"]["text"] == "BI-RADS 2")
+        .expect("BI-RADS 2");
+    assert_eq!(
+        birads2["hasMember"],
+        json!([{"reference": url_of("Small cyst")}])
+    );
+
+    // No verified category code: a reportsplit code, never a guessed id.
+    let lirads = assessments
+        .iter()
+        .find(|a| a["code"]["coding"][0]["code"] == "assessment-lirads")
+        .expect("LI-RADS");
+    let value = &lirads["valueCodeableConcept"]["coding"][0];
+    assert_eq!(value["system"], "urn:reportsplit:codes");
+    assert_eq!(value["code"], "assessment-lirads-lr-5");
+    assert_eq!(value["display"], "LI-RADS LR-5");
+
+    // Every assessment is in the report's result.
+    let report = &entries[set.report_entry]["resource"];
+    let results: HashSet<&str> = report["result"]
+        .as_array()
+        .expect("result")
+        .iter()
+        .filter_map(|r| r["reference"].as_str())
+        .collect();
+    for entry in &observations {
+        let url = entry["fullUrl"].as_str().expect("fullUrl");
+        assert!(results.contains(url), "{url} not in result");
+    }
+}

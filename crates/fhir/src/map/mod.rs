@@ -21,7 +21,9 @@ pub mod codes;
 
 use std::collections::{BTreeMap, HashSet};
 
-use reportsplit_split::{Certainty, Extraction, Finding, Measurement, SectionKind};
+use reportsplit_split::{
+    Assertion, Assessment, Certainty, Extraction, Finding, Laterality, Measurement, SectionKind,
+};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -188,6 +190,8 @@ pub enum Role {
     Statement,
     Recommendation,
     Discrepancy,
+    /// A structured assessment category (BI-RADS, Lung-RADS...).
+    Assessment,
 }
 
 /// One Observation to create.
@@ -501,8 +505,147 @@ pub fn map_extraction(
             grouped.push(observation);
         }
     }
+    for (index, assessment) in extraction.assessments.iter().enumerate() {
+        let site_ok = assessment
+            .body_site
+            .as_ref()
+            .is_none_or(|s| s.start <= s.end && s.end <= text_chars);
+        if assessment.start > assessment.end || assessment.end > text_chars || !site_ok {
+            return Err(derivation.report_error(format!(
+                "assessment {index} spans {}..{} beyond the text ({text_chars} characters)",
+                assessment.start, assessment.end
+            )));
+        }
+        let members: Vec<String> = assessed_findings(findings, assessment)
+            .into_iter()
+            .filter_map(member)
+            .collect();
+        let observation = assessment_observation(&derivation, assessment, members)?;
+        if seen.insert(observation.identifier.value.clone()) {
+            grouped.push(observation);
+        }
+    }
     out.extend(grouped);
     Ok(out)
+}
+
+/// The findings an assessment is about (its `hasMember`): those whose
+/// sentence or impression item states it ("Spiculated mass in the left
+/// breast, BI-RADS 5"); when none does ("Left breast: BI-RADS 4A" on a line
+/// of its own), the findings of the same side that are present or possible
+/// (a bilateral statement on either side matches every sided one). An
+/// assessment with neither stands alone: a guess would link it to the wrong
+/// lesion.
+fn assessed_findings(findings: &[Finding<'_>], assessment: &Assessment<'_>) -> Vec<usize> {
+    let same_statement: Vec<usize> = findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.start <= assessment.start && assessment.start < f.end.max(f.start + 1))
+        .map(|(i, _)| i)
+        .collect();
+    if !same_statement.is_empty() {
+        return same_statement;
+    }
+    let Some(side) = assessment.laterality else {
+        return Vec::new();
+    };
+    findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.assertion != Assertion::Absent)
+        .filter(|(_, f)| {
+            f.laterality.is_some_and(|own| {
+                own == side || own == Laterality::Bilateral || side == Laterality::Bilateral
+            })
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The system's name as the extractor writes it ("BI-RADS").
+fn assessment_system_name(assessment: &Assessment<'_>) -> String {
+    match serde_json::to_value(assessment.system) {
+        Ok(Value::String(name)) => name,
+        _ => format!("{:?}", assessment.system),
+    }
+}
+
+/// The reportsplit code of a category that has no verified public code
+/// (`assessment-lirads-lr-5`): stable, readable, and never mistaken for a
+/// standard concept.
+fn local_category_code(assessment: &Assessment<'_>) -> reportsplit_split::Code {
+    let name = assessment_system_name(assessment);
+    let slug = |text: &str| -> String {
+        text.chars()
+            .filter_map(|c| match c {
+                'a'..='z' | '0'..='9' => Some(c),
+                'A'..='Z' => Some(c.to_ascii_lowercase()),
+                '-' | ' ' | '.' => Some('-'),
+                _ => None,
+            })
+            .collect()
+    };
+    reportsplit_split::Code {
+        system: codes::LOCAL_SYSTEM.to_owned(),
+        code: format!(
+            "assessment-{}-{}",
+            slug(&name).replace('-', ""),
+            slug(&assessment.category)
+        ),
+        display: format!("{name} {}", assessment.category),
+    }
+}
+
+/// One structured assessment: code = the system, value = the category
+/// (its verified code, else a reportsplit code; text = the words as
+/// written), bodySite and laterality as on findings, `hasMember` = the
+/// findings it assesses.
+fn assessment_observation(
+    d: &Derivation<'_>,
+    assessment: &Assessment<'_>,
+    members: Vec<String>,
+) -> Result<NewObservation, MapError> {
+    let local = local_category_code(assessment);
+    let category = assessment.code.unwrap_or(&local);
+    let site = assessment.body_site.as_ref();
+    let content = serde_json::json!({
+        "system": assessment.system,
+        "category": assessment.category,
+        "code": [&category.system, &category.code],
+        "span": [assessment.start, assessment.end],
+        "section": assessment.section,
+        "laterality": assessment.laterality,
+        "site": site.map(|s| serde_json::json!([s.text, s.code.map(|c| [&c.system, &c.code]), s.start, s.end])),
+        "members": members,
+    });
+    let components = assessment
+        .laterality
+        .map(|side| ComponentSpec {
+            code: Concept::coded(d.codes.get(Key::ComponentLaterality)),
+            value: ValueSpec::Concept(Concept::coded(d.codes.laterality(side))),
+            evidence: None,
+        })
+        .into_iter()
+        .collect();
+    let spec = ObservationSpec {
+        identifier: d.identifier("assessment", &content.to_string()),
+        status: d.status,
+        category: d.codes.get(Key::CategoryImaging),
+        code: Concept::coded(d.codes.assessment(assessment.system)),
+        code_evidence: None,
+        value: Some(ValueSpec::Concept(Concept {
+            codings: vec![category],
+            text: fhir_string(assessment.text),
+        })),
+        body_site: site.and_then(|s| concept_text(s.code, s.text)),
+        body_site_evidence: site.map(|s| d.evidence(s.start, s.end)),
+        interpretation: Vec::new(),
+        components,
+        has_member: members,
+        derived_from: Vec::new(),
+        evidence: d.evidence(assessment.start, assessment.end),
+    };
+    d.finish(&spec, Role::Assessment)
 }
 
 /// A FHIR `string` from report text: trimmed, control characters FHIR forbids
