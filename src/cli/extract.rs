@@ -229,7 +229,7 @@ impl Job<'_> {
                 Ok(text) => {
                     let extraction =
                         reportsplit_split::extract_as(&text.text, self.lexicon, text.headerless);
-                    match plan::plan(report, text, &extraction, &[], run) {
+                    match plan::plan_any(report, text, &extraction, &[], run) {
                         Ok(Plan::Write(set)) => (set.bundle, None),
                         Ok(Plan::Current) => (
                             serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": []}),

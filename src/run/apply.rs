@@ -26,7 +26,7 @@ use crate::error::Class;
 use crate::fhir::{FhirClient, FhirError};
 use reportsplit_fhir::map::RunInfo;
 use reportsplit_fhir::plan::{
-    Plan, PlanError, WriteSet, is_current, plan, previous_refs, report_patch,
+    Plan, PlanError, WriteSet, is_current, plan, plan_any, previous_refs, report_patch,
 };
 use reportsplit_fhir::text::{ReportText, SkipReason, TextLimits, report_text};
 
@@ -45,6 +45,11 @@ pub struct ApplyContext<'a> {
     /// [`crate::run::Worker::resolve_device`]): when set, the transaction
     /// names it instead of creating the Device conditionally.
     pub device: Option<&'a str>,
+    /// A report without `meta.versionId` is planned as one not stored yet
+    /// (created with its Observations) instead of refused: only for reports
+    /// handed to us (`$enrich` with the report in the body), never for
+    /// reports read from the server.
+    pub new_reports: bool,
 }
 
 /// What happened to one report.
@@ -473,6 +478,9 @@ async fn plan_report(
     }
     let extraction = extract_as(&text.text, context.lexicon, text.headerless);
     let previous = read_previous(context.client, report).await?;
+    if context.new_reports {
+        return Ok(plan_any(report, text, &extraction, &previous, context.run)?);
+    }
     Ok(plan(report, text, &extraction, &previous, context.run)?)
 }
 

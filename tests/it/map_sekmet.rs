@@ -338,3 +338,112 @@ async fn strict_server_accepts_assessments_and_supersedes_them() {
         .collect();
     assert_eq!(current.len(), 2, "the amended text's assessments");
 }
+
+/// A report on its way to the server (no `meta.versionId`), as an interface
+/// engine holds it: with a business identifier, no id.
+pub(crate) fn unstored_report(accession: &str) -> Value {
+    json!({
+        "resourceType": "DiagnosticReport",
+        "identifier": [{"system": "http://example.org/accession", "value": accession}],
+        "status": "final",
+        "code": {"text": "MG Mammography"},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-11-27T08:00:00+01:00",
+        "conclusion": MAMMO_TEXT
+    })
+}
+
+/// `reportsplit extract --fhir` over one report: its one line.
+fn extract_fhir(report: &Value) -> Value {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reportsplit"))
+        .args(["extract", "--fhir"])
+        .env("REPORTSPLIT_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start reportsplit");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{report}\n").as_bytes())
+        .expect("write the report");
+    let output = child.wait_with_output().expect("reportsplit ends");
+    assert!(
+        output.status.success(),
+        "extract --fhir: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON line")
+}
+
+/// Posts a create-mode transaction twice and checks that the report exists
+/// once, linked to its Observations, and that the replay created nothing.
+pub(crate) async fn post_twice_and_check_once(
+    fhir: &common::Fhir,
+    bundle: &Value,
+    accession: &str,
+) {
+    let planned = bundle["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Observation")
+        .count();
+    assert!(planned > 0, "{bundle}");
+    for attempt in 0..2 {
+        let response = fhir
+            .request(reqwest::Method::POST, "", Some(bundle), None)
+            .await;
+        assert_eq!(response.status, 200, "attempt {attempt}: {}", response.body);
+    }
+    let search = format!("DiagnosticReport?identifier=http://example.org/accession|{accession}");
+    assert_eq!(fhir.count(&search).await, 1, "the report exists once");
+    let report = fhir.search_all(&search).await.remove(0);
+    let results: Vec<&str> = report["result"]
+        .as_array()
+        .expect("result")
+        .iter()
+        .filter_map(|r| r["reference"].as_str())
+        .collect();
+    assert_eq!(results.len(), planned);
+    assert!(
+        results.iter().all(|r| r.starts_with("Observation/")),
+        "{results:?}"
+    );
+    assert_eq!(
+        fhir.count("Observation").await,
+        planned as u64,
+        "none twice"
+    );
+    assert_eq!(fhir.count("Provenance").await, 1, "one Provenance");
+    assert_eq!(fhir.count("Device").await, 1);
+    let id = report["id"].as_str().expect("id");
+    let observation = fhir.get(results[0]).await;
+    assert_eq!(
+        observation["extension"][0]["extension"][0]["valueReference"]["reference"],
+        format!("DiagnosticReport/{id}"),
+        "the evidence points at the report created"
+    );
+    assert!(
+        report["meta"]["tag"]
+            .as_array()
+            .is_some_and(|tags| tags.iter().any(|t| t["system"] == TAG_SYSTEM)),
+        "tagged: the worker will see it as current"
+    );
+}
+
+/// The bundle `extract --fhir` prints for a report not stored yet creates
+/// it with its Observations on a strict server, and a replay creates
+/// nothing twice (the report, Observations and Provenance are conditional).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unstored_report_is_created_once_from_the_extract_bundle() {
+    let server = common::Sekmet::start();
+    let fhir = server.fhir();
+    let bundle = extract_fhir(&unstored_report("ACC-NEW-1"));
+    assert_eq!(bundle["type"], "transaction", "{bundle}");
+    post_twice_and_check_once(&fhir, &bundle, "ACC-NEW-1").await;
+}

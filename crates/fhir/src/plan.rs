@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use crate::map::build::{self, AgentSpec, NoteSpec, ProvenanceSpec};
 use crate::map::{
     self, FhirCodes, Key, MapError, OBSERVATION_SYSTEM, ObsStatus, ReportSource, ReportStatus,
-    Role, RunInfo, SOFTWARE_NAME,
+    Role, RunInfo, SOFTWARE_NAME, Storage,
 };
 use crate::text::ReportText;
 
@@ -203,7 +203,59 @@ pub fn plan_with(
     run: &RunInfo,
     codes: &FhirCodes,
 ) -> Result<Plan, PlanError> {
-    let source = ReportSource::read(report)?;
+    plan_source(
+        report,
+        ReportSource::read(report)?,
+        text,
+        extraction,
+        previous,
+        run,
+        codes,
+    )
+}
+
+/// [`plan`] for a report that may not be stored yet (`extract --fhir`,
+/// `$enrich` of a report in the body): one without `meta.versionId` gets a
+/// transaction that creates it together with its Observations (see
+/// [`map::Storage::New`]); one with a versionId is planned as by [`plan`].
+/// The worker's own modes use [`plan`]: a report it read from a server that
+/// does not version must not be created a second time.
+pub fn plan_any(
+    report: &Value,
+    text: &ReportText,
+    extraction: &Extraction<'_>,
+    previous: &[Value],
+    run: &RunInfo,
+) -> Result<Plan, PlanError> {
+    let codes = FhirCodes::builtin().map_err(|source| PlanError::Mapping {
+        report: crate::plan::report_name(report),
+        source,
+    })?;
+    plan_source(
+        report,
+        ReportSource::read_any(report)?,
+        text,
+        extraction,
+        previous,
+        run,
+        codes,
+    )
+}
+
+fn plan_source(
+    report: &Value,
+    source: ReportSource<'_>,
+    text: &ReportText,
+    extraction: &Extraction<'_>,
+    previous: &[Value],
+    run: &RunInfo,
+    codes: &FhirCodes,
+) -> Result<Plan, PlanError> {
+    // A report not stored yet has no earlier Observations on the server.
+    let previous = match source.storage {
+        Storage::Stored => previous,
+        Storage::New { .. } => &[],
+    };
     let text_sha = map::sha256_hex(text.text.as_bytes());
     let derivation = tag_code(&run.extractor_version, source.status, &text_sha);
     let tagged = tag_of(report);
@@ -285,8 +337,38 @@ pub fn plan_with(
     } else {
         None
     };
+    // Without a business identifier, a report not stored yet cannot be
+    // matched on replay, and neither can its Observations (another report
+    // with the same text would share their identifiers): plain creates.
+    let conditional = !matches!(
+        source.storage,
+        Storage::New {
+            identifier: None,
+            ..
+        }
+    );
+    // A replay of a create-mode bundle must not add a second Provenance:
+    // it is created unless one already targets this derivation's first
+    // Observation (whose identifier is unique to it).
+    let provenance_condition = match (&source.storage, created.first()) {
+        (
+            Storage::New {
+                identifier: Some(_),
+                ..
+            },
+            Some(first),
+        ) => Some(format!(
+            "target:Observation.{}",
+            map::identifier_query(&first.identifier)
+        )),
+        _ => None,
+    };
     for observation in created {
-        let request = conditional_create("Observation", &observation.identifier);
+        let request = if conditional {
+            conditional_create("Observation", &observation.identifier)
+        } else {
+            json!({ "method": "POST", "url": "Observation" })
+        };
         entries.push(entry(
             Some(observation.full_url),
             observation.resource,
@@ -302,7 +384,12 @@ pub fn plan_with(
             system: "urn:reportsplit:provenance".into(),
             value: format!("{}/{}", source.versioned_reference(), tag_code),
         };
-        let request = json!({ "method": "POST", "url": "Provenance" });
+        let request = match &provenance_condition {
+            Some(condition) => {
+                json!({ "method": "POST", "url": "Provenance", "ifNoneExist": condition })
+            }
+            None => json!({ "method": "POST", "url": "Provenance" }),
+        };
         entries.push(entry(
             Some(map::full_url(&provenance_ident)),
             provenance,
@@ -315,12 +402,28 @@ pub fn plan_with(
         "code": tag_code,
         "display": format!("split by {SOFTWARE_NAME} {}", run.extractor_version),
     });
-    let updated = updated_report(report, &results, &tag).map_err(fail)?;
-    entries.push(entry(
-        None,
-        updated,
-        update(&source.reference(), source.version_id),
-    ));
+    let mut updated = updated_report(report, &results, &tag).map_err(fail)?;
+    match &source.storage {
+        Storage::Stored => entries.push(entry(
+            None,
+            updated,
+            update(&source.reference(), &source.version_id),
+        )),
+        Storage::New {
+            full_url,
+            identifier,
+        } => {
+            // The server assigns the id of what it creates.
+            if let Some(object) = updated.as_object_mut() {
+                object.remove("id");
+            }
+            let request = match identifier {
+                Some(identifier) => conditional_create("DiagnosticReport", identifier),
+                None => json!({ "method": "POST", "url": "DiagnosticReport" }),
+            };
+            entries.push(entry(Some(full_url.clone()), updated, request));
+        }
+    }
     let report_entry = entries.len() - 1;
     let mut bundle = Map::with_capacity(3);
     bundle.insert("resourceType".into(), Value::from("Bundle"));
@@ -563,7 +666,7 @@ fn rewrite_previous(
             .flatten()
             .filter(|i| i.get("system").and_then(Value::as_str) == Some(OBSERVATION_SYSTEM))
             .filter_map(|i| i.get("value").and_then(Value::as_str))
-            .find(|v| v.starts_with(&ours_prefix));
+            .find(|v| v.starts_with(&ours_prefix) || created_with_its_report(v));
         let Some(identifier) = our_identifier else {
             continue;
         };
@@ -624,6 +727,14 @@ fn rewrite_previous(
         });
     }
     Ok(out)
+}
+
+/// An identifier `{key}/new/...`: the Observation was created in the same
+/// transaction as the report (create mode), before the server gave the
+/// report its id, so its key is not the id. It is in this report's `result`
+/// (where `previous` comes from), so it is this report's.
+fn created_with_its_report(identifier: &str) -> bool {
+    identifier.split('/').nth(1) == Some(map::NEW_VERSION)
 }
 
 /// Inserts `note` where FHIR orders it (before bodySite/method/... if present).

@@ -456,3 +456,122 @@ fn assessments_become_coded_observations_with_their_findings() {
         assert!(results.contains(url), "{url} not in result");
     }
 }
+
+fn plan_unstored(report: &Value, text: &str) -> WriteSet {
+    let lexicon = Lexicon::builtin();
+    let extraction = extract_as(text, &lexicon, SectionKind::Findings);
+    let report_text = ReportText {
+        text: text.to_owned(),
+        element: "DiagnosticReport.presentedForm[0]".into(),
+        headerless: SectionKind::Findings,
+    };
+    match reportsplit_fhir::plan::plan_any(report, &report_text, &extraction, &[], &run())
+        .expect("plan")
+    {
+        Plan::Write(set) => set,
+        Plan::Current => panic!("an unstored report planned as current"),
+    }
+}
+
+const UNSTORED_TEXT: &str = "FINDINGS: New 8 mm nodule in the right lower lobe.";
+
+/// A report without `meta.versionId` (an interface engine's, not stored
+/// yet): `plan` refuses it, `plan_any` creates it in the same transaction,
+/// conditionally on its identifier, with every new resource referring to
+/// its urn:uuid; the plan is reproducible, so a replay matches everything.
+#[test]
+fn an_unstored_report_is_created_with_its_observations() {
+    let mut report = report(50);
+    report.as_object_mut().expect("object").remove("meta");
+    report["identifier"] = json!([{"system": "http://example.org/accession", "value": "A|1"}]);
+
+    let lexicon = Lexicon::builtin();
+    let extraction = extract_as(UNSTORED_TEXT, &lexicon, SectionKind::Findings);
+    let report_text = ReportText {
+        text: UNSTORED_TEXT.to_owned(),
+        element: "DiagnosticReport.presentedForm[0]".into(),
+        headerless: SectionKind::Findings,
+    };
+    let refused = plan(&report, &report_text, &extraction, &[], &run()).expect_err("no version");
+    assert!(refused.to_string().contains("cannot be updated safely"));
+
+    let set = plan_unstored(&report, UNSTORED_TEXT);
+    assert_eq!(set, plan_unstored(&report, UNSTORED_TEXT), "reproducible");
+    let entries = set.bundle["entry"].as_array().expect("entries");
+    let created = &entries[set.report_entry];
+    assert_eq!(set.report_entry, entries.len() - 1);
+    let report_url = created["fullUrl"].as_str().expect("report fullUrl");
+    assert!(report_url.starts_with("urn:uuid:"));
+    assert_eq!(
+        created["request"],
+        json!({"method": "POST", "url": "DiagnosticReport",
+               "ifNoneExist": "identifier=http://example.org/accession|A\\|1"})
+    );
+    assert!(
+        created["resource"].get("id").is_none(),
+        "the server assigns the id"
+    );
+    assert_eq!(created["resource"]["identifier"], report["identifier"]);
+    assert_eq!(
+        created["resource"]["result"].as_array().map(Vec::len),
+        Some(set.observations)
+    );
+    let mut observations = 0;
+    for entry in &entries[..set.report_entry] {
+        let resource = &entry["resource"];
+        match resource["resourceType"].as_str() {
+            Some("Observation") => {
+                observations += 1;
+                assert_eq!(
+                    resource["extension"][0]["extension"][0]["valueReference"]["reference"],
+                    report_url,
+                    "evidence points at the report created"
+                );
+                let identifier = resource["identifier"][0]["value"].as_str().expect("id");
+                assert!(identifier.contains("/new/"), "{identifier}");
+                assert!(entry["request"]["ifNoneExist"].is_string());
+            }
+            Some("Provenance") => {
+                assert_eq!(resource["entity"][0]["what"]["reference"], report_url);
+                assert!(
+                    entry["request"]["ifNoneExist"]
+                        .as_str()
+                        .is_some_and(|c| c.starts_with("target:Observation.identifier=")),
+                    "{entry}"
+                );
+            }
+            Some("Device") => {}
+            other => panic!("unexpected entry {other:?}"),
+        }
+    }
+    assert_eq!(observations, set.observations);
+    assert!(observations > 0);
+
+    // a versionId: today's If-Match update
+    let stored = plan_unstored(&self::report(50), UNSTORED_TEXT);
+    let last = &stored.bundle["entry"][stored.report_entry];
+    assert_eq!(last["request"]["method"], "PUT");
+    assert_eq!(last["request"]["ifMatch"], "W/\"1\"");
+}
+
+/// Without a business identifier nothing can be matched on replay: every
+/// create is a plain POST (a replayed bundle duplicates, as documented).
+#[test]
+fn an_unstored_report_without_identifier_is_created_plainly() {
+    let mut report = report(51);
+    let object = report.as_object_mut().expect("object");
+    object.remove("meta");
+    object.remove("id");
+    let set = plan_unstored(&report, UNSTORED_TEXT);
+    let entries = set.bundle["entry"].as_array().expect("entries");
+    assert_eq!(
+        entries[set.report_entry]["request"],
+        json!({"method": "POST", "url": "DiagnosticReport"})
+    );
+    for entry in entries {
+        let kind = entry["resource"]["resourceType"].as_str();
+        if kind != Some("Device") {
+            assert!(entry["request"].get("ifNoneExist").is_none(), "{entry}");
+        }
+    }
+}
