@@ -809,6 +809,40 @@ mod tests {
     }
 
     #[test]
+    fn observations_created_with_their_report_are_superseded_with_it() {
+        let source_json = json!({"resourceType": "DiagnosticReport", "id": "srv-7",
+                                 "meta": {"versionId": "2"}, "status": "amended"});
+        let source = ReportSource::read(&source_json).expect("a report");
+        let observation = |id: &str, value: &str| {
+            json!({"resourceType": "Observation", "id": id, "meta": {"versionId": "1"},
+                   "status": "final", "code": {"text": "x"},
+                   "identifier": [{"system": OBSERVATION_SYSTEM, "value": value}]})
+        };
+        let previous = [
+            // created in create mode, before the server named the report
+            observation("a", "i-0123456789abcdef0123/new/finding/aa"),
+            // derived from version 1 of this report
+            observation("b", "srv-7/1/finding/bb"),
+            // another report's
+            observation("c", "other/1/finding/cc"),
+        ];
+        let run = RunInfo {
+            extractor_version: "1".into(),
+            recorded: time::macros::datetime!(2026-12-01 10:00 UTC),
+        };
+        let rewritten = rewrite_previous(
+            &source,
+            &previous,
+            &HashSet::new(),
+            &run,
+            Rewrite::Supersede,
+        )
+        .expect("rewrite");
+        let references: Vec<&str> = rewritten.iter().map(|o| o.reference.as_str()).collect();
+        assert_eq!(references, ["Observation/a", "Observation/b"]);
+    }
+
+    #[test]
     fn previous_refs_skip_foreign_and_contained_references() {
         let report = json!({
             "resourceType": "DiagnosticReport", "id": "r",
