@@ -7,7 +7,9 @@
 //! updates the DiagnosticReport with `ifMatch` on the version read. The
 //! report's update is the SERVER's JSON with exactly two changes (references
 //! appended to `result`, reportsplit's tag in `meta.tag`), so every element
-//! reportsplit does not own comes back byte for byte.
+//! reportsplit does not own comes back byte for byte. A report not stored
+//! yet (no versionId; [`plan_any`] only) is created in the same transaction
+//! instead, conditionally on its business identifier.
 
 use std::collections::HashSet;
 
