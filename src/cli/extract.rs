@@ -269,7 +269,7 @@ impl Job<'_> {
                         .check_extraction(&extraction)
                         .map_err(|over| over.to_string())
                         .and_then(|()| {
-                            plan::plan(report, text, &extraction, &[], run)
+                            plan::plan_any(report, text, &extraction, &[], run)
                                 .map_err(|error| format!("cannot plan: {error}"))
                         })
                         .and_then(|planned| match planned {

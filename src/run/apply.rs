@@ -29,7 +29,7 @@ use crate::fhir::{FhirClient, FhirError};
 use reportsplit_fhir::limits::{Limits, OverLimit};
 use reportsplit_fhir::map::RunInfo;
 use reportsplit_fhir::plan::{
-    Plan, PlanError, WriteSet, is_current, linked_refs, plan, previous_refs, report_patch,
+    Plan, PlanError, WriteSet, is_current, linked_refs, plan, plan_any, previous_refs, report_patch,
 };
 use reportsplit_fhir::retract::retract;
 use reportsplit_fhir::text::{ReportText, SkipReason, report_text};
@@ -49,6 +49,11 @@ pub struct ApplyContext<'a> {
     /// [`crate::run::Worker::resolve_device`]): when set, the transaction
     /// names it instead of creating the Device conditionally.
     pub device: Option<&'a str>,
+    /// A report without `meta.versionId` is planned as one not stored yet
+    /// (created with its Observations) instead of refused: only for reports
+    /// handed to us (`$enrich` with the report in the body), never for
+    /// reports read from the server.
+    pub new_reports: bool,
 }
 
 /// What happened to one report.
@@ -585,7 +590,11 @@ async fn plan_report(
         .check_observations(previous_refs(report).len())
         .map_err(over)?;
     let previous = read_previous(context.client, report).await?;
-    let planned = plan(report, text, &extraction, &previous, context.run)?;
+    let planned = if context.new_reports {
+        plan_any(report, text, &extraction, &previous, context.run)?
+    } else {
+        plan(report, text, &extraction, &previous, context.run)?
+    };
     if let Plan::Write(set) = &planned {
         limits
             .check_observations(set.observations + set.superseded + set.restatused)

@@ -344,6 +344,7 @@ impl Worker {
             dry_run,
             method: self.config.write.method,
             device: self.device.as_deref(),
+            new_reports: false,
         }
     }
 }

@@ -328,8 +328,18 @@ fn a_bundle_entry_that_is_not_a_report_fails_alone() {
 
 #[test]
 fn a_closed_pipe_ends_extract_quietly() {
+    closed_pipe_ends_quietly(&["extract", "-"]);
+}
+
+#[test]
+fn a_closed_pipe_ends_extract_fhir_quietly() {
+    closed_pipe_ends_quietly(&["extract", "--fhir", "-"]);
+}
+
+/// `reportsplit <args> | head -1`: exit 0, no ERROR, no "Broken pipe".
+fn closed_pipe_ends_quietly(args: &[&str]) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_reportsplit"))
-        .args(["extract", "-"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -263,3 +263,187 @@ async fn strict_server_accepts_descriptors_sites_and_derived_from() {
         "Wall thickening"
     );
 }
+
+const MAMMO_TEXT: &str = "FINDINGS: Spiculated mass in the left breast at 2 o'clock, BI-RADS 5. \
+                          Small cyst in the right breast.\n\
+                          IMPRESSION: Right breast: BI-RADS 2.";
+
+/// Plans `text` as the real extractor reads it.
+fn plan_extracted(report: &Value, text: &str, previous: &[Value]) -> WriteSet {
+    let lexicon = reportsplit_split::Lexicon::builtin();
+    let extraction = reportsplit_split::extract_as(text, &lexicon, SectionKind::Findings);
+    let report_text = ReportText {
+        text: text.to_owned(),
+        element: "DiagnosticReport.presentedForm[0]".into(),
+        headerless: SectionKind::Findings,
+    };
+    match plan(report, &report_text, &extraction, previous, &run()).expect("plan") {
+        Plan::Write(set) => set,
+        Plan::Current => panic!("expected a write"),
+    }
+}
+
+fn is_assessment(observation: &Value) -> bool {
+    observation["identifier"][0]["value"]
+        .as_str()
+        .is_some_and(|v| v.contains("/assessment/"))
+}
+
+/// Assessment Observations (BI-RADS) are stored by the strict server with
+/// their members resolved, listed in the report's `result`, and superseded
+/// with the rest when the report is amended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_server_accepts_assessments_and_supersedes_them() {
+    let server = common::Sekmet::start();
+    let fhir = server.fhir();
+    let mut report = rich_report();
+    report["id"] = json!("map-mammo");
+    fhir.put(&report).await;
+    let read = fhir.get("DiagnosticReport/map-mammo").await;
+    commit(&fhir, &plan_extracted(&read, MAMMO_TEXT, &[])).await;
+    let report = fhir.get("DiagnosticReport/map-mammo").await;
+    let observations = previous(&fhir, &report).await;
+    let assessments: Vec<&Value> = observations.iter().filter(|o| is_assessment(o)).collect();
+    assert_eq!(assessments.len(), 2, "both BI-RADS categories stored");
+    let birads5 = assessments
+        .iter()
+        .find(|a| a["valueCodeableConcept"]["coding"][0]["code"] == "397145000")
+        .expect("BI-RADS 5 stored");
+    assert_eq!(birads5["code"]["coding"][0]["code"], "146611000146107");
+    let member = birads5["hasMember"][0]["reference"]
+        .as_str()
+        .expect("a member");
+    assert!(member.starts_with("Observation/"), "resolved: {member}");
+    assert_eq!(fhir.get(member).await["code"]["text"], "Spiculated mass");
+
+    // amended: the old assessments are superseded, new ones written
+    let amended_text = format!("{MAMMO_TEXT} Biopsy recommended.");
+    let mut amended = report.clone();
+    amended["status"] = json!("amended");
+    fhir.put(&amended).await;
+    let amended = fhir.get("DiagnosticReport/map-mammo").await;
+    let supersede = plan_extracted(&amended, &amended_text, &previous(&fhir, &amended).await);
+    assert_eq!(supersede.superseded, observations.len());
+    commit(&fhir, &supersede).await;
+    for old in &assessments {
+        let id = old["id"].as_str().expect("id");
+        let now = fhir.get(&format!("Observation/{id}")).await;
+        assert_eq!(now["status"], "entered-in-error", "{id} superseded");
+    }
+    let report = fhir.get("DiagnosticReport/map-mammo").await;
+    let current: Vec<Value> = previous(&fhir, &report)
+        .await
+        .into_iter()
+        .filter(|o| is_assessment(o) && o["status"] == "amended")
+        .collect();
+    assert_eq!(current.len(), 2, "the amended text's assessments");
+}
+
+/// A report on its way to the server (no `meta.versionId`), as an interface
+/// engine holds it: with a business identifier, no id.
+pub(crate) fn unstored_report(accession: &str) -> Value {
+    json!({
+        "resourceType": "DiagnosticReport",
+        "identifier": [{"system": "http://example.org/accession", "value": accession}],
+        "status": "final",
+        "code": {"text": "MG Mammography"},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-11-27T08:00:00+01:00",
+        "conclusion": MAMMO_TEXT
+    })
+}
+
+/// `reportsplit extract --fhir` over one report: its one line.
+fn extract_fhir(report: &Value) -> Value {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reportsplit"))
+        .args(["extract", "--fhir"])
+        .env("REPORTSPLIT_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start reportsplit");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{report}\n").as_bytes())
+        .expect("write the report");
+    let output = child.wait_with_output().expect("reportsplit ends");
+    assert!(
+        output.status.success(),
+        "extract --fhir: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON line")
+}
+
+/// Posts a create-mode transaction twice and checks that the report exists
+/// once, linked to its Observations, and that the replay created nothing.
+pub(crate) async fn post_twice_and_check_once(
+    fhir: &common::Fhir,
+    bundle: &Value,
+    accession: &str,
+) {
+    let planned = bundle["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Observation")
+        .count();
+    assert!(planned > 0, "{bundle}");
+    for attempt in 0..2 {
+        let response = fhir
+            .request(reqwest::Method::POST, "", Some(bundle), None)
+            .await;
+        assert_eq!(response.status, 200, "attempt {attempt}: {}", response.body);
+    }
+    let search = format!("DiagnosticReport?identifier=http://example.org/accession|{accession}");
+    assert_eq!(fhir.count(&search).await, 1, "the report exists once");
+    let report = fhir.search_all(&search).await.remove(0);
+    let results: Vec<&str> = report["result"]
+        .as_array()
+        .expect("result")
+        .iter()
+        .filter_map(|r| r["reference"].as_str())
+        .collect();
+    assert_eq!(results.len(), planned);
+    assert!(
+        results.iter().all(|r| r.starts_with("Observation/")),
+        "{results:?}"
+    );
+    assert_eq!(
+        fhir.count("Observation").await,
+        planned as u64,
+        "none twice"
+    );
+    assert_eq!(fhir.count("Provenance").await, 1, "one Provenance");
+    assert_eq!(fhir.count("Device").await, 1);
+    let id = report["id"].as_str().expect("id");
+    let observation = fhir.get(results[0]).await;
+    assert_eq!(
+        observation["extension"][0]["extension"][0]["valueReference"]["reference"],
+        format!("DiagnosticReport/{id}"),
+        "the evidence points at the report created"
+    );
+    assert!(
+        report["meta"]["tag"]
+            .as_array()
+            .is_some_and(|tags| tags.iter().any(|t| t["system"] == TAG_SYSTEM)),
+        "tagged: the worker will see it as current"
+    );
+}
+
+/// The bundle `extract --fhir` prints for a report not stored yet creates
+/// it with its Observations on a strict server, and a replay creates
+/// nothing twice (the report, Observations and Provenance are conditional).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unstored_report_is_created_once_from_the_extract_bundle() {
+    let server = common::Sekmet::start();
+    let fhir = server.fhir();
+    let bundle = extract_fhir(&unstored_report("ACC-NEW-1"));
+    assert_eq!(bundle["type"], "transaction", "{bundle}");
+    post_twice_and_check_once(&fhir, &bundle, "ACC-NEW-1").await;
+}

@@ -168,6 +168,19 @@ fn every_written_resource_of_every_modality_is_valid_r4() {
         "a diagnosis derived from an observation"
     );
 
+    let assessment = |b: &Value| {
+        observations(b).any(|o| {
+            o["identifier"][0]["value"]
+                .as_str()
+                .is_some_and(|v| v.contains("/assessment/"))
+                && o["valueCodeableConcept"]["coding"][0]["code"].is_string()
+        })
+    };
+    assert!(
+        bundles.iter().filter(|b| assessment(b)).count() >= 3,
+        "assessments (BI-RADS, Bosniak, TI-RADS, Lung-RADS) in the fixtures"
+    );
+
     let ndjson: String = bundles.iter().map(|b| format!("{b}\n")).collect();
     let Some((valid, summary)) = validate(&ndjson) else {
         eprintln!(
@@ -207,4 +220,40 @@ fn every_written_resource_of_every_modality_is_valid_r4() {
     );
     let errors = summary["errors"].to_string();
     assert!(errors.contains("component[0].code"), "{errors}");
+}
+
+/// The create-mode transaction of reports not stored yet (no
+/// `meta.versionId`; with and without a business identifier): the created
+/// report, its Observations and the Provenance are valid R4 too.
+#[test]
+fn the_transaction_creating_an_unstored_report_is_valid_r4() {
+    let mut reports = fixture_reports();
+    reports.truncate(2);
+    for (index, (_, report)) in reports.iter_mut().enumerate() {
+        let object = report.as_object_mut().expect("a report object");
+        object.remove("meta");
+        object.remove("id");
+        if index == 0 {
+            object.insert(
+                "identifier".into(),
+                json!([{"system": "http://example.org/accession", "value": "V-1"}]),
+            );
+        }
+    }
+    let bundles = transactions(&reports);
+    for bundle in &bundles {
+        let last = bundle["entry"]
+            .as_array()
+            .and_then(|e| e.last())
+            .expect("entries");
+        assert_eq!(last["request"]["method"], "POST", "{bundle}");
+        assert_eq!(last["resource"]["resourceType"], "DiagnosticReport");
+    }
+    let ndjson: String = bundles.iter().map(|b| format!("{b}\n")).collect();
+    let Some((valid, summary)) = validate(&ndjson) else {
+        eprintln!("SKIPPED: node/npm not found; the FHIR validator did not run");
+        return;
+    };
+    assert!(valid, "invalid resources: {summary:#}");
+    assert_eq!(summary["byType"]["DiagnosticReport"], 2, "{summary}");
 }

@@ -887,3 +887,31 @@ async fn a_notified_report_over_a_limit_is_dead_lettered_with_its_reason() {
     );
     server.stop().await;
 }
+
+/// `$enrich` of a report in the body that is not stored yet (no
+/// `meta.versionId`): the answer is a transaction that creates the report
+/// with its Observations, which the engine forwards; forwarded twice, it
+/// creates everything once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrich_plans_the_creation_of_an_unstored_report() {
+    let sekmet = Sekmet::start();
+    let fhir = sekmet.fhir();
+    let server = Server::start(&sekmet, options()).await;
+    let report = crate::map_sekmet::unstored_report("ACC-ENRICH-1");
+    let (status, headers, bundle) = server.post_json("/DiagnosticReport/$enrich", &report).await;
+    assert_eq!(status, 200, "{bundle}");
+    assert_eq!(headers["x-reportsplit-outcome"], "planned");
+    let last = bundle["entry"]
+        .as_array()
+        .and_then(|e| e.last())
+        .expect("entries");
+    assert_eq!(last["request"]["method"], "POST", "{last}");
+    assert_eq!(last["request"]["url"], "DiagnosticReport");
+    crate::map_sekmet::post_twice_and_check_once(&fhir, &bundle, "ACC-ENRICH-1").await;
+    // `apply` still needs a stored report: it is read from the server.
+    let (status, _, _) = server
+        .post_json("/DiagnosticReport/$enrich?apply=true", &report)
+        .await;
+    assert_eq!(status, 422);
+    server.stop().await;
+}

@@ -7,7 +7,9 @@
 //! updates the DiagnosticReport with `ifMatch` on the version read. The
 //! report's update is the SERVER's JSON with exactly two changes (references
 //! appended to `result`, reportsplit's tag in `meta.tag`), so every element
-//! reportsplit does not own comes back byte for byte.
+//! reportsplit does not own comes back byte for byte. A report not stored
+//! yet (no versionId; [`plan_any`] only) is created in the same transaction
+//! instead, conditionally on its business identifier.
 
 use std::collections::HashSet;
 
@@ -17,7 +19,7 @@ use serde_json::{Map, Value, json};
 use crate::map::build::{self, AgentSpec, NoteSpec, ProvenanceSpec};
 use crate::map::{
     self, FhirCodes, Key, MapError, OBSERVATION_SYSTEM, ObsStatus, ReportSource, ReportStatus,
-    Role, RunInfo, SOFTWARE_NAME,
+    Role, RunInfo, SOFTWARE_NAME, Storage,
 };
 use crate::text::ReportText;
 
@@ -214,7 +216,59 @@ pub fn plan_with(
     run: &RunInfo,
     codes: &FhirCodes,
 ) -> Result<Plan, PlanError> {
-    let source = ReportSource::read(report)?;
+    plan_source(
+        report,
+        ReportSource::read(report)?,
+        text,
+        extraction,
+        previous,
+        run,
+        codes,
+    )
+}
+
+/// [`plan`] for a report that may not be stored yet (`extract --fhir`,
+/// `$enrich` of a report in the body): one without `meta.versionId` gets a
+/// transaction that creates it together with its Observations (see
+/// [`map::Storage::New`]); one with a versionId is planned as by [`plan`].
+/// The worker's own modes use [`plan`]: a report it read from a server that
+/// does not version must not be created a second time.
+pub fn plan_any(
+    report: &Value,
+    text: &ReportText,
+    extraction: &Extraction<'_>,
+    previous: &[Value],
+    run: &RunInfo,
+) -> Result<Plan, PlanError> {
+    let codes = FhirCodes::builtin().map_err(|source| PlanError::Mapping {
+        report: crate::plan::report_name(report),
+        source,
+    })?;
+    plan_source(
+        report,
+        ReportSource::read_any(report)?,
+        text,
+        extraction,
+        previous,
+        run,
+        codes,
+    )
+}
+
+fn plan_source(
+    report: &Value,
+    source: ReportSource<'_>,
+    text: &ReportText,
+    extraction: &Extraction<'_>,
+    previous: &[Value],
+    run: &RunInfo,
+    codes: &FhirCodes,
+) -> Result<Plan, PlanError> {
+    // A report not stored yet has no earlier Observations on the server.
+    let previous = match source.storage {
+        Storage::Stored => previous,
+        Storage::New { .. } => &[],
+    };
     let text_sha = map::sha256_hex(text.text.as_bytes());
     let derivation = tag_code(&run.extractor_version, source.status, &text_sha);
     let tagged = tag_of(report);
@@ -359,8 +413,38 @@ pub(crate) fn transaction(
     } else {
         None
     };
+    // Without a business identifier, a report not stored yet cannot be
+    // matched on replay, and neither can its Observations (another report
+    // with the same text would share their identifiers): plain creates.
+    let conditional = !matches!(
+        source.storage,
+        Storage::New {
+            identifier: None,
+            ..
+        }
+    );
+    // A replay of a create-mode bundle must not add a second Provenance:
+    // it is created unless one already targets this derivation's first
+    // Observation (whose identifier is unique to it).
+    let provenance_condition = match (&source.storage, created.first()) {
+        (
+            Storage::New {
+                identifier: Some(_),
+                ..
+            },
+            Some(first),
+        ) => Some(format!(
+            "target:Observation.{}",
+            map::identifier_query(&first.identifier)
+        )),
+        _ => None,
+    };
     for observation in created {
-        let request = conditional_create("Observation", &observation.identifier);
+        let request = if conditional {
+            conditional_create("Observation", &observation.identifier)
+        } else {
+            json!({ "method": "POST", "url": "Observation" })
+        };
         entries.push(entry(
             Some(observation.full_url),
             observation.resource,
@@ -376,18 +460,40 @@ pub(crate) fn transaction(
             system: "urn:reportsplit:provenance".into(),
             value: format!("{}/{}", source.versioned_reference(), provenance_key),
         };
-        let request = json!({ "method": "POST", "url": "Provenance" });
+        let request = match &provenance_condition {
+            Some(condition) => {
+                json!({ "method": "POST", "url": "Provenance", "ifNoneExist": condition })
+            }
+            None => json!({ "method": "POST", "url": "Provenance" }),
+        };
         entries.push(entry(
             Some(map::full_url(&provenance_ident)),
             provenance,
             request,
         ));
     }
-    entries.push(entry(
-        None,
-        report,
-        update(&source.reference(), source.version_id),
-    ));
+    let mut report = report;
+    match &source.storage {
+        Storage::Stored => entries.push(entry(
+            None,
+            report,
+            update(&source.reference(), &source.version_id),
+        )),
+        Storage::New {
+            full_url,
+            identifier,
+        } => {
+            // The server assigns the id of what it creates.
+            if let Some(object) = report.as_object_mut() {
+                object.remove("id");
+            }
+            let request = match identifier {
+                Some(identifier) => conditional_create("DiagnosticReport", identifier),
+                None => json!({ "method": "POST", "url": "DiagnosticReport" }),
+            };
+            entries.push(entry(Some(full_url.clone()), report, request));
+        }
+    }
     let mut bundle = Map::with_capacity(3);
     bundle.insert("resourceType".into(), Value::from("Bundle"));
     bundle.insert("type".into(), Value::from("transaction"));
@@ -630,6 +736,19 @@ pub(crate) fn our_identifier<'o>(observation: &'o Value, report_id: &str) -> Opt
         })
 }
 
+/// reportsplit's identifier of an Observation created together with its
+/// report (create mode: `{key}/new/...`), whatever the report's id became.
+fn created_identifier(observation: &Value) -> Option<&str> {
+    observation
+        .get("identifier")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|i| i.get("system").and_then(Value::as_str) == Some(OBSERVATION_SYSTEM))
+        .filter_map(|i| i.get("value").and_then(Value::as_str))
+        .find(|v| created_with_its_report(v))
+}
+
 /// The `previous` Observations reportsplit derived from this report
 /// (identifier system and report id match), not recreated by this plan and
 /// not already `entered-in-error`, with their new status. Nothing else in them
@@ -648,7 +767,11 @@ pub(crate) fn rewrite_previous(
         if observation.get("resourceType").and_then(Value::as_str) != Some("Observation") {
             continue;
         }
-        let Some(identifier) = our_identifier(observation, source.id) else {
+        // Ours for this report, or created with it before it had an id
+        // (it is in this report's `result`, where `previous` comes from).
+        let Some(identifier) =
+            our_identifier(observation, &source.id).or_else(|| created_identifier(observation))
+        else {
             continue;
         };
         let status = observation.get("status").and_then(Value::as_str);
@@ -704,6 +827,14 @@ pub(crate) fn rewrite_previous(
         });
     }
     Ok(out)
+}
+
+/// An identifier `{key}/new/...`: the Observation was created in the same
+/// transaction as the report (create mode), before the server gave the
+/// report its id, so its key is not the id. It is in this report's `result`
+/// (where `previous` comes from), so it is this report's.
+fn created_with_its_report(identifier: &str) -> bool {
+    identifier.split('/').nth(1) == Some(map::NEW_VERSION)
 }
 
 /// Inserts `note` where FHIR orders it (before bodySite/method/... if present).
@@ -775,6 +906,40 @@ mod tests {
         let mut bare = Map::new();
         insert_note(&mut bare, json!({"text": "n"}));
         assert_eq!(Value::Object(bare), json!({"note": [{"text": "n"}]}));
+    }
+
+    #[test]
+    fn observations_created_with_their_report_are_superseded_with_it() {
+        let source_json = json!({"resourceType": "DiagnosticReport", "id": "srv-7",
+                                 "meta": {"versionId": "2"}, "status": "amended"});
+        let source = ReportSource::read(&source_json).expect("a report");
+        let observation = |id: &str, value: &str| {
+            json!({"resourceType": "Observation", "id": id, "meta": {"versionId": "1"},
+                   "status": "final", "code": {"text": "x"},
+                   "identifier": [{"system": OBSERVATION_SYSTEM, "value": value}]})
+        };
+        let previous = [
+            // created in create mode, before the server named the report
+            observation("a", "i-0123456789abcdef0123/new/finding/aa"),
+            // derived from version 1 of this report
+            observation("b", "srv-7/1/finding/bb"),
+            // another report's
+            observation("c", "other/1/finding/cc"),
+        ];
+        let run = RunInfo {
+            extractor_version: "1".into(),
+            recorded: time::macros::datetime!(2026-12-01 10:00 UTC),
+        };
+        let rewritten = rewrite_previous(
+            &source,
+            &previous,
+            &HashSet::new(),
+            &run,
+            Rewrite::Supersede,
+        )
+        .expect("rewrite");
+        let references: Vec<&str> = rewritten.iter().map(|o| o.reference.as_str()).collect();
+        assert_eq!(references, ["Observation/a", "Observation/b"]);
     }
 
     #[test]

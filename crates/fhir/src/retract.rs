@@ -146,7 +146,7 @@ pub fn retract_with(
     let source = ReportSource::read(report)?;
     let ours: Vec<&Value> = observations
         .iter()
-        .filter(|o| our_identifier(o, source.id).is_some())
+        .filter(|o| our_identifier(o, &source.id).is_some())
         .collect();
     let retracted: Vec<Value> = ours
         .iter()

@@ -344,3 +344,234 @@ proptest::proptest! {
         assert_fhir_strings(&set.bundle, "");
     }
 }
+
+/// The assessments of a report become Observations: code = the system,
+/// value = the category (coded where verified, else a reportsplit code; the
+/// words as text), laterality and body site as on findings, members = the
+/// findings of the same sentence (or, alone on a line, of the same side),
+/// and each is in the report's `result`.
+#[test]
+fn assessments_become_coded_observations_with_their_findings() {
+    let text = "FINDINGS: Spiculated mass in the left breast at 2 o'clock, BI-RADS 5. \
+                Small cyst in the right breast.\n\
+                IMPRESSION: Right breast: BI-RADS 2.\n\
+                LIVER: Arterial enhancing observation in segment 7, LI-RADS 5.";
+    let (set, _) = plan_text(40, text, SectionKind::Findings);
+    let entries = set.bundle["entry"].as_array().expect("entries");
+    let observations: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Observation")
+        .collect();
+    let url_of = |needle: &str| -> String {
+        observations
+            .iter()
+            .find(|o| {
+                o["resource"]["identifier"][0]["value"]
+                    .as_str()
+                    .is_some_and(|v| v.contains("/finding/"))
+                    && o["resource"]["code"]["text"]
+                        .as_str()
+                        .is_some_and(|t| t.eq_ignore_ascii_case(needle))
+            })
+            .and_then(|o| o["fullUrl"].as_str())
+            .unwrap_or_else(|| {
+                let terms: Vec<&Value> = observations
+                    .iter()
+                    .map(|o| &o["resource"]["code"]["text"])
+                    .collect();
+                panic!("no finding Observation for {needle} among {terms:?}")
+            })
+            .to_owned()
+    };
+    let assessments: Vec<&Value> = observations
+        .iter()
+        .map(|o| &o["resource"])
+        .filter(|r| {
+            r["identifier"][0]["value"]
+                .as_str()
+                .is_some_and(|v| v.contains("/assessment/"))
+        })
+        .collect();
+    assert_eq!(assessments.len(), 3, "{assessments:#?}");
+
+    let birads5 = assessments
+        .iter()
+        .find(|a| a["valueCodeableConcept"]["text"] == "BI-RADS 5")
+        .expect("BI-RADS 5");
+    assert_eq!(birads5["status"], "final");
+    assert_eq!(birads5["category"][0]["coding"][0]["code"], "imaging");
+    assert_eq!(
+        birads5["code"]["coding"][0]["system"],
+        "http://snomed.info/sct"
+    );
+    assert_eq!(birads5["code"]["coding"][0]["code"], "146611000146107");
+    assert_eq!(
+        birads5["valueCodeableConcept"]["coding"][0]["code"],
+        "397145000"
+    );
+    assert_eq!(
+        birads5["hasMember"],
+        json!([{"reference": url_of("Spiculated mass")}])
+    );
+    let side = birads5["component"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["code"]["coding"][0]["code"] == "272741003")
+        })
+        .expect("laterality component");
+    assert_eq!(side["valueCodeableConcept"]["coding"][0]["code"], "7771000");
+    assert_eq!(birads5["subject"], json!({"reference": "Patient/p"}));
+
+    // Alone in its sentence: the findings of its side (the right cyst).
+    let birads2 = assessments
+        .iter()
+        .find(|a| a["valueCodeableConcept"]["text"] == "BI-RADS 2")
+        .expect("BI-RADS 2");
+    assert_eq!(
+        birads2["hasMember"],
+        json!([{"reference": url_of("Small cyst")}])
+    );
+
+    // No verified category code: a reportsplit code, never a guessed id.
+    let lirads = assessments
+        .iter()
+        .find(|a| a["code"]["coding"][0]["code"] == "assessment-lirads")
+        .expect("LI-RADS");
+    let value = &lirads["valueCodeableConcept"]["coding"][0];
+    assert_eq!(value["system"], "urn:reportsplit:codes");
+    assert_eq!(value["code"], "assessment-lirads-lr-5");
+    assert_eq!(value["display"], "LI-RADS LR-5");
+
+    // Every assessment is in the report's result.
+    let report = &entries[set.report_entry]["resource"];
+    let results: HashSet<&str> = report["result"]
+        .as_array()
+        .expect("result")
+        .iter()
+        .filter_map(|r| r["reference"].as_str())
+        .collect();
+    for entry in &observations {
+        let url = entry["fullUrl"].as_str().expect("fullUrl");
+        assert!(results.contains(url), "{url} not in result");
+    }
+}
+
+fn plan_unstored(report: &Value, text: &str) -> WriteSet {
+    let lexicon = Lexicon::builtin();
+    let extraction = extract_as(text, &lexicon, SectionKind::Findings);
+    let report_text = ReportText {
+        text: text.to_owned(),
+        element: "DiagnosticReport.presentedForm[0]".into(),
+        headerless: SectionKind::Findings,
+    };
+    match reportsplit_fhir::plan::plan_any(report, &report_text, &extraction, &[], &run())
+        .expect("plan")
+    {
+        Plan::Write(set) => set,
+        Plan::Current => panic!("an unstored report planned as current"),
+    }
+}
+
+const UNSTORED_TEXT: &str = "FINDINGS: New 8 mm nodule in the right lower lobe.";
+
+/// A report without `meta.versionId` (an interface engine's, not stored
+/// yet): `plan` refuses it, `plan_any` creates it in the same transaction,
+/// conditionally on its identifier, with every new resource referring to
+/// its urn:uuid; the plan is reproducible, so a replay matches everything.
+#[test]
+fn an_unstored_report_is_created_with_its_observations() {
+    let mut report = report(50);
+    report.as_object_mut().expect("object").remove("meta");
+    report["identifier"] = json!([{"system": "http://example.org/accession", "value": "A|1"}]);
+
+    let lexicon = Lexicon::builtin();
+    let extraction = extract_as(UNSTORED_TEXT, &lexicon, SectionKind::Findings);
+    let report_text = ReportText {
+        text: UNSTORED_TEXT.to_owned(),
+        element: "DiagnosticReport.presentedForm[0]".into(),
+        headerless: SectionKind::Findings,
+    };
+    let refused = plan(&report, &report_text, &extraction, &[], &run()).expect_err("no version");
+    assert!(refused.to_string().contains("cannot be updated safely"));
+
+    let set = plan_unstored(&report, UNSTORED_TEXT);
+    assert_eq!(set, plan_unstored(&report, UNSTORED_TEXT), "reproducible");
+    let entries = set.bundle["entry"].as_array().expect("entries");
+    let created = &entries[set.report_entry];
+    assert_eq!(set.report_entry, entries.len() - 1);
+    let report_url = created["fullUrl"].as_str().expect("report fullUrl");
+    assert!(report_url.starts_with("urn:uuid:"));
+    assert_eq!(
+        created["request"],
+        json!({"method": "POST", "url": "DiagnosticReport",
+               "ifNoneExist": "identifier=http://example.org/accession|A\\|1"})
+    );
+    assert!(
+        created["resource"].get("id").is_none(),
+        "the server assigns the id"
+    );
+    assert_eq!(created["resource"]["identifier"], report["identifier"]);
+    assert_eq!(
+        created["resource"]["result"].as_array().map(Vec::len),
+        Some(set.observations)
+    );
+    let mut observations = 0;
+    for entry in &entries[..set.report_entry] {
+        let resource = &entry["resource"];
+        match resource["resourceType"].as_str() {
+            Some("Observation") => {
+                observations += 1;
+                assert_eq!(
+                    resource["extension"][0]["extension"][0]["valueReference"]["reference"],
+                    report_url,
+                    "evidence points at the report created"
+                );
+                let identifier = resource["identifier"][0]["value"].as_str().expect("id");
+                assert!(identifier.contains("/new/"), "{identifier}");
+                assert!(entry["request"]["ifNoneExist"].is_string());
+            }
+            Some("Provenance") => {
+                assert_eq!(resource["entity"][0]["what"]["reference"], report_url);
+                assert!(
+                    entry["request"]["ifNoneExist"]
+                        .as_str()
+                        .is_some_and(|c| c.starts_with("target:Observation.identifier=")),
+                    "{entry}"
+                );
+            }
+            Some("Device") => {}
+            other => panic!("unexpected entry {other:?}"),
+        }
+    }
+    assert_eq!(observations, set.observations);
+    assert!(observations > 0);
+
+    // a versionId: today's If-Match update
+    let stored = plan_unstored(&self::report(50), UNSTORED_TEXT);
+    let last = &stored.bundle["entry"][stored.report_entry];
+    assert_eq!(last["request"]["method"], "PUT");
+    assert_eq!(last["request"]["ifMatch"], "W/\"1\"");
+}
+
+/// Without a business identifier nothing can be matched on replay: every
+/// create is a plain POST (a replayed bundle duplicates, as documented).
+#[test]
+fn an_unstored_report_without_identifier_is_created_plainly() {
+    let mut report = report(51);
+    let object = report.as_object_mut().expect("object");
+    object.remove("meta");
+    object.remove("id");
+    let set = plan_unstored(&report, UNSTORED_TEXT);
+    let entries = set.bundle["entry"].as_array().expect("entries");
+    assert_eq!(
+        entries[set.report_entry]["request"],
+        json!({"method": "POST", "url": "DiagnosticReport"})
+    );
+    for entry in entries {
+        let kind = entry["resource"]["resourceType"].as_str();
+        if kind != Some("Device") {
+            assert!(entry["request"].get("ifNoneExist").is_none(), "{entry}");
+        }
+    }
+}

@@ -60,7 +60,9 @@ pub(super) async fn enrich(
     } else {
         report
     };
-    enrich_report(&state, report, apply).await
+    // Without `apply` the report is the body's: one without a versionId is
+    // on its way to the server, and gets a transaction that creates it.
+    enrich_report(&state, report, apply, !apply).await
 }
 
 /// Instance level, `POST /DiagnosticReport/{id}/$enrich`: the server's copy
@@ -83,7 +85,7 @@ pub(super) async fn enrich_instance(
         ));
     }
     let report = read_report(&state, &id).await?;
-    enrich_report(&state, report, apply).await
+    enrich_report(&state, report, apply, false).await
 }
 
 pub(super) async fn read_report(state: &AppState, id: &str) -> Result<Value, Problem> {
@@ -103,16 +105,21 @@ pub(super) async fn read_report(state: &AppState, id: &str) -> Result<Value, Pro
 }
 
 /// Plans (or, with `apply`, writes) one report and answers the Bundle.
+/// `new_reports`: a report without `meta.versionId` is planned as one not
+/// stored yet (see [`ApplyContext::new_reports`]).
 pub(super) async fn enrich_report(
     state: &AppState,
     report: Value,
     apply: bool,
+    new_reports: bool,
 ) -> Result<Response, Problem> {
     let worker = &state.worker;
     let run = fresh_run(worker);
-    let result = apply_report(&context(worker, &run, !apply), report)
-        .await
-        .map_err(Failure::Apply);
+    let context = ApplyContext {
+        new_reports,
+        ..context(worker, &run, !apply)
+    };
+    let result = apply_report(&context, report).await.map_err(Failure::Apply);
     to_metrics(&state.metrics, &result);
     let empty = |kind: &str| json!({"resourceType": "Bundle", "type": kind, "entry": []});
     let (outcome, body) = match result {

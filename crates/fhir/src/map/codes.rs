@@ -5,8 +5,12 @@
 use std::sync::OnceLock;
 
 use reportsplit_split::{
-    Assertion, Axis, Change, Code, Hedge, Laterality, MappingError, SectionKind, Temporality,
+    Assertion, AssessmentSystem, Axis, Change, Code, Hedge, Laterality, MappingError, SectionKind,
+    Temporality,
 };
+
+/// System of reportsplit's own codes (where no standard concept was verified).
+pub const LOCAL_SYSTEM: &str = "urn:reportsplit:codes";
 
 /// File name used in errors about the built-in table.
 pub const BUILTIN_FILE: &str = "mappings/fhir.tsv";
@@ -84,6 +88,16 @@ keys! {
     ComponentFollowupInterval => "component.followup-interval",
     InterpretationCritical => "interpretation.critical",
     DiscrepancyLaterality => "discrepancy.laterality",
+    AssessmentBiRads => "assessment.birads",
+    AssessmentLungRads => "assessment.lungrads",
+    AssessmentLiRads => "assessment.lirads",
+    AssessmentTiRads => "assessment.tirads",
+    AssessmentPiRads => "assessment.pirads",
+    AssessmentORads => "assessment.orads",
+    AssessmentBosniak => "assessment.bosniak",
+    AssessmentCadRads => "assessment.cadrads",
+    AssessmentAspects => "assessment.aspects",
+    AssessmentFleischner => "assessment.fleischner",
     ProvenanceAgent => "provenance.agent",
 }
 
@@ -190,6 +204,22 @@ impl FhirCodes {
             Assertion::Present => Key::AssertionPresent,
             Assertion::Absent => Key::AssertionAbsent,
             Assertion::Possible => Key::AssertionPossible,
+        })
+    }
+
+    /// Observation.code of a structured assessment: its system.
+    pub fn assessment(&self, system: AssessmentSystem) -> &Code {
+        self.get(match system {
+            AssessmentSystem::BiRads => Key::AssessmentBiRads,
+            AssessmentSystem::LungRads => Key::AssessmentLungRads,
+            AssessmentSystem::LiRads => Key::AssessmentLiRads,
+            AssessmentSystem::TiRads => Key::AssessmentTiRads,
+            AssessmentSystem::PiRads => Key::AssessmentPiRads,
+            AssessmentSystem::ORads => Key::AssessmentORads,
+            AssessmentSystem::Bosniak => Key::AssessmentBosniak,
+            AssessmentSystem::CadRads => Key::AssessmentCadRads,
+            AssessmentSystem::Aspects => Key::AssessmentAspects,
+            AssessmentSystem::Fleischner => Key::AssessmentFleischner,
         })
     }
 

@@ -19,9 +19,12 @@
 pub mod build;
 pub mod codes;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
-use reportsplit_split::{Certainty, Extraction, Finding, Measurement, SectionKind};
+use reportsplit_split::{
+    Assertion, Assessment, Certainty, Extraction, Finding, Laterality, Measurement, SectionKind,
+};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -65,14 +68,40 @@ pub enum MapError {
 /// (never through the typed model, which would rewrite it).
 #[derive(Debug, Clone)]
 pub struct ReportSource<'r> {
-    pub id: &'r str,
-    pub version_id: &'r str,
+    /// The report's id; for a report not stored yet, the key its
+    /// Observations' identifiers are built on (see [`ReportSource::read_any`]).
+    pub id: Cow<'r, str>,
+    /// `meta.versionId`; [`NEW_VERSION`] for a report not stored yet.
+    pub version_id: Cow<'r, str>,
     pub status: ReportStatus,
+    /// Stored (updated with If-Match) or not stored yet (created with its Observations).
+    pub storage: Storage,
     /// Elements copied verbatim into every Observation: subject, encounter,
     /// `effective[x]`, issued (with their primitive extensions).
     verbatim: Vec<(&'static str, &'r Value)>,
     /// `imagingStudy` references, copied into Observation.derivedFrom.
     studies: Vec<&'r Value>,
+}
+
+/// The versionId part of the identifiers of a report not stored yet.
+pub const NEW_VERSION: &str = "new";
+
+/// Whether the report is on the server already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// Read from the server (it has `meta.versionId`): updated with If-Match.
+    Stored,
+    /// On its way to the server (an interface engine enriching it, no
+    /// `meta.versionId`): created in the same transaction as its Observations.
+    New {
+        /// `urn:uuid:` of the report in the transaction; the Observations and
+        /// the Provenance refer to it.
+        full_url: String,
+        /// The report's first business identifier: the report and every
+        /// resource is created conditionally on it, so a replayed bundle
+        /// creates nothing twice. `None`: plain creates (a replay duplicates).
+        identifier: Option<Ident>,
+    },
 }
 
 /// DiagnosticReport.status, and what it means for the Observations.
@@ -96,8 +125,22 @@ const VERBATIM: [&str; 7] = [
 ];
 
 impl<'r> ReportSource<'r> {
-    /// Reads id, version and status; a report without them is an error, not a panic.
+    /// Reads id, version and status; a report without them is an error, not
+    /// a panic. A report without `meta.versionId` cannot be updated safely
+    /// and is refused: the worker only writes reports it read from the server.
     pub fn read(report: &'r Value) -> Result<ReportSource<'r>, MapError> {
+        ReportSource::read_as(report, false)
+    }
+
+    /// [`ReportSource::read`], but a report without `meta.versionId` (one
+    /// not stored yet, as an interface engine holds it) is read as
+    /// [`Storage::New`]: its key is a hash of its first business identifier
+    /// (`system|value`), else its id, else `new`; its id is not needed.
+    pub fn read_any(report: &'r Value) -> Result<ReportSource<'r>, MapError> {
+        ReportSource::read_as(report, true)
+    }
+
+    fn read_as(report: &'r Value, allow_new: bool) -> Result<ReportSource<'r>, MapError> {
         let fail = |report: &str, message: &str| MapError::Report {
             report: report.to_owned(),
             message: message.to_owned(),
@@ -105,22 +148,53 @@ impl<'r> ReportSource<'r> {
         if report.get("resourceType").and_then(Value::as_str) != Some("DiagnosticReport") {
             return Err(fail("(report)", "not a DiagnosticReport"));
         }
-        let id = report
+        let given_id = report
             .get("id")
             .and_then(Value::as_str)
-            .filter(|id| is_fhir_id(id))
-            .ok_or_else(|| fail("DiagnosticReport/?", "the report has no valid id"))?;
+            .filter(|id| is_fhir_id(id));
+        let stored_version = report.pointer("/meta/versionId");
+        let (id, version_id, storage) = if allow_new && stored_version.is_none() {
+            let identifier = business_identifier(report);
+            let key = match (&identifier, given_id) {
+                (Some(ident), _) => {
+                    let hash = sha256_hex(format!("{}|{}", ident.system, ident.value).as_bytes());
+                    Cow::Owned(format!("i-{}", &hash[..20]))
+                }
+                (None, Some(id)) => Cow::Borrowed(id),
+                (None, None) => Cow::Borrowed(NEW_VERSION),
+            };
+            let full_url = full_url(&Ident {
+                system: NEW_REPORT_SYSTEM.to_owned(),
+                value: key.to_string(),
+            });
+            (
+                key,
+                Cow::Borrowed(NEW_VERSION),
+                Storage::New {
+                    full_url,
+                    identifier,
+                },
+            )
+        } else {
+            let id =
+                given_id.ok_or_else(|| fail("DiagnosticReport/?", "the report has no valid id"))?;
+            let name = format!("DiagnosticReport/{id}");
+            let version_id = stored_version
+                .and_then(Value::as_str)
+                .filter(|v| is_fhir_id(v))
+                .ok_or_else(|| {
+                    fail(
+                        &name,
+                        "the report has no meta.versionId: it cannot be updated safely (If-Match)",
+                    )
+                })?;
+            (
+                Cow::Borrowed(id),
+                Cow::Borrowed(version_id),
+                Storage::Stored,
+            )
+        };
         let name = format!("DiagnosticReport/{id}");
-        let version_id = report
-            .pointer("/meta/versionId")
-            .and_then(Value::as_str)
-            .filter(|v| is_fhir_id(v))
-            .ok_or_else(|| {
-                fail(
-                    &name,
-                    "the report has no meta.versionId: it cannot be updated safely (If-Match)",
-                )
-            })?;
         let status = match report.get("status").and_then(Value::as_str) {
             Some("registered") => ReportStatus::Active(ObsStatus::Registered),
             Some("partial" | "preliminary") => ReportStatus::Active(ObsStatus::Preliminary),
@@ -149,21 +223,50 @@ impl<'r> ReportSource<'r> {
             id,
             version_id,
             status,
+            storage,
             verbatim,
             studies,
         })
     }
 
-    /// `DiagnosticReport/{id}`.
+    /// `DiagnosticReport/{id}`; for a report not stored yet, its `urn:uuid:`.
     pub fn reference(&self) -> String {
-        format!("DiagnosticReport/{}", self.id)
+        match &self.storage {
+            Storage::Stored => format!("DiagnosticReport/{}", self.id),
+            Storage::New { full_url, .. } => full_url.clone(),
+        }
     }
 
     /// `DiagnosticReport/{id}/_history/{versionId}`: the exact text the
-    /// offsets point into.
+    /// offsets point into. A report not stored yet has one version, the one
+    /// the transaction creates: its `urn:uuid:`.
     pub fn versioned_reference(&self) -> String {
-        format!("DiagnosticReport/{}/_history/{}", self.id, self.version_id)
+        match &self.storage {
+            Storage::Stored => {
+                format!("DiagnosticReport/{}/_history/{}", self.id, self.version_id)
+            }
+            Storage::New { full_url, .. } => full_url.clone(),
+        }
     }
+}
+
+/// Identifier system of the `urn:uuid:` of a report not stored yet (never written).
+const NEW_REPORT_SYSTEM: &str = "urn:reportsplit:new-report";
+
+/// The report's first identifier with a system and a value.
+fn business_identifier(report: &Value) -> Option<Ident> {
+    report
+        .get("identifier")
+        .and_then(Value::as_array)?
+        .iter()
+        .find_map(|i| {
+            let system = i.get("system").and_then(Value::as_str)?;
+            let value = i.get("value").and_then(Value::as_str)?;
+            (!system.is_empty() && !value.is_empty()).then(|| Ident {
+                system: system.to_owned(),
+                value: value.to_owned(),
+            })
+        })
 }
 
 /// A reference to a contained resource (`#x`) cannot be copied out of the report.
@@ -188,6 +291,8 @@ pub enum Role {
     Statement,
     Recommendation,
     Discrepancy,
+    /// A structured assessment category (BI-RADS, Lung-RADS...).
+    Assessment,
 }
 
 /// One Observation to create.
@@ -501,8 +606,147 @@ pub fn map_extraction(
             grouped.push(observation);
         }
     }
+    for (index, assessment) in extraction.assessments.iter().enumerate() {
+        let site_ok = assessment
+            .body_site
+            .as_ref()
+            .is_none_or(|s| s.start <= s.end && s.end <= text_chars);
+        if assessment.start > assessment.end || assessment.end > text_chars || !site_ok {
+            return Err(derivation.report_error(format!(
+                "assessment {index} spans {}..{} beyond the text ({text_chars} characters)",
+                assessment.start, assessment.end
+            )));
+        }
+        let members: Vec<String> = assessed_findings(findings, assessment)
+            .into_iter()
+            .filter_map(member)
+            .collect();
+        let observation = assessment_observation(&derivation, assessment, members)?;
+        if seen.insert(observation.identifier.value.clone()) {
+            grouped.push(observation);
+        }
+    }
     out.extend(grouped);
     Ok(out)
+}
+
+/// The findings an assessment is about (its `hasMember`): those whose
+/// sentence or impression item states it ("Spiculated mass in the left
+/// breast, BI-RADS 5"); when none does ("Left breast: BI-RADS 4A" on a line
+/// of its own), the findings of the same side that are present or possible
+/// (a bilateral statement on either side matches every sided one). An
+/// assessment with neither stands alone: a guess would link it to the wrong
+/// lesion.
+fn assessed_findings(findings: &[Finding<'_>], assessment: &Assessment<'_>) -> Vec<usize> {
+    let same_statement: Vec<usize> = findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.start <= assessment.start && assessment.start < f.end.max(f.start + 1))
+        .map(|(i, _)| i)
+        .collect();
+    if !same_statement.is_empty() {
+        return same_statement;
+    }
+    let Some(side) = assessment.laterality else {
+        return Vec::new();
+    };
+    findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.assertion != Assertion::Absent)
+        .filter(|(_, f)| {
+            f.laterality.is_some_and(|own| {
+                own == side || own == Laterality::Bilateral || side == Laterality::Bilateral
+            })
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The system's name as the extractor writes it ("BI-RADS").
+fn assessment_system_name(assessment: &Assessment<'_>) -> String {
+    match serde_json::to_value(assessment.system) {
+        Ok(Value::String(name)) => name,
+        _ => format!("{:?}", assessment.system),
+    }
+}
+
+/// The reportsplit code of a category that has no verified public code
+/// (`assessment-lirads-lr-5`): stable, readable, and never mistaken for a
+/// standard concept.
+fn local_category_code(assessment: &Assessment<'_>) -> reportsplit_split::Code {
+    let name = assessment_system_name(assessment);
+    let slug = |text: &str| -> String {
+        text.chars()
+            .filter_map(|c| match c {
+                'a'..='z' | '0'..='9' => Some(c),
+                'A'..='Z' => Some(c.to_ascii_lowercase()),
+                '-' | ' ' | '.' => Some('-'),
+                _ => None,
+            })
+            .collect()
+    };
+    reportsplit_split::Code {
+        system: codes::LOCAL_SYSTEM.to_owned(),
+        code: format!(
+            "assessment-{}-{}",
+            slug(&name).replace('-', ""),
+            slug(&assessment.category)
+        ),
+        display: format!("{name} {}", assessment.category),
+    }
+}
+
+/// One structured assessment: code = the system, value = the category
+/// (its verified code, else a reportsplit code; text = the words as
+/// written), bodySite and laterality as on findings, `hasMember` = the
+/// findings it assesses.
+fn assessment_observation(
+    d: &Derivation<'_>,
+    assessment: &Assessment<'_>,
+    members: Vec<String>,
+) -> Result<NewObservation, MapError> {
+    let local = local_category_code(assessment);
+    let category = assessment.code.unwrap_or(&local);
+    let site = assessment.body_site.as_ref();
+    let content = serde_json::json!({
+        "system": assessment.system,
+        "category": assessment.category,
+        "code": [&category.system, &category.code],
+        "span": [assessment.start, assessment.end],
+        "section": assessment.section,
+        "laterality": assessment.laterality,
+        "site": site.map(|s| serde_json::json!([s.text, s.code.map(|c| [&c.system, &c.code]), s.start, s.end])),
+        "members": members,
+    });
+    let components = assessment
+        .laterality
+        .map(|side| ComponentSpec {
+            code: Concept::coded(d.codes.get(Key::ComponentLaterality)),
+            value: ValueSpec::Concept(Concept::coded(d.codes.laterality(side))),
+            evidence: None,
+        })
+        .into_iter()
+        .collect();
+    let spec = ObservationSpec {
+        identifier: d.identifier("assessment", &content.to_string()),
+        status: d.status,
+        category: d.codes.get(Key::CategoryImaging),
+        code: Concept::coded(d.codes.assessment(assessment.system)),
+        code_evidence: None,
+        value: Some(ValueSpec::Concept(Concept {
+            codings: vec![category],
+            text: fhir_string(assessment.text),
+        })),
+        body_site: site.and_then(|s| concept_text(s.code, s.text)),
+        body_site_evidence: site.map(|s| d.evidence(s.start, s.end)),
+        interpretation: Vec::new(),
+        components,
+        has_member: members,
+        derived_from: Vec::new(),
+        evidence: d.evidence(assessment.start, assessment.end),
+    };
+    d.finish(&spec, Role::Assessment)
 }
 
 /// A FHIR `string` from report text: trimmed, control characters FHIR forbids
