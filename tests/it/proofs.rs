@@ -75,9 +75,9 @@ fn pass_figures(log: &str) -> Option<PassFigures> {
     })
 }
 
-/// A committed transaction whose reply the proxy dropped: the reports it
-/// tagged and the Observations it created, from the server's
-/// transaction-response.
+/// For a reply the proxy dropped after the server committed a transaction
+/// (one report's): the Observations it created, from the server's
+/// transaction-response. `None` for any other dropped reply.
 fn committed_observations(lost: &proxy::LostReply) -> Option<u64> {
     let is_transaction = lost.method == reqwest::Method::POST
         && lost
