@@ -24,3 +24,11 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+# The fuzz targets briefly (~20 s each), only where cargo-fuzz is installed; everywhere
+# else `cargo test` has already replayed their committed corpora (*/tests/fuzz_corpus.rs).
+if cargo fuzz --version >/dev/null 2>&1; then
+  echo "== fuzzing (scripts/fuzz.sh --ci)"
+  bash scripts/fuzz.sh --ci
+else
+  echo "== fuzzing skipped: cargo-fuzz is not installed (the corpora were replayed by cargo test)"
+fi

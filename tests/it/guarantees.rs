@@ -6,123 +6,28 @@
 
 use crate::common;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use common::{Fhir, Sekmet};
-use reportsplit_fhir::plan::TAG_SYSTEM;
+use common::{Sekmet, Site, count_tagged, one_set_per_report, stderr};
 use serde_json::{Value, json};
-
-/// A site: its config file and state directory (in a temporary directory).
-struct Site {
-    config_path: PathBuf,
-    state_dir: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Site {
-    fn new(base: &str, subject: &str, page_size: u32) -> Site {
-        let dir = common::temp_state();
-        let state_dir = dir.path().join("state");
-        let config_path = dir.path().join("site.toml");
-        std::fs::write(
-            &config_path,
-            format!(
-                "[fhir]\nurl = \"{base}\"\ntimeout_secs = 30\nmax_retries = 1\nretry_base_ms = 50\n\
-                 [pull]\nsubject = \"{subject}\"\noverlap_secs = 5\npage_size = {page_size}\n\
-                 [state]\ndir = \"{}\"\n",
-                state_dir.display()
-            ),
-        )
-        .unwrap();
-        Site {
-            config_path,
-            state_dir,
-            _dir: dir,
-        }
-    }
-
-    fn sync_once(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_reportsplit"));
-        command
-            .args(["sync", "--once", "--config"])
-            .arg(&self.config_path)
-            .env("REPORTSPLIT_LOG", "info");
-        command
-    }
-
-    fn state(&self) -> Option<String> {
-        std::fs::read_to_string(self.state_dir.join("state.json")).ok()
-    }
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-pub(crate) async fn count_tagged(fhir: &Fhir, subject: &str) -> u64 {
-    let system: String = url::form_urlencoded::byte_serialize(TAG_SYSTEM.as_bytes()).collect();
-    fhir.count(&format!(
-        "DiagnosticReport?subject={subject}&_tag={system}|"
-    ))
-    .await
-}
-
-/// Every report has exactly one set of Observations: the Observations of
-/// the subject carry distinct identifiers, each report's `result` names
-/// distinct Observations that exist, and together they are all of them.
-/// Returns the number of Observations.
-pub(crate) async fn one_set_per_report(fhir: &Fhir, subject: &str, reports: &[String]) -> usize {
-    let observations = fhir
-        .search_all(&format!("Observation?subject={subject}&_count=200"))
-        .await;
-    let mut identifiers = HashSet::new();
-    let mut ids = HashSet::new();
-    for observation in &observations {
-        let identifier = observation["identifier"][0]["value"]
-            .as_str()
-            .expect("an identifier")
-            .to_owned();
-        assert!(
-            identifiers.insert(identifier.clone()),
-            "duplicate Observation {identifier}"
-        );
-        ids.insert(format!(
-            "Observation/{}",
-            observation["id"].as_str().unwrap()
-        ));
-    }
-    let mut linked = HashSet::new();
-    for id in reports {
-        let report = fhir.get(&format!("DiagnosticReport/{id}")).await;
-        let results = report["result"].as_array().expect("results");
-        assert!(!results.is_empty(), "{id} has no results");
-        for result in results {
-            let reference = result["reference"].as_str().unwrap().to_owned();
-            assert!(ids.contains(&reference), "{id}: {reference} is not there");
-            assert!(linked.insert(reference.clone()), "{reference} linked twice");
-        }
-    }
-    assert_eq!(linked, ids, "every Observation belongs to one report");
-    observations.len()
-}
 
 /// `n` workers (`sync --once` processes, each with its own state directory,
 /// as a backfill beside the daemon would be) started together on one range
-/// of reports on a fresh server.
-async fn concurrent_workers(n: usize) {
+/// of `reports` on a fresh server; with `third_party`, someone else edits
+/// every report while they run.
+async fn concurrent_workers(n: usize, reports: usize, third_party: bool) {
     let server = Sekmet::start();
     let fhir = server.fhir();
-    let (subject, ids) = common::seed_reports(&fhir, "workers", 12).await;
+    let (subject, ids) = common::seed_reports(&fhir, "workers", reports).await;
     let sites: Vec<Site> = (0..n)
         .map(|_| Site::new(&server.base, &subject, 5))
         .collect();
     let started = std::time::Instant::now();
-    let children: Vec<_> = sites
+    let mut children: Vec<_> = sites
         .iter()
         .map(|site| {
             site.sync_once()
@@ -132,6 +37,11 @@ async fn concurrent_workers(n: usize) {
                 .expect("start sync --once")
         })
         .collect();
+    let edits = if third_party {
+        Some(edit_during_the_run(&fhir, &subject, &ids, &mut children).await)
+    } else {
+        None
+    };
     for child in children {
         let output = child.wait_with_output().unwrap();
         assert_eq!(
@@ -151,13 +61,30 @@ async fn concurrent_workers(n: usize) {
     assert_eq!(count_tagged(&fhir, &subject).await, ids.len() as u64);
     let observations = one_set_per_report(&fhir, &subject, &ids).await;
     assert!(observations > ids.len());
+    if let Some(edits) = &edits {
+        edits.survived(&fhir, &ids).await;
+        // The workers read the whole range before their first write, so an
+        // edit of a report not yet enriched lands between a worker's read
+        // and its write: that worker's transaction met 412 and was redone.
+        assert!(
+            edits.before_enriched > 0,
+            "no edit crossed a worker's read and write; nothing was proved"
+        );
+    }
     let devices = fhir
         .count("Device?identifier=urn:reportsplit:device|")
         .await;
     assert!(devices >= 1, "{devices} Devices");
     // The figures of docs/guarantees.md (`--nocapture`).
     eprintln!(
-        "{n} workers, {} reports: {observations} Observations, {devices} Device(s), {:.1} s",
+        "{n} workers{}, {} reports: {observations} Observations, {devices} Device(s), {:.1} s",
+        edits
+            .as_ref()
+            .map(|e| format!(
+                " and a third party ({} reports edited before they were enriched, {} after, {} edits met 412)",
+                e.before_enriched, e.after_enriched, e.conflicts
+            ))
+            .unwrap_or_default(),
         ids.len(),
         started.elapsed().as_secs_f64()
     );
@@ -169,16 +96,124 @@ async fn concurrent_workers(n: usize) {
         one_set_per_report(&fhir, &subject, &ids).await,
         observations
     );
+    if let Some(edits) = &edits {
+        edits.survived(&fhir, &ids).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_concurrent_workers_write_one_set_per_report() {
-    concurrent_workers(2).await;
+    concurrent_workers(2, 12, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_concurrent_workers_write_one_set_per_report() {
-    concurrent_workers(4).await;
+    concurrent_workers(4, 12, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_party_editing_during_concurrent_workers_keeps_its_edits() {
+    concurrent_workers(2, 40, true).await;
+}
+
+/// What the third party wrote: an identifier of its own on each report.
+struct ThirdPartyEdits {
+    system: &'static str,
+    /// Reports it edited before a worker enriched them (a worker's write then met 412).
+    before_enriched: u32,
+    after_enriched: u32,
+    /// Its writes that met 412 (a worker wrote first) and were redone.
+    conflicts: u32,
+}
+
+impl ThirdPartyEdits {
+    /// Every report carries the third party's identifier, once, beside
+    /// reportsplit's tag and results.
+    async fn survived(&self, fhir: &common::Fhir, ids: &[String]) {
+        for id in ids {
+            let report = fhir.get(&format!("DiagnosticReport/{id}")).await;
+            let theirs: Vec<&Value> = report["identifier"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|i| i["system"] == self.system)
+                .collect();
+            assert_eq!(
+                theirs,
+                [&json!({"system": self.system, "value": format!("edited-{id}")})],
+                "{id}: the third party's edit is gone"
+            );
+        }
+    }
+}
+
+/// A careful third party (`If-Match`, re-read on 412) adds an identifier to
+/// every report once the workers have started writing, newest first (the
+/// workers go oldest first), so its edits cross theirs.
+async fn edit_during_the_run(
+    fhir: &common::Fhir,
+    subject: &str,
+    ids: &[String],
+    workers: &mut [std::process::Child],
+) -> ThirdPartyEdits {
+    let mut edits = ThirdPartyEdits {
+        system: "urn:test:third-party",
+        before_enriched: 0,
+        after_enriched: 0,
+        conflicts: 0,
+    };
+    // Bounded: 10 s for the workers' first write.
+    for _ in 0..400 {
+        let done = workers
+            .iter_mut()
+            .all(|w| w.try_wait().ok().flatten().is_some());
+        if done || count_tagged(fhir, subject).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    for id in ids.iter().rev() {
+        let path = format!("DiagnosticReport/{id}");
+        let mut written = false;
+        for _ in 0..10 {
+            let mut report = fhir.get(&path).await;
+            let tagged = report["meta"]["tag"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|t| t["system"] == reportsplit_fhir::plan::TAG_SYSTEM);
+            let version = report["meta"]["versionId"].as_str().unwrap().to_owned();
+            let identifier = json!({"system": edits.system, "value": format!("edited-{id}")});
+            match report["identifier"].as_array_mut() {
+                Some(list) => list.push(identifier),
+                None => report["identifier"] = json!([identifier]),
+            }
+            let response = fhir
+                .request(reqwest::Method::PUT, &path, Some(&report), Some(&version))
+                .await;
+            match response.status {
+                200 => {
+                    if tagged {
+                        edits.after_enriched += 1;
+                    } else {
+                        edits.before_enriched += 1;
+                    }
+                    written = true;
+                    break;
+                }
+                412 => edits.conflicts += 1,
+                status => panic!(
+                    "{path}: the third party's PUT got {status}: {}",
+                    response.body
+                ),
+            }
+        }
+        assert!(
+            written,
+            "{path}: the third party could not write in 10 tries"
+        );
+    }
+    edits
 }
 
 /// What two workers racing on a server without atomic conditional creates
@@ -230,112 +265,54 @@ const REDIRECT: u8 = 1;
 /// Report search pages link `next` to the other host.
 const FOREIGN_NEXT: u8 = 2;
 
-/// A proxy in front of SEKMET on 127.0.0.1 that injects one fault at a time.
+/// The shared proxy (`common::proxy`) in front of SEKMET, injecting one
+/// fault at a time, as `mode` says.
 struct Proxy {
     base: String,
     mode: Arc<AtomicU8>,
-    _task: tokio::task::JoinHandle<()>,
-}
-
-#[derive(Clone)]
-struct ProxyState {
-    upstream: String,
-    own: String,
-    elsewhere: String,
-    mode: Arc<AtomicU8>,
-    http: reqwest::Client,
+    _proxy: common::proxy::Proxy,
 }
 
 async fn start_proxy(upstream_base: &str, elsewhere: &str) -> Proxy {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let own = format!("http://{}", listener.local_addr().unwrap());
-    let upstream = upstream_base.trim_end_matches("/fhir").to_owned();
+    use common::proxy::{Action, Seen};
     let mode = Arc::new(AtomicU8::new(PASS));
-    let state = ProxyState {
-        upstream,
-        own: own.clone(),
-        elsewhere: elsewhere.to_owned(),
-        mode: mode.clone(),
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-    };
-    let app = axum::Router::new().fallback(forward).with_state(state);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    Proxy {
-        base: format!("{own}/fhir"),
-        mode,
-        _task: task,
-    }
-}
-
-async fn forward(
-    axum::extract::State(proxy): axum::extract::State<ProxyState>,
-    request: axum::extract::Request,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let (parts, body) = request.into_parts();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "/".into());
-    let mode = proxy.mode.load(Ordering::SeqCst);
-    let report_search =
-        parts.method == reqwest::Method::GET && parts.uri.path().ends_with("/DiagnosticReport");
-    if mode == REDIRECT && report_search {
-        return (
-            axum::http::StatusCode::FOUND,
-            [(
-                axum::http::header::LOCATION,
-                format!("{}{path}", proxy.elsewhere),
-            )],
-        )
-            .into_response();
-    }
-    let bytes = axum::body::to_bytes(body, 64 << 20).await.unwrap();
-    let mut upstream = proxy
-        .http
-        .request(parts.method.clone(), format!("{}{path}", proxy.upstream));
-    for (name, value) in &parts.headers {
-        if !matches!(name.as_str(), "host" | "content-length" | "connection") {
-            upstream = upstream.header(name, value);
-        }
-    }
-    let answer = upstream.body(bytes.to_vec()).send().await.unwrap();
-    let status = answer.status();
-    let mut headers = axum::http::HeaderMap::new();
-    for (name, value) in answer.headers() {
-        if matches!(
-            name.as_str(),
-            "content-type" | "etag" | "location" | "last-modified"
-        ) {
-            let text = value
-                .to_str()
+    let elsewhere = elsewhere.to_owned();
+    let current = mode.clone();
+    let policy = move |seen: &Seen<'_>| {
+        let report_search = seen.method == reqwest::Method::GET
+            && seen
+                .path
+                .split('?')
+                .next()
                 .unwrap_or("")
-                .replace(&proxy.upstream, &proxy.own);
-            headers.insert(name, text.parse().unwrap());
-        }
-    }
-    let text = answer.text().await.unwrap();
-    let mut text = text.replace(&proxy.upstream, &proxy.own);
-    if mode == FOREIGN_NEXT && report_search {
-        let mut bundle: Value = serde_json::from_str(&text).unwrap();
-        for link in bundle["link"].as_array_mut().into_iter().flatten() {
-            if link["relation"] == "next" {
-                let url = link["url"]
-                    .as_str()
-                    .unwrap()
-                    .replace(&proxy.own, &proxy.elsewhere);
-                link["url"] = json!(url);
+                .ends_with("/DiagnosticReport");
+        match current.load(Ordering::SeqCst) {
+            REDIRECT if report_search => Action::Answer {
+                status: 302,
+                headers: vec![("location", format!("{elsewhere}{}", seen.path))],
+            },
+            FOREIGN_NEXT if report_search => {
+                let (own, elsewhere) = (seen.own.to_owned(), elsewhere.clone());
+                Action::ForwardEdited(Box::new(move |text| {
+                    let mut bundle: Value = serde_json::from_str(&text).unwrap();
+                    for link in bundle["link"].as_array_mut().into_iter().flatten() {
+                        if link["relation"] == "next" {
+                            let url = link["url"].as_str().unwrap().replace(&own, &elsewhere);
+                            link["url"] = json!(url);
+                        }
+                    }
+                    bundle.to_string()
+                }))
             }
+            _ => Action::Forward,
         }
-        text = bundle.to_string();
+    };
+    let proxy = common::proxy::start(upstream_base, Arc::new(policy)).await;
+    Proxy {
+        base: proxy.base.clone(),
+        mode,
+        _proxy: proxy,
     }
-    (status, headers, text).into_response()
 }
 
 /// The other host: 127.0.0.2, answering every request with an empty page.

@@ -13,7 +13,7 @@ use rand::Rng as _;
 use serde_json::Value;
 
 use crate::common::{self, Fhir, Sekmet};
-use crate::guarantees::{count_tagged, one_set_per_report};
+use crate::common::{count_tagged, one_set_per_report};
 use crate::serve::backport_notification;
 
 /// A site: a config file and its state directory, in a temporary directory.

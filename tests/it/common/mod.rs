@@ -9,12 +9,15 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod proxy;
 pub mod seed;
 
+use std::collections::HashSet;
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
+use reportsplit_fhir::plan::TAG_SYSTEM;
 use serde_json::{Value, json};
 
 /// How the server validates and keeps time.
@@ -298,4 +301,116 @@ pub async fn seed_reports(fhir: &Fhir, prefix: &str, n: usize) -> (String, Vec<S
 
 pub fn temp_state() -> tempfile::TempDir {
     tempfile::tempdir().expect("state dir")
+}
+
+/// A site: its config file and state directory (in a temporary directory).
+pub struct Site {
+    pub config_path: PathBuf,
+    pub state_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Site {
+    pub fn new(base: &str, subject: &str, page_size: u32) -> Site {
+        Site::with_fhir(
+            base,
+            subject,
+            page_size,
+            "max_retries = 1\nretry_base_ms = 50",
+        )
+    }
+
+    /// A site whose `[fhir]` table also has `fhir_options` (TOML lines).
+    pub fn with_fhir(base: &str, subject: &str, page_size: u32, fhir_options: &str) -> Site {
+        Site::with_tables(
+            base,
+            fhir_options,
+            &format!("subject = \"{subject}\"\noverlap_secs = 5\npage_size = {page_size}"),
+        )
+    }
+
+    /// A site with these `[fhir]` options (beside the URL) and `[pull]` table (TOML lines).
+    pub fn with_tables(base: &str, fhir_options: &str, pull: &str) -> Site {
+        let dir = temp_state();
+        let state_dir = dir.path().join("state");
+        let config_path = dir.path().join("site.toml");
+        std::fs::write(
+            &config_path,
+            format!(
+                "[fhir]\nurl = \"{base}\"\ntimeout_secs = 30\n{fhir_options}\n\
+                 [pull]\n{pull}\n[state]\ndir = \"{}\"\n",
+                state_dir.display()
+            ),
+        )
+        .unwrap();
+        Site {
+            config_path,
+            state_dir,
+            _dir: dir,
+        }
+    }
+
+    pub fn sync_once(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_reportsplit"));
+        command
+            .args(["sync", "--once", "--config"])
+            .arg(&self.config_path)
+            .env("REPORTSPLIT_LOG", "info");
+        command
+    }
+
+    pub fn state(&self) -> Option<String> {
+        std::fs::read_to_string(self.state_dir.join("state.json")).ok()
+    }
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub async fn count_tagged(fhir: &Fhir, subject: &str) -> u64 {
+    let system: String = url::form_urlencoded::byte_serialize(TAG_SYSTEM.as_bytes()).collect();
+    fhir.count(&format!(
+        "DiagnosticReport?subject={subject}&_tag={system}|"
+    ))
+    .await
+}
+
+/// Every report has exactly one set of Observations: the Observations of
+/// the subject carry distinct identifiers, each report's `result` names
+/// distinct Observations that exist, and together they are all of them.
+/// Returns the number of Observations.
+pub async fn one_set_per_report(fhir: &Fhir, subject: &str, reports: &[String]) -> usize {
+    let observations = fhir
+        .search_all(&format!("Observation?subject={subject}&_count=200"))
+        .await;
+    let mut identifiers = HashSet::new();
+    let mut ids = HashSet::new();
+    for observation in &observations {
+        let identifier = observation["identifier"][0]["value"]
+            .as_str()
+            .expect("an identifier")
+            .to_owned();
+        assert!(
+            identifiers.insert(identifier.clone()),
+            "duplicate Observation {identifier}"
+        );
+        ids.insert(format!(
+            "Observation/{}",
+            observation["id"].as_str().unwrap()
+        ));
+    }
+    let mut linked = HashSet::new();
+    for id in reports {
+        let report = fhir.get(&format!("DiagnosticReport/{id}")).await;
+        let results = report["result"].as_array().expect("results");
+        assert!(!results.is_empty(), "{id} has no results");
+        for result in results {
+            let reference = result["reference"].as_str().unwrap().to_owned();
+            assert!(ids.contains(&reference), "{id}: {reference} is not there");
+            assert!(linked.insert(reference.clone()), "{reference} linked twice");
+        }
+    }
+    assert_eq!(linked, ids, "every Observation belongs to one report");
+    observations.len()
 }
