@@ -47,6 +47,8 @@ pub struct LimitsConfig {
     pub report_bytes: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle_bytes: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_bytes: Option<usize>,
 }
 
 /// A site's own copies of the extractor's code tables (same format as mappings/).
@@ -472,6 +474,7 @@ impl Config {
             },
             max_concurrent: self.fhir.max_concurrent_requests,
             requests_per_second: self.fhir.requests_per_second,
+            max_response_bytes: self.limits()?.response_bytes,
         })
     }
 
@@ -520,6 +523,11 @@ impl Config {
                 "limits.bundle_bytes",
                 table.bundle_bytes,
                 defaults.bundle_bytes,
+            )?,
+            response_bytes: positive(
+                "limits.response_bytes",
+                table.response_bytes,
+                defaults.response_bytes,
             )?,
         })
     }

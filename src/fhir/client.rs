@@ -84,6 +84,12 @@ pub enum FhirError {
     },
     #[error("{url}: {reason}")]
     Unstable { url: String, reason: String },
+    #[error("{method} {url}: the response is over {limit} bytes (limits.response_bytes): refused")]
+    TooLarge {
+        method: Method,
+        url: String,
+        limit: usize,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Build(#[source] reqwest::Error),
 }
@@ -94,9 +100,10 @@ impl FhirError {
     pub fn class(&self) -> Class {
         match self {
             FhirError::Transport { .. } => Class::Unreachable,
-            FhirError::Auth(_) | FhirError::ForeignLink { .. } | FhirError::Redirect { .. } => {
-                Class::Refused
-            }
+            FhirError::Auth(_)
+            | FhirError::ForeignLink { .. }
+            | FhirError::Redirect { .. }
+            | FhirError::TooLarge { .. } => Class::Refused,
             FhirError::Status { status, .. } => match status.as_u16() {
                 401 | 403 => Class::Refused,
                 502..=504 => Class::Unreachable,
@@ -160,6 +167,9 @@ pub struct ClientOptions {
     pub max_concurrent: usize,
     /// At most this many request starts per second, if set.
     pub requests_per_second: Option<f64>,
+    /// Largest response body read (`limits.response_bytes`); a larger one
+    /// is refused while it is read, never held whole.
+    pub max_response_bytes: usize,
 }
 
 /// A response the caller has to look at (success or a status it handles,
@@ -262,6 +272,7 @@ pub struct FhirClient {
     rate: Option<Arc<RateLimiter>>,
     stats: Arc<ClientStats>,
     metrics: Option<crate::metrics::Metrics>,
+    max_response_bytes: usize,
 }
 
 impl std::fmt::Debug for FhirClient {
@@ -351,6 +362,7 @@ impl FhirClient {
             }),
             stats: Arc::new(ClientStats::default()),
             metrics: None,
+            max_response_bytes: options.max_response_bytes,
         })
     }
 
@@ -609,10 +621,33 @@ impl FhirClient {
         let location = header(LOCATION);
         let retry_after =
             header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
-        let bytes = match response.bytes().await {
-            Ok(bytes) => bytes,
-            Err(error) => return failed(error),
+        let too_large = || FhirError::TooLarge {
+            method: method.clone(),
+            url: url.to_string(),
+            limit: self.max_response_bytes,
         };
+        if response
+            .content_length()
+            .is_some_and(|length| length > self.max_response_bytes as u64)
+        {
+            return Err(too_large());
+        }
+        // Read in chunks, so that a body without (or lying about) its length
+        // is cut at the limit instead of held whole.
+        let mut response = response;
+        let mut bytes: Vec<u8> = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len() + chunk.len() > self.max_response_bytes {
+                        return Err(too_large());
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(error) => return failed(error),
+            }
+        }
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {

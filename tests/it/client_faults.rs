@@ -24,6 +24,7 @@ fn options(base: &str) -> ClientOptions {
         },
         max_concurrent: 4,
         requests_per_second: None,
+        max_response_bytes: reportsplit_fhir::limits::Limits::default().response_bytes,
     }
 }
 
@@ -394,4 +395,41 @@ async fn a_server_lacking_what_the_run_needs_is_refused_at_start() {
             "{missing} not named in: {message}"
         );
     }
+}
+
+/// A response over `limits.response_bytes` is refused as it is read, whether
+/// the server states its length or not, and the refusal stops the run (it is
+/// the server's doing, not one report's).
+#[tokio::test]
+async fn a_response_over_the_limit_is_refused_while_read() {
+    let server = MockServer::start().await;
+    let big = format!(
+        r#"{{"resourceType":"Patient","id":"p","text":{{"div":"{}"}}}}"#,
+        "x".repeat(4096)
+    );
+    Mock::given(method("GET"))
+        .and(path("/fhir/Patient/p"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(big, "application/fhir+json"))
+        .mount(&server)
+        .await;
+    let base = format!("{}/fhir", server.uri());
+    let mut small = options(&base);
+    small.max_response_bytes = 1024;
+    let client = FhirClient::new(&small, &AuthConfig::None).unwrap();
+    let error = client.read("Patient", "p").await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("over 1024 bytes (limits.response_bytes)"),
+        "{error}"
+    );
+    assert_eq!(error.class(), reportsplit::error::Class::Refused);
+    // The same body under the default limit is read.
+    let response = client_default_ok(&base).await;
+    assert_eq!(response["id"], "p");
+}
+
+async fn client_default_ok(base: &str) -> serde_json::Value {
+    let response = client(base).read("Patient", "p").await.unwrap().unwrap();
+    response.body
 }

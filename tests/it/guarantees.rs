@@ -543,6 +543,7 @@ async fn a_server_with_a_private_ca_is_refused_unless_its_ca_is_configured() {
         },
         max_concurrent: 1,
         requests_per_second: None,
+        max_response_bytes: reportsplit_fhir::limits::Limits::default().response_bytes,
     };
     let no_auth = reportsplit::auth::AuthConfig::None;
 

@@ -388,7 +388,7 @@ async fn sync_killed_at_random_moments_loses_and_duplicates_nothing() {
 async fn backfill_killed_at_random_moments_loses_and_duplicates_nothing() {
     const SEED: u64 = 0xbac_f111;
     let rounds = size("REPORTSPLIT_KILL_ROUNDS", 10);
-    let reports = size("REPORTSPLIT_KILL_BACKFILL_REPORTS", 120) as usize;
+    let reports = size("REPORTSPLIT_KILL_BACKFILL_REPORTS", 400) as usize;
     let server = Sekmet::start();
     let fhir = server.fhir();
     // One PUT per report: distinct `lastUpdated` instants, so a resumed

@@ -24,6 +24,9 @@ pub struct Limits {
     pub report_bytes: usize,
     /// Largest single JSON document `extract` reads whole (a Bundle, an array).
     pub bundle_bytes: usize,
+    /// Largest response body read from the FHIR server (a search page, a
+    /// report): a hostile or broken server cannot make the worker hold more.
+    pub response_bytes: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +37,7 @@ impl Default for Limits {
             observations: 4_000,
             report_bytes: 8 << 20,
             bundle_bytes: 16 << 20,
+            response_bytes: 256 << 20,
         }
     }
 }

@@ -365,6 +365,7 @@ mod tests {
         observations: 100,
         report_bytes: 100_000,
         bundle_bytes: 100_000,
+        response_bytes: 100_000,
     };
 
     #[test]

@@ -237,6 +237,7 @@ mod tests {
             retry: RetryPolicy::default(),
             max_concurrent: 1,
             requests_per_second: None,
+            max_response_bytes: reportsplit_fhir::limits::Limits::default().response_bytes,
         };
         FhirClient::new(&options, &AuthConfig::None).unwrap()
     }
