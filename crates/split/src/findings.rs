@@ -373,6 +373,7 @@ pub(crate) fn sentence_findings<'a>(
             out[first + i].measurements.push(measurement);
         }
     }
+    share_container_sizes(text, &mut out[first..]);
     crate::grammar::link_suggestions(text, &mut out[first..], first);
 }
 
@@ -572,6 +573,36 @@ fn measured_finding(
     });
     let (completes, preceding) = (completes.map(coordinated), preceding.map(coordinated));
     completes.or(modifies).or(preceding).or(following)
+}
+
+/// Heads that name only where something is ("a 9 mm focus of granulation
+/// tissue", "an area of consolidation measuring 3 cm"): what they contain is
+/// the thing measured.
+const CONTAINER_HEADS: [&str; 8] = [
+    "focus", "foci", "area", "areas", "region", "regions", "zone", "zones",
+];
+
+/// Gives "X of Y" the size of X when X is a container head
+/// ([`CONTAINER_HEADS`]) and Y has none of its own.
+fn share_container_sizes(text: &str, findings: &mut [Finding<'_>]) {
+    for j in 1..findings.len() {
+        let i = j - 1;
+        let head = findings[i]
+            .term
+            .rsplit(|c: char| !c.is_ascii_alphabetic())
+            .find(|w| !w.is_empty())
+            .unwrap_or("");
+        let joined_by_of = text[findings[i].term_end..findings[j].term_start]
+            .trim()
+            .eq_ignore_ascii_case("of");
+        if joined_by_of
+            && CONTAINER_HEADS.iter().any(|c| c.eq_ignore_ascii_case(head))
+            && findings[j].measurements.is_empty()
+            && !findings[i].measurements.is_empty()
+        {
+            findings[j].measurements = findings[i].measurements.clone();
+        }
+    }
 }
 
 /// The finding that a "with" phrase holding `findings[i]` qualifies, when

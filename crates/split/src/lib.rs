@@ -1173,6 +1173,11 @@ mod tests {
         for (sentence, expected) in cases {
             assert_eq!(sized_terms(sentence), expected, "{sentence}");
         }
+        // A container head's size is its content's.
+        assert_eq!(
+            sized_terms("A 7 mm nodular focus of scar tissue in the notch."),
+            [("nodular focus", Some(7.0)), ("scar tissue", Some(7.0))]
+        );
     }
 
     #[test]
