@@ -108,7 +108,15 @@ pub struct WindowReports {
 
 /// How often a window's search is started again when its result set moves
 /// under the paging; beyond that the window fails (and is retried next run).
-const MAX_WINDOW_RESTARTS: usize = 5;
+/// Each re-read waits longer first ([`restart_delay`]): what moves the set is
+/// usually a burst of writes (another worker tagging its reports, a third
+/// party's edits), and re-reading at once would only catch it mid-burst.
+const MAX_WINDOW_RESTARTS: usize = 8;
+
+/// 50 ms before the first re-read, doubling up to 1.6 s (about 6 s in all).
+fn restart_delay(restarts: usize) -> std::time::Duration {
+    std::time::Duration::from_millis(50 << restarts.min(5))
+}
 
 /// Reads every page of a window before anything is written.
 ///
@@ -187,6 +195,7 @@ pub async fn collect_window_bounded(
                 reason: format!("the result set kept changing over {MAX_WINDOW_RESTARTS} re-reads"),
             });
         }
+        tokio::time::sleep(restart_delay(out.restarts)).await;
         out.restarts += 1;
         tracing::info!(
             restarts = out.restarts,
@@ -255,6 +264,16 @@ fn keep_newest_versions(reports: &mut Vec<Value>) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn window_re_reads_back_off_and_give_up_within_seconds() {
+        let delays: Vec<u128> = (0..MAX_WINDOW_RESTARTS)
+            .map(|k| restart_delay(k).as_millis())
+            .collect();
+        assert_eq!(delays, [50, 100, 200, 400, 800, 1600, 1600, 1600]);
+        assert!(delays.iter().sum::<u128>() < 7_000);
+    }
+
     use super::*;
     use serde_json::json;
 
