@@ -587,11 +587,7 @@ const CONTAINER_HEADS: [&str; 8] = [
 fn share_container_sizes(text: &str, findings: &mut [Finding<'_>]) {
     for j in 1..findings.len() {
         let i = j - 1;
-        let head = findings[i]
-            .term
-            .rsplit(|c: char| !c.is_ascii_alphabetic())
-            .find(|w| !w.is_empty())
-            .unwrap_or("");
+        let head = crate::words::last_word(findings[i].term);
         let joined_by_of = text[findings[i].term_end..findings[j].term_start]
             .trim()
             .eq_ignore_ascii_case("of");

@@ -442,11 +442,7 @@ const LESION_NOUNS: [&str; 44] = [
 /// [`LESION_NOUNS`] or a tumour name in "-oma" ("carcinoma", "hematoma",
 /// "endometrioma"; not "stoma").
 pub(crate) fn names_a_lesion(term: &str) -> bool {
-    let head = term
-        .rsplit(|c: char| !c.is_ascii_alphabetic())
-        .find(|w| !w.is_empty())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let head = crate::words::last_word(term).to_ascii_lowercase();
     let tumour_name = ["oma", "omas", "omata"]
         .iter()
         .any(|suffix| head.ends_with(suffix))

@@ -123,6 +123,14 @@ pub(crate) fn each_word_pattern(automaton: &DFA, text: &str, mut found: impl FnM
     }
 }
 
+/// The last run of ASCII letters in `text` ("cyst" of "simple cyst,"): the
+/// head noun of a term.
+pub(crate) fn last_word(text: &str) -> &str {
+    text.rsplit(|c: char| !c.is_ascii_alphabetic())
+        .find(|w| !w.is_empty())
+        .unwrap_or("")
+}
+
 /// True when a match may start (`opening`) or end at `at`: the match edge
 /// is not a word character, or the neighbour outside the match is not.
 pub(crate) fn is_word_edge(bytes: &[u8], at: usize, opening: bool) -> bool {
