@@ -95,15 +95,7 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
     if !has_interaction(report, "read") {
         missing.push("DiagnosticReport read".to_string());
     }
-    let listed_params: Vec<&str> = report
-        .and_then(|r| r.get("searchParam"))
-        .and_then(Value::as_array)
-        .map(|p| {
-            p.iter()
-                .filter_map(|p| p.get("name").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default();
+    let listed_params = search_params(report);
     let mut unlisted_search_params = Vec::new();
     for param in needs
         .search_params
@@ -160,15 +152,7 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
         if !has_interaction(provenance, "search-type") {
             missing.push("Provenance search (search-type)".to_string());
         }
-        let listed: Vec<&str> = provenance
-            .and_then(|r| r.get("searchParam"))
-            .and_then(Value::as_array)
-            .map(|p| {
-                p.iter()
-                    .filter_map(|p| p.get("name").and_then(Value::as_str))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let listed = search_params(provenance);
         for param in ["agent", "recorded"] {
             if !listed.contains(&param) {
                 missing.push(format!("Provenance search parameter `{param}`"));
@@ -197,6 +181,20 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
         json_patch,
         unlisted_search_params,
     })
+}
+
+/// The search parameters a CapabilityStatement resource entry lists.
+fn search_params(resource: Option<&Value>) -> Vec<&str> {
+    resource
+        .and_then(|r| r.get("searchParam"))
+        .and_then(Value::as_array)
+        .map(|params| {
+            params
+                .iter()
+                .filter_map(|p| p.get("name").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

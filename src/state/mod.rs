@@ -109,27 +109,32 @@ pub struct StateStore {
     _lock: File,
 }
 
+/// Creates `dir` if needed and takes an exclusive lock on its file `name`,
+/// held as long as the returned file is open; another process holding it is
+/// [`StateError::Locked`].
+pub(crate) fn lock_file(dir: &Path, name: &str) -> Result<File, StateError> {
+    let io = |source| StateError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(name))
+        .map_err(io)?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
+    }
+}
+
 impl StateStore {
     /// Opens (creating if needed) and locks the directory.
     pub fn open(dir: &Path) -> Result<StateStore, StateError> {
-        let io = |source| StateError::Io {
-            path: dir.to_path_buf(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(LOCK_FILE))
-            .map_err(io)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StateError::Locked(dir.to_path_buf()));
-            }
-            Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
-        }
+        let lock = lock_file(dir, LOCK_FILE)?;
         Ok(StateStore {
             dir: dir.to_path_buf(),
             _lock: lock,

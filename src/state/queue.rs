@@ -99,24 +99,7 @@ impl Journal {
     /// Opens (creating if needed) and locks the journal of `dir`, replays it
     /// and compacts it.
     pub fn open(dir: &Path) -> Result<Journal, StateError> {
-        let io = |source| StateError::Io {
-            path: dir.to_path_buf(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(LOCK_FILE))
-            .map_err(io)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StateError::Locked(dir.to_path_buf()));
-            }
-            Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
-        }
+        let lock = super::lock_file(dir, LOCK_FILE)?;
         let path = dir.join(JOURNAL_FILE);
         let text = match std::fs::read(&path) {
             Ok(bytes) => bytes,

@@ -193,11 +193,16 @@ pub fn plan(
     previous: &[Value],
     run: &RunInfo,
 ) -> Result<Plan, PlanError> {
-    let codes = FhirCodes::builtin().map_err(|source| PlanError::Mapping {
-        report: crate::plan::report_name(report),
-        source,
-    })?;
+    let codes = builtin_codes(report)?;
     plan_with(report, text, extraction, previous, run, codes)
+}
+
+/// The built-in code table, or the error that names `report` when it is invalid.
+pub(crate) fn builtin_codes(report: &Value) -> Result<&'static FhirCodes, PlanError> {
+    FhirCodes::builtin().map_err(|source| PlanError::Mapping {
+        report: report_name(report),
+        source,
+    })
 }
 
 fn report_name(report: &Value) -> String {
@@ -240,10 +245,7 @@ pub fn plan_any(
     previous: &[Value],
     run: &RunInfo,
 ) -> Result<Plan, PlanError> {
-    let codes = FhirCodes::builtin().map_err(|source| PlanError::Mapping {
-        report: crate::plan::report_name(report),
-        source,
-    })?;
+    let codes = builtin_codes(report)?;
     plan_source(
         report,
         ReportSource::read_any(report)?,
@@ -720,9 +722,8 @@ impl Rewrite<'_> {
     }
 }
 
-/// The value of reportsplit's identifier of an Observation derived from the
-/// report `report_id` (system and report id match), if it has one.
-pub(crate) fn our_identifier<'o>(observation: &'o Value, report_id: &str) -> Option<&'o str> {
+/// The values of an Observation's identifiers in reportsplit's system.
+fn our_identifiers(observation: &Value) -> impl Iterator<Item = &str> {
     observation
         .get("identifier")
         .and_then(Value::as_array)
@@ -730,23 +731,21 @@ pub(crate) fn our_identifier<'o>(observation: &'o Value, report_id: &str) -> Opt
         .flatten()
         .filter(|i| i.get("system").and_then(Value::as_str) == Some(OBSERVATION_SYSTEM))
         .filter_map(|i| i.get("value").and_then(Value::as_str))
-        .find(|v| {
-            v.strip_prefix(report_id)
-                .is_some_and(|rest| rest.starts_with('/'))
-        })
+}
+
+/// The value of reportsplit's identifier of an Observation derived from the
+/// report `report_id` (system and report id match), if it has one.
+pub(crate) fn our_identifier<'o>(observation: &'o Value, report_id: &str) -> Option<&'o str> {
+    our_identifiers(observation).find(|v| {
+        v.strip_prefix(report_id)
+            .is_some_and(|rest| rest.starts_with('/'))
+    })
 }
 
 /// reportsplit's identifier of an Observation created together with its
 /// report (create mode: `{key}/new/...`), whatever the report's id became.
 fn created_identifier(observation: &Value) -> Option<&str> {
-    observation
-        .get("identifier")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|i| i.get("system").and_then(Value::as_str) == Some(OBSERVATION_SYSTEM))
-        .filter_map(|i| i.get("value").and_then(Value::as_str))
-        .find(|v| created_with_its_report(v))
+    our_identifiers(observation).find(|v| created_with_its_report(v))
 }
 
 /// The `previous` Observations reportsplit derived from this report

@@ -124,13 +124,7 @@ pub fn retract(
     version: &str,
     run: &RunInfo,
 ) -> Result<Option<Retraction>, PlanError> {
-    let codes = FhirCodes::builtin().map_err(|source| PlanError::Mapping {
-        report: format!(
-            "DiagnosticReport/{}",
-            report.get("id").and_then(Value::as_str).unwrap_or("?")
-        ),
-        source,
-    })?;
+    let codes = crate::plan::builtin_codes(report)?;
     retract_with(report, observations, written, version, run, codes)
 }
 
