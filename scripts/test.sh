@@ -20,6 +20,8 @@ echo "== installing the FHIR validator (@medplum/core, needs node and npm)"
 medplum=0
 bash scripts/medplum.sh --install-only || medplum=$?
 [ "$medplum" -eq 0 ] || [ "$medplum" -eq 3 ] || exit "$medplum"
+echo "== deployment files (hadolint, kubernetes-validate; scripts/lint-deploy.sh)"
+bash scripts/lint-deploy.sh
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"

@@ -201,13 +201,15 @@ fn run(command: Command) -> Result<ExitCode> {
                 retract::RetractError::class,
             ),
             Online::Serve(args) => {
-                let served = serve::run(
-                    args.listen,
-                    &args.config,
-                    serve::ServeOptions::from(&args),
-                    shutdown_on_signals(),
-                )
-                .await;
+                let options = match serve::ServeOptions::try_from(&args) {
+                    Ok(options) => options,
+                    Err(error) => {
+                        eprintln!("reportsplit: {error:#}");
+                        return exit::CONFIG;
+                    }
+                };
+                let served =
+                    serve::run(args.listen, &args.config, options, shutdown_on_signals()).await;
                 match served {
                     Ok(()) => exit::OK,
                     Err(error) => {
