@@ -29,6 +29,9 @@ pub struct Config {
     pub mappings: MappingsConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// HL7 v2 input (`reportsplit mllp`, `reportsplit hl7`).
+    #[serde(default)]
+    pub hl7: crate::hl7::Hl7Config,
 }
 
 /// Bounds on the work of one report (docs/operations.md, "Limits"); each
@@ -433,6 +436,7 @@ impl Config {
         if self.write.concurrent_reports == 0 {
             return Err(invalid("write.concurrent_reports", "must be at least 1"));
         }
+        self.hl7.validate()?;
         Ok(())
     }
 
