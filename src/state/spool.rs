@@ -81,6 +81,19 @@ impl Spool {
         let dead = dir.join(DEAD);
         owner_only_dir(&incoming)?;
         owner_only_dir(&dead)?;
+        // A put cut short by a crash leaves its temporary file (never
+        // acknowledged, so the sender still has the message): remove it.
+        for dir in [&incoming, &dead] {
+            for entry in std::fs::read_dir(dir)
+                .map_err(io(dir))?
+                .filter_map(Result::ok)
+            {
+                if entry.file_name().to_string_lossy().starts_with('.') {
+                    let path = entry.path();
+                    std::fs::remove_file(&path).map_err(io(&path))?;
+                }
+            }
+        }
         Ok(Spool {
             incoming,
             dead,
@@ -251,5 +264,14 @@ mod tests {
         assert_eq!(spool.prune_dead(Duration::ZERO).expect("pruned"), 1);
         assert!(spool.dead_letters().expect("dead").is_empty());
         assert!(Spool::open(dir.path()).is_err(), "one listener per spool");
+        drop(spool);
+        let leftover = dir.path().join("incoming/.x.hl7.tmp-1");
+        std::fs::write(&leftover, b"half").expect("a temp file");
+        let spool = Spool::open(dir.path()).expect("opened again");
+        assert!(
+            !leftover.exists(),
+            "a crashed put's temporary file is removed"
+        );
+        assert!(spool.pending().expect("pending").is_empty());
     }
 }

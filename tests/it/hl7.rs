@@ -636,7 +636,13 @@ async fn long_mllp_with_kill() {
     let spool = state.path().join("hl7-spool/incoming");
     if !spool_only {
         for _ in 0..3000 {
-            let waiting = std::fs::read_dir(&spool).map(|d| d.count()).unwrap_or(0);
+            let waiting = std::fs::read_dir(&spool)
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                        .count()
+                })
+                .unwrap_or(0);
             if waiting == 0 {
                 break;
             }
@@ -677,4 +683,32 @@ async fn long_mllp_with_kill() {
         let count = reports_of(&fhir, order).await.len();
         assert_eq!(count, 1, "{order}: {count} reports");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_server_does_not_stop_the_feed() {
+    let state = common::temp_state();
+    let nobody = format!("http://127.0.0.1:{}/fhir", common::free_port());
+    let listening = listen(config(&nobody, state.path()), true).await;
+    let message = oru(
+        "S-1",
+        &unique("downp"),
+        &unique("downo"),
+        "F",
+        "202603170900",
+        &["IMPRESSION: Normal."],
+    );
+    let acks = send_all(listening.address, std::slice::from_ref(&message)).await;
+    assert_eq!(msa(&acks[0]), "MSA|AA|S-1", "{acks:?}");
+    let spooled: Vec<_> = std::fs::read_dir(&listening.spool)
+        .expect("the spool")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".hl7"))
+        .collect();
+    assert_eq!(spooled.len(), 1, "the message waits in the spool");
+    assert_eq!(
+        std::fs::read(spooled[0].path()).expect("spooled"),
+        message.as_bytes()
+    );
+    listening.stop().await;
 }

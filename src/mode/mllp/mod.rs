@@ -299,6 +299,27 @@ impl Shared {
     }
 }
 
+/// The writer's worker, connected once the FHIR server answers (tried
+/// again every 5 s while it is unreachable); `None` when stopped first.
+async fn connect_writer(
+    config: Config,
+    stop: &CancellationToken,
+) -> Result<Option<Worker>, MllpModeError> {
+    loop {
+        match Worker::connect(config.clone(), true).await {
+            Ok(worker) => return Ok(Some(worker)),
+            Err(error) if error.class() == Class::Unreachable => {
+                tracing::warn!(error = %crate::error::error_chain(&error), "the FHIR server is unreachable; spooling, and connecting again in 5 s");
+                tokio::select! {
+                    () = stop.cancelled() => return Ok(None),
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
 /// The time now as a v2 timestamp (UTC).
 fn now_v2() -> String {
     let now = time::OffsetDateTime::now_utc();
@@ -337,30 +358,44 @@ pub async fn run_with(
     let spooled = Arc::new(Notify::new());
     let listener = bind(options.listen, &config, spool.clone(), spooled.clone()).await?;
     let counts = listener.counts();
-    let worker = if options.writer {
-        Some(Worker::connect(config, true).await?)
-    } else {
-        None
-    };
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, writer = options.writer, "listening for HL7 v2 over MLLP");
         bound(address);
     }
-    let serving = listener.serve(shutdown.clone());
-    match &worker {
-        Some(worker) => {
-            let writing = writer::drain(
-                worker,
+    // The listener serves from now on, whatever the FHIR server does: the
+    // writer connects (and retries while the server is unreachable) beside
+    // it. A writer that cannot run at all (refused, misconfigured) stops the
+    // listener too, rather than spool forever unseen.
+    let serving_stop = shutdown.child_token();
+    let serving = listener.serve(serving_stop.clone());
+    let writing = async {
+        if !options.writer {
+            return Ok(None);
+        }
+        let result = async {
+            let Some(worker) = connect_writer(config, &shutdown).await? else {
+                return Ok(None);
+            };
+            writer::drain(
+                &worker,
                 &spool,
                 &spooled,
                 options.concurrency,
                 retention,
                 &shutdown,
-            );
-            let ((), written) = tokio::join!(serving, writing);
-            tracing::info!(written = %written?, "writer stopped");
+            )
+            .await
+            .map(Some)
         }
-        None => serving.await,
+        .await;
+        if result.is_err() {
+            serving_stop.cancel();
+        }
+        result
+    };
+    let ((), written) = tokio::join!(serving, writing);
+    if let Some(summary) = written? {
+        tracing::info!(%summary, "writer stopped");
     }
     tracing::info!(
         connections = counts.connections.load(Ordering::Relaxed),
