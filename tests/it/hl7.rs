@@ -712,3 +712,44 @@ async fn a_down_server_does_not_stop_the_feed() {
     );
     listening.stop().await;
 }
+
+/// The binary's `hl7` command: a bad `[hl7]` key is a configuration error
+/// naming it (exit 2); an unreachable server ends the run with exit 4.
+#[test]
+fn the_hl7_command_exits_by_the_documented_codes() {
+    let state = common::temp_state();
+    let nobody = format!("http://127.0.0.1:{}/fhir", common::free_port());
+    let write_config = |extra: &str| {
+        let path = state.path().join("site.toml");
+        let text = format!(
+            "[fhir]\nurl = \"{nobody}\"\ntimeout_secs = 2\nmax_retries = 0\n[state]\ndir = \"{}\"\n[hl7]\n{extra}\n",
+            state.path().display()
+        );
+        std::fs::write(&path, text).expect("config");
+        path
+    };
+    let run = |config: &Path| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reportsplit"))
+            .args(["hl7", "-c"])
+            .arg(config)
+            .arg("-")
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("reportsplit hl7 starts");
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        let _ = stdin.write_all(oru("C-1", "p", "o", "F", "202603170900", &["Normal."]).as_bytes());
+        drop(stdin);
+        child.wait_with_output().expect("it ends")
+    };
+    let output = run(&write_config("utc_offset = \"CET\""));
+    assert_eq!(output.status.code(), Some(2), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("hl7.utc_offset"),
+        "{}",
+        common::stderr(&output)
+    );
+    let output = run(&write_config(""));
+    assert_eq!(output.status.code(), Some(4), "{}", common::stderr(&output));
+}

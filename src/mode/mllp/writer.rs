@@ -84,7 +84,8 @@ pub async fn drain(
         }
         let now = Instant::now();
         let pending = spool.pending()?;
-        later.retain(|entry, _| pending.contains(entry));
+        let waiting: HashSet<&SpoolEntry> = pending.iter().collect();
+        later.retain(|entry, _| waiting.contains(entry));
         let mut round: Vec<(SpoolEntry, Vec<u8>)> = Vec::new();
         let mut orders: HashSet<String> = HashSet::new();
         for entry in pending {
