@@ -2,6 +2,8 @@
 //! every key is explained), then environment overrides, then validation that
 //! names the offending key.
 
+pub mod hl7;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,7 +33,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// HL7 v2 input (`reportsplit mllp`, `reportsplit hl7`).
     #[serde(default)]
-    pub hl7: crate::hl7::Hl7Config,
+    pub hl7: hl7::Hl7Config,
 }
 
 /// Bounds on the work of one report (docs/operations.md, "Limits"); each

@@ -6,7 +6,6 @@
 //! The reports of one order, and the Patient create of one identifier, are
 //! handled one at a time ([`KeyedLocks`]).
 
-pub mod config;
 pub mod dead_letter;
 pub mod store;
 
@@ -19,7 +18,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-pub use config::{Hl7Config, PatientMode};
+pub use crate::config::hl7::{Hl7Config, PatientMode};
 pub use store::Stored;
 
 use crate::error::Class;

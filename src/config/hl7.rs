@@ -9,7 +9,7 @@ use reportsplit_hl7::Hl7Settings;
 use serde::{Deserialize, Serialize};
 use time::UtcOffset;
 
-use crate::config::ConfigError;
+use super::ConfigError;
 
 /// How the report's patient is found from PID-3.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
