@@ -9,6 +9,8 @@ use anyhow::Context as _;
 
 use reportsplit::mode::backfill::{BackfillOptions, WindowField};
 use reportsplit::mode::daemon::DaemonOptions;
+use reportsplit::mode::hl7::Hl7FilesOptions;
+use reportsplit::mode::mllp::MllpOptions;
 use reportsplit::mode::once::OnceOptions;
 use reportsplit::mode::reprocess::ReprocessOptions;
 use reportsplit::mode::retract::{RetractOptions, Target};
@@ -312,6 +314,70 @@ impl TryFrom<&ServeArgs> for ServeOptions {
             )?,
             dead_letter: args.dead_letter.clone(),
         })
+    }
+}
+
+/// `reportsplit mllp`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MllpArgs {
+    /// The configuration file (TOML; see config/example.toml): the FHIR server, `[hl7]`.
+    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Address to listen on for MLLP.
+    #[arg(long, default_value = "127.0.0.1:2575", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Reports the writer stores and enriches at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Only spool and acknowledge; write nothing to the FHIR server (the spool
+    /// is drained by the next start without this flag).
+    #[arg(long)]
+    pub spool_only: bool,
+}
+
+impl From<&MllpArgs> for MllpOptions {
+    fn from(args: &MllpArgs) -> Self {
+        MllpOptions {
+            config: args.config.clone(),
+            listen: args.listen,
+            concurrency: usize::from(args.concurrency),
+            writer: !args.spool_only,
+        }
+    }
+}
+
+/// `reportsplit hl7`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Hl7Args {
+    /// The configuration file (TOML; see config/example.toml): the FHIR server, `[hl7]`.
+    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// HL7 v2 files (FHS/BHS batches or plain message streams), directories of
+    /// them (read in name order), or `-` for stdin.
+    #[arg(required = true, value_name = "FILE|DIR|-")]
+    pub inputs: Vec<PathBuf>,
+    /// Messages in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Dead-letter file (NDJSON, appended, owner-only): one line per message refused
+    /// or failed (file and position, MSH-10, reason). Default:
+    /// hl7-dead-letter.ndjson in the state directory.
+    #[arg(long, value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
+    /// Progress log interval when stderr is not a terminal (a spinner is shown on a terminal).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub log_every: Duration,
+}
+
+impl From<&Hl7Args> for Hl7FilesOptions {
+    fn from(args: &Hl7Args) -> Self {
+        Hl7FilesOptions {
+            config: args.config.clone(),
+            inputs: args.inputs.clone(),
+            concurrency: usize::from(args.concurrency),
+            dead_letter: args.dead_letter.clone(),
+            log_every: args.log_every,
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 //! checkpoint, and rewriting this file per notification would not scale.
 
 pub mod queue;
+pub mod spool;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

@@ -15,6 +15,7 @@ mod client_faults;
 mod daemon;
 mod fuzz_corpus;
 mod guarantees;
+mod hl7;
 mod limits;
 mod map_sekmet;
 mod map_validate;
