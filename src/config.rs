@@ -54,6 +54,8 @@ pub struct LimitsConfig {
     pub bundle_bytes: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_bytes: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment_bytes: Option<usize>,
 }
 
 /// A site's own copies of the extractor's code tables (same format as mappings/).
@@ -534,6 +536,11 @@ impl Config {
                 "limits.response_bytes",
                 table.response_bytes,
                 defaults.response_bytes,
+            )?,
+            attachment_bytes: positive(
+                "limits.attachment_bytes",
+                table.attachment_bytes,
+                defaults.attachment_bytes,
             )?,
         })
     }

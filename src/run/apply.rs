@@ -32,7 +32,7 @@ use reportsplit_fhir::plan::{
     Plan, PlanError, WriteSet, is_current, linked_refs, plan, plan_any, previous_refs, report_patch,
 };
 use reportsplit_fhir::retract::retract;
-use reportsplit_fhir::text::{ReportText, SkipReason, report_text};
+use reportsplit_fhir::text::{ReportText, SkipReason};
 
 /// What is needed to work on one report.
 pub struct ApplyContext<'a> {
@@ -218,12 +218,20 @@ pub async fn apply_report(
     let mut report = report;
     let mut conflicts = 0;
     loop {
-        let text = match report_text(&report, &context.limits) {
+        let text = match crate::pull::report_text(context.client, &report, &context.limits).await? {
             Ok(text) => text,
             Err(reason) if reason.is_defect() => {
                 return Err(ApplyError::Unusable { reference, reason });
             }
-            Err(reason) => return Ok(Outcome::Skipped(reason)),
+            Err(reason) => {
+                // Counted in the summary; named here so that a report whose
+                // text cannot be reached (another server's attachment, a
+                // scanned PDF) can be found. The reason carries no content.
+                if reason != SkipReason::NoText {
+                    tracing::info!(report = %reference, reason = %reason, key = reason.key(), "skipped");
+                }
+                return Ok(Outcome::Skipped(reason));
+            }
         };
         let mut set = match plan_report(context, &report, &text).await? {
             Plan::Current => return Ok(Outcome::Current),
@@ -483,8 +491,9 @@ async fn write_with_patch(
                 let Some(fresh) = reread(context, &current).await? else {
                     return Ok(PatchOutcome::Gone);
                 };
-                let same_text =
-                    report_text(&fresh, &context.limits).is_ok_and(|t| t.text == text.text);
+                let same_text = crate::pull::report_text(context.client, &fresh, &context.limits)
+                    .await?
+                    .is_ok_and(|t| t.text == text.text);
                 if !same_text {
                     return Ok(PatchOutcome::Changed(fresh));
                 }

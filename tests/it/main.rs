@@ -7,7 +7,10 @@
 mod common;
 #[path = "../../crates/fhir/tests/map_fixture/mod.rs"]
 mod map_fixture;
+#[path = "../../crates/fhir/tests/pdf_fixture/mod.rs"]
+mod pdf_fixture;
 
+mod attachments;
 mod auth;
 mod backfill;
 mod cli;

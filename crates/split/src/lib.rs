@@ -372,6 +372,7 @@ pub struct Discrepancy<'a> {
     pub impression_finding: usize,
 }
 
+mod addendum;
 mod assess;
 mod context;
 mod critical;
@@ -435,6 +436,14 @@ pub fn extract_as<'a>(
         );
     }
     sub_header_sides(&layout.sections, &mut findings);
+    // Before critical results and discrepancies: they read the corrected sides.
+    addendum::correct_sides(
+        text,
+        &layout.sections,
+        &layout.sentences,
+        &mut findings,
+        &concepts,
+    );
     let recommendations = recommend::recommendations(text, &layout);
     let assessments = assess::assessments(text, &layout, lexicon);
     let critical = critical::critical(&findings, &concepts, lexicon);
