@@ -10,6 +10,7 @@ mod map_fixture;
 #[path = "../../crates/fhir/tests/pdf_fixture/mod.rs"]
 mod pdf_fixture;
 
+mod actionable;
 mod attachments;
 mod auth;
 mod backfill;
