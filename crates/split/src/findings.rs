@@ -7,7 +7,7 @@ use crate::context::judge::judge;
 use crate::lexicon::{Entry, Lexicon, Words};
 use crate::sentence::{Mention, Scratch, SentenceSpan};
 use crate::words::{is_word_byte, is_word_edge, select_words, word_count};
-use crate::{Assertion, BodySite, Finding, Measurement};
+use crate::{Assertion, BodySite, Change, Finding, Measurement};
 
 /// How many words may separate the parts of a gapped synonym.
 const MAX_GAP_WORDS: usize = 5;
@@ -342,7 +342,11 @@ pub(crate) fn sentence_findings<'a>(
             hedge: judgement.hedge,
             temporality: judgement.temporality,
             change: judgement.change,
-            laterality: own_side.or(judgement.laterality),
+            laterality: if names_a_cardiac_chamber(&text[term_start..mention.end]) {
+                None
+            } else {
+                own_side.or(judgement.laterality)
+            },
             body_site,
             measurements: Vec::new(),
             descriptors,
@@ -359,6 +363,7 @@ pub(crate) fn sentence_findings<'a>(
             finding.assertion = Assertion::Absent;
         }
     }
+    let mut prior_sizes = Vec::new();
     for measurement in measurements.drain(..) {
         let (findings, sites) = (&out[first..], &scratch.sites);
         if let Some(i) = measured_finding(
@@ -371,10 +376,140 @@ pub(crate) fn sentence_findings<'a>(
             &measurement,
         ) {
             out[first + i].measurements.push(measurement);
+        } else if is_prior_size(text, sentence.start, &measurement) {
+            prior_sizes.push(measurement);
         }
     }
+    fold_group_members(text, out, concepts, first);
+    compare_with_prior_sizes(&mut out[first..], &prior_sizes);
     share_container_sizes(text, &mut out[first..]);
     crate::grammar::link_suggestions(text, &mut out[first..], first);
+}
+
+/// Words right before a size that make it the size on a prior study
+/// ("previously 5 mm", "from 1.5 cm", "was 9 mm", "previously measuring
+/// 5 mm"). Unlike the priors [`measured_finding`] gives to no one, a size
+/// "compared with" or "versus" may be the other side's, so it is no prior
+/// size to compare with.
+fn is_prior_size(text: &str, sentence_start: usize, measurement: &Measurement<'_>) -> bool {
+    let mut before = text[sentence_start..measurement.start]
+        .rsplit(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase);
+    let last = before.next().unwrap_or_default();
+    let prior_word = |w: &str| ["previously", "formerly", "prior", "was", "from"].contains(&w);
+    prior_word(&last)
+        || (["measuring", "measured", "measure"].contains(&last.as_str())
+            && before.next().is_some_and(|w| prior_word(&w)))
+}
+
+/// A finding measured now and on a prior study in one sentence, with no
+/// stated change, changed as the two sizes say: "the nodule previously
+/// measuring 5 mm now measures 8 mm" increased, "measures 12 mm,
+/// previously 18 mm" decreased. The prior size belongs to the finding whose
+/// current size stands nearest to it.
+fn compare_with_prior_sizes(findings: &mut [Finding<'_>], prior_sizes: &[Measurement<'_>]) {
+    for prior in prior_sizes {
+        let distance = |m: &Measurement<'_>| {
+            if m.end <= prior.start {
+                prior.start - m.end
+            } else {
+                m.start.saturating_sub(prior.end)
+            }
+        };
+        let nearest = findings
+            .iter_mut()
+            .filter(|f| f.assertion != Assertion::Absent)
+            .filter_map(|f| {
+                let closest = f.measurements.iter().map(distance).min()?;
+                Some((closest, f))
+            })
+            .min_by_key(|(closest, _)| *closest);
+        if let Some((_, finding)) = nearest
+            && finding.change.is_none()
+        {
+            let now = finding
+                .measurements
+                .iter()
+                .map(|m| m.max_mm)
+                .fold(0.0, f64::max);
+            finding.change = Some(if now > prior.max_mm {
+                Change::Increased
+            } else if now < prior.max_mm {
+                Change::Decreased
+            } else {
+                Change::Stable
+            });
+        }
+    }
+}
+
+/// Heads that name the members of an enlarged-node finding.
+const NODE_HEADS: [&str; 2] = ["node", "nodes"];
+
+/// Heads of findings that are a group of enlarged nodes.
+const NODE_GROUP_HEADS: [&str; 4] = ["lymphadenopathy", "adenopathy", "nodes", "node"];
+
+/// Folds a member named after a group finding into the group: "multiple
+/// fibroids, the dominant fundal fibroid measuring 5.2 cm", "hilar
+/// lymphadenopathy, with nodes measuring up to 2.2 cm", "mediastinal
+/// lymphadenopathy, the subcarinal node measuring 1.8 cm". The member is the
+/// group's largest or index instance, not another finding: its size is the
+/// group's, and it is dropped. A member is the same concept as the group, or
+/// a node of an adenopathy, set off by a comma and "the" or "with".
+fn fold_group_members(
+    text: &str,
+    out: &mut Vec<Finding<'_>>,
+    concepts: &mut Vec<u32>,
+    first: usize,
+) {
+    let mut j = first + 1;
+    while j < out.len() {
+        let (group, member) = (&out[j - 1], &out[j]);
+        let gap = text[group.term_end..member.term_start].trim_start();
+        let after_comma = gap.strip_prefix(',').map(str::trim_start).unwrap_or("");
+        let opener = after_comma
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let set_off = gap.starts_with(',')
+            && ["the", "with"].contains(&opener.as_str())
+            && !after_comma.contains([',', ';', '.', '(', ')'])
+            && word_count(after_comma.as_bytes()) <= MAX_GAP_WORDS;
+        let lower = |term: &str| crate::words::last_word(term).to_ascii_lowercase();
+        let is_member = concepts[j] == concepts[j - 1]
+            || (NODE_HEADS.contains(&lower(member.term).as_str())
+                && NODE_GROUP_HEADS.contains(&lower(group.term).as_str()));
+        if set_off && is_member && group.assertion == member.assertion {
+            let member = out.remove(j);
+            concepts.remove(j);
+            out[j - 1].measurements.extend(member.measurements);
+        } else {
+            j += 1;
+        }
+    }
+}
+
+/// Cardiac chambers are named with a side ("right heart strain", "left
+/// ventricular hypertrophy", "right atrial enlargement"), which is no
+/// laterality: a finding named by one has no side, not even the sentence's
+/// ("bilateral pulmonary emboli with right heart strain").
+fn names_a_cardiac_chamber(term: &str) -> bool {
+    const CHAMBERS: [&str; 6] = [
+        "right heart",
+        "left heart",
+        "right ventric",
+        "left ventric",
+        "right atri",
+        "left atri",
+    ];
+    let lower = term.to_ascii_lowercase();
+    CHAMBERS.iter().any(|chamber| {
+        lower
+            .match_indices(chamber)
+            .any(|(at, _)| at == 0 || !lower.as_bytes()[at - 1].is_ascii_alphanumeric())
+    })
 }
 
 /// Whether `text[start..end]` is nothing but findings joined by "or"
@@ -470,16 +605,18 @@ fn measured_finding(
     if starts("from ") && !after_measuring_verb {
         return None;
     }
-    let prior = [
-        "from",
-        "previously",
-        "prior",
-        "formerly",
-        "was",
-        "versus",
-        "vs",
-    ]
-    .contains(&last_before(0))
+    let prior = (["measuring", "measured", "measure"].contains(&last_before(0))
+        && ["previously", "formerly", "prior"].contains(&last_before(1)))
+        || [
+            "from",
+            "previously",
+            "prior",
+            "formerly",
+            "was",
+            "versus",
+            "vs",
+        ]
+        .contains(&last_before(0))
         || (last_before(1) == "compared" && ["with", "to"].contains(&last_before(0)))
         || [
             "on the prior",

@@ -1111,7 +1111,7 @@ mod tests {
 
     #[test]
     fn a_size_belongs_to_the_thing_it_measures() {
-        let cases: [(&str, &[SizedTerm<'_>]); 12] = [
+        let cases: [(&str, &[SizedTerm<'_>]); 13] = [
             // Inside the noun phrase.
             (
                 "Unchanged non-avid 7 mm left upper lobe nodule.",
@@ -1160,10 +1160,18 @@ mod tests {
                 "A 1.9 cm observation with arterial phase hyperenhancement.",
                 &[("hyperenhancement", None)],
             ),
-            // A suspected lesion is the measured one; a suspected process is not.
+            // A lesion the measured one is equated with has its size; a
+            // suspected lesion or a process does not.
             (
                 "A 2.2 cm mass in the tongue base, suspicious for carcinoma.",
-                &[("mass", Some(22.0)), ("carcinoma", Some(22.0))],
+                &[("mass", Some(22.0)), ("carcinoma", None)],
+            ),
+            (
+                "A 2.4 cm hemorrhage in the putamen, consistent with hemorrhagic transformation.",
+                &[
+                    ("hemorrhage", Some(24.0)),
+                    ("hemorrhagic transformation", None),
+                ],
             ),
             (
                 "A 4.5 cm fluid collection near the anastomosis, possibly an anastomotic leak.",
