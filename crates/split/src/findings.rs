@@ -382,8 +382,73 @@ pub(crate) fn sentence_findings<'a>(
     }
     fold_group_members(text, out, concepts, first);
     compare_with_prior_sizes(&mut out[first..], &prior_sizes);
-    share_container_sizes(text, &mut out[first..]);
+    merge_containers(text, out, concepts, first);
+    subject_takes_clause_change(text, &scratch.cues, &mut out[first..]);
     crate::grammar::link_suggestions(text, &mut out[first..], first);
+}
+
+/// Copulas and auxiliaries before a clause-final change ("are unchanged",
+/// "has progressed").
+const CHANGE_VERBS: [&str; 9] = [
+    "is", "are", "has", "have", "remains", "remain", "appears", "appear", "been",
+];
+
+/// A change stated at the end of a sentence, after all its findings ("X with
+/// A and B are stable", "a 1.1 cm lesion ..., consistent with hemangioma, is
+/// unchanged", "narrowing with osteophytes, progressed since the prior
+/// exam"), is said of the sentence's subject: the first finding, and those
+/// joined to it by "and". The nearest finding already has it from the
+/// context; what a "with" phrase or a link adds keeps its own reading.
+fn subject_takes_clause_change(text: &str, cues: &[CueHit], findings: &mut [Finding<'_>]) {
+    let Some(last) = findings.last() else {
+        return;
+    };
+    if findings.len() < 2 {
+        return;
+    }
+    let Some((hit, change)) = cues
+        .iter()
+        .filter(|hit| hit.start >= last.term_end)
+        .find_map(|hit| hit.cue.change.map(|change| (hit, change)))
+    else {
+        return;
+    };
+    let lower_words = |from: usize, to: usize| {
+        text[from..to]
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect::<Vec<_>>()
+    };
+    let lead = &text[last.term_end..hit.start];
+    let lead_words = lower_words(last.term_end, hit.start);
+    // "B that have increased": a relative clause is the last finding's own.
+    let relative = lead_words
+        .iter()
+        .any(|w| ["that", "which", "who"].contains(&w.as_str()));
+    let predicate = !relative
+        && (lead.trim_start().starts_with(',')
+            || lead_words
+                .iter()
+                .any(|w| CHANGE_VERBS.contains(&w.as_str())));
+    let one_clause = !text[findings[0].term_start..hit.start].contains(';')
+        && !text[findings[0].term_start..hit.start].contains(", and ");
+    if !predicate || !one_clause || findings.iter().any(|f| f.assertion == Assertion::Absent) {
+        return;
+    }
+    let mut subject_end = findings.len() - 1;
+    for k in 1..findings.len() - 1 {
+        let joined = lower_words(findings[k - 1].term_end, findings[k].term_start)
+            .iter()
+            .all(|w| w == "and");
+        if !joined {
+            subject_end = k;
+            break;
+        }
+    }
+    for finding in &mut findings[..subject_end] {
+        finding.change = finding.change.or(Some(change));
+    }
 }
 
 /// Words right before a size that make it the size on a prior study
@@ -719,22 +784,55 @@ const CONTAINER_HEADS: [&str; 8] = [
     "focus", "foci", "area", "areas", "region", "regions", "zone", "zones",
 ];
 
-/// Gives "X of Y" the size of X when X is a container head
-/// ([`CONTAINER_HEADS`]) and Y has none of its own.
-fn share_container_sizes(text: &str, findings: &mut [Finding<'_>]) {
-    for j in 1..findings.len() {
-        let i = j - 1;
-        let head = crate::words::last_word(findings[i].term);
-        let joined_by_of = text[findings[i].term_end..findings[j].term_start]
-            .trim()
-            .eq_ignore_ascii_case("of");
-        if joined_by_of
-            && CONTAINER_HEADS.iter().any(|c| c.eq_ignore_ascii_case(head))
-            && findings[j].measurements.is_empty()
-            && !findings[i].measurements.is_empty()
-        {
-            findings[j].measurements = findings[i].measurements.clone();
+/// Words that may stand between "of" and the contents of a container head
+/// ("foci of intense radiotracer uptake").
+const CONTAINER_GAP_WORDS: usize = 3;
+
+/// Reads "X of Y", X a container head ([`CONTAINER_HEADS`]), as the one
+/// finding Y: "new foci of increased uptake", "a 9 mm nodular focus of
+/// granulation tissue", "scattered foci of T2 hyperintensity". The term
+/// spans both; what the container says of itself (its change, size, side,
+/// descriptors, sites, a denial or hedge) is Y's where Y says nothing.
+fn merge_containers<'a>(
+    text: &'a str,
+    out: &mut Vec<Finding<'a>>,
+    concepts: &mut Vec<u32>,
+    first: usize,
+) {
+    let mut j = first + 1;
+    while j < out.len() {
+        let (container, content) = (&out[j - 1], &out[j]);
+        let head = crate::words::last_word(container.term);
+        let gap = &text[container.term_end..content.term_start];
+        let mut words = gap.split_ascii_whitespace();
+        let joined_by_of = words.next().is_some_and(|w| w.eq_ignore_ascii_case("of"))
+            && !gap.contains([',', ';', '.', ':', '(', ')'])
+            && words.count() <= CONTAINER_GAP_WORDS;
+        if !(joined_by_of && CONTAINER_HEADS.iter().any(|c| c.eq_ignore_ascii_case(head))) {
+            j += 1;
+            continue;
         }
+        let container = out.remove(j - 1);
+        concepts.remove(j - 1);
+        let content = &mut out[j - 1];
+        content.term = &text[container.term_start..content.term_end];
+        content.term_start = container.term_start;
+        if content.assertion == Assertion::Present && container.assertion != Assertion::Present {
+            content.assertion = container.assertion;
+            content.certainty = container.certainty;
+            content.hedge = container.hedge;
+        }
+        content.change = content.change.or(container.change);
+        content.laterality = content.laterality.or(container.laterality);
+        if content.measurements.is_empty() {
+            content.measurements = container.measurements;
+        }
+        let mut descriptors = container.descriptors;
+        descriptors.append(&mut content.descriptors);
+        content.descriptors = descriptors;
+        let mut sites = container.body_site;
+        sites.append(&mut content.body_site);
+        content.body_site = sites;
     }
 }
 

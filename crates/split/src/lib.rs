@@ -1181,10 +1181,59 @@ mod tests {
         for (sentence, expected) in cases {
             assert_eq!(sized_terms(sentence), expected, "{sentence}");
         }
-        // A container head's size is its content's.
+        // A container head and its content are one finding.
         assert_eq!(
             sized_terms("A 7 mm nodular focus of scar tissue in the notch."),
-            [("nodular focus", Some(7.0)), ("scar tissue", Some(7.0))]
+            [("nodular focus of scar tissue", Some(7.0))]
+        );
+        let extraction = extract(
+            "Multiple new foci of increased uptake in the spine.",
+            shared_lexicon(),
+        );
+        let found: Vec<_> = extraction
+            .findings
+            .iter()
+            .map(|f| (f.term, f.change))
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].0.ends_with("foci of increased uptake"),
+            "{found:?}"
+        );
+        assert_eq!(found[0].1, Some(Change::New));
+    }
+
+    #[test]
+    fn a_change_stated_at_the_end_of_a_sentence_is_its_subjects() {
+        fn changes(sentence: &str) -> Vec<(&str, Option<Change>)> {
+            findings(sentence, shared_lexicon())
+                .iter()
+                .map(|f| (f.term, f.change))
+                .collect()
+        }
+        assert_eq!(
+            changes("Bronchiectasis and bronchial wall thickening in the lingula are unchanged."),
+            [
+                ("Bronchiectasis", Some(Change::Stable)),
+                ("wall thickening", Some(Change::Stable))
+            ]
+        );
+        assert_eq!(
+            changes("A 2.6 cm cyst with a thin septation, unchanged in size."),
+            [
+                ("cyst", Some(Change::Stable)),
+                ("thin septation", Some(Change::Stable))
+            ]
+        );
+        // A relative clause is the last finding's own.
+        assert_eq!(
+            changes(
+                "Osteoarthritis with bone marrow lesions that have increased since the prior study."
+            ),
+            [
+                ("Osteoarthritis", None),
+                ("bone marrow lesions", Some(Change::Increased))
+            ]
         );
     }
 
