@@ -753,3 +753,56 @@ fn the_hl7_command_exits_by_the_documented_codes() {
     let output = run(&write_config(""));
     assert_eq!(output.status.code(), Some(4), "{}", common::stderr(&output));
 }
+
+/// A message that fails for good (its patient unknown, `patient =
+/// "resolve"`) was ACKed AA (it is durable); the writer buries it: the
+/// message and a note saying why in the spool's `dead/`, owner-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_failing_for_good_is_a_dead_letter_in_the_spool() {
+    let sekmet = Sekmet::start();
+    let state = common::temp_state();
+    let mut config = config(&sekmet.base, state.path());
+    config.hl7.patient = reportsplit::hl7::PatientMode::Resolve;
+    let dead = reportsplit::mode::mllp::spool_dir(&config).join("dead");
+    let listening = listen(config, true).await;
+    let message = oru(
+        "R-1",
+        &unique("nobody"),
+        &unique("deado"),
+        "F",
+        "202603170900",
+        &["IMPRESSION: Normal."],
+    );
+    let acks = send_all(listening.address, std::slice::from_ref(&message)).await;
+    assert_eq!(msa(&acks[0]), "MSA|AA|R-1", "{acks:?}");
+    listening.drained().await;
+    let buried: Vec<_> = std::fs::read_dir(&dead)
+        .expect("dead letters")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    let letter = buried
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with(".hl7"))
+        .expect("the message is buried");
+    assert_eq!(
+        std::fs::read(letter).expect("the message"),
+        message.as_bytes()
+    );
+    let note = std::fs::read_to_string(format!("{}.why.json", letter.display())).expect("its note");
+    assert!(
+        note.contains("\"reason\":\"patient-not-found\"")
+            && note.contains("\"control_id\":\"R-1\""),
+        "{note}"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(letter)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    listening.stop().await;
+}
