@@ -13,6 +13,7 @@ mod pdf_fixture;
 mod attachments;
 mod auth;
 mod backfill;
+mod bulk;
 mod cli;
 mod client_faults;
 mod daemon;

@@ -23,6 +23,7 @@
 //! pass re-read everything after it. It still counts as failed (exit 3).
 
 mod checkpoint;
+pub mod export;
 
 use std::future::Future;
 use std::io::Write as _;
