@@ -247,3 +247,43 @@ async fn a_sync_pass_over_an_export_writes_each_report_once_and_checkpoints_at_i
     assert_eq!(again.tally.failed_total(), 0, "{again}");
     assert_eq!(common::count_tagged(&fhir, &subject).await, 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_once_from_export_through_the_binary_falls_back_to_search_without_export() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let (subject, _) = common::seed_reports(&fhir, "bulk-cli", 5).await;
+    let site = common::Site::new(&server.base, &subject, 20);
+    let output = site.sync_once().arg("--from-export").output().unwrap();
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("$export ready"),
+        "{}",
+        common::stderr(&output)
+    );
+    assert_eq!(common::count_tagged(&fhir, &subject).await, 5);
+
+    // A server without $export (the proxy answers 501 for it): the same
+    // command runs the search pass over the same server.
+    let (subject, _) = common::seed_reports(&fhir, "bulk-fallback", 3).await;
+    let policy = |seen: &common::proxy::Seen<'_>| {
+        if seen.path.contains("$export") {
+            common::proxy::Action::Answer {
+                status: 501,
+                headers: vec![],
+            }
+        } else {
+            common::proxy::Action::Forward
+        }
+    };
+    let proxy = common::proxy::start(&server.base, Arc::new(policy)).await;
+    let site = common::Site::new(&proxy.base, &subject, 20);
+    let output = site.sync_once().arg("--from-export").output().unwrap();
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("paged search instead"),
+        "{}",
+        common::stderr(&output)
+    );
+    assert_eq!(common::count_tagged(&fhir, &subject).await, 3);
+}
