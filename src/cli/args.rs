@@ -44,6 +44,12 @@ pub struct SyncArgs {
     /// e.g. 127.0.0.1:9464. Pass counts, outcomes by reason and checkpoint lag.
     #[arg(long, value_name = "ADDR", requires = "every")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// With --once: read the reports from a Bulk Data $export of the server
+    /// (the first pass over a long history) instead of a search; the
+    /// checkpoint goes to the export's transactionTime. A server that does
+    /// not export gets the usual search pass.
+    #[arg(long, requires = "once")]
+    pub from_export: bool,
 }
 
 impl SyncArgs {
@@ -52,6 +58,7 @@ impl SyncArgs {
             config: self.config.clone(),
             dry_run: self.dry_run,
             transactions_out: self.transactions_out.clone(),
+            from_export: self.from_export,
         }
     }
 

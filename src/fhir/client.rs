@@ -179,6 +179,12 @@ pub struct FhirResponse {
     pub status: StatusCode,
     pub etag: Option<String>,
     pub location: Option<String>,
+    /// `Content-Location` (where a Bulk Data kick-off says its status is).
+    pub content_location: Option<String>,
+    /// What `Retry-After` asks, on any status (a Bulk Data status poll's 202 too).
+    pub retry_after: Option<Duration>,
+    /// `X-Progress` of a Bulk Data status poll.
+    pub progress: Option<String>,
     /// The JSON body, `Value::Null` when empty.
     pub body: Value,
     /// The request, for error messages.
@@ -476,6 +482,52 @@ impl FhirClient {
         self.send(Method::PATCH, url, headers, Some(body)).await
     }
 
+    /// GETs `url` (on our server only) and returns the response unread, for a
+    /// body streamed line by line (a Bulk Data NDJSON file). One attempt
+    /// under the caps and authorization; any status other than 2xx is an error.
+    pub async fn get_stream(&self, url: Url, accept: &str) -> Result<reqwest::Response, FhirError> {
+        if !self.is_own(&url) {
+            return Err(FhirError::Url {
+                url: url.to_string(),
+                reason: format!("not under the configured base {}", self.base),
+            });
+        }
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        if let Some(rate) = &self.rate {
+            rate.wait().await;
+        }
+        let mut request = self.http.get(url.clone()).header(ACCEPT, accept);
+        if let Some(value) = self.auth.header().await? {
+            request = request.header(AUTHORIZATION, value);
+        } else if let Some(value) = &self.url_basic {
+            request = request.header(AUTHORIZATION, value.clone());
+        }
+        self.stats
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let response = request
+            .send()
+            .await
+            .map_err(|source| FhirError::Transport {
+                method: Method::GET,
+                url: url.to_string(),
+                source,
+            })?;
+        if !response.status().is_success() {
+            return Err(FhirError::Status {
+                method: Method::GET,
+                url: url.to_string(),
+                status: response.status(),
+                outcome: None,
+            });
+        }
+        Ok(response)
+    }
+
     /// Sends one request with the retry policy, the caps and authorization.
     /// Returns the final response whatever its status; errors only when no
     /// response came (or authorization failed).
@@ -629,6 +681,8 @@ impl FhirClient {
         };
         let etag = header(ETAG);
         let location = header(LOCATION);
+        let content_location = header(reqwest::header::CONTENT_LOCATION);
+        let progress = header(reqwest::header::HeaderName::from_static("x-progress"));
         let retry_after =
             header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
         let too_large = || FhirError::TooLarge {
@@ -678,6 +732,9 @@ impl FhirClient {
             status,
             etag,
             location,
+            content_location,
+            retry_after,
+            progress,
             body,
             method: method.clone(),
             url: url.to_string(),

@@ -2,6 +2,7 @@
 //! `serde_json::Value` (key order and decimals preserved), never through
 //! fhir-sdk's typed models, which drop unknown elements and rewrite values.
 
+pub mod bulk;
 mod capability;
 mod client;
 mod search;

@@ -521,7 +521,9 @@ fn bad_input(kind_index: usize, index: usize, rng: &mut Rng) -> BadInput {
         14 => {
             let empty = [
                 json!({}),
-                json!({"presentedForm": [{"contentType": "application/pdf", "data": "JVBERi0="}]}),
+                // An image is not text (a broken PDF is no longer "no text": PDFs are read,
+                // and one that cannot be parsed is a bad text).
+                json!({"presentedForm": [{"contentType": "image/jpeg", "data": "/9j/"}]}),
                 json!({"presentedForm": [{"contentType": "text/plain", "url": "http://example.org/r"}]}),
                 json!({"text": {"status": "empty", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"}}),
                 json!({"conclusion": "   "}),

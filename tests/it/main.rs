@@ -14,6 +14,7 @@ mod actionable;
 mod attachments;
 mod auth;
 mod backfill;
+mod bulk;
 mod cli;
 mod client_faults;
 mod daemon;

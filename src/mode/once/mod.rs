@@ -23,6 +23,7 @@
 //! pass re-read everything after it. It still counts as failed (exit 3).
 
 mod checkpoint;
+pub mod export;
 
 use std::future::Future;
 use std::io::Write as _;
@@ -56,7 +57,14 @@ pub struct OnceOptions {
     pub dry_run: bool,
     /// Where the transaction Bundles go (NDJSON), instead of stdout.
     pub transactions_out: Option<PathBuf>,
+    /// Read the reports from a Bulk Data `$export` (see [`export`]), falling
+    /// back to the search pass where the server does not export.
+    pub from_export: bool,
 }
+
+/// How long a server may take to prepare an export before the pass gives up
+/// (its checkpoint unmoved).
+pub const EXPORT_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// What a pass did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -139,7 +147,22 @@ pub async fn run(options: &OnceOptions, stop: CancellationToken) -> Result<PassS
         None if options.dry_run => Box::new(std::io::stdout()),
         None => Box::new(std::io::sink()),
     };
-    let summary = run_with(config, options.dry_run, &mut sink, &stop).await?;
+    let exported = if options.from_export {
+        export::run_export_with(
+            config.clone(),
+            options.dry_run,
+            &mut sink,
+            &stop,
+            EXPORT_MAX_WAIT,
+        )
+        .await?
+    } else {
+        None
+    };
+    let summary = match exported {
+        Some(summary) => summary,
+        None => run_with(config, options.dry_run, &mut sink, &stop).await?,
+    };
     sink.flush().map_err(|source| RunError::Output {
         path: "transactions output".into(),
         source,

@@ -1,0 +1,289 @@
+//! Bulk Data `$export` as a source of reports (issue 14, item 4), against
+//! SEKMET's own export (kick-off, polling, manifest, NDJSON) and, for the
+//! faults a server does not make on demand, wiremock: a 429 with
+//! Retry-After and 202s with X-Progress while polling, and a server without
+//! `$export` (the caller falls back to paged search).
+
+use crate::common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::Sekmet;
+use reportsplit::auth::AuthConfig;
+use reportsplit::fhir::bulk::{ExportRequest, Kickoff, NdjsonFile, kick_off, wait_for_manifest};
+use reportsplit::fhir::{ClientOptions, FhirClient, RetryPolicy};
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+fn client(base: &str) -> FhirClient {
+    let options = ClientOptions {
+        base: url::Url::parse(base).unwrap(),
+        timeout: Duration::from_secs(10),
+        ca_file: None,
+        retry: RetryPolicy {
+            max_retries: 3,
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+        },
+        max_concurrent: 4,
+        requests_per_second: None,
+        max_response_bytes: reportsplit_fhir::limits::Limits::default().response_bytes,
+    };
+    FhirClient::new(&options, &AuthConfig::None).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sekmet_export_of_one_patients_reports_streams_them_all_with_its_transaction_time() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let (subject, ids) = common::seed_reports(&fhir, "bulk", 12).await;
+    // Another patient's reports: the _typeFilter keeps them out.
+    common::seed_reports(&fhir, "bulk-other", 3).await;
+    let before = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    let client = client(&server.base);
+    let request = ExportRequest {
+        filter: vec![("subject".into(), subject.clone())],
+        since: None,
+    };
+    let Kickoff::Started { status } = kick_off(&client, &request).await.unwrap() else {
+        panic!("SEKMET exports");
+    };
+    let manifest = wait_for_manifest(&client, &status, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(manifest.transaction_time >= before, "{manifest:?}");
+    assert_eq!(manifest.files.len(), 1, "{manifest:?}");
+    let mut exported = Vec::new();
+    for url in &manifest.files {
+        let mut file = NdjsonFile::open(&client, url, 8 << 20).await.unwrap();
+        while let Some(report) = file.next().await.unwrap() {
+            assert_eq!(report["resourceType"], "DiagnosticReport");
+            assert_eq!(report["subject"]["reference"], subject.as_str());
+            exported.push(report["id"].as_str().unwrap().to_owned());
+        }
+    }
+    exported.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(exported, expected);
+}
+
+/// Answers the status URL with `answers` in turn, then with `last`.
+struct Status {
+    calls: Arc<AtomicUsize>,
+    answers: Vec<ResponseTemplate>,
+    last: ResponseTemplate,
+}
+
+impl Respond for Status {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        self.answers
+            .get(n)
+            .cloned()
+            .unwrap_or_else(|| self.last.clone())
+    }
+}
+
+#[tokio::test]
+async fn polling_honours_retry_after_on_429_and_202_and_reads_the_manifest() {
+    let server = MockServer::start().await;
+    let base = format!("{}/fhir", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/fhir/$export"))
+        .respond_with(
+            ResponseTemplate::new(202)
+                .insert_header("content-location", format!("{base}/status/1").as_str()),
+        )
+        .mount(&server)
+        .await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let manifest = json!({
+        "transactionTime": "2026-03-04T05:06:07.089Z",
+        "request": format!("{base}/$export"),
+        "requiresAccessToken": false,
+        "output": [
+            {"type": "DiagnosticReport", "url": format!("{base}/files/1.ndjson")},
+            {"type": "Patient", "url": format!("{base}/files/p.ndjson")}
+        ],
+        "error": []
+    });
+    Mock::given(method("GET"))
+        .and(path("/fhir/status/1"))
+        .respond_with(Status {
+            calls: calls.clone(),
+            answers: vec![
+                ResponseTemplate::new(429).insert_header("retry-after", "1"),
+                ResponseTemplate::new(202)
+                    .insert_header("x-progress", "collecting")
+                    .insert_header("retry-after", "1"),
+            ],
+            last: ResponseTemplate::new(200).set_body_json(manifest),
+        })
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/fhir/files/1.ndjson"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            "{\"resourceType\":\"DiagnosticReport\",\"id\":\"a\"}\n\n{\"resourceType\":\"DiagnosticReport\",\"id\":\"b\"}",
+            "application/fhir+ndjson",
+        ))
+        .mount(&server)
+        .await;
+
+    let client = client(&base);
+    let started = Instant::now();
+    let Kickoff::Started { status } = kick_off(&client, &ExportRequest::default()).await.unwrap()
+    else {
+        panic!("the mock exports");
+    };
+    let manifest = wait_for_manifest(&client, &status, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "429, 202, 200");
+    assert!(
+        waited >= Duration::from_secs(2),
+        "Retry-After honoured twice: {waited:?}"
+    );
+    assert_eq!(
+        reportsplit::pull::rfc3339(manifest.transaction_time),
+        "2026-03-04T05:06:07.089Z"
+    );
+    assert_eq!(manifest.files.len(), 1, "only the DiagnosticReport file");
+    let mut file = NdjsonFile::open(&client, &manifest.files[0], 1024)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    while let Some(report) = file.next().await.unwrap() {
+        ids.push(report["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids, ["a", "b"]);
+
+    // A line longer than the bound is an error naming the file and line, not a held line.
+    let mut small = NdjsonFile::open(&client, &manifest.files[0], 10)
+        .await
+        .unwrap();
+    let error = small.next().await.unwrap_err().to_string();
+    assert!(
+        error.contains("line 1") && error.contains("longer than 10"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_without_export_is_told_apart_and_a_foreign_status_url_is_refused() {
+    let server = MockServer::start().await;
+    let base = format!("{}/fhir", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/fhir/$export"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    let client = client(&base);
+    assert_eq!(
+        kick_off(&client, &ExportRequest::default()).await.unwrap(),
+        Kickoff::Unsupported { status: 404 }
+    );
+
+    let other = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/fhir/$export"))
+        .respond_with(
+            ResponseTemplate::new(202)
+                .insert_header("content-location", "https://elsewhere.example/status/1"),
+        )
+        .mount(&other)
+        .await;
+    let client = self::client(&format!("{}/fhir", other.uri()));
+    let error = kick_off(&client, &ExportRequest::default())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("elsewhere.example"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_pass_over_an_export_writes_each_report_once_and_checkpoints_at_its_transaction_time()
+ {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let (subject, ids) = common::seed_reports(&fhir, "bulk-sync", 10).await;
+    let state = common::temp_state();
+    let config = common::config(&server.base, state.path(), Some(&subject), 4);
+    let never = tokio_util::sync::CancellationToken::new();
+    let mut out = Vec::new();
+    let summary = reportsplit::mode::once::export::run_export_with(
+        config.clone(),
+        false,
+        &mut out,
+        &never,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap()
+    .expect("SEKMET exports");
+    assert_eq!(summary.tally.seen, 10, "{summary}");
+    assert_eq!(summary.tally.written, 10, "{summary}");
+    assert_eq!(summary.tally.failed_total(), 0, "{summary}");
+    assert_eq!(
+        summary.windows, 3,
+        "batches of pull.page_size = 4: {summary}"
+    );
+    let checkpoint = summary.checkpoint.clone().expect("a checkpoint");
+    let saved = std::fs::read_to_string(state.path().join("state.json")).unwrap();
+    assert!(saved.contains(&checkpoint), "{saved}");
+    assert_eq!(
+        common::one_set_per_report(&fhir, &subject, &ids).await as u64,
+        summary.tally.observations_written
+    );
+
+    // The next scheduled pass searches from the transactionTime: our own
+    // writes are found current, nothing is written twice.
+    let (again, _) = common::sync(&config, false).await;
+    assert_eq!(again.tally.written, 0, "{again}");
+    assert_eq!(again.tally.failed_total(), 0, "{again}");
+    assert_eq!(common::count_tagged(&fhir, &subject).await, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_once_from_export_through_the_binary_falls_back_to_search_without_export() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let (subject, _) = common::seed_reports(&fhir, "bulk-cli", 5).await;
+    let site = common::Site::new(&server.base, &subject, 20);
+    let output = site.sync_once().arg("--from-export").output().unwrap();
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("$export ready"),
+        "{}",
+        common::stderr(&output)
+    );
+    assert_eq!(common::count_tagged(&fhir, &subject).await, 5);
+
+    // A server without $export (the proxy answers 501 for it): the same
+    // command runs the search pass over the same server.
+    let (subject, _) = common::seed_reports(&fhir, "bulk-fallback", 3).await;
+    let policy = |seen: &common::proxy::Seen<'_>| {
+        if seen.path.contains("$export") {
+            common::proxy::Action::Answer {
+                status: 501,
+                headers: vec![],
+            }
+        } else {
+            common::proxy::Action::Forward
+        }
+    };
+    let proxy = common::proxy::start(&server.base, Arc::new(policy)).await;
+    let site = common::Site::new(&proxy.base, &subject, 20);
+    let output = site.sync_once().arg("--from-export").output().unwrap();
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("paged search instead"),
+        "{}",
+        common::stderr(&output)
+    );
+    assert_eq!(common::count_tagged(&fhir, &subject).await, 3);
+}
