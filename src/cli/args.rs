@@ -40,6 +40,10 @@ pub struct SyncArgs {
     /// e.g. 127.0.0.1:9464. Pass counts, outcomes by reason and checkpoint lag.
     #[arg(long, value_name = "ADDR", requires = "every")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Keep the checkpoint in PostgreSQL (postgres://…) instead of the state
+    /// directory: many workers, one leader advancing it (overrides `[state] url`).
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
 }
 
 impl SyncArgs {
@@ -48,6 +52,7 @@ impl SyncArgs {
             config: self.config.clone(),
             dry_run: self.dry_run,
             transactions_out: self.transactions_out.clone(),
+            state_url: self.state.clone(),
         }
     }
 
@@ -57,6 +62,7 @@ impl SyncArgs {
             every,
             transactions_out: self.transactions_out.clone(),
             metrics_listen: self.metrics_listen,
+            state_url: self.state.clone(),
         }
     }
 }
@@ -95,6 +101,16 @@ pub struct BackfillArgs {
     /// runs, e.g. 127.0.0.1:9464: reports by outcome and reason, Observations written.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Lease the windows in PostgreSQL (postgres://…) instead of the state
+    /// directory: any number of backfills, on any number of machines, share
+    /// the range (overrides `[state] url`).
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
+    /// With PostgreSQL state: how long a window's lease lasts without renewal
+    /// (a heartbeat renews it every third). A dead worker's window is taken
+    /// over this long after its last renewal.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub lease: Duration,
 }
 
 /// `--by`: the search parameter the windows are cut on.
@@ -119,6 +135,8 @@ impl From<&BackfillArgs> for BackfillOptions {
             dead_letter: args.dead_letter.clone(),
             log_every: args.log_every,
             metrics_listen: args.metrics_listen,
+            state_url: args.state.clone(),
+            lease: args.lease,
         }
     }
 }

@@ -49,8 +49,11 @@ pub struct DaemonOptions {
     pub every: Duration,
     /// Appends the transaction Bundles sent (NDJSON) to this file.
     pub transactions_out: Option<PathBuf>,
-    /// Serves Prometheus metrics on this address.
+    /// Serves Prometheus metrics and `/healthz` on this address.
     pub metrics_listen: Option<SocketAddr>,
+    /// `postgres://…`: overrides `[state] url` (the checkpoint in
+    /// PostgreSQL, advanced by one daemon at a time).
+    pub state_url: Option<String>,
 }
 
 /// `every` scaled by a random factor in [1 − JITTER, 1 + JITTER].
@@ -97,7 +100,7 @@ pub async fn run(
     options: &DaemonOptions,
     shutdown: CancellationToken,
 ) -> Result<DaemonSummary, RunError> {
-    let config = Config::load(&options.config)?;
+    let config = Config::load(&options.config)?.with_state_url(options.state_url.as_deref())?;
     let mut sink: Box<dyn std::io::Write + Send> = match &options.transactions_out {
         Some(path) => Box::new(
             std::fs::OpenOptions::new()
