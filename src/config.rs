@@ -622,6 +622,33 @@ mod tests {
     }
 
     #[test]
+    fn a_state_url_is_postgres_from_file_environment_or_command_line_and_printed_redacted() {
+        let config = Config::parse(MINIMAL).unwrap();
+        assert_eq!(config.state.url, None, "the state directory is the default");
+        let mut from_env = config.clone();
+        from_env
+            .apply_env(&[(
+                "REPORTSPLIT_STATE_URL".into(),
+                "postgres://rs:hunter2@db/reportsplit".into(),
+            )])
+            .unwrap();
+        from_env.validate().unwrap();
+        let printed = toml::to_string_pretty(&from_env.redacted()).unwrap();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("postgres://[redacted]@db/reportsplit"),
+            "{printed}"
+        );
+        let flag = config
+            .clone()
+            .with_state_url(Some("postgresql://db/rs"))
+            .unwrap();
+        assert_eq!(flag.state.url.as_deref(), Some("postgresql://db/rs"));
+        let error = config.with_state_url(Some("mysql://db/rs")).unwrap_err();
+        assert!(error.to_string().starts_with("state.url:"), "{error}");
+    }
+
+    #[test]
     fn url_credentials_are_redacted_and_never_beside_an_auth_table() {
         let with_password = "[fhir]\nurl = \"https://svc:hunter2@fhir.example.org/r4\"\n";
         let config = Config::parse(with_password).unwrap();

@@ -62,7 +62,7 @@ pub enum StateError {
     Pool { url: String, message: String },
     #[error("PostgreSQL state {url}: the migrations failed: {message}")]
     Migration { url: String, message: String },
-    #[error("another reportsplit process advances the checkpoint of this stream in {0}")]
+    #[error("another reportsplit process holds this stream's checkpoint or queue in {0}")]
     Led(String),
     #[error("the saved checkpoint {value:?} in {place} is not an RFC 3339 instant")]
     Checkpoint { place: String, value: String },

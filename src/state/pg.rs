@@ -30,6 +30,7 @@ use deadpool_postgres::tokio_postgres::{self, NoTls};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use time::OffsetDateTime;
 
+use super::queue::{Entry, QueueStore};
 use super::{StateError, WindowState};
 
 mod embedded {
@@ -440,6 +441,141 @@ impl PgState {
             )
             .await
             .map_err(self.error("release the leases"))
+    }
+}
+
+/// A durable queue of report ids in PostgreSQL: `serve`'s queue (the
+/// [`QueueStore`] of the embedded journal, with the same promise: an entry
+/// committed survives a crash), named so that another queue (the MLLP
+/// spool) can live beside it. One process owns a queue at a time (a session
+/// advisory lock on its name, as the journal has its lock file): its
+/// left-over entries are that process's to finish.
+///
+/// Each commit is one statement (deletes and inserts together, atomic), so
+/// one round trip per batch of notifications; PostgreSQL's commit is
+/// durable, whatever `durable` asks. [`QueueStore`] is called from `serve`'s
+/// committer thread (not a runtime thread): the statements run on the
+/// runtime through its handle.
+pub struct PgQueue {
+    state: PgState,
+    name: String,
+    runtime: tokio::runtime::Handle,
+    left: Vec<Entry>,
+    _owner: Leader,
+}
+
+impl std::fmt::Debug for PgQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgQueue")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgQueue {
+    /// Opens the queue `name`, taking its ownership ([`StateError::Led`]
+    /// when another process has it); the entries a previous owner left, one
+    /// per report (the oldest), are [`QueueStore::left_over`].
+    pub async fn open(
+        state: PgState,
+        name: &str,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<PgQueue, StateError> {
+        let owner = state
+            .try_lead(&format!("queue:{name}"))
+            .await?
+            .ok_or_else(|| StateError::Led(state.shown().to_owned()))?;
+        let client = state.client().await?;
+        state.count_trip();
+        let rows = client
+            .query(
+                "SELECT seq, report FROM reportsplit_queue WHERE queue = $1 ORDER BY seq",
+                &[&name],
+            )
+            .await
+            .map_err(state.error("read the queue"))?;
+        let mut seen = std::collections::HashSet::new();
+        let mut left = Vec::new();
+        let mut duplicates: Vec<i64> = Vec::new();
+        for row in rows {
+            let seq: i64 = row.get(0);
+            let id: String = row.get(1);
+            if seen.insert(id.clone()) {
+                left.push(Entry {
+                    seq: u64::try_from(seq).unwrap_or(0),
+                    id,
+                });
+            } else {
+                duplicates.push(seq);
+            }
+        }
+        if !duplicates.is_empty() {
+            state.count_trip();
+            client
+                .execute(
+                    "DELETE FROM reportsplit_queue WHERE queue = $1 AND seq = ANY($2::bigint[])",
+                    &[&name, &duplicates],
+                )
+                .await
+                .map_err(state.error("drop the queue's duplicate entries"))?;
+        }
+        drop(client);
+        Ok(PgQueue {
+            state,
+            name: name.to_owned(),
+            runtime,
+            left,
+            _owner: owner,
+        })
+    }
+
+    async fn commit_now(&self, added: &[String], done: &[u64]) -> Result<Vec<Entry>, StateError> {
+        let client = self.state.client().await?;
+        let done: Vec<i64> = done.iter().filter_map(|s| i64::try_from(*s).ok()).collect();
+        self.state.count_trip();
+        let rows = client
+            .query(
+                "WITH gone AS (DELETE FROM reportsplit_queue WHERE queue = $1 AND seq = ANY($2::bigint[])) \
+                 INSERT INTO reportsplit_queue (queue, report) \
+                 SELECT $1, report FROM unnest($3::text[]) WITH ORDINALITY AS t(report, n) ORDER BY n \
+                 RETURNING seq, report",
+                &[&self.name, &done, &added],
+            )
+            .await
+            .map_err(self.state.error("commit to the queue"))?;
+        let mut entries: Vec<Entry> = rows
+            .iter()
+            .map(|row| Entry {
+                seq: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+                id: row.get(1),
+            })
+            .collect();
+        // Numbered in the order given: sorted by number, they are in it again.
+        entries.sort_by_key(|entry| entry.seq);
+        Ok(entries)
+    }
+}
+
+impl QueueStore for PgQueue {
+    fn left_over(&self) -> Vec<Entry> {
+        self.left.clone()
+    }
+
+    fn commit(
+        &mut self,
+        added: &[String],
+        done: &[u64],
+        _durable: bool,
+    ) -> Result<Vec<Entry>, StateError> {
+        if added.is_empty() && done.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.runtime.block_on(self.commit_now(added, done))
+    }
+
+    fn close(&mut self) -> Result<(), StateError> {
+        // Every commit is already durable, and there is nothing to compact.
+        Ok(())
     }
 }
 

@@ -21,23 +21,23 @@ fn size(variable: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Seeds `n` reports of a new patient in small transactions spread over
-/// about `seconds` seconds, so that one-second windows each hold a share
-/// (and no `lastUpdated` tie is larger than a page). Returns the subject,
-/// the report ids and the range `[since, until)` that holds them.
+/// Seeds `n` reports of `patient` in transactions of `batch` reports
+/// spread over about `seconds` seconds, so that one-second windows each
+/// hold a share (and no `lastUpdated` tie is larger than a page of the
+/// backfill). Returns the subject, the report ids and the range
+/// `[since, until)` that holds them.
 async fn seed_spread(
     fhir: &Fhir,
-    prefix: &str,
+    patient: &str,
     n: usize,
-    seconds: u64,
+    (batch, seconds): (usize, u64),
 ) -> (String, Vec<String>, OffsetDateTime, OffsetDateTime) {
-    let patient = seed::unique(prefix);
-    fhir.put(&seed::patient(&patient)).await;
+    fhir.put(&seed::patient(patient)).await;
     let since = OffsetDateTime::now_utc();
-    let reports = seed::reports(&patient, &patient, n);
-    let batches = reports.len().div_ceil(5);
+    let reports = seed::reports(patient, patient, n);
+    let batches = reports.len().div_ceil(batch);
     let pause = Duration::from_secs(seconds) / batches.max(1) as u32;
-    for batch in reports.chunks(5) {
+    for batch in reports.chunks(batch) {
         fhir.put_all(batch).await;
         tokio::time::sleep(pause).await;
     }
@@ -165,7 +165,8 @@ async fn four_workers_share_a_range_and_take_over_a_killed_workers_window() {
     let server = Sekmet::start();
     let fhir = server.fhir();
     let db = TestDb::create("fleet").await;
-    let (subject, ids, since, until) = seed_spread(&fhir, "fleet", reports, 8).await;
+    let patient = seed::unique("fleet");
+    let (subject, ids, since, until) = seed_spread(&fhir, &patient, reports, (5, 8)).await;
     let site = site(&server.base, &subject, 5);
     let started = Instant::now();
     let mut workers: Vec<Worker> = (0..4)
@@ -273,12 +274,13 @@ async fn fleet_throughput_against_the_server_alone() {
     let reports = size("REPORTSPLIT_FLEET_REPORTS", 2000);
     let spread = (reports / 100).max(8) as u64;
     // One server per run (a run leaves its reports enriched), and one for
-    // the replay; each seeded alike.
+    // the replay; each seeded alike (the same patient and report ids).
+    let patient = seed::unique("bench");
     let mut servers = Vec::new();
     let mut seeded = Vec::new();
     for _ in 0..4 {
         let server = Sekmet::start();
-        seeded.push(seed_spread(&server.fhir(), "bench", reports, spread).await);
+        seeded.push(seed_spread(&server.fhir(), &patient, reports, (25, spread)).await);
         servers.push(server);
     }
     // SEKMET alone: the transactions a worker sends (planned by a dry run),

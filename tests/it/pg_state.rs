@@ -269,3 +269,100 @@ async fn a_worker_claims_only_windows_of_its_own_range() {
             .is_none()
     );
 }
+
+/// `sync` with PostgreSQL state: the checkpoint is saved there (nothing in
+/// the state directory), and a pass while another worker leads the stream
+/// is refused as locked (the daemon retries it at its next tick).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_pass_keeps_its_checkpoint_in_postgres_under_the_leader_lock() {
+    let server = crate::common::Sekmet::start();
+    let fhir = server.fhir();
+    let db = TestDb::create("sync").await;
+    let (subject, _) = crate::common::seed_reports(&fhir, "pgsync", 3).await;
+    let state_dir = crate::common::temp_state();
+    let mut config = crate::common::config(&server.base, state_dir.path(), Some(&subject), 50);
+    config.state.url = Some(db.url.clone());
+    let (summary, _) = crate::common::sync(&config, false).await;
+    assert_eq!(summary.tally.written, 3, "{summary}");
+    let stream = reportsplit::state::stream_key(&config.fhir.url, &config.filters());
+    let state = PgState::connect(&db.url, 1).await.unwrap();
+    let (checkpoint, saved_at) = state.checkpoint(&stream).await.unwrap();
+    assert_eq!(checkpoint, summary.checkpoint);
+    assert!(saved_at.is_some());
+    assert!(!state_dir.path().join("state.json").exists());
+
+    let leader = state
+        .try_lead(&stream)
+        .await
+        .unwrap()
+        .expect("no pass runs");
+    let never = tokio_util::sync::CancellationToken::new();
+    let error = reportsplit::mode::once::run_with(config.clone(), false, &mut Vec::new(), &never)
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), Class::Locked, "{error}");
+    drop(leader);
+}
+
+/// `serve`'s queue in PostgreSQL: what was committed and not done is left
+/// for the next owner (one entry per report, the oldest), numbering goes
+/// on after it, and a second process is turned away while one owns it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serve_queue_in_postgres_leaves_what_was_not_done_to_the_next_owner() {
+    use reportsplit::state::pg::PgQueue;
+    use reportsplit::state::queue::QueueStore as _;
+    let db = TestDb::create("queue").await;
+    let state = PgState::connect(&db.url, 2).await.unwrap();
+    let runtime = tokio::runtime::Handle::current();
+    let queue = PgQueue::open(state.clone(), "serve:test", runtime.clone())
+        .await
+        .unwrap();
+    assert!(queue.left_over().is_empty());
+    let second = PgQueue::open(state.clone(), "serve:test", runtime.clone()).await;
+    assert!(matches!(second, Err(StateError::Led(_))), "{second:?}");
+    let ids = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    // The committer is a thread of its own, off the runtime.
+    let last_seq = tokio::task::spawn_blocking(move || {
+        let mut queue = queue;
+        let added = queue.commit(&ids(&["a", "b", "c"]), &[], true).unwrap();
+        assert_eq!(
+            added.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+        // "b" done; "a" notified again while in flight; "d" new.
+        let more = queue
+            .commit(&ids(&["a", "d"]), &[added[1].seq], true)
+            .unwrap();
+        more[1].seq
+        // Dropped without close: as a kill -9 leaves it.
+    })
+    .await
+    .unwrap();
+    let mut reopened = None;
+    for _ in 0..50 {
+        match PgQueue::open(state.clone(), "serve:test", runtime.clone()).await {
+            Ok(queue) => {
+                reopened = Some(queue);
+                break;
+            }
+            Err(StateError::Led(_)) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(error) => panic!("{error}"),
+        }
+    }
+    let queue = reopened.expect("the first owner's lock went with its connection");
+    let left = queue.left_over();
+    assert_eq!(
+        left.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["a", "c", "d"]
+    );
+    let next = tokio::task::spawn_blocking(move || {
+        let mut queue = queue;
+        queue.commit(&ids(&["e"]), &[], true).unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        next[0].seq > last_seq,
+        "numbering goes on after the left-over entries"
+    );
+}
