@@ -166,6 +166,8 @@ pub enum BackfillError {
     Run(#[from] RunError),
     #[error("--since {since} is not before --until {until}")]
     EmptyRange { since: String, until: String },
+    #[error("--lease {0:?} is too short: a lease must last at least a second")]
+    LeaseTooShort(Duration),
     #[error("--window {window:?} cuts the range into {count} windows; use a longer window")]
     TooManyWindows { window: Duration, count: u128 },
     #[error("cannot open the dead-letter file {path}: {source}")]
@@ -194,6 +196,7 @@ impl BackfillError {
         match self {
             BackfillError::Run(error) => error.class(),
             BackfillError::EmptyRange { .. }
+            | BackfillError::LeaseTooShort(_)
             | BackfillError::TooManyWindows { .. }
             | BackfillError::MetricsListen { .. } => Class::Config,
             BackfillError::DeadLetter { .. } => Class::Internal,
@@ -471,6 +474,10 @@ pub async fn run_with(
             since: rfc3339(plan.since),
             until: rfc3339(plan.until),
         });
+    }
+    if config.state.url.is_some() && plan.lease < Duration::from_secs(1) {
+        // Renewed every third of it: shorter would spin the heartbeat.
+        return Err(BackfillError::LeaseTooShort(plan.lease));
     }
     let span = time::Duration::try_from(plan.window).unwrap_or(time::Duration::DAY);
     let count = (plan.until - plan.since).whole_seconds().max(1) as u128
@@ -942,6 +949,32 @@ mod tests {
             ),
             "date:2019-01-01T00:00:00Z/2019-01-02T00:00:00Z"
         );
+    }
+
+    /// A lease renewed every third of it must not be zero: refused before
+    /// anything is opened or asked.
+    #[tokio::test]
+    async fn a_lease_under_a_second_is_refused() {
+        let config = Config::parse(
+            "[fhir]\nurl = \"http://127.0.0.1:9/fhir\"\n[state]\nurl = \"postgres://127.0.0.1:9/none\"\n",
+        )
+        .unwrap();
+        let plan = BackfillPlan {
+            since: datetime!(2024-01-01 0:00 UTC),
+            until: datetime!(2024-01-02 0:00 UTC),
+            window: Duration::from_secs(3600),
+            by: WindowField::LastUpdated,
+            concurrency: 1,
+            dead_letter: std::env::temp_dir().join("reportsplit-unused-dead-letter.ndjson"),
+            progress: ProgressMode::Log(Duration::from_secs(60)),
+            metrics: None,
+            lease: Duration::ZERO,
+        };
+        let error = run_with(config, plan, CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, BackfillError::LeaseTooShort(_)), "{error}");
+        assert_eq!(error.class(), Class::Config);
     }
 
     #[test]
