@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test of reportsplit: formatting, clippy, unit, snapshot,
 # property and integration tests. Integration tests start their own SEKMET FHIR
-# servers on 127.0.0.1 (scripts/sekmet.sh); this script installs SEKMET and the
-# FHIR validator (scripts/medplum.sh) first so that parallel tests do not race
-# to install them.
+# servers on 127.0.0.1 (scripts/sekmet.sh); this script installs SEKMET, the
+# MLLP peer (scripts/mllp-send.sh) and the FHIR validator (scripts/medplum.sh)
+# first so that parallel tests do not race to install them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,11 +15,15 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== installing the test FHIR server (SEKMET)"
 bash scripts/sekmet.sh --install-only
+echo "== installing the MLLP peer of the listener's tests (python-hl7's mllp_send)"
+bash scripts/mllp-send.sh --install-only
 echo "== installing the FHIR validator (@medplum/core, needs node and npm)"
 # exit 3: node/npm absent (the script says so; the validation test skips with a message)
 medplum=0
 bash scripts/medplum.sh --install-only || medplum=$?
 [ "$medplum" -eq 0 ] || [ "$medplum" -eq 3 ] || exit "$medplum"
+echo "== deployment files (hadolint, kubernetes-validate; scripts/lint-deploy.sh)"
+bash scripts/lint-deploy.sh
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"

@@ -2,6 +2,8 @@
 //! every key is explained), then environment overrides, then validation that
 //! names the offending key.
 
+pub mod hl7;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,6 +31,9 @@ pub struct Config {
     pub mappings: MappingsConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// HL7 v2 input (`reportsplit mllp`, `reportsplit hl7`).
+    #[serde(default)]
+    pub hl7: hl7::Hl7Config,
 }
 
 /// Bounds on the work of one report (docs/operations.md, "Limits"); each
@@ -49,6 +54,8 @@ pub struct LimitsConfig {
     pub bundle_bytes: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_bytes: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment_bytes: Option<usize>,
 }
 
 /// A site's own copies of the extractor's code tables (same format as mappings/).
@@ -450,6 +457,7 @@ impl Config {
         if self.write.concurrent_reports == 0 {
             return Err(invalid("write.concurrent_reports", "must be at least 1"));
         }
+        self.hl7.validate()?;
         Ok(())
     }
 
@@ -556,6 +564,11 @@ impl Config {
                 "limits.response_bytes",
                 table.response_bytes,
                 defaults.response_bytes,
+            )?,
+            attachment_bytes: positive(
+                "limits.attachment_bytes",
+                table.attachment_bytes,
+                defaults.attachment_bytes,
             )?,
         })
     }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod fhir;
+pub mod hl7;
 pub mod input;
 pub mod metrics;
 pub mod mode;

@@ -1,15 +1,101 @@
-//! Pull: find the DiagnosticReports to work on, window by window.
+//! Pull: find the DiagnosticReports to work on, window by window, and read
+//! the attachments a report has only by URL.
 //!
 //! The choice and decoding of a report's text is pure and lives in
 //! [`reportsplit_fhir::text`]; this module is the part that talks to the server.
 
 use std::collections::HashSet;
 
+use reportsplit_fhir::limits::{Limit, Limits, OverLimit};
+use reportsplit_fhir::text::{self, Fetched, ReportText, SkipReason};
+use reqwest::StatusCode;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use url::Url;
 
 use crate::fhir::{FhirClient, FhirError, SearchPager};
+
+/// Most attachments read by URL for one report (each up to
+/// `limits.attachment_bytes`): what one report may hold in memory is bounded.
+/// A report rarely has more than two forms; the others stay unread
+/// (`attachment-by-url`).
+pub const MAX_FETCHED_ATTACHMENTS: usize = 4;
+
+/// The report's text ([`text::report_text_with`]) after reading the
+/// attachments it has only by URL: a Binary on the configured server is read
+/// (its JSON form, `data` in base64), one anywhere else is refused unread, so
+/// that our credentials never leave the server (`foreign-attachment`).
+/// `Err` only for what stops a run (the server unreachable or refusing us);
+/// whatever is wrong with one attachment is the report's skip reason.
+pub async fn report_text(
+    client: &FhirClient,
+    report: &Value,
+    limits: &Limits,
+) -> Result<Result<ReportText, SkipReason>, FhirError> {
+    let mut fetched = Vec::new();
+    for attachment in text::attachments_to_fetch(report)
+        .into_iter()
+        .take(MAX_FETCHED_ATTACHMENTS)
+    {
+        let got = fetch_attachment(client, &attachment.url, limits).await?;
+        fetched.push((attachment.index, got));
+    }
+    Ok(text::report_text_with(report, limits, &fetched))
+}
+
+/// Reads one attachment URL, or says why not.
+async fn fetch_attachment(
+    client: &FhirClient,
+    url: &str,
+    limits: &Limits,
+) -> Result<Fetched, FhirError> {
+    let refused = |reason: &str| {
+        Fetched::Refused(SkipReason::BadEncoding {
+            reason: reason.to_owned(),
+        })
+    };
+    if url.starts_with('#') {
+        return Ok(refused("a contained attachment (#id) is not read"));
+    }
+    let resolved = match Url::parse(url) {
+        Ok(absolute) => absolute,
+        Err(url::ParseError::RelativeUrlWithoutBase) => client.url(url)?,
+        Err(_) => return Ok(refused("the attachment's URL is not a URL")),
+    };
+    if !client.is_own(&resolved) {
+        return Ok(Fetched::Refused(SkipReason::ForeignAttachment {
+            origin: resolved.origin().ascii_serialization(),
+        }));
+    }
+    // The Binary's JSON: its data in base64 (4 bytes per 3) and a little more.
+    let max_bytes = limits.attachment_bytes.max(limits.text_bytes());
+    let max_json = max_bytes / 3 * 4 + 64 * 1024;
+    match client.with_max_response_bytes(max_json).get(resolved).await {
+        Err(FhirError::TooLarge { .. }) => Ok(Fetched::Refused(SkipReason::OverLimit(OverLimit {
+            limit: Limit::AttachmentBytes,
+            measured: max_json / 4 * 3,
+            max: max_bytes,
+        }))),
+        Err(error) => Err(error),
+        Ok(response) => match response.status {
+            StatusCode::NOT_FOUND | StatusCode::GONE => {
+                Ok(Fetched::Refused(SkipReason::AttachmentMissing {
+                    url: url.to_owned(),
+                    status: response.status.as_u16(),
+                }))
+            }
+            status if status.is_success() => {
+                if response.body.get("resourceType").and_then(Value::as_str) == Some("Binary") {
+                    Ok(Fetched::Binary(response.body))
+                } else {
+                    Ok(refused("the attachment's URL does not name a Binary"))
+                }
+            }
+            _ => Err(response.into_error()),
+        },
+    }
+}
 
 /// Which DiagnosticReports a run works on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 #[allow(dead_code)]
 mod input;
 
+pub mod attachment;
 pub mod extract;
 pub mod fhir_input;
 pub mod report_text;

@@ -5,8 +5,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use reportsplit::mode::backfill::{BackfillOptions, WindowField};
 use reportsplit::mode::daemon::DaemonOptions;
+use reportsplit::mode::hl7::Hl7FilesOptions;
+use reportsplit::mode::mllp::MllpOptions;
 use reportsplit::mode::once::OnceOptions;
 use reportsplit::mode::reprocess::ReprocessOptions;
 use reportsplit::mode::retract::{RetractOptions, Target};
@@ -261,9 +265,14 @@ pub struct ServeArgs {
         long,
         env = "REPORTSPLIT_SERVE_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN"
+        value_name = "TOKEN",
+        conflicts_with = "token_file"
     )]
     pub token: Option<String>,
+    /// Read the token from this file (trailing newline removed), e.g. a mounted
+    /// Kubernetes Secret; read once at start.
+    #[arg(long, env = "REPORTSPLIT_SERVE_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// Serve without a token: anyone who reaches the port may post. Refused unless
     /// `--listen` is a loopback address.
     #[arg(long)]
@@ -274,23 +283,118 @@ pub struct ServeArgs {
         long,
         env = "REPORTSPLIT_NOTIFY_SECRET",
         hide_env_values = true,
-        value_name = "SECRET"
+        value_name = "SECRET",
+        conflicts_with = "notify_secret_file"
     )]
     pub notify_secret: Option<String>,
+    /// Read the notify secret from this file (trailing newline removed).
+    #[arg(long, env = "REPORTSPLIT_NOTIFY_SECRET_FILE", value_name = "FILE")]
+    pub notify_secret_file: Option<PathBuf>,
 }
 
-impl From<&ServeArgs> for ServeOptions {
-    fn from(args: &ServeArgs) -> Self {
-        ServeOptions {
+/// A secret given inline or as a file. A file that cannot be read, or holds
+/// nothing, is an error naming the flag, never the content.
+fn secret(
+    inline: Option<&String>,
+    file: Option<&PathBuf>,
+    flag: &str,
+) -> anyhow::Result<Option<String>> {
+    if let Some(path) = file {
+        let content = std::fs::read_to_string(path)
+            .with_context(|| format!("{flag}: cannot read {}", path.display()))?;
+        let value = content.trim_end_matches(['\r', '\n']);
+        anyhow::ensure!(!value.is_empty(), "{flag}: {} is empty", path.display());
+        return Ok(Some(value.to_owned()));
+    }
+    Ok(inline.filter(|value| !value.is_empty()).cloned())
+}
+
+impl TryFrom<&ServeArgs> for ServeOptions {
+    type Error = anyhow::Error;
+
+    fn try_from(args: &ServeArgs) -> anyhow::Result<Self> {
+        Ok(ServeOptions {
             max_body_bytes: args.max_body_bytes,
             queue_capacity: args.queue_capacity,
             health_interval: Duration::from_secs(args.health_interval_secs.max(1)),
             drain: Duration::from_secs(args.drain_secs),
             request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
-            token: args.token.clone().filter(|t| !t.is_empty()),
+            token: secret(
+                args.token.as_ref(),
+                args.token_file.as_ref(),
+                "--token-file",
+            )?,
             insecure_no_auth: args.insecure_no_auth,
-            notify_secret: args.notify_secret.clone().filter(|t| !t.is_empty()),
+            notify_secret: secret(
+                args.notify_secret.as_ref(),
+                args.notify_secret_file.as_ref(),
+                "--notify-secret-file",
+            )?,
             dead_letter: args.dead_letter.clone(),
+        })
+    }
+}
+
+/// `reportsplit mllp`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MllpArgs {
+    /// The configuration file (TOML; see config/example.toml): the FHIR server, `[hl7]`.
+    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Address to listen on for MLLP.
+    #[arg(long, default_value = "127.0.0.1:2575", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Reports the writer stores and enriches at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Only spool and acknowledge; write nothing to the FHIR server (the spool
+    /// is drained by the next start without this flag).
+    #[arg(long)]
+    pub spool_only: bool,
+}
+
+impl From<&MllpArgs> for MllpOptions {
+    fn from(args: &MllpArgs) -> Self {
+        MllpOptions {
+            config: args.config.clone(),
+            listen: args.listen,
+            concurrency: usize::from(args.concurrency),
+            writer: !args.spool_only,
+        }
+    }
+}
+
+/// `reportsplit hl7`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Hl7Args {
+    /// The configuration file (TOML; see config/example.toml): the FHIR server, `[hl7]`.
+    #[arg(long, short = 'c', env = "REPORTSPLIT_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// HL7 v2 files (FHS/BHS batches or plain message streams), directories of
+    /// them (read in name order), or `-` for stdin.
+    #[arg(required = true, value_name = "FILE|DIR|-")]
+    pub inputs: Vec<PathBuf>,
+    /// Messages in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Dead-letter file (NDJSON, appended, owner-only): one line per message refused
+    /// or failed (file and position, MSH-10, reason). Default:
+    /// hl7-dead-letter.ndjson in the state directory.
+    #[arg(long, value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
+    /// Progress log interval when stderr is not a terminal (a spinner is shown on a terminal).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub log_every: Duration,
+}
+
+impl From<&Hl7Args> for Hl7FilesOptions {
+    fn from(args: &Hl7Args) -> Self {
+        Hl7FilesOptions {
+            config: args.config.clone(),
+            inputs: args.inputs.clone(),
+            concurrency: usize::from(args.concurrency),
+            dead_letter: args.dead_letter.clone(),
+            log_every: args.log_every,
         }
     }
 }
@@ -308,7 +412,7 @@ mod tests {
         }
         let cli =
             <Cli as clap::Parser>::try_parse_from(["serve", "--config", "site.toml"]).unwrap();
-        let options = ServeOptions::from(&cli.serve);
+        let options = ServeOptions::try_from(&cli.serve).unwrap();
         assert_eq!(cli.serve.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(options.max_body_bytes, None);
         assert_eq!(options.request_timeout, Duration::from_secs(120));
@@ -323,5 +427,46 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.serve.queue_capacity, 5);
+    }
+
+    #[test]
+    fn a_secret_file_is_read_once_without_its_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("serve-token");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let inline = Some("inline".to_owned());
+        assert_eq!(
+            secret(inline.as_ref(), Some(&file), "--token-file").unwrap(),
+            Some("s3cret".to_owned())
+        );
+        assert_eq!(
+            secret(inline.as_ref(), None, "--token-file").unwrap(),
+            inline
+        );
+        assert_eq!(
+            secret(Some(&String::new()), None, "--token-file").unwrap(),
+            None
+        );
+        std::fs::write(&file, "\n").unwrap();
+        let empty = secret(None, Some(&file), "--token-file").unwrap_err();
+        assert!(empty.to_string().contains("is empty"), "{empty}");
+        let missing = secret(None, Some(&dir.path().join("absent")), "--token-file");
+        assert!(format!("{:#}", missing.unwrap_err()).starts_with("--token-file: cannot read"));
+        // Inline and file together are refused by clap.
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let both = <Cli as clap::Parser>::try_parse_from([
+            "serve",
+            "-c",
+            "site.toml",
+            "--token",
+            "a",
+            "--token-file",
+            "b",
+        ]);
+        assert!(both.is_err());
     }
 }

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use reportsplit::error::{Class, error_chain};
-use reportsplit::mode::{backfill, daemon, once, reprocess, retract, serve};
+use reportsplit::mode::{backfill, daemon, hl7, mllp, once, reprocess, retract, serve};
 use reportsplit::run::Ending;
 use reportsplit::signal::shutdown_on_signals;
 use reportsplit_split::Lexicon;
@@ -38,6 +38,9 @@ Examples:
                                                  add --apply to retract it
   reportsplit serve -c site.toml --listen 127.0.0.1:8080
                                                  $enrich, Subscription endpoint, /healthz, /metrics
+  reportsplit mllp -c site.toml --listen 127.0.0.1:2575
+                                                 HL7 v2 ORU^R01 results over MLLP (docs/hl7.md)
+  reportsplit hl7 -c site.toml archive/           an archive of HL7 v2 result messages
   reportsplit eval reports reports.json           score the extractor on our own labelled reports
   REPORTSPLIT_FHIR_URL=http://127.0.0.1:8080/fhir reportsplit sync -c site.toml --once";
 
@@ -96,6 +99,12 @@ enum Online {
     /// Serve `$enrich`, a FHIR Subscription rest-hook endpoint, /healthz and /metrics
     /// (docs/serve.md).
     Serve(args::ServeArgs),
+    /// Listen for HL7 v2 ORU^R01 results over MLLP: acknowledged once spooled, then
+    /// stored as DiagnosticReports and enriched like `sync` (docs/hl7.md).
+    Mllp(args::MllpArgs),
+    /// Store and enrich the ORU^R01 results of HL7 v2 files (an archive's backfill);
+    /// refused or failed messages go to a dead-letter file (docs/hl7.md).
+    Hl7(args::Hl7Args),
     /// Validate a configuration file (with its environment overrides) and probe the
     /// FHIR server: reachable, authorized, and offering what a sync needs.
     CheckConfig(CheckConfigArgs),
@@ -200,14 +209,28 @@ fn run(command: Command) -> Result<ExitCode> {
                 retract::RetractSummary::ending,
                 retract::RetractError::class,
             ),
+            Online::Hl7(args) => finish(
+                hl7::run(&(&args).into(), shutdown_on_signals()).await,
+                hl7::Hl7FilesSummary::ending,
+                hl7::Hl7FilesError::class,
+            ),
+            Online::Mllp(args) => match mllp::run(&(&args).into(), shutdown_on_signals()).await {
+                Ok(()) => exit::OK,
+                Err(error) => {
+                    eprintln!("reportsplit: {}", error_chain(&error));
+                    exit::of_class(error.class())
+                }
+            },
             Online::Serve(args) => {
-                let served = serve::run(
-                    args.listen,
-                    &args.config,
-                    serve::ServeOptions::from(&args),
-                    shutdown_on_signals(),
-                )
-                .await;
+                let options = match serve::ServeOptions::try_from(&args) {
+                    Ok(options) => options,
+                    Err(error) => {
+                        eprintln!("reportsplit: {error:#}");
+                        return exit::CONFIG;
+                    }
+                };
+                let served =
+                    serve::run(args.listen, &args.config, options, shutdown_on_signals()).await;
                 match served {
                     Ok(()) => exit::OK,
                     Err(error) => {

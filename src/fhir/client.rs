@@ -383,6 +383,16 @@ impl FhirClient {
         &self.stats
     }
 
+    /// The same client (pool, caps, counters, authorization) reading bodies
+    /// of at most `max_bytes` (never more than its own bound): for one kind
+    /// of response smaller than a search page, such as an attachment.
+    pub fn with_max_response_bytes(&self, max_bytes: usize) -> FhirClient {
+        FhirClient {
+            max_response_bytes: self.max_response_bytes.min(max_bytes),
+            ..self.clone()
+        }
+    }
+
     /// Resolves `path` (e.g. `DiagnosticReport/1`) against the base URL.
     pub fn url(&self, path: &str) -> Result<Url, FhirError> {
         self.base

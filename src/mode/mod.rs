@@ -11,6 +11,8 @@
 
 pub mod backfill;
 pub mod daemon;
+pub mod hl7;
+pub mod mllp;
 pub mod once;
 pub mod reprocess;
 pub mod retract;

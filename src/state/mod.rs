@@ -21,6 +21,7 @@
 
 pub mod pg;
 pub mod queue;
+pub mod spool;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

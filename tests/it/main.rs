@@ -7,7 +7,11 @@
 mod common;
 #[path = "../../crates/fhir/tests/map_fixture/mod.rs"]
 mod map_fixture;
+#[path = "../../crates/fhir/tests/pdf_fixture/mod.rs"]
+mod pdf_fixture;
 
+mod actionable;
+mod attachments;
 mod auth;
 mod backfill;
 mod cli;
@@ -16,6 +20,7 @@ mod daemon;
 mod fleet;
 mod fuzz_corpus;
 mod guarantees;
+mod hl7;
 mod limits;
 mod map_sekmet;
 mod map_validate;

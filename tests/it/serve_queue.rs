@@ -326,6 +326,13 @@ async fn duplicates_queue_once_a_full_queue_is_refused_and_sigterm_keeps_the_res
     );
     let depth = serve.healthz().await["queue"]["depth"].as_u64().unwrap();
     assert!((3..=4).contains(&depth), "{depth} waiting");
+    // Readiness follows the queue: 503 exactly when it is full.
+    let ready = serve.http.get(format!("{}/readyz", serve.url)).send().await;
+    let ready = ready.expect("GET /readyz");
+    let ready_status = ready.status().as_u16();
+    let ready: Value = ready.json().await.expect("JSON");
+    let full = ready["queue"]["depth"].as_u64() >= Some(4);
+    assert_eq!(ready_status, if full { 503 } else { 200 }, "{ready}");
     let (status, headers, body) = serve.notify(&ids[4..6]).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["resourceType"], "OperationOutcome");

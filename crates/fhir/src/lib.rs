@@ -13,3 +13,8 @@ pub mod map;
 pub mod plan;
 pub mod retract;
 pub mod text;
+
+/// PDFs drawn for the tests (shared with the integration tests).
+#[cfg(test)]
+#[path = "../tests/pdf_fixture/mod.rs"]
+pub(crate) mod pdf_fixture;

@@ -27,6 +27,11 @@ pub struct Limits {
     /// Largest response body read from the FHIR server (a search page, a
     /// report): a hostile or broken server cannot make the worker hold more.
     pub response_bytes: usize,
+    /// Largest document an RTF or PDF attachment (inline or a Binary) may be
+    /// before its text is extracted: such documents carry markup, fonts and
+    /// images besides the text, so [`Limits::text_bytes`] would refuse real
+    /// ones; the text extracted is then bounded by `text_chars` as any other.
+    pub attachment_bytes: usize,
 }
 
 impl Default for Limits {
@@ -38,6 +43,7 @@ impl Default for Limits {
             report_bytes: 8 << 20,
             bundle_bytes: 16 << 20,
             response_bytes: 256 << 20,
+            attachment_bytes: 32 << 20,
         }
     }
 }
@@ -52,6 +58,7 @@ pub enum Limit {
     Observations,
     ReportBytes,
     BundleBytes,
+    AttachmentBytes,
 }
 
 impl Limit {
@@ -65,6 +72,7 @@ impl Limit {
             Limit::Observations => "observations",
             Limit::ReportBytes => "report_bytes",
             Limit::BundleBytes => "bundle_bytes",
+            Limit::AttachmentBytes => "attachment_bytes",
         }
     }
 
@@ -76,6 +84,7 @@ impl Limit {
             Limit::Observations => "limit-observations",
             Limit::ReportBytes => "limit-report-bytes",
             Limit::BundleBytes => "limit-bundle-bytes",
+            Limit::AttachmentBytes => "limit-attachment-bytes",
         }
     }
 
@@ -88,6 +97,7 @@ impl Limit {
             Limit::Observations => ("the report's transaction has", "Observations"),
             Limit::ReportBytes => ("the report's JSON has", "bytes"),
             Limit::BundleBytes => ("the JSON input has", "bytes"),
+            Limit::AttachmentBytes => ("the report's RTF or PDF attachment has", "bytes"),
         }
     }
 }
@@ -169,5 +179,7 @@ mod tests {
         assert!(limits.observations >= limits.findings);
         assert!(limits.report_bytes > limits.text_bytes());
         assert!(limits.bundle_bytes >= limits.report_bytes);
+        assert!(limits.attachment_bytes > limits.text_bytes());
+        assert!(limits.response_bytes > limits.attachment_bytes / 3 * 4);
     }
 }

@@ -4,20 +4,37 @@
 //!
 //! # Which text is split
 //! A report can carry its text in three places: `presentedForm` attachments
-//! (the signed report as text/plain or text/html, base64), the narrative
-//! `text.div` (XHTML), and `conclusion` (usually the impression only). They
-//! often repeat each other, so reportsplit splits exactly ONE of them and
-//! never concatenates, which would duplicate findings and break the offsets
-//! the derivation-reference extension records:
+//! (the signed report as text/plain, text/html, RTF or PDF, inline as base64
+//! or referenced by `url`), the narrative `text.div` (XHTML), and
+//! `conclusion` (usually the impression only). They often repeat each other,
+//! so reportsplit splits exactly ONE of them and never concatenates, which
+//! would duplicate findings and break the offsets the derivation-reference
+//! extension records:
 //! - every usable source is decoded to plain text;
 //! - the fullest (most non-whitespace characters) wins; on a tie the earlier
 //!   in the order presentedForm (in array order), narrative, conclusion;
 //! - a lone conclusion has no headers and is split as an impression.
 //!
-//! Attachments that are not text (PDF, images, DICOM) or are only referenced
-//! by `url` are not usable; a report with no usable source is skipped with a
-//! counted reason. Offsets in the derivation-reference count characters of
-//! the decoded (and, for HTML, de-tagged) text of the chosen element.
+//! # Attachments referenced by URL
+//! This crate does no I/O: [`attachments_to_fetch`] names the attachments
+//! known only by their `url` (a `Binary` on the FHIR server), the shell reads
+//! them (or refuses one on another server, never sending it our credentials)
+//! and hands back what it got as [`Fetched`] to [`report_text_with`]. Without
+//! them ([`report_text`]) such an attachment is skipped as `attachment-by-url`.
+//!
+//! # Forms and offsets
+//! Offsets in the derivation-reference count characters (Unicode scalar
+//! values) of the plain text extracted from the chosen element, never of its
+//! bytes: for text/plain the decoded text itself; for HTML the text after
+//! markup is removed ([`html_to_text`]); for RTF the text after control words
+//! and groups are dropped ([`rtf::rtf_to_text`]); for PDF the text layer as
+//! read page by page ([`pdf::pdf_to_text`]). To find a span in the original
+//! document, extract its text the same way (`reportsplit extract` prints it)
+//! and search the span's text there. A PDF without a text layer (a scanned
+//! image) is skipped as `pdf-without-text`: no OCR.
+
+pub mod pdf;
+pub mod rtf;
 
 use base64::Engine as _;
 use reportsplit_split::SectionKind;
@@ -49,6 +66,18 @@ pub enum SkipReason {
     UnsupportedAttachment { content_type: String },
     #[error("the report's only text is an attachment referenced by URL")]
     AttachmentByUrl,
+    /// The attachment's URL is not on the configured FHIR server: it is never
+    /// fetched, so that our credentials never reach another host.
+    #[error(
+        "the report's only text is an attachment on another server ({origin}): not fetched, credentials stay on the configured server"
+    )]
+    ForeignAttachment { origin: String },
+    /// A PDF whose pages carry no text (a scanned image): reportsplit does no OCR.
+    #[error("the report's only text is a PDF without a text layer (a scanned image; no OCR)")]
+    PdfWithoutText,
+    /// The attachment's `url` names a Binary the server does not have.
+    #[error("the report's attachment {url} is not on the server (HTTP {status})")]
+    AttachmentMissing { url: String, status: u16 },
     #[error(transparent)]
     OverLimit(OverLimit),
     #[error("the report's attachment cannot be decoded: {reason}")]
@@ -62,49 +91,118 @@ impl SkipReason {
             SkipReason::NoText => "no-text",
             SkipReason::UnsupportedAttachment { .. } => "unsupported-attachment",
             SkipReason::AttachmentByUrl => "attachment-by-url",
+            SkipReason::ForeignAttachment { .. } => "foreign-attachment",
+            SkipReason::PdfWithoutText => "pdf-without-text",
+            SkipReason::AttachmentMissing { .. } => "attachment-missing",
             SkipReason::OverLimit(over) => over.limit.reason(),
             SkipReason::BadEncoding { .. } => "bad-encoding",
         }
     }
 
-    /// True when the report itself is at fault (its text is over a limit or
-    /// cannot be decoded): not a report without text, but one to fix.
+    /// True when the report itself is at fault (its text is over a limit,
+    /// cannot be decoded, or points to a Binary that is not there): not a
+    /// report without text, but one to fix.
     pub fn is_defect(&self) -> bool {
         matches!(
             self,
-            SkipReason::OverLimit(_) | SkipReason::BadEncoding { .. }
+            SkipReason::OverLimit(_)
+                | SkipReason::BadEncoding { .. }
+                | SkipReason::AttachmentMissing { .. }
         )
+    }
+
+    /// How much a reason tells about a report with no usable text: the
+    /// highest of its sources' reasons is the one reported.
+    fn rank(&self) -> u8 {
+        match self {
+            SkipReason::OverLimit(_) => 5,
+            SkipReason::BadEncoding { .. } | SkipReason::AttachmentMissing { .. } => 4,
+            SkipReason::ForeignAttachment { .. } | SkipReason::PdfWithoutText => 3,
+            SkipReason::UnsupportedAttachment { .. } => 2,
+            SkipReason::AttachmentByUrl => 1,
+            SkipReason::NoText => 0,
+        }
     }
 }
 
-/// Picks and decodes the report's text (see the module doc for the rule).
+/// An attachment known only by its `url`, which the shell must read before
+/// the report's text can be chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentUrl {
+    /// Its index in `presentedForm`.
+    pub index: usize,
+    /// The `url` as the report has it (relative, e.g. `Binary/12`, or absolute).
+    pub url: String,
+}
+
+/// What the shell got for one [`AttachmentUrl`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fetched {
+    /// The `Binary` resource read from the server (its JSON form: `data`
+    /// base64, `contentType`).
+    Binary(Value),
+    /// Why it was not read (another server's URL, a missing Binary...).
+    Refused(SkipReason),
+}
+
+/// The attachments of `presentedForm` that have a `url` and no inline `data`,
+/// with a content type reportsplit reads (or none, when the Binary's tells):
+/// what the shell fetches for [`report_text_with`].
+pub fn attachments_to_fetch(report: &Value) -> Vec<AttachmentUrl> {
+    presented_forms(report)
+        .iter()
+        .enumerate()
+        .filter(|(_, form)| form.get("data").is_none())
+        .filter(|(_, form)| {
+            let declared = form.get("contentType").and_then(Value::as_str);
+            declared.is_none_or(|content_type| Form::of(content_type).is_ok())
+        })
+        .filter_map(|(index, form)| {
+            let url = form.get("url").and_then(Value::as_str)?;
+            Some(AttachmentUrl {
+                index,
+                url: url.to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn presented_forms(report: &Value) -> &[Value] {
+    report
+        .get("presentedForm")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+/// Picks and decodes the report's text (see the module doc for the rule),
+/// with no attachment fetched: one known only by URL is not usable.
 pub fn report_text(report: &Value, limits: &Limits) -> Result<ReportText, SkipReason> {
+    report_text_with(report, limits, &[])
+}
+
+/// [`report_text`] with what the shell fetched for the report's
+/// [`attachments_to_fetch`], by `presentedForm` index.
+pub fn report_text_with(
+    report: &Value,
+    limits: &Limits,
+    fetched: &[(usize, Fetched)],
+) -> Result<ReportText, SkipReason> {
     let mut candidates: Vec<ReportText> = Vec::new();
     // The most informative reason why nothing was usable, if that happens.
     let mut unusable: Option<SkipReason> = None;
     let mut note = |reason: SkipReason| {
-        let rank = |r: &SkipReason| match r {
-            SkipReason::OverLimit(_) => 4,
-            SkipReason::BadEncoding { .. } => 3,
-            SkipReason::UnsupportedAttachment { .. } => 2,
-            SkipReason::AttachmentByUrl => 1,
-            SkipReason::NoText => 0,
-        };
         if unusable
             .as_ref()
-            .is_none_or(|current| rank(&reason) > rank(current))
+            .is_none_or(|current| reason.rank() > current.rank())
         {
             unusable = Some(reason);
         }
     };
 
-    let forms = report
-        .get("presentedForm")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    for (index, form) in forms.iter().enumerate() {
-        match attachment_text(form, limits) {
+    for (index, form) in presented_forms(report).iter().enumerate() {
+        let fetched = fetched.iter().find(|(i, _)| *i == index).map(|(_, f)| f);
+        match attachment_text(form, fetched, limits) {
             Ok(text) => candidates.push(ReportText {
                 text,
                 element: format!("DiagnosticReport.presentedForm[{index}]"),
@@ -171,42 +269,119 @@ fn within_limit(text: String, limits: &Limits) -> Result<String, SkipReason> {
     Ok(text)
 }
 
-/// Decodes a text/plain or text/html attachment with its declared charset
-/// (UTF-8 when none; a byte order mark wins over the label).
-fn attachment_text(attachment: &Value, limits: &Limits) -> Result<String, SkipReason> {
-    let content_type = attachment
-        .get("contentType")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let mut parts = content_type.split(';').map(str::trim);
-    let mime = parts.next().unwrap_or("").to_ascii_lowercase();
-    let charset = parts
+/// The forms of attachment reportsplit reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Plain,
+    Html,
+    Rtf,
+    Pdf,
+}
+
+impl Form {
+    /// The form of a content type (its parameters ignored); an empty one is
+    /// plain text.
+    fn of(content_type: &str) -> Result<Form, SkipReason> {
+        let mime = mime_of(content_type);
+        Ok(match mime.as_str() {
+            "text/plain" | "" => Form::Plain,
+            "text/html" | "application/xhtml+xml" => Form::Html,
+            "text/rtf" | "application/rtf" => Form::Rtf,
+            "application/pdf" => Form::Pdf,
+            _ => return Err(SkipReason::UnsupportedAttachment { content_type: mime }),
+        })
+    }
+
+    /// The most bytes an attachment of this form may have before its text is
+    /// extracted: a text form's own bound, or a document's.
+    fn max_bytes(self, limits: &Limits) -> (Limit, usize) {
+        match self {
+            Form::Plain | Form::Html => (Limit::TextBytes, limits.text_bytes()),
+            Form::Rtf | Form::Pdf => (Limit::AttachmentBytes, limits.attachment_bytes),
+        }
+    }
+}
+
+fn mime_of(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+fn charset_of(content_type: &str) -> Option<String> {
+    content_type
+        .split(';')
+        .skip(1)
         .filter_map(|p| p.split_once('='))
         .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
-        .map(|(_, v)| v.trim().trim_matches('"').to_string());
-    let is_html = match mime.as_str() {
-        "text/plain" | "" => false,
-        "text/html" | "application/xhtml+xml" => true,
-        _ => return Err(SkipReason::UnsupportedAttachment { content_type: mime }),
+        .map(|(_, v)| v.trim().trim_matches('"').to_string())
+}
+
+/// Decodes an attachment: inline `data`, or the Binary the shell fetched for
+/// its `url`. The attachment's own content type wins over the Binary's.
+fn attachment_text(
+    attachment: &Value,
+    fetched: Option<&Fetched>,
+    limits: &Limits,
+) -> Result<String, SkipReason> {
+    let declared = attachment.get("contentType").and_then(Value::as_str);
+    let (content_type, data) = match attachment.get("data").and_then(Value::as_str) {
+        Some(data) => (declared.unwrap_or(""), data),
+        None => match (attachment.get("url").is_some(), fetched) {
+            (false, _) => return Err(SkipReason::NoText),
+            (true, None) => {
+                // Not fetched: say what it is when its type is one we never read.
+                declared.map(Form::of).transpose()?;
+                return Err(SkipReason::AttachmentByUrl);
+            }
+            (true, Some(Fetched::Refused(reason))) => return Err(reason.clone()),
+            (true, Some(Fetched::Binary(binary))) => {
+                let data = binary
+                    .get("data")
+                    .and_then(Value::as_str)
+                    .ok_or(SkipReason::NoText)?;
+                let own = binary.get("contentType").and_then(Value::as_str);
+                (declared.or(own).unwrap_or(""), data)
+            }
+        },
     };
-    let Some(data) = attachment.get("data").and_then(Value::as_str) else {
-        return Err(if attachment.get("url").is_some() {
-            SkipReason::AttachmentByUrl
-        } else {
-            SkipReason::NoText
-        });
+    let form = Form::of(content_type)?;
+    let bytes = decode_base64(data, form.max_bytes(limits))?;
+    let text = match form {
+        Form::Plain => decode_charset(&bytes, content_type)?,
+        Form::Html => html_to_text(&decode_charset(&bytes, content_type)?),
+        Form::Rtf => rtf::rtf_to_text(&bytes).map_err(|reason| SkipReason::BadEncoding {
+            reason: format!("RTF: {reason}"),
+        })?,
+        Form::Pdf => pdf::pdf_to_text(&bytes, limits.attachment_bytes).map_err(|e| match e {
+            pdf::PdfError::NoText => SkipReason::PdfWithoutText,
+            pdf::PdfError::Unreadable(reason) => SkipReason::BadEncoding {
+                reason: format!("PDF: {reason}"),
+            },
+        })?,
     };
-    // Refuse before decoding: base64 is 4 bytes per 3, and a character is at
-    // least one byte, so this bound never refuses a text within the limit.
-    Limits::check(Limit::TextBytes, data.len() / 4 * 3, limits.text_bytes())
-        .map_err(SkipReason::OverLimit)?;
+    within_limit(text, limits)
+}
+
+/// Base64 (whitespace allowed) to bytes, refused before decoding when it
+/// would exceed `max`: base64 is 4 bytes per 3.
+fn decode_base64(data: &str, (limit, max): (Limit, usize)) -> Result<Vec<u8>, SkipReason> {
+    Limits::check(limit, data.len() / 4 * 3, max).map_err(SkipReason::OverLimit)?;
     let cleaned: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let bytes = base64::engine::general_purpose::STANDARD
+    base64::engine::general_purpose::STANDARD
         .decode(cleaned.as_bytes())
         .map_err(|e| SkipReason::BadEncoding {
             reason: format!("base64: {e}"),
-        })?;
-    let encoding = match &charset {
+        })
+}
+
+/// Text bytes in the content type's declared charset (UTF-8 when none; a
+/// byte order mark wins over the label).
+fn decode_charset(bytes: &[u8], content_type: &str) -> Result<String, SkipReason> {
+    let encoding = match charset_of(content_type) {
         Some(label) => encoding_rs::Encoding::for_label(label.as_bytes()).ok_or_else(|| {
             SkipReason::BadEncoding {
                 reason: format!("unknown charset {label:?}"),
@@ -214,18 +389,13 @@ fn attachment_text(attachment: &Value, limits: &Limits) -> Result<String, SkipRe
         })?,
         None => encoding_rs::UTF_8,
     };
-    let (decoded, used, had_errors) = encoding.decode(&bytes);
+    let (decoded, used, had_errors) = encoding.decode(bytes);
     if had_errors {
         return Err(SkipReason::BadEncoding {
             reason: format!("invalid {} bytes", used.name()),
         });
     }
-    let text = if is_html {
-        html_to_text(&decoded)
-    } else {
-        decoded.into_owned()
-    };
-    within_limit(text, limits)
+    Ok(decoded.into_owned())
 }
 
 /// XHTML/HTML to plain text that keeps the report's line structure (block
@@ -298,7 +468,7 @@ pub fn html_to_text(html: &str) -> String {
 
 /// Collapses runs of blanks inside lines, trims lines and drops empty ones
 /// (adjacent block elements would otherwise leave blank lines that mean nothing).
-fn tidy_lines(text: &str) -> String {
+pub(crate) fn tidy_lines(text: &str) -> String {
     let lines: Vec<String> = text
         .lines()
         .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -366,6 +536,7 @@ mod tests {
         report_bytes: 100_000,
         bundle_bytes: 100_000,
         response_bytes: 100_000,
+        attachment_bytes: 100_000,
     };
 
     #[test]
@@ -448,13 +619,18 @@ mod tests {
 
     #[test]
     fn unusable_reports_say_why() {
-        let pdf = json!({"presentedForm": [{"contentType": "application/pdf", "data": b64(b"%PDF-1.4")}]});
+        let image =
+            json!({"presentedForm": [{"contentType": "image/jpeg", "data": b64(b"\xff\xd8")}]});
         assert_eq!(
-            report_text(&pdf, LIMITS),
+            report_text(&image, LIMITS),
             Err(SkipReason::UnsupportedAttachment {
-                content_type: "application/pdf".into()
+                content_type: "image/jpeg".into()
             })
         );
+        let broken_pdf = json!({"presentedForm": [{"contentType": "application/pdf", "data": b64(b"%PDF-1.4")}]});
+        let reason = report_text(&broken_pdf, LIMITS).unwrap_err();
+        assert_eq!(reason.key(), "bad-encoding");
+        assert!(reason.is_defect());
         assert_eq!(
             report_text(&json!({"status": "final"}), LIMITS),
             Err(SkipReason::NoText)
@@ -524,5 +700,115 @@ mod tests {
             html_to_text("a &lt; b &amp;&amp; c > d &bogus; 3 < 4"),
             "a < b && c > d &bogus; 3 < 4"
         );
+    }
+
+    #[test]
+    fn rtf_and_pdf_attachments_give_their_text() {
+        let rtf = br"{\rtf1\ansi{\fonttbl{\f0 Arial;}}\f0 FINDINGS:\par Small left effusion.\par IMPRESSION:\par Effusion.\par}";
+        let report =
+            json!({"presentedForm": [{"contentType": "application/rtf", "data": b64(rtf)}]});
+        assert_eq!(
+            report_text(&report, LIMITS).unwrap().text,
+            "FINDINGS:\nSmall left effusion.\nIMPRESSION:\nEffusion."
+        );
+        let bytes = crate::pdf_fixture::pdf(&[crate::pdf_fixture::lines_with_td(&[
+            "IMPRESSION:",
+            "Normal chest.",
+        ])]);
+        let report =
+            json!({"presentedForm": [{"contentType": "application/pdf", "data": b64(&bytes)}]});
+        let text = report_text(&report, LIMITS).unwrap();
+        assert_eq!(text.text, "IMPRESSION:\nNormal chest.");
+        assert_eq!(text.element, "DiagnosticReport.presentedForm[0]");
+    }
+
+    #[test]
+    fn a_scanned_pdf_is_skipped_with_its_reason_unless_another_source_has_text() {
+        let scanned = b64(&crate::pdf_fixture::pdf(&[
+            crate::pdf_fixture::scanned_page(),
+        ]));
+        let report =
+            json!({"presentedForm": [{"contentType": "application/pdf", "data": scanned}]});
+        let reason = report_text(&report, LIMITS).unwrap_err();
+        assert_eq!(reason, SkipReason::PdfWithoutText);
+        assert_eq!(reason.key(), "pdf-without-text");
+        assert!(!reason.is_defect());
+        let with_conclusion = json!({"conclusion": "Normal.", "presentedForm": [{"contentType": "application/pdf", "data": scanned}]});
+        assert_eq!(
+            report_text(&with_conclusion, LIMITS).unwrap().element,
+            "DiagnosticReport.conclusion"
+        );
+    }
+
+    #[test]
+    fn documents_are_bounded_by_the_attachment_limit_and_texts_by_theirs() {
+        let limits = &Limits {
+            attachment_bytes: 300,
+            ..*LIMITS
+        };
+        let rtf = format!("{{\\rtf1\\ansi {}\\par}}", "x".repeat(400));
+        let report =
+            json!({"presentedForm": [{"contentType": "text/rtf", "data": b64(rtf.as_bytes())}]});
+        assert_eq!(
+            report_text(&report, limits).unwrap_err().key(),
+            "limit-attachment-bytes"
+        );
+        // The same bytes as plain text are within the (larger) text bound.
+        let plain =
+            json!({"presentedForm": [{"contentType": "text/plain", "data": b64(rtf.as_bytes())}]});
+        assert!(report_text(&plain, limits).is_ok());
+    }
+
+    #[test]
+    fn attachments_by_url_are_read_from_what_the_shell_fetched() {
+        let report = json!({"presentedForm": [
+            {"contentType": "image/png", "url": "Binary/img"},
+            {"url": "Binary/b1"},
+            {"contentType": "text/plain", "data": b64(b"Short.")},
+            {"contentType": "text/plain", "url": "https://elsewhere.example/Binary/9"}
+        ]});
+        assert_eq!(
+            attachments_to_fetch(&report),
+            [
+                AttachmentUrl {
+                    index: 1,
+                    url: "Binary/b1".into()
+                },
+                AttachmentUrl {
+                    index: 3,
+                    url: "https://elsewhere.example/Binary/9".into()
+                }
+            ]
+        );
+        // Not fetched: the inline text is all there is.
+        assert_eq!(
+            report_text(&report, LIMITS).unwrap().element,
+            "DiagnosticReport.presentedForm[2]"
+        );
+        let binary = json!({"resourceType": "Binary", "contentType": "text/plain; charset=ISO-8859-1",
+            "data": b64(b"FINDINGS: \xd6dem links, longer than the inline text.")});
+        let foreign = SkipReason::ForeignAttachment {
+            origin: "https://elsewhere.example".into(),
+        };
+        let fetched = [
+            (1, Fetched::Binary(binary)),
+            (3, Fetched::Refused(foreign.clone())),
+        ];
+        let text = report_text_with(&report, LIMITS, &fetched).unwrap();
+        assert_eq!(
+            text.text,
+            "FINDINGS: Ödem links, longer than the inline text."
+        );
+        assert_eq!(text.element, "DiagnosticReport.presentedForm[1]");
+        // Only the foreign attachment: its reason is the report's.
+        let only_foreign = json!({"presentedForm": [{"contentType": "text/plain", "url": "https://elsewhere.example/Binary/9"}]});
+        let reason =
+            report_text_with(&only_foreign, LIMITS, &[(0, Fetched::Refused(foreign))]).unwrap_err();
+        assert_eq!(reason.key(), "foreign-attachment");
+        assert!(
+            reason.to_string().contains("https://elsewhere.example"),
+            "{reason}"
+        );
+        assert!(!reason.is_defect());
     }
 }

@@ -7,7 +7,7 @@ use crate::context::judge::judge;
 use crate::lexicon::{Entry, Lexicon, Words};
 use crate::sentence::{Mention, Scratch, SentenceSpan};
 use crate::words::{is_word_byte, is_word_edge, select_words, word_count};
-use crate::{Assertion, BodySite, Finding, Measurement};
+use crate::{Assertion, BodySite, Change, Finding, Measurement};
 
 /// How many words may separate the parts of a gapped synonym.
 const MAX_GAP_WORDS: usize = 5;
@@ -342,7 +342,11 @@ pub(crate) fn sentence_findings<'a>(
             hedge: judgement.hedge,
             temporality: judgement.temporality,
             change: judgement.change,
-            laterality: own_side.or(judgement.laterality),
+            laterality: if names_a_cardiac_chamber(&text[term_start..mention.end]) {
+                None
+            } else {
+                own_side.or(judgement.laterality)
+            },
             body_site,
             measurements: Vec::new(),
             descriptors,
@@ -359,6 +363,7 @@ pub(crate) fn sentence_findings<'a>(
             finding.assertion = Assertion::Absent;
         }
     }
+    let mut prior_sizes = Vec::new();
     for measurement in measurements.drain(..) {
         let (findings, sites) = (&out[first..], &scratch.sites);
         if let Some(i) = measured_finding(
@@ -371,10 +376,205 @@ pub(crate) fn sentence_findings<'a>(
             &measurement,
         ) {
             out[first + i].measurements.push(measurement);
+        } else if is_prior_size(text, sentence.start, &measurement) {
+            prior_sizes.push(measurement);
         }
     }
-    share_container_sizes(text, &mut out[first..]);
+    fold_group_members(text, out, concepts, first);
+    compare_with_prior_sizes(&mut out[first..], &prior_sizes);
+    merge_containers(text, out, concepts, first);
+    subject_takes_clause_change(text, &scratch.cues, &mut out[first..]);
     crate::grammar::link_suggestions(text, &mut out[first..], first);
+}
+
+/// Copulas and auxiliaries before a clause-final change ("are unchanged",
+/// "has progressed").
+const CHANGE_VERBS: [&str; 9] = [
+    "is", "are", "has", "have", "remains", "remain", "appears", "appear", "been",
+];
+
+/// A change stated at the end of a sentence, after all its findings ("X with
+/// A and B are stable", "a 1.1 cm lesion ..., consistent with hemangioma, is
+/// unchanged", "narrowing with osteophytes, progressed since the prior
+/// exam"), is said of the sentence's subject: the first finding, and those
+/// joined to it by "and". The nearest finding already has it from the
+/// context; what a "with" phrase or a link adds keeps its own reading.
+fn subject_takes_clause_change(text: &str, cues: &[CueHit], findings: &mut [Finding<'_>]) {
+    let Some(last) = findings.last() else {
+        return;
+    };
+    if findings.len() < 2 {
+        return;
+    }
+    let Some((hit, change)) = cues
+        .iter()
+        .filter(|hit| hit.start >= last.term_end)
+        .find_map(|hit| hit.cue.change.map(|change| (hit, change)))
+    else {
+        return;
+    };
+    let lower_words = |from: usize, to: usize| {
+        text[from..to]
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect::<Vec<_>>()
+    };
+    let lead = &text[last.term_end..hit.start];
+    let lead_words = lower_words(last.term_end, hit.start);
+    // "B that have increased": a relative clause is the last finding's own.
+    let relative = lead_words
+        .iter()
+        .any(|w| ["that", "which", "who"].contains(&w.as_str()));
+    let predicate = !relative
+        && (lead.trim_start().starts_with(',')
+            || lead_words
+                .iter()
+                .any(|w| CHANGE_VERBS.contains(&w.as_str())));
+    let one_clause = !text[findings[0].term_start..hit.start].contains(';')
+        && !text[findings[0].term_start..hit.start].contains(", and ");
+    if !predicate || !one_clause || findings.iter().any(|f| f.assertion == Assertion::Absent) {
+        return;
+    }
+    let mut subject_end = findings.len() - 1;
+    for k in 1..findings.len() - 1 {
+        let joined = lower_words(findings[k - 1].term_end, findings[k].term_start)
+            .iter()
+            .all(|w| w == "and");
+        if !joined {
+            subject_end = k;
+            break;
+        }
+    }
+    for finding in &mut findings[..subject_end] {
+        finding.change = finding.change.or(Some(change));
+    }
+}
+
+/// Words right before a size that make it the size on a prior study
+/// ("previously 5 mm", "from 1.5 cm", "was 9 mm", "previously measuring
+/// 5 mm"). Unlike the priors [`measured_finding`] gives to no one, a size
+/// "compared with" or "versus" may be the other side's, so it is no prior
+/// size to compare with.
+fn is_prior_size(text: &str, sentence_start: usize, measurement: &Measurement<'_>) -> bool {
+    let mut before = text[sentence_start..measurement.start]
+        .rsplit(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase);
+    let last = before.next().unwrap_or_default();
+    let prior_word = |w: &str| ["previously", "formerly", "prior", "was", "from"].contains(&w);
+    prior_word(&last)
+        || (["measuring", "measured", "measure"].contains(&last.as_str())
+            && before.next().is_some_and(|w| prior_word(&w)))
+}
+
+/// A finding measured now and on a prior study in one sentence, with no
+/// stated change, changed as the two sizes say: "the nodule previously
+/// measuring 5 mm now measures 8 mm" increased, "measures 12 mm,
+/// previously 18 mm" decreased. The prior size belongs to the finding whose
+/// current size stands nearest to it.
+fn compare_with_prior_sizes(findings: &mut [Finding<'_>], prior_sizes: &[Measurement<'_>]) {
+    for prior in prior_sizes {
+        let distance = |m: &Measurement<'_>| {
+            if m.end <= prior.start {
+                prior.start - m.end
+            } else {
+                m.start.saturating_sub(prior.end)
+            }
+        };
+        let nearest = findings
+            .iter_mut()
+            .filter(|f| f.assertion != Assertion::Absent)
+            .filter_map(|f| {
+                let closest = f.measurements.iter().map(distance).min()?;
+                Some((closest, f))
+            })
+            .min_by_key(|(closest, _)| *closest);
+        if let Some((_, finding)) = nearest
+            && finding.change.is_none()
+        {
+            let now = finding
+                .measurements
+                .iter()
+                .map(|m| m.max_mm)
+                .fold(0.0, f64::max);
+            finding.change = Some(if now > prior.max_mm {
+                Change::Increased
+            } else if now < prior.max_mm {
+                Change::Decreased
+            } else {
+                Change::Stable
+            });
+        }
+    }
+}
+
+/// Heads that name the members of an enlarged-node finding.
+const NODE_HEADS: [&str; 2] = ["node", "nodes"];
+
+/// Heads of findings that are a group of enlarged nodes.
+const NODE_GROUP_HEADS: [&str; 4] = ["lymphadenopathy", "adenopathy", "nodes", "node"];
+
+/// Folds a member named after a group finding into the group: "multiple
+/// fibroids, the dominant fundal fibroid measuring 5.2 cm", "hilar
+/// lymphadenopathy, with nodes measuring up to 2.2 cm", "mediastinal
+/// lymphadenopathy, the subcarinal node measuring 1.8 cm". The member is the
+/// group's largest or index instance, not another finding: its size is the
+/// group's, and it is dropped. A member is the same concept as the group, or
+/// a node of an adenopathy, set off by a comma and "the" or "with".
+fn fold_group_members(
+    text: &str,
+    out: &mut Vec<Finding<'_>>,
+    concepts: &mut Vec<u32>,
+    first: usize,
+) {
+    let mut j = first + 1;
+    while j < out.len() {
+        let (group, member) = (&out[j - 1], &out[j]);
+        let gap = text[group.term_end..member.term_start].trim_start();
+        let after_comma = gap.strip_prefix(',').map(str::trim_start).unwrap_or("");
+        let opener = after_comma
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let set_off = gap.starts_with(',')
+            && ["the", "with"].contains(&opener.as_str())
+            && !after_comma.contains([',', ';', '.', '(', ')'])
+            && word_count(after_comma.as_bytes()) <= MAX_GAP_WORDS;
+        let lower = |term: &str| crate::words::last_word(term).to_ascii_lowercase();
+        let is_member = concepts[j] == concepts[j - 1]
+            || (NODE_HEADS.contains(&lower(member.term).as_str())
+                && NODE_GROUP_HEADS.contains(&lower(group.term).as_str()));
+        if set_off && is_member && group.assertion == member.assertion {
+            let member = out.remove(j);
+            concepts.remove(j);
+            out[j - 1].measurements.extend(member.measurements);
+        } else {
+            j += 1;
+        }
+    }
+}
+
+/// Cardiac chambers are named with a side ("right heart strain", "left
+/// ventricular hypertrophy", "right atrial enlargement"), which is no
+/// laterality: a finding named by one has no side, not even the sentence's
+/// ("bilateral pulmonary emboli with right heart strain").
+fn names_a_cardiac_chamber(term: &str) -> bool {
+    const CHAMBERS: [&str; 6] = [
+        "right heart",
+        "left heart",
+        "right ventric",
+        "left ventric",
+        "right atri",
+        "left atri",
+    ];
+    let lower = term.to_ascii_lowercase();
+    CHAMBERS.iter().any(|chamber| {
+        lower
+            .match_indices(chamber)
+            .any(|(at, _)| at == 0 || !lower.as_bytes()[at - 1].is_ascii_alphanumeric())
+    })
 }
 
 /// Whether `text[start..end]` is nothing but findings joined by "or"
@@ -470,16 +670,18 @@ fn measured_finding(
     if starts("from ") && !after_measuring_verb {
         return None;
     }
-    let prior = [
-        "from",
-        "previously",
-        "prior",
-        "formerly",
-        "was",
-        "versus",
-        "vs",
-    ]
-    .contains(&last_before(0))
+    let prior = (["measuring", "measured", "measure"].contains(&last_before(0))
+        && ["previously", "formerly", "prior"].contains(&last_before(1)))
+        || [
+            "from",
+            "previously",
+            "prior",
+            "formerly",
+            "was",
+            "versus",
+            "vs",
+        ]
+        .contains(&last_before(0))
         || (last_before(1) == "compared" && ["with", "to"].contains(&last_before(0)))
         || [
             "on the prior",
@@ -582,22 +784,55 @@ const CONTAINER_HEADS: [&str; 8] = [
     "focus", "foci", "area", "areas", "region", "regions", "zone", "zones",
 ];
 
-/// Gives "X of Y" the size of X when X is a container head
-/// ([`CONTAINER_HEADS`]) and Y has none of its own.
-fn share_container_sizes(text: &str, findings: &mut [Finding<'_>]) {
-    for j in 1..findings.len() {
-        let i = j - 1;
-        let head = crate::words::last_word(findings[i].term);
-        let joined_by_of = text[findings[i].term_end..findings[j].term_start]
-            .trim()
-            .eq_ignore_ascii_case("of");
-        if joined_by_of
-            && CONTAINER_HEADS.iter().any(|c| c.eq_ignore_ascii_case(head))
-            && findings[j].measurements.is_empty()
-            && !findings[i].measurements.is_empty()
-        {
-            findings[j].measurements = findings[i].measurements.clone();
+/// Words that may stand between "of" and the contents of a container head
+/// ("foci of intense radiotracer uptake").
+const CONTAINER_GAP_WORDS: usize = 3;
+
+/// Reads "X of Y", X a container head ([`CONTAINER_HEADS`]), as the one
+/// finding Y: "new foci of increased uptake", "a 9 mm nodular focus of
+/// granulation tissue", "scattered foci of T2 hyperintensity". The term
+/// spans both; what the container says of itself (its change, size, side,
+/// descriptors, sites, a denial or hedge) is Y's where Y says nothing.
+fn merge_containers<'a>(
+    text: &'a str,
+    out: &mut Vec<Finding<'a>>,
+    concepts: &mut Vec<u32>,
+    first: usize,
+) {
+    let mut j = first + 1;
+    while j < out.len() {
+        let (container, content) = (&out[j - 1], &out[j]);
+        let head = crate::words::last_word(container.term);
+        let gap = &text[container.term_end..content.term_start];
+        let mut words = gap.split_ascii_whitespace();
+        let joined_by_of = words.next().is_some_and(|w| w.eq_ignore_ascii_case("of"))
+            && !gap.contains([',', ';', '.', ':', '(', ')'])
+            && words.count() <= CONTAINER_GAP_WORDS;
+        if !(joined_by_of && CONTAINER_HEADS.iter().any(|c| c.eq_ignore_ascii_case(head))) {
+            j += 1;
+            continue;
         }
+        let container = out.remove(j - 1);
+        concepts.remove(j - 1);
+        let content = &mut out[j - 1];
+        content.term = &text[container.term_start..content.term_end];
+        content.term_start = container.term_start;
+        if content.assertion == Assertion::Present && container.assertion != Assertion::Present {
+            content.assertion = container.assertion;
+            content.certainty = container.certainty;
+            content.hedge = container.hedge;
+        }
+        content.change = content.change.or(container.change);
+        content.laterality = content.laterality.or(container.laterality);
+        if content.measurements.is_empty() {
+            content.measurements = container.measurements;
+        }
+        let mut descriptors = container.descriptors;
+        descriptors.append(&mut content.descriptors);
+        content.descriptors = descriptors;
+        let mut sites = container.body_site;
+        sites.append(&mut content.body_site);
+        content.body_site = sites;
     }
 }
 

@@ -362,17 +362,27 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
                 findings[j].change = Some(Change::New);
             }
         }
+        // A diagnosis offered for an observation lies where the observation
+        // lies, across the comma or relative clause that offers it ("a new
+        // opacity in the left lower lobe, which may represent pneumonia"),
+        // when the observations before the link agree on one side.
+        if findings[j].laterality.is_none() {
+            let mut sides = chain.iter().filter_map(|&k| findings[k].laterality);
+            if let Some(side) = sides.next()
+                && sides.all(|other| other == side)
+            {
+                findings[j].laterality = Some(side);
+            }
+        }
         // The diagnosis offered for a measured observation has its size
-        // when it is the measured thing: one the observation is equated
-        // with ("a 1.1 cm anechoic lesion, consistent with a simple cyst"),
-        // or a lesion it is suspected to be ("a 2.8 cm mass, suspicious for
-        // carcinoma"); not a process it may show ("a 3.2 cm collection,
-        // possibly an anastomotic leak").
-        let stated_for = match findings[j].assertion {
-            Assertion::Present => true,
-            Assertion::Possible => names_a_lesion(findings[j].term),
-            Assertion::Absent => false,
-        };
+        // when the report equates it with the measured lesion ("a 1.1 cm
+        // anechoic lesion, consistent with a simple cyst"). A hedged one is
+        // only a reading of the lesion, whose size is stated for the lesion
+        // ("a 2.8 cm mass, suspicious for carcinoma"), and a process is not
+        // the thing measured ("a 2.4 cm hemorrhage, consistent with
+        // hemorrhagic transformation").
+        let stated_for =
+            findings[j].assertion == Assertion::Present && names_a_lesion(findings[j].term);
         if stated_for && findings[j].measurements.is_empty() {
             // Failing a measured list, the measured observation the clause
             // is about: "a 2.5 cm diverticulum arises above a prominent

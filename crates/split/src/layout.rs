@@ -377,7 +377,14 @@ fn find_headers(text: &str, table: &SectionTable, marks: &Marks) -> Vec<Header> 
         };
         let Some((kind, title_end, end)) = table
             .header_at(text, at)
-            .and_then(|(kind, title_end)| Some((kind, title_end, closes_header(title_end)?)))
+            .and_then(|(kind, title_end)| {
+                let end = closes_header(title_end).or_else(|| {
+                    (kind == SectionKind::Addendum && boundary == Boundary::LineStart)
+                        .then(|| dated_tag_end(bytes, title_end))
+                        .flatten()
+                })?;
+                Some((kind, title_end, end))
+            })
             .or_else(|| {
                 let (kind, title_end) =
                     qualified_header_at(text, table, &marks.colons, at, boundary)?;
@@ -416,6 +423,22 @@ fn find_headers(text: &str, table: &SectionTable, marks: &Marks) -> Vec<Header> 
         headers.retain(|header| !header.weak);
     }
     headers
+}
+
+/// Just after the colon of the date or number an addendum header carries at
+/// a line start: `Addendum 12/1:`, `ADDENDUM #2:`, `Addendum (12/01/2026):`.
+/// A few bytes of digits and date punctuation only, so "Addendum to follow"
+/// stays text.
+fn dated_tag_end(bytes: &[u8], title_end: usize) -> Option<usize> {
+    const MAX_TAG: usize = 24;
+    let rest = &bytes[title_end..bytes.len().min(title_end + MAX_TAG)];
+    let colon = rest.iter().position(|&b| b == b':')?;
+    let tag = &rest[..colon];
+    let dated = tag.iter().any(u8::is_ascii_digit)
+        && tag
+            .iter()
+            .all(|b| b.is_ascii_digit() || b" \t/.-#()".contains(b));
+    dated.then_some(title_end + colon + 1)
 }
 
 /// A header variant qualified by up to two words before it, followed by a
@@ -691,6 +714,14 @@ mod tests {
         assert_eq!(found[1].0, SectionKind::Recommendation);
         assert_eq!(found[2].0, SectionKind::Addendum);
         assert_eq!(found[2].2, "Discussed with Dr. XXXX.");
+        for dated in ["Addendum 12/1:", "ADDENDUM #2:", "Addendum (12/01/2026):"] {
+            let found = kinds(&format!("IMPRESSION: Nodule.\n{dated} The nodule is left."));
+            assert_eq!(found[1].0, SectionKind::Addendum, "{dated}");
+            assert_eq!(found[1].2, "The nodule is left.", "{dated}");
+        }
+        // Only a date or a number: words before the colon keep it text.
+        let found = kinds("IMPRESSION: Nodule.\nAddendum to follow: none.");
+        assert_eq!(found.len(), 1, "{found:?}");
     }
 }
 

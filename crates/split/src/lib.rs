@@ -339,6 +339,36 @@ pub struct Recommendation<'a> {
     /// The stated follow-up interval in days, lower bound of a range
     /// (`6-12 months` is 180).
     pub interval_days: Option<u32>,
+    /// The upper bound of a range in days (`6-12 months`: 365); equal to
+    /// `interval_days` for a single interval.
+    pub interval_max_days: Option<u32>,
+    /// The words that make the recommendation conditional or hedged, as
+    /// written ("if clinically indicated", "could be considered"): a
+    /// consumer must not read it as a firm instruction.
+    pub conditional: Option<&'a str>,
+    /// The kind of procedure recommended, when the sentence names one.
+    pub procedure: Option<Procedure>,
+    /// Indexes into [`Extraction::findings`] of the findings the
+    /// recommendation follows from: those stated in its own sentence, else
+    /// those of the nearest earlier sentence that states any (outside the
+    /// indication, history, technique and comparison).
+    pub reasons: Vec<usize>,
+}
+
+/// The kind of procedure a follow-up recommendation asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Procedure {
+    Ct,
+    Mri,
+    Ultrasound,
+    Radiograph,
+    Mammography,
+    Pet,
+    NuclearMedicine,
+    Biopsy,
+    /// Further imaging of an unnamed modality ("follow-up imaging").
+    Imaging,
 }
 
 /// A finding that must be communicated to the referrer now.
@@ -372,6 +402,7 @@ pub struct Discrepancy<'a> {
     pub impression_finding: usize,
 }
 
+mod addendum;
 mod assess;
 mod context;
 mod critical;
@@ -435,7 +466,16 @@ pub fn extract_as<'a>(
         );
     }
     sub_header_sides(&layout.sections, &mut findings);
-    let recommendations = recommend::recommendations(text, &layout);
+    // Before critical results and discrepancies: they read the corrected sides.
+    addendum::correct_sides(
+        text,
+        &layout.sections,
+        &layout.sentences,
+        &mut findings,
+        &concepts,
+    );
+    let mut recommendations = recommend::recommendations(text, &layout);
+    recommend::link_reasons(&mut recommendations, &findings);
     let assessments = assess::assessments(text, &layout, lexicon);
     let critical = critical::critical(&findings, &concepts, lexicon);
     let discrepancies = discrepancy::laterality(&findings, &concepts);
@@ -1111,7 +1151,7 @@ mod tests {
 
     #[test]
     fn a_size_belongs_to_the_thing_it_measures() {
-        let cases: [(&str, &[SizedTerm<'_>]); 12] = [
+        let cases: [(&str, &[SizedTerm<'_>]); 13] = [
             // Inside the noun phrase.
             (
                 "Unchanged non-avid 7 mm left upper lobe nodule.",
@@ -1160,10 +1200,18 @@ mod tests {
                 "A 1.9 cm observation with arterial phase hyperenhancement.",
                 &[("hyperenhancement", None)],
             ),
-            // A suspected lesion is the measured one; a suspected process is not.
+            // A lesion the measured one is equated with has its size; a
+            // suspected lesion or a process does not.
             (
                 "A 2.2 cm mass in the tongue base, suspicious for carcinoma.",
-                &[("mass", Some(22.0)), ("carcinoma", Some(22.0))],
+                &[("mass", Some(22.0)), ("carcinoma", None)],
+            ),
+            (
+                "A 2.4 cm hemorrhage in the putamen, consistent with hemorrhagic transformation.",
+                &[
+                    ("hemorrhage", Some(24.0)),
+                    ("hemorrhagic transformation", None),
+                ],
             ),
             (
                 "A 4.5 cm fluid collection near the anastomosis, possibly an anastomotic leak.",
@@ -1173,10 +1221,59 @@ mod tests {
         for (sentence, expected) in cases {
             assert_eq!(sized_terms(sentence), expected, "{sentence}");
         }
-        // A container head's size is its content's.
+        // A container head and its content are one finding.
         assert_eq!(
             sized_terms("A 7 mm nodular focus of scar tissue in the notch."),
-            [("nodular focus", Some(7.0)), ("scar tissue", Some(7.0))]
+            [("nodular focus of scar tissue", Some(7.0))]
+        );
+        let extraction = extract(
+            "Multiple new foci of increased uptake in the spine.",
+            shared_lexicon(),
+        );
+        let found: Vec<_> = extraction
+            .findings
+            .iter()
+            .map(|f| (f.term, f.change))
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].0.ends_with("foci of increased uptake"),
+            "{found:?}"
+        );
+        assert_eq!(found[0].1, Some(Change::New));
+    }
+
+    #[test]
+    fn a_change_stated_at_the_end_of_a_sentence_is_its_subjects() {
+        fn changes(sentence: &str) -> Vec<(&str, Option<Change>)> {
+            findings(sentence, shared_lexicon())
+                .iter()
+                .map(|f| (f.term, f.change))
+                .collect()
+        }
+        assert_eq!(
+            changes("Bronchiectasis and bronchial wall thickening in the lingula are unchanged."),
+            [
+                ("Bronchiectasis", Some(Change::Stable)),
+                ("wall thickening", Some(Change::Stable))
+            ]
+        );
+        assert_eq!(
+            changes("A 2.6 cm cyst with a thin septation, unchanged in size."),
+            [
+                ("cyst", Some(Change::Stable)),
+                ("thin septation", Some(Change::Stable))
+            ]
+        );
+        // A relative clause is the last finding's own.
+        assert_eq!(
+            changes(
+                "Osteoarthritis with bone marrow lesions that have increased since the prior study."
+            ),
+            [
+                ("Osteoarthritis", None),
+                ("bone marrow lesions", Some(Change::Increased))
+            ]
         );
     }
 

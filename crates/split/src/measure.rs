@@ -1,5 +1,5 @@
 //! Sizes written in a report: `3.5 cm`, `8mm`, `1.9 x 1.8 cm`,
-//! `2.1 x 1.4 x 1.0 cm`, `1.9 cm x 1.8 cm`, `2 × 3 mm`, `2 by 3 cm`.
+//! `2.1 x 1.4 x 1.0 cm`, `1.9 cm x 1.8 cm`, `2 × 3 mm`, `2 by 3 cm`, `1.2-cm`.
 //!
 //! A hand-written byte scanner: a number, an optional unit, then up to two
 //! more `x`/`×`/`by` dimensions; the last dimension must carry a length unit,
@@ -89,7 +89,14 @@ fn size_at(text: &str, at: usize, end: usize) -> Option<Measurement<'_>> {
     // The number of dimensions and the end of the text up to the last unit seen.
     let mut with_unit: Option<(usize, usize)> = None;
     loop {
-        if let Some((unit, unit_end)) = unit_at(bytes, skip_blanks(bytes, pos, end), end) {
+        // A hyphen may join a number to its unit when the size modifies a
+        // noun ("a 1.2-cm cyst", "a 6-mm stone").
+        let unit_from = if pos < end && bytes[pos] == b'-' {
+            pos + 1
+        } else {
+            skip_blanks(bytes, pos, end)
+        };
+        if let Some((unit, unit_end)) = unit_at(bytes, unit_from, end) {
             dimensions[count - 1].1 = Some(unit);
             pos = unit_end;
             with_unit = Some((count, pos));
@@ -252,6 +259,13 @@ mod tests {
         assert_eq!(
             sizes("2 by 4 CM"),
             vec![("2 by 4 CM".into(), vec![2.0, 4.0], "cm", 40.0)]
+        );
+        assert_eq!(
+            sizes("a 1.2-cm cyst, a 6-mm stone"),
+            vec![
+                ("1.2-cm".into(), vec![1.2], "cm", 12.0),
+                ("6-mm".into(), vec![6.0], "mm", 6.0)
+            ]
         );
         assert_eq!(
             sizes("12 millimeters"),

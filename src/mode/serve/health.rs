@@ -95,6 +95,36 @@ pub(super) async fn healthz(State(state): State<AppState>) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
+/// Readiness, for a load balancer: 503 while the server is stopping or its queue
+/// of notified reports is full (a `/notify` would get 503 too), so new requests go
+/// to another replica. Liveness stays `/healthz`, which is 200 while it serves.
+pub(super) async fn readyz(State(state): State<AppState>) -> Response {
+    let depth = state.queue.depth();
+    let capacity = state.queue.capacity();
+    let unready = unready_because(state.shutdown.is_cancelled(), depth, capacity);
+    let body = json!({
+        "status": if unready.is_some() { "unavailable" } else { "ready" },
+        "reason": unready,
+        "queue": {"depth": depth, "capacity": capacity},
+    });
+    let status = match unready {
+        Some(_) => StatusCode::SERVICE_UNAVAILABLE,
+        None => StatusCode::OK,
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+/// Why the server should get no new requests, if it should not.
+fn unready_because(stopping: bool, depth: usize, capacity: usize) -> Option<&'static str> {
+    if stopping {
+        Some("shutting down")
+    } else if depth >= capacity {
+        Some("queue full")
+    } else {
+        None
+    }
+}
+
 pub(super) async fn metrics_text(State(state): State<AppState>) -> Response {
     (
         StatusCode::OK,
@@ -102,4 +132,17 @@ pub(super) async fn metrics_text(State(state): State<AppState>) -> Response {
         state.metrics.encode(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unready_because;
+
+    #[test]
+    fn ready_unless_stopping_or_the_queue_is_full() {
+        assert_eq!(unready_because(false, 0, 4), None);
+        assert_eq!(unready_because(false, 3, 4), None);
+        assert_eq!(unready_because(false, 4, 4), Some("queue full"));
+        assert_eq!(unready_because(true, 0, 4), Some("shutting down"));
+    }
 }

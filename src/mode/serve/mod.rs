@@ -74,7 +74,7 @@ mod queue;
 
 use background::{Background, process_one, process_queue};
 use enrich::{enrich, enrich_instance};
-use health::{capability_statement, healthz, metrics_text, probe_loop};
+use health::{capability_statement, healthz, metrics_text, probe_loop, readyz};
 use http::{Problem, method_not_allowed, not_found};
 use notify::notify;
 
@@ -240,6 +240,7 @@ pub async fn serve(
         token: options.token.clone(),
         notify_secret: options.notify_secret.clone(),
         request_timeout: options.request_timeout,
+        shutdown: shutdown.clone(),
     };
     let dead_letter = options
         .dead_letter
@@ -322,6 +323,8 @@ struct AppState {
     token: Option<String>,
     notify_secret: Option<String>,
     request_timeout: Duration,
+    /// Cancelled when the server starts to stop: `/readyz` then sends traffic elsewhere.
+    shutdown: CancellationToken,
 }
 
 struct Health {
@@ -338,6 +341,7 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/notify", post(notify))
         .route("/metadata", get(capability_statement))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -403,6 +407,7 @@ fn route_label(matched: Option<&str>) -> &'static str {
         }
         Some("/notify") => "notify",
         Some("/healthz") => "healthz",
+        Some("/readyz") => "readyz",
         Some("/metadata") => "metadata",
         Some("/metrics") => "metrics",
         _ => "unmatched",

@@ -7,7 +7,7 @@
 use super::cues::Reach::{Backward, Both, Forward};
 use super::cues::{Cue, CueHit, Polarity, Reach, ends_scope};
 use super::hedge::{hedge_grade, link_negated};
-use super::side::{direction_after, direction_before, inherited_side, is_shift};
+use super::side::{direction_after, direction_before, inherited_side, is_shift, opens_another};
 use crate::Certainty::High;
 use crate::words::word_count;
 use crate::{Assertion, Certainty, Change, Hedge, Laterality, Temporality};
@@ -151,7 +151,7 @@ pub(crate) fn judge(
             })
             .or_else(|| {
                 (!is_shift(&bytes[focus_start..focus_end]))
-                    .then(|| inherited_side(bytes, cues, focus_start, focus_end))
+                    .then(|| inherited_side(bytes, cues, focus_start, focus_end, others))
                     .flatten()
             }),
         certainty: grade.map(|(certainty, _)| certainty),
@@ -163,7 +163,8 @@ pub(crate) fn judge(
 /// not across a terminator, and not past another mention (which then owns
 /// the cue: "increased right effusion and stable left atelectasis"). A cue
 /// before the mention (a modifier: "stable left effusion") wins over one
-/// after it ("effusion, unchanged").
+/// after it ("effusion, unchanged"); a cue after it that opens another
+/// finding's phrase is that finding's ("effusion and stable atelectasis").
 fn nearest_local<T: Copy>(
     bytes: &[u8],
     cues: &[CueHit],
@@ -191,6 +192,7 @@ fn nearest_local<T: Copy>(
                 .iter()
                 .any(|c| c.cue.ends_negation && c.start >= from && c.end <= to);
         if with_between
+            || (hit.start >= focus_end && opens_another(bytes, focus_end, hit, others))
             || ends_scope(bytes, cues, from, to)
             || others.iter().any(|&(s, e)| s >= from && e <= to)
         {

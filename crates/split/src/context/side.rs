@@ -99,12 +99,15 @@ pub(super) fn direction_after(
 /// ("heart failure with bilateral effusions"). A direction ("rightward",
 /// "to the left") is never inherited: it is the way something moved, not
 /// where a finding lies ("left pneumothorax with rightward shift, compatible
-/// with tension pneumothorax").
+/// with tension pneumothorax"). A side after the finding that opens another
+/// finding's noun phrase is that finding's ("disc bulge and bilateral facet
+/// arthropathy"): only a side in a place after the list is shared.
 pub(super) fn inherited_side(
     bytes: &[u8],
     cues: &[CueHit],
     focus_start: usize,
     focus_end: usize,
+    others: &[(usize, usize)],
 ) -> Option<Laterality> {
     let before = cues
         .iter()
@@ -116,6 +119,7 @@ pub(super) fn inherited_side(
     let after = || {
         cues.iter()
             .filter(|hit| hit.start >= focus_end && !hit.cue.direction)
+            .filter(|hit| !opens_another(bytes, focus_end, hit, others))
             .find_map(|hit| hit.cue.side.map(|side| (hit, side)))
             .filter(|(hit, _)| {
                 !ends_scope(bytes, cues, focus_end, hit.start)
@@ -126,6 +130,46 @@ pub(super) fn inherited_side(
             .map(|(_, side)| side)
     };
     before.or_else(after)
+}
+
+/// Words that may stand between a side and the head of the noun phrase it
+/// opens ("bilateral facet arthropathy", "left lower lobe nodule").
+const MODIFIER_WORDS: usize = 3;
+
+/// Whether a cue (a side, a change) after a finding opens the noun phrase of
+/// another finding coordinated with it, so the cue is that finding's ("disc
+/// bulge and bilateral facet arthropathy", "effusion and stable left
+/// atelectasis"). A finding named inside a prepositional phrase of this one
+/// is where it lies, and its side is shared ("changes of right upper
+/// lobectomy", "uptake along the left rib fractures").
+pub(super) fn opens_another(
+    bytes: &[u8],
+    focus_end: usize,
+    hit: &CueHit,
+    others: &[(usize, usize)],
+) -> bool {
+    let gap = &bytes[focus_end..hit.start.max(focus_end)];
+    let first_word: Vec<u8> = gap
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take_while(|b| b.is_ascii_alphabetic())
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    let coordinated = gap.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b',')
+        || [&b"and"[..], b"or", b"with", b"but"].contains(&first_word.as_slice());
+    coordinated
+        && others.iter().any(|&(start, _)| {
+            // Inside the other finding's own term ("bilateral facet
+            // arthropathy" matched whole), or opening its phrase.
+            start == hit.start
+                || (start >= hit.end && {
+                    let between = &bytes[hit.end..start];
+                    between
+                        .iter()
+                        .all(|&b| b.is_ascii_alphanumeric() || b == b' ' || b == b'-')
+                        && word_count(between) <= MODIFIER_WORDS
+                })
+        })
 }
 
 #[cfg(test)]
@@ -180,6 +224,22 @@ mod tests {
             Some(Laterality::Bilateral)
         );
         assert_eq!(l("Cardiomegaly.", "Cardiomegaly"), None);
+        // A side that opens the next finding is not shared back; one in a
+        // place after the list is.
+        let first_side = |s: &str| {
+            crate::extract(s, crate::shared_lexicon())
+                .findings
+                .first()
+                .and_then(|f| f.laterality)
+        };
+        assert_eq!(
+            first_side("Disc bulge and bilateral facet arthropathy."),
+            None
+        );
+        assert_eq!(
+            first_side("Opacity and atelectasis at the left base."),
+            Some(Laterality::Left)
+        );
         assert_eq!(
             l("Right lower lobe pneumonia; left effusion.", "pneumonia"),
             Some(Laterality::Right)
