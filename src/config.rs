@@ -134,12 +134,18 @@ impl Default for PullConfig {
 pub struct StateConfig {
     #[serde(default = "defaults::state_dir")]
     pub dir: PathBuf,
+    /// `postgres://…`: checkpoints and backfill windows in PostgreSQL,
+    /// shared by every worker that names it (docs/operations.md,
+    /// "PostgreSQL state"). Absent: the state directory alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
         StateConfig {
             dir: defaults::state_dir(),
+            url: None,
         }
     }
 }
@@ -272,6 +278,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "fhir.requests_per_second",
     ),
     ("REPORTSPLIT_STATE_DIR", "state.dir"),
+    ("REPORTSPLIT_STATE_URL", "state.url"),
     ("REPORTSPLIT_PULL_SINCE", "pull.since"),
 ];
 
@@ -328,6 +335,7 @@ impl Config {
                 }
                 "fhir.requests_per_second" => self.fhir.requests_per_second = Some(number(value)?),
                 "state.dir" => self.state.dir = PathBuf::from(value),
+                "state.url" => self.state.url = Some(value.clone()),
                 "pull.since" => self.pull.since = Some(value.clone()),
                 _ => {}
             }
@@ -337,6 +345,15 @@ impl Config {
 
     /// Checks values the types cannot; every error names its key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(state_url) = &self.state.url {
+            let scheme = state_url.split_once("://").map(|(scheme, _)| scheme);
+            if !matches!(scheme, Some("postgres" | "postgresql")) {
+                return Err(invalid(
+                    "state.url",
+                    "must be a postgres:// (or postgresql://) URL",
+                ));
+            }
+        }
         let url = Url::parse(&self.fhir.url)
             .map_err(|e| invalid("fhir.url", format!("not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -461,12 +478,23 @@ impl Config {
             .transpose()
     }
 
+    /// This configuration with `[state] url` replaced by `url` (the
+    /// command line's `--state`), if given; validated again.
+    pub fn with_state_url(mut self, url: Option<&str>) -> Result<Config, ConfigError> {
+        if let Some(url) = url {
+            self.state.url = Some(url.to_owned());
+            self.validate()?;
+        }
+        Ok(self)
+    }
+
     /// This configuration as it may be printed: credentials in `fhir.url` are
     /// replaced by `[redacted]` (the [auth] secrets are only names of
     /// variables and files, never values).
     pub fn redacted(&self) -> Config {
         let mut config = self.clone();
         config.fhir.url = redact_url(&config.fhir.url);
+        config.state.url = config.state.url.as_deref().map(redact_url);
         config
     }
 
@@ -604,6 +632,33 @@ mod tests {
             error.to_string().starts_with("fhir.timeout_secs:"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_state_url_is_postgres_from_file_environment_or_command_line_and_printed_redacted() {
+        let config = Config::parse(MINIMAL).unwrap();
+        assert_eq!(config.state.url, None, "the state directory is the default");
+        let mut from_env = config.clone();
+        from_env
+            .apply_env(&[(
+                "REPORTSPLIT_STATE_URL".into(),
+                "postgres://rs:hunter2@db/reportsplit".into(),
+            )])
+            .unwrap();
+        from_env.validate().unwrap();
+        let printed = toml::to_string_pretty(&from_env.redacted()).unwrap();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("postgres://[redacted]@db/reportsplit"),
+            "{printed}"
+        );
+        let flag = config
+            .clone()
+            .with_state_url(Some("postgresql://db/rs"))
+            .unwrap();
+        assert_eq!(flag.state.url.as_deref(), Some("postgresql://db/rs"));
+        let error = config.with_state_url(Some("mysql://db/rs")).unwrap_err();
+        assert!(error.to_string().starts_with("state.url:"), "{error}");
     }
 
     #[test]

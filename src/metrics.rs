@@ -370,26 +370,43 @@ pub async fn export_on(
     Ok(metrics)
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown` is cancelled: the
-/// exporter for commands without an HTTP server of their own (`sync --every`,
-/// `backfill`). `reportsplit serve` has /metrics on its own port.
+/// Serves `GET /metrics` and `GET /healthz` on `listener` until `shutdown`
+/// is cancelled: the exporter for commands without an HTTP server of their
+/// own (`sync --every`, `backfill`). `reportsplit serve` has both on its own
+/// port.
+///
+/// `/healthz` answers `200 {"status":"ok","uptime_secs":…}` while the
+/// process's runtime runs its tasks: the liveness and readiness probe of
+/// these modes (they take no requests, so ready means alive). Once a stop is
+/// requested the listener closes, and the probe fails as the worker drains.
 pub async fn export(
     listener: tokio::net::TcpListener,
     metrics: Metrics,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let metrics = metrics.clone();
-            async move {
-                (
-                    [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
-                    metrics.encode(),
-                )
-            }
-        }),
-    );
+    let started = std::time::Instant::now();
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
+                        metrics.encode(),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/healthz",
+            axum::routing::get(move || async move {
+                axum::Json(serde_json::json!({
+                    "status": "ok",
+                    "uptime_secs": started.elapsed().as_secs(),
+                }))
+            }),
+        );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
@@ -487,6 +504,44 @@ impl Drop for RequestTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The exporter of `sync --every` and `backfill` answers the probes and
+    /// the scrape, and closes when the run stops.
+    #[tokio::test]
+    async fn the_exporter_serves_healthz_and_metrics_until_the_stop() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let metrics = Metrics::new();
+        let server = tokio::spawn(export(listener, metrics, shutdown.clone()));
+        let http = reqwest::Client::new();
+        let health = http
+            .get(format!("http://{address}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200);
+        let body: serde_json::Value = health.json().await.unwrap();
+        assert_eq!(body["status"], "ok", "{body}");
+        assert!(body["uptime_secs"].is_u64(), "{body}");
+        let scraped = http
+            .get(format!("http://{address}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(scraped.status(), 200);
+        let text = scraped.text().await.unwrap();
+        assert!(text.contains("reportsplit_observations_written"), "{text}");
+        shutdown.cancel();
+        server.await.unwrap().unwrap();
+        assert!(
+            http.get(format!("http://{address}/healthz"))
+                .send()
+                .await
+                .is_err(),
+            "closed after the stop"
+        );
+    }
 
     /// The value of the sample line that starts with `prefix` (name and labels).
     fn sample(text: &str, prefix: &str) -> Option<f64> {

@@ -50,6 +50,10 @@ pub struct SyncArgs {
     /// not export gets the usual search pass.
     #[arg(long, requires = "once")]
     pub from_export: bool,
+    /// Keep the checkpoint in PostgreSQL (postgres://…) instead of the state
+    /// directory: many workers, one leader advancing it (overrides `[state] url`).
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
 }
 
 impl SyncArgs {
@@ -59,6 +63,7 @@ impl SyncArgs {
             dry_run: self.dry_run,
             transactions_out: self.transactions_out.clone(),
             from_export: self.from_export,
+            state_url: self.state.clone(),
         }
     }
 
@@ -68,6 +73,7 @@ impl SyncArgs {
             every,
             transactions_out: self.transactions_out.clone(),
             metrics_listen: self.metrics_listen,
+            state_url: self.state.clone(),
         }
     }
 }
@@ -106,6 +112,16 @@ pub struct BackfillArgs {
     /// runs, e.g. 127.0.0.1:9464: reports by outcome and reason, Observations written.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Lease the windows in PostgreSQL (postgres://…) instead of the state
+    /// directory: any number of backfills, on any number of machines, share
+    /// the range (overrides `[state] url`).
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
+    /// With PostgreSQL state: how long a window's lease lasts without renewal
+    /// (a heartbeat renews it every third). A dead worker's window is taken
+    /// over this long after its last renewal.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub lease: Duration,
 }
 
 /// `--by`: the search parameter the windows are cut on.
@@ -130,6 +146,8 @@ impl From<&BackfillArgs> for BackfillOptions {
             dead_letter: args.dead_letter.clone(),
             log_every: args.log_every,
             metrics_listen: args.metrics_listen,
+            state_url: args.state.clone(),
+            lease: args.lease,
         }
     }
 }

@@ -30,6 +30,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::mode::once::PassSummary;
 use crate::run::{RunError, Tally};
+use crate::state::StateError;
 
 /// How long a pass in flight may take to finish after SIGTERM/SIGINT. Below
 /// the usual stop timeouts (Kubernetes 30 s, systemd 90 s), so the daemon is
@@ -49,8 +50,11 @@ pub struct DaemonOptions {
     pub every: Duration,
     /// Appends the transaction Bundles sent (NDJSON) to this file.
     pub transactions_out: Option<PathBuf>,
-    /// Serves Prometheus metrics on this address.
+    /// Serves Prometheus metrics and `/healthz` on this address.
     pub metrics_listen: Option<SocketAddr>,
+    /// `postgres://…`: overrides `[state] url` (the checkpoint in
+    /// PostgreSQL, advanced by one daemon at a time).
+    pub state_url: Option<String>,
 }
 
 /// `every` scaled by a random factor in [1 − JITTER, 1 + JITTER].
@@ -64,6 +68,9 @@ pub struct DaemonSummary {
     pub passes: u64,
     /// Passes that ended with an error (server unreachable...) and were retried at the next tick.
     pub failed_passes: u64,
+    /// Passes left to another daemon that leads the stream's checkpoint in
+    /// PostgreSQL (this one stands by and tries again at the next tick).
+    pub standby_passes: u64,
     /// The pass in flight at shutdown did not finish within the grace period and was dropped.
     pub abandoned_pass: bool,
     /// The reports of every pass that finished.
@@ -75,9 +82,10 @@ impl std::fmt::Display for DaemonSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{} passes ({} failed{}); up {:.1} s",
+            "{} passes ({} failed, {} standing by for another leader{}); up {:.1} s",
             self.passes,
             self.failed_passes,
+            self.standby_passes,
             if self.abandoned_pass {
                 ", the last one dropped at shutdown"
             } else {
@@ -97,7 +105,7 @@ pub async fn run(
     options: &DaemonOptions,
     shutdown: CancellationToken,
 ) -> Result<DaemonSummary, RunError> {
-    let config = Config::load(&options.config)?;
+    let config = Config::load(&options.config)?.with_state_url(options.state_url.as_deref())?;
     let mut sink: Box<dyn std::io::Write + Send> = match &options.transactions_out {
         Some(path) => Box::new(
             std::fs::OpenOptions::new()
@@ -232,6 +240,10 @@ async fn run_passes(
                 }
                 summary.tally += tally;
             }
+            Err(RunError::State(StateError::Led(place))) => {
+                summary.standby_passes += 1;
+                tracing::info!(state = %place, "another worker leads this stream's checkpoint; standing by until the next tick");
+            }
             Err(error) if error.class().is_transient() => {
                 summary.failed_passes += 1;
                 tracing::error!(error = %error, "pass failed; retrying at the next tick");
@@ -254,7 +266,6 @@ mod tests {
     use super::*;
     use crate::error::Class;
     use crate::fhir::FhirError;
-    use crate::state::StateError;
 
     #[test]
     fn jitter_stays_within_ten_percent() {
@@ -293,6 +304,42 @@ mod tests {
         let failed = status(reqwest::StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(failed.class(), Class::Report);
         assert!(failed.class().is_transient());
+    }
+
+    /// A daemon whose stream another daemon leads (PostgreSQL state) stands
+    /// by: its passes are neither failures nor a reason to stop.
+    #[tokio::test]
+    async fn a_daemon_that_does_not_lead_stands_by() {
+        struct Follower {
+            shutdown: CancellationToken,
+            passes: u64,
+        }
+        impl Passes for Follower {
+            fn pass(&mut self) -> BoxFuture<'_, Result<PassSummary, RunError>> {
+                self.passes += 1;
+                if self.passes == 3 {
+                    self.shutdown.cancel();
+                }
+                Box::pin(async { Err(RunError::State(StateError::Led("postgres://db/rs".into()))) })
+            }
+        }
+        let shutdown = CancellationToken::new();
+        let mut passes = Follower {
+            shutdown: shutdown.clone(),
+            passes: 0,
+        };
+        let summary = run_passes(Duration::from_millis(10), None, &shutdown, &mut passes)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                summary.passes,
+                summary.standby_passes,
+                summary.failed_passes
+            ),
+            (3, 3, 0),
+            "{summary}"
+        );
     }
 
     /// The poison report: before the panic guard, it crashed the

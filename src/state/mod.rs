@@ -14,7 +14,12 @@
 //! `serve`'s queue of notified reports lives in the same directory, in a
 //! journal of its own ([`queue`]): it changes far more often than a
 //! checkpoint, and rewriting this file per notification would not scale.
+//!
+//! With `[state] url = "postgres://…"` the checkpoints and the backfill
+//! windows live in PostgreSQL instead ([`pg`]), shared by many workers on
+//! many machines; [`Checkpoints`] is what a sync pass sees of either.
 
+pub mod pg;
 pub mod queue;
 pub mod spool;
 
@@ -48,6 +53,20 @@ pub enum StateError {
     Version { path: PathBuf, found: u32 },
     #[error("another reportsplit process is using the state directory {0}")]
     Locked(PathBuf),
+    #[error("PostgreSQL state: cannot {what}")]
+    Postgres {
+        what: String,
+        #[source]
+        source: deadpool_postgres::tokio_postgres::Error,
+    },
+    #[error("PostgreSQL state {url}: {message}")]
+    Pool { url: String, message: String },
+    #[error("PostgreSQL state {url}: the migrations failed: {message}")]
+    Migration { url: String, message: String },
+    #[error("another reportsplit process holds this stream's checkpoint or queue in {0}")]
+    Led(String),
+    #[error("the saved checkpoint {value:?} in {place} is not an RFC 3339 instant")]
+    Checkpoint { place: String, value: String },
     #[error("{path} line {line} is not a queue journal record")]
     Journal {
         path: PathBuf,
@@ -61,7 +80,7 @@ impl StateError {
     /// See [`crate::error::Class`]: a lock held by another process is for now only.
     pub fn class(&self) -> Class {
         match self {
-            StateError::Locked(_) => Class::Locked,
+            StateError::Locked(_) | StateError::Led(_) => Class::Locked,
             _ => Class::State,
         }
     }
@@ -196,6 +215,80 @@ impl StateStore {
         let mut state = self.load()?;
         change(state.streams.entry(stream.to_string()).or_default());
         self.save(&state)
+    }
+}
+
+/// Where a sync pass reads and saves its checkpoint: the state directory
+/// (locked for the pass), or PostgreSQL while this process leads the stream
+/// (its advisory lock held for the pass: one leader at a time advances it).
+#[derive(Debug)]
+pub enum Checkpoints {
+    Directory(StateStore),
+    Postgres {
+        state: pg::PgState,
+        _leader: pg::Leader,
+    },
+}
+
+impl Checkpoints {
+    /// Opens the store `config` names for `stream`; another process holding
+    /// it is [`StateError::Locked`] or [`StateError::Led`] (the daemon tries
+    /// again at its next tick).
+    pub async fn open(
+        config: &crate::config::StateConfig,
+        stream: &str,
+    ) -> Result<Checkpoints, StateError> {
+        match &config.url {
+            None => StateStore::open(&config.dir).map(Checkpoints::Directory),
+            Some(url) => {
+                let state = pg::PgState::connect(url, 1).await?;
+                match state.try_lead(stream).await? {
+                    Some(leader) => Ok(Checkpoints::Postgres {
+                        state,
+                        _leader: leader,
+                    }),
+                    None => Err(StateError::Led(state.shown().to_owned())),
+                }
+            }
+        }
+    }
+
+    /// Where the checkpoint is kept, for messages.
+    pub fn place(&self) -> String {
+        match self {
+            Checkpoints::Directory(store) => store.path().display().to_string(),
+            Checkpoints::Postgres { state, .. } => state.shown().to_owned(),
+        }
+    }
+
+    /// The saved checkpoint of `stream` (RFC 3339), if any.
+    pub async fn load(&self, stream: &str) -> Result<Option<String>, StateError> {
+        match self {
+            Checkpoints::Directory(store) => Ok(store
+                .load()?
+                .streams
+                .get(stream)
+                .and_then(|s| s.checkpoint.clone())),
+            Checkpoints::Postgres { state, .. } => Ok(state.checkpoint(stream).await?.0),
+        }
+    }
+
+    /// Saves the checkpoint of `stream` and when it was saved (RFC 3339).
+    pub async fn save(
+        &self,
+        stream: &str,
+        checkpoint: &str,
+        saved_at: &str,
+    ) -> Result<(), StateError> {
+        match self {
+            Checkpoints::Directory(store) => store.update_stream(stream, |s| {
+                s.checkpoint = Some(checkpoint.to_owned());
+                s.saved_at = Some(saved_at.to_owned());
+            }),
+            Checkpoints::Postgres { state, .. } => {
+                state.save_checkpoint(stream, checkpoint, saved_at).await
+            }
+        }
     }
 }
 

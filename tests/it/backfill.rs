@@ -39,6 +39,7 @@ fn plan(
         dead_letter: dead_letter.to_path_buf(),
         progress: ProgressMode::Log(Duration::from_secs(3600)),
         metrics: None,
+        lease: Duration::from_secs(30),
     }
 }
 

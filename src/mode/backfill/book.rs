@@ -1,9 +1,11 @@
-//! The backfill's book of windows: the state file, kept in memory while the
-//! backfill holds the state directory's lock, saved after each page that
-//! handled reports and, lazily, after windows found done.
+//! Where a backfill keeps its windows: the [`Book`] (the state file, kept in
+//! memory while the backfill holds the state directory's lock, saved after
+//! each page that handled reports and, lazily, after windows found done),
+//! or the [`Leases`] of a PostgreSQL state shared by many workers.
 
 use std::time::{Duration, Instant};
 
+use crate::state::pg::{PgState, Range};
 use crate::state::{State, StateError, StateStore, WindowState};
 
 /// The state file, kept in memory while the backfill holds the lock.
@@ -65,5 +67,35 @@ impl Book {
             self.saved_at = Instant::now();
         }
         Ok(())
+    }
+}
+
+/// This worker's leases on the windows of one range in PostgreSQL.
+pub struct Leases {
+    pub state: PgState,
+    pub range: Range,
+    /// Who holds a lease: this process (host, pid and a random part, so a
+    /// restarted process never mistakes an old lease for its own).
+    pub owner: String,
+    /// How long a lease lasts without renewal: how long a dead worker's
+    /// window waits before another takes it over.
+    pub lease: Duration,
+}
+
+impl Leases {
+    /// Saves a window's progress under its lease (every save at once: a
+    /// window's cursor is what a takeover resumes from). `false`: the lease
+    /// was lost to another worker.
+    pub async fn save(&self, key: &str, window: &WindowState) -> Result<bool, StateError> {
+        self.state
+            .save_window(&self.range.stream, key, &self.owner, window, self.lease)
+            .await
+    }
+
+    /// A name for this process's leases.
+    pub fn owner_name() -> String {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        format!("{host}/{}/{}", std::process::id(), &random[..8])
     }
 }

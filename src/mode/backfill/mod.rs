@@ -70,6 +70,7 @@ use crate::pull::{Filters, rfc3339};
 use crate::run::apply::Outcome;
 use crate::run::dead_letter::DeadLetterFile;
 use crate::run::{Ending, Failure, RunError, Tally, Worker, reasons};
+use crate::state::pg::{PgState, Range, WindowSpan};
 use crate::state::{StateError, StateStore, WindowState, stream_key};
 
 mod book;
@@ -78,7 +79,7 @@ mod progress;
 mod range;
 mod window;
 
-use book::Book;
+use book::{Book, Leases};
 use progress::{Progress, log_progress};
 use range::{Occupied, occupied_span, range_total};
 pub(crate) use window::windows;
@@ -102,8 +103,12 @@ pub struct BackfillOptions {
     pub dead_letter: Option<PathBuf>,
     /// Progress log interval when stderr is not a terminal.
     pub log_every: Duration,
-    /// Serves Prometheus metrics on this address while the backfill runs.
+    /// Serves Prometheus metrics and `/healthz` on this address while the backfill runs.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `postgres://…`: overrides `[state] url` (windows leased in PostgreSQL).
+    pub state_url: Option<String>,
+    /// How long a window's lease lasts without renewal (PostgreSQL state).
+    pub lease: Duration,
 }
 
 /// The search parameter the windows are cut on.
@@ -135,6 +140,9 @@ pub struct BackfillPlan {
     pub progress: ProgressMode,
     /// Where report outcomes are counted for Prometheus, if anywhere.
     pub metrics: Option<Metrics>,
+    /// How long a window's lease lasts without renewal (PostgreSQL state):
+    /// a dead worker's window is taken over this long after its last renewal.
+    pub lease: Duration,
 }
 
 /// How progress is shown.
@@ -158,6 +166,8 @@ pub enum BackfillError {
     Run(#[from] RunError),
     #[error("--since {since} is not before --until {until}")]
     EmptyRange { since: String, until: String },
+    #[error("--lease {0:?} is too short: a lease must last at least a second")]
+    LeaseTooShort(Duration),
     #[error("--window {window:?} cuts the range into {count} windows; use a longer window")]
     TooManyWindows { window: Duration, count: u128 },
     #[error("cannot open the dead-letter file {path}: {source}")]
@@ -186,6 +196,7 @@ impl BackfillError {
         match self {
             BackfillError::Run(error) => error.class(),
             BackfillError::EmptyRange { .. }
+            | BackfillError::LeaseTooShort(_)
             | BackfillError::TooManyWindows { .. }
             | BackfillError::MetricsListen { .. } => Class::Config,
             BackfillError::DeadLetter { .. } => Class::Internal,
@@ -208,6 +219,14 @@ pub struct BackfillSummary {
     /// Windows finished by an earlier run, not read again.
     pub windows_already_done: u64,
     pub windows_done: u64,
+    /// Windows claimed from a worker whose lease had expired (PostgreSQL state).
+    pub windows_taken_over: u64,
+    /// Windows this worker left because another took them over after its
+    /// lease expired (it was paused or cut off past the lease).
+    pub windows_lost: u64,
+    /// Statements sent to the PostgreSQL state (each one round trip).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_round_trips: Option<u64>,
     /// Windows whose search failed (by reason); they are retried by the next run.
     pub windows_failed: BTreeMap<String, u64>,
     /// Stopped by a signal: finished windows and the resume points are saved.
@@ -257,6 +276,19 @@ impl std::fmt::Display for BackfillSummary {
             self.windows_failed.values().sum::<u64>(),
             reasons(&self.windows_failed),
         )?;
+        if let Some(trips) = self.state_round_trips {
+            let per_report = if self.tally.seen > 0 {
+                trips as f64 / self.tally.seen as f64
+            } else {
+                0.0
+            };
+            writeln!(
+                f,
+                "PostgreSQL state: {trips} round trips ({per_report:.3} per report); \
+                 {} windows taken over, {} lost",
+                self.windows_taken_over, self.windows_lost
+            )?;
+        }
         if self.tally.failed_total() > 0 {
             writeln!(
                 f,
@@ -296,7 +328,7 @@ struct Shared {
     summary: Mutex<BackfillSummary>,
     progress: Progress,
     dead_letter: DeadLetterFile,
-    book: Mutex<Book>,
+    ledger: Ledger,
     /// Cancelled on a signal or when the server goes down.
     stop: CancellationToken,
     metrics: Option<Metrics>,
@@ -311,9 +343,88 @@ impl Shared {
         self.progress.report_done();
     }
 
-    fn save(&self, key: &str, window: WindowState, urgent: bool) -> Result<(), StateError> {
-        lock(&self.book).save_window(key, window, urgent)
+    /// Saves a window's progress; `false`: its lease was lost to another
+    /// worker (PostgreSQL state), which goes on with it.
+    async fn save(&self, key: &str, window: WindowState, urgent: bool) -> Result<bool, StateError> {
+        match &self.ledger {
+            Ledger::Book(book) => lock(book).save_window(key, window, urgent).map(|()| true),
+            Ledger::Leases(leases) => leases.save(key, &window).await,
+        }
     }
+
+    /// The next window to work on: the next one of the range not done
+    /// (embedded state), or one claimed under a lease (PostgreSQL state).
+    async fn next_window(
+        &self,
+        pending: &mut impl Iterator<Item = (OffsetDateTime, OffsetDateTime)>,
+    ) -> Result<Next, StateError> {
+        match &self.ledger {
+            Ledger::Book(book) => Ok(match pending.next() {
+                Some((since, until)) => {
+                    let key = window_key(self.by, since, until);
+                    let resume = lock(book).window(&key).cloned().unwrap_or_default();
+                    Next::Window {
+                        key,
+                        since,
+                        until,
+                        resume,
+                    }
+                }
+                None => Next::Finished,
+            }),
+            Ledger::Leases(leases) => {
+                let claimed = leases
+                    .state
+                    .claim(&leases.range, &leases.owner, leases.lease)
+                    .await?;
+                match claimed {
+                    Some(claimed) => {
+                        if let Some(from) = &claimed.taken_from {
+                            tracing::info!(window = %claimed.span.key, from = %from, reached = ?claimed.state.reached, "taking over a window whose lease expired");
+                            lock(&self.summary).windows_taken_over += 1;
+                        }
+                        Ok(Next::Window {
+                            key: claimed.span.key,
+                            since: claimed.span.since,
+                            until: claimed.span.until,
+                            resume: claimed.state,
+                        })
+                    }
+                    None if leases
+                        .state
+                        .leased_elsewhere(&leases.range, &leases.owner)
+                        .await?
+                        > 0 =>
+                    {
+                        Ok(Next::Wait)
+                    }
+                    None => Ok(Next::Finished),
+                }
+            }
+        }
+    }
+}
+
+/// Where the windows' progress is kept.
+enum Ledger {
+    /// The state directory (one process).
+    Book(Mutex<Book>),
+    /// PostgreSQL, shared with other workers under leases.
+    Leases(Leases),
+}
+
+/// What to do next for the scheduler of windows.
+enum Next {
+    Window {
+        key: String,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        resume: WindowState,
+    },
+    /// Nothing free now, but other workers hold leases that may expire
+    /// (a dead worker's window is ours to take over then).
+    Wait,
+    Finished,
 }
 
 /// Runs `reportsplit backfill` as configured by `options`.
@@ -321,7 +432,7 @@ pub async fn run(
     options: &BackfillOptions,
     shutdown: CancellationToken,
 ) -> Result<BackfillSummary, BackfillError> {
-    let config = Config::load(&options.config)?;
+    let config = Config::load(&options.config)?.with_state_url(options.state_url.as_deref())?;
     let plan = BackfillPlan {
         since: options.since,
         until: options.until.unwrap_or_else(OffsetDateTime::now_utc),
@@ -345,6 +456,7 @@ pub async fn run(
             ),
             None => None,
         },
+        lease: options.lease,
     };
     run_with(config, plan, shutdown).await
 }
@@ -363,6 +475,10 @@ pub async fn run_with(
             until: rfc3339(plan.until),
         });
     }
+    if config.state.url.is_some() && plan.lease < Duration::from_secs(1) {
+        // Renewed every third of it: shorter would spin the heartbeat.
+        return Err(BackfillError::LeaseTooShort(plan.lease));
+    }
     let span = time::Duration::try_from(plan.window).unwrap_or(time::Duration::DAY);
     let count = (plan.until - plan.since).whole_seconds().max(1) as u128
         / span.whole_seconds().max(1) as u128
@@ -373,17 +489,24 @@ pub async fn run_with(
             count,
         });
     }
-    let store = StateStore::open(&config.state.dir)?;
-    let state = store.load()?;
     let stream = stream_key(&config.fhir.url, &config.filters());
     let dead_letter =
         DeadLetterFile::append(&plan.dead_letter).map_err(|source| BackfillError::DeadLetter {
             path: plan.dead_letter.clone(),
             source,
         })?;
+    // The state first: a second embedded backfill is refused before any request.
+    let opened = match &config.state.url {
+        None => {
+            let store = StateStore::open(&config.state.dir)?;
+            let state = store.load()?;
+            Opened::Book(Book::new(store, state, stream.clone()))
+        }
+        // The window tasks, the scheduler and the heartbeat each use one at a time.
+        Some(url) => Opened::Postgres(PgState::connect(url, plan.concurrency + 2).await?),
+    };
     let worker = Worker::connect(config, true).await?;
 
-    let book = Book::new(store, state, stream);
     // Windows before the first report or after the last one are not searched.
     let occupied = occupied_span(&worker, &plan, started_at).await;
     let holds_reports = move |since: OffsetDateTime, until: OffsetDateTime| match occupied {
@@ -391,23 +514,58 @@ pub async fn run_with(
         Occupied::Nothing => false,
         Occupied::Between(first, last) => until > first && since <= last,
     };
-    let mut windows_total = 0u64;
-    let mut windows_empty = 0u64;
-    let mut already_done = 0u64;
-    let mut reports_done_before = 0u64;
-    for (since, until) in windows(plan.since, plan.until, span) {
-        windows_total += 1;
-        if !holds_reports(since, until) {
-            windows_empty += 1;
-            continue;
-        }
-        if let Some(saved) = book.window(&window_key(plan.by, since, until)) {
-            if saved.done {
-                already_done += 1;
+    let windows_total = windows(plan.since, plan.until, span).count() as u64;
+    let windows_empty = windows(plan.since, plan.until, span)
+        .filter(|(since, until)| !holds_reports(*since, *until))
+        .count() as u64;
+    let (ledger, already_done, reports_done_before) = match opened {
+        Opened::Book(book) => {
+            let mut already_done = 0u64;
+            let mut reports_done_before = 0u64;
+            for (since, until) in windows(plan.since, plan.until, span) {
+                if !holds_reports(since, until) {
+                    continue;
+                }
+                if let Some(saved) = book.window(&window_key(plan.by, since, until)) {
+                    if saved.done {
+                        already_done += 1;
+                    }
+                    reports_done_before += saved.reports;
+                }
             }
-            reports_done_before += saved.reports;
+            (
+                Ledger::Book(Mutex::new(book)),
+                already_done,
+                reports_done_before,
+            )
         }
-    }
+        Opened::Postgres(state) => {
+            let range = Range {
+                stream: stream.clone(),
+                field: plan.by.search_param().to_owned(),
+                since: plan.since,
+                until: plan.until,
+            };
+            let spans: Vec<WindowSpan> = windows(plan.since, plan.until, span)
+                .filter(|(since, until)| holds_reports(*since, *until))
+                .map(|(since, until)| WindowSpan {
+                    key: window_key(plan.by, since, until),
+                    since,
+                    until,
+                })
+                .collect();
+            state.register_windows(&range, &spans).await?;
+            let counts = state.range_counts(&range).await?;
+            let leases = Leases {
+                state,
+                range,
+                owner: Leases::owner_name(),
+                lease: plan.lease,
+            };
+            tracing::info!(owner = %leases.owner, state = %leases.state.shown(), lease_secs = plan.lease.as_secs_f64(), "windows leased in PostgreSQL");
+            (Ledger::Leases(leases), counts.done, counts.reports)
+        }
+    };
     let total = range_total(&worker, &plan, started_at)
         .await
         .map(|t| t.saturating_sub(reports_done_before));
@@ -440,7 +598,7 @@ pub async fn run_with(
         }),
         progress: Progress::new(plan.progress, total),
         dead_letter,
-        book: Mutex::new(book),
+        ledger,
         stop: shutdown.child_token(),
         metrics: plan.metrics.clone(),
     });
@@ -453,35 +611,118 @@ pub async fn run_with(
         ))),
         ProgressMode::Bar => None,
     });
+    let heartbeat = Ticker(match &shared.ledger {
+        Ledger::Leases(_) => Some(tokio::spawn(renew_leases(shared.clone()))),
+        Ledger::Book(_) => None,
+    });
 
+    let result = schedule(
+        &shared,
+        &plan,
+        span,
+        holds_reports,
+        windows_total,
+        windows_empty,
+    )
+    .await;
+    heartbeat.stop().await;
+    ticker.stop().await;
+    shared.progress.finish();
+    let released = match &shared.ledger {
+        Ledger::Book(book) => lock(book).flush(),
+        // Windows stopped mid-way are free for others at once, not after
+        // their lease; their cursors were saved with their last page.
+        Ledger::Leases(leases) => leases
+            .state
+            .release_all(&leases.range.stream, &leases.owner)
+            .await
+            .map(|_| ()),
+    };
+    result?;
+    released?;
+    let mut summary = lock(&shared.summary).clone();
+    summary.interrupted = shutdown.is_cancelled();
+    let stats = shared.worker.client.stats();
+    summary.requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+    summary.retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed);
+    summary.duration_secs = started.elapsed().as_secs_f64();
+    if let Ledger::Leases(leases) = &shared.ledger {
+        summary.state_round_trips = Some(leases.state.round_trips());
+    }
+    Ok(summary)
+}
+
+/// The state opened, before the ledger is made of it.
+enum Opened {
+    Book(Book),
+    Postgres(PgState),
+}
+
+/// Runs the windows, at most `plan.concurrency` at once, until none is left
+/// (or a stop). With leases, a worker with nothing to claim while others
+/// hold windows waits and claims again: a window whose worker died is taken
+/// over when its lease expires.
+async fn schedule(
+    shared: &Arc<Shared>,
+    plan: &BackfillPlan,
+    span: time::Duration,
+    holds_reports: impl Fn(OffsetDateTime, OffsetDateTime) -> bool,
+    windows_total: u64,
+    windows_empty: u64,
+) -> Result<(), StateError> {
+    let already_done = lock(&shared.summary).windows_already_done;
     let mut pending = windows(plan.since, plan.until, span).filter(|(since, until)| {
         holds_reports(*since, *until)
-            && !lock(&shared.book)
-                .window(&window_key(plan.by, *since, *until))
-                .is_some_and(|w| w.done)
+            && match &shared.ledger {
+                Ledger::Book(book) => !lock(book)
+                    .window(&window_key(plan.by, *since, *until))
+                    .is_some_and(|w| w.done),
+                Ledger::Leases(_) => true,
+            }
     });
+    // How often a worker with nothing to claim looks again.
+    let poll = (plan.lease / 4).max(Duration::from_millis(200));
     let mut tasks: JoinSet<(String, Result<WindowEnd, WindowError>)> = JoinSet::new();
     let mut windows_done = 0;
+    let mut finished = false;
     loop {
-        while tasks.len() < plan.concurrency && !shared.stop.is_cancelled() {
-            let Some((since, until)) = pending.next() else {
-                break;
-            };
-            let key = window_key(plan.by, since, until);
-            let resume = shared
-                .book
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .window(&key)
-                .cloned()
-                .unwrap_or_default();
-            let shared = shared.clone();
-            tasks.spawn(async move {
-                let result = run_window(&shared, &key, since, until, resume).await;
-                (key, result)
-            });
+        let mut waiting = false;
+        while !finished && tasks.len() < plan.concurrency && !shared.stop.is_cancelled() {
+            match shared.next_window(&mut pending).await {
+                Ok(Next::Window {
+                    key,
+                    since,
+                    until,
+                    resume,
+                }) => {
+                    let shared = shared.clone();
+                    tasks.spawn(async move {
+                        let result = run_window(&shared, &key, since, until, resume).await;
+                        (key, result)
+                    });
+                }
+                Ok(Next::Wait) => {
+                    waiting = true;
+                    break;
+                }
+                Ok(Next::Finished) => finished = true,
+                Err(error) => {
+                    shared.stop.cancel();
+                    tasks.shutdown().await;
+                    return Err(error);
+                }
+            }
         }
-        let Some(joined) = tasks.join_next().await else {
+        let joined = if waiting {
+            tokio::select! {
+                joined = tasks.join_next(), if !tasks.is_empty() => joined,
+                () = tokio::time::sleep(poll) => continue,
+                () = shared.stop.cancelled(), if tasks.is_empty() => None,
+            }
+        } else {
+            tasks.join_next().await
+        };
+        let Some(joined) = joined else {
             break;
         };
         let (key, result) = match joined {
@@ -504,6 +745,10 @@ pub async fn run_with(
                 tracing::debug!(window = %key, "window done");
             }
             Ok(WindowEnd::Stopped) => {}
+            Ok(WindowEnd::LeaseLost) => {
+                tracing::warn!(window = %key, "the window's lease expired and another worker took it over; leaving it");
+                lock(&shared.summary).windows_lost += 1;
+            }
             Err(WindowError::ServerDown(reason)) => {
                 tracing::error!(window = %key, %reason, "the server is unreachable; stopping the backfill (progress is saved)");
                 let mut summary = lock(&shared.summary);
@@ -520,26 +765,33 @@ pub async fn run_with(
             Err(WindowError::State(error)) => {
                 shared.stop.cancel();
                 tasks.shutdown().await;
-                ticker.stop().await;
-                shared.progress.finish();
-                return Err(error.into());
+                return Err(error);
             }
         }
     }
-    ticker.stop().await;
-    lock(&shared.book).flush()?;
-    shared.progress.finish();
-    let mut summary = lock(&shared.summary).clone();
-    summary.interrupted = shutdown.is_cancelled();
-    let stats = shared.worker.client.stats();
-    summary.requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
-    summary.retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed);
-    summary.duration_secs = started.elapsed().as_secs_f64();
-    Ok(summary)
+    Ok(())
 }
 
-/// The progress log task. It holds the state lock (through `shared`), so it
-/// must not outlive the backfill: [`Ticker::stop`] aborts it and waits until
+/// Renews this worker's leases every third of a lease, so that only a
+/// worker that stopped (or lost PostgreSQL) for a whole lease loses them.
+async fn renew_leases(shared: Arc<Shared>) {
+    let Ledger::Leases(leases) = &shared.ledger else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(leases.lease / 3).await;
+        if let Err(error) = leases
+            .state
+            .renew(&leases.range.stream, &leases.owner, leases.lease)
+            .await
+        {
+            tracing::warn!(error = %crate::error::error_chain(&error), "cannot renew the window leases");
+        }
+    }
+}
+
+/// The progress log task or the lease heartbeat. It holds the state lock
+/// (through `shared`), so it must not outlive the backfill: [`Ticker::stop`] aborts it and waits until
 /// it is gone (an abort alone drops the task only later, and a reprocess
 /// started right after the backfill would find the state directory locked);
 /// dropped on an early return, it is at least aborted.
@@ -697,6 +949,32 @@ mod tests {
             ),
             "date:2019-01-01T00:00:00Z/2019-01-02T00:00:00Z"
         );
+    }
+
+    /// A lease renewed every third of it must not be zero: refused before
+    /// anything is opened or asked.
+    #[tokio::test]
+    async fn a_lease_under_a_second_is_refused() {
+        let config = Config::parse(
+            "[fhir]\nurl = \"http://127.0.0.1:9/fhir\"\n[state]\nurl = \"postgres://127.0.0.1:9/none\"\n",
+        )
+        .unwrap();
+        let plan = BackfillPlan {
+            since: datetime!(2024-01-01 0:00 UTC),
+            until: datetime!(2024-01-02 0:00 UTC),
+            window: Duration::from_secs(3600),
+            by: WindowField::LastUpdated,
+            concurrency: 1,
+            dead_letter: std::env::temp_dir().join("reportsplit-unused-dead-letter.ndjson"),
+            progress: ProgressMode::Log(Duration::from_secs(60)),
+            metrics: None,
+            lease: Duration::ZERO,
+        };
+        let error = run_with(config, plan, CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, BackfillError::LeaseTooShort(_)), "{error}");
+        assert_eq!(error.class(), Class::Config);
     }
 
     #[test]

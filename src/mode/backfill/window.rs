@@ -44,6 +44,9 @@ pub(super) enum WindowEnd {
     Done,
     /// Stopped by a signal or by another window's server failure; progress saved.
     Stopped,
+    /// Its lease expired and another worker took it over (PostgreSQL state):
+    /// this worker leaves it to that one.
+    LeaseLost,
 }
 
 pub(super) enum WindowError {
@@ -158,9 +161,13 @@ async fn keyset_window(
         if new_entries.is_empty() {
             progress.done = true;
             progress.reached = None;
-            shared
+            if !shared
                 .save(key, progress.clone(), false)
-                .map_err(WindowError::State)?;
+                .await
+                .map_err(WindowError::State)?
+            {
+                return Ok(WindowEnd::LeaseLost);
+            }
             return Ok(WindowEnd::Done);
         }
         let stamps: Vec<(OffsetDateTime, String)> = new_entries
@@ -173,20 +180,26 @@ async fn keyset_window(
             None => {
                 keyset.handled(stamps);
                 progress.reached = Some(rfc3339(keyset.at()));
-                shared
+                if !shared
                     .save(key, progress.clone(), true)
-                    .map_err(WindowError::State)?;
+                    .await
+                    .map_err(WindowError::State)?
+                {
+                    return Ok(WindowEnd::LeaseLost);
+                }
             }
             Some(index) => {
                 // Resume from the first report not handled; those before it at
                 // the same instant are re-read and found current.
                 progress.reached = stamps.get(index).map(|(at, _)| rfc3339(*at));
-                shared
+                let kept = shared
                     .save(key, progress.clone(), true)
+                    .await
                     .map_err(WindowError::State)?;
                 return match down {
                     Some(reason) => Err(WindowError::ServerDown(reason)),
-                    None => Ok(WindowEnd::Stopped),
+                    None if kept => Ok(WindowEnd::Stopped),
+                    None => Ok(WindowEnd::LeaseLost),
                 };
             }
         }
@@ -224,14 +237,22 @@ async fn offset_window(
         if handled.iter().any(|h| !*h) {
             return Ok(WindowEnd::Stopped);
         }
-        shared
+        if !shared
             .save(key, progress.clone(), true)
-            .map_err(WindowError::State)?;
+            .await
+            .map_err(WindowError::State)?
+        {
+            return Ok(WindowEnd::LeaseLost);
+        }
     }
     progress.done = true;
-    shared
+    if !shared
         .save(key, progress.clone(), false)
-        .map_err(WindowError::State)?;
+        .await
+        .map_err(WindowError::State)?
+    {
+        return Ok(WindowEnd::LeaseLost);
+    }
     Ok(WindowEnd::Done)
 }
 
@@ -306,6 +327,7 @@ mod tests {
     use tokio::sync::Semaphore;
     use tokio_util::sync::CancellationToken;
 
+    use super::super::Ledger;
     use super::super::book::Book;
     use super::super::progress::Progress;
     use super::super::{BackfillSummary, ProgressMode, lock};
@@ -338,7 +360,7 @@ mod tests {
             summary: Mutex::new(BackfillSummary::default()),
             progress: Progress::new(ProgressMode::Log(Duration::from_secs(3600)), None),
             dead_letter: DeadLetterFile::append(&letters).unwrap(),
-            book: Mutex::new(Book::new(store, state, "stream".into())),
+            ledger: Ledger::Book(Mutex::new(Book::new(store, state, "stream".into()))),
             stop: CancellationToken::new(),
             metrics: None,
         };

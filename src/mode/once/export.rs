@@ -27,7 +27,7 @@ use crate::fhir::bulk::{
 use crate::pull::{Filters, rfc3339};
 use crate::run::apply::apply_report;
 use crate::run::{RunError, Worker};
-use crate::state::{StateStore, stream_key};
+use crate::state::{Checkpoints, stream_key};
 
 /// The filters of a run as DiagnosticReport search parameters for `_typeFilter`.
 pub fn export_filter(filters: &Filters) -> Vec<(String, String)> {
@@ -57,8 +57,9 @@ pub async fn run_export_with(
     max_wait: Duration,
 ) -> Result<Option<PassSummary>, RunError> {
     let started = Instant::now();
-    let store = StateStore::open(&config.state.dir)?;
     let stream = stream_key(&config.fhir.url, &config.filters());
+    // The same checkpoint store and leader lock as the search pass.
+    let store = Checkpoints::open(&config.state, &stream).await?;
     let since = config.since()?;
     let dead_letter = config.state.dir.join("dead-letter.ndjson");
     let worker = Worker::connect(config, !dry_run).await?;
@@ -136,7 +137,7 @@ pub async fn run_export_with(
     if let Some(checkpoint) = pass.checkpoint.end() {
         summary.checkpoint = Some(rfc3339(checkpoint));
         if !dry_run {
-            save_checkpoint(&store, &stream, checkpoint)?;
+            save_checkpoint(&store, &stream, checkpoint).await?;
         }
     }
     let stats = worker.client.stats();

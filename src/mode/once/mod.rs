@@ -44,7 +44,7 @@ use crate::pull::{
 use crate::run::apply::{ApplyError, Outcome, apply_report, reference};
 use crate::run::dead_letter::{self, DeadLetter, DeadLetterFile};
 use crate::run::{Ending, Failure, RunError, Tally, Worker, drive, settle};
-use crate::state::{StateError, StateStore, stream_key};
+use crate::state::{Checkpoints, StateError, stream_key};
 pub use checkpoint::Checkpoint;
 
 /// What a pass is asked to do.
@@ -60,6 +60,8 @@ pub struct OnceOptions {
     /// Read the reports from a Bulk Data `$export` (see [`export`]), falling
     /// back to the search pass where the server does not export.
     pub from_export: bool,
+    /// `postgres://…`: overrides `[state] url`.
+    pub state_url: Option<String>,
 }
 
 /// How long a server may take to prepare an export before the pass gives up
@@ -136,7 +138,7 @@ impl std::fmt::Display for PassSummary {
 /// Runs one pass as configured by `options`, ending early when `stop` is
 /// cancelled.
 pub async fn run(options: &OnceOptions, stop: CancellationToken) -> Result<PassSummary, RunError> {
-    let config = Config::load(&options.config)?;
+    let config = Config::load(&options.config)?.with_state_url(options.state_url.as_deref())?;
     let mut sink: Box<dyn std::io::Write + Send> = match &options.transactions_out {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).map_err(|source| RunError::Output {
@@ -180,23 +182,16 @@ pub async fn run_with(
     stop: &CancellationToken,
 ) -> Result<PassSummary, RunError> {
     let started = Instant::now();
-    let store = StateStore::open(&config.state.dir)?;
     let stream = stream_key(&config.fhir.url, &config.filters());
-    let saved = store
-        .load()?
-        .streams
-        .get(&stream)
-        .and_then(|s| s.checkpoint.clone());
+    let store = Checkpoints::open(&config.state, &stream).await?;
+    let saved = store.load(&stream).await?;
     let overlap = time::Duration::seconds(config.pull.overlap_secs as i64);
     let since = match &saved {
         Some(checkpoint) => Some(
             OffsetDateTime::parse(checkpoint, &time::format_description::well_known::Rfc3339)
-                .map_err(|e| StateError::Io {
-                    path: store.path(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("checkpoint {checkpoint:?}: {e}"),
-                    ),
+                .map_err(|_| StateError::Checkpoint {
+                    place: store.place(),
+                    value: checkpoint.clone(),
                 })?
                 - overlap,
         ),
@@ -270,7 +265,7 @@ pub async fn run_with(
         }
         // Checkpoint after every window that leaves nothing failed behind it.
         if !dry_run && pass.checkpoint.part_may_be_saved() && !pending.is_empty() {
-            save_checkpoint(&store, &stream, part.until)?;
+            save_checkpoint(&store, &stream, part.until).await?;
         }
     }
 
@@ -279,7 +274,7 @@ pub async fn run_with(
     if let Some(checkpoint) = pass.checkpoint.end() {
         summary.checkpoint = Some(rfc3339(checkpoint));
         if !dry_run {
-            save_checkpoint(&store, &stream, checkpoint)?;
+            save_checkpoint(&store, &stream, checkpoint).await?;
         }
     } else {
         summary.checkpoint = saved;
@@ -291,16 +286,13 @@ pub async fn run_with(
     Ok(summary)
 }
 
-fn save_checkpoint(
-    store: &StateStore,
+async fn save_checkpoint(
+    store: &Checkpoints,
     stream: &str,
     checkpoint: OffsetDateTime,
 ) -> Result<(), RunError> {
     let saved_at = rfc3339(OffsetDateTime::now_utc());
-    store.update_stream(stream, |s| {
-        s.checkpoint = Some(rfc3339(checkpoint));
-        s.saved_at = Some(saved_at);
-    })?;
+    store.save(stream, &rfc3339(checkpoint), &saved_at).await?;
     Ok(())
 }
 

@@ -61,7 +61,9 @@ use crate::fhir::{FhirClient, FhirError, RetryPolicy};
 use crate::metrics::Metrics;
 use crate::run::dead_letter::DeadLetterFile;
 use crate::run::{RunError, Worker};
-use crate::state::queue::Journal;
+use crate::state::pg::{PgQueue, PgState};
+use crate::state::queue::{Journal, QueueStore};
+use crate::state::stream_key;
 
 mod background;
 mod enrich;
@@ -202,17 +204,31 @@ pub async fn serve(
     check_access(listener.local_addr().map_err(ServeError::Serve)?, &options)?;
     // The queue outlives a crash: what a previous process accepted and did
     // not finish is handed to the worker first. Locked before connecting,
-    // so a second serve on the same state directory fails at once.
-    let store = Journal::open(&config.state.dir).map_err(ServeError::State)?;
+    // so a second serve on the same state directory (or PostgreSQL queue)
+    // fails at once.
+    let store: Box<dyn QueueStore> = match &config.state.url {
+        None => {
+            let journal = Journal::open(&config.state.dir).map_err(ServeError::State)?;
+            tracing::info!(journal = %journal.path().display(), "serve queue opened");
+            Box::new(journal)
+        }
+        Some(url) => {
+            let state = PgState::connect(url, 2).await.map_err(ServeError::State)?;
+            let name = format!("serve:{}", stream_key(&config.fhir.url, &config.filters()));
+            let queue = PgQueue::open(state, &name, tokio::runtime::Handle::current())
+                .await
+                .map_err(ServeError::State)?;
+            tracing::info!(queue = %name, "serve queue opened in PostgreSQL");
+            Box::new(queue)
+        }
+    };
     let mut worker = Worker::connect(config, true).await?;
     worker.client = worker.client.clone().with_metrics(metrics.clone());
     let probe_client = probe_client(&worker.config)?;
     let worker = Arc::new(worker);
 
-    tracing::info!(journal = %store.path().display(), "serve queue opened");
     let (queue, committer, entries) =
-        queue::open(Box::new(store), options.queue_capacity, metrics.clone())
-            .map_err(ServeError::Serve)?;
+        queue::open(store, options.queue_capacity, metrics.clone()).map_err(ServeError::Serve)?;
     let state = AppState {
         worker: worker.clone(),
         metrics: metrics.clone(),
