@@ -520,8 +520,9 @@ const NODE_GROUP_HEADS: [&str; 4] = ["lymphadenopathy", "adenopathy", "nodes", "
 /// lymphadenopathy, with nodes measuring up to 2.2 cm", "mediastinal
 /// lymphadenopathy, the subcarinal node measuring 1.8 cm". The member is the
 /// group's largest or index instance, not another finding: its size is the
-/// group's, and it is dropped. A member is the same concept as the group, or
-/// a node of an adenopathy, set off by a comma and "the" or "with".
+/// group's, and it is dropped. A member is the same concept or head noun as
+/// the group, or a node of an adenopathy, set off by a comma and "the" or
+/// "with".
 fn fold_group_members(
     text: &str,
     out: &mut Vec<Finding<'_>>,
@@ -543,7 +544,12 @@ fn fold_group_members(
             && !after_comma.contains([',', ';', '.', '(', ')'])
             && word_count(after_comma.as_bytes()) <= MAX_GAP_WORDS;
         let lower = |term: &str| crate::words::last_word(term).to_ascii_lowercase();
+        let singular = |term: &str| {
+            let head = lower(term);
+            head.strip_suffix('s').map_or(head.clone(), str::to_owned)
+        };
         let is_member = concepts[j] == concepts[j - 1]
+            || singular(member.term) == singular(group.term)
             || (NODE_HEADS.contains(&lower(member.term).as_str())
                 && NODE_GROUP_HEADS.contains(&lower(group.term).as_str()));
         if set_off && is_member && group.assertion == member.assertion {

@@ -1160,17 +1160,17 @@ mod tests {
                 "A 1.9 cm observation with arterial phase hyperenhancement.",
                 &[("hyperenhancement", None)],
             ),
-            // A lesion the measured one is equated with has its size; a
-            // suspected lesion or a process does not.
+            // What the measured thing is asserted to be has its size; a
+            // suspected reading of it does not.
             (
                 "A 2.2 cm mass in the tongue base, suspicious for carcinoma.",
                 &[("mass", Some(22.0)), ("carcinoma", None)],
             ),
             (
-                "A 2.4 cm hemorrhage in the putamen, consistent with hemorrhagic transformation.",
+                "A 2.5 x 0.9 cm crescentic collection, consistent with a subchorionic hemorrhage.",
                 &[
-                    ("hemorrhage", Some(24.0)),
-                    ("hemorrhagic transformation", None),
+                    ("crescentic collection", Some(25.0)),
+                    ("subchorionic hemorrhage", Some(25.0)),
                 ],
             ),
             (
