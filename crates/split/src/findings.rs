@@ -341,7 +341,12 @@ pub(crate) fn sentence_findings<'a>(
             certainty: judgement.certainty,
             hedge: judgement.hedge,
             temporality: judgement.temporality,
-            change: judgement.change,
+            // A denied finding did not change: "no new calcifications",
+            // "without washout ... is unchanged"; only "resolved" is a change
+            // of something now absent.
+            change: judgement
+                .change
+                .filter(|&c| judgement.assertion != Assertion::Absent || c == Change::Resolved),
             laterality: if names_a_cardiac_chamber(&text[term_start..mention.end]) {
                 None
             } else {
@@ -433,7 +438,7 @@ fn subject_takes_clause_change(text: &str, cues: &[CueHit], findings: &mut [Find
                 .any(|w| CHANGE_VERBS.contains(&w.as_str())));
     let one_clause = !text[findings[0].term_start..hit.start].contains(';')
         && !text[findings[0].term_start..hit.start].contains(", and ");
-    if !predicate || !one_clause || findings.iter().any(|f| f.assertion == Assertion::Absent) {
+    if !predicate || !one_clause {
         return;
     }
     let mut subject_end = findings.len() - 1;
@@ -447,13 +452,15 @@ fn subject_takes_clause_change(text: &str, cues: &[CueHit], findings: &mut [Find
         }
     }
     for finding in &mut findings[..subject_end] {
-        finding.change = finding.change.or(Some(change));
+        if finding.assertion != Assertion::Absent {
+            finding.change = finding.change.or(Some(change));
+        }
     }
 }
 
 /// Words right before a size that make it the size on a prior study
 /// ("previously 5 mm", "from 1.5 cm", "was 9 mm", "previously measuring
-/// 5 mm"). Unlike the priors [`measured_finding`] gives to no one, a size
+/// 5 mm"), or after it ("1.5 cm on the prior study"). Unlike the priors [`measured_finding`] gives to no one, a size
 /// "compared with" or "versus" may be the other side's, so it is no prior
 /// size to compare with.
 fn is_prior_size(text: &str, sentence_start: usize, measurement: &Measurement<'_>) -> bool {
@@ -463,7 +470,16 @@ fn is_prior_size(text: &str, sentence_start: usize, measurement: &Measurement<'_
         .map(str::to_ascii_lowercase);
     let last = before.next().unwrap_or_default();
     let prior_word = |w: &str| ["previously", "formerly", "prior", "was", "from"].contains(&w);
-    prior_word(&last)
+    let after = text[measurement.end..].trim_start().as_bytes();
+    let on_a_prior = ["on the prior", "on prior", "on the previous", "on previous"]
+        .iter()
+        .any(|p| {
+            after
+                .get(..p.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(p.as_bytes()))
+        });
+    on_a_prior
+        || prior_word(&last)
         || (["measuring", "measured", "measure"].contains(&last.as_str())
             && before.next().is_some_and(|w| prior_word(&w)))
 }

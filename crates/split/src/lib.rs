@@ -1158,7 +1158,7 @@ mod tests {
             ),
             (
                 "A 1.9 cm observation with arterial phase hyperenhancement.",
-                &[("hyperenhancement", None)],
+                &[("observation", Some(19.0)), ("hyperenhancement", None)],
             ),
             // What the measured thing is asserted to be has its size; a
             // suspected reading of it does not.
@@ -1224,6 +1224,23 @@ mod tests {
                 ("cyst", Some(Change::Stable)),
                 ("thin septation", Some(Change::Stable))
             ]
+        );
+        // A denied finding takes no change; the subject still does.
+        assert_eq!(
+            changes("A 9 mm enhancing observation without washout is unchanged."),
+            [
+                ("enhancing observation", Some(Change::Stable)),
+                ("washout", None)
+            ]
+        );
+        // A size now and one on a prior study give the change.
+        assert_eq!(
+            changes("A 2.4 cm observation, measuring 1.5 cm on the prior study."),
+            [("observation", Some(Change::Increased))]
+        );
+        assert_eq!(
+            changes("The largest nodule measures 12 mm, previously 18 mm."),
+            [("largest nodule", Some(Change::Decreased))]
         );
         // A relative clause is the last finding's own.
         assert_eq!(
