@@ -350,7 +350,10 @@ pub(crate) fn sentence_findings<'a>(
             laterality: if names_a_cardiac_chamber(&text[term_start..mention.end]) {
                 None
             } else {
-                own_side.or(judgement.laterality)
+                own_side.or(judgement.laterality).map(|side| {
+                    let next = mentions.get(index + 1).map_or(end, |m| m.start);
+                    both_sides_in_place(text, cues, mention.focus_end, next).unwrap_or(side)
+                })
             },
             body_site,
             measurements: Vec::new(),
@@ -576,6 +579,44 @@ fn fold_group_members(
             j += 1;
         }
     }
+}
+
+/// A finding placed in sites of both sides is bilateral: "perfusion defects
+/// in the right upper lobe, right lower lobe and left lower lobe". Reads the
+/// sides after the finding up to the next finding (`to`) or a sentence
+/// mark; a side that opens the next finding's phrase ("..., left lower lobe
+/// atelectasis") is that finding's.
+fn both_sides_in_place(
+    text: &str,
+    cues: &[CueHit],
+    from: usize,
+    to: usize,
+) -> Option<crate::Laterality> {
+    use crate::Laterality::{Bilateral, Left, Right};
+    let bytes = text.as_bytes();
+    let stop = bytes[from..to]
+        .iter()
+        .position(|&b| matches!(b, b';' | b'.' | b':' | b'('))
+        .map_or(to, |i| from + i);
+    let (mut left, mut right) = (false, false);
+    let sides = cues
+        .iter()
+        .filter(|hit| hit.start >= from && hit.end <= stop && !hit.cue.direction)
+        .filter(|hit| {
+            stop < to || {
+                let between = &bytes[hit.end..to];
+                between.contains(&b',') || word_count(between) > 3
+            }
+        })
+        .filter_map(|hit| hit.cue.side);
+    for side in sides {
+        match side {
+            Left => left = true,
+            Right => right = true,
+            Bilateral => (left, right) = (true, true),
+        }
+    }
+    (left && right).then_some(Bilateral)
 }
 
 /// Cardiac chambers are named with a side ("right heart strain", "left
