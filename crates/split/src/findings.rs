@@ -552,6 +552,11 @@ fn fold_group_members(
     while j < out.len() {
         let (group, member) = (&out[j - 1], &out[j]);
         let gap = text[group.term_end..member.term_start].trim_start();
+        // Most neighbours are not set off by a comma: no work for them.
+        if !gap.starts_with(',') {
+            j += 1;
+            continue;
+        }
         let after_comma = gap.strip_prefix(',').map(str::trim_start).unwrap_or("");
         let opener = after_comma
             .split(|c: char| !c.is_ascii_alphabetic())
