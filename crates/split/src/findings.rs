@@ -341,11 +341,19 @@ pub(crate) fn sentence_findings<'a>(
             certainty: judgement.certainty,
             hedge: judgement.hedge,
             temporality: judgement.temporality,
-            change: judgement.change,
+            // A denied finding did not change: "no new calcifications",
+            // "without washout ... is unchanged"; only "resolved" is a change
+            // of something now absent.
+            change: judgement
+                .change
+                .filter(|&c| judgement.assertion != Assertion::Absent || c == Change::Resolved),
             laterality: if names_a_cardiac_chamber(&text[term_start..mention.end]) {
                 None
             } else {
-                own_side.or(judgement.laterality)
+                own_side.or(judgement.laterality).map(|side| {
+                    let next = mentions.get(index + 1).map_or(end, |m| m.start);
+                    both_sides_in_place(text, cues, mention.focus_end, next).unwrap_or(side)
+                })
             },
             body_site,
             measurements: Vec::new(),
@@ -433,7 +441,7 @@ fn subject_takes_clause_change(text: &str, cues: &[CueHit], findings: &mut [Find
                 .any(|w| CHANGE_VERBS.contains(&w.as_str())));
     let one_clause = !text[findings[0].term_start..hit.start].contains(';')
         && !text[findings[0].term_start..hit.start].contains(", and ");
-    if !predicate || !one_clause || findings.iter().any(|f| f.assertion == Assertion::Absent) {
+    if !predicate || !one_clause {
         return;
     }
     let mut subject_end = findings.len() - 1;
@@ -447,13 +455,15 @@ fn subject_takes_clause_change(text: &str, cues: &[CueHit], findings: &mut [Find
         }
     }
     for finding in &mut findings[..subject_end] {
-        finding.change = finding.change.or(Some(change));
+        if finding.assertion != Assertion::Absent {
+            finding.change = finding.change.or(Some(change));
+        }
     }
 }
 
 /// Words right before a size that make it the size on a prior study
 /// ("previously 5 mm", "from 1.5 cm", "was 9 mm", "previously measuring
-/// 5 mm"). Unlike the priors [`measured_finding`] gives to no one, a size
+/// 5 mm"), or after it ("1.5 cm on the prior study"). Unlike the priors [`measured_finding`] gives to no one, a size
 /// "compared with" or "versus" may be the other side's, so it is no prior
 /// size to compare with.
 fn is_prior_size(text: &str, sentence_start: usize, measurement: &Measurement<'_>) -> bool {
@@ -463,7 +473,16 @@ fn is_prior_size(text: &str, sentence_start: usize, measurement: &Measurement<'_
         .map(str::to_ascii_lowercase);
     let last = before.next().unwrap_or_default();
     let prior_word = |w: &str| ["previously", "formerly", "prior", "was", "from"].contains(&w);
-    prior_word(&last)
+    let after = text[measurement.end..].trim_start().as_bytes();
+    let on_a_prior = ["on the prior", "on prior", "on the previous", "on previous"]
+        .iter()
+        .any(|p| {
+            after
+                .get(..p.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(p.as_bytes()))
+        });
+    on_a_prior
+        || prior_word(&last)
         || (["measuring", "measured", "measure"].contains(&last.as_str())
             && before.next().is_some_and(|w| prior_word(&w)))
 }
@@ -520,8 +539,9 @@ const NODE_GROUP_HEADS: [&str; 4] = ["lymphadenopathy", "adenopathy", "nodes", "
 /// lymphadenopathy, with nodes measuring up to 2.2 cm", "mediastinal
 /// lymphadenopathy, the subcarinal node measuring 1.8 cm". The member is the
 /// group's largest or index instance, not another finding: its size is the
-/// group's, and it is dropped. A member is the same concept as the group, or
-/// a node of an adenopathy, set off by a comma and "the" or "with".
+/// group's, and it is dropped. A member is the same concept or head noun as
+/// the group, or a node of an adenopathy, set off by a comma and "the" or
+/// "with".
 fn fold_group_members(
     text: &str,
     out: &mut Vec<Finding<'_>>,
@@ -532,6 +552,11 @@ fn fold_group_members(
     while j < out.len() {
         let (group, member) = (&out[j - 1], &out[j]);
         let gap = text[group.term_end..member.term_start].trim_start();
+        // Most neighbours are not set off by a comma: no work for them.
+        if !gap.starts_with(',') {
+            j += 1;
+            continue;
+        }
         let after_comma = gap.strip_prefix(',').map(str::trim_start).unwrap_or("");
         let opener = after_comma
             .split(|c: char| !c.is_ascii_alphabetic())
@@ -543,7 +568,12 @@ fn fold_group_members(
             && !after_comma.contains([',', ';', '.', '(', ')'])
             && word_count(after_comma.as_bytes()) <= MAX_GAP_WORDS;
         let lower = |term: &str| crate::words::last_word(term).to_ascii_lowercase();
+        let singular = |term: &str| {
+            let head = lower(term);
+            head.strip_suffix('s').map_or(head.clone(), str::to_owned)
+        };
         let is_member = concepts[j] == concepts[j - 1]
+            || singular(member.term) == singular(group.term)
             || (NODE_HEADS.contains(&lower(member.term).as_str())
                 && NODE_GROUP_HEADS.contains(&lower(group.term).as_str()));
         if set_off && is_member && group.assertion == member.assertion {
@@ -554,6 +584,44 @@ fn fold_group_members(
             j += 1;
         }
     }
+}
+
+/// A finding placed in sites of both sides is bilateral: "perfusion defects
+/// in the right upper lobe, right lower lobe and left lower lobe". Reads the
+/// sides after the finding up to the next finding (`to`) or a sentence
+/// mark; a side that opens the next finding's phrase ("..., left lower lobe
+/// atelectasis") is that finding's.
+fn both_sides_in_place(
+    text: &str,
+    cues: &[CueHit],
+    from: usize,
+    to: usize,
+) -> Option<crate::Laterality> {
+    use crate::Laterality::{Bilateral, Left, Right};
+    let bytes = text.as_bytes();
+    let stop = bytes[from..to]
+        .iter()
+        .position(|&b| matches!(b, b';' | b'.' | b':' | b'('))
+        .map_or(to, |i| from + i);
+    let (mut left, mut right) = (false, false);
+    let sides = cues
+        .iter()
+        .filter(|hit| hit.start >= from && hit.end <= stop && !hit.cue.direction)
+        .filter(|hit| {
+            stop < to || {
+                let between = &bytes[hit.end..to];
+                between.contains(&b',') || word_count(between) > 3
+            }
+        })
+        .filter_map(|hit| hit.cue.side);
+    for side in sides {
+        match side {
+            Left => left = true,
+            Right => right = true,
+            Bilateral => (left, right) = (true, true),
+        }
+    }
+    (left && right).then_some(Bilateral)
 }
 
 /// Cardiac chambers are named with a side ("right heart strain", "left

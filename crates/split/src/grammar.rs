@@ -375,14 +375,11 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
             }
         }
         // The diagnosis offered for a measured observation has its size
-        // when the report equates it with the measured lesion ("a 1.1 cm
-        // anechoic lesion, consistent with a simple cyst"). A hedged one is
-        // only a reading of the lesion, whose size is stated for the lesion
-        // ("a 2.8 cm mass, suspicious for carcinoma"), and a process is not
-        // the thing measured ("a 2.4 cm hemorrhage, consistent with
-        // hemorrhagic transformation").
-        let stated_for =
-            findings[j].assertion == Assertion::Present && names_a_lesion(findings[j].term);
+        // when the report asserts it is what was measured ("a 1.1 cm
+        // anechoic lesion, consistent with a simple cyst"); a hedged one is
+        // only a reading of the measured lesion, whose size is stated for
+        // the lesion ("a 2.8 cm mass, suspicious for carcinoma").
+        let stated_for = findings[j].assertion == Assertion::Present;
         if stated_for && findings[j].measurements.is_empty() {
             // Failing a measured list, the measured observation the clause
             // is about: "a 2.5 cm diverticulum arises above a prominent

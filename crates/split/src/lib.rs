@@ -1198,19 +1198,19 @@ mod tests {
             ),
             (
                 "A 1.9 cm observation with arterial phase hyperenhancement.",
-                &[("hyperenhancement", None)],
+                &[("observation", Some(19.0)), ("hyperenhancement", None)],
             ),
-            // A lesion the measured one is equated with has its size; a
-            // suspected lesion or a process does not.
+            // What the measured thing is asserted to be has its size; a
+            // suspected reading of it does not.
             (
                 "A 2.2 cm mass in the tongue base, suspicious for carcinoma.",
                 &[("mass", Some(22.0)), ("carcinoma", None)],
             ),
             (
-                "A 2.4 cm hemorrhage in the putamen, consistent with hemorrhagic transformation.",
+                "A 2.5 x 0.9 cm crescentic collection, consistent with a subchorionic hemorrhage.",
                 &[
-                    ("hemorrhage", Some(24.0)),
-                    ("hemorrhagic transformation", None),
+                    ("crescentic collection", Some(25.0)),
+                    ("subchorionic hemorrhage", Some(25.0)),
                 ],
             ),
             (
@@ -1264,6 +1264,23 @@ mod tests {
                 ("cyst", Some(Change::Stable)),
                 ("thin septation", Some(Change::Stable))
             ]
+        );
+        // A denied finding takes no change; the subject still does.
+        assert_eq!(
+            changes("A 9 mm enhancing observation without washout is unchanged."),
+            [
+                ("enhancing observation", Some(Change::Stable)),
+                ("washout", None)
+            ]
+        );
+        // A size now and one on a prior study give the change.
+        assert_eq!(
+            changes("A 2.4 cm observation, measuring 1.5 cm on the prior study."),
+            [("observation", Some(Change::Increased))]
+        );
+        assert_eq!(
+            changes("The largest nodule measures 12 mm, previously 18 mm."),
+            [("largest nodule", Some(Change::Decreased))]
         );
         // A relative clause is the last finding's own.
         assert_eq!(

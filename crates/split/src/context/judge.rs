@@ -78,9 +78,16 @@ pub(crate) fn judge(
             // in "joint effusion with lipohemarthrosis suspected" the
             // effusion is seen.
             let past_with = negation_ended(focus_end, hit.start);
+            // A cue after another finding that has its own verb is that
+            // finding's clause: in "the mass has decreased ..., and its
+            // uptake has resolved" the mass is there.
+            let past_own_clause = others
+                .iter()
+                .any(|&(s, e)| s >= focus_end && e <= hit.start && has_verb(&bytes[focus_end..s]));
             (!modifies_next
                 && !past_its_alternative
                 && !past_with
+                && !past_own_clause
                 && !terminated(focus_end, hit.start))
             .then_some(hit.start - focus_end)
         } else {
@@ -157,6 +164,19 @@ pub(crate) fn judge(
         certainty: grade.map(|(certainty, _)| certainty),
         hedge: grade.map(|(_, kind)| kind),
     }
+}
+
+/// Finite verbs that give a finding its own clause ("the mass has
+/// decreased", "the nodule is stable").
+const FINITE_VERBS: [&str; 7] = ["is", "are", "was", "were", "has", "have", "had"];
+
+/// Whether `between` holds a finite verb of [`FINITE_VERBS`].
+fn has_verb(between: &[u8]) -> bool {
+    between.split(|b| !b.is_ascii_alphabetic()).any(|w| {
+        FINITE_VERBS
+            .iter()
+            .any(|v| w.eq_ignore_ascii_case(v.as_bytes()))
+    })
 }
 
 /// The value of the nearest cue in the mention's own clause that carries one:
@@ -410,6 +430,31 @@ pub(crate) mod tests {
         assert_eq!(
             judge_term("Rule out pneumothorax.", "pneumothorax").assertion,
             Assertion::Possible
+        );
+    }
+
+    #[test]
+    fn a_trailing_negation_is_the_clause_of_its_own_finding() {
+        fn judged(text: &str) -> Vec<(&str, Assertion)> {
+            crate::extract(text, crate::shared_lexicon())
+                .findings
+                .iter()
+                .map(|f| (f.term, f.assertion))
+                .collect()
+        }
+        assert_eq!(
+            judged("The mass has decreased in size, and its FDG uptake has resolved."),
+            [
+                ("mass", Assertion::Present),
+                ("FDG uptake", Assertion::Absent)
+            ]
+        );
+        assert_eq!(
+            judged("The effusion and pneumothorax have resolved."),
+            [
+                ("effusion", Assertion::Absent),
+                ("pneumothorax", Assertion::Absent)
+            ]
         );
     }
 

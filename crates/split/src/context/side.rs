@@ -123,13 +123,67 @@ pub(super) fn inherited_side(
             .find_map(|hit| hit.cue.side.map(|side| (hit, side)))
             .filter(|(hit, _)| {
                 !ends_scope(bytes, cues, focus_end, hit.start)
-                    && !cues
-                        .iter()
-                        .any(|c| c.cue.ends_negation && c.start >= focus_end && c.end <= hit.start)
+                    && ((in_a_place(bytes, hit) && !compares(&bytes[focus_end..hit.start]))
+                        || !cues.iter().any(|c| {
+                            c.cue.ends_negation && c.start >= focus_end && c.end <= hit.start
+                        }))
             })
             .map(|(_, side)| side)
     };
     before.or_else(after)
+}
+
+/// Whether a stretch compares with something else ("compared with the
+/// left", "than on the right"): a side after it is the other thing's.
+fn compares(between: &[u8]) -> bool {
+    between.split(|b| !b.is_ascii_alphabetic()).any(|w| {
+        [
+            "compared",
+            "comparison",
+            "than",
+            "versus",
+            "vs",
+            "relative",
+            "contralateral",
+        ]
+        .iter()
+        .any(|c| w.eq_ignore_ascii_case(c.as_bytes()))
+    })
+}
+
+/// Words that open the place a side names ("in the left breast", "of the
+/// left lateral ventricle", "involving the left insula").
+const PLACE_WORDS: [&str; 9] = [
+    "the",
+    "in",
+    "of",
+    "at",
+    "within",
+    "along",
+    "involving",
+    "into",
+    "both",
+];
+
+/// Whether a side cue names the place where the whole clause lies, so a
+/// "with" phrase before it does not stop it ("mass with calcifications in
+/// the left breast", "mass effect with effacement of the left lateral
+/// ventricle"). A side opening a finding ("with bilateral effusions") is
+/// that finding's ([`opens_another`]).
+fn in_a_place(bytes: &[u8], hit: &CueHit) -> bool {
+    let before = &bytes[..hit.start];
+    let word_end = before
+        .iter()
+        .rposition(|b| b.is_ascii_alphabetic())
+        .map_or(0, |i| i + 1);
+    let word_start = before[..word_end]
+        .iter()
+        .rposition(|b| !b.is_ascii_alphabetic())
+        .map_or(0, |i| i + 1);
+    let previous = &before[word_start..word_end];
+    PLACE_WORDS
+        .iter()
+        .any(|w| previous.eq_ignore_ascii_case(w.as_bytes()))
 }
 
 /// Words that may stand between a side and the head of the noun phrase it
@@ -239,6 +293,28 @@ mod tests {
         assert_eq!(
             first_side("Opacity and atelectasis at the left base."),
             Some(Laterality::Left)
+        );
+        // A place after a "with" phrase is the head's too; a side opening
+        // the phrase's finding is not.
+        assert_eq!(
+            first_side("Mass with associated calcifications in the left breast."),
+            Some(Laterality::Left)
+        );
+        assert_eq!(first_side("Heart failure with bilateral effusions."), None);
+        assert_eq!(
+            first_side("Joint effusion with capsular distension, compared with 3 mm on the left."),
+            None
+        );
+        // Sites of both sides make a finding bilateral.
+        assert_eq!(
+            first_side(
+                "Segmental perfusion defects in the right upper lobe, right lower lobe and left lower lobe."
+            ),
+            Some(Laterality::Bilateral)
+        );
+        assert_eq!(
+            first_side("Right pleural effusion, left lower lobe atelectasis."),
+            Some(Laterality::Right)
         );
         assert_eq!(
             l("Right lower lobe pneumonia; left effusion.", "pneumonia"),
