@@ -139,6 +139,10 @@ pub struct StateConfig {
     /// "PostgreSQL state"). Absent: the state directory alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// A file holding the `url` (trailing newline removed), so its password
+    /// can live in a mounted secret instead of the configuration file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_file: Option<PathBuf>,
 }
 
 impl Default for StateConfig {
@@ -146,6 +150,7 @@ impl Default for StateConfig {
         StateConfig {
             dir: defaults::state_dir(),
             url: None,
+            url_file: None,
         }
     }
 }
@@ -301,8 +306,38 @@ impl Config {
             other => other,
         })?;
         config.apply_env(&env)?;
+        config.read_state_url_file()?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Reads `[state] url_file` into `state.url`. Both keys set is an error:
+    /// which one wins would be a guess.
+    fn read_state_url_file(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = &self.state.url_file else {
+            return Ok(());
+        };
+        if self.state.url.is_some() {
+            return Err(invalid(
+                "state.url_file",
+                "set either state.url (or REPORTSPLIT_STATE_URL) or state.url_file, not both",
+            ));
+        }
+        let content = std::fs::read_to_string(path).map_err(|e| {
+            invalid(
+                "state.url_file",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        let url = content.trim_end_matches(['\r', '\n']);
+        if url.is_empty() {
+            return Err(invalid(
+                "state.url_file",
+                format!("{} is empty", path.display()),
+            ));
+        }
+        self.state.url = Some(url.to_owned());
+        Ok(())
     }
 
     /// Parses TOML (no environment, no validation).
@@ -659,6 +694,37 @@ mod tests {
         assert_eq!(flag.state.url.as_deref(), Some("postgresql://db/rs"));
         let error = config.with_state_url(Some("mysql://db/rs")).unwrap_err();
         assert!(error.to_string().starts_with("state.url:"), "{error}");
+    }
+
+    #[test]
+    fn a_state_url_file_is_read_once_and_never_beside_state_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("state-url");
+        std::fs::write(&secret, "postgres://rs:hunter2@db/reportsplit\n").unwrap();
+        let site = dir.path().join("site.toml");
+        let write_site = |state: &str| {
+            std::fs::write(&site, format!("{MINIMAL}\n[state]\n{state}\n")).unwrap();
+        };
+        write_site(&format!("url_file = {:?}", secret.display().to_string()));
+        let config = Config::load(&site).unwrap();
+        assert_eq!(
+            config.state.url.as_deref(),
+            Some("postgres://rs:hunter2@db/reportsplit")
+        );
+        let printed = toml::to_string_pretty(&config.redacted()).unwrap();
+        assert!(!printed.contains("hunter2"), "{printed}");
+
+        write_site(&format!(
+            "url = \"postgres://db/rs\"\nurl_file = {:?}",
+            secret.display().to_string()
+        ));
+        let both = Config::load(&site).unwrap_err().to_string();
+        assert!(both.starts_with("state.url_file:"), "{both}");
+
+        std::fs::write(&secret, "\n").unwrap();
+        write_site(&format!("url_file = {:?}", secret.display().to_string()));
+        let empty = Config::load(&site).unwrap_err().to_string();
+        assert!(empty.contains("is empty") && !empty.contains("hunter2"), "{empty}");
     }
 
     #[test]
