@@ -74,9 +74,9 @@ pub struct ExtractArgs {
     /// current text yields an empty transaction; one without text an OperationOutcome.
     #[arg(long)]
     pub fhir: bool,
-    /// Read the code tables from this directory instead of the built-in ones
-    /// (findings.tsv, body_sites.tsv, critical.tsv, sections.tsv; a missing file keeps
-    /// the built-in table).
+    /// Apply a site's overlays of the code tables from this directory (findings.tsv,
+    /// body_sites.tsv, descriptors.tsv, assessments.tsv, critical.tsv, sections.tsv): each
+    /// file adds, replaces or removes (`-`) rows of the built-in table (mappings/README.md).
     #[arg(long, value_name = "DIR", env = "REPORTSPLIT_MAPPINGS")]
     pub mappings: Option<PathBuf>,
     /// Threads extracting NDJSON (0: one per CPU). Output order is input order

@@ -511,14 +511,20 @@ pub fn map_extraction(
                 "finding {index} suggests finding {bad}, which does not exist"
             )));
         }
-        let critical = extraction.critical.iter().any(|c| c.finding == index);
+        let mark = if extraction.critical.iter().any(|c| c.finding == index) {
+            Mark::Critical
+        } else if extraction.actionable.iter().any(|c| c.finding == index) {
+            Mark::Actionable
+        } else {
+            Mark::None
+        };
         let suggested_by: Vec<&Finding<'_>> = findings
             .iter()
             .enumerate()
             .filter(|&(j, f)| j != index && f.suggests.contains(&index))
             .map(|(_, f)| f)
             .collect();
-        specs.push(finding_spec(&derivation, finding, critical, &suggested_by));
+        specs.push(finding_spec(&derivation, finding, mark, &suggested_by));
     }
     let urls: Vec<Option<String>> = specs
         .iter()
@@ -777,6 +783,15 @@ fn concept_text<'a>(code: Option<&'a reportsplit_split::Code>, text: &str) -> Op
     (!concept.codings.is_empty() || concept.text.is_some()).then_some(concept)
 }
 
+/// How a finding must reach the referrer: a critical result (ACR category 1
+/// or 2), an actionable, non-urgent one (category 3), or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Critical,
+    Actionable,
+    None,
+}
+
 /// The Observation of one finding, without its `derivedFrom` (filled in by
 /// the caller once every finding's identifier is known). `None` when the
 /// finding has neither a concept nor words: nothing a consumer could use.
@@ -786,7 +801,7 @@ fn concept_text<'a>(code: Option<&'a reportsplit_split::Code>, text: &str) -> Op
 fn finding_spec<'a>(
     d: &Derivation<'a>,
     finding: &Finding<'a>,
-    critical: bool,
+    mark: Mark,
     suggested_by: &[&Finding<'a>],
 ) -> Option<ObservationSpec<'a>> {
     let code = concept_text(finding.code, finding.term)?;
@@ -852,7 +867,7 @@ fn finding_spec<'a>(
     });
     let code_of =
         |c: Option<&reportsplit_split::Code>| c.map(|c| [c.system.clone(), c.code.clone()]);
-    let content = serde_json::json!({
+    let mut content = serde_json::json!({
         "span": [finding.start, finding.end, finding.term_start, finding.term_end],
         "section": finding.section,
         "item": finding.item,
@@ -878,8 +893,13 @@ fn finding_spec<'a>(
             .iter()
             .map(|f| [f.term_start, f.term_end])
             .collect::<Vec<_>>(),
-        "critical": critical,
+        "critical": mark == Mark::Critical,
     });
+    // Only an actionable finding's identity names it, so the identifiers of
+    // every other finding stay those earlier releases wrote.
+    if mark == Mark::Actionable {
+        content["actionable"] = serde_json::Value::Bool(true);
+    }
     let first_site = finding.body_site.first();
     Some(ObservationSpec {
         identifier: d.identifier("finding", &content.to_string()),
@@ -892,10 +912,10 @@ fn finding_spec<'a>(
         ))),
         body_site: first_site.and_then(|site| concept_text(site.code, site.text)),
         body_site_evidence: first_site.map(|site| d.evidence(site.start, site.end)),
-        interpretation: if critical {
-            vec![codes.get(Key::InterpretationCritical)]
-        } else {
-            Vec::new()
+        interpretation: match mark {
+            Mark::Critical => vec![codes.get(Key::InterpretationCritical)],
+            Mark::Actionable => vec![codes.get(Key::InterpretationActionable)],
+            Mark::None => Vec::new(),
         },
         components,
         has_member: Vec::new(),
@@ -1291,7 +1311,9 @@ mod tests {
             findings: vec![],
             recommendations: vec![],
             critical: vec![],
+            actionable: vec![],
             discrepancies: vec![],
+            notifications: vec![],
             assessments: vec![],
         }
     }
