@@ -1,6 +1,7 @@
 //! Code tables from mappings/: parsed and validated once, then shared by
-//! every extraction. The built-in tables are compiled in; a site can load its
-//! own copies (same format) at start-up with [`Lexicon::parse`].
+//! every extraction. The built-in tables are compiled in; a site changes them
+//! with overlays (rows added, replaced or removed; crate::table) loaded at
+//! start-up with [`Lexicon::parse_with_site`].
 //!
 //! Finding terms, body-site terms and context cues share ONE automaton, built
 //! here once: a sentence is scanned a single time, and extraction itself

@@ -1,8 +1,8 @@
 //! The section table: the header variants that open each section kind and
 //! the LOINC code of each kind, parsed from mappings/sections.tsv into one
 //! anchored, case-insensitive automaton. The layout reads headers with it;
-//! the lexicon loads it with the other tables. A leaf: it names no other
-//! module of the crate.
+//! the lexicon loads it with the other tables. It names only `table`, the
+//! reader of every table and of a site's overlay.
 
 use aho_corasick::{
     AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, Input, MatchKind, StartKind,
