@@ -25,11 +25,12 @@ use serde_json::Value;
 
 use crate::config::WriteMethod;
 use crate::error::Class;
-use crate::fhir::{FhirClient, FhirError};
+use crate::fhir::{FhirClient, FhirError, SearchPager};
 use reportsplit_fhir::limits::{Limits, OverLimit};
 use reportsplit_fhir::map::RunInfo;
 use reportsplit_fhir::plan::{
-    Plan, PlanError, WriteSet, is_current, linked_refs, plan, plan_any, previous_refs, report_patch,
+    Plan, PlanError, WriteSet, is_current, linked_refs, owned_searches, plan, plan_any,
+    previous_refs, report_patch,
 };
 use reportsplit_fhir::retract::retract;
 use reportsplit_fhir::text::{ReportText, SkipReason, report_text};
@@ -589,25 +590,79 @@ async fn plan_report(
     limits
         .check_observations(previous_refs(report).len())
         .map_err(over)?;
-    let previous = read_previous(context.client, report).await?;
+    let previous = read_previous(context.client, report, limits).await?;
     let planned = if context.new_reports {
         plan_any(report, text, &extraction, &previous, context.run)?
     } else {
         plan(report, text, &extraction, &previous, context.run)?
     };
     if let Plan::Write(set) = &planned {
+        if set.follow_ups_without_subject > 0 {
+            tracing::info!(
+                report = %reference(report),
+                follow_ups = set.follow_ups_without_subject,
+                "the report has no subject: its follow-up recommendations get no ServiceRequest"
+            );
+        }
         limits
-            .check_observations(set.observations + set.superseded + set.restatused)
+            .check_observations(set.observations + set.others + set.superseded + set.restatused)
             .map_err(over)?;
     }
     Ok(planned)
 }
 
-/// The Observations an earlier run linked to the report, which an amended
-/// report's plan supersedes. Read concurrently (the client caps the number in
-/// flight); ones deleted meanwhile are left out.
-async fn read_previous(client: &FhirClient, report: &Value) -> Result<Vec<Value>, FhirError> {
-    read_observations(client, previous_refs(report)).await
+/// What earlier runs wrote for the report, which an amended report's plan
+/// supersedes: the live resources of every owned type carrying the report's
+/// group tag (one search per type and report key), and the Observations
+/// linked in `result` (which older versions wrote without the tag), each
+/// once. The searches' matches count against the same limit as the linked
+/// Observations: a report whose history holds more is refused, not cut.
+async fn read_previous(
+    client: &FhirClient,
+    report: &Value,
+    limits: &Limits,
+) -> Result<Vec<Value>, ApplyError> {
+    let over = |over| ApplyError::OverLimit {
+        reference: reference(report),
+        over,
+    };
+    let linked = previous_refs(report);
+    let page_size = u32::try_from(limits.observations.clamp(1, 1000)).unwrap_or(1000);
+    let searches =
+        owned_searches(report, page_size)
+            .into_iter()
+            .map(|(resource_type, query)| async move {
+                let mut pager = SearchPager::new(client.clone(), resource_type, &query)?;
+                let mut found = Vec::new();
+                while let Some(page) = pager.next_page().await? {
+                    found.extend(page.resources);
+                    // One page past the limit is enough to refuse the report.
+                    if found.len() > limits.observations {
+                        break;
+                    }
+                }
+                Ok::<_, FhirError>(found)
+            });
+    let mut previous: Vec<Value> = Vec::new();
+    for found in futures::future::join_all(searches).await {
+        previous.extend(found?);
+        limits.check_observations(previous.len()).map_err(over)?;
+    }
+    let mut seen: HashSet<String> = previous.iter().filter_map(type_and_id).collect();
+    let unread: Vec<String> = linked
+        .into_iter()
+        .filter(|r| seen.insert(r.clone()))
+        .collect();
+    previous.extend(read_observations(client, unread).await?);
+    limits.check_observations(previous.len()).map_err(over)?;
+    Ok(previous)
+}
+
+/// `{Type}/{id}` of a resource read from the server.
+fn type_and_id(resource: &Value) -> Option<String> {
+    let kind = resource.get("resourceType").and_then(Value::as_str)?;
+    let id = resource.get("id").and_then(Value::as_str)?;
+    Some(format!("{kind}/{id}"))
 }
 
 /// Reads `Observation/{id}` references concurrently (the client caps the

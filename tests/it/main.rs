@@ -8,6 +8,7 @@ mod common;
 #[path = "../../crates/fhir/tests/map_fixture/mod.rs"]
 mod map_fixture;
 
+mod actionable;
 mod auth;
 mod backfill;
 mod cli;

@@ -8,7 +8,7 @@ use crate::common;
 
 use crate::map_fixture::{RICH_TEXT, TEXT, codes, extraction, rich_extraction};
 use reportsplit_fhir::map::{OBSERVATION_SYSTEM, RunInfo};
-use reportsplit_fhir::plan::{Plan, TAG_SYSTEM, WriteSet, plan, previous_refs};
+use reportsplit_fhir::plan::{Plan, TAG_SYSTEM, WriteSet, owned_searches, plan, previous_refs};
 use reportsplit_fhir::text::ReportText;
 use reportsplit_split::SectionKind;
 use serde_json::{Value, json};
@@ -71,10 +71,21 @@ async fn commit(fhir: &common::Fhir, set: &WriteSet) -> Value {
     response.body
 }
 
+/// What the worker reads back before planning: the Observations linked in
+/// `result`, then the other resources found by the report's group tag.
 async fn previous(fhir: &common::Fhir, report: &Value) -> Vec<Value> {
     let mut out = Vec::new();
     for reference in previous_refs(report) {
         out.push(fhir.get(&reference).await);
+    }
+    for (kind, query) in owned_searches(report, 100) {
+        if kind == "Observation" {
+            continue;
+        }
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        out.extend(fhir.search_all(&format!("{kind}?{query}")).await);
     }
     out
 }
@@ -105,7 +116,10 @@ async fn strict_server_accepts_and_links_every_planned_resource() {
         assert_eq!(report[key], read[key], "{key} kept");
     }
     let observations = previous(&fhir, &report).await;
-    assert_eq!(observations.len(), 10);
+    // 9 Observations, the follow-up's ServiceRequest, the laterality DetectedIssue
+    assert_eq!(observations.len(), 11);
+    assert_eq!(fhir.count("ServiceRequest?status=draft").await, 1);
+    assert_eq!(fhir.count("DetectedIssue").await, 1);
     let critical = observations
         .iter()
         .filter(|o| o["interpretation"][0]["coding"][0]["code"] == "AA")
@@ -149,12 +163,17 @@ async fn strict_server_accepts_and_links_every_planned_resource() {
     fhir.put(&corrected).await;
     let corrected = fhir.get("DiagnosticReport/map-1").await;
     let restatus = plan_write(&corrected, TEXT, &previous(&fhir, &corrected).await);
-    assert_eq!((restatus.observations, restatus.restatused), (0, 10));
+    assert_eq!((restatus.observations, restatus.restatused), (0, 9));
     commit(&fhir, &restatus).await;
     let corrected = fhir.get("DiagnosticReport/map-1").await;
     let observations = previous(&fhir, &corrected).await;
-    assert!(observations.iter().all(|o| o["status"] == "corrected"));
-    assert_eq!(fhir.count("Observation").await, 10);
+    assert!(
+        observations
+            .iter()
+            .filter(|o| o["resourceType"] == "Observation")
+            .all(|o| o["status"] == "corrected")
+    );
+    assert_eq!(fhir.count("Observation").await, 9);
 
     // 4. amended text: new Observations, the old ones superseded, history kept
     let amended_text = format!("CT CHEST WITH CONTRAST\n{TEXT}");
@@ -163,13 +182,15 @@ async fn strict_server_accepts_and_links_every_planned_resource() {
     fhir.put(&amended).await;
     let amended = fhir.get("DiagnosticReport/map-1").await;
     let supersede = plan_write(&amended, &amended_text, &previous(&fhir, &amended).await);
-    assert_eq!((supersede.observations, supersede.superseded), (10, 10));
+    assert_eq!((supersede.observations, supersede.superseded), (9, 11));
     commit(&fhir, &supersede).await;
-    assert_eq!(fhir.count("Observation").await, 20);
-    assert_eq!(fhir.count("Observation?status=entered-in-error").await, 10);
-    assert_eq!(fhir.count("Observation?status=amended").await, 10);
+    assert_eq!(fhir.count("Observation").await, 18);
+    assert_eq!(fhir.count("Observation?status=entered-in-error").await, 9);
+    assert_eq!(fhir.count("Observation?status=amended").await, 9);
+    assert_eq!(fhir.count("ServiceRequest?status=revoked").await, 1);
+    assert_eq!(fhir.count("ServiceRequest?status=draft").await, 1);
     let report = fhir.get("DiagnosticReport/map-1").await;
-    assert_eq!(report["result"].as_array().map(Vec::len), Some(20));
+    assert_eq!(report["result"].as_array().map(Vec::len), Some(18));
     let old = &observations[0];
     let id = old["id"].as_str().expect("id");
     let history = fhir.get(&format!("Observation/{id}/_history")).await;
@@ -193,7 +214,7 @@ async fn strict_server_accepts_and_links_every_planned_resource() {
         .request(reqwest::Method::POST, "", Some(&supersede.bundle), None)
         .await;
     assert_eq!(replay.status, 412, "{}", replay.body);
-    assert_eq!(fhir.count("Observation").await, 20);
+    assert_eq!(fhir.count("Observation").await, 18);
     assert_eq!(fhir.count("Device").await, 1);
 }
 

@@ -257,3 +257,57 @@ fn the_transaction_creating_an_unstored_report_is_valid_r4() {
     assert!(valid, "invalid resources: {summary:#}");
     assert_eq!(summary["byType"]["DiagnosticReport"], 2, "{summary}");
 }
+
+/// A report written for this test with a laterality discrepancy and a
+/// hedged follow-up with a range: one line of `extract --fhir` input.
+pub(crate) fn actionable_report(id: &str) -> Value {
+    let text = "FINDINGS: There is a moderate left pleural effusion. \
+                An 8 mm solid nodule in the right upper lobe.\n\
+                IMPRESSION: 1. Moderate right pleural effusion. \
+                2. 8 mm right upper lobe nodule.\n\
+                RECOMMENDATION: Recommend CT chest in 6-12 months if clinically indicated.";
+    json!({
+        "resourceType": "DiagnosticReport",
+        "id": id,
+        "meta": {"versionId": "1", "lastUpdated": "2026-11-20T10:00:00.000+00:00"},
+        "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD"}]}],
+        "code": {"text": "CT Chest"},
+        "subject": {"reference": "Patient/p-act"},
+        "effectiveDateTime": "2026-11-20T09:00:00+01:00",
+        "presentedForm": [{
+            "contentType": "text/plain; charset=utf-8",
+            "data": base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+        }]
+    })
+}
+
+/// The ServiceRequest of a follow-up and the DetectedIssue of a laterality
+/// discrepancy (issue 12) are valid R4 for @medplum/core, as written by
+/// `extract --fhir`.
+#[test]
+fn follow_up_requests_and_detected_issues_are_valid_r4() {
+    let bundles = transactions(&[("actionable".to_owned(), actionable_report("act-v1"))]);
+    let resources: Vec<&Value> = bundles[0]["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["resource"])
+        .collect();
+    let of_type = |kind: &str| {
+        resources
+            .iter()
+            .filter(|r| r["resourceType"] == kind)
+            .count()
+    };
+    assert_eq!(of_type("ServiceRequest"), 1, "{}", bundles[0]);
+    assert_eq!(of_type("DetectedIssue"), 1, "{}", bundles[0]);
+    let ndjson: String = bundles.iter().map(|b| format!("{b}\n")).collect();
+    let Some((valid, summary)) = validate(&ndjson) else {
+        eprintln!("SKIPPED: node/npm not found; the FHIR validator did not run");
+        return;
+    };
+    assert!(valid, "invalid resources: {summary:#}");
+    assert_eq!(summary["byType"]["ServiceRequest"], 1, "{summary}");
+    assert_eq!(summary["byType"]["DetectedIssue"], 1, "{summary}");
+}

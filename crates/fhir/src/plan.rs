@@ -17,9 +17,10 @@ use reportsplit_split::Extraction;
 use serde_json::{Map, Value, json};
 
 use crate::map::build::{self, AgentSpec, NoteSpec, ProvenanceSpec};
+use crate::map::owned::{self, OWNED_TYPES};
 use crate::map::{
-    self, FhirCodes, Key, MapError, OBSERVATION_SYSTEM, ObsStatus, ReportSource, ReportStatus,
-    Role, RunInfo, SOFTWARE_NAME, Storage,
+    self, FhirCodes, Key, MapError, ObsStatus, ReportSource, ReportStatus, Role, RunInfo,
+    SOFTWARE_NAME, Storage,
 };
 use crate::text::ReportText;
 
@@ -88,9 +89,14 @@ pub struct WriteSet {
     pub bundle: Value,
     /// New Observations created by the bundle (findings and statements).
     pub observations: usize,
+    /// New resources of the other owned types (ServiceRequest, DetectedIssue...).
+    pub others: usize,
+    /// Follow-up recommendations that got no ServiceRequest because the
+    /// report has no subject (R4 requires one): counted and logged by the worker.
+    pub follow_ups_without_subject: usize,
     /// How many of them are findings (one per finding mention).
     pub findings: usize,
-    /// Earlier Observations the bundle marks as superseded.
+    /// Earlier resources (of every owned type) the bundle marks as superseded.
     pub superseded: usize,
     /// Earlier Observations that only get the report's new status (same
     /// text and extractor; e.g. preliminary → final).
@@ -142,6 +148,26 @@ pub fn previous_refs(report: &Value) -> Vec<String> {
         return Vec::new();
     }
     linked_refs(report)
+}
+
+/// The searches (per owned type: the type and its query pairs, `count` per
+/// page) that find every resource reportsplit wrote for this report, by the
+/// report's group tag ([`owned::REPORT_TAG_SYSTEM`]); their matches are part
+/// of `previous`, with those of [`previous_refs`] (Observations written by
+/// versions before the group tag, found only through `result`). Empty when
+/// the report was never tagged by reportsplit.
+pub fn owned_searches(report: &Value, count: u32) -> Vec<(&'static str, Vec<(String, String)>)> {
+    if find_tag(report).is_none() {
+        return Vec::new();
+    }
+    let keys = map::report_keys(report);
+    OWNED_TYPES
+        .iter()
+        .flat_map(|t| {
+            keys.iter()
+                .map(move |key| (t.resource_type, t.search(key, count)))
+        })
+        .collect()
 }
 
 /// The relative `Observation/{id}` references in the report's `result`
@@ -315,9 +341,22 @@ fn plan_source(
     let superseded = rewritten;
     let tag_code = derivation.code();
 
-    let results: Vec<String> = created.iter().map(|o| o.full_url.clone()).collect();
+    let results: Vec<String> = created
+        .iter()
+        .filter(|o| o.is_observation())
+        .map(|o| o.full_url.clone())
+        .collect();
     let findings = created.iter().filter(|o| o.role == Role::Finding).count();
-    let observations = created.len();
+    let observations = results.len();
+    let others = created.len() - observations;
+    let follow_ups_without_subject = match (source.subject(), source.status, status_only) {
+        (None, ReportStatus::Active(_), false) => extraction
+            .recommendations
+            .iter()
+            .filter(|r| map::follow_up::wants_request(r))
+            .count(),
+        _ => 0,
+    };
     let restatused = superseded.iter().filter(|o| !o.superseded).count();
     let superseded_count = superseded.len() - restatused;
 
@@ -345,6 +384,8 @@ fn plan_source(
     Ok(Plan::Write(WriteSet {
         bundle,
         observations,
+        others,
+        follow_ups_without_subject,
         findings,
         superseded: superseded_count,
         restatused,
@@ -359,7 +400,7 @@ fn plan_source(
 /// the new Observations, the rewritten ones, and last the report.
 pub(crate) struct Transaction<'a> {
     pub source: &'a ReportSource<'a>,
-    pub created: Vec<map::NewObservation>,
+    pub created: Vec<map::NewResource>,
     pub superseded: Vec<Superseded>,
     /// The report as it will be PUT (with `ifMatch` on the version read).
     pub report: Value,
@@ -428,7 +469,8 @@ pub(crate) fn transaction(
     // A replay of a create-mode bundle must not add a second Provenance:
     // it is created unless one already targets this derivation's first
     // Observation (whose identifier is unique to it).
-    let provenance_condition = match (&source.storage, created.first()) {
+    let first_observation = created.iter().find(|o| o.is_observation());
+    let provenance_condition = match (&source.storage, first_observation) {
         (
             Storage::New {
                 identifier: Some(_),
@@ -441,17 +483,17 @@ pub(crate) fn transaction(
         )),
         _ => None,
     };
-    for observation in created {
-        let request = if conditional {
-            conditional_create("Observation", &observation.identifier)
-        } else {
-            json!({ "method": "POST", "url": "Observation" })
+    for resource in created {
+        let resource_type = resource.resource_type().to_owned();
+        let request = match owned::owned_type(&resource_type) {
+            Some(owned) if conditional => json!({
+                "method": "POST",
+                "url": resource_type,
+                "ifNoneExist": owned.none_exist(&resource.identifier),
+            }),
+            _ => json!({ "method": "POST", "url": resource_type }),
         };
-        entries.push(entry(
-            Some(observation.full_url),
-            observation.resource,
-            request,
-        ));
+        entries.push(entry(Some(resource.full_url), resource.resource, request));
     }
     for old in superseded {
         let request = update(&old.reference, &old.version_id);
@@ -676,9 +718,9 @@ pub fn report_patch(report: &Value, results: &[String], tag: &Value) -> Result<V
     Ok(Value::Array(ops))
 }
 
-/// An earlier Observation of reportsplit, as it will be written back.
+/// An earlier resource of reportsplit, as it will be written back.
 pub(crate) struct Superseded {
-    /// `Observation/{id}`.
+    /// `{Type}/{id}`.
     pub reference: String,
     version_id: String,
     resource: Value,
@@ -692,16 +734,19 @@ impl Superseded {
     }
 }
 
-/// What happens to the earlier Observations.
+/// What happens to the earlier resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Rewrite<'a> {
-    /// The text, extractor or status changed them away: `entered-in-error`
-    /// plus a note saying why.
+    /// The text, extractor or status changed them away: each type's
+    /// superseded status ([`owned::OwnedType::superseded_status`]) plus a note
+    /// saying why where the type has `note`.
     Supersede,
     /// The release (extractor version) that derived them is withdrawn
     /// (`reportsplit retract`): superseded the same way, with its own note.
     Retract { version: &'a str },
-    /// Same derivation, new report status.
+    /// Same derivation, new report status: Observations take it; the other
+    /// types keep theirs (a follow-up stays a draft proposal, a detected
+    /// issue stays preliminary).
     Status(ObsStatus),
 }
 
@@ -710,11 +755,11 @@ impl Rewrite<'_> {
     fn note(self, report: &str) -> Option<String> {
         match self {
             Rewrite::Supersede => Some(format!(
-                "Superseded: {report} changed since this Observation was derived from it; \
+                "Superseded: {report} changed since this resource was derived from it; \
                  see the Provenance that revises this version."
             )),
             Rewrite::Retract { version } => Some(format!(
-                "Superseded: {SOFTWARE_NAME} {version}, which derived this Observation from \
+                "Superseded: {SOFTWARE_NAME} {version}, which derived this resource from \
                  {report}, was retracted; see the Provenance that revises this version."
             )),
             Rewrite::Status(_) => None,
@@ -722,18 +767,15 @@ impl Rewrite<'_> {
     }
 }
 
-/// The values of an Observation's identifiers in reportsplit's system.
-fn our_identifiers(observation: &Value) -> impl Iterator<Item = &str> {
-    observation
-        .get("identifier")
-        .and_then(Value::as_array)
+/// The values of a resource's identifiers in reportsplit's system for its
+/// type (none for a type reportsplit does not write).
+fn our_identifiers(resource: &Value) -> impl Iterator<Item = &str> {
+    owned::owned_type_of(resource)
         .into_iter()
-        .flatten()
-        .filter(|i| i.get("system").and_then(Value::as_str) == Some(OBSERVATION_SYSTEM))
-        .filter_map(|i| i.get("value").and_then(Value::as_str))
+        .flat_map(|t| t.identifiers(resource))
 }
 
-/// The value of reportsplit's identifier of an Observation derived from the
+/// The value of reportsplit's identifier of a resource derived from the
 /// report `report_id` (system and report id match), if it has one.
 pub(crate) fn our_identifier<'o>(observation: &'o Value, report_id: &str) -> Option<&'o str> {
     our_identifiers(observation).find(|v| {
@@ -748,11 +790,11 @@ fn created_identifier(observation: &Value) -> Option<&str> {
     our_identifiers(observation).find(|v| created_with_its_report(v))
 }
 
-/// The `previous` Observations reportsplit derived from this report
-/// (identifier system and report id match), not recreated by this plan and
-/// not already `entered-in-error`, with their new status. Nothing else in them
-/// changes (the server's JSON is edited); history keeps the old version, and
-/// the new Provenance links to it (entity role `revision`).
+/// The `previous` resources reportsplit derived from this report (an owned
+/// type, its identifier system and report id match), not recreated by this
+/// plan and not already superseded, with their new status. Nothing else in
+/// them changes (the server's JSON is edited); history keeps the old
+/// version, and the new Provenance links to it (entity role `revision`).
 pub(crate) fn rewrite_previous(
     source: &ReportSource<'_>,
     previous: &[Value],
@@ -763,37 +805,41 @@ pub(crate) fn rewrite_previous(
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for observation in previous {
-        if observation.get("resourceType").and_then(Value::as_str) != Some("Observation") {
+        let Some(owned) = owned::owned_type_of(observation) else {
             continue;
-        }
+        };
         // Ours for this report, or created with it before it had an id
-        // (it is in this report's `result`, where `previous` comes from).
+        // (linked from this report's `result`, or carrying the group tag of
+        // its create-mode key: where `previous` comes from).
         let Some(identifier) =
             our_identifier(observation, &source.id).or_else(|| created_identifier(observation))
         else {
             continue;
         };
         let status = observation.get("status").and_then(Value::as_str);
-        let new_status = match rewrite {
-            Rewrite::Supersede | Rewrite::Retract { .. } => ObsStatus::EnteredInError,
-            Rewrite::Status(status) => status,
+        let new_status = match (rewrite, owned.resource_type) {
+            (Rewrite::Supersede | Rewrite::Retract { .. }, _) => owned.superseded_status,
+            (Rewrite::Status(status), "Observation") => status.as_str(),
+            (Rewrite::Status(_), _) => continue,
         };
+        // `entered-in-error` ends every type's life, whatever its own superseded status.
         if keep.contains(identifier)
-            || status == Some(ObsStatus::EnteredInError.as_str())
-            || status == Some(new_status.as_str())
+            || status == Some(owned.superseded_status)
+            || status == Some("entered-in-error")
+            || status == Some(new_status)
         {
             continue;
         }
         let fail = |message: &str| PlanError::Report {
             report: source.reference(),
-            message: format!("previous Observation {identifier}: {message}"),
+            message: format!("previous {} {identifier}: {message}", owned.resource_type),
         };
         let id = observation
             .get("id")
             .and_then(Value::as_str)
             .filter(|id| map::is_fhir_id(id))
             .ok_or_else(|| fail("has no valid id"))?;
-        if !seen.insert(id.to_owned()) {
+        if !seen.insert(format!("{}/{id}", owned.resource_type)) {
             continue;
         }
         let version_id = observation
@@ -804,8 +850,8 @@ pub(crate) fn rewrite_previous(
         let object = resource
             .as_object_mut()
             .ok_or_else(|| fail("is not an object"))?;
-        object.insert("status".into(), Value::String(new_status.as_str().into()));
-        if let Some(text) = rewrite.note(&source.reference()) {
+        object.insert("status".into(), Value::String(new_status.into()));
+        if let Some(text) = rewrite.note(&source.reference()).filter(|_| owned.has_note) {
             let note = build::note(&NoteSpec {
                 author: format!("{SOFTWARE_NAME} {}", run.extractor_version),
                 time: run.recorded,
@@ -819,7 +865,7 @@ pub(crate) fn rewrite_previous(
             }
         }
         out.push(Superseded {
-            reference: format!("Observation/{id}"),
+            reference: format!("{}/{id}", owned.resource_type),
             version_id: version_id.to_owned(),
             resource,
             superseded: !matches!(rewrite, Rewrite::Status(_)),
@@ -867,6 +913,7 @@ fn insert_note(object: &mut Map<String, Value>, note: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::map::OBSERVATION_SYSTEM;
 
     #[test]
     fn tag_codes_round_trip() {

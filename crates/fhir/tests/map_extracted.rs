@@ -216,8 +216,20 @@ fn invariants_over_extracted_reports() {
             .iter()
             .filter_map(|t| t["reference"].as_str())
             .collect();
+        // every created resource: the Observations (the report's `result`),
+        // then the other owned types (follow-ups, detected issues)
+        let created: Vec<&str> = entries
+            .iter()
+            .filter(|e| {
+                e["request"]["method"] == "POST"
+                    && !["Device", "Provenance"]
+                        .contains(&e["resource"]["resourceType"].as_str().unwrap_or(""))
+            })
+            .filter_map(|e| e["fullUrl"].as_str())
+            .collect();
+        assert_eq!(targets, created);
         assert_eq!(
-            targets,
+            targets[..set.results.len()],
             set.results.iter().map(String::as_str).collect::<Vec<_>>()
         );
 

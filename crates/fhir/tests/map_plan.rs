@@ -97,12 +97,26 @@ fn report_put(set: &WriteSet) -> &Value {
 fn maps_findings_statements_recommendations_and_discrepancies() {
     let set = write_set(&report(), &[]);
     assert_eq!(set.bundle["type"], "transaction");
-    // 4 findings + 2 impression items + 2 findings sentences + 1 recommendation + 1 discrepancy
-    assert_eq!(set.observations, 10);
+    // 4 findings + 2 impression items + 2 findings sentences + 1 recommendation
+    assert_eq!(set.observations, 9);
+    // the follow-up's ServiceRequest and the laterality DetectedIssue
+    assert_eq!(set.others, 2);
+    assert_eq!(set.follow_ups_without_subject, 0);
     assert_eq!(set.superseded, 0);
     assert_eq!(set.findings, 4);
     let observations = resources(&set, "Observation");
-    assert_eq!(observations.len(), 10);
+    assert_eq!(observations.len(), 9);
+    // every resource written for the report carries its group tag
+    for resource in entries(&set).iter().map(|e| &e["resource"]) {
+        let kind = resource["resourceType"].as_str().unwrap_or("");
+        if ["Observation", "ServiceRequest", "DetectedIssue"].contains(&kind) {
+            assert_eq!(
+                resource["meta"]["tag"][0],
+                json!({"system": "urn:reportsplit:report", "code": "rep-1"}),
+                "{kind}"
+            );
+        }
+    }
 
     let mass = observations[0];
     assert_eq!(mass["status"], "final");
@@ -245,18 +259,86 @@ fn maps_findings_statements_recommendations_and_discrepancies() {
     );
     assert_eq!(recommendation["component"][0]["valueQuantity"]["code"], "d");
     assert_eq!(recommendation["component"][0]["valueQuantity"]["value"], 90);
-    let discrepancy = observations
-        .iter()
-        .find(|o| o["code"]["coding"][0]["code"] == "laterality-discrepancy")
-        .expect("discrepancy");
+    assert!(
+        observations
+            .iter()
+            .all(|o| o["code"]["coding"][0]["code"] != "laterality-discrepancy"),
+        "the laterality discrepancy is a DetectedIssue now"
+    );
+    let issues = resources(&set, "DetectedIssue");
+    let issue = issues.first().expect("a DetectedIssue");
+    assert_eq!(issue["status"], "preliminary");
+    assert_eq!(issue["code"]["coding"][0]["code"], "laterality-discrepancy");
     assert_eq!(
-        discrepancy["valueString"],
+        issue["detail"],
         "mass: left in Findings, right in Impression"
     );
     assert_eq!(
-        discrepancy["hasMember"],
+        issue["patient"],
+        json!({"reference": "Patient/p1", "display": "Test Patient"})
+    );
+    assert_eq!(
+        issue["implicated"],
+        json!([{"reference": "DiagnosticReport/rep-1"}, {"reference": full_url(0)}, {"reference": full_url(2)}])
+    );
+    assert_eq!(
+        issue["evidence"][0]["detail"],
         json!([{"reference": full_url(0)}, {"reference": full_url(2)}])
     );
+    // both sentences are evidence
+    assert_eq!(issue["extension"].as_array().map(Vec::len), Some(2));
+    let issue_entry = entries(&set)
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "DetectedIssue")
+        .expect("entry");
+    let issue_id = issue["identifier"][0]["value"]
+        .as_str()
+        .expect("identifier");
+    assert_eq!(
+        issue_entry["request"]["ifNoneExist"],
+        format!("_tag=urn:reportsplit:identifier|{issue_id}")
+    );
+
+    let requests = resources(&set, "ServiceRequest");
+    let request = requests.first().expect("a ServiceRequest");
+    assert_eq!(request["status"], "draft");
+    assert_eq!(request["intent"], "proposal");
+    assert_eq!(request["code"]["coding"][0]["code"], "followup-ct");
+    assert_eq!(
+        request["subject"],
+        json!({"reference": "Patient/p1", "display": "Test Patient"})
+    );
+    assert_eq!(request["encounter"]["reference"], "Encounter/e1");
+    // effective 2026-11-27 + 90 days
+    assert_eq!(request["occurrenceDateTime"], "2027-02-25");
+    assert_eq!(
+        request["reasonReference"],
+        json!([{"reference": full_url(2)}])
+    );
+    let recommendation_url = entries(&set)
+        .iter()
+        .find(|e| e["resource"]["valueString"] == "CT chest in 3 months.")
+        .map(|e| e["fullUrl"].clone())
+        .expect("recommendation statement");
+    assert_eq!(
+        request["supportingInfo"],
+        json!([{"reference": "DiagnosticReport/rep-1"}, {"reference": recommendation_url}])
+    );
+    assert_eq!(request["note"][0]["text"], "CT chest in 3 months.");
+    assert!(request.get("asNeededCodeableConcept").is_none());
+    // neither goes into the report's result (R4 allows only Observations there)
+    let linked = report_put(&set)["result"].to_string();
+    assert!(!linked.contains(request_url(&set, "ServiceRequest").as_str()));
+    assert!(!linked.contains(request_url(&set, "DetectedIssue").as_str()));
+}
+
+fn request_url(set: &WriteSet, resource_type: &str) -> String {
+    entries(set)
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == resource_type)
+        .and_then(|e| e["fullUrl"].as_str())
+        .unwrap_or("missing")
+        .to_owned()
 }
 
 #[test]
@@ -277,7 +359,8 @@ fn provenance_and_device() {
         .expect("targets")
         .iter()
         .collect();
-    assert_eq!(targets.len(), 10);
+    // the 9 Observations, the ServiceRequest and the DetectedIssue
+    assert_eq!(targets.len(), 11);
     for (target, result) in targets.iter().zip(&set.results) {
         assert_eq!(target["reference"], *result);
     }
@@ -332,7 +415,7 @@ fn report_update_is_lossless() {
         result[0],
         json!({"reference": "Observation/lab-7", "display": "kept"})
     );
-    assert_eq!(result.len(), 11);
+    assert_eq!(result.len(), 10);
     let appended: Vec<&str> = result[1..]
         .iter()
         .map(|r| r["reference"].as_str().expect("ref"))
@@ -353,19 +436,32 @@ fn report_update_is_lossless() {
     assert_eq!(entry["request"]["ifMatch"], "W/\"3\"");
 }
 
-/// The report as the server stores it after our transaction: urn:uuids resolved.
+/// The report as the server stores it after our transaction: urn:uuids
+/// resolved; and what was created, as the worker reads it back (the
+/// Observations first, then the other types found by the group tag).
 fn after_write(set: &WriteSet, new_version: &str) -> (Value, Vec<Value>) {
     let mut stored = report_put(set).clone();
     stored["meta"]["versionId"] = json!(new_version);
     let mut observations = Vec::new();
     let mut ids = std::collections::HashMap::new();
-    for (n, o) in resources(set, "Observation").into_iter().enumerate() {
-        let id = format!("obs-{n}");
-        let mut o = o.clone();
-        o["id"] = json!(id);
-        o["meta"] = json!({"versionId": "1"});
-        observations.push(o);
-        ids.insert(set.results[n].clone(), format!("Observation/{id}"));
+    for (kind, prefix) in [
+        ("Observation", "obs"),
+        ("ServiceRequest", "sr"),
+        ("DetectedIssue", "di"),
+    ] {
+        for (n, entry) in entries(set)
+            .iter()
+            .filter(|e| e["request"]["method"] == "POST" && e["resource"]["resourceType"] == kind)
+            .enumerate()
+        {
+            let id = format!("{prefix}-{n}");
+            let mut o = entry["resource"].clone();
+            o["id"] = json!(id);
+            o["meta"]["versionId"] = json!("1");
+            observations.push(o);
+            let full_url = entry["fullUrl"].as_str().unwrap_or_default().to_owned();
+            ids.insert(full_url, format!("{kind}/{id}"));
+        }
     }
     for r in stored["result"].as_array_mut().expect("result") {
         if let Some(resolved) = r["reference"].as_str().and_then(|u| ids.get(u)) {
@@ -409,7 +505,8 @@ fn current_when_the_tag_matches_and_rewrite_when_the_extractor_changes() {
     else {
         panic!("expected a write");
     };
-    assert_eq!((set.observations, set.superseded), (10, 10));
+    // 9 Observations, the ServiceRequest and the DetectedIssue
+    assert_eq!((set.observations, set.others, set.superseded), (9, 2, 11));
 }
 
 #[test]
@@ -418,7 +515,7 @@ fn previous_refs_only_for_tagged_reports() {
     let set = write_set(&report(), &[]);
     let (stored, _) = after_write(&set, "4");
     let refs = previous_refs(&stored);
-    assert_eq!(refs.len(), 11);
+    assert_eq!(refs.len(), 10);
     assert_eq!(refs[0], "Observation/lab-7");
     assert!(refs.iter().all(|r| r.starts_with("Observation/")));
 }
@@ -447,7 +544,7 @@ fn amended_text_supersedes_old_observations_and_keeps_every_result() {
     };
     assert_eq!(
         (amended.observations, amended.superseded),
-        (10, 10),
+        (9, 11),
         "lab-7 is not ours"
     );
     let new_observations = resources(&amended, "Observation");
@@ -468,7 +565,16 @@ fn amended_text_supersedes_old_observations_and_keeps_every_result() {
             e["request"]["method"] == "PUT" && e["resource"]["resourceType"] == "Observation"
         })
         .collect();
-    assert_eq!(puts.len(), 10);
+    assert_eq!(puts.len(), 9);
+    // each type takes its own superseded status
+    let put_status = |kind: &str| {
+        entries(&amended)
+            .iter()
+            .find(|e| e["request"]["method"] == "PUT" && e["resource"]["resourceType"] == kind)
+            .map(|e| e["resource"]["status"].clone())
+    };
+    assert_eq!(put_status("ServiceRequest"), Some(json!("revoked")));
+    assert_eq!(put_status("DetectedIssue"), Some(json!("entered-in-error")));
     for (put, old) in puts.iter().zip(&previous) {
         assert_eq!(
             put["request"]["url"],
@@ -488,19 +594,19 @@ fn amended_text_supersedes_old_observations_and_keeps_every_result() {
     }
     let provenance = resources(&amended, "Provenance")[0];
     let entities = provenance["entity"].as_array().expect("entities");
-    assert_eq!(entities.len(), 11);
+    assert_eq!(entities.len(), 12);
     assert_eq!(entities[1]["role"], "revision");
     assert_eq!(
         entities[1]["what"]["reference"],
         "Observation/obs-0/_history/1"
     );
-    assert_eq!(provenance["target"].as_array().expect("targets").len(), 20);
+    assert_eq!(provenance["target"].as_array().expect("targets").len(), 22);
 
     let updated = report_put(&amended);
     let result = updated["result"].as_array().expect("result");
-    assert_eq!(result.len(), 21, "old and new references kept");
+    assert_eq!(result.len(), 19, "old and new references kept");
     assert_eq!(
-        result[..11],
+        result[..10],
         stored["result"].as_array().expect("result")[..]
     );
     let tags = updated["meta"]["tag"].as_array().expect("tags");
@@ -527,7 +633,7 @@ fn withdrawn_report_only_supersedes() {
     else {
         panic!("expected a write");
     };
-    assert_eq!((set.observations, set.superseded), (0, 10));
+    assert_eq!((set.observations, set.superseded), (0, 11));
     assert_eq!(report_put(&set)["result"], stored["result"]);
 }
 
@@ -616,9 +722,9 @@ fn json_patch_alternative() {
         ops[1],
         json!({"op": "add", "path": "/result/-", "value": {"reference": "Observation/n0"}})
     );
-    assert_eq!(ops.len(), 1 + 10 + 1);
+    assert_eq!(ops.len(), 1 + 9 + 1);
     assert_eq!(
-        ops[11],
+        ops[10],
         json!({"op": "add", "path": "/meta/tag/-", "value": set.tag})
     );
     let without = set.bundle_without_report();
@@ -706,13 +812,16 @@ fn a_status_change_alone_restatuses_the_observations() {
             final_set.superseded,
             final_set.restatused
         ),
-        (0, 0, 10)
+        (0, 0, 9),
+        "the ServiceRequest and DetectedIssue keep their own status"
     );
     let puts: Vec<&Value> = entries(&final_set)
         .iter()
-        .filter(|e| e["resource"]["resourceType"] == "Observation")
+        .filter(|e| {
+            e["request"]["method"] == "PUT" && e["resource"]["resourceType"] != "DiagnosticReport"
+        })
         .collect();
-    assert_eq!(puts.len(), 10);
+    assert_eq!(puts.len(), 9);
     for (put, old) in puts.iter().zip(&previous) {
         assert_eq!(put["request"]["method"], "PUT");
         let mut expected = old.clone();
@@ -747,7 +856,7 @@ fn a_reinstated_report_is_derived_again() {
     else {
         panic!("expected a write");
     };
-    assert_eq!((withdrawn.observations, withdrawn.superseded), (0, 10));
+    assert_eq!((withdrawn.observations, withdrawn.superseded), (0, 11));
     let mut gone = report_put(&withdrawn).clone();
     gone["meta"]["versionId"] = json!("5");
     gone["status"] = json!("final");
@@ -766,7 +875,7 @@ fn a_reinstated_report_is_derived_again() {
     };
     assert_eq!(
         (back.observations, back.superseded, back.restatused),
-        (10, 0, 0)
+        (9, 0, 0)
     );
 }
 

@@ -348,6 +348,36 @@ pub struct Recommendation<'a> {
     /// The stated follow-up interval in days, lower bound of a range
     /// (`6-12 months` is 180).
     pub interval_days: Option<u32>,
+    /// The upper bound of a range in days (`6-12 months`: 365); equal to
+    /// `interval_days` for a single interval.
+    pub interval_max_days: Option<u32>,
+    /// The words that make the recommendation conditional or hedged, as
+    /// written ("if clinically indicated", "could be considered"): a
+    /// consumer must not read it as a firm instruction.
+    pub conditional: Option<&'a str>,
+    /// The kind of procedure recommended, when the sentence names one.
+    pub procedure: Option<Procedure>,
+    /// Indexes into [`Extraction::findings`] of the findings the
+    /// recommendation follows from: those stated in its own sentence, else
+    /// those of the nearest earlier sentence that states any (outside the
+    /// indication, history, technique and comparison).
+    pub reasons: Vec<usize>,
+}
+
+/// The kind of procedure a follow-up recommendation asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Procedure {
+    Ct,
+    Mri,
+    Ultrasound,
+    Radiograph,
+    Mammography,
+    Pet,
+    NuclearMedicine,
+    Biopsy,
+    /// Further imaging of an unnamed modality ("follow-up imaging").
+    Imaging,
 }
 
 /// How soon an actionable finding must reach the referrer: the categories
@@ -517,7 +547,8 @@ pub fn extract_as<'a>(
         );
     }
     sub_header_sides(&layout.sections, &mut findings);
-    let recommendations = recommend::recommendations(text, &layout);
+    let mut recommendations = recommend::recommendations(text, &layout);
+    recommend::link_reasons(&mut recommendations, &findings);
     let assessments = assess::assessments(text, &layout, lexicon);
     let (critical, actionable) = critical::critical(&findings, &concepts, lexicon);
     let discrepancies = discrepancy::laterality(&findings, &concepts);

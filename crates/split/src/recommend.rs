@@ -13,7 +13,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::Regex;
 
 use crate::layout::Layout;
-use crate::{Recommendation, SectionKind};
+use crate::{Assertion, Finding, Procedure, Recommendation, SectionKind};
 
 /// Phrases that make any sentence a recommendation.
 const ALWAYS: &[&str] = &[
@@ -123,6 +123,66 @@ const NUMBER_WORDS: &[(&str, f64)] = &[
     ("twenty-four", 24.0),
 ];
 
+/// Wording that makes a recommendation conditional or hedged: kept and
+/// marked, so that a worklist does not read "could be considered" as an order.
+const CONDITIONAL: &[&str] = &[
+    "if clinically indicated",
+    "if clinically warranted",
+    "if clinically appropriate",
+    "if clinically concerned",
+    "if there is clinical concern",
+    "if indicated",
+    "if warranted",
+    "if desired",
+    "if needed",
+    "if symptoms persist",
+    "as clinically indicated",
+    "as needed",
+    "could be considered",
+    "may be considered",
+    "can be considered",
+    "might be considered",
+    "could be obtained",
+    "could be performed",
+    "may be helpful",
+    "could be helpful",
+    "would be helpful",
+    "may be of value",
+    "could be of value",
+    "optional",
+    "consider",
+];
+
+/// The words naming the procedure asked for, most specific first (a
+/// "CT-guided biopsy" is a biopsy; "PET/CT" is PET).
+const PROCEDURES: &[(&str, Procedure)] = &[
+    ("biopsy", Procedure::Biopsy),
+    ("tissue sampling", Procedure::Biopsy),
+    ("fna", Procedure::Biopsy),
+    ("pet", Procedure::Pet),
+    ("mammogra", Procedure::Mammography),
+    ("tomosynthesis", Procedure::Mammography),
+    ("mri", Procedure::Mri),
+    ("mra", Procedure::Mri),
+    ("mr", Procedure::Mri),
+    ("magnetic resonance", Procedure::Mri),
+    ("cta", Procedure::Ct),
+    ("ct", Procedure::Ct),
+    ("computed tomography", Procedure::Ct),
+    ("ultrasound", Procedure::Ultrasound),
+    ("sonograph", Procedure::Ultrasound),
+    ("us", Procedure::Ultrasound),
+    ("doppler", Procedure::Ultrasound),
+    ("radiograph", Procedure::Radiograph),
+    ("x-ray", Procedure::Radiograph),
+    ("xray", Procedure::Radiograph),
+    ("film", Procedure::Radiograph),
+    ("bone scan", Procedure::NuclearMedicine),
+    ("scintigra", Procedure::NuclearMedicine),
+    ("nuclear", Procedure::NuclearMedicine),
+    ("imaging", Procedure::Imaging),
+];
+
 /// Words after an interval that make it a past time, not a follow-up.
 const PAST_MARKERS: &[&str] = &["ago", "prior", "earlier", "old", "before", "previously"];
 
@@ -155,6 +215,9 @@ static TRIGGER_MATCHER: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|error| panic!("constant pattern list: {error}"))
 });
 static ACTION_MATCHER: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(ACTIONS));
+static CONDITIONAL_MATCHER: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(CONDITIONAL));
+static PROCEDURE_MATCHER: LazyLock<AhoCorasick> =
+    LazyLock::new(|| automaton(&PROCEDURES.iter().map(|(word, _)| *word).collect::<Vec<_>>()));
 static UNIT_MATCHER: LazyLock<AhoCorasick> =
     LazyLock::new(|| automaton(&UNITS.iter().map(|(word, _)| *word).collect::<Vec<_>>()));
 
@@ -193,11 +256,18 @@ pub(crate) fn recommendations<'a>(text: &'a str, layout: &Layout<'a>) -> Vec<Rec
             let words = &text[sentence.start..sentence.end];
             let recommends = in_section
                 || (!describes_request && recommends_with(words, sentence.start, inside));
-            recommends.then(|| Recommendation {
-                text: words,
-                start: sentence.start,
-                end: sentence.end,
-                interval_days: interval_days(words),
+            recommends.then(|| {
+                let range = interval(words);
+                Recommendation {
+                    text: words,
+                    start: sentence.start,
+                    end: sentence.end,
+                    interval_days: range.map(|r| r.low_days),
+                    interval_max_days: range.map(|r| r.high_days),
+                    conditional: conditional_words(words),
+                    procedure: procedure(words),
+                    reasons: Vec::new(),
+                }
             })
         })
         .collect()
@@ -296,12 +366,84 @@ fn recommends_with(sentence: &str, offset: usize, triggers: &[Trigger]) -> bool 
 /// The follow-up interval stated in `sentence`, in days: the lower bound of
 /// a range (`6-12 months` → 180, `in 1 to 2 years` → 365).
 pub(crate) fn interval_days(sentence: &str) -> Option<u32> {
-    interval(sentence).map(|(days, _)| days)
+    interval(sentence).map(|r| r.low_days)
 }
 
-/// The first interval in `sentence`: its length in days and where its
-/// phrase (the first number) starts.
-fn interval(sentence: &str) -> Option<(u32, usize)> {
+/// An interval as stated: its bounds in days (equal for a single one) and
+/// where its phrase (the first number) starts in the sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Interval {
+    low_days: u32,
+    high_days: u32,
+    phrase_start: usize,
+}
+
+/// The conditional or hedging words of a recommendation, as written.
+fn conditional_words(sentence: &str) -> Option<&str> {
+    let bytes = sentence.as_bytes();
+    CONDITIONAL_MATCHER
+        .find_iter(sentence)
+        .find(|m| word_starts(bytes, m.start()) && word_ends(bytes, m.end()))
+        .map(|m| &sentence[m.start()..m.end()])
+}
+
+/// The most specific procedure the sentence names (whole words; a stem
+/// such as "mammogra" may end inside a word): the one listed first in
+/// `PROCEDURES`, wherever it stands ("CT-guided biopsy" is a biopsy).
+fn procedure(sentence: &str) -> Option<Procedure> {
+    let bytes = sentence.as_bytes();
+    PROCEDURE_MATCHER
+        .find_iter(sentence)
+        .filter(|m| word_starts(bytes, m.start()))
+        .filter(|m| {
+            let word = PROCEDURES[m.pattern().as_usize()].0;
+            word.ends_with("ogra") || word.ends_with("graph") || word_ends(bytes, m.end())
+        })
+        .map(|m| m.pattern().as_usize())
+        .min()
+        .map(|index| PROCEDURES[index].1)
+}
+
+/// Fills each recommendation's `reasons`: the findings stated (present or
+/// possible) in its own sentence; else those of the nearest earlier
+/// sentence that states any, outside the sections that describe the
+/// request or the past. Findings are in text order, so each look-up is a
+/// binary search plus the few findings of one sentence.
+pub(crate) fn link_reasons(recommendations: &mut [Recommendation<'_>], findings: &[Finding<'_>]) {
+    let counts = |f: &Finding<'_>| {
+        f.assertion != Assertion::Absent
+            && !matches!(
+                f.section,
+                SectionKind::Indication | SectionKind::Technique | SectionKind::Comparison
+            )
+    };
+    for recommendation in recommendations.iter_mut() {
+        let own: Vec<usize> = findings
+            .iter()
+            .enumerate()
+            .skip(findings.partition_point(|f| f.start < recommendation.start))
+            .take_while(|(_, f)| f.start < recommendation.end)
+            .filter(|(_, f)| f.end <= recommendation.end && counts(f))
+            .map(|(i, _)| i)
+            .collect();
+        if !own.is_empty() {
+            recommendation.reasons = own;
+            continue;
+        }
+        let before = findings.partition_point(|f| f.end <= recommendation.start);
+        let Some(last) = (0..before).rev().find(|&i| counts(&findings[i])) else {
+            continue;
+        };
+        let sentence = (findings[last].start, findings[last].end);
+        let first = findings[..=last].partition_point(|f| f.start < sentence.0);
+        recommendation.reasons = (first..=last)
+            .filter(|&i| (findings[i].start, findings[i].end) == sentence && counts(&findings[i]))
+            .collect();
+    }
+}
+
+/// The first interval in `sentence`.
+fn interval(sentence: &str) -> Option<Interval> {
     let bytes = sentence.as_bytes();
     UNIT_MATCHER.find_iter(sentence).find_map(|m| {
         if !word_ends(bytes, m.end())
@@ -326,10 +468,15 @@ fn interval(sentence: &str) -> Option<(u32, usize)> {
             .iter()
             .any(|w| w.eq_ignore_ascii_case(unit_word));
         if standalone {
-            return Some((unit_days, m.start()));
+            return Some(Interval {
+                low_days: unit_days,
+                high_days: unit_days,
+                phrase_start: m.start(),
+            });
         }
-        let (mut count, mut phrase_start) =
+        let (count, mut phrase_start) =
             number_before(sentence, skip_back(bytes, m.start(), b" -\t"))?;
+        let mut low = count;
         // A range: `6-12 months`, `6 to 12 months`, `1 or 2 years`.
         let before = skip_back(bytes, phrase_start, b" \t");
         let connector = if before > 0 && bytes[before - 1] == b'-' {
@@ -344,28 +491,39 @@ fn interval(sentence: &str) -> Option<(u32, usize)> {
             None
         };
         if let Some(connector) = connector
-            && let Some((low, low_start)) =
+            && let Some((low_bound, low_start)) =
                 number_before(sentence, skip_back(bytes, connector, b" \t"))
         {
-            count = count.min(low);
+            low = count.min(low_bound);
             phrase_start = low_start;
         }
-        // `12 months` is a year (365 days), not 360.
-        let (count, unit_days) = if unit_days == 30 && count >= 12.0 && count % 12.0 == 0.0 {
-            (count / 12.0, 365)
-        } else {
-            (count, unit_days)
-        };
-        let days = (count * f64::from(unit_days)).round();
-        (days >= 0.0 && days <= f64::from(u32::MAX)).then_some((days as u32, phrase_start))
+        let high = count.max(low);
+        let low_days = days_of(low, unit_days)?;
+        let high_days = days_of(high, unit_days)?;
+        Some(Interval {
+            low_days,
+            high_days,
+            phrase_start,
+        })
     })
+}
+
+/// `count` units of `unit_days` in days; `12 months` is a year (365 days), not 360.
+fn days_of(count: f64, unit_days: u32) -> Option<u32> {
+    let (count, unit_days) = if unit_days == 30 && count >= 12.0 && count % 12.0 == 0.0 {
+        (count / 12.0, 365)
+    } else {
+        (count, unit_days)
+    };
+    let days = (count * f64::from(unit_days)).round();
+    (days >= 0.0 && days <= f64::from(u32::MAX)).then_some(days as u32)
 }
 
 /// `Chest CT in 1 to 2 years.`: an imaging or action noun, then an interval
 /// introduced by "in", "within" or "every", reads as a scheduled follow-up
 /// even without "recommend". ("Stable for 2 years" has neither.)
 fn scheduled_follow_up(sentence: &str) -> bool {
-    let Some((_, phrase_start)) = interval(sentence) else {
+    let Some(Interval { phrase_start, .. }) = interval(sentence) else {
         return false;
     };
     let before = sentence[..phrase_start].trim_end();
@@ -451,6 +609,82 @@ mod tests {
         for (sentence, days) in cases {
             assert_eq!(interval_days(sentence), days, "{sentence}");
         }
+    }
+
+    #[test]
+    fn ranges_stay_ranges() {
+        let bounds = |s: &str| interval(s).map(|r| (r.low_days, r.high_days));
+        assert_eq!(bounds("Recommend CT in 6-12 months."), Some((180, 365)));
+        assert_eq!(bounds("CT chest in 1 to 2 years."), Some((365, 730)));
+        assert_eq!(bounds("Follow-up in 3 months."), Some((90, 90)));
+        assert_eq!(bounds("Annual screening."), Some((365, 365)));
+        assert_eq!(bounds("Recommend clinical correlation."), None);
+    }
+
+    #[test]
+    fn conditional_wording_and_procedure_are_read() {
+        let cases = [
+            (
+                "MRI could be considered if clinically indicated.",
+                Some("could be considered"),
+                Some(Procedure::Mri),
+            ),
+            (
+                "Consider CT-guided biopsy.",
+                Some("Consider"),
+                Some(Procedure::Biopsy),
+            ),
+            ("Recommend chest CT in 3 months.", None, Some(Procedure::Ct)),
+            (
+                "Follow-up ultrasound in 6 weeks if symptoms persist.",
+                Some("if symptoms persist"),
+                Some(Procedure::Ultrasound),
+            ),
+            (
+                "Recommend screening mammogram in 1 year.",
+                None,
+                Some(Procedure::Mammography),
+            ),
+            (
+                "Follow-up ultrasound is advised.",
+                None,
+                Some(Procedure::Ultrasound),
+            ),
+            ("Recommend clinical correlation.", None, None),
+            // "us" in a word is not ultrasound, "considerable" is not "consider"
+            (
+                "Recommend focused evaluation; considerable thus.",
+                None,
+                None,
+            ),
+        ];
+        for (sentence, words, kind) in cases {
+            assert_eq!(conditional_words(sentence), words, "{sentence}");
+            assert_eq!(procedure(sentence), kind, "{sentence}");
+        }
+    }
+
+    #[test]
+    fn reasons_are_the_findings_the_recommendation_follows_from() {
+        let lexicon = crate::shared_lexicon();
+        let text = "INDICATION: Pulmonary nodule.\nIMPRESSION: 1. An 8 mm nodule in the right upper lobe. No pleural effusion. 2. Recommend CT chest in 6-12 months.";
+        let out = crate::extract(text, lexicon);
+        assert_eq!(out.recommendations.len(), 1, "{:?}", out.recommendations);
+        let recommendation = &out.recommendations[0];
+        let terms: Vec<&str> = recommendation
+            .reasons
+            .iter()
+            .map(|&i| out.findings[i].term)
+            .collect();
+        assert_eq!(terms, ["nodule"]);
+        assert_eq!(
+            (
+                recommendation.interval_days,
+                recommendation.interval_max_days
+            ),
+            (Some(180), Some(365))
+        );
+        assert_eq!(recommendation.procedure, Some(Procedure::Ct));
     }
 
     #[test]

@@ -10,17 +10,19 @@
 //! `3.50` into `3.5`; FHIR decimals carry their precision).
 
 use fhir_sdk::r4b::codes::{
-    DeviceNameType, FHIRDeviceStatus, ObservationStatus, ProvenanceEntityRole,
+    DeviceNameType, FHIRDeviceStatus, ObservationStatus, ProvenanceEntityRole, RequestIntent,
+    RequestStatus,
 };
 use fhir_sdk::r4b::resources::{
-    Device, DeviceDeviceName, DeviceVersion, Observation, ObservationComponent,
-    ObservationComponentValue, ObservationValue, Provenance, ProvenanceAgent, ProvenanceEntity,
-    Resource,
+    DetectedIssue, DetectedIssueEvidence, Device, DeviceDeviceName, DeviceVersion, Observation,
+    ObservationComponent, ObservationComponentValue, ObservationValue, Provenance, ProvenanceAgent,
+    ProvenanceEntity, Resource, ServiceRequest, ServiceRequestAsNeeded, ServiceRequestOccurrence,
 };
 use fhir_sdk::r4b::types::{
-    Annotation, CodeableConcept, Coding, Extension, ExtensionValue, Identifier, Quantity, Reference,
+    Annotation, CodeableConcept, Coding, Extension, ExtensionValue, Identifier, Period, Quantity,
+    Reference,
 };
-use fhir_sdk::{BuilderError, DateTime, Instant};
+use fhir_sdk::{BuilderError, Date, DateTime, Instant};
 use reportsplit_split::Code;
 use serde_json::Value;
 
@@ -198,6 +200,53 @@ pub struct NoteSpec {
     pub author: String,
     pub time: time::OffsetDateTime,
     pub text: String,
+}
+
+/// When a recommended follow-up is due: a day, or a range of days ("in 6 to
+/// 12 months" stays a range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OccurrenceSpec {
+    Date(time::Date),
+    Period { start: time::Date, end: time::Date },
+}
+
+/// A follow-up recommendation as a ServiceRequest (status draft, intent
+/// proposal: a suggestion to the referrer, never an order). `subject` and
+/// `encounter` are the report's, added by the caller verbatim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceRequestSpec<'a> {
+    pub identifier: Ident,
+    pub code: Concept<'a>,
+    pub occurrence: Option<OccurrenceSpec>,
+    /// The pre-condition as written ("if clinically indicated"), coded as conditional.
+    pub as_needed: Option<Concept<'a>>,
+    pub body_site: Option<Concept<'a>>,
+    /// The finding Observations it follows from.
+    pub reason_references: Vec<String>,
+    /// The report and the recommendation statement.
+    pub supporting_info: Vec<String>,
+    /// The recommendation as written.
+    pub note: Option<String>,
+    /// Where the recommendation is in the report's text.
+    pub evidence: Evidence,
+}
+
+/// A discrepancy found in a report, as a DetectedIssue (status
+/// preliminary: found by software, for a person to confirm).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectedIssueSpec<'a> {
+    pub identifier: Ident,
+    pub code: Concept<'a>,
+    /// The report and the Observations the issue is about.
+    pub implicated: Vec<String>,
+    /// What is wrong, in words.
+    pub detail: String,
+    /// The spans of the text that show it, one derivation-reference each.
+    pub evidence: Vec<Evidence>,
+    /// The evidence as references (the findings' Observations).
+    pub evidence_details: Vec<String>,
+    /// When it was identified (the run's time).
+    pub identified: time::OffsetDateTime,
 }
 
 /// The one serde entry point for fhir-sdk types.
@@ -488,6 +537,89 @@ pub fn provenance(spec: &ProvenanceSpec<'_>) -> Result<Value, BuildError> {
             .build(),
     )?;
     to_json(&Resource::Provenance(provenance))
+}
+
+fn date_time(date: time::Date) -> DateTime {
+    DateTime::Date(Date::Date(date))
+}
+
+fn references(targets: &[String]) -> Result<Vec<Option<Reference>>, BuildError> {
+    targets.iter().map(|r| reference(r).map(Some)).collect()
+}
+
+/// A ServiceRequest as JSON, with a placeholder `subject` that the caller
+/// replaces by the report's own (R4 requires one; a report without a
+/// subject gets no ServiceRequest).
+pub fn service_request(spec: &ServiceRequestSpec<'_>) -> Result<Value, BuildError> {
+    let mut builder = ServiceRequest::builder()
+        .extension(vec![derivation(&spec.evidence)?])
+        .identifier(vec![Some(identifier(&spec.identifier)?)])
+        .status(RequestStatus::Draft)
+        .intent(RequestIntent::Proposal)
+        .code(concept(&spec.code)?)
+        .subject(reference(SUBJECT_PLACEHOLDER)?)
+        .reason_reference(references(&spec.reason_references)?)
+        .supporting_info(references(&spec.supporting_info)?);
+    if let Some(occurrence) = spec.occurrence {
+        builder = builder.occurrence(match occurrence {
+            OccurrenceSpec::Date(date) => ServiceRequestOccurrence::DateTime(date_time(date)),
+            OccurrenceSpec::Period { start, end } => ServiceRequestOccurrence::Period(built(
+                "Period",
+                Period::builder()
+                    .start(date_time(start))
+                    .end(date_time(end))
+                    .build(),
+            )?),
+        });
+    }
+    if let Some(condition) = &spec.as_needed {
+        builder = builder.as_needed(ServiceRequestAsNeeded::CodeableConcept(concept(condition)?));
+    }
+    if let Some(site) = &spec.body_site {
+        builder = builder.body_site(vec![Some(concept(site)?)]);
+    }
+    if let Some(text) = &spec.note {
+        builder = builder.note(vec![Some(built(
+            "Annotation",
+            Annotation::builder().text(text.clone()).build(),
+        )?)]);
+    }
+    let request = built("ServiceRequest", builder.build())?;
+    to_json(&Resource::ServiceRequest(request))
+}
+
+/// The reference a built ServiceRequest carries until the caller puts the
+/// report's subject in its place.
+pub const SUBJECT_PLACEHOLDER: &str = "Patient/subject-placeholder";
+
+/// A DetectedIssue as JSON (without `patient`: the caller adds the report's
+/// subject verbatim when it is a Patient).
+pub fn detected_issue(spec: &DetectedIssueSpec<'_>) -> Result<Value, BuildError> {
+    let extensions = spec
+        .evidence
+        .iter()
+        .map(derivation)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut builder = DetectedIssue::builder()
+        .extension(extensions)
+        .identifier(vec![Some(identifier(&spec.identifier)?)])
+        .status(ObservationStatus::Preliminary)
+        .code(concept(&spec.code)?)
+        .identified(fhir_sdk::r4b::resources::DetectedIssueIdentified::DateTime(
+            DateTime::DateTime(Instant(spec.identified)),
+        ))
+        .implicated(references(&spec.implicated)?)
+        .detail(spec.detail.clone());
+    if !spec.evidence_details.is_empty() {
+        builder = builder.evidence(vec![Some(built(
+            "DetectedIssue.evidence",
+            DetectedIssueEvidence::builder()
+                .detail(references(&spec.evidence_details)?)
+                .build(),
+        )?)]);
+    }
+    let issue = built("DetectedIssue", builder.build())?;
+    to_json(&Resource::DetectedIssue(issue))
 }
 
 /// The Device that stands for reportsplit (one per version), created

@@ -18,6 +18,9 @@
 
 pub mod build;
 pub mod codes;
+pub mod follow_up;
+pub mod issue;
+pub mod owned;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
@@ -156,10 +159,7 @@ impl<'r> ReportSource<'r> {
         let (id, version_id, storage) = if allow_new && stored_version.is_none() {
             let identifier = business_identifier(report);
             let key = match (&identifier, given_id) {
-                (Some(ident), _) => {
-                    let hash = sha256_hex(format!("{}|{}", ident.system, ident.value).as_bytes());
-                    Cow::Owned(format!("i-{}", &hash[..20]))
-                }
+                (Some(ident), _) => Cow::Owned(new_report_key(ident)),
                 (None, Some(id)) => Cow::Borrowed(id),
                 (None, None) => Cow::Borrowed(NEW_VERSION),
             };
@@ -229,6 +229,48 @@ impl<'r> ReportSource<'r> {
         })
     }
 
+    /// The report's `subject` (copied verbatim), if it has a usable one.
+    pub fn subject(&self) -> Option<&'r Value> {
+        self.verbatim_element("subject")
+    }
+
+    /// The report's `subject` when it is a Patient (DetectedIssue.patient
+    /// may only name a Patient); a reference without a type is not assumed to be one.
+    pub fn patient(&self) -> Option<&'r Value> {
+        self.subject().filter(|subject| {
+            subject.get("type").and_then(Value::as_str) == Some("Patient")
+                || subject
+                    .get("reference")
+                    .and_then(Value::as_str)
+                    .is_some_and(|r| r.starts_with("Patient/") || r.contains("/Patient/"))
+        })
+    }
+
+    pub fn encounter(&self) -> Option<&'r Value> {
+        self.verbatim_element("encounter")
+    }
+
+    fn verbatim_element(&self, name: &str) -> Option<&'r Value> {
+        self.verbatim
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|&(_, value)| value)
+    }
+
+    /// The day the report's findings are from: `effectiveDateTime`, else the
+    /// start of `effectivePeriod`, else `issued` (its date part as written,
+    /// so the report's own time zone is kept). `None` when none has a full date.
+    pub fn effective_date(&self) -> Option<time::Date> {
+        let day = |value: Option<&Value>| {
+            let text = value?.as_str()?;
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            time::Date::parse(text.get(..10)?, format).ok()
+        };
+        day(self.verbatim_element("effectiveDateTime"))
+            .or_else(|| day(self.verbatim_element("effectivePeriod")?.get("start")))
+            .or_else(|| day(self.verbatim_element("issued")))
+    }
+
     /// `DiagnosticReport/{id}`; for a report not stored yet, its `urn:uuid:`.
     pub fn reference(&self) -> String {
         match &self.storage {
@@ -248,6 +290,29 @@ impl<'r> ReportSource<'r> {
             Storage::New { full_url, .. } => full_url.clone(),
         }
     }
+}
+
+/// The key of a report created with its resources (create mode), from its
+/// first business identifier: `i-` and 20 hex digits of its hash.
+fn new_report_key(identifier: &Ident) -> String {
+    let hash = sha256_hex(format!("{}|{}", identifier.system, identifier.value).as_bytes());
+    format!("i-{}", &hash[..20])
+}
+
+/// Every key the resources written for this stored report may carry in
+/// their group tag: its id, and the create-mode key of its first business
+/// identifier (resources created together with the report, before the
+/// server gave it its id).
+pub fn report_keys(report: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = report
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| is_fhir_id(id))
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    keys.extend(business_identifier(report).map(|i| new_report_key(&i)));
+    keys
 }
 
 /// Identifier system of the `urn:uuid:` of a report not stored yet (never written).
@@ -284,7 +349,7 @@ pub fn is_fhir_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
-/// What a created Observation is, for counts and ordering.
+/// What a created resource is, for counts and ordering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Finding,
@@ -293,17 +358,50 @@ pub enum Role {
     Discrepancy,
     /// A structured assessment category (BI-RADS, Lung-RADS...).
     Assessment,
+    /// A follow-up recommendation's ServiceRequest.
+    FollowUp,
 }
 
-/// One Observation to create.
+/// One resource to create (an Observation, or another [`owned::OwnedType`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewObservation {
+pub struct NewResource {
     /// `urn:uuid:` (UUID v5 of the identifier), used by hasMember,
     /// Provenance.target and DiagnosticReport.result before the server assigns an id.
     pub full_url: String,
     pub identifier: Ident,
     pub role: Role,
+    /// The resource's JSON, marked with the report's group tag ([`owned::mark_owned`]).
     pub resource: Value,
+}
+
+impl NewResource {
+    /// A resource of an owned type, marked with the group tag of `source`.
+    pub fn owned(
+        source: &ReportSource<'_>,
+        identifier: Ident,
+        role: Role,
+        resource: Value,
+    ) -> NewResource {
+        NewResource {
+            full_url: full_url(&identifier),
+            resource: owned::mark_owned(resource, &source.id, &identifier),
+            identifier,
+            role,
+        }
+    }
+
+    /// `resourceType` of the resource.
+    pub fn resource_type(&self) -> &str {
+        self.resource
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// Whether it is an Observation (only those may go into `DiagnosticReport.result`).
+    pub fn is_observation(&self) -> bool {
+        self.resource_type() == "Observation"
+    }
 }
 
 /// Lower-case hex SHA-256.
@@ -332,7 +430,7 @@ pub fn identifier_query(ident: &Ident) -> String {
     )
 }
 
-fn escape_search(s: &str) -> String {
+pub(crate) fn escape_search(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '\\' | '|' | ',' | '$') {
@@ -374,13 +472,18 @@ impl Derivation<'_> {
     /// `{report id}/{version}/{kind}/{hash}`: readable, and unique per report
     /// version, text, extractor and content.
     fn identifier(&self, kind: &str, content: &str) -> Ident {
+        self.identifier_in(OBSERVATION_SYSTEM, kind, content)
+    }
+
+    /// [`Derivation::identifier`] in another type's identifier system.
+    fn identifier_in(&self, system: &str, kind: &str, content: &str) -> Ident {
         let seed = format!(
             "{}\n{}\n{}\n{}\n{kind}\n{content}",
             self.source.id, self.source.version_id, self.text_sha, self.run.extractor_version
         );
         let hash = sha256_hex(seed.as_bytes());
         Ident {
-            system: OBSERVATION_SYSTEM.to_owned(),
+            system: system.to_owned(),
             value: format!(
                 "{}/{}/{kind}/{}",
                 self.source.id,
@@ -406,19 +509,19 @@ impl Derivation<'_> {
         }
     }
 
-    fn finish(&self, spec: &ObservationSpec<'_>, role: Role) -> Result<NewObservation, MapError> {
+    fn finish(&self, spec: &ObservationSpec<'_>, role: Role) -> Result<NewResource, MapError> {
         let json = build::observation(spec).map_err(|source| MapError::Build {
             report: self.source.reference(),
             source,
         })?;
         let resource = with_report_elements(json, self.source)
             .ok_or_else(|| self.report_error("a built Observation is not a JSON object".into()))?;
-        Ok(NewObservation {
-            full_url: full_url(&spec.identifier),
-            identifier: spec.identifier.clone(),
+        Ok(NewResource::owned(
+            self.source,
+            spec.identifier.clone(),
             role,
             resource,
-        })
+        ))
     }
 }
 
@@ -472,7 +575,7 @@ pub fn map_extraction(
     extraction: &Extraction<'_>,
     run: &RunInfo,
     codes: &FhirCodes,
-) -> Result<Vec<NewObservation>, MapError> {
+) -> Result<Vec<NewResource>, MapError> {
     let ReportStatus::Active(status) = source.status else {
         return Ok(Vec::new());
     };
@@ -546,7 +649,7 @@ pub fn map_extraction(
         }
     }
 
-    let mut out: Vec<NewObservation> = Vec::new();
+    let mut out: Vec<NewResource> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     // Index of each finding's Observation in `out` (None when skipped).
     let mut finding_obs: Vec<Option<usize>> = Vec::with_capacity(findings.len());
@@ -565,7 +668,9 @@ pub fn map_extraction(
     let member = |index: usize| finding_obs[index].map(|i| out[i].full_url.clone());
 
     let groups = statement_groups(extraction, &text.text);
-    let mut grouped: Vec<NewObservation> = Vec::new();
+    let mut grouped: Vec<NewResource> = Vec::new();
+    // The statement Observation of each recommendation, by its span.
+    let mut recommendation_urls: BTreeMap<(usize, usize), String> = BTreeMap::new();
     for group in groups.values() {
         let members: Vec<String> = group.findings.iter().filter_map(|&i| member(i)).collect();
         if group.start > group.end || group.end > text_chars {
@@ -582,11 +687,47 @@ pub fn map_extraction(
                 statement_observation(&derivation, section, group, members)?
             }
             GroupKind::Recommendation(days) => {
-                recommendation_observation(&derivation, group, days, members)?
+                let observation = recommendation_observation(&derivation, group, days, members)?;
+                recommendation_urls.insert((group.start, group.end), observation.full_url.clone());
+                observation
             }
         };
         if seen.insert(observation.identifier.value.clone()) {
             grouped.push(observation);
+        }
+    }
+    let mut requests: Vec<NewResource> = Vec::new();
+    for recommendation in &extraction.recommendations {
+        if !follow_up::wants_request(recommendation) {
+            continue;
+        }
+        if let Some(bad) = recommendation
+            .reasons
+            .iter()
+            .find(|&&i| i >= findings.len())
+        {
+            return Err(derivation.report_error(format!(
+                "a recommendation follows from finding {bad}, which does not exist"
+            )));
+        }
+        let reasons: Vec<String> = recommendation
+            .reasons
+            .iter()
+            .filter_map(|&i| member(i))
+            .collect();
+        let body_site = recommendation
+            .reasons
+            .iter()
+            .find_map(|&i| findings[i].body_site.first())
+            .and_then(|site| concept_text(site.code, site.text));
+        let statement = recommendation_urls
+            .get(&(recommendation.start, recommendation.end))
+            .cloned();
+        if let Some(request) =
+            follow_up::service_request(&derivation, recommendation, reasons, statement, body_site)?
+            && seen.insert(request.identifier.value.clone())
+        {
+            requests.push(request);
         }
     }
     for discrepancy in &extraction.discrepancies {
@@ -601,15 +742,15 @@ pub fn map_extraction(
             .into_iter()
             .filter_map(member)
             .collect();
-        let observation = discrepancy_observation(
+        let issue = laterality_issue(
             &derivation,
             discrepancy,
             findings_side,
             impression_side,
             members,
         )?;
-        if seen.insert(observation.identifier.value.clone()) {
-            grouped.push(observation);
+        if seen.insert(issue.identifier.value.clone()) {
+            requests.push(issue);
         }
     }
     for (index, assessment) in extraction.assessments.iter().enumerate() {
@@ -633,6 +774,9 @@ pub fn map_extraction(
         }
     }
     out.extend(grouped);
+    // Observations first (they go into the report's `result`), then the
+    // other types, which refer to them.
+    out.extend(requests);
     Ok(out)
 }
 
@@ -711,7 +855,7 @@ fn assessment_observation(
     d: &Derivation<'_>,
     assessment: &Assessment<'_>,
     members: Vec<String>,
-) -> Result<NewObservation, MapError> {
+) -> Result<NewResource, MapError> {
     let local = local_category_code(assessment);
     let category = assessment.code.unwrap_or(&local);
     let site = assessment.body_site.as_ref();
@@ -1153,7 +1297,7 @@ fn statement_observation(
     section: SectionKind,
     group: &Group<'_>,
     members: Vec<String>,
-) -> Result<NewObservation, MapError> {
+) -> Result<NewResource, MapError> {
     let content = serde_json::json!({
         "span": [group.start, group.end],
         "section": section,
@@ -1182,7 +1326,7 @@ fn recommendation_observation(
     group: &Group<'_>,
     days: Option<u32>,
     members: Vec<String>,
-) -> Result<NewObservation, MapError> {
+) -> Result<NewResource, MapError> {
     let content = serde_json::json!({
         "span": [group.start, group.end],
         "days": days,
@@ -1228,40 +1372,40 @@ fn side_name(side: reportsplit_split::Laterality) -> &'static str {
     }
 }
 
-fn discrepancy_observation(
+/// A laterality discrepancy as a DetectedIssue implicating the report and
+/// both findings' Observations, with both sentences as evidence.
+fn laterality_issue(
     d: &Derivation<'_>,
     discrepancy: &reportsplit_split::Discrepancy<'_>,
     findings_side: &Finding<'_>,
     impression_side: &Finding<'_>,
     members: Vec<String>,
-) -> Result<NewObservation, MapError> {
+) -> Result<NewResource, MapError> {
     let content = serde_json::json!({
         "findings": [findings_side.term_start, findings_side.term_end],
         "impression": [impression_side.term_start, impression_side.term_end],
         "sides": [discrepancy.findings_side, discrepancy.impression_side],
     });
-    let statement = format!(
+    let detail = format!(
         "{}: {} in Findings, {} in Impression",
         discrepancy.term,
         side_name(discrepancy.findings_side),
         side_name(discrepancy.impression_side)
     );
-    let spec = ObservationSpec {
-        identifier: d.identifier("discrepancy", &content.to_string()),
-        status: d.status,
-        category: d.codes.get(Key::CategoryImaging),
-        code: Concept::coded(d.codes.get(Key::DiscrepancyLaterality)),
-        code_evidence: None,
-        value: fhir_string(&statement).map(ValueSpec::String),
-        body_site: None,
-        body_site_evidence: None,
-        interpretation: Vec::new(),
-        components: Vec::new(),
-        has_member: members,
-        derived_from: Vec::new(),
-        evidence: d.evidence(impression_side.start, impression_side.end),
-    };
-    d.finish(&spec, Role::Discrepancy)
+    issue::detected_issue(
+        d,
+        issue::IssueParts {
+            kind: "laterality",
+            code: d.codes.get(Key::DiscrepancyLaterality),
+            detail: fhir_string(&detail).unwrap_or(detail),
+            observations: members,
+            evidence: vec![
+                d.evidence(findings_side.start, findings_side.end),
+                d.evidence(impression_side.start, impression_side.end),
+            ],
+            content,
+        },
+    )
 }
 
 #[cfg(test)]

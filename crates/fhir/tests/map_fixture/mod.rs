@@ -5,8 +5,8 @@
 
 use reportsplit_split::{
     Assertion, Axis, BodySite, Certainty, Change, Code, Critical, Descriptor, Discrepancy,
-    DiscrepancyKind, Extraction, Finding, Hedge, Item, Laterality, Measurement, Recommendation,
-    Section, SectionKind, Temporality, Urgency,
+    DiscrepancyKind, Extraction, Finding, Hedge, Item, Laterality, Measurement, Procedure,
+    Recommendation, Section, SectionKind, Temporality, Urgency,
 };
 
 pub const TEXT: &str = "FINDINGS: There is a 3.50 x 2.1 cm mass in the left upper lobe, new since 2024. \
@@ -209,6 +209,10 @@ pub fn extraction<'a>(text: &'a str, c: &'a Codes) -> Extraction<'a> {
             start: rec_start,
             end: rec_end,
             interval_days: Some(90),
+            interval_max_days: Some(90),
+            conditional: None,
+            procedure: Some(Procedure::Ct),
+            reasons: vec![2],
         }],
         critical: vec![Critical {
             text: slice(text, item1, 0),
