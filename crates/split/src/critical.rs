@@ -219,6 +219,17 @@ mod tests {
     }
 
     #[test]
+    fn acute_cord_compression_fires_through_a_narrowed_canal() {
+        assert_eq!(
+            critical_terms(
+                "Large L4-L5 disc extrusion with severe canal stenosis and compression of the cauda equina."
+            )
+            .len(),
+            1
+        );
+    }
+
+    #[test]
     fn a_probable_critical_finding_fires_a_merely_possible_one_does_not() {
         assert_eq!(
             critical_terms("Right adnexal mass, most consistent with ectopic pregnancy."),
@@ -321,6 +332,9 @@ mod tests {
             "No mass.",
             "The endotracheal tube is not in the right mainstem bronchus.",
             "Testicular torsion is ruled out.",
+            // Chronic or out-of-scope readings of critical words.
+            "Severe canal stenosis at C4-C5 with cord compression and myelomalacia.",
+            "New occlusive superficial thrombophlebitis of the left cephalic vein.",
         ] {
             let (critical, actionable) = urgencies(text);
             assert!(critical.is_empty() && actionable.is_empty(), "{text}");
