@@ -182,6 +182,22 @@ impl Default for WriteConfig {
 }
 
 impl WriteConfig {
+    /// The switches as the mapping reads them.
+    pub fn writes(&self) -> reportsplit_fhir::map::Writes {
+        use reportsplit_fhir::map::critical::{CriticalWrites, Unconfirmed};
+        reportsplit_fhir::map::Writes {
+            service_requests: self.service_requests,
+            detected_issues: self.detected_issues,
+            critical: CriticalWrites {
+                communications: self.communications,
+                unconfirmed: self.flags.then_some(match self.unconfirmed_critical {
+                    UnconfirmedCritical::Flag => Unconfirmed::Flag,
+                    UnconfirmedCritical::Communication => Unconfirmed::Communication,
+                }),
+            },
+        }
+    }
+
     /// The resource types a run writes besides the finding Observations and
     /// the Provenance (and the report itself), as the switches say.
     pub fn optional_types(&self) -> Vec<&'static str> {

@@ -116,6 +116,7 @@ pub fn extract(args: &ExtractArgs) -> Result<ExitCode> {
         fhir: args.fhir.then(|| RunInfo {
             extractor_version: env!("CARGO_PKG_VERSION").to_owned(),
             recorded: time::OffsetDateTime::now_utc(),
+            writes: Default::default(),
         }),
         timings: args.timings,
     };

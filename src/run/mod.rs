@@ -212,6 +212,7 @@ impl Worker {
         let run = RunInfo {
             extractor_version: version.to_owned(),
             recorded: self.run.recorded,
+            writes: Default::default(),
         };
         let query = reportsplit_fhir::map::identifier_query(
             &reportsplit_fhir::map::device_identifier(&run),
@@ -322,6 +323,7 @@ impl Worker {
             tracing::warn!(params = ?capabilities.unlisted_search_params, "the server does not list these search parameters; relying on them anyway");
         }
         tracing::info!(fhir_version = %capabilities.fhir_version, json_patch = capabilities.json_patch, "server capabilities checked");
+        let writes = config.write.writes();
         Ok(Worker {
             config,
             client,
@@ -331,6 +333,7 @@ impl Worker {
             run: RunInfo {
                 extractor_version: env!("CARGO_PKG_VERSION").to_string(),
                 recorded: OffsetDateTime::now_utc(),
+                writes,
             },
             device: None,
         })
@@ -360,6 +363,7 @@ impl Worker {
             run: RunInfo {
                 extractor_version: env!("CARGO_PKG_VERSION").to_string(),
                 recorded: OffsetDateTime::now_utc(),
+                writes: Default::default(),
             },
             device: None,
         }

@@ -13,6 +13,7 @@ mod auth;
 mod backfill;
 mod cli;
 mod client_faults;
+mod critical;
 mod daemon;
 mod fuzz_corpus;
 mod guarantees;

@@ -17,6 +17,7 @@ fn run() -> RunInfo {
     RunInfo {
         extractor_version: "0.1.0".into(),
         recorded: time::macros::datetime!(2026-11-28 06:00:00.125 +01:00),
+        writes: Default::default(),
     }
 }
 

@@ -43,6 +43,7 @@ fn run() -> RunInfo {
     RunInfo {
         extractor_version: "0.1.0".into(),
         recorded: time::macros::datetime!(2026-11-28 06:00 UTC),
+        writes: Default::default(),
     }
 }
 

@@ -53,6 +53,7 @@ fn run() -> RunInfo {
     RunInfo {
         extractor_version: "0.1.0".into(),
         recorded: time::macros::datetime!(2026-11-28 05:30:00.250 UTC),
+        writes: Default::default(),
     }
 }
 

@@ -18,6 +18,7 @@
 
 pub mod build;
 pub mod codes;
+pub mod critical;
 pub mod follow_up;
 pub mod issue;
 pub mod owned;
@@ -53,6 +54,31 @@ pub struct RunInfo {
     pub extractor_version: String,
     /// When the resources are recorded (Provenance.recorded).
     pub recorded: time::OffsetDateTime,
+    /// Which resource types besides the Observations the run writes
+    /// (config `[write]`).
+    pub writes: Writes,
+}
+
+/// The resource types a run writes besides the Observations and the
+/// Provenance (config `[write]`; all on by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Writes {
+    /// Follow-up recommendations as ServiceRequests.
+    pub service_requests: bool,
+    /// Discrepancies as DetectedIssues.
+    pub detected_issues: bool,
+    /// Critical results' Communications and Flags.
+    pub critical: critical::CriticalWrites,
+}
+
+impl Default for Writes {
+    fn default() -> Self {
+        Writes {
+            service_requests: true,
+            detected_issues: true,
+            critical: critical::CriticalWrites::default(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -360,6 +386,8 @@ pub enum Role {
     Assessment,
     /// A follow-up recommendation's ServiceRequest.
     FollowUp,
+    /// A critical result's Communication or Flag.
+    Critical,
 }
 
 /// One resource to create (an Observation, or another [`owned::OwnedType`]).
@@ -698,7 +726,7 @@ pub fn map_extraction(
     }
     let mut requests: Vec<NewResource> = Vec::new();
     for recommendation in &extraction.recommendations {
-        if !follow_up::wants_request(recommendation) {
+        if !run.writes.service_requests || !follow_up::wants_request(recommendation) {
             continue;
         }
         if let Some(bad) = recommendation
@@ -742,6 +770,9 @@ pub fn map_extraction(
             .into_iter()
             .filter_map(member)
             .collect();
+        if !run.writes.detected_issues {
+            continue;
+        }
         let issue = laterality_issue(
             &derivation,
             discrepancy,
@@ -751,6 +782,13 @@ pub fn map_extraction(
         )?;
         if seen.insert(issue.identifier.value.clone()) {
             requests.push(issue);
+        }
+    }
+    for resource in
+        critical::critical_resources(&derivation, extraction, member, run.writes.critical)?
+    {
+        if seen.insert(resource.identifier.value.clone()) {
+            requests.push(resource);
         }
     }
     for (index, assessment) in extraction.assessments.iter().enumerate() {
@@ -1424,6 +1462,7 @@ mod tests {
         RunInfo {
             extractor_version: "1.2.3".into(),
             recorded: time::macros::datetime!(2026-11-28 06:00 UTC),
+            writes: Default::default(),
         }
     }
 
