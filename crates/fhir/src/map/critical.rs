@@ -221,10 +221,13 @@ pub(super) fn critical_resources(
         report: d.source.reference(),
         source,
     })?;
-    let resource =
-        with_context(json, Some(subject), d.source.encounter(), true).ok_or_else(|| {
-            d.report_error("a built critical-result resource is no JSON object".into())
-        })?;
+    let resource = with_context(
+        json,
+        Some(subject),
+        d.source.encounter(),
+        unconfirmed == Unconfirmed::Flag,
+    )
+    .ok_or_else(|| d.report_error("a built critical-result resource is no JSON object".into()))?;
     resources.push(NewResource::owned(
         d.source,
         identifier,
