@@ -83,8 +83,9 @@ pub struct ExtractArgs {
     /// whatever the number.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
-    /// Read the `[limits]` table (and `[mappings] dir`, unless --mappings is given)
-    /// of this site configuration; without it the default limits hold
+    /// Read the `[limits]` table (and `[mappings] dir`, unless --mappings is given,
+    /// and with --fhir the `[write]` switches) of this site configuration; without it
+    /// the default limits hold and every resource type is written
     /// (docs/operations.md, "Limits").
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -116,7 +117,10 @@ pub fn extract(args: &ExtractArgs) -> Result<ExitCode> {
         fhir: args.fhir.then(|| RunInfo {
             extractor_version: env!("CARGO_PKG_VERSION").to_owned(),
             recorded: time::OffsetDateTime::now_utc(),
-            writes: Default::default(),
+            writes: config
+                .as_ref()
+                .map(|config| config.write.writes())
+                .unwrap_or_default(),
         }),
         timings: args.timings,
     };
