@@ -146,6 +146,17 @@ pub enum AuthConfig {
     },
 }
 
+impl AuthConfig {
+    /// The OAuth2 scopes requested, for the types that request any.
+    pub fn scope(&self) -> Option<&str> {
+        match self {
+            AuthConfig::ClientCredentials { scope, .. } => scope.as_deref(),
+            AuthConfig::SmartBackend { scope, .. } => Some(scope),
+            AuthConfig::None | AuthConfig::Basic { .. } | AuthConfig::Bearer { .. } => None,
+        }
+    }
+}
+
 /// Why no Authorization header could be produced. Messages name config keys, files,
 /// variables and URLs, never a secret.
 #[derive(Debug, thiserror::Error)]

@@ -62,8 +62,9 @@ pub struct LimitsConfig {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MappingsConfig {
-    /// Directory holding findings.tsv, body_sites.tsv, critical.tsv and/or
-    /// sections.tsv; each file present replaces the built-in table.
+    /// Directory holding a site's overlays of the code tables (findings.tsv,
+    /// critical.tsv...): each file adds, replaces or removes rows of the
+    /// built-in table.
     #[serde(default)]
     pub dir: Option<PathBuf>,
 }
@@ -164,6 +165,23 @@ pub struct WriteConfig {
     pub concurrent_reports: usize,
     #[serde(default)]
     pub method: WriteMethod,
+    /// Follow-up recommendations as ServiceRequests (status draft, intent proposal).
+    #[serde(default = "defaults::yes")]
+    pub service_requests: bool,
+    /// Discrepancies (laterality, sex, age, order...) as DetectedIssues.
+    #[serde(default = "defaults::yes")]
+    pub detected_issues: bool,
+    /// A critical result's documented notification as a completed Communication.
+    #[serde(default = "defaults::yes")]
+    pub communications: bool,
+    /// A critical result with no documented notification as an active Flag
+    /// (or a Communication in preparation, see `unconfirmed_critical`).
+    #[serde(default = "defaults::yes")]
+    pub flags: bool,
+    /// What marks a critical result whose communication the report does not
+    /// document, for an alerting system to pick up.
+    #[serde(default)]
+    pub unconfirmed_critical: UnconfirmedCritical,
 }
 
 impl Default for WriteConfig {
@@ -172,8 +190,64 @@ impl Default for WriteConfig {
             conflict_retries: defaults::conflict_retries(),
             concurrent_reports: defaults::concurrent_reports(),
             method: WriteMethod::default(),
+            service_requests: true,
+            detected_issues: true,
+            communications: true,
+            flags: true,
+            unconfirmed_critical: UnconfirmedCritical::default(),
         }
     }
+}
+
+impl WriteConfig {
+    /// The switches as the mapping reads them.
+    pub fn writes(&self) -> reportsplit_fhir::map::Writes {
+        use reportsplit_fhir::map::critical::{CriticalWrites, Unconfirmed};
+        reportsplit_fhir::map::Writes {
+            service_requests: self.service_requests,
+            detected_issues: self.detected_issues,
+            critical: CriticalWrites {
+                communications: self.communications,
+                unconfirmed: self.flags.then_some(match self.unconfirmed_critical {
+                    UnconfirmedCritical::Flag => Unconfirmed::Flag,
+                    UnconfirmedCritical::Communication => Unconfirmed::Communication,
+                }),
+            },
+        }
+    }
+
+    /// The resource types a run writes besides the finding Observations and
+    /// the Provenance (and the report itself), as the switches say.
+    pub fn optional_types(&self) -> Vec<&'static str> {
+        let unconfirmed_as_communication =
+            self.flags && self.unconfirmed_critical == UnconfirmedCritical::Communication;
+        [
+            (self.service_requests, "ServiceRequest"),
+            (self.detected_issues, "DetectedIssue"),
+            (
+                self.communications || unconfirmed_as_communication,
+                "Communication",
+            ),
+            (
+                self.flags && self.unconfirmed_critical == UnconfirmedCritical::Flag,
+                "Flag",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(on, kind)| on.then_some(kind))
+        .collect()
+    }
+}
+
+/// How an unconfirmed critical result is marked (config `write.unconfirmed_critical`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnconfirmedCritical {
+    /// An active Flag on the patient (closed when an amendment documents the call).
+    #[default]
+    Flag,
+    /// A Communication with status `preparation`: the call still to be made.
+    Communication,
 }
 
 mod defaults {
@@ -213,6 +287,9 @@ mod defaults {
     }
     pub fn concurrent_reports() -> usize {
         4
+    }
+    pub fn yes() -> bool {
+        true
     }
 }
 
@@ -625,6 +702,35 @@ mod tests {
     use super::*;
 
     const MINIMAL: &str = "[fhir]\nurl = \"http://127.0.0.1:8080/fhir\"\n";
+
+    #[test]
+    fn resource_switches_choose_the_types_written() {
+        let config: Config = toml::from_str(MINIMAL).unwrap();
+        assert_eq!(
+            config.write.optional_types(),
+            ["ServiceRequest", "DetectedIssue", "Communication", "Flag"]
+        );
+        let config: Config = toml::from_str(&format!(
+            "{MINIMAL}[write]\nservice_requests = false\ncommunications = false\n\
+             unconfirmed_critical = \"communication\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.write.optional_types(),
+            ["DetectedIssue", "Communication"]
+        );
+        let config: Config = toml::from_str(&format!(
+            "{MINIMAL}[write]\ndetected_issues = false\ncommunications = false\nflags = false\n"
+        ))
+        .unwrap();
+        assert_eq!(config.write.optional_types(), ["ServiceRequest"]);
+        assert!(
+            toml::from_str::<Config>(&format!(
+                "{MINIMAL}[write]\nunconfirmed_critical = \"page\"\n"
+            ))
+            .is_err()
+        );
+    }
 
     #[test]
     fn the_example_config_is_valid() {

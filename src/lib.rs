@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod mode;
 pub mod pull;
 pub mod run;
+pub mod scopes;
 pub mod signal;
 pub mod state;
 pub mod tables;

@@ -1,10 +1,12 @@
-//! Loading a site's own copies of the mapping tables at start-up. The built-in
-//! tables (mappings/ compiled in) are the default; a directory given with
-//! `--mappings` replaces any table it holds, file by file.
+//! Loading a site's overlays of the mapping tables at start-up. The built-in
+//! tables (mappings/ compiled in) are the default; a file of the same name in
+//! the `--mappings` directory lists only the rows the site adds, replaces or
+//! removes (`-` before the first column), as mappings/README.md ("Site
+//! overlays") describes.
 
 use std::path::{Path, PathBuf};
 
-use reportsplit_split::{Lexicon, MappingError, MappingFiles};
+use reportsplit_split::{Lexicon, MappingError, MappingFiles, SiteTables};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TablesError {
@@ -18,36 +20,39 @@ pub enum TablesError {
     Invalid(#[from] MappingError),
 }
 
-/// Builds the extractor's lexicon from `dir`'s findings.tsv, body_sites.tsv,
-/// descriptors.tsv, assessments.tsv, critical.tsv and sections.tsv, keeping the built-in table for each file
-/// the directory lacks. Errors name the file and the line.
+/// Builds the extractor's lexicon from the built-in tables and `dir`'s
+/// overlays of them (findings.tsv, body_sites.tsv, descriptors.tsv,
+/// assessments.tsv, critical.tsv, sections.tsv; a missing file changes
+/// nothing). Errors name the file and the line.
 pub fn load_lexicon(dir: &Path) -> Result<Lexicon, TablesError> {
-    let builtin = MappingFiles::BUILTIN;
-    let findings = read_or(dir, "findings.tsv", builtin.findings)?;
-    let body_sites = read_or(dir, "body_sites.tsv", builtin.body_sites)?;
-    let descriptors = read_or(dir, "descriptors.tsv", builtin.descriptors)?;
-    let assessments = read_or(dir, "assessments.tsv", builtin.assessments)?;
-    let critical = read_or(dir, "critical.tsv", builtin.critical)?;
-    let sections = read_or(dir, "sections.tsv", builtin.sections)?;
-    let files = MappingFiles {
-        findings: (&findings.0, &findings.1),
-        body_sites: (&body_sites.0, &body_sites.1),
-        descriptors: (&descriptors.0, &descriptors.1),
-        assessments: (&assessments.0, &assessments.1),
-        critical: (&critical.0, &critical.1),
-        sections: (&sections.0, &sections.1),
+    let findings = read_site(dir, "findings.tsv")?;
+    let body_sites = read_site(dir, "body_sites.tsv")?;
+    let descriptors = read_site(dir, "descriptors.tsv")?;
+    let assessments = read_site(dir, "assessments.tsv")?;
+    let critical = read_site(dir, "critical.tsv")?;
+    let sections = read_site(dir, "sections.tsv")?;
+    let site = SiteTables {
+        findings: borrow(&findings),
+        body_sites: borrow(&body_sites),
+        descriptors: borrow(&descriptors),
+        assessments: borrow(&assessments),
+        critical: borrow(&critical),
+        sections: borrow(&sections),
     };
-    Ok(Lexicon::parse(files)?)
+    Ok(Lexicon::parse_with_site(MappingFiles::BUILTIN, site)?)
 }
 
-/// The (name, content) of `dir/file`, or the built-in table when the file is absent.
-fn read_or(dir: &Path, file: &str, builtin: (&str, &str)) -> Result<(String, String), TablesError> {
+fn borrow(file: &Option<(String, String)>) -> Option<(&str, &str)> {
+    file.as_ref()
+        .map(|(name, content)| (name.as_str(), content.as_str()))
+}
+
+/// The (name, content) of `dir/file`, or `None` when the site has no such file.
+fn read_site(dir: &Path, file: &str) -> Result<Option<(String, String)>, TablesError> {
     let path = dir.join(file);
     match std::fs::read_to_string(&path) {
-        Ok(content) => Ok((path.display().to_string(), content)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            Ok((builtin.0.to_owned(), builtin.1.to_owned()))
-        }
+        Ok(content) => Ok(Some((path.display().to_string(), content))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(TablesError::Read { path, source }),
     }
 }
@@ -62,6 +67,31 @@ mod tests {
         let lexicon = load_lexicon(dir.path()).unwrap();
         let extraction = reportsplit_split::extract("IMPRESSION: No pneumothorax.", &lexicon);
         assert_eq!(extraction.findings.len(), 1);
+    }
+
+    #[test]
+    fn a_site_overlay_removes_and_adds_critical_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "IMPRESSION: Acute appendicitis. Large right pneumothorax.";
+        let shipped = Lexicon::builtin();
+        let builtin = reportsplit_split::extract(text, &shipped);
+        assert_eq!(builtin.critical.len(), 2);
+        // The site calls appendicitis in hours as before, but stops flagging
+        // pneumothorax, and adds a rule of its own for pneumonia.
+        std::fs::write(
+            dir.path().join("critical.tsv"),
+            "# site rules\nsystem\tcode\tcategory\trequires\texcludes\n\
+             -http://snomed.info/sct\t36118008\n\
+             http://snomed.info/sct\t233604007\t2\t-\t-\n",
+        )
+        .unwrap();
+        let lexicon = load_lexicon(dir.path()).unwrap();
+        let site = reportsplit_split::extract(
+            "IMPRESSION: Acute appendicitis. Large right pneumothorax. Lobar pneumonia.",
+            &lexicon,
+        );
+        let terms: Vec<&str> = site.critical.iter().map(|c| c.term).collect();
+        assert_eq!(terms, ["Acute appendicitis", "Lobar pneumonia"]);
     }
 
     #[test]

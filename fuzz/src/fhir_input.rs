@@ -18,6 +18,7 @@ pub fn check(data: &[u8], lexicon: &Lexicon) {
     let run = RunInfo {
         extractor_version: "0.0.0-fuzz".to_owned(),
         recorded: time::OffsetDateTime::UNIX_EPOCH,
+        writes: Default::default(),
     };
     let lines: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
     let nonblank: Vec<String> = lines

@@ -74,17 +74,18 @@ pub struct ExtractArgs {
     /// current text yields an empty transaction; one without text an OperationOutcome.
     #[arg(long)]
     pub fhir: bool,
-    /// Read the code tables from this directory instead of the built-in ones
-    /// (findings.tsv, body_sites.tsv, critical.tsv, sections.tsv; a missing file keeps
-    /// the built-in table).
+    /// Apply a site's overlays of the code tables from this directory (findings.tsv,
+    /// body_sites.tsv, descriptors.tsv, assessments.tsv, critical.tsv, sections.tsv): each
+    /// file adds, replaces or removes (`-`) rows of the built-in table (mappings/README.md).
     #[arg(long, value_name = "DIR", env = "REPORTSPLIT_MAPPINGS")]
     pub mappings: Option<PathBuf>,
     /// Threads extracting NDJSON (0: one per CPU). Output order is input order
     /// whatever the number.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
-    /// Read the `[limits]` table (and `[mappings] dir`, unless --mappings is given)
-    /// of this site configuration; without it the default limits hold
+    /// Read the `[limits]` table (and `[mappings] dir`, unless --mappings is given,
+    /// and with --fhir the `[write]` switches) of this site configuration; without it
+    /// the default limits hold and every resource type is written
     /// (docs/operations.md, "Limits").
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -116,6 +117,10 @@ pub fn extract(args: &ExtractArgs) -> Result<ExitCode> {
         fhir: args.fhir.then(|| RunInfo {
             extractor_version: env!("CARGO_PKG_VERSION").to_owned(),
             recorded: time::OffsetDateTime::now_utc(),
+            writes: config
+                .as_ref()
+                .map(|config| config.write.writes())
+                .unwrap_or_default(),
         }),
         timings: args.timings,
     };

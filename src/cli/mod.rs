@@ -300,6 +300,35 @@ async fn check_config(args: &CheckConfigArgs) -> u8 {
                     "not offered"
                 },
             );
+            let unlisted = &worker.capabilities.unlisted_types;
+            let written: Vec<&str> = worker
+                .config
+                .write
+                .optional_types()
+                .into_iter()
+                .filter(|kind| !unlisted.iter().any(|u| u == kind))
+                .collect();
+            if !written.is_empty() {
+                println!(
+                    "{url}: create, update and search offered for {}{}",
+                    written.join(", "),
+                    if worker.config.auth.scope().is_some() {
+                        "; the SMART scopes requested cover them"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            for kind in unlisted {
+                println!(
+                    "{url}: warning: {kind} is not listed in the CapabilityStatement; written anyway (switch it off in [write] if the server refuses it)"
+                );
+            }
+            for param in &worker.capabilities.unlisted_search_params {
+                println!(
+                    "{url}: warning: search parameter {param} is not listed; relied on anyway"
+                );
+            }
             exit::OK
         }
         Err(error) => {

@@ -15,6 +15,19 @@ pub struct Requirements {
     pub json_patch: bool,
     /// `retract`: Provenances are searched by `agent` and `recorded`.
     pub provenance_search: bool,
+    /// The other resource types the run writes for a report (ServiceRequest,
+    /// Flag...: `[write]` switches), each created conditionally, found again
+    /// by a search and superseded by an update.
+    pub owned: Vec<OwnedNeed>,
+}
+
+/// What a run needs of one resource type it writes besides Observations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedNeed {
+    pub resource_type: &'static str,
+    /// The search parameters its conditional create and its search use
+    /// (`identifier`, `_tag`); unlisted `_` ones are warnings, as for reports.
+    pub search_params: Vec<&'static str>,
 }
 
 /// What the server offers beyond the requirements.
@@ -26,6 +39,11 @@ pub struct Capabilities {
     /// Parameters we asked for that the server does not list. Servers often
     /// omit the common `_`-parameters, so these are warnings, not failures.
     pub unlisted_search_params: Vec<String>,
+    /// Types the run writes that the statement does not list at all. Servers
+    /// list only part of what they serve (SEKMET omits DetectedIssue, which
+    /// it stores and searches), so these are warnings; a type the statement
+    /// lists without what the run needs is a failure.
+    pub unlisted_types: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -88,6 +106,7 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
     };
 
     let mut missing = Vec::new();
+    let mut unlisted_types = Vec::new();
     let report = resource("DiagnosticReport");
     if !has_interaction(report, "search-type") {
         missing.push("DiagnosticReport search (search-type)".to_string());
@@ -146,6 +165,37 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
         if !has_interaction(resource("Observation"), "search-type") {
             missing.push("Observation search (to resolve conditional creates)".to_string());
         }
+        for need in &needs.owned {
+            let kind = need.resource_type;
+            let entry = resource(kind);
+            if entry.is_none() {
+                unlisted_types.push(kind.to_string());
+                continue;
+            }
+            for interaction in ["create", "update", "search-type"] {
+                if !has_interaction(entry, interaction) {
+                    missing.push(format!("{kind} {interaction}"));
+                }
+            }
+            if entry
+                .and_then(|r| r.get("conditionalCreate"))
+                .and_then(Value::as_bool)
+                != Some(true)
+            {
+                missing.push(format!("{kind} conditional create (conditionalCreate)"));
+            }
+            let listed = search_params(entry);
+            for &param in &need.search_params {
+                if listed.contains(&param) {
+                    continue;
+                }
+                if param.starts_with('_') {
+                    unlisted_search_params.push(format!("{kind}:{param}"));
+                } else {
+                    missing.push(format!("{kind} search parameter `{param}`"));
+                }
+            }
+        }
     }
     if needs.provenance_search {
         let provenance = resource("Provenance");
@@ -180,6 +230,7 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
         fhir_version,
         json_patch,
         unlisted_search_params,
+        unlisted_types,
     })
 }
 
@@ -202,9 +253,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn interactions(codes: &[&str]) -> Value {
+        codes.iter().map(|c| json!({"code": c})).collect()
+    }
+
     fn full() -> Value {
-        let interactions =
-            |codes: &[&str]| -> Value { codes.iter().map(|c| json!({"code": c})).collect() };
         json!({
             "resourceType": "CapabilityStatement", "fhirVersion": "4.0.1",
             "patchFormat": ["application/json-patch+json"],
@@ -224,6 +277,7 @@ mod tests {
             write: true,
             json_patch: false,
             provenance_search: false,
+            owned: Vec::new(),
         }
     }
 
@@ -318,6 +372,54 @@ mod tests {
             "interaction": [{"code": "create"}, {"code": "search-type"}],
             "searchParam": [{"name": "agent"}, {"name": "recorded"}]});
         assert!(check(&statement, &retracting).is_ok());
+    }
+
+    fn writing(types: &[&'static str]) -> Requirements {
+        Requirements {
+            owned: types
+                .iter()
+                .map(|&resource_type| OwnedNeed {
+                    resource_type,
+                    search_params: vec!["identifier", "_tag"],
+                })
+                .collect(),
+            ..needs()
+        }
+    }
+
+    #[test]
+    fn every_type_the_config_writes_must_be_offered_in_full() {
+        let mut statement = full();
+        let resources = statement["rest"][0]["resource"].as_array_mut().unwrap();
+        resources.push(json!({"type": "Flag", "conditionalCreate": true,
+            "interaction": interactions(&["create", "update", "search-type"]),
+            "searchParam": [{"name": "identifier"}]}));
+        resources.push(json!({"type": "Communication",
+            "interaction": interactions(&["create", "search-type"])}));
+        // `_tag` is a common parameter, and a type not listed at all may
+        // still be served: both are warnings.
+        let caps = check(&statement, &writing(&["Flag", "DetectedIssue"])).unwrap();
+        assert_eq!(caps.unlisted_search_params, ["Flag:_tag"]);
+        assert_eq!(caps.unlisted_types, ["DetectedIssue"]);
+        let Err(CapabilityError::Missing(missing)) =
+            check(&statement, &writing(&["Flag", "Communication"]))
+        else {
+            panic!("Communication falls short")
+        };
+        assert_eq!(
+            missing,
+            [
+                "Communication update",
+                "Communication conditional create (conditionalCreate)",
+                "Communication search parameter `identifier`",
+            ]
+        );
+        // A dry run writes nothing: no type is needed.
+        let dry = Requirements {
+            write: false,
+            ..writing(&["ServiceRequest"])
+        };
+        assert!(check(&statement, &dry).is_ok());
     }
 
     #[test]

@@ -7,7 +7,9 @@ mod capability;
 mod client;
 mod search;
 
-pub use capability::{Capabilities, CapabilityError, Requirements, check as check_capabilities};
+pub use capability::{
+    Capabilities, CapabilityError, OwnedNeed, Requirements, check as check_capabilities,
+};
 pub use client::{ClientOptions, FhirClient, FhirError, FhirResponse, RetryPolicy};
 pub use search::{Page, SearchPager, version_key};
 

@@ -613,6 +613,13 @@ async fn plan_report(
                 "the report has no subject: its follow-up recommendations get no ServiceRequest"
             );
         }
+        if set.critical_without_subject > 0 {
+            tracing::warn!(
+                report = %reference(report),
+                critical = set.critical_without_subject,
+                "the report has no subject: its critical results, with no documented communication, get no Flag"
+            );
+        }
         limits
             .check_observations(set.observations + set.others + set.superseded + set.restatused)
             .map_err(over)?;

@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use crate::config::{Config, ConfigError};
 use crate::error::Class;
 use crate::fhir::{Capabilities, CapabilityError, FhirClient, FhirError, Requirements};
+use crate::scopes::Permission;
 use crate::state::StateError;
 use apply::ApplyContext;
 
@@ -41,6 +42,11 @@ pub enum RunError {
     State(#[from] StateError),
     #[error("mappings.dir")]
     Mappings(#[source] crate::tables::TablesError),
+    #[error(
+        "auth.scope does not cover what this run does (add the SMART scopes, or switch the types off in [write]): {}",
+        .missing.join(", ")
+    )]
+    Scopes { missing: Vec<String> },
     #[error("cannot build reportsplit's Device resource")]
     Device(#[source] BuildError),
     #[error(
@@ -59,7 +65,7 @@ impl RunError {
     /// See [`Class`].
     pub fn class(&self) -> Class {
         match self {
-            RunError::Config(_) | RunError::Mappings(_) => Class::Config,
+            RunError::Config(_) | RunError::Mappings(_) | RunError::Scopes { .. } => Class::Config,
             RunError::Capability { .. } | RunError::DeviceMissing { .. } => Class::Refused,
             RunError::Fhir(error) => error.class(),
             RunError::State(error) => error.class(),
@@ -206,6 +212,7 @@ impl Worker {
         let run = RunInfo {
             extractor_version: version.to_owned(),
             recorded: self.run.recorded,
+            writes: Default::default(),
         };
         let query = reportsplit_fhir::map::identifier_query(
             &reportsplit_fhir::map::device_identifier(&run),
@@ -273,6 +280,20 @@ impl Worker {
             None => Lexicon::builtin(),
         };
         let limits = config.limits()?;
+        let owned_types = if write {
+            config.write.optional_types()
+        } else {
+            Vec::new()
+        };
+        if let Some(scope) = config.auth.scope() {
+            let missing = crate::scopes::uncovered(
+                scope,
+                &scope_needs(write, provenance_search, &owned_types),
+            );
+            if !missing.is_empty() {
+                return Err(RunError::Scopes { missing });
+            }
+        }
         let client = FhirClient::new(&config.client_options()?, &config.auth)?;
         let metadata = client.get(client.url("metadata")?).await?.success()?;
         let needs = Requirements {
@@ -280,6 +301,13 @@ impl Worker {
             write,
             json_patch: config.write.method == crate::config::WriteMethod::Patch,
             provenance_search,
+            owned: owned_types
+                .iter()
+                .map(|&resource_type| crate::fhir::OwnedNeed {
+                    resource_type,
+                    search_params: owned_search_params(resource_type),
+                })
+                .collect(),
         };
         let capabilities =
             crate::fhir::check_capabilities(&metadata.body, &needs).map_err(|source| {
@@ -288,10 +316,14 @@ impl Worker {
                     source,
                 }
             })?;
+        if !capabilities.unlisted_types.is_empty() {
+            tracing::warn!(types = ?capabilities.unlisted_types, "the server's CapabilityStatement does not list these types the run writes; relying on them anyway");
+        }
         if !capabilities.unlisted_search_params.is_empty() {
             tracing::warn!(params = ?capabilities.unlisted_search_params, "the server does not list these search parameters; relying on them anyway");
         }
         tracing::info!(fhir_version = %capabilities.fhir_version, json_patch = capabilities.json_patch, "server capabilities checked");
+        let writes = config.write.writes();
         Ok(Worker {
             config,
             client,
@@ -301,6 +333,7 @@ impl Worker {
             run: RunInfo {
                 extractor_version: env!("CARGO_PKG_VERSION").to_string(),
                 recorded: OffsetDateTime::now_utc(),
+                writes,
             },
             device: None,
         })
@@ -323,12 +356,14 @@ impl Worker {
                 fhir_version: "4.0.1".into(),
                 json_patch: false,
                 unlisted_search_params: Vec::new(),
+                unlisted_types: Vec::new(),
             },
             lexicon: Lexicon::builtin(),
             limits,
             run: RunInfo {
                 extractor_version: env!("CARGO_PKG_VERSION").to_string(),
                 recorded: OffsetDateTime::now_utc(),
+                writes: Default::default(),
             },
             device: None,
         }
@@ -347,6 +382,48 @@ impl Worker {
             new_reports: false,
         }
     }
+}
+
+/// The search parameters a run uses on an owned type: its conditional
+/// create (`identifier`) and the search for a report's resources (`_tag`).
+fn owned_search_params(resource_type: &str) -> Vec<&'static str> {
+    // SEKMET, like other servers, has no `identifier` search on
+    // DetectedIssue: those are created conditionally on a tag instead.
+    if resource_type == "DetectedIssue" {
+        vec!["_tag"]
+    } else {
+        vec!["identifier", "_tag"]
+    }
+}
+
+/// The SMART permissions a run needs on each type it touches.
+fn scope_needs<'t>(
+    write: bool,
+    provenance_search: bool,
+    owned_types: &[&'t str],
+) -> Vec<(&'t str, &'static [Permission])> {
+    use Permission::{Create, Read, Search, Update};
+    const READ: &[Permission] = &[Read, Search];
+    const READ_UPDATE: &[Permission] = &[Read, Search, Update];
+    const OWNED: &[Permission] = &[Create, Read, Search, Update];
+    if !write {
+        return vec![("DiagnosticReport", READ)];
+    }
+    let mut needs = vec![
+        ("DiagnosticReport", READ_UPDATE),
+        ("Observation", OWNED),
+        (
+            "Provenance",
+            if provenance_search {
+                &[Create, Read, Search]
+            } else {
+                &[Create]
+            },
+        ),
+        ("Device", &[Create, Search]),
+    ];
+    needs.extend(owned_types.iter().map(|&kind| (kind, OWNED)));
+    needs
 }
 
 #[cfg(test)]

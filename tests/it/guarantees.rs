@@ -226,6 +226,7 @@ async fn duplicate_devices_are_tolerated_and_the_oldest_is_used() {
     let run = reportsplit_fhir::map::RunInfo {
         extractor_version: env!("CARGO_PKG_VERSION").to_owned(),
         recorded: time::OffsetDateTime::now_utc(),
+        writes: Default::default(),
     };
     let device = reportsplit_fhir::map::device(&run).unwrap();
     let mut created = Vec::new();

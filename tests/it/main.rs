@@ -17,6 +17,7 @@ mod backfill;
 mod bulk;
 mod cli;
 mod client_faults;
+mod critical;
 mod daemon;
 mod fleet;
 mod fuzz_corpus;

@@ -17,6 +17,7 @@ fn run() -> RunInfo {
     RunInfo {
         extractor_version: "0.1.0".into(),
         recorded: time::macros::datetime!(2026-11-28 06:00:00.125 +01:00),
+        writes: Default::default(),
     }
 }
 
@@ -116,10 +117,13 @@ async fn strict_server_accepts_and_links_every_planned_resource() {
         assert_eq!(report[key], read[key], "{key} kept");
     }
     let observations = previous(&fhir, &report).await;
-    // 9 Observations, the follow-up's ServiceRequest, the laterality DetectedIssue
-    assert_eq!(observations.len(), 11);
+    // 9 Observations, the follow-up's ServiceRequest, the laterality
+    // DetectedIssue, the Flag of the critical result nobody is documented to
+    // have been told of
+    assert_eq!(observations.len(), 12);
     assert_eq!(fhir.count("ServiceRequest?status=draft").await, 1);
     assert_eq!(fhir.count("DetectedIssue").await, 1);
+    assert_eq!(fhir.count("Flag?status=active").await, 1);
     let critical = observations
         .iter()
         .filter(|o| o["interpretation"][0]["coding"][0]["code"] == "AA")
@@ -182,13 +186,16 @@ async fn strict_server_accepts_and_links_every_planned_resource() {
     fhir.put(&amended).await;
     let amended = fhir.get("DiagnosticReport/map-1").await;
     let supersede = plan_write(&amended, &amended_text, &previous(&fhir, &amended).await);
-    assert_eq!((supersede.observations, supersede.superseded), (9, 11));
+    assert_eq!((supersede.observations, supersede.superseded), (9, 12));
     commit(&fhir, &supersede).await;
     assert_eq!(fhir.count("Observation").await, 18);
     assert_eq!(fhir.count("Observation?status=entered-in-error").await, 9);
     assert_eq!(fhir.count("Observation?status=amended").await, 9);
     assert_eq!(fhir.count("ServiceRequest?status=revoked").await, 1);
     assert_eq!(fhir.count("ServiceRequest?status=draft").await, 1);
+    // the old Flag closed, the new version's one open
+    assert_eq!(fhir.count("Flag?status=inactive").await, 1);
+    assert_eq!(fhir.count("Flag?status=active").await, 1);
     let report = fhir.get("DiagnosticReport/map-1").await;
     assert_eq!(report["result"].as_array().map(Vec::len), Some(18));
     let old = &observations[0];

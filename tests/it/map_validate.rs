@@ -311,3 +311,73 @@ fn follow_up_requests_and_detected_issues_are_valid_r4() {
     assert_eq!(summary["byType"]["ServiceRequest"], 1, "{summary}");
     assert_eq!(summary["byType"]["DetectedIssue"], 1, "{summary}");
 }
+
+/// A report written for this test with a critical result, and `call` after
+/// its impression.
+fn critical_report(id: &str, call: &str) -> Value {
+    let text = format!(
+        "FINDINGS: Large left pneumothorax with rightward mediastinal shift.\n\
+         IMPRESSION: Large left tension pneumothorax.{call}"
+    );
+    json!({
+        "resourceType": "DiagnosticReport",
+        "id": id,
+        "meta": {"versionId": "1", "lastUpdated": "2026-12-03T10:00:00.000+00:00"},
+        "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD"}]}],
+        "code": {"text": "XR Chest"},
+        "subject": {"reference": "Patient/p-crit"},
+        "effectiveDateTime": "2026-12-03T09:40:00Z",
+        "presentedForm": [{
+            "contentType": "text/plain; charset=utf-8",
+            "data": base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+        }]
+    })
+}
+
+/// The Communication of a documented critical call and the Flag of an
+/// undocumented one (issue 12, item 2) are valid R4 for @medplum/core, as
+/// written by `extract --fhir`.
+#[test]
+fn critical_communications_and_flags_are_valid_r4() {
+    let bundles = transactions(&[
+        (
+            "called".to_owned(),
+            critical_report(
+                "crit-called",
+                " Findings were called to the ordering physician, Dr. Okafor, on 12/3/2026 at 10:05 am.",
+            ),
+        ),
+        ("uncalled".to_owned(), critical_report("crit-uncalled", "")),
+    ]);
+    let of_type = |bundle: &Value, kind: &str| -> Vec<Value> {
+        bundle["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["resource"].clone())
+            .filter(|r| r["resourceType"] == kind)
+            .collect()
+    };
+    let communications = of_type(&bundles[0], "Communication");
+    assert_eq!(communications.len(), 1, "{}", bundles[0]);
+    assert_eq!(communications[0]["status"], "completed");
+    assert_eq!(communications[0]["sent"], "2026-12-03T10:05:00Z");
+    assert_eq!(
+        communications[0]["recipient"][0]["display"],
+        "the ordering physician, Dr. Okafor"
+    );
+    assert!(of_type(&bundles[0], "Flag").is_empty());
+    let flags = of_type(&bundles[1], "Flag");
+    assert_eq!(flags.len(), 1, "{}", bundles[1]);
+    assert_eq!(flags[0]["status"], "active");
+    assert!(of_type(&bundles[1], "Communication").is_empty());
+    let ndjson: String = bundles.iter().map(|b| format!("{b}\n")).collect();
+    let Some((valid, summary)) = validate(&ndjson) else {
+        eprintln!("SKIPPED: node/npm not found; the FHIR validator did not run");
+        return;
+    };
+    assert!(valid, "invalid resources: {summary:#}");
+    assert_eq!(summary["byType"]["Communication"], 1, "{summary}");
+    assert_eq!(summary["byType"]["Flag"], 1, "{summary}");
+}

@@ -85,6 +85,7 @@ async fn one_leader_at_a_time_advances_the_checkpoint() {
     let config = reportsplit::config::StateConfig {
         dir: std::env::temp_dir().join("unused-by-postgres-state"),
         url: Some(db.url.clone()),
+        url_file: None,
     };
     let first = Checkpoints::open(&config, STREAM).await.unwrap();
     assert_eq!(first.load(STREAM).await.unwrap(), None);

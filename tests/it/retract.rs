@@ -76,6 +76,7 @@ async fn derive_as(fhir: &Fhir, id: &str, version: &str) {
     let run = RunInfo {
         extractor_version: version.to_owned(),
         recorded: OffsetDateTime::now_utc(),
+        writes: Default::default(),
     };
     let Plan::Write(set) = plan(&report, &text, &extraction, &previous, &run).expect("plan") else {
         panic!("{id}: release {version} has something to write");

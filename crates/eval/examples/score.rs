@@ -9,8 +9,8 @@
 //!
 //! `--part tune|holdout|all` scores the tuning three quarters, the holdout
 //! quarter, or every row (the default); see the crate docs. `--mappings DIR`
-//! scores with a directory's code tables instead of the built-in ones (each
-//! table the directory lacks stays built in), as `reportsplit --mappings` does.
+//! scores with a directory's overlays of the code tables (mappings/README.md,
+//! "Site overlays"), as `reportsplit --mappings` does.
 
 use reportsplit_eval::{Options, run};
 use reportsplit_split::Lexicon;
@@ -64,32 +64,40 @@ fn score(args: Vec<String>) -> Result<String, String> {
     Ok(report.to_string())
 }
 
-/// The lexicon from `dir`'s tables, each missing one built in.
+/// The built-in tables with `dir`'s overlays of them (each file adds,
+/// replaces or removes rows; a table the directory lacks stays built in).
 fn load_tables(dir: &str) -> Result<Lexicon, String> {
-    let builtin = reportsplit_split::MappingFiles::BUILTIN;
-    let read = |file: &str, fallback: (&'static str, &'static str)| {
+    let read = |file: &str| {
         let path = std::path::Path::new(dir).join(file);
         match std::fs::read_to_string(&path) {
-            Ok(content) => Ok((path.display().to_string(), content)),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                Ok((fallback.0.to_string(), fallback.1.to_string()))
-            }
+            Ok(content) => Ok(Some((path.display().to_string(), content))),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(format!("{}: {error}", path.display())),
         }
     };
-    let findings = read("findings.tsv", builtin.findings)?;
-    let body_sites = read("body_sites.tsv", builtin.body_sites)?;
-    let descriptors = read("descriptors.tsv", builtin.descriptors)?;
-    let assessments = read("assessments.tsv", builtin.assessments)?;
-    let critical = read("critical.tsv", builtin.critical)?;
-    let sections = read("sections.tsv", builtin.sections)?;
-    Lexicon::parse(reportsplit_split::MappingFiles {
-        findings: (&findings.0, &findings.1),
-        body_sites: (&body_sites.0, &body_sites.1),
-        descriptors: (&descriptors.0, &descriptors.1),
-        assessments: (&assessments.0, &assessments.1),
-        critical: (&critical.0, &critical.1),
-        sections: (&sections.0, &sections.1),
-    })
+    let tables = [
+        read("findings.tsv")?,
+        read("body_sites.tsv")?,
+        read("descriptors.tsv")?,
+        read("assessments.tsv")?,
+        read("critical.tsv")?,
+        read("sections.tsv")?,
+    ];
+    let overlay = |index: usize| {
+        tables[index]
+            .as_ref()
+            .map(|(name, content)| (name.as_str(), content.as_str()))
+    };
+    Lexicon::parse_with_site(
+        reportsplit_split::MappingFiles::BUILTIN,
+        reportsplit_split::SiteTables {
+            findings: overlay(0),
+            body_sites: overlay(1),
+            descriptors: overlay(2),
+            assessments: overlay(3),
+            critical: overlay(4),
+            sections: overlay(5),
+        },
+    )
     .map_err(|error| error.to_string())
 }

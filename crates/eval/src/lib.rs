@@ -154,6 +154,7 @@
 //! text holds `FINDINGS:` (resp. `IMPRESSION:`) the share with a findings
 //! (impression) section.
 
+mod actions;
 #[cfg(feature = "kits")]
 mod labels;
 #[cfg(feature = "kits")]
@@ -167,6 +168,7 @@ pub mod reports;
 mod score;
 mod text;
 
+pub use actions::ActionCounts;
 pub use part::{Part, fnv1a64, is_holdout};
 pub use score::{Counts, ScoreLine};
 

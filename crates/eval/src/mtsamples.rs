@@ -160,8 +160,10 @@ pub fn score(content: &str, lexicon: &Lexicon, options: &Options) -> Result<Repo
         mut impression_found,
     ) = (0, 0, 0, 0, 0);
     let mut errors = Vec::new();
+    let mut actions = crate::ActionCounts::default();
     for note in &notes {
         let extraction = extract(&note.text, lexicon);
+        actions.add(&extraction);
         let tokens = header_tokens(&note.text);
         let (detected, mixed_case): (Vec<usize>, Vec<usize>) =
             detected_headers(&note.text, &extraction)
@@ -241,6 +243,7 @@ pub fn score(content: &str, lexicon: &Lexicon, options: &Options) -> Result<Repo
             "mtsamples impression-section-found share={} of notes writing IMPRESSION:",
             share(impression_found, impression_written)
         )),
+        Detail::Note(actions.line("mtsamples")),
     ];
     let precision = ratio(detected_at_token, detected_total);
     let recall = ratio(tokens_detected, tokens_total);

@@ -406,6 +406,7 @@ pub fn score(
     let mut gold_disagreements = [0usize; 14];
     let mut joined = 0;
     let mut errors = Vec::new();
+    let mut actions = crate::ActionCounts::default();
     for report in &reports {
         let Some(gold) = gold_labels.get(&format!("CXR{}", report.uid)) else {
             without_labels += 1;
@@ -414,6 +415,7 @@ pub fn score(
         joined += 1;
         let text = report.text();
         let extraction = extract(&text, lexicon);
+        actions.add(&extraction);
         let items = predicted(&extraction, &concepts, Counting::Indexed);
         let strict_items = predicted(&extraction, &concepts, Counting::PresentOnly);
         let lenient_items = predicted(&extraction, &concepts, Counting::AnyPossible);
@@ -481,6 +483,7 @@ pub fn score(
             gold_labels.len(),
             gold_labels.len().saturating_sub(joined),
         )),
+        Detail::Note(actions.line("openi")),
     ];
     let mut micro = Counts::default();
     let mut macro_f1 = 0.0;

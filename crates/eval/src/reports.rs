@@ -125,6 +125,8 @@
 //! reports critical accuracy=<a> n=<reports> tp=.. fp=.. fn=..
 //! reports laterality-discrepancy accuracy=<a> n=<reports> tp=.. fp=.. fn=..
 //! reports recommendation accuracy=<a> n=<reports> tp=.. fp=.. fn=..
+//! reports critical recall=<r> precision=<p> tp=.. fp=.. fn=..
+//! reports actions reports=<R> recommendations=.. (see crate::actions)
 //! reports followup-interval accuracy=<a> n=<reports with a gold interval> correct=<k>
 //! reports findings precision=<P> recall=<R> f1=<F> n=<gold findings>
 //! ```
@@ -1343,8 +1345,10 @@ pub fn score(content: &str, lexicon: &Lexicon, options: &Options) -> Result<Repo
     let mut all = Tally::default();
     let mut by_modality: BTreeMap<&str, Tally> = BTreeMap::new();
     let mut by_family: BTreeMap<&str, Tally> = BTreeMap::new();
+    let mut actions = crate::ActionCounts::default();
     for report in &kept {
         let extraction = extract(&report.text, lexicon);
+        actions.add(&extraction);
         let tally = evaluate(report, &extraction, &mut decisions, &mut examples);
         all.add(&tally);
         by_modality
@@ -1415,6 +1419,13 @@ pub fn score(content: &str, lexicon: &Lexicon, options: &Options) -> Result<Repo
             counts.summary()
         )));
     }
+    details.push(Detail::Note(format!(
+        "{SET} critical recall={:.3} precision={:.3} {}",
+        decisions.critical.recall(),
+        decisions.critical.precision(),
+        decisions.critical.summary()
+    )));
+    details.push(Detail::Note(actions.line(SET)));
     details.push(Detail::Note(format!(
         "{SET} followup-interval accuracy={:.3} n={} correct={}",
         ratio(decisions.interval.0, decisions.interval.1),
@@ -1514,6 +1525,7 @@ mod tests {
         let mut extraction = extract(text, lexicon());
         extraction.findings = findings;
         extraction.critical.clear();
+        extraction.actionable.clear();
         extraction.discrepancies.clear();
         extraction
     }

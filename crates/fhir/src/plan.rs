@@ -94,6 +94,9 @@ pub struct WriteSet {
     /// Follow-up recommendations that got no ServiceRequest because the
     /// report has no subject (R4 requires one): counted and logged by the worker.
     pub follow_ups_without_subject: usize,
+    /// Critical results with no documented communication that got no Flag
+    /// (nor Communication in preparation) because the report has no subject.
+    pub critical_without_subject: usize,
     /// How many of them are findings (one per finding mention).
     pub findings: usize,
     /// Earlier resources (of every owned type) the bundle marks as superseded.
@@ -357,6 +360,12 @@ fn plan_source(
             .count(),
         _ => 0,
     };
+    let critical_without_subject = match (source.status, status_only) {
+        (ReportStatus::Active(_), false) => {
+            map::critical::unflagged(source.subject().is_some(), extraction, run.writes.critical)
+        }
+        _ => 0,
+    };
     let restatused = superseded.iter().filter(|o| !o.superseded).count();
     let superseded_count = superseded.len() - restatused;
 
@@ -386,6 +395,7 @@ fn plan_source(
         observations,
         others,
         follow_ups_without_subject,
+        critical_without_subject,
         findings,
         superseded: superseded_count,
         restatused,
@@ -975,6 +985,7 @@ mod tests {
         let run = RunInfo {
             extractor_version: "1".into(),
             recorded: time::macros::datetime!(2026-12-01 10:00 UTC),
+            writes: Default::default(),
         };
         let rewritten = rewrite_previous(
             &source,

@@ -270,6 +270,7 @@ mod tests {
         RunInfo {
             extractor_version: "2.0.0".into(),
             recorded: time::macros::datetime!(2026-12-06 10:00 UTC),
+            writes: Default::default(),
         }
     }
 

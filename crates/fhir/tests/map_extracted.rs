@@ -43,6 +43,7 @@ fn run() -> RunInfo {
     RunInfo {
         extractor_version: "0.1.0".into(),
         recorded: time::macros::datetime!(2026-11-28 06:00 UTC),
+        writes: Default::default(),
     }
 }
 
@@ -586,4 +587,81 @@ fn an_unstored_report_without_identifier_is_created_plainly() {
             assert!(entry["request"].get("ifNoneExist").is_none(), "{entry}");
         }
     }
+}
+
+/// The resource types of a plan's bundle other than the Observations, the
+/// Provenance, the Device and the report, under the `[write]` switches `writes`.
+fn optional_types(text: &str, writes: reportsplit_fhir::map::Writes) -> Vec<String> {
+    let lexicon = Lexicon::builtin();
+    let extraction = extract_as(text, &lexicon, SectionKind::Other);
+    let report_text = ReportText {
+        text: text.to_owned(),
+        element: "DiagnosticReport.presentedForm[0]".into(),
+        headerless: SectionKind::Other,
+    };
+    let run = RunInfo { writes, ..run() };
+    let Plan::Write(set) = plan(&report(90), &report_text, &extraction, &[], &run).expect("plan")
+    else {
+        panic!("untagged report planned as current")
+    };
+    set.bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["resource"]["resourceType"].as_str())
+        .filter(|t| {
+            !matches!(
+                *t,
+                "Observation" | "Provenance" | "Device" | "DiagnosticReport"
+            )
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_write_switches_choose_the_critical_resources() {
+    use reportsplit_fhir::map::Writes;
+    use reportsplit_fhir::map::critical::{CriticalWrites, Unconfirmed};
+    let uncalled = "IMPRESSION: Acute appendicitis.";
+    let called = "IMPRESSION: Acute appendicitis. Discussed with Dr. Ruiz at 11:20.";
+    let on = Writes::default();
+    assert_eq!(optional_types(uncalled, on), ["Flag"]);
+    assert_eq!(optional_types(called, on), ["Communication"]);
+    let preparation = Writes {
+        critical: CriticalWrites {
+            communications: true,
+            unconfirmed: Some(Unconfirmed::Communication),
+        },
+        ..on
+    };
+    assert_eq!(optional_types(uncalled, preparation), ["Communication"]);
+    let off = Writes {
+        critical: CriticalWrites {
+            communications: false,
+            unconfirmed: None,
+        },
+        ..on
+    };
+    assert!(optional_types(uncalled, off).is_empty());
+    assert!(optional_types(called, off).is_empty());
+    // No critical result: nothing, whatever the switches.
+    assert!(optional_types("IMPRESSION: Normal chest.", on).is_empty());
+}
+
+#[test]
+fn the_write_switches_choose_follow_ups_and_issues() {
+    use reportsplit_fhir::map::Writes;
+    let text = "FINDINGS: There is a moderate left pleural effusion.\n\
+                IMPRESSION: Moderate right pleural effusion. \
+                Recommend CT chest in 3 months.";
+    let mut all = optional_types(text, Writes::default());
+    all.sort();
+    assert_eq!(all, ["DetectedIssue", "ServiceRequest"]);
+    let none = Writes {
+        service_requests: false,
+        detected_issues: false,
+        ..Writes::default()
+    };
+    assert!(optional_types(text, none).is_empty());
 }

@@ -53,6 +53,7 @@ fn run() -> RunInfo {
     RunInfo {
         extractor_version: "0.1.0".into(),
         recorded: time::macros::datetime!(2026-11-28 05:30:00.250 UTC),
+        writes: Default::default(),
     }
 }
 
@@ -99,8 +100,9 @@ fn maps_findings_statements_recommendations_and_discrepancies() {
     assert_eq!(set.bundle["type"], "transaction");
     // 4 findings + 2 impression items + 2 findings sentences + 1 recommendation
     assert_eq!(set.observations, 9);
-    // the follow-up's ServiceRequest and the laterality DetectedIssue
-    assert_eq!(set.others, 2);
+    // the follow-up's ServiceRequest, the laterality DetectedIssue and the
+    // Flag of the critical result no one is documented to have been told of
+    assert_eq!(set.others, 3);
     assert_eq!(set.follow_ups_without_subject, 0);
     assert_eq!(set.superseded, 0);
     assert_eq!(set.findings, 4);
@@ -359,8 +361,8 @@ fn provenance_and_device() {
         .expect("targets")
         .iter()
         .collect();
-    // the 9 Observations, the ServiceRequest and the DetectedIssue
-    assert_eq!(targets.len(), 11);
+    // the 9 Observations, the ServiceRequest, the DetectedIssue and the Flag
+    assert_eq!(targets.len(), 12);
     for (target, result) in targets.iter().zip(&set.results) {
         assert_eq!(target["reference"], *result);
     }
@@ -505,8 +507,8 @@ fn current_when_the_tag_matches_and_rewrite_when_the_extractor_changes() {
     else {
         panic!("expected a write");
     };
-    // 9 Observations, the ServiceRequest and the DetectedIssue
-    assert_eq!((set.observations, set.others, set.superseded), (9, 2, 11));
+    // 9 Observations, the ServiceRequest, the DetectedIssue and the Flag
+    assert_eq!((set.observations, set.others, set.superseded), (9, 3, 11));
 }
 
 #[test]
@@ -600,7 +602,7 @@ fn amended_text_supersedes_old_observations_and_keeps_every_result() {
         entities[1]["what"]["reference"],
         "Observation/obs-0/_history/1"
     );
-    assert_eq!(provenance["target"].as_array().expect("targets").len(), 22);
+    assert_eq!(provenance["target"].as_array().expect("targets").len(), 23);
 
     let updated = report_put(&amended);
     let result = updated["result"].as_array().expect("result");

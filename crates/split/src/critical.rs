@@ -8,23 +8,38 @@
 //! historical or hypothetical ("evaluate for free air" is not a critical
 //! result).
 //!
-//! A report has one critical entry per concept and side, however often the
-//! finding is mentioned: the one in the impression (the radiologist's
-//! conclusion) when there is one, else the first mention.
+//! Each rule carries its ACR actionable category; the most urgent matching
+//! rule decides. Categories 1 and 2 are critical results; category 3
+//! (actionable, non-urgent) goes to a list of its own, so that it can never
+//! be read as critical.
+//!
+//! A report has one entry per concept and side, however often the finding is
+//! mentioned: the one in the impression (the radiologist's conclusion) when
+//! there is one, else the first mention; its category is the most urgent of
+//! all mentions.
 
 use crate::lexicon::Lexicon;
 use crate::words::each_word_pattern;
-use crate::{Assertion, Certainty, Critical, Finding, SectionKind, Temporality};
+use crate::{Assertion, Certainty, Critical, Finding, SectionKind, Temporality, Urgency};
 
-/// The critical results among `findings` (whose concept indexes are
+/// One kept entry: its concept and side, the mention it points at, and how
+/// urgent it is.
+struct Entry {
+    concept: u32,
+    side: Option<crate::Laterality>,
+    finding: usize,
+    urgency: Urgency,
+}
+
+/// The critical results (categories 1 and 2) and the actionable, non-urgent
+/// findings (category 3) among `findings` (whose concept indexes are
 /// `concepts`, parallel). Offsets are those of the findings.
 pub(crate) fn critical<'a>(
     findings: &[Finding<'a>],
     concepts: &[u32],
     lexicon: &Lexicon,
-) -> Vec<Critical<'a>> {
-    // (concept, side, finding index) of each kept entry.
-    let mut kept: Vec<(u32, Option<crate::Laterality>, usize)> = Vec::new();
+) -> (Vec<Critical<'a>>, Vec<Critical<'a>>) {
+    let mut kept: Vec<Entry> = Vec::new();
     // Which qualifier words the sentence starting at `words_of` holds.
     let mut words_of: Option<usize> = None;
     let mut present: Vec<bool> = Vec::new();
@@ -63,40 +78,58 @@ pub(crate) fn critical<'a>(
             });
         }
         let said = |word: &u32| present[*word as usize];
-        let fires = rules.any(|rule| {
-            (rule.requires.is_empty() || rule.requires.iter().any(said))
-                && !rule.excludes.iter().any(said)
-        });
-        if !fires {
+        let Some(urgency) = rules
+            .filter(|rule| {
+                (rule.requires.is_empty() || rule.requires.iter().any(said))
+                    && !rule.excludes.iter().any(said)
+            })
+            .map(|rule| rule.urgency)
+            .min()
+        else {
             continue;
-        }
+        };
         let side = finding.laterality;
         match kept
             .iter_mut()
-            .find(|(c, s, _)| *c == concept && *s == side)
+            .find(|entry| entry.concept == concept && entry.side == side)
         {
             Some(entry) => {
-                let first_in_impression = findings[entry.2].section == SectionKind::Impression;
+                let first_in_impression =
+                    findings[entry.finding].section == SectionKind::Impression;
                 if finding.section == SectionKind::Impression && !first_in_impression {
-                    entry.2 = index;
+                    entry.finding = index;
                 }
+                entry.urgency = entry.urgency.min(urgency);
             }
-            None => kept.push((concept, side, index)),
+            None => kept.push(Entry {
+                concept,
+                side,
+                finding: index,
+                urgency,
+            }),
         }
     }
-    kept.sort_unstable_by_key(|&(_, _, index)| index);
-    kept.into_iter()
-        .map(|(_, _, index)| {
-            let finding = &findings[index];
-            Critical {
-                text: finding.text,
-                term: finding.term,
-                start: finding.start,
-                end: finding.end,
-                finding: index,
-            }
-        })
-        .collect()
+    kept.sort_unstable_by_key(|entry| entry.finding);
+    let (critical, actionable): (Vec<Entry>, Vec<Entry>) = kept
+        .into_iter()
+        .partition(|entry| entry.urgency.is_critical());
+    let to_output = |entries: Vec<Entry>| -> Vec<Critical<'a>> {
+        entries
+            .into_iter()
+            .map(|entry| {
+                let finding = &findings[entry.finding];
+                Critical {
+                    text: finding.text,
+                    term: finding.term,
+                    start: finding.start,
+                    end: finding.end,
+                    finding: entry.finding,
+                    urgency: entry.urgency,
+                }
+            })
+            .collect()
+    };
+    (to_output(critical), to_output(actionable))
 }
 
 /// Sections that state the study's results. The indication, technique,
@@ -186,6 +219,17 @@ mod tests {
     }
 
     #[test]
+    fn acute_cord_compression_fires_through_a_narrowed_canal() {
+        assert_eq!(
+            critical_terms(
+                "Large L4-L5 disc extrusion with severe canal stenosis and compression of the cauda equina."
+            )
+            .len(),
+            1
+        );
+    }
+
+    #[test]
     fn a_probable_critical_finding_fires_a_merely_possible_one_does_not() {
         assert_eq!(
             critical_terms("Right adnexal mass, most consistent with ectopic pregnancy."),
@@ -234,6 +278,74 @@ mod tests {
             ["midline shift"]
         );
         assert!(critical_terms("Filling defects in the segmental arteries.").is_empty());
+    }
+
+    fn urgencies(text: &str) -> (Vec<crate::Urgency>, Vec<crate::Urgency>) {
+        let out = extract_as(text, crate::shared_lexicon(), SectionKind::Impression);
+        (
+            out.critical.iter().map(|c| c.urgency).collect(),
+            out.actionable.iter().map(|c| c.urgency).collect(),
+        )
+    }
+
+    #[test]
+    fn each_entry_carries_its_acr_category() {
+        use crate::Urgency::{Days, Hours, Minutes};
+        assert_eq!(urgencies("Tension pneumothorax."), (vec![Minutes], vec![]));
+        assert_eq!(urgencies("Acute appendicitis."), (vec![Hours], vec![]));
+        assert_eq!(
+            urgencies("Endotracheal tube in the right mainstem bronchus."),
+            (vec![Minutes], vec![])
+        );
+        // The nodule and the malignancy it is suspicious for: two entries.
+        assert_eq!(
+            urgencies("Spiculated right upper lobe nodule, suspicious for malignancy."),
+            (vec![], vec![Days, Days])
+        );
+        assert_eq!(
+            urgencies("New 8 mm spiculated nodule."),
+            (vec![], vec![Days])
+        );
+    }
+
+    #[test]
+    fn a_non_urgent_actionable_finding_is_never_critical() {
+        for text in [
+            "3.5 cm solid renal mass.",
+            "New 9 mm spiculated pulmonary nodule.",
+            "5.2 cm infrarenal abdominal aortic aneurysm.",
+        ] {
+            let out = extract_as(text, crate::shared_lexicon(), SectionKind::Impression);
+            assert!(out.critical.is_empty(), "{text}: {:?}", out.critical);
+            assert_eq!(out.actionable.len(), 1, "{text}");
+        }
+        let (critical, actionable) = urgencies("No mass. Stable 4 mm nodule.");
+        assert!(critical.is_empty() && actionable.is_empty());
+    }
+
+    #[test]
+    fn a_denied_finding_is_never_flagged() {
+        for text in [
+            "Negative for pulmonary embolism.",
+            "No evidence of pneumoperitoneum.",
+            "Without intracranial hemorrhage.",
+            "No mass.",
+            "The endotracheal tube is not in the right mainstem bronchus.",
+            "Testicular torsion is ruled out.",
+        ] {
+            let (critical, actionable) = urgencies(text);
+            assert!(critical.is_empty() && actionable.is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn chronic_or_venous_readings_of_critical_words_are_not_critical() {
+        for text in [
+            "Severe canal stenosis at C4-C5 with cord compression and myelomalacia.",
+            "New occlusive superficial thrombophlebitis of the left cephalic vein.",
+        ] {
+            assert!(critical_terms(text).is_empty(), "{text}");
+        }
     }
 
     #[test]

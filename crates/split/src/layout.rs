@@ -497,10 +497,13 @@ mod tests {
 
     #[test]
     fn parses_a_minimal_custom_table_with_crlf() {
-        let table = SectionTable::parse(
-            "site.tsv",
-            "kind\tsystem\tcode\tdisplay\theaders\r\nimpression\thttp://loinc.org\t19005-8\tImp\tBEFUND|IMPRESSION\r\n",
-        )
+        let table = SectionTable::parse(crate::table::Source {
+            base: (
+                "site.tsv",
+                "kind\tsystem\tcode\tdisplay\theaders\r\nimpression\thttp://loinc.org\t19005-8\tImp\tBEFUND|IMPRESSION\r\n",
+            ),
+            site: None,
+        })
         .expect("valid");
         assert_eq!(
             table

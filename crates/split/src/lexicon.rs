@@ -1,6 +1,7 @@
 //! Code tables from mappings/: parsed and validated once, then shared by
-//! every extraction. The built-in tables are compiled in; a site can load its
-//! own copies (same format) at start-up with [`Lexicon::parse`].
+//! every extraction. The built-in tables are compiled in; a site changes them
+//! with overlays (rows added, replaced or removed; crate::table) loaded at
+//! start-up with [`Lexicon::parse_with_site`].
 //!
 //! Finding terms, body-site terms and context cues share ONE automaton, built
 //! here once: a sentence is scanned a single time, and extraction itself
@@ -12,14 +13,8 @@ use aho_corasick::MatchKind;
 use aho_corasick::dfa::DFA;
 use std::collections::HashMap;
 
-/// A mapping file that cannot be used, naming the file and the line.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
-pub struct MappingError {
-    pub file: String,
-    pub line: usize,
-    pub message: String,
-}
+pub use crate::table::MappingError;
+use crate::table::{Source, error, rows};
 
 /// The contents of the mapping files a [`Lexicon`] is built from, so a site
 /// can replace any of them. `name` is only used in error messages.
@@ -61,6 +56,19 @@ impl MappingFiles<'static> {
             include_str!("../../../mappings/sections.tsv"),
         ),
     };
+}
+
+/// A site's overlays of the tables (crate::table): each file, when given,
+/// lists only the rows the site adds, replaces or removes (`-`), so a site
+/// keeps the shipped rows it does not mention, and their later fixes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SiteTables<'a> {
+    pub findings: Option<(&'a str, &'a str)>,
+    pub body_sites: Option<(&'a str, &'a str)>,
+    pub descriptors: Option<(&'a str, &'a str)>,
+    pub assessments: Option<(&'a str, &'a str)>,
+    pub critical: Option<(&'a str, &'a str)>,
+    pub sections: Option<(&'a str, &'a str)>,
 }
 
 /// All code tables the extractor needs, with their automata.
@@ -191,6 +199,8 @@ impl Words {
 #[derive(Debug)]
 pub(crate) struct CriticalRule {
     pub(crate) concept: u32,
+    /// The ACR category of the rule (critical.tsv's `category` column).
+    pub(crate) urgency: crate::Urgency,
     /// At least one of these words must qualify the finding in its sentence
     /// (empty: always critical); indexes of [`CriticalRules::words`].
     pub(crate) requires: Vec<u32>,
@@ -239,25 +249,36 @@ impl Lexicon {
         self.assessments.get(&(system, category.to_string()))
     }
 
-    /// Builds a lexicon from a site's own copies of the mapping files.
+    /// Builds a lexicon from whole tables (the shipped ones, or a test's).
     pub fn parse(files: MappingFiles<'_>) -> Result<Lexicon, MappingError> {
-        let (findings, finding_synonyms) = parse_concepts(files.findings, true)?;
-        let (body_sites, site_synonyms) = parse_concepts(files.body_sites, false)?;
-        let critical = parse_critical(files.critical, &findings)?;
-        let sections = crate::sections::SectionTable::parse(files.sections.0, files.sections.1)?;
+        Lexicon::parse_with_site(files, SiteTables::default())
+    }
+
+    /// Builds a lexicon from `files` with a site's overlays of them.
+    pub fn parse_with_site(
+        files: MappingFiles<'_>,
+        site: SiteTables<'_>,
+    ) -> Result<Lexicon, MappingError> {
+        let source = |base, site| Source { base, site };
+        let (findings, finding_synonyms) =
+            parse_concepts(source(files.findings, site.findings), true)?;
+        let (body_sites, site_synonyms) =
+            parse_concepts(source(files.body_sites, site.body_sites), false)?;
+        let critical = parse_critical(source(files.critical, site.critical), &findings)?;
+        let sections = crate::sections::SectionTable::parse(source(files.sections, site.sections))?;
         let site_synonyms: Vec<(String, u32)> = site_synonyms
             .into_iter()
             .map(|(key, r)| (key, r.concept))
             .collect();
         let (descriptors, descriptor_synonyms) = parse_descriptors(
-            files.descriptors,
+            source(files.descriptors, site.descriptors),
             &findings,
             &finding_synonyms,
             &site_synonyms,
         )?;
         let words = Words::build(finding_synonyms, site_synonyms, descriptor_synonyms)
             .map_err(|message| error(files.findings.0, 0, message))?;
-        let assessments = parse_assessments(files.assessments)?;
+        let assessments = parse_assessments(source(files.assessments, site.assessments))?;
         Ok(Lexicon {
             findings,
             body_sites,
@@ -270,55 +291,6 @@ impl Lexicon {
     }
 }
 
-/// The data rows of a TSV table: skips `#` comments, blank lines and the
-/// header, checks the column count, and yields (1-based line, columns).
-fn rows<'a>(
-    (file, content): (&'a str, &'a str),
-    header: &'a [&'a str],
-) -> impl Iterator<Item = Result<(usize, Vec<&'a str>), MappingError>> + 'a {
-    let mut seen_header = false;
-    content.lines().enumerate().filter_map(move |(index, raw)| {
-        let line = index + 1;
-        let row = raw.strip_suffix('\r').unwrap_or(raw);
-        if row.trim().is_empty() || row.starts_with('#') {
-            return None;
-        }
-        let columns: Vec<&str> = row.split('\t').collect();
-        if !seen_header {
-            seen_header = true;
-            if columns != header {
-                return Some(Err(error(
-                    file,
-                    line,
-                    format!("expected the header {:?}", header.join("\\t")),
-                )));
-            }
-            return None;
-        }
-        if columns.len() != header.len() {
-            return Some(Err(error(
-                file,
-                line,
-                format!(
-                    "expected {} tab-separated columns ({}), found {}",
-                    header.len(),
-                    header.join(", "),
-                    columns.len()
-                ),
-            )));
-        }
-        Some(Ok((line, columns)))
-    })
-}
-
-fn error(file: &str, line: usize, message: String) -> MappingError {
-    MappingError {
-        file: file.to_string(),
-        line,
-        message,
-    }
-}
-
 const CONCEPT_HEADER: [&str; 5] = ["system", "code", "display", "synonyms", "notes"];
 
 /// A table's codes, and its synonyms as (lower-case head, reading).
@@ -326,16 +298,16 @@ type Concepts = (Vec<Code>, Vec<(String, Reading)>);
 
 /// Parses a concept table (findings.tsv, body_sites.tsv). Gapped synonyms
 /// only where `gaps_allowed`.
-fn parse_concepts(
-    (file, content): (&str, &str),
-    gaps_allowed: bool,
-) -> Result<Concepts, MappingError> {
+fn parse_concepts(source: Source<'_>, gaps_allowed: bool) -> Result<Concepts, MappingError> {
+    let file = source.base.0;
     let mut codes: Vec<Code> = Vec::new();
     let mut synonyms_out: Vec<(String, Reading)> = Vec::new();
-    let mut code_lines: HashMap<(String, String), usize> = HashMap::new();
-    let mut synonym_lines: HashMap<String, usize> = HashMap::new();
-    for row in rows((file, content), &CONCEPT_HEADER) {
-        let (line, columns) = row?;
+    // Where each code and synonym was first read (a site's overlay is
+    // another file): "file:line".
+    let mut code_lines: HashMap<(String, String), String> = HashMap::new();
+    let mut synonym_lines: HashMap<String, String> = HashMap::new();
+    for row in rows(source, &CONCEPT_HEADER, 2)? {
+        let (file, line, columns) = (row.file, row.line, row.columns);
         let [system, code, display, synonyms, _notes] = columns[..] else {
             unreachable!("rows() checked the column count")
         };
@@ -370,11 +342,14 @@ fn parse_concepts(
         if display.trim().is_empty() {
             return Err(error(file, line, "empty display".to_string()));
         }
-        if let Some(first) = code_lines.insert((system.to_string(), code.to_string()), line) {
+        if let Some(first) = code_lines.insert(
+            (system.to_string(), code.to_string()),
+            format!("{file}:{line}"),
+        ) {
             return Err(error(
                 file,
                 line,
-                format!("duplicate code {code} (first on line {first})"),
+                format!("duplicate code {code} (first at {first})"),
             ));
         }
         let concept = u32::try_from(codes.len())
@@ -391,11 +366,11 @@ fn parse_concepts(
                 ));
             }
             let key = synonym.to_ascii_lowercase();
-            if let Some(first) = synonym_lines.insert(key.clone(), line) {
+            if let Some(first) = synonym_lines.insert(key.clone(), format!("{file}:{line}")) {
                 return Err(error(
                     file,
                     line,
-                    format!("synonym {synonym:?} already names the concept on line {first}"),
+                    format!("synonym {synonym:?} already names the concept at {first}"),
                 ));
             }
             let (head, tail) = match key.split_once(" ... ") {
@@ -474,7 +449,7 @@ type Descriptors = (Vec<DescriptorRow>, Vec<(String, u32)>);
 /// site's words: "calcified" is either a descriptor or a finding, never
 /// both, so the table says which reading wins.
 fn parse_descriptors(
-    (file, content): (&str, &str),
+    source: Source<'_>,
     findings: &[Code],
     finding_synonyms: &[(String, Reading)],
     site_synonyms: &[(String, u32)],
@@ -487,9 +462,9 @@ fn parse_descriptors(
         .collect();
     let mut rows_out = Vec::new();
     let mut synonyms_out = Vec::new();
-    let mut synonym_lines: HashMap<String, usize> = HashMap::new();
-    for row in rows((file, content), &DESCRIPTOR_HEADER) {
-        let (line, columns) = row?;
+    let mut synonym_lines: HashMap<String, String> = HashMap::new();
+    for row in rows(source, &DESCRIPTOR_HEADER, 2)? {
+        let (file, line, columns) = (row.file, row.line, row.columns);
         let [axis, synonyms, finding, _notes] = columns[..] else {
             unreachable!("rows() checked the column count")
         };
@@ -526,11 +501,11 @@ fn parse_descriptors(
                     format!("{synonym:?} is already a finding or body-site synonym"),
                 ));
             }
-            if let Some(first) = synonym_lines.insert(key.clone(), line) {
+            if let Some(first) = synonym_lines.insert(key.clone(), format!("{file}:{line}")) {
                 return Err(error(
                     file,
                     line,
-                    format!("synonym {synonym:?} is already on line {first}"),
+                    format!("synonym {synonym:?} is already at {first}"),
                 ));
             }
             synonyms_out.push((key, index));
@@ -564,11 +539,11 @@ const ASSESSMENT_SYSTEMS: [(&str, AssessmentSystem); 10] = [
 ];
 
 fn parse_assessments(
-    (file, content): (&str, &str),
+    source: Source<'_>,
 ) -> Result<HashMap<(AssessmentSystem, String), Code>, MappingError> {
     let mut codes = HashMap::new();
-    for row in rows((file, content), &ASSESSMENT_HEADER) {
-        let (line, columns) = row?;
+    for row in rows(source, &ASSESSMENT_HEADER, 2)? {
+        let (file, line, columns) = (row.file, row.line, row.columns);
         let [assessment, category, system, code, display, _notes] = columns[..] else {
             unreachable!("rows() checked the column count")
         };
@@ -616,19 +591,29 @@ fn parse_assessments(
     Ok(codes)
 }
 
-const CRITICAL_HEADER: [&str; 4] = ["system", "code", "requires", "excludes"];
+const CRITICAL_HEADER: [&str; 5] = ["system", "code", "category", "requires", "excludes"];
 
-fn parse_critical(
-    (file, content): (&str, &str),
-    findings: &[Code],
-) -> Result<CriticalRules, MappingError> {
+fn parse_critical(source: Source<'_>, findings: &[Code]) -> Result<CriticalRules, MappingError> {
+    let file = source.base.0;
     let mut rules = Vec::new();
     let mut words: Vec<Box<str>> = Vec::new();
     let mut index: HashMap<Box<str>, u32> = HashMap::new();
-    for row in rows((file, content), &CRITICAL_HEADER) {
-        let (line, columns) = row?;
-        let [system, code, requires, excludes] = columns[..] else {
+    for row in rows(source, &CRITICAL_HEADER, 2)? {
+        let (file, line, columns) = (row.file, row.line, row.columns);
+        let [system, code, category, requires, excludes] = columns[..] else {
             unreachable!("rows() checked the column count")
+        };
+        let urgency = match category {
+            "1" => crate::Urgency::Minutes,
+            "2" => crate::Urgency::Hours,
+            "3" => crate::Urgency::Days,
+            _ => {
+                return Err(error(
+                    file,
+                    line,
+                    format!("category {category:?} is not an ACR actionable category (1, 2 or 3)"),
+                ));
+            }
         };
         let concept = findings
             .iter()
@@ -663,6 +648,7 @@ fn parse_critical(
         let excludes = word_ids(excludes)?;
         rules.push(CriticalRule {
             concept: concept as u32,
+            urgency,
             requires,
             excludes,
         });
@@ -761,7 +747,7 @@ mod tests {
         let files = MappingFiles {
             critical: (
                 "site/critical.tsv",
-                "system\tcode\trequires\texcludes\nhttp://snomed.info/sct\t999\t-\t-\n",
+                "system\tcode\tcategory\trequires\texcludes\nhttp://snomed.info/sct\t999\t1\t-\t-\n",
             ),
             ..MappingFiles::BUILTIN
         };

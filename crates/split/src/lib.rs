@@ -149,8 +149,17 @@ pub struct Extraction<'a> {
     pub sections: Vec<Section<'a>>,
     pub findings: Vec<Finding<'a>>,
     pub recommendations: Vec<Recommendation<'a>>,
+    /// Critical results: ACR actionable category 1 or 2 (minutes or hours).
     pub critical: Vec<Critical<'a>>,
+    /// Actionable, non-urgent findings (ACR category 3: days to weeks), kept
+    /// apart so that nothing reading `critical` ever sees one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actionable: Vec<Critical<'a>>,
     pub discrepancies: Vec<Discrepancy<'a>>,
+    /// Sentences that document a communication of the results ("discussed
+    /// with Dr. Lee at 14:05").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<Notification<'a>>,
     /// Structured assessment categories stated in the report (BI-RADS 4A,
     /// LI-RADS LR-5, Bosniak IIF...).
     pub assessments: Vec<Assessment<'a>>,
@@ -371,7 +380,34 @@ pub enum Procedure {
     Imaging,
 }
 
-/// A finding that must be communicated to the referrer now.
+/// How soon an actionable finding must reach the referrer: the categories
+/// of the ACR Actionable Reporting Work Group (Larson et al., J Am Coll
+/// Radiol 2014). `Minutes` and `Hours` are critical results; `Days` is
+/// actionable but not urgent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Urgency {
+    /// Category 1: could lead to death or significant morbidity if not
+    /// addressed within minutes (tension pneumothorax, testicular torsion).
+    Minutes,
+    /// Category 2: explains the acute presentation and needs specific
+    /// treatment within hours (abscess, appendicitis).
+    Hours,
+    /// Category 3: significant, acted on within days to weeks (a mass
+    /// suspicious for malignancy).
+    Days,
+}
+
+impl Urgency {
+    /// Categories 1 and 2 are critical results; 3 never is.
+    pub fn is_critical(self) -> bool {
+        self != Urgency::Days
+    }
+}
+
+/// A finding that must be communicated to the referrer: a critical result
+/// (in [`Extraction::critical`]) or an actionable, non-urgent one (in
+/// [`Extraction::actionable`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Critical<'a> {
     /// The sentence that states it; not serialised (`start..end` points at it).
@@ -382,6 +418,50 @@ pub struct Critical<'a> {
     pub end: usize,
     /// Index into [`Extraction::findings`] of the finding that triggered it.
     pub finding: usize,
+    /// The most urgent category among the rules that matched.
+    pub urgency: Urgency,
+}
+
+/// Words of the text, with their span.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Said<'a> {
+    pub text: &'a str,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// When a communication happened: the words as written, and the date
+/// (`YYYY-MM-DD`) and time of day (`HH:MM`) when they read as a calendar
+/// date and a clock time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct When<'a> {
+    pub said: Said<'a>,
+    pub date: Option<String>,
+    pub time: Option<String>,
+}
+
+/// How results were passed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Medium {
+    Phone,
+    InPerson,
+    Verbal,
+    Electronic,
+}
+
+/// A sentence that documents a communication of the results: who was told,
+/// when and how, as far as the sentence says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notification<'a> {
+    /// The sentence; not serialised (`start..end` points at it).
+    #[serde(skip)]
+    pub text: &'a str,
+    pub start: usize,
+    pub end: usize,
+    pub recipient: Option<Said<'a>>,
+    pub when: Option<When<'a>>,
+    pub medium: Option<Medium>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -412,13 +492,15 @@ mod grammar;
 mod layout;
 mod lexicon;
 mod measure;
+mod notify;
 mod offsets;
 mod recommend;
 mod sections;
 mod sentence;
+mod table;
 mod words;
 
-pub use lexicon::{Lexicon, MappingError, MappingFiles};
+pub use lexicon::{Lexicon, MappingError, MappingFiles, SiteTables};
 pub use offsets::char_range_to_bytes;
 
 use sentence::{Scratch, SentenceSpan};
@@ -477,14 +559,17 @@ pub fn extract_as<'a>(
     let mut recommendations = recommend::recommendations(text, &layout);
     recommend::link_reasons(&mut recommendations, &findings);
     let assessments = assess::assessments(text, &layout, lexicon);
-    let critical = critical::critical(&findings, &concepts, lexicon);
+    let (critical, actionable) = critical::critical(&findings, &concepts, lexicon);
     let discrepancies = discrepancy::laterality(&findings, &concepts);
+    let notifications = notify::notifications(text, &layout);
     let mut extraction = Extraction {
         sections: layout.sections,
         findings,
         recommendations,
         critical,
+        actionable,
         discrepancies,
+        notifications,
         assessments,
     };
     offsets::to_char_offsets(&mut extraction, text);

@@ -61,7 +61,23 @@ pub(crate) fn to_char_offsets(extraction: &mut Extraction<'_>, text: &str) {
         convert(&mut recommendation.start);
         convert(&mut recommendation.end);
     }
-    for critical in &mut extraction.critical {
+    for notification in &mut extraction.notifications {
+        convert(&mut notification.start);
+        convert(&mut notification.end);
+        if let Some(recipient) = &mut notification.recipient {
+            convert(&mut recipient.start);
+            convert(&mut recipient.end);
+        }
+        if let Some(when) = &mut notification.when {
+            convert(&mut when.said.start);
+            convert(&mut when.said.end);
+        }
+    }
+    for critical in extraction
+        .critical
+        .iter_mut()
+        .chain(extraction.actionable.iter_mut())
+    {
         convert(&mut critical.start);
         convert(&mut critical.end);
     }
@@ -193,7 +209,9 @@ mod tests {
                 reasons: Vec::new(),
             }],
             critical: Vec::new(),
+            actionable: Vec::new(),
             discrepancies: Vec::new(),
+            notifications: Vec::new(),
             assessments: Vec::new(),
         };
         to_char_offsets(&mut extraction, text);

@@ -1,13 +1,14 @@
 //! The section table: the header variants that open each section kind and
 //! the LOINC code of each kind, parsed from mappings/sections.tsv into one
 //! anchored, case-insensitive automaton. The layout reads headers with it;
-//! the lexicon loads it with the other tables. A leaf: it names no other
-//! module of the crate.
+//! the lexicon loads it with the other tables. It names only `table`, the
+//! reader of every table and of a site's overlay.
 
 use aho_corasick::{
     AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, Input, MatchKind, StartKind,
 };
 
+use crate::table::{Source, rows};
 use crate::{Code, MappingError, SectionKind};
 
 /// Section header variants and the LOINC code of each section kind, parsed
@@ -45,10 +46,13 @@ fn kind_from_name(name: &str) -> Option<SectionKind> {
 impl SectionTable {
     /// The table shipped in mappings/sections.tsv (the Lexicon loads it in production).
     pub(crate) fn builtin() -> SectionTable {
-        SectionTable::parse(
-            "mappings/sections.tsv",
-            include_str!("../../../mappings/sections.tsv"),
-        )
+        SectionTable::parse(Source {
+            base: (
+                "mappings/sections.tsv",
+                include_str!("../../../mappings/sections.tsv"),
+            ),
+            site: None,
+        })
         .unwrap_or_else(|error| panic!("built-in section table is invalid: {error}"))
     }
 }
@@ -56,40 +60,21 @@ impl SectionTable {
 impl SectionTable {
     /// Parses a sections table (see the comment block at the top of
     /// mappings/sections.tsv for the format). Errors name the file and line.
-    pub(crate) fn parse(file: &str, content: &str) -> Result<SectionTable, MappingError> {
-        let error = |line: usize, message: String| MappingError {
-            file: file.to_owned(),
-            line,
-            message,
-        };
+    pub(crate) fn parse(source: Source<'_>) -> Result<SectionTable, MappingError> {
         let mut codes: [Option<Code>; KIND_COUNT] = Default::default();
         let mut seen_kind = [false; KIND_COUNT];
         let mut variants: Vec<String> = Vec::new();
         let mut header_kinds = Vec::new();
-        let mut saw_header_line = false;
-        for (index, line) in content.lines().enumerate() {
-            let line_no = index + 1;
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            if line.trim().is_empty() || line.trim_start().starts_with('#') {
-                continue;
-            }
-            let fields: Vec<&str> = line.split('\t').collect();
-            if !saw_header_line {
-                if fields != ["kind", "system", "code", "display", "headers"] {
-                    return Err(error(
-                        line_no,
-                        "expected the header line `kind<TAB>system<TAB>code<TAB>display<TAB>headers`"
-                            .to_owned(),
-                    ));
-                }
-                saw_header_line = true;
-                continue;
-            }
-            let [kind, system, code, display, headers] = fields[..] else {
-                return Err(error(
-                    line_no,
-                    format!("expected 5 tab-separated fields, found {}", fields.len()),
-                ));
+        let header = ["kind", "system", "code", "display", "headers"];
+        for row in rows(source, &header, 1)? {
+            let line_no = row.line;
+            let error = |line: usize, message: String| MappingError {
+                file: row.file.to_owned(),
+                line,
+                message,
+            };
+            let [kind, system, code, display, headers] = row.columns[..] else {
+                unreachable!("rows() checked the column count")
             };
             let kind = kind_from_name(kind.trim()).ok_or_else(|| {
                 error(
@@ -147,11 +132,12 @@ impl SectionTable {
                 header_kinds.push(kind);
             }
         }
-        if !saw_header_line {
-            return Err(error(1, "the file has no header line".to_owned()));
-        }
         if variants.is_empty() {
-            return Err(error(1, "the file lists no section headers".to_owned()));
+            return Err(MappingError {
+                file: source.base.0.to_owned(),
+                line: 1,
+                message: "the file lists no section headers".to_owned(),
+            });
         }
         let mut first_letters = [false; 256];
         for variant in &variants {
@@ -163,7 +149,11 @@ impl SectionTable {
             .match_kind(MatchKind::LeftmostLongest)
             .start_kind(StartKind::Anchored)
             .build(&variants)
-            .map_err(|e| error(1, format!("cannot build the header matcher: {e}")))?;
+            .map_err(|e| MappingError {
+                file: source.base.0.to_owned(),
+                line: 1,
+                message: format!("cannot build the header matcher: {e}"),
+            })?;
         Ok(SectionTable {
             codes,
             header_kinds,
@@ -243,7 +233,7 @@ mod tests {
         let header = "kind\tsystem\tcode\tdisplay\theaders\n";
         let cases = [
             ("# only a comment\n", 1, "no header line"),
-            ("kind\tcode\n", 1, "expected the header line"),
+            ("kind\tcode\n", 1, "expected the header"),
             (
                 &*format!("{header}findings\thttp://loinc.org\t18782-3\tX\n"),
                 2,
@@ -281,7 +271,11 @@ mod tests {
             ),
         ];
         for (content, line, message) in cases {
-            let error = SectionTable::parse("custom.tsv", content).expect_err(content);
+            let source = Source {
+                base: ("custom.tsv", content),
+                site: None,
+            };
+            let error = SectionTable::parse(source).expect_err(content);
             assert_eq!(error.file, "custom.tsv");
             assert_eq!(error.line, line, "{content:?}: {error}");
             assert!(error.message.contains(message), "{content:?}: {error}");

@@ -254,10 +254,27 @@ fn check_spans(text: &str, out: &Extraction<'_>) {
             "recommendation",
         );
     }
-    for critical in &out.critical {
+    for critical in out.critical.iter().chain(&out.actionable) {
         same(critical.start, critical.end, critical.text, "critical");
         assert!(critical.finding < out.findings.len());
     }
+    assert!(out.critical.iter().all(|c| c.urgency.is_critical()));
+    for notification in &out.notifications {
+        same(
+            notification.start,
+            notification.end,
+            notification.text,
+            "notification",
+        );
+        for said in notification
+            .recipient
+            .iter()
+            .chain(notification.when.as_ref().map(|w| &w.said))
+        {
+            same(said.start, said.end, said.text, "notification part");
+        }
+    }
+    assert!(out.actionable.iter().all(|c| !c.urgency.is_critical()));
     for discrepancy in &out.discrepancies {
         assert!(discrepancy.findings_finding < out.findings.len());
         assert!(discrepancy.impression_finding < out.findings.len());

@@ -26,6 +26,8 @@ use fhir_sdk::{BuilderError, Date, DateTime, Instant};
 use reportsplit_split::Code;
 use serde_json::Value;
 
+pub mod critical;
+
 /// The core extension linking a resource to the text it was extracted from.
 pub const DERIVATION_REFERENCE: &str =
     "http://hl7.org/fhir/StructureDefinition/derivation-reference";

@@ -18,6 +18,7 @@
 
 pub mod build;
 pub mod codes;
+pub mod critical;
 pub mod follow_up;
 pub mod issue;
 pub mod owned;
@@ -53,6 +54,31 @@ pub struct RunInfo {
     pub extractor_version: String,
     /// When the resources are recorded (Provenance.recorded).
     pub recorded: time::OffsetDateTime,
+    /// Which resource types besides the Observations the run writes
+    /// (config `[write]`).
+    pub writes: Writes,
+}
+
+/// The resource types a run writes besides the Observations and the
+/// Provenance (config `[write]`; all on by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Writes {
+    /// Follow-up recommendations as ServiceRequests.
+    pub service_requests: bool,
+    /// Discrepancies as DetectedIssues.
+    pub detected_issues: bool,
+    /// Critical results' Communications and Flags.
+    pub critical: critical::CriticalWrites,
+}
+
+impl Default for Writes {
+    fn default() -> Self {
+        Writes {
+            service_requests: true,
+            detected_issues: true,
+            critical: critical::CriticalWrites::default(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -360,6 +386,8 @@ pub enum Role {
     Assessment,
     /// A follow-up recommendation's ServiceRequest.
     FollowUp,
+    /// A critical result's Communication or Flag.
+    Critical,
 }
 
 /// One resource to create (an Observation, or another [`owned::OwnedType`]).
@@ -614,14 +642,20 @@ pub fn map_extraction(
                 "finding {index} suggests finding {bad}, which does not exist"
             )));
         }
-        let critical = extraction.critical.iter().any(|c| c.finding == index);
+        let mark = if extraction.critical.iter().any(|c| c.finding == index) {
+            Mark::Critical
+        } else if extraction.actionable.iter().any(|c| c.finding == index) {
+            Mark::Actionable
+        } else {
+            Mark::None
+        };
         let suggested_by: Vec<&Finding<'_>> = findings
             .iter()
             .enumerate()
             .filter(|&(j, f)| j != index && f.suggests.contains(&index))
             .map(|(_, f)| f)
             .collect();
-        specs.push(finding_spec(&derivation, finding, critical, &suggested_by));
+        specs.push(finding_spec(&derivation, finding, mark, &suggested_by));
     }
     let urls: Vec<Option<String>> = specs
         .iter()
@@ -692,7 +726,7 @@ pub fn map_extraction(
     }
     let mut requests: Vec<NewResource> = Vec::new();
     for recommendation in &extraction.recommendations {
-        if !follow_up::wants_request(recommendation) {
+        if !run.writes.service_requests || !follow_up::wants_request(recommendation) {
             continue;
         }
         if let Some(bad) = recommendation
@@ -736,6 +770,9 @@ pub fn map_extraction(
             .into_iter()
             .filter_map(member)
             .collect();
+        if !run.writes.detected_issues {
+            continue;
+        }
         let issue = laterality_issue(
             &derivation,
             discrepancy,
@@ -745,6 +782,13 @@ pub fn map_extraction(
         )?;
         if seen.insert(issue.identifier.value.clone()) {
             requests.push(issue);
+        }
+    }
+    for resource in
+        critical::critical_resources(&derivation, extraction, member, run.writes.critical)?
+    {
+        if seen.insert(resource.identifier.value.clone()) {
+            requests.push(resource);
         }
     }
     for (index, assessment) in extraction.assessments.iter().enumerate() {
@@ -921,6 +965,15 @@ fn concept_text<'a>(code: Option<&'a reportsplit_split::Code>, text: &str) -> Op
     (!concept.codings.is_empty() || concept.text.is_some()).then_some(concept)
 }
 
+/// How a finding must reach the referrer: a critical result (ACR category 1
+/// or 2), an actionable, non-urgent one (category 3), or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Critical,
+    Actionable,
+    None,
+}
+
 /// The Observation of one finding, without its `derivedFrom` (filled in by
 /// the caller once every finding's identifier is known). `None` when the
 /// finding has neither a concept nor words: nothing a consumer could use.
@@ -930,7 +983,7 @@ fn concept_text<'a>(code: Option<&'a reportsplit_split::Code>, text: &str) -> Op
 fn finding_spec<'a>(
     d: &Derivation<'a>,
     finding: &Finding<'a>,
-    critical: bool,
+    mark: Mark,
     suggested_by: &[&Finding<'a>],
 ) -> Option<ObservationSpec<'a>> {
     let code = concept_text(finding.code, finding.term)?;
@@ -996,7 +1049,7 @@ fn finding_spec<'a>(
     });
     let code_of =
         |c: Option<&reportsplit_split::Code>| c.map(|c| [c.system.clone(), c.code.clone()]);
-    let content = serde_json::json!({
+    let mut content = serde_json::json!({
         "span": [finding.start, finding.end, finding.term_start, finding.term_end],
         "section": finding.section,
         "item": finding.item,
@@ -1022,8 +1075,13 @@ fn finding_spec<'a>(
             .iter()
             .map(|f| [f.term_start, f.term_end])
             .collect::<Vec<_>>(),
-        "critical": critical,
+        "critical": mark == Mark::Critical,
     });
+    // Only an actionable finding's identity names it, so the identifiers of
+    // every other finding stay those earlier releases wrote.
+    if mark == Mark::Actionable {
+        content["actionable"] = serde_json::Value::Bool(true);
+    }
     let first_site = finding.body_site.first();
     Some(ObservationSpec {
         identifier: d.identifier("finding", &content.to_string()),
@@ -1036,10 +1094,10 @@ fn finding_spec<'a>(
         ))),
         body_site: first_site.and_then(|site| concept_text(site.code, site.text)),
         body_site_evidence: first_site.map(|site| d.evidence(site.start, site.end)),
-        interpretation: if critical {
-            vec![codes.get(Key::InterpretationCritical)]
-        } else {
-            Vec::new()
+        interpretation: match mark {
+            Mark::Critical => vec![codes.get(Key::InterpretationCritical)],
+            Mark::Actionable => vec![codes.get(Key::InterpretationActionable)],
+            Mark::None => Vec::new(),
         },
         components,
         has_member: Vec::new(),
@@ -1404,6 +1462,7 @@ mod tests {
         RunInfo {
             extractor_version: "1.2.3".into(),
             recorded: time::macros::datetime!(2026-11-28 06:00 UTC),
+            writes: Default::default(),
         }
     }
 
@@ -1435,7 +1494,9 @@ mod tests {
             findings: vec![],
             recommendations: vec![],
             critical: vec![],
+            actionable: vec![],
             discrepancies: vec![],
+            notifications: vec![],
             assessments: vec![],
         }
     }

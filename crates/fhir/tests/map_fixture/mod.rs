@@ -6,7 +6,7 @@
 use reportsplit_split::{
     Assertion, Axis, BodySite, Certainty, Change, Code, Critical, Descriptor, Discrepancy,
     DiscrepancyKind, Extraction, Finding, Hedge, Item, Laterality, Measurement, Procedure,
-    Recommendation, Section, SectionKind, Temporality,
+    Recommendation, Section, SectionKind, Temporality, Urgency,
 };
 
 pub const TEXT: &str = "FINDINGS: There is a 3.50 x 2.1 cm mass in the left upper lobe, new since 2024. \
@@ -220,7 +220,9 @@ pub fn extraction<'a>(text: &'a str, c: &'a Codes) -> Extraction<'a> {
             start: span(text, item1, 0).0,
             end: span(text, item1, 0).1,
             finding: 2,
+            urgency: Urgency::Hours,
         }],
+        actionable: Vec::new(),
         discrepancies: vec![Discrepancy {
             kind: DiscrepancyKind::Laterality,
             term: slice(text, "mass", 0),
@@ -229,6 +231,7 @@ pub fn extraction<'a>(text: &'a str, c: &'a Codes) -> Extraction<'a> {
             findings_finding: 0,
             impression_finding: 2,
         }],
+        notifications: Vec::new(),
         assessments: Vec::new(),
     }
 }
@@ -316,7 +319,9 @@ pub fn rich_extraction<'a>(text: &'a str, c: &'a Codes) -> Extraction<'a> {
         findings: vec![mass, thickening, colitis],
         recommendations: Vec::new(),
         critical: Vec::new(),
+        actionable: Vec::new(),
         discrepancies: Vec::new(),
+        notifications: Vec::new(),
         assessments: Vec::new(),
     }
 }
