@@ -1276,7 +1276,10 @@ fn evaluate(
     flag(
         "laterality-discrepancy",
         report.laterality_discrepancy,
-        !extraction.discrepancies.is_empty(),
+        extraction
+            .discrepancies
+            .iter()
+            .any(|d| d.kind == reportsplit_split::DiscrepancyKind::Laterality),
         &mut decisions.discrepancy,
     );
     flag(

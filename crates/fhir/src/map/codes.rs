@@ -98,6 +98,8 @@ keys! {
     FollowUpConditional => "followup.conditional",
     InterpretationCritical => "interpretation.critical",
     DiscrepancyLaterality => "discrepancy.laterality",
+    DiscrepancySectionAbsent => "discrepancy.section-absent",
+    DiscrepancyFollowUpMissing => "discrepancy.followup-missing",
     AssessmentBiRads => "assessment.birads",
     AssessmentLungRads => "assessment.lungrads",
     AssessmentLiRads => "assessment.lirads",

@@ -224,10 +224,10 @@ pub fn extraction<'a>(text: &'a str, c: &'a Codes) -> Extraction<'a> {
         discrepancies: vec![Discrepancy {
             kind: DiscrepancyKind::Laterality,
             term: slice(text, "mass", 0),
-            findings_side: Laterality::Left,
-            impression_side: Laterality::Right,
-            findings_finding: 0,
-            impression_finding: 2,
+            findings_side: Some(Laterality::Left),
+            impression_side: Some(Laterality::Right),
+            findings_finding: Some(0),
+            impression_finding: Some(2),
         }],
         assessments: Vec::new(),
     }
