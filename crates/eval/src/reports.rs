@@ -1278,7 +1278,10 @@ fn evaluate(
     flag(
         "laterality-discrepancy",
         report.laterality_discrepancy,
-        !extraction.discrepancies.is_empty(),
+        extraction
+            .discrepancies
+            .iter()
+            .any(|d| d.kind == reportsplit_split::DiscrepancyKind::Laterality),
         &mut decisions.discrepancy,
     );
     flag(

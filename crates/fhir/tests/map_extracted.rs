@@ -554,6 +554,12 @@ fn an_unstored_report_is_created_with_its_observations() {
                 );
             }
             Some("Device") => {}
+            // follow-ups and discrepancies: conditional, keyed like the Observations
+            Some("ServiceRequest" | "DetectedIssue") => {
+                let identifier = resource["identifier"][0]["value"].as_str().expect("id");
+                assert!(identifier.contains("/new/"), "{identifier}");
+                assert!(entry["request"]["ifNoneExist"].is_string());
+            }
             other => panic!("unexpected entry {other:?}"),
         }
     }

@@ -1,8 +1,13 @@
-//! Laterality discrepancies: the Impression states the other side than the
-//! Findings for the same finding ("left effusion" in Findings, "right
-//! effusion" in Impression) — a classic wrong-side error worth flagging.
+//! Discrepancies a reader should check: laterality (the Impression states
+//! the other side than the Findings for the same finding: "left effusion"
+//! in Findings, "right effusion" in Impression — a classic wrong-side
+//! error), a finding present in one section and absent in the other, and a
+//! follow-up that guidance expects but the report does not recommend.
 
-use crate::{Assertion, Discrepancy, DiscrepancyKind, Finding, Laterality, SectionKind};
+use crate::{
+    Assertion, Change, Discrepancy, DiscrepancyKind, Finding, Laterality, Recommendation,
+    SectionKind, Temporality,
+};
 
 /// One discrepancy per concept: a present sided finding in the impression
 /// whose concept the findings section states (present) only on the other
@@ -66,10 +71,242 @@ pub(crate) fn laterality<'a>(findings: &[Finding<'a>], concepts: &[u32]) -> Vec<
             out.push(Discrepancy {
                 kind: DiscrepancyKind::Laterality,
                 term: finding.term,
-                findings_side: other,
-                impression_side,
-                findings_finding,
-                impression_finding: index,
+                findings_side: Some(other),
+                impression_side: Some(impression_side),
+                findings_finding: Some(findings_finding),
+                impression_finding: Some(index),
+            });
+        }
+    }
+    out
+}
+
+/// A finding stated present (unhedged, current, no change word) in one of
+/// Findings and Impression and negated ("No pneumothorax.") in the other,
+/// which states it present nowhere: one of the two sections is wrong. Sides
+/// must agree when both are stated ("No left effusion" does not contradict
+/// "right effusion"); a negated change ("no new nodule") says nothing about
+/// the finding itself. One per concept and head word.
+pub(crate) fn section_absent<'a>(
+    findings: &[Finding<'a>],
+    concepts: &[u32],
+) -> Vec<Discrepancy<'a>> {
+    let plain = |f: &Finding<'_>| {
+        f.temporality == Temporality::Current
+            && f.change.is_none()
+            && matches!(f.section, SectionKind::Findings | SectionKind::Impression)
+    };
+    let heads: Vec<u64> = findings.iter().map(|f| head_key(f.term)).collect();
+    // (section, concept, head) → first present and first absent mention.
+    let mut index: Vec<((u8, u32, u64), Assertion, usize)> = findings
+        .iter()
+        .zip(concepts)
+        .enumerate()
+        .filter(|(_, (f, _))| plain(f) && f.assertion != Assertion::Possible)
+        .map(|(i, (f, &concept))| ((f.section as u8, concept, heads[i]), f.assertion, i))
+        .collect();
+    index.sort_unstable_by_key(|&(key, assertion, i)| (key, assertion as u8, i));
+    let first = |section: SectionKind, concept: u32, head: u64, assertion: Assertion| {
+        let key = (section as u8, concept, head);
+        let at = index.partition_point(|&(k, a, _)| (k, a as u8) < (key, assertion as u8));
+        index
+            .get(at)
+            .filter(|&&(k, a, _)| k == key && a == assertion)
+            .map(|&(_, _, i)| i)
+    };
+    let mut out: Vec<Discrepancy<'a>> = Vec::new();
+    let mut reported: Vec<(u32, u64)> = Vec::new();
+    for (present, (finding, &concept)) in findings.iter().zip(concepts).enumerate() {
+        if finding.assertion != Assertion::Present || !plain(finding) {
+            continue;
+        }
+        let head = heads[present];
+        let other = match finding.section {
+            SectionKind::Findings => SectionKind::Impression,
+            _ => SectionKind::Findings,
+        };
+        // Stated present there under another name of the concept ("subdural
+        // hematoma" and "subdural hemorrhage"): the sections agree.
+        let present_there = findings
+            .iter()
+            .zip(concepts)
+            .any(|(f, &c)| c == concept && f.section == other && f.assertion == Assertion::Present);
+        if reported.contains(&(concept, head)) || present_there {
+            continue;
+        }
+        let Some(absent) = first(other, concept, head, Assertion::Absent) else {
+            continue;
+        };
+        // "No intraventricular hemorrhage" does not deny a subdural one: every
+        // word of the negated term must be in the stated one.
+        if !words_within(findings[absent].term, finding.term) {
+            continue;
+        }
+        let negated = &findings[absent];
+        let sides_agree = match (finding.laterality, negated.laterality) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        // "No fracture of the medial malleolus" beside a fibular fracture, or
+        // "no additional aneurysm": the negation is about another place or
+        // another lesion, not this one.
+        let same_place = negated.body_site.iter().all(|site| {
+            finding
+                .body_site
+                .iter()
+                .any(|own| own.text.eq_ignore_ascii_case(site.text))
+        });
+        if !sides_agree || !same_place || says_any(negated.text, OTHER_ONES) {
+            continue;
+        }
+        reported.push((concept, head));
+        let (in_findings, in_impression) = match finding.section {
+            SectionKind::Findings => (present, absent),
+            _ => (absent, present),
+        };
+        out.push(Discrepancy {
+            kind: DiscrepancyKind::SectionAbsent,
+            term: finding.term,
+            findings_side: None,
+            impression_side: None,
+            findings_finding: Some(in_findings),
+            impression_finding: Some(in_impression),
+        });
+    }
+    out
+}
+
+/// Words by which a negation speaks of other lesions than the one stated.
+const OTHER_ONES: &[&str] = &[
+    "additional",
+    "other",
+    "another",
+    "further",
+    "remaining",
+    "second",
+];
+/// Words saying a lesion was seen before (a follow-up study): it is known,
+/// and its management is not this report's first decision.
+const SEEN_BEFORE: &[&str] = &["previous", "prior", "compared", "unchanged", "interval"];
+
+/// Whether every word of `inner` (side words and a plural `s` aside) is a
+/// word of `outer`, ASCII case-insensitively.
+fn words_within(inner: &str, outer: &str) -> bool {
+    const SIDES: [&str; 4] = ["left", "right", "bilateral", "both"];
+    let words = |text: &str| -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric() && c != '-')
+            .filter(|w| !w.is_empty() && !SIDES.iter().any(|s| s.eq_ignore_ascii_case(w)))
+            .map(|w| {
+                let lower = w.to_lowercase();
+                match lower.strip_suffix('s') {
+                    Some(stem) if stem.len() > 2 && !stem.ends_with('s') => stem.to_owned(),
+                    _ => lower,
+                }
+            })
+            .collect()
+    };
+    let outer = words(outer);
+    words(inner).iter().all(|w| outer.contains(w))
+}
+
+/// Whether `text` holds one of `words` as a whole word (ASCII case-insensitive).
+fn says_any(text: &str, words: &[&str]) -> bool {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| words.iter().any(|w| w.eq_ignore_ascii_case(word)))
+}
+
+/// Words of a body site or term that place a nodule in the lung.
+const LUNG_WORDS: &[&str] = &["lung", "lobe", "pulmonary", "lingula", "perifissural"];
+/// Organs whose incidental nodule or mass the ACR incidental-findings
+/// papers give a management path for.
+const INCIDENTAL_ORGANS: &[&str] = &["adrenal", "kidney", "renal", "thyroid"];
+/// Heads of a lesion that may need work-up (a simple cyst does not).
+const LESION_HEADS: &[&str] = &["nodule", "mass", "lesion", "nodularity"];
+/// Words that take a pulmonary nodule out of the solid ≥ 6 mm rule
+/// (calcified: benign; subsolid nodules have their own rules).
+const NOT_SOLID: &[&str] = &["calcif", "ground", "subsolid", "part-solid", "part solid"];
+
+/// Guidance expects a follow-up for the finding: a solid pulmonary nodule of
+/// 6 mm or more (Fleischner 2017: CT at 6–12 months for a single solid
+/// nodule of 6–8 mm in a low-risk patient, more for larger ones), or an
+/// incidental adrenal, renal or thyroid nodule or mass (ACR white papers).
+/// Only when the report recommends nothing at all: a report that
+/// recommends something has decided about follow-up. Stable, decreasing
+/// or resolved findings are known and followed already.
+pub(crate) fn follow_up_missing<'a>(
+    findings: &[Finding<'a>],
+    recommendations: &[Recommendation<'a>],
+) -> Vec<Discrepancy<'a>> {
+    if !recommendations.is_empty() {
+        return Vec::new();
+    }
+    let mentions = |text: &str, words: &[&str]| {
+        let lower = text.to_ascii_lowercase();
+        words.iter().any(|w| lower.contains(w))
+    };
+    let mut out: Vec<Discrepancy<'a>> = Vec::new();
+    let mut seen_lung = false;
+    let mut seen_organ = false;
+    for (index, finding) in findings.iter().enumerate() {
+        let known = matches!(
+            finding.change,
+            Some(Change::Stable | Change::Decreased | Change::Resolved)
+        ) || says_any(finding.text, SEEN_BEFORE)
+            || finding
+                .text
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w.eq_ignore_ascii_case("previously"));
+        if finding.assertion != Assertion::Present
+            || finding.temporality != Temporality::Current
+            || known
+            || !matches!(
+                finding.section,
+                SectionKind::Findings | SectionKind::Impression
+            )
+        {
+            continue;
+        }
+        let head = finding
+            .term
+            .rsplit(|c: char| !c.is_alphanumeric())
+            .find(|w| !w.is_empty())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        // "nodules" is a nodule; "mass" stays a mass
+        let head = head
+            .strip_suffix('s')
+            .filter(|h| !h.ends_with('s'))
+            .unwrap_or(&head);
+        if !LESION_HEADS.contains(&head) {
+            continue;
+        }
+        let place = |words: &[&str]| {
+            mentions(finding.term, words)
+                || finding.body_site.iter().any(|s| mentions(s.text, words))
+        };
+        let described = |words: &[&str]| {
+            mentions(finding.term, words)
+                || finding.descriptors.iter().any(|d| mentions(d.text, words))
+        };
+        let largest_mm = finding
+            .measurements
+            .iter()
+            .map(|m| m.max_mm)
+            .fold(0.0_f64, f64::max);
+        let lung =
+            head == "nodule" && place(LUNG_WORDS) && largest_mm >= 6.0 && !described(NOT_SOLID);
+        let organ = place(INCIDENTAL_ORGANS);
+        if (lung && !seen_lung) || (organ && !lung && !seen_organ) {
+            seen_lung |= lung;
+            seen_organ |= organ && !lung;
+            let in_findings = finding.section == SectionKind::Findings;
+            out.push(Discrepancy {
+                kind: DiscrepancyKind::FollowUpMissing,
+                term: finding.term,
+                findings_side: None,
+                impression_side: None,
+                findings_finding: in_findings.then_some(index),
+                impression_finding: (!in_findings).then_some(index),
             });
         }
     }
@@ -118,11 +355,11 @@ mod tests {
         let d = &out.discrepancies[0];
         assert_eq!(
             (d.findings_side, d.impression_side),
-            (Laterality::Left, Laterality::Right)
+            (Some(Laterality::Left), Some(Laterality::Right))
         );
         assert_eq!(
-            out.findings[d.findings_finding].laterality,
-            Some(Laterality::Left)
+            d.findings_finding.map(|i| out.findings[i].laterality),
+            Some(Some(Laterality::Left))
         );
     }
 
@@ -135,7 +372,10 @@ mod tests {
                     2. Subarachnoid hemorrhage in the left sylvian fissure.";
         let out = extract(text, lexicon);
         assert_eq!(out.discrepancies.len(), 1, "{:?}", out.discrepancies);
-        assert_eq!(out.discrepancies[0].impression_side, Laterality::Right);
+        assert_eq!(
+            out.discrepancies[0].impression_side,
+            Some(Laterality::Right)
+        );
         assert_eq!(
             super::head_key("Acute subdural hematoma"),
             super::head_key("crescentic subdural hematomas")
@@ -162,7 +402,70 @@ mod tests {
             // a hedged mention is not enough to call the side wrong
             "FINDINGS: Possible left pleural effusion.\nIMPRESSION: Right pleural effusion.",
         ] {
-            assert!(extract(text, lexicon).discrepancies.is_empty(), "{text}");
+            let laterality = extract(text, lexicon)
+                .discrepancies
+                .into_iter()
+                .filter(|d| d.kind == crate::DiscrepancyKind::Laterality)
+                .count();
+            assert_eq!(laterality, 0, "{text}");
+        }
+    }
+
+    fn kinds(text: &str) -> Vec<crate::DiscrepancyKind> {
+        extract(text, crate::shared_lexicon())
+            .discrepancies
+            .iter()
+            .map(|d| d.kind)
+            .collect()
+    }
+
+    #[test]
+    fn present_in_one_section_and_absent_in_the_other() {
+        use crate::DiscrepancyKind::SectionAbsent;
+        assert_eq!(
+            kinds("FINDINGS: No pneumothorax.\nIMPRESSION: Small right pneumothorax."),
+            [SectionAbsent]
+        );
+        assert_eq!(
+            kinds("FINDINGS: Small pleural effusion.\nIMPRESSION: No pleural effusion."),
+            [SectionAbsent]
+        );
+        for agreeing in [
+            "FINDINGS: No pneumothorax.\nIMPRESSION: No pneumothorax.",
+            "FINDINGS: No left pleural effusion. Right pleural effusion.\nIMPRESSION: Right pleural effusion.",
+            "FINDINGS: No left pneumothorax.\nIMPRESSION: Small right pneumothorax.",
+            "FINDINGS: No new nodule.\nIMPRESSION: Stable nodule.",
+            // another place, another lesion
+            "FINDINGS: Fracture of the distal fibula. No fracture of the medial malleolus.\nIMPRESSION: Distal fibular fracture.",
+            "FINDINGS: A 7 mm aneurysm of the anterior communicating artery. No additional aneurysm.\nIMPRESSION: 7 mm aneurysm.",
+            "FINDINGS: Acute subdural hematoma along the right convexity. No intraventricular hemorrhage.\nIMPRESSION: Acute right subdural hemorrhage.",
+        ] {
+            assert!(!kinds(agreeing).contains(&SectionAbsent), "{agreeing}");
+        }
+    }
+
+    #[test]
+    fn a_follow_up_missing_where_guidance_expects_one() {
+        use crate::DiscrepancyKind::FollowUpMissing;
+        for missing in [
+            "FINDINGS: An 8 mm solid nodule in the right upper lobe.\nIMPRESSION: 8 mm right upper lobe nodule.",
+            "FINDINGS: A 2.1 cm left adrenal nodule.\nIMPRESSION: Left adrenal nodule.",
+            "FINDINGS: A 1.4 cm solid mass in the right kidney.\nIMPRESSION: Right renal mass.",
+        ] {
+            assert_eq!(kinds(missing), [FollowUpMissing], "{missing}");
+        }
+        for fine in [
+            // recommended
+            "FINDINGS: An 8 mm nodule in the right upper lobe.\nIMPRESSION: Nodule. Recommend CT chest in 6-12 months.",
+            // below 6 mm, calcified, stable
+            "FINDINGS: A 4 mm nodule in the right upper lobe.",
+            "FINDINGS: A 9 mm calcified nodule in the left lower lobe.",
+            "FINDINGS: The 8 mm nodule in the right upper lobe is stable.",
+            "FINDINGS: The largest nodule, in the right lower lobe, measures 12 mm, previously 18 mm.",
+            // a simple renal cyst needs no work-up
+            "FINDINGS: A 2 cm simple cyst in the left kidney.",
+        ] {
+            assert!(!kinds(fine).contains(&FollowUpMissing), "{fine}");
         }
     }
 }

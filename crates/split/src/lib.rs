@@ -465,21 +465,32 @@ pub struct Notification<'a> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum DiscrepancyKind {
+    /// The Impression states the other side than the Findings.
     Laterality,
+    /// A finding stated present in one section and absent in the other.
+    SectionAbsent,
+    /// A finding for which guidance expects a follow-up (a solid pulmonary
+    /// nodule of 6 mm or more: Fleischner Society 2017; an incidental
+    /// adrenal, renal or thyroid nodule or mass: ACR incidental findings
+    /// papers), in a report that recommends none.
+    FollowUpMissing,
 }
 
-/// The Impression contradicts the Findings about the same finding.
+/// Something in the report that a reader should check: the Impression
+/// contradicts the Findings, or an expected follow-up is missing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Discrepancy<'a> {
     pub kind: DiscrepancyKind,
     pub term: &'a str,
-    pub findings_side: Laterality,
-    pub impression_side: Laterality,
-    /// Indexes into [`Extraction::findings`].
-    pub findings_finding: usize,
-    pub impression_finding: usize,
+    /// The sides, for a laterality discrepancy.
+    pub findings_side: Option<Laterality>,
+    pub impression_side: Option<Laterality>,
+    /// Indexes into [`Extraction::findings`] of the finding in each section
+    /// (a missing follow-up has the one finding, in its own section).
+    pub findings_finding: Option<usize>,
+    pub impression_finding: Option<usize>,
 }
 
 mod addendum;
@@ -560,7 +571,9 @@ pub fn extract_as<'a>(
     recommend::link_reasons(&mut recommendations, &findings);
     let assessments = assess::assessments(text, &layout, lexicon);
     let (critical, actionable) = critical::critical(&findings, &concepts, lexicon);
-    let discrepancies = discrepancy::laterality(&findings, &concepts);
+    let mut discrepancies = discrepancy::laterality(&findings, &concepts);
+    discrepancies.extend(discrepancy::section_absent(&findings, &concepts));
+    discrepancies.extend(discrepancy::follow_up_missing(&findings, &recommendations));
     let notifications = notify::notifications(text, &layout);
     let mut extraction = Extraction {
         sections: layout.sections,

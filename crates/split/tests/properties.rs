@@ -276,8 +276,13 @@ fn check_spans(text: &str, out: &Extraction<'_>) {
     }
     assert!(out.actionable.iter().all(|c| !c.urgency.is_critical()));
     for discrepancy in &out.discrepancies {
-        assert!(discrepancy.findings_finding < out.findings.len());
-        assert!(discrepancy.impression_finding < out.findings.len());
+        assert!(
+            discrepancy
+                .findings_finding
+                .into_iter()
+                .chain(discrepancy.impression_finding)
+                .all(|i| i < out.findings.len())
+        );
     }
 }
 

@@ -106,6 +106,8 @@ keys! {
     MediumVerbal => "medium.verbal",
     MediumElectronic => "medium.electronic",
     DiscrepancyLaterality => "discrepancy.laterality",
+    DiscrepancySectionAbsent => "discrepancy.section-absent",
+    DiscrepancyFollowUpMissing => "discrepancy.followup-missing",
     AssessmentBiRads => "assessment.birads",
     AssessmentLungRads => "assessment.lungrads",
     AssessmentLiRads => "assessment.lirads",

@@ -759,27 +759,21 @@ pub fn map_extraction(
         }
     }
     for discrepancy in &extraction.discrepancies {
-        let (Some(findings_side), Some(impression_side)) = (
-            extraction.findings.get(discrepancy.findings_finding),
-            extraction.findings.get(discrepancy.impression_finding),
-        ) else {
+        let indexes: Vec<usize> = discrepancy
+            .findings_finding
+            .into_iter()
+            .chain(discrepancy.impression_finding)
+            .collect();
+        if indexes.is_empty() || indexes.iter().any(|&i| i >= findings.len()) {
             return Err(derivation
                 .report_error("a discrepancy points at a finding that does not exist".into()));
-        };
-        let members: Vec<String> = [discrepancy.findings_finding, discrepancy.impression_finding]
-            .into_iter()
-            .filter_map(member)
-            .collect();
+        }
         if !run.writes.detected_issues {
             continue;
         }
-        let issue = laterality_issue(
-            &derivation,
-            discrepancy,
-            findings_side,
-            impression_side,
-            members,
-        )?;
+        let members: Vec<String> = indexes.iter().filter_map(|&i| member(i)).collect();
+        let stated: Vec<&Finding<'_>> = indexes.iter().map(|&i| &findings[i]).collect();
+        let issue = discrepancy_issue(&derivation, discrepancy, &stated, members)?;
         if seen.insert(issue.identifier.value.clone()) {
             requests.push(issue);
         }
@@ -1410,37 +1404,69 @@ fn side_name(side: reportsplit_split::Laterality) -> &'static str {
     }
 }
 
-/// A laterality discrepancy as a DetectedIssue implicating the report and
-/// both findings' Observations, with both sentences as evidence.
-fn laterality_issue(
+/// A discrepancy as a DetectedIssue implicating the report and the
+/// findings' Observations, with their sentences as evidence. `stated`: the
+/// finding in Findings, then the one in Impression (either may be absent).
+fn discrepancy_issue(
     d: &Derivation<'_>,
     discrepancy: &reportsplit_split::Discrepancy<'_>,
-    findings_side: &Finding<'_>,
-    impression_side: &Finding<'_>,
+    stated: &[&Finding<'_>],
     members: Vec<String>,
 ) -> Result<NewResource, MapError> {
+    use reportsplit_split::DiscrepancyKind;
     let content = serde_json::json!({
-        "findings": [findings_side.term_start, findings_side.term_end],
-        "impression": [impression_side.term_start, impression_side.term_end],
+        "kind": discrepancy.kind,
+        "terms": stated.iter().map(|f| [f.term_start, f.term_end]).collect::<Vec<_>>(),
         "sides": [discrepancy.findings_side, discrepancy.impression_side],
     });
-    let detail = format!(
-        "{}: {} in Findings, {} in Impression",
-        discrepancy.term,
-        side_name(discrepancy.findings_side),
-        side_name(discrepancy.impression_side)
-    );
+    let (kind, key, detail) = match discrepancy.kind {
+        DiscrepancyKind::Laterality => (
+            "laterality",
+            Key::DiscrepancyLaterality,
+            format!(
+                "{}: {} in Findings, {} in Impression",
+                discrepancy.term,
+                discrepancy.findings_side.map_or("unstated", side_name),
+                discrepancy.impression_side.map_or("unstated", side_name)
+            ),
+        ),
+        DiscrepancyKind::SectionAbsent => {
+            let in_findings = discrepancy
+                .findings_finding
+                .and_then(|_| stated.first())
+                .is_some_and(|f| f.assertion == Assertion::Present);
+            let (present, absent) = if in_findings {
+                ("Findings", "Impression")
+            } else {
+                ("Impression", "Findings")
+            };
+            (
+                "section-absent",
+                Key::DiscrepancySectionAbsent,
+                format!(
+                    "{}: present in {present}, stated absent in {absent}",
+                    discrepancy.term
+                ),
+            )
+        }
+        DiscrepancyKind::FollowUpMissing => (
+            "followup-missing",
+            Key::DiscrepancyFollowUpMissing,
+            format!(
+                "{}: no follow-up is recommended, where Fleischner Society (solid pulmonary \
+                 nodule of 6 mm or more) or ACR incidental-findings guidance expects one",
+                discrepancy.term
+            ),
+        ),
+    };
     issue::detected_issue(
         d,
         issue::IssueParts {
-            kind: "laterality",
-            code: d.codes.get(Key::DiscrepancyLaterality),
+            kind,
+            code: d.codes.get(key),
             detail: fhir_string(&detail).unwrap_or(detail),
             observations: members,
-            evidence: vec![
-                d.evidence(findings_side.start, findings_side.end),
-                d.evidence(impression_side.start, impression_side.end),
-            ],
+            evidence: stated.iter().map(|f| d.evidence(f.start, f.end)).collect(),
             content,
         },
     )
