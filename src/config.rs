@@ -830,7 +830,10 @@ mod tests {
         std::fs::write(&secret, "\n").unwrap();
         write_site(&format!("url_file = {:?}", secret.display().to_string()));
         let empty = Config::load(&site).unwrap_err().to_string();
-        assert!(empty.contains("is empty") && !empty.contains("hunter2"), "{empty}");
+        assert!(
+            empty.contains("is empty") && !empty.contains("hunter2"),
+            "{empty}"
+        );
     }
 
     #[test]
