@@ -567,14 +567,21 @@ pub fn extract_as<'a>(
         &mut findings,
         &concepts,
     );
+    let notifications = notify::notifications(text, &layout);
     let mut recommendations = recommend::recommendations(text, &layout);
+    // A sentence that records a call ("discussed with Dr. X at 14:05") is
+    // not advice, even where it follows the Recommendation header.
+    recommendations.retain(|r| {
+        !notifications
+            .iter()
+            .any(|n| n.start <= r.start && r.end <= n.end)
+    });
     recommend::link_reasons(&mut recommendations, &findings);
     let assessments = assess::assessments(text, &layout, lexicon);
     let (critical, actionable) = critical::critical(&findings, &concepts, lexicon);
     let mut discrepancies = discrepancy::laterality(&findings, &concepts);
     discrepancies.extend(discrepancy::section_absent(&findings, &concepts));
     discrepancies.extend(discrepancy::follow_up_missing(&findings, &recommendations));
-    let notifications = notify::notifications(text, &layout);
     let mut extraction = Extraction {
         sections: layout.sections,
         findings,
@@ -720,6 +727,18 @@ mod tests {
 
     fn owned(pairs: &[(&str, Assertion)]) -> Vec<(String, Assertion)> {
         pairs.iter().map(|(t, a)| (t.to_string(), *a)).collect()
+    }
+
+    #[test]
+    fn a_recorded_call_under_the_recommendation_header_is_not_a_recommendation() {
+        let text = "FINDINGS: Acute pulmonary embolism in the right lower lobe.\n\
+                    IMPRESSION: Acute right lower lobe pulmonary embolism.\n\
+                    RECOMMENDATION: Follow-up CT chest in 3 months.\n\
+                    The findings were discussed with Dr. Ortega by telephone at 09:40.";
+        let out = extract(text, shared_lexicon());
+        assert_eq!(out.notifications.len(), 1, "{:?}", out.notifications);
+        let advice: Vec<&str> = out.recommendations.iter().map(|r| r.text).collect();
+        assert_eq!(advice, ["Follow-up CT chest in 3 months."]);
     }
 
     #[test]
