@@ -125,15 +125,7 @@ impl Spool {
 
     /// The messages waiting, oldest first.
     pub fn pending(&self) -> Result<Vec<SpoolEntry>, StateError> {
-        let mut entries: Vec<SpoolEntry> = std::fs::read_dir(&self.incoming)
-            .map_err(io(&self.incoming))?
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|name| name.ends_with(MESSAGE_SUFFIX) && !name.starts_with('.'))
-            .map(SpoolEntry)
-            .collect();
-        entries.sort();
-        Ok(entries)
+        messages_in(&self.incoming)
     }
 
     pub fn read(&self, entry: &SpoolEntry) -> Result<Vec<u8>, StateError> {
@@ -175,15 +167,7 @@ impl Spool {
 
     /// The dead letters (message file names), oldest first.
     pub fn dead_letters(&self) -> Result<Vec<SpoolEntry>, StateError> {
-        let mut entries: Vec<SpoolEntry> = std::fs::read_dir(&self.dead)
-            .map_err(io(&self.dead))?
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|name| name.ends_with(MESSAGE_SUFFIX) && !name.starts_with('.'))
-            .map(SpoolEntry)
-            .collect();
-        entries.sort();
-        Ok(entries)
+        messages_in(&self.dead)
     }
 
     pub fn dead_note(&self, entry: &SpoolEntry) -> Result<DeadNote, StateError> {
@@ -221,6 +205,20 @@ impl Spool {
         }
         Ok(removed)
     }
+}
+
+/// The message files of `dir` (not their notes, not temporary files), oldest
+/// first: names start with the arrival sequence.
+fn messages_in(dir: &Path) -> Result<Vec<SpoolEntry>, StateError> {
+    let mut entries: Vec<SpoolEntry> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| name.ends_with(MESSAGE_SUFFIX) && !name.starts_with('.'))
+        .map(SpoolEntry)
+        .collect();
+    entries.sort();
+    Ok(entries)
 }
 
 #[cfg(test)]
