@@ -213,8 +213,8 @@ fn assert_accepted(status: u16, body: &Value) {
     assert_eq!(status, 202, "{body}");
 }
 
-/// kill -9 at a random moment after serve answered 202 to notifications for
-/// 30 reports (one writer, so the kill lands mid-drain), restart on the same
+/// kill -9 once a random number (up to half) of 30 reports notified with a 202
+/// is written (one writer, so the kill lands mid-drain), restart on the same
 /// state directory without notifying again: every report ends with exactly
 /// one set of Observations. Five rounds on one site (~35 s); the long run
 /// sets `REPORTSPLIT_SERVE_KILL_ROUNDS`.
@@ -244,8 +244,16 @@ async fn a_killed_serve_finishes_every_accepted_report_exactly_once_on_restart()
         for (status, _, body) in &answers {
             assert_accepted(*status, body);
         }
-        let wait = random.random_range(0..1200);
-        tokio::time::sleep(Duration::from_millis(wait)).await;
+        // Kill once a random number of the reports (up to half) is written, so the
+        // kill lands mid-drain however fast this machine drains (a fixed delay did not).
+        let target = random.random_range(0..REPORTS as u64 / 2);
+        let waiting = Instant::now();
+        while count_tagged(&fhir, &subject).await < target
+            && waiting.elapsed() < Duration::from_secs(30)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let wait = waiting.elapsed().as_millis();
         serve.kill();
         let at_kill = count_tagged(&fhir, &subject).await;
         let left = site.journal();
