@@ -276,6 +276,28 @@ async fn check_config(args: &CheckConfigArgs) -> u8 {
         }
     };
     println!("{}: valid", args.config.display());
+    let kinds = config.discrepancy_kinds();
+    let names = reportsplit::config::discrepancy_names(kinds);
+    let reads: Vec<&str> = [
+        (kinds.sex || kinds.age, "the report's Patient"),
+        (kinds.order, "its basedOn ServiceRequests"),
+    ]
+    .into_iter()
+    .filter_map(|(on, what)| on.then_some(what))
+    .collect();
+    println!(
+        "discrepancies written as DetectedIssues: {}{}",
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        },
+        if reads.is_empty() {
+            String::new()
+        } else {
+            format!(" (reads {})", reads.join(" and "))
+        }
+    );
     if args.print_config {
         match toml::to_string_pretty(&config.redacted()) {
             Ok(text) => println!("{text}"),
