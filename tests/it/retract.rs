@@ -62,6 +62,23 @@ async fn observations(fhir: &Fhir, subject: &str) -> HashMap<String, Value> {
         .collect()
 }
 
+/// `{Type}/{id}` of the live resources of the owned types other than
+/// Observation written for these reports (their group tag).
+async fn other_types(fhir: &Fhir, ids: &[String]) -> HashSet<String> {
+    let mut found = HashSet::new();
+    for kind in ["ServiceRequest", "DetectedIssue", "Flag", "Communication"] {
+        for id in ids {
+            for resource in fhir
+                .search_all(&format!("{kind}?_tag=urn%3Areportsplit%3Areport|{id}"))
+                .await
+            {
+                found.insert(format!("{kind}/{}", resource["id"].as_str().unwrap()));
+            }
+        }
+    }
+    found
+}
+
 /// Derives a report as release `version` would: the planner with that
 /// version, its transaction posted as is (Device created conditionally).
 async fn derive_as(fhir: &Fhir, id: &str, version: &str) {
@@ -132,6 +149,7 @@ async fn a_release_is_retracted_exactly_and_the_next_sync_redoes_its_reports_onc
     let (first, _) = common::sync(&config, false).await;
     assert_eq!(first.tally.written, 6, "{first}");
     let by_a: HashSet<String> = observations(&fhir, &subject).await.into_keys().collect();
+    let others_by_a = other_types(&fhir, &ids).await;
     // Release B derives reports 4 and 5 again (superseding A's there).
     for id in &ids[4..] {
         derive_as(&fhir, id, B).await;
@@ -171,7 +189,7 @@ async fn a_release_is_retracted_exactly_and_the_next_sync_redoes_its_reports_onc
     assert_eq!(dry.devices.len(), 1, "{dry}");
     assert_eq!(
         (dry.tally.planned, dry.tally.written, dry.superseded),
-        (6, 0, live_a as u64),
+        (6, 0, (live_a + others_by_a.len()) as u64),
         "{dry}"
     );
     assert_eq!(lines.len(), 6, "{lines:?}");
@@ -207,7 +225,7 @@ async fn a_release_is_retracted_exactly_and_the_next_sync_redoes_its_reports_onc
             applied.tally.failed_total(),
             applied.superseded
         ),
-        (6, 0, live_a as u64),
+        (6, 0, (live_a + others_by_a.len()) as u64),
         "{applied}"
     );
     assert_eq!(lines.len(), 6, "{lines:?}");
@@ -223,6 +241,13 @@ async fn a_release_is_retracted_exactly_and_the_next_sync_redoes_its_reports_onc
         assert_eq!(all[reference]["meta"]["versionId"], "1", "{reference}");
     }
     assert_eq!(all["Observation/theirs-dose"]["meta"]["versionId"], "1");
+    for reference in &others_by_a {
+        let status = fhir.get(reference).await["status"].clone();
+        assert!(
+            ["revoked", "entered-in-error", "inactive"].contains(&status.as_str().unwrap_or("")),
+            "{reference} taken back: {status}"
+        );
+    }
     for (index, id) in ids.iter().enumerate() {
         let report = fhir.get(&format!("DiagnosticReport/{id}")).await;
         let results = result_refs(&report);
@@ -666,8 +691,10 @@ async fn a_retraction_takes_back_every_owned_type() {
     let requests = fhir.search_all(&tagged("ServiceRequest")).await;
     assert_eq!(requests[0]["status"], "revoked");
     assert!(
-        requests[0]["note"][0]["text"]
-            .as_str()
+        requests[0]["note"]
+            .as_array()
+            .and_then(|notes| notes.last())
+            .and_then(|note| note["text"].as_str())
             .is_some_and(|n| n.contains("retracted")),
         "{:?}",
         requests[0]

@@ -191,35 +191,39 @@ const OBSTETRIC: &[&str] = &[
     "twins",
 ];
 
-/// The discrepancy of one finding, in the section slot it stands in.
-fn of_finding<'a>(
+/// The one discrepancy of a kind for a report (a report on the wrong
+/// patient is one error, however many findings show it): the first
+/// finding that shows it, and the first of the other section kind
+/// (Impression or not), so that both are implicated.
+fn of_findings<'a>(
     kind: DiscrepancyKind,
-    index: usize,
-    finding: &Finding<'a>,
+    findings: &[Finding<'a>],
+    shown: &[usize],
     against: Against<'a>,
-) -> Discrepancy<'a> {
-    let in_impression = finding.section == SectionKind::Impression;
-    Discrepancy {
+) -> Option<Discrepancy<'a>> {
+    let &first = shown.first()?;
+    let in_impression = |i: &&usize| findings[**i].section == SectionKind::Impression;
+    Some(Discrepancy {
         kind,
-        term: finding.term,
+        term: findings[first].term,
         findings_side: None,
         impression_side: None,
-        findings_finding: (!in_impression).then_some(index),
-        impression_finding: in_impression.then_some(index),
+        findings_finding: shown.iter().find(|i| !in_impression(i)).copied(),
+        impression_finding: shown.iter().find(in_impression).copied(),
         against: Some(against),
-    }
+    })
 }
 
-/// One discrepancy per sex-specific concept: a finding stated now whose
-/// concept or one of whose sites only the other sex has. A finding placed
-/// at sites of both sexes is left alone.
+/// A finding stated now whose concept or one of whose sites only the other
+/// sex has (a finding placed at sites of both sexes is left alone): one
+/// discrepancy per report, naming the first such anatomy.
 pub(super) fn sex<'a>(
     inputs: &Inputs<'_, 'a>,
     tables: &'a AgainstTables,
     sex: Sex,
-) -> Vec<Discrepancy<'a>> {
+) -> Option<Discrepancy<'a>> {
     if has_word(inputs.text, OBSTETRIC) {
-        return Vec::new();
+        return None;
     }
     let row_of = |code: &Code| {
         tables
@@ -227,8 +231,8 @@ pub(super) fn sex<'a>(
             .iter()
             .find(|row| row.system == code.system && row.code == code.code)
     };
-    let mut out = Vec::new();
-    let mut reported: Vec<&str> = Vec::new();
+    let mut shown: Vec<usize> = Vec::new();
+    let mut anatomy: Option<&SexRow> = None;
     for (index, finding) in inputs.findings.iter().enumerate() {
         if !stated_now(finding) {
             continue;
@@ -239,36 +243,35 @@ pub(super) fn sex<'a>(
             .chain(finding.body_site.iter().filter_map(|site| site.code))
             .filter_map(row_of)
             .collect();
-        let Some(first) = rows.first() else { continue };
-        if first.sex == sex
-            || rows.iter().any(|row| row.sex != first.sex)
-            || reported.contains(&first.display.as_str())
-        {
+        let Some(&first) = rows.first() else { continue };
+        if first.sex == sex || rows.iter().any(|row| row.sex != first.sex) {
             continue;
         }
-        reported.push(&first.display);
-        let against = Against::Sex {
-            sex,
-            anatomy_sex: first.sex,
-            anatomy: &first.display,
-        };
-        out.push(of_finding(DiscrepancyKind::Sex, index, finding, against));
+        anatomy.get_or_insert(first);
+        shown.push(index);
     }
-    out
+    let anatomy = anatomy?;
+    let against = Against::Sex {
+        sex,
+        anatomy_sex: anatomy.sex,
+        anatomy: &anatomy.display,
+    };
+    of_findings(DiscrepancyKind::Sex, inputs.findings, &shown, against)
 }
 
-/// One discrepancy per age-specific concept stated now in a patient whose
-/// age is surely outside its range.
+/// An age-specific concept stated now in a patient whose age is surely
+/// outside its range: one discrepancy per report, with the first such
+/// concept's range.
 pub(super) fn age<'a>(
     inputs: &Inputs<'_, 'a>,
     tables: &'a AgainstTables,
     age: AgeYears,
-) -> Vec<Discrepancy<'a>> {
+) -> Option<Discrepancy<'a>> {
     if has_word(inputs.text, OBSTETRIC) {
-        return Vec::new();
+        return None;
     }
-    let mut out = Vec::new();
-    let mut reported: Vec<&str> = Vec::new();
+    let mut shown: Vec<usize> = Vec::new();
+    let mut range: Option<&AgeRow> = None;
     for (index, finding) in inputs.findings.iter().enumerate() {
         let Some(code) = finding.code.filter(|_| stated_now(finding)) else {
             continue;
@@ -282,18 +285,18 @@ pub(super) fn age<'a>(
         };
         let too_old = row.max_age.is_some_and(|max| age.at_least > max);
         let too_young = row.min_age.is_some_and(|min| age.at_most < min);
-        if !(too_old || too_young) || reported.contains(&row.code.as_str()) {
-            continue;
+        if too_old || too_young {
+            range.get_or_insert(row);
+            shown.push(index);
         }
-        reported.push(&row.code);
-        let against = Against::Age {
-            age,
-            min_age: row.min_age,
-            max_age: row.max_age,
-        };
-        out.push(of_finding(DiscrepancyKind::Age, index, finding, against));
     }
-    out
+    let range = range?;
+    let against = Against::Age {
+        age,
+        min_age: range.min_age,
+        max_age: range.max_age,
+    };
+    of_findings(DiscrepancyKind::Age, inputs.findings, &shown, against)
 }
 
 /// Words that make a sentence speak of another study or the other side
@@ -534,6 +537,18 @@ mod tests {
             let kinds: Vec<_> = found(text, facts).into_iter().map(|(k, _)| k).collect();
             assert_eq!(kinds, [DiscrepancyKind::Sex], "{text}");
         }
+        // One per report, implicating a finding of each section.
+        let text = "FINDINGS: The prostate is enlarged, 62 grams.\nIMPRESSION: Enlarged prostate.";
+        let out = extract_with(
+            text,
+            crate::shared_lexicon(),
+            SectionKind::Other,
+            DiscrepancyKinds::ALL,
+            &female,
+        );
+        assert_eq!(out.discrepancies.len(), 1, "{:?}", out.discrepancies);
+        let d = &out.discrepancies[0];
+        assert!(d.findings_finding.is_some() && d.impression_finding.is_some());
     }
 
     #[test]
