@@ -33,10 +33,13 @@ pub struct FactsCache {
     inner: Arc<Inner>,
 }
 
+/// When a resource was read, and the resource (`None`: not readable).
+type Entry = (Instant, Option<Arc<Value>>);
+
 #[derive(Debug, Default)]
 struct Inner {
-    /// `Type/id` → when it was read, and the resource (`None`: not readable).
-    entries: Mutex<HashMap<String, (Instant, Option<Arc<Value>>)>>,
+    /// `Type/id` → its entry.
+    entries: Mutex<HashMap<String, Entry>>,
     unread: AtomicU64,
     reads: AtomicU64,
 }
