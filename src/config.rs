@@ -803,6 +803,32 @@ mod tests {
     }
 
     #[test]
+    fn each_discrepancy_kind_switches_alone_and_detected_issues_switches_all() {
+        let config: Config = toml::from_str(MINIMAL).unwrap();
+        assert_eq!(
+            config.discrepancy_kinds(),
+            reportsplit_split::DiscrepancyKinds::ALL
+        );
+        let config: Config = toml::from_str(&format!(
+            "{MINIMAL}[discrepancies]\nsex = false\norder = false\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            discrepancy_names(config.discrepancy_kinds()),
+            ["laterality", "section_absent", "follow_up_missing", "age"]
+        );
+        let config: Config = toml::from_str(&format!(
+            "{MINIMAL}[write]\ndetected_issues = false\n[discrepancies]\nsex = true\n"
+        ))
+        .unwrap();
+        assert!(discrepancy_names(config.discrepancy_kinds()).is_empty());
+        assert!(
+            toml::from_str::<Config>(&format!("{MINIMAL}[discrepancies]\nsize = false\n")).is_err(),
+            "an unknown kind is refused"
+        );
+    }
+
+    #[test]
     fn the_example_config_is_valid() {
         let config = Config::parse(include_str!("../config/example.toml")).unwrap();
         config.validate().unwrap();
