@@ -1483,12 +1483,16 @@ fn discrepancy_issue(
         DiscrepancyKind::Age => ("age", Key::DiscrepancyAge, against_detail(discrepancy)),
         DiscrepancyKind::Order => ("order", Key::DiscrepancyOrder, against_detail(discrepancy)),
     };
-    let mut evidence: Vec<Evidence> = stated.iter().map(|f| d.evidence(f.start, f.end)).collect();
-    for &(start, end) in &spans {
-        if !stated.iter().any(|f| f.start == start && f.end == end) {
-            evidence.push(d.evidence(start, end));
-        }
-    }
+    // An order mismatch names its sentences (in text order, its findings'
+    // among them); the other kinds, their findings' sentences.
+    let evidence: Vec<Evidence> = if spans.is_empty() {
+        stated.iter().map(|f| d.evidence(f.start, f.end)).collect()
+    } else {
+        spans
+            .iter()
+            .map(|&(start, end)| d.evidence(start, end))
+            .collect()
+    };
     issue::detected_issue(
         d,
         issue::IssueParts {
