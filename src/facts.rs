@@ -8,7 +8,9 @@
 //! A Patient or ServiceRequest that is missing, refused (401/403) or
 //! unreadable only means the checks that need it are not made: it is
 //! counted ([`FactsCache::unread`]) and logged (its reference and the
-//! status, never its content), and the report goes on.
+//! status, never its content), and the report goes on. Only a definite
+//! answer is cached (the resource, or a 4xx): after a 5xx or a timeout the
+//! next report of the same patient reads again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -115,16 +117,22 @@ impl FactsCache {
             Ok(url) => client.get(url).await,
             Err(error) => Err(error),
         };
-        let resource = match read {
-            Ok(response) if response.status.is_success() => Some(response.body)
-                .filter(|body| body.get("resourceType").and_then(Value::as_str) == Some(kind)),
+        // A definite answer (the resource, or a 4xx: missing, refused) is
+        // kept; a transient failure (5xx, timeout) is not, so the next
+        // report of the patient tries again.
+        let (resource, definite) = match read {
+            Ok(response) if response.status.is_success() => (
+                Some(response.body)
+                    .filter(|body| body.get("resourceType").and_then(Value::as_str) == Some(kind)),
+                true,
+            ),
             Ok(response) => {
                 tracing::info!(
                     reference,
                     status = response.status.as_u16(),
                     "cannot read the report's {kind}: the discrepancy checks that need it are not made"
                 );
-                None
+                (None, response.status.is_client_error())
             }
             Err(error) => {
                 tracing::info!(
@@ -132,14 +140,16 @@ impl FactsCache {
                     error = %error,
                     "cannot read the report's {kind}: the discrepancy checks that need it are not made"
                 );
-                None
+                (None, false)
             }
-        }
-        .map(Arc::new);
+        };
+        let resource = resource.map(Arc::new);
         if resource.is_none() {
             self.inner.unread.fetch_add(1, Ordering::Relaxed);
         }
-        self.store(reference, resource.clone());
+        if definite {
+            self.store(reference, resource.clone());
+        }
         resource
     }
 
@@ -167,5 +177,100 @@ impl FactsCache {
             }
         }
         entries.insert(reference.to_owned(), (Instant::now(), resource));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AuthConfig;
+    use crate::fhir::{ClientOptions, RetryPolicy};
+    use reportsplit_split::Sex;
+    use serde_json::json;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn client(base: &str) -> FhirClient {
+        let options = ClientOptions {
+            base: url::Url::parse(&format!("{base}/fhir/")).unwrap(),
+            timeout: Duration::from_secs(5),
+            ca_file: None,
+            retry: RetryPolicy {
+                max_retries: 0,
+                base: Duration::from_millis(1),
+                max: Duration::from_millis(1),
+            },
+            max_concurrent: 2,
+            requests_per_second: None,
+            max_response_bytes: reportsplit_fhir::limits::Limits::default().response_bytes,
+        };
+        FhirClient::new(&options, &AuthConfig::None).unwrap()
+    }
+
+    fn report(subject: &str) -> Value {
+        json!({"resourceType": "DiagnosticReport", "id": "r", "status": "final",
+               "code": {"text": "CT Pelvis"}, "subject": {"reference": subject},
+               "effectiveDateTime": "2026-12-01"})
+    }
+
+    /// Fault injection: a 503 is not cached (the next report reads again),
+    /// a 404 is (read once), a Patient read is cached for the next report.
+    #[tokio::test]
+    async fn only_a_definite_answer_is_cached() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/fhir/Patient/p1"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/fhir/Patient/p1"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(
+                    json!({"resourceType": "Patient", "id": "p1", "gender": "female"}),
+                ),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/fhir/Patient/gone"))
+            .respond_with(ResponseTemplate::new(404))
+            .mount(&server)
+            .await;
+        let client = client(&server.uri());
+        let cache = FactsCache::default();
+        let kinds = DiscrepancyKinds::ALL;
+        let facts = cache
+            .report_facts(&client, &report("Patient/p1"), kinds)
+            .await;
+        assert_eq!((facts.sex, cache.reads(), cache.unread()), (None, 1, 1));
+        for _ in 0..2 {
+            let facts = cache
+                .report_facts(&client, &report("Patient/p1"), kinds)
+                .await;
+            assert_eq!(facts.sex, Some(Sex::Female));
+        }
+        assert_eq!(cache.reads(), 2, "read again after the 503, then cached");
+        for _ in 0..2 {
+            let facts = cache
+                .report_facts(&client, &report("Patient/gone"), kinds)
+                .await;
+            assert_eq!(facts.sex, None);
+        }
+        assert_eq!((cache.reads(), cache.unread()), (3, 3));
+        // Nothing is read when no check needs it, nor for another server's Patient.
+        let off = DiscrepancyKinds {
+            sex: false,
+            age: false,
+            ..kinds
+        };
+        cache
+            .report_facts(&client, &report("Patient/new"), off)
+            .await;
+        cache
+            .report_facts(&client, &report("http://elsewhere/fhir/Patient/p1"), kinds)
+            .await;
+        assert_eq!(cache.reads(), 3);
     }
 }
