@@ -7,8 +7,9 @@
 //!
 //! A Patient or ServiceRequest that is missing, refused (401/403) or
 //! unreadable only means the checks that need it are not made: it is
-//! counted ([`FactsCache::unread`]) and logged (its reference and the
-//! status, never its content), and the report goes on. Only a definite
+//! counted ([`FactsCache::unread`], `reportsplit_facts_unread_total`) and
+//! logged (its reference and the status, never its content), and the
+//! report goes on. Only a definite
 //! answer is cached (the resource, or a 4xx): after a 5xx or a timeout the
 //! next report of the same patient reads again.
 
@@ -108,7 +109,7 @@ impl FactsCache {
     async fn read(&self, client: &FhirClient, reference: &str, kind: &str) -> Option<Arc<Value>> {
         if let Some(found) = self.cached(reference) {
             if found.is_none() {
-                self.inner.unread.fetch_add(1, Ordering::Relaxed);
+                self.count_unread(client, kind);
             }
             return found;
         }
@@ -145,12 +146,21 @@ impl FactsCache {
         };
         let resource = resource.map(Arc::new);
         if resource.is_none() {
-            self.inner.unread.fetch_add(1, Ordering::Relaxed);
+            self.count_unread(client, kind);
         }
         if definite {
             self.store(reference, resource.clone());
         }
         resource
+    }
+
+    /// One more resource not read: in [`FactsCache::unread`] and the
+    /// client's metrics (`reportsplit_facts_unread_total`).
+    fn count_unread(&self, client: &FhirClient, kind: &str) {
+        self.inner.unread.fetch_add(1, Ordering::Relaxed);
+        if let Some(metrics) = client.metrics() {
+            metrics.facts_unread(kind);
+        }
     }
 
     fn cached(&self, reference: &str) -> Option<Option<Arc<Value>>> {
