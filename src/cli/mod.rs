@@ -92,9 +92,10 @@ enum Online {
     Backfill(args::BackfillArgs),
     /// Retry the reports of a dead-letter file written by `backfill`, `sync` or `serve`.
     Reprocess(args::ReprocessArgs),
-    /// Take back what one reportsplit release wrote in a time range: its Observations
-    /// superseded and unlinked, its reports untagged for the next sync. A dry run unless
-    /// --apply is given; resumable (docs/operations.md, "Retract a release").
+    /// Take back what one reportsplit release wrote in a time range: its resources of
+    /// every type superseded (Observations also unlinked), its reports untagged for the
+    /// next sync. A dry run unless --apply is given; resumable (docs/operations.md,
+    /// "Retract a release").
     Retract(args::RetractArgs),
     /// Serve `$enrich`, a FHIR Subscription rest-hook endpoint, /healthz and /metrics
     /// (docs/serve.md).
