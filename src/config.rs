@@ -29,11 +29,81 @@ pub struct Config {
     pub write: WriteConfig,
     #[serde(default)]
     pub mappings: MappingsConfig,
+    /// Which discrepancies become DetectedIssues (`[write] detected_issues`
+    /// switches them all off).
+    #[serde(default)]
+    pub discrepancies: DiscrepancyConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
     /// HL7 v2 input (`reportsplit mllp`, `reportsplit hl7`).
     #[serde(default)]
     pub hl7: hl7::Hl7Config,
+}
+
+/// One switch per kind of discrepancy (docs/operations.md, "Discrepancies");
+/// all on by default. Sex and age read the report's Patient, order its
+/// `basedOn` ServiceRequest: switching them off saves those reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscrepancyConfig {
+    #[serde(default = "defaults::yes")]
+    pub laterality: bool,
+    #[serde(default = "defaults::yes")]
+    pub section_absent: bool,
+    #[serde(default = "defaults::yes")]
+    pub follow_up_missing: bool,
+    #[serde(default = "defaults::yes")]
+    pub sex: bool,
+    #[serde(default = "defaults::yes")]
+    pub age: bool,
+    #[serde(default = "defaults::yes")]
+    pub order: bool,
+}
+
+impl Default for DiscrepancyConfig {
+    fn default() -> Self {
+        DiscrepancyConfig {
+            laterality: true,
+            section_absent: true,
+            follow_up_missing: true,
+            sex: true,
+            age: true,
+            order: true,
+        }
+    }
+}
+
+impl Config {
+    /// The kinds of discrepancy the core looks for: none when `[write]
+    /// detected_issues` is off (nothing would be written, and neither the
+    /// Patient nor the order is read).
+    pub fn discrepancy_kinds(&self) -> reportsplit_split::DiscrepancyKinds {
+        let d = &self.discrepancies;
+        let on = self.write.detected_issues;
+        reportsplit_split::DiscrepancyKinds {
+            laterality: on && d.laterality,
+            section_absent: on && d.section_absent,
+            follow_up_missing: on && d.follow_up_missing,
+            sex: on && d.sex,
+            age: on && d.age,
+            order: on && d.order,
+        }
+    }
+}
+
+/// The kinds `kinds` turns on, by their config names.
+pub fn discrepancy_names(kinds: reportsplit_split::DiscrepancyKinds) -> Vec<&'static str> {
+    [
+        (kinds.laterality, "laterality"),
+        (kinds.section_absent, "section_absent"),
+        (kinds.follow_up_missing, "follow_up_missing"),
+        (kinds.sex, "sex"),
+        (kinds.age, "age"),
+        (kinds.order, "order"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect()
 }
 
 /// Bounds on the work of one report (docs/operations.md, "Limits"); each
@@ -729,6 +799,32 @@ mod tests {
                 "{MINIMAL}[write]\nunconfirmed_critical = \"page\"\n"
             ))
             .is_err()
+        );
+    }
+
+    #[test]
+    fn each_discrepancy_kind_switches_alone_and_detected_issues_switches_all() {
+        let config: Config = toml::from_str(MINIMAL).unwrap();
+        assert_eq!(
+            config.discrepancy_kinds(),
+            reportsplit_split::DiscrepancyKinds::ALL
+        );
+        let config: Config = toml::from_str(&format!(
+            "{MINIMAL}[discrepancies]\nsex = false\norder = false\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            discrepancy_names(config.discrepancy_kinds()),
+            ["laterality", "section_absent", "follow_up_missing", "age"]
+        );
+        let config: Config = toml::from_str(&format!(
+            "{MINIMAL}[write]\ndetected_issues = false\n[discrepancies]\nsex = true\n"
+        ))
+        .unwrap();
+        assert!(discrepancy_names(config.discrepancy_kinds()).is_empty());
+        assert!(
+            toml::from_str::<Config>(&format!("{MINIMAL}[discrepancies]\nsize = false\n")).is_err(),
+            "an unknown kind is refused"
         );
     }
 

@@ -10,6 +10,7 @@ pub mod atomic;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod facts;
 pub mod fhir;
 pub mod hl7;
 pub mod input;

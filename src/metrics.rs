@@ -22,6 +22,7 @@
 //! | `reportsplit_notifications_total` | `kind` (handshake, heartbeat, event-notification...) | Subscription notifications received |
 //! | `reportsplit_queue_depth` | | notified reports waiting for the background worker |
 //! | `reportsplit_queue_rejected_total` | | notifications refused because the queue was full |
+//! | `reportsplit_facts_unread_total` | `kind` (Patient, ServiceRequest) | a report's Patient or order that could not be read: its discrepancy checks were not made |
 //! | `reportsplit_queue_commits_total` | | durable writes (fsync) of serve's queue; one per batch of notifications |
 //!
 //! `serve` answers `GET /metrics` itself; [`export`] serves the same for
@@ -106,6 +107,7 @@ struct Inner {
     notifications: Family<KindLabel, Counter>,
     queue_depth: Gauge,
     queue_rejected: Counter,
+    facts_unread: Family<KindLabel, Counter>,
     queue_commits: Counter,
 }
 
@@ -145,6 +147,7 @@ impl Metrics {
             notifications: Family::default(),
             queue_depth: Gauge::default(),
             queue_rejected: Counter::default(),
+            facts_unread: Family::default(),
             queue_commits: Counter::default(),
         };
         inner.registry.register(
@@ -214,6 +217,11 @@ impl Metrics {
             "queue_rejected",
             "Notifications refused with 503 because the queue was full",
             inner.queue_rejected.clone(),
+        );
+        inner.registry.register(
+            "facts_unread",
+            "A report's Patient or ServiceRequest that could not be read, so the sex, age or order discrepancy checks were not made",
+            inner.facts_unread.clone(),
         );
         inner.registry.register(
             "queue_commits",
@@ -349,6 +357,17 @@ impl Metrics {
 
     pub fn queue_rejected(&self) {
         self.0.queue_rejected.inc();
+    }
+
+    /// A report's Patient or ServiceRequest could not be read (the checks
+    /// that need it were not made).
+    pub fn facts_unread(&self, kind: &str) {
+        self.0
+            .facts_unread
+            .get_or_create(&KindLabel {
+                kind: kind.to_string(),
+            })
+            .inc();
     }
 
     /// serve's queue was written durably (one fsync for a batch of notifications).

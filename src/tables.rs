@@ -22,8 +22,8 @@ pub enum TablesError {
 
 /// Builds the extractor's lexicon from the built-in tables and `dir`'s
 /// overlays of them (findings.tsv, body_sites.tsv, descriptors.tsv,
-/// assessments.tsv, critical.tsv, sections.tsv; a missing file changes
-/// nothing). Errors name the file and the line.
+/// assessments.tsv, critical.tsv, sections.tsv, sex_specific.tsv,
+/// age_specific.tsv, order_regions.tsv; a missing file changes nothing). Errors name the file and the line.
 pub fn load_lexicon(dir: &Path) -> Result<Lexicon, TablesError> {
     let findings = read_site(dir, "findings.tsv")?;
     let body_sites = read_site(dir, "body_sites.tsv")?;
@@ -31,6 +31,9 @@ pub fn load_lexicon(dir: &Path) -> Result<Lexicon, TablesError> {
     let assessments = read_site(dir, "assessments.tsv")?;
     let critical = read_site(dir, "critical.tsv")?;
     let sections = read_site(dir, "sections.tsv")?;
+    let sex_specific = read_site(dir, "sex_specific.tsv")?;
+    let age_specific = read_site(dir, "age_specific.tsv")?;
+    let order_regions = read_site(dir, "order_regions.tsv")?;
     let site = SiteTables {
         findings: borrow(&findings),
         body_sites: borrow(&body_sites),
@@ -38,6 +41,9 @@ pub fn load_lexicon(dir: &Path) -> Result<Lexicon, TablesError> {
         assessments: borrow(&assessments),
         critical: borrow(&critical),
         sections: borrow(&sections),
+        sex_specific: borrow(&sex_specific),
+        age_specific: borrow(&age_specific),
+        order_regions: borrow(&order_regions),
     };
     Ok(Lexicon::parse_with_site(MappingFiles::BUILTIN, site)?)
 }

@@ -25,7 +25,7 @@ use reportsplit_fhir::limits::{Limit, Limits, OverLimit};
 use reportsplit_fhir::map::RunInfo;
 use reportsplit_fhir::plan::{self, Plan};
 use reportsplit_fhir::text;
-use reportsplit_split::{Extraction, Lexicon, SectionKind};
+use reportsplit_split::{DiscrepancyKinds, Extraction, Lexicon, SectionKind};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -123,6 +123,9 @@ pub fn extract(args: &ExtractArgs) -> Result<ExitCode> {
                 .unwrap_or_default(),
         }),
         timings: args.timings,
+        discrepancies: config
+            .as_ref()
+            .map_or(DiscrepancyKinds::ALL, |config| config.discrepancy_kinds()),
     };
     let mut source = open(&args.file, limits)?;
     let format = match args.input {
@@ -177,6 +180,8 @@ struct Job<'a> {
     /// `--fhir`: plan transactions with this run's identity instead of printing extractions.
     fhir: Option<RunInfo>,
     timings: bool,
+    /// The kinds of discrepancy looked for (the config's `[discrepancies]`).
+    discrepancies: DiscrepancyKinds,
 }
 
 /// Records processed and failed.
@@ -267,8 +272,7 @@ impl Job<'_> {
                     None,
                 ),
                 Ok(text) => {
-                    let extraction =
-                        reportsplit_split::extract_as(&text.text, self.lexicon, text.headerless);
+                    let extraction = self.extract_report(report, text);
                     let planned = self
                         .limits
                         .check_extraction(&extraction)
@@ -308,7 +312,7 @@ impl Job<'_> {
         match text {
             Ok(text) => {
                 let extraction = timed(self.timings, &mut timings.extract, || {
-                    reportsplit_split::extract_as(&text.text, self.lexicon, text.headerless)
+                    self.extract_report(report, &text)
                 });
                 self.limits
                     .check_extraction(&extraction)
@@ -334,6 +338,21 @@ impl Job<'_> {
                 pretty,
             ),
         }
+    }
+
+    /// The extraction of a report's text, with the sex, age and order
+    /// discrepancies checked against what the report itself holds: its
+    /// `code`, and a Patient and ServiceRequests it contains (`#id`
+    /// references); extract reads no server.
+    fn extract_report<'t>(&'t self, report: &Value, text: &'t text::ReportText) -> Extraction<'t> {
+        let facts = reportsplit_fhir::facts::contained_facts(report);
+        reportsplit_split::extract_with(
+            &text.text,
+            self.lexicon,
+            text.headerless,
+            self.discrepancies,
+            &facts,
+        )
     }
 
     /// Appends the extraction of plain text to `out`.

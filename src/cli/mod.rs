@@ -92,9 +92,10 @@ enum Online {
     Backfill(args::BackfillArgs),
     /// Retry the reports of a dead-letter file written by `backfill`, `sync` or `serve`.
     Reprocess(args::ReprocessArgs),
-    /// Take back what one reportsplit release wrote in a time range: its Observations
-    /// superseded and unlinked, its reports untagged for the next sync. A dry run unless
-    /// --apply is given; resumable (docs/operations.md, "Retract a release").
+    /// Take back what one reportsplit release wrote in a time range: its resources of
+    /// every type superseded (Observations also unlinked), its reports untagged for the
+    /// next sync. A dry run unless --apply is given; resumable (docs/operations.md,
+    /// "Retract a release").
     Retract(args::RetractArgs),
     /// Serve `$enrich`, a FHIR Subscription rest-hook endpoint, /healthz and /metrics
     /// (docs/serve.md).
@@ -276,6 +277,28 @@ async fn check_config(args: &CheckConfigArgs) -> u8 {
         }
     };
     println!("{}: valid", args.config.display());
+    let kinds = config.discrepancy_kinds();
+    let names = reportsplit::config::discrepancy_names(kinds);
+    let reads: Vec<&str> = [
+        (kinds.sex || kinds.age, "the report's Patient"),
+        (kinds.order, "its basedOn ServiceRequests"),
+    ]
+    .into_iter()
+    .filter_map(|(on, what)| on.then_some(what))
+    .collect();
+    println!(
+        "discrepancies written as DetectedIssues: {}{}",
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        },
+        if reads.is_empty() {
+            String::new()
+        } else {
+            format!(" (reads {})", reads.join(" and "))
+        }
+    );
     if args.print_config {
         match toml::to_string_pretty(&config.redacted()) {
             Ok(text) => println!("{text}"),

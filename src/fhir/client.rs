@@ -385,6 +385,11 @@ impl FhirClient {
         }
     }
 
+    /// Where this client's owner records metrics, if anywhere.
+    pub fn metrics(&self) -> Option<&crate::metrics::Metrics> {
+        self.metrics.as_ref()
+    }
+
     pub fn stats(&self) -> &ClientStats {
         &self.stats
     }

@@ -5,10 +5,11 @@
 //! Provenances whose agent is one of the release's Devices (`--version`:
 //! every Device with its identifier, duplicates included; or `--device`),
 //! `recorded` in the range, name each report and the Observations they
-//! created ([`reportsplit_fhir::retract::written_by`]). Each such report gets
-//! one transaction ([`apply_retract`]): those Observations superseded as
-//! an amendment supersedes them, dropped from `result`, and the release's
-//! tag removed, so the next sync derives the report again.
+//! created, of every owned type ([`reportsplit_fhir::retract::written_by`]).
+//! Each such report gets one transaction ([`apply_retract`]): those
+//! resources superseded as an amendment supersedes them (each type its own
+//! status: `map::owned`), its Observations dropped from `result`, and the
+//! release's tag removed, so the next sync derives the report again.
 //!
 //! # Why `Provenance.recorded`
 //! It is the writer's own record of when it wrote (the start of the sync
@@ -136,8 +137,9 @@ pub struct RetractSummary {
     /// The reports: `written` (or `planned`) retracted, `current` had nothing
     /// left to retract, failed ones keep their window open.
     pub tally: Tally,
-    /// Observations superseded (or that would be).
-    pub observations: u64,
+    /// Resources superseded (or that would be): Observations and every
+    /// other owned type (ServiceRequest, DetectedIssue, Flag, Communication).
+    pub superseded: u64,
     pub provenances: u64,
     pub windows: u64,
     pub windows_done: u64,
@@ -176,8 +178,8 @@ impl std::fmt::Display for RetractSummary {
         writeln!(f, "{}", self.tally)?;
         writeln!(
             f,
-            "{} Observations {}; {} Provenances read; windows: {} in range, {} done now, {} done before, {} failed{}",
-            self.observations,
+            "{} resources {}; {} Provenances read; windows: {} in range, {} done now, {} done before, {} failed{}",
+            self.superseded,
             if self.applied {
                 "retracted"
             } else {
@@ -302,8 +304,8 @@ pub async fn run_with(
         summary.provenances += written.provenances;
         let reports = written.reports.len() as u64;
         let mut handled = 0u64;
-        let jobs = futures::stream::iter(written.reports.iter()).map(|(id, observations)| {
-            let job = apply_retract(&context, id, observations, &version);
+        let jobs = futures::stream::iter(written.reports.iter()).map(|(id, created)| {
+            let job = apply_retract(&context, id, created, &version);
             (id.as_str(), job)
         });
         let mut results = std::pin::pin!(drive(jobs, concurrency, &stop));
@@ -323,7 +325,7 @@ pub async fn run_with(
                 Ok(Outcome::Planned {
                     superseded, bundle, ..
                 }) => {
-                    summary.observations += *superseded as u64;
+                    summary.superseded += *superseded as u64;
                     writeln!(out, "would retract {}", describe(id, bundle))
                         .map_err(RetractError::Output)?;
                     handled += 1;
@@ -331,7 +333,7 @@ pub async fn run_with(
                 Ok(Outcome::Written {
                     superseded, bundle, ..
                 }) => {
-                    summary.observations += *superseded as u64;
+                    summary.superseded += *superseded as u64;
                     writeln!(out, "retracted {}", describe(id, bundle))
                         .map_err(RetractError::Output)?;
                     handled += 1;
@@ -451,7 +453,7 @@ async fn read_window(
                     .reports
                     .entry(written.report_id)
                     .or_default()
-                    .extend(written.observations);
+                    .extend(written.created);
             }
         }
     }
@@ -468,7 +470,7 @@ fn describe(id: &str, bundle: &Value) -> String {
         .flatten()
         .filter(|e| e.pointer("/request/method").and_then(Value::as_str) == Some("PUT"))
         .filter_map(|e| e.pointer("/request/url").and_then(Value::as_str))
-        .filter(|url| url.starts_with("Observation/"))
+        .filter(|url| !url.starts_with("DiagnosticReport/"))
         .collect();
     if superseded.is_empty() {
         format!("DiagnosticReport/{id}: update the report (result, tag)")

@@ -19,7 +19,7 @@
 
 use std::collections::HashSet;
 
-use reportsplit_split::{Lexicon, extract_as};
+use reportsplit_split::{Lexicon, extract_with};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -29,8 +29,8 @@ use crate::fhir::{FhirClient, FhirError, SearchPager};
 use reportsplit_fhir::limits::{Limits, OverLimit};
 use reportsplit_fhir::map::RunInfo;
 use reportsplit_fhir::plan::{
-    Plan, PlanError, WriteSet, is_current, linked_refs, owned_searches, plan, plan_any,
-    previous_refs, report_patch,
+    Plan, PlanError, WriteSet, is_current, owned_searches, plan, plan_any, previous_refs,
+    report_patch,
 };
 use reportsplit_fhir::retract::retract;
 use reportsplit_fhir::text::{ReportText, SkipReason};
@@ -55,6 +55,11 @@ pub struct ApplyContext<'a> {
     /// handed to us (`$enrich` with the report in the body), never for
     /// reports read from the server.
     pub new_reports: bool,
+    /// The kinds of discrepancy looked for (config `[discrepancies]`).
+    pub discrepancies: reportsplit_split::DiscrepancyKinds,
+    /// Where the Patient and the order of a report are read for the sex,
+    /// age and order discrepancies.
+    pub facts: &'a crate::facts::FactsCache,
 }
 
 /// What happened to one report.
@@ -352,12 +357,14 @@ async fn commit(
 }
 
 /// Retracts what reportsplit `version` wrote for one report (see
-/// [`reportsplit_fhir::retract`]): reads the report, the Observations its
-/// `result` links and those in `written` (what the release's Provenances
-/// name as created for it), plans, and writes one transaction with
-/// `ifMatch` on the report and on each superseded Observation. After a 412
-/// (someone edited the report or one of those Observations) everything is
-/// read and planned again, so their edit survives. Always a PUT of the
+/// [`reportsplit_fhir::retract`]): reads the report, its live owned
+/// resources of every type (the group-tag searches an amendment uses), the
+/// Observations its `result` links, and those in `written` (what the
+/// release's Provenances name as created for it) not found so; plans, and
+/// writes one transaction with `ifMatch` on the report and on each
+/// superseded resource. After a 412 (someone edited the report or one of
+/// those resources) everything is read and planned again, so their edit
+/// survives. Always a PUT of the
 /// report, whatever `write.method` says: the retraction drops `result`
 /// entries, which the patch path (append only) does not do.
 pub async fn apply_retract(
@@ -373,18 +380,26 @@ pub async fn apply_retract(
             return Ok(Outcome::Gone);
         };
         let report = report.body;
-        let mut refs = linked_refs(&report);
-        // Written but not linked: a patch-mode write that stopped between its two steps.
-        let mut unlinked: Vec<String> = written
+        let mut resources = read_previous(context.client, &report, &context.limits).await?;
+        // Written but found by neither the tag nor `result`: an untagged
+        // resource of an older release, or a patch-mode write that stopped
+        // between its two steps.
+        let found: HashSet<String> = resources.iter().filter_map(type_and_id).collect();
+        let mut unread: Vec<String> = written
             .iter()
-            .filter(|r| !refs.contains(*r))
+            .filter(|r| !found.contains(*r))
             .cloned()
             .collect();
-        unlinked.sort();
-        refs.extend(unlinked);
-        let observations = read_observations(context.client, refs).await?;
-        let Some(retraction) = retract(&report, &observations, written, version, context.run)?
-        else {
+        unread.sort();
+        context
+            .limits
+            .check_observations(resources.len() + unread.len())
+            .map_err(|over| ApplyError::OverLimit {
+                reference: reference.clone(),
+                over,
+            })?;
+        resources.extend(read_observations(context.client, unread).await?);
+        let Some(retraction) = retract(&report, &resources, written, version, context.run)? else {
             return Ok(Outcome::Current);
         };
         let mut bundle = retraction.bundle;
@@ -593,7 +608,16 @@ async fn plan_report(
         over,
     };
     let limits = &context.limits;
-    let extraction = extract_as(&text.text, context.lexicon, text.headerless);
+    let kinds = context.discrepancies;
+    let facts = if kinds.sex || kinds.age || kinds.order {
+        context
+            .facts
+            .report_facts(context.client, report, kinds)
+            .await
+    } else {
+        reportsplit_split::ReportFacts::default()
+    };
+    let extraction = extract_with(&text.text, context.lexicon, text.headerless, kinds, &facts);
     limits.check_extraction(&extraction).map_err(over)?;
     // Bounded before they are read: one GET each.
     limits
@@ -681,8 +705,9 @@ fn type_and_id(resource: &Value) -> Option<String> {
     Some(format!("{kind}/{id}"))
 }
 
-/// Reads `Observation/{id}` references concurrently (the client caps the
-/// number in flight), leaving out the ones deleted meanwhile.
+/// Reads `{Type}/{id}` references (Observations, or any owned type)
+/// concurrently (the client caps the number in flight), leaving out the
+/// ones deleted meanwhile.
 async fn read_observations(
     client: &FhirClient,
     references: Vec<String>,

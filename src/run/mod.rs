@@ -99,6 +99,9 @@ pub struct Worker {
     /// The server's `Device/<id>` that the Provenance of every write names
     /// (found or created by [`Worker::connect`] when the run writes).
     pub device: Option<String>,
+    /// Patients and ServiceRequests read for the discrepancy checks, shared
+    /// by every report this worker handles.
+    pub facts: crate::facts::FactsCache,
 }
 
 /// `Device/<id>` of the oldest Device: earliest `meta.lastUpdated`, then the
@@ -336,6 +339,7 @@ impl Worker {
                 writes,
             },
             device: None,
+            facts: Default::default(),
         })
     }
 
@@ -366,6 +370,7 @@ impl Worker {
                 writes: Default::default(),
             },
             device: None,
+            facts: Default::default(),
         }
     }
 
@@ -380,6 +385,8 @@ impl Worker {
             method: self.config.write.method,
             device: self.device.as_deref(),
             new_reports: false,
+            discrepancies: self.config.discrepancy_kinds(),
+            facts: &self.facts,
         }
     }
 }

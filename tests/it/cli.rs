@@ -164,6 +164,14 @@ fn check_config_validates_and_prints_without_secrets() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("valid"), "{stdout}");
     assert!(
+        stdout.contains(
+            "discrepancies written as DetectedIssues: laterality, section_absent, \
+             follow_up_missing, sex, age, order (reads the report's Patient and its basedOn \
+             ServiceRequests)"
+        ),
+        "{stdout}"
+    );
+    assert!(
         stdout.contains("token_env = \"SITE_FHIR_TOKEN\""),
         "{stdout}"
     );

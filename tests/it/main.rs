@@ -19,6 +19,7 @@ mod cli;
 mod client_faults;
 mod critical;
 mod daemon;
+mod discrepancy;
 mod fleet;
 mod fuzz_corpus;
 mod guarantees;

@@ -312,6 +312,79 @@ fn follow_up_requests_and_detected_issues_are_valid_r4() {
     assert_eq!(summary["byType"]["DetectedIssue"], 1, "{summary}");
 }
 
+/// A report written for this test whose text disagrees with what it holds:
+/// a contained Patient (`gender`, `birthDate`) and a contained order, as an
+/// interface engine may send it to `extract --fhir`.
+fn contradicted_report(id: &str, text: &str, gender: &str, birth: &str) -> Value {
+    json!({
+        "resourceType": "DiagnosticReport",
+        "id": id,
+        "meta": {"versionId": "1", "lastUpdated": "2026-12-01T10:00:00.000+00:00"},
+        "contained": [
+            {"resourceType": "Patient", "id": "pt", "gender": gender, "birthDate": birth},
+            {"resourceType": "ServiceRequest", "id": "order", "status": "active", "intent": "order",
+             "code": {"text": "MRI knee without contrast"}, "bodySite": [{"text": "Left knee"}],
+             "subject": {"reference": "#pt"}}
+        ],
+        "basedOn": [{"reference": "#order"}],
+        "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD"}]}],
+        "code": {"text": "MR Knee left WO contrast"},
+        "subject": {"reference": "#pt"},
+        "effectiveDateTime": "2026-12-01T09:00:00Z",
+        "presentedForm": [{
+            "contentType": "text/plain; charset=utf-8",
+            "data": base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+        }]
+    })
+}
+
+/// The DetectedIssues of a sex, an age and an order discrepancy (issue 12,
+/// item 3) are valid R4 for @medplum/core, as written by `extract --fhir`
+/// from the facts the reports contain.
+#[test]
+fn sex_age_and_order_detected_issues_are_valid_r4() {
+    let knee = "EXAM: MRI RIGHT KNEE.\nFINDINGS: Tear of the medial meniscus of the right knee.\n\
+                IMPRESSION: Right medial meniscal tear.";
+    let head = "EXAM: MRI LEFT KNEE.\nFINDINGS: Left knee joint effusion. \
+                Grade 2 germinal matrix hemorrhage on the left.";
+    let pelvis = "EXAM: MRI LEFT KNEE.\nFINDINGS: Left knee effusion. \
+                  The prostate is enlarged, measuring 5.8 cm.";
+    let bundles = transactions(&[
+        (
+            "order".to_owned(),
+            contradicted_report("dis-order", knee, "male", "1970-01-01"),
+        ),
+        (
+            "age".to_owned(),
+            contradicted_report("dis-age", head, "male", "1960-05-05"),
+        ),
+        (
+            "sex".to_owned(),
+            contradicted_report("dis-sex", pelvis, "female", "1970-01-01"),
+        ),
+    ]);
+    let codes: Vec<&str> = bundles
+        .iter()
+        .flat_map(|b| b["entry"].as_array().into_iter().flatten())
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == "DetectedIssue")
+        .filter_map(|r| r["code"]["coding"][0]["code"].as_str())
+        .collect();
+    assert_eq!(
+        codes,
+        ["order-discrepancy", "age-discrepancy", "sex-discrepancy"],
+        "{bundles:?}"
+    );
+    let ndjson: String = bundles.iter().map(|b| format!("{b}\n")).collect();
+    let Some((valid, summary)) = validate(&ndjson) else {
+        eprintln!("SKIPPED: node/npm not found; the FHIR validator did not run");
+        return;
+    };
+    assert!(valid, "invalid resources: {summary:#}");
+    assert_eq!(summary["byType"]["DetectedIssue"], 3, "{summary}");
+}
+
 /// A report written for this test with a critical result, and `call` after
 /// its impression.
 fn critical_report(id: &str, call: &str) -> Value {

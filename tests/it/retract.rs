@@ -62,6 +62,23 @@ async fn observations(fhir: &Fhir, subject: &str) -> HashMap<String, Value> {
         .collect()
 }
 
+/// `{Type}/{id}` of the live resources of the owned types other than
+/// Observation written for these reports (their group tag).
+async fn other_types(fhir: &Fhir, ids: &[String]) -> HashSet<String> {
+    let mut found = HashSet::new();
+    for kind in ["ServiceRequest", "DetectedIssue", "Flag", "Communication"] {
+        for id in ids {
+            for resource in fhir
+                .search_all(&format!("{kind}?_tag=urn%3Areportsplit%3Areport|{id}"))
+                .await
+            {
+                found.insert(format!("{kind}/{}", resource["id"].as_str().unwrap()));
+            }
+        }
+    }
+    found
+}
+
 /// Derives a report as release `version` would: the planner with that
 /// version, its transaction posted as is (Device created conditionally).
 async fn derive_as(fhir: &Fhir, id: &str, version: &str) {
@@ -132,6 +149,7 @@ async fn a_release_is_retracted_exactly_and_the_next_sync_redoes_its_reports_onc
     let (first, _) = common::sync(&config, false).await;
     assert_eq!(first.tally.written, 6, "{first}");
     let by_a: HashSet<String> = observations(&fhir, &subject).await.into_keys().collect();
+    let others_by_a = other_types(&fhir, &ids).await;
     // Release B derives reports 4 and 5 again (superseding A's there).
     for id in &ids[4..] {
         derive_as(&fhir, id, B).await;
@@ -170,8 +188,8 @@ async fn a_release_is_retracted_exactly_and_the_next_sync_redoes_its_reports_onc
     let (dry, lines) = retract(&config, &options(since, until, false)).await;
     assert_eq!(dry.devices.len(), 1, "{dry}");
     assert_eq!(
-        (dry.tally.planned, dry.tally.written, dry.observations),
-        (6, 0, live_a as u64),
+        (dry.tally.planned, dry.tally.written, dry.superseded),
+        (6, 0, (live_a + others_by_a.len()) as u64),
         "{dry}"
     );
     assert_eq!(lines.len(), 6, "{lines:?}");
@@ -193,8 +211,8 @@ async fn a_release_is_retracted_exactly_and_the_next_sync_redoes_its_reports_onc
     let (device_dry, _) = retract(&config, &by_device).await;
     assert_eq!(device_dry.version, A, "{device_dry}");
     assert_eq!(
-        (device_dry.tally.planned, device_dry.observations),
-        (dry.tally.planned, dry.observations),
+        (device_dry.tally.planned, device_dry.superseded),
+        (dry.tally.planned, dry.superseded),
         "{device_dry}"
     );
 
@@ -205,9 +223,9 @@ async fn a_release_is_retracted_exactly_and_the_next_sync_redoes_its_reports_onc
         (
             applied.tally.written,
             applied.tally.failed_total(),
-            applied.observations
+            applied.superseded
         ),
-        (6, 0, live_a as u64),
+        (6, 0, (live_a + others_by_a.len()) as u64),
         "{applied}"
     );
     assert_eq!(lines.len(), 6, "{lines:?}");
@@ -223,6 +241,13 @@ async fn a_release_is_retracted_exactly_and_the_next_sync_redoes_its_reports_onc
         assert_eq!(all[reference]["meta"]["versionId"], "1", "{reference}");
     }
     assert_eq!(all["Observation/theirs-dose"]["meta"]["versionId"], "1");
+    for reference in &others_by_a {
+        let status = fhir.get(reference).await["status"].clone();
+        assert!(
+            ["revoked", "entered-in-error", "inactive"].contains(&status.as_str().unwrap_or("")),
+            "{reference} taken back: {status}"
+        );
+    }
     for (index, id) in ids.iter().enumerate() {
         let report = fhir.get(&format!("DiagnosticReport/{id}")).await;
         let results = result_refs(&report);
@@ -443,7 +468,7 @@ async fn a_concurrent_edit_during_a_retraction_survives() {
         .iter()
         .filter_map(written_by)
         .filter(|w| w.report_id == ids[0])
-        .flat_map(|w| w.observations)
+        .flat_map(|w| w.created)
         .collect();
     assert!(!written.is_empty());
 
@@ -622,4 +647,71 @@ fn the_release_must_be_named_and_a_device_must_be_a_device_reference() {
     }
     let unreachable = run(&["--since", "2026-11-01", "--version", "1"]);
     assert_eq!(unreachable.status.code(), Some(4), "the check can fail");
+}
+
+/// Every type a release wrote for a report is taken back, each with its
+/// own superseded status (`map::owned`): the finding Observations
+/// entered-in-error, the follow-up's ServiceRequest revoked, the
+/// laterality DetectedIssue entered-in-error; a rerun changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retraction_takes_back_every_owned_type() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let since = OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let mut report = crate::map_validate::actionable_report("ret-all");
+    let object = report.as_object_mut().expect("a report object");
+    object.remove("meta");
+    object.insert("subject".into(), json!({"reference": "Patient/p-ret"}));
+    fhir.put(&json!({"resourceType": "Patient", "id": "p-ret"}))
+        .await;
+    fhir.put(&report).await;
+    let state = common::temp_state();
+    let config = common::config(&server.base, state.path(), Some("Patient/p-ret"), 50);
+    let (synced, _) = common::sync(&config, false).await;
+    assert_eq!(synced.tally.written, 1, "{synced:?}");
+    let tagged = |kind: &str| format!("{kind}?_tag=urn%3Areportsplit%3Areport|ret-all");
+    assert_eq!(fhir.count(&tagged("ServiceRequest")).await, 1);
+    assert_eq!(fhir.count(&tagged("DetectedIssue")).await, 1);
+    let observations = fhir
+        .count("Observation?subject=Patient/p-ret&status=final")
+        .await;
+    assert!(observations > 0);
+
+    let until = OffsetDateTime::now_utc();
+    let (applied, lines) = retract(&config, &options(since, until, true)).await;
+    assert_eq!(
+        (applied.tally.written, applied.superseded),
+        (1, observations + 2),
+        "{applied}"
+    );
+    assert!(
+        lines[0].contains("ServiceRequest/") && lines[0].contains("DetectedIssue/"),
+        "{lines:?}"
+    );
+    let requests = fhir.search_all(&tagged("ServiceRequest")).await;
+    assert_eq!(requests[0]["status"], "revoked");
+    assert!(
+        requests[0]["note"]
+            .as_array()
+            .and_then(|notes| notes.last())
+            .and_then(|note| note["text"].as_str())
+            .is_some_and(|n| n.contains("retracted")),
+        "{:?}",
+        requests[0]
+    );
+    let issues = fhir.search_all(&tagged("DetectedIssue")).await;
+    assert_eq!(issues[0]["status"], "entered-in-error");
+    assert_eq!(
+        fhir.count("Observation?subject=Patient/p-ret&status=entered-in-error")
+            .await,
+        observations
+    );
+
+    // nothing left to take back
+    let before = common::now_rfc3339();
+    let mut again = options(since - time::Duration::minutes(1), until, true);
+    again.window = Duration::from_secs(3600);
+    let (rerun, _) = retract(&config, &again).await;
+    assert_eq!((rerun.tally.written, rerun.superseded), (0, 0), "{rerun}");
+    assert_eq!(fhir.history_count_since(&before).await, 0);
 }

@@ -97,6 +97,7 @@ fn load_tables(dir: &str) -> Result<Lexicon, String> {
             assessments: overlay(3),
             critical: overlay(4),
             sections: overlay(5),
+            ..reportsplit_split::SiteTables::default()
         },
     )
     .map_err(|error| error.to_string())

@@ -8,6 +8,7 @@
 //! that Cargo enforces that purity and an edit to the shell does not
 //! recompile fhir-sdk's models.
 
+pub mod facts;
 pub mod limits;
 pub mod map;
 pub mod plan;

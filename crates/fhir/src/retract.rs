@@ -3,16 +3,19 @@
 //!
 //! What a release wrote is found by its Device and our identifiers, never by
 //! guesswork: each Provenance whose agent is the release's Device names the
-//! report version it read (`entity` role `source`) and the Observations it
-//! created (its `target`s that are not `revision` entities: a Provenance
-//! also targets the Observations it superseded, which are not its own).
-//! [`written_by`] reads that from one Provenance.
+//! report version it read (`entity` role `source`) and the resources it
+//! created, of every owned type (its `target`s that are not `revision`
+//! entities: a Provenance also targets the resources it superseded, which
+//! are not its own). [`written_by`] reads that from one Provenance.
 //!
 //! [`retract`] then plans one report's transaction with the supersession
 //! that an amended report gets ([`crate::plan`]'s `rewrite_previous`, the same
-//! PUT of the server's JSON with `entered-in-error` and a note, the same
-//! Provenance with `revision` entities), drops those Observations from the
-//! report's `result`, and removes the release's tag so that the next sync
+//! PUT of the server's JSON with each type's superseded status (Observation
+//! and DetectedIssue entered-in-error, ServiceRequest revoked, Flag
+//! inactive, Communication entered-in-error; `map::owned`) and a note where
+//! the type has one, the same Provenance with `revision` entities), drops
+//! its Observations from the report's `result`, and removes the release's
+//! tag so that the next sync
 //! derives the report again. Pure: the caller reads the resources and sends
 //! the transaction (with `ifMatch` on the report: a 412 means re-read and
 //! plan again, so a concurrent edit survives).
@@ -21,7 +24,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use crate::map::{self, FhirCodes, ReportSource, RunInfo};
+use crate::map::{self, FhirCodes, ReportSource, RunInfo, owned};
 use crate::plan::{
     PlanError, Rewrite, TAG_SYSTEM, Transaction, observation_ref, our_identifier, parse_tag,
     rewrite_previous, transaction,
@@ -32,12 +35,12 @@ use crate::plan::{
 pub struct Written {
     /// The id of the DiagnosticReport the Provenance's `source` entity names.
     pub report_id: String,
-    /// `Observation/{id}` of each Observation it created (its targets that
-    /// are not `revision` entities), each once.
-    pub observations: Vec<String>,
+    /// `{Type}/{id}` of each resource of an owned type it created (its
+    /// targets that are not `revision` entities), each once.
+    pub created: Vec<String>,
 }
 
-/// The report and the Observations a Provenance written by reportsplit
+/// The report and the resources a Provenance written by reportsplit
 /// created; `None` when it names no DiagnosticReport as its source.
 pub fn written_by(provenance: &Value) -> Option<Written> {
     let entities = provenance
@@ -59,20 +62,20 @@ pub fn written_by(provenance: &Value) -> Option<Written> {
     })?;
     let revised: HashSet<String> = entity_ref("revision").collect();
     let mut seen = HashSet::new();
-    let observations = provenance
+    let created = provenance
         .get("target")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|t| t.get("reference").and_then(Value::as_str))
         .filter_map(relative)
-        .filter_map(|r| observation_ref(&r))
+        .filter(|r| {
+            r.split_once('/')
+                .is_some_and(|(kind, _)| owned::owned_type(kind).is_some())
+        })
         .filter(|r| !revised.contains(r) && seen.insert(r.clone()))
         .collect();
-    Some(Written {
-        report_id,
-        observations,
-    })
+    Some(Written { report_id, created })
 }
 
 /// `Type/id` of a reference, relative or absolute, without its version.
@@ -93,7 +96,7 @@ fn relative(reference: &str) -> Option<String> {
 pub struct Retraction {
     /// A Bundle of type `transaction`; the report's PUT is its last entry.
     pub bundle: Value,
-    /// Observations marked `entered-in-error` (`Observation/{id}`).
+    /// Resources given their type's superseded status (`{Type}/{id}`).
     pub superseded: Vec<String>,
     /// References dropped from the report's `result`.
     pub unlinked: usize,
@@ -103,15 +106,17 @@ pub struct Retraction {
 
 /// Plans the retraction of what reportsplit `version` wrote for one report.
 ///
-/// `written`: the `Observation/{id}` references that the release's
-/// Provenances name as created for this report (see [`written_by`]).
-/// `observations`: the server's current JSON of the Observations linked in
-/// the report's `result` and of those in `written` (deleted ones left out).
-/// Only Observations carrying reportsplit's identifier for this report are
-/// touched, whatever a Provenance names.
+/// `written`: the `{Type}/{id}` references that the release's Provenances
+/// name as created for this report (see [`written_by`]). `resources`: the
+/// server's current JSON of the Observations linked in the report's
+/// `result`, of the report's owned resources (its group tag) and of those
+/// in `written` (deleted ones left out). Only resources carrying
+/// reportsplit's identifier for this report are touched, whatever a
+/// Provenance names.
 ///
-/// Those of `written` that are not `entered-in-error` yet are superseded as
-/// an amendment supersedes them; all of `written` leave `result`; the tag
+/// Those of `written` that are not superseded yet are superseded as an
+/// amendment supersedes them, each type with its own status; the
+/// Observations of `written` leave `result`; the tag
 /// is removed when it is the release's own and no other live Observation of
 /// reportsplit stays linked (then the report's current derivation was the
 /// release's, and the next sync derives it again; otherwise the tag belongs
@@ -119,28 +124,31 @@ pub struct Retraction {
 /// after a retraction writes nothing.
 pub fn retract(
     report: &Value,
-    observations: &[Value],
+    resources: &[Value],
     written: &HashSet<String>,
     version: &str,
     run: &RunInfo,
 ) -> Result<Option<Retraction>, PlanError> {
     let codes = crate::plan::builtin_codes(report)?;
-    retract_with(report, observations, written, version, run, codes)
+    retract_with(report, resources, written, version, run, codes)
 }
 
 /// [`retract`] with a site's own code table.
 pub fn retract_with(
     report: &Value,
-    observations: &[Value],
+    resources: &[Value],
     written: &HashSet<String>,
     version: &str,
     run: &RunInfo,
     codes: &FhirCodes,
 ) -> Result<Option<Retraction>, PlanError> {
     let source = ReportSource::read(report)?;
-    let ours: Vec<&Value> = observations
+    // Keyed by the report's id, or by the key it was created under with its
+    // resources (create mode), never another report's.
+    let keys = map::report_keys(report);
+    let ours: Vec<&Value> = resources
         .iter()
-        .filter(|o| our_identifier(o, &source.id).is_some())
+        .filter(|o| keys.iter().any(|key| our_identifier(o, key).is_some()))
         .collect();
     let retracted: Vec<Value> = ours
         .iter()
@@ -195,12 +203,11 @@ pub fn retract_with(
     }))
 }
 
-/// `Observation/{id}` of an Observation read from the server.
-fn reference_of(observation: &Value) -> Option<String> {
-    observation
-        .get("id")
-        .and_then(Value::as_str)
-        .map(|id| format!("Observation/{id}"))
+/// `{Type}/{id}` of a resource read from the server.
+fn reference_of(resource: &Value) -> Option<String> {
+    let kind = resource.get("resourceType").and_then(Value::as_str)?;
+    let id = resource.get("id").and_then(Value::as_str)?;
+    Some(format!("{kind}/{id}"))
 }
 
 /// Drops the `result` entries that reference `retracted` (any version);
@@ -309,7 +316,7 @@ mod tests {
             written_by(&provenance),
             Some(Written {
                 report_id: "r1".into(),
-                observations: vec!["Observation/new1".into(), "Observation/new2".into()],
+                created: vec!["Observation/new1".into(), "Observation/new2".into()],
             })
         );
         let no_report = json!({"resourceType": "Provenance",

@@ -2,12 +2,65 @@
 //! the other side than the Findings for the same finding: "left effusion"
 //! in Findings, "right effusion" in Impression — a classic wrong-side
 //! error), a finding present in one section and absent in the other, and a
-//! follow-up that guidance expects but the report does not recommend.
+//! follow-up that guidance expects but the report does not recommend; and,
+//! given facts from outside the text ([`crate::ReportFacts`]), anatomy or
+//! findings the patient's sex or age rules out and another side or region
+//! than the one ordered (`against`).
 
+mod against;
+
+pub(crate) use against::{AgainstTables, parse_tables};
+
+use crate::layout::Sentence;
 use crate::{
-    Assertion, Change, Discrepancy, DiscrepancyKind, Finding, Laterality, Recommendation,
-    SectionKind, Temporality,
+    Assertion, Change, Discrepancy, DiscrepancyKind, DiscrepancyKinds, Finding, Laterality,
+    Lexicon, Recommendation, ReportFacts, Section, SectionKind, Temporality,
 };
+
+/// What the discrepancy checks read of one extraction (spans in bytes).
+pub(crate) struct Inputs<'i, 'a> {
+    pub text: &'a str,
+    pub sentences: &'i [Sentence],
+    pub sections: &'i [Section<'a>],
+    pub findings: &'i [Finding<'a>],
+    /// The concept index of each finding.
+    pub concepts: &'i [u32],
+    pub recommendations: &'i [Recommendation<'a>],
+    pub lexicon: &'a Lexicon,
+}
+
+/// Every discrepancy of `kinds`, in a fixed order of kinds.
+pub(crate) fn discrepancies<'a>(
+    inputs: Inputs<'_, 'a>,
+    kinds: DiscrepancyKinds,
+    facts: &ReportFacts,
+) -> Vec<Discrepancy<'a>> {
+    let mut out = Vec::new();
+    if kinds.laterality {
+        out.extend(laterality(inputs.findings, inputs.concepts));
+    }
+    if kinds.section_absent {
+        out.extend(section_absent(inputs.findings, inputs.concepts));
+    }
+    if kinds.follow_up_missing {
+        out.extend(follow_up_missing(inputs.findings, inputs.recommendations));
+    }
+    let tables = &inputs.lexicon.against;
+    if kinds.sex
+        && let Some(sex) = facts.sex
+    {
+        out.extend(against::sex(&inputs, tables, sex));
+    }
+    if kinds.age
+        && let Some(age) = facts.age
+    {
+        out.extend(against::age(&inputs, tables, age));
+    }
+    if kinds.order && !facts.ordered.is_empty() {
+        out.extend(against::order(&inputs, tables, &facts.ordered));
+    }
+    out
+}
 
 /// One discrepancy per concept: a present sided finding in the impression
 /// whose concept the findings section states (present) only on the other
@@ -75,6 +128,7 @@ pub(crate) fn laterality<'a>(findings: &[Finding<'a>], concepts: &[u32]) -> Vec<
                 impression_side: Some(impression_side),
                 findings_finding: Some(findings_finding),
                 impression_finding: Some(index),
+                against: None,
             });
         }
     }
@@ -171,6 +225,7 @@ pub(crate) fn section_absent<'a>(
             impression_side: None,
             findings_finding: Some(in_findings),
             impression_finding: Some(in_impression),
+            against: None,
         });
     }
     out
@@ -307,6 +362,7 @@ pub(crate) fn follow_up_missing<'a>(
                 impression_side: None,
                 findings_finding: in_findings.then_some(index),
                 impression_finding: (!in_findings).then_some(index),
+                against: None,
             });
         }
     }

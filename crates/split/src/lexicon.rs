@@ -26,6 +26,9 @@ pub struct MappingFiles<'a> {
     pub assessments: (&'a str, &'a str),
     pub critical: (&'a str, &'a str),
     pub sections: (&'a str, &'a str),
+    pub sex_specific: (&'a str, &'a str),
+    pub age_specific: (&'a str, &'a str),
+    pub order_regions: (&'a str, &'a str),
 }
 
 impl MappingFiles<'static> {
@@ -55,6 +58,18 @@ impl MappingFiles<'static> {
             "mappings/sections.tsv",
             include_str!("../../../mappings/sections.tsv"),
         ),
+        sex_specific: (
+            "mappings/sex_specific.tsv",
+            include_str!("../../../mappings/sex_specific.tsv"),
+        ),
+        age_specific: (
+            "mappings/age_specific.tsv",
+            include_str!("../../../mappings/age_specific.tsv"),
+        ),
+        order_regions: (
+            "mappings/order_regions.tsv",
+            include_str!("../../../mappings/order_regions.tsv"),
+        ),
     };
 }
 
@@ -69,6 +84,9 @@ pub struct SiteTables<'a> {
     pub assessments: Option<(&'a str, &'a str)>,
     pub critical: Option<(&'a str, &'a str)>,
     pub sections: Option<(&'a str, &'a str)>,
+    pub sex_specific: Option<(&'a str, &'a str)>,
+    pub age_specific: Option<(&'a str, &'a str)>,
+    pub order_regions: Option<(&'a str, &'a str)>,
 }
 
 /// All code tables the extractor needs, with their automata.
@@ -86,6 +104,8 @@ pub struct Lexicon {
     /// Critical-result rules and their qualifier words.
     pub(crate) critical: CriticalRules,
     pub(crate) sections: crate::sections::SectionTable,
+    /// Sex- and age-specific concepts and order regions (discrepancies).
+    pub(crate) against: crate::discrepancy::AgainstTables,
 }
 
 /// The words the extractor looks for — finding synonyms, body-site synonyms
@@ -279,6 +299,13 @@ impl Lexicon {
         let words = Words::build(finding_synonyms, site_synonyms, descriptor_synonyms)
             .map_err(|message| error(files.findings.0, 0, message))?;
         let assessments = parse_assessments(source(files.assessments, site.assessments))?;
+        let against = crate::discrepancy::parse_tables(
+            source(files.sex_specific, site.sex_specific),
+            source(files.age_specific, site.age_specific),
+            source(files.order_regions, site.order_regions),
+            &findings,
+            &body_sites,
+        )?;
         Ok(Lexicon {
             findings,
             body_sites,
@@ -287,6 +314,7 @@ impl Lexicon {
             words,
             critical,
             sections,
+            against,
         })
     }
 }

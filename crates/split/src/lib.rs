@@ -464,7 +464,7 @@ pub struct Notification<'a> {
     pub medium: Option<Medium>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DiscrepancyKind {
     /// The Impression states the other side than the Findings.
@@ -476,6 +476,121 @@ pub enum DiscrepancyKind {
     /// adrenal, renal or thyroid nodule or mass: ACR incidental findings
     /// papers), in a report that recommends none.
     FollowUpMissing,
+    /// Anatomy or a finding the patient's sex does not have (a prostate
+    /// finding in a woman): needs [`ReportFacts::sex`].
+    Sex,
+    /// A finding impossible at the patient's age (a germinal matrix
+    /// haemorrhage in an adult): needs [`ReportFacts::age`].
+    Age,
+    /// The report describes another side or body region than the ordered
+    /// procedure (ordered left knee, report of the right knee): needs
+    /// [`ReportFacts::ordered`].
+    Order,
+}
+
+/// Which kinds of discrepancy to look for (config `[discrepancies]`); all
+/// by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiscrepancyKinds {
+    pub laterality: bool,
+    pub section_absent: bool,
+    pub follow_up_missing: bool,
+    pub sex: bool,
+    pub age: bool,
+    pub order: bool,
+}
+
+impl DiscrepancyKinds {
+    /// Every kind.
+    pub const ALL: DiscrepancyKinds = DiscrepancyKinds {
+        laterality: true,
+        section_absent: true,
+        follow_up_missing: true,
+        sex: true,
+        age: true,
+        order: true,
+    };
+
+    /// Whether `kind` is looked for.
+    pub fn includes(self, kind: DiscrepancyKind) -> bool {
+        match kind {
+            DiscrepancyKind::Laterality => self.laterality,
+            DiscrepancyKind::SectionAbsent => self.section_absent,
+            DiscrepancyKind::FollowUpMissing => self.follow_up_missing,
+            DiscrepancyKind::Sex => self.sex,
+            DiscrepancyKind::Age => self.age,
+            DiscrepancyKind::Order => self.order,
+        }
+    }
+}
+
+impl Default for DiscrepancyKinds {
+    fn default() -> Self {
+        DiscrepancyKinds::ALL
+    }
+}
+
+/// A patient's sex as the anatomy check reads it (FHIR `Patient.gender`
+/// `female`/`male`, or the sex assigned at birth where recorded); `other`
+/// and `unknown` have none, and no sex check is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sex {
+    Female,
+    Male,
+}
+
+/// The patient's age in whole years on the report's date, as a range: a
+/// birth date of only a year (or a year and month) leaves it uncertain,
+/// and the age check only trusts what is sure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AgeYears {
+    pub at_least: u32,
+    pub at_most: u32,
+}
+
+/// What is known about a report besides its text, for the discrepancies
+/// that compare the text with it: given by the caller as plain data (the
+/// shell reads the Patient and the order), never read by the core. Empty:
+/// those checks are not made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportFacts {
+    pub sex: Option<Sex>,
+    pub age: Option<AgeYears>,
+    /// The ordered procedure as named: `DiagnosticReport.code`'s text and
+    /// codings' displays, the `basedOn` ServiceRequest's code and bodySite.
+    pub ordered: Vec<String>,
+}
+
+/// What a discrepancy of a kind that needs [`ReportFacts`] was checked
+/// against, for its words.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "against", rename_all = "kebab-case")]
+pub enum Against<'a> {
+    /// The finding's anatomy belongs to `anatomy_sex`; the patient is `sex`.
+    Sex {
+        sex: Sex,
+        anatomy_sex: Sex,
+        /// The concept or site that only `anatomy_sex` has (its display).
+        anatomy: &'a str,
+    },
+    /// The finding occurs only within `min_age..=max_age` years.
+    Age {
+        age: AgeYears,
+        min_age: Option<u32>,
+        max_age: Option<u32>,
+    },
+    /// The order names `ordered_side`/`ordered_region`; the report
+    /// describes `described_side`/`described_region` (each pair set only
+    /// when it disagrees), in the sentences of `evidence`.
+    Order {
+        ordered: String,
+        ordered_side: Option<Laterality>,
+        described_side: Option<Laterality>,
+        ordered_region: Option<&'a str>,
+        described_region: Option<&'a str>,
+        evidence: Vec<Said<'a>>,
+    },
 }
 
 /// Something in the report that a reader should check: the Impression
@@ -491,6 +606,9 @@ pub struct Discrepancy<'a> {
     /// (a missing follow-up has the one finding, in its own section).
     pub findings_finding: Option<usize>,
     pub impression_finding: Option<usize>,
+    /// For sex, age and order discrepancies: the fact the text disagrees with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub against: Option<Against<'a>>,
 }
 
 mod addendum;
@@ -512,6 +630,7 @@ mod table;
 mod words;
 
 pub use lexicon::{Lexicon, MappingError, MappingFiles, SiteTables};
+
 pub use offsets::char_range_to_bytes;
 
 use sentence::{Scratch, SentenceSpan};
@@ -534,6 +653,25 @@ pub fn extract_as<'a>(
     text: &'a str,
     lexicon: &'a Lexicon,
     headerless: SectionKind,
+) -> Extraction<'a> {
+    extract_with(
+        text,
+        lexicon,
+        headerless,
+        DiscrepancyKinds::ALL,
+        &ReportFacts::default(),
+    )
+}
+
+/// Like [`extract_as`], looking only for the discrepancies of `kinds`, and
+/// comparing the text with what `facts` say of the patient and the order
+/// (sex, age and order discrepancies: none without the facts).
+pub fn extract_with<'a>(
+    text: &'a str,
+    lexicon: &'a Lexicon,
+    headerless: SectionKind,
+    kinds: DiscrepancyKinds,
+    facts: &ReportFacts,
 ) -> Extraction<'a> {
     let layout = layout::layout(text, &lexicon.sections, headerless);
     let mut scratch = Scratch::default();
@@ -579,9 +717,19 @@ pub fn extract_as<'a>(
     recommend::link_reasons(&mut recommendations, &findings);
     let assessments = assess::assessments(text, &layout, lexicon);
     let (critical, actionable) = critical::critical(&findings, &concepts, lexicon);
-    let mut discrepancies = discrepancy::laterality(&findings, &concepts);
-    discrepancies.extend(discrepancy::section_absent(&findings, &concepts));
-    discrepancies.extend(discrepancy::follow_up_missing(&findings, &recommendations));
+    let discrepancies = discrepancy::discrepancies(
+        discrepancy::Inputs {
+            text,
+            sentences: &layout.sentences,
+            sections: &layout.sections,
+            findings: &findings,
+            concepts: &concepts,
+            recommendations: &recommendations,
+            lexicon,
+        },
+        kinds,
+        facts,
+    );
     let mut extraction = Extraction {
         sections: layout.sections,
         findings,

@@ -73,6 +73,14 @@ pub(crate) fn to_char_offsets(extraction: &mut Extraction<'_>, text: &str) {
             convert(&mut when.said.end);
         }
     }
+    for discrepancy in &mut extraction.discrepancies {
+        if let Some(crate::Against::Order { evidence, .. }) = &mut discrepancy.against {
+            for said in evidence {
+                convert(&mut said.start);
+                convert(&mut said.end);
+            }
+        }
+    }
     for critical in extraction
         .critical
         .iter_mut()

@@ -764,9 +764,19 @@ pub fn map_extraction(
             .into_iter()
             .chain(discrepancy.impression_finding)
             .collect();
-        if indexes.is_empty() || indexes.iter().any(|&i| i >= findings.len()) {
+        let spans = discrepancy_spans(discrepancy);
+        if (indexes.is_empty() && spans.is_empty()) || indexes.iter().any(|&i| i >= findings.len())
+        {
             return Err(derivation
                 .report_error("a discrepancy points at a finding that does not exist".into()));
+        }
+        if spans
+            .iter()
+            .any(|&(start, end)| start > end || end > text_chars)
+        {
+            return Err(derivation.report_error(format!(
+                "a discrepancy's evidence spans beyond the text ({text_chars} characters)"
+            )));
         }
         if !run.writes.detected_issues {
             continue;
@@ -1414,11 +1424,22 @@ fn discrepancy_issue(
     members: Vec<String>,
 ) -> Result<NewResource, MapError> {
     use reportsplit_split::DiscrepancyKind;
-    let content = serde_json::json!({
+    let spans = discrepancy_spans(discrepancy);
+    let mut content = serde_json::json!({
         "kind": discrepancy.kind,
         "terms": stated.iter().map(|f| [f.term_start, f.term_end]).collect::<Vec<_>>(),
         "sides": [discrepancy.findings_side, discrepancy.impression_side],
     });
+    // What the text was checked against is part of the issue: another
+    // Patient sex or order is another issue.
+    if let Some(against) = &discrepancy.against
+        && let Value::Object(object) = &mut content
+    {
+        object.insert(
+            "against".into(),
+            serde_json::to_value(against).unwrap_or(Value::Null),
+        );
+    }
     let (kind, key, detail) = match discrepancy.kind {
         DiscrepancyKind::Laterality => (
             "laterality",
@@ -1458,6 +1479,19 @@ fn discrepancy_issue(
                 discrepancy.term
             ),
         ),
+        DiscrepancyKind::Sex => ("sex", Key::DiscrepancySex, against_detail(discrepancy)),
+        DiscrepancyKind::Age => ("age", Key::DiscrepancyAge, against_detail(discrepancy)),
+        DiscrepancyKind::Order => ("order", Key::DiscrepancyOrder, against_detail(discrepancy)),
+    };
+    // An order mismatch names its sentences (in text order, its findings'
+    // among them); the other kinds, their findings' sentences.
+    let evidence: Vec<Evidence> = if spans.is_empty() {
+        stated.iter().map(|f| d.evidence(f.start, f.end)).collect()
+    } else {
+        spans
+            .iter()
+            .map(|&(start, end)| d.evidence(start, end))
+            .collect()
     };
     issue::detected_issue(
         d,
@@ -1466,10 +1500,91 @@ fn discrepancy_issue(
             code: d.codes.get(key),
             detail: fhir_string(&detail).unwrap_or(detail),
             observations: members,
-            evidence: stated.iter().map(|f| d.evidence(f.start, f.end)).collect(),
+            evidence,
             content,
         },
     )
+}
+
+/// The text spans (chars) a discrepancy names besides its findings: an
+/// order mismatch's sentences.
+fn discrepancy_spans(discrepancy: &reportsplit_split::Discrepancy<'_>) -> Vec<(usize, usize)> {
+    match &discrepancy.against {
+        Some(reportsplit_split::Against::Order { evidence, .. }) => {
+            evidence.iter().map(|said| (said.start, said.end)).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The words of a sex, age or order discrepancy's `detail`.
+fn against_detail(discrepancy: &reportsplit_split::Discrepancy<'_>) -> String {
+    use reportsplit_split::{Against, Sex};
+    let sex_name = |sex: Sex| match sex {
+        Sex::Female => "female",
+        Sex::Male => "male",
+    };
+    match &discrepancy.against {
+        Some(Against::Sex {
+            sex,
+            anatomy_sex,
+            anatomy,
+        }) => format!(
+            "{}: {anatomy} is {} anatomy, and the patient's recorded sex is {}; check that \
+             the report is this patient's",
+            discrepancy.term,
+            sex_name(*anatomy_sex),
+            sex_name(*sex)
+        ),
+        Some(Against::Age {
+            age,
+            min_age,
+            max_age,
+        }) => {
+            let age_words = if age.at_least == age.at_most {
+                format!("{} years", age.at_least)
+            } else {
+                format!("{}-{} years", age.at_least, age.at_most)
+            };
+            let range = match (min_age, max_age) {
+                (Some(min), Some(max)) => format!("between {min} and {max} years"),
+                (Some(min), None) => format!("from {min} years"),
+                (None, Some(max)) => format!("up to {max} years"),
+                (None, None) => "at any age".to_owned(),
+            };
+            format!(
+                "{}: occurs {range} of age, and the patient was {age_words} old on the \
+                 report's date; check that the report is this patient's",
+                discrepancy.term
+            )
+        }
+        Some(Against::Order {
+            ordered,
+            ordered_side,
+            described_side,
+            ordered_region,
+            described_region,
+            ..
+        }) => {
+            let mut said = Vec::new();
+            if let (Some(ordered_side), Some(described_side)) = (ordered_side, described_side) {
+                said.push(format!(
+                    "the {} side was ordered, the report describes the {} side",
+                    side_name(*ordered_side),
+                    side_name(*described_side)
+                ));
+            }
+            if let (Some(ordered_region), Some(described_region)) =
+                (ordered_region, described_region)
+            {
+                said.push(format!(
+                    "the {ordered_region} was ordered, the report describes the {described_region}"
+                ));
+            }
+            format!("Ordered \"{ordered}\": {}", said.join("; "))
+        }
+        None => discrepancy.term.to_owned(),
+    }
 }
 
 #[cfg(test)]

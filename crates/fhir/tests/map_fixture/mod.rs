@@ -230,6 +230,7 @@ pub fn extraction<'a>(text: &'a str, c: &'a Codes) -> Extraction<'a> {
             impression_side: Some(Laterality::Right),
             findings_finding: Some(0),
             impression_finding: Some(2),
+            against: None,
         }],
         notifications: Vec::new(),
         assessments: Vec::new(),
