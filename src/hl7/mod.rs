@@ -168,7 +168,9 @@ impl<'w> Ingest<'w> {
         let patient_key = format!("patient:{}|{}", mapped.patient.system, mapped.patient.value);
         let order_key = format!("order:{}", mapped.order_key);
         let _guards = self.locks.lock(&[&order_key, &patient_key]).await;
-        let subject = self.patient_reference(&mapped.patient).await?;
+        let subject = self
+            .patient_reference(&mapped.patient, &mapped.patient_resource)
+            .await?;
         let mut report = mapped.report.clone();
         report["subject"] = json!({"reference": subject});
         let client = &self.worker.client;
@@ -197,11 +199,13 @@ impl<'w> Ingest<'w> {
     }
 
     /// `Patient/<id>` of the patient with `identifier`: found, or (with
-    /// `hl7.patient = "create"`) created conditionally and searched again,
+    /// `hl7.patient = "create"`) created conditionally (as `patient`: the
+    /// identifier and the message's PID demographics) and searched again,
     /// as the Device is (`Worker::resolve_device`).
     async fn patient_reference(
         &self,
         identifier: &PatientIdentifier,
+        patient: &Value,
     ) -> Result<String, IngestError> {
         let token = format!("{}|{}", identifier.system, identifier.value);
         let client = &self.worker.client;
@@ -219,16 +223,12 @@ impl<'w> Ingest<'w> {
                 });
             }
         }
-        let patient = json!({
-            "resourceType": "Patient",
-            "identifier": [{"system": identifier.system, "value": identifier.value}],
-        });
         let url = client.url("Patient")?;
         let mut headers = HeaderMap::new();
         if let Ok(value) = HeaderValue::from_str(&format!("identifier={token}")) {
             headers.insert("If-None-Exist", value);
         }
-        let body = serde_json::to_vec(&patient).map_err(|source| FhirError::Json {
+        let body = serde_json::to_vec(patient).map_err(|source| FhirError::Json {
             method: Method::POST,
             url: url.to_string(),
             source,
