@@ -7,7 +7,7 @@ CREATE TABLE reportsplit_hl7_message (
     id           bigserial   PRIMARY KEY,   -- arrival order
     dedupe_key   text        NOT NULL UNIQUE, -- hex SHA-256 of the body: a resent message is stored once
     control_id   text        NOT NULL,      -- MSH-10, for dead letters and logs
-    order_keys   text[]      NOT NULL,      -- system|value of each report's filler order number
+    lock_keys    text[]      NOT NULL,      -- order:<filler system|value> of each report, patient:<system|value>
     body         bytea       NOT NULL,      -- the message as received
     received_at  timestamptz NOT NULL DEFAULT now(),
     attempts     integer     NOT NULL DEFAULT 0,
@@ -20,8 +20,8 @@ CREATE TABLE reportsplit_hl7_message (
 -- What the writers claim from, oldest first...
 CREATE INDEX reportsplit_hl7_message_pending ON reportsplit_hl7_message (id)
     WHERE status = 'pending';
--- ...and the older messages of the same order that make a message wait.
-CREATE INDEX reportsplit_hl7_message_orders ON reportsplit_hl7_message USING gin (order_keys)
+-- ...and the older messages of the same order or patient that make a message wait.
+CREATE INDEX reportsplit_hl7_message_keys ON reportsplit_hl7_message USING gin (lock_keys)
     WHERE status = 'pending';
 CREATE INDEX reportsplit_hl7_message_dead ON reportsplit_hl7_message (dead_at)
     WHERE status = 'dead';

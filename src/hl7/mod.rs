@@ -165,8 +165,7 @@ impl<'w> Ingest<'w> {
     /// Stores one mapped report and enriches the stored version, holding
     /// the locks of its order and its patient throughout.
     pub async fn ingest(&self, mapped: &MappedReport) -> Result<Ingested, IngestError> {
-        let patient_key = format!("patient:{}|{}", mapped.patient.system, mapped.patient.value);
-        let order_key = format!("order:{}", mapped.order_key);
+        let [order_key, patient_key] = serial_keys(mapped);
         let _guards = self.locks.lock(&[&order_key, &patient_key]).await;
         let subject = self
             .patient_reference(&mapped.patient, &mapped.patient_resource)
@@ -249,6 +248,17 @@ impl<'w> Ingest<'w> {
             }),
         }
     }
+}
+
+/// What one report's writing must not overlap with: its order (the
+/// report's create-or-update) and its patient identifier (the Patient's
+/// create). Held in this process ([`KeyedLocks`]) and, with the spool in
+/// PostgreSQL, across replicas (the spool's claims).
+pub fn serial_keys(mapped: &MappedReport) -> [String; 2] {
+    [
+        format!("order:{}", mapped.order_key),
+        format!("patient:{}|{}", mapped.patient.system, mapped.patient.value),
+    ]
 }
 
 fn patient_id(patient: &Value) -> String {

@@ -250,6 +250,15 @@ pub(crate) struct Listening {
 }
 
 pub(crate) async fn listen(config: reportsplit::config::Config, writer: bool) -> Listening {
+    listen_with(config, writer, None).await
+}
+
+/// [`listen`], serving `/metrics` and `/healthz` on `metrics_listen`.
+async fn listen_with(
+    config: reportsplit::config::Config,
+    writer: bool,
+    metrics_listen: Option<std::net::SocketAddr>,
+) -> Listening {
     let stop = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spool = reportsplit::mode::mllp::spool_dir(&config).join("incoming");
@@ -260,7 +269,7 @@ pub(crate) async fn listen(config: reportsplit::config::Config, writer: bool) ->
         concurrency: 4,
         writer,
         state_url: None,
-        metrics_listen: None,
+        metrics_listen,
     };
     let token = stop.clone();
     let task = tokio::spawn(async move {
@@ -876,5 +885,72 @@ async fn a_message_failing_for_good_is_a_dead_letter_in_the_spool() {
             & 0o777,
         0o600
     );
+    listening.stop().await;
+}
+
+/// `--metrics-listen`: `/healthz` answers while the listener runs, and
+/// `/metrics` counts messages received, ACKs by code, messages by outcome
+/// (the listener's and the writer's), the spool depth and the ACK latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_healthz_count_messages_acks_and_the_spool() {
+    let sekmet = Sekmet::start();
+    let state = common::temp_state();
+    let address: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .expect("an address");
+    let listening = listen_with(config(&sekmet.base, state.path()), true, Some(address)).await;
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await
+        .expect("/healthz answers");
+    assert_eq!(health.status(), 200);
+    let good = oru(
+        "M-1",
+        &unique("metp"),
+        &unique("meto"),
+        "F",
+        "202603170900",
+        &["IMPRESSION: Normal."],
+    );
+    let ignored = good.replace("|M-1|P|", "|M-2|T|");
+    let unusable = good.replace("|M-1|", "|M-3|").replace("|CT|F\r", "|CT|Q\r");
+    let acks = send_all(
+        listening.address,
+        &[good, ignored, unusable, "not HL7".to_owned()],
+    )
+    .await;
+    let codes: Vec<&str> = acks.iter().map(|a| &msa(a)[..6]).collect();
+    assert_eq!(codes, ["MSA|AA", "MSA|AA", "MSA|AE", "MSA|AR"], "{acks:?}");
+    listening.drained().await;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = http
+            .get(format!("http://{address}/metrics"))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("a body");
+        if text.contains("reportsplit_hl7_messages_total{outcome=\"written\"} 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for line in [
+        "reportsplit_hl7_messages_received_total 4",
+        "reportsplit_hl7_acks_total{code=\"AA\"} 2",
+        "reportsplit_hl7_acks_total{code=\"AE\"} 1",
+        "reportsplit_hl7_acks_total{code=\"AR\"} 1",
+        "reportsplit_hl7_messages_total{outcome=\"spooled\"} 1",
+        "reportsplit_hl7_messages_total{outcome=\"ignored\"} 1",
+        "reportsplit_hl7_messages_total{outcome=\"written\"} 1",
+        "reportsplit_hl7_ack_duration_seconds_count{code=\"AA\"} 2",
+        "reportsplit_hl7_spool_depth ",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
     listening.stop().await;
 }

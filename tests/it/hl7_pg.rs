@@ -16,6 +16,9 @@ use crate::common::pg::TestDb;
 use crate::common::{self, Sekmet};
 use crate::hl7::{config, kill_run, listen, msa, oru, reports_of, send_all, unique};
 
+/// (order, body, claimed at, finished at) of every claim.
+type Log = Arc<Mutex<Vec<(String, String, Instant, Instant)>>>;
+
 async fn spool_of(db: &TestDb) -> PgSpool {
     PgSpool::new(PgState::connect(&db.url, 8).await.expect("connect"))
 }
@@ -146,7 +149,7 @@ async fn a_message_failing_for_good_is_a_dead_letter_row() {
 /// Two writers claim from one spool at once: every message is claimed once,
 /// one order's messages never at once and always in arrival order, a retry
 /// holds its order back, and a claim dropped unfinished (a writer that
-/// died) is claimable again at once.
+/// died) is claimable again as soon as PostgreSQL sees its connection close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_writers_never_claim_one_message_or_one_order_at_once() {
     let db = TestDb::create("hl7claim").await;
@@ -175,13 +178,26 @@ async fn two_writers_never_claim_one_message_or_one_order_at_once() {
     };
     let first_id = first.id;
     drop(first);
+    // PostgreSQL ends the closed connection's transaction as soon as it
+    // reads the close: wait for that, not for any lease.
+    let probe = db.client().await;
+    let released = Instant::now();
+    while probe
+        .query_opt(
+            "SELECT id FROM reportsplit_hl7_message WHERE id = $1 FOR UPDATE SKIP LOCKED",
+            &[&first_id],
+        )
+        .await
+        .expect("probe")
+        .is_none()
+    {
+        assert!(released.elapsed() < Duration::from_secs(5), "still claimed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let Claimed::Message(again) = spool.claim(&[]).await.expect("claim") else {
         panic!("claimable again");
     };
-    assert_eq!(
-        again.id, first_id,
-        "the oldest message, claimable again at once"
-    );
+    assert_eq!(again.id, first_id, "the oldest message, claimable again");
     // A retry: its order waits until it is tried again.
     spool
         .finish(
@@ -194,13 +210,12 @@ async fn two_writers_never_claim_one_message_or_one_order_at_once() {
         .await
         .expect("put off");
 
-    // (order, body, claimed at, finished at) of every claim.
-    let log = Arc::new(Mutex::new(Vec::<(String, String, Instant, Instant)>::new()));
+    let log: Log = Arc::new(Mutex::new(Vec::new()));
     let order_of = |body: &str| {
         let order = body.split('|').nth(1).unwrap_or("");
         format!("urn:o|{order}")
     };
-    let writer = |spool: PgSpool, log: Arc<Mutex<Vec<(String, String, Instant, Instant)>>>| async move {
+    let writer = |spool: PgSpool, log: Log| async move {
         let mut idle = 0;
         while idle < 20 {
             let mut skip = Vec::new();
@@ -224,10 +239,12 @@ async fn two_writers_never_claim_one_message_or_one_order_at_once() {
             tokio::time::sleep(Duration::from_millis(15)).await;
             for (claim, at) in claims {
                 let body = String::from_utf8(claim.body.clone()).expect("text");
+                // Before the commit that lets the order's next message go.
+                let finished = Instant::now();
                 spool.finish(claim, &Finish::Done).await.expect("done");
                 log.lock()
                     .expect("lock")
-                    .push((order_of(&body), body, at, Instant::now()));
+                    .push((order_of(&body), body, at, finished));
             }
         }
     };
@@ -305,6 +322,15 @@ async fn two_replicas_share_one_spool() {
         );
     }
     one.drained().await;
+    let dead: Vec<_> = spool_of(&db)
+        .await
+        .messages()
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|m| (m.control_id, m.reason, m.last_error))
+        .collect();
+    assert!(dead.is_empty(), "dead letters: {dead:?}");
     for order in &orders {
         let reports = reports_of(&fhir, order).await;
         assert_eq!(reports.len(), 1, "{order}");

@@ -39,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
 use crate::error::Class;
+use crate::hl7::serial_keys;
 use crate::metrics::Metrics;
 use crate::run::{RunError, Worker};
 use crate::state::StateError;
@@ -287,8 +288,10 @@ async fn answer(shared: &Shared, message: &[u8]) -> Option<(AckCode, String)> {
                 .header
                 .as_ref()
                 .map_or("", |h| h.control_id.as_str());
-            let order_keys: Vec<String> = reports.iter().map(|r| r.order_key.clone()).collect();
-            match shared.spool.put(message, control_id, &order_keys).await {
+            let mut keys: Vec<String> = reports.iter().flat_map(serial_keys).collect();
+            keys.sort();
+            keys.dedup();
+            match shared.spool.put(message, control_id, &keys).await {
                 Ok(put) => {
                     let (counter, outcome) = match put {
                         Put::Stored => (&shared.counts.spooled, "spooled"),

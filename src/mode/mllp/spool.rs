@@ -7,7 +7,10 @@
 //! Both keep the writer's promise: a message is claimed only when no older
 //! message of one of its orders is waiting (so one order's messages are
 //! written one after another, in arrival order), and a message put off
-//! (retry) holds its orders back until it is written or buried.
+//! (retry) holds its orders back until it is written or buried. The table
+//! also holds back one patient's messages (its keys are
+//! [`crate::hl7::serial_keys`]): across replicas no keyed lock in memory
+//! keeps two writers from creating one Patient at once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -81,11 +84,13 @@ impl MessageSpool {
     }
 
     /// Puts a usable message in the spool; durable when this returns.
+    /// `keys`: its reports' [`crate::hl7::serial_keys`] (orders and patient),
+    /// which the PostgreSQL spool serialises across replicas.
     pub async fn put(
         &self,
         body: &[u8],
         control_id: &str,
-        order_keys: &[String],
+        keys: &[String],
     ) -> Result<Put, StateError> {
         match self {
             MessageSpool::Files(files) => {
@@ -99,7 +104,7 @@ impl MessageSpool {
                     })??;
                 Ok(Put::Stored)
             }
-            MessageSpool::Postgres(pg) => pg.put(body, control_id, order_keys).await,
+            MessageSpool::Postgres(pg) => pg.put(body, control_id, keys).await,
         }
     }
 

@@ -8,11 +8,13 @@
 //!   its own (`FOR UPDATE SKIP LOCKED`), held while the message is written:
 //!   writers never wait for each other, and a writer that dies (kill -9)
 //!   takes its claims with its connection, so the messages are claimable
-//!   again at once. A message is claimable only when no older pending
-//!   message shares one of its orders (so one order's messages are written
-//!   in arrival order, one after another, across replicas), and a
-//!   transaction advisory lock per order key keeps two claims of one order
-//!   from running at once even when their inserts committed out of order.
+//!   again as soon as PostgreSQL reads the close. A message is claimable
+//!   only when no older pending message shares one of its lock keys — its orders and its patient — (so
+//!   one order's messages are written in arrival order, one after another,
+//!   across replicas, and two replicas never create one Patient at once: a
+//!   server's conditional create is not atomic), and a transaction advisory
+//!   lock per key keeps two claims of one key from running at once even
+//!   when their inserts committed out of order.
 //! * **Finish**: in the claim's transaction — deleted (written), made a dead
 //!   letter, or put off to `next_attempt` — then committed.
 
@@ -52,7 +54,8 @@ pub struct PgClaim {
     pub body: Vec<u8>,
     /// Earlier attempts.
     pub attempts: u32,
-    client: Option<deadpool_postgres::Object>,
+    /// Boxed: a pooled connection is large, and claims are moved around.
+    client: Option<Box<deadpool_postgres::Object>>,
 }
 
 impl std::fmt::Debug for PgClaim {
@@ -66,7 +69,7 @@ impl std::fmt::Debug for PgClaim {
 impl Drop for PgClaim {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
-            discard(client);
+            discard(*client);
         }
     }
 }
@@ -88,11 +91,11 @@ pub enum Claimed {
     Nothing,
 }
 
-const CLAIM: &str = "SELECT m.id, m.control_id, m.body, m.attempts, m.order_keys \
+const CLAIM: &str = "SELECT m.id, m.control_id, m.body, m.attempts, m.lock_keys \
      FROM reportsplit_hl7_message m \
      WHERE m.status = 'pending' AND m.next_attempt <= now() AND m.id <> ALL($1::bigint[]) \
        AND NOT EXISTS (SELECT 1 FROM reportsplit_hl7_message o \
-                       WHERE o.status = 'pending' AND o.id < m.id AND o.order_keys && m.order_keys) \
+                       WHERE o.status = 'pending' AND o.id < m.id AND o.lock_keys && m.lock_keys) \
      ORDER BY m.id LIMIT 1 \
      FOR UPDATE OF m SKIP LOCKED";
 
@@ -104,20 +107,21 @@ impl PgSpool {
         PgSpool { state }
     }
 
-    /// Stores `body` (MSH-10 `control_id`, its reports' `order_keys`);
+    /// Stores `body` (MSH-10 `control_id`; `lock_keys`, what its writing
+    /// must not overlap with: its reports' orders and patient);
     /// committed when this returns. The same bytes already pending are not
     /// stored again; the same bytes dead are revived as a new arrival.
     pub async fn put(
         &self,
         body: &[u8],
         control_id: &str,
-        order_keys: &[String],
+        lock_keys: &[String],
     ) -> Result<Put, StateError> {
         let client = self.state.client().await?;
         self.state.count_trip();
         let statement = client
             .prepare_cached(
-                "INSERT INTO reportsplit_hl7_message (dedupe_key, control_id, order_keys, body) \
+                "INSERT INTO reportsplit_hl7_message (dedupe_key, control_id, lock_keys, body) \
                  VALUES (encode(sha256($1), 'hex'), $2, $3, $1) \
                  ON CONFLICT (dedupe_key) DO UPDATE SET \
                    id = nextval(pg_get_serial_sequence('reportsplit_hl7_message', 'id')), \
@@ -128,7 +132,7 @@ impl PgSpool {
             .await
             .map_err(self.state.error("prepare the spool's insert"))?;
         let changed = client
-            .execute(&statement, &[&body, &control_id, &order_keys])
+            .execute(&statement, &[&body, &control_id, &lock_keys])
             .await
             .map_err(self.state.error("put a message in the spool"))?;
         Ok(if changed == 1 {
@@ -150,11 +154,11 @@ impl PgSpool {
             let Some(row) = client.query_opt(&statement, &[&skip]).await? else {
                 return Ok(None);
             };
-            let order_keys: Vec<String> = row.get(4);
+            let lock_keys: Vec<String> = row.get(4);
             self.state.count_trip();
             let statement = client.prepare_cached(LOCK_ORDERS).await?;
             let free: bool = client
-                .query_one(&statement, &[&LOCK_CLASS, &order_keys])
+                .query_one(&statement, &[&LOCK_CLASS, &lock_keys])
                 .await?
                 .get(0);
             Ok::<_, tokio_postgres::Error>(Some((row, free)))
@@ -173,7 +177,7 @@ impl PgSpool {
                 control_id: row.get(1),
                 body: row.get(2),
                 attempts: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
-                client: Some(client),
+                client: Some(Box::new(client)),
             })),
             Some((row, false)) => {
                 self.rollback(client).await?;
@@ -204,6 +208,7 @@ impl PgSpool {
         let Some(client) = claim.client.take() else {
             return Ok(());
         };
+        let client = *client;
         let id = claim.id;
         self.state.count_trip();
         self.state.count_trip();
