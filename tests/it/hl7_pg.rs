@@ -147,6 +147,7 @@ async fn a_message_failing_for_good_is_a_dead_letter_row() {
 }
 
 /// Two writers claim from one spool at once: every message is claimed once,
+/// a resend of a message being written is answered without waiting,
 /// one order's messages never at once and always in arrival order, a retry
 /// holds its order back, and a claim dropped unfinished (a writer that
 /// died) is claimable again as soon as PostgreSQL sees its connection close.
@@ -198,6 +199,15 @@ async fn two_writers_never_claim_one_message_or_one_order_at_once() {
         panic!("claimable again");
     };
     assert_eq!(again.id, first_id, "the oldest message, claimable again");
+    // The same bytes resent while a writer holds them: answered at once.
+    let resend = tokio::time::timeout(
+        Duration::from_secs(2),
+        spool.put(&again.body, "C0-0", &["urn:o|0".to_owned()]),
+    )
+    .await
+    .expect("a resend does not wait for the writer")
+    .expect("put");
+    assert_eq!(resend, Put::AlreadyThere);
     // A retry: its order waits until it is tried again.
     spool
         .finish(

@@ -91,6 +91,22 @@ pub enum Claimed {
     Nothing,
 }
 
+/// A dead letter with these bytes is revived as a new arrival (a new `id`);
+/// otherwise the bytes are inserted unless they wait already. Neither part
+/// locks a pending row, so a resend is answered at once even while a writer
+/// holds the first copy (`ON CONFLICT DO UPDATE` would wait for it).
+const PUT: &str = "WITH revived AS ( \
+       UPDATE reportsplit_hl7_message SET \
+         id = nextval(pg_get_serial_sequence('reportsplit_hl7_message', 'id')), \
+         status = 'pending', attempts = 0, next_attempt = now(), received_at = now(), \
+         last_error = NULL, reason = NULL, dead_at = NULL \
+       WHERE dedupe_key = encode(sha256($1), 'hex') AND status = 'dead' RETURNING id), \
+     inserted AS ( \
+       INSERT INTO reportsplit_hl7_message (dedupe_key, control_id, lock_keys, body) \
+       SELECT encode(sha256($1), 'hex'), $2, $3, $1 WHERE NOT EXISTS (SELECT 1 FROM revived) \
+       ON CONFLICT (dedupe_key) DO NOTHING RETURNING id) \
+     SELECT (SELECT count(*) FROM revived) + (SELECT count(*) FROM inserted)";
+
 const CLAIM: &str = "SELECT m.id, m.control_id, m.body, m.attempts, m.lock_keys \
      FROM reportsplit_hl7_message m \
      WHERE m.status = 'pending' AND m.next_attempt <= now() AND m.id <> ALL($1::bigint[]) \
@@ -120,22 +136,15 @@ impl PgSpool {
         let client = self.state.client().await?;
         self.state.count_trip();
         let statement = client
-            .prepare_cached(
-                "INSERT INTO reportsplit_hl7_message (dedupe_key, control_id, lock_keys, body) \
-                 VALUES (encode(sha256($1), 'hex'), $2, $3, $1) \
-                 ON CONFLICT (dedupe_key) DO UPDATE SET \
-                   id = nextval(pg_get_serial_sequence('reportsplit_hl7_message', 'id')), \
-                   status = 'pending', attempts = 0, next_attempt = now(), received_at = now(), \
-                   last_error = NULL, reason = NULL, dead_at = NULL \
-                 WHERE reportsplit_hl7_message.status = 'dead'",
-            )
+            .prepare_cached(PUT)
             .await
             .map_err(self.state.error("prepare the spool's insert"))?;
-        let changed = client
-            .execute(&statement, &[&body, &control_id, &lock_keys])
+        let stored: i64 = client
+            .query_one(&statement, &[&body, &control_id, &lock_keys])
             .await
-            .map_err(self.state.error("put a message in the spool"))?;
-        Ok(if changed == 1 {
+            .map_err(self.state.error("put a message in the spool"))?
+            .get(0);
+        Ok(if stored > 0 {
             Put::Stored
         } else {
             Put::AlreadyThere
