@@ -7,7 +7,7 @@
 #   --ci      ~20 s per target on a scratch corpus seeded from the committed one
 #             (scripts/test.sh runs this when cargo-fuzz is installed)
 #   --cmin    after the runs, minimise the committed corpora (`cargo fuzz cmin`)
-#   TARGET    extract, report_text, fhir_input, attachment (default: all four)
+#   TARGET    extract, report_text, fhir_input, attachment, hl7 (default: all five)
 # New inputs of a full run go into fuzz/corpus/TARGET (commit them after --cmin);
 # a crash leaves its input in fuzz/artifacts/TARGET and ends the script with exit 1.
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); exit 3 when it is absent. The
@@ -26,7 +26,7 @@ for arg in "$@"; do
     *) seconds="$arg" ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(extract report_text fhir_input attachment)
+[ ${#targets[@]} -gt 0 ] || targets=(extract report_text fhir_input attachment hl7)
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "cargo-fuzz is not installed (cargo install cargo-fuzz); the corpora are replayed by cargo test" >&2
   exit 3

@@ -24,6 +24,11 @@
 //! | `reportsplit_queue_rejected_total` | | notifications refused because the queue was full |
 //! | `reportsplit_facts_unread_total` | `kind` (Patient, ServiceRequest) | a report's Patient or order that could not be read: its discrepancy checks were not made |
 //! | `reportsplit_queue_commits_total` | | durable writes (fsync) of serve's queue; one per batch of notifications |
+//! | `reportsplit_hl7_messages_received_total` | | HL7 v2 messages read by `mllp` (each frame) |
+//! | `reportsplit_hl7_acks_total` | `code` (AA, AE, AR) | ACKs sent by `mllp` |
+//! | `reportsplit_hl7_messages_total` | `outcome` (spooled, duplicate, ignored, unanswered, written, dead, retried) | what became of messages: the listener's (spooled, a resend already spooled, ignored, not answered) and the writer's |
+//! | `reportsplit_hl7_spool_depth` | | messages waiting in the spool to be written |
+//! | `reportsplit_hl7_ack_duration_seconds` | `code` | from a message's last byte read to its ACK written |
 //!
 //! `serve` answers `GET /metrics` itself; [`export`] serves the same for
 //! commands without an HTTP server of their own.
@@ -79,6 +84,11 @@ struct ServedLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: String,
 }
@@ -89,6 +99,12 @@ type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 /// transactions in seconds.
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+/// 0.5 ms … ~8 s: an ACK waits for one fsync or one INSERT's commit, and
+/// longer only when the spool is in trouble.
+fn ack_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
 }
 
 struct Inner {
@@ -109,6 +125,11 @@ struct Inner {
     queue_rejected: Counter,
     facts_unread: Family<KindLabel, Counter>,
     queue_commits: Counter,
+    hl7_received: Counter,
+    hl7_acks: Family<CodeLabel, Counter>,
+    hl7_messages: Family<OutcomeLabel, Counter>,
+    hl7_spool_depth: Gauge,
+    hl7_ack_latency: HistogramFamily<CodeLabel>,
 }
 
 /// A handle on the process's metrics. Clones share the registry.
@@ -149,6 +170,11 @@ impl Metrics {
             queue_rejected: Counter::default(),
             facts_unread: Family::default(),
             queue_commits: Counter::default(),
+            hl7_received: Counter::default(),
+            hl7_acks: Family::default(),
+            hl7_messages: Family::default(),
+            hl7_spool_depth: Gauge::default(),
+            hl7_ack_latency: Family::new_with_constructor(ack_histogram),
         };
         inner.registry.register(
             "reports_processed",
@@ -227,6 +253,31 @@ impl Metrics {
             "queue_commits",
             "Durable writes (fsync) of serve's queue, one per batch of notifications",
             inner.queue_commits.clone(),
+        );
+        inner.registry.register(
+            "hl7_messages_received",
+            "HL7 v2 messages read by the MLLP listener",
+            inner.hl7_received.clone(),
+        );
+        inner.registry.register(
+            "hl7_acks",
+            "ACKs sent by the MLLP listener, by MSA-1 code",
+            inner.hl7_acks.clone(),
+        );
+        inner.registry.register(
+            "hl7_messages",
+            "HL7 v2 messages by outcome: spooled, duplicate (already spooled), ignored, unanswered (the spool could not take it), written, dead, retried",
+            inner.hl7_messages.clone(),
+        );
+        inner.registry.register(
+            "hl7_spool_depth",
+            "HL7 v2 messages waiting in the spool to be written",
+            inner.hl7_spool_depth.clone(),
+        );
+        inner.registry.register(
+            "hl7_ack_duration_seconds",
+            "From an HL7 v2 message read to its ACK written, by MSA-1 code",
+            inner.hl7_ack_latency.clone(),
         );
         Metrics(Arc::new(inner))
     }
@@ -368,6 +419,37 @@ impl Metrics {
                 kind: kind.to_string(),
             })
             .inc();
+    }
+
+    /// The MLLP listener read a message.
+    pub fn hl7_received(&self) {
+        self.0.hl7_received.inc();
+    }
+
+    /// The MLLP listener answered `code` (AA, AE, AR) `elapsed` after the
+    /// message was read.
+    pub fn hl7_ack(&self, code: &'static str, elapsed: Duration) {
+        let label = CodeLabel { code };
+        self.0.hl7_acks.get_or_create(&label).inc();
+        self.0
+            .hl7_ack_latency
+            .get_or_create(&label)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// One more message with `outcome` (spooled, duplicate, ignored,
+    /// unanswered, written, dead, retried).
+    pub fn hl7_message(&self, outcome: &'static str) {
+        self.0
+            .hl7_messages
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    pub fn set_hl7_spool_depth(&self, depth: u64) {
+        self.0
+            .hl7_spool_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
     }
 
     /// serve's queue was written durably (one fsync for a batch of notifications).

@@ -9,4 +9,5 @@ mod input;
 pub mod attachment;
 pub mod extract;
 pub mod fhir_input;
+pub mod hl7;
 pub mod report_text;

@@ -358,6 +358,14 @@ pub struct MllpArgs {
     /// is drained by the next start without this flag).
     #[arg(long)]
     pub spool_only: bool,
+    /// Keep the spool in PostgreSQL (postgres://…) instead of the state
+    /// directory: several replicas share it (overrides `[state] url`).
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
+    /// Serve Prometheus metrics (GET /metrics) and GET /healthz on this
+    /// address, e.g. 127.0.0.1:9464: messages by outcome, spool depth, ACK latency.
+    #[arg(long, visible_alias = "metrics", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl From<&MllpArgs> for MllpOptions {
@@ -367,6 +375,8 @@ impl From<&MllpArgs> for MllpOptions {
             listen: args.listen,
             concurrency: usize::from(args.concurrency),
             writer: !args.spool_only,
+            state_url: args.state.clone(),
+            metrics_listen: args.metrics_listen,
         }
     }
 }

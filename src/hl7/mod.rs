@@ -165,10 +165,11 @@ impl<'w> Ingest<'w> {
     /// Stores one mapped report and enriches the stored version, holding
     /// the locks of its order and its patient throughout.
     pub async fn ingest(&self, mapped: &MappedReport) -> Result<Ingested, IngestError> {
-        let patient_key = format!("patient:{}|{}", mapped.patient.system, mapped.patient.value);
-        let order_key = format!("order:{}", mapped.order_key);
+        let [order_key, patient_key] = serial_keys(mapped);
         let _guards = self.locks.lock(&[&order_key, &patient_key]).await;
-        let subject = self.patient_reference(&mapped.patient).await?;
+        let subject = self
+            .patient_reference(&mapped.patient, &mapped.patient_resource)
+            .await?;
         let mut report = mapped.report.clone();
         report["subject"] = json!({"reference": subject});
         let client = &self.worker.client;
@@ -197,11 +198,13 @@ impl<'w> Ingest<'w> {
     }
 
     /// `Patient/<id>` of the patient with `identifier`: found, or (with
-    /// `hl7.patient = "create"`) created conditionally and searched again,
+    /// `hl7.patient = "create"`) created conditionally (as `patient`: the
+    /// identifier and the message's PID demographics) and searched again,
     /// as the Device is (`Worker::resolve_device`).
     async fn patient_reference(
         &self,
         identifier: &PatientIdentifier,
+        patient: &Value,
     ) -> Result<String, IngestError> {
         let token = format!("{}|{}", identifier.system, identifier.value);
         let client = &self.worker.client;
@@ -219,16 +222,12 @@ impl<'w> Ingest<'w> {
                 });
             }
         }
-        let patient = json!({
-            "resourceType": "Patient",
-            "identifier": [{"system": identifier.system, "value": identifier.value}],
-        });
         let url = client.url("Patient")?;
         let mut headers = HeaderMap::new();
         if let Ok(value) = HeaderValue::from_str(&format!("identifier={token}")) {
             headers.insert("If-None-Exist", value);
         }
-        let body = serde_json::to_vec(&patient).map_err(|source| FhirError::Json {
+        let body = serde_json::to_vec(patient).map_err(|source| FhirError::Json {
             method: Method::POST,
             url: url.to_string(),
             source,
@@ -249,6 +248,17 @@ impl<'w> Ingest<'w> {
             }),
         }
     }
+}
+
+/// What one report's writing must not overlap with: its order (the
+/// report's create-or-update) and its patient identifier (the Patient's
+/// create). Held in this process ([`KeyedLocks`]) and, with the spool in
+/// PostgreSQL, across replicas (the spool's claims).
+pub fn serial_keys(mapped: &MappedReport) -> [String; 2] {
+    [
+        format!("order:{}", mapped.order_key),
+        format!("patient:{}|{}", mapped.patient.system, mapped.patient.value),
+    ]
 }
 
 fn patient_id(patient: &Value) -> String {

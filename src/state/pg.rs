@@ -19,6 +19,9 @@
 //!   was paused past its expiry and another took over) is refused, and that
 //!   worker leaves the window.
 //!
+//! * **The `mllp` spool** ([`spool`]): messages claimed by any replica's
+//!   writer, one order at a time.
+//!
 //! Every statement is one round trip; [`PgState::round_trips`] counts them
 //! (the backfill's summary reports them per report).
 
@@ -32,6 +35,8 @@ use time::OffsetDateTime;
 
 use super::queue::{Entry, QueueStore};
 use super::{StateError, WindowState};
+
+pub mod spool;
 
 mod embedded {
     refinery::embed_migrations!("migrations/postgres");

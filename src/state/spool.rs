@@ -28,6 +28,25 @@ const DEAD: &str = "dead";
 const MESSAGE_SUFFIX: &str = ".hl7";
 const NOTE_SUFFIX: &str = ".why.json";
 
+/// Whether a put stored the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    Stored,
+    /// The same bytes wait already: nothing was added (PostgreSQL spool).
+    AlreadyThere,
+}
+
+/// What becomes of a message the writer took, in either spool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// Written: it leaves the spool.
+    Done,
+    /// Failed for good: kept as a dead letter until the retention.
+    Dead { reason: String, message: String },
+    /// Tried again after `pause`.
+    Retry { reason: String, pause: Duration },
+}
+
 /// A message in the spool, by file name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SpoolEntry(pub String);

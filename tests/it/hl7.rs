@@ -25,10 +25,10 @@ use serde_json::{Value, json};
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
-const PATIENTS: &str = "urn:oid:1.2.826.0.1.3680043.2.1001.1";
-const ORDERS: &str = "urn:oid:1.2.826.0.1.3680043.2.1001.2";
+pub(crate) const PATIENTS: &str = "urn:oid:1.2.826.0.1.3680043.2.1001.1";
+pub(crate) const ORDERS: &str = "urn:oid:1.2.826.0.1.3680043.2.1001.2";
 
-fn config(base: &str, state: &Path) -> reportsplit::config::Config {
+pub(crate) fn config(base: &str, state: &Path) -> reportsplit::config::Config {
     let text = format!(
         "[fhir]\nurl = \"{base}\"\ntimeout_secs = 30\nmax_concurrent_requests = 8\n\
          [state]\ndir = \"{}\"\n\
@@ -43,7 +43,7 @@ fn config(base: &str, state: &Path) -> reportsplit::config::Config {
 
 /// An ORU^R01 of ours: `status` (OBR-25) at `reported` (OBR-22), its text
 /// one TX OBX a line.
-fn oru(
+pub(crate) fn oru(
     control_id: &str,
     patient: &str,
     order: &str,
@@ -66,11 +66,11 @@ fn oru(
     message
 }
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     common::seed::unique(prefix)
 }
 
-async fn reports_of(fhir: &Fhir, order: &str) -> Vec<Value> {
+pub(crate) async fn reports_of(fhir: &Fhir, order: &str) -> Vec<Value> {
     fhir.search_all(&format!("DiagnosticReport?identifier={ORDERS}|{order}"))
         .await
 }
@@ -240,22 +240,36 @@ async fn files_store_enrich_resend_correct_cancel_and_refuse() {
 }
 
 /// A listener in this process with its writer, on a free port.
-struct Listening {
-    address: std::net::SocketAddr,
+pub(crate) struct Listening {
+    pub(crate) address: std::net::SocketAddr,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), reportsplit::mode::mllp::MllpModeError>>,
     spool: std::path::PathBuf,
+    /// The PostgreSQL spool's database, when the state is there.
+    pg_url: Option<String>,
 }
 
-async fn listen(config: reportsplit::config::Config, writer: bool) -> Listening {
+pub(crate) async fn listen(config: reportsplit::config::Config, writer: bool) -> Listening {
+    listen_with(config, writer, None).await
+}
+
+/// [`listen`], serving `/metrics` and `/healthz` on `metrics_listen`.
+async fn listen_with(
+    config: reportsplit::config::Config,
+    writer: bool,
+    metrics_listen: Option<std::net::SocketAddr>,
+) -> Listening {
     let stop = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spool = reportsplit::mode::mllp::spool_dir(&config).join("incoming");
+    let pg_url = config.state.url.clone();
     let options = MllpOptions {
         config: "unused.toml".into(),
         listen: "127.0.0.1:0".parse().expect("an address"),
         concurrency: 4,
         writer,
+        state_url: None,
+        metrics_listen,
     };
     let token = stop.clone();
     let task = tokio::spawn(async move {
@@ -270,20 +284,24 @@ async fn listen(config: reportsplit::config::Config, writer: bool) -> Listening 
         stop,
         task,
         spool,
+        pg_url,
     }
 }
 
 impl Listening {
     /// Waits until the writer has emptied the spool.
-    async fn drained(&self) {
+    pub(crate) async fn drained(&self) {
         for _ in 0..600 {
-            let waiting = std::fs::read_dir(&self.spool)
-                .map(|d| {
-                    d.filter_map(Result::ok)
-                        .filter(|e| e.file_name().to_string_lossy().ends_with(".hl7"))
-                        .count()
-                })
-                .unwrap_or(0);
+            let waiting = match &self.pg_url {
+                Some(url) => pg_pending(url).await,
+                None => std::fs::read_dir(&self.spool)
+                    .map(|d| {
+                        d.filter_map(Result::ok)
+                            .filter(|e| e.file_name().to_string_lossy().ends_with(".hl7"))
+                            .count()
+                    })
+                    .unwrap_or(0),
+            };
             if waiting == 0 {
                 return;
             }
@@ -292,7 +310,7 @@ impl Listening {
         panic!("the spool was not drained");
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.stop.cancel();
         self.task
             .await
@@ -301,8 +319,25 @@ impl Listening {
     }
 }
 
+/// Messages waiting in the PostgreSQL spool of `url`.
+pub(crate) async fn pg_pending(url: &str) -> usize {
+    use deadpool_postgres::tokio_postgres;
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the spool's database");
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM reportsplit_hl7_message WHERE status = 'pending'",
+            &[],
+        )
+        .await
+        .expect("count the spool");
+    usize::try_from(row.get::<_, i64>(0)).unwrap_or(usize::MAX)
+}
+
 /// Our sender: one connection, each message sent and its ACK read.
-async fn send_all(address: std::net::SocketAddr, messages: &[String]) -> Vec<String> {
+pub(crate) async fn send_all(address: std::net::SocketAddr, messages: &[String]) -> Vec<String> {
     let stream = tokio::net::TcpStream::connect(address)
         .await
         .expect("connect");
@@ -316,7 +351,7 @@ async fn send_all(address: std::net::SocketAddr, messages: &[String]) -> Vec<Str
     acks
 }
 
-fn msa(ack: &str) -> &str {
+pub(crate) fn msa(ack: &str) -> &str {
     ack.split('\r')
         .find(|s| s.starts_with("MSA|"))
         .unwrap_or("")
@@ -423,7 +458,7 @@ async fn mllp_peer_resends_duplicates_and_bad_messages() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_report_shape_is_valid_for_strict_sekmet_and_medplum() {
+async fn every_report_and_patient_shape_is_valid_for_strict_sekmet_and_medplum() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/hl7/tests/messages");
     let config = config("http://127.0.0.1:9/fhir", Path::new("/tmp"));
     let mut settings = config.hl7.settings().expect("settings");
@@ -459,6 +494,16 @@ async fn every_report_shape_is_valid_for_strict_sekmet_and_medplum() {
         if let reportsplit_hl7::Verdict::Accept(reports) =
             reportsplit_hl7::evaluate(&bytes, &settings).verdict
         {
+            if let Some(first) = reports.first() {
+                // The Patient `hl7.patient = "create"` would create.
+                let mut patient = first.patient_resource.clone();
+                let created = fhir
+                    .request(reqwest::Method::POST, "Patient", Some(&patient), None)
+                    .await;
+                assert_eq!(created.status, 201, "{}: {}", path.display(), created.body);
+                patient["id"] = json!(format!("p{}", shapes.len()));
+                shapes.push(patient);
+            }
             for mapped in reports {
                 let mut report = mapped.report;
                 report["subject"] = json!({"reference": subject});
@@ -476,7 +521,15 @@ async fn every_report_shape_is_valid_for_strict_sekmet_and_medplum() {
             }
         }
     }
-    assert!(shapes.len() >= 9, "{} shapes", shapes.len());
+    assert!(shapes.len() >= 18, "{} shapes", shapes.len());
+    for gender in ["female", "male", "other"] {
+        assert!(
+            shapes
+                .iter()
+                .any(|s| s["resourceType"] == "Patient" && s["gender"] == gender),
+            "a Patient with gender {gender}"
+        );
+    }
     let ndjson: String = shapes.iter().map(|r| format!("{r}\n")).collect();
     let Some((valid, summary)) = crate::map_validate::validate(&ndjson) else {
         eprintln!(
@@ -484,7 +537,7 @@ async fn every_report_shape_is_valid_for_strict_sekmet_and_medplum() {
         );
         return;
     };
-    assert!(valid, "invalid DiagnosticReports: {summary:#}");
+    assert!(valid, "invalid DiagnosticReports or Patients: {summary:#}");
     assert_eq!(
         summary["validated"].as_u64(),
         Some(shapes.len() as u64),
@@ -499,6 +552,7 @@ async fn every_report_shape_is_valid_for_strict_sekmet_and_medplum() {
 /// the messages are acknowledged and started again. Then every message
 /// acknowledged AA is on the server exactly once. With HL7_LONG_SPOOL_ONLY=1
 /// the listener runs without its writer (the spool alone) and no kill.
+/// With HL7_LONG_STATE_URL (postgres://…) the spool is in PostgreSQL.
 /// Prints the figures: messages/s end to end, ACK latency p50/p99.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "long: run by scripts/long-mllp.sh"]
@@ -512,6 +566,22 @@ async fn long_mllp_with_kill() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let spool_only = std::env::var("HL7_LONG_SPOOL_ONLY").is_ok_and(|v| v == "1");
+    let state_url = std::env::var("HL7_LONG_STATE_URL").ok();
+    kill_run(messages, connections, spool_only, state_url.as_deref()).await;
+}
+
+/// `messages` sent over `connections` to the `reportsplit mllp` binary
+/// (its spool in PostgreSQL at `state_url`, else in its state directory),
+/// each sender resending what was not acknowledged; unless `spool_only`,
+/// the listener is killed (SIGKILL) when half are acknowledged and started
+/// again, and then every message acknowledged AA must be on the server
+/// exactly once.
+pub(crate) async fn kill_run(
+    messages: usize,
+    connections: usize,
+    spool_only: bool,
+    state_url: Option<&str>,
+) {
     let sekmet = Sekmet::start();
     let fhir = sekmet.fhir();
     let state = common::temp_state();
@@ -538,6 +608,9 @@ async fn long_mllp_with_kill() {
             .env("REPORTSPLIT_LOG", "warn");
         if spool_only {
             command.arg("--spool-only");
+        }
+        if let Some(url) = state_url {
+            command.args(["--state", url]);
         }
         command.spawn().expect("reportsplit mllp starts")
     };
@@ -636,13 +709,16 @@ async fn long_mllp_with_kill() {
     let spool = state.path().join("hl7-spool/incoming");
     if !spool_only {
         for _ in 0..3000 {
-            let waiting = std::fs::read_dir(&spool)
-                .map(|d| {
-                    d.filter_map(Result::ok)
-                        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-                        .count()
-                })
-                .unwrap_or(0);
+            let waiting = match state_url {
+                Some(url) => pg_pending(url).await,
+                None => std::fs::read_dir(&spool)
+                    .map(|d| {
+                        d.filter_map(Result::ok)
+                            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                            .count()
+                    })
+                    .unwrap_or(0),
+            };
             if waiting == 0 {
                 break;
             }
@@ -653,7 +729,12 @@ async fn long_mllp_with_kill() {
     let _ = child.kill();
     let _ = child.wait();
     eprintln!(
-        "{messages} messages, {connections} connections{}: all ACKed in {:.1}s ({:.1} msg/s); ACK latency p50 {:?} p99 {:?}",
+        "{messages} messages, {connections} connections, {} spool{}: all ACKed in {:.1}s ({:.1} msg/s); ACK latency p50 {:?} p99 {:?}",
+        if state_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "file"
+        },
         if spool_only {
             ", spool only"
         } else {
@@ -804,5 +885,72 @@ async fn a_message_failing_for_good_is_a_dead_letter_in_the_spool() {
             & 0o777,
         0o600
     );
+    listening.stop().await;
+}
+
+/// `--metrics-listen`: `/healthz` answers while the listener runs, and
+/// `/metrics` counts messages received, ACKs by code, messages by outcome
+/// (the listener's and the writer's), the spool depth and the ACK latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_healthz_count_messages_acks_and_the_spool() {
+    let sekmet = Sekmet::start();
+    let state = common::temp_state();
+    let address: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .expect("an address");
+    let listening = listen_with(config(&sekmet.base, state.path()), true, Some(address)).await;
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await
+        .expect("/healthz answers");
+    assert_eq!(health.status(), 200);
+    let good = oru(
+        "M-1",
+        &unique("metp"),
+        &unique("meto"),
+        "F",
+        "202603170900",
+        &["IMPRESSION: Normal."],
+    );
+    let ignored = good.replace("|M-1|P|", "|M-2|T|");
+    let unusable = good.replace("|M-1|", "|M-3|").replace("|CT|F\r", "|CT|Q\r");
+    let acks = send_all(
+        listening.address,
+        &[good, ignored, unusable, "not HL7".to_owned()],
+    )
+    .await;
+    let codes: Vec<&str> = acks.iter().map(|a| &msa(a)[..6]).collect();
+    assert_eq!(codes, ["MSA|AA", "MSA|AA", "MSA|AE", "MSA|AR"], "{acks:?}");
+    listening.drained().await;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = http
+            .get(format!("http://{address}/metrics"))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("a body");
+        if text.contains("reportsplit_hl7_messages_total{outcome=\"written\"} 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for line in [
+        "reportsplit_hl7_messages_received_total 4",
+        "reportsplit_hl7_acks_total{code=\"AA\"} 2",
+        "reportsplit_hl7_acks_total{code=\"AE\"} 1",
+        "reportsplit_hl7_acks_total{code=\"AR\"} 1",
+        "reportsplit_hl7_messages_total{outcome=\"spooled\"} 1",
+        "reportsplit_hl7_messages_total{outcome=\"ignored\"} 1",
+        "reportsplit_hl7_messages_total{outcome=\"written\"} 1",
+        "reportsplit_hl7_ack_duration_seconds_count{code=\"AA\"} 2",
+        "reportsplit_hl7_spool_depth ",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
     listening.stop().await;
 }

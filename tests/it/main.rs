@@ -24,6 +24,7 @@ mod fleet;
 mod fuzz_corpus;
 mod guarantees;
 mod hl7;
+mod hl7_pg;
 mod limits;
 mod map_sekmet;
 mod map_validate;

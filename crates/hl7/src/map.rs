@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use time::UtcOffset;
 
-use crate::oru::{Coded, EntityId, ErrorCode, Header, Order, Oru, Problem};
+use crate::oru::{Coded, Demographics, EntityId, ErrorCode, Header, Order, Oru, Problem};
 use crate::timestamp::Timestamp;
 
 /// The `[hl7]` settings the mapping needs.
@@ -49,6 +49,10 @@ pub struct MappedReport {
     /// `system|value` of the filler order number: the report's key.
     pub order_key: String,
     pub patient: PatientIdentifier,
+    /// The Patient to create when none carries the identifier (`hl7.patient
+    /// = "create"`): the identifier, and PID-5 name, PID-7 birth date and
+    /// PID-8 sex as the v2-to-FHIR IG's PID → Patient map has them.
+    pub patient_resource: Value,
     /// The report, its `subject` a logical reference by identifier that the
     /// shell replaces by the patient's resource reference.
     pub report: Value,
@@ -141,9 +145,13 @@ fn map_oru(oru: &Oru, settings: &Hl7Settings) -> Verdict {
         Ok(patient) => patient,
         Err(problem) => return Verdict::Refuse(problem),
     };
+    let patient_resource = match patient_resource(&patient, &oru.demographics) {
+        Ok(resource) => resource,
+        Err(problem) => return Verdict::Refuse(problem),
+    };
     let mut reports = Vec::new();
     for order in taken {
-        match map_order(header, order, &patient, settings) {
+        match map_order(header, order, &patient, &patient_resource, settings) {
             Ok(report) => reports.push(report),
             Err(problem) => return Verdict::Refuse(problem),
         }
@@ -184,6 +192,57 @@ fn patient(oru: &Oru, settings: &Hl7Settings) -> Result<PatientIdentifier, Probl
                 format!("no PID-3 assigning authority is configured (found {authorities:?})"),
             )
         })
+}
+
+/// PID-8 (table 0001) → `Patient.gender`, per the v2-to-FHIR IG's ConceptMap
+/// table-hl70001-to-administrative-gender.
+fn gender(sex: &str) -> Option<&'static str> {
+    Some(match sex {
+        "F" => "female",
+        "M" => "male",
+        "O" | "A" | "N" => "other",
+        "U" => "unknown",
+        _ => return None,
+    })
+}
+
+/// The Patient a message describes (v2-to-FHIR IG, PID → Patient): PID-3's
+/// identifier, PID-5 → `name` (XPN.1.1 family, XPN.2/.3 given), PID-7 →
+/// `birthDate` (the date as written; its time, if any, is not kept), PID-8
+/// → `gender`. A PID-7 that is not a timestamp or a PID-8 outside table 0001
+/// is refused (AE), never guessed or dropped.
+fn patient_resource(
+    patient: &PatientIdentifier,
+    demographics: &Demographics,
+) -> Result<Value, Problem> {
+    let mut resource = json!({
+        "resourceType": "Patient",
+        "identifier": [{"system": patient.system, "value": patient.value}],
+    });
+    if !demographics.family.is_empty() || !demographics.given.is_empty() {
+        let mut name = json!({});
+        if !demographics.family.is_empty() {
+            name["family"] = json!(demographics.family);
+        }
+        if !demographics.given.is_empty() {
+            name["given"] = json!(demographics.given);
+        }
+        resource["name"] = json!([name]);
+    }
+    if let Some(born) = timestamp(&demographics.birth, "PID-7")? {
+        resource["birthDate"] = json!(born.to_date());
+    }
+    if !demographics.sex.is_empty() {
+        let gender = gender(&demographics.sex).ok_or_else(|| {
+            Problem::unusable(
+                ErrorCode::TableValueNotFound,
+                "PID-8",
+                "PID-8 is not an administrative sex of table 0001",
+            )
+        })?;
+        resource["gender"] = json!(gender);
+    }
+    Ok(resource)
 }
 
 /// An order number's system: its namespace's, or the sending facility's.
@@ -264,6 +323,7 @@ fn map_order(
     header: &Header,
     order: &Order,
     patient: &PatientIdentifier,
+    patient_resource: &Value,
     settings: &Hl7Settings,
 ) -> Result<MappedReport, Problem> {
     let filler = order.filler.as_ref().ok_or_else(|| {
@@ -366,6 +426,7 @@ fn map_order(
     Ok(MappedReport {
         order_key: format!("{filler_system}|{}", filler.value),
         patient: patient.clone(),
+        patient_resource: patient_resource.clone(),
         report,
         reported_at: reported.map(|r| r.unix_nanos(offset)),
     })

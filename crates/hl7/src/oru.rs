@@ -154,11 +154,26 @@ pub struct Order {
     pub text: Result<Option<String>, Problem>,
 }
 
+/// PID-5 (first repetition), PID-7 and PID-8, raw: what a Patient created
+/// from the message carries besides its identifier.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Demographics {
+    /// XPN.1.1, the surname.
+    pub family: String,
+    /// XPN.2 and XPN.3 (given name, second given names or initials), those present.
+    pub given: Vec<String>,
+    /// PID-7.1, a v2 timestamp.
+    pub birth: String,
+    /// PID-8, table 0001.
+    pub sex: String,
+}
+
 /// An ORU^R01 message, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Oru {
     pub header: Header,
     pub patient_ids: Vec<PatientId>,
+    pub demographics: Demographics,
     pub orders: Vec<Order>,
 }
 
@@ -233,6 +248,7 @@ pub fn read_oru(message: &Message) -> Result<Oru, Problem> {
     }
     let encoding = message.encoding();
     let mut patient_ids = Vec::new();
+    let mut demographics = Demographics::default();
     let mut orders: Vec<Order> = Vec::new();
     let mut pending_orc: Option<(Option<EntityId>, Option<EntityId>)> = None;
     let mut obx_values: Vec<Vec<(String, Field<'_>)>> = Vec::new();
@@ -252,6 +268,7 @@ pub fn read_oru(message: &Message) -> Result<Oru, Problem> {
                         }
                     }
                 }
+                demographics = read_demographics(encoding, &segment);
             }
             "ORC" => {
                 pending_orc = Some((
@@ -333,8 +350,30 @@ pub fn read_oru(message: &Message) -> Result<Oru, Problem> {
     Ok(Oru {
         header,
         patient_ids,
+        demographics,
         orders,
     })
+}
+
+/// PID-5's first name, PID-7 and PID-8 of a PID segment.
+fn read_demographics(encoding: Encoding, pid: &hl7kit::Segment<'_>) -> Demographics {
+    let name = pid.field(5).and_then(|f| f.repetition(1));
+    let family = name
+        .and_then(|n| n.component(1))
+        .and_then(|c| c.subcomponent(1))
+        .map(|s| hl7kit::unescape(s.value(), encoding).trim().to_owned())
+        .unwrap_or_default();
+    let given = [2, 3]
+        .into_iter()
+        .map(|at| component(encoding, name.and_then(|n| n.component(at))))
+        .filter(|part| !part.is_empty())
+        .collect();
+    Demographics {
+        family,
+        given,
+        birth: component(encoding, pid.field(7).and_then(|f| f.component(1))),
+        sex: component(encoding, pid.field(8).and_then(|f| f.component(1))).to_ascii_uppercase(),
+    }
 }
 
 fn component(encoding: Encoding, component: Option<hl7kit::Component<'_>>) -> String {

@@ -89,6 +89,21 @@ impl Timestamp {
         }
     }
 
+    /// Its date as a FHIR `date`, at the precision given (a time is left
+    /// out: the date stays the one written, in the sender's zone).
+    pub fn to_date(&self) -> String {
+        let (year, month, day) = (
+            self.date.year(),
+            u8::from(self.date.month()),
+            self.date.day(),
+        );
+        match self.precision {
+            1 => format!("{year:04}"),
+            2 => format!("{year:04}-{month:02}"),
+            _ => format!("{year:04}-{month:02}-{day:02}"),
+        }
+    }
+
     /// As a FHIR `instant` (missing parts are the start of the period).
     pub fn to_instant(&self, default_offset: UtcOffset) -> String {
         let offset = self.offset.unwrap_or(default_offset);

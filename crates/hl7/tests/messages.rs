@@ -1,7 +1,7 @@
 //! Every message in `tests/messages/` (written for these tests: several
 //! sites and modalities, multi-OBX TX, FT with escapes, repetitions, custom
 //! encoding characters, 8859/1 and UTF-8, ED, corrections, cancellations,
-//! ignored and bad messages) through `evaluate` and `ack`, as one snapshot
+//! PID demographics, ignored and bad messages) through `evaluate` and `ack`, as one snapshot
 //! each; and the parser against arbitrary input (proptest).
 
 use std::collections::BTreeMap;
@@ -57,7 +57,11 @@ fn outcome(bytes: &[u8]) -> Value {
                             json!(format!("<base64 of the text below>"));
                         report["presentedText"] = json!(text.split('\n').collect::<Vec<_>>());
                     }
-                    json!({"order_key": mapped.order_key, "report": report})
+                    json!({
+                        "order_key": mapped.order_key,
+                        "patient": mapped.patient_resource,
+                        "report": report,
+                    })
                 })
                 .collect();
             (AckCode::Accept, None, json!({"accept": reports}))

@@ -18,13 +18,16 @@
 //! the next start.
 
 pub mod codec;
+pub mod spool;
 pub mod writer;
+
+pub use spool::{MessageSpool, spool_dir};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{SinkExt as _, StreamExt as _};
 use reportsplit_hl7::{AckCode, Hl7Settings, Verdict, ack, evaluate};
@@ -36,10 +39,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
 use crate::error::Class;
+use crate::hl7::serial_keys;
+use crate::metrics::Metrics;
 use crate::run::{RunError, Worker};
 use crate::state::StateError;
-use crate::state::spool::Spool;
+use crate::state::spool::Put;
 use codec::{MllpCodec, MllpError};
+
+/// How often the spool depth gauge is refreshed.
+const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
 /// What `reportsplit mllp` is asked to do.
 #[derive(Debug, Clone)]
@@ -48,6 +56,10 @@ pub struct MllpOptions {
     pub listen: SocketAddr,
     /// Reports the writer stores and enriches at once.
     pub concurrency: usize,
+    /// Overrides `[state] url`: the spool in PostgreSQL (shared by replicas).
+    pub state_url: Option<String>,
+    /// Serves `/metrics` and `/healthz` on this address.
+    pub metrics_listen: Option<SocketAddr>,
     /// `false`: spool only, no FHIR server (to measure the listener alone,
     /// or to take a feed while the server is being set up).
     pub writer: bool,
@@ -86,6 +98,8 @@ pub struct ListenerCounts {
     pub connections: AtomicU64,
     /// AA after the spool took it.
     pub spooled: AtomicU64,
+    /// AA, the same bytes already waiting in the (PostgreSQL) spool.
+    pub already_spooled: AtomicU64,
     /// AA, not written.
     pub ignored: AtomicU64,
     /// AE.
@@ -99,10 +113,11 @@ pub struct ListenerCounts {
 /// What a connection needs.
 struct Shared {
     settings: Hl7Settings,
-    spool: Arc<Spool>,
+    spool: Arc<MessageSpool>,
     /// Wakes the writer when a message is spooled.
     spooled: Arc<Notify>,
     counts: Arc<ListenerCounts>,
+    metrics: Metrics,
     max_message_bytes: usize,
     idle_timeout: Duration,
     acks: AtomicU64,
@@ -169,8 +184,9 @@ impl Listener {
 pub async fn bind(
     address: SocketAddr,
     config: &Config,
-    spool: Arc<Spool>,
+    spool: Arc<MessageSpool>,
     spooled: Arc<Notify>,
+    metrics: Metrics,
 ) -> Result<Listener, MllpModeError> {
     let listener = TcpListener::bind(address)
         .await
@@ -185,18 +201,10 @@ pub async fn bind(
             counts: Arc::new(ListenerCounts::default()),
             max_message_bytes: config.hl7.max_message_bytes,
             idle_timeout: config.hl7.idle_timeout(),
+            metrics,
             acks: AtomicU64::new(0),
         }),
     })
-}
-
-/// The spool of `config`: `hl7.spool_dir`, or `hl7-spool` in the state directory.
-pub fn spool_dir(config: &Config) -> PathBuf {
-    config
-        .hl7
-        .spool_dir
-        .clone()
-        .unwrap_or_else(|| config.state.dir.join("hl7-spool"))
 }
 
 /// Serves one connection: a message, its ACK, the next.
@@ -218,6 +226,8 @@ async fn connection(
             Ok(Some(Err(MllpError::TooLarge { max }))) => {
                 // The rest of the frame cannot be read in bounded memory: say
                 // why, then close (the sender must not resend it as it is).
+                let read_at = Instant::now();
+                shared.metrics.hl7_received();
                 shared.counts.rejected.fetch_add(1, Ordering::Relaxed);
                 let problem = reportsplit_hl7::Problem::unreadable(format!(
                     "the message is larger than {max} bytes"
@@ -230,21 +240,29 @@ async fn connection(
                     &shared.ack_id(),
                 );
                 framed.send(text.as_bytes()).await?;
+                shared
+                    .metrics
+                    .hl7_ack(AckCode::Reject.as_str(), read_at.elapsed());
                 return Ok(());
             }
             Ok(Some(Err(error))) => return Err(error),
             Ok(Some(Ok(frame))) => frame,
         };
-        let Some(answer) = answer(shared, &frame).await else {
+        let read_at = Instant::now();
+        shared.metrics.hl7_received();
+        let Some((code, answer)) = answer(shared, &frame).await else {
             shared.counts.unanswered.fetch_add(1, Ordering::Relaxed);
+            shared.metrics.hl7_message("unanswered");
             return Ok(());
         };
         framed.send(answer.as_bytes()).await?;
+        shared.metrics.hl7_ack(code.as_str(), read_at.elapsed());
     }
 }
 
-/// The ACK for one message, `None` when the spool could not take it.
-async fn answer(shared: &Shared, message: &[u8]) -> Option<String> {
+/// The ACK for one message (and its code), `None` when the spool could not
+/// take it.
+async fn answer(shared: &Shared, message: &[u8]) -> Option<(AckCode, String)> {
     let evaluation = evaluate(message, &shared.settings);
     let (code, problem) = match &evaluation.verdict {
         Verdict::Refuse(problem) => {
@@ -262,32 +280,43 @@ async fn answer(shared: &Shared, message: &[u8]) -> Option<String> {
         }
         Verdict::Ignore(_) => {
             shared.counts.ignored.fetch_add(1, Ordering::Relaxed);
+            shared.metrics.hl7_message("ignored");
             (AckCode::Accept, None)
         }
-        Verdict::Accept(_) => {
-            let spool = shared.spool.clone();
-            let bytes = message.to_vec();
-            match tokio::task::spawn_blocking(move || spool.put(&bytes)).await {
-                Ok(Ok(_)) => {
-                    shared.counts.spooled.fetch_add(1, Ordering::Relaxed);
+        Verdict::Accept(reports) => {
+            let control_id = evaluation
+                .header
+                .as_ref()
+                .map_or("", |h| h.control_id.as_str());
+            let mut keys: Vec<String> = reports.iter().flat_map(serial_keys).collect();
+            keys.sort();
+            keys.dedup();
+            match shared.spool.put(message, control_id, &keys).await {
+                Ok(put) => {
+                    let (counter, outcome) = match put {
+                        Put::Stored => (&shared.counts.spooled, "spooled"),
+                        Put::AlreadyThere => (&shared.counts.already_spooled, "duplicate"),
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    shared.metrics.hl7_message(outcome);
                     shared.spooled.notify_one();
                     (AckCode::Accept, None)
                 }
-                Ok(Err(error)) => {
+                Err(error) => {
                     tracing::error!(error = %crate::error::error_chain(&error), "the spool cannot take a message; not acknowledging it");
                     return None;
                 }
-                Err(_) => return None,
             }
         }
     };
-    Some(ack(
+    let text = ack(
         evaluation.header.as_ref(),
         code,
         problem,
         &now_v2(),
         &shared.ack_id(),
-    ))
+    );
+    Some((code, text))
 }
 
 impl Shared {
@@ -336,7 +365,7 @@ fn now_v2() -> String {
 
 /// The listener and its writer until `shutdown`.
 pub async fn run(options: &MllpOptions, shutdown: CancellationToken) -> Result<(), MllpModeError> {
-    let config = Config::load(&options.config)?;
+    let config = Config::load(&options.config)?.with_state_url(options.state_url.as_deref())?;
     run_with(config, options, shutdown, |_| {}).await
 }
 
@@ -349,14 +378,34 @@ pub async fn run_with(
     bound: impl FnOnce(SocketAddr),
 ) -> Result<(), MllpModeError> {
     config.hl7.validate()?;
-    let spool = Arc::new(Spool::open(&spool_dir(&config))?);
+    let spool =
+        Arc::new(MessageSpool::open(&config, config.hl7.settings()?, options.concurrency).await?);
     let retention = config.hl7.dead_letter_retention();
-    let pruned = spool.prune_dead(retention)?;
+    let pruned = spool.prune_dead(retention).await?;
     if pruned > 0 {
         tracing::info!(pruned, "dead letters past their retention deleted");
     }
+    let metrics = Metrics::new();
+    if let Some(address) = options.metrics_listen {
+        let exporter = TcpListener::bind(address)
+            .await
+            .map_err(|source| MllpModeError::Listen { address, source })?;
+        tracing::info!(%address, "serving /metrics and /healthz");
+        tokio::spawn(crate::metrics::export(
+            exporter,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
     let spooled = Arc::new(Notify::new());
-    let listener = bind(options.listen, &config, spool.clone(), spooled.clone()).await?;
+    let listener = bind(
+        options.listen,
+        &config,
+        spool.clone(),
+        spooled.clone(),
+        metrics.clone(),
+    )
+    .await?;
     let counts = listener.counts();
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, writer = options.writer, "listening for HL7 v2 over MLLP");
@@ -380,6 +429,7 @@ pub async fn run_with(
                 &worker,
                 &spool,
                 &spooled,
+                &metrics,
                 options.concurrency,
                 retention,
                 &shutdown,
@@ -393,7 +443,21 @@ pub async fn run_with(
         }
         result
     };
-    let ((), written) = tokio::join!(serving, writing);
+    let gauging = async {
+        loop {
+            match spool.depth().await {
+                Ok(depth) => metrics.set_hl7_spool_depth(depth),
+                Err(error) => {
+                    tracing::warn!(error = %crate::error::error_chain(&error), "cannot count the spool");
+                }
+            }
+            tokio::select! {
+                () = serving_stop.cancelled() => break,
+                () = tokio::time::sleep(DEPTH_EVERY) => {}
+            }
+        }
+    };
+    let ((), written, ()) = tokio::join!(serving, writing, gauging);
     if let Some(summary) = written? {
         tracing::info!(%summary, "writer stopped");
     }

@@ -1,18 +1,17 @@
 //! The listener's writer: drains the spool to the FHIR server.
 //!
-//! Rounds: every message waiting (oldest first) is evaluated again (pure,
-//! cheap) and its reports stored and enriched through [`Ingest`], several
-//! messages at a time ([`crate::run::drive`]). A message whose order is
-//! already in the round waits for the next one, so the messages of one
-//! order are written in the order they arrived. A message written leaves
+//! Rounds: the writer claims up to `concurrency` messages from the spool
+//! ([`MessageSpool::claim`]: oldest first, none whose order has an older
+//! message waiting, so the messages of one order are written in the order
+//! they arrived, one after another, in every replica sharing a PostgreSQL
+//! spool), evaluates each again (pure, cheap) and stores and enriches its
+//! reports through [`Ingest`] ([`crate::run::drive`]). A message written leaves
 //! the spool; one that fails for good (its patient unknown, refused by the
 //! server…) becomes a dead letter; one that meets a server down or
 //! overloaded is tried again after a growing pause (1 s, doubling to 60 s).
 //! A crash between a write and the spool's removal only causes a harmless
 //! second pass: the report is found by its identifier, unchanged.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -23,10 +22,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::MllpModeError;
+use super::spool::MessageSpool;
 use crate::hl7::{Hl7Tally, Ingest, IngestError, Ingested};
-use crate::pull::rfc3339;
+use crate::metrics::Metrics;
 use crate::run::{Worker, drive};
-use crate::state::spool::{DeadNote, Spool, SpoolEntry};
+use crate::state::spool::Finish;
 
 /// Longest pause before a message is tried again.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -57,81 +57,47 @@ impl std::fmt::Display for WriterSummary {
     }
 }
 
-/// How one message went.
-enum Written {
-    Done,
-    Bury(DeadNote),
-    Retry(String),
-}
-
 /// Drains `spool` until `stop`; returns what it did.
 pub async fn drain(
     worker: &Worker,
-    spool: &Arc<Spool>,
+    spool: &MessageSpool,
     spooled: &Notify,
+    metrics: &Metrics,
     concurrency: usize,
     retention: Duration,
     stop: &CancellationToken,
 ) -> Result<WriterSummary, MllpModeError> {
     let ingest = Ingest::new(worker)?;
     let mut summary = WriterSummary::default();
-    let mut later: HashMap<SpoolEntry, (Instant, u32)> = HashMap::new();
     let mut last_prune = Instant::now();
     while !stop.is_cancelled() {
         if last_prune.elapsed() >= PRUNE_EVERY {
             last_prune = Instant::now();
-            spool.prune_dead(retention)?;
+            spool.prune_dead(retention).await?;
         }
-        let now = Instant::now();
-        let pending = spool.pending()?;
-        let waiting: HashSet<&SpoolEntry> = pending.iter().collect();
-        later.retain(|entry, _| waiting.contains(entry));
-        let mut round: Vec<(SpoolEntry, Vec<u8>)> = Vec::new();
-        let mut orders: HashSet<String> = HashSet::new();
-        for entry in pending {
-            let bytes = match spool.read(&entry) {
-                Ok(bytes) => bytes,
-                Err(error) => {
-                    tracing::warn!(entry = %entry.0, error = %crate::error::error_chain(&error), "cannot read a spooled message");
-                    continue;
-                }
-            };
-            let keys = order_keys(&ingest, &bytes);
-            let waits = later.get(&entry).is_some_and(|(at, _)| *at > now);
-            let behind = keys.iter().any(|k| orders.contains(k));
-            orders.extend(keys);
-            if !waits && !behind {
-                round.push((entry, bytes));
-            }
-        }
+        let round = spool.claim(concurrency).await?;
         if round.is_empty() {
-            let wake = later
-                .values()
-                .map(|(at, _)| *at)
-                .min()
-                .unwrap_or(now + IDLE_LOOK)
-                .min(now + IDLE_LOOK);
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = spooled.notified() => {}
-                () = tokio::time::sleep_until(wake) => {}
+                () = tokio::time::sleep(IDLE_LOOK) => {}
             }
             continue;
         }
         let ingest = &ingest;
-        let jobs = futures::stream::iter(round).map(|(entry, bytes)| {
-            let job = async move { write_message(ingest, &bytes).await };
-            (entry, job)
+        let jobs = futures::stream::iter(round).map(|claim| {
+            let body = claim.body.clone();
+            let job = async move { write_message(ingest, &body).await };
+            (claim, job)
         });
         let mut results = drive(jobs, concurrency, stop);
-        while let Some((entry, result)) = results.next().await {
-            let (written, results) = result.unwrap_or_else(|_| {
+        while let Some((claim, result)) = results.next().await {
+            let (finish, results) = result.unwrap_or_else(|_| {
                 (
-                    Written::Bury(note(
-                        "",
-                        "panic".into(),
-                        "the mapping or the writer panicked".into(),
-                    )),
+                    Finish::Dead {
+                        reason: "panic".into(),
+                        message: "the mapping or the writer panicked".into(),
+                    },
                     Vec::new(),
                 )
             });
@@ -139,66 +105,49 @@ pub async fn drain(
             for result in &results {
                 summary.tally.record(result);
             }
-            match written {
-                Written::Done => {
-                    summary.done += 1;
-                    later.remove(&entry);
-                    spool.done(&entry)?;
-                }
-                Written::Bury(note) => {
-                    summary.buried += 1;
-                    tracing::warn!(entry = %entry.0, control_id = %note.control_id, reason = %note.reason, "message is a dead letter");
-                    later.remove(&entry);
-                    spool.bury(&entry, &note)?;
-                }
-                Written::Retry(reason) => {
-                    summary.retries += 1;
-                    let attempts = later.get(&entry).map_or(0, |(_, a)| *a) + 1;
+            let finish = match finish {
+                Finish::Retry { reason, .. } => {
+                    let attempts = claim.attempts + 1;
                     let pause = Duration::from_secs(1u64 << attempts.min(6)).min(MAX_BACKOFF);
-                    tracing::info!(entry = %entry.0, %reason, attempts, pause_secs = pause.as_secs(), "message will be tried again");
-                    later.insert(entry, (Instant::now() + pause, attempts));
+                    summary.retries += 1;
+                    metrics.hl7_message("retried");
+                    tracing::info!(%reason, attempts, pause_secs = pause.as_secs(), "message will be tried again");
+                    Finish::Retry { reason, pause }
                 }
-            }
+                Finish::Dead { reason, message } => {
+                    summary.buried += 1;
+                    metrics.hl7_message("dead");
+                    tracing::warn!(%reason, "message is a dead letter");
+                    Finish::Dead { reason, message }
+                }
+                Finish::Done => {
+                    summary.done += 1;
+                    metrics.hl7_message("written");
+                    Finish::Done
+                }
+            };
+            spool.finish(claim, &finish).await?;
         }
     }
     Ok(summary)
-}
-
-/// The order keys of a spooled message (none when it no longer maps).
-fn order_keys(ingest: &Ingest<'_>, bytes: &[u8]) -> Vec<String> {
-    match evaluate(bytes, &ingest.settings).verdict {
-        Verdict::Accept(reports) => reports.into_iter().map(|r| r.order_key).collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn note(control_id: &str, reason: String, message: String) -> DeadNote {
-    DeadNote {
-        control_id: control_id.to_owned(),
-        reason,
-        message,
-        time: rfc3339(time::OffsetDateTime::now_utc()),
-    }
 }
 
 /// Stores and enriches the reports of one message.
 async fn write_message(
     ingest: &Ingest<'_>,
     bytes: &[u8],
-) -> (Written, Vec<Result<Ingested, IngestError>>) {
+) -> (Finish, Vec<Result<Ingested, IngestError>>) {
     let evaluation = evaluate(bytes, &ingest.settings);
-    let control_id = evaluation
-        .header
-        .as_ref()
-        .map(|h| h.control_id.clone())
-        .unwrap_or_default();
     let reports = match evaluation.verdict {
         Verdict::Accept(reports) => reports,
-        Verdict::Ignore(_) => return (Written::Done, Vec::new()),
+        Verdict::Ignore(_) => return (Finish::Done, Vec::new()),
         // The configuration changed since the message was acknowledged.
         Verdict::Refuse(problem) => {
             return (
-                Written::Bury(note(&control_id, problem.key(), problem.message)),
+                Finish::Dead {
+                    reason: problem.key(),
+                    message: problem.message,
+                },
                 Vec::new(),
             );
         }
@@ -216,9 +165,15 @@ async fn write_message(
         .filter_map(|r| r.as_ref().err())
         .find(|e| e.is_permanent());
     let written = match (transient, permanent) {
-        (Some(error), _) => Written::Retry(error.key()),
-        (None, Some(error)) => Written::Bury(note(&control_id, error.key(), error.to_string())),
-        (None, None) => Written::Done,
+        (Some(error), _) => Finish::Retry {
+            reason: error.key(),
+            pause: Duration::ZERO,
+        },
+        (None, Some(error)) => Finish::Dead {
+            reason: error.key(),
+            message: error.to_string(),
+        },
+        (None, None) => Finish::Done,
     };
     (written, results)
 }
