@@ -19,7 +19,8 @@ use crate::pull::rfc3339;
 /// One line of the dead-letter file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
-    /// `DiagnosticReport/<id>`.
+    /// `DiagnosticReport/<id>`, or `<file>#line=<n>` for a line of an
+    /// export file that holds no report.
     pub report: String,
     #[serde(rename = "versionId", default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
@@ -29,6 +30,9 @@ pub struct DeadLetter {
     /// When it failed (RFC 3339).
     pub time: String,
 }
+
+/// The reason key of an export file's line that holds no report.
+pub const BAD_LINE: &str = "bad-line";
 
 /// Longest message kept in a dead-letter line.
 const MAX_MESSAGE_CHARS: usize = 1000;
@@ -47,6 +51,19 @@ impl DeadLetter {
             time: String::new(),
         }
         .failed_again(failure)
+    }
+
+    /// The letter of line `line` of the NDJSON file `file` (an export's),
+    /// which holds no report: named `<file>#line=<n>`, so that `reprocess`
+    /// keeps it as it is (it names no report to retry).
+    pub fn bad_line(file: &str, line: u64, reason: &str) -> DeadLetter {
+        DeadLetter {
+            report: format!("{file}#line={line}"),
+            version_id: None,
+            reason: BAD_LINE.to_owned(),
+            message: reason.chars().take(MAX_MESSAGE_CHARS).collect(),
+            time: rfc3339(OffsetDateTime::now_utc()),
+        }
     }
 
     /// This letter with `failure` as its new reason, message and time.

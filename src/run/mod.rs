@@ -357,6 +357,7 @@ impl Worker {
                 json_patch: false,
                 unlisted_search_params: Vec::new(),
                 unlisted_types: Vec::new(),
+                bulk_export: false,
             },
             lexicon: Lexicon::builtin(),
             limits,

@@ -93,6 +93,16 @@ impl Tally {
         }
     }
 
+    /// Counts a line of an export file that holds no report: a failed
+    /// record (dead-lettered), like a report that failed.
+    pub fn record_bad_line(&mut self) {
+        self.seen += 1;
+        *self
+            .failed
+            .entry(super::dead_letter::BAD_LINE.to_owned())
+            .or_default() += 1;
+    }
+
     fn skip(&mut self, reason: &str) {
         *self.skipped.entry(reason.to_owned()).or_default() += 1;
     }
