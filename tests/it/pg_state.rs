@@ -489,8 +489,9 @@ async fn tls_sessions(db: &TestDb) -> (i64, i64) {
 /// PostgreSQL (Debian's: `ssl = on` with the snakeoil certificate, CN
 /// localhost): no sslmode stays plain; `require` encrypts; `verify-full`
 /// with the snakeoil certificate as `sslrootcert` on host localhost
-/// encrypts and verifies; `verify-full` with the system's roots is refused
-/// naming the certificate.
+/// encrypts and verifies, and refuses the address 127.0.0.1 (not the
+/// certificate's name), which `verify-ca` takes; `verify-full` with CAs
+/// that did not sign the certificate is refused naming the certificate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_to_postgres_follows_the_urls_sslmode() {
     let db = TestDb::create("tls").await;
@@ -523,9 +524,24 @@ async fn tls_to_postgres_follows_the_urls_sslmode() {
     verified.checkpoint(STREAM).await.unwrap();
     drop(verified);
 
-    let error = PgState::connect(&format!("{localhost}?sslmode=verify-full"), 1)
+    // The snakeoil certificate names localhost, not 127.0.0.1: verify-full
+    // refuses the address, verify-ca (the chain only) takes it.
+    let snakeoil = "sslrootcert=/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    let error = PgState::connect(&format!("{}?sslmode=verify-full&{snakeoil}", db.url), 1)
         .await
         .unwrap_err();
+    let chain = reportsplit::error::error_chain(&error);
+    assert!(chain.contains("certificate"), "{chain}");
+    PgState::connect(&format!("{}?sslmode=verify-ca&{snakeoil}", db.url), 1)
+        .await
+        .expect("verify-ca checks the chain, not the name");
+    // CAs that did not sign it (the public ones): refused.
+    let error = PgState::connect(
+        &format!("{localhost}?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt"),
+        1,
+    )
+    .await
+    .unwrap_err();
     let chain = reportsplit::error::error_chain(&error);
     assert!(chain.contains("certificate"), "{chain}");
     assert_eq!(error.class(), Class::State);
