@@ -1,7 +1,9 @@
 //! Many `reportsplit backfill --state postgres://…` processes on one range,
 //! one SEKMET and one PostgreSQL (a database of the test's own): every
 //! report enriched exactly once, a worker killed with SIGKILL mid-window
-//! taken over by the others at its saved cursor; and, ignored by default,
+//! taken over by the others at its saved cursor; two workers on one Bulk
+//! Data export (`--from-export`), the one reading its file killed; and,
+//! ignored by default,
 //! the fleet's throughput at 1, 2 and 4 workers against the server alone
 //! (scripts/bench-fleet.sh, 2,000 reports).
 
@@ -276,7 +278,13 @@ async fn two_workers_share_an_export_and_take_over_a_killed_workers_file() {
     let since = OffsetDateTime::now_utc() - time::Duration::MINUTE;
     let (subject, ids) = crate::common::seed_reports(&fhir, "fleet-export", reports).await;
     let until = OffsetDateTime::now_utc() + time::Duration::MINUTE;
-    let site = site(&server.base, &subject, 5);
+    // At most 50 requests/s, so that the kill lands mid-file on any machine.
+    let site = Site::with_fhir(
+        &server.base,
+        &subject,
+        5,
+        "max_concurrent_requests = 2\nmax_retries = 2\nretry_base_ms = 50\nrequests_per_second = 50",
+    );
     let mut workers: Vec<Worker> = (0..2)
         .map(|i| Worker::start_with(&site, &db.url, (since, until), "2s", i, &["--from-export"]))
         .collect();

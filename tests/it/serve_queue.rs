@@ -438,7 +438,8 @@ async fn serve_on_postgres_keeps_its_queue_across_a_kill_and_enriches_each_repor
     let fhir = sekmet.fhir();
     let db = crate::common::pg::TestDb::create("serve").await;
     let site = Site::new(&sekmet.base);
-    site.configure(&sekmet.base, "", "concurrent_reports = 1");
+    // Slow enough (5 requests/s) that the kill lands mid-drain on any machine.
+    site.configure(&sekmet.base, "requests_per_second = 5", "concurrent_reports = 1");
     let (subject, ids) = common::seed_reports(&fhir, "serve-pg", REPORTS).await;
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let state = ["--state", db.url.as_str()];
@@ -475,6 +476,7 @@ async fn serve_on_postgres_keeps_its_queue_across_a_kill_and_enriches_each_repor
     );
 
     std::fs::remove_dir_all(&site.state).unwrap();
+    site.configure(&sekmet.base, "", "concurrent_reports = 1");
     let serve = Serve::start(&site, &sekmet.base, &state).await;
     // A second serve on the same queue is refused (one owner at a time).
     let second = Command::new(env!("CARGO_BIN_EXE_reportsplit"))
