@@ -13,7 +13,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::apply::reference;
-use super::tally::Failure;
+use super::tally::{BAD_LINE, Failure};
 use crate::pull::rfc3339;
 
 /// One line of the dead-letter file.
@@ -30,9 +30,6 @@ pub struct DeadLetter {
     /// When it failed (RFC 3339).
     pub time: String,
 }
-
-/// The reason key of an export file's line that holds no report.
-pub const BAD_LINE: &str = "bad-line";
 
 /// Longest message kept in a dead-letter line.
 const MAX_MESSAGE_CHARS: usize = 1000;

@@ -68,6 +68,9 @@ pub struct Tally {
     pub conflicts: u64,
 }
 
+/// The reason key of an export file's line that holds no report.
+pub const BAD_LINE: &str = "bad-line";
+
 impl Tally {
     /// Counts one report's result.
     pub fn record(&mut self, result: &Result<Outcome, Failure>) {
@@ -97,10 +100,7 @@ impl Tally {
     /// record (dead-lettered), like a report that failed.
     pub fn record_bad_line(&mut self) {
         self.seen += 1;
-        *self
-            .failed
-            .entry(super::dead_letter::BAD_LINE.to_owned())
-            .or_default() += 1;
+        *self.failed.entry(BAD_LINE.to_owned()).or_default() += 1;
     }
 
     fn skip(&mut self, reason: &str) {

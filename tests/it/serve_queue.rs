@@ -439,7 +439,11 @@ async fn serve_on_postgres_keeps_its_queue_across_a_kill_and_enriches_each_repor
     let db = crate::common::pg::TestDb::create("serve").await;
     let site = Site::new(&sekmet.base);
     // Slow enough (5 requests/s) that the kill lands mid-drain on any machine.
-    site.configure(&sekmet.base, "requests_per_second = 5", "concurrent_reports = 1");
+    site.configure(
+        &sekmet.base,
+        "requests_per_second = 5",
+        "concurrent_reports = 1",
+    );
     let (subject, ids) = common::seed_reports(&fhir, "serve-pg", REPORTS).await;
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let state = ["--state", db.url.as_str()];

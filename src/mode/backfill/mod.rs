@@ -370,7 +370,7 @@ impl Shared {
         }
         lock(&self.summary).tally.record_bad_line();
         if let Some(metrics) = &self.metrics {
-            metrics.failed(crate::run::dead_letter::BAD_LINE, 1);
+            metrics.failed(crate::run::BAD_LINE, 1);
         }
         Ok(())
     }
