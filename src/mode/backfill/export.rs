@@ -475,3 +475,54 @@ async fn raise_checkpoint(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn job(files: usize) -> ExportJob {
+        ExportJob {
+            request: "_type=DiagnosticReport".into(),
+            status: Url::parse("http://fhir.test/fhir/bulk-status/1").unwrap(),
+            transaction_time: datetime!(2026-03-04 05:06:07.089 UTC),
+            files: (0..files)
+                .map(|i| Url::parse(&format!("http://fhir.test/fhir/files/{i}.ndjson")).unwrap())
+                .collect(),
+            finished: false,
+        }
+    }
+
+    #[test]
+    fn each_file_is_a_unit_whose_bounds_are_its_place() {
+        let job = job(3);
+        let units = job.units();
+        let keys: Vec<&str> = units.iter().map(|u| u.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "$export@2026-03-04T05:06:07.089Z#0",
+                "$export@2026-03-04T05:06:07.089Z#1",
+                "$export@2026-03-04T05:06:07.089Z#2"
+            ]
+        );
+        for (unit, file) in units.iter().zip(&job.files) {
+            assert_eq!(job.file_at(unit.since), Some(file));
+        }
+        let range = job.range("stream");
+        assert_eq!(range.field, "$export@2026-03-04T05:06:07.089Z");
+        assert_eq!((range.since, range.until), (units[0].since, units[2].until));
+        assert_eq!(job.file_at(units[2].until), None, "past the last file");
+    }
+
+    #[test]
+    fn a_line_is_a_report_only_as_a_diagnostic_report_with_an_id() {
+        assert!(diagnostic_report(json!({"resourceType": "DiagnosticReport", "id": "a"})).is_ok());
+        let other = diagnostic_report(json!({"resourceType": "Observation", "id": "a"}));
+        assert_eq!(other.unwrap_err(), "not a DiagnosticReport");
+        let anonymous = diagnostic_report(json!({"resourceType": "DiagnosticReport"}));
+        assert_eq!(anonymous.unwrap_err(), "a DiagnosticReport without an id");
+    }
+}

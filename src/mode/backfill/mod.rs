@@ -732,8 +732,10 @@ async fn schedule(
         Ledger::Book(book) => !lock(book).window(&unit.key).is_some_and(|w| w.done),
         Ledger::Leases(_) => true,
     });
-    // How often a worker with nothing to claim looks again.
-    let poll = (plan.lease / 4).max(Duration::from_millis(200));
+    // How often a worker with nothing to claim looks again: a takeover
+    // waits for the lease anyway, but the end of the range is seen within
+    // this (a look is two statements, so once a second costs nothing).
+    let poll = (plan.lease / 4).clamp(Duration::from_millis(200), Duration::from_secs(1));
     let mut tasks: JoinSet<(String, Result<WindowEnd, WindowError>)> = JoinSet::new();
     let mut windows_done = 0;
     let mut finished = false;
