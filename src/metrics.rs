@@ -130,7 +130,15 @@ struct Inner {
     hl7_messages: Family<OutcomeLabel, Counter>,
     hl7_spool_depth: Gauge,
     hl7_ack_latency: HistogramFamily<CodeLabel>,
+    failed_passes: Family<ReasonLabel, Counter>,
+    /// Passes failed in a row (the daemon); /healthz reads it.
+    failing_passes: Gauge,
 }
+
+/// After this many failed daemon passes in a row `/healthz` says
+/// `degraded`: one failure is a blip, three (with the backoff between them)
+/// is an outage someone should look at.
+pub const DEGRADED_AFTER: i64 = 3;
 
 /// A handle on the process's metrics. Clones share the registry.
 #[derive(Clone)]
@@ -175,6 +183,8 @@ impl Metrics {
             hl7_messages: Family::default(),
             hl7_spool_depth: Gauge::default(),
             hl7_ack_latency: Family::new_with_constructor(ack_histogram),
+            failed_passes: Family::default(),
+            failing_passes: Gauge::default(),
         };
         inner.registry.register(
             "reports_processed",
@@ -279,7 +289,47 @@ impl Metrics {
             "From an HL7 v2 message read to its ACK written, by MSA-1 code",
             inner.hl7_ack_latency.clone(),
         );
+        inner.registry.register(
+            "passes_failed",
+            "Daemon passes that failed and were retried at a later tick, by reason (state: the PostgreSQL state store; unreachable: the FHIR server...)",
+            inner.failed_passes.clone(),
+        );
+        inner.registry.register(
+            "passes_failing",
+            "Daemon passes failed in a row (0 after a pass that worked); /healthz says degraded from 3",
+            inner.failing_passes.clone(),
+        );
         Metrics(Arc::new(inner))
+    }
+
+    /// A daemon pass failed for `reason`; `in_a_row` passes have failed now.
+    pub fn pass_failed(&self, reason: &str, in_a_row: u64) {
+        self.0
+            .failed_passes
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+        self.0
+            .failing_passes
+            .set(i64::try_from(in_a_row).unwrap_or(i64::MAX));
+    }
+
+    /// A daemon pass worked (or stood by for another leader): not failing.
+    pub fn pass_worked(&self) {
+        self.0.failing_passes.set(0);
+    }
+
+    /// `/healthz`'s status: `degraded` after [`DEGRADED_AFTER`] failed passes
+    /// in a row, else `ok`.
+    pub fn health(&self) -> (&'static str, i64) {
+        let failing = self.0.failing_passes.get();
+        let status = if failing >= DEGRADED_AFTER {
+            "degraded"
+        } else {
+            "ok"
+        };
+        (status, failing)
     }
 
     /// The registry in the OpenMetrics text format (which Prometheus reads);
@@ -480,12 +530,17 @@ pub async fn export_on(
 /// process's runtime runs its tasks: the liveness and readiness probe of
 /// these modes (they take no requests, so ready means alive). Once a stop is
 /// requested the listener closes, and the probe fails as the worker drains.
+/// After [`DEGRADED_AFTER`] failed passes in a row (the FHIR server or the
+/// PostgreSQL state down) it says `"status":"degraded"` with the count, and
+/// still 200: the daemon retries by itself, and a restart would not bring
+/// the database back.
 pub async fn export(
     listener: tokio::net::TcpListener,
     metrics: Metrics,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
     let started = std::time::Instant::now();
+    let health = metrics.clone();
     let app = axum::Router::new()
         .route(
             "/metrics",
@@ -501,11 +556,15 @@ pub async fn export(
         )
         .route(
             "/healthz",
-            axum::routing::get(move || async move {
-                axum::Json(serde_json::json!({
-                    "status": "ok",
-                    "uptime_secs": started.elapsed().as_secs(),
-                }))
+            axum::routing::get(move || {
+                let (status, failing) = health.health();
+                async move {
+                    axum::Json(serde_json::json!({
+                        "status": status,
+                        "failed_passes_in_a_row": failing,
+                        "uptime_secs": started.elapsed().as_secs(),
+                    }))
+                }
             }),
         );
     axum::serve(listener, app)

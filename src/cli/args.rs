@@ -122,6 +122,14 @@ pub struct BackfillArgs {
     /// over this long after its last renewal.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     pub lease: Duration,
+    /// Read the reports from a Bulk Data $export of the server instead of
+    /// a windowed search: one kick-off (recorded in the state, so a restart
+    /// or another worker uses the same job), each NDJSON file a unit of
+    /// work (leased like a window with PostgreSQL state, resumed at its
+    /// lines done), the sync checkpoint to the export's transactionTime at
+    /// the end. A server that does not export gets the windowed search.
+    #[arg(long)]
+    pub from_export: bool,
 }
 
 /// `--by`: the search parameter the windows are cut on.
@@ -148,6 +156,7 @@ impl From<&BackfillArgs> for BackfillOptions {
             metrics_listen: args.metrics_listen,
             state_url: args.state.clone(),
             lease: args.lease,
+            from_export: args.from_export,
         }
     }
 }
@@ -297,6 +306,10 @@ pub struct ServeArgs {
     /// Read the notify secret from this file (trailing newline removed).
     #[arg(long, env = "REPORTSPLIT_NOTIFY_SECRET_FILE", value_name = "FILE")]
     pub notify_secret_file: Option<PathBuf>,
+    /// Keep the queue of notified reports in PostgreSQL (postgres://…)
+    /// instead of the state directory (overrides `[state] url`).
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
 }
 
 /// A secret given inline or as a file. A file that cannot be read, or holds
@@ -338,6 +351,7 @@ impl TryFrom<&ServeArgs> for ServeOptions {
                 "--notify-secret-file",
             )?,
             dead_letter: args.dead_letter.clone(),
+            state_url: args.state.clone(),
         })
     }
 }

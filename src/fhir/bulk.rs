@@ -12,8 +12,11 @@
 //!   5xx is retried by the client with its backoff (honouring Retry-After);
 //!   bounded by a deadline. `200` is the manifest.
 //! - Files: only on our server (a file elsewhere would receive our
-//!   credentials: refused), streamed, one JSON resource per line, a line
-//!   longer than `limits.report_bytes` an error: memory stays one line.
+//!   credentials: refused), streamed, one JSON resource per line; a line
+//!   that is not JSON or is longer than `limits.report_bytes` is a bad
+//!   [`Line`] (one record's failure) and the file goes on: memory stays one
+//!   line. A file resumed at a saved cursor passes over its first lines.
+//! - After the download the job is deleted ([`delete_job`]).
 //! - `transactionTime` of the manifest is where the next sync starts: every
 //!   change after it is found by `_lastUpdated` search.
 
@@ -64,12 +67,6 @@ pub enum BulkError {
     Protocol(String),
     #[error("$export: not finished after {0:?}")]
     TimedOut(Duration),
-    #[error("$export file {url}, line {line}: {reason}")]
-    Line {
-        url: String,
-        line: u64,
-        reason: String,
-    },
 }
 
 /// The `_typeFilter` value of `filter` (`DiagnosticReport?k=v&k=v`, values
@@ -84,19 +81,32 @@ fn type_filter(filter: &[(String, String)]) -> Option<String> {
     Some(format!("DiagnosticReport?{query}"))
 }
 
+impl ExportRequest {
+    /// The kick-off's query parameters; also the name an export is
+    /// recorded under (the same request is the same export).
+    pub fn query(&self) -> Vec<(String, String)> {
+        let mut query = vec![("_type".to_owned(), "DiagnosticReport".to_owned())];
+        if let Some(filter) = type_filter(&self.filter) {
+            query.push(("_typeFilter".to_owned(), filter));
+        }
+        if let Some(since) = self.since {
+            query.push(("_since".to_owned(), crate::pull::rfc3339(since)));
+        }
+        query
+    }
+
+    /// [`ExportRequest::query`] as one string.
+    pub fn key(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.query())
+            .finish()
+    }
+}
+
 /// Starts an export of DiagnosticReports.
 pub async fn kick_off(client: &FhirClient, request: &ExportRequest) -> Result<Kickoff, BulkError> {
     let mut url = client.url("$export")?;
-    {
-        let mut query = url.query_pairs_mut();
-        query.append_pair("_type", "DiagnosticReport");
-        if let Some(filter) = type_filter(&request.filter) {
-            query.append_pair("_typeFilter", &filter);
-        }
-        if let Some(since) = request.since {
-            query.append_pair("_since", &crate::pull::rfc3339(since));
-        }
-    }
+    url.query_pairs_mut().extend_pairs(request.query());
     let mut headers = HeaderMap::new();
     headers.insert("prefer", HeaderValue::from_static("respond-async"));
     let response = client
@@ -207,6 +217,16 @@ fn manifest(client: &FhirClient, body: &Value) -> Result<Manifest, BulkError> {
     })
 }
 
+/// One line of an export file: its number (from 1, blank lines counted)
+/// and the resource on it, or why it is none. A bad line is one record's
+/// failure (a dead letter naming the file and line), never the end of the
+/// file.
+#[derive(Debug)]
+pub struct Line {
+    pub number: u64,
+    pub resource: Result<Value, String>,
+}
+
 /// One NDJSON file, read a line at a time.
 pub struct NdjsonFile {
     url: String,
@@ -215,11 +235,14 @@ pub struct NdjsonFile {
     max_line: usize,
     line: u64,
     done: bool,
+    /// The current line grew past `max_line`: its bytes are dropped up to
+    /// its end, so memory stays one line.
+    oversized: bool,
 }
 
 impl NdjsonFile {
     /// Opens `url` (on our server) for reading; a line over `max_line`
-    /// bytes is an error.
+    /// bytes is a bad line.
     pub async fn open(
         client: &FhirClient,
         url: &Url,
@@ -235,33 +258,72 @@ impl NdjsonFile {
             max_line,
             line: 0,
             done: false,
+            oversized: false,
         })
     }
 
-    /// The next resource of the file; `None` at its end. Blank lines are passed over.
-    pub async fn next(&mut self) -> Result<Option<Value>, BulkError> {
-        loop {
-            if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buffer.drain(..=end).collect();
-                self.line += 1;
-                if let Some(value) = self.parse(&line)? {
-                    return Ok(Some(value));
-                }
+    /// The file's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The next line with a resource (or a bad one); `None` at the file's
+    /// end. Blank lines are passed over (and counted).
+    pub async fn next(&mut self) -> Result<Option<Line>, BulkError> {
+        while let Some((number, bytes, oversized)) = self.next_raw().await? {
+            if oversized {
+                return Ok(Some(Line {
+                    number,
+                    resource: Err(format!(
+                        "longer than {} bytes (limits.report_bytes)",
+                        self.max_line
+                    )),
+                }));
+            }
+            if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
+            let resource = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("not JSON ({})", json_category(&e)));
+            return Ok(Some(Line { number, resource }));
+        }
+        Ok(None)
+    }
+
+    /// Passes over the first `lines` lines unread (a file resumed at its
+    /// saved cursor); returns how many there were.
+    pub async fn skip(&mut self, lines: u64) -> Result<u64, BulkError> {
+        while self.line < lines {
+            if self.next_raw().await?.is_none() {
+                break;
+            }
+        }
+        Ok(self.line)
+    }
+
+    /// The next line's number and bytes (without its newline), or that it
+    /// was over `max_line` (its bytes dropped).
+    async fn next_raw(&mut self) -> Result<Option<(u64, Vec<u8>, bool)>, BulkError> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+                let mut bytes: Vec<u8> = self.buffer.drain(..=end).collect();
+                bytes.pop();
+                self.line += 1;
+                let oversized = std::mem::take(&mut self.oversized) || bytes.len() > self.max_line;
+                return Ok(Some((self.line, bytes, oversized)));
+            }
             if self.done {
-                if self.buffer.is_empty() {
+                if self.buffer.is_empty() && !self.oversized {
                     return Ok(None);
                 }
-                let line = std::mem::take(&mut self.buffer);
+                let bytes = std::mem::take(&mut self.buffer);
                 self.line += 1;
-                return self.parse(&line);
+                let oversized = std::mem::take(&mut self.oversized) || bytes.len() > self.max_line;
+                return Ok(Some((self.line, bytes, oversized)));
             }
             if self.buffer.len() > self.max_line {
-                return Err(self.error(format!(
-                    "longer than {} bytes (limits.report_bytes)",
-                    self.max_line
-                )));
+                self.buffer.clear();
+                self.oversized = true;
             }
             match self.response.chunk().await {
                 Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
@@ -277,28 +339,24 @@ impl NdjsonFile {
             }
         }
     }
+}
 
-    fn parse(&self, line: &[u8]) -> Result<Option<Value>, BulkError> {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            return Ok(None);
-        }
-        if line.len() > self.max_line {
-            return Err(self.error(format!(
-                "longer than {} bytes (limits.report_bytes)",
-                self.max_line
-            )));
-        }
-        serde_json::from_slice(line)
-            .map(Some)
-            .map_err(|e| self.error(format!("not JSON ({})", json_category(&e))))
-    }
-
-    fn error(&self, reason: String) -> BulkError {
-        BulkError::Line {
-            url: self.url.clone(),
-            line: self.line,
-            reason,
-        }
+/// Deletes a finished export's job on the server (`DELETE` on its status
+/// URL), so that its files do not wait there for their expiry. A job the
+/// server no longer knows (404) was deleted already.
+pub async fn delete_job(client: &FhirClient, status: &Url) -> Result<(), BulkError> {
+    let response = client
+        .send(
+            reqwest::Method::DELETE,
+            status.clone(),
+            HeaderMap::new(),
+            None,
+        )
+        .await?;
+    if response.status.is_success() || response.status == StatusCode::NOT_FOUND {
+        Ok(())
+    } else {
+        Err(response.into_error().into())
     }
 }
 

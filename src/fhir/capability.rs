@@ -44,6 +44,9 @@ pub struct Capabilities {
     /// it stores and searches), so these are warnings; a type the statement
     /// lists without what the run needs is a failure.
     pub unlisted_types: Vec<String>,
+    /// A system-level `$export` (FHIR Bulk Data) is listed: `--from-export`
+    /// kicks one off; without it, paged search.
+    pub bulk_export: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -226,12 +229,33 @@ pub fn check(statement: &Value, needs: &Requirements) -> Result<Capabilities, Ca
     if !missing.is_empty() {
         return Err(CapabilityError::Missing(missing));
     }
+    let bulk_export = rests.iter().any(|rest| {
+        rest.get("operation")
+            .and_then(Value::as_array)
+            .is_some_and(|operations| operations.iter().any(is_export))
+    });
     Ok(Capabilities {
         fhir_version,
         json_patch,
         unlisted_search_params,
         unlisted_types,
+        bulk_export,
     })
+}
+
+/// A `rest.operation` entry that is Bulk Data's `$export`: by its name, or
+/// by its definition (servers name operations their own way).
+fn is_export(operation: &Value) -> bool {
+    let name = operation.get("name").and_then(Value::as_str).unwrap_or("");
+    let definition = operation
+        .get("definition")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    name.trim_start_matches('$') == "export"
+        || definition
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.split('|').next() == Some("export"))
 }
 
 /// The search parameters a CapabilityStatement resource entry lists.
@@ -420,6 +444,19 @@ mod tests {
             ..writing(&["ServiceRequest"])
         };
         assert!(check(&statement, &dry).is_ok());
+    }
+
+    #[test]
+    fn a_system_export_is_noticed_by_its_name_or_definition() {
+        let mut statement = full();
+        assert!(!check(&statement, &needs()).unwrap().bulk_export);
+        statement["rest"][0]["operation"] = json!([{"name": "export",
+            "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export|2.0.0"}]);
+        assert!(check(&statement, &needs()).unwrap().bulk_export);
+        statement["rest"][0]["operation"] = json!([{"name": "bulk", "definition": "http://hl7.org/fhir/OperationDefinition/export"}]);
+        assert!(check(&statement, &needs()).unwrap().bulk_export);
+        statement["rest"][0]["operation"] = json!([{"name": "everything"}]);
+        assert!(!check(&statement, &needs()).unwrap().bulk_export);
     }
 
     #[test]

@@ -15,9 +15,16 @@
 //!
 //! # Failures
 //! A pass that fails with a transient error ([`crate::error::Class`]: the
-//! server unreachable, the state directory locked by a backfill...) is
-//! logged and the next tick tries again; anything else stops the daemon. A
-//! report that panics is dead-lettered by its pass, which goes on.
+//! server unreachable, the state directory locked by a backfill...) or
+//! because the PostgreSQL state store cannot be reached or used (down,
+//! restarting, its database renamed or not accepting connections) is
+//! logged, counted (`reportsplit_passes_failed_total{reason}`) and tried
+//! again later: at the next tick, then after a pause that doubles with each
+//! failure in a row (up to [`MAX_BACKOFF`] ticks, and never more than
+//! [`MAX_BACKOFF_PAUSE`] unless the tick itself is longer). After
+//! [`crate::metrics::DEGRADED_AFTER`] failures in a row `/healthz` says
+//! `degraded`. Anything else stops the daemon. A report that panics is
+//! dead-lettered by its pass, which goes on.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +47,42 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// Relative jitter of the pause between passes (±10 %), so that many workers
 /// started together do not hit the server in lockstep.
 const JITTER: f64 = 0.10;
+
+/// The pause after failed passes grows to at most this many ticks.
+const MAX_BACKOFF: u32 = 16;
+
+/// ... and to at most this long (unless one tick is longer): an outage
+/// that ends is noticed within this.
+const MAX_BACKOFF_PAUSE: Duration = Duration::from_secs(300);
+
+/// The pause before the next pass after `failed_in_a_row` failed ones: the
+/// tick, doubled per failure after the first.
+fn backoff(every: Duration, failed_in_a_row: u32) -> Duration {
+    if failed_in_a_row <= 1 {
+        return every;
+    }
+    let factor = 1u32 << (failed_in_a_row - 1).min(MAX_BACKOFF.trailing_zeros());
+    every
+        .saturating_mul(factor)
+        .min(MAX_BACKOFF_PAUSE.max(every))
+}
+
+/// Why a failed pass may work at a later tick: its class is transient, or
+/// the PostgreSQL state store failed (connection refused or lost, database
+/// gone or closed to connections: an outage, not a mistake in the
+/// configuration, which `validate` caught at start). The reason is the
+/// metric's label.
+fn retry_reason(error: &RunError) -> Option<&'static str> {
+    match error {
+        RunError::State(StateError::Postgres { .. } | StateError::Pool { .. }) => Some("state"),
+        _ => match error.class() {
+            crate::error::Class::Unreachable => Some("unreachable"),
+            crate::error::Class::Locked => Some("locked"),
+            crate::error::Class::Report => Some("server-error"),
+            _ => None,
+        },
+    }
+}
 
 /// What the daemon is asked to do.
 #[derive(Debug, Clone)]
@@ -191,6 +234,7 @@ async fn run_passes(
 ) -> Result<DaemonSummary, RunError> {
     let started = Instant::now();
     let mut summary = DaemonSummary::default();
+    let mut failed_in_a_row = 0u32;
     tracing::info!(every_secs = every.as_secs_f64(), "sync daemon started");
     while !shutdown.is_cancelled() {
         let pass_started = Instant::now();
@@ -239,18 +283,38 @@ async fn run_passes(
                     }
                 }
                 summary.tally += tally;
+                failed_in_a_row = 0;
+                if let Some(metrics) = metrics {
+                    metrics.pass_worked();
+                }
             }
             Err(RunError::State(StateError::Led(place))) => {
                 summary.standby_passes += 1;
+                failed_in_a_row = 0;
+                if let Some(metrics) = metrics {
+                    metrics.pass_worked();
+                }
                 tracing::info!(state = %place, "another worker leads this stream's checkpoint; standing by until the next tick");
             }
-            Err(error) if error.class().is_transient() => {
+            Err(error) => {
+                let Some(reason) = retry_reason(&error) else {
+                    return Err(error);
+                };
                 summary.failed_passes += 1;
-                tracing::error!(error = %error, "pass failed; retrying at the next tick");
+                failed_in_a_row = failed_in_a_row.saturating_add(1);
+                if let Some(metrics) = metrics {
+                    metrics.pass_failed(reason, u64::from(failed_in_a_row));
+                }
+                tracing::error!(
+                    error = %crate::error::error_chain(&error),
+                    reason,
+                    failed_in_a_row,
+                    retry_in_secs = backoff(every, failed_in_a_row).as_secs_f64(),
+                    "pass failed; retrying later"
+                );
             }
-            Err(error) => return Err(error),
         }
-        let pause = jittered(every);
+        let pause = jittered(backoff(every, failed_in_a_row));
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
             () = shutdown.cancelled() => {}
@@ -266,6 +330,33 @@ mod tests {
     use super::*;
     use crate::error::Class;
     use crate::fhir::FhirError;
+
+    #[test]
+    fn the_pause_doubles_with_each_failure_in_a_row_up_to_a_bound() {
+        let tick = Duration::from_secs(10);
+        let pauses: Vec<u64> = (1..=8).map(|n| backoff(tick, n).as_secs()).collect();
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 160, 160, 160]);
+        // Never past five minutes, unless the tick itself is longer.
+        assert_eq!(backoff(Duration::from_secs(60), 9), MAX_BACKOFF_PAUSE);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(backoff(hour, 9), hour);
+    }
+
+    #[test]
+    fn a_state_store_outage_is_retried_a_bad_configuration_is_not() {
+        let refused = RunError::State(StateError::Pool {
+            url: "postgres://db/rs".into(),
+            message: "connection refused".into(),
+        });
+        assert_eq!(retry_reason(&refused), Some("state"));
+        let locked = RunError::State(StateError::Locked("/x".into()));
+        assert_eq!(retry_reason(&locked), Some("locked"));
+        let config = RunError::Config(crate::config::ConfigError::Invalid {
+            key: "state.url".into(),
+            message: "bad".into(),
+        });
+        assert_eq!(retry_reason(&config), None);
+    }
 
     #[test]
     fn jitter_stays_within_ten_percent() {

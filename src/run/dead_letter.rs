@@ -13,13 +13,14 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::apply::reference;
-use super::tally::Failure;
+use super::tally::{BAD_LINE, Failure};
 use crate::pull::rfc3339;
 
 /// One line of the dead-letter file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
-    /// `DiagnosticReport/<id>`.
+    /// `DiagnosticReport/<id>`, or `<file>#line=<n>` for a line of an
+    /// export file that holds no report.
     pub report: String,
     #[serde(rename = "versionId", default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
@@ -47,6 +48,19 @@ impl DeadLetter {
             time: String::new(),
         }
         .failed_again(failure)
+    }
+
+    /// The letter of line `line` of the NDJSON file `file` (an export's),
+    /// which holds no report: named `<file>#line=<n>`, so that `reprocess`
+    /// keeps it as it is (it names no report to retry).
+    pub fn bad_line(file: &str, line: u64, reason: &str) -> DeadLetter {
+        DeadLetter {
+            report: format!("{file}#line={line}"),
+            version_id: None,
+            reason: BAD_LINE.to_owned(),
+            message: reason.chars().take(MAX_MESSAGE_CHARS).collect(),
+            time: rfc3339(OffsetDateTime::now_utc()),
+        }
     }
 
     /// This letter with `failure` as its new reason, message and time.

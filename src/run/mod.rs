@@ -11,7 +11,7 @@ mod drive;
 mod tally;
 
 pub use drive::{Panicked, drive, settle};
-pub use tally::{Failure, Tally, reasons, to_metrics};
+pub use tally::{BAD_LINE, Failure, Tally, reasons, to_metrics};
 
 use reportsplit_fhir::limits::Limits;
 use reportsplit_fhir::map::{BuildError, RunInfo};
@@ -361,6 +361,7 @@ impl Worker {
                 json_patch: false,
                 unlisted_search_params: Vec::new(),
                 unlisted_types: Vec::new(),
+                bulk_export: false,
             },
             lexicon: Lexicon::builtin(),
             limits,

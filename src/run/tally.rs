@@ -68,6 +68,9 @@ pub struct Tally {
     pub conflicts: u64,
 }
 
+/// The reason key of an export file's line that holds no report.
+pub const BAD_LINE: &str = "bad-line";
+
 impl Tally {
     /// Counts one report's result.
     pub fn record(&mut self, result: &Result<Outcome, Failure>) {
@@ -91,6 +94,13 @@ impl Tally {
             Ok(Outcome::Planned { .. }) => self.planned += 1,
             Err(failure) => *self.failed.entry(failure.key()).or_default() += 1,
         }
+    }
+
+    /// Counts a line of an export file that holds no report: a failed
+    /// record (dead-lettered), like a report that failed.
+    pub fn record_bad_line(&mut self) {
+        self.seen += 1;
+        *self.failed.entry(BAD_LINE.to_owned()).or_default() += 1;
     }
 
     fn skip(&mut self, reason: &str) {

@@ -22,6 +22,7 @@
 pub mod pg;
 pub mod queue;
 pub mod spool;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -108,6 +109,29 @@ pub struct StreamState {
     /// `2024-01-01T00:00:00Z/2024-02-01T00:00:00Z`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub windows: BTreeMap<String, WindowState>,
+    /// Bulk Data exports a `backfill --from-export` kicked off, keyed by
+    /// their request ([`ExportRecord`]); their files' progress is kept as
+    /// windows.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exports: BTreeMap<String, ExportRecord>,
+}
+
+/// A Bulk Data export a backfill kicked off: recorded at the kick-off, so
+/// that a restart or a second worker polls the same job instead of kicking
+/// off another, and completed with its manifest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    /// The status URL (polled; DELETEd once every file is done).
+    pub status: String,
+    /// The manifest's `transactionTime` (RFC 3339), once it is ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_time: Option<String>,
+    /// The manifest's DiagnosticReport files, in its order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// Every file was read, the job deleted and the checkpoint recorded.
+    #[serde(default)]
+    pub finished: bool,
 }
 
 /// How far a backfill window got.

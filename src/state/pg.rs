@@ -32,9 +32,10 @@ use std::time::Duration;
 use deadpool_postgres::tokio_postgres::{self, NoTls};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use time::OffsetDateTime;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::queue::{Entry, QueueStore};
-use super::{StateError, WindowState};
+use super::{ExportRecord, StateError, WindowState};
 
 pub mod spool;
 
@@ -57,6 +58,8 @@ pub struct PgState {
     pool: Pool,
     /// For the leader's connection outside the pool (boxed: it is large).
     config: Arc<tokio_postgres::Config>,
+    /// TLS as the URL's `sslmode` asks ([`super::tls`]); `None`: plain.
+    tls: Option<MakeRustlsConnect>,
     /// The URL without its password, for messages.
     shown: String,
     round_trips: Arc<AtomicU64>,
@@ -130,19 +133,28 @@ impl PgState {
     /// migrations not applied yet.
     pub async fn connect(url: &str, max_connections: usize) -> Result<PgState, StateError> {
         let shown = crate::config::redact_url(url);
-        let config: tokio_postgres::Config =
+        let (url, tls) = super::tls::split_url(url).map_err(|message| StateError::Pool {
+            url: shown.clone(),
+            message,
+        })?;
+        let mut config: tokio_postgres::Config =
             url.parse().map_err(|source| StateError::Postgres {
                 what: format!("{shown} is not a PostgreSQL URL"),
                 source,
             })?;
-        migrate(&config, &shown).await?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        config.ssl_mode(tls.ssl_mode());
+        let tls = tls.connector().map_err(|message| StateError::Pool {
+            url: shown.clone(),
+            message,
+        })?;
+        migrate(&config, tls.as_ref(), &shown).await?;
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(config.clone(), tls.clone(), manager_config),
+            None => Manager::from_config(config.clone(), NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(max_connections.max(1))
             .build()
@@ -153,6 +165,7 @@ impl PgState {
         Ok(PgState {
             pool,
             config: Arc::new(config),
+            tls,
             shown,
             round_trips: Arc::new(AtomicU64::new(0)),
         })
@@ -227,7 +240,7 @@ impl PgState {
     /// (its own connection, so a dead process's lock goes with its
     /// connection).
     pub async fn try_lead(&self, stream: &str) -> Result<Option<Leader>, StateError> {
-        let (client, task) = connect_one(&self.config, &self.shown).await?;
+        let (client, task) = connect_one(&self.config, self.tls.as_ref(), &self.shown).await?;
         self.count_trip();
         let row = client
             .query_one(
@@ -449,6 +462,98 @@ impl PgState {
     }
 }
 
+impl PgState {
+    /// Waits for, then takes, the lock of the export of `stream` and
+    /// `request`: one worker at a time kicks it off or polls it; the others
+    /// find what it recorded. Held until the [`Leader`] is dropped.
+    pub async fn lock_export(&self, stream: &str, request: &str) -> Result<Leader, StateError> {
+        let (client, task) = connect_one(&self.config, self.tls.as_ref(), &self.shown).await?;
+        self.count_trip();
+        client
+            .execute(
+                "SELECT pg_advisory_lock($1, hashtext($2))",
+                &[&LOCK_CLASS, &format!("export:{stream}:{request}")],
+            )
+            .await
+            .map_err(self.error("take the export's advisory lock"))?;
+        Ok(Leader {
+            _client: Box::new(client),
+            task,
+        })
+    }
+
+    /// The export recorded for `stream` and `request`, if any.
+    pub async fn export(
+        &self,
+        stream: &str,
+        request: &str,
+    ) -> Result<Option<ExportRecord>, StateError> {
+        let client = self.client().await?;
+        self.count_trip();
+        let row = client
+            .query_opt(
+                "SELECT status, transaction_time, files, finished FROM reportsplit_export \
+                 WHERE stream = $1 AND request = $2",
+                &[&stream, &request],
+            )
+            .await
+            .map_err(self.error("read the export"))?;
+        Ok(row.map(|row| ExportRecord {
+            status: row.get(0),
+            transaction_time: row.get(1),
+            files: row.get(2),
+            finished: row.get(3),
+        }))
+    }
+
+    /// Records an export (kicked off, or its manifest read), under
+    /// [`PgState::lock_export`].
+    pub async fn save_export(
+        &self,
+        stream: &str,
+        request: &str,
+        record: &ExportRecord,
+        owner: &str,
+    ) -> Result<(), StateError> {
+        let client = self.client().await?;
+        self.count_trip();
+        client
+            .execute(
+                "INSERT INTO reportsplit_export (stream, request, status, transaction_time, files, kicked_off_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (stream, request) DO UPDATE SET status = EXCLUDED.status, \
+                   transaction_time = EXCLUDED.transaction_time, files = EXCLUDED.files",
+                &[
+                    &stream,
+                    &request,
+                    &record.status,
+                    &record.transaction_time,
+                    &record.files,
+                    &owner,
+                ],
+            )
+            .await
+            .map_err(self.error("record the export"))?;
+        Ok(())
+    }
+
+    /// Marks the export finished; `true` for the one worker that did (it
+    /// deletes the job and records the checkpoint), `false` for the others.
+    pub async fn finish_export(&self, stream: &str, request: &str) -> Result<bool, StateError> {
+        let client = self.client().await?;
+        self.count_trip();
+        let changed = client
+            .execute(
+                "UPDATE reportsplit_export SET finished = true \
+                 WHERE stream = $1 AND request = $2 AND NOT finished",
+                &[&stream, &request],
+            )
+            .await
+            .map_err(self.error("finish the export"))?;
+        Ok(changed == 1)
+    }
+}
+
 /// A durable queue of report ids in PostgreSQL: `serve`'s queue (the
 /// [`QueueStore`] of the embedded journal, with the same promise: an entry
 /// committed survives a crash), named so that another queue (the MLLP
@@ -605,30 +710,48 @@ impl Drop for Leader {
     }
 }
 
-/// One connection outside the pool; its driver runs on a task of its own.
+/// One connection outside the pool (over `tls` if given); its driver runs
+/// on a task of its own.
 async fn connect_one(
     config: &tokio_postgres::Config,
+    tls: Option<&MakeRustlsConnect>,
     shown: &str,
 ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StateError> {
-    let (client, connection) =
-        config
-            .connect(NoTls)
-            .await
-            .map_err(|source| StateError::Postgres {
-                what: format!("connect to {shown}"),
-                source,
-            })?;
-    let task = tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(error = %error, "a PostgreSQL connection ended");
+    let failed = |source| StateError::Postgres {
+        what: format!("connect to {shown}"),
+        source,
+    };
+    let (client, task) = match tls {
+        Some(tls) => {
+            let (client, connection) = config.connect(tls.clone()).await.map_err(failed)?;
+            (client, tokio::spawn(drive(connection)))
         }
-    });
+        None => {
+            let (client, connection) = config.connect(NoTls).await.map_err(failed)?;
+            (client, tokio::spawn(drive(connection)))
+        }
+    };
     Ok((client, task))
 }
 
+/// Runs a connection until it ends.
+async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Err(error) = connection.await {
+        tracing::debug!(error = %error, "a PostgreSQL connection ended");
+    }
+}
+
 /// Applies the migrations not applied yet, one process at a time.
-async fn migrate(config: &tokio_postgres::Config, shown: &str) -> Result<(), StateError> {
-    let (mut client, task) = connect_one(config, shown).await?;
+async fn migrate(
+    config: &tokio_postgres::Config,
+    tls: Option<&MakeRustlsConnect>,
+    shown: &str,
+) -> Result<(), StateError> {
+    let (mut client, task) = connect_one(config, tls, shown).await?;
     let failed = |what: &str| {
         let what = format!("{what} ({shown})");
         move |source| StateError::Postgres { what, source }

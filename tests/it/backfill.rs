@@ -40,6 +40,7 @@ fn plan(
         progress: ProgressMode::Log(Duration::from_secs(3600)),
         metrics: None,
         lease: Duration::from_secs(30),
+        from_export: false,
     }
 }
 

@@ -59,7 +59,8 @@ async fn a_sekmet_export_of_one_patients_reports_streams_them_all_with_its_trans
     let mut exported = Vec::new();
     for url in &manifest.files {
         let mut file = NdjsonFile::open(&client, url, 8 << 20).await.unwrap();
-        while let Some(report) = file.next().await.unwrap() {
+        while let Some(line) = file.next().await.unwrap() {
+            let report = line.resource.unwrap();
             assert_eq!(report["resourceType"], "DiagnosticReport");
             assert_eq!(report["subject"]["reference"], subject.as_str());
             exported.push(report["id"].as_str().unwrap().to_owned());
@@ -128,7 +129,7 @@ async fn polling_honours_retry_after_on_429_and_202_and_reads_the_manifest() {
     Mock::given(method("GET"))
         .and(path("/fhir/files/1.ndjson"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(
-            "{\"resourceType\":\"DiagnosticReport\",\"id\":\"a\"}\n\n{\"resourceType\":\"DiagnosticReport\",\"id\":\"b\"}",
+            "{\"resourceType\":\"DiagnosticReport\",\"id\":\"a\"}\n\n{\"resourceType\":\"Diag\n{\"resourceType\":\"DiagnosticReport\",\"id\":\"b\"}",
             "application/fhir+ndjson",
         ))
         .mount(&server)
@@ -157,20 +158,38 @@ async fn polling_honours_retry_after_on_429_and_202_and_reads_the_manifest() {
     let mut file = NdjsonFile::open(&client, &manifest.files[0], 1024)
         .await
         .unwrap();
-    let mut ids = Vec::new();
-    while let Some(report) = file.next().await.unwrap() {
-        ids.push(report["id"].as_str().unwrap().to_owned());
+    let mut lines = Vec::new();
+    while let Some(line) = file.next().await.unwrap() {
+        lines.push(match line.resource {
+            Ok(report) => format!("{} {}", line.number, report["id"].as_str().unwrap()),
+            Err(reason) => format!("{} {reason}", line.number),
+        });
     }
-    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(
+        lines,
+        ["1 a", "3 not JSON (truncated)", "4 b"],
+        "a bad line is one record, numbered; the file goes on"
+    );
 
-    // A line longer than the bound is an error naming the file and line, not a held line.
-    let mut small = NdjsonFile::open(&client, &manifest.files[0], 10)
+    // A line longer than the bound is a bad line naming the bound, and the
+    // next line is read.
+    let mut small = NdjsonFile::open(&client, &manifest.files[0], 30)
         .await
         .unwrap();
-    let error = small.next().await.unwrap_err().to_string();
-    assert!(
-        error.contains("line 1") && error.contains("longer than 10"),
-        "{error}"
+    let first = small.next().await.unwrap().unwrap();
+    assert_eq!(first.number, 1);
+    let reason = first.resource.unwrap_err();
+    assert!(reason.contains("longer than 30"), "{reason}");
+    assert_eq!(small.next().await.unwrap().unwrap().number, 3);
+    // A file resumed at its cursor passes over the lines done.
+    let mut resumed = NdjsonFile::open(&client, &manifest.files[0], 1024)
+        .await
+        .unwrap();
+    assert_eq!(resumed.skip(3).await.unwrap(), 3);
+    let next = resumed.next().await.unwrap().unwrap();
+    assert_eq!(
+        (next.number, next.resource.unwrap()["id"].clone()),
+        (4, json!("b"))
     );
 }
 
@@ -286,4 +305,168 @@ async fn sync_once_from_export_through_the_binary_falls_back_to_search_without_e
         common::stderr(&output)
     );
     assert_eq!(common::count_tagged(&fhir, &subject).await, 3);
+}
+
+fn export_plan(dead_letter: &std::path::Path) -> reportsplit::mode::backfill::BackfillPlan {
+    let now = time::OffsetDateTime::now_utc();
+    reportsplit::mode::backfill::BackfillPlan {
+        since: now - time::Duration::HOUR,
+        until: now + time::Duration::MINUTE,
+        window: Duration::from_secs(3600),
+        by: reportsplit::mode::backfill::WindowField::LastUpdated,
+        concurrency: 2,
+        dead_letter: dead_letter.to_path_buf(),
+        progress: reportsplit::mode::backfill::ProgressMode::Log(Duration::from_secs(3600)),
+        metrics: None,
+        lease: Duration::from_secs(30),
+        from_export: true,
+    }
+}
+
+async fn backfill(
+    config: &reportsplit::config::Config,
+    plan: reportsplit::mode::backfill::BackfillPlan,
+) -> reportsplit::mode::backfill::BackfillSummary {
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        reportsplit::mode::backfill::run_with(
+            config.clone(),
+            plan,
+            tokio_util::sync::CancellationToken::new(),
+        ),
+    )
+    .await
+    .expect("the backfill finishes within 2 minutes")
+    .expect("backfill")
+}
+
+/// `backfill --from-export` with the embedded store, restarted after a
+/// kick-off it recorded: it polls that job (no second kick-off), reads its
+/// file, dead-letters a bad line by its number and goes on, deletes the job
+/// and moves the sync checkpoint to the export's transactionTime; a third
+/// run finds the file done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_from_an_export_resumes_its_recorded_job_and_dead_letters_a_bad_line() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let (subject, ids) = common::seed_reports(&fhir, "bulk-backfill", 12).await;
+    let state = common::temp_state();
+    let config = common::config(&server.base, state.path(), Some(&subject), 5);
+    let dead = state.path().join("dead.ndjson");
+    let plan = export_plan(&dead);
+
+    // The kick-off of a run that died before the manifest: the job and its
+    // record, and a line of its file made bad (a fault no server makes).
+    let request = ExportRequest {
+        filter: reportsplit::mode::once::export::export_filter(&config.filters()),
+        since: Some(plan.since),
+    };
+    let Kickoff::Started { status } = kick_off(&client(&server.base), &request).await.unwrap()
+    else {
+        panic!("SEKMET exports");
+    };
+    let manifest = wait_for_manifest(&client(&server.base), &status, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let file = server
+        .export_file(status.as_str(), "DiagnosticReport.ndjson")
+        .expect("a local SEKMET");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 12, "{text}");
+    lines.insert(2, "{\"resourceType\": \"DiagnosticRep");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let stream = reportsplit::state::stream_key(&config.fhir.url, &config.filters());
+    {
+        let store = reportsplit::state::StateStore::open(state.path()).unwrap();
+        let mut saved = store.load().unwrap();
+        saved
+            .streams
+            .entry(stream.clone())
+            .or_default()
+            .exports
+            .insert(
+                request.key(),
+                reportsplit::state::ExportRecord {
+                    status: status.to_string(),
+                    ..Default::default()
+                },
+            );
+        store.save(&saved).unwrap();
+    }
+
+    let summary = backfill(&config, plan.clone()).await;
+    assert_eq!(summary.tally.written, 12, "{summary}");
+    assert_eq!(summary.tally.failed.get("bad-line"), Some(&1), "{summary}");
+    assert_eq!((summary.windows, summary.windows_done), (1, 1), "{summary}");
+    common::one_set_per_report(&fhir, &subject, &ids).await;
+    let letters = std::fs::read_to_string(&dead).unwrap();
+    let letter: serde_json::Value = serde_json::from_str(letters.trim()).unwrap();
+    assert!(
+        letter["report"]
+            .as_str()
+            .unwrap()
+            .ends_with("DiagnosticReport.ndjson#line=3"),
+        "{letter}"
+    );
+    assert_eq!(letter["reason"], "bad-line");
+    let saved = reportsplit::state::StateStore::open(state.path())
+        .unwrap()
+        .load()
+        .unwrap();
+    let stream_state = &saved.streams[&stream];
+    assert_eq!(stream_state.exports.len(), 1, "the recorded job, no other");
+    let record = &stream_state.exports[&request.key()];
+    assert!(record.finished, "{record:?}");
+    assert_eq!(
+        stream_state.checkpoint.as_deref(),
+        Some(reportsplit::pull::rfc3339(manifest.transaction_time).as_str())
+    );
+    let deleted = fhir
+        .request(reqwest::Method::GET, status.as_str(), None, None)
+        .await;
+    assert_eq!(deleted.status, 404, "the job was deleted: {}", deleted.body);
+
+    // Run again: the export is finished; nothing is read or written.
+    let again = backfill(&config, plan).await;
+    assert_eq!(
+        (again.tally.seen, again.windows_already_done),
+        (0, 1),
+        "{again}"
+    );
+    assert_eq!(common::count_tagged(&fhir, &subject).await, 12);
+}
+
+/// A server that answers the kick-off 501: `backfill --from-export` runs
+/// the windowed search and records no export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_from_an_export_falls_back_to_windows_without_export() {
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let (subject, ids) = common::seed_reports(&fhir, "bulk-backfill-none", 4).await;
+    let policy = |seen: &common::proxy::Seen<'_>| {
+        if seen.path.contains("$export") {
+            common::proxy::Action::Answer {
+                status: 501,
+                headers: vec![],
+            }
+        } else {
+            common::proxy::Action::Forward
+        }
+    };
+    let proxy = common::proxy::start(&server.base, Arc::new(policy)).await;
+    let state = common::temp_state();
+    let config = common::config(&proxy.base, state.path(), Some(&subject), 5);
+    let summary = backfill(&config, export_plan(&state.path().join("dead.ndjson"))).await;
+    assert_eq!(summary.tally.written, 4, "{summary}");
+    assert!(summary.windows_done >= 1, "{summary}");
+    common::one_set_per_report(&fhir, &subject, &ids).await;
+    let saved = reportsplit::state::StateStore::open(state.path())
+        .unwrap()
+        .load()
+        .unwrap();
+    assert!(
+        saved.streams.values().all(|s| s.exports.is_empty()),
+        "{saved:?}"
+    );
 }

@@ -1,7 +1,9 @@
 //! Many `reportsplit backfill --state postgres://…` processes on one range,
 //! one SEKMET and one PostgreSQL (a database of the test's own): every
 //! report enriched exactly once, a worker killed with SIGKILL mid-window
-//! taken over by the others at its saved cursor; and, ignored by default,
+//! taken over by the others at its saved cursor; two workers on one Bulk
+//! Data export (`--from-export`), the one reading its file killed; and,
+//! ignored by default,
 //! the fleet's throughput at 1, 2 and 4 workers against the server alone
 //! (scripts/bench-fleet.sh, 2,000 reports).
 
@@ -60,6 +62,17 @@ impl Worker {
         lease: &str,
         index: usize,
     ) -> Worker {
+        Worker::start_with(site, state_url, range, lease, index, &[])
+    }
+
+    fn start_with(
+        site: &Site,
+        state_url: &str,
+        range: (OffsetDateTime, OffsetDateTime),
+        lease: &str,
+        index: usize,
+        extra: &[&str],
+    ) -> Worker {
         let dir = site.config_path.with_file_name(format!("worker-{index}"));
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("stderr.log");
@@ -70,6 +83,7 @@ impl Worker {
             .args(["--until", &reportsplit::pull::rfc3339(range.1)])
             .args(["--window", "1s", "--concurrency", "2"])
             .args(["--state", state_url, "--lease", lease])
+            .args(extra)
             .arg("--dead-letter")
             .arg(dir.join("dead-letter.ndjson"))
             .env("REPORTSPLIT_LOG", "info")
@@ -108,6 +122,13 @@ impl Drop for Worker {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The machine's load average (1, 5, 15 min), for the figures' context.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// The number a text starts with.
@@ -191,8 +212,10 @@ async fn four_workers_share_a_range_and_take_over_a_killed_workers_window() {
     let _ = victim.child.wait();
     let tagged_at_kill = count_tagged(&fhir, &subject).await;
     let mut logs = Vec::new();
+    // 240 s for the default 200 reports; the long run (2,000) gets more.
+    let limit = Duration::from_secs(240.max(reports as u64 / 2));
     for worker in workers {
-        let (code, log) = worker.finish(Duration::from_secs(240)).await;
+        let (code, log) = worker.finish(limit).await;
         assert_eq!(code, Some(0), "{log}");
         logs.push(log);
     }
@@ -234,8 +257,112 @@ async fn four_workers_share_a_range_and_take_over_a_killed_workers_window() {
     );
     eprintln!(
         "fleet: {reports} reports in {windows} windows, 4 workers, one killed with {held} window(s) \
-         held at {tagged_at_kill} reports enriched; {takeovers} takeover(s); {elapsed:.1} s"
+         held at {tagged_at_kill} reports enriched; {takeovers} takeover(s); {elapsed:.1} s; \
+         load average {}",
+        load_average()
     );
+}
+
+/// Two workers on one export (`backfill --from-export`, PostgreSQL state):
+/// one kicks it off, the other finds the job recorded; the worker holding
+/// the export's file is killed with SIGKILL mid-file, and the other takes
+/// the file over at its saved line cursor after the lease. Every report is
+/// enriched exactly once, the job is deleted and the sync checkpoint is the
+/// export's transactionTime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_an_export_and_take_over_a_killed_workers_file() {
+    let reports = 100;
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let db = TestDb::create("fleetexport").await;
+    let since = OffsetDateTime::now_utc() - time::Duration::MINUTE;
+    let (subject, ids) = crate::common::seed_reports(&fhir, "fleet-export", reports).await;
+    let until = OffsetDateTime::now_utc() + time::Duration::MINUTE;
+    // At most 50 requests/s, so that the kill lands mid-file on any machine.
+    let site = Site::with_fhir(
+        &server.base,
+        &subject,
+        5,
+        "max_concurrent_requests = 2\nmax_retries = 2\nretry_base_ms = 50\nrequests_per_second = 50",
+    );
+    let mut workers: Vec<Worker> = (0..2)
+        .map(|i| Worker::start_with(&site, &db.url, (since, until), "2s", i, &["--from-export"]))
+        .collect();
+    // Kill the worker that holds the file once reports are being written.
+    let mut victim = None;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while victim.is_none() && Instant::now() < deadline {
+        if count_tagged(&fhir, &subject).await >= 10 {
+            for (index, worker) in workers.iter().enumerate() {
+                if windows_held_by(&db, worker.child.id()).await > 0 {
+                    victim = Some(index);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut victim = workers.remove(victim.expect("a worker held the export's file"));
+    victim.child.kill().expect("kill -9");
+    let _ = victim.child.wait();
+    let tagged_at_kill = count_tagged(&fhir, &subject).await;
+    let survivor = workers.remove(0);
+    let (code, log) = survivor.finish(Duration::from_secs(240)).await;
+    assert_eq!(code, Some(0), "{log}");
+    let victim_log = std::fs::read_to_string(&victim.log).unwrap();
+
+    assert_eq!(count_tagged(&fhir, &subject).await, reports as u64);
+    one_set_per_report(&fhir, &subject, &ids).await;
+    assert_eq!(
+        fhir.count("Provenance").await,
+        reports as u64,
+        "one Provenance per report: no report was enriched twice ({tagged_at_kill} at the kill)"
+    );
+    let kick_offs = [&log, &victim_log]
+        .iter()
+        .map(|l| l.matches("$export kicked off").count())
+        .sum::<usize>();
+    assert_eq!(kick_offs, 1, "one kick-off:\n{victim_log}\n{log}");
+    let client = db.client().await;
+    let export = client
+        .query_one(
+            "SELECT status, transaction_time, finished FROM reportsplit_export",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (status, transaction_time, finished): (String, String, bool) =
+        (export.get(0), export.get(1), export.get(2));
+    assert!(finished);
+    let file = client
+        .query_one(
+            "SELECT done, takeovers, reached, owner FROM reportsplit_window WHERE field LIKE '$export@%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (done, takeovers, reached, owner): (bool, i32, Option<String>, Option<String>) =
+        (file.get(0), file.get(1), file.get(2), file.get(3));
+    assert!(done && owner.is_none(), "{reached:?} {owner:?}");
+    assert_eq!(takeovers, 1, "the survivor took the file over");
+    assert_eq!(
+        reached.as_deref(),
+        Some(reports.to_string().as_str()),
+        "lines done"
+    );
+    assert!(
+        log.contains("taking over a window whose lease expired"),
+        "{log}"
+    );
+    let checkpoint: Option<String> = client
+        .query_one("SELECT checkpoint FROM reportsplit_stream", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(checkpoint.as_deref(), Some(transaction_time.as_str()));
+    let deleted = fhir
+        .request(reqwest::Method::GET, &status, None, None)
+        .await;
+    assert_eq!(deleted.status, 404, "the job was deleted");
 }
 
 /// The time `workers` processes take to backfill the range on `server`,
@@ -302,7 +429,10 @@ async fn fleet_throughput_against_the_server_alone() {
         assert_eq!(response.status, 200, "{}", response.body);
     }
     let alone = started.elapsed().as_secs_f64();
-    let mut lines = Vec::new();
+    let mut lines = vec![format!(
+        "load average at the start of the runs: {}",
+        load_average()
+    )];
     let mut one = 0.0;
     for (index, workers) in [1usize, 2, 4].into_iter().enumerate() {
         let (subject, _, since, until) = &seeded[index];
@@ -327,6 +457,7 @@ async fn fleet_throughput_against_the_server_alone() {
         },
         reports as f64 / alone
     );
+    lines.push(format!("load average at the end: {}", load_average()));
     for line in lines {
         println!("{line}");
     }

@@ -367,3 +367,182 @@ async fn the_serve_queue_in_postgres_leaves_what_was_not_done_to_the_next_owner(
         "numbering goes on after the left-over entries"
     );
 }
+
+/// Polls `check` every 100 ms until it holds (bounded: 30 s).
+async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not within 30 s: {what}");
+}
+
+/// `sync --every` on PostgreSQL state through an outage of the database
+/// (closed to connections, those open ended): the daemon keeps running,
+/// counts its failed passes, retries with backoff and says `degraded` on
+/// /healthz after three in a row; once the database is back its next pass
+/// enriches what came in meanwhile and /healthz is `ok` again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_does_not_stop_the_daemon() {
+    let server = crate::common::Sekmet::start();
+    let fhir = server.fhir();
+    let db = TestDb::create("outage").await;
+    let (subject, _) = crate::common::seed_reports(&fhir, "pgoutage", 2).await;
+    let patient = subject.trim_start_matches("Patient/").to_owned();
+    let state_dir = crate::common::temp_state();
+    let mut config = crate::common::config(&server.base, state_dir.path(), Some(&subject), 50);
+    config.state.url = Some(db.url.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let metrics = reportsplit::metrics::Metrics::new();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(reportsplit::metrics::export(
+        listener,
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+    let daemon = {
+        let (metrics, shutdown) = (metrics.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            reportsplit::mode::daemon::run_with(
+                config,
+                Duration::from_millis(200),
+                &mut std::io::sink(),
+                Some(&metrics),
+                shutdown,
+            )
+            .await
+        })
+    };
+    let http = reqwest::Client::new();
+    let health = || async {
+        let body: serde_json::Value = http
+            .get(format!("http://{address}/healthz"))
+            .send()
+            .await
+            .expect("GET /healthz")
+            .json()
+            .await
+            .unwrap();
+        body["status"].as_str().unwrap_or_default().to_owned()
+    };
+    let tagged = || crate::common::count_tagged(&fhir, &subject);
+    wait_for("the first pass", || async { tagged().await == 2 }).await;
+    assert_eq!(health().await, "ok");
+
+    db.accept_connections(false).await;
+    fhir.put_all(&crate::common::seed::reports(
+        &format!("{patient}-late"),
+        &patient,
+        2,
+    ))
+    .await;
+    wait_for("three failed passes in a row", || async {
+        metrics.health().1 >= 3
+    })
+    .await;
+    assert_eq!(health().await, "degraded");
+    assert!(
+        !daemon.is_finished(),
+        "the daemon runs on through the outage"
+    );
+    assert_eq!(tagged().await, 2, "nothing done without the state");
+    let exported = metrics.encode();
+    assert!(
+        exported
+            .lines()
+            .any(|l| l.starts_with("reportsplit_passes_failed_total{reason=\"state\"}")),
+        "{exported}"
+    );
+
+    db.accept_connections(true).await;
+    wait_for("the reports of the outage", || async {
+        tagged().await == 4
+    })
+    .await;
+    wait_for("ok again", || async { health().await == "ok" }).await;
+    shutdown.cancel();
+    let summary = daemon.await.unwrap().expect("a clean stop");
+    assert!(summary.failed_passes >= 3, "{summary}");
+}
+
+/// Connections of this test's database that are encrypted, and all of them
+/// (seen from the server; the test's own client connects plain).
+async fn tls_sessions(db: &TestDb) -> (i64, i64) {
+    let row = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_activity a \
+             JOIN pg_stat_ssl s USING (pid) WHERE a.datname = current_database() \
+               AND a.pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// TLS to PostgreSQL as the URL's `sslmode` asks, against the machine's
+/// PostgreSQL (Debian's: `ssl = on` with the snakeoil certificate, CN
+/// localhost): no sslmode stays plain; `require` encrypts; `verify-full`
+/// with the snakeoil certificate as `sslrootcert` on host localhost
+/// encrypts and verifies, and refuses the address 127.0.0.1 (not the
+/// certificate's name), which `verify-ca` takes; `verify-full` with CAs
+/// that did not sign the certificate is refused naming the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_postgres_follows_the_urls_sslmode() {
+    let db = TestDb::create("tls").await;
+    let plain = PgState::connect(&db.url, 1).await.unwrap();
+    plain.checkpoint(STREAM).await.unwrap();
+    let (encrypted, sessions) = tls_sessions(&db).await;
+    assert!(
+        encrypted == 0 && sessions >= 1,
+        "plain without sslmode: {encrypted} of {sessions}"
+    );
+    drop(plain);
+
+    let required = PgState::connect(&format!("{}?sslmode=require", db.url), 1)
+        .await
+        .expect("sslmode=require (the snakeoil certificate is not checked)");
+    required.checkpoint(STREAM).await.unwrap();
+    let (encrypted, _) = tls_sessions(&db).await;
+    assert!(encrypted >= 1, "sslmode=require encrypts");
+    drop(required);
+
+    let localhost = db.url.replace("@127.0.0.1:", "@localhost:");
+    let verified = PgState::connect(
+        &format!(
+            "{localhost}?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ssl-cert-snakeoil.pem"
+        ),
+        1,
+    )
+    .await
+    .expect("verify-full against the server's own certificate");
+    verified.checkpoint(STREAM).await.unwrap();
+    drop(verified);
+
+    // The snakeoil certificate names localhost, not 127.0.0.1: verify-full
+    // refuses the address, verify-ca (the chain only) takes it.
+    let snakeoil = "sslrootcert=/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    let error = PgState::connect(&format!("{}?sslmode=verify-full&{snakeoil}", db.url), 1)
+        .await
+        .unwrap_err();
+    let chain = reportsplit::error::error_chain(&error);
+    assert!(chain.contains("certificate"), "{chain}");
+    PgState::connect(&format!("{}?sslmode=verify-ca&{snakeoil}", db.url), 1)
+        .await
+        .expect("verify-ca checks the chain, not the name");
+    // CAs that did not sign it (the public ones): refused.
+    let error = PgState::connect(
+        &format!("{localhost}?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt"),
+        1,
+    )
+    .await
+    .unwrap_err();
+    let chain = reportsplit::error::error_chain(&error);
+    assert!(chain.contains("certificate"), "{chain}");
+    assert_eq!(error.class(), Class::State);
+}

@@ -34,6 +34,7 @@ fn options() -> ServeOptions {
         token: None,
         insecure_no_auth: true,
         notify_secret: None,
+        state_url: None,
     }
 }
 

@@ -433,3 +433,83 @@ async fn concurrent_notifications_are_group_committed() {
     assert!(status.success(), "{status}: {}", site.log());
     assert!(site.journal().is_empty(), "{:?}", site.journal().len());
 }
+
+/// `serve --state postgres://…` end to end: notifications for 30 reports
+/// answered 202 once queued in PostgreSQL (table `reportsplit_queue`), a
+/// second serve on the same queue refused, kill -9 mid-drain, and the next
+/// start (on a fresh state directory: nothing of the queue is on disk)
+/// finishes what was queued: each report enriched once, the queue empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_postgres_keeps_its_queue_across_a_kill_and_enriches_each_report_once() {
+    const REPORTS: usize = 30;
+    let sekmet = Sekmet::start();
+    let fhir = sekmet.fhir();
+    let db = crate::common::pg::TestDb::create("serve").await;
+    let site = Site::new(&sekmet.base);
+    // Slow enough (5 requests/s) that the kill lands mid-drain on any machine.
+    site.configure(
+        &sekmet.base,
+        "requests_per_second = 5",
+        "concurrent_reports = 1",
+    );
+    let (subject, ids) = common::seed_reports(&fhir, "serve-pg", REPORTS).await;
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let state = ["--state", db.url.as_str()];
+    let serve = Serve::start(&site, &sekmet.base, &state).await;
+    let answers =
+        futures::future::join_all(id_refs.chunks(10).map(|chunk| serve.notify(chunk))).await;
+    for (status, _, body) in &answers {
+        assert_accepted(*status, body);
+    }
+    let queued = |db: &crate::common::pg::TestDb| {
+        let db_url = db.url.clone();
+        async move {
+            let (client, connection) = deadpool_postgres::tokio_postgres::connect(
+                &db_url,
+                deadpool_postgres::tokio_postgres::NoTls,
+            )
+            .await
+            .unwrap();
+            tokio::spawn(connection);
+            client
+                .query_one("SELECT count(*) FROM reportsplit_queue", &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    assert!(queued(&db).await > 0, "the 202s were given once queued");
+    serve.kill();
+    let at_kill = count_tagged(&fhir, &subject).await;
+    let left = queued(&db).await;
+    assert!(
+        at_kill < REPORTS as u64 && left > 0,
+        "killed mid-drain: {at_kill} done, {left} queued"
+    );
+
+    std::fs::remove_dir_all(&site.state).unwrap();
+    site.configure(&sekmet.base, "", "concurrent_reports = 1");
+    let serve = Serve::start(&site, &sekmet.base, &state).await;
+    // A second serve on the same queue is refused (one owner at a time).
+    let second = Command::new(env!("CARGO_BIN_EXE_reportsplit"))
+        .args(["serve", "--config"])
+        .arg(&site.config)
+        .args(["--listen", &format!("127.0.0.1:{}", common::free_port())])
+        .args(["--insecure-no-auth", "--state", &db.url])
+        .output()
+        .unwrap();
+    assert!(!second.status.success(), "a second owner of the queue");
+    wait_all_tagged(&fhir, &subject, REPORTS as u64, &site).await;
+    let status = serve.terminate().await;
+    assert!(status.success(), "{status}: {}", site.log());
+    one_set_per_report(&fhir, &subject, &ids).await;
+    assert_eq!(
+        fhir.count("Provenance").await,
+        REPORTS as u64,
+        "each report enriched once"
+    );
+    assert_eq!(queued(&db).await, 0, "the queue drained");
+    eprintln!(
+        "serve on PostgreSQL: killed with {at_kill}/{REPORTS} done and {left} queued; restart finished them"
+    );
+}

@@ -6,7 +6,10 @@
 use std::time::{Duration, Instant};
 
 use crate::state::pg::{PgState, Range};
-use crate::state::{State, StateError, StateStore, WindowState};
+use time::OffsetDateTime;
+
+use crate::pull::rfc3339;
+use crate::state::{ExportRecord, State, StateError, StateStore, WindowState};
 
 /// The state file, kept in memory while the backfill holds the lock.
 pub struct Book {
@@ -58,6 +61,42 @@ impl Book {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// The export recorded for `request` (`backfill --from-export`).
+    pub fn export(&self, request: &str) -> Option<&ExportRecord> {
+        self.state.streams.get(&self.stream)?.exports.get(request)
+    }
+
+    /// Records an export and saves at once: a restart must find the job it
+    /// kicked off, not kick off another.
+    pub fn save_export(&mut self, request: &str, record: ExportRecord) -> Result<(), StateError> {
+        self.state
+            .streams
+            .entry(self.stream.clone())
+            .or_default()
+            .exports
+            .insert(request.to_owned(), record);
+        self.dirty = true;
+        self.flush()
+    }
+
+    /// Moves the sync checkpoint forward to `at` (never back) and saves.
+    pub fn raise_checkpoint(&mut self, at: OffsetDateTime) -> Result<(), StateError> {
+        let stream = self.state.streams.entry(self.stream.clone()).or_default();
+        let later = stream
+            .checkpoint
+            .as_deref()
+            .and_then(|saved| {
+                OffsetDateTime::parse(saved, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .is_none_or(|saved| saved < at);
+        if later {
+            stream.checkpoint = Some(rfc3339(at));
+            stream.saved_at = Some(rfc3339(OffsetDateTime::now_utc()));
+            self.dirty = true;
+        }
+        self.flush()
     }
 
     pub fn flush(&mut self) -> Result<(), StateError> {

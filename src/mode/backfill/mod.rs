@@ -68,12 +68,13 @@ use crate::error::Class;
 use crate::metrics::Metrics;
 use crate::pull::{Filters, rfc3339};
 use crate::run::apply::Outcome;
-use crate::run::dead_letter::DeadLetterFile;
+use crate::run::dead_letter::{DeadLetter, DeadLetterFile};
 use crate::run::{Ending, Failure, RunError, Tally, Worker, reasons};
 use crate::state::pg::{PgState, Range, WindowSpan};
 use crate::state::{StateError, StateStore, WindowState, stream_key};
 
 mod book;
+mod export;
 mod keyset;
 mod progress;
 mod range;
@@ -109,6 +110,9 @@ pub struct BackfillOptions {
     pub state_url: Option<String>,
     /// How long a window's lease lasts without renewal (PostgreSQL state).
     pub lease: Duration,
+    /// Read the reports from a Bulk Data `$export` (its files leased like
+    /// windows), where the server exports; else the windowed search.
+    pub from_export: bool,
 }
 
 /// The search parameter the windows are cut on.
@@ -143,6 +147,8 @@ pub struct BackfillPlan {
     /// How long a window's lease lasts without renewal (PostgreSQL state):
     /// a dead worker's window is taken over this long after its last renewal.
     pub lease: Duration,
+    /// Read the reports from a Bulk Data `$export` ([`export`]).
+    pub from_export: bool,
 }
 
 /// How progress is shown.
@@ -332,6 +338,8 @@ struct Shared {
     /// Cancelled on a signal or when the server goes down.
     stop: CancellationToken,
     metrics: Option<Metrics>,
+    /// The export whose files are the units (`--from-export`), if any.
+    export: Option<export::ExportJob>,
 }
 
 impl Shared {
@@ -341,6 +349,30 @@ impl Shared {
             crate::run::to_metrics(metrics, result);
         }
         self.progress.report_done();
+    }
+
+    /// Dead-letters a line of an export file that holds no report (and
+    /// counts it as a failure); `Err`: the dead-letter file cannot be
+    /// written, which stops the run like a server that is down.
+    fn bad_line(&self, file: &str, line: u64, reason: &str) -> Result<(), String> {
+        tracing::warn!(
+            file,
+            line,
+            reason,
+            "a bad line in an export file; dead-lettered"
+        );
+        if let Err(error) = self
+            .dead_letter
+            .write(&DeadLetter::bad_line(file, line, reason))
+        {
+            tracing::error!(error = %error, path = %self.dead_letter.path().display(), "cannot write the dead-letter file");
+            return Err(format!("dead-letter file: {error}"));
+        }
+        lock(&self.summary).tally.record_bad_line();
+        if let Some(metrics) = &self.metrics {
+            metrics.failed(crate::run::BAD_LINE, 1);
+        }
+        Ok(())
     }
 
     /// Saves a window's progress; `false`: its lease was lost to another
@@ -356,12 +388,11 @@ impl Shared {
     /// (embedded state), or one claimed under a lease (PostgreSQL state).
     async fn next_window(
         &self,
-        pending: &mut impl Iterator<Item = (OffsetDateTime, OffsetDateTime)>,
+        pending: &mut impl Iterator<Item = WindowSpan>,
     ) -> Result<Next, StateError> {
         match &self.ledger {
             Ledger::Book(book) => Ok(match pending.next() {
-                Some((since, until)) => {
-                    let key = window_key(self.by, since, until);
+                Some(WindowSpan { key, since, until }) => {
                     let resume = lock(book).window(&key).cloned().unwrap_or_default();
                     Next::Window {
                         key,
@@ -457,6 +488,7 @@ pub async fn run(
             None => None,
         },
         lease: options.lease,
+        from_export: options.from_export,
     };
     run_with(config, plan, shutdown).await
 }
@@ -505,28 +537,67 @@ pub async fn run_with(
         // The window tasks, the scheduler and the heartbeat each use one at a time.
         Some(url) => Opened::Postgres(PgState::connect(url, plan.concurrency + 2).await?),
     };
+    let mut opened = opened;
     let worker = Worker::connect(config, true).await?;
+    let owner = Leases::owner_name();
 
-    // Windows before the first report or after the last one are not searched.
-    let occupied = occupied_span(&worker, &plan, started_at).await;
-    let holds_reports = move |since: OffsetDateTime, until: OffsetDateTime| match occupied {
-        Occupied::Unknown => true,
-        Occupied::Nothing => false,
-        Occupied::Between(first, last) => until > first && since <= last,
+    let job = if plan.from_export {
+        match export::prepare(&mut opened, &stream, &worker, &plan, &owner, &shutdown).await? {
+            export::Prepared::Job(job) => Some(job),
+            export::Prepared::Unsupported => None,
+            export::Prepared::Stopped => {
+                return Ok(BackfillSummary {
+                    interrupted: true,
+                    dead_letter: plan.dead_letter.display().to_string(),
+                    duration_secs: started.elapsed().as_secs_f64(),
+                    ..BackfillSummary::default()
+                });
+            }
+        }
+    } else {
+        None
     };
-    let windows_total = windows(plan.since, plan.until, span).count() as u64;
-    let windows_empty = windows(plan.since, plan.until, span)
-        .filter(|(since, until)| !holds_reports(*since, *until))
-        .count() as u64;
+    // The units of work: the export's files, or the range's windows that
+    // may hold reports (those before the first report or after the last
+    // one are not searched).
+    let (units, windows_total, windows_empty, range) = match &job {
+        Some(job) => {
+            let units = job.units();
+            let count = units.len() as u64;
+            (units, count, 0, job.range(&stream))
+        }
+        None => {
+            let occupied = occupied_span(&worker, &plan, started_at).await;
+            let holds_reports = move |since: OffsetDateTime, until: OffsetDateTime| match occupied {
+                Occupied::Unknown => true,
+                Occupied::Nothing => false,
+                Occupied::Between(first, last) => until > first && since <= last,
+            };
+            let windows_total = windows(plan.since, plan.until, span).count() as u64;
+            let units: Vec<WindowSpan> = windows(plan.since, plan.until, span)
+                .filter(|(since, until)| holds_reports(*since, *until))
+                .map(|(since, until)| WindowSpan {
+                    key: window_key(plan.by, since, until),
+                    since,
+                    until,
+                })
+                .collect();
+            let windows_empty = windows_total - units.len() as u64;
+            let range = Range {
+                stream: stream.clone(),
+                field: plan.by.search_param().to_owned(),
+                since: plan.since,
+                until: plan.until,
+            };
+            (units, windows_total, windows_empty, range)
+        }
+    };
     let (ledger, already_done, reports_done_before) = match opened {
         Opened::Book(book) => {
             let mut already_done = 0u64;
             let mut reports_done_before = 0u64;
-            for (since, until) in windows(plan.since, plan.until, span) {
-                if !holds_reports(since, until) {
-                    continue;
-                }
-                if let Some(saved) = book.window(&window_key(plan.by, since, until)) {
+            for unit in &units {
+                if let Some(saved) = book.window(&unit.key) {
                     if saved.done {
                         already_done += 1;
                     }
@@ -540,35 +611,24 @@ pub async fn run_with(
             )
         }
         Opened::Postgres(state) => {
-            let range = Range {
-                stream: stream.clone(),
-                field: plan.by.search_param().to_owned(),
-                since: plan.since,
-                until: plan.until,
-            };
-            let spans: Vec<WindowSpan> = windows(plan.since, plan.until, span)
-                .filter(|(since, until)| holds_reports(*since, *until))
-                .map(|(since, until)| WindowSpan {
-                    key: window_key(plan.by, since, until),
-                    since,
-                    until,
-                })
-                .collect();
-            state.register_windows(&range, &spans).await?;
+            state.register_windows(&range, &units).await?;
             let counts = state.range_counts(&range).await?;
             let leases = Leases {
                 state,
                 range,
-                owner: Leases::owner_name(),
+                owner,
                 lease: plan.lease,
             };
             tracing::info!(owner = %leases.owner, state = %leases.state.shown(), lease_secs = plan.lease.as_secs_f64(), "windows leased in PostgreSQL");
             (Ledger::Leases(leases), counts.done, counts.reports)
         }
     };
-    let total = range_total(&worker, &plan, started_at)
-        .await
-        .map(|t| t.saturating_sub(reports_done_before));
+    let total = match &job {
+        Some(_) => None,
+        None => range_total(&worker, &plan, started_at)
+            .await
+            .map(|t| t.saturating_sub(reports_done_before)),
+    };
     tracing::info!(
         since = %rfc3339(plan.since),
         until = %rfc3339(plan.until),
@@ -601,6 +661,7 @@ pub async fn run_with(
         ledger,
         stop: shutdown.child_token(),
         metrics: plan.metrics.clone(),
+        export: job,
     });
     let ticker = Ticker(match plan.progress {
         ProgressMode::Log(every) => Some(tokio::spawn(log_progress(
@@ -616,15 +677,7 @@ pub async fn run_with(
         Ledger::Book(_) => None,
     });
 
-    let result = schedule(
-        &shared,
-        &plan,
-        span,
-        holds_reports,
-        windows_total,
-        windows_empty,
-    )
-    .await;
+    let result = schedule(&shared, &plan, units, windows_total, windows_empty).await;
     heartbeat.stop().await;
     ticker.stop().await;
     shared.progress.finish();
@@ -640,6 +693,11 @@ pub async fn run_with(
     };
     result?;
     released?;
+    if let Some(job) = &shared.export
+        && !shared.stop.is_cancelled()
+    {
+        export::finish(&shared, job, &stream).await?;
+    }
     let mut summary = lock(&shared.summary).clone();
     summary.interrupted = shutdown.is_cancelled();
     let stats = shared.worker.client.stats();
@@ -665,23 +723,19 @@ enum Opened {
 async fn schedule(
     shared: &Arc<Shared>,
     plan: &BackfillPlan,
-    span: time::Duration,
-    holds_reports: impl Fn(OffsetDateTime, OffsetDateTime) -> bool,
+    units: Vec<WindowSpan>,
     windows_total: u64,
     windows_empty: u64,
 ) -> Result<(), StateError> {
     let already_done = lock(&shared.summary).windows_already_done;
-    let mut pending = windows(plan.since, plan.until, span).filter(|(since, until)| {
-        holds_reports(*since, *until)
-            && match &shared.ledger {
-                Ledger::Book(book) => !lock(book)
-                    .window(&window_key(plan.by, *since, *until))
-                    .is_some_and(|w| w.done),
-                Ledger::Leases(_) => true,
-            }
+    let mut pending = units.into_iter().filter(|unit| match &shared.ledger {
+        Ledger::Book(book) => !lock(book).window(&unit.key).is_some_and(|w| w.done),
+        Ledger::Leases(_) => true,
     });
-    // How often a worker with nothing to claim looks again.
-    let poll = (plan.lease / 4).max(Duration::from_millis(200));
+    // How often a worker with nothing to claim looks again: a takeover
+    // waits for the lease anyway, but the end of the range is seen within
+    // this (a look is two statements, so once a second costs nothing).
+    let poll = (plan.lease / 4).clamp(Duration::from_millis(200), Duration::from_secs(1));
     let mut tasks: JoinSet<(String, Result<WindowEnd, WindowError>)> = JoinSet::new();
     let mut windows_done = 0;
     let mut finished = false;
@@ -969,6 +1023,7 @@ mod tests {
             progress: ProgressMode::Log(Duration::from_secs(60)),
             metrics: None,
             lease: Duration::ZERO,
+            from_export: false,
         };
         let error = run_with(config, plan, CancellationToken::new())
             .await

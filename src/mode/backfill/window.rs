@@ -113,6 +113,14 @@ pub(super) async fn run_window(
     resume: WindowState,
 ) -> Result<WindowEnd, WindowError> {
     let mut progress = resume;
+    if let Some(job) = &shared.export {
+        let Some(file) = job.file_at(since) else {
+            return Err(WindowError::Search(format!(
+                "{key}: no such file in the export"
+            )));
+        };
+        return super::export::read_file(shared, key, file, &mut progress).await;
+    }
     match shared.by {
         WindowField::LastUpdated => {
             let resume_at = progress
@@ -260,7 +268,7 @@ async fn offset_window(
 /// windows. Once stopped, no new report is started; those in flight finish.
 /// Returns, per report in page order, whether it was handled, and the reason
 /// the server is down if it is.
-async fn process_page(
+pub(super) async fn process_page(
     shared: &Shared,
     reports: impl Iterator<Item = Value>,
 ) -> (Vec<bool>, Option<String>) {
@@ -271,7 +279,7 @@ async fn process_page(
 
 /// [`process_page`] with `work` as the work on one report ([`apply_report`];
 /// tests give one that panics).
-async fn process_page_with<F>(
+pub(super) async fn process_page_with<F>(
     shared: &Shared,
     reports: impl Iterator<Item = Value>,
     work: impl Fn(Value) -> F + Sync,
@@ -363,6 +371,7 @@ mod tests {
             ledger: Ledger::Book(Mutex::new(Book::new(store, state, "stream".into()))),
             stop: CancellationToken::new(),
             metrics: None,
+            export: None,
         };
         let reports = (0..5).map(|i| {
             json!({"resourceType": "DiagnosticReport", "id": format!("r{i}"), "meta": {"versionId": "1"}})

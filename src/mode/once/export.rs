@@ -9,6 +9,11 @@
 //! so the next scheduled pass searches `_lastUpdated` from there and finds
 //! every change made since the export began.
 //!
+//! A line of a file that holds no report (not JSON, longer than
+//! `limits.report_bytes`) is dead-lettered with its file and line number
+//! and the pass goes on; the job is deleted on the server once every file
+//! was read.
+//!
 //! The checkpoint rule is the search pass's: a report that failed for a
 //! reason a retry may fix holds it at its `meta.lastUpdated` (the next pass
 //! searches from there); a stop request holds it at `pull.since`, since the
@@ -22,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Checkpoint, Pass, PassSummary, save_checkpoint};
 use crate::config::Config;
 use crate::fhir::bulk::{
-    BulkError, ExportRequest, Kickoff, NdjsonFile, kick_off, wait_for_manifest,
+    BulkError, ExportRequest, Kickoff, NdjsonFile, delete_job, kick_off, wait_for_manifest,
 };
 use crate::pull::{Filters, rfc3339};
 use crate::run::apply::apply_report;
@@ -63,6 +68,10 @@ pub async fn run_export_with(
     let since = config.since()?;
     let dead_letter = config.state.dir.join("dead-letter.ndjson");
     let worker = Worker::connect(config, !dry_run).await?;
+    if !worker.capabilities.bulk_export {
+        tracing::info!("the server's CapabilityStatement lists no $export: paged search instead");
+        return Ok(None);
+    }
     let request = ExportRequest {
         filter: export_filter(&worker.config.filters()),
         since,
@@ -107,14 +116,29 @@ pub async fn run_export_with(
             .map_err(export_error)?;
         loop {
             let mut batch = Vec::with_capacity(batch_size);
-            while batch.len() < batch_size {
-                match file.next().await.map_err(export_error)? {
-                    Some(report) => batch.push(report),
-                    None => break,
+            let mut lines = 0;
+            while lines < batch_size {
+                let Some(line) = file.next().await.map_err(export_error)? else {
+                    break;
+                };
+                lines += 1;
+                match line.resource {
+                    Ok(report) => batch.push(report),
+                    Err(reason) => {
+                        if !pass.bad_line(file.url(), line.number, &reason) {
+                            // Without its dead letter the line would be lost:
+                            // the next pass reads from the start again.
+                            pass.checkpoint
+                                .failed(since.unwrap_or(time::OffsetDateTime::UNIX_EPOCH));
+                        }
+                    }
                 }
             }
-            if batch.is_empty() {
+            if lines == 0 {
                 break;
+            }
+            if batch.is_empty() {
+                continue;
             }
             if stop.is_cancelled() {
                 pass.checkpoint.stopped(since);
@@ -134,6 +158,12 @@ pub async fn run_export_with(
     }
     let mut summary = pass.summary;
     summary.interrupted = pass.checkpoint.is_stopped();
+    if !summary.interrupted && !dry_run {
+        // Every file was read: the job's files need not wait for their expiry.
+        if let Err(error) = delete_job(&worker.client, &status).await {
+            tracing::warn!(error = %crate::error::error_chain(&error), "cannot delete the export job");
+        }
+    }
     if let Some(checkpoint) = pass.checkpoint.end() {
         summary.checkpoint = Some(rfc3339(checkpoint));
         if !dry_run {

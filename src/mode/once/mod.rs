@@ -382,6 +382,31 @@ impl Pass<'_> {
         }
     }
 
+    /// Dead-letters a line of an export file that holds no report and
+    /// counts it; `false` when the file cannot be written (then the
+    /// checkpoint must hold, or the line would be lost).
+    fn bad_line(&mut self, file: &str, line: u64, reason: &str) -> bool {
+        tracing::warn!(
+            file,
+            line,
+            reason,
+            "a bad line in an export file; dead-lettered"
+        );
+        self.summary.tally.record_bad_line();
+        let written = DeadLetterFile::append(self.dead_letter)
+            .and_then(|letters| letters.write(&DeadLetter::bad_line(file, line, reason)));
+        match written {
+            Ok(()) => {
+                self.summary.dead_letter = Some(self.dead_letter.display().to_string());
+                true
+            }
+            Err(error) => {
+                tracing::error!(error = %error, path = %self.dead_letter.display(), "cannot write the dead-letter file");
+                false
+            }
+        }
+    }
+
     fn write_line(&mut self, bundle: &Value) -> Result<(), RunError> {
         let output = &mut *self.output;
         let io = |source| RunError::Output {

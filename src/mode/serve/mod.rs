@@ -98,6 +98,8 @@ pub struct ServeOptions {
     /// in place of the bearer token.
     pub notify_secret: Option<String>,
     pub dead_letter: Option<PathBuf>,
+    /// `postgres://…`: overrides `[state] url` (the queue in PostgreSQL).
+    pub state_url: Option<String>,
 }
 
 /// The header carrying the Subscription endpoint's shared secret.
@@ -179,7 +181,7 @@ pub async fn run(
     options: ServeOptions,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let config = Config::load(config)?;
+    let config = Config::load(config)?.with_state_url(options.state_url.as_deref())?;
     check_access(listen, &options)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -452,6 +454,7 @@ mod tests {
             insecure_no_auth,
             notify_secret: None,
             dead_letter: None,
+            state_url: None,
         };
         let loopback: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let everyone: SocketAddr = "0.0.0.0:8080".parse().unwrap();

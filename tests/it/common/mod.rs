@@ -91,6 +91,21 @@ impl Sekmet {
         panic!("SEKMET could not be started (see above)");
     }
 
+    /// Where this server keeps a Bulk Data export's file (`None` for an
+    /// external server): a test corrupts a line there to inject a bad line.
+    pub fn export_file(&self, status: &str, name: &str) -> Option<PathBuf> {
+        let dir = self._dir.as_ref()?;
+        let port = self.base.rsplit(':').next()?.split('/').next()?;
+        let job = status.rsplit('/').next()?;
+        Some(
+            dir.path()
+                .join(format!("data-{port}"))
+                .join("bulk")
+                .join(job)
+                .join(name),
+        )
+    }
+
     pub fn fhir(&self) -> Fhir {
         Fhir {
             base: self.base.clone(),

@@ -43,6 +43,23 @@ impl TestDb {
         }
     }
 
+    /// Closes the database to connections (and ends those open) or opens
+    /// it again: a PostgreSQL outage as a worker sees it (its connections
+    /// fail, new ones are refused), without stopping the shared server.
+    pub async fn accept_connections(&self, accept: bool) {
+        let mut sql = format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {accept};",
+            self.name
+        );
+        if !accept {
+            sql.push_str(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}';",
+                self.name
+            ));
+        }
+        admin(&sql).await;
+    }
+
     /// A plain client on the test database, for the test's own reads.
     pub async fn client(&self) -> tokio_postgres::Client {
         let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
