@@ -4,7 +4,8 @@
 //! woman and a right-knee report for a left-knee order written as
 //! DetectedIssues; an amendment that removes the ground makes the old
 //! issue `entered-in-error`; switched-off kinds write none; a Patient that
-//! cannot be read is counted, and the report is still written.
+//! cannot be read is counted, and the report is still written; two workers
+//! on one report at once write each issue once.
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -177,4 +178,35 @@ async fn switched_off_kinds_and_an_unreadable_patient_write_no_issue() {
     assert!(observations > 0);
     assert_eq!(worker.facts.unread(), 1);
     assert!(issue_codes(&fhir, "off-gone", "").await.is_empty());
+}
+
+/// Two workers (their own state and caches) on the same report at once:
+/// one sex DetectedIssue and one order DetectedIssue, never two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_on_one_report_write_each_issue_once() {
+    let server = common::Sekmet::start();
+    let fhir = server.fhir();
+    fhir.put(&patient("p-two", "female")).await;
+    let text = format!("{KNEE_RIGHT} Enlarged prostate.");
+    fhir.put(&report(
+        "dis-two",
+        "p-two",
+        "MR Knee left WO contrast",
+        &text,
+    ))
+    .await;
+    let (a, b) = (common::temp_state(), common::temp_state());
+    let first = common::config(&server.base, a.path(), Some("Patient/p-two"), 50);
+    let second = common::config(&server.base, b.path(), Some("Patient/p-two"), 50);
+    let ((one, _), (two, _)) =
+        tokio::join!(common::sync(&first, false), common::sync(&second, false));
+    assert_eq!(
+        one.tally.failed_total() + two.tally.failed_total(),
+        0,
+        "{one:?} {two:?}"
+    );
+    let mut codes = issue_codes(&fhir, "dis-two", "").await;
+    codes.sort();
+    assert_eq!(codes, ["order-discrepancy", "sex-discrepancy"]);
+    common::one_set_per_report(&fhir, "Patient/p-two", &["dis-two".into()]).await;
 }

@@ -315,7 +315,7 @@ const COMPARING: &[&str] = &[
 
 /// The order's side and region against the report's (see the module doc):
 /// * side: the order names one side (left/lt or right/rt, no bilateral),
-///   the report never names it nor "bilateral", and a sentence describing
+///   the report never names it (nor lt/rt) nor "bilateral", and a sentence describing
 ///   this study (not a comparison) names the other side (with a word of
 ///   the ordered region, when the order names one);
 /// * region: the order names one region of order_regions.tsv, the report
@@ -373,11 +373,11 @@ pub(super) fn order<'a>(
     let mut evidence: Vec<usize> = Vec::new();
     let mut described_side = None;
     if let Some(side) = ordered_side {
-        let (own, other, other_side) = match side {
-            Laterality::Left => ("left", "right", Laterality::Right),
-            _ => ("right", "left", Laterality::Left),
+        let (own, own_short, other, other_side) = match side {
+            Laterality::Left => ("left", "lt", "right", Laterality::Right),
+            _ => ("right", "rt", "left", Laterality::Left),
         };
-        if !has_word(text, &[own, "bilateral", "bilaterally"]) {
+        if !has_word(text, &[own, own_short, "bilateral", "bilaterally"]) {
             let found: Vec<usize> = describing
                 .iter()
                 .filter(|(_, lower)| says(lower, &[other]))
@@ -699,6 +699,11 @@ mod tests {
             (
                 "XR Knee left",
                 "FINDINGS: Bilateral knee osteoarthritis, right greater.",
+            ),
+            // the ordered side abbreviated
+            (
+                "XR Knee left",
+                "EXAM: LT KNEE 3 VIEWS.\nFINDINGS: Knee effusion. Right-sided patellar spur.",
             ),
             // the other side named outside the ordered region
             (
