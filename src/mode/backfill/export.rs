@@ -148,8 +148,13 @@ pub(super) async fn prepare(
     }
     let request = request(worker, plan);
     let key = request.key();
+    // Another worker may hold the lock while it polls (up to an hour): a
+    // stop request ends the wait.
     let _lock = match opened {
-        Opened::Postgres(state) => Some(state.lock_export(stream, &key).await?),
+        Opened::Postgres(state) => tokio::select! {
+            lock = state.lock_export(stream, &key) => Some(lock?),
+            () = stop.cancelled() => return Ok(Prepared::Stopped),
+        },
         Opened::Book(_) => None,
     };
     let recorded = match opened {

@@ -479,6 +479,46 @@ pub(crate) mod tests {
         assert_eq!(letter.version_id.as_deref(), Some("1"));
     }
 
+    /// A line of an export file that holds no report: one failed record,
+    /// dead-lettered by its file and line (no content), never `reprocess`ed
+    /// as a report; without its letter the caller must hold the checkpoint.
+    #[test]
+    fn a_bad_export_line_is_dead_lettered_by_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead-letter.ndjson");
+        let mut transactions = Vec::new();
+        let mut pass = Pass {
+            summary: PassSummary::default(),
+            checkpoint: Checkpoint::new(END),
+            output: &mut transactions,
+            dead_letter: &path,
+        };
+        assert!(pass.bad_line(
+            "http://fhir.test/fhir/files/1.ndjson",
+            7,
+            "not JSON (truncated)"
+        ));
+        assert_eq!(pass.summary.tally.failed.get("bad-line"), Some(&1));
+        assert_eq!(pass.summary.tally.seen, 1);
+        let letters = std::fs::read_to_string(&path).unwrap();
+        let letter: Value = serde_json::from_str(letters.trim()).unwrap();
+        assert_eq!(
+            letter["report"],
+            "http://fhir.test/fhir/files/1.ndjson#line=7"
+        );
+        assert_eq!(letter["reason"], "bad-line");
+        assert_eq!(letter["message"], "not JSON (truncated)");
+        assert!(
+            DeadLetter::parse(letters.trim()).is_none(),
+            "no report to retry"
+        );
+
+        let blocked = dir.path().join("blocked");
+        std::fs::create_dir(&blocked).unwrap();
+        pass.dead_letter = &blocked;
+        assert!(!pass.bad_line("http://fhir.test/fhir/files/1.ndjson", 8, "not JSON"));
+    }
+
     #[tokio::test]
     async fn without_its_dead_letter_a_panicking_report_holds_the_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
