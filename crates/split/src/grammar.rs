@@ -404,7 +404,7 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
 
 /// Head nouns of lesions: things with an extent of their own, as opposed
 /// to processes ("transformation", "leak", "infection") and states.
-const LESION_NOUNS: [&str; 44] = [
+const LESION_NOUNS: [&str; 46] = [
     "cyst",
     "cysts",
     "lesion",
@@ -449,6 +449,8 @@ const LESION_NOUNS: [&str; 44] = [
     "implants",
     "fibroid",
     "fibroids",
+    "hydrosalpinx",
+    "hydrosalpinges",
 ];
 
 /// Whether a finding's term names a lesion: its last word is one of
