@@ -217,6 +217,7 @@ pub(crate) fn sentence_findings<'a>(
     });
     crate::grammar::organ_descriptors(text, sentence, lexicon, header_site.is_some(), scratch);
     crate::grammar::drop_normal_heads(text, lexicon, scratch);
+    crate::grammar::drop_references(text, scratch);
     if scratch.mentions.is_empty() {
         return;
     }

@@ -115,6 +115,100 @@ pub(crate) fn drop_normal_heads(text: &str, lexicon: &Lexicon, scratch: &mut Scr
     });
 }
 
+/// Removes mentions that name no finding of this patient's images: the
+/// target of a procedure ("biopsy of the mass and the axillary node is
+/// recommended": the mass was reported where it was seen), a noun that
+/// names a team or service ("stroke team", "trauma service"), a procedure a
+/// finding makes the patient a candidate for ("favourable for
+/// thrombectomy"), and what dense tissue "may obscure" (boilerplate about
+/// the sensitivity of the exam).
+pub(crate) fn drop_references(text: &str, scratch: &mut Scratch) {
+    let Scratch { mentions, .. } = scratch;
+    if mentions.is_empty() {
+        return;
+    }
+    mentions.retain(|mention| {
+        let before = clause_before(text, mention.start, REFERENCE_WINDOW_WORDS);
+        let names_a_service = next_word(text, mention.end)
+            .is_some_and(|word| SERVICE_NOUNS.iter().any(|n| n.eq_ignore_ascii_case(word)));
+        !(names_a_service || REFERENCE_CUES.iter().any(|cue| contains_words(before, cue)))
+    });
+}
+
+/// How far before a mention a procedure or "may obscure" still reaches:
+/// "biopsy of the left breast mass and the left axillary lymph node".
+const REFERENCE_WINDOW_WORDS: usize = 8;
+
+/// Phrases after which a noun names the target of a procedure or a
+/// hypothetical, not an observation.
+const REFERENCE_CUES: [&str; 20] = [
+    "biopsy of",
+    "biopsies of",
+    "sampling of",
+    "aspiration of",
+    "excision of",
+    "resection of",
+    "drainage of",
+    "ablation of",
+    "candidate for",
+    "candidates for",
+    "suitable for",
+    "favourable for",
+    "favorable for",
+    "amenable to",
+    "may obscure",
+    "can obscure",
+    "could obscure",
+    "may mask",
+    "can mask",
+    "may hide",
+];
+
+/// Nouns a finding's name qualifies when it names a team, a service or a
+/// protocol: "stroke team", "trauma service", "PE protocol".
+const SERVICE_NOUNS: [&str; 9] = [
+    "team", "service", "services", "protocol", "alert", "pathway", "clinic", "unit", "nurse",
+];
+
+/// The text before `at` in its clause (no `.`, `;`, `:`, `,` or
+/// parenthesis crossed), at most `max_words` words.
+fn clause_before(text: &str, at: usize, max_words: usize) -> &str {
+    let bytes = text.as_bytes();
+    let mut start = at;
+    let mut words = 0;
+    while start > 0 {
+        let b = bytes[start - 1];
+        if matches!(b, b'.' | b';' | b':' | b',' | b'(' | b')' | b'\n') {
+            break;
+        }
+        if b == b' ' && start < at && bytes[start] != b' ' {
+            words += 1;
+            if words > max_words {
+                break;
+            }
+        }
+        start -= 1;
+    }
+    &text[start..at]
+}
+
+/// The word that follows `at` after blanks, if any.
+fn next_word(text: &str, at: usize) -> Option<&str> {
+    let rest = text.get(at..)?.trim_start_matches([' ', '\t']);
+    let len = rest.bytes().take_while(|&b| is_word_byte(b)).count();
+    (len > 0).then(|| &rest[..len])
+}
+
+/// Whether `haystack` holds `phrase` as whole words, ignoring ASCII case.
+fn contains_words(haystack: &str, phrase: &str) -> bool {
+    let (hay, needle) = (haystack.as_bytes(), phrase.as_bytes());
+    hay.windows(needle.len()).enumerate().any(|(i, window)| {
+        window.eq_ignore_ascii_case(needle)
+            && (i == 0 || !is_word_byte(hay[i - 1]))
+            && hay.get(i + needle.len()).is_none_or(|&b| !is_word_byte(b))
+    })
+}
+
 /// Where the word after a "not" at `at` starts, if a "not" is there.
 fn after_not(text: &str, at: usize) -> Option<usize> {
     let rest = text.get(at..)?;
