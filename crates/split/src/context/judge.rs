@@ -180,6 +180,9 @@ fn modifies_a_conjoined_neighbour(
     others: &[(usize, usize)],
 ) -> bool {
     hit.end <= focus_start
+        && ADJECTIVAL_HEDGES
+            .iter()
+            .any(|word| bytes[hit.start..hit.end].eq_ignore_ascii_case(word.as_bytes()))
         && others.iter().any(|&(s, e)| {
             s >= hit.end
                 && e <= focus_start
@@ -187,6 +190,10 @@ fn modifies_a_conjoined_neighbour(
                 && joined_by_and(&bytes[e..focus_start])
         })
 }
+
+/// Hedges written as an adjective of one noun phrase ("probable X"), unlike
+/// a predicate over a list ("the differential includes X and Y").
+const ADJECTIVAL_HEDGES: [&str; 5] = ["possible", "probable", "suspected", "questionable", "presumed"];
 
 /// Whether `between` holds the word "and" and no "or", "versus" or "vs".
 fn joined_by_and(between: &[u8]) -> bool {
