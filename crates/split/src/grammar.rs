@@ -111,9 +111,30 @@ pub(crate) fn drop_normal_heads(text: &str, lexicon: &Lexicon, scratch: &mut Scr
                 .iter()
                 .any(|&(s, _, row)| (s == at && normal(row)) || Some(s) == denied)
         });
-        !(before || predicate)
+        !(before || predicate || listed_after_normal(text, mention.start, descriptors, &normal))
     });
 }
+
+/// Whether the mention at `start` is listed after a normal descriptor that
+/// opens its clause: "Normal echotexture and vascularity" (the walk back of
+/// [`phrase_before`] stops at "echotexture", a word of no table).
+fn listed_after_normal(
+    text: &str,
+    start: usize,
+    descriptors: &[(usize, usize, u32)],
+    normal: &impl Fn(u32) -> bool,
+) -> bool {
+    let clause = clause_before(text, start, NORMAL_LIST_WORDS);
+    let clause_start = start - clause.len() + (clause.len() - clause.trim_start().len());
+    contains_words(clause, "and")
+        && descriptors
+            .iter()
+            .any(|&(s, _, row)| s == clause_start && normal(row))
+}
+
+/// How many words a list after a normal descriptor may span ("normal size,
+/// echotexture and vascularity").
+const NORMAL_LIST_WORDS: usize = 5;
 
 /// Removes mentions that name no finding of this patient's images: the
 /// target of a procedure ("biopsy of the mass and the axillary node is
@@ -608,6 +629,44 @@ mod tests {
 
     fn terms(text: &str) -> Vec<String> {
         read(text).into_iter().map(|(term, ..)| term).collect()
+    }
+
+    #[test]
+    fn references_name_no_finding() {
+        // Where a finding was seen it is one; as the target of a
+        // procedure, a team's name, a procedure it qualifies for or what
+        // dense tissue may hide, it is not.
+        for text in [
+            "IMPRESSION: Ultrasound-guided biopsy of the mass and the axillary node recommended.",
+            "IMPRESSION: Stroke team notified at 09:12.",
+            "IMPRESSION: Small core, favourable for thrombectomy.",
+            "FINDINGS: The breasts are heterogeneously dense, which may obscure small masses.",
+        ] {
+            let found = terms(text);
+            assert!(
+                !found.iter().any(
+                    |t| ["mass", "node", "Stroke", "thrombectomy", "small masses"]
+                        .contains(&t.as_str())
+                ),
+                "{text}: {found:?}"
+            );
+        }
+        assert_eq!(
+            terms("IMPRESSION: Small core, favourable for thrombectomy."),
+            ["Small core"]
+        );
+        assert_eq!(
+            terms("FINDINGS: Irregular mass at 2 o'clock."),
+            ["Irregular mass"]
+        );
+        // The normal predicate "preserved": no finding.
+        assert!(terms("FINDINGS: Small bowel wall enhancement is preserved.").is_empty());
+        // A list after a normal descriptor is normal; an abnormal item is not.
+        assert!(terms("FINDINGS: Normal echotexture and vascularity.").is_empty());
+        assert_eq!(
+            terms("FINDINGS: Normal echotexture. Increased vascularity."),
+            ["Increased vascularity"]
+        );
     }
 
     #[test]

@@ -567,6 +567,31 @@ mod tests {
     }
 
     #[test]
+    fn run_together_upper_case_headers() {
+        // All-caps one-line reports put a header after one space; a
+        // qualified header keeps its qualifier, and mixed case stays text.
+        let got: Vec<SectionKind> = kinds(
+            "XR LEFT WRIST 3 VIEWS HX: FOOSH FINDINGS: THERE IS A FRACTURE. IMPRESSION: FRACTURE.",
+        )
+        .into_iter()
+        .map(|(kind, ..)| kind)
+        .collect();
+        assert_eq!(
+            got,
+            [
+                SectionKind::Other,
+                SectionKind::Indication,
+                SectionKind::Findings,
+                SectionKind::Impression
+            ]
+        );
+        let got = kinds("CT ABDOMEN FINDINGS: Liver normal.");
+        assert_eq!(got[0].1.as_deref(), Some("CT ABDOMEN FINDINGS"));
+        let got = kinds("FINDINGS: The patient gave a history: fever.");
+        assert_eq!(got.len(), 1, "{got:?}");
+    }
+
+    #[test]
     fn flattened_exports() {
         let text = "EXAM: , Chest two views.,REASON FOR EXAM: , Cough.,FINDINGS:  ,The lungs are clear.,IMPRESSION: ,Normal.";
         assert_eq!(

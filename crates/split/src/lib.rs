@@ -1152,11 +1152,13 @@ mod tests {
                 ("heart is enlarged", Assertion::Present)
             ])
         );
+        // The hedge is the effusion's own (LABELLING: a hedge scopes only
+        // its own target), and "the" opens a new subject.
         assert_eq!(
             judged("Possible small effusion and the adjacent atelectasis."),
             owned(&[
                 ("small effusion", Assertion::Possible),
-                ("atelectasis", Assertion::Possible)
+                ("atelectasis", Assertion::Present)
             ])
         );
     }

@@ -132,7 +132,7 @@ pub(crate) fn judge(
     }
     let (assertion, grade) = match polarity {
         Some((_, Polarity::Negate, _)) => (Assertion::Absent, None),
-        Some((_, Polarity::Link, _)) if link_negated(cues, focus_start) => {
+        Some((_, Polarity::Link, _)) if link_negated(bytes, cues, focus_start) => {
             (Assertion::Absent, None)
         }
         Some((_, Polarity::Hedge | Polarity::Link, hedge)) => {
@@ -193,7 +193,13 @@ fn modifies_a_conjoined_neighbour(
 
 /// Hedges written as an adjective of one noun phrase ("probable X"), unlike
 /// a predicate over a list ("the differential includes X and Y").
-const ADJECTIVAL_HEDGES: [&str; 5] = ["possible", "probable", "suspected", "questionable", "presumed"];
+const ADJECTIVAL_HEDGES: [&str; 5] = [
+    "possible",
+    "probable",
+    "suspected",
+    "questionable",
+    "presumed",
+];
 
 /// Whether `between` holds the word "and" and no "or", "versus" or "vs".
 fn joined_by_and(between: &[u8]) -> bool {

@@ -647,5 +647,10 @@ mod tests {
         assert_eq!(flat[1].2, "Intact. The time was 10:30.");
         assert!(items("FINDINGS: The following were noted in the chest: nothing.").is_empty());
         assert!(items("FINDINGS: On today's exam: nothing.").is_empty());
+        // A phrase joining findings is a conclusion, not an organ's label.
+        assert!(
+            items("FINDINGS:\nCirrhosis with portal hypertension: splenomegaly and ascites.")
+                .is_empty()
+        );
     }
 }
