@@ -162,7 +162,10 @@ const REFERENCE_WINDOW_WORDS: usize = 8;
 
 /// Phrases after which a noun names the target of a procedure or a
 /// hypothetical, not an observation.
-const REFERENCE_CUES: [&str; 20] = [
+const REFERENCE_CUES: [&str; 23] = [
+    "further evaluation of",
+    "further characterization of",
+    "further characterisation of",
     "biopsy of",
     "biopsies of",
     "sampling of",
