@@ -188,10 +188,26 @@ const REFERENCE_CUES: [&str; 23] = [
     "may hide",
 ];
 
-/// Nouns a finding's name qualifies when it names a team, a service or a
-/// protocol: "stroke team", "trauma service", "PE protocol".
-const SERVICE_NOUNS: [&str; 9] = [
-    "team", "service", "services", "protocol", "alert", "pathway", "clinic", "unit", "nurse",
+/// Nouns a finding's name qualifies when it names a team, a service, a
+/// specialty or a protocol: "stroke team", "trauma service", "PE protocol",
+/// "Dr. Alvarez (stroke neurology)".
+const SERVICE_NOUNS: [&str; 16] = [
+    "team",
+    "service",
+    "services",
+    "protocol",
+    "alert",
+    "pathway",
+    "clinic",
+    "unit",
+    "nurse",
+    "neurology",
+    "surgery",
+    "medicine",
+    "oncology",
+    "radiology",
+    "fellow",
+    "resident",
 ];
 
 /// The text before `at` in its clause (no `.`, `;`, `:`, `,` or
