@@ -148,12 +148,57 @@ pub(crate) fn drop_references(text: &str, scratch: &mut Scratch) {
     if mentions.is_empty() {
         return;
     }
+    // "Postsurgical changes of right hemicolectomy": the procedure named
+    // after the generic head is the post-surgical state; the head adds none.
+    let generic_before_procedure: Vec<bool> = mentions
+        .iter()
+        .enumerate()
+        .map(|(i, mention)| {
+            let head = text[mention.start..mention.end].to_ascii_lowercase();
+            GENERIC_POSTSURGICAL.iter().any(|g| head.ends_with(g))
+                && mentions.get(i + 1).is_some_and(|next| {
+                    let between = text[mention.end..next.start].trim();
+                    NAMES_THE_PROCEDURE.iter().any(|link| {
+                        between.len() <= link.len() + 24 && starts_with_words(between, link)
+                    })
+                })
+        })
+        .collect();
+    let mut index = 0;
     mentions.retain(|mention| {
+        index += 1;
+        if generic_before_procedure[index - 1] {
+            return false;
+        }
         let before = clause_before(text, mention.start, REFERENCE_WINDOW_WORDS);
         let names_a_service = next_word(text, mention.end)
             .is_some_and(|word| SERVICE_NOUNS.iter().any(|n| n.eq_ignore_ascii_case(word)));
         !(names_a_service || REFERENCE_CUES.iter().any(|cue| contains_words(before, cue)))
     });
+}
+
+/// Generic heads of a post-surgical state, ending a mention's words.
+const GENERIC_POSTSURGICAL: [&str; 6] = [
+    "postsurgical changes",
+    "post-surgical changes",
+    "surgical changes",
+    "postoperative changes",
+    "post-operative changes",
+    "postsurgical change",
+];
+
+/// Words that join a generic post-surgical head to the procedure it
+/// stands for ("changes of", "changes from", "changes related to").
+const NAMES_THE_PROCEDURE: [&str; 5] = ["of", "from", "related to", "following", "after"];
+
+/// Whether `text` starts with `words` as whole words, ignoring ASCII case.
+fn starts_with_words(text: &str, words: &str) -> bool {
+    text.len() >= words.len()
+        && text.as_bytes()[..words.len()].eq_ignore_ascii_case(words.as_bytes())
+        && text
+            .as_bytes()
+            .get(words.len())
+            .is_none_or(|&b| !is_word_byte(b))
 }
 
 /// How far before a mention a procedure or "may obscure" still reaches:
@@ -677,6 +722,14 @@ mod tests {
         assert_eq!(
             terms("FINDINGS: Irregular mass at 2 o'clock."),
             ["Irregular mass"]
+        );
+        // The procedure a generic post-surgical head names is the state.
+        let found = terms("FINDINGS: Postsurgical changes of right hemicolectomy.");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].ends_with("hemicolectomy"), "{found:?}");
+        assert_eq!(
+            terms("FINDINGS: Postsurgical changes in the pelvis."),
+            ["Postsurgical changes"]
         );
         // The normal predicate "preserved": no finding.
         assert!(terms("FINDINGS: Small bowel wall enhancement is preserved.").is_empty());
