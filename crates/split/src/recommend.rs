@@ -38,6 +38,14 @@ const ALWAYS: &[&str] = &[
     "could be considered",
     "may be considered",
     "should be considered",
+    // Back to the screening schedule (BI-RADS 1-2): "Return to annual
+    // screening mammography."
+    "return to annual",
+    "return to routine",
+    "resume annual",
+    "resume routine",
+    "continue annual",
+    "continue routine",
 ];
 
 /// Words that recommend only when used as an instruction.
@@ -607,6 +615,11 @@ mod tests {
         assert!(recommends("Annual screening CT in 12 months."));
         assert!(recommends("CT chest in 3 months."));
         assert!(!recommends("Stable for 2 years, annual growth 1 mm."));
+        assert!(recommends("Return to annual screening mammography."));
+        assert_eq!(
+            interval_days("Return to annual screening mammography."),
+            Some(365)
+        );
     }
 
     #[test]
