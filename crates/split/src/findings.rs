@@ -681,12 +681,15 @@ fn names_a_midline_structure(term: &str, sites: &[BodySite<'_>]) -> bool {
         "disc",
         "disk",
     ];
-    let term = term.to_ascii_lowercase();
-    IN_TERM.iter().any(|word| term.contains(word))
-        || sites.iter().any(|site| {
-            let site = site.text.to_ascii_lowercase();
-            IN_SITE.iter().any(|word| site.contains(word))
-        })
+    let holds = |text: &str, part: &str| {
+        text.as_bytes()
+            .windows(part.len())
+            .any(|window| window.eq_ignore_ascii_case(part.as_bytes()))
+    };
+    IN_TERM.iter().any(|part| holds(term, part))
+        || sites
+            .iter()
+            .any(|site| IN_SITE.iter().any(|part| holds(site.text, part)))
 }
 
 /// How many words before a term a side still modifies it ("left

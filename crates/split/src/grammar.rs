@@ -150,30 +150,34 @@ pub(crate) fn drop_references(text: &str, scratch: &mut Scratch) {
     }
     // "Postsurgical changes of right hemicolectomy": the procedure named
     // after the generic head is the post-surgical state; the head adds none.
-    let generic_before_procedure: Vec<bool> = mentions
-        .iter()
-        .enumerate()
-        .map(|(i, mention)| {
-            let head = text[mention.start..mention.end].to_ascii_lowercase();
-            GENERIC_POSTSURGICAL.iter().any(|g| head.ends_with(g))
-                && mentions.get(i + 1).is_some_and(|next| {
-                    let between = text[mention.end..next.start].trim();
-                    NAMES_THE_PROCEDURE.iter().any(|link| {
-                        between.len() <= link.len() + 24 && starts_with_words(between, link)
-                    })
-                })
-        })
-        .collect();
+    // A bit per mention (the first 128), so a sentence allocates nothing.
+    let mut generic_before_procedure: u128 = 0;
+    for (i, pair) in mentions.windows(2).enumerate().take(128) {
+        let (mention, next) = (&pair[0], &pair[1]);
+        let head = text[mention.start..mention.end].as_bytes();
+        let between = text[mention.end..next.start].trim();
+        let generic = GENERIC_POSTSURGICAL.iter().any(|g| {
+            head.len() >= g.len() && head[head.len() - g.len()..].eq_ignore_ascii_case(g.as_bytes())
+        });
+        if generic
+            && NAMES_THE_PROCEDURE.iter().any(|link| {
+                between.len() <= link.len() + MAX_PROCEDURE_LINK_BYTES
+                    && starts_with_words(between, link)
+            })
+        {
+            generic_before_procedure |= 1 << i;
+        }
+    }
     let mut index = 0;
     mentions.retain(|mention| {
         index += 1;
-        if generic_before_procedure[index - 1] {
+        if index <= 128 && generic_before_procedure & (1 << (index - 1)) != 0 {
             return false;
         }
         let before = clause_before(text, mention.start, REFERENCE_WINDOW_WORDS);
         let names_a_service = next_word(text, mention.end)
             .is_some_and(|word| SERVICE_NOUNS.iter().any(|n| n.eq_ignore_ascii_case(word)));
-        !(names_a_service || REFERENCE_CUES.iter().any(|cue| contains_words(before, cue)))
+        !(names_a_service || contains_reference_cue(before))
     });
 }
 
@@ -190,6 +194,10 @@ const GENERIC_POSTSURGICAL: [&str; 6] = [
 /// Words that join a generic post-surgical head to the procedure it
 /// stands for ("changes of", "changes from", "changes related to").
 const NAMES_THE_PROCEDURE: [&str; 5] = ["of", "from", "related to", "following", "after"];
+
+/// How many bytes may follow the joining word before the procedure's name
+/// ("changes of a right upper lobectomy").
+const MAX_PROCEDURE_LINK_BYTES: usize = 24;
 
 /// Whether `text` starts with `words` as whole words, ignoring ASCII case.
 fn starts_with_words(text: &str, words: &str) -> bool {
@@ -642,6 +650,29 @@ pub(crate) fn names_a_lesion(term: &str) -> bool {
         .any(|suffix| head.ends_with(suffix))
         && !head.starts_with("stoma");
     tumour_name || LESION_NOUNS.contains(&head.as_str())
+}
+
+/// Whether `text` holds one of [`REFERENCE_CUES`] as whole words: one
+/// automaton pass, as a sentence's mentions each ask.
+fn contains_reference_cue(text: &str) -> bool {
+    static CUES: OnceLock<Option<AhoCorasick>> = OnceLock::new();
+    let Some(cues) = CUES
+        .get_or_init(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(REFERENCE_CUES)
+                .ok()
+        })
+        .as_ref()
+    else {
+        return false;
+    };
+    let bytes = text.as_bytes();
+    cues.find_overlapping_iter(text).any(|m| {
+        let before = m.start().checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(m.end()).copied();
+        !before.is_some_and(is_word_byte) && !after.is_some_and(is_word_byte)
+    })
 }
 
 fn contains_link(gap: &str) -> bool {
