@@ -154,7 +154,7 @@ pub(crate) fn drop_references(text: &str, scratch: &mut Scratch) {
     let mut generic_before_procedure: u128 = 0;
     for (i, pair) in mentions.windows(2).enumerate().take(128) {
         let (mention, next) = (&pair[0], &pair[1]);
-        let head = text[mention.start..mention.end].as_bytes();
+        let head = &text.as_bytes()[mention.start..mention.end];
         let between = text[mention.end..next.start].trim();
         let generic = GENERIC_POSTSURGICAL.iter().any(|g| {
             head.len() >= g.len() && head[head.len() - g.len()..].eq_ignore_ascii_case(g.as_bytes())
