@@ -2,6 +2,8 @@
 //! ("No focal consolidation, effusion, or pneumothorax" gives three), judged
 //! by [`crate::context`], with its body sites and the sentence's sizes.
 
+use aho_corasick::AhoCorasick;
+
 use crate::context::cues::CueHit;
 use crate::context::judge::judge;
 use crate::lexicon::{Entry, Lexicon, Words};
@@ -217,7 +219,7 @@ pub(crate) fn sentence_findings<'a>(
     });
     crate::grammar::organ_descriptors(text, sentence, lexicon, header_site.is_some(), scratch);
     crate::grammar::drop_normal_heads(text, lexicon, scratch);
-    crate::grammar::drop_references(text, scratch);
+    crate::grammar::drop_references(text, start, end, scratch);
     if scratch.mentions.is_empty() {
         return;
     }
@@ -349,7 +351,8 @@ pub(crate) fn sentence_findings<'a>(
                 .change
                 .filter(|&c| judgement.assertion != Assertion::Absent || c == Change::Resolved),
             laterality: if names_a_cardiac_chamber(&text[term_start..mention.end])
-                || (names_a_midline_structure(&text[term_start..mention.end], &body_site)
+                || (own_side.or(judgement.laterality).is_some()
+                    && names_a_midline_structure(&text[term_start..mention.end], &body_site)
                     && !side_modifies(
                         text,
                         cues,
@@ -681,15 +684,23 @@ fn names_a_midline_structure(term: &str, sites: &[BodySite<'_>]) -> bool {
         "disc",
         "disk",
     ];
-    let holds = |text: &str, part: &str| {
-        text.as_bytes()
-            .windows(part.len())
-            .any(|window| window.eq_ignore_ascii_case(part.as_bytes()))
+    static MATCHERS: std::sync::OnceLock<Option<(AhoCorasick, AhoCorasick)>> =
+        std::sync::OnceLock::new();
+    let Some((in_term, in_site)) = MATCHERS
+        .get_or_init(|| {
+            let build = |parts: &[&str]| {
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(parts)
+                    .ok()
+            };
+            Some((build(&IN_TERM)?, build(&IN_SITE)?))
+        })
+        .as_ref()
+    else {
+        return false;
     };
-    IN_TERM.iter().any(|part| holds(term, part))
-        || sites
-            .iter()
-            .any(|site| IN_SITE.iter().any(|part| holds(site.text, part)))
+    in_term.is_match(term) || sites.iter().any(|site| in_site.is_match(site.text))
 }
 
 /// How many words before a term a side still modifies it ("left

@@ -111,7 +111,9 @@ pub(crate) fn drop_normal_heads(text: &str, lexicon: &Lexicon, scratch: &mut Scr
                 .iter()
                 .any(|&(s, _, row)| (s == at && normal(row)) || Some(s) == denied)
         });
-        !(before || predicate || listed_after_normal(text, mention.start, descriptors, &normal))
+        !(before
+            || predicate
+            || (any_normal && listed_after_normal(text, mention.start, descriptors, &normal)))
     });
 }
 
@@ -143,11 +145,14 @@ const NORMAL_LIST_WORDS: usize = 5;
 /// finding makes the patient a candidate for ("favourable for
 /// thrombectomy"), and what dense tissue "may obscure" (boilerplate about
 /// the sensitivity of the exam).
-pub(crate) fn drop_references(text: &str, scratch: &mut Scratch) {
+pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mut Scratch) {
     let Scratch { mentions, .. } = scratch;
     if mentions.is_empty() {
         return;
     }
+    // Most sentences hold no reference cue: one pass over the sentence
+    // spares a look before every mention.
+    let any_cue = contains_reference_cue(&text[start..end]);
     // "Postsurgical changes of right hemicolectomy": the procedure named
     // after the generic head is the post-surgical state; the head adds none.
     // A bit per mention (the first 128), so a sentence allocates nothing.
@@ -174,10 +179,14 @@ pub(crate) fn drop_references(text: &str, scratch: &mut Scratch) {
         if index <= 128 && generic_before_procedure & (1 << (index - 1)) != 0 {
             return false;
         }
-        let before = clause_before(text, mention.start, REFERENCE_WINDOW_WORDS);
+        let before = if any_cue {
+            clause_before(text, mention.start, REFERENCE_WINDOW_WORDS)
+        } else {
+            ""
+        };
         let names_a_service = next_word(text, mention.end)
             .is_some_and(|word| SERVICE_NOUNS.iter().any(|n| n.eq_ignore_ascii_case(word)));
-        !(names_a_service || contains_reference_cue(before))
+        !(names_a_service || (any_cue && contains_reference_cue(before)))
     });
 }
 
@@ -668,7 +677,7 @@ fn contains_reference_cue(text: &str) -> bool {
         return false;
     };
     let bytes = text.as_bytes();
-    cues.find_overlapping_iter(text).any(|m| {
+    cues.find_iter(text).any(|m| {
         let before = m.start().checked_sub(1).map(|i| bytes[i]);
         let after = bytes.get(m.end()).copied();
         !before.is_some_and(is_word_byte) && !after.is_some_and(is_word_byte)
