@@ -2,6 +2,8 @@
 //! ("No focal consolidation, effusion, or pneumothorax" gives three), judged
 //! by [`crate::context`], with its body sites and the sentence's sizes.
 
+use aho_corasick::AhoCorasick;
+
 use crate::context::cues::CueHit;
 use crate::context::judge::judge;
 use crate::lexicon::{Entry, Lexicon, Words};
@@ -217,6 +219,7 @@ pub(crate) fn sentence_findings<'a>(
     });
     crate::grammar::organ_descriptors(text, sentence, lexicon, header_site.is_some(), scratch);
     crate::grammar::drop_normal_heads(text, lexicon, scratch);
+    crate::grammar::drop_references(text, start, end, scratch);
     if scratch.mentions.is_empty() {
         return;
     }
@@ -347,7 +350,16 @@ pub(crate) fn sentence_findings<'a>(
             change: judgement
                 .change
                 .filter(|&c| judgement.assertion != Assertion::Absent || c == Change::Resolved),
-            laterality: if names_a_cardiac_chamber(&text[term_start..mention.end]) {
+            laterality: if names_a_cardiac_chamber(&text[term_start..mention.end])
+                || (own_side.or(judgement.laterality).is_some()
+                    && names_a_midline_structure(&text[term_start..mention.end], &body_site)
+                    && !side_modifies(
+                        text,
+                        cues,
+                        term_start,
+                        mention.end,
+                        mentions.get(index + 1).map_or(end, |m| m.start),
+                    )) {
                 None
             } else {
                 own_side.or(judgement.laterality).map(|side| {
@@ -643,6 +655,78 @@ fn names_a_cardiac_chamber(term: &str) -> bool {
             .match_indices(chamber)
             .any(|(at, _)| at == 0 || !lower.as_bytes()[at - 1].is_ascii_alphanumeric())
     })
+}
+
+/// Unpaired structures in the midline (a disc, the spinal canal, the
+/// aorta, the mediastinum...): a finding of one has no side unless a side
+/// modifies it ("left paracentral disc extrusion"), not the side of a
+/// neighbour in its sentence ("bilateral facet arthropathy with central
+/// canal stenosis", "bilateral emboli with a saddle embolus").
+fn names_a_midline_structure(term: &str, sites: &[BodySite<'_>]) -> bool {
+    const IN_TERM: [&str; 10] = [
+        "disc",
+        "disk",
+        "canal",
+        "thecal",
+        "listhesis",
+        "saddle",
+        "midline",
+        "mediastin",
+        "aort",
+        "intimal flap",
+    ];
+    const IN_SITE: [&str; 7] = [
+        "mediastin",
+        "aort",
+        "thecal",
+        "central canal",
+        "spinal canal",
+        "disc",
+        "disk",
+    ];
+    static MATCHERS: std::sync::OnceLock<Option<(AhoCorasick, AhoCorasick)>> =
+        std::sync::OnceLock::new();
+    let Some((in_term, in_site)) = MATCHERS
+        .get_or_init(|| {
+            let build = |parts: &[&str]| {
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(parts)
+                    .ok()
+            };
+            Some((build(&IN_TERM)?, build(&IN_SITE)?))
+        })
+        .as_ref()
+    else {
+        return false;
+    };
+    in_term.is_match(term) || sites.iter().any(|site| in_site.is_match(site.text))
+}
+
+/// How many words before a term a side still modifies it ("left
+/// paracentral disc extrusion").
+const SIDE_MODIFIER_WORDS: usize = 3;
+
+/// Whether a side is named inside `text[start..end]`, modifies it from at
+/// most [`SIDE_MODIFIER_WORDS`] words before, or places it after it and
+/// before the next mention (`next`), in its clause: "left paracentral disc
+/// extrusion", "disc extrusion in the right lateral recess".
+fn side_modifies(text: &str, cues: &[CueHit], start: usize, end: usize, next: usize) -> bool {
+    let bytes = text.as_bytes();
+    let in_clause = |from: usize, to: usize| {
+        !bytes[from..to]
+            .iter()
+            .any(|&b| matches!(b, b',' | b';' | b'.' | b':'))
+    };
+    cues.iter()
+        .filter(|hit| hit.cue.side.is_some() && !hit.cue.direction)
+        .any(|hit| {
+            (hit.start >= start && hit.end <= end)
+                || (hit.end <= start
+                    && word_count(&bytes[hit.end..start]) < SIDE_MODIFIER_WORDS
+                    && in_clause(hit.end, start))
+                || (hit.start >= end && hit.end <= next && in_clause(end, hit.start))
+        })
 }
 
 /// Whether `text[start..end]` is nothing but findings joined by "or"

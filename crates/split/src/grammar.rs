@@ -111,8 +111,204 @@ pub(crate) fn drop_normal_heads(text: &str, lexicon: &Lexicon, scratch: &mut Scr
                 .iter()
                 .any(|&(s, _, row)| (s == at && normal(row)) || Some(s) == denied)
         });
-        !(before || predicate)
+        !(before
+            || predicate
+            || (any_normal && listed_after_normal(text, mention.start, descriptors, &normal)))
     });
+}
+
+/// Whether the mention at `start` is listed after a normal descriptor that
+/// opens its clause: "Normal echotexture and vascularity" (the walk back of
+/// [`phrase_before`] stops at "echotexture", a word of no table).
+fn listed_after_normal(
+    text: &str,
+    start: usize,
+    descriptors: &[(usize, usize, u32)],
+    normal: &impl Fn(u32) -> bool,
+) -> bool {
+    let clause = clause_before(text, start, NORMAL_LIST_WORDS);
+    let clause_start = start - clause.len() + (clause.len() - clause.trim_start().len());
+    contains_words(clause, "and")
+        && descriptors
+            .iter()
+            .any(|&(s, _, row)| s == clause_start && normal(row))
+}
+
+/// How many words a list after a normal descriptor may span ("normal size,
+/// echotexture and vascularity").
+const NORMAL_LIST_WORDS: usize = 5;
+
+/// Removes mentions that name no finding of this patient's images: the
+/// target of a procedure ("biopsy of the mass and the axillary node is
+/// recommended": the mass was reported where it was seen), a noun that
+/// names a team or service ("stroke team", "trauma service"), a procedure a
+/// finding makes the patient a candidate for ("favourable for
+/// thrombectomy"), and what dense tissue "may obscure" (boilerplate about
+/// the sensitivity of the exam).
+pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mut Scratch) {
+    let Scratch { mentions, .. } = scratch;
+    if mentions.is_empty() {
+        return;
+    }
+    // Most sentences hold no reference cue: one pass over the sentence
+    // spares a look before every mention.
+    let any_cue = contains_reference_cue(&text[start..end]);
+    // "Postsurgical changes of right hemicolectomy": the procedure named
+    // after the generic head is the post-surgical state; the head adds none.
+    // A bit per mention (the first 128), so a sentence allocates nothing.
+    let mut generic_before_procedure: u128 = 0;
+    for (i, pair) in mentions.windows(2).enumerate().take(128) {
+        let (mention, next) = (&pair[0], &pair[1]);
+        let head = &text.as_bytes()[mention.start..mention.end];
+        let between = text[mention.end..next.start].trim();
+        let generic = GENERIC_POSTSURGICAL.iter().any(|g| {
+            head.len() >= g.len() && head[head.len() - g.len()..].eq_ignore_ascii_case(g.as_bytes())
+        });
+        if generic
+            && NAMES_THE_PROCEDURE.iter().any(|link| {
+                between.len() <= link.len() + MAX_PROCEDURE_LINK_BYTES
+                    && starts_with_words(between, link)
+            })
+        {
+            generic_before_procedure |= 1 << i;
+        }
+    }
+    let mut index = 0;
+    mentions.retain(|mention| {
+        index += 1;
+        if index <= 128 && generic_before_procedure & (1 << (index - 1)) != 0 {
+            return false;
+        }
+        let before = if any_cue {
+            clause_before(text, mention.start, REFERENCE_WINDOW_WORDS)
+        } else {
+            ""
+        };
+        let names_a_service = next_word(text, mention.end)
+            .is_some_and(|word| SERVICE_NOUNS.iter().any(|n| n.eq_ignore_ascii_case(word)));
+        !(names_a_service || (any_cue && contains_reference_cue(before)))
+    });
+}
+
+/// Generic heads of a post-surgical state, ending a mention's words.
+const GENERIC_POSTSURGICAL: [&str; 6] = [
+    "postsurgical changes",
+    "post-surgical changes",
+    "surgical changes",
+    "postoperative changes",
+    "post-operative changes",
+    "postsurgical change",
+];
+
+/// Words that join a generic post-surgical head to the procedure it
+/// stands for ("changes of", "changes from", "changes related to").
+const NAMES_THE_PROCEDURE: [&str; 5] = ["of", "from", "related to", "following", "after"];
+
+/// How many bytes may follow the joining word before the procedure's name
+/// ("changes of a right upper lobectomy").
+const MAX_PROCEDURE_LINK_BYTES: usize = 24;
+
+/// Whether `text` starts with `words` as whole words, ignoring ASCII case.
+fn starts_with_words(text: &str, words: &str) -> bool {
+    text.len() >= words.len()
+        && text.as_bytes()[..words.len()].eq_ignore_ascii_case(words.as_bytes())
+        && text
+            .as_bytes()
+            .get(words.len())
+            .is_none_or(|&b| !is_word_byte(b))
+}
+
+/// How far before a mention a procedure or "may obscure" still reaches:
+/// "biopsy of the left breast mass and the left axillary lymph node".
+const REFERENCE_WINDOW_WORDS: usize = 8;
+
+/// Phrases after which a noun names the target of a procedure or a
+/// hypothetical, not an observation.
+const REFERENCE_CUES: [&str; 23] = [
+    "further evaluation of",
+    "further characterization of",
+    "further characterisation of",
+    "biopsy of",
+    "biopsies of",
+    "sampling of",
+    "aspiration of",
+    "excision of",
+    "resection of",
+    "drainage of",
+    "ablation of",
+    "candidate for",
+    "candidates for",
+    "suitable for",
+    "favourable for",
+    "favorable for",
+    "amenable to",
+    "may obscure",
+    "can obscure",
+    "could obscure",
+    "may mask",
+    "can mask",
+    "may hide",
+];
+
+/// Nouns a finding's name qualifies when it names a team, a service, a
+/// specialty or a protocol: "stroke team", "trauma service", "PE protocol",
+/// "Dr. Alvarez (stroke neurology)".
+const SERVICE_NOUNS: [&str; 16] = [
+    "team",
+    "service",
+    "services",
+    "protocol",
+    "alert",
+    "pathway",
+    "clinic",
+    "unit",
+    "nurse",
+    "neurology",
+    "surgery",
+    "medicine",
+    "oncology",
+    "radiology",
+    "fellow",
+    "resident",
+];
+
+/// The text before `at` in its clause (no `.`, `;`, `:`, `,` or
+/// parenthesis crossed), at most `max_words` words.
+fn clause_before(text: &str, at: usize, max_words: usize) -> &str {
+    let bytes = text.as_bytes();
+    let mut start = at;
+    let mut words = 0;
+    while start > 0 {
+        let b = bytes[start - 1];
+        if matches!(b, b'.' | b';' | b':' | b',' | b'(' | b')' | b'\n') {
+            break;
+        }
+        if b == b' ' && start < at && bytes[start] != b' ' {
+            words += 1;
+            if words > max_words {
+                break;
+            }
+        }
+        start -= 1;
+    }
+    &text[start..at]
+}
+
+/// The word that follows `at` after blanks, if any.
+fn next_word(text: &str, at: usize) -> Option<&str> {
+    let rest = text.get(at..)?.trim_start_matches([' ', '\t']);
+    let len = rest.bytes().take_while(|&b| is_word_byte(b)).count();
+    (len > 0).then(|| &rest[..len])
+}
+
+/// Whether `haystack` holds `phrase` as whole words, ignoring ASCII case.
+fn contains_words(haystack: &str, phrase: &str) -> bool {
+    let (hay, needle) = (haystack.as_bytes(), phrase.as_bytes());
+    hay.windows(needle.len()).enumerate().any(|(i, window)| {
+        window.eq_ignore_ascii_case(needle)
+            && (i == 0 || !is_word_byte(hay[i - 1]))
+            && hay.get(i + needle.len()).is_none_or(|&b| !is_word_byte(b))
+    })
 }
 
 /// Where the word after a "not" at `at` starts, if a "not" is there.
@@ -404,7 +600,7 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
 
 /// Head nouns of lesions: things with an extent of their own, as opposed
 /// to processes ("transformation", "leak", "infection") and states.
-const LESION_NOUNS: [&str; 44] = [
+const LESION_NOUNS: [&str; 46] = [
     "cyst",
     "cysts",
     "lesion",
@@ -449,6 +645,8 @@ const LESION_NOUNS: [&str; 44] = [
     "implants",
     "fibroid",
     "fibroids",
+    "hydrosalpinx",
+    "hydrosalpinges",
 ];
 
 /// Whether a finding's term names a lesion: its last word is one of
@@ -461,6 +659,29 @@ pub(crate) fn names_a_lesion(term: &str) -> bool {
         .any(|suffix| head.ends_with(suffix))
         && !head.starts_with("stoma");
     tumour_name || LESION_NOUNS.contains(&head.as_str())
+}
+
+/// Whether `text` holds one of [`REFERENCE_CUES`] as whole words: one
+/// automaton pass, as a sentence's mentions each ask.
+fn contains_reference_cue(text: &str) -> bool {
+    static CUES: OnceLock<Option<AhoCorasick>> = OnceLock::new();
+    let Some(cues) = CUES
+        .get_or_init(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(REFERENCE_CUES)
+                .ok()
+        })
+        .as_ref()
+    else {
+        return false;
+    };
+    let bytes = text.as_bytes();
+    cues.find_iter(text).any(|m| {
+        let before = m.start().checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(m.end()).copied();
+        !before.is_some_and(is_word_byte) && !after.is_some_and(is_word_byte)
+    })
 }
 
 fn contains_link(gap: &str) -> bool {
@@ -512,6 +733,52 @@ mod tests {
 
     fn terms(text: &str) -> Vec<String> {
         read(text).into_iter().map(|(term, ..)| term).collect()
+    }
+
+    #[test]
+    fn references_name_no_finding() {
+        // Where a finding was seen it is one; as the target of a
+        // procedure, a team's name, a procedure it qualifies for or what
+        // dense tissue may hide, it is not.
+        for text in [
+            "IMPRESSION: Ultrasound-guided biopsy of the mass and the axillary node recommended.",
+            "IMPRESSION: Stroke team notified at 09:12.",
+            "IMPRESSION: Small core, favourable for thrombectomy.",
+            "FINDINGS: The breasts are heterogeneously dense, which may obscure small masses.",
+        ] {
+            let found = terms(text);
+            assert!(
+                !found.iter().any(
+                    |t| ["mass", "node", "Stroke", "thrombectomy", "small masses"]
+                        .contains(&t.as_str())
+                ),
+                "{text}: {found:?}"
+            );
+        }
+        assert_eq!(
+            terms("IMPRESSION: Small core, favourable for thrombectomy."),
+            ["Small core"]
+        );
+        assert_eq!(
+            terms("FINDINGS: Irregular mass at 2 o'clock."),
+            ["Irregular mass"]
+        );
+        // The procedure a generic post-surgical head names is the state.
+        let found = terms("FINDINGS: Postsurgical changes of right hemicolectomy.");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].ends_with("hemicolectomy"), "{found:?}");
+        assert_eq!(
+            terms("FINDINGS: Postsurgical changes in the pelvis."),
+            ["Postsurgical changes"]
+        );
+        // The normal predicate "preserved": no finding.
+        assert!(terms("FINDINGS: Small bowel wall enhancement is preserved.").is_empty());
+        // A list after a normal descriptor is normal; an abnormal item is not.
+        assert!(terms("FINDINGS: Normal echotexture and vascularity.").is_empty());
+        assert_eq!(
+            terms("FINDINGS: Normal echotexture. Increased vascularity."),
+            ["Increased vascularity"]
+        );
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub(super) enum Boundary {
     Flattened,
     /// After a sentence end (`.`, `?`, `!`, `;`) and at most one space.
     SentenceEnd,
+    /// After one space inside a run of UPPER CASE words that ends in a colon
+    /// ("XR WRIST 3 VIEWS HX: FOOSH FINDINGS: ..."): run-together all-caps
+    /// reports put their headers there. Headers only, never sub-headers.
+    CapsRun,
 }
 
 /// One recognised section header.
@@ -260,6 +264,8 @@ impl Marks {
                     .flatten()
                 {
                     candidates.push((at, boundary));
+                } else if in_caps_run(bytes, run_start, at, run_end) {
+                    candidates.push((at, Boundary::CapsRun));
                 }
             }
         }
@@ -271,6 +277,16 @@ impl Marks {
             }
         }
     }
+}
+
+/// Whether the word at `at` follows one space after an UPPER CASE word or a
+/// number, and it and the words up to the colon at `run_end` are UPPER CASE.
+fn in_caps_run(bytes: &[u8], run_start: usize, at: usize, run_end: usize) -> bool {
+    at >= run_start + 2
+        && bytes[at].is_ascii_uppercase()
+        && bytes[at - 1] == b' '
+        && (bytes[at - 2].is_ascii_uppercase() || bytes[at - 2].is_ascii_digit())
+        && !bytes[at..run_end].iter().any(u8::is_ascii_lowercase)
 }
 
 /// What kind of boundary precedes `at` (looking no further back than `lo`):
@@ -548,6 +564,31 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn run_together_upper_case_headers() {
+        // All-caps one-line reports put a header after one space; a
+        // qualified header keeps its qualifier, and mixed case stays text.
+        let got: Vec<SectionKind> = kinds(
+            "XR LEFT WRIST 3 VIEWS HX: FOOSH FINDINGS: THERE IS A FRACTURE. IMPRESSION: FRACTURE.",
+        )
+        .into_iter()
+        .map(|(kind, ..)| kind)
+        .collect();
+        assert_eq!(
+            got,
+            [
+                SectionKind::Other,
+                SectionKind::Indication,
+                SectionKind::Findings,
+                SectionKind::Impression
+            ]
+        );
+        let got = kinds("CT ABDOMEN FINDINGS: Liver normal.");
+        assert_eq!(got[0].1.as_deref(), Some("CT ABDOMEN FINDINGS"));
+        let got = kinds("FINDINGS: The patient gave a history: fever.");
+        assert_eq!(got.len(), 1, "{got:?}");
     }
 
     #[test]

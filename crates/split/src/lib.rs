@@ -984,9 +984,23 @@ mod tests {
             sides("Acute right subdural hemorrhage with midline shift."),
             [Some(Laterality::Right), None]
         );
+        // The midline has no side: a shift's direction is not one (the dev
+        // sets label "leftward midline shift" without a side).
         assert_eq!(
             sides("Subdural hematoma on the right convexity with 4 mm of leftward midline shift."),
-            [Some(Laterality::Right), Some(Laterality::Left)]
+            [Some(Laterality::Right), None]
+        );
+        // A midline structure takes a side that modifies or places it, not
+        // a neighbour's.
+        assert_eq!(
+            sides("Bilateral facet arthropathy with central canal stenosis."),
+            [Some(Laterality::Bilateral), None]
+        );
+        assert_eq!(
+            sides(
+                "Left paracentral disc extrusion and a disc protrusion in the right lateral recess."
+            ),
+            [Some(Laterality::Left), Some(Laterality::Right)]
         );
         // A direction is not where a finding lies.
         assert_eq!(
@@ -1300,11 +1314,13 @@ mod tests {
                 ("heart is enlarged", Assertion::Present)
             ])
         );
+        // The hedge is the effusion's own (LABELLING: a hedge scopes only
+        // its own target), and "the" opens a new subject.
         assert_eq!(
             judged("Possible small effusion and the adjacent atelectasis."),
             owned(&[
                 ("small effusion", Assertion::Possible),
-                ("atelectasis", Assertion::Possible)
+                ("atelectasis", Assertion::Present)
             ])
         );
     }

@@ -38,6 +38,14 @@ const ALWAYS: &[&str] = &[
     "could be considered",
     "may be considered",
     "should be considered",
+    // Back to the screening schedule (BI-RADS 1-2): "Return to annual
+    // screening mammography."
+    "return to annual",
+    "return to routine",
+    "resume annual",
+    "resume routine",
+    "continue annual",
+    "continue routine",
 ];
 
 /// Words that recommend only when used as an instruction.
@@ -522,19 +530,32 @@ fn days_of(count: f64, unit_days: u32) -> Option<u32> {
 /// `Chest CT in 1 to 2 years.`: an imaging or action noun, then an interval
 /// introduced by "in", "within" or "every", reads as a scheduled follow-up
 /// even without "recommend". ("Stable for 2 years" has neither.)
+/// Any interval of the sentence counts, not only the first: in "Annual
+/// screening CT in 12 months" the "in 12 months" schedules the CT.
 fn scheduled_follow_up(sentence: &str) -> bool {
-    let Some(Interval { phrase_start, .. }) = interval(sentence) else {
-        return false;
-    };
-    let before = sentence[..phrase_start].trim_end();
-    let introduced = ["in", "within", "every"].iter().any(|word| {
-        before.len() >= word.len()
-            && before
-                .get(before.len() - word.len()..)
-                .is_some_and(|tail| tail.eq_ignore_ascii_case(word))
-            && word_starts(before.as_bytes(), before.len() - word.len())
-    });
-    introduced && asks_for_action(&sentence[..phrase_start])
+    let bytes = sentence.as_bytes();
+    let mut from = 0;
+    while let Some(Interval { phrase_start, .. }) = sentence.get(from..).and_then(interval) {
+        let phrase_start = from + phrase_start;
+        let before = sentence[..phrase_start].trim_end();
+        let introduced = ["in", "within", "every"].iter().any(|word| {
+            before.len() >= word.len()
+                && before
+                    .get(before.len() - word.len()..)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case(word))
+                && word_starts(before.as_bytes(), before.len() - word.len())
+        });
+        if introduced && asks_for_action(&sentence[..phrase_start]) {
+            return true;
+        }
+        // On past this interval's first word.
+        from = phrase_start
+            + bytes[phrase_start..]
+                .iter()
+                .position(|&b| b == b' ')
+                .map_or(sentence.len() - phrase_start, |i| i + 1);
+    }
+    false
 }
 
 /// Whether `text` names an imaging study or another follow-up action.
@@ -585,6 +606,20 @@ mod tests {
         // The word before an interval is compared on char boundaries only.
         assert!(!scheduled_follow_up("\u{1FA80}0Wk\u{118A0}"));
         assert!(!scheduled_follow_up("é 2 weeks"));
+    }
+
+    #[test]
+    fn any_interval_may_schedule_the_study() {
+        // The first interval ("annual") is not introduced by "in"; the
+        // second is.
+        assert!(recommends("Annual screening CT in 12 months."));
+        assert!(recommends("CT chest in 3 months."));
+        assert!(!recommends("Stable for 2 years, annual growth 1 mm."));
+        assert!(recommends("Return to annual screening mammography."));
+        assert_eq!(
+            interval_days("Return to annual screening mammography."),
+            Some(365)
+        );
     }
 
     #[test]

@@ -297,6 +297,36 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("was negative", negate(Backward)),
     ("-ve for", negate(Forward)),
     ("positive for", affirm(Forward)),
+    // --- not on the prior: there now, and new ("a lesion ..., not seen on
+    // the prior CT")
+    (
+        "not seen on the prior",
+        and_change(affirm(Backward), Change::New),
+    ),
+    (
+        "not seen on prior",
+        and_change(affirm(Backward), Change::New),
+    ),
+    (
+        "not seen on the previous",
+        and_change(affirm(Backward), Change::New),
+    ),
+    (
+        "not present on the prior",
+        and_change(affirm(Backward), Change::New),
+    ),
+    (
+        "not visible on the prior",
+        and_change(affirm(Backward), Change::New),
+    ),
+    (
+        "not seen previously",
+        and_change(affirm(Backward), Change::New),
+    ),
+    (
+        "not previously seen",
+        and_change(affirm(Backward), Change::New),
+    ),
     // --- negation, backward ("X is not seen")
     ("not seen", negate(Backward)),
     ("not identified", negate(Backward)),

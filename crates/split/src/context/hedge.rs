@@ -140,8 +140,11 @@ fn pair_hedge(
 const MAX_ALTERNATIVE_GAP_WORDS: usize = 4;
 
 /// Whether the nearest linking hedge before `focus_start` is itself under a
-/// negation: "no focal opacity to suggest pneumonia".
-pub(super) fn link_negated(cues: &[CueHit], focus_start: usize) -> bool {
+/// negation: "no focal opacity to suggest pneumonia". A "without" phrase
+/// closed by a comma denies a feature of the observation, not the
+/// observation the link reads: "a lesion without enhancement, compatible
+/// with a cyst" offers a cyst.
+pub(super) fn link_negated(bytes: &[u8], cues: &[CueHit], focus_start: usize) -> bool {
     let Some(link) = cues
         .iter()
         .rev()
@@ -157,10 +160,14 @@ pub(super) fn link_negated(cues: &[CueHit], focus_start: usize) -> bool {
         .find_map(|c| match c.cue.polarity {
             // Chained links ("no line to suggest X or blunting to suggest Y")
             // pass the negation on.
-            Some((Forward | Both, polarity)) if polarity != Polarity::Link => Some(polarity),
+            Some((Forward | Both, polarity)) if polarity != Polarity::Link => Some((polarity, c)),
             _ => None,
         })
-        == Some(Polarity::Negate)
+        .is_some_and(|(polarity, negation)| {
+            polarity == Polarity::Negate
+                && !(bytes[negation.start..negation.end].eq_ignore_ascii_case(b"without")
+                    && bytes[negation.end..link.end].contains(&b','))
+        })
 }
 
 #[cfg(test)]
@@ -192,6 +199,55 @@ mod tests {
         ] {
             assert_eq!(assertion(s, term), Assertion::Possible, "{s} / {term}");
         }
+    }
+
+    #[test]
+    fn a_denied_feature_does_not_deny_the_reading() {
+        // "without X," denies a feature of the observation; the reading the
+        // link offers for the observation stands. Without the comma the
+        // negation still passes on ("no opacity to suggest pneumonia").
+        assert_eq!(
+            assertion(
+                "A 6 mm lesion without enhancement, compatible with a cyst.",
+                "cyst"
+            ),
+            Assertion::Present
+        );
+        assert_eq!(
+            assertion("No focal opacity to suggest pneumonia.", "pneumonia"),
+            Assertion::Absent
+        );
+    }
+
+    #[test]
+    fn an_adjectival_hedge_scopes_its_own_noun_phrase() {
+        // LABELLING: a hedge scopes only its own target; "or" offers
+        // alternatives, which share it.
+        fn findings(text: &str) -> Vec<(&str, Assertion)> {
+            crate::extract(text, crate::shared_lexicon())
+                .findings
+                .into_iter()
+                .map(|f| (f.term, f.assertion))
+                .collect()
+        }
+        let got = findings("IMPRESSION: Probable left endometrioma and left hydrosalpinx.");
+        assert_eq!(
+            got,
+            [
+                ("endometrioma", Assertion::Possible),
+                ("hydrosalpinx", Assertion::Present)
+            ]
+        );
+        let got = findings("IMPRESSION: Possible pneumonia or atelectasis.");
+        assert!(
+            got.iter().all(|(_, a)| *a == Assertion::Possible),
+            "{got:?}"
+        );
+        let got = findings("IMPRESSION: The differential includes round pneumonia and mass.");
+        assert!(
+            got.iter().all(|(_, a)| *a == Assertion::Possible),
+            "{got:?}"
+        );
     }
 
     fn certainty(sentence: &str, term: &str) -> (Assertion, Option<Certainty>) {

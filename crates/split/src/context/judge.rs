@@ -103,6 +103,8 @@ pub(crate) fn judge(
         if let Some((reach, effect)) = hit.cue.polarity
             && let Some(gap) = reaches(reach, hit)
             && !(hit.cue.persists && negated_itself(bytes, cues, hit, others))
+            && !(matches!(effect, Polarity::Hedge | Polarity::Link)
+                && modifies_a_conjoined_neighbour(bytes, hit, focus_start, others))
         {
             if polarity.is_none_or(|(best, _, _)| gap < best)
                 && !(effect == Polarity::Negate
@@ -130,7 +132,7 @@ pub(crate) fn judge(
     }
     let (assertion, grade) = match polarity {
         Some((_, Polarity::Negate, _)) => (Assertion::Absent, None),
-        Some((_, Polarity::Link, _)) if link_negated(cues, focus_start) => {
+        Some((_, Polarity::Link, _)) if link_negated(bytes, cues, focus_start) => {
             (Assertion::Absent, None)
         }
         Some((_, Polarity::Hedge | Polarity::Link, hedge)) => {
@@ -164,6 +166,50 @@ pub(crate) fn judge(
         certainty: grade.map(|(certainty, _)| certainty),
         hedge: grade.map(|(_, kind)| kind),
     }
+}
+
+/// Whether the hedge `hit`, before the focus, is the modifier of another
+/// mention that "and" joins to the focus: in "probable left endometrioma and
+/// left hydrosalpinx" the doubt is the endometrioma's only (a hedge scopes
+/// its own target, not its neighbours; "or" joins alternatives, which share
+/// it).
+fn modifies_a_conjoined_neighbour(
+    bytes: &[u8],
+    hit: &CueHit,
+    focus_start: usize,
+    others: &[(usize, usize)],
+) -> bool {
+    hit.end <= focus_start
+        && ADJECTIVAL_HEDGES
+            .iter()
+            .any(|word| bytes[hit.start..hit.end].eq_ignore_ascii_case(word.as_bytes()))
+        && others.iter().any(|&(s, e)| {
+            s >= hit.end
+                && e <= focus_start
+                && word_count(&bytes[hit.end..s]) <= MODIFIER_WORDS
+                && joined_by_and(&bytes[e..focus_start])
+        })
+}
+
+/// Hedges written as an adjective of one noun phrase ("probable X"), unlike
+/// a predicate over a list ("the differential includes X and Y").
+const ADJECTIVAL_HEDGES: [&str; 5] = [
+    "possible",
+    "probable",
+    "suspected",
+    "questionable",
+    "presumed",
+];
+
+/// Whether `between` holds the word "and" and no "or", "versus" or "vs".
+fn joined_by_and(between: &[u8]) -> bool {
+    let words = || between.split(|b| !b.is_ascii_alphabetic());
+    words().any(|w| w.eq_ignore_ascii_case(b"and"))
+        && !words().any(|w| {
+            [&b"or"[..], b"versus", b"vs", b"and/or"]
+                .iter()
+                .any(|alt| w.eq_ignore_ascii_case(alt))
+        })
 }
 
 /// Finite verbs that give a finding its own clause ("the mass has

@@ -430,6 +430,10 @@ const NOT_LABEL_STARTS: &[&str] = &[
     "per", "as", "is", "are", "was", "were", "and", "or", "but", "if", "to", "by", "from",
 ];
 
+/// Lower-case words no organ label holds (a label names places: "Heart and
+/// mediastinum", "Bones/soft tissues").
+const NOT_LABEL_WORDS: &[&str] = &["with", "without", "is", "are", "was", "were", "shows"];
+
 /// An organ sub-header (`LUNGS:`, `Heart and mediastinum:`) at `at`: returns
 /// the end of the label and the position just after its colon.
 ///
@@ -446,7 +450,7 @@ pub(crate) fn label_at(
 ) -> Option<(usize, usize)> {
     const MAX_LABEL_BYTES: usize = 40;
     let bytes = text.as_bytes();
-    if at >= end || !bytes[at].is_ascii_alphabetic() {
+    if at >= end || !bytes[at].is_ascii_alphabetic() || boundary == Boundary::CapsRun {
         return None;
     }
     // Most positions have no colon nearby: look it up first.
@@ -478,12 +482,18 @@ pub(crate) fn label_at(
     {
         return None;
     }
+    // "Cirrhosis with portal hypertension: splenomegaly, ...": a phrase
+    // that joins findings is a conclusion, not an organ's label.
+    if !upper && label.split(' ').any(|word| NOT_LABEL_WORDS.contains(&word)) {
+        return None;
+    }
     let fits = if upper && label.len() >= 2 {
         words <= 5
     } else if capitalised {
         match boundary {
             Boundary::LineStart | Boundary::Flattened => words <= 4,
             Boundary::SentenceEnd => words <= 3,
+            Boundary::CapsRun => false,
         }
     } else {
         boundary == Boundary::LineStart && words <= 3
@@ -637,5 +647,10 @@ mod tests {
         assert_eq!(flat[1].2, "Intact. The time was 10:30.");
         assert!(items("FINDINGS: The following were noted in the chest: nothing.").is_empty());
         assert!(items("FINDINGS: On today's exam: nothing.").is_empty());
+        // A phrase joining findings is a conclusion, not an organ's label.
+        assert!(
+            items("FINDINGS:\nCirrhosis with portal hypertension: splenomegaly and ascites.")
+                .is_empty()
+        );
     }
 }
