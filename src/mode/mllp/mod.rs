@@ -6,11 +6,13 @@
 //! served at once. A message is evaluated (`reportsplit-hl7`): unreadable →
 //! AR, unusable → AE (with ERR), another processing id or service section →
 //! AA and counted as ignored; a usable one is put in the spool
-//! ([`crate::state::spool`]) and answered AA only once it is durable there
-//! (if the spool cannot take it, no ACK: the connection closes, and the
-//! sender sends it again). The [`writer`] drains the spool to the FHIR
-//! server through [`crate::hl7::Ingest`], the path `sync` uses, so a down
-//! server never stops the feed.
+//! ([`spool::MessageSpool`]: a directory, or a PostgreSQL table that
+//! replicas share when the state is there) and answered AA only once it is
+//! durable there (if the spool cannot take it, no ACK: the connection
+//! closes, and the sender sends it again). The [`writer`] drains the spool
+//! to the FHIR server through [`crate::hl7::Ingest`], the path `sync` uses,
+//! so a down server never stops the feed. `--metrics-listen` serves
+//! `/metrics` and `/healthz` ([`crate::metrics::export`]).
 //!
 //! On a stop request (SIGTERM/SIGINT) the listener stops accepting, each
 //! connection finishes the message it is on (its ACK included), the writer
