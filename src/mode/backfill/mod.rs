@@ -63,17 +63,20 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::error::Class;
 use crate::metrics::Metrics;
 use crate::pull::{Filters, rfc3339};
 use crate::run::apply::Outcome;
 use crate::run::dead_letter::{DeadLetter, DeadLetterFile};
-use crate::run::{Ending, Failure, RunError, Tally, Worker, reasons};
+use crate::run::{
+    Ending, Failure, RunError, StopLine, Tally, Worker, from_run_errors, per_second, reasons,
+};
 use crate::state::pg::{PgState, Range, WindowSpan};
 use crate::state::{StateError, StateStore, WindowState, stream_key};
 
 mod book;
+mod cut;
 mod export;
 mod keyset;
 mod progress;
@@ -81,9 +84,10 @@ mod range;
 mod window;
 
 use book::{Book, Leases};
+pub use cut::RangeError;
+pub(crate) use cut::{nonempty, window_span, windows};
 use progress::{Progress, log_progress};
 use range::{Occupied, occupied_span, range_total};
-pub(crate) use window::windows;
 use window::{WindowEnd, WindowError, run_window, window_key};
 
 /// What `reportsplit backfill` is asked to do (see the command's help).
@@ -170,12 +174,10 @@ pub enum BackfillError {
     },
     #[error(transparent)]
     Run(#[from] RunError),
-    #[error("--since {since} is not before --until {until}")]
-    EmptyRange { since: String, until: String },
+    #[error(transparent)]
+    Range(#[from] RangeError),
     #[error("--lease {0:?} is too short: a lease must last at least a second")]
     LeaseTooShort(Duration),
-    #[error("--window {window:?} cuts the range into {count} windows; use a longer window")]
-    TooManyWindows { window: Duration, count: u128 },
     #[error("cannot open the dead-letter file {path}: {source}")]
     DeadLetter {
         path: PathBuf,
@@ -184,35 +186,20 @@ pub enum BackfillError {
     },
 }
 
-impl From<ConfigError> for BackfillError {
-    fn from(error: ConfigError) -> Self {
-        BackfillError::Run(RunError::Config(error))
-    }
-}
-
-impl From<StateError> for BackfillError {
-    fn from(error: StateError) -> Self {
-        BackfillError::Run(RunError::State(error))
-    }
-}
+from_run_errors!(BackfillError);
 
 impl BackfillError {
     /// See [`Class`].
     pub fn class(&self) -> Class {
         match self {
             BackfillError::Run(error) => error.class(),
-            BackfillError::EmptyRange { .. }
+            BackfillError::Range(_)
             | BackfillError::LeaseTooShort(_)
-            | BackfillError::TooManyWindows { .. }
             | BackfillError::MetricsListen { .. } => Class::Config,
             BackfillError::DeadLetter { .. } => Class::Internal,
         }
     }
 }
-
-/// At most this many windows in one backfill: enough for 30 years of hourly
-/// windows; more is a typo in `--window`.
-pub(crate) const MAX_WINDOWS: u128 = 300_000;
 
 /// What a backfill did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -247,25 +234,17 @@ pub struct BackfillSummary {
 
 impl BackfillSummary {
     pub fn reports_per_second(&self) -> f64 {
-        if self.duration_secs > 0.0 {
-            self.tally.seen as f64 / self.duration_secs
-        } else {
-            0.0
-        }
+        per_second(self.tally.seen, self.duration_secs)
     }
 
-    /// How the backfill ended: the server's state outranks a stop request,
-    /// which outranks failures.
+    /// How the backfill ended ([`Ending::of_batch`]); a failed window is a
+    /// failure too.
     pub fn ending(&self) -> Ending {
-        if self.unreachable.is_some() {
-            Ending::Unreachable
-        } else if self.interrupted {
-            Ending::Interrupted
-        } else if self.tally.failed_total() > 0 || !self.windows_failed.is_empty() {
-            Ending::Partial
-        } else {
-            Ending::Complete
-        }
+        Ending::of_batch(
+            self.unreachable.is_some(),
+            self.interrupted,
+            self.tally.failed_total() > 0 || !self.windows_failed.is_empty(),
+        )
     }
 }
 
@@ -302,17 +281,13 @@ impl std::fmt::Display for BackfillSummary {
                 self.dead_letter
             )?;
         }
-        if let Some(reason) = &self.unreachable {
-            writeln!(
-                f,
-                "stopped: the server is unreachable ({reason}); run again to resume"
-            )?;
-        } else if self.interrupted {
-            writeln!(f, "interrupted; run again to resume")?;
-        }
+        let stop = StopLine {
+            unreachable: self.unreachable.as_deref(),
+            interrupted: self.interrupted,
+        };
         write!(
             f,
-            "{} requests, {} retries; {:.1} s ({:.1} reports/s)",
+            "{stop}{} requests, {} retries; {:.1} s ({:.1} reports/s)",
             self.requests,
             self.retries,
             self.duration_secs,
@@ -501,26 +476,12 @@ pub async fn run_with(
 ) -> Result<BackfillSummary, BackfillError> {
     let started = Instant::now();
     let started_at = OffsetDateTime::now_utc();
-    if plan.since >= plan.until {
-        return Err(BackfillError::EmptyRange {
-            since: rfc3339(plan.since),
-            until: rfc3339(plan.until),
-        });
-    }
+    nonempty(plan.since, plan.until)?;
     if config.state.url.is_some() && plan.lease < Duration::from_secs(1) {
         // Renewed every third of it: shorter would spin the heartbeat.
         return Err(BackfillError::LeaseTooShort(plan.lease));
     }
-    let span = time::Duration::try_from(plan.window).unwrap_or(time::Duration::DAY);
-    let count = (plan.until - plan.since).whole_seconds().max(1) as u128
-        / span.whole_seconds().max(1) as u128
-        + 1;
-    if count > MAX_WINDOWS {
-        return Err(BackfillError::TooManyWindows {
-            window: plan.window,
-            count,
-        });
-    }
+    let span = window_span(plan.since, plan.until, plan.window)?;
     let stream = stream_key(&config.fhir.url, &config.filters());
     let dead_letter =
         DeadLetterFile::append(&plan.dead_letter).map_err(|source| BackfillError::DeadLetter {

@@ -28,17 +28,6 @@ pub(super) fn window_key(by: WindowField, since: OffsetDateTime, until: OffsetDa
     )
 }
 
-/// The windows of `[since, until)`, each `span` long (the last one shorter).
-pub(crate) fn windows(
-    since: OffsetDateTime,
-    until: OffsetDateTime,
-    span: time::Duration,
-) -> impl Iterator<Item = (OffsetDateTime, OffsetDateTime)> {
-    std::iter::successors(Some(since), move |start| Some(*start + span))
-        .take_while(move |start| *start < until)
-        .map(move |start| (start, (start + span).min(until)))
-}
-
 /// How a window ended without error.
 pub(super) enum WindowEnd {
     Done,

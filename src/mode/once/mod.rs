@@ -113,11 +113,7 @@ impl std::fmt::Display for PassSummary {
             self.requests,
             self.retries,
             self.duration_secs,
-            if self.duration_secs > 0.0 {
-                self.tally.seen as f64 / self.duration_secs
-            } else {
-                0.0
-            },
+            per_second(self.tally.seen, self.duration_secs),
         )?;
         if let Some(path) = &self.dead_letter {
             write!(
