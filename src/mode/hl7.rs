@@ -22,6 +22,7 @@ use crate::error::Class;
 use crate::hl7::dead_letter::{Hl7DeadLetter, Hl7DeadLetterFile};
 use crate::hl7::{Hl7Tally, Ingest, IngestError};
 use crate::pull::rfc3339;
+use crate::run::progress::{Progress, ProgressMode};
 use crate::run::{Ending, RunError, Worker, drive, from_run_errors, per_second};
 
 /// What `reportsplit hl7` is asked to do.
@@ -194,18 +195,8 @@ pub async fn run_with(
         dead_letter: dead_letter_path.display().to_string(),
         ..Hl7FilesSummary::default()
     });
-    let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        let bar = indicatif::ProgressBar::new_spinner();
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} {spinner} {pos} messages {per_sec} {msg}",
-        ) {
-            bar.set_style(style);
-        }
-        bar.enable_steady_tick(Duration::from_millis(250));
-        Some(bar)
-    } else {
-        None
-    };
+    let mode = ProgressMode::for_stderr(options.log_every);
+    let progress = Progress::new(mode, None, "messages");
     let stop = shutdown.child_token();
     let mut last_log = Instant::now();
     for path in &files {
@@ -267,17 +258,16 @@ pub async fn run_with(
                     }
                 }
             }
-            if let Some(bar) = &progress {
-                bar.inc(1);
-            } else if last_log.elapsed() >= options.log_every {
+            progress.advance();
+            if let ProgressMode::Log(every) = mode
+                && last_log.elapsed() >= every
+            {
                 last_log = Instant::now();
                 tracing::info!(messages = summary.tally.messages, file = %name, "hl7 progress");
             }
         }
     }
-    if let Some(bar) = &progress {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     let mut summary = summary.into_inner().unwrap_or_else(|e| e.into_inner());
     summary.interrupted = shutdown.is_cancelled();
     summary.duration_secs = started.elapsed().as_secs_f64();

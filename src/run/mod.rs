@@ -10,6 +10,7 @@ pub mod apply;
 pub mod dead_letter;
 mod drive;
 mod end;
+pub mod progress;
 mod tally;
 
 pub use drive::{Panicked, drive, settle};

@@ -52,7 +52,6 @@
 //! every report.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -69,6 +68,8 @@ use crate::metrics::Metrics;
 use crate::pull::{Filters, rfc3339};
 use crate::run::apply::Outcome;
 use crate::run::dead_letter::{DeadLetter, DeadLetterFile};
+use crate::run::progress::Progress;
+pub use crate::run::progress::ProgressMode;
 use crate::run::{
     Ending, Failure, RunError, StopLine, Tally, Worker, from_run_errors, per_second, reasons,
 };
@@ -86,7 +87,7 @@ mod window;
 use book::{Book, Leases};
 pub use cut::RangeError;
 pub(crate) use cut::{nonempty, window_span, windows};
-use progress::{Progress, log_progress};
+use progress::log_progress;
 use range::{Occupied, occupied_span, range_total};
 use window::{WindowEnd, WindowError, run_window, window_key};
 
@@ -153,15 +154,6 @@ pub struct BackfillPlan {
     pub lease: Duration,
     /// Read the reports from a Bulk Data `$export` ([`export`]).
     pub from_export: bool,
-}
-
-/// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ProgressMode {
-    /// An indicatif bar on stderr.
-    Bar,
-    /// A tracing line every so often.
-    Log(Duration),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -323,7 +315,7 @@ impl Shared {
         if let Some(metrics) = &self.metrics {
             crate::run::to_metrics(metrics, result);
         }
-        self.progress.report_done();
+        self.progress.advance();
     }
 
     /// Dead-letters a line of an export file that holds no report (and
@@ -449,11 +441,7 @@ pub async fn run(
             .dead_letter
             .clone()
             .unwrap_or_else(|| config.state.dir.join("dead-letter.ndjson")),
-        progress: if std::io::stderr().is_terminal() {
-            ProgressMode::Bar
-        } else {
-            ProgressMode::Log(options.log_every)
-        },
+        progress: ProgressMode::for_stderr(options.log_every),
         metrics: match options.metrics_listen {
             Some(address) => Some(
                 crate::metrics::export_on(address, shutdown.clone())
@@ -617,7 +605,7 @@ pub async fn run_with(
             dead_letter: plan.dead_letter.display().to_string(),
             ..BackfillSummary::default()
         }),
-        progress: Progress::new(plan.progress, total),
+        progress: Progress::new(plan.progress, total, "reports"),
         dead_letter,
         ledger,
         stop: shutdown.child_token(),
@@ -754,9 +742,10 @@ async fn schedule(
             Ok(WindowEnd::Done) => {
                 windows_done += 1;
                 lock(&shared.summary).windows_done += 1;
-                shared
-                    .progress
-                    .windows(windows_done + already_done + windows_empty, windows_total);
+                shared.progress.say(format!(
+                    "windows {}/{windows_total}",
+                    windows_done + already_done + windows_empty
+                ));
                 tracing::debug!(window = %key, "window done");
             }
             Ok(WindowEnd::Stopped) => {}

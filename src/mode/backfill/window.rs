@@ -326,11 +326,11 @@ mod tests {
 
     use super::super::Ledger;
     use super::super::book::Book;
-    use super::super::progress::Progress;
     use super::super::{BackfillSummary, ProgressMode, lock};
     use super::*;
     use crate::run::Worker;
     use crate::run::dead_letter::DeadLetterFile;
+    use crate::run::progress::Progress;
     use crate::state::StateStore;
 
     /// A report that panics is dead-lettered and counted; the page goes on
@@ -355,7 +355,11 @@ mod tests {
             reports_in_flight: Semaphore::new(2),
             concurrency: 2,
             summary: Mutex::new(BackfillSummary::default()),
-            progress: Progress::new(ProgressMode::Log(Duration::from_secs(3600)), None),
+            progress: Progress::new(
+                ProgressMode::Log(Duration::from_secs(3600)),
+                None,
+                "reports",
+            ),
             dead_letter: DeadLetterFile::append(&letters).unwrap(),
             ledger: Ledger::Book(Mutex::new(Book::new(store, state, "stream".into()))),
             stop: CancellationToken::new(),

@@ -43,7 +43,7 @@ use crate::pull::{
 };
 use crate::run::apply::{ApplyError, Outcome, apply_report, reference};
 use crate::run::dead_letter::{self, DeadLetter, DeadLetterFile};
-use crate::run::{Ending, Failure, RunError, Tally, Worker, drive, settle};
+use crate::run::{Ending, Failure, RunError, Tally, Worker, drive, per_second, settle};
 use crate::state::{Checkpoints, StateError, stream_key};
 pub use checkpoint::Checkpoint;
 
