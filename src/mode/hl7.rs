@@ -17,12 +17,13 @@ use reportsplit_hl7::{Verdict, evaluate, split_messages};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::error::Class;
 use crate::hl7::dead_letter::{Hl7DeadLetter, Hl7DeadLetterFile};
 use crate::hl7::{Hl7Tally, Ingest, IngestError};
 use crate::pull::rfc3339;
-use crate::run::{Ending, RunError, Worker, drive};
+use crate::run::progress::{Progress, ProgressMode};
+use crate::run::{Ending, RunError, Worker, drive, from_run_errors, per_second};
 
 /// What `reportsplit hl7` is asked to do.
 #[derive(Debug, Clone)]
@@ -41,8 +42,6 @@ pub struct Hl7FilesOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum Hl7FilesError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
     Run(#[from] RunError),
     #[error("cannot read {path}")]
     Input {
@@ -58,10 +57,11 @@ pub enum Hl7FilesError {
     },
 }
 
+from_run_errors!(Hl7FilesError);
+
 impl Hl7FilesError {
     pub fn class(&self) -> Class {
         match self {
-            Hl7FilesError::Config(_) => Class::Config,
             Hl7FilesError::Run(error) => error.class(),
             Hl7FilesError::Input { .. } => Class::Config,
             Hl7FilesError::DeadLetter { .. } => Class::State,
@@ -84,24 +84,16 @@ pub struct Hl7FilesSummary {
 
 impl Hl7FilesSummary {
     pub fn messages_per_second(&self) -> f64 {
-        if self.duration_secs > 0.0 {
-            self.tally.messages as f64 / self.duration_secs
-        } else {
-            0.0
-        }
+        per_second(self.tally.messages, self.duration_secs)
     }
 
-    /// The server's state outranks a stop request, which outranks failures.
+    /// [`Ending::of_batch`]; a refused message is a failure too.
     pub fn ending(&self) -> Ending {
-        if self.unreachable.is_some() {
-            Ending::Unreachable
-        } else if self.interrupted {
-            Ending::Interrupted
-        } else if self.tally.failed_total() > 0 || self.tally.refused_total() > 0 {
-            Ending::Partial
-        } else {
-            Ending::Complete
-        }
+        Ending::of_batch(
+            self.unreachable.is_some(),
+            self.interrupted,
+            self.tally.failed_total() > 0 || self.tally.refused_total() > 0,
+        )
     }
 }
 
@@ -203,18 +195,8 @@ pub async fn run_with(
         dead_letter: dead_letter_path.display().to_string(),
         ..Hl7FilesSummary::default()
     });
-    let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        let bar = indicatif::ProgressBar::new_spinner();
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} {spinner} {pos} messages {per_sec} {msg}",
-        ) {
-            bar.set_style(style);
-        }
-        bar.enable_steady_tick(Duration::from_millis(250));
-        Some(bar)
-    } else {
-        None
-    };
+    let mode = ProgressMode::for_stderr(options.log_every);
+    let progress = Progress::new(mode, None, "messages");
     let stop = shutdown.child_token();
     let mut last_log = Instant::now();
     for path in &files {
@@ -276,17 +258,16 @@ pub async fn run_with(
                     }
                 }
             }
-            if let Some(bar) = &progress {
-                bar.inc(1);
-            } else if last_log.elapsed() >= options.log_every {
+            progress.advance();
+            if let ProgressMode::Log(every) = mode
+                && last_log.elapsed() >= every
+            {
                 last_log = Instant::now();
                 tracing::info!(messages = summary.tally.messages, file = %name, "hl7 progress");
             }
         }
     }
-    if let Some(bar) = &progress {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     let mut summary = summary.into_inner().unwrap_or_else(|e| e.into_inner());
     summary.interrupted = shutdown.is_cancelled();
     summary.duration_secs = started.elapsed().as_secs_f64();

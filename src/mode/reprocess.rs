@@ -86,18 +86,14 @@ pub struct ReprocessSummary {
 }
 
 impl ReprocessSummary {
-    /// How the run ended: the server's state outranks a stop request, which
-    /// outranks reports still failing.
+    /// How the run ended ([`Ending::of_batch`]): reports still failing are
+    /// the failures.
     pub fn ending(&self) -> Ending {
-        if self.unreachable.is_some() {
-            Ending::Unreachable
-        } else if self.interrupted {
-            Ending::Interrupted
-        } else if self.tally.failed_total() > 0 {
-            Ending::Partial
-        } else {
-            Ending::Complete
-        }
+        Ending::of_batch(
+            self.unreachable.is_some(),
+            self.interrupted,
+            self.tally.failed_total() > 0,
+        )
     }
 }
 

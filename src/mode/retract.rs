@@ -43,14 +43,16 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::error::Class;
 use crate::fhir::SearchPager;
-use crate::mode::backfill::{MAX_WINDOWS, reason_key, windows};
+use crate::mode::backfill::{RangeError, nonempty, reason_key, window_span, windows};
 use crate::pull::rfc3339;
 use crate::run::apply::{Outcome, apply_retract};
-use crate::run::{Ending, RunError, Tally, Worker, drive, reasons, settle};
-use crate::state::{StateError, StateStore, WindowState, stream_key};
+use crate::run::{
+    Ending, RunError, StopLine, Tally, Worker, drive, from_run_errors, reasons, settle,
+};
+use crate::state::{StateStore, WindowState, stream_key};
 use reportsplit_fhir::map::{DEVICE_SYSTEM, SOFTWARE_NAME};
 use reportsplit_fhir::retract::written_by;
 
@@ -87,10 +89,8 @@ const MAX_WINDOW_PROVENANCES: usize = 100_000;
 pub enum RetractError {
     #[error(transparent)]
     Run(#[from] RunError),
-    #[error("--since {since} is not before --until {until}")]
-    EmptyRange { since: String, until: String },
-    #[error("--window {window:?} cuts the range into {count} windows; use a longer window")]
-    TooManyWindows { window: Duration, count: u128 },
+    #[error(transparent)]
+    Range(#[from] RangeError),
     #[error(
         "{device} is not a reportsplit Device (no identifier urn:reportsplit:device|reportsplit/<version>)"
     )]
@@ -101,25 +101,14 @@ pub enum RetractError {
     Output(#[source] std::io::Error),
 }
 
-impl From<ConfigError> for RetractError {
-    fn from(error: ConfigError) -> Self {
-        RetractError::Run(RunError::Config(error))
-    }
-}
-
-impl From<StateError> for RetractError {
-    fn from(error: StateError) -> Self {
-        RetractError::Run(RunError::State(error))
-    }
-}
+from_run_errors!(RetractError);
 
 impl RetractError {
     /// See [`Class`].
     pub fn class(&self) -> Class {
         match self {
             RetractError::Run(error) => error.class(),
-            RetractError::EmptyRange { .. }
-            | RetractError::TooManyWindows { .. }
+            RetractError::Range(_)
             | RetractError::NotOurDevice { .. }
             | RetractError::BadDevice(_) => Class::Config,
             RetractError::Output(_) => Class::Internal,
@@ -152,18 +141,14 @@ pub struct RetractSummary {
 }
 
 impl RetractSummary {
-    /// How the retraction ended: the server's state outranks a stop
-    /// request, which outranks failures.
+    /// How the retraction ended ([`Ending::of_batch`]); a failed window is
+    /// a failure too.
     pub fn ending(&self) -> Ending {
-        if self.unreachable.is_some() {
-            Ending::Unreachable
-        } else if self.interrupted {
-            Ending::Interrupted
-        } else if self.tally.failed_total() > 0 || !self.windows_failed.is_empty() {
-            Ending::Partial
-        } else {
-            Ending::Complete
-        }
+        Ending::of_batch(
+            self.unreachable.is_some(),
+            self.interrupted,
+            self.tally.failed_total() > 0 || !self.windows_failed.is_empty(),
+        )
     }
 }
 
@@ -192,14 +177,14 @@ impl std::fmt::Display for RetractSummary {
             self.windows_failed.values().sum::<u64>(),
             reasons(&self.windows_failed),
         )?;
-        if let Some(reason) = &self.unreachable {
-            writeln!(
-                f,
-                "stopped: the server is unreachable ({reason}); run again to resume"
-            )?;
-        } else if self.interrupted {
-            writeln!(f, "interrupted; run again to resume")?;
-        }
+        write!(
+            f,
+            "{}",
+            StopLine {
+                unreachable: self.unreachable.as_deref(),
+                interrupted: self.interrupted,
+            }
+        )?;
         if !self.applied {
             writeln!(f, "dry run: nothing was written; add --apply to retract")?;
         }
@@ -228,22 +213,8 @@ pub async fn run_with(
     let started = Instant::now();
     let started_at = OffsetDateTime::now_utc();
     let until = options.until.unwrap_or(started_at).min(started_at);
-    if options.since >= until {
-        return Err(RetractError::EmptyRange {
-            since: rfc3339(options.since),
-            until: rfc3339(until),
-        });
-    }
-    let span = time::Duration::try_from(options.window).unwrap_or(time::Duration::DAY);
-    let count = (until - options.since).whole_seconds().max(1) as u128
-        / span.whole_seconds().max(1) as u128
-        + 1;
-    if count > MAX_WINDOWS {
-        return Err(RetractError::TooManyWindows {
-            window: options.window,
-            count,
-        });
-    }
+    nonempty(options.since, until)?;
+    let span = window_span(options.since, until, options.window)?;
     if let Target::Device(device) = &options.target {
         device_id(device)?;
     }

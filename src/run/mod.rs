@@ -1,6 +1,7 @@
 //! The run engine every mode shares: the connected [`Worker`], [`drive`]
 //! (the one loop over reports: bounded concurrency, stop requests, the
-//! panic guard), the [`Tally`] of outcomes, dead letters and how a run ends.
+//! panic guard), the [`Tally`] of outcomes, dead letters and how a run ends
+//! ([`Ending`], shared by the batch commands' summaries).
 //!
 //! A mode (`crate::mode`) only decides which reports to feed the loop and
 //! what to remember between them (a checkpoint, a window's cursor, a queue).
@@ -8,9 +9,13 @@
 pub mod apply;
 pub mod dead_letter;
 mod drive;
+mod end;
+pub mod progress;
 mod tally;
 
 pub use drive::{Panicked, drive, settle};
+pub(crate) use end::from_run_errors;
+pub use end::{Ending, StopLine, per_second};
 pub use tally::{BAD_LINE, Failure, Tally, reasons, to_metrics};
 
 use reportsplit_fhir::limits::Limits;
@@ -72,19 +77,6 @@ impl RunError {
             RunError::Output { .. } | RunError::Device(_) => Class::Internal,
         }
     }
-}
-
-/// How a run ended, for the summary and the process exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// Every report was handled.
-    Complete,
-    /// The run finished, but some reports failed.
-    Partial,
-    /// A stop request ended it early; running it again resumes.
-    Interrupted,
-    /// The server stopped answering; progress is saved.
-    Unreachable,
 }
 
 /// A connected worker: client, checked capabilities, extractor tables.

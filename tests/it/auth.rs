@@ -361,6 +361,34 @@ fn token_body(token: &str, expires_in: u64) -> serde_json::Value {
     serde_json::json!({ "access_token": token, "token_type": "Bearer", "expires_in": expires_in })
 }
 
+/// The token endpoint answers with each of `once` in turn, once each, then
+/// with `then` (if any) to every later request.
+async fn answer_token_requests(
+    server: &MockServer,
+    once: impl IntoIterator<Item = ResponseTemplate>,
+    then: Option<ResponseTemplate>,
+) {
+    let mut priority = 1;
+    for response in once {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(response)
+            .up_to_n_times(1)
+            .with_priority(priority)
+            .mount(server)
+            .await;
+        priority += 1;
+    }
+    if let Some(response) = then {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(response)
+            .with_priority(priority)
+            .mount(server)
+            .await;
+    }
+}
+
 fn client_credentials(server: &MockServer, secret_file: PathBuf, margin: u64) -> AuthConfig {
     AuthConfig::ClientCredentials {
         token_url: format!("{}/token", server.uri()),
@@ -419,15 +447,9 @@ async fn client_secret_basic_encoding_form_body_and_one_fetch_for_many_callers()
 async fn refresh_before_expiry_and_new_token_after_a_401() {
     let server = MockServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    for (n, token) in ["tok-1", "tok-2", "tok-3"].into_iter().enumerate() {
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(token_body(token, 4)))
-            .up_to_n_times(1)
-            .with_priority(u8::try_from(n + 1).unwrap())
-            .mount(&server)
-            .await;
-    }
+    let tokens = ["tok-1", "tok-2", "tok-3"]
+        .map(|token| ResponseTemplate::new(200).set_body_json(token_body(token, 4)));
+    answer_token_requests(&server, tokens, None).await;
     // The FHIR API accepts only the third token: tok-2 gets a 401.
     Mock::given(method("GET"))
         .and(path("/fhir/Patient"))
@@ -488,19 +510,12 @@ async fn refresh_before_expiry_and_new_token_after_a_401() {
 async fn a_failed_refresh_keeps_the_unexpired_token_and_then_reports_the_error() {
     let server = MockServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("tok-1", 4)))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .respond_with(ResponseTemplate::new(503).set_body_string("maintenance"))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    answer_token_requests(
+        &server,
+        [ResponseTemplate::new(200).set_body_json(token_body("tok-1", 4))],
+        Some(ResponseTemplate::new(503).set_body_string("maintenance")),
+    )
+    .await;
     let secret = write_secret(dir.path(), "secret", "s");
     let auth = Auth::new(
         &client_credentials(&server, secret, 60),
@@ -564,15 +579,10 @@ async fn unusable_token_responses_are_errors_that_never_quote_the_body() {
         serde_json::json!({ "access_token": "leaky-value-2", "token_type": "mac" }),
         serde_json::json!({ "access_token": "leaky-value-3", "expires_in": "later" }),
     ];
-    for (n, answer) in answers.iter().enumerate() {
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
-            .up_to_n_times(1)
-            .with_priority(u8::try_from(n + 1).unwrap())
-            .mount(&server)
-            .await;
-    }
+    let responses = answers
+        .iter()
+        .map(|answer| ResponseTemplate::new(200).set_body_json(answer));
+    answer_token_requests(&server, responses, None).await;
     let secret = write_secret(dir.path(), "secret", "s");
     let auth = Auth::new(
         &client_credentials(&server, secret, 60),
@@ -620,19 +630,12 @@ async fn secrets_and_tokens_never_reach_the_logs_even_at_trace_level() {
 
     let server = MockServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("tok-SECRET-TOKEN", 4)))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .respond_with(ResponseTemplate::new(500))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    answer_token_requests(
+        &server,
+        [ResponseTemplate::new(200).set_body_json(token_body("tok-SECRET-TOKEN", 4))],
+        Some(ResponseTemplate::new(500)),
+    )
+    .await;
     let secret = write_secret(dir.path(), "secret", "client-SECRET-VALUE");
     let auth = Auth::new(
         &client_credentials(&server, secret, 60),

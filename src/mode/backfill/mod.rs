@@ -52,7 +52,6 @@
 //! every report.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,17 +62,22 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::error::Class;
 use crate::metrics::Metrics;
 use crate::pull::{Filters, rfc3339};
 use crate::run::apply::Outcome;
 use crate::run::dead_letter::{DeadLetter, DeadLetterFile};
-use crate::run::{Ending, Failure, RunError, Tally, Worker, reasons};
+use crate::run::progress::Progress;
+pub use crate::run::progress::ProgressMode;
+use crate::run::{
+    Ending, Failure, RunError, StopLine, Tally, Worker, from_run_errors, per_second, reasons,
+};
 use crate::state::pg::{PgState, Range, WindowSpan};
 use crate::state::{StateError, StateStore, WindowState, stream_key};
 
 mod book;
+mod cut;
 mod export;
 mod keyset;
 mod progress;
@@ -81,9 +85,10 @@ mod range;
 mod window;
 
 use book::{Book, Leases};
-use progress::{Progress, log_progress};
+pub use cut::RangeError;
+pub(crate) use cut::{nonempty, window_span, windows};
+use progress::log_progress;
 use range::{Occupied, occupied_span, range_total};
-pub(crate) use window::windows;
 use window::{WindowEnd, WindowError, run_window, window_key};
 
 /// What `reportsplit backfill` is asked to do (see the command's help).
@@ -151,15 +156,6 @@ pub struct BackfillPlan {
     pub from_export: bool,
 }
 
-/// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ProgressMode {
-    /// An indicatif bar on stderr.
-    Bar,
-    /// A tracing line every so often.
-    Log(Duration),
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum BackfillError {
     #[error("cannot serve metrics on {address}")]
@@ -170,12 +166,10 @@ pub enum BackfillError {
     },
     #[error(transparent)]
     Run(#[from] RunError),
-    #[error("--since {since} is not before --until {until}")]
-    EmptyRange { since: String, until: String },
+    #[error(transparent)]
+    Range(#[from] RangeError),
     #[error("--lease {0:?} is too short: a lease must last at least a second")]
     LeaseTooShort(Duration),
-    #[error("--window {window:?} cuts the range into {count} windows; use a longer window")]
-    TooManyWindows { window: Duration, count: u128 },
     #[error("cannot open the dead-letter file {path}: {source}")]
     DeadLetter {
         path: PathBuf,
@@ -184,35 +178,20 @@ pub enum BackfillError {
     },
 }
 
-impl From<ConfigError> for BackfillError {
-    fn from(error: ConfigError) -> Self {
-        BackfillError::Run(RunError::Config(error))
-    }
-}
-
-impl From<StateError> for BackfillError {
-    fn from(error: StateError) -> Self {
-        BackfillError::Run(RunError::State(error))
-    }
-}
+from_run_errors!(BackfillError);
 
 impl BackfillError {
     /// See [`Class`].
     pub fn class(&self) -> Class {
         match self {
             BackfillError::Run(error) => error.class(),
-            BackfillError::EmptyRange { .. }
+            BackfillError::Range(_)
             | BackfillError::LeaseTooShort(_)
-            | BackfillError::TooManyWindows { .. }
             | BackfillError::MetricsListen { .. } => Class::Config,
             BackfillError::DeadLetter { .. } => Class::Internal,
         }
     }
 }
-
-/// At most this many windows in one backfill: enough for 30 years of hourly
-/// windows; more is a typo in `--window`.
-pub(crate) const MAX_WINDOWS: u128 = 300_000;
 
 /// What a backfill did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -247,25 +226,17 @@ pub struct BackfillSummary {
 
 impl BackfillSummary {
     pub fn reports_per_second(&self) -> f64 {
-        if self.duration_secs > 0.0 {
-            self.tally.seen as f64 / self.duration_secs
-        } else {
-            0.0
-        }
+        per_second(self.tally.seen, self.duration_secs)
     }
 
-    /// How the backfill ended: the server's state outranks a stop request,
-    /// which outranks failures.
+    /// How the backfill ended ([`Ending::of_batch`]); a failed window is a
+    /// failure too.
     pub fn ending(&self) -> Ending {
-        if self.unreachable.is_some() {
-            Ending::Unreachable
-        } else if self.interrupted {
-            Ending::Interrupted
-        } else if self.tally.failed_total() > 0 || !self.windows_failed.is_empty() {
-            Ending::Partial
-        } else {
-            Ending::Complete
-        }
+        Ending::of_batch(
+            self.unreachable.is_some(),
+            self.interrupted,
+            self.tally.failed_total() > 0 || !self.windows_failed.is_empty(),
+        )
     }
 }
 
@@ -302,17 +273,13 @@ impl std::fmt::Display for BackfillSummary {
                 self.dead_letter
             )?;
         }
-        if let Some(reason) = &self.unreachable {
-            writeln!(
-                f,
-                "stopped: the server is unreachable ({reason}); run again to resume"
-            )?;
-        } else if self.interrupted {
-            writeln!(f, "interrupted; run again to resume")?;
-        }
+        let stop = StopLine {
+            unreachable: self.unreachable.as_deref(),
+            interrupted: self.interrupted,
+        };
         write!(
             f,
-            "{} requests, {} retries; {:.1} s ({:.1} reports/s)",
+            "{stop}{} requests, {} retries; {:.1} s ({:.1} reports/s)",
             self.requests,
             self.retries,
             self.duration_secs,
@@ -348,7 +315,7 @@ impl Shared {
         if let Some(metrics) = &self.metrics {
             crate::run::to_metrics(metrics, result);
         }
-        self.progress.report_done();
+        self.progress.advance();
     }
 
     /// Dead-letters a line of an export file that holds no report (and
@@ -474,11 +441,7 @@ pub async fn run(
             .dead_letter
             .clone()
             .unwrap_or_else(|| config.state.dir.join("dead-letter.ndjson")),
-        progress: if std::io::stderr().is_terminal() {
-            ProgressMode::Bar
-        } else {
-            ProgressMode::Log(options.log_every)
-        },
+        progress: ProgressMode::for_stderr(options.log_every),
         metrics: match options.metrics_listen {
             Some(address) => Some(
                 crate::metrics::export_on(address, shutdown.clone())
@@ -501,26 +464,12 @@ pub async fn run_with(
 ) -> Result<BackfillSummary, BackfillError> {
     let started = Instant::now();
     let started_at = OffsetDateTime::now_utc();
-    if plan.since >= plan.until {
-        return Err(BackfillError::EmptyRange {
-            since: rfc3339(plan.since),
-            until: rfc3339(plan.until),
-        });
-    }
+    nonempty(plan.since, plan.until)?;
     if config.state.url.is_some() && plan.lease < Duration::from_secs(1) {
         // Renewed every third of it: shorter would spin the heartbeat.
         return Err(BackfillError::LeaseTooShort(plan.lease));
     }
-    let span = time::Duration::try_from(plan.window).unwrap_or(time::Duration::DAY);
-    let count = (plan.until - plan.since).whole_seconds().max(1) as u128
-        / span.whole_seconds().max(1) as u128
-        + 1;
-    if count > MAX_WINDOWS {
-        return Err(BackfillError::TooManyWindows {
-            window: plan.window,
-            count,
-        });
-    }
+    let span = window_span(plan.since, plan.until, plan.window)?;
     let stream = stream_key(&config.fhir.url, &config.filters());
     let dead_letter =
         DeadLetterFile::append(&plan.dead_letter).map_err(|source| BackfillError::DeadLetter {
@@ -656,7 +605,7 @@ pub async fn run_with(
             dead_letter: plan.dead_letter.display().to_string(),
             ..BackfillSummary::default()
         }),
-        progress: Progress::new(plan.progress, total),
+        progress: Progress::new(plan.progress, total, "reports"),
         dead_letter,
         ledger,
         stop: shutdown.child_token(),
@@ -793,9 +742,10 @@ async fn schedule(
             Ok(WindowEnd::Done) => {
                 windows_done += 1;
                 lock(&shared.summary).windows_done += 1;
-                shared
-                    .progress
-                    .windows(windows_done + already_done + windows_empty, windows_total);
+                shared.progress.say(format!(
+                    "windows {}/{windows_total}",
+                    windows_done + already_done + windows_empty
+                ));
                 tracing::debug!(window = %key, "window done");
             }
             Ok(WindowEnd::Stopped) => {}

@@ -28,17 +28,6 @@ pub(super) fn window_key(by: WindowField, since: OffsetDateTime, until: OffsetDa
     )
 }
 
-/// The windows of `[since, until)`, each `span` long (the last one shorter).
-pub(crate) fn windows(
-    since: OffsetDateTime,
-    until: OffsetDateTime,
-    span: time::Duration,
-) -> impl Iterator<Item = (OffsetDateTime, OffsetDateTime)> {
-    std::iter::successors(Some(since), move |start| Some(*start + span))
-        .take_while(move |start| *start < until)
-        .map(move |start| (start, (start + span).min(until)))
-}
-
 /// How a window ended without error.
 pub(super) enum WindowEnd {
     Done,
@@ -337,11 +326,11 @@ mod tests {
 
     use super::super::Ledger;
     use super::super::book::Book;
-    use super::super::progress::Progress;
     use super::super::{BackfillSummary, ProgressMode, lock};
     use super::*;
     use crate::run::Worker;
     use crate::run::dead_letter::DeadLetterFile;
+    use crate::run::progress::Progress;
     use crate::state::StateStore;
 
     /// A report that panics is dead-lettered and counted; the page goes on
@@ -366,7 +355,11 @@ mod tests {
             reports_in_flight: Semaphore::new(2),
             concurrency: 2,
             summary: Mutex::new(BackfillSummary::default()),
-            progress: Progress::new(ProgressMode::Log(Duration::from_secs(3600)), None),
+            progress: Progress::new(
+                ProgressMode::Log(Duration::from_secs(3600)),
+                None,
+                "reports",
+            ),
             dead_letter: DeadLetterFile::append(&letters).unwrap(),
             ledger: Ledger::Book(Mutex::new(Book::new(store, state, "stream".into()))),
             stop: CancellationToken::new(),

@@ -43,7 +43,7 @@ use crate::pull::{
 };
 use crate::run::apply::{ApplyError, Outcome, apply_report, reference};
 use crate::run::dead_letter::{self, DeadLetter, DeadLetterFile};
-use crate::run::{Ending, Failure, RunError, Tally, Worker, drive, settle};
+use crate::run::{Ending, Failure, RunError, Tally, Worker, drive, per_second, settle};
 use crate::state::{Checkpoints, StateError, stream_key};
 pub use checkpoint::Checkpoint;
 
@@ -113,11 +113,7 @@ impl std::fmt::Display for PassSummary {
             self.requests,
             self.retries,
             self.duration_secs,
-            if self.duration_secs > 0.0 {
-                self.tally.seen as f64 / self.duration_secs
-            } else {
-                0.0
-            },
+            per_second(self.tally.seen, self.duration_secs),
         )?;
         if let Some(path) = &self.dead_letter {
             write!(
