@@ -165,16 +165,7 @@ pub fn search_query(filters: &Filters, window: Window, count: u32) -> Vec<(Strin
     query
 }
 
-/// RFC 3339 in UTC with milliseconds, the form FHIR servers parse everywhere.
-pub fn rfc3339(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    let millis = at
-        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
-        .unwrap_or(at);
-    millis
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| at.unix_timestamp().to_string())
-}
+pub use crate::fhir::rfc3339;
 
 /// `meta.lastUpdated` of a resource.
 pub fn last_updated(resource: &Value) -> Option<OffsetDateTime> {

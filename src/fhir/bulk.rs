@@ -90,7 +90,7 @@ impl ExportRequest {
             query.push(("_typeFilter".to_owned(), filter));
         }
         if let Some(since) = self.since {
-            query.push(("_since".to_owned(), crate::pull::rfc3339(since)));
+            query.push(("_since".to_owned(), super::rfc3339(since)));
         }
         query
     }
