@@ -233,7 +233,19 @@ pub fn report_text_with(
         }
     }
 
-    let fullness = |t: &ReportText| t.text.chars().filter(|c| !c.is_whitespace()).count();
+    // ASCII text (nearly all) is counted by bytes: its whitespace chars are
+    // tab to carriage return and space, and decoding chars cost a third of
+    // reading the text.
+    let fullness = |t: &ReportText| {
+        if t.text.is_ascii() {
+            t.text
+                .bytes()
+                .filter(|b| !matches!(b, b'\t'..=b'\r' | b' '))
+                .count()
+        } else {
+            t.text.chars().filter(|c| !c.is_whitespace()).count()
+        }
+    };
     let mut best: Option<ReportText> = None;
     for candidate in candidates.into_iter().filter(|c| fullness(c) > 0) {
         if best
