@@ -432,7 +432,13 @@ impl Job<'_> {
         for (number, range) in chunk.lines {
             let records = match range {
                 Ok(range) => timed(self.timings, &mut done.timings.parse, || {
-                    input::line_records(&chunk.data[range], number)
+                    // Without --fhir only the text is read: the rest of the
+                    // report need not be built.
+                    if self.fhir.is_some() {
+                        input::line_records(&chunk.data[range], number)
+                    } else {
+                        input::text_line_records(&chunk.data[range], number)
+                    }
                 }),
                 Err(over) => vec![Err(format!("line {number}: {over}"))],
             };

@@ -303,17 +303,8 @@ pub(crate) fn follow_up_missing<'a>(
     let mut seen_lung = false;
     let mut seen_organ = false;
     for (index, finding) in findings.iter().enumerate() {
-        let known = matches!(
-            finding.change,
-            Some(Change::Stable | Change::Decreased | Change::Resolved)
-        ) || says_any(finding.text, SEEN_BEFORE)
-            || finding
-                .text
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .any(|w| w.eq_ignore_ascii_case("previously"));
         if finding.assertion != Assertion::Present
             || finding.temporality != Temporality::Current
-            || known
             || !matches!(
                 finding.section,
                 SectionKind::Findings | SectionKind::Impression
@@ -333,6 +324,19 @@ pub(crate) fn follow_up_missing<'a>(
             .filter(|h| !h.ends_with('s'))
             .unwrap_or(&head);
         if !LESION_HEADS.contains(&head) {
+            continue;
+        }
+        // Read only for a lesion head: scanning every finding's sentence
+        // cost more than the rest of this function.
+        let known = matches!(
+            finding.change,
+            Some(Change::Stable | Change::Decreased | Change::Resolved)
+        ) || says_any(finding.text, SEEN_BEFORE)
+            || finding
+                .text
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w.eq_ignore_ascii_case("previously"));
+        if known {
             continue;
         }
         let place = |words: &[&str]| {
@@ -375,25 +379,27 @@ pub(crate) fn follow_up_missing<'a>(
 /// effusion" and "right pleural effusion" do), hashed (FNV-1a: no
 /// allocation, stable across runs).
 fn head_key(term: &str) -> u64 {
-    const SIDES: [&str; 4] = ["left", "right", "bilateral", "both"];
-    let mut words: Vec<&str> = term
-        .split(|c: char| !c.is_alphanumeric() && c != '-')
-        .filter(|w| !w.is_empty() && !SIDES.iter().any(|s| s.eq_ignore_ascii_case(w)))
-        .collect();
-    let keep = words.len().saturating_sub(1);
-    words.drain(..keep);
+    const SIDES: [&[u8]; 4] = [b"left", b"right", b"bilateral", b"both"];
+    let is_head = |w: &&[u8]| !w.is_empty() && !SIDES.iter().any(|s| s.eq_ignore_ascii_case(w));
+    // Read from the end: the head is the last word. An ASCII term (nearly
+    // all) is split as bytes, which costs a fraction of decoding chars.
+    let head = if term.is_ascii() {
+        term.as_bytes()
+            .rsplit(|&b| !b.is_ascii_alphanumeric() && b != b'-')
+            .find(is_head)
+    } else {
+        term.rsplit(|c: char| !c.is_alphanumeric() && c != '-')
+            .map(str::as_bytes)
+            .find(is_head)
+    };
+    let word = match head {
+        Some([stem @ .., b's' | b'S']) if stem.len() > 2 => stem,
+        Some(word) => word,
+        None => &[],
+    };
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for (n, word) in words.iter().enumerate() {
-        let word = word
-            .strip_suffix(['s', 'S'])
-            .filter(|w| w.len() > 2)
-            .unwrap_or(word);
-        if n > 0 {
-            hash = (hash ^ u64::from(b' ')).wrapping_mul(0x100_0000_01b3);
-        }
-        for byte in word.bytes() {
-            hash = (hash ^ u64::from(byte.to_ascii_lowercase())).wrapping_mul(0x100_0000_01b3);
-        }
+    for &byte in word {
+        hash = (hash ^ u64::from(byte.to_ascii_lowercase())).wrapping_mul(0x100_0000_01b3);
     }
     hash
 }

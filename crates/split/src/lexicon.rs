@@ -8,9 +8,8 @@
 //! never compiles a pattern.
 
 use crate::context::cues::{CUES, Cue};
+use crate::words::WordTrie;
 use crate::{AssessmentSystem, Axis, Code};
-use aho_corasick::MatchKind;
-use aho_corasick::dfa::DFA;
 use std::collections::HashMap;
 
 pub use crate::table::MappingError;
@@ -109,10 +108,12 @@ pub struct Lexicon {
 }
 
 /// The words the extractor looks for — finding synonyms, body-site synonyms
-/// and context cues — in one leftmost-longest automaton.
+/// and context cues — in one trie, walked at word starts; the longest
+/// synonym at a position wins (`pleural effusion` over `effusion`), ASCII
+/// case-insensitively.
 #[derive(Debug)]
 pub(crate) struct Words {
-    pub(crate) automaton: DFA,
+    pub(crate) automaton: WordTrie,
     /// Indexed by pattern id.
     pub(crate) entries: Vec<Entry>,
 }
@@ -188,7 +189,7 @@ impl Words {
             entries[slot].cue = Some(cue);
         }
         Ok(Words {
-            automaton: term_automaton(&patterns)?,
+            automaton: WordTrie::new(&patterns)?,
             entries,
         })
     }
@@ -235,7 +236,7 @@ pub(crate) struct CriticalRules {
     pub(crate) rules: Vec<CriticalRule>,
     /// Each distinct qualifier word, lower case; pattern `i` is word `i`.
     pub(crate) words: Vec<Box<str>>,
-    pub(crate) automaton: DFA,
+    pub(crate) automaton: WordTrie,
 }
 
 /// Code systems a table may use. `urn:reportsplit:codes` is for a concept
@@ -433,21 +434,6 @@ fn parse_concepts(source: Source<'_>, gaps_allowed: bool) -> Result<Concepts, Ma
         return Err(error(file, 0, "no concepts".to_string()));
     }
     Ok((codes, synonyms_out))
-}
-
-/// ASCII case-insensitive, leftmost-longest: the longest synonym at a
-/// position wins (`pleural effusion` over `effusion`). A DFA searched
-/// anchored at word starts ([`crate::words::select_words`]).
-/// The concrete DFA type, not the `AhoCorasick` wrapper: its searches are
-/// generic code the compiler inlines into the word loop, with no dynamic
-/// dispatch per word.
-pub(crate) fn term_automaton<P: AsRef<[u8]>>(patterns: &[P]) -> Result<DFA, String> {
-    aho_corasick::dfa::Builder::new()
-        .start_kind(aho_corasick::StartKind::Anchored)
-        .match_kind(MatchKind::LeftmostLongest)
-        .ascii_case_insensitive(true)
-        .build(patterns)
-        .map_err(|e| format!("cannot build the term automaton: {e}"))
 }
 
 const DESCRIPTOR_HEADER: [&str; 4] = ["axis", "synonyms", "finding", "notes"];
@@ -682,7 +668,7 @@ fn parse_critical(source: Source<'_>, findings: &[Code]) -> Result<CriticalRules
         });
     }
     let patterns: Vec<&[u8]> = words.iter().map(|word| word.as_bytes()).collect();
-    let automaton = term_automaton(&patterns).map_err(|message| error(file, 0, message))?;
+    let automaton = WordTrie::new(&patterns).map_err(|message| error(file, 0, message))?;
     Ok(CriticalRules {
         rules,
         words,

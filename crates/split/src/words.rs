@@ -3,22 +3,98 @@
 //! edges, and the word count that measures cue scopes. A leaf: it names no
 //! other module of the crate.
 
-use aho_corasick::Anchored;
-use aho_corasick::automaton::{Automaton as _, StateID};
-use aho_corasick::dfa::DFA;
+/// The lexicon's words as an anchored trie over ASCII-case-folded bytes: a
+/// walk from a word start follows one transition per byte until no pattern
+/// goes on, and a state tells the pattern that ends there. That is all the
+/// matching needs (every walk is anchored), so the failure links and the
+/// determinisation of a general Aho-Corasick automaton are not built: for
+/// the ~25,000 synonyms those were 0.2 s of every start-up, and walking this
+/// table costs the same per byte.
+#[derive(Debug)]
+pub(crate) struct WordTrie {
+    /// Byte → column of `next`; the two cases of an ASCII letter share one,
+    /// and every byte no pattern holds shares column 0.
+    class_of: [u8; 256],
+    /// Columns per state.
+    classes: usize,
+    /// `next[state + class]`: the next state, as the index of its row (so a
+    /// step is one addition), with [`ENDS_PATTERN`] set when a pattern ends
+    /// there; 0 (the first row, all zeros) is the dead state.
+    next: Vec<u32>,
+    /// The pattern that ends at each state (by row number), if any: the
+    /// first given, when two patterns are the same but for case.
+    pattern: Vec<Option<u32>>,
+}
+
+/// Flag of a state id in [`WordTrie::next`]: a pattern ends at that state.
+const ENDS_PATTERN: u32 = 1 << 31;
+/// The root's row: right after the dead state.
+const ROOT: usize = 1;
+
+impl WordTrie {
+    /// The trie of `patterns`; pattern `i` is reported as `i`.
+    pub(crate) fn new<P: AsRef<[u8]>>(patterns: &[P]) -> Result<WordTrie, String> {
+        let mut class_of = [0u8; 256];
+        let mut classes = 1;
+        for &byte in patterns.iter().flat_map(|p| p.as_ref()) {
+            let byte = byte.to_ascii_lowercase();
+            if class_of[usize::from(byte)] == 0 {
+                let class = u8::try_from(classes)
+                    .map_err(|_| "cannot build the term automaton: too many distinct bytes")?;
+                class_of[usize::from(byte)] = class;
+                class_of[usize::from(byte.to_ascii_uppercase())] = class;
+                classes += 1;
+            }
+        }
+        let mut trie = WordTrie {
+            class_of,
+            classes,
+            next: vec![0; 2 * classes],
+            pattern: vec![None; 2],
+        };
+        for (id, pattern) in patterns.iter().enumerate() {
+            let mut row = ROOT;
+            // The one transition into `row`: flagged when a pattern ends there.
+            let mut into_row = None;
+            for &byte in pattern.as_ref() {
+                let cell = row * classes + usize::from(trie.class_of[usize::from(byte)]);
+                into_row = Some(cell);
+                row = match trie.next[cell] & !ENDS_PATTERN {
+                    0 => {
+                        let new_row = trie.pattern.len();
+                        let id = u32::try_from(new_row * classes)
+                            .ok()
+                            .filter(|id| id & ENDS_PATTERN == 0)
+                            .ok_or("cannot build the term automaton: too many states")?;
+                        trie.next.resize(trie.next.len() + classes, 0);
+                        trie.pattern.push(None);
+                        trie.next[cell] = id;
+                        new_row
+                    }
+                    id => id as usize / classes,
+                };
+            }
+            if let Some(cell) = into_row
+                && trie.pattern[row].is_none()
+            {
+                trie.pattern[row] = Some(id as u32);
+                trie.next[cell] |= ENDS_PATTERN;
+            }
+        }
+        Ok(trie)
+    }
+}
 
 /// Calls `found(start, end, pattern)` for the whole-word matches of
 /// `automaton` in `text[start..end]`, left to right, longest first at each
 /// position, never overlapping. Only positions where a word may start are
-/// tried, each by walking the automaton's anchored states byte by byte until
-/// it dies: the longest match there that ends on a word edge wins (`ich` of
+/// tried, each by walking the trie from its root byte by byte until it
+/// dies: the longest match there that ends on a word edge wins (`ich` of
 /// `which` never matches), and the search goes on after it or at the next
 /// word. Trying word starts only keeps the cost per sentence flat however
-/// many short synonyms the tables hold, and walking the states directly
-/// spares the per-search setup of `try_find`, which at ~50 word starts per
-/// report was a third of this function's time.
+/// many short synonyms the tables hold.
 pub(crate) fn select_words(
-    automaton: &DFA,
+    automaton: &WordTrie,
     text: &str,
     start: usize,
     end: usize,
@@ -26,15 +102,10 @@ pub(crate) fn select_words(
 ) {
     let bytes = text.as_bytes();
     let end = end.min(bytes.len());
-    // A DFA built with anchored starts always has one; without, no match.
-    let Ok(anchored_start) = automaton.start_state(Anchored::Yes) else {
-        return;
-    };
     let mut at = start;
     while at < end {
         if is_word_edge(bytes, at, true)
-            && let Some((match_end, pattern)) =
-                longest_word_match(automaton, anchored_start, bytes, at, end)
+            && let Some((match_end, pattern)) = longest_word_match(automaton, bytes, at, end)
         {
             found(at, match_end, pattern);
             at = match_end;
@@ -58,68 +129,67 @@ pub(crate) fn select_words(
 /// The longest pattern that starts at `at`, ends by `end` on a word edge:
 /// its end and pattern index.
 fn longest_word_match(
-    automaton: &DFA,
-    anchored_start: StateID,
+    automaton: &WordTrie,
     bytes: &[u8],
     at: usize,
     end: usize,
 ) -> Option<(usize, usize)> {
-    let mut state = anchored_start;
     let mut best = None;
-    for (offset, &byte) in bytes[at..end].iter().enumerate() {
-        state = automaton.next_state(Anchored::Yes, state, byte);
-        if !automaton.is_special(state) {
-            continue;
+    each_match_from(automaton, &bytes[..end], at, |match_end, pattern| {
+        if is_word_edge(bytes, match_end, false) {
+            best = Some((match_end, pattern));
         }
-        if automaton.is_dead(state) {
-            break;
+    });
+    best
+}
+
+/// Walks `automaton` from its root over `bytes[at..]`, calling
+/// `found(end, pattern)` for each pattern that spans `at..end`, shortest
+/// first.
+fn each_match_from(
+    automaton: &WordTrie,
+    bytes: &[u8],
+    at: usize,
+    mut found: impl FnMut(usize, usize),
+) {
+    let WordTrie {
+        class_of,
+        classes,
+        next,
+        pattern,
+    } = automaton;
+    let mut state = ROOT * classes;
+    for (offset, &byte) in bytes[at..].iter().enumerate() {
+        let Some(&id) = next.get(state + usize::from(class_of[usize::from(byte)])) else {
+            return;
+        };
+        if id == 0 {
+            return;
         }
-        if automaton.is_match(state) {
-            let match_end = at + offset + 1;
-            // A match state also carries patterns that started later (the
-            // automaton's failure matches); an anchored search keeps only
-            // the one that starts here.
-            let pattern = automaton.match_pattern(state, 0);
-            if match_end - automaton.pattern_len(pattern) == at
-                && is_word_edge(bytes, match_end, false)
-            {
-                best = Some((match_end, pattern.as_usize()));
-            }
+        state = (id & !ENDS_PATTERN) as usize;
+        if id & ENDS_PATTERN != 0
+            && let Some(Some(pattern)) = pattern.get(state / classes)
+        {
+            found(at + offset + 1, *pattern as usize);
         }
     }
-    best
 }
 
 /// Calls `found(pattern)` for every pattern of `automaton` that appears in
 /// `text` as whole words, overlapping or not ("tension" and "tension
 /// pneumothorax" both), each once per occurrence; like [`select_words`] it
-/// tries only word starts, walking the anchored states from each.
-pub(crate) fn each_word_pattern(automaton: &DFA, text: &str, mut found: impl FnMut(usize)) {
+/// tries only word starts, walking the trie from each.
+pub(crate) fn each_word_pattern(automaton: &WordTrie, text: &str, mut found: impl FnMut(usize)) {
     let bytes = text.as_bytes();
-    let Ok(anchored_start) = automaton.start_state(Anchored::Yes) else {
-        return;
-    };
     for at in 0..bytes.len() {
         if at > 0 && is_word_byte(bytes[at - 1]) {
             continue;
         }
-        let mut state = anchored_start;
-        for (offset, &byte) in bytes[at..].iter().enumerate() {
-            state = automaton.next_state(Anchored::Yes, state, byte);
-            if !automaton.is_special(state) {
-                continue;
+        each_match_from(automaton, bytes, at, |end, pattern| {
+            if is_word_edge(bytes, end, false) {
+                found(pattern);
             }
-            if automaton.is_dead(state) {
-                break;
-            }
-            if automaton.is_match(state) {
-                let end = at + offset + 1;
-                let pattern = automaton.match_pattern(state, 0);
-                if end - automaton.pattern_len(pattern) == at && is_word_edge(bytes, end, false) {
-                    found(pattern.as_usize());
-                }
-            }
-        }
+        });
     }
 }
 
