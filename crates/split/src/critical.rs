@@ -219,6 +219,23 @@ mod tests {
     }
 
     #[test]
+    fn a_ruptured_aneurysm_fires_an_intact_one_does_not() {
+        assert_eq!(
+            critical_terms("7 mm ruptured anterior communicating artery aneurysm.").len(),
+            1
+        );
+        assert_eq!(
+            critical_terms(
+                "Leaking infrarenal abdominal aortic aneurysm with retroperitoneal blood."
+            )
+            .len(),
+            1
+        );
+        assert!(critical_terms("Stable 4.1 cm infrarenal abdominal aortic aneurysm.").is_empty());
+        assert!(critical_terms("Unruptured 3 mm left MCA bifurcation aneurysm.").is_empty());
+    }
+
+    #[test]
     fn acute_cord_compression_fires_through_a_narrowed_canal() {
         assert_eq!(
             critical_terms(
