@@ -52,8 +52,10 @@ for target in "${targets[@]}"; do
   "${fuzz[@]}" run "${options[@]}" "$target" "${dirs[@]}" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     >"$log" 2>&1 || status=$?
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-  took=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1)
+  # A crash has no final line: the greps find nothing, which must not end the script
+  # before it prints the crash.
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+  took=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1 || true)
   echo "fuzz $target: ${runs:-?} executions in ${seconds} s (${took:-no final line}), exit $status"
   if [ "$status" -ne 0 ]; then
     tail -40 "$log" >&2
