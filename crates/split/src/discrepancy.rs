@@ -70,7 +70,12 @@ pub(crate) fn discrepancies<'a>(
 /// the same when their concept and the head of their words agree: a broad
 /// concept covers several findings (subdural and subarachnoid haemorrhage
 /// share one), and a left subarachnoid haemorrhage must not hide a right
-/// subdural haematoma that the findings called left.
+/// subdural haematoma that the findings called left. The other side is also
+/// found by the head alone, as radiologists restate a finding more or less
+/// specifically ("a cyst" in Findings, "haemorrhagic cyst" in Impression) or
+/// by a synonym of its head ("calculus" and "nephrolithiasis", "thrombus" and
+/// "deep venous thrombosis": [`HEAD_FAMILIES`]); what hides a contradiction
+/// stays the stricter concept-and-head match.
 ///
 /// The first finding of each (section, concept, side) is indexed once: a
 /// search of every finding per impression finding was quadratic on a text
@@ -101,6 +106,20 @@ pub(crate) fn laterality<'a>(findings: &[Finding<'a>], concepts: &[u32]) -> Vec<
             .ok()
             .map(|at| first[at].1)
     };
+    // The same findings by head alone (any concept): the first of each.
+    let mut by_head: Vec<((u8, u64, u8), usize)> = first
+        .iter()
+        .map(|&((section, _, head, side), index)| ((section, head, side), index))
+        .collect();
+    by_head.sort_unstable();
+    by_head.dedup_by_key(|(key, _)| *key);
+    let sided_by_head = |section: SectionKind, head: u64, side: Laterality| {
+        let wanted = (section as u8, head, side as u8);
+        by_head
+            .binary_search_by_key(&wanted, |&(key, _)| key)
+            .ok()
+            .map(|at| by_head[at].1)
+    };
     let mut out: Vec<Discrepancy<'a>> = Vec::new();
     let mut reported: Vec<(u32, u64)> = Vec::new();
     for (index, (finding, &concept)) in findings.iter().zip(concepts).enumerate() {
@@ -119,7 +138,9 @@ pub(crate) fn laterality<'a>(findings: &[Finding<'a>], concepts: &[u32]) -> Vec<
         {
             continue;
         }
-        if let Some(findings_finding) = sided(SectionKind::Findings, concept, head, other) {
+        if let Some(findings_finding) = sided(SectionKind::Findings, concept, head, other)
+            .or_else(|| sided_by_head(SectionKind::Findings, head, other))
+        {
             reported.push((concept, head));
             out.push(Discrepancy {
                 kind: DiscrepancyKind::Laterality,
@@ -378,6 +399,28 @@ pub(crate) fn follow_up_missing<'a>(
 /// subdural hematoma" agree; "subarachnoid hemorrhage" does not; "left
 /// effusion" and "right pleural effusion" do), hashed (FNV-1a: no
 /// allocation, stable across runs).
+/// Head words that name one finding: a synonym restates it ("left renal
+/// calculus" ~ "right nephrolithiasis"). Lower case; a word not listed is
+/// looked up again without a plural `s`.
+const HEAD_FAMILIES: &[&[&[u8]]] = &[
+    &[
+        b"calculus",
+        b"calculi",
+        b"stone",
+        b"nephrolithiasis",
+        b"urolithiasis",
+        b"ureterolithiasis",
+        b"nephrolith",
+        b"urolith",
+    ],
+    &[b"thrombus", b"thrombi", b"thrombosis", b"dvt", b"clot"],
+    &[b"fracture", b"fx"],
+    &[b"hematoma", b"haematoma"],
+    &[b"hemorrhage", b"haemorrhage", b"bleed"],
+    &[b"edema", b"oedema"],
+    &[b"tumor", b"tumour"],
+];
+
 fn head_key(term: &str) -> u64 {
     const SIDES: [&[u8]; 4] = [b"left", b"right", b"bilateral", b"both"];
     let is_head = |w: &&[u8]| !w.is_empty() && !SIDES.iter().any(|s| s.eq_ignore_ascii_case(w));
@@ -392,11 +435,19 @@ fn head_key(term: &str) -> u64 {
             .map(str::as_bytes)
             .find(is_head)
     };
-    let word = match head {
-        Some([stem @ .., b's' | b'S']) if stem.len() > 2 => stem,
-        Some(word) => word,
-        None => &[],
+    let family = |word: &[u8]| {
+        HEAD_FAMILIES
+            .iter()
+            .find(|family| family.iter().any(|name| name.eq_ignore_ascii_case(word)))
+            .map(|family| family[0])
     };
+    // The word as it stands ("calculus", "nephrolithiasis"), else folded from
+    // a plural in `s`.
+    let word = head.unwrap_or(&[]);
+    let word = family(word).unwrap_or_else(|| match word {
+        [stem @ .., b's' | b'S'] if stem.len() > 2 => family(stem).unwrap_or(stem),
+        _ => word,
+    });
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &byte in word {
         hash = (hash ^ u64::from(byte.to_ascii_lowercase())).wrapping_mul(0x100_0000_01b3);
@@ -423,6 +474,38 @@ mod tests {
             d.findings_finding.map(|i| out.findings[i].laterality),
             Some(Some(Laterality::Left))
         );
+    }
+
+    #[test]
+    fn a_restated_or_synonymous_finding_on_the_other_side_is_a_discrepancy() {
+        let lexicon = crate::shared_lexicon();
+        for text in [
+            "FINDINGS: The left ovary contains a 4.1 cm cyst with internal reticular echoes.\nIMPRESSION: Right ovarian hemorrhagic cyst.",
+            "FINDINGS: A 9 mm calculus in the lower pole of the left kidney.\nIMPRESSION: 9 mm right nephrolithiasis.",
+            "FINDINGS: Occlusive thrombus in the right common femoral vein.\nIMPRESSION: Acute deep venous thrombosis of the left lower extremity.",
+        ] {
+            let out = extract(text, lexicon);
+            assert_eq!(
+                out.discrepancies.len(),
+                1,
+                "{text}: {:?}",
+                out.findings
+                    .iter()
+                    .map(|f| (f.term, f.section, f.laterality, f.assertion))
+                    .collect::<Vec<_>>()
+            );
+        }
+        for text in [
+            "FINDINGS: A 9 mm calculus in the left kidney and a 4 mm stone in the right kidney.\nIMPRESSION: Bilateral nephrolithiasis, 9 mm on the left.",
+            "FINDINGS: Right femoral vein thrombus.\nIMPRESSION: Right lower extremity deep venous thrombosis.",
+        ] {
+            let out = extract(text, lexicon);
+            assert!(
+                out.discrepancies.is_empty(),
+                "{text}: {:?}",
+                out.discrepancies
+            );
+        }
     }
 
     #[test]
