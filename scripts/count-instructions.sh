@@ -8,7 +8,7 @@
 # core:    the `extract` example of reportsplit-split over the Open-i dev
 #          reports (../shared/corpus/openi, as the criterion bench reads them),
 #          once and twice over; the difference divided by the report count is
-#          the steady cost per report inside `extract_as` (lazy one-time set-up
+#          the steady cost per report inside `extract_with` (lazy one-time set-up
 #          and the lexicon left out), and the start-up (the lexicon) is counted
 #          on an empty input.
 # extract: the release binary on 500 and 2,500 NDJSON DiagnosticReports made as
@@ -52,7 +52,7 @@ print(len(texts), file=open(f"{out}/openi.count", "w"))
 EOF
     n=$(cat "$out/openi.count")
     for name in once twice; do
-        valgrind --tool=callgrind --toggle-collect='reportsplit_split::extract_as' \
+        valgrind --tool=callgrind --toggle-collect='reportsplit_split::extract_with' \
             --callgrind-out-file="$out/core-$name.out" "$bin" --lines "$out/openi-$name.lines" \
             > /dev/null 2> "$out/core-$name.log"
     done
@@ -60,7 +60,7 @@ EOF
         > /dev/null 2> "$out/core-start.log"
     once=$(refs "$out/core-once.log")
     twice=$(refs "$out/core-twice.log")
-    echo "core: $(( (twice - once) / n )) instructions per Open-i report in extract_as ($n reports);" \
+    echo "core: $(( (twice - once) / n )) instructions per Open-i report in extract_with ($n reports);" \
         "start-up (lexicon) $(( $(refs "$out/core-start.log") / 1000000 )) M"
 fi
 

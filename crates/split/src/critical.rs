@@ -55,19 +55,14 @@ pub(crate) fn critical<'a>(
         {
             continue;
         }
-        let mut rules = lexicon
-            .critical
-            .rules
-            .iter()
-            .filter(|rule| rule.concept == concept)
-            .peekable();
-        if rules.peek().is_none() {
+        let rules = lexicon.critical.of(concept);
+        if rules.is_empty() {
             continue;
         }
         // The qualifier words of the finding's sentence, read once per
         // sentence for all rules (findings of one sentence are adjacent).
         let needs_words = rules
-            .clone()
+            .iter()
             .any(|rule| !rule.requires.is_empty() || !rule.excludes.is_empty());
         if needs_words && words_of != Some(finding.start) {
             words_of = Some(finding.start);
@@ -79,6 +74,7 @@ pub(crate) fn critical<'a>(
         }
         let said = |word: &u32| present[*word as usize];
         let Some(urgency) = rules
+            .iter()
             .filter(|rule| {
                 (rule.requires.is_empty() || rule.requires.iter().any(said))
                     && !rule.excludes.iter().any(said)

@@ -36,11 +36,15 @@ pub(crate) fn discrepancies<'a>(
     facts: &ReportFacts,
 ) -> Vec<Discrepancy<'a>> {
     let mut out = Vec::new();
-    if kinds.laterality {
-        out.extend(laterality(inputs.findings, inputs.concepts));
-    }
-    if kinds.section_absent {
-        out.extend(section_absent(inputs.findings, inputs.concepts));
+    if kinds.laterality || kinds.section_absent {
+        // Both compare findings by head word: read each finding's once.
+        let heads: Vec<u64> = inputs.findings.iter().map(|f| head_key(f.term)).collect();
+        if kinds.laterality {
+            out.extend(laterality(inputs.findings, inputs.concepts, &heads));
+        }
+        if kinds.section_absent {
+            out.extend(section_absent(inputs.findings, inputs.concepts, &heads));
+        }
     }
     if kinds.follow_up_missing {
         out.extend(follow_up_missing(inputs.findings, inputs.recommendations));
@@ -80,9 +84,12 @@ pub(crate) fn discrepancies<'a>(
 /// The first finding of each (section, concept, side) is indexed once: a
 /// search of every finding per impression finding was quadratic on a text
 /// of thousands of sided findings (issue 11, item 3).
-pub(crate) fn laterality<'a>(findings: &[Finding<'a>], concepts: &[u32]) -> Vec<Discrepancy<'a>> {
+pub(crate) fn laterality<'a>(
+    findings: &[Finding<'a>],
+    concepts: &[u32],
+    heads: &[u64],
+) -> Vec<Discrepancy<'a>> {
     let stated = |f: &Finding<'_>| f.assertion == Assertion::Present;
-    let heads: Vec<u64> = findings.iter().map(|f| head_key(f.term)).collect();
     // A sorted list rather than a hash map: a report has a few dozen sided
     // findings, and hashing each key cost more than the search it saved.
     let key = |section: SectionKind, concept: u32, head: u64, side: Laterality| {
@@ -165,13 +172,13 @@ pub(crate) fn laterality<'a>(findings: &[Finding<'a>], concepts: &[u32]) -> Vec<
 pub(crate) fn section_absent<'a>(
     findings: &[Finding<'a>],
     concepts: &[u32],
+    heads: &[u64],
 ) -> Vec<Discrepancy<'a>> {
     let plain = |f: &Finding<'_>| {
         f.temporality == Temporality::Current
             && f.change.is_none()
             && matches!(f.section, SectionKind::Findings | SectionKind::Impression)
     };
-    let heads: Vec<u64> = findings.iter().map(|f| head_key(f.term)).collect();
     // (section, concept, head) → first present and first absent mention.
     let mut index: Vec<((u8, u32, u64), Assertion, usize)> = findings
         .iter()

@@ -233,10 +233,23 @@ pub(crate) struct CriticalRule {
 /// that a sentence is read once for all of them rather than once per word.
 #[derive(Debug)]
 pub(crate) struct CriticalRules {
+    /// Sorted by concept ([`CriticalRules::of`]).
     pub(crate) rules: Vec<CriticalRule>,
     /// Each distinct qualifier word, lower case; pattern `i` is word `i`.
     pub(crate) words: Vec<Box<str>>,
     pub(crate) automaton: WordTrie,
+}
+
+impl CriticalRules {
+    /// The rules of `concept`.
+    pub(crate) fn of(&self, concept: u32) -> &[CriticalRule] {
+        let start = self.rules.partition_point(|rule| rule.concept < concept);
+        let len = self.rules[start..]
+            .iter()
+            .take_while(|rule| rule.concept == concept)
+            .count();
+        &self.rules[start..start + len]
+    }
 }
 
 /// Code systems a table may use. `urn:reportsplit:codes` is for a concept
@@ -667,6 +680,9 @@ fn parse_critical(source: Source<'_>, findings: &[Code]) -> Result<CriticalRules
             excludes,
         });
     }
+    // By concept, so a finding finds its rules by binary search (the most
+    // urgent matching rule decides: their order within a concept is moot).
+    rules.sort_by_key(|rule| rule.concept);
     let patterns: Vec<&[u8]> = words.iter().map(|word| word.as_bytes()).collect();
     let automaton = WordTrie::new(&patterns).map_err(|message| error(file, 0, message))?;
     Ok(CriticalRules {
