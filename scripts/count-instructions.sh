@@ -68,30 +68,7 @@ if [ "$what" = extract ] || [ "$what" = all ]; then
     cargo build --release --locked --quiet --bin reportsplit
     bin="$CARGO_TARGET_DIR/release/reportsplit"
     for n in 500 2500; do
-        python3 - "$n" "$out/reports-$n.ndjson" crates/split/tests/fixtures/*.txt <<'EOF'
-import base64, json, sys
-n, path, fixtures = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
-texts = [open(f, encoding="utf-8").read() for f in sorted(fixtures)]
-with open(path, "w", encoding="utf-8") as out:
-    for i in range(n):
-        text = texts[i % len(texts)]
-        report = {
-            "resourceType": "DiagnosticReport",
-            "id": f"bench-{i}",
-            "meta": {"versionId": "1", "lastUpdated": "2026-11-20T10:00:00.000Z"},
-            "status": "final",
-            "code": {"text": "Imaging report"},
-            "subject": {"reference": f"Patient/p{i % 997}"},
-        }
-        if i % 2 == 0:
-            report["presentedForm"] = [{
-                "contentType": "text/plain; charset=utf-8",
-                "data": base64.b64encode(text.encode("utf-8")).decode("ascii"),
-            }]
-        else:
-            report["conclusion"] = text
-        out.write(json.dumps(report, separators=(",", ":")) + "\n")
-EOF
+        python3 scripts/bench-reports.py "$n" "$out/reports-$n.ndjson" crates/split/tests/fixtures/*.txt
         valgrind --tool=callgrind --callgrind-out-file="$out/extract-$n.out" \
             "$bin" extract --input ndjson --threads 1 "$out/reports-$n.ndjson" \
             > /dev/null 2> "$out/extract-$n.log"
