@@ -14,6 +14,7 @@
 pub mod ack;
 pub mod batch;
 pub mod charset;
+pub mod escape;
 pub mod map;
 pub mod oru;
 pub mod timestamp;

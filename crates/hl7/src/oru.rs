@@ -225,8 +225,12 @@ pub fn header(message: &Message) -> Header {
 
 fn decoded(message: &Message, path: &str) -> String {
     message
-        .get_decoded(path)
-        .map(|v| v.trim().to_owned())
+        .get(path)
+        .map(|v| {
+            crate::escape::unescape(v, message.encoding())
+                .trim()
+                .to_owned()
+        })
         .unwrap_or_default()
 }
 
@@ -261,7 +265,11 @@ pub fn read_oru(message: &Message) -> Result<Oru, Problem> {
                         let authority = repetition
                             .component(4)
                             .and_then(|c| c.subcomponent(1))
-                            .map(|s| hl7kit::unescape(s.value(), encoding).trim().to_owned())
+                            .map(|s| {
+                                crate::escape::unescape(s.value(), encoding)
+                                    .trim()
+                                    .to_owned()
+                            })
                             .unwrap_or_default();
                         if !value.is_empty() {
                             patient_ids.push(PatientId { value, authority });
@@ -282,7 +290,11 @@ pub fn read_oru(message: &Message) -> Result<Oru, Problem> {
                     segment
                         .field(n)
                         .and_then(|f| f.repetition(1))
-                        .map(|r| hl7kit::unescape(r.value(), encoding).trim().to_owned())
+                        .map(|r| {
+                            crate::escape::unescape(r.value(), encoding)
+                                .trim()
+                                .to_owned()
+                        })
                         .unwrap_or_default()
                 };
                 let first_component =
@@ -305,7 +317,11 @@ pub fn read_oru(message: &Message) -> Result<Oru, Problem> {
                 let interpreter = segment.field(32).and_then(|f| f.component(1)).map(|c| {
                     let part = |n: usize| {
                         c.subcomponent(n)
-                            .map(|s| hl7kit::unescape(s.value(), encoding).trim().to_owned())
+                            .map(|s| {
+                                crate::escape::unescape(s.value(), encoding)
+                                    .trim()
+                                    .to_owned()
+                            })
                             .unwrap_or_default()
                     };
                     Interpreter {
@@ -361,7 +377,11 @@ fn read_demographics(encoding: Encoding, pid: &hl7kit::Segment<'_>) -> Demograph
     let family = name
         .and_then(|n| n.component(1))
         .and_then(|c| c.subcomponent(1))
-        .map(|s| hl7kit::unescape(s.value(), encoding).trim().to_owned())
+        .map(|s| {
+            crate::escape::unescape(s.value(), encoding)
+                .trim()
+                .to_owned()
+        })
         .unwrap_or_default();
     let given = [2, 3]
         .into_iter()
@@ -378,7 +398,11 @@ fn read_demographics(encoding: Encoding, pid: &hl7kit::Segment<'_>) -> Demograph
 
 fn component(encoding: Encoding, component: Option<hl7kit::Component<'_>>) -> String {
     component
-        .map(|c| hl7kit::unescape(c.value(), encoding).trim().to_owned())
+        .map(|c| {
+            crate::escape::unescape(c.value(), encoding)
+                .trim()
+                .to_owned()
+        })
         .unwrap_or_default()
 }
 
@@ -405,7 +429,7 @@ fn report_text(
             "TX" | "ST" | "FT" => {
                 for repetition in field.repetitions() {
                     let raw = strip_formatting(repetition.value(), encoding.escape as char);
-                    lines.push(hl7kit::unescape(&raw, encoding).into_owned());
+                    lines.push(crate::escape::unescape(&raw, encoding).into_owned());
                 }
             }
             "ED" => lines.push(embedded_text(encoding, field)?),
@@ -483,7 +507,9 @@ fn embedded_text(encoding: Encoding, field: &Field<'_>) -> Result<String, Proble
         "HEX" => hex_bytes(&data).ok_or_else(|| {
             Problem::unusable(ErrorCode::DataType, "OBX-5", "the ED data is not hex")
         })?,
-        "A" | "" => hl7kit::unescape(&data, encoding).into_owned().into_bytes(),
+        "A" | "" => crate::escape::unescape(&data, encoding)
+            .into_owned()
+            .into_bytes(),
         other => {
             return Err(Problem::unusable(
                 ErrorCode::TableValueNotFound,
