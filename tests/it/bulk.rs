@@ -285,6 +285,20 @@ async fn sync_once_from_export_through_the_binary_falls_back_to_search_without_e
     // A server without $export (the proxy answers 501 for it): the same
     // command runs the search pass over the same server.
     let (subject, _) = common::seed_reports(&fhir, "bulk-fallback", 3).await;
+    let proxy = without_export(&server.base).await;
+    let site = common::Site::new(&proxy.base, &subject, 20);
+    let output = site.sync_once().arg("--from-export").output().unwrap();
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("paged search instead"),
+        "{}",
+        common::stderr(&output)
+    );
+    assert_eq!(common::count_tagged(&fhir, &subject).await, 3);
+}
+
+/// A proxy to `base` that answers 501 to `$export`: a server without Bulk Data.
+async fn without_export(base: &str) -> common::proxy::Proxy {
     let policy = |seen: &common::proxy::Seen<'_>| {
         if seen.path.contains("$export") {
             common::proxy::Action::Answer {
@@ -295,16 +309,7 @@ async fn sync_once_from_export_through_the_binary_falls_back_to_search_without_e
             common::proxy::Action::Forward
         }
     };
-    let proxy = common::proxy::start(&server.base, Arc::new(policy)).await;
-    let site = common::Site::new(&proxy.base, &subject, 20);
-    let output = site.sync_once().arg("--from-export").output().unwrap();
-    assert!(output.status.success(), "{}", common::stderr(&output));
-    assert!(
-        common::stderr(&output).contains("paged search instead"),
-        "{}",
-        common::stderr(&output)
-    );
-    assert_eq!(common::count_tagged(&fhir, &subject).await, 3);
+    common::proxy::start(base, Arc::new(policy)).await
 }
 
 fn export_plan(dead_letter: &std::path::Path) -> reportsplit::mode::backfill::BackfillPlan {
@@ -444,17 +449,7 @@ async fn a_backfill_from_an_export_falls_back_to_windows_without_export() {
     let server = Sekmet::start();
     let fhir = server.fhir();
     let (subject, ids) = common::seed_reports(&fhir, "bulk-backfill-none", 4).await;
-    let policy = |seen: &common::proxy::Seen<'_>| {
-        if seen.path.contains("$export") {
-            common::proxy::Action::Answer {
-                status: 501,
-                headers: vec![],
-            }
-        } else {
-            common::proxy::Action::Forward
-        }
-    };
-    let proxy = common::proxy::start(&server.base, Arc::new(policy)).await;
+    let proxy = without_export(&server.base).await;
     let state = common::temp_state();
     let config = common::config(&proxy.base, state.path(), Some(&subject), 5);
     let summary = backfill(&config, export_plan(&state.path().join("dead.ndjson"))).await;
