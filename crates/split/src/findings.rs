@@ -220,6 +220,7 @@ pub(crate) fn sentence_findings<'a>(
     crate::grammar::organ_descriptors(text, sentence, lexicon, header_site.is_some(), scratch);
     crate::grammar::drop_normal_heads(text, lexicon, scratch);
     crate::grammar::drop_references(text, start, end, scratch);
+    crate::grammar::merge_qualifying_adjectives(text, end, scratch);
     if scratch.mentions.is_empty() {
         return;
     }
@@ -781,6 +782,26 @@ const MEASURING_WORDS: [&str; 11] = [
     "extending",
 ];
 
+/// Words after a size that make it a distance from a landmark, not an
+/// extent: "4 cm from the nipple", "2 cm below the costal margin",
+/// "1.5 cm anterior to the mass".
+const DISTANCE_WORDS: [&str; 14] = [
+    "from ",
+    "below ",
+    "above ",
+    "beneath ",
+    "beyond ",
+    "proximal to ",
+    "distal to ",
+    "anterior to ",
+    "posterior to ",
+    "superior to ",
+    "inferior to ",
+    "lateral to ",
+    "medial to ",
+    "deep to ",
+];
+
 /// Which of a sentence's findings a size belongs to, if any.
 ///
 /// A size inside a finding's noun phrase ("non-avid 6 mm nodule") or right
@@ -822,10 +843,12 @@ fn measured_finding(
             .get(..prefix.len())
             .is_some_and(|w| w.eq_ignore_ascii_case(prefix))
     };
-    // "6 cm from the nipple": a distance that places the finding. After a
-    // measuring verb ("measuring 7 mm from the femoral neck to the capsule")
-    // it is a size.
-    if starts("from ") && !after_measuring_verb {
+    // "6 cm from the nipple", "ending 11 cm below the junction": a distance
+    // that places the finding. After a measuring verb ("measuring 7 mm from
+    // the femoral neck to the capsule") or "extends" ("calcifications extend
+    // 1.5 cm anterior to the mass") it is a size.
+    let extends = ["extend", "extends", "extending"].contains(&last_before(0));
+    if DISTANCE_WORDS.iter().any(|w| starts(w)) && !after_measuring_verb && !extends {
         return None;
     }
     let prior = (["measuring", "measured", "measure"].contains(&last_before(0))

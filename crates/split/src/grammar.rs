@@ -174,9 +174,13 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
         }
     }
     let mut index = 0;
+    let mut kept_before = false;
     mentions.retain(|mention| {
         index += 1;
         if index <= 128 && generic_before_procedure & (1 << (index - 1)) != 0 {
+            return false;
+        }
+        if kept_before && names_the_place_of_another(text, start, mention) {
             return false;
         }
         let before = if any_cue {
@@ -186,9 +190,74 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
         };
         let names_a_service = next_word(text, mention.end)
             .is_some_and(|word| SERVICE_NOUNS.iter().any(|n| n.eq_ignore_ascii_case(word)));
-        !(names_a_service || (any_cue && contains_reference_cue(before)))
+        let keep = !(names_a_service || (any_cue && contains_reference_cue(before)));
+        kept_before |= keep;
+        keep
     });
 }
+
+/// Whether a mention only places the finding named before it in its
+/// sentence, by referring back to a lesion the report has already named:
+/// "calcifications are seen within the mass", "gas tracks along the wall of
+/// the collection", "enhancement at the margins of the resection cavity".
+/// The lesion was reported where it was first named; here it is a place.
+fn names_the_place_of_another(text: &str, sentence_start: usize, mention: &Mention) -> bool {
+    let before = clause_before(text, mention.start, PLACE_WINDOW_WORDS);
+    let words: Vec<&str> = before.split_ascii_whitespace().collect();
+    let Some(the) = words.iter().rposition(|w| w.eq_ignore_ascii_case("the")) else {
+        return false;
+    };
+    let word = |back: usize| {
+        the.checked_sub(back).map_or("", |i| {
+            words[i].trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        })
+    };
+    let placed = PLACE_PREPOSITIONS
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(word(1)))
+        || (word(1).eq_ignore_ascii_case("to") && word(2).eq_ignore_ascii_case("adjacent"))
+        || (word(1).eq_ignore_ascii_case("of")
+            && PARTS_OF_A_LESION
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(word(2))));
+    // Only modifiers stand between "the" and the mention: in "shift to the
+    // right and subfalcine herniation" the "the" is the right's.
+    let joined = words[the + 1..].iter().any(|w| {
+        ["and", "or", "with", "without", "but"]
+            .iter()
+            .any(|j| j.eq_ignore_ascii_case(w.trim_matches(|c: char| !c.is_ascii_alphanumeric())))
+    });
+    let head = crate::words::last_word(&text[mention.start..mention.end]);
+    placed
+        && !joined
+        && words.len() - the <= PLACE_WINDOW_WORDS / 2
+        && !head.is_empty()
+        && contains_words(&text[..sentence_start], head)
+}
+
+/// Words from a mention back to the "the" that makes it a reference.
+const PLACE_WINDOW_WORDS: usize = 8;
+
+/// Prepositions that make "the X" after them the place of something else.
+const PLACE_PREPOSITIONS: [&str; 9] = [
+    "within", "at", "into", "to", "abutting", "beside", "inside", "along", "around",
+];
+
+/// Parts of a lesion that make "the part of the X" a place in it.
+const PARTS_OF_A_LESION: [&str; 12] = [
+    "margin",
+    "margins",
+    "wall",
+    "walls",
+    "rim",
+    "edge",
+    "edges",
+    "border",
+    "periphery",
+    "base",
+    "centre",
+    "center",
+];
 
 /// Generic heads of a post-surgical state, ending a mention's words.
 const GENERIC_POSTSURGICAL: [&str; 6] = [
@@ -390,8 +459,9 @@ pub(crate) fn descriptors_of<'a>(
 }
 
 /// The descriptor words of the noun phrase that ends at `head_start`,
-/// nearest first: walks back over descriptors, sites, sizes and
-/// [`PHRASE_WORDS`], and stops at any other word or a clause mark.
+/// nearest first: walks back over descriptors, sites, sizes, adjectives
+/// ([`qualifies_like_a_descriptor`]) and [`PHRASE_WORDS`], and stops at any
+/// other word or a clause mark.
 fn phrase_before<'s>(
     text: &'s str,
     head_start: usize,
@@ -425,12 +495,22 @@ fn phrase_before<'s>(
                 .find(|&i| !is_word_byte(bytes[i]) && bytes[i] != b'.')
                 .map_or(0, |i| i + 1);
             let word = &text[word_start..at];
-            if word.is_empty() || !phrase_word(word) {
+            if word.is_empty() || !(phrase_word(word) || qualifies_like_a_descriptor(word)) {
                 return None;
             }
             at = word_start;
         }
     })
+}
+
+/// An adjective no table lists, or the "-appearing" of "reactive-appearing":
+/// it stands in a noun phrase as a descriptor does, so the walk back from the
+/// head passes over it ("enlarged reactive-appearing lymph nodes").
+fn qualifies_like_a_descriptor(word: &str) -> bool {
+    is_adjective(word)
+        || ["appearing", "looking"]
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(word))
 }
 
 /// Whether the descriptor ending at `from` opens a noun phrase whose head
@@ -462,6 +542,130 @@ fn qualifies_head(text: &str, from: usize, end: usize, scratch: &Scratch) -> boo
             .unwrap_or(end);
         let word = text[at..word_end].trim_end_matches('.');
         if word.is_empty() || !phrase_word(word) {
+            return false;
+        }
+        at += word.len();
+    }
+}
+
+/// Folds a mention named by an adjective into the noun heading its phrase:
+/// "occlusive and nonocclusive filling defects", "ruptured 7.8 cm
+/// infrarenal AAA", "FDG-avid right upper lobe primary malignancy",
+/// "enlarged reactive-appearing lymph nodes". The head is the one finding,
+/// and its words start at the adjective. A descriptor said of an organ
+/// ("enlarged fibroid uterus") is a finding of its own and stays.
+pub(crate) fn merge_qualifying_adjectives(text: &str, end: usize, scratch: &mut Scratch) {
+    let count = scratch.mentions.len().min(128);
+    if count < 2 {
+        return;
+    }
+    let mut merged: u128 = 0;
+    for i in 0..count - 1 {
+        let (mention, head) = (&scratch.mentions[i], &scratch.mentions[i + 1]);
+        let is_organ_descriptor = scratch
+            .descriptors
+            .iter()
+            .any(|&(s, e, _)| s == mention.start && e == mention.end);
+        if names_a_kind(crate::words::last_word(&text[mention.start..mention.end]))
+            && !is_organ_descriptor
+            && !is_adjective(crate::words::last_word(&text[head.start..head.end]))
+            && heads_its_phrase(text, mention.end, end, scratch, head.start)
+        {
+            merged |= 1 << i;
+            scratch.mentions[i + 1].start = scratch.mentions[i].start;
+        }
+    }
+    let mut index = 0;
+    scratch.mentions.retain(|_| {
+        index += 1;
+        index > 128 || merged & (1 << (index - 1)) == 0
+    });
+}
+
+/// Endings of the adjectives radiologists put before a finding's head
+/// ("occlusive", "ruptured", "metastatic", "FDG-avid", "taller-than-wide",
+/// "nodular", "malignant").
+const ADJECTIVE_ENDINGS: [&str; 11] = [
+    "ed", "ive", "ic", "al", "ous", "avid", "wide", "ular", "ant", "ent", "ary",
+];
+
+/// Endings of the adjectives that say what kind of lesion the head is
+/// ("occlusive", "ruptured", "FDG-avid", "taller-than-wide"), unlike those
+/// naming a disease of their own ("atherosclerotic calcification",
+/// "atelectatic or scar", "fibronodular scarring"), which stay findings.
+const KIND_ENDINGS: [&str; 4] = ["ed", "ive", "avid", "wide"];
+
+/// Whether a mention's last word is an adjective of kind ([`KIND_ENDINGS`]).
+fn names_a_kind(word: &str) -> bool {
+    is_adjective(word) && {
+        let lower = word.to_ascii_lowercase();
+        KIND_ENDINGS.iter().any(|e| lower.ends_with(e))
+    }
+}
+
+/// Nouns with an adjective's ending ("hyperenhancement", "post-void
+/// residual", "intraluminal material", "solid component").
+const NOUN_ENDINGS: [&str; 2] = ["ment", "ual"];
+const NOUNS_LIKE_ADJECTIVES: [&str; 7] = [
+    "material",
+    "signal",
+    "interval",
+    "canal",
+    "component",
+    "extent",
+    "content",
+];
+
+/// Whether a word reads as an adjective, by its ending.
+fn is_adjective(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    lower.len() > 3
+        && ADJECTIVE_ENDINGS.iter().any(|e| lower.ends_with(e))
+        && !NOUN_ENDINGS.iter().any(|e| lower.ends_with(e))
+        && !NOUNS_LIKE_ADJECTIVES.contains(&lower.as_str())
+}
+
+/// Whether the words from `from` up to the mention at `head_start` are
+/// only what a noun phrase holds before its head: descriptors, sites,
+/// sizes, sides, commas, "and" and adjectives.
+fn heads_its_phrase(
+    text: &str,
+    from: usize,
+    end: usize,
+    scratch: &Scratch,
+    head_start: usize,
+) -> bool {
+    let bytes = text.as_bytes();
+    let mut at = from;
+    loop {
+        while at < end && matches!(bytes[at], b' ' | b'-' | b',' | b'/' | b'\t') {
+            at += 1;
+        }
+        if at >= end || at > head_start {
+            return false;
+        }
+        if at == head_start {
+            return true;
+        }
+        if let Some(&(_, e, _)) = scratch
+            .descriptors
+            .iter()
+            .chain(&scratch.sites)
+            .find(|&&(s, _, _)| s == at)
+        {
+            at = e;
+            continue;
+        }
+        let word_end = (at..end)
+            .find(|&i| !is_word_byte(bytes[i]) && bytes[i] != b'.')
+            .unwrap_or(end);
+        let word = text[at..word_end].trim_end_matches('.');
+        // "of" opens another phrase; "or" offers an alternative
+        // ("atelectatic or scar"), not a qualifier.
+        if word.is_empty()
+            || !(phrase_word(word) || is_adjective(word))
+            || ["of", "or"].iter().any(|w| w.eq_ignore_ascii_case(word))
+        {
             return false;
         }
         at += word.len();
@@ -733,6 +937,42 @@ mod tests {
 
     fn terms(text: &str) -> Vec<String> {
         read(text).into_iter().map(|(term, ..)| term).collect()
+    }
+
+    #[test]
+    fn a_lesion_named_again_as_a_place_is_no_new_finding() {
+        let text = "FINDINGS: A 3 cm mass in the right kidney. \
+                    Punctate calcifications are seen within the mass. \
+                    Necrosis is seen along the margins of the mass.";
+        assert_eq!(terms(text), ["mass", "Punctate calcifications", "Necrosis"]);
+        // First named as a place, it is reported there; "the" of another
+        // noun phrase does not make it a reference.
+        assert_eq!(
+            terms("FINDINGS: Punctate calcifications are seen within the mass."),
+            ["Punctate calcifications", "mass"]
+        );
+        assert_eq!(
+            terms(
+                "FINDINGS: Subfalcine herniation. IMPRESSION: Midline shift to the left and subfalcine herniation."
+            ),
+            [
+                "Subfalcine herniation",
+                "Midline shift",
+                "subfalcine herniation"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_adjective_before_a_head_qualifies_it() {
+        assert_eq!(
+            terms("FINDINGS: Occlusive and nonocclusive emboli in the left lower lobe arteries."),
+            ["Occlusive and nonocclusive emboli"]
+        );
+        assert_eq!(
+            terms("IMPRESSION: Ruptured 6.1 cm infrarenal abdominal aortic aneurysm."),
+            ["Ruptured 6.1 cm infrarenal abdominal aortic aneurysm"]
+        );
     }
 
     #[test]

@@ -1164,6 +1164,32 @@ mod tests {
     }
 
     #[test]
+    fn a_distance_from_a_landmark_is_no_size_but_an_extent_is() {
+        let lexicon = shared_lexicon();
+        let sizes = |text: &str| {
+            findings(text, lexicon)
+                .iter()
+                .map(|f| {
+                    (
+                        f.term.to_string(),
+                        f.measurements.iter().map(|m| m.max_mm).reduce(f64::max),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            sizes(
+                "Thrombus fills the right popliteal vein over 6 cm, stopping 4 cm above the knee joint."
+            ),
+            [("Thrombus".to_string(), Some(60.0))]
+        );
+        assert_eq!(
+            sizes("Amorphous calcifications extend 2.5 cm posterior to the biopsy marker."),
+            [("Amorphous calcifications".to_string(), Some(25.0))]
+        );
+    }
+
+    #[test]
     fn findings_are_coded_and_offsets_are_chars() {
         let text = "Résumé: small right pneumothorax.";
         let lexicon = shared_lexicon();

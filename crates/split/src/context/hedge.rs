@@ -167,7 +167,22 @@ pub(super) fn link_negated(bytes: &[u8], cues: &[CueHit], focus_start: usize) ->
             polarity == Polarity::Negate
                 && !(bytes[negation.start..negation.end].eq_ignore_ascii_case(b"without")
                     && bytes[negation.end..link.end].contains(&b','))
+                && !opens_after_comma(&bytes[negation.end..link.start])
         })
+}
+
+/// Whether a link opens right after a comma (at most one adverb between):
+/// then it reads the whole statement before it, denial included, and is
+/// not under that denial. "No intrauterine pregnancy, highly suspicious for
+/// ectopic pregnancy" offers an ectopic pregnancy; "no residual
+/// enhancement, consistent with complete resection" a complete resection.
+/// A list ("no effusion, consolidation or mass to suggest malignancy") keeps
+/// its denial: more than one word stands after its last comma.
+fn opens_after_comma(between: &[u8]) -> bool {
+    between
+        .iter()
+        .rposition(|&b| b == b',')
+        .is_some_and(|comma| word_count(&between[comma + 1..]) <= 1)
 }
 
 #[cfg(test)]
@@ -215,6 +230,32 @@ mod tests {
         );
         assert_eq!(
             assertion("No focal opacity to suggest pneumonia.", "pneumonia"),
+            Assertion::Absent
+        );
+    }
+
+    #[test]
+    fn a_link_after_a_comma_reads_the_denial_rather_than_falling_under_it() {
+        assert_eq!(
+            assertion(
+                "Left adnexal mass and no intrauterine gestation, highly suspicious for tubal ectopic pregnancy.",
+                "ectopic pregnancy"
+            ),
+            Assertion::Possible
+        );
+        assert_eq!(
+            assertion(
+                "No residual nodular enhancement, consistent with gross total resection.",
+                "gross total resection"
+            ),
+            Assertion::Present
+        );
+        // A denied list before the link keeps its denial.
+        assert_eq!(
+            assertion(
+                "No effusion, consolidation or mass to suggest malignancy.",
+                "malignancy"
+            ),
             Assertion::Absent
         );
     }
