@@ -375,6 +375,7 @@ pub(crate) fn sentence_findings<'a>(
         });
         concepts.push(mention.concept);
     }
+    drop_normal_when_present(out, concepts, first);
     if first > 0
         && out[first - 1].section == sentence.section
         && out[first - 1].assertion == Assertion::Absent
@@ -406,6 +407,29 @@ pub(crate) fn sentence_findings<'a>(
     merge_containers(text, out, concepts, first);
     subject_takes_clause_change(text, &scratch.cues, &mut out[first..]);
     crate::grammar::link_suggestions(text, &mut out[first..], first);
+}
+
+/// Concepts that are abnormal only when denied: "no intrauterine
+/// pregnancy" is a finding (in a suspected ectopic pregnancy), "a live
+/// intrauterine pregnancy" the normal state.
+const NORMAL_WHEN_PRESENT: [&str; 1] = ["finding-intrauterine-pregnancy"];
+
+/// Removes the findings of this sentence (from `first`) that state one of
+/// [`NORMAL_WHEN_PRESENT`] as seen or possible.
+fn drop_normal_when_present(out: &mut Vec<Finding<'_>>, concepts: &mut Vec<u32>, first: usize) {
+    let mut i = first;
+    while i < out.len() {
+        let normal = out[i].assertion != Assertion::Absent
+            && out[i]
+                .code
+                .is_some_and(|code| NORMAL_WHEN_PRESENT.contains(&code.code.as_str()));
+        if normal {
+            out.remove(i);
+            concepts.remove(i);
+        } else {
+            i += 1;
+        }
+    }
 }
 
 /// Copulas and auxiliaries before a clause-final change ("are unchanged",

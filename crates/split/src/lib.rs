@@ -1190,6 +1190,22 @@ mod tests {
     }
 
     #[test]
+    fn a_normal_pregnancy_is_no_finding_but_a_missing_one_is() {
+        let lexicon = shared_lexicon();
+        let terms = |text: &str| {
+            findings(text, lexicon)
+                .iter()
+                .map(|f| (f.term.to_string(), f.assertion))
+                .collect::<Vec<_>>()
+        };
+        assert!(terms("A live intrauterine pregnancy with a fetal pole.").is_empty());
+        assert_eq!(
+            terms("No intrauterine pregnancy is seen."),
+            [("intrauterine pregnancy".to_string(), Assertion::Absent)]
+        );
+    }
+
+    #[test]
     fn findings_are_coded_and_offsets_are_chars() {
         let text = "Résumé: small right pneumothorax.";
         let lexicon = shared_lexicon();
