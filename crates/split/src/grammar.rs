@@ -55,15 +55,29 @@ pub(crate) fn organ_descriptors(
     header_site: bool,
     scratch: &mut Scratch,
 ) {
-    let mut added = Vec::new();
+    let mut added: Vec<Mention> = Vec::new();
     for &(s, e, row) in &scratch.descriptors {
         let Some(concept) = lexicon.descriptors[row as usize].finding else {
             continue;
         };
         let inside_mention = scratch.mentions.iter().any(|m| m.start < e && s < m.end);
+        // The nearest predicate before it: one added here, or a finding
+        // named by a descriptor ("enlarged").
+        let said_before = added
+            .iter()
+            .chain(scratch.mentions.iter().filter(|m| {
+                scratch
+                    .descriptors
+                    .iter()
+                    .any(|&(ds, de, _)| ds == m.start && de == m.end)
+            }))
+            .filter(|m| m.end <= s)
+            .map(|m| m.end)
+            .max();
+        let coordinated = said_before.is_some_and(|end| coordinated_predicate(&text[end..s]));
         if inside_mention
             || qualifies_head(text, e, sentence.end, scratch)
-            || !(header_site || organ_near(text, s, e, &scratch.sites))
+            || !(header_site || coordinated || organ_near(text, s, e, &scratch.sites))
         {
             continue;
         }
@@ -80,6 +94,30 @@ pub(crate) fn organ_descriptors(
         scratch.mentions.sort_by_key(|m| m.start);
     }
 }
+
+/// Whether the words between two descriptors join them as predicates of
+/// one subject: "the epididymis is enlarged, measuring 1.9 cm, and is
+/// hypoechoic", "the testis is enlarged and heterogeneous in echotexture".
+/// The second is said of the organ the first was, however far its name.
+fn coordinated_predicate(between: &str) -> bool {
+    !between.contains([';', ':', '(', ')'])
+        && !between.contains(". ")
+        && word_count(between.as_bytes()) <= COORDINATED_PREDICATE_WORDS
+        && between
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w.eq_ignore_ascii_case("and"))
+        && !between
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| {
+                ["with", "without"]
+                    .iter()
+                    .any(|x| x.eq_ignore_ascii_case(w))
+            })
+}
+
+/// How many words may stand between coordinated predicates ("enlarged,
+/// measuring 4.8 x 3.1 x 2.9 cm, and heterogeneous").
+const COORDINATED_PREDICATE_WORDS: usize = 10;
 
 /// Removes the heads a normal descriptor qualifies, before them
 /// ("physiologic uptake") or as their predicate ("the lymph nodes are
@@ -960,6 +998,16 @@ mod tests {
                 "Midline shift",
                 "subfalcine herniation"
             ]
+        );
+    }
+
+    #[test]
+    fn coordinated_predicates_are_said_of_one_organ() {
+        assert_eq!(
+            terms(
+                "FINDINGS: The right ovary is enlarged, measuring 5.2 x 4.0 cm, and is heterogeneous."
+            ),
+            ["enlarged", "heterogeneous"]
         );
     }
 
