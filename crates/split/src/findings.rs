@@ -30,7 +30,9 @@ pub(crate) fn scan(words: &Words, text: &str, start: usize, end: usize, scratch:
     descriptors.clear();
     select_words(&words.automaton, text, start, end, |s, e, pattern| {
         let entry = &words.entries[pattern];
-        if let Some(cue) = entry.cue {
+        if let Some(cue) = entry.cue
+            && !(cue.change.is_some() && names_a_level(text, s, e, start, end))
+        {
             cues.push(CueHit {
                 start: s,
                 end: e,
@@ -54,6 +56,64 @@ pub(crate) fn scan(words: &Words, text: &str, start: usize, end: usize, scratch:
         }
     });
 }
+
+/// Whether the change word at `s..e` ("increased", "decreased") describes
+/// a level rather than a change since a prior study: "increased cortical
+/// echogenicity", "decreased wall enhancement", "foci of increased uptake".
+/// A sentence that compares with a prior keeps the change.
+fn names_a_level(text: &str, s: usize, e: usize, start: usize, end: usize) -> bool {
+    let word = &text[s..e];
+    if !LEVEL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word)) {
+        return false;
+    }
+    let follows_a_quantity = text[e..end]
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(LEVEL_GAP_WORDS + 1)
+        .any(|w| QUANTITY_NOUNS.iter().any(|q| q.eq_ignore_ascii_case(w)));
+    let compares = text[start..end]
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|w| COMPARISON_WORDS.iter().any(|c| c.eq_ignore_ascii_case(w)));
+    follows_a_quantity && !compares
+}
+
+/// Change words that also grade a level.
+const LEVEL_WORDS: [&str; 4] = ["increased", "decreased", "diminished", "reduced"];
+
+/// Nouns of a measured level (signal, uptake, echogenicity ...).
+const QUANTITY_NOUNS: [&str; 15] = [
+    "echogenicity",
+    "uptake",
+    "enhancement",
+    "signal",
+    "attenuation",
+    "density",
+    "vascularity",
+    "flow",
+    "activity",
+    "accumulation",
+    "intensity",
+    "perfusion",
+    "avidity",
+    "echotexture",
+    "tracer",
+];
+
+/// How many words may stand between the level word and its noun
+/// ("increased bone marrow uptake").
+const LEVEL_GAP_WORDS: usize = 2;
+
+/// Words of a comparison with a prior study.
+const COMPARISON_WORDS: [&str; 8] = [
+    "prior",
+    "previous",
+    "previously",
+    "since",
+    "compared",
+    "comparison",
+    "interval",
+    "baseline",
+];
 
 /// Whether the word at `s` carries a "non-" or "non " prefix.
 fn denied_by_prefix(text: &str, s: usize) -> bool {

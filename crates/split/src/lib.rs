@@ -1206,6 +1206,26 @@ mod tests {
     }
 
     #[test]
+    fn an_increased_level_is_no_change_unless_compared() {
+        let lexicon = shared_lexicon();
+        let changes = |text: &str| {
+            findings(text, lexicon)
+                .iter()
+                .map(|f| f.change)
+                .collect::<Vec<_>>()
+        };
+        let level = changes("Foci of increased uptake in the ribs with cortical thinning.");
+        assert!(
+            !level.is_empty() && level.iter().all(Option::is_none),
+            "{level:?}"
+        );
+        assert_eq!(
+            changes("The uptake in the left femoral neck has increased since the prior scan."),
+            [Some(Change::Increased)]
+        );
+    }
+
+    #[test]
     fn findings_are_coded_and_offsets_are_chars() {
         let text = "Résumé: small right pneumothorax.";
         let lexicon = shared_lexicon();
