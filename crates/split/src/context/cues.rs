@@ -1086,6 +1086,17 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("left-sided", side(Laterality::Left)),
     ("right", side(Laterality::Right)),
     ("right-sided", side(Laterality::Right)),
+    // The abdominal quadrants and the lung lobes, abbreviated with their
+    // side: "fluid in the RUQ", "RLL consolidation".
+    ("ruq", side(Laterality::Right)),
+    ("rlq", side(Laterality::Right)),
+    ("luq", side(Laterality::Left)),
+    ("llq", side(Laterality::Left)),
+    ("rul", side(Laterality::Right)),
+    ("rml", side(Laterality::Right)),
+    ("rll", side(Laterality::Right)),
+    ("lul", side(Laterality::Left)),
+    ("lll", side(Laterality::Left)),
     ("bilateral", side(Laterality::Bilateral)),
     // "No hydronephrosis on either side", "in either breast".
     ("either side", side(Laterality::Bilateral)),

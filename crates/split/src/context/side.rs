@@ -255,6 +255,18 @@ mod tests {
     }
 
     #[test]
+    fn quadrant_and_lobe_abbreviations_carry_their_side() {
+        let l = |s: &str, term: &str| judge_term(s, term).laterality;
+        assert_eq!(l("Fluid in the RUQ.", "Fluid"), Some(Laterality::Right));
+        assert_eq!(l("LLQ abscess.", "abscess"), Some(Laterality::Left));
+        assert_eq!(
+            l("RLL consolidation.", "consolidation"),
+            Some(Laterality::Right)
+        );
+        assert_eq!(l("Nodule in the lul.", "Nodule"), Some(Laterality::Left));
+    }
+
+    #[test]
     fn laterality() {
         let l = |s: &str, term: &str| judge_term(s, term).laterality;
         assert_eq!(
