@@ -4,7 +4,7 @@
 
 use aho_corasick::AhoCorasick;
 
-use crate::context::cues::CueHit;
+use crate::context::cues::{CueHit, abbreviates_a_side};
 use crate::context::judge::judge;
 use crate::lexicon::{Entry, Lexicon, Words};
 use crate::sentence::{Mention, Scratch, SentenceSpan};
@@ -30,7 +30,9 @@ pub(crate) fn scan(words: &Words, text: &str, start: usize, end: usize, scratch:
     descriptors.clear();
     select_words(&words.automaton, text, start, end, |s, e, pattern| {
         let entry = &words.entries[pattern];
-        if let Some(cue) = entry.cue {
+        if let Some(cue) = entry.cue
+            && (!cue.abbreviated || abbreviates_a_side(text.as_bytes(), s, e))
+        {
             cues.push(CueHit {
                 start: s,
                 end: e,
