@@ -156,6 +156,9 @@ pub(crate) fn laterality<'a>(
             .take(MAX_CANDIDATES)
             .map(|&(_, index)| index)
     };
+    // Each finding's particulars, read once when first weighed (most
+    // reports never weigh any).
+    let mut particulars: Vec<Option<Particulars>> = Vec::new();
     let mut out: Vec<Discrepancy<'a>> = Vec::new();
     let mut reported: Vec<(u32, u64)> = Vec::new();
     for (index, (finding, &concept)) in findings.iter().zip(concepts).enumerate() {
@@ -188,15 +191,24 @@ pub(crate) fn laterality<'a>(
         } else {
             // Findings name it on this side too (or with no side): which one
             // the Impression restates, its particulars tell.
+            if particulars.is_empty() {
+                particulars.resize_with(findings.len(), || None);
+            }
             let restated = Particulars::of(finding);
-            let this_side = restatable(head, Some(impression_side)).chain(restatable(head, None));
-            let told_apart = this_side
-                .map(|candidate| restated.compare(&Particulars::of(&findings[candidate])))
-                .all(|(_, contradicts)| contradicts);
-            restatable(head, Some(other)).find(|&candidate| {
-                told_apart
-                    && restated.compare(&Particulars::of(&findings[candidate])) == (true, false)
-            })
+            let mut weigh = |candidate: usize| {
+                let theirs = particulars[candidate]
+                    .get_or_insert_with(|| Particulars::of(&findings[candidate]));
+                restated.compare(theirs)
+            };
+            let told_apart = restatable(head, Some(impression_side))
+                .chain(restatable(head, None))
+                .all(|candidate| weigh(candidate).1);
+            told_apart
+                .then(|| {
+                    restatable(head, Some(other))
+                        .find(|&candidate| weigh(candidate) == (true, false))
+                })
+                .flatten()
         };
         if let Some(findings_finding) = findings_finding {
             reported.push((concept, head));
