@@ -8,6 +8,7 @@
 //! than the one ordered (`against`).
 
 mod against;
+mod particulars;
 
 pub(crate) use against::{AgainstTables, parse_tables};
 
@@ -16,6 +17,7 @@ use crate::{
     Assertion, Change, Discrepancy, DiscrepancyKind, DiscrepancyKinds, Finding, Laterality,
     Lexicon, Recommendation, ReportFacts, Section, SectionKind, Temporality,
 };
+use particulars::Particulars;
 
 /// What the discrepancy checks read of one extraction (spans in bytes).
 pub(crate) struct Inputs<'i, 'a> {
@@ -81,6 +83,15 @@ pub(crate) fn discrepancies<'a>(
 /// "deep venous thrombosis": [`HEAD_FAMILIES`]); what hides a contradiction
 /// stays the stricter concept-and-head match.
 ///
+/// When Findings name the finding on the Impression's side too, or with no
+/// side, the Impression restates one of them, and its particulars (size,
+/// grade in percent, severity, change: [`Particulars`]) tell which: it
+/// contradicts the Findings when one on the other side has a particular it
+/// agrees with and none it contradicts, while each on its own side (or with
+/// none) has one it contradicts ("the 8 mm right lower lobe nodule has grown;
+/// a 4 mm left nodule is unchanged" and "growing 8 mm left lower lobe
+/// nodule"; a 70% right and a 40% left stenosis, and "70% left stenosis").
+///
 /// The first finding of each (section, concept, side) is indexed once: a
 /// search of every finding per impression finding was quadratic on a text
 /// of thousands of sided findings (issue 11, item 3).
@@ -127,6 +138,27 @@ pub(crate) fn laterality<'a>(
             .ok()
             .map(|at| by_head[at].1)
     };
+    // Every present finding of the Findings section by head and side (no
+    // side too): the ones an Impression finding may restate.
+    let mut in_findings: Vec<((u64, u8), usize)> = findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.section == SectionKind::Findings && stated(f))
+        .map(|(index, f)| ((heads[index], side_code(f.laterality)), index))
+        .collect();
+    in_findings.sort_unstable();
+    let restatable = |head: u64, side: Option<Laterality>| {
+        let wanted = (head, side_code(side));
+        let start = in_findings.partition_point(|&(key, _)| key < wanted);
+        in_findings[start..]
+            .iter()
+            .take_while(move |&&(key, _)| key == wanted)
+            .take(MAX_CANDIDATES)
+            .map(|&(_, index)| index)
+    };
+    // Each finding's particulars, read once when first weighed (most
+    // reports never weigh any).
+    let mut particulars: Vec<Option<Particulars>> = Vec::new();
     let mut out: Vec<Discrepancy<'a>> = Vec::new();
     let mut reported: Vec<(u32, u64)> = Vec::new();
     for (index, (finding, &concept)) in findings.iter().zip(concepts).enumerate() {
@@ -139,15 +171,46 @@ pub(crate) fn laterality<'a>(
             _ => continue,
         };
         let head = heads[index];
-        if reported.contains(&(concept, head))
-            || sided(SectionKind::Findings, concept, head, impression_side).is_some()
-            || sided(SectionKind::Impression, concept, head, other).is_some()
-        {
+        if reported.contains(&(concept, head)) {
             continue;
         }
-        if let Some(findings_finding) = sided(SectionKind::Findings, concept, head, other)
+        let Some(on_the_other_side) = sided(SectionKind::Findings, concept, head, other)
             .or_else(|| sided_by_head(SectionKind::Findings, head, other))
-        {
+        else {
+            continue;
+        };
+        // Findings state it on the other side only: the Impression contradicts
+        // them, unless it states the other side too.
+        let only_on_the_other_side = sided(SectionKind::Findings, concept, head, impression_side)
+            .is_none()
+            && restatable(head, None).next().is_none();
+        let findings_finding = if only_on_the_other_side {
+            sided(SectionKind::Impression, concept, head, other)
+                .is_none()
+                .then_some(on_the_other_side)
+        } else {
+            // Findings name it on this side too (or with no side): which one
+            // the Impression restates, its particulars tell.
+            if particulars.is_empty() {
+                particulars.resize_with(findings.len(), || None);
+            }
+            let restated = Particulars::of(finding);
+            let mut weigh = |candidate: usize| {
+                let theirs = particulars[candidate]
+                    .get_or_insert_with(|| Particulars::of(&findings[candidate]));
+                restated.compare(theirs)
+            };
+            let told_apart = restatable(head, Some(impression_side))
+                .chain(restatable(head, None))
+                .all(|candidate| weigh(candidate).1);
+            told_apart
+                .then(|| {
+                    restatable(head, Some(other))
+                        .find(|&candidate| weigh(candidate) == (true, false))
+                })
+                .flatten()
+        };
+        if let Some(findings_finding) = findings_finding {
             reported.push((concept, head));
             out.push(Discrepancy {
                 kind: DiscrepancyKind::Laterality,
@@ -257,6 +320,16 @@ pub(crate) fn section_absent<'a>(
         });
     }
     out
+}
+
+/// How many findings of one name and side in Findings are weighed against
+/// an Impression finding: a report names a finding a handful of times, and a
+/// bound keeps a text of thousands of them linear.
+const MAX_CANDIDATES: usize = 16;
+
+/// A side as a sort key; no side sorts last.
+fn side_code(side: Option<Laterality>) -> u8 {
+    side.map_or(u8::MAX, |side| side as u8)
 }
 
 /// Words by which a negation speaks of other lesions than the one stated.
@@ -420,7 +493,16 @@ const HEAD_FAMILIES: &[&[&[u8]]] = &[
         b"nephrolith",
         b"urolith",
     ],
-    &[b"thrombus", b"thrombi", b"thrombosis", b"dvt", b"clot"],
+    // Superficial thrombophlebitis is how a superficial vein thrombus is
+    // commonly reported.
+    &[
+        b"thrombus",
+        b"thrombi",
+        b"thrombosis",
+        b"dvt",
+        b"clot",
+        b"thrombophlebitis",
+    ],
     &[b"fracture", b"fx"],
     &[b"hematoma", b"haematoma"],
     &[b"hemorrhage", b"haemorrhage", b"bleed"],
@@ -596,6 +678,67 @@ mod tests {
                 .count();
             assert_eq!(laterality, 0, "{text}");
         }
+    }
+
+    fn sides_flagged(text: &str) -> usize {
+        extract(text, crate::shared_lexicon())
+            .discrepancies
+            .iter()
+            .filter(|d| d.kind == crate::DiscrepancyKind::Laterality)
+            .count()
+    }
+
+    #[test]
+    fn a_finding_named_on_both_sides_is_told_apart_by_its_particulars() {
+        for swapped in [
+            // size
+            "FINDINGS: The 9 mm nodule in the right lower lobe has grown. A 3 mm nodule in the left upper lobe is unchanged.\nIMPRESSION: Growing 9 mm left lower lobe nodule.",
+            // grade in percent, the other side restated too
+            "FINDINGS: Right renal artery stenosis of 75%. Left renal artery stenosis of 20%.\nIMPRESSION: 75% left renal artery stenosis. 20% right renal artery stenosis.",
+            // severity
+            "FINDINGS: Severe right hip osteoarthritis. Mild left hip osteoarthritis.\nIMPRESSION: Severe left hip osteoarthritis.",
+            // change
+            "FINDINGS: New right adrenal nodule. Stable left adrenal nodule.\nIMPRESSION: New left adrenal nodule.",
+        ] {
+            assert_eq!(sides_flagged(swapped), 1, "{swapped}");
+        }
+        for agreeing in [
+            "FINDINGS: The 9 mm nodule in the right lower lobe has grown. A 3 mm nodule in the left upper lobe is unchanged.\nIMPRESSION: Growing 9 mm right lower lobe nodule.",
+            "FINDINGS: Right renal artery stenosis of 75%. Left renal artery stenosis of 20%.\nIMPRESSION: 75% right renal artery stenosis.",
+            // nothing tells them apart: either may be meant
+            "FINDINGS: Right adrenal nodule. Left adrenal nodule.\nIMPRESSION: Left adrenal nodule.",
+            // a particular the other side's finding contradicts too
+            "FINDINGS: 9 mm right lower lobe nodule. 3 mm left lower lobe nodule.\nIMPRESSION: 5 mm left lower lobe nodule.",
+        ] {
+            assert_eq!(sides_flagged(agreeing), 0, "{agreeing}");
+        }
+    }
+
+    #[test]
+    fn a_finding_stated_without_a_side_may_be_the_one_restated() {
+        // The Impression's calcifications are the unsided ones of Findings,
+        // not the right breast's vascular calcifications.
+        let text = "FINDINGS: Irregular mass in the left breast. Associated fine pleomorphic calcifications. Vascular calcifications in the right breast.\nIMPRESSION: Left breast mass with associated calcifications.";
+        assert_eq!(sides_flagged(text), 0);
+        // Unless a particular tells them apart.
+        let text = "FINDINGS: A 2 mm stone in the left kidney. A 6 mm stone in the right kidney. A 2 mm nonobstructing stone.\nIMPRESSION: 6 mm left renal stone.";
+        assert_eq!(sides_flagged(text), 1);
+    }
+
+    #[test]
+    fn superficial_thrombophlebitis_restates_a_superficial_vein_thrombus() {
+        assert_eq!(
+            sides_flagged(
+                "FINDINGS: Thrombus in the left small saphenous vein.\nIMPRESSION: Right small saphenous vein thrombophlebitis."
+            ),
+            1
+        );
+        assert_eq!(
+            sides_flagged(
+                "FINDINGS: Thrombus in the left small saphenous vein.\nIMPRESSION: Left small saphenous vein thrombophlebitis."
+            ),
+            0
+        );
     }
 
     fn kinds(text: &str) -> Vec<crate::DiscrepancyKind> {

@@ -4,7 +4,7 @@
 
 use aho_corasick::AhoCorasick;
 
-use crate::context::cues::CueHit;
+use crate::context::cues::{CueHit, abbreviates_a_side};
 use crate::context::judge::judge;
 use crate::lexicon::{Entry, Lexicon, Words};
 use crate::sentence::{Mention, Scratch, SentenceSpan};
@@ -32,6 +32,7 @@ pub(crate) fn scan(words: &Words, text: &str, start: usize, end: usize, scratch:
         let entry = &words.entries[pattern];
         if let Some(cue) = entry.cue
             && !(cue.change.is_some() && names_a_level(text, s, e, start, end))
+            && (!cue.abbreviated || abbreviates_a_side(text.as_bytes(), s, e))
         {
             cues.push(CueHit {
                 start: s,

@@ -205,7 +205,10 @@ impl Words {
     ) {
         out.clear();
         crate::words::select_words(&self.automaton, text, start, end, |s, e, pattern| {
-            if let Some(cue) = self.entries[pattern].cue {
+            if let Some(cue) = self.entries[pattern].cue
+                && (!cue.abbreviated
+                    || crate::context::cues::abbreviates_a_side(text.as_bytes(), s, e))
+            {
                 out.push(crate::context::cues::CueHit {
                     start: s,
                     end: e,

@@ -56,6 +56,9 @@ pub(crate) struct Cue {
     /// side named earlier: "hematoma on the left with midline shift to the
     /// right".
     pub(crate) direction: bool,
+    /// A side written as one capital letter ("R lower lobe"): a cue only
+    /// where [`abbreviates_a_side`] finds it written as a side.
+    pub(crate) abbreviated: bool,
     /// Joins alternatives ("pneumonia or aspiration"); see
     /// [`judge`](super::judge::judge).
     pub(crate) alternative: bool,
@@ -79,6 +82,7 @@ const NONE: Cue = Cue {
     certainty: None,
     hedge: None,
     direction: false,
+    abbreviated: false,
     alternative: false,
     temporality: None,
     change: None,
@@ -158,6 +162,15 @@ const fn change(change: Change) -> Cue {
 const fn side(side: Laterality) -> Cue {
     Cue {
         side: Some(side),
+        ..NONE
+    }
+}
+
+/// A side written as its initial: see [`Cue::abbreviated`].
+const fn side_letter(side: Laterality) -> Cue {
+    Cue {
+        side: Some(side),
+        abbreviated: true,
         ..NONE
     }
 }
@@ -1086,6 +1099,19 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("left-sided", side(Laterality::Left)),
     ("right", side(Laterality::Right)),
     ("right-sided", side(Laterality::Right)),
+    ("r", side_letter(Laterality::Right)),
+    ("l", side_letter(Laterality::Left)),
+    // The abdominal quadrants and the lung lobes, abbreviated with their
+    // side: "fluid in the RUQ", "RLL consolidation".
+    ("ruq", side(Laterality::Right)),
+    ("rlq", side(Laterality::Right)),
+    ("luq", side(Laterality::Left)),
+    ("llq", side(Laterality::Left)),
+    ("rul", side(Laterality::Right)),
+    ("rml", side(Laterality::Right)),
+    ("rll", side(Laterality::Right)),
+    ("lul", side(Laterality::Left)),
+    ("lll", side(Laterality::Left)),
     ("bilateral", side(Laterality::Bilateral)),
     // "No hydronephrosis on either side", "in either breast".
     ("either side", side(Laterality::Bilateral)),
@@ -1198,6 +1224,46 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     (":", TERMINATOR),
 ];
 
+/// Words that never follow a side letter: "L and R" names no place, and
+/// a letter before one is something else.
+const NOT_AFTER_A_SIDE: [&str; 12] = [
+    "and", "or", "of", "to", "the", "in", "on", "at", "is", "was", "with", "for",
+];
+
+/// Whether the capital letter at `start..end` of `bytes` abbreviates a side
+/// ("R lower lobe", "L cerebellar hemisphere", "R ICA", "L LOWER LOBE"): an
+/// upper-case "R" or "L" standing alone, not after a number ("1.5 L of
+/// fluid" is litres), followed by one space and a word in lower case or in
+/// capitals (not a name: "Dr. R Smith"). Spine levels ("L4-5", "L1") are
+/// one word with their digits, and "R/O" or "L-" have no space after the
+/// letter, so neither is a side.
+pub(crate) fn abbreviates_a_side(bytes: &[u8], start: usize, end: usize) -> bool {
+    let letter = &bytes[start..end];
+    if !matches!(letter, [b'R' | b'L']) {
+        return false;
+    }
+    let before = bytes[..start].trim_ascii_end();
+    let opens = bytes[..start]
+        .last()
+        .is_none_or(|&b| b.is_ascii_whitespace() || matches!(b, b'(' | b',' | b':' | b';'));
+    if !opens || before.last().is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    let Some(rest) = bytes[end..].strip_prefix(b" ") else {
+        return false;
+    };
+    let word_len = rest.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    let word = &rest[..word_len];
+    let lower_or_capitals =
+        word.iter().all(u8::is_ascii_lowercase) || word.iter().all(u8::is_ascii_uppercase);
+    word_len >= 2
+        && rest.get(word_len).is_none_or(|&b| !b.is_ascii_digit())
+        && lower_or_capitals
+        && !NOT_AFTER_A_SIDE
+            .iter()
+            .any(|w| word.eq_ignore_ascii_case(w.as_bytes()))
+}
+
 /// A cue found in a sentence (byte offsets).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CueHit {
@@ -1239,6 +1305,45 @@ mod tests {
         for (phrase, _) in CUES {
             assert!(seen.insert(*phrase), "duplicate cue {phrase:?}");
             assert_eq!(*phrase, phrase.to_ascii_lowercase());
+        }
+    }
+
+    #[test]
+    fn a_capital_r_or_l_before_an_anatomical_word_is_a_side() {
+        // The first `letter` standing as a word of `text`.
+        let side = |text: &str, letter: &str| {
+            let bytes = text.as_bytes();
+            let alone = |at: usize| {
+                (at == 0 || !bytes[at - 1].is_ascii_alphanumeric())
+                    && bytes.get(at + 1).is_none_or(|b| !b.is_ascii_alphanumeric())
+            };
+            let start = text
+                .match_indices(letter)
+                .map(|(at, _)| at)
+                .find(|&at| alone(at))
+                .expect("letter in text");
+            abbreviates_a_side(bytes, start, start + 1)
+        };
+        assert!(side("Consolidation in the R lower lobe.", "R"));
+        assert!(side("L cerebellar infarct.", "L"));
+        assert!(side("Plaque in the R ICA.", "R"));
+        assert!(side("NODULE IN THE L LOWER LOBE.", "L"));
+        assert!(side("Pain (R hip).", "R"));
+        // Litres, names, "R/O", a letter before a function word, lower case.
+        assert!(!side("1.5 L of fluid was drained.", "L"));
+        assert!(!side("Thoracentesis, 1 L removed.", "L"));
+        assert!(!side("Discussed with Dr. R Smith.", "R"));
+        assert!(!side("Opacity, R/O pneumonia.", "R"));
+        assert!(!side("Both kidneys, L and R, are normal.", "L"));
+        assert!(!side("The r lower lobe.", "r"));
+    }
+
+    #[test]
+    fn every_abbreviated_cue_is_a_side_letter() {
+        for (phrase, cue) in CUES {
+            if cue.abbreviated {
+                assert!(phrase.len() == 1 && cue.side.is_some(), "{phrase:?}");
+            }
         }
     }
 

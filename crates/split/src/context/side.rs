@@ -255,6 +255,35 @@ mod tests {
     }
 
     #[test]
+    fn quadrant_and_lobe_abbreviations_carry_their_side() {
+        let l = |s: &str, term: &str| judge_term(s, term).laterality;
+        assert_eq!(l("Fluid in the RUQ.", "Fluid"), Some(Laterality::Right));
+        assert_eq!(l("LLQ abscess.", "abscess"), Some(Laterality::Left));
+        assert_eq!(
+            l("RLL consolidation.", "consolidation"),
+            Some(Laterality::Right)
+        );
+        assert_eq!(l("Nodule in the lul.", "Nodule"), Some(Laterality::Left));
+    }
+
+    #[test]
+    fn a_side_letter_before_anatomy_is_a_side_and_a_spine_level_is_not() {
+        let l = |s: &str, term: &str| judge_term(s, term).laterality;
+        assert_eq!(
+            l("Consolidation in the R lower lobe.", "Consolidation"),
+            Some(Laterality::Right)
+        );
+        assert_eq!(
+            l("L cerebellar infarct.", "infarct"),
+            Some(Laterality::Left)
+        );
+        assert_eq!(l("Disc protrusion at L4-5.", "protrusion"), None);
+        assert_eq!(l("Compression fracture of L1.", "fracture"), None);
+        assert_eq!(l("Opacity, R/O pneumonia.", "Opacity"), None);
+        assert_eq!(l("Effusion, 1.5 L drained.", "Effusion"), None);
+    }
+
+    #[test]
     fn laterality() {
         let l = |s: &str, term: &str| judge_term(s, term).laterality;
         assert_eq!(

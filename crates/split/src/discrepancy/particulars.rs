@@ -1,0 +1,134 @@
+//! What tells two findings of the same name apart besides their side: the
+//! size, the grade in percent ("70% stenosis", "30% loss of height"), the
+//! severity ("small", "moderate", "large") and the change. When Findings
+//! name a finding on both sides, the Impression restates one of them, and
+//! these say which ("12 mm right upper lobe nodule" and "4 mm left upper lobe
+//! nodule" in Findings: "12 mm left upper lobe nodule" restates the right one
+//! on the wrong side).
+
+use crate::{Change, Finding};
+
+/// The particulars of one finding that another finding's may confirm or
+/// contradict.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Particulars {
+    /// The largest size measured, in millimetres.
+    size_mm: Option<f64>,
+    /// The percentages its sentence states.
+    percents: Vec<u32>,
+    /// Severity classes named in its words (bits of [`SEVERITIES`]).
+    severities: u8,
+    change: Option<Change>,
+}
+
+/// Severity words by class: trace to mild, moderate, large to severe. Words
+/// of one class restate each other ("small" and "mild" effusion).
+const SEVERITIES: [&[&str]; 3] = [
+    &["trace", "tiny", "minimal", "small", "mild"],
+    &["moderate"],
+    &["large", "severe", "marked", "massive", "extensive"],
+];
+
+/// Sizes this close (1 mm, or a tenth of the larger) are one size written
+/// twice; a restatement rounds ("7.6 mm" and "8 mm").
+fn same_size(a: f64, b: f64) -> bool {
+    (a - b).abs() <= f64::max(1.0, a.max(b) / 10.0)
+}
+
+impl Particulars {
+    pub(super) fn of(finding: &Finding<'_>) -> Particulars {
+        let size_mm = finding
+            .measurements
+            .iter()
+            .map(|m| m.max_mm)
+            .fold(None, |largest: Option<f64>, mm| {
+                Some(largest.map_or(mm, |l| l.max(mm)))
+            });
+        let severities =
+            finding
+                .term
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .fold(0, |bits, word| {
+                    SEVERITIES
+                        .iter()
+                        .position(|class| class.iter().any(|w| w.eq_ignore_ascii_case(word)))
+                        .map_or(bits, |class| bits | 1 << class)
+                });
+        Particulars {
+            size_mm,
+            percents: percents(finding.text),
+            severities,
+            change: finding.change,
+        }
+    }
+
+    /// Whether `other` states a particular that agrees with one of these
+    /// (`.0`), and whether it states one that contradicts one (`.1`).
+    pub(super) fn compare(&self, other: &Particulars) -> (bool, bool) {
+        let mut agrees = false;
+        let mut contradicts = false;
+        let mut weigh = |same: Option<bool>| match same {
+            Some(true) => agrees = true,
+            Some(false) => contradicts = true,
+            None => {}
+        };
+        weigh(
+            self.size_mm
+                .zip(other.size_mm)
+                .map(|(a, b)| same_size(a, b)),
+        );
+        weigh(
+            (!self.percents.is_empty() && !other.percents.is_empty())
+                .then(|| self.percents.iter().any(|p| other.percents.contains(p))),
+        );
+        weigh(
+            (self.severities != 0 && other.severities != 0)
+                .then_some(self.severities & other.severities != 0),
+        );
+        weigh(self.change.zip(other.change).map(|(a, b)| a == b));
+        (agrees, contradicts)
+    }
+}
+
+/// The whole numbers written with a percent sign ("70%", "less than 50 %").
+fn percents(text: &str) -> Vec<u32> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        // Not the decimals of a number ("4.6%").
+        let inside_a_number = at > 0 && (bytes[at - 1].is_ascii_digit() || bytes[at - 1] == b'.');
+        if !bytes[at].is_ascii_digit() || inside_a_number {
+            at += 1;
+            continue;
+        }
+        let digits = bytes[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let after = &bytes[at + digits..];
+        let sign = after.iter().position(|&b| b != b' ');
+        if sign.is_some_and(|gap| gap <= 1 && after[gap] == b'%')
+            && let Ok(value) = text[at..at + digits].parse::<u32>()
+        {
+            out.push(value);
+        }
+        at += digits;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percents;
+
+    #[test]
+    fn percents_are_numbers_before_a_percent_sign() {
+        assert_eq!(percents("ICA PSV 285 cm/s, 70% or greater stenosis."), [70]);
+        assert_eq!(percents("Less than 50 % stenosis; ratio 4.6."), [50]);
+        assert_eq!(
+            percents("A 12 mm nodule, 4.5% of the volume."),
+            Vec::<u32>::new()
+        );
+    }
+}
