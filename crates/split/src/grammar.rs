@@ -241,15 +241,30 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
 /// The lesion was reported where it was first named; here it is a place.
 fn names_the_place_of_another(text: &str, sentence_start: usize, mention: &Mention) -> bool {
     let before = clause_before(text, mention.start, PLACE_WINDOW_WORDS);
-    let words: Vec<&str> = before.split_ascii_whitespace().collect();
-    let Some(the) = words.iter().rposition(|w| w.eq_ignore_ascii_case("the")) else {
+    // The clause's words, nearest first, in a fixed buffer: this runs for
+    // most mentions, so it allocates nothing.
+    let mut words = [""; PLACE_WINDOW_WORDS + 2];
+    let mut count = 0;
+    for word in before.split_ascii_whitespace().rev().take(words.len()) {
+        words[count] = word.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+        count += 1;
+    }
+    let words = &words[..count];
+    // Only modifiers stand between "the" and the mention: in "shift to the
+    // right and subfalcine herniation" the "the" is the right's.
+    let Some(the) = words
+        .iter()
+        .take(PLACE_WINDOW_WORDS / 2)
+        .position(|w| w.eq_ignore_ascii_case("the"))
+    else {
         return false;
     };
-    let word = |back: usize| {
-        the.checked_sub(back).map_or("", |i| {
-            words[i].trim_matches(|c: char| !c.is_ascii_alphanumeric())
-        })
-    };
+    let joined = words[..the].iter().any(|w| {
+        ["and", "or", "with", "without", "but"]
+            .iter()
+            .any(|j| j.eq_ignore_ascii_case(w))
+    });
+    let word = |back: usize| words.get(the + back).copied().unwrap_or("");
     let placed = PLACE_PREPOSITIONS
         .iter()
         .any(|p| p.eq_ignore_ascii_case(word(1)))
@@ -258,19 +273,8 @@ fn names_the_place_of_another(text: &str, sentence_start: usize, mention: &Menti
             && PARTS_OF_A_LESION
                 .iter()
                 .any(|p| p.eq_ignore_ascii_case(word(2))));
-    // Only modifiers stand between "the" and the mention: in "shift to the
-    // right and subfalcine herniation" the "the" is the right's.
-    let joined = words[the + 1..].iter().any(|w| {
-        ["and", "or", "with", "without", "but"]
-            .iter()
-            .any(|j| j.eq_ignore_ascii_case(w.trim_matches(|c: char| !c.is_ascii_alphanumeric())))
-    });
     let head = crate::words::last_word(&text[mention.start..mention.end]);
-    placed
-        && !joined
-        && words.len() - the <= PLACE_WINDOW_WORDS / 2
-        && !head.is_empty()
-        && contains_words(&text[..sentence_start], head)
+    placed && !joined && !head.is_empty() && contains_words(&text[..sentence_start], head)
 }
 
 /// Words from a mention back to the "the" that makes it a reference.
@@ -635,10 +639,7 @@ const KIND_ENDINGS: [&str; 4] = ["ed", "ive", "avid", "wide"];
 
 /// Whether a mention's last word is an adjective of kind ([`KIND_ENDINGS`]).
 fn names_a_kind(word: &str) -> bool {
-    is_adjective(word) && {
-        let lower = word.to_ascii_lowercase();
-        KIND_ENDINGS.iter().any(|e| lower.ends_with(e))
-    }
+    is_adjective(word) && KIND_ENDINGS.iter().any(|e| ends_with_ignore_case(word, e))
 }
 
 /// Nouns with an adjective's ending ("hyperenhancement", "post-void
@@ -656,11 +657,18 @@ const NOUNS_LIKE_ADJECTIVES: [&str; 7] = [
 
 /// Whether a word reads as an adjective, by its ending.
 fn is_adjective(word: &str) -> bool {
-    let lower = word.to_ascii_lowercase();
-    lower.len() > 3
-        && ADJECTIVE_ENDINGS.iter().any(|e| lower.ends_with(e))
-        && !NOUN_ENDINGS.iter().any(|e| lower.ends_with(e))
-        && !NOUNS_LIKE_ADJECTIVES.contains(&lower.as_str())
+    word.len() > 3
+        && ADJECTIVE_ENDINGS.iter().any(|e| ends_with_ignore_case(word, e))
+        && !NOUN_ENDINGS.iter().any(|e| ends_with_ignore_case(word, e))
+        && !NOUNS_LIKE_ADJECTIVES
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(word))
+}
+
+/// `word.ends_with(ending)`, ignoring ASCII case, without allocating.
+fn ends_with_ignore_case(word: &str, ending: &str) -> bool {
+    word.len() >= ending.len()
+        && word.as_bytes()[word.len() - ending.len()..].eq_ignore_ascii_case(ending.as_bytes())
 }
 
 /// Whether the words from `from` up to the mention at `head_start` are
