@@ -240,6 +240,15 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
 /// the collection", "enhancement at the margins of the resection cavity".
 /// The lesion was reported where it was first named; here it is a place.
 fn names_the_place_of_another(text: &str, sentence_start: usize, mention: &Mention) -> bool {
+    // Most mentions have no "the" just before them: a look at the bytes
+    // before spares reading the clause's words.
+    let window = &text.as_bytes()[mention.start.saturating_sub(PLACE_WINDOW_BYTES)..mention.start];
+    if !window
+        .windows(4)
+        .any(|w| w[..3].eq_ignore_ascii_case(b"the") && w[3] == b' ')
+    {
+        return false;
+    }
     let before = clause_before(text, mention.start, PLACE_WINDOW_WORDS);
     // The clause's words, nearest first, in a fixed buffer: this runs for
     // most mentions, so it allocates nothing.
@@ -279,6 +288,10 @@ fn names_the_place_of_another(text: &str, sentence_start: usize, mention: &Menti
 
 /// Words from a mention back to the "the" that makes it a reference.
 const PLACE_WINDOW_WORDS: usize = 8;
+
+/// Bytes before a mention in which that "the" must stand (it is at most
+/// three modifiers away).
+const PLACE_WINDOW_BYTES: usize = 48;
 
 /// Prepositions that make "the X" after them the place of something else.
 const PLACE_PREPOSITIONS: [&str; 9] = [
@@ -604,12 +617,14 @@ pub(crate) fn merge_qualifying_adjectives(text: &str, end: usize, scratch: &mut 
     let mut merged: u128 = 0;
     for i in 0..count - 1 {
         let (mention, head) = (&scratch.mentions[i], &scratch.mentions[i + 1]);
-        let is_organ_descriptor = scratch
-            .descriptors
-            .iter()
-            .any(|&(s, e, _)| s == mention.start && e == mention.end);
+        let is_organ_descriptor = || {
+            scratch
+                .descriptors
+                .iter()
+                .any(|&(s, e, _)| s == mention.start && e == mention.end)
+        };
         if names_a_kind(crate::words::last_word(&text[mention.start..mention.end]))
-            && !is_organ_descriptor
+            && !is_organ_descriptor()
             && !is_adjective(crate::words::last_word(&text[head.start..head.end]))
             && heads_its_phrase(text, mention.end, end, scratch, head.start)
         {
@@ -639,7 +654,7 @@ const KIND_ENDINGS: [&str; 4] = ["ed", "ive", "avid", "wide"];
 
 /// Whether a mention's last word is an adjective of kind ([`KIND_ENDINGS`]).
 fn names_a_kind(word: &str) -> bool {
-    is_adjective(word) && KIND_ENDINGS.iter().any(|e| ends_with_ignore_case(word, e))
+    KIND_ENDINGS.iter().any(|e| ends_with_ignore_case(word, e)) && is_adjective(word)
 }
 
 /// Nouns with an adjective's ending ("hyperenhancement", "post-void
@@ -658,7 +673,9 @@ const NOUNS_LIKE_ADJECTIVES: [&str; 7] = [
 /// Whether a word reads as an adjective, by its ending.
 fn is_adjective(word: &str) -> bool {
     word.len() > 3
-        && ADJECTIVE_ENDINGS.iter().any(|e| ends_with_ignore_case(word, e))
+        && ADJECTIVE_ENDINGS
+            .iter()
+            .any(|e| ends_with_ignore_case(word, e))
         && !NOUN_ENDINGS.iter().any(|e| ends_with_ignore_case(word, e))
         && !NOUNS_LIKE_ADJECTIVES
             .iter()
