@@ -38,13 +38,18 @@ pub(crate) fn discrepancies<'a>(
     facts: &ReportFacts,
 ) -> Vec<Discrepancy<'a>> {
     let mut out = Vec::new();
-    if kinds.laterality || kinds.section_absent {
-        // Both compare findings by head word: read each finding's once.
+    // Both compare findings by head word, which costs reading each term:
+    // most reports give neither a chance, and a look at sides, sections and
+    // concepts alone tells them apart.
+    let laterality_possible = kinds.laterality && sides_cross(inputs.findings);
+    let section_absent_possible =
+        kinds.section_absent && concept_crosses_sections(inputs.findings, inputs.concepts);
+    if laterality_possible || section_absent_possible {
         let heads: Vec<u64> = inputs.findings.iter().map(|f| head_key(f.term)).collect();
-        if kinds.laterality {
+        if laterality_possible {
             out.extend(laterality(inputs.findings, inputs.concepts, &heads));
         }
-        if kinds.section_absent {
+        if section_absent_possible {
             out.extend(section_absent(inputs.findings, inputs.concepts, &heads));
         }
     }
@@ -66,6 +71,58 @@ pub(crate) fn discrepancies<'a>(
         out.extend(against::order(&inputs, tables, &facts.ordered));
     }
     out
+}
+
+/// Whether the Impression states a finding present on one side and the
+/// Findings state one present on the other: without both, [`laterality`]
+/// has nothing to weigh.
+fn sides_cross(findings: &[Finding<'_>]) -> bool {
+    let mut seen = [[false; 2]; 2];
+    for finding in findings {
+        let section = match finding.section {
+            SectionKind::Findings => 0,
+            SectionKind::Impression => 1,
+            _ => continue,
+        };
+        let side = match finding.laterality {
+            Some(Laterality::Left) => 0,
+            Some(Laterality::Right) => 1,
+            _ => continue,
+        };
+        if finding.assertion == Assertion::Present {
+            seen[section][side] = true;
+        }
+    }
+    (seen[1][0] && seen[0][1]) || (seen[1][1] && seen[0][0])
+}
+
+/// Whether one concept is stated present in one of Findings and Impression
+/// and denied in the other: without it, [`section_absent`] finds nothing.
+fn concept_crosses_sections(findings: &[Finding<'_>], concepts: &[u32]) -> bool {
+    // (concept, section, assertion), sorted: linear on long texts.
+    let mut stated: Vec<(u32, u8, u8)> = findings
+        .iter()
+        .zip(concepts)
+        .filter(|(f, _)| {
+            matches!(f.section, SectionKind::Findings | SectionKind::Impression)
+                && f.assertion != Assertion::Possible
+        })
+        .map(|(f, &concept)| (concept, f.section as u8, f.assertion as u8))
+        .collect();
+    stated.sort_unstable();
+    stated.dedup();
+    let (findings_section, impression) =
+        (SectionKind::Findings as u8, SectionKind::Impression as u8);
+    let (present, absent) = (Assertion::Present as u8, Assertion::Absent as u8);
+    stated.chunk_by(|a, b| a.0 == b.0).any(|group| {
+        let has = |section: u8, assertion: u8| {
+            group
+                .iter()
+                .any(|&(_, s, a)| s == section && a == assertion)
+        };
+        (has(findings_section, present) && has(impression, absent))
+            || (has(impression, present) && has(findings_section, absent))
+    })
 }
 
 /// One discrepancy per concept: a present sided finding in the impression
@@ -413,20 +470,19 @@ pub(crate) fn follow_up_missing<'a>(
         {
             continue;
         }
-        let head = finding
+        let last_word = finding
             .term
             .rsplit(|c: char| !c.is_alphanumeric())
             .find(|w| !w.is_empty())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+            .unwrap_or("");
         // "nodules" is a nodule; "mass" stays a mass
-        let head = head
-            .strip_suffix('s')
-            .filter(|h| !h.ends_with('s'))
-            .unwrap_or(&head);
-        if !LESION_HEADS.contains(&head) {
+        let head = last_word
+            .strip_suffix(['s', 'S'])
+            .filter(|h| !h.ends_with(['s', 'S']))
+            .unwrap_or(last_word);
+        let Some(&head) = LESION_HEADS.iter().find(|h| h.eq_ignore_ascii_case(head)) else {
             continue;
-        }
+        };
         // Read only for a lesion head: scanning every finding's sentence
         // cost more than the rest of this function.
         let known = matches!(

@@ -297,17 +297,16 @@ pub(crate) fn sentence_findings<'a>(
                 .filter(|&(other, _)| other != index)
                 .map(|(_, m)| (m.start, m.end)),
         );
-        // Cues inside the focus itself are part of the term, not context.
+        // Cues inside the focus itself are part of the term, not context; so
+        // is one that opens a gapped synonym ("absence of ... flow"), where a
+        // cue in the gap still counts ("heart is not enlarged").
         let cues: &[CueHit] = &scratch.cues;
-        let judgement = if cues
-            .iter()
-            .any(|c| c.start < mention.focus_end && c.end > mention.focus_start)
-        {
-            let outside: Vec<CueHit> = cues
-                .iter()
-                .filter(|c| c.end <= mention.focus_start || c.start >= mention.focus_end)
-                .copied()
-                .collect();
+        let own_cue = |c: &CueHit| {
+            (c.start < mention.focus_end && c.end > mention.focus_start)
+                || (c.start == mention.start && c.end <= mention.focus_start)
+        };
+        let judgement = if cues.iter().any(own_cue) {
+            let outside: Vec<CueHit> = cues.iter().filter(|c| !own_cue(c)).copied().collect();
             judge(
                 text,
                 &outside,

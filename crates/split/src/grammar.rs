@@ -188,9 +188,11 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
     if mentions.is_empty() {
         return;
     }
-    // Most sentences hold no reference cue: one pass over the sentence
-    // spares a look before every mention.
-    let any_cue = contains_reference_cue(&text[start..end]);
+    // One pass over the sentence finds its reference cues (most hold
+    // none); each mention then asks only whether one stands in its clause.
+    let mut cues = [(0usize, 0usize); MAX_CUES_PER_SENTENCE];
+    let cue_count = reference_cues(text, start, end, &mut cues);
+    let cues = &cues[..cue_count];
     // "Postsurgical changes of right hemicolectomy": the procedure named
     // after the generic head is the post-surgical state; the head adds none.
     // A bit per mention (the first 128), so a sentence allocates nothing.
@@ -221,14 +223,15 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
         if kept_before && names_the_place_of_another(text, start, mention) {
             return false;
         }
-        let before = if any_cue {
-            clause_before(text, mention.start, REFERENCE_WINDOW_WORDS)
-        } else {
-            ""
+        let cue_before = !cues.is_empty() && {
+            let clause_start =
+                mention.start - clause_before(text, mention.start, REFERENCE_WINDOW_WORDS).len();
+            cues.iter()
+                .any(|&(s, e)| s >= clause_start && e <= mention.start)
         };
         let names_a_service = next_word(text, mention.end)
             .is_some_and(|word| SERVICE_NOUNS.iter().any(|n| n.eq_ignore_ascii_case(word)));
-        let keep = !(names_a_service || (any_cue && contains_reference_cue(before)));
+        let keep = !(names_a_service || cue_before);
         kept_before |= keep;
         keep
     });
@@ -928,9 +931,14 @@ pub(crate) fn names_a_lesion(term: &str) -> bool {
     tumour_name || LESION_NOUNS.contains(&head.as_str())
 }
 
-/// Whether `text` holds one of [`REFERENCE_CUES`] as whole words: one
-/// automaton pass, as a sentence's mentions each ask.
-fn contains_reference_cue(text: &str) -> bool {
+/// The whole-word [`REFERENCE_CUES`] of `text[start..end]` (byte ranges of
+/// `text`) into `out`, the first [`MAX_CUES_PER_SENTENCE`]; how many.
+fn reference_cues(
+    text: &str,
+    start: usize,
+    end: usize,
+    out: &mut [(usize, usize); MAX_CUES_PER_SENTENCE],
+) -> usize {
     static CUES: OnceLock<Option<AhoCorasick>> = OnceLock::new();
     let Some(cues) = CUES
         .get_or_init(|| {
@@ -941,15 +949,26 @@ fn contains_reference_cue(text: &str) -> bool {
         })
         .as_ref()
     else {
-        return false;
+        return 0;
     };
     let bytes = text.as_bytes();
-    cues.find_iter(text).any(|m| {
-        let before = m.start().checked_sub(1).map(|i| bytes[i]);
-        let after = bytes.get(m.end()).copied();
+    let whole_words = cues.find_iter(&text[start..end]).filter(|m| {
+        let (s, e) = (start + m.start(), start + m.end());
+        let before = s.checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(e).copied();
         !before.is_some_and(is_word_byte) && !after.is_some_and(is_word_byte)
-    })
+    });
+    let mut count = 0;
+    for (slot, m) in out.iter_mut().zip(whole_words) {
+        *slot = (start + m.start(), start + m.end());
+        count += 1;
+    }
+    count
 }
+
+/// Reference cues a sentence holds at most, as far as anyone has written
+/// ("biopsy of ... or aspiration of ..." is two).
+const MAX_CUES_PER_SENTENCE: usize = 8;
 
 fn contains_link(gap: &str) -> bool {
     static LINK_WORDS: OnceLock<Option<AhoCorasick>> = OnceLock::new();

@@ -1318,6 +1318,32 @@ mod tests {
     }
 
     #[test]
+    fn a_finding_of_uncertain_nature_is_present_and_a_stated_concern_is_possible() {
+        assert_eq!(
+            judged("6 mm left lower lobe nodule, indeterminate."),
+            owned(&[("nodule", Assertion::Present)])
+        );
+        assert_eq!(
+            judged("Recurrent nodal disease is a concern."),
+            owned(&[("nodal disease", Assertion::Possible)])
+        );
+    }
+
+    #[test]
+    fn a_negation_that_opens_a_gapped_term_is_part_of_it() {
+        // "absence of ... flow" names absent flow, a finding that is there.
+        assert_eq!(
+            judged("There is absence of arterial and venous flow in the right ovary."),
+            owned(&[("absence of arterial and venous flow", Assertion::Present)])
+        );
+        // A negation in the gap still denies: "heart is not enlarged".
+        assert_eq!(
+            judged("The heart is not enlarged."),
+            owned(&[("heart is not enlarged", Assertion::Absent)])
+        );
+    }
+
+    #[test]
     fn a_persisting_finding_after_a_negated_one_is_present() {
         assert_eq!(
             judged("No new consolidation, stable right basilar atelectasis."),

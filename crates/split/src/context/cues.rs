@@ -614,6 +614,20 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
         kind(Hedge::Suspicion, hedge(Backward, High)),
     ),
     ("is favored", hedge(Backward, High)),
+    (
+        "is a concern",
+        kind(Hedge::Suspicion, hedge(Backward, High)),
+    ),
+    (
+        "is of concern",
+        kind(Hedge::Suspicion, hedge(Backward, High)),
+    ),
+    (
+        "remains a concern",
+        kind(Hedge::Suspicion, hedge(Backward, High)),
+    ),
+    ("is a consideration", hedge(Backward, Moderate)),
+    ("is a possibility", hedge(Backward, Moderate)),
     ("less likely", hedge(Forward, Low)),
     ("is less likely", hedge(Backward, Low)),
     ("are less likely", hedge(Backward, Low)),
@@ -649,10 +663,9 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
         kind(Hedge::Question, hedge(Backward, Moderate)),
     ),
     ("equivocal", kind(Hedge::Question, hedge(Both, Moderate))),
-    (
-        "indeterminate",
-        kind(Hedge::Question, hedge(Backward, Moderate)),
-    ),
+    // "6 mm nodule, indeterminate": the nodule is there; what it is, is
+    // open. Not a hedge of the finding, unlike "indeterminate for".
+    ("indeterminate", NONE),
     (
         "suspicious for",
         kind(Hedge::Suspicion, link(Forward, High)),
@@ -852,7 +865,6 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ),
     ("?", kind(Hedge::Question, hedge(Backward, Moderate))),
     // A hedge after its term: "nodule is a possibility".
-    ("is a possibility", hedge(Backward, Moderate)),
     ("a possibility", hedge(Backward, Moderate)),
     ("also a possibility", hedge(Backward, Moderate)),
     // --- temporality
