@@ -8,7 +8,7 @@ use crate::context::cues::{CueHit, abbreviates_a_side};
 use crate::context::judge::judge;
 use crate::lexicon::{Entry, Lexicon, Words};
 use crate::sentence::{Mention, Scratch, SentenceSpan};
-use crate::words::{is_word_byte, is_word_edge, select_words, word_count};
+use crate::words::{is_word_byte, is_word_edge, select_read_words, select_words, word_count};
 use crate::{Assertion, BodySite, Change, Finding, Measurement};
 
 /// How many words may separate the parts of a gapped synonym.
@@ -28,8 +28,18 @@ pub(crate) fn scan(words: &Words, text: &str, start: usize, end: usize, scratch:
     mentions.clear();
     sites.clear();
     descriptors.clear();
-    select_words(&words.automaton, text, start, end, |s, e, pattern| {
+    select_read_words(&words.automaton, text, start, end, |s, e, pattern| {
         let entry = &words.entries[pattern];
+        let mention = mention(entry, text, s, e, end);
+        // The head of a gapped synonym whose tail does not follow, and that
+        // is nothing else, gives way to a shorter match.
+        if mention.is_none()
+            && entry.cue.is_none()
+            && entry.site.is_none()
+            && entry.descriptor.is_none()
+        {
+            return false;
+        }
         if let Some(cue) = entry.cue
             && !(cue.change.is_some() && names_a_level(text, s, e, start, end))
             && (!cue.abbreviated || abbreviates_a_side(text.as_bytes(), s, e))
@@ -50,11 +60,12 @@ pub(crate) fn scan(words: &Words, text: &str, start: usize, end: usize, scratch:
         {
             descriptors.push((s, e, row));
         }
-        if let Some(mention) = mention(entry, text, s, e, end)
+        if let Some(mention) = mention
             && mentions.last().is_none_or(|last| s >= last.end)
         {
             mentions.push(mention);
         }
+        true
     });
 }
 

@@ -1089,7 +1089,12 @@ mod tests {
         ] {
             assert_eq!(code(text), "73725006", "{text}");
         }
-        assert!(coded("Thickening of the bronchial walls.").is_empty());
+        // Not pleural: the thickening of an airway wall ("thickening of the
+        // ... fissure" opens here, but its tail never comes).
+        assert_eq!(
+            code("Thickening of the bronchial walls."),
+            "finding-wall-thickening"
+        );
         // Calcified granuloma is a granuloma, not a nodule.
         assert_eq!(
             code("Calcified granuloma in the left upper lobe."),
@@ -1326,6 +1331,34 @@ mod tests {
         assert_eq!(
             judged("Recurrent nodal disease is a concern."),
             owned(&[("nodal disease", Assertion::Possible)])
+        );
+    }
+
+    #[test]
+    fn a_gapped_head_without_its_tail_gives_way_to_a_shorter_term() {
+        // "thickening of the" opens "thickening of the ... fissure" only.
+        assert_eq!(
+            judged("There is thickening of the urinary bladder wall."),
+            owned(&[("thickening", Assertion::Present)])
+        );
+        assert_eq!(
+            judged("There is a well demarcated mass in the parotid gland."),
+            owned(&[("well demarcated mass", Assertion::Present)])
+        );
+    }
+
+    #[test]
+    fn a_small_organ_is_a_finding_and_a_small_amount_is_not() {
+        assert_eq!(
+            judged("The right kidney is small."),
+            owned(&[("is small", Assertion::Present)])
+        );
+        assert_eq!(
+            judged("Small volume ascites. A small amount of free fluid."),
+            owned(&[
+                ("ascites", Assertion::Present),
+                ("small amount of free fluid", Assertion::Present)
+            ])
         );
     }
 

@@ -100,16 +100,39 @@ pub(crate) fn select_words(
     end: usize,
     mut found: impl FnMut(usize, usize, usize),
 ) {
+    select_read_words(automaton, text, start, end, |s, e, pattern| {
+        found(s, e, pattern);
+        true
+    });
+}
+
+/// [`select_words`], where `found` says whether it could read the match: a
+/// match it cannot read gives way to the next shorter one at the same
+/// position. "thickening of the" opens only the gapped synonym "thickening
+/// of the ... fissure"; in "thickening of the bladder wall" that synonym's
+/// tail never comes, and "thickening" is the finding.
+pub(crate) fn select_read_words(
+    automaton: &WordTrie,
+    text: &str,
+    start: usize,
+    end: usize,
+    mut found: impl FnMut(usize, usize, usize) -> bool,
+) {
     let bytes = text.as_bytes();
     let end = end.min(bytes.len());
     let mut at = start;
+    let mut matches = [(0usize, 0usize); MAX_MATCHES_AT_ONE_POSITION];
     while at < end {
-        if is_word_edge(bytes, at, true)
-            && let Some((match_end, pattern)) = longest_word_match(automaton, bytes, at, end)
-        {
-            found(at, match_end, pattern);
-            at = match_end;
-            continue;
+        if is_word_edge(bytes, at, true) {
+            let count = word_matches(automaton, bytes, at, end, &mut matches);
+            if let Some(&(match_end, _)) = matches[..count]
+                .iter()
+                .rev()
+                .find(|&&(match_end, pattern)| found(at, match_end, pattern))
+            {
+                at = match_end;
+                continue;
+            }
         }
         // On to the next position a word may start at (no synonym or cue
         // starts with a blank).
@@ -126,21 +149,31 @@ pub(crate) fn select_words(
     }
 }
 
-/// The longest pattern that starts at `at`, ends by `end` on a word edge:
-/// its end and pattern index.
-fn longest_word_match(
+/// How many nested whole-word matches at one position are kept, the
+/// longest ("left", "left lower lobe": a handful at most).
+const MAX_MATCHES_AT_ONE_POSITION: usize = 8;
+
+/// The patterns that start at `at` and end by `end` on a word edge, shortest
+/// first, into `out` (the longest [`MAX_MATCHES_AT_ONE_POSITION`]); how many.
+fn word_matches(
     automaton: &WordTrie,
     bytes: &[u8],
     at: usize,
     end: usize,
-) -> Option<(usize, usize)> {
-    let mut best = None;
+    out: &mut [(usize, usize); MAX_MATCHES_AT_ONE_POSITION],
+) -> usize {
+    let mut count = 0;
     each_match_from(automaton, &bytes[..end], at, |match_end, pattern| {
         if is_word_edge(bytes, match_end, false) {
-            best = Some((match_end, pattern));
+            if count == out.len() {
+                out.rotate_left(1);
+                count -= 1;
+            }
+            out[count] = (match_end, pattern);
+            count += 1;
         }
     });
-    best
+    count
 }
 
 /// Walks `automaton` from its root over `bytes[at..]`, calling
