@@ -564,6 +564,10 @@ const HEAD_FAMILIES: &[&[&[u8]]] = &[
     &[b"hemorrhage", b"haemorrhage", b"bleed"],
     &[b"edema", b"oedema"],
     &[b"tumor", b"tumour"],
+    // A mature cystic teratoma is the dermoid; an acoustic neuroma the
+    // vestibular schwannoma.
+    &[b"teratoma", b"dermoid"],
+    &[b"schwannoma", b"neuroma"],
 ];
 
 /// Words that start a phrase placing a finding ("nodule in the right thyroid
@@ -755,6 +759,10 @@ mod tests {
             "FINDINGS: Severe right hip osteoarthritis. Mild left hip osteoarthritis.\nIMPRESSION: Severe left hip osteoarthritis.",
             // change
             "FINDINGS: New right adrenal nodule. Stable left adrenal nodule.\nIMPRESSION: New left adrenal nodule.",
+            // body site: the unsided fracture is of another bone
+            "FINDINGS: Fracture of the left distal radius. Associated fracture of the ulnar styloid.\nIMPRESSION: Distal radius fracture of the right wrist.",
+            // a synonym of the head: the mature cystic teratoma is the dermoid
+            "FINDINGS: RIGHT OVARY: 4 cm cyst, consistent with a mature cystic teratoma.\nIMPRESSION: 4 cm left ovarian dermoid.",
         ] {
             assert_eq!(sides_flagged(swapped), 1, "{swapped}");
         }
@@ -765,6 +773,8 @@ mod tests {
             "FINDINGS: Right adrenal nodule. Left adrenal nodule.\nIMPRESSION: Left adrenal nodule.",
             // a particular the other side's finding contradicts too
             "FINDINGS: 9 mm right lower lobe nodule. 3 mm left lower lobe nodule.\nIMPRESSION: 5 mm left lower lobe nodule.",
+            // the unsided fracture is of the same bone: it may be the one meant
+            "FINDINGS: Fracture of the left distal radius. Fracture of the distal radius is also seen.\nIMPRESSION: Distal radius fracture of the right wrist.",
         ] {
             assert_eq!(sides_flagged(agreeing), 0, "{agreeing}");
         }

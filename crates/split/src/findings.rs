@@ -174,6 +174,110 @@ fn mention(entry: &Entry, text: &str, s: usize, e: usize, end: usize) -> Option<
     })
 }
 
+/// The first of two modifiers sharing one head is a finding of its own:
+/// "no pleural or pericardial effusion" denies a pleural effusion too, and
+/// "canal or foraminal stenosis" names two stenoses. Read when the word
+/// before "or"/"and" with the head of the term after it ("pleural effusion")
+/// is itself a term of the lexicon; the finding's words are that modifier.
+fn elided_heads(words: &Words, text: &str, start: usize, scratch: &mut Scratch) {
+    let bytes = text.as_bytes();
+    let mut index = 0;
+    while index < scratch.mentions.len() {
+        let mention = &scratch.mentions[index];
+        index += 1;
+        let term = &text[mention.start..mention.end];
+        let Some(space) = term.find(' ') else {
+            continue;
+        };
+        // A gapped term, or one read from an organ sub-header before the
+        // sentence's body, has no modifier before it to share.
+        if mention.focus_start != mention.start || mention.start < start {
+            continue;
+        }
+        let before = text[start..mention.start].trim_end_matches(' ');
+        let Some(before) = ["or", "and", "and/or"].iter().find_map(|c| {
+            before
+                .strip_suffix(c)
+                .filter(|b| b.ends_with(' '))
+                .map(|b| b.trim_end_matches(' '))
+        }) else {
+            continue;
+        };
+        let modifier_start = before
+            .bytes()
+            .rposition(|b| !b.is_ascii_alphabetic())
+            .map_or(0, |at| at + 1);
+        let modifier = &before[modifier_start..];
+        let modifier_start = start + modifier_start;
+        let modifier_end = modifier_start + modifier.len();
+        let taken = scratch
+            .mentions
+            .iter()
+            .any(|m| m.start < modifier_end && m.end > modifier_start);
+        if modifier.len() < MIN_MODIFIER_BYTES
+            || taken
+            || modifier_start > start && is_word_byte(bytes[modifier_start - 1])
+        {
+            continue;
+        }
+        // A place of its own ("pleural", "pericardial"), not a kind of the
+        // one finding ("paraseptal and centrilobular emphysema").
+        let mut names_a_place = false;
+        select_words(
+            &words.automaton,
+            text,
+            modifier_start,
+            modifier_end,
+            |s, e, pattern| {
+                names_a_place |= s == modifier_start
+                    && e == modifier_end
+                    && words.entries[pattern].site.is_some();
+            },
+        );
+        if !names_a_place {
+            continue;
+        }
+        // Rare (a few per report at most): the one allocation is fine.
+        let candidate = format!("{modifier}{}", &term[space..]);
+        let mut concept = None;
+        select_words(
+            &words.automaton,
+            &candidate,
+            0,
+            candidate.len(),
+            |s, e, pattern| {
+                if s == 0 && e == candidate.len() {
+                    concept = words.entries[pattern]
+                        .readings
+                        .iter()
+                        .find(|reading| reading.tail.is_none())
+                        .map(|reading| reading.concept);
+                }
+            },
+        );
+        let own_concept = scratch.mentions[index - 1].concept;
+        if let Some(concept) = concept.filter(|&c| c != own_concept) {
+            let at = scratch
+                .mentions
+                .partition_point(|m| m.start < modifier_start);
+            scratch.mentions.insert(
+                at,
+                Mention {
+                    start: modifier_start,
+                    end: modifier_end,
+                    focus_start: modifier_start,
+                    focus_end: modifier_end,
+                    concept,
+                },
+            );
+            index += 1;
+        }
+    }
+}
+
+/// The shortest modifier read as an elided term ("pleural", "canal").
+const MIN_MODIFIER_BYTES: usize = 4;
+
 /// An organ sub-header can be the head of a gapped synonym whose tail opens
 /// the body: "HEART: Mildly enlarged." reads as `heart ... enlarged`. Skipped
 /// when the body names the finding itself ("HEART: Enlarged heart").
@@ -293,6 +397,7 @@ pub(crate) fn sentence_findings<'a>(
     crate::grammar::drop_normal_heads(text, lexicon, scratch);
     crate::grammar::drop_references(text, start, end, scratch);
     crate::grammar::merge_qualifying_adjectives(text, end, scratch);
+    elided_heads(&lexicon.words, text, start, scratch);
     if scratch.mentions.is_empty() {
         return;
     }

@@ -105,6 +105,7 @@ pub(crate) fn layout<'a>(
         section.end = body_end.max(header.end);
         sections.push(section);
     }
+    comment_as_conclusion(table, &mut sections);
     let mut sentences = Vec::with_capacity(8 * sections.len());
     for (index, section) in sections.iter_mut().enumerate() {
         let regions = items::find_items(text, section, &marks);
@@ -117,6 +118,30 @@ pub(crate) fn layout<'a>(
     Layout {
         sections,
         sentences,
+    }
+}
+
+/// A "Comment:" right after the findings of a report with no impression is
+/// its conclusion, as British reports write it ("Findings: ... Comment: 7 mm
+/// gallbladder polyp; suggest repeat ultrasound in 12 months."). Elsewhere a
+/// comment is a note and stays `other`.
+fn comment_as_conclusion<'a>(table: &'a SectionTable, sections: &mut [Section<'a>]) {
+    if sections.iter().any(|s| s.kind == SectionKind::Impression) {
+        return;
+    }
+    let comment = sections.windows(2).position(|pair| {
+        pair[0].kind == SectionKind::Findings
+            && pair[1].kind == SectionKind::Other
+            && pair[1].title.is_some_and(|t| {
+                ["comment", "comments"]
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(t.trim()))
+            })
+    });
+    if let Some(at) = comment {
+        let section = &mut sections[at + 1];
+        section.kind = SectionKind::Impression;
+        section.code = table.code(SectionKind::Impression);
     }
 }
 
@@ -509,6 +534,23 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_comment_after_findings_is_the_conclusion_only_without_an_impression() {
+        let kinds_only = |text: &str| kinds(text).into_iter().map(|k| k.0).collect::<Vec<_>>();
+        assert_eq!(
+            kinds_only("Findings: A 7 mm polyp.\nComment: Gallbladder polyp."),
+            [SectionKind::Findings, SectionKind::Impression]
+        );
+        assert_eq!(
+            kinds_only("FINDINGS: A 7 mm polyp.\nIMPRESSION: Polyp.\nCOMMENT: Called to Dr. A."),
+            [
+                SectionKind::Findings,
+                SectionKind::Impression,
+                SectionKind::Other
+            ]
+        );
     }
 
     #[test]

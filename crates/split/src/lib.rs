@@ -1348,6 +1348,25 @@ mod tests {
     }
 
     #[test]
+    fn a_place_sharing_the_next_head_names_a_finding_of_its_own() {
+        assert_eq!(
+            judged("No pleural or pericardial effusion."),
+            owned(&[
+                ("pleural", Assertion::Absent),
+                ("pericardial effusion", Assertion::Absent)
+            ])
+        );
+        // Kinds of one finding stay one finding.
+        assert_eq!(
+            judged("Severe paraseptal and centrilobular emphysema."),
+            owned(&[(
+                "severe paraseptal and centrilobular emphysema",
+                Assertion::Present
+            )])
+        );
+    }
+
+    #[test]
     fn a_small_organ_is_a_finding_and_a_small_amount_is_not() {
         assert_eq!(
             judged("The right kidney is small."),

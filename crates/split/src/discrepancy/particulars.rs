@@ -1,6 +1,7 @@
 //! What tells two findings of the same name apart besides their side: the
 //! size, the grade in percent ("70% stenosis", "30% loss of height"), the
-//! severity ("small", "moderate", "large") and the change. When Findings
+//! severity ("small", "moderate", "large"), the change and the coded body
+//! site ("distal radius" and "ulnar styloid" fractures). When Findings
 //! name a finding on both sides, the Impression restates one of them, and
 //! these say which ("12 mm right upper lobe nodule" and "4 mm left upper lobe
 //! nodule" in Findings: "12 mm left upper lobe nodule" restates the right one
@@ -11,7 +12,7 @@ use crate::{Change, Finding};
 /// The particulars of one finding that another finding's may confirm or
 /// contradict.
 #[derive(Debug, Default, PartialEq)]
-pub(super) struct Particulars {
+pub(super) struct Particulars<'a> {
     /// The largest size measured, in millimetres.
     size_mm: Option<f64>,
     /// The percentages its sentence states.
@@ -19,6 +20,9 @@ pub(super) struct Particulars {
     /// Severity classes named in its words (bits of [`SEVERITIES`]).
     severities: u8,
     change: Option<Change>,
+    /// The codes of its body sites ("distal radial" and "distal radius" are
+    /// one).
+    sites: Vec<&'a str>,
 }
 
 /// Severity words by class: trace to mild, moderate, large to severe. Words
@@ -35,8 +39,8 @@ fn same_size(a: f64, b: f64) -> bool {
     (a - b).abs() <= f64::max(1.0, a.max(b) / 10.0)
 }
 
-impl Particulars {
-    pub(super) fn of(finding: &Finding<'_>) -> Particulars {
+impl<'a> Particulars<'a> {
+    pub(super) fn of(finding: &Finding<'a>) -> Particulars<'a> {
         let size_mm = finding
             .measurements
             .iter()
@@ -59,12 +63,17 @@ impl Particulars {
             percents: percents(finding.text),
             severities,
             change: finding.change,
+            sites: finding
+                .body_site
+                .iter()
+                .filter_map(|site| site.code.map(|code| code.code.as_str()))
+                .collect(),
         }
     }
 
     /// Whether `other` states a particular that agrees with one of these
     /// (`.0`), and whether it states one that contradicts one (`.1`).
-    pub(super) fn compare(&self, other: &Particulars) -> (bool, bool) {
+    pub(super) fn compare(&self, other: &Particulars<'_>) -> (bool, bool) {
         let mut agrees = false;
         let mut contradicts = false;
         let mut weigh = |same: Option<bool>| match same {
@@ -86,6 +95,10 @@ impl Particulars {
                 .then_some(self.severities & other.severities != 0),
         );
         weigh(self.change.zip(other.change).map(|(a, b)| a == b));
+        weigh(
+            (!self.sites.is_empty() && !other.sites.is_empty())
+                .then(|| self.sites.iter().any(|s| other.sites.contains(s))),
+        );
         (agrees, contradicts)
     }
 }
