@@ -194,6 +194,15 @@ mod tests {
             critical_terms("Epidural metastasis with cord compression at T8."),
             ["cord compression"]
         );
+        // New, however small (LABELLING: "pneumothorax under tension or new").
+        assert_eq!(
+            critical_terms("New small left pneumothorax following biopsy."),
+            ["small left pneumothorax"]
+        );
+        assert_eq!(
+            critical_terms("Findings highly suspicious for non-accidental injury."),
+            ["non-accidental injury"]
+        );
     }
 
     #[test]
@@ -206,6 +215,7 @@ mod tests {
             "Evaluate for free air.",
             "No evidence of aortic dissection.",
             "Chronic pulmonary embolism.",
+            "Normal perfusion scan. Pulmonary embolism is effectively excluded.",
             "Old lacunar infarct.",
             "History of intracranial hemorrhage.",
             "INDICATION: Large pneumothorax.\nFINDINGS: Lungs are clear.",

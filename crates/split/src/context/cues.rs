@@ -363,6 +363,17 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("was excluded", negate(Backward)),
     ("are excluded", negate(Backward)),
     ("has been excluded", negate(Backward)),
+    // "Pulmonary embolism is effectively excluded": an adverb of confidence
+    // between the verb and "excluded" still denies.
+    ("is effectively excluded", negate(Backward)),
+    ("is essentially excluded", negate(Backward)),
+    ("is reliably excluded", negate(Backward)),
+    ("is confidently excluded", negate(Backward)),
+    ("is reasonably excluded", negate(Backward)),
+    ("are effectively excluded", negate(Backward)),
+    ("can be excluded", negate(Backward)),
+    ("is effectively ruled out", negate(Backward)),
+    ("is essentially ruled out", negate(Backward)),
     ("has been removed", negate(Backward)),
     ("have been removed", negate(Backward)),
     // --- negation that is also a change
