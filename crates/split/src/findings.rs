@@ -587,8 +587,13 @@ pub(crate) fn sentence_findings<'a>(
 
 /// Concepts that are abnormal only when denied: "no intrauterine
 /// pregnancy" is a finding (in a suspected ectopic pregnancy), "a live
-/// intrauterine pregnancy" the normal state.
-const NORMAL_WHEN_PRESENT: [&str; 1] = ["finding-intrauterine-pregnancy"];
+/// intrauterine pregnancy" the normal state; a corpus luteum and a dominant
+/// follicle are the normal ovary of the cycle.
+const NORMAL_WHEN_PRESENT: [&str; 3] = [
+    "finding-intrauterine-pregnancy",
+    "finding-corpus-luteum",
+    "finding-dominant-follicle",
+];
 
 /// Removes the findings of this sentence (from `first`) that state one of
 /// [`NORMAL_WHEN_PRESENT`] as seen or possible.

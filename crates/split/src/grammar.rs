@@ -231,11 +231,36 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
         };
         let names_a_service = next_word(text, mention.end)
             .is_some_and(|word| SERVICE_NOUNS.iter().any(|n| n.eq_ignore_ascii_case(word)));
-        let keep = !(names_a_service || cue_before);
+        let keep = !(names_a_service || cue_before || names_the_content(text, mention));
         kept_before |= keep;
         keep
     });
 }
+
+/// Whether a mention names what distends a lumen ("the stomach is distended
+/// with fluid", "loops filled with gas"): the distension is the finding,
+/// its content the ordinary one.
+fn names_the_content(text: &str, mention: &Mention) -> bool {
+    let term = &text[mention.start..mention.end];
+    let before = text[..mention.start].trim_end_matches(' ').as_bytes();
+    CONTENT_NOUNS.iter().any(|n| n.eq_ignore_ascii_case(term))
+        && CONTAINING_PHRASES.iter().any(|phrase| {
+            before.len() >= phrase.len()
+                && before[before.len() - phrase.len()..].eq_ignore_ascii_case(phrase.as_bytes())
+        })
+}
+
+/// What fills a lumen ([`names_the_content`]).
+const CONTENT_NOUNS: [&str; 5] = ["fluid", "gas", "air", "stool", "contrast"];
+
+/// The words that make the noun after them a lumen's content.
+const CONTAINING_PHRASES: [&str; 5] = [
+    "distended with",
+    "distended by",
+    "filled with",
+    "distension with",
+    "distention with",
+];
 
 /// Whether a mention only places the finding named before it in its
 /// sentence, by referring back to a lesion the report has already named:
@@ -351,7 +376,7 @@ const REFERENCE_WINDOW_WORDS: usize = 8;
 
 /// Phrases after which a noun names the target of a procedure or a
 /// hypothetical, not an observation.
-const REFERENCE_CUES: [&str; 23] = [
+const REFERENCE_CUES: [&str; 31] = [
     "further evaluation of",
     "further characterization of",
     "further characterisation of",
@@ -363,6 +388,14 @@ const REFERENCE_CUES: [&str; 23] = [
     "resection of",
     "drainage of",
     "ablation of",
+    "fna of",
+    "fine needle aspiration of",
+    "fine-needle aspiration of",
+    "core biopsy of",
+    "confirm the degree of",
+    "assess the degree of",
+    "evaluate the degree of",
+    "quantify the degree of",
     "candidate for",
     "candidates for",
     "suitable for",
@@ -870,7 +903,7 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
 
 /// Head nouns of lesions: things with an extent of their own, as opposed
 /// to processes ("transformation", "leak", "infection") and states.
-const LESION_NOUNS: [&str; 46] = [
+const LESION_NOUNS: [&str; 56] = [
     "cyst",
     "cysts",
     "lesion",
@@ -917,6 +950,16 @@ const LESION_NOUNS: [&str; 46] = [
     "fibroids",
     "hydrosalpinx",
     "hydrosalpinges",
+    "pseudocyst",
+    "pseudocysts",
+    "empyema",
+    "hemothorax",
+    "haemothorax",
+    "hemopericardium",
+    "haemopericardium",
+    "hematocele",
+    "haematocele",
+    "lymphocele",
 ];
 
 /// Whether a finding's term names a lesion: its last word is one of

@@ -1367,6 +1367,19 @@ mod tests {
     }
 
     #[test]
+    fn a_lumen_content_and_the_normal_ovary_of_the_cycle_are_no_findings() {
+        assert_eq!(
+            judged("The stomach is distended with fluid."),
+            owned(&[("distended", Assertion::Present)])
+        );
+        assert!(judged("The left ovary contains a corpus luteum.").is_empty());
+        assert_eq!(
+            judged("Haemorrhagic corpus luteum in the right ovary."),
+            owned(&[("haemorrhagic corpus luteum", Assertion::Present)])
+        );
+    }
+
+    #[test]
     fn a_small_organ_is_a_finding_and_a_small_amount_is_not() {
         assert_eq!(
             judged("The right kidney is small."),
