@@ -1064,6 +1064,9 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("larger than previously", change(Change::Increased)),
     ("now larger", change(Change::Increased)),
     ("has enlarged", change(Change::Increased)),
+    // "observation in segment 6, enlarged since prior": a change, not an
+    // organ's enlargement.
+    ("enlarged since", change(Change::Increased)),
     ("grown", change(Change::Increased)),
     // Not bare "growth": "growth plate" is anatomy.
     ("interval growth", change(Change::Increased)),
