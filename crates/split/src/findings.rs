@@ -149,9 +149,14 @@ fn mention(entry: &Entry, text: &str, s: usize, e: usize, end: usize) -> Option<
     if rest.first() == Some(&b'-') && rest.get(1).is_some_and(u8::is_ascii_alphabetic) {
         return None;
     }
+    // The word starts a tail may take, read once for all the readings
+    // ("heart ... enlarged", "heart ... large", ...).
+    let mut starts = [0usize; MAX_GAP_WORDS + 1];
+    let mut count = None;
     let gapped = entry.readings.iter().find_map(|reading| {
         let tail = reading.tail.as_deref()?;
-        find_tail(text, e, end, tail).map(|(ts, te)| Mention {
+        let count = *count.get_or_insert_with(|| tail_starts(text, e, end, &mut starts));
+        tail_at(text, &starts[..count], end, tail).map(|(ts, te)| Mention {
             start: s,
             end: te,
             focus_start: ts,
@@ -285,7 +290,9 @@ fn header_mention(words: &Words, text: &str, sentence: SentenceSpan, mentions: &
     let found = first_in_header(words, text, sentence, |s, _, entry| {
         entry.readings.iter().find_map(|reading| {
             let tail = reading.tail.as_deref()?;
-            find_tail(text, sentence.body_start, sentence.end, tail).map(|(ts, te)| Mention {
+            let mut starts = [0usize; MAX_GAP_WORDS + 1];
+            let count = tail_starts(text, sentence.body_start, sentence.end, &mut starts);
+            tail_at(text, &starts[..count], sentence.end, tail).map(|(ts, te)| Mention {
                 start: s,
                 end: te,
                 focus_start: ts,
@@ -343,32 +350,39 @@ fn first_in_header<T>(
     found
 }
 
-/// Finds `tail` (lower case) as whole words within a few words after `from`,
-/// not crossing a clause mark.
-fn find_tail(text: &str, from: usize, end: usize, tail: &str) -> Option<(usize, usize)> {
+/// The starts of the words within [`MAX_GAP_WORDS`] after `from` and
+/// before a clause mark, into `out`; how many.
+fn tail_starts(text: &str, from: usize, end: usize, out: &mut [usize; MAX_GAP_WORDS + 1]) -> usize {
     let bytes = text.as_bytes();
     let mut at = from;
-    let mut words = 0;
-    while at < end && words <= MAX_GAP_WORDS {
+    let mut count = 0;
+    while at < end && count < out.len() {
         match bytes[at] {
-            b'.' | b',' | b';' | b':' | b'(' | b')' => return None,
+            b'.' | b',' | b';' | b':' | b'(' | b')' => break,
             b if is_word_byte(b) => {
-                let candidate_end = at + tail.len();
-                if candidate_end <= end
-                    && bytes[at..candidate_end].eq_ignore_ascii_case(tail.as_bytes())
-                    && is_word_edge(bytes, candidate_end, false)
-                {
-                    return Some((at, candidate_end));
-                }
+                out[count] = at;
+                count += 1;
                 while at < end && is_word_byte(bytes[at]) {
                     at += 1;
                 }
-                words += 1;
             }
             _ => at += 1,
         }
     }
-    None
+    count
+}
+
+/// The first of `starts` where `tail` (lower case) stands as whole words,
+/// ending by `end`.
+fn tail_at(text: &str, starts: &[usize], end: usize, tail: &str) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    starts.iter().find_map(|&at| {
+        let tail_end = at + tail.len();
+        (tail_end <= end
+            && bytes[at..tail_end].eq_ignore_ascii_case(tail.as_bytes())
+            && is_word_edge(bytes, tail_end, false))
+        .then_some((at, tail_end))
+    })
 }
 
 /// Appends the findings of one sentence to `out` (byte offsets), and their
