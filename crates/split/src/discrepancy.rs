@@ -195,6 +195,28 @@ pub(crate) fn laterality<'a>(
             .ok()
             .map(|at| by_head[at].1)
     };
+    // The same findings by concept alone: the first of each.
+    let mut by_concept: Vec<((u8, u32, u8), usize)> = first
+        .iter()
+        .map(|&((section, concept, _, side), index)| ((section, concept, side), index))
+        .collect();
+    by_concept.sort_unstable();
+    by_concept.dedup_by_key(|(key, _)| *key);
+    let sided_by_concept = |section: SectionKind, concept: u32, side: Laterality| {
+        let wanted = (section as u8, concept, side as u8);
+        by_concept
+            .binary_search_by_key(&wanted, |&(key, _)| key)
+            .ok()
+            .map(|at| by_concept[at].1)
+    };
+    let unsided_concept_in_findings = |concept: u32| {
+        findings.iter().zip(concepts).any(|(f, &c)| {
+            c == concept
+                && f.section == SectionKind::Findings
+                && stated(f)
+                && f.laterality.is_none()
+        })
+    };
     // Every present finding of the Findings section by head and side (no
     // side too): the ones an Impression finding may restate.
     let mut in_findings: Vec<((u64, u8), usize)> = findings
@@ -231,8 +253,23 @@ pub(crate) fn laterality<'a>(
         if reported.contains(&(concept, head)) {
             continue;
         }
+        // Failing its words, its concept: "cyst" in Findings is the
+        // Impression's "cystic lesion", when the Findings name that concept
+        // on the other side only and never use the Impression's head word.
+        let by_concept_alone = || {
+            let head_in_findings = in_findings
+                .get(in_findings.partition_point(|&((h, _), _)| h < head))
+                .is_some_and(|&((h, _), _)| h == head);
+            let only_other = !head_in_findings
+                && sided_by_concept(SectionKind::Findings, concept, impression_side).is_none()
+                && !unsided_concept_in_findings(concept);
+            only_other
+                .then(|| sided_by_concept(SectionKind::Findings, concept, other))
+                .flatten()
+        };
         let Some(on_the_other_side) = sided(SectionKind::Findings, concept, head, other)
             .or_else(|| sided_by_head(SectionKind::Findings, head, other))
+            .or_else(by_concept_alone)
         else {
             continue;
         };
@@ -567,6 +604,13 @@ const HEAD_FAMILIES: &[&[&[u8]]] = &[
     // A mature cystic teratoma is the dermoid; an acoustic neuroma the
     // vestibular schwannoma.
     &[b"teratoma", b"dermoid"],
+    // Consolidation is how a pneumonia is seen.
+    &[
+        b"pneumonia",
+        b"consolidation",
+        b"bronchopneumonia",
+        b"consolidations",
+    ],
     &[b"schwannoma", b"neuroma"],
 ];
 
@@ -761,6 +805,12 @@ mod tests {
             "FINDINGS: New right adrenal nodule. Stable left adrenal nodule.\nIMPRESSION: New left adrenal nodule.",
             // body site: the unsided fracture is of another bone
             "FINDINGS: Fracture of the left distal radius. Associated fracture of the ulnar styloid.\nIMPRESSION: Distal radius fracture of the right wrist.",
+            // the concept when the head words differ: the cyst is the cystic lesion
+            "FINDINGS:\nRight kidney: Exophytic 2.8 cm cyst with thin septa.\nLeft kidney: Normal. No mass.\nIMPRESSION: Bosniak IIF cystic lesion of the left kidney.",
+            // consolidation is how a pneumonia is seen
+            "FINDINGS: New consolidation in the right middle lobe. The left lung is clear.\nIMPRESSION: Left lower lobe pneumonia.",
+            // the side of the nodule the diagnosis is offered for
+            "FINDINGS: A 2.3 cm right adrenal nodule shows signal drop-out, in keeping with an adenoma.\nIMPRESSION: Left adrenal adenoma.",
             // a synonym of the head: the mature cystic teratoma is the dermoid
             "FINDINGS: RIGHT OVARY: 4 cm cyst, consistent with a mature cystic teratoma.\nIMPRESSION: 4 cm left ovarian dermoid.",
         ] {

@@ -867,9 +867,19 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
         // when the observations before the link agree on one side.
         if findings[j].laterality.is_none() {
             let mut sides = chain.iter().filter_map(|&k| findings[k].laterality);
-            if let Some(side) = sides.next()
-                && sides.all(|other| other == side)
-            {
+            // Failing a side in the list, the sentence's before the link:
+            // "a right adrenal nodule which shows signal drop-out, in keeping
+            // with an adenoma".
+            let agreed = match sides.next() {
+                Some(side) => sides.all(|other| other == side).then_some(side),
+                None => {
+                    let mut earlier = (0..i).filter_map(|k| findings[k].laterality);
+                    earlier
+                        .next()
+                        .filter(|&side| earlier.all(|other| other == side))
+                }
+            };
+            if let Some(side) = agreed {
                 findings[j].laterality = Some(side);
             }
         }

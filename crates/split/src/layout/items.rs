@@ -226,8 +226,13 @@ fn label_items<'a>(
         });
     }
     for (index, &(label_start, label_end, colon_end)) in labels.iter().enumerate() {
-        let region_end = labels.get(index + 1).map_or(end, |next| next.0);
-        let (_, region_end) = trim_span(text, label_start, region_end);
+        let next_label = labels.get(index + 1).map_or(end, |next| next.0);
+        let (_, next_label) = trim_span(text, label_start, next_label);
+        // A label whose body runs on its own line ("Left kidney: Normal.")
+        // governs that line; the lines after it that no label opens are
+        // the section's, not the kidney's ("Small hiatus hernia.").
+        let paragraph = own_line_end(text, colon_end, next_label);
+        let region_end = paragraph.unwrap_or(next_label);
         let (item_start, item_end) = trim_span(text, colon_end, region_end);
         if item_start >= item_end {
             // A heading over other sub-headers (`BIOMETRY:`): a sentence, no item.
@@ -251,8 +256,45 @@ fn label_items<'a>(
             end: region_end,
             item: Some(n),
         });
+        if let Some(line_end) = paragraph {
+            let (rest_start, rest_end) = trim_span(text, line_end, next_label);
+            if rest_start < rest_end {
+                regions.push(Region {
+                    start: rest_start,
+                    end: rest_end,
+                    item: None,
+                });
+            }
+        }
     }
     regions
+}
+
+/// Where the line of a label's body ends, when the body starts on the
+/// label's line and a later line (before `end`) starts a new sentence: a
+/// full stop ends the line and a capital opens the next. A body wrapped
+/// mid-sentence onto the next line stays the label's.
+fn own_line_end(text: &str, colon_end: usize, end: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let body = colon_end
+        + bytes[colon_end..end]
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+    if body >= end || matches!(bytes[body], b'\n' | b'\r') {
+        return None;
+    }
+    let mut at = body;
+    while let Some(offset) = bytes[at..end].iter().position(|&b| b == b'\n') {
+        let newline = at + offset;
+        let before = text[body..newline].trim_end();
+        let after = text[newline + 1..end].trim_start();
+        if before.ends_with('.') && after.starts_with(|c: char| c.is_ascii_uppercase()) {
+            return Some(newline);
+        }
+        at = newline + 1;
+    }
+    None
 }
 
 /// The list markers that open items in `start..end`, in order.
@@ -624,6 +666,26 @@ mod tests {
         );
         let starts: Vec<usize> = layout.sentences.iter().map(|s| s.start).collect();
         assert!(starts.is_sorted(), "sentences in reading order");
+    }
+
+    #[test]
+    fn a_label_with_its_body_on_its_line_governs_that_line_only() {
+        let table = SectionTable::builtin();
+        let item_at = |text: &str, needle: &str| {
+            let layout = layout(text, &table, SectionKind::Other);
+            let at = text.find(needle).unwrap_or_default();
+            layout
+                .sentences
+                .iter()
+                .find(|s| s.start <= at && at < s.end)
+                .and_then(|s| s.item)
+        };
+        let text = "FINDINGS:\nLeft kidney: Normal size. No mass.\nRenal veins are patent.\nSmall hiatus hernia.";
+        assert_eq!(item_at(text, "No mass"), Some(1));
+        assert_eq!(item_at(text, "Small hiatus hernia"), None);
+        // A body wrapped mid-sentence stays the label's.
+        let wrapped = "FINDINGS:\nLeft kidney: Normal size and\nenhancement. No mass.";
+        assert_eq!(item_at(wrapped, "No mass"), Some(1));
     }
 
     #[test]
