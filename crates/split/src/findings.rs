@@ -586,7 +586,12 @@ pub(crate) fn sentence_findings<'a>(
             &concepts[first..],
             sites,
             &measurement,
-        ) {
+        ) && !(out[first + i].assertion == Assertion::Absent
+            && measurement.start >= out[first + i].term_end)
+        {
+            // A denied finding has no size after it: "no embryo, mean sac
+            // diameter 18 mm" measures the sac. One gone keeps the size it
+            // had: "the 5 mm nodule has resolved".
             out[first + i].measurements.push(measurement);
         } else if is_prior_size(text, sentence.start, &measurement) {
             prior_sizes.push(measurement);
@@ -602,11 +607,14 @@ pub(crate) fn sentence_findings<'a>(
 /// Concepts that are abnormal only when denied: "no intrauterine
 /// pregnancy" is a finding (in a suspected ectopic pregnancy), "a live
 /// intrauterine pregnancy" the normal state; a corpus luteum and a dominant
-/// follicle are the normal ovary of the cycle.
-const NORMAL_WHEN_PRESENT: [&str; 3] = [
+/// follicle are the normal ovary of the cycle; a yolk sac and an embryo are
+/// findings when absent ("a gestational sac with no embryo").
+const NORMAL_WHEN_PRESENT: [&str; 5] = [
     "finding-intrauterine-pregnancy",
     "finding-corpus-luteum",
     "finding-dominant-follicle",
+    "finding-yolk-sac",
+    "finding-embryo",
 ];
 
 /// Removes the findings of this sentence (from `first`) that state one of
