@@ -1320,6 +1320,15 @@ mod tests {
             judged("Symptoms not consistent with aortic dissection."),
             owned(&[("aortic dissection", Assertion::Absent)])
         );
+        // A "with" that lists alternatives denies them with its head.
+        assert_eq!(
+            judged("No suspicious nodule with microcalcification or extrathyroidal extension."),
+            owned(&[
+                ("nodule", Assertion::Absent),
+                ("microcalcification", Assertion::Absent),
+                ("extrathyroidal extension", Assertion::Absent)
+            ])
+        );
     }
 
     #[test]

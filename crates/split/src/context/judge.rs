@@ -25,6 +25,22 @@ pub(crate) struct Judgement {
     pub(crate) hedge: Option<Hedge>,
 }
 
+/// Whether a "with" opens a list of alternatives ("no suspicious nodule
+/// with microcalcification or extrathyroidal extension"): the features are
+/// denied with the nodule. A "with" before one feature ("no cardiomegaly
+/// with small effusions") still starts a statement of its own.
+fn with_lists_alternatives(bytes: &[u8], cue: &CueHit) -> bool {
+    if !bytes[cue.start..cue.end].eq_ignore_ascii_case(b"with") {
+        return false;
+    }
+    let clause = &bytes[cue.end..];
+    let clause = &clause[..clause
+        .iter()
+        .position(|b| matches!(b, b'.' | b';' | b':' | b','))
+        .unwrap_or(clause.len())];
+    clause.windows(4).any(|w| w.eq_ignore_ascii_case(b" or "))
+}
+
 /// A forward negation reaches at most this many words: far enough for a
 /// list ("no focal consolidation, pleural effusion, or pneumothorax"), not
 /// so far that it swallows the next clause.
@@ -49,8 +65,12 @@ pub(crate) fn judge(
     let bytes = text.as_bytes();
     let terminated = |from: usize, to: usize| ends_scope(bytes, cues, from, to);
     let negation_ended = |from: usize, to: usize| {
-        cues.iter()
-            .any(|c| c.cue.ends_negation && c.start >= from && c.end <= to)
+        cues.iter().any(|c| {
+            c.cue.ends_negation
+                && c.start >= from
+                && c.end <= to
+                && !with_lists_alternatives(bytes, c)
+        })
     };
     // Nearest cue (by byte gap) of each kind that reaches the focus.
     let reaches = |reach: Reach, hit: &CueHit| -> Option<usize> {
