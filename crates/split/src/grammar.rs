@@ -193,9 +193,10 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
     let mut cues = [(0usize, 0usize); MAX_CUES_PER_SENTENCE];
     let cue_count = reference_cues(text, start, end, &mut cues);
     let cues = &cues[..cue_count];
-    // "Postsurgical changes of right hemicolectomy": the procedure named
-    // after the generic head is the post-surgical state; the head adds none.
-    // A bit per mention (the first 128), so a sentence allocates nothing.
+    // "Postsurgical changes of right hemicolectomy": one post-surgical
+    // state, named by its procedure and worded from the generic head (the
+    // two mentions become one, coded as the procedure). A bit per mention
+    // (the first 128), so a sentence allocates nothing.
     let mut generic_before_procedure: u128 = 0;
     for (i, pair) in mentions.windows(2).enumerate().take(128) {
         let (mention, next) = (&pair[0], &pair[1]);
@@ -211,6 +212,11 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
             })
         {
             generic_before_procedure |= 1 << i;
+        }
+    }
+    for i in 0..mentions.len().min(128) {
+        if generic_before_procedure & (1 << i) != 0 {
+            mentions[i + 1].start = mentions[i].start;
         }
     }
     let mut index = 0;
