@@ -1389,6 +1389,19 @@ mod tests {
     }
 
     #[test]
+    fn postoperative_changes_of_a_procedure_are_one_finding_coded_as_the_procedure() {
+        let lexicon = Lexicon::builtin();
+        let text = "FINDINGS: Postoperative changes of left frontal craniotomy.";
+        let out = extract(text, &lexicon);
+        let terms: Vec<_> = out.findings.iter().map(|f| f.term).collect();
+        assert_eq!(terms, ["Postoperative changes of left frontal craniotomy"]);
+        assert_eq!(
+            out.findings[0].code.map(|c| c.code.as_str()),
+            Some("finding-craniotomy")
+        );
+    }
+
+    #[test]
     fn a_small_organ_is_a_finding_and_a_small_amount_is_not() {
         assert_eq!(
             judged("The right kidney is small."),
