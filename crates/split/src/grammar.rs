@@ -665,8 +665,19 @@ pub(crate) fn merge_qualifying_adjectives(text: &str, end: usize, scratch: &mut 
                 .iter()
                 .any(|&(s, e, _)| s == mention.start && e == mention.end)
         };
+        // An organ descriptor qualifies the head after it unless an organ
+        // ends the phrase: "no FDG-avid cervical lymphadenopathy" is one
+        // finding, "enlarged fibroid uterus" two.
+        let organ_ends_phrase = || {
+            let next = head.end
+                + text.as_bytes()[head.end..end]
+                    .iter()
+                    .take_while(|&&b| b == b' ')
+                    .count();
+            scratch.sites.iter().any(|&(s, _, _)| s == next)
+        };
         if names_a_kind(crate::words::last_word(&text[mention.start..mention.end]))
-            && !is_organ_descriptor()
+            && (!is_organ_descriptor() || !organ_ends_phrase())
             && !is_adjective(crate::words::last_word(&text[head.start..head.end]))
             && heads_its_phrase(text, mention.end, end, scratch, head.start)
         {

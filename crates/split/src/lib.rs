@@ -1402,6 +1402,14 @@ mod tests {
     }
 
     #[test]
+    fn an_organ_descriptor_before_a_sited_head_qualifies_it() {
+        assert_eq!(
+            judged("No FDG-avid cervical lymphadenopathy."),
+            owned(&[("fdg-avid cervical lymphadenopathy", Assertion::Absent)])
+        );
+    }
+
+    #[test]
     fn a_small_organ_is_a_finding_and_a_small_amount_is_not() {
         assert_eq!(
             judged("The right kidney is small."),
