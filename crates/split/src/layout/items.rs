@@ -168,9 +168,19 @@ pub(super) fn find_items<'a>(
         let n = marker
             .number
             .unwrap_or_else(|| u32::try_from(items.len() + 1).unwrap_or(u32::MAX));
+        // "1. RIGHT KIDNEY: 9 mm calculus ... Additional 4 mm calculus.": the
+        // organ sub-header opening a list item labels all of it.
+        let label = label_at(
+            text,
+            &marks.colons,
+            item_start,
+            item_end,
+            Boundary::LineStart,
+        )
+        .map(|(label_end, _)| &text[item_start..label_end]);
         items.push(Item {
             n,
-            label: None,
+            label,
             text: &text[item_start..item_end],
             start: item_start,
             end: item_end,
@@ -666,6 +676,23 @@ mod tests {
         );
         let starts: Vec<usize> = layout.sentences.iter().map(|s| s.start).collect();
         assert!(starts.is_sorted(), "sentences in reading order");
+    }
+
+    #[test]
+    fn an_organ_sub_header_opening_a_list_item_labels_it() {
+        assert_eq!(
+            items(
+                "FINDINGS:\n1. RIGHT KIDNEY: 9 mm calculus. Additional 4 mm calculus.\n2. Bladder is normal."
+            ),
+            [
+                (
+                    1,
+                    Some("RIGHT KIDNEY".to_owned()),
+                    "RIGHT KIDNEY: 9 mm calculus. Additional 4 mm calculus.".to_owned()
+                ),
+                (2, None, "Bladder is normal.".to_owned())
+            ]
+        );
     }
 
     #[test]
