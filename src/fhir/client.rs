@@ -587,7 +587,7 @@ impl FhirClient {
                     if let Some(metrics) = &self.metrics {
                         metrics.fhir_retry(method.as_str());
                     }
-                    tracing::debug!(%method, url = %url, retry, wait_ms = wait.as_millis() as u64, "retrying");
+                    tracing::debug!(%method, path = %loggable_path(&url), retry, wait_ms = wait.as_millis() as u64, "retrying");
                     tokio::time::sleep(wait).await;
                 }
             }
@@ -835,8 +835,40 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     Some(delay.min(Duration::from_secs(3600)))
 }
 
+/// A request's path as logs may show it: resource types and operations
+/// kept, ids and the query dropped ("Patient/{id}"), since an id in a URL is
+/// patient data.
+fn loggable_path(url: &Url) -> String {
+    let mut out = String::new();
+    for segment in url.path_segments().into_iter().flatten() {
+        if segment.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push('/');
+        }
+        let named = segment.starts_with(|c: char| c.is_ascii_uppercase() || c == '$' || c == '_')
+            || segment == "fhir";
+        out.push_str(if named { segment } else { "{id}" });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn logged_paths_carry_no_ids() {
+        let url =
+            url::Url::parse("http://127.0.0.1:8080/fhir/Patient/canary-123?subject=Patient/x")
+                .unwrap();
+        assert_eq!(super::loggable_path(&url), "fhir/Patient/{id}");
+        let url = url::Url::parse("http://127.0.0.1/fhir/DiagnosticReport/r1/_history/3").unwrap();
+        assert_eq!(
+            super::loggable_path(&url),
+            "fhir/DiagnosticReport/{id}/_history/{id}"
+        );
+    }
+
     use super::*;
 
     #[test]
