@@ -158,65 +158,55 @@ pub(crate) fn laterality<'a>(
     heads: &[u64],
 ) -> Vec<Discrepancy<'a>> {
     let stated = |f: &Finding<'_>| f.assertion == Assertion::Present;
-    // A sorted list rather than a hash map: a report has a few dozen sided
-    // findings, and hashing each key cost more than the search it saved.
-    let key = |section: SectionKind, concept: u32, head: u64, side: Laterality| {
-        (section as u8, concept, head, side as u8)
+    // Every present sided finding: (index, section, concept, head, side).
+    let sided_findings = || {
+        findings
+            .iter()
+            .zip(concepts)
+            .enumerate()
+            .filter_map(|(index, (finding, &concept))| {
+                let side = finding.laterality.filter(|_| stated(finding))?;
+                Some((
+                    index,
+                    finding.section as u8,
+                    concept,
+                    heads[index],
+                    side as u8,
+                ))
+            })
     };
-    let mut first: Vec<((u8, u32, u64, u8), usize)> = findings
-        .iter()
-        .zip(concepts)
-        .enumerate()
-        .filter_map(|(index, (finding, &concept))| {
-            let side = finding.laterality.filter(|_| stated(finding))?;
-            Some((key(finding.section, concept, heads[index], side), index))
-        })
-        .collect();
-    first.sort_unstable();
-    first.dedup_by_key(|(key, _)| *key);
+    let first = FirstOf::new(
+        sided_findings()
+            .map(|(index, section, concept, head, side)| ((section, concept, head, side), index)),
+    );
     let sided = |section: SectionKind, concept: u32, head: u64, side: Laterality| {
-        let wanted = key(section, concept, head, side);
-        first
-            .binary_search_by_key(&wanted, |&(key, _)| key)
-            .ok()
-            .map(|at| first[at].1)
+        first.get((section as u8, concept, head, side as u8))
     };
-    // The same findings by head alone (any concept): the first of each.
-    let mut by_head: Vec<((u8, u64, u8), usize)> = first
-        .iter()
-        .map(|&((section, _, head, side), index)| ((section, head, side), index))
-        .collect();
-    by_head.sort_unstable();
-    by_head.dedup_by_key(|(key, _)| *key);
+    // The same findings by head alone (any concept), and by concept alone.
+    let by_head = FirstOf::new(
+        sided_findings().map(|(index, section, _, head, side)| ((section, head, side), index)),
+    );
     let sided_by_head = |section: SectionKind, head: u64, side: Laterality| {
-        let wanted = (section as u8, head, side as u8);
-        by_head
-            .binary_search_by_key(&wanted, |&(key, _)| key)
-            .ok()
-            .map(|at| by_head[at].1)
+        by_head.get((section as u8, head, side as u8))
     };
-    // The same findings by concept alone: the first of each.
-    let mut by_concept: Vec<((u8, u32, u8), usize)> = first
-        .iter()
-        .map(|&((section, concept, _, side), index)| ((section, concept, side), index))
-        .collect();
-    by_concept.sort_unstable();
-    by_concept.dedup_by_key(|(key, _)| *key);
+    let by_concept = FirstOf::new(
+        sided_findings()
+            .map(|(index, section, concept, _, side)| ((section, concept, side), index)),
+    );
     let sided_by_concept = |section: SectionKind, concept: u32, side: Laterality| {
-        let wanted = (section as u8, concept, side as u8);
-        by_concept
-            .binary_search_by_key(&wanted, |&(key, _)| key)
-            .ok()
-            .map(|at| by_concept[at].1)
+        by_concept.get((section as u8, concept, side as u8))
     };
-    let unsided_concept_in_findings = |concept: u32| {
-        findings.iter().zip(concepts).any(|(f, &c)| {
-            c == concept
-                && f.section == SectionKind::Findings
-                && stated(f)
-                && f.laterality.is_none()
-        })
-    };
+    // The concepts the Findings state present with no side.
+    let unsided_in_findings = FirstOf::new(
+        findings
+            .iter()
+            .zip(concepts)
+            .enumerate()
+            .filter(|(_, (f, _))| {
+                f.section == SectionKind::Findings && stated(f) && f.laterality.is_none()
+            })
+            .map(|(index, (_, &concept))| (concept, index)),
+    );
     // Every present finding of the Findings section by head and side (no
     // side too): the ones an Impression finding may restate.
     let mut in_findings: Vec<((u64, u8), usize)> = findings
@@ -262,7 +252,7 @@ pub(crate) fn laterality<'a>(
                 .is_some_and(|&((h, _), _)| h == head);
             let only_other = !head_in_findings
                 && sided_by_concept(SectionKind::Findings, concept, impression_side).is_none()
-                && !unsided_concept_in_findings(concept);
+                && unsided_in_findings.get(concept).is_none();
             only_other
                 .then(|| sided_by_concept(SectionKind::Findings, concept, other))
                 .flatten()
@@ -414,6 +404,29 @@ pub(crate) fn section_absent<'a>(
         });
     }
     out
+}
+
+/// The first finding (lowest index) of each key, found by binary search. A
+/// sorted list rather than a hash map: a report has a few dozen sided
+/// findings, and hashing each key cost more than the search it saved.
+struct FirstOf<K> {
+    sorted: Vec<(K, usize)>,
+}
+
+impl<K: Ord + Copy> FirstOf<K> {
+    fn new(pairs: impl Iterator<Item = (K, usize)>) -> Self {
+        let mut sorted: Vec<(K, usize)> = pairs.collect();
+        sorted.sort_unstable();
+        sorted.dedup_by_key(|(key, _)| *key);
+        FirstOf { sorted }
+    }
+
+    fn get(&self, key: K) -> Option<usize> {
+        self.sorted
+            .binary_search_by_key(&key, |&(k, _)| k)
+            .ok()
+            .map(|at| self.sorted[at].1)
+    }
 }
 
 /// How many findings of one name and side in Findings are weighed against

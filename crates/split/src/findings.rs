@@ -226,19 +226,12 @@ fn elided_heads(words: &Words, text: &str, start: usize, scratch: &mut Scratch) 
             continue;
         }
         // A place of its own ("pleural", "pericardial"), not a kind of the
-        // one finding ("paraseptal and centrilobular emphysema").
-        let mut names_a_place = false;
-        select_words(
-            &words.automaton,
-            text,
-            modifier_start,
-            modifier_end,
-            |s, e, pattern| {
-                names_a_place |= s == modifier_start
-                    && e == modifier_end
-                    && words.entries[pattern].site.is_some();
-            },
-        );
+        // one finding ("paraseptal and centrilobular emphysema"): the scan
+        // has read its sites.
+        let names_a_place = scratch
+            .sites
+            .iter()
+            .any(|&(s, e, _)| s == modifier_start && e == modifier_end);
         if !names_a_place {
             continue;
         }
@@ -287,12 +280,13 @@ const MIN_MODIFIER_BYTES: usize = 4;
 /// the body: "HEART: Mildly enlarged." reads as `heart ... enlarged`. Skipped
 /// when the body names the finding itself ("HEART: Enlarged heart").
 fn header_mention(words: &Words, text: &str, sentence: SentenceSpan, mentions: &mut Vec<Mention>) {
+    let mut starts = [0usize; MAX_GAP_WORDS + 1];
+    let count = tail_starts(text, sentence.body_start, sentence.end, &mut starts);
+    let starts = &starts[..count];
     let found = first_in_header(words, text, sentence, |s, _, entry| {
         entry.readings.iter().find_map(|reading| {
             let tail = reading.tail.as_deref()?;
-            let mut starts = [0usize; MAX_GAP_WORDS + 1];
-            let count = tail_starts(text, sentence.body_start, sentence.end, &mut starts);
-            tail_at(text, &starts[..count], sentence.end, tail).map(|(ts, te)| Mention {
+            tail_at(text, starts, sentence.end, tail).map(|(ts, te)| Mention {
                 start: s,
                 end: te,
                 focus_start: ts,
