@@ -263,6 +263,66 @@ async fn four_workers_share_a_range_and_take_over_a_killed_workers_window() {
     );
 }
 
+/// A worker whose window is taken from it (its lease lapsed on a loaded
+/// machine) by a worker that then dies takes the window back after that
+/// lease, rather than ending its run with the window unfinished: here the
+/// taker is a ghost owner written into the table, which never renews.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_taken_by_a_worker_that_died_is_taken_back() {
+    let reports = 60;
+    let server = Sekmet::start();
+    let fhir = server.fhir();
+    let db = TestDb::create("fleetghost").await;
+    let patient = seed::unique("ghost");
+    let (subject, ids, since, until) = seed_spread(&fhir, &patient, reports, (20, 1)).await;
+    // Slow enough that the window is mid-way when the ghost takes it.
+    let site = Site::with_fhir(
+        &server.base,
+        &subject,
+        5,
+        "max_concurrent_requests = 2\nmax_retries = 2\nretry_base_ms = 50\nrequests_per_second = 20",
+    );
+    let worker = Worker::start_with(&site, &db.url, (since, until), "2s", 0, &[]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut taken = 0;
+    while taken == 0 && Instant::now() < deadline {
+        if count_tagged(&fhir, &subject).await >= 5 {
+            taken = db
+                .client()
+                .await
+                .execute(
+                    "UPDATE reportsplit_window SET owner = 'ghost/1/dead', \
+                     lease_until = now() + interval '3 seconds' WHERE NOT done AND owner IS NOT NULL",
+                    &[],
+                )
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(taken > 0, "the worker never held a window mid-way");
+    let (code, log) = worker.finish(Duration::from_secs(180)).await;
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(count_tagged(&fhir, &subject).await, reports as u64, "{log}");
+    one_set_per_report(&fhir, &subject, &ids).await;
+    assert!(log.contains("another worker took it over"), "{log}");
+    assert!(
+        log.contains("taking over a window whose lease expired"),
+        "{log}"
+    );
+    let open: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM reportsplit_window WHERE NOT done",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(open, 0, "every window done");
+}
+
 /// Two workers on one export (`backfill --from-export`, PostgreSQL state):
 /// one kicks it off, the other finds the job recorded; the worker holding
 /// the export's file is killed with SIGKILL mid-file, and the other takes
@@ -310,7 +370,11 @@ async fn two_workers_share_an_export_and_take_over_a_killed_workers_file() {
     assert_eq!(code, Some(0), "{log}");
     let victim_log = std::fs::read_to_string(&victim.log).unwrap();
 
-    assert_eq!(count_tagged(&fhir, &subject).await, reports as u64);
+    assert_eq!(
+        count_tagged(&fhir, &subject).await,
+        reports as u64,
+        "every report enriched ({tagged_at_kill} at the kill)\nvictim:\n{victim_log}\nsurvivor:\n{log}"
+    );
     one_set_per_report(&fhir, &subject, &ids).await;
     assert_eq!(
         fhir.count("Provenance").await,
@@ -343,7 +407,12 @@ async fn two_workers_share_an_export_and_take_over_a_killed_workers_file() {
     let (done, takeovers, reached, owner): (bool, i32, Option<String>, Option<String>) =
         (file.get(0), file.get(1), file.get(2), file.get(3));
     assert!(done && owner.is_none(), "{reached:?} {owner:?}");
-    assert_eq!(takeovers, 1, "the survivor took the file over");
+    // One takeover, or two when a loaded machine let the first holder's
+    // lease lapse before the kill (the killed worker had taken it over).
+    assert!(
+        (1..=2).contains(&takeovers),
+        "the survivor took the file over: {takeovers}"
+    );
     assert_eq!(
         reached.as_deref(),
         Some(reports.to_string().as_str()),

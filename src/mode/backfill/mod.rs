@@ -752,6 +752,11 @@ async fn schedule(
             Ok(WindowEnd::LeaseLost) => {
                 tracing::warn!(window = %key, "the window's lease expired and another worker took it over; leaving it");
                 lock(&shared.summary).windows_lost += 1;
+                // The range is not done while the taker holds it: look
+                // again, so that this worker takes the window back over if
+                // the taker dies too, rather than ending the run with it
+                // unfinished.
+                finished = false;
             }
             Err(WindowError::ServerDown(reason)) => {
                 tracing::error!(window = %key, %reason, "the server is unreachable; stopping the backfill (progress is saved)");
