@@ -1069,7 +1069,15 @@ fn measured_finding(
     // the femoral neck to the capsule") or "extends" ("calcifications extend
     // 1.5 cm anterior to the mass") it is a size.
     let extends = ["extend", "extends", "extending"].contains(&last_before(0));
-    if DISTANCE_WORDS.iter().any(|w| starts(w)) && !after_measuring_verb && !extends {
+    // "enlarged to 5.1 cm from 4.6 cm": a size "from" a size is a change.
+    let from_a_size = starts("from ")
+        && after[5..]
+            .trim_start()
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_digit());
+    if DISTANCE_WORDS.iter().any(|w| starts(w)) && !after_measuring_verb && !extends && !from_a_size
+    {
         return None;
     }
     let prior = (["measuring", "measured", "measure"].contains(&last_before(0))
@@ -1175,8 +1183,19 @@ fn measured_finding(
             i
         }
     });
+    // "Nodular enhancement along the margin of the resection cavity has
+    // increased, now measuring 2.4 cm": the size the subject now has.
+    let now = last_before(0) == "now" || (after_measuring_verb && last_before(1) == "now");
+    let subject = findings
+        .iter()
+        .position(|f| f.term_end <= measurement.start)
+        .filter(|&i| now && !text[findings[i].term_end..measurement.start].contains(';'));
     let (completes, preceding) = (completes.map(coordinated), preceding.map(coordinated));
-    completes.or(modifies).or(preceding).or(following)
+    completes
+        .or(modifies)
+        .or(subject)
+        .or(preceding)
+        .or(following)
 }
 
 /// Heads that name only where something is ("a 9 mm focus of granulation

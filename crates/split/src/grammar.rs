@@ -611,10 +611,13 @@ fn qualifies_like_a_descriptor(word: &str) -> bool {
 }
 
 /// Whether the descriptor ending at `from` opens a noun phrase whose head
-/// is a mention ("hypoechoic ... lesion").
+/// is a mention ("hypoechoic ... lesion"). Before a lesion's head, other
+/// modifiers may stand between too: "a T1 hypointense, enhancing
+/// marrow-replacing lesion", "an echogenic ring-like adnexal mass".
 fn qualifies_head(text: &str, from: usize, end: usize, scratch: &Scratch) -> bool {
     let bytes = text.as_bytes();
     let mut at = from;
+    let mut through_modifiers = false;
     loop {
         while at < end && matches!(bytes[at], b' ' | b'-' | b',' | b'/' | b'\t') {
             at += 1;
@@ -622,8 +625,8 @@ fn qualifies_head(text: &str, from: usize, end: usize, scratch: &Scratch) -> boo
         if at >= end {
             return false;
         }
-        if scratch.mentions.iter().any(|m| m.start == at) {
-            return true;
+        if let Some(head) = scratch.mentions.iter().find(|m| m.start == at) {
+            return !through_modifiers || names_a_lesion(&text[head.start..head.end]);
         }
         if let Some(&(_, e, _)) = scratch
             .descriptors
@@ -638,12 +641,39 @@ fn qualifies_head(text: &str, from: usize, end: usize, scratch: &Scratch) -> boo
             .find(|&i| !is_word_byte(bytes[i]) && bytes[i] != b'.')
             .unwrap_or(end);
         let word = text[at..word_end].trim_end_matches('.');
-        if word.is_empty() || !phrase_word(word) {
+        if word.is_empty() {
             return false;
+        }
+        if !phrase_word(word) {
+            let compound =
+                bytes.get(at + word.len()) == Some(&b'-') || (at > 0 && bytes[at - 1] == b'-');
+            let modifier = (compound || is_adjective(word))
+                && !LINK_ADJECTIVES.iter().any(|w| w.eq_ignore_ascii_case(word));
+            if !modifier {
+                return false;
+            }
+            through_modifiers = true;
         }
         at += word.len();
     }
 }
+
+/// Adjectives that open a link to a diagnosis ("echogenic, consistent with
+/// steatosis"), not a modifier of the next head.
+const LINK_ADJECTIVES: [&str; 12] = [
+    "consistent",
+    "compatible",
+    "suggestive",
+    "suspicious",
+    "concerning",
+    "indicative",
+    "characteristic",
+    "typical",
+    "diagnostic",
+    "representative",
+    "worrisome",
+    "likely",
+];
 
 /// Folds a mention named by an adjective into the noun heading its phrase:
 /// "occlusive and nonocclusive filling defects", "ruptured 7.8 cm
@@ -813,8 +843,9 @@ fn organ_near(text: &str, s: usize, e: usize, sites: &[(usize, usize, u32)]) -> 
 
 /// Phrases that offer the finding after them as what the finding before
 /// them means.
-const LINKS: [&str; 26] = [
+const LINKS: [&str; 27] = [
     "suggestive of",
+    "corresponding to",
     "suggesting",
     "suggests",
     "concerning for",
@@ -849,7 +880,16 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
     for j in 1..findings.len() {
         let i = j - 1;
         let gap = &text[findings[i].term_end.min(findings[j].term_start)..findings[j].term_start];
-        if gap.contains(". ") || gap.contains(';') || !contains_link(gap) {
+        if gap.contains(". ") || gap.contains(';') {
+            continue;
+        }
+        // "phlebolith versus ureteric calculus": an alternative offered for
+        // the same observation is suggested by it as the first one is.
+        if offers_alternative(gap) {
+            offer_alternative(text, findings, i, j, offset);
+            continue;
+        }
+        if !(contains_link(gap) || appositive_hedge(gap)) {
             continue;
         }
         // What a resolved observation is offered as ("the uptake has
@@ -907,12 +947,7 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
         // carcinoma": the size is stated for what may be a carcinoma); not
         // a process it may show ("a 3.2 cm collection, possibly an
         // anastomotic leak").
-        let stated_for = match findings[j].assertion {
-            Assertion::Present => true,
-            Assertion::Possible => names_a_lesion(findings[j].term),
-            Assertion::Absent => false,
-        };
-        if stated_for && findings[j].measurements.is_empty() {
+        if findings[j].measurements.is_empty() && !names_a_cause(gap) {
             // Failing a measured list, the measured observation the clause
             // is about: "a 2.5 cm diverticulum arises above a prominent
             // cricopharyngeus, consistent with a Zenker diverticulum".
@@ -921,10 +956,181 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
                 .copied()
                 .find(|&k| !findings[k].measurements.is_empty())
                 .or_else(|| (0..i).rev().find(|&k| !findings[k].measurements.is_empty()));
-            if let Some(measured) = measured {
+            if let Some(measured) = measured
+                && stated_for(text, &findings[j], &findings[measured])
+            {
                 findings[j].measurements = findings[measured].measurements.clone();
             }
         }
+    }
+}
+
+/// Whether the diagnosis offered for a measured observation has its size:
+/// never a process ([`PROCESS_NOUNS`]); otherwise when it is the measured thing, one the observation is equated with ("a
+/// 1.1 cm anechoic lesion, consistent with a simple cyst"), or what a focal
+/// lesion is suspected to be ("a 2.8 cm mass, suspicious for carcinoma", "a
+/// 2.1 cm region of nonenhancement, concerning for necrosis"); not a process
+/// an organ's measure may show ("the junctional zone is thickened to 15 mm,
+/// suggestive of adenomyosis", "nodes up to 11 mm, suggestive of mesenteric
+/// adenitis").
+fn stated_for(text: &str, diagnosis: &Finding<'_>, measured: &Finding<'_>) -> bool {
+    let last = crate::words::last_word(diagnosis.term);
+    if PROCESS_NOUNS.iter().any(|w| w.eq_ignore_ascii_case(last)) {
+        return false;
+    }
+    match diagnosis.assertion {
+        Assertion::Present => true,
+        Assertion::Possible => {
+            names_a_lesion(diagnosis.term) || names_a_focal_lesion(text, measured)
+        }
+        Assertion::Absent => false,
+    }
+}
+
+/// Whether a finding names a bounded thing seen, whatever it turns out to
+/// be: a lesion ([`LESION_NOUNS`]; a lymph node excepted, whose size is the
+/// node's own) or a focus of some appearance ("focus", "opacity",
+/// "calcification", "hemorrhage", "a region of nonenhancement").
+fn names_a_focal_lesion(text: &str, finding: &Finding<'_>) -> bool {
+    let term = finding.term;
+    let first = term.split_ascii_whitespace().next().unwrap_or_default();
+    let last = crate::words::last_word(term);
+    let any = |words: &[&str], word: &str| words.iter().any(|w| w.eq_ignore_ascii_case(word));
+    let mut before = text[..finding.term_start]
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .rev();
+    let contained = before.next().is_some_and(|w| w.eq_ignore_ascii_case("of"))
+        && before.next().is_some_and(|w| any(&FOCAL_NOUNS, w));
+    (names_a_lesion(term) && !any(&["node", "nodes"], last))
+        || any(&FOCAL_NOUNS, last)
+        || any(&FOCAL_NOUNS, first)
+        || contained
+}
+
+/// Diagnoses that are an event or process a lesion shows, with no extent of
+/// their own: "a 4.5 cm collection, possibly an anastomotic leak", "new
+/// hemorrhage, consistent with hemorrhagic transformation".
+const PROCESS_NOUNS: [&str; 9] = [
+    "leak",
+    "leakage",
+    "infection",
+    "inflammation",
+    "ileus",
+    "obstruction",
+    "perforation",
+    "transformation",
+    "progression",
+];
+
+/// See [`names_a_focal_lesion`].
+const FOCAL_NOUNS: [&str; 17] = [
+    "observation",
+    "observations",
+    "focus",
+    "foci",
+    "area",
+    "areas",
+    "region",
+    "regions",
+    "opacity",
+    "opacities",
+    "density",
+    "densities",
+    "calcification",
+    "calcifications",
+    "hemorrhage",
+    "haemorrhage",
+    "hematoma",
+];
+
+/// Phrases that give a finding's cause, not what it is: "nodes, likely
+/// reactive in the setting of fibrosis", "dilatation due to obstruction".
+const CAUSE_PHRASES: [&str; 7] = [
+    "in the setting of",
+    "secondary to",
+    "due to",
+    "related to",
+    "caused by",
+    "because of",
+    "as a result of",
+];
+
+fn names_a_cause(gap: &str) -> bool {
+    CAUSE_PHRASES.iter().any(|p| contains_words(gap, p))
+}
+
+/// Hedge words that offer a diagnosis in apposition, after a comma: "3 mm
+/// calcification, possible renal calculus", "a 2.3 cm observation,
+/// definitely hepatocellular carcinoma". Without the comma ("wall
+/// thickening and possible fluid") they hedge a finding of their own.
+const APPOSITIVE_HEDGES: [&str; 9] = [
+    "possible",
+    "possibly",
+    "probable",
+    "presumed",
+    "presumably",
+    "definite",
+    "definitely",
+    "favored",
+    "favoured",
+];
+
+/// Whether `gap` ends in ", [most] <hedge> [a|an|the]" before a diagnosis.
+fn appositive_hedge(gap: &str) -> bool {
+    let Some((_, rest)) = gap.rsplit_once(',') else {
+        return false;
+    };
+    let mut words = rest
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .peekable();
+    if words.peek().is_some_and(|w| w.eq_ignore_ascii_case("most")) {
+        words.next();
+    }
+    let Some(hedge) = words.next() else {
+        return false;
+    };
+    APPOSITIVE_HEDGES
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(hedge))
+        && words.all(|w| ["a", "an", "the"].iter().any(|a| a.eq_ignore_ascii_case(w)))
+}
+
+/// Whether `gap` only offers an alternative: "versus", "vs", "or".
+fn offers_alternative(gap: &str) -> bool {
+    let mut words = gap
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty());
+    words.next().is_some_and(|w| {
+        ["versus", "vs", "or"]
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(w))
+    }) && words.all(|w| ["a", "an", "the"].iter().any(|a| a.eq_ignore_ascii_case(w)))
+}
+
+/// `findings[j]` is offered as an alternative to `findings[i]`: whatever
+/// suggests `findings[i]` suggests it too, and it has the size `findings[i]`
+/// took from its observation.
+fn offer_alternative(text: &str, findings: &mut [Finding<'_>], i: usize, j: usize, offset: usize) {
+    let target = offset + i;
+    let sources: Vec<usize> = (0..i)
+        .filter(|&k| findings[k].suggests.contains(&target))
+        .collect();
+    if sources.is_empty() {
+        return;
+    }
+    for &k in &sources {
+        findings[k].suggests.push(offset + j);
+    }
+    if findings[j].measurements.is_empty()
+        && !findings[i].measurements.is_empty()
+        && sources
+            .iter()
+            .any(|&k| findings[k].measurements == findings[i].measurements)
+        && stated_for(text, &findings[j], &findings[sources[0]])
+    {
+        findings[j].measurements = findings[i].measurements.clone();
     }
 }
 

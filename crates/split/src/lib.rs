@@ -1615,7 +1615,7 @@ mod tests {
 
     #[test]
     fn a_size_belongs_to_the_thing_it_measures() {
-        let cases: [(&str, &[SizedTerm<'_>]); 13] = [
+        let cases: [(&str, &[SizedTerm<'_>]); 19] = [
             // Inside the noun phrase.
             (
                 "Unchanged non-avid 7 mm left upper lobe nodule.",
@@ -1680,6 +1680,43 @@ mod tests {
             (
                 "A 4.5 cm fluid collection near the anastomosis, possibly an anastomotic leak.",
                 &[("fluid collection", Some(45.0)), ("anastomotic leak", None)],
+            ),
+            // What a focal finding may be has its size; what an organ's
+            // measure may show does not.
+            (
+                "5 mm calcific density over the right renal shadow, possible renal calculus.",
+                &[("density", Some(5.0)), ("renal calculus", Some(5.0))],
+            ),
+            (
+                "The junctional zone is thickened to 15 mm, suggestive of adenomyosis.",
+                &[("thickened", Some(15.0)), ("adenomyosis", None)],
+            ),
+            // An alternative offered for it too.
+            (
+                "A 3 mm calcification in the pelvis, likely phlebolith versus ureteric calculus.",
+                &[
+                    ("calcification", Some(3.0)),
+                    ("phlebolith", Some(3.0)),
+                    ("ureteric calculus", Some(3.0)),
+                ],
+            ),
+            // A size before a lesion's modifiers is the lesion's.
+            (
+                "A 5.2 cm T1 hypointense, enhancing marrow-replacing lesion in the femur.",
+                &[("lesion", Some(52.0))],
+            ),
+            // The size a subject now has, after its change.
+            (
+                "Nodular enhancement along the margin of the resection cavity has increased, now measuring 2.4 cm, previously 1.3 cm.",
+                &[
+                    ("Nodular enhancement", Some(24.0)),
+                    ("resection cavity", None),
+                ],
+            ),
+            // A size "from" a size is a change, not a distance.
+            (
+                "The infrarenal AAA has enlarged to 5.1 cm from 4.6 cm.",
+                &[("AAA", Some(51.0))],
             ),
         ];
         for (sentence, expected) in cases {

@@ -1086,6 +1086,10 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("decreased", change(Change::Decreased)),
     ("decreasing", change(Change::Decreased)),
     ("decrease in", change(Change::Decreased)),
+    // "Decreased size of the treated metastasis": a change of what follows.
+    ("decreased size", change(Change::Decreased)),
+    ("reduced size", change(Change::Decreased)),
+    ("diminished size", change(Change::Decreased)),
     ("interval decrease", change(Change::Decreased)),
     ("smaller than prior", change(Change::Decreased)),
     ("smaller than previously", change(Change::Decreased)),

@@ -549,6 +549,14 @@ pub(crate) mod tests {
             Some(Change::Decreased)
         );
         assert_eq!(c("Left effusion.", "effusion"), None);
+        // Not a small organ: the change of what follows.
+        assert_eq!(
+            c(
+                "Decreased size of the treated right cerebellar metastasis.",
+                "metastasis"
+            ),
+            Some(Change::Decreased)
+        );
         assert_eq!(
             assertion("Partially resolved effusion.", "effusion"),
             Assertion::Present
