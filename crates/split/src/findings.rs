@@ -1265,7 +1265,10 @@ fn merge_containers<'a>(
 /// after its head qualifies it: after a comma ("the bladder is trabeculated,
 /// with wall thickening") it adds a finding of its own.
 fn qualified_by_with(text: &str, findings: &[Finding<'_>], i: usize) -> Option<usize> {
-    if crate::grammar::names_a_lesion(findings[i].term) {
+    // A thickening is measured as itself: "a lymph node with cortical
+    // thickening measuring 5 mm" gives the cortex's thickness.
+    let thickness = crate::words::last_word(findings[i].term).eq_ignore_ascii_case("thickening");
+    if thickness || crate::grammar::names_a_lesion(findings[i].term) {
         return None;
     }
     let head = findings[..i].iter().rposition(|h| {

@@ -1298,6 +1298,25 @@ mod tests {
     }
 
     #[test]
+    fn parts_of_a_dissection_or_an_aneurysm_are_places() {
+        // The neck and wall of an aneurysm are where it is measured or
+        // leaks, not a second aneurysm; a branch arising from a false lumen
+        // is a finding, the false lumen alone a place.
+        assert_eq!(
+            terms("FINDINGS: The aneurysm neck is 2.2 cm in length."),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            terms("FINDINGS: Active extravasation from the posterolateral aneurysm wall."),
+            ["Active extravasation"]
+        );
+        assert_eq!(
+            terms("FINDINGS: The left renal artery arises from the false lumen."),
+            ["arises from the false lumen"]
+        );
+    }
+
+    #[test]
     fn a_lesion_named_again_as_a_place_is_no_new_finding() {
         let text = "FINDINGS: A 3 cm mass in the right kidney. \
                     Punctate calcifications are seen within the mass. \

@@ -1615,7 +1615,7 @@ mod tests {
 
     #[test]
     fn a_size_belongs_to_the_thing_it_measures() {
-        let cases: [(&str, &[SizedTerm<'_>]); 19] = [
+        let cases: [(&str, &[SizedTerm<'_>]); 20] = [
             // Inside the noun phrase.
             (
                 "Unchanged non-avid 7 mm left upper lobe nodule.",
@@ -1712,6 +1712,11 @@ mod tests {
                     ("Nodular enhancement", Some(24.0)),
                     ("resection cavity", None),
                 ],
+            ),
+            // A thickening is measured as itself, in a "with" phrase too.
+            (
+                "A right axillary lymph node with cortical thickening measuring 5 mm.",
+                &[("lymph node", None), ("cortical thickening", Some(5.0))],
             ),
             // A size "from" a size is a change, not a distance.
             (
