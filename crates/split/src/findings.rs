@@ -537,6 +537,7 @@ pub(crate) fn sentence_findings<'a>(
                 .filter(|&c| judgement.assertion != Assertion::Absent || c == Change::Resolved),
             laterality: if names_a_cardiac_chamber(&text[term_start..mention.end])
                 || (own_side.or(judgement.laterality).is_some()
+                    && !directed_shift(text, term_start, mention.end)
                     && names_a_midline_structure(&text[term_start..mention.end], &body_site)
                     && !side_modifies(
                         text,
@@ -884,6 +885,28 @@ fn names_a_cardiac_chamber(term: &str) -> bool {
             })
         })
 }
+
+/// Whether a shift's direction is stated ("leftward midline shift",
+/// "mediastinal shift to the right"): a shift takes the side of its direction, though the midline has none: that is
+/// the side the report states for it (a shift never inherits the side of
+/// its cause; see `context::side`).
+fn directed_shift(text: &str, start: usize, end: usize) -> bool {
+    if !crate::words::last_word(&text[start..end]).eq_ignore_ascii_case("shift") {
+        return false;
+    }
+    let before = text[..start].trim_end();
+    let after = &text[end..text.len().min(end + SHIFT_DIRECTION_BYTES)];
+    let after = &after[..after.find([',', ';', '.']).unwrap_or(after.len())];
+    ["leftward", "rightward"].iter().any(|w| {
+        before.len() >= w.len() && before[before.len() - w.len()..].eq_ignore_ascii_case(w)
+    }) || ["to the left", "to the right"]
+        .iter()
+        .any(|w| after.to_ascii_lowercase().contains(w))
+}
+
+/// How far after "shift" its direction may be stated ("shift of 6 mm to
+/// the left").
+const SHIFT_DIRECTION_BYTES: usize = 24;
 
 /// Unpaired structures in the midline (a disc, the spinal canal, the
 /// aorta, the mediastinum...): a finding of one has no side unless a side

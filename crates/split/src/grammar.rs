@@ -30,7 +30,11 @@ const ORGAN_WORDS: usize = 6;
 
 /// Words that may stand inside a noun phrase between a descriptor and its
 /// head, besides other descriptors, sites and sizes.
-const PHRASE_WORDS: [&str; 12] = [
+const PHRASE_WORDS: [&str; 16] = [
+    "level",
+    "levels",
+    "station",
+    "stations",
     "and",
     "or",
     "to",
@@ -76,7 +80,7 @@ pub(crate) fn organ_descriptors(
             .max();
         let coordinated = said_before.is_some_and(|end| coordinated_predicate(&text[end..s]));
         if inside_mention
-            || qualifies_head(text, e, sentence.end, scratch)
+            || qualified_head(text, e, sentence.end, scratch).is_some()
             || !(header_site || coordinated || organ_near(text, s, e, &scratch.sites))
         {
             continue;
@@ -610,11 +614,11 @@ fn qualifies_like_a_descriptor(word: &str) -> bool {
             .any(|w| w.eq_ignore_ascii_case(word))
 }
 
-/// Whether the descriptor ending at `from` opens a noun phrase whose head
-/// is a mention ("hypoechoic ... lesion"). Before a lesion's head, other
+/// The mention heading the noun phrase that the descriptor ending at `from`
+/// opens ("hypoechoic ... lesion"), if it heads one. Before a lesion's head, other
 /// modifiers may stand between too: "a T1 hypointense, enhancing
 /// marrow-replacing lesion", "an echogenic ring-like adnexal mass".
-fn qualifies_head(text: &str, from: usize, end: usize, scratch: &Scratch) -> bool {
+fn qualified_head(text: &str, from: usize, end: usize, scratch: &Scratch) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut at = from;
     let mut through_modifiers = false;
@@ -623,10 +627,12 @@ fn qualifies_head(text: &str, from: usize, end: usize, scratch: &Scratch) -> boo
             at += 1;
         }
         if at >= end {
-            return false;
+            return None;
         }
-        if let Some(head) = scratch.mentions.iter().find(|m| m.start == at) {
-            return !through_modifiers || names_a_lesion(&text[head.start..head.end]);
+        if let Some(index) = scratch.mentions.iter().position(|m| m.start == at) {
+            let head = &scratch.mentions[index];
+            return (!through_modifiers || names_a_lesion(&text[head.start..head.end]))
+                .then_some(index);
         }
         if let Some(&(_, e, _)) = scratch
             .descriptors
@@ -642,7 +648,7 @@ fn qualifies_head(text: &str, from: usize, end: usize, scratch: &Scratch) -> boo
             .unwrap_or(end);
         let word = text[at..word_end].trim_end_matches('.');
         if word.is_empty() {
-            return false;
+            return None;
         }
         if !phrase_word(word) {
             let compound =
@@ -650,7 +656,7 @@ fn qualifies_head(text: &str, from: usize, end: usize, scratch: &Scratch) -> boo
             let modifier = (compound || is_adjective(word))
                 && !LINK_ADJECTIVES.iter().any(|w| w.eq_ignore_ascii_case(word));
             if !modifier {
-                return false;
+                return None;
             }
             through_modifiers = true;
         }
@@ -818,10 +824,30 @@ fn heads_its_phrase(
     }
 }
 
-/// A size ("8", "3.5") or one of [`PHRASE_WORDS`].
+/// A size ("8", "3.5"), one of [`PHRASE_WORDS`], or a nodal level or
+/// station ("level IIA", "station 4R").
 fn phrase_word(word: &str) -> bool {
     word.bytes().all(|b| b.is_ascii_digit() || b == b'.')
         || PHRASE_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word))
+        || names_a_level(word)
+}
+
+/// A nodal level in Roman numerals with its sublevel ("II", "IIA", "Vb") or
+/// a station number with its side letter ("4R", "10L"), upper case as
+/// written: "I" alone is a pronoun more often than a level.
+fn names_a_level(word: &str) -> bool {
+    let (stem, sub) = match word.as_bytes() {
+        [rest @ .., last] if matches!(last, b'A' | b'B' | b'a' | b'b' | b'R' | b'L') => {
+            (&word[..rest.len()], true)
+        }
+        _ => (word, false),
+    };
+    let roman = stem.len() >= 2 && stem.bytes().all(|b| matches!(b, b'I' | b'V'))
+        || (stem.len() == 1 && sub && matches!(stem, "I" | "V"))
+        || (stem == "V" && !sub);
+    let station =
+        sub && !stem.is_empty() && stem.len() <= 2 && stem.bytes().all(|b| b.is_ascii_digit());
+    roman || station
 }
 
 /// Whether a site is named within a few words of `s..e`, in the same clause.

@@ -972,6 +972,58 @@ mod tests {
     }
 
     #[test]
+    fn a_line_opening_with_a_side_places_what_follows() {
+        let lexicon = shared_lexicon();
+        let text = "FINDINGS:\nLeft breast, 10 o'clock, 4 cm from the nipple: oval hypoechoic mass \
+                    measuring 1.2 cm.\nRight breast, 3 o'clock: 5 mm simple cyst.\n\
+                    IMPRESSION: Probably benign 1.2 cm mass in the right breast at 10 o'clock.";
+        let found: Vec<_> = findings(text, lexicon)
+            .iter()
+            .map(|f| (f.term, f.laterality, f.assertion))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "oval hypoechoic mass",
+                    Some(Laterality::Left),
+                    Assertion::Present
+                ),
+                ("simple cyst", Some(Laterality::Right), Assertion::Present),
+                // BI-RADS 3's words leave the mass stated.
+                ("mass", Some(Laterality::Right), Assertion::Present),
+            ]
+        );
+        // So the wrong side in the Impression is seen.
+        let extraction = extract(text, lexicon);
+        assert_eq!(
+            extraction.discrepancies.len(),
+            1,
+            "{:?}",
+            extraction.discrepancies
+        );
+    }
+
+    #[test]
+    fn nodal_levels_stay_inside_the_noun_phrase() {
+        let lexicon = shared_lexicon();
+        let terms: Vec<_> = findings(
+            "Enlarged bilateral level IIA lymph nodes. Necrotic station 4R node.",
+            lexicon,
+        )
+        .iter()
+        .map(|f| f.term)
+        .collect();
+        assert_eq!(
+            terms,
+            [
+                "Enlarged bilateral level IIA lymph nodes",
+                "Necrotic station 4R node"
+            ]
+        );
+    }
+
+    #[test]
     fn a_shift_has_a_direction_not_the_side_of_its_cause() {
         let lexicon = shared_lexicon();
         let sides = |text: &str| -> Vec<Option<Laterality>> {
@@ -984,11 +1036,14 @@ mod tests {
             sides("Acute right subdural hemorrhage with midline shift."),
             [Some(Laterality::Right), None]
         );
-        // The midline has no side: a shift's direction is not one (the dev
-        // sets label "leftward midline shift" without a side).
+        // A shift's side is its direction, never its cause's side.
         assert_eq!(
             sides("Subdural hematoma on the right convexity with 4 mm of leftward midline shift."),
-            [Some(Laterality::Right), None]
+            [Some(Laterality::Right), Some(Laterality::Left)]
+        );
+        assert_eq!(
+            sides("Right pneumothorax with mediastinal shift to the left."),
+            [Some(Laterality::Right), Some(Laterality::Left)]
         );
         // A midline structure takes a side that modifies or places it, not
         // a neighbour's.

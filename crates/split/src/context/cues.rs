@@ -421,6 +421,8 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("incompletely resolved", change(Change::Decreased)),
     ("resolving", change(Change::Decreased)),
     // --- pseudo-negations: look like negation, are not
+    // BI-RADS 3's words: the mass is there, its benignity is what is probable.
+    ("probably benign", affirm(Forward)),
     ("no change", and_change(affirm(Forward), Change::Stable)),
     ("no change in", and_change(affirm(Forward), Change::Stable)),
     (

@@ -486,6 +486,13 @@ const NOT_LABEL_STARTS: &[&str] = &[
 /// mediastinum", "Bones/soft tissues").
 const NOT_LABEL_WORDS: &[&str] = &["with", "without", "is", "are", "was", "were", "shows"];
 
+/// Sides that open a placing label ("Left breast, 10 o'clock: ...").
+const SIDE_WORDS: [&str; 6] = ["Left", "Right", "Bilateral", "LEFT", "RIGHT", "BILATERAL"];
+
+/// The longest placing label, in bytes and words.
+const MAX_SITED_LABEL_BYTES: usize = 64;
+const MAX_SITED_LABEL_WORDS: usize = 10;
+
 /// An organ sub-header (`LUNGS:`, `Heart and mediastinum:`) at `at`: returns
 /// the end of the label and the position just after its colon.
 ///
@@ -493,6 +500,8 @@ const NOT_LABEL_WORDS: &[&str] = &["with", "without", "is", "are", "was", "were"
 /// ones of up to four words at a line start or flattened break, of up to three
 /// after a sentence end; lower-case ones only at a line start (all-lower-case
 /// reports). A colon followed by a digit or `/` is a time, ratio or address.
+/// A line opening with a side may place what follows at more length ("Left
+/// breast, 10 o'clock, 4 cm from the nipple:").
 pub(crate) fn label_at(
     text: &str,
     colons: &[usize],
@@ -507,12 +516,26 @@ pub(crate) fn label_at(
     }
     // Most positions have no colon nearby: look it up first.
     let j = *colons.get(colons.partition_point(|&colon| colon < at))?;
-    if j >= end || j > at + MAX_LABEL_BYTES {
+    if j >= end || j > at + MAX_SITED_LABEL_BYTES {
         return None;
     }
     let label_bytes =
         |b: &u8| b.is_ascii_alphabetic() || matches!(b, b' ' | b'/' | b'&' | b'-' | b'\'');
-    if !bytes[at..j].iter().all(label_bytes) {
+    // "Left breast, 10 o'clock, 4 cm from the nipple:" — a line that opens
+    // with a side and places what follows is a label too.
+    let sited = boundary == Boundary::LineStart
+        && SIDE_WORDS
+            .iter()
+            .any(|side| text[at..j].split([' ', ',']).next() == Some(side))
+        && bytes[at..j]
+            .iter()
+            .all(|b| label_bytes(b) || b.is_ascii_digit() || matches!(b, b',' | b'.'))
+        && text[at..j]
+            .split([' ', ','])
+            .filter(|w| !w.is_empty())
+            .count()
+            <= MAX_SITED_LABEL_WORDS;
+    if !sited && (j > at + MAX_LABEL_BYTES || !bytes[at..j].iter().all(label_bytes)) {
         return None;
     }
     if matches!(bytes.get(j + 1), Some(b) if b.is_ascii_digit() || *b == b'/') {
@@ -539,7 +562,9 @@ pub(crate) fn label_at(
     if !upper && label.split(' ').any(|word| NOT_LABEL_WORDS.contains(&word)) {
         return None;
     }
-    let fits = if upper && label.len() >= 2 {
+    let fits = if sited {
+        true
+    } else if upper && label.len() >= 2 {
         words <= 5
     } else if capitalised {
         match boundary {
