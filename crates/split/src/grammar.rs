@@ -837,9 +837,7 @@ fn phrase_word(word: &str) -> bool {
 /// written: "I" alone is a pronoun more often than a level.
 fn names_a_level(word: &str) -> bool {
     let (stem, sub) = match word.as_bytes() {
-        [rest @ .., last] if matches!(last, b'A' | b'B' | b'a' | b'b' | b'R' | b'L') => {
-            (&word[..rest.len()], true)
-        }
+        [rest @ .., b'A' | b'B' | b'a' | b'b' | b'R' | b'L'] => (&word[..rest.len()], true),
         _ => (word, false),
     };
     let roman = stem.len() >= 2 && stem.bytes().all(|b| matches!(b, b'I' | b'V'))
