@@ -769,6 +769,20 @@ const NODE_HEADS: [&str; 2] = ["node", "nodes"];
 /// Heads of findings that are a group of enlarged nodes.
 const NODE_GROUP_HEADS: [&str; 4] = ["lymphadenopathy", "adenopathy", "nodes", "node"];
 
+/// Words that open a group's member after its comma ("cholelithiasis,
+/// largest stone 1.2 cm", "fibroids, the dominant one ...").
+const GROUP_MEMBER_OPENERS: [&str; 5] = ["the", "with", "largest", "dominant", "biggest"];
+
+/// Members named by another noun than their group's: a stone of a
+/// lithiasis, a fibroid of leiomyomas (by the group head's ending).
+const MEMBERS_OF_GROUPS: [(&[&str], &[&str]); 2] = [
+    (&["stone", "stones", "calculus", "calculi"], &["lithiasis"]),
+    (
+        &["fibroid", "fibroids"],
+        &["leiomyoma", "leiomyomas", "myoma", "myomas"],
+    ),
+];
+
 /// Folds a member named after a group finding into the group: "multiple
 /// fibroids, the dominant fundal fibroid measuring 5.2 cm", "hilar
 /// lymphadenopathy, with nodes measuring up to 2.2 cm", "mediastinal
@@ -793,13 +807,19 @@ fn fold_group_members(
             continue;
         }
         let after_comma = gap.strip_prefix(',').map(str::trim_start).unwrap_or("");
-        let opener = after_comma
+        // The opener may be the member's own first word ("largest stone").
+        let opened = if after_comma.is_empty() {
+            member.term
+        } else {
+            after_comma
+        };
+        let opener = opened
             .split(|c: char| !c.is_ascii_alphabetic())
             .next()
             .unwrap_or("")
             .to_ascii_lowercase();
         let set_off = gap.starts_with(',')
-            && ["the", "with"].contains(&opener.as_str())
+            && GROUP_MEMBER_OPENERS.contains(&opener.as_str())
             && !after_comma.contains([',', ';', '.', '(', ')'])
             && word_count(after_comma.as_bytes()) <= MAX_GAP_WORDS;
         let lower = |term: &str| crate::words::last_word(term).to_ascii_lowercase();
@@ -810,7 +830,11 @@ fn fold_group_members(
         let is_member = concepts[j] == concepts[j - 1]
             || singular(member.term) == singular(group.term)
             || (NODE_HEADS.contains(&lower(member.term).as_str())
-                && NODE_GROUP_HEADS.contains(&lower(group.term).as_str()));
+                && NODE_GROUP_HEADS.contains(&lower(group.term).as_str()))
+            || MEMBERS_OF_GROUPS.iter().any(|(members, groups)| {
+                members.contains(&lower(member.term).as_str())
+                    && groups.iter().any(|g| lower(group.term).ends_with(g))
+            });
         if set_off && is_member && group.assertion == member.assertion {
             let member = out.remove(j);
             concepts.remove(j);

@@ -1670,7 +1670,7 @@ mod tests {
 
     #[test]
     fn a_size_belongs_to_the_thing_it_measures() {
-        let cases: [(&str, &[SizedTerm<'_>]); 20] = [
+        let cases: [(&str, &[SizedTerm<'_>]); 22] = [
             // Inside the noun phrase.
             (
                 "Unchanged non-avid 7 mm left upper lobe nodule.",
@@ -1772,6 +1772,16 @@ mod tests {
             (
                 "A right axillary lymph node with cortical thickening measuring 5 mm.",
                 &[("lymph node", None), ("cortical thickening", Some(5.0))],
+            ),
+            // A group's largest member, named by another noun, is no
+            // finding of its own: its size is the group's.
+            (
+                "Cholelithiasis, largest stone 1.2 cm.",
+                &[("Cholelithiasis", Some(12.0))],
+            ),
+            (
+                "Multiple uterine leiomyomas, the largest an intramural fibroid measuring 5.4 cm.",
+                &[("Multiple uterine leiomyomas", Some(54.0))],
             ),
             // A size "from" a size is a change, not a distance.
             (
