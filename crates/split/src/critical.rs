@@ -20,7 +20,7 @@
 
 use crate::lexicon::Lexicon;
 use crate::words::each_word_pattern;
-use crate::{Assertion, Certainty, Critical, Finding, SectionKind, Temporality, Urgency};
+use crate::{Assertion, Certainty, Change, Critical, Finding, SectionKind, Temporality, Urgency};
 
 /// One kept entry: its concept and side, the mention it points at, and how
 /// urgent it is.
@@ -49,7 +49,12 @@ pub(crate) fn critical<'a>(
             Assertion::Possible => finding.certainty == Some(Certainty::High),
             Assertion::Absent => false,
         };
+        // A finding the report calls smaller or resolved is known and
+        // improving: not a new result to call in ("the haematoma has
+        // decreased in size").
+        let improving = matches!(finding.change, Some(Change::Decreased | Change::Resolved));
         if !asserted
+            || improving
             || finding.temporality != Temporality::Current
             || !reports_results(finding.section)
         {
@@ -153,6 +158,35 @@ mod tests {
             .iter()
             .map(|c| c.term.to_ascii_lowercase())
             .collect()
+    }
+
+    #[test]
+    fn known_improving_and_look_alike_findings_are_not_critical() {
+        // A haemorrhage the report calls smaller is known and improving.
+        assert!(
+            critical_terms("The left basal ganglia haematoma has decreased in size.").is_empty()
+        );
+        // A perforation of a fibrocartilage is no perforated viscus.
+        assert!(
+            critical_terms("Small central perforation of the triangular fibrocartilage.")
+                .is_empty()
+        );
+        // Large ventricles are not hydrocephalus; hygromas are not blood.
+        assert!(critical_terms("Mild ventriculomegaly, slightly increased.").is_empty());
+        assert!(critical_terms("New small bilateral subdural hygromas.").is_empty());
+        // Degenerative cord compression with myelopathy is not an emergency.
+        assert!(
+            critical_terms(
+                "Canal stenosis with cord compression, consistent with compressive myelopathy."
+            )
+            .is_empty()
+        );
+        // An upper cervical fracture is; a transverse process fracture is not.
+        assert_eq!(
+            critical_terms("Acute type II odontoid fracture."),
+            ["fracture"]
+        );
+        assert!(critical_terms("Nondisplaced fracture of the C1 transverse process.").is_empty());
     }
 
     #[test]
