@@ -263,10 +263,13 @@ pub(crate) fn laterality<'a>(
         else {
             continue;
         };
-        // Findings state it on the other side only: the Impression contradicts
-        // them, unless it states the other side too.
+        // Findings state it on the other side only (by concept and by head
+        // word: "calcified plaque" on the right is the Impression's right
+        // "heterogeneous plaque" though coded apart): the Impression
+        // contradicts them, unless it states the other side too.
         let only_on_the_other_side = sided(SectionKind::Findings, concept, head, impression_side)
             .is_none()
+            && sided_by_head(SectionKind::Findings, head, impression_side).is_none()
             && restatable(head, None).next().is_none();
         let findings_finding = if only_on_the_other_side {
             sided(SectionKind::Impression, concept, head, other)

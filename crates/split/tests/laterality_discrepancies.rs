@@ -36,10 +36,13 @@ const DISCREPANT: &[&str] = &[
     "FINDINGS: In the left breast at 10 o'clock there is a 9 mm irregular mass.\nIMPRESSION: 9 mm irregular mass in the right breast. BI-RADS 4.",
     "FINDINGS:\nRIGHT OVARY: 3.1 x 2.4 cm. A 2.2 cm hemorrhagic cyst.\nLEFT OVARY: 2.5 x 1.8 cm. Normal.\nIMPRESSION: 2.2 cm left hemorrhagic ovarian cyst.",
     "FINDINGS: New 6 mm nodule in the right upper lobe. Stable 4 mm nodule in the left upper lobe.\nIMPRESSION: New 6 mm left upper lobe nodule.",
+    "FINDINGS:\nRight carotid: Mild heterogeneous plaque at the bulb.\nLeft carotid: Hypoechoic plaque at the bulb with 80% stenosis.\nIMPRESSION: Right ICA stenosis with irregular hypoechoic plaque.",
+    "FINDINGS:\nLeft breast, 10 o'clock, 4 cm from the nipple: oval hypoechoic mass measuring 1.2 cm.\nIMPRESSION: Probably benign 1.2 cm mass in the right breast at 10 o'clock.",
 ];
 
 /// Reports whose sides agree, though both sides are named.
 const CONSISTENT: &[&str] = &[
+    "FINDINGS:\nRIGHT:\nHeterogeneous, partially calcified plaque at the carotid bulb.\nLEFT:\nSmall calcified plaque at the bulb.\nIMPRESSION: Right ICA stenosis with heterogeneous plaque.",
     "FINDINGS: Right lower lobe consolidation. Small left pleural effusion.\nIMPRESSION: Right lower lobe pneumonia with small left pleural effusion.",
     "FINDINGS: Acute pulmonary embolism in the left lower lobe pulmonary arteries. RV/LV ratio of 1.3 with right heart strain.\nIMPRESSION: Left lower lobe pulmonary embolism with right heart strain.",
     "FINDINGS: Left ventricular hypertrophy. Small right pleural effusion.\nIMPRESSION: Left ventricular hypertrophy. Small right pleural effusion.",

@@ -1,7 +1,9 @@
 //! What tells two findings of the same name apart besides their side: the
 //! size, the grade in percent ("70% stenosis", "30% loss of height"), the
 //! severity ("small", "moderate", "large"), the change and the coded body
-//! site ("distal radius" and "ulnar styloid" fractures). When Findings
+//! site ("distal radius" and "ulnar styloid" fractures), and the
+//! appearance its descriptors give ("hypoechoic" and "heterogeneous"
+//! plaque). When Findings
 //! name a finding on both sides, the Impression restates one of them, and
 //! these say which ("12 mm right upper lobe nodule" and "4 mm left upper lobe
 //! nodule" in Findings: "12 mm left upper lobe nodule" restates the right one
@@ -23,8 +25,36 @@ pub(super) struct Particulars<'a> {
     /// The codes of its body sites ("distal radial" and "distal radius" are
     /// one).
     sites: Vec<&'a str>,
+    /// Its appearance: the words of its term that say how it looks, by
+    /// class ([`APPEARANCES`]).
+    appearance: Vec<(usize, usize)>,
 }
 
+/// Words that say how a lesion looks, by what they describe (echo,
+/// density, signal, enhancement, content): two lesions of one name are
+/// told apart by them ("hypoechoic" and "heterogeneous" plaque). Margin
+/// words are not among them: "spiculated" is one kind of "irregular".
+const APPEARANCES: [&[&str]; 5] = [
+    &[
+        "hypoechoic",
+        "hyperechoic",
+        "echogenic",
+        "anechoic",
+        "isoechoic",
+        "heterogeneous",
+        "homogeneous",
+    ],
+    &[
+        "hypodense",
+        "hyperdense",
+        "isodense",
+        "calcified",
+        "noncalcified",
+    ],
+    &["hyperintense", "hypointense", "isointense"],
+    &["enhancing", "nonenhancing"],
+    &["cystic", "solid", "fatty"],
+];
 /// Severity words by class: trace to mild, moderate, large to severe. Words
 /// of one class restate each other ("small" and "mild" effusion).
 const SEVERITIES: [&[&str]; 3] = [
@@ -68,6 +98,18 @@ impl<'a> Particulars<'a> {
                 .iter()
                 .filter_map(|site| site.code.map(|code| code.code.as_str()))
                 .collect(),
+            appearance: finding
+                .term
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .filter_map(|word| {
+                    APPEARANCES.iter().enumerate().find_map(|(class, words)| {
+                        words
+                            .iter()
+                            .position(|w| w.eq_ignore_ascii_case(word))
+                            .map(|at| (class, at))
+                    })
+                })
+                .collect(),
         }
     }
 
@@ -99,6 +141,14 @@ impl<'a> Particulars<'a> {
             (!self.sites.is_empty() && !other.sites.is_empty())
                 .then(|| self.sites.iter().any(|s| other.sites.contains(s))),
         );
+        // On an axis both describe, one shared word agrees; none contradicts.
+        for class in 0..APPEARANCES.len() {
+            let mine = || self.appearance.iter().filter(|(c, _)| *c == class);
+            let theirs = || other.appearance.iter().filter(|(c, _)| *c == class);
+            if mine().next().is_some() && theirs().next().is_some() {
+                weigh(Some(mine().any(|word| theirs().any(|w| w == word))));
+            }
+        }
         (agrees, contradicts)
     }
 }
