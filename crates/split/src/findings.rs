@@ -1232,11 +1232,16 @@ fn measured_finding(
     });
     // "Nodular enhancement along the margin of the resection cavity has
     // increased, now measuring 2.4 cm": the size the subject now has.
+    // Only across a clause: "the defect now 14 mm" is the defect's own.
     let now = last_before(0) == "now" || (after_measuring_verb && last_before(1) == "now");
+    let across_a_clause =
+        preceding.is_some_and(|i| text[findings[i].term_end..measurement.start].contains(','));
     let subject = findings
         .iter()
         .position(|f| f.term_end <= measurement.start)
-        .filter(|&i| now && !text[findings[i].term_end..measurement.start].contains(';'));
+        .filter(|&i| {
+            now && across_a_clause && !text[findings[i].term_end..measurement.start].contains(';')
+        });
     let (completes, preceding) = (completes.map(coordinated), preceding.map(coordinated));
     completes
         .or(modifies)

@@ -1322,6 +1322,26 @@ mod tests {
     }
 
     #[test]
+    fn generic_heads_and_words_that_only_look_like_findings() {
+        // "defect" and "injury" alone are findings; their kinds win as
+        // longer words ("filling defect").
+        assert_eq!(
+            terms(
+                "FINDINGS: A small defect in the anterior duodenal wall. No solid organ injury. A filling defect."
+            ),
+            ["small defect", "injury", "filling defect"]
+        );
+        // "well-corticated" is a margin, not "well" (normal); "most
+        // prominent" places, it does not enlarge.
+        assert_eq!(
+            terms(
+                "FINDINGS: A 4 mm well-corticated ossific fragment. Large pneumoperitoneum, most prominent anterior to the liver."
+            ),
+            ["well-corticated ossific fragment", "Large pneumoperitoneum"]
+        );
+    }
+
+    #[test]
     fn parts_of_a_dissection_or_an_aneurysm_are_places() {
         // The neck and wall of an aneurysm are where it is measured or
         // leaks, not a second aneurysm; a branch arising from a false lumen
