@@ -1024,6 +1024,25 @@ mod tests {
     }
 
     #[test]
+    fn a_side_in_a_parenthesis_or_an_eccentric_place_is_the_findings() {
+        let lexicon = shared_lexicon();
+        let sides = |text: &'static str| -> Vec<(&'static str, Option<Laterality>)> {
+            findings(text, lexicon)
+                .iter()
+                .map(|f| (f.term, f.laterality))
+                .collect()
+        };
+        assert_eq!(
+            sides("Nodule 1 (mid right lobe) measures 1.1 cm."),
+            [("Nodule", Some(Laterality::Right))]
+        );
+        assert_eq!(
+            sides("A fluid collection in the retropharyngeal space, eccentric to the left."),
+            [("fluid collection", Some(Laterality::Left))]
+        );
+    }
+
+    #[test]
     fn a_shift_has_a_direction_not_the_side_of_its_cause() {
         let lexicon = shared_lexicon();
         let sides = |text: &str| -> Vec<Option<Laterality>> {

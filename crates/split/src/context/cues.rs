@@ -1190,6 +1190,9 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("apices", side(Laterality::Bilateral)),
     ("both lungs", side(Laterality::Bilateral)),
     ("costophrenic angles", side(Laterality::Bilateral)),
+    // Where a lesion lies, not where something moved.
+    ("eccentric to the right", side(Laterality::Right)),
+    ("eccentric to the left", side(Laterality::Left)),
     ("to the right", direction(Laterality::Right)),
     ("to the left", direction(Laterality::Left)),
     ("toward the right", direction(Laterality::Right)),

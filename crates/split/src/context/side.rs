@@ -122,7 +122,8 @@ pub(super) fn inherited_side(
             .filter(|hit| !opens_another(bytes, focus_end, hit, others))
             .find_map(|hit| hit.cue.side.map(|side| (hit, side)))
             .filter(|(hit, _)| {
-                !ends_scope(bytes, cues, focus_end, hit.start)
+                (!ends_scope(bytes, cues, focus_end, hit.start)
+                    || places_in_parentheses(&bytes[focus_end..hit.start]))
                     && ((in_a_place(bytes, hit) && !compares(&bytes[focus_end..hit.start]))
                         || !cues.iter().any(|c| {
                             c.cue.ends_negation && c.start >= focus_end && c.end <= hit.start
@@ -131,6 +132,19 @@ pub(super) fn inherited_side(
             .map(|(_, side)| side)
     };
     before.or_else(after)
+}
+
+/// Whether a stretch after a finding opens a parenthesis that places it:
+/// "Nodule 1 (mid right lobe)", "the mass (left)". Only a label may stand
+/// before the parenthesis.
+fn places_in_parentheses(between: &[u8]) -> bool {
+    let Some(open) = between.iter().position(|&b| b == b'(') else {
+        return false;
+    };
+    !between.contains(&b')')
+        && between[open + 1..].iter().all(|&b| b != b'(')
+        && word_count(&between[..open]) <= 1
+        && word_count(&between[open + 1..]) <= 2
 }
 
 /// Whether a stretch compares with something else ("compared with the
