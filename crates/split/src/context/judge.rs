@@ -549,6 +549,20 @@ pub(crate) mod tests {
             Some(Change::Decreased)
         );
         assert_eq!(c("Left effusion.", "effusion"), None);
+        assert_eq!(
+            c(
+                "Presacral soft tissue thickening is smaller, now 18 mm.",
+                "thickening"
+            ),
+            Some(Change::Decreased)
+        );
+        assert_eq!(
+            c(
+                "Marked reduction of left level II nodal disease.",
+                "nodal disease"
+            ),
+            Some(Change::Decreased)
+        );
         // Not a small organ: the change of what follows.
         assert_eq!(
             c(
