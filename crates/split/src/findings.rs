@@ -40,6 +40,21 @@ pub(crate) fn scan(words: &Words, text: &str, start: usize, end: usize, scratch:
         {
             return false;
         }
+        // A place ending in an adjective that opens a longer finding gives
+        // way to a shorter place: "axillary nodal disease" is the axilla's
+        // nodal disease, not the site "axillary nodal" and "disease" (a
+        // place ending in a noun keeps it: "gallbladder wall thickening").
+        if mention.is_none()
+            && entry.cue.is_none()
+            && entry.descriptor.is_none()
+            && let Some(last) = text[s..e].rfind(' ').map(|i| s + i + 1)
+            && crate::grammar::is_adjective(&text[last..e])
+            && crate::words::match_runs_past(&words.automaton, text, last, end, e, |p| {
+                !words.entries[p].readings.is_empty()
+            })
+        {
+            return false;
+        }
         if let Some(cue) = entry.cue
             && !(cue.change.is_some() && names_a_level(text, s, e, start, end))
             && (!cue.abbreviated || abbreviates_a_side(text.as_bytes(), s, e))

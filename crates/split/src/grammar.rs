@@ -760,7 +760,7 @@ const NOUNS_LIKE_ADJECTIVES: [&str; 7] = [
 ];
 
 /// Whether a word reads as an adjective, by its ending.
-fn is_adjective(word: &str) -> bool {
+pub(crate) fn is_adjective(word: &str) -> bool {
     word.len() > 3
         && ADJECTIVE_ENDINGS
             .iter()
@@ -1319,6 +1319,27 @@ mod tests {
 
     fn terms(text: &str) -> Vec<String> {
         read(text).into_iter().map(|(term, ..)| term).collect()
+    }
+
+    #[test]
+    fn the_words_of_response_reports_are_findings() {
+        assert_eq!(
+            terms(
+                "FINDINGS: New 8 mm deposit on the serosal surface. No new sites of disease. 2.8 cm treated zone. The left axillary nodal conglomerate has decreased. Several have cavitated."
+            ),
+            [
+                "deposit",
+                "sites of disease",
+                "treated zone",
+                "nodal conglomerate",
+                "Several have cavitated"
+            ]
+        );
+        // A soft tissue mass stays one finding with its head.
+        assert_eq!(
+            terms("FINDINGS: An enhancing epidural soft tissue mass extends from T7 to T9."),
+            ["enhancing epidural soft tissue mass"]
+        );
     }
 
     #[test]

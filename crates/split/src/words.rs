@@ -149,6 +149,23 @@ pub(crate) fn select_read_words(
     }
 }
 
+/// Whether a match at `at` (a word start) of an entry `is_finding` accepts
+/// runs past `beyond`: "nodal disease" past the site "axillary nodal".
+pub(crate) fn match_runs_past(
+    automaton: &WordTrie,
+    text: &str,
+    at: usize,
+    end: usize,
+    beyond: usize,
+    is_finding: impl Fn(usize) -> bool,
+) -> bool {
+    let mut matches = [(0usize, 0usize); MAX_MATCHES_AT_ONE_POSITION];
+    let count = word_matches(automaton, text.as_bytes(), at, end, &mut matches);
+    matches[..count]
+        .iter()
+        .any(|&(match_end, pattern)| match_end > beyond && is_finding(pattern))
+}
+
 /// How many nested whole-word matches at one position are kept, the
 /// longest ("left", "left lower lobe": a handful at most).
 const MAX_MATCHES_AT_ONE_POSITION: usize = 8;
