@@ -60,6 +60,12 @@ pub(crate) fn organ_descriptors(
     scratch: &mut Scratch,
 ) {
     let mut added: Vec<Mention> = Vec::new();
+    // "It is non-compressible, dilated to 9 mm": the organ is the one the
+    // sentence before named.
+    let pronoun_subject = text[sentence.body_start..sentence.end]
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .find(|w| !w.is_empty())
+        .is_some_and(|w| ["it", "they"].iter().any(|p| p.eq_ignore_ascii_case(w)));
     for &(s, e, row) in &scratch.descriptors {
         let Some(concept) = lexicon.descriptors[row as usize].finding else {
             continue;
@@ -81,7 +87,10 @@ pub(crate) fn organ_descriptors(
         let coordinated = said_before.is_some_and(|end| coordinated_predicate(&text[end..s]));
         if inside_mention
             || qualified_head(text, e, sentence.end, scratch).is_some()
-            || !(header_site || coordinated || organ_near(text, s, e, &scratch.sites))
+            || !(header_site
+                || (pronoun_subject && said_of_an_organ(lexicon.descriptors[row as usize].axis))
+                || coordinated
+                || organ_near(text, s, e, &scratch.sites))
         {
             continue;
         }
@@ -97,6 +106,13 @@ pub(crate) fn organ_descriptors(
         scratch.mentions.extend(added);
         scratch.mentions.sort_by_key(|m| m.start);
     }
+}
+
+/// Axes of what a pronoun's organ may be said to be ("it is dilated,
+/// non-compressible"); an appearance ("it is hypoechoic") is more often a
+/// lesion's, described after it was named.
+fn said_of_an_organ(axis: Axis) -> bool {
+    matches!(axis, Axis::Size | Axis::Shape | Axis::Composition)
 }
 
 /// Whether the words between two descriptors join them as predicates of
@@ -1319,6 +1335,19 @@ mod tests {
 
     fn terms(text: &str) -> Vec<String> {
         read(text).into_iter().map(|(term, ..)| term).collect()
+    }
+
+    #[test]
+    fn a_pronoun_names_the_organ_of_its_size_and_shape() {
+        assert_eq!(
+            terms("FINDINGS: The appendix is seen. It is non-compressible, dilated to 9 mm."),
+            ["non-compressible", "dilated"]
+        );
+        // An appearance is more often the lesion's, named before.
+        assert_eq!(
+            terms("FINDINGS: A 2 cm nodule in the right lobe. It is hypoechoic."),
+            ["nodule"]
+        );
     }
 
     #[test]
