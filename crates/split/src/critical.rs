@@ -187,6 +187,38 @@ mod tests {
             ["fracture"]
         );
         assert!(critical_terms("Nondisplaced fracture of the C1 transverse process.").is_empty());
+        // Treated in the same procedure.
+        assert!(
+            critical_terms("Ileocolic intussusception, successfully reduced by air enema.")
+                .is_empty()
+        );
+        assert!(critical_terms("Successful placement of a drain into a liver abscess.").is_empty());
+        // A pneumothorax nobody calls known, residual or drained is new.
+        assert!(critical_terms("Small right pneumothorax with a chest tube in place.").is_empty());
+    }
+
+    #[test]
+    fn signs_of_emergencies_fire() {
+        assert_eq!(
+            critical_terms("Small left pneumothorax."),
+            ["small left pneumothorax"]
+        );
+        assert_eq!(
+            critical_terms("Absent lung sliding with a lung point."),
+            ["absent lung sliding"]
+        );
+        assert_eq!(
+            critical_terms("Hyperdense MCA sign consistent with M1 occlusion."),
+            ["occlusion"]
+        );
+        assert_eq!(
+            critical_terms("Early ischaemic change in the left insula."),
+            ["early ischaemic change"]
+        );
+        assert_eq!(
+            critical_terms("Positive FAST with free fluid in the hepatorenal pouch."),
+            ["free fluid"]
+        );
     }
 
     #[test]
@@ -243,8 +275,8 @@ mod tests {
     fn negated_hedged_hypothetical_or_mild_findings_do_not_fire() {
         for text in [
             "No pneumothorax.",
-            "Small apical pneumothorax.",
             "Stable small pneumothorax.",
+            "Small residual apical pneumothorax.",
             "Possible pulmonary embolism.",
             "Evaluate for free air.",
             "No evidence of aortic dissection.",
@@ -415,9 +447,9 @@ mod tests {
             });
             words
         };
-        assert_eq!(said("Large pneumothorax"), ["large"]);
-        assert!(said("Enlarged heart").is_empty());
-        let both = said("New large pneumothorax.");
-        assert!(both.contains(&"new".to_string()) && both.contains(&"large".to_string()));
+        assert_eq!(said("Chronic embolism"), ["chronic"]);
+        assert!(said("Chronically occluded").is_empty());
+        let both = said("New acute infarct.");
+        assert!(both.contains(&"new".to_string()) && both.contains(&"acute".to_string()));
     }
 }
