@@ -552,8 +552,8 @@ pub(crate) fn sentence_findings<'a>(
                 .filter(|&c| judgement.assertion != Assertion::Absent || c == Change::Resolved),
             laterality: if names_a_cardiac_chamber(&text[term_start..mention.end])
                 || (own_side.or(judgement.laterality).is_some()
-                    && !directed_shift(text, term_start, mention.end)
                     && names_a_midline_structure(&text[term_start..mention.end], &body_site)
+                    && !directed_shift(text, term_start, mention.end)
                     && !side_modifies(
                         text,
                         cues,

@@ -62,10 +62,12 @@ pub(crate) fn organ_descriptors(
     let mut added: Vec<Mention> = Vec::new();
     // "It is non-compressible, dilated to 9 mm": the organ is the one the
     // sentence before named.
-    let pronoun_subject = text[sentence.body_start..sentence.end]
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .find(|w| !w.is_empty())
-        .is_some_and(|w| ["it", "they"].iter().any(|p| p.eq_ignore_ascii_case(w)));
+    let pronoun_subject = || {
+        text[sentence.body_start..sentence.end]
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .find(|w| !w.is_empty())
+            .is_some_and(|w| ["it", "they"].iter().any(|p| p.eq_ignore_ascii_case(w)))
+    };
     for &(s, e, row) in &scratch.descriptors {
         let Some(concept) = lexicon.descriptors[row as usize].finding else {
             continue;
@@ -88,7 +90,7 @@ pub(crate) fn organ_descriptors(
         if inside_mention
             || qualified_head(text, e, sentence.end, scratch).is_some()
             || !(header_site
-                || (pronoun_subject && said_of_an_organ(lexicon.descriptors[row as usize].axis))
+                || (said_of_an_organ(lexicon.descriptors[row as usize].axis) && pronoun_subject())
                 || coordinated
                 || organ_near(text, s, e, &scratch.sites))
         {
