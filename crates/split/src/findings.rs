@@ -93,7 +93,10 @@ fn names_a_level(text: &str, s: usize, e: usize, start: usize, end: usize) -> bo
     if !LEVEL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word)) {
         return false;
     }
-    let follows_a_quantity = text[e..end]
+    // The level's noun follows in its own phrase: "decreased, with uptake
+    // less than blood pool" is a change and then a level.
+    let phrase_end = text[e..end].find([',', ';', '(']).map_or(end, |i| e + i);
+    let follows_a_quantity = text[e..phrase_end]
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(LEVEL_GAP_WORDS + 1)

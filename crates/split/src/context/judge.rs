@@ -563,6 +563,14 @@ pub(crate) mod tests {
             ),
             Some(Change::Decreased)
         );
+        // A change word then a level in a "with" phrase: the change is there.
+        assert_eq!(
+            c(
+                "A lymph node measures 9 mm, decreased, with uptake less than blood pool.",
+                "lymph node"
+            ),
+            Some(Change::Decreased)
+        );
         // Not a small organ: the change of what follows.
         assert_eq!(
             c(
