@@ -404,8 +404,11 @@ const REFERENCE_WINDOW_WORDS: usize = 8;
 
 /// Phrases after which a noun names the target of a procedure or a
 /// hypothetical, not an observation.
-const REFERENCE_CUES: [&str; 31] = [
+const REFERENCE_CUES: [&str; 34] = [
     "further evaluation of",
+    "to assess",
+    "evaluation for",
+    "assess for",
     "further characterization of",
     "further characterisation of",
     "biopsy of",
@@ -1337,6 +1340,20 @@ mod tests {
 
     fn terms(text: &str) -> Vec<String> {
         read(text).into_iter().map(|(term, ..)| term).collect()
+    }
+
+    #[test]
+    fn what_a_plan_assesses_and_where_a_tumour_was_are_no_findings() {
+        assert_eq!(
+            terms(
+                "IMPRESSION: Lytic femoral lesion; radiographs are recommended to assess fracture risk."
+            ),
+            ["Lytic femoral lesion"]
+        );
+        assert_eq!(
+            terms("FINDINGS: Residual non-mass enhancement at the tumour bed measuring 14 mm."),
+            ["non-mass enhancement"]
+        );
     }
 
     #[test]
