@@ -272,8 +272,14 @@ pub(crate) fn laterality<'a>(
             && sided_by_head(SectionKind::Findings, head, impression_side).is_none()
             && restatable(head, None).next().is_none();
         let findings_finding = if only_on_the_other_side {
-            sided(SectionKind::Impression, concept, head, other)
-                .is_none()
+            // A one-word finding ("Hypermetabolic left upper lobe
+            // primary") restates only a finding of its own word: by concept
+            // alone it would match any uptake anywhere.
+            let one_word_by_concept = !finding.term.trim().contains([' ', '-'])
+                && heads[on_the_other_side] != head
+                && !crate::words::last_word(findings[on_the_other_side].term)
+                    .eq_ignore_ascii_case(finding.term.trim());
+            (sided(SectionKind::Impression, concept, head, other).is_none() && !one_word_by_concept)
                 .then_some(on_the_other_side)
         } else {
             // Findings name it on this side too (or with no side): which one

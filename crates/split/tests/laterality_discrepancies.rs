@@ -42,6 +42,8 @@ const DISCREPANT: &[&str] = &[
 
 /// Reports whose sides agree, though both sides are named.
 const CONSISTENT: &[&str] = &[
+    "FINDINGS: Focal intense uptake in the right iliac bone, concerning for metastasis.\nIMPRESSION: Hypermetabolic left upper lobe primary, 4.2 cm.",
+    "FINDINGS: Right frontal metastasis. Surrounding vasogenic edema results in 6 mm of leftward midline shift.\nIMPRESSION: Right frontal metastasis with vasogenic edema and midline shift.",
     "FINDINGS:\nRIGHT:\nHeterogeneous, partially calcified plaque at the carotid bulb.\nLEFT:\nSmall calcified plaque at the bulb.\nIMPRESSION: Right ICA stenosis with heterogeneous plaque.",
     "FINDINGS: Right lower lobe consolidation. Small left pleural effusion.\nIMPRESSION: Right lower lobe pneumonia with small left pleural effusion.",
     "FINDINGS: Acute pulmonary embolism in the left lower lobe pulmonary arteries. RV/LV ratio of 1.3 with right heart strain.\nIMPRESSION: Left lower lobe pulmonary embolism with right heart strain.",

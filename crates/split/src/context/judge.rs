@@ -171,7 +171,7 @@ pub(crate) fn judge(
         change: nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.change),
         // A finding with no side of its own takes the side of the observation
         // it explains: "left basilar opacity compatible with atelectasis".
-        laterality: direction_after(bytes, cues, focus_end)
+        laterality: direction_after(bytes, cues, focus_end, others)
             .or_else(|| direction_before(bytes, cues, focus_start))
             .or_else(|| {
                 nearest_local(bytes, cues, focus_start, focus_end, others, |c| {

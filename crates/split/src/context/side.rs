@@ -75,10 +75,13 @@ pub(super) fn is_shift(term: &[u8]) -> bool {
 /// A direction phrase that is the first cue after the mention in its clause
 /// ("shift to the right", "shift of 4 mm to the right"): it names the
 /// mention's own side, whatever side the sentence named before.
+/// A direction right before another finding is that one's ("edema results
+/// in 6 mm of leftward midline shift": the shift's).
 pub(super) fn direction_after(
     bytes: &[u8],
     cues: &[CueHit],
     focus_end: usize,
+    others: &[(usize, usize)],
 ) -> Option<Laterality> {
     cues.iter()
         .find(|hit| hit.start >= focus_end)
@@ -88,6 +91,9 @@ pub(super) fn direction_after(
                     .iter()
                     .any(|b| matches!(b, b',' | b';' | b'.' | b':' | b'(' | b')'))
                 && !names_a_place(bytes, hit)
+                && !others
+                    .iter()
+                    .any(|&(start, _)| start >= hit.end && word_count(&bytes[hit.end..start]) == 0)
         })
         .and_then(|hit| hit.cue.side)
 }
