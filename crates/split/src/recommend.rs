@@ -484,6 +484,18 @@ fn interval(sentence: &str) -> Option<Interval> {
         }
         let (count, mut phrase_start) =
             number_before(sentence, skip_back(bytes, m.start(), b" -\t"))?;
+        // "three times a day", "twice a week": a frequency of care, not when
+        // to follow up.
+        let word_before = sentence[..phrase_start]
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .rfind(|w| !w.is_empty())
+            .unwrap_or("");
+        if ["times", "once", "twice", "per"]
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(word_before))
+        {
+            return None;
+        }
         let mut low = count;
         // A range: `6-12 months`, `6 to 12 months`, `1 or 2 years`.
         let before = skip_back(bytes, phrase_start, b" \t");
@@ -635,6 +647,11 @@ mod tests {
             ("Annual screening.", Some(365)),
             ("Ultrasound in 10 days", Some(10)),
             ("CT in 12 months", Some(365)),
+            // A frequency of care is no interval; the follow-up after it is.
+            (
+                "Flush the drain three times a day; follow-up CT in 2 weeks.",
+                Some(14),
+            ),
             ("CT in 18 months", Some(540)),
             ("Ultrasound in 6–12 months", Some(180)),
             ("Recommend clinical correlation.", None),
