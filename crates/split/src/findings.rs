@@ -1167,7 +1167,11 @@ fn measured_finding(
         ]
         .iter()
         .any(|p| starts(p));
-    if prior {
+    // "below the FNA threshold of 1.5 cm": a guideline's size, no one's.
+    let threshold = ["threshold", "thresholds", "cutoff", "cut-off", "cut"]
+        .iter()
+        .any(|w| last_before(0) == *w || (last_before(0) == "of" && last_before(1) == *w));
+    if prior || threshold {
         return None;
     }
     if let Some(i) = findings

@@ -1689,7 +1689,7 @@ mod tests {
 
     #[test]
     fn a_size_belongs_to_the_thing_it_measures() {
-        let cases: [(&str, &[SizedTerm<'_>]); 22] = [
+        let cases: [(&str, &[SizedTerm<'_>]); 23] = [
             // Inside the noun phrase.
             (
                 "Unchanged non-avid 7 mm left upper lobe nodule.",
@@ -1801,6 +1801,11 @@ mod tests {
             (
                 "Multiple uterine leiomyomas, the largest an intramural fibroid measuring 5.4 cm.",
                 &[("Multiple uterine leiomyomas", Some(54.0))],
+            ),
+            // A guideline's size is no one's.
+            (
+                "Stable 9 mm TR4 left mid pole nodule, below the FNA threshold of 1.5 cm.",
+                &[("nodule", Some(9.0))],
             ),
             // A size "from" a size is a change, not a distance.
             (

@@ -377,7 +377,50 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("has been removed", negate(Backward)),
     ("have been removed", negate(Backward)),
     // --- negation that is also a change
-    ("no longer", and_change(negate(Both), Change::Resolved)),
+    // "The effusion is no longer seen": gone. "The node is no longer
+    // FDG-avid": the node is there, its avidity gone.
+    ("no longer", and_change(negate(Forward), Change::Resolved)),
+    ("no longer seen", and_change(negate(Both), Change::Resolved)),
+    (
+        "no longer visible",
+        and_change(negate(Both), Change::Resolved),
+    ),
+    (
+        "no longer visualized",
+        and_change(negate(Both), Change::Resolved),
+    ),
+    (
+        "no longer visualised",
+        and_change(negate(Both), Change::Resolved),
+    ),
+    (
+        "no longer identified",
+        and_change(negate(Both), Change::Resolved),
+    ),
+    (
+        "no longer present",
+        and_change(negate(Both), Change::Resolved),
+    ),
+    (
+        "no longer evident",
+        and_change(negate(Both), Change::Resolved),
+    ),
+    (
+        "no longer demonstrated",
+        and_change(negate(Both), Change::Resolved),
+    ),
+    (
+        "no longer appreciated",
+        and_change(negate(Both), Change::Resolved),
+    ),
+    (
+        "no longer apparent",
+        and_change(negate(Both), Change::Resolved),
+    ),
+    (
+        "no longer detected",
+        and_change(negate(Both), Change::Resolved),
+    ),
     ("resolved", and_change(negate(Both), Change::Resolved)),
     (
         "has resolved",

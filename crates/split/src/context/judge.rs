@@ -448,6 +448,17 @@ pub(crate) mod tests {
             (j.assertion, j.change),
             (Assertion::Absent, Some(Change::Resolved))
         );
+        // What is no longer is the word after it: the node is still there.
+        let node = judge_term("The node has decreased and is no longer FDG-avid.", "node");
+        assert_eq!(node.assertion, Assertion::Present);
+        let avid = judge_term(
+            "The node has decreased and is no longer FDG-avid.",
+            "FDG-avid",
+        );
+        assert_eq!(
+            (avid.assertion, avid.change),
+            (Assertion::Absent, Some(Change::Resolved))
+        );
     }
 
     #[test]
