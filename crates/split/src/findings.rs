@@ -320,6 +320,38 @@ fn header_mention(words: &Words, text: &str, sentence: SentenceSpan, mentions: &
     }
 }
 
+/// A sub-header that names a finding, over a body that only measures it or
+/// says how it changed ("TL1 segment 7 liver metastasis: 32 mm,
+/// decreased."): the header is the finding, sized and changed by its body.
+fn described_header(
+    lexicon: &Lexicon,
+    text: &str,
+    sentence: SentenceSpan,
+    measured: bool,
+    scratch: &mut Scratch,
+) {
+    // "Lymph nodes: 8 mm, normal." states nothing abnormal.
+    let normal = scratch
+        .descriptors
+        .iter()
+        .any(|&(_, _, row)| lexicon.descriptors[row as usize].axis == crate::Axis::Normal);
+    let described = scratch.mentions.is_empty()
+        && !normal
+        && (measured || scratch.cues.iter().any(|c| c.cue.change.is_some()));
+    if described {
+        // The finding must head the label: "Tumour height: 7 cm from the
+        // verge" measures the tumour's place, not the tumour.
+        let label_end = text[..sentence.body_start]
+            .trim_end_matches(|c: char| c == ':' || c.is_whitespace())
+            .len();
+        let found = first_in_header(&lexicon.words, text, sentence, |s, e, entry| {
+            mention(entry, text, s, e, sentence.body_start)
+        })
+        .filter(|m| m.end == label_end);
+        scratch.mentions.extend(found);
+    }
+}
+
 /// A sub-header that names a finding, over a body that only denies it
 /// ("ASCITES: None.", "Free fluid: Absent."): the header is the finding,
 /// and the body's negation reaches back to it.
@@ -413,6 +445,7 @@ pub(crate) fn sentence_findings<'a>(
     if sentence.body_start > sentence.start {
         header_mention(&lexicon.words, text, sentence, &mut scratch.mentions);
         denied_header(&lexicon.words, text, sentence, scratch);
+        described_header(lexicon, text, sentence, !measurements.is_empty(), scratch);
     }
     // The organ sub-header ("LIVER: simple cyst") names the site of findings
     // that name none themselves.

@@ -1343,6 +1343,18 @@ mod tests {
     }
 
     #[test]
+    fn a_label_naming_a_finding_over_its_measure_is_the_finding() {
+        // A target-lesion line: the label is the finding, the body its
+        // size and change.
+        assert_eq!(
+            terms(
+                "FINDINGS:\nHepatic metastasis: 32 mm, decreased.\nTumour height: 7 cm from the anal verge.\nLymph nodes: 8 mm, normal."
+            ),
+            ["metastasis"]
+        );
+    }
+
+    #[test]
     fn what_a_plan_assesses_and_where_a_tumour_was_are_no_findings() {
         assert_eq!(
             terms(
