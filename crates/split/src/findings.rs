@@ -909,6 +909,16 @@ fn both_sides_in_place(
 ) -> Option<crate::Laterality> {
     use crate::Laterality::{Bilateral, Left, Right};
     let bytes = text.as_bytes();
+    // A finding that labels its line ("Two pulmonary nodules: 6 mm in the
+    // left upper lobe and 4 mm in the right middle lobe") is placed by the
+    // line after its colon.
+    let from = match bytes[from..to]
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+    {
+        Some(i) if bytes[from + i] == b':' => from + i + 1,
+        _ => from,
+    };
     let stop = bytes[from..to]
         .iter()
         .position(|&b| matches!(b, b';' | b'.' | b':' | b'('))

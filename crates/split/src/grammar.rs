@@ -1355,6 +1355,23 @@ mod tests {
     }
 
     #[test]
+    fn a_finding_labelling_its_line_is_placed_by_the_line() {
+        let out = crate::extract(
+            "FINDINGS:\nTwo pulmonary nodules: 6 mm in the left upper lobe and 4 mm in the right middle lobe.",
+            crate::shared_lexicon(),
+        );
+        let sides: Vec<_> = out
+            .findings
+            .iter()
+            .map(|f| (f.term, f.laterality))
+            .collect();
+        assert_eq!(
+            sides,
+            [("pulmonary nodules", Some(crate::Laterality::Bilateral))]
+        );
+    }
+
+    #[test]
     fn what_a_plan_assesses_and_where_a_tumour_was_are_no_findings() {
         assert_eq!(
             terms(
