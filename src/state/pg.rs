@@ -312,17 +312,20 @@ impl PgState {
         })
     }
 
-    /// Windows of `range` not done and leased by a live worker (its lease
-    /// not expired): what a worker with nothing to claim waits for, since a
-    /// lease that expires is then its to take over.
-    pub async fn leased_elsewhere(&self, range: &Range, owner: &str) -> Result<u64, StateError> {
+    /// Windows of `range` not done and not this worker's: leased by another
+    /// (a lease that expires is then this worker's to take over), or free.
+    /// What a worker with nothing to claim waits for. A free one counts: its
+    /// claim may have skipped it while another worker's claim of it had it
+    /// locked and not yet committed (`SKIP LOCKED`), and that claim may yet
+    /// fail to happen.
+    pub async fn open_elsewhere(&self, range: &Range, owner: &str) -> Result<u64, StateError> {
         let client = self.client().await?;
         self.count_trip();
         let row = client
             .query_one(
                 "SELECT count(*) FROM reportsplit_window \
                  WHERE stream = $1 AND field = $2 AND since_ns >= $3 AND until_ns <= $4 \
-                   AND NOT done AND owner IS NOT NULL AND owner <> $5",
+                   AND NOT done AND (owner IS NULL OR owner <> $5)",
                 &[
                     &range.stream,
                     &range.field,

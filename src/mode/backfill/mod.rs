@@ -390,7 +390,7 @@ impl Shared {
                     }
                     None if leases
                         .state
-                        .leased_elsewhere(&leases.range, &leases.owner)
+                        .open_elsewhere(&leases.range, &leases.owner)
                         .await?
                         > 0 =>
                     {
