@@ -320,55 +320,48 @@ fn header_mention(words: &Words, text: &str, sentence: SentenceSpan, mentions: &
     }
 }
 
-/// A sub-header that names a finding, over a body that only measures it or
-/// says how it changed ("TL1 segment 7 liver metastasis: 32 mm,
-/// decreased."): the header is the finding, sized and changed by its body.
-fn described_header(
+/// A sub-header that names a finding, over a body that names none, is that
+/// finding when the body only denies it ("ASCITES: None.", "Free fluid:
+/// Absent.": the negation reaches back to it) or only measures it or says
+/// how it changed ("TL1 segment 7 liver metastasis: 32 mm, decreased."). A
+/// measured one must head the label ("Tumour height: 7 cm from the verge"
+/// measures the tumour's place) and its body say nothing normal ("Lymph
+/// nodes: 8 mm, normal.").
+fn header_finding(
     lexicon: &Lexicon,
     text: &str,
     sentence: SentenceSpan,
     measured: bool,
     scratch: &mut Scratch,
 ) {
-    // "Lymph nodes: 8 mm, normal." states nothing abnormal.
-    let normal = scratch
-        .descriptors
-        .iter()
-        .any(|&(_, _, row)| lexicon.descriptors[row as usize].axis == crate::Axis::Normal);
-    let described = scratch.mentions.is_empty()
-        && !normal
-        && (measured || scratch.cues.iter().any(|c| c.cue.change.is_some()));
-    if described {
-        // The finding must head the label: "Tumour height: 7 cm from the
-        // verge" measures the tumour's place, not the tumour.
-        let label_end = text[..sentence.body_start]
-            .trim_end_matches(|c: char| c == ':' || c.is_whitespace())
-            .len();
-        let found = first_in_header(&lexicon.words, text, sentence, |s, e, entry| {
-            mention(entry, text, s, e, sentence.body_start)
-        })
-        .filter(|m| m.end == label_end);
-        scratch.mentions.extend(found);
+    if !scratch.mentions.is_empty() {
+        return;
     }
-}
-
-/// A sub-header that names a finding, over a body that only denies it
-/// ("ASCITES: None.", "Free fluid: Absent."): the header is the finding,
-/// and the body's negation reaches back to it.
-fn denied_header(words: &Words, text: &str, sentence: SentenceSpan, scratch: &mut Scratch) {
-    let denies = scratch.mentions.is_empty()
-        && scratch.cues.iter().any(|c| {
-            matches!(
-                c.cue.polarity,
-                Some((_, crate::context::cues::Polarity::Negate))
-            )
-        });
-    if denies {
-        let found = first_in_header(words, text, sentence, |s, e, entry| {
-            mention(entry, text, s, e, sentence.body_start)
-        });
-        scratch.mentions.extend(found);
+    let denies = scratch.cues.iter().any(|c| {
+        matches!(
+            c.cue.polarity,
+            Some((_, crate::context::cues::Polarity::Negate))
+        )
+    });
+    let normal = || {
+        scratch
+            .descriptors
+            .iter()
+            .any(|&(_, _, row)| lexicon.descriptors[row as usize].axis == crate::Axis::Normal)
+    };
+    let described =
+        !denies && (measured || scratch.cues.iter().any(|c| c.cue.change.is_some())) && !normal();
+    if !(denies || described) {
+        return;
     }
+    let label_end = text[..sentence.body_start]
+        .trim_end_matches(|c: char| c == ':' || c.is_whitespace())
+        .len();
+    let found = first_in_header(&lexicon.words, text, sentence, |s, e, entry| {
+        mention(entry, text, s, e, sentence.body_start)
+    })
+    .filter(|m| denies || m.end == label_end);
+    scratch.mentions.extend(found);
 }
 
 /// The first word of a sentence's organ sub-header (`text[start..body_start]`)
@@ -444,8 +437,7 @@ pub(crate) fn sentence_findings<'a>(
     scan(&lexicon.words, text, start, end, scratch);
     if sentence.body_start > sentence.start {
         header_mention(&lexicon.words, text, sentence, &mut scratch.mentions);
-        denied_header(&lexicon.words, text, sentence, scratch);
-        described_header(lexicon, text, sentence, !measurements.is_empty(), scratch);
+        header_finding(lexicon, text, sentence, !measurements.is_empty(), scratch);
     }
     // The organ sub-header ("LIVER: simple cyst") names the site of findings
     // that name none themselves.
@@ -589,7 +581,7 @@ pub(crate) fn sentence_findings<'a>(
             laterality: if names_a_cardiac_chamber(&text[term_start..mention.end])
                 || (own_side.or(judgement.laterality).is_some()
                     && names_a_midline_structure(&text[term_start..mention.end], &body_site)
-                    && !directed_shift(text, term_start, mention.end)
+                    && !judgement.directed_shift
                     && !side_modifies(
                         text,
                         cues,
@@ -970,28 +962,6 @@ fn names_a_cardiac_chamber(term: &str) -> bool {
             })
         })
 }
-
-/// Whether a shift's direction is stated ("leftward midline shift",
-/// "mediastinal shift to the right"): a shift takes the side of its direction, though the midline has none: that is
-/// the side the report states for it (a shift never inherits the side of
-/// its cause; see `context::side`).
-fn directed_shift(text: &str, start: usize, end: usize) -> bool {
-    if !crate::words::last_word(&text[start..end]).eq_ignore_ascii_case("shift") {
-        return false;
-    }
-    let before = text[..start].trim_end();
-    let after = &text[end..text.len().min(end + SHIFT_DIRECTION_BYTES)];
-    let after = &after[..after.find([',', ';', '.']).unwrap_or(after.len())];
-    ["leftward", "rightward"].iter().any(|w| {
-        before.len() >= w.len() && before[before.len() - w.len()..].eq_ignore_ascii_case(w)
-    }) || ["to the left", "to the right"]
-        .iter()
-        .any(|w| after.to_ascii_lowercase().contains(w))
-}
-
-/// How far after "shift" its direction may be stated ("shift of 6 mm to
-/// the left").
-const SHIFT_DIRECTION_BYTES: usize = 24;
 
 /// Unpaired structures in the midline (a disc, the spinal canal, the
 /// aorta, the mediastinum...): a finding of one has no side unless a side

@@ -1139,7 +1139,7 @@ fn appositive_hedge(gap: &str) -> bool {
     APPOSITIVE_HEDGES
         .iter()
         .any(|h| h.eq_ignore_ascii_case(hedge))
-        && words.all(|w| ["a", "an", "the"].iter().any(|a| a.eq_ignore_ascii_case(w)))
+        && words.all(is_article)
 }
 
 /// Whether `gap` only offers an alternative: "versus", "vs", "or".
@@ -1151,7 +1151,14 @@ fn offers_alternative(gap: &str) -> bool {
         ["versus", "vs", "or"]
             .iter()
             .any(|a| a.eq_ignore_ascii_case(w))
-    }) && words.all(|w| ["a", "an", "the"].iter().any(|a| a.eq_ignore_ascii_case(w)))
+    }) && words.all(is_article)
+}
+
+/// "a", "an" or "the": what may stand between a link word and its noun.
+fn is_article(word: &str) -> bool {
+    ["a", "an", "the"]
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(word))
 }
 
 /// `findings[j]` is offered as an alternative to `findings[i]`: whatever

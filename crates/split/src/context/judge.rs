@@ -19,6 +19,10 @@ pub(crate) struct Judgement {
     pub(crate) temporality: Temporality,
     pub(crate) change: Option<Change>,
     pub(crate) laterality: Option<Laterality>,
+    /// A shift ("midline shift", "herniation") whose side is its stated
+    /// direction ("leftward midline shift", "shift to the right"): the side
+    /// it has though the midline has none.
+    pub(crate) directed_shift: bool,
     /// The certainty of the hedge that made the mention possible.
     pub(crate) certainty: Option<Certainty>,
     /// The kind of that hedge.
@@ -165,21 +169,24 @@ pub(crate) fn judge(
         }
         Some((_, Polarity::Affirm, _)) | None => (Assertion::Present, None),
     };
+    let direction = direction_after(bytes, cues, focus_end, others)
+        .or_else(|| direction_before(bytes, cues, focus_start));
+    let shift = is_shift(&bytes[focus_start..focus_end]);
     Judgement {
         assertion,
         temporality: temporality.map_or(Temporality::Current, |(_, t)| t),
         change: nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.change),
+        directed_shift: shift && direction.is_some(),
         // A finding with no side of its own takes the side of the observation
         // it explains: "left basilar opacity compatible with atelectasis".
-        laterality: direction_after(bytes, cues, focus_end, others)
-            .or_else(|| direction_before(bytes, cues, focus_start))
+        laterality: direction
             .or_else(|| {
                 nearest_local(bytes, cues, focus_start, focus_end, others, |c| {
                     c.side.filter(|_| !c.direction)
                 })
             })
             .or_else(|| {
-                (!is_shift(&bytes[focus_start..focus_end]))
+                (!shift)
                     .then(|| inherited_side(bytes, cues, focus_start, focus_end, others))
                     .flatten()
             }),
