@@ -495,7 +495,15 @@ pub(crate) fn sentence_findings<'a>(
         let own_side = cues
             .iter()
             .filter(|c| c.start >= mention.focus_start && c.end <= mention.focus_end)
-            .find_map(|c| c.cue.side.filter(|_| !c.cue.direction));
+            .find_map(|c| c.cue.side.filter(|_| !c.cue.direction))
+            // So is a side before it in the sub-header it heads: "Right
+            // renal cyst: 14 mm, unchanged." (the body's cues start after the
+            // colon).
+            .or_else(|| {
+                (mention.end <= sentence.body_start)
+                    .then(|| crate::side_word(&text[sentence.start..mention.start]))
+                    .flatten()
+            });
         // A site belongs to the nearest mention ("a 4 mm nodule in the
         // lingula and an 8 mm nodule in the left lower lobe"); ties go to the
         // mention before it.

@@ -1362,6 +1362,28 @@ mod tests {
     }
 
     #[test]
+    fn a_label_naming_a_finding_gives_it_the_side_before_it() {
+        let out = crate::extract(
+            "FINDINGS:\nRight renal cyst: 14 mm, unchanged.\nLeft adrenal nodule: 11 mm.\nLiver lesion: 9 mm, decreased.",
+            crate::shared_lexicon(),
+        );
+        let read: Vec<_> = out
+            .findings
+            .iter()
+            .map(|f| (f.term, f.laterality, f.change))
+            .collect();
+        use crate::{Change, Laterality};
+        assert_eq!(
+            read,
+            [
+                ("cyst", Some(Laterality::Right), Some(Change::Stable)),
+                ("adrenal nodule", Some(Laterality::Left), None),
+                ("lesion", None, Some(Change::Decreased)),
+            ]
+        );
+    }
+
+    #[test]
     fn a_finding_labelling_its_line_is_placed_by_the_line() {
         let out = crate::extract(
             "FINDINGS:\nTwo pulmonary nodules: 6 mm in the left upper lobe and 4 mm in the right middle lobe.",

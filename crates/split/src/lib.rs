@@ -766,7 +766,7 @@ fn sub_header_sides(sections: &[Section<'_>], findings: &mut [Finding<'_>]) {
 }
 
 /// The side a short label names, if exactly one.
-fn side_word(label: &str) -> Option<Laterality> {
+pub(crate) fn side_word(label: &str) -> Option<Laterality> {
     let mut side = None;
     for word in label.split(|c: char| !c.is_ascii_alphabetic()) {
         let named = match word.to_ascii_lowercase().as_str() {
