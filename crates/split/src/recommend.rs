@@ -46,6 +46,32 @@ const ALWAYS: &[&str] = &[
     "resume routine",
     "continue annual",
     "continue routine",
+    // Onward care: a referral, a specialist's review, a multidisciplinary
+    // meeting ("For discussion at the colorectal MDT", "Urgent surgical
+    // review", "vascular clinic review in 6 weeks"), a rescan.
+    "referral",
+    "refer to",
+    "for discussion",
+    "to be discussed at",
+    "discussion at",
+    "mdt discussion",
+    "tumour board",
+    "tumor board",
+    "surgical review",
+    "surgical opinion",
+    "clinic review",
+    "clinical review",
+    "urgent review",
+    "specialist review",
+    "specialist opinion",
+    "orthopaedic review",
+    "orthopedic review",
+    "urology review",
+    "urological review",
+    "gynaecology review",
+    "gynecology review",
+    "rescan",
+    "re-scan",
 ];
 
 /// Words that recommend only when used as an instruction.
@@ -751,6 +777,12 @@ mod tests {
             "Further evaluation with ultrasound is warranted.",
             "Follow-up chest radiograph in 6 weeks to document resolution.",
             "Chest CT in 1 to 2 years.",
+            "Urgent surgical review.",
+            "For discussion at the colorectal MDT.",
+            "Results to be discussed at the breast MDT.",
+            "Vascular clinic review in 6 weeks.",
+            "Rescan for growth in 2 weeks suggested.",
+            "Orthopaedic referral.",
         ] {
             assert!(recommends(yes), "{yes}");
         }
@@ -762,6 +794,9 @@ mod tests {
             "Suggestive of atelectasis.",
             "Nodule stable for 2 years.",
             "Unchanged from the CT 2 years ago.",
+            "Discussed with the on-call surgical registrar at 21:10.",
+            "Discussed at the vascular MDT.",
+            "Reviewed with the prior study.",
         ] {
             assert!(!recommends(no), "{no}");
         }
