@@ -7,9 +7,9 @@
 //! A sentence documents a communication when it has a communication verb
 //! (discussed, called, communicated, notified, informed, conveyed...) and
 //! names a recipient or the results themselves, and it neither plans nor
-//! asks for one ("will be discussed", "please call", "if", "should") nor
-//! denies it ("could not be reached"), nor uses the words otherwise
-//! ("informed consent", "as discussed above"). The test is per sentence and
+//! asks for one ("will be discussed", "to be discussed at the MDT", "please
+//! call", "if", "should") nor denies it ("could not be reached"), nor uses
+//! the words otherwise ("informed consent", "as discussed above"). The test is per sentence and
 //! knows nothing of findings: which results the communication covers is
 //! the reader's call (reportsplit reads it as covering every critical result
 //! of the report, docs/fhir-model.md).
@@ -36,7 +36,7 @@ static VERB: LazyLock<Option<Regex>> = LazyLock::new(|| {
 /// What makes a sentence with a communication verb no record of one.
 static NOT_A_RECORD: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\b(?:consent|will|please|should|shall|if|recommend(?:ed|s)?|not|unable|could not|cannot|so-called|as discussed|discussed (?:above|below|previously|earlier)|(?:is|are|also) called)\b",
+        r"(?i)\b(?:consent|will|please|should|shall|if|to be|pending|awaiting|recommend(?:ed|s)?|not|unable|could not|cannot|so-called|as discussed|discussed (?:above|below|previously|earlier)|(?:is|are|also) called)\b",
     )
     .ok()
 });
@@ -370,6 +370,8 @@ mod tests {
     fn plans_requests_denials_and_other_uses_are_not_records() {
         for text in [
             "Findings will be discussed with the referring physician.",
+            "Results to be discussed at the breast MDT.",
+            "Report pending discussion with the on-call team.",
             "Please call the reading room with questions.",
             "If symptoms persist, the team should be notified.",
             "The ordering physician could not be reached.",
