@@ -68,10 +68,18 @@ pub(crate) fn organ_descriptors(
             .find(|w| !w.is_empty())
             .is_some_and(|w| ["it", "they"].iter().any(|p| p.eq_ignore_ascii_case(w)))
     };
+    // "Left testis: 4.4 cm. Enlarged and heterogeneous.": a sentence that
+    // opens with its predicate says it of the organ in hand.
+    let opens_the_sentence = |s: usize| {
+        text[sentence.body_start..s]
+            .split_whitespace()
+            .all(|w| w.len() > 3 && w.ends_with("ly"))
+    };
     for &(s, e, row) in &scratch.descriptors {
         let Some(concept) = lexicon.descriptors[row as usize].finding else {
             continue;
         };
+        let axis = lexicon.descriptors[row as usize].axis;
         let inside_mention = scratch.mentions.iter().any(|m| m.start < e && s < m.end);
         // The nearest predicate before it: one added here, or a finding
         // named by a descriptor ("enlarged").
@@ -90,7 +98,7 @@ pub(crate) fn organ_descriptors(
         if inside_mention
             || qualified_head(text, e, sentence.end, scratch).is_some()
             || !(header_site
-                || (said_of_an_organ(lexicon.descriptors[row as usize].axis) && pronoun_subject())
+                || (said_of_an_organ(axis) && (pronoun_subject() || opens_the_sentence(s)))
                 || coordinated
                 || organ_near(text, s, e, &scratch.sites))
         {
@@ -1608,11 +1616,19 @@ mod tests {
 
     #[test]
     fn a_descriptor_with_no_organ_or_head_is_no_finding() {
-        assert_eq!(terms("Mildly enlarged."), Vec::<String>::new());
         assert_eq!(
             terms("The study is limited by motion."),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn a_sentence_opening_with_its_predicate_says_it_of_the_organ_in_hand() {
+        assert_eq!(
+            terms("LEFT TESTIS: 4.4 x 2.9 cm. Enlarged and heterogeneous, with absent flow."),
+            ["Enlarged", "heterogeneous", "absent flow"]
+        );
+        assert_eq!(terms("Mildly enlarged."), ["enlarged"]);
     }
 
     #[test]
