@@ -444,6 +444,23 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ),
     ("resolution", and_change(negate(Backward), Change::Resolved)),
     ("cleared", and_change(negate(Backward), Change::Resolved)),
+    // "Splenic uptake has normalized": what was abnormal is gone.
+    (
+        "has normalized",
+        and_change(negate(Backward), Change::Resolved),
+    ),
+    (
+        "has normalised",
+        and_change(negate(Backward), Change::Resolved),
+    ),
+    (
+        "have normalized",
+        and_change(negate(Backward), Change::Resolved),
+    ),
+    (
+        "have normalised",
+        and_change(negate(Backward), Change::Resolved),
+    ),
     (
         "has cleared",
         and_change(negate(Backward), Change::Resolved),
@@ -1128,6 +1145,10 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("progressive", change(Change::Increased)),
     ("more prominent", change(Change::Increased)),
     ("more pronounced", change(Change::Increased)),
+    // Tracer uptake compared with the prior scan: "the T11 focus is also
+    // more intense".
+    ("more intense", change(Change::Increased)),
+    ("more avid", change(Change::Increased)),
     ("decreased", change(Change::Decreased)),
     ("decreasing", change(Change::Decreased)),
     ("decrease in", change(Change::Decreased)),
@@ -1165,6 +1186,8 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("shrunk", change(Change::Decreased)),
     ("shrinkage", change(Change::Decreased)),
     ("less prominent", change(Change::Decreased)),
+    ("less intense", change(Change::Decreased)),
+    ("less avid", change(Change::Decreased)),
     ("less pronounced", change(Change::Decreased)),
     // See [`persists`].
     ("stable", persists()),

@@ -175,7 +175,8 @@ pub(crate) fn judge(
     Judgement {
         assertion,
         temporality: temporality.map_or(Temporality::Current, |(_, t)| t),
-        change: nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.change),
+        change: nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.change)
+            .or_else(|| change_over_a_list(bytes, cues, focus_start, others)),
         directed_shift: shift && direction.is_some(),
         // A finding with no side of its own takes the side of the observation
         // it explains: "left basilar opacity compatible with atelectasis".
@@ -251,6 +252,59 @@ fn has_verb(between: &[u8]) -> bool {
             .any(|v| w.eq_ignore_ascii_case(v.as_bytes()))
     })
 }
+
+/// A change said before a list of findings is each one's: "Unchanged left
+/// basilar atelectasis and small left effusion", "decreased size of the
+/// pulmonary metastases and right hilar adenopathy". The nearest change
+/// before the focus, with only "and"-joined findings and their modifiers
+/// between (no verb, no "with", no other change, no "or").
+fn change_over_a_list(
+    bytes: &[u8],
+    cues: &[CueHit],
+    focus_start: usize,
+    others: &[(usize, usize)],
+) -> Option<Change> {
+    let hit = cues
+        .iter()
+        .filter(|c| c.cue.change.is_some() && c.end <= focus_start)
+        .max_by_key(|c| c.end)?;
+    let between = &bytes[hit.end..focus_start];
+    let listed = others
+        .iter()
+        .any(|&(s, e)| s >= hit.end && e <= focus_start);
+    (listed
+        && joined_by_and(between)
+        && !has_verb(between)
+        && !between.split(|b| !b.is_ascii_alphabetic()).any(|w| {
+            CLAUSE_PARTICIPLES
+                .iter()
+                .any(|p| w.eq_ignore_ascii_case(p.as_bytes()))
+        })
+        && word_count(between) <= MAX_LISTED_WORDS
+        && !ends_scope(bytes, cues, hit.end, focus_start)
+        && !cues
+            .iter()
+            .any(|c| c.cue.ends_negation && c.start >= hit.end && c.end <= focus_start))
+    .then_some(hit.cue.change)
+    .flatten()
+}
+
+/// Participles that open a clause of their own: in "new fracture and
+/// epidural extension causing cord compression" the compression is not
+/// said to be new.
+const CLAUSE_PARTICIPLES: [&str; 8] = [
+    "causing",
+    "resulting",
+    "leading",
+    "producing",
+    "compressing",
+    "displacing",
+    "extending",
+    "involving",
+];
+
+/// The most words a change said before a list reaches over.
+const MAX_LISTED_WORDS: usize = 12;
 
 /// The value of the nearest cue in the mention's own clause that carries one:
 /// not across a terminator, and not past another mention (which then owns
@@ -600,6 +654,46 @@ pub(crate) mod tests {
         assert_eq!(
             assertion("Partially resolved effusion.", "effusion"),
             Assertion::Present
+        );
+    }
+
+    #[test]
+    fn a_change_before_a_list_is_each_ones() {
+        let changes = |text: &str| -> Vec<(String, Option<Change>)> {
+            crate::extract(text, crate::shared_lexicon())
+                .findings
+                .iter()
+                .map(|f| (f.term.to_string(), f.change))
+                .collect()
+        };
+        assert_eq!(
+            changes("IMPRESSION: Unchanged left basilar atelectasis and small left effusion."),
+            [
+                ("atelectasis".to_string(), Some(Change::Stable)),
+                ("small left effusion".to_string(), Some(Change::Stable)),
+            ]
+        );
+        // Not past a clause of its own.
+        assert_eq!(
+            changes("IMPRESSION: New T8 fracture and epidural tumour causing cord compression."),
+            [
+                ("fracture".to_string(), Some(Change::New)),
+                ("tumour".to_string(), Some(Change::New)),
+                ("cord compression".to_string(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn uptake_that_normalised_or_intensified_changed() {
+        let j = judge_term("Splenic uptake has normalized.", "uptake");
+        assert_eq!(
+            (j.assertion, j.change),
+            (Assertion::Absent, Some(Change::Resolved))
+        );
+        assert_eq!(
+            judge_term("The T11 focus is also more intense.", "focus").change,
+            Some(Change::Increased)
         );
     }
 
