@@ -1109,6 +1109,24 @@ const DISTANCE_WORDS: [&str; 14] = [
     "deep to ",
 ];
 
+/// What a size right before it measures instead of a finding.
+const DEVICE_NOUNS: [&str; 14] = [
+    "balloon",
+    "stent",
+    "stents",
+    "catheter",
+    "sheath",
+    "wire",
+    "guidewire",
+    "drain",
+    "needle",
+    "coil",
+    "coils",
+    "french",
+    "fr",
+    "gauge",
+];
+
 /// Which of a sentence's findings a size belongs to, if any.
 ///
 /// A size inside a finding's noun phrase ("non-avid 6 mm nodule") or right
@@ -1120,7 +1138,7 @@ const DISTANCE_WORDS: [&str; 14] = [
 /// finding before it, or failing that the next one. Distances ("6 cm from
 /// the nipple"), prior sizes ("from 11 mm", "measuring 1.5 cm on the prior
 /// study") and other structures' sizes ("compared with 3 mm on the left")
-/// belong to none.
+/// belong to none, nor a device's ("a 5 mm x 150 mm drug-coated balloon").
 fn measured_finding(
     text: &str,
     sentence_start: usize,
@@ -1192,7 +1210,19 @@ fn measured_finding(
     let threshold = ["threshold", "thresholds", "cutoff", "cut-off", "cut"]
         .iter()
         .any(|w| last_before(0) == *w || (last_before(0) == "of" && last_before(1) == *w));
-    if prior || threshold {
+    // "treated with a 5 mm x 150 mm drug-coated balloon": a device's size.
+    let device = text[measurement.end..]
+        .split(|c: char| matches!(c, ',' | ';' | '.' | '(' | ':'))
+        .next()
+        .unwrap_or_default()
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+        .filter(|w| !w.is_empty())
+        .take(3)
+        .any(|w| DEVICE_NOUNS.iter().any(|d| d.eq_ignore_ascii_case(w)))
+        && !findings
+            .iter()
+            .any(|f| f.term_start >= measurement.end && f.term_start < measurement.end + 40);
+    if prior || threshold || device {
         return None;
     }
     if let Some(i) = findings

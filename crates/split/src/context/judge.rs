@@ -185,6 +185,13 @@ pub(crate) fn judge(
                 nearest_local(bytes, cues, focus_start, focus_end, others, |c| {
                     c.side.filter(|_| !c.direction)
                 })
+                .map(|side| {
+                    if both_sides_before(bytes, cues, focus_start, others) {
+                        Laterality::Bilateral
+                    } else {
+                        side
+                    }
+                })
             })
             .or_else(|| {
                 (!shift)
@@ -251,6 +258,46 @@ fn has_verb(between: &[u8]) -> bool {
             .iter()
             .any(|v| w.eq_ignore_ascii_case(v.as_bytes()))
     })
+}
+
+/// Whether the two sides are both said of the focus, joined by "and", before
+/// it: "mild right and moderate left neural foraminal narrowing".
+fn both_sides_before(
+    bytes: &[u8],
+    cues: &[CueHit],
+    focus_start: usize,
+    others: &[(usize, usize)],
+) -> bool {
+    let reaching = |side: Laterality| {
+        cues.iter().find(|c| {
+            c.cue.side == Some(side)
+                && !c.cue.direction
+                && c.end <= focus_start
+                && word_count(&bytes[c.end..focus_start]) <= MAX_LISTED_WORDS
+                && !ends_scope(bytes, cues, c.end, focus_start)
+                && !others.iter().any(|&(s, e)| s >= c.end && e <= focus_start)
+        })
+    };
+    match (reaching(Laterality::Left), reaching(Laterality::Right)) {
+        (Some(left), Some(right)) => {
+            let (first, second) = if left.end <= right.start {
+                (left, right)
+            } else {
+                (right, left)
+            };
+            let between = &bytes[first.end..second.start.max(first.end)];
+            // Only a modifier of the second between: "right and moderate
+            // left", not "right upper lobe and a small left".
+            joined_by_and(between)
+                && word_count(between) <= 3
+                && !between.split(|b| !b.is_ascii_alphabetic()).any(|w| {
+                    [&b"a"[..], b"an", b"the"]
+                        .iter()
+                        .any(|a| w.eq_ignore_ascii_case(a))
+                })
+        }
+        _ => false,
+    }
 }
 
 /// A change said before a list of findings is each one's: "Unchanged left
@@ -682,6 +729,28 @@ pub(crate) mod tests {
                 ("cord compression".to_string(), None),
             ]
         );
+    }
+
+    #[test]
+    fn two_sides_joined_before_a_finding_are_both() {
+        assert_eq!(
+            judge_term(
+                "Mild right and moderate left neural foraminal narrowing.",
+                "neural foraminal narrowing"
+            )
+            .laterality,
+            Some(Laterality::Bilateral)
+        );
+        let sides: Vec<_> = crate::extract(
+            "FINDINGS: Right effusion and left lower lobe atelectasis. A 2 cm nodule in the right upper lobe and a small left effusion.",
+            crate::shared_lexicon(),
+        )
+        .findings
+        .iter()
+        .map(|f| f.laterality)
+        .collect();
+        use Laterality::{Left, Right};
+        assert_eq!(sides, [Some(Right), Some(Left), Some(Right), Some(Left)]);
     }
 
     #[test]
