@@ -1212,7 +1212,7 @@ fn measured_finding(
         .any(|w| last_before(0) == *w || (last_before(0) == "of" && last_before(1) == *w));
     // "treated with a 5 mm x 150 mm drug-coated balloon": a device's size.
     let device = text[measurement.end..]
-        .split(|c: char| matches!(c, ',' | ';' | '.' | '(' | ':'))
+        .split([',', ';', '.', '(', ':'])
         .next()
         .unwrap_or_default()
         .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')

@@ -175,14 +175,16 @@ pub(crate) fn judge(
     Judgement {
         assertion,
         temporality: temporality.map_or(Temporality::Current, |(_, t)| t),
-        change: nearest_local(bytes, cues, focus_start, focus_end, others, |c| c.change)
-            .or_else(|| change_over_a_list(bytes, cues, focus_start, others)),
+        change: nearest_local(bytes, cues, focus_start, focus_end, others, true, |c| {
+            c.change
+        })
+        .or_else(|| change_over_a_list(bytes, cues, focus_start, others)),
         directed_shift: shift && direction.is_some(),
         // A finding with no side of its own takes the side of the observation
         // it explains: "left basilar opacity compatible with atelectasis".
         laterality: direction
             .or_else(|| {
-                nearest_local(bytes, cues, focus_start, focus_end, others, |c| {
+                nearest_local(bytes, cues, focus_start, focus_end, others, false, |c| {
                     c.side.filter(|_| !c.direction)
                 })
                 .map(|side| {
@@ -359,12 +361,16 @@ const MAX_LISTED_WORDS: usize = 12;
 /// before the mention (a modifier: "stable left effusion") wins over one
 /// after it ("effusion, unchanged"); a cue after it that opens another
 /// finding's phrase is that finding's ("effusion and stable atelectasis").
+/// With `kept_from_with`, a cue said after another finding does not reach
+/// into a "with" phrase: in "effusion, increased since yesterday, with
+/// blunting of the angle" only the effusion increased.
 fn nearest_local<T: Copy>(
     bytes: &[u8],
     cues: &[CueHit],
     focus_start: usize,
     focus_end: usize,
     others: &[(usize, usize)],
+    kept_from_with: bool,
     value: impl Fn(&Cue) -> Option<T>,
 ) -> Option<T> {
     let mut before: Option<(usize, T)> = None;
@@ -385,7 +391,21 @@ fn nearest_local<T: Copy>(
             && cues
                 .iter()
                 .any(|c| c.cue.ends_negation && c.start >= from && c.end <= to);
+        let said_of_another_before_with = kept_from_with
+            && hit.end <= focus_start
+            && others.iter().any(|&(_, e)| e <= hit.start)
+            && cues.iter().any(|c| {
+                c.start >= from
+                    && c.end <= to
+                    && bytes[c.start..c.end].eq_ignore_ascii_case(b"with")
+                    // "increased compared with the prior": the comparison's.
+                    && !bytes[from..c.start]
+                        .split(|b| !b.is_ascii_alphabetic())
+                        .rfind(|w| !w.is_empty())
+                        .is_some_and(|w| w.eq_ignore_ascii_case(b"compared"))
+            });
         if with_between
+            || said_of_another_before_with
             || (hit.start >= focus_end && opens_another(bytes, focus_end, hit, others))
             || ends_scope(bytes, cues, from, to)
             || others.iter().any(|&(s, e)| s >= from && e <= to)
@@ -727,6 +747,27 @@ pub(crate) mod tests {
                 ("fracture".to_string(), Some(Change::New)),
                 ("tumour".to_string(), Some(Change::New)),
                 ("cord compression".to_string(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_change_said_after_a_finding_stays_out_of_its_with_phrase() {
+        let changes: Vec<_> = crate::extract(
+            "FINDINGS: Small left pleural effusion, increased since yesterday, with blunting of the costophrenic angle. Lesions, increased compared with the prior study, in keeping with metastases.",
+            crate::shared_lexicon(),
+        )
+        .findings
+        .iter()
+        .map(|f| (f.term, f.change))
+        .collect();
+        assert_eq!(
+            changes,
+            [
+                ("Small left pleural effusion", Some(Change::Increased)),
+                ("blunting of the costophrenic angle", None),
+                ("Lesions", Some(Change::Increased)),
+                ("metastases", Some(Change::Increased)),
             ]
         );
     }
