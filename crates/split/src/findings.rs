@@ -1315,12 +1315,32 @@ fn measured_finding(
         .filter(|&i| {
             now && across_a_clause && !text[findings[i].term_end..measurement.start].contains(';')
         });
+    // "Two mesorectal lymph nodes with irregular borders and heterogeneous
+    // signal, largest 6 mm": the group's largest member, not the finding
+    // said with it.
+    let largest =
+        last_before(0) == "largest" || (after_measuring_verb && last_before(1) == "largest");
+    let group = findings
+        .iter()
+        .rposition(|f| {
+            f.term_end <= measurement.start && is_plural(crate::words::last_word(f.term))
+        })
+        .filter(|&i| largest && !text[findings[i].term_end..measurement.start].contains(';'));
     let (completes, preceding) = (completes.map(coordinated), preceding.map(coordinated));
-    completes
+    group
+        .or(completes)
         .or(modifies)
         .or(subject)
         .or(preceding)
         .or(following)
+}
+
+/// Whether a head noun is plural ("nodes", "metastases", "foci"), as the
+/// group a "largest" member belongs to.
+fn is_plural(head: &str) -> bool {
+    let lower = head.to_ascii_lowercase();
+    (lower.ends_with('s') && !["ss", "is", "us"].iter().any(|end| lower.ends_with(end)))
+        || ["foci", "calculi", "emboli", "metastases"].contains(&lower.as_str())
 }
 
 /// Heads that name only where something is ("a 9 mm focus of granulation

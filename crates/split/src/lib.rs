@@ -1243,6 +1243,22 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_of_a_group_sizes_the_group() {
+        let out = findings(
+            "Three mesorectal lymph nodes with irregular borders and heterogeneous signal, the largest 7 mm.",
+            shared_lexicon(),
+        );
+        let sizes: Vec<_> = out
+            .iter()
+            .map(|f| (f.term, f.measurements.first().map(|m| m.max_mm)))
+            .collect();
+        assert_eq!(
+            sizes,
+            [("lymph nodes", Some(7.0)), ("heterogeneous signal", None)]
+        );
+    }
+
+    #[test]
     fn a_distance_from_a_landmark_is_no_size_but_an_extent_is() {
         let lexicon = shared_lexicon();
         let sizes = |text: &str| {
