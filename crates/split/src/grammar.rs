@@ -267,7 +267,11 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
         };
         let names_a_service = next_word(text, mention.end)
             .is_some_and(|word| SERVICE_NOUNS.iter().any(|n| n.eq_ignore_ascii_case(word)));
-        let keep = !(names_a_service || cue_before || names_the_content(text, mention));
+        // "since the pre-thrombolysis scan": a time, not a treatment given.
+        let before_it = &text.as_bytes()[..mention.start];
+        let dated_by =
+            before_it.len() >= 4 && before_it[before_it.len() - 4..].eq_ignore_ascii_case(b"pre-");
+        let keep = !(names_a_service || cue_before || dated_by || names_the_content(text, mention));
         kept_before |= keep;
         keep
     });
@@ -451,9 +455,19 @@ const REFERENCE_CUES: [&str; 34] = [
 
 /// Nouns a finding's name qualifies when it names a team, a service, a
 /// specialty or a protocol: "stroke team", "trauma service", "PE protocol",
-/// "Dr. Alvarez (stroke neurology)".
-const SERVICE_NOUNS: [&str; 16] = [
+/// "Dr. Alvarez (stroke neurology)", "Dr. Hughes (stroke consultant)",
+/// "the endometriosis MDT".
+const SERVICE_NOUNS: [&str; 25] = [
     "team",
+    "consultant",
+    "registrar",
+    "physician",
+    "surgeon",
+    "specialist",
+    "mdt",
+    "board",
+    "ward",
+    "meeting",
     "service",
     "services",
     "protocol",
@@ -1620,6 +1634,22 @@ mod tests {
             terms("The study is limited by motion."),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn a_team_a_meeting_a_time_and_the_study_quality_are_no_findings() {
+        for text in [
+            "IMPRESSION: Findings phoned to Dr. Hughes (stroke consultant) at 10:58.",
+            "IMPRESSION: Referral to the endometriosis MDT is suggested.",
+            "FINDINGS: Evolving infarct, larger than on the pre-thrombolysis scan.",
+            "FINDINGS: Good opacification of the pulmonary arteries.",
+        ] {
+            let terms = terms(text);
+            assert!(
+                terms.len() <= 1 && terms.iter().all(|t| t == "Evolving infarct"),
+                "{text}: {terms:?}"
+            );
+        }
     }
 
     #[test]
