@@ -175,6 +175,15 @@ fn stated_now(finding: &Finding<'_>) -> bool {
         )
 }
 
+/// "The uterus is surgically absent": the organ is its site, and it is the
+/// patient's no longer (like "status post hysterectomy", which the cue
+/// makes historical).
+fn names_a_removed_organ(finding: &Finding<'_>) -> bool {
+    finding.code.is_some_and(|code| {
+        code.system == "urn:reportsplit:codes" && code.code == "finding-surgically-absent"
+    })
+}
+
 /// Words that make a report obstetric: its anatomy is partly a fetus's.
 const OBSTETRIC: &[&str] = &[
     "fetus",
@@ -234,7 +243,7 @@ pub(super) fn sex<'a>(
     let mut shown: Vec<usize> = Vec::new();
     let mut anatomy: Option<&SexRow> = None;
     for (index, finding) in inputs.findings.iter().enumerate() {
-        if !stated_now(finding) {
+        if !stated_now(finding) || names_a_removed_organ(finding) {
             continue;
         }
         let rows: Vec<&SexRow> = finding
