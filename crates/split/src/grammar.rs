@@ -251,7 +251,9 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
     }
     let mut index = 0;
     let mut kept_before = false;
+    let last_start = mentions.last().map_or(0, |m| m.start);
     mentions.retain(|mention| {
+        let mentions_after = mention.start < last_start;
         index += 1;
         if index <= 128 && generic_before_procedure & (1 << (index - 1)) != 0 {
             return false;
@@ -271,10 +273,44 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
         let before_it = &text.as_bytes()[..mention.start];
         let dated_by =
             before_it.len() >= 4 && before_it[before_it.len() - 4..].eq_ignore_ascii_case(b"pre-");
-        let keep = !(names_a_service || cue_before || dated_by || names_the_content(text, mention));
+        let keep = !(names_a_service
+            || cue_before
+            || dated_by
+            || names_the_content(text, mention)
+            || (mentions_after && indexes_its_line(text, start, mention)));
         kept_before |= keep;
         keep
     });
+}
+
+/// Whether a mention opens its line as a numbered label of what the line
+/// describes: "Observation 2: 0.8 cm arterial phase hyperenhancing focus",
+/// "Treated observation 1 (segment 7): 3.4 cm treated zone". (A numbered
+/// subject with a verb, "Nodule 1 measures 8 mm", is the finding.)
+fn indexes_its_line(text: &str, sentence_start: usize, mention: &Mention) -> bool {
+    if !text[sentence_start..mention.start]
+        .bytes()
+        .all(|b| b.is_ascii_alphabetic() || b.is_ascii_whitespace())
+    {
+        return false;
+    }
+    let rest = text[mention.end..].trim_start();
+    let rest = rest.strip_prefix('#').unwrap_or(rest);
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return false;
+    }
+    let rest = rest[digits..]
+        .trim_start_matches(|c: char| c.is_ascii_lowercase())
+        .trim_start();
+    let rest = match rest.strip_prefix('(') {
+        Some(inside) => inside
+            .split_once(')')
+            .map_or("", |(_, after)| after)
+            .trim_start(),
+        None => rest,
+    };
+    rest.starts_with(':')
 }
 
 /// Whether a mention names what distends a lumen ("the stomach is distended
