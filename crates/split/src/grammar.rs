@@ -288,9 +288,11 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
 /// "Treated observation 1 (segment 7): 3.4 cm treated zone". (A numbered
 /// subject with a verb, "Nodule 1 measures 8 mm", is the finding.)
 fn indexes_its_line(text: &str, sentence_start: usize, mention: &Mention) -> bool {
-    if !text[sentence_start..mention.start]
-        .bytes()
-        .all(|b| b.is_ascii_alphabetic() || b.is_ascii_whitespace())
+    // A sub-header's finding lies before the body: it is no index.
+    if sentence_start > mention.start
+        || !text[sentence_start..mention.start]
+            .bytes()
+            .all(|b| b.is_ascii_alphabetic() || b.is_ascii_whitespace())
     {
         return false;
     }
