@@ -795,6 +795,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn smaller_or_larger_than_it_was_is_a_change_than_the_other_side_is_not() {
+        let c = |s: &str, term: &str| judge_term(s, term).change;
+        assert_eq!(
+            c("The treated metastasis is smaller.", "metastasis"),
+            Some(Change::Decreased)
+        );
+        assert_eq!(
+            c("The cysts are larger than the previous study.", "cysts"),
+            Some(Change::Increased)
+        );
+        assert_eq!(c("The left cyst is smaller than the right.", "cyst"), None);
+        assert_eq!(
+            c("Partial response of the primary tumour.", "tumour"),
+            Some(Change::Decreased)
+        );
+    }
+
+    #[test]
     fn uptake_that_normalised_or_intensified_changed() {
         let j = judge_term("Splenic uptake has normalized.", "uptake");
         assert_eq!(
