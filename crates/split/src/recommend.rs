@@ -72,6 +72,26 @@ const ALWAYS: &[&str] = &[
     "gynecology review",
     "rescan",
     "re-scan",
+    // "attention on next restaging CT", "reassess on end-of-treatment
+    // PET-CT", "a check chest radiograph has been requested".
+    "attention on next",
+    "attention at next",
+    "attention on follow-up",
+    "attention on subsequent",
+    "reassess on",
+    "reassess at",
+    "reassess with",
+    "re-assess on",
+    "reassessment on",
+    "reassessment with",
+    "re-evaluate with",
+    "re-evaluation with",
+    "has been requested",
+    "have been requested",
+    "check radiograph",
+    "check chest radiograph",
+    "check x-ray",
+    "check film",
 ];
 
 /// Words that recommend only when used as an instruction.
@@ -118,24 +138,30 @@ const ACTIONS: &[&str] = &[
     "further",
 ];
 
-/// Interval units and their length in days.
+/// Interval units and their length in hours ("repeat ultrasound in 48
+/// hours" is 2 days).
 const UNITS: &[(&str, u32)] = &[
-    ("days", 1),
-    ("day", 1),
-    ("weeks", 7),
-    ("week", 7),
-    ("wks", 7),
-    ("wk", 7),
-    ("months", 30),
-    ("month", 30),
-    ("years", 365),
-    ("year", 365),
-    ("yrs", 365),
-    ("yr", 365),
-    ("annually", 365),
-    ("annual", 365),
-    ("yearly", 365),
+    ("hours", 1),
+    ("hour", 1),
+    ("hrs", 1),
+    ("days", 24),
+    ("day", 24),
+    ("weeks", 7 * 24),
+    ("week", 7 * 24),
+    ("wks", 7 * 24),
+    ("wk", 7 * 24),
+    ("months", 30 * 24),
+    ("month", 30 * 24),
+    ("years", YEAR_HOURS),
+    ("year", YEAR_HOURS),
+    ("yrs", YEAR_HOURS),
+    ("yr", YEAR_HOURS),
+    ("annually", YEAR_HOURS),
+    ("annual", YEAR_HOURS),
+    ("yearly", YEAR_HOURS),
 ];
+
+const YEAR_HOURS: u32 = 365 * 24;
 
 /// Number words an interval may be written with (`in one year`, `in a year`).
 const NUMBER_WORDS: &[(&str, f64)] = &[
@@ -485,7 +511,7 @@ fn interval(sentence: &str) -> Option<Interval> {
         {
             return None;
         }
-        let unit_days = UNITS[m.pattern().as_usize()].1;
+        let unit_hours = UNITS[m.pattern().as_usize()].1;
         let next_word = sentence[m.end()..]
             .trim_start()
             .split(|c: char| !c.is_ascii_alphabetic())
@@ -503,8 +529,8 @@ fn interval(sentence: &str) -> Option<Interval> {
             .any(|w| w.eq_ignore_ascii_case(unit_word));
         if standalone {
             return Some(Interval {
-                low_days: unit_days,
-                high_days: unit_days,
+                low_days: unit_hours / 24,
+                high_days: unit_hours / 24,
                 phrase_start: m.start(),
             });
         }
@@ -544,8 +570,8 @@ fn interval(sentence: &str) -> Option<Interval> {
             phrase_start = low_start;
         }
         let high = count.max(low);
-        let low_days = days_of(low, unit_days)?;
-        let high_days = days_of(high, unit_days)?;
+        let low_days = days_of(low, unit_hours)?;
+        let high_days = days_of(high, unit_hours)?;
         Some(Interval {
             low_days,
             high_days,
@@ -554,14 +580,15 @@ fn interval(sentence: &str) -> Option<Interval> {
     })
 }
 
-/// `count` units of `unit_days` in days; `12 months` is a year (365 days), not 360.
-fn days_of(count: f64, unit_days: u32) -> Option<u32> {
-    let (count, unit_days) = if unit_days == 30 && count >= 12.0 && count % 12.0 == 0.0 {
-        (count / 12.0, 365)
+/// `count` units of `unit_hours` in whole days; `12 months` is a year (365
+/// days), not 360.
+fn days_of(count: f64, unit_hours: u32) -> Option<u32> {
+    let hours = if unit_hours == 30 * 24 && count >= 12.0 && count % 12.0 == 0.0 {
+        count / 12.0 * f64::from(YEAR_HOURS)
     } else {
-        (count, unit_days)
+        count * f64::from(unit_hours)
     };
-    let days = (count * f64::from(unit_days)).round();
+    let days = (hours / 24.0).round();
     (days >= 0.0 && days <= f64::from(u32::MAX)).then_some(days as u32)
 }
 
@@ -673,6 +700,7 @@ mod tests {
             ("Annual screening.", Some(365)),
             ("Ultrasound in 10 days", Some(10)),
             ("CT in 12 months", Some(365)),
+            ("Suggest repeat ultrasound in 48 hours.", Some(2)),
             // A frequency of care is no interval; the follow-up after it is.
             (
                 "Flush the drain three times a day; follow-up CT in 2 weeks.",
@@ -783,6 +811,9 @@ mod tests {
             "Vascular clinic review in 6 weeks.",
             "Rescan for growth in 2 weeks suggested.",
             "Orthopaedic referral.",
+            "Indeterminate 4 mm nodule; attention on next restaging CT.",
+            "New 6 mm nodule, likely inflammatory; reassess on end-of-treatment PET-CT.",
+            "Check chest radiograph has been requested.",
         ] {
             assert!(recommends(yes), "{yes}");
         }
