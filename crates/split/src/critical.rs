@@ -252,6 +252,12 @@ mod tests {
             ["acute infarct"]
         );
         assert_eq!(critical_terms("Left ovarian torsion."), ["ovarian torsion"]);
+        // The sign of a failing graft or a torted organ.
+        assert_eq!(
+            critical_terms("Absent hepatic arterial flow in the liver transplant."),
+            ["absent hepatic arterial flow"]
+        );
+        assert!(critical_terms("Absent flow in the known occluded left ovarian vein.").is_empty());
         assert_eq!(
             critical_terms("Right tubal ectopic pregnancy."),
             ["tubal ectopic pregnancy"]
