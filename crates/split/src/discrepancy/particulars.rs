@@ -153,11 +153,14 @@ impl<'a> Particulars<'a> {
     }
 }
 
-/// The whole numbers written with a percent sign ("70%", "less than 50 %").
+/// The grades written with a percent sign ("70%", "less than 50 %"); a
+/// range is one grade ("50-69%" is 50069, apart from 50 and 69). A grade it
+/// changed from ("increased from less than 50%") is not the finding's.
 fn percents(text: &str) -> Vec<u32> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut at = 0;
+    let mut range_low: Option<(u32, usize)> = None;
     while at < bytes.len() {
         // Not the decimals of a number ("4.6%").
         let inside_a_number = at > 0 && (bytes[at - 1].is_ascii_digit() || bytes[at - 1] == b'.');
@@ -169,16 +172,46 @@ fn percents(text: &str) -> Vec<u32> {
             .iter()
             .take_while(|b| b.is_ascii_digit())
             .count();
+        let Ok(value) = text[at..at + digits].parse::<u32>() else {
+            at += digits;
+            continue;
+        };
         let after = &bytes[at + digits..];
         let sign = after.iter().position(|&b| b != b' ');
-        if sign.is_some_and(|gap| gap <= 1 && after[gap] == b'%')
-            && let Ok(value) = text[at..at + digits].parse::<u32>()
-        {
-            out.push(value);
+        if sign.is_some_and(|gap| gap <= 1 && after[gap] == b'%') {
+            let (grade, from) = match range_low {
+                Some((low, low_at)) if low < value && value <= 100 => (low * 1000 + value, low_at),
+                _ => (value, at),
+            };
+            if !changed_from(&text[..from]) {
+                out.push(grade);
+            }
+            range_low = None;
+        } else {
+            // "50-69%", "50 to 69%": the low bound of a range.
+            let joiner = text[at + digits..].trim_start();
+            range_low =
+                (joiner.starts_with('-') || joiner.starts_with('–') || joiner.starts_with("to "))
+                    .then_some((value, at));
         }
         at += digits;
     }
     out
+}
+
+/// Whether the words right before a grade say it was the prior one ("from
+/// less than 50%", "previously 30%").
+fn changed_from(before: &str) -> bool {
+    before
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .rev()
+        .take(3)
+        .any(|w| {
+            ["from", "previously", "prior", "was"]
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(w))
+        })
 }
 
 #[cfg(test)]
@@ -193,5 +226,12 @@ mod tests {
             percents("A 12 mm nodule, 4.5% of the volume."),
             Vec::<u32>::new()
         );
+        assert_eq!(
+            percents(
+                "Velocities are consistent with 50-69% stenosis, increased from less than 50% on the prior study."
+            ),
+            [50069]
+        );
+        assert_eq!(percents("A 50 to 69 % stenosis."), [50069]);
     }
 }
