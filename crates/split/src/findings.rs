@@ -566,6 +566,10 @@ pub(crate) fn sentence_findings<'a>(
             .first()
             .filter(|_| !head_is_descriptor)
             .map_or(mention.start, |d| d.start.min(mention.start));
+        // A word hyphened to the term is part of it: "Iodine-avid",
+        // "PSMA-avid".
+        let term_start =
+            hyphened_word_before(text, sentence.body_start.max(sentence.start), term_start);
         out.push(Finding {
             text: &text[sentence.start..sentence.end],
             start: sentence.start,
@@ -1108,6 +1112,20 @@ const DISTANCE_WORDS: [&str; 14] = [
     "medial to ",
     "deep to ",
 ];
+
+/// The start of the word joined by a hyphen to the word at `at` ("Iodine-"
+/// of "Iodine-avid"), not before `floor`; `at` when there is none.
+fn hyphened_word_before(text: &str, floor: usize, at: usize) -> usize {
+    let bytes = text.as_bytes();
+    if at < floor + 2 || bytes[at - 1] != b'-' || !bytes[at - 2].is_ascii_alphanumeric() {
+        return at;
+    }
+    let mut start = at - 1;
+    while start > floor && bytes[start - 1].is_ascii_alphanumeric() {
+        start -= 1;
+    }
+    start
+}
 
 /// What a size right before it measures instead of a finding.
 const DEVICE_NOUNS: [&str; 14] = [

@@ -731,6 +731,12 @@ fn qualified_head(text: &str, from: usize, end: usize, scratch: &Scratch) -> Opt
         if word.is_empty() {
             return None;
         }
+        // A classification before the head: "displaced Weber B fracture",
+        // "Garden IV fracture", "Salter-Harris II fracture".
+        if let Some(grade_end) = graded_eponym(text, at, word, end) {
+            at = grade_end;
+            continue;
+        }
         if !phrase_word(word) {
             let compound =
                 bytes.get(at + word.len()) == Some(&b'-') || (at > 0 && bytes[at - 1] == b'-');
@@ -743,6 +749,41 @@ fn qualified_head(text: &str, from: usize, end: usize, scratch: &Scratch) -> Opt
         }
         at += word.len();
     }
+}
+
+/// Where a capitalised name and the grade after it end ("Weber B", "Garden
+/// IV", "Salter-Harris II", "Gartland type 2"), when `word` at `at` opens one.
+fn graded_eponym(text: &str, at: usize, word: &str, end: usize) -> Option<usize> {
+    if !word.starts_with(|c: char| c.is_ascii_uppercase()) || word.len() < 4 {
+        return None;
+    }
+    let mut after = at + word.len();
+    let mut rest = &text[after..end];
+    // "Salter-Harris": the second name of a hyphened pair.
+    if let Some(second) = rest.strip_prefix('-') {
+        let len = second.bytes().take_while(u8::is_ascii_alphabetic).count();
+        after += 1 + len;
+        rest = &second[len..];
+    }
+    let spaces = rest.len() - rest.trim_start_matches(' ').len();
+    let mut grade = &rest[spaces..];
+    let mut skipped = spaces;
+    if let Some(typed) = grade.strip_prefix("type ") {
+        skipped += 5;
+        grade = typed;
+    }
+    let len = grade
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
+    let token = &grade[..len];
+    let is_grade = (len == 1
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+        || ["I", "II", "III", "IV", "V", "VI"].contains(&token)
+        || (len <= 2 && token.bytes().all(|b| b.is_ascii_digit()));
+    (spaces > 0 && is_grade).then_some(after + skipped + len)
 }
 
 /// Adjectives that open a link to a diagnosis ("echogenic, consistent with
@@ -1671,6 +1712,26 @@ mod tests {
         assert_eq!(
             terms("The study is limited by motion."),
             Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_graded_eponym_and_a_hyphened_tracer_stay_in_the_phrase() {
+        assert_eq!(
+            terms("IMPRESSION: Minimally displaced Weber B fracture of the left distal fibula."),
+            ["fracture"]
+        );
+        assert_eq!(
+            terms("FINDINGS: Displaced Salter-Harris II fracture of the distal radius."),
+            ["Displaced Salter-Harris II fracture"]
+        );
+        assert_eq!(
+            terms("IMPRESSION: Iodine-avid right level III node."),
+            ["Iodine-avid right level III node"]
+        );
+        assert_eq!(
+            terms("FINDINGS: Patchy enhancement involving 8% of left ventricular mass."),
+            ["Patchy enhancement"]
         );
     }
 
