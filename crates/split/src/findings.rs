@@ -590,7 +590,7 @@ pub(crate) fn sentence_findings<'a>(
             change: judgement
                 .change
                 .filter(|&c| judgement.assertion != Assertion::Absent || c == Change::Resolved),
-            laterality: if names_a_cardiac_chamber(&text[term_start..mention.end])
+            laterality: if names_cardiac_anatomy(&text[term_start..mention.end])
                 || (own_side.or(judgement.laterality).is_some()
                     && names_a_midline_structure(&text[term_start..mention.end], &body_site)
                     && !judgement.directed_shift
@@ -948,18 +948,24 @@ fn both_sides_in_place(
     (left && right).then_some(Bilateral)
 }
 
-/// Cardiac chambers are named with a side ("right heart strain", "left
-/// ventricular hypertrophy", "right atrial enlargement"), which is no
-/// laterality: a finding named by one has no side, not even the sentence's
-/// ("bilateral pulmonary emboli with right heart strain").
-fn names_a_cardiac_chamber(term: &str) -> bool {
-    const CHAMBERS: [&str; 6] = [
+/// Cardiac chambers and coronary arteries are named with a side ("right
+/// heart strain", "left ventricular hypertrophy", "Left circumflex:"), which
+/// is no laterality: a finding named by one has no side, not even the
+/// sentence's ("bilateral pulmonary emboli with right heart strain"), and a
+/// sub-header naming one gives none.
+pub(crate) fn names_cardiac_anatomy(term: &str) -> bool {
+    const CHAMBERS: [&str; 11] = [
         "right heart",
         "left heart",
         "right ventric",
         "left ventric",
         "right atri",
         "left atri",
+        "left main",
+        "left circumflex",
+        "left anterior descending",
+        "left coronary",
+        "right coronary",
     ];
     // Compared in place at each word start: a lower-case copy and a
     // substring searcher per chamber cost a tenth of a report's extraction.

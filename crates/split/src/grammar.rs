@@ -1485,6 +1485,27 @@ mod tests {
     }
 
     #[test]
+    fn a_cardiac_sub_header_gives_no_side() {
+        let out = crate::extract(
+            "FINDINGS:\nLeft ventricle: Mild hypokinesis of the inferolateral wall.\nLeft circumflex: Minimal plaque.\nOther: Small left pleural effusion.",
+            crate::shared_lexicon(),
+        );
+        let sides: Vec<_> = out
+            .findings
+            .iter()
+            .map(|f| (f.term, f.laterality))
+            .collect();
+        assert_eq!(
+            sides,
+            [
+                ("Mild hypokinesis", None),
+                ("Minimal plaque", None),
+                ("Small left pleural effusion", Some(crate::Laterality::Left)),
+            ]
+        );
+    }
+
+    #[test]
     fn a_finding_labelling_its_line_is_placed_by_the_line() {
         let out = crate::extract(
             "FINDINGS:\nTwo pulmonary nodules: 6 mm in the left upper lobe and 4 mm in the right middle lobe.",
