@@ -43,16 +43,29 @@ pub(crate) fn critical<'a>(
     // Which qualifier words the sentence starting at `words_of` holds.
     let mut words_of: Option<usize> = None;
     let mut present: Vec<bool> = Vec::new();
+    // What the report calls smaller or resolved anywhere, by concept and
+    // side: the intussusception a reduction report first "identified at
+    // the hepatic flexure" is the one it then reduced.
+    // (The head word too: "ileocolic intussusception" is coded apart.)
+    let improving: Vec<(u32, &str, Option<crate::Laterality>)> = findings
+        .iter()
+        .zip(concepts)
+        .filter(|(f, _)| matches!(f.change, Some(Change::Decreased | Change::Resolved)))
+        .map(|(f, &concept)| (concept, crate::words::last_word(f.term), f.laterality))
+        .collect();
     for (index, (finding, &concept)) in findings.iter().zip(concepts).enumerate() {
         let asserted = match finding.assertion {
             Assertion::Present => true,
             Assertion::Possible => finding.certainty == Some(Certainty::High),
             Assertion::Absent => false,
         };
-        // A finding the report calls smaller or resolved is known and
-        // improving: not a new result to call in ("the haematoma has
-        // decreased in size").
-        let improving = matches!(finding.change, Some(Change::Decreased | Change::Resolved));
+        // A finding the report calls smaller or resolved (here or in
+        // another sentence) is known and improving: not a new result to
+        // call in ("the haematoma has decreased in size").
+        let head = crate::words::last_word(finding.term);
+        let improving = improving.iter().any(|&(c, h, side)| {
+            side == finding.laterality && (c == concept || h.eq_ignore_ascii_case(head))
+        });
         if !asserted
             || improving
             || finding.temporality != Temporality::Current
@@ -158,6 +171,28 @@ mod tests {
             .iter()
             .map(|c| c.term.to_ascii_lowercase())
             .collect()
+    }
+
+    #[test]
+    fn an_intussusception_the_report_reduced_and_spondylotic_cord_flattening_are_not_critical() {
+        assert!(
+            critical_terms(
+                "FINDINGS: The intussusception was identified at the hepatic flexure. It was reduced on the second attempt.\nIMPRESSION: Successful pneumatic reduction of ileocolic intussusception."
+            )
+            .is_empty()
+        );
+        assert!(
+            critical_terms(
+                "Moderate C5-C6 spinal canal stenosis with ventral cord flattening, no cord signal abnormality."
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            critical_terms(
+                "Epidural tumour extension resulting in severe canal stenosis and spinal cord compression."
+            ),
+            ["spinal cord compression"]
+        );
     }
 
     #[test]
