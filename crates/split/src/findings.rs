@@ -590,9 +590,9 @@ pub(crate) fn sentence_findings<'a>(
             change: judgement
                 .change
                 .filter(|&c| judgement.assertion != Assertion::Absent || c == Change::Resolved),
-            laterality: if names_cardiac_anatomy(&text[term_start..mention.end])
-                || (own_side.or(judgement.laterality).is_some()
-                    && names_a_midline_structure(&text[term_start..mention.end], &body_site)
+            laterality: if own_side.or(judgement.laterality).is_none()
+                || names_cardiac_anatomy(&text[term_start..mention.end])
+                || (names_a_midline_structure(&text[term_start..mention.end], &body_site)
                     && !judgement.directed_shift
                     && !side_modifies(
                         text,

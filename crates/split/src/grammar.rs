@@ -288,14 +288,7 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
 /// "Treated observation 1 (segment 7): 3.4 cm treated zone". (A numbered
 /// subject with a verb, "Nodule 1 measures 8 mm", is the finding.)
 fn indexes_its_line(text: &str, sentence_start: usize, mention: &Mention) -> bool {
-    // A sub-header's finding lies before the body: it is no index.
-    if sentence_start > mention.start
-        || !text[sentence_start..mention.start]
-            .bytes()
-            .all(|b| b.is_ascii_alphabetic() || b.is_ascii_whitespace())
-    {
-        return false;
-    }
+    // The number first: most mentions have none after them.
     let rest = text[mention.end..].trim_start();
     let rest = rest.strip_prefix('#').unwrap_or(rest);
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
@@ -312,7 +305,12 @@ fn indexes_its_line(text: &str, sentence_start: usize, mention: &Mention) -> boo
             .trim_start(),
         None => rest,
     };
+    // A sub-header's finding lies before the body: it is no index.
     rest.starts_with(':')
+        && sentence_start <= mention.start
+        && text[sentence_start..mention.start]
+            .bytes()
+            .all(|b| b.is_ascii_alphabetic() || b.is_ascii_whitespace())
 }
 
 /// Whether a mention names what distends a lumen ("the stomach is distended

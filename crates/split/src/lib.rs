@@ -768,9 +768,6 @@ fn sub_header_sides(sections: &[Section<'_>], findings: &mut [Finding<'_>]) {
 /// The side a short label names, if exactly one ("Left ventricle:" names
 /// none).
 pub(crate) fn side_word(label: &str) -> Option<Laterality> {
-    if findings::names_cardiac_anatomy(label) {
-        return None;
-    }
     let mut side = None;
     for word in label.split(|c: char| !c.is_ascii_alphabetic()) {
         let named = match word.to_ascii_lowercase().as_str() {
@@ -784,7 +781,7 @@ pub(crate) fn side_word(label: &str) -> Option<Laterality> {
         }
         side = Some(named);
     }
-    side
+    side.filter(|_| !findings::names_cardiac_anatomy(label))
 }
 
 /// Judges one term in one sentence with the same context rules as
