@@ -453,15 +453,21 @@ fn find_headers(text: &str, table: &SectionTable, marks: &Marks) -> Vec<Header> 
     // "History: negative per patient." inside a paragraph of a report that
     // puts its headers at line starts is running text, not a header; a
     // one-line export ("Comparison: None. Findings: ...") has one at most.
-    let line_start_headers = headers
-        .iter()
-        .filter(|header| {
-            let before = text[..header.start].trim_end_matches([' ', '\t', '\r']);
-            before.is_empty() || before.ends_with('\n')
-        })
-        .count();
+    let opens_a_line = |header: &Header| {
+        let before = text[..header.start].trim_end_matches([' ', '\t', '\r']);
+        before.is_empty() || before.ends_with('\n')
+    };
+    let line_start_headers = headers.iter().filter(|h| opens_a_line(h)).count();
     if line_start_headers >= 2 {
-        headers.retain(|header| !header.weak);
+        // Except in the preamble, before the first Findings or Impression:
+        // a title line or a header that goes on with more ("CT HEAD.
+        // History: fall. Comparison: none." over "Findings:" on a line of
+        // its own) writes its headers in a run.
+        let body_start = headers
+            .iter()
+            .find(|h| matches!(h.kind, SectionKind::Findings | SectionKind::Impression))
+            .map_or(0, |h| h.start);
+        headers.retain(|header| !header.weak || header.start < body_start);
     }
     headers
 }
@@ -684,6 +690,35 @@ mod tests {
         // A header word that is only the start of a longer word is no header.
         assert_eq!(kinds("Reporting: done").len(), 1);
         assert_eq!(kinds("Reporting: done")[0].1, None);
+    }
+
+    #[test]
+    fn a_preamble_line_of_headers_opens_each_section() {
+        let text = "Exam: MRI brain. History: Fever, confusion. Technique: T1, FLAIR. Comparison: CT today.\nFindings: Swelling. History: none given by the patient.\nImpression: Encephalitis.";
+        let titled = "CT HEAD WITHOUT CONTRAST   History: Fall. Comparison: CT 2024.\nFindings: No bleed.\nImpression: Normal.";
+        let titled: Vec<SectionKind> = kinds(titled).into_iter().map(|(kind, ..)| kind).collect();
+        assert_eq!(
+            titled,
+            [
+                SectionKind::Other,
+                SectionKind::Indication,
+                SectionKind::Comparison,
+                SectionKind::Findings,
+                SectionKind::Impression
+            ]
+        );
+        let found: Vec<SectionKind> = kinds(text).into_iter().map(|(kind, ..)| kind).collect();
+        assert_eq!(
+            found,
+            [
+                SectionKind::Technique,
+                SectionKind::Indication,
+                SectionKind::Technique,
+                SectionKind::Comparison,
+                SectionKind::Findings,
+                SectionKind::Impression
+            ]
+        );
     }
 
     #[test]
