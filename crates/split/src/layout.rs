@@ -111,8 +111,12 @@ pub(crate) fn layout<'a>(
         let regions = items::find_items(text, section, &marks);
         let first = sentences.len();
         sentences::split_regions(text, index, &regions, &marks.colons, &mut sentences);
-        if section.kind == SectionKind::Impression && section.items.is_empty() {
-            sentence_items(text, section, &mut sentences[first..]);
+        if section.kind == SectionKind::Impression {
+            if section.items.is_empty() {
+                sentence_items(text, section, &mut sentences[first..]);
+            } else if section.items.iter().all(|item| item.label.is_some()) {
+                sentences_between_labels(text, section, &mut sentences[first..]);
+            }
         }
     }
     Layout {
@@ -159,6 +163,55 @@ fn sentence_items<'a>(text: &'a str, section: &mut Section<'a>, sentences: &mut 
             end: sentence.end,
         });
     }
+}
+
+/// An unnumbered impression whose lines are partly sub-headed ("Right
+/// breast new focal asymmetry (BI-RADS 0).\nLeft breast: benign.") states
+/// one conclusion per sentence too: the sentences no label governs become
+/// items among the labelled ones, all numbered again in text order.
+fn sentences_between_labels<'a>(
+    text: &'a str,
+    section: &mut Section<'a>,
+    sentences: &mut [Sentence],
+) {
+    if sentences.iter().all(|sentence| sentence.item.is_some()) {
+        return;
+    }
+    // (old number or none, where it starts, the item)
+    let mut items: Vec<(Option<u32>, Item<'a>)> = std::mem::take(&mut section.items)
+        .into_iter()
+        .map(|item| (Some(item.n), item))
+        .collect();
+    items.extend(
+        sentences
+            .iter()
+            .filter(|sentence| sentence.item.is_none())
+            .map(|sentence| {
+                let item = Item {
+                    n: 0,
+                    label: None,
+                    text: &text[sentence.start..sentence.end],
+                    start: sentence.start,
+                    end: sentence.end,
+                };
+                (None, item)
+            }),
+    );
+    items.sort_by_key(|(_, item)| item.start);
+    for (n, (_, item)) in (1..).zip(items.iter_mut()) {
+        item.n = n;
+    }
+    for sentence in sentences.iter_mut() {
+        sentence.item = items
+            .iter()
+            .find(|(old, item)| match (old, sentence.item) {
+                (Some(old), Some(was)) => *old == was,
+                (None, None) => item.start == sentence.start,
+                _ => false,
+            })
+            .map(|(_, item)| item.n);
+    }
+    section.items = items.into_iter().map(|(_, item)| item).collect();
 }
 
 fn new_section<'a>(
@@ -690,6 +743,27 @@ mod tests {
         // A header word that is only the start of a longer word is no header.
         assert_eq!(kinds("Reporting: done").len(), 1);
         assert_eq!(kinds("Reporting: done")[0].1, None);
+    }
+
+    #[test]
+    fn an_impression_of_sentences_and_labelled_lines_has_an_item_for_each() {
+        let table = table();
+        let text = "FINDINGS: Mass.\nIMPRESSION:\nRight breast new focal asymmetry (BI-RADS 0); recall is advised.\nLeft breast: benign (BI-RADS 2).";
+        let layout = layout(text, &table, SectionKind::Other);
+        let impression = &layout.sections[1];
+        let items: Vec<(u32, Option<&str>)> = impression
+            .items
+            .iter()
+            .map(|item| (item.n, item.label))
+            .collect();
+        assert_eq!(items, [(1, None), (2, Some("Left breast"))]);
+        let numbered: Vec<Option<u32>> = layout
+            .sentences
+            .iter()
+            .filter(|s| s.section == 1)
+            .map(|s| s.item)
+            .collect();
+        assert_eq!(numbered, [Some(1), Some(2)]);
     }
 
     #[test]
