@@ -807,16 +807,25 @@ fn compare_with_prior_sizes(findings: &mut [Finding<'_>], prior_sizes: &[Measure
                 .iter()
                 .map(|m| m.max_mm)
                 .fold(0.0, f64::max);
-            finding.change = Some(if now > prior.max_mm {
-                Change::Increased
-            } else if now < prior.max_mm {
-                Change::Decreased
-            } else {
+            // Within a twentieth (or half a millimetre) is a remeasurement,
+            // not a change: "24 mm (previously 23 mm, essentially unchanged)".
+            let within_error = (now - prior.max_mm).abs()
+                <= f64::max(SAME_SIZE_MM, prior.max_mm * SAME_SIZE_FRACTION);
+            finding.change = Some(if within_error {
                 Change::Stable
+            } else if now > prior.max_mm {
+                Change::Increased
+            } else {
+                Change::Decreased
             });
         }
     }
 }
+
+/// How close a size and the prior size it is compared with are one size
+/// measured twice.
+const SAME_SIZE_MM: f64 = 0.5;
+const SAME_SIZE_FRACTION: f64 = 0.05;
 
 /// Heads that name the members of an enlarged-node finding.
 const NODE_HEADS: [&str; 2] = ["node", "nodes"];

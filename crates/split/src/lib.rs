@@ -1891,6 +1891,11 @@ mod tests {
             changes("The largest nodule measures 12 mm, previously 18 mm."),
             [("largest nodule", Some(Change::Decreased))]
         );
+        // Within measurement error it is the same size.
+        assert_eq!(
+            changes("Dominant nodule, 24 x 18 mm (previously 23 x 17 mm)."),
+            [("nodule", Some(Change::Stable))]
+        );
         // A relative clause is the last finding's own.
         assert_eq!(
             changes(
