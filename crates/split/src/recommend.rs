@@ -97,6 +97,7 @@ const ALWAYS: &[&str] = &[
 /// Words that recommend only when used as an instruction.
 const INSTRUCTION: &[&str] = &[
     "suggest",
+    "suggested",
     "consider",
     "follow-up",
     "follow up",
@@ -411,7 +412,17 @@ fn recommends_with(sentence: &str, offset: usize, triggers: &[Trigger]) -> bool 
         let word = &sentence[start..end];
         let is_suggest_or_consider =
             word.eq_ignore_ascii_case("suggest") || word.eq_ignore_ascii_case("consider");
+        // "Cause not demonstrated; CT urogram suggested.": a study, then
+        // "suggested" closing its clause.
+        let suggested_study = word.eq_ignore_ascii_case("suggested")
+            && sentence[end..]
+                .trim_start()
+                .chars()
+                .next()
+                .is_none_or(|c| matches!(c, '.' | ';' | ','))
+            && asks_for_action(&sentence[..start]);
         imperative
+            || suggested_study
             || (is_suggest_or_consider && asks_for_action(&sentence[end..]))
             || *has_interval.get_or_insert_with(|| interval_days(sentence).is_some())
     });
@@ -814,6 +825,7 @@ mod tests {
             "Indeterminate 4 mm nodule; attention on next restaging CT.",
             "New 6 mm nodule, likely inflammatory; reassess on end-of-treatment PET-CT.",
             "Check chest radiograph has been requested.",
+            "Cause not demonstrated; CT urogram suggested.",
         ] {
             assert!(recommends(yes), "{yes}");
         }
@@ -828,6 +840,7 @@ mod tests {
             "Discussed with the on-call surgical registrar at 21:10.",
             "Discussed at the vascular MDT.",
             "Reviewed with the prior study.",
+            "The appearance on the prior CT suggested a cyst.",
         ] {
             assert!(!recommends(no), "{no}");
         }
