@@ -1735,6 +1735,16 @@ mod tests {
     }
 
     #[test]
+    fn tension_alone_is_the_physiology_and_named_anatomy_is_no_finding() {
+        assert_eq!(terms("IMPRESSION: No tension."), ["tension"]);
+        assert!(
+            terms("FINDINGS: Lateral masses of C1 are intact. Cruciates and collaterals intact.")
+                .is_empty()
+        );
+        assert!(terms("FINDINGS: Tension band wiring of the patella.").is_empty());
+    }
+
+    #[test]
     fn a_graded_eponym_and_a_hyphened_tracer_stay_in_the_phrase() {
         assert_eq!(
             terms("IMPRESSION: Minimally displaced Weber B fracture of the left distal fibula."),
