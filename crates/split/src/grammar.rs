@@ -1462,15 +1462,10 @@ mod tests {
 
     #[test]
     fn a_label_naming_a_finding_gives_it_the_side_before_it() {
-        let out = crate::extract(
+        let read = crate::findings_of(
             "FINDINGS:\nRight renal cyst: 14 mm, unchanged.\nLeft adrenal nodule: 11 mm.\nLiver lesion: 9 mm, decreased.",
-            crate::shared_lexicon(),
+            |f| (f.term, f.laterality, f.change),
         );
-        let read: Vec<_> = out
-            .findings
-            .iter()
-            .map(|f| (f.term, f.laterality, f.change))
-            .collect();
         use crate::{Change, Laterality};
         assert_eq!(
             read,
@@ -1484,15 +1479,10 @@ mod tests {
 
     #[test]
     fn a_cardiac_sub_header_gives_no_side() {
-        let out = crate::extract(
+        let sides = crate::findings_of(
             "FINDINGS:\nLeft ventricle: Mild hypokinesis of the inferolateral wall.\nLeft circumflex: Minimal plaque.\nOther: Small left pleural effusion.",
-            crate::shared_lexicon(),
+            |f| (f.term, f.laterality),
         );
-        let sides: Vec<_> = out
-            .findings
-            .iter()
-            .map(|f| (f.term, f.laterality))
-            .collect();
         assert_eq!(
             sides,
             [
@@ -1505,15 +1495,10 @@ mod tests {
 
     #[test]
     fn a_finding_labelling_its_line_is_placed_by_the_line() {
-        let out = crate::extract(
+        let sides = crate::findings_of(
             "FINDINGS:\nTwo pulmonary nodules: 6 mm in the left upper lobe and 4 mm in the right middle lobe.",
-            crate::shared_lexicon(),
+            |f| (f.term, f.laterality),
         );
-        let sides: Vec<_> = out
-            .findings
-            .iter()
-            .map(|f| (f.term, f.laterality))
-            .collect();
         assert_eq!(
             sides,
             [("pulmonary nodules", Some(crate::Laterality::Bilateral))]

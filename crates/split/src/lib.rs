@@ -817,6 +817,17 @@ fn shared_lexicon() -> &'static Lexicon {
     LEXICON.get_or_init(Lexicon::builtin)
 }
 
+/// What `pick` reads of each finding the built-in extraction gives `text`
+/// (for the tests of the modules whose rules it runs).
+#[cfg(test)]
+fn findings_of<'a, T>(text: &'a str, pick: impl Fn(&Finding<'a>) -> T) -> Vec<T> {
+    extract(text, shared_lexicon())
+        .findings
+        .iter()
+        .map(pick)
+        .collect()
+}
+
 /// The span of the layout sentence holding `start..end`, joined with its
 /// neighbours where only spaces separate them: a run of spaces is a
 /// sentence break in flattened exports, and so is ", " before a capital,

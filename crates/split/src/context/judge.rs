@@ -727,11 +727,7 @@ pub(crate) mod tests {
     #[test]
     fn a_change_before_a_list_is_each_ones() {
         let changes = |text: &str| -> Vec<(String, Option<Change>)> {
-            crate::extract(text, crate::shared_lexicon())
-                .findings
-                .iter()
-                .map(|f| (f.term.to_string(), f.change))
-                .collect()
+            crate::findings_of(text, |f| (f.term.to_string(), f.change))
         };
         assert_eq!(
             changes("IMPRESSION: Unchanged left basilar atelectasis and small left effusion."),
@@ -753,14 +749,10 @@ pub(crate) mod tests {
 
     #[test]
     fn a_change_said_after_a_finding_stays_out_of_its_with_phrase() {
-        let changes: Vec<_> = crate::extract(
+        let changes = crate::findings_of(
             "FINDINGS: Small left pleural effusion, increased since yesterday, with blunting of the costophrenic angle. Lesions, increased compared with the prior study, in keeping with metastases.",
-            crate::shared_lexicon(),
-        )
-        .findings
-        .iter()
-        .map(|f| (f.term, f.change))
-        .collect();
+            |f| (f.term, f.change),
+        );
         assert_eq!(
             changes,
             [
@@ -782,14 +774,10 @@ pub(crate) mod tests {
             .laterality,
             Some(Laterality::Bilateral)
         );
-        let sides: Vec<_> = crate::extract(
+        let sides = crate::findings_of(
             "FINDINGS: Right effusion and left lower lobe atelectasis. A 2 cm nodule in the right upper lobe and a small left effusion.",
-            crate::shared_lexicon(),
-        )
-        .findings
-        .iter()
-        .map(|f| f.laterality)
-        .collect();
+            |f| f.laterality,
+        );
         use Laterality::{Left, Right};
         assert_eq!(sides, [Some(Right), Some(Left), Some(Right), Some(Left)]);
     }
