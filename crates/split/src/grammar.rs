@@ -276,12 +276,66 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
         let keep = !(names_a_service
             || cue_before
             || dated_by
+            || grades_uptake(text, mention)
             || names_the_content(text, mention)
             || (mentions_after && indexes_its_line(text, start, mention)));
         kept_before |= keep;
         keep
     });
 }
+
+/// Whether a bare "uptake", said with a lesion, only grades it against the
+/// reference organs: "a 9 mm node, decreased, with uptake less than
+/// mediastinal blood pool", "uptake between mediastinal blood pool and
+/// liver" (a Deauville grade, not a finding of its own).
+fn grades_uptake(text: &str, mention: &Mention) -> bool {
+    if !text[mention.start..mention.end].eq_ignore_ascii_case("uptake") {
+        return false;
+    }
+    // Said with the lesion, no qualifier of its own: "increased splenic
+    // uptake greater than liver" is a finding.
+    let said_with = text[..mention.start]
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .rfind(|w| !w.is_empty())
+        .is_some_and(|w| {
+            ["with", "shows", "show", "has", "showing", "demonstrates"]
+                .iter()
+                .any(|v| v.eq_ignore_ascii_case(w))
+        });
+    if !said_with {
+        return false;
+    }
+    let after = text[mention.end..].trim_start();
+    let after = after.strip_prefix("now ").map_or(after, str::trim_start);
+    let compared = UPTAKE_COMPARATORS.iter().find_map(|c| {
+        after
+            .get(..c.len())
+            .filter(|head| head.eq_ignore_ascii_case(c))
+            .map(|_| after[c.len()..].trim_start())
+    });
+    compared.is_some_and(|rest| {
+        let rest = rest.strip_prefix("the ").unwrap_or(rest);
+        ["mediastinal", "blood pool", "liver", "hepatic"]
+            .iter()
+            .any(|organ| {
+                rest.get(..organ.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(organ))
+            })
+    })
+}
+
+/// How a lesion's uptake is graded against the reference organs.
+const UPTAKE_COMPARATORS: [&str; 9] = [
+    "less than",
+    "below",
+    "above",
+    "greater than",
+    "between",
+    "similar to",
+    "equal to",
+    "lower than",
+    "higher than",
+];
 
 /// Whether a mention opens its line as a numbered label of what the line
 /// describes: "Observation 2: 0.8 cm arterial phase hyperenhancing focus",
@@ -1716,6 +1770,20 @@ mod tests {
         assert_eq!(
             terms("The study is limited by motion."),
             Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn uptake_graded_against_blood_pool_or_liver_is_the_lesions_grade() {
+        assert_eq!(
+            terms(
+                "FINDINGS: A left level III lymph node measures 9 mm, decreased, with uptake less than mediastinal blood pool."
+            ),
+            ["lymph node"]
+        );
+        assert_eq!(
+            terms("FINDINGS: Intense uptake in the right iliac bone, greater than liver."),
+            ["uptake"]
         );
     }
 
