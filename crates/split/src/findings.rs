@@ -864,7 +864,12 @@ fn fold_group_members(
     let mut j = first + 1;
     while j < out.len() {
         let (group, member) = (&out[j - 1], &out[j]);
-        let gap = text[group.term_end..member.term_start].trim_start();
+        // Terms that overlap (a descriptor read for both) are no group and
+        // member.
+        let gap = text
+            .get(group.term_end..member.term_start)
+            .unwrap_or_default()
+            .trim_start();
         // Most neighbours are not set off by a comma: no work for them.
         if !gap.starts_with(',') {
             j += 1;
@@ -1402,7 +1407,9 @@ fn merge_containers<'a>(
     while j < out.len() {
         let (container, content) = (&out[j - 1], &out[j]);
         let head = crate::words::last_word(container.term);
-        let gap = &text[container.term_end..content.term_start];
+        let gap = text
+            .get(container.term_end..content.term_start)
+            .unwrap_or_default();
         let mut words = gap.split_ascii_whitespace();
         let joined_by_of = words.next().is_some_and(|w| w.eq_ignore_ascii_case("of"))
             && !gap.contains([',', ';', '.', ':', '(', ')'])

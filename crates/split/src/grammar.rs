@@ -729,7 +729,13 @@ fn phrase_before<'s>(
                 .find(|&i| !is_word_byte(bytes[i]) && bytes[i] != b'.')
                 .map_or(0, |i| i + 1);
             let word = &text[word_start..at];
-            if word.is_empty() || !(phrase_word(word) || qualifies_like_a_descriptor(word)) {
+            // A word that holds another head ("tension.physiologic" read as
+            // one word) ends the phrase as the head would.
+            let holds_a_head = heads.iter().any(|m| m.start < at && word_start < m.end);
+            if word.is_empty()
+                || holds_a_head
+                || !(phrase_word(word) || qualifies_like_a_descriptor(word))
+            {
                 return None;
             }
             at = word_start;
@@ -1771,6 +1777,17 @@ mod tests {
             terms("The study is limited by motion."),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn a_phrase_never_reaches_back_over_another_head() {
+        // Found by the property test: "tension.physiologic" is one word to
+        // the walk back, and it holds the first head.
+        let spans = crate::findings_of(
+            "FINDINGS: T2 hyperintense tension.physiologic, tension ",
+            |f| (f.term, f.term_start),
+        );
+        assert_eq!(spans, [("T2 hyperintense tension", 10), ("tension", 47)]);
     }
 
     #[test]
