@@ -62,10 +62,12 @@ pub(crate) fn critical<'a>(
         // A finding the report calls smaller or resolved (here or in
         // another sentence) is known and improving: not a new result to
         // call in ("the haematoma has decreased in size").
-        let head = crate::words::last_word(finding.term);
-        let improving = improving.iter().any(|&(c, h, side)| {
-            side == finding.laterality && (c == concept || h.eq_ignore_ascii_case(head))
-        });
+        let improving = !improving.is_empty() && {
+            let head = crate::words::last_word(finding.term);
+            improving.iter().any(|&(c, h, side)| {
+                side == finding.laterality && (c == concept || h.eq_ignore_ascii_case(head))
+            })
+        };
         if !asserted
             || improving
             || finding.temporality != Temporality::Current

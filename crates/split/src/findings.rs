@@ -1147,6 +1147,10 @@ fn hyphened_word_before(text: &str, floor: usize, at: usize) -> usize {
     start
 }
 
+/// How near after a device's size a finding must start to be the one
+/// measured ("a 5 mm stent-like calcified nodule" keeps its size).
+const DEVICE_WINDOW_BYTES: usize = 40;
+
 /// What a size right before it measures instead of a finding.
 const DEVICE_NOUNS: [&str; 14] = [
     "balloon",
@@ -1257,9 +1261,9 @@ fn measured_finding(
         .filter(|w| !w.is_empty())
         .take(3)
         .any(|w| DEVICE_NOUNS.iter().any(|d| d.eq_ignore_ascii_case(w)))
-        && !findings
-            .iter()
-            .any(|f| f.term_start >= measurement.end && f.term_start < measurement.end + 40);
+        && !findings.iter().any(|f| {
+            f.term_start >= measurement.end && f.term_start < measurement.end + DEVICE_WINDOW_BYTES
+        });
     if prior || threshold || device {
         return None;
     }
@@ -1358,12 +1362,14 @@ fn measured_finding(
     // said with it.
     let largest =
         last_before(0) == "largest" || (after_measuring_verb && last_before(1) == "largest");
-    let group = findings
-        .iter()
-        .rposition(|f| {
-            f.term_end <= measurement.start && is_plural(crate::words::last_word(f.term))
+    let group = largest
+        .then(|| {
+            findings.iter().rposition(|f| {
+                f.term_end <= measurement.start && is_plural(crate::words::last_word(f.term))
+            })
         })
-        .filter(|&i| largest && !text[findings[i].term_end..measurement.start].contains(';'));
+        .flatten()
+        .filter(|&i| !text[findings[i].term_end..measurement.start].contains(';'));
     let (completes, preceding) = (completes.map(coordinated), preceding.map(coordinated));
     group
         .or(completes)
@@ -1376,9 +1382,13 @@ fn measured_finding(
 /// Whether a head noun is plural ("nodes", "metastases", "foci"), as the
 /// group a "largest" member belongs to.
 fn is_plural(head: &str) -> bool {
-    let lower = head.to_ascii_lowercase();
-    (lower.ends_with('s') && !["ss", "is", "us"].iter().any(|end| lower.ends_with(end)))
-        || ["foci", "calculi", "emboli", "metastases"].contains(&lower.as_str())
+    let ends = |end: &str| {
+        head.len() >= end.len() && head[head.len() - end.len()..].eq_ignore_ascii_case(end)
+    };
+    (ends("s") && !["ss", "is", "us"].iter().any(|end| ends(end)))
+        || ["foci", "calculi", "emboli"]
+            .iter()
+            .any(|word| head.eq_ignore_ascii_case(word))
 }
 
 /// Heads that name only where something is ("a 9 mm focus of granulation

@@ -177,7 +177,7 @@ fn sentences_between_labels<'a>(
     if sentences.iter().all(|sentence| sentence.item.is_some()) {
         return;
     }
-    // (old number or none, where it starts, the item)
+    // (the old number, none for a sentence no label governs; the item)
     let mut items: Vec<(Option<u32>, Item<'a>)> = std::mem::take(&mut section.items)
         .into_iter()
         .map(|item| (Some(item.n), item))
@@ -198,18 +198,29 @@ fn sentences_between_labels<'a>(
             }),
     );
     items.sort_by_key(|(_, item)| item.start);
-    for (n, (_, item)) in (1..).zip(items.iter_mut()) {
+    // Each old number's new one, and each new item found by its start: a
+    // search per sentence, never a walk over the items (an impression may
+    // hold thousands of lines).
+    let mut renumbered: Vec<Option<u32>> = Vec::new();
+    for (n, (old, item)) in (1..).zip(items.iter_mut()) {
         item.n = n;
+        if let Some(old) = *old {
+            let old = old as usize;
+            if renumbered.len() <= old {
+                renumbered.resize(old + 1, None);
+            }
+            renumbered[old] = Some(n);
+        }
     }
     for sentence in sentences.iter_mut() {
-        sentence.item = items
-            .iter()
-            .find(|(old, item)| match (old, sentence.item) {
-                (Some(old), Some(was)) => *old == was,
-                (None, None) => item.start == sentence.start,
-                _ => false,
-            })
-            .map(|(_, item)| item.n);
+        sentence.item = match sentence.item {
+            Some(was) => renumbered.get(was as usize).copied().flatten(),
+            None => items
+                .binary_search_by_key(&sentence.start, |(_, item)| item.start)
+                .ok()
+                .filter(|&at| items[at].0.is_none())
+                .map(|at| items[at].1.n),
+        };
     }
     section.items = items.into_iter().map(|(_, item)| item).collect();
 }
