@@ -255,10 +255,15 @@ const FINITE_VERBS: [&str; 7] = ["is", "are", "was", "were", "has", "have", "had
 
 /// Whether `between` holds a finite verb of [`FINITE_VERBS`].
 fn has_verb(between: &[u8]) -> bool {
+    holds_a_word(between, &FINITE_VERBS)
+}
+
+/// Whether `between` holds one of `words` as a whole word, any case.
+fn holds_a_word(between: &[u8], words: &[&str]) -> bool {
     between.split(|b| !b.is_ascii_alphabetic()).any(|w| {
-        FINITE_VERBS
+        words
             .iter()
-            .any(|v| w.eq_ignore_ascii_case(v.as_bytes()))
+            .any(|word| w.eq_ignore_ascii_case(word.as_bytes()))
     })
 }
 
@@ -292,11 +297,7 @@ fn both_sides_before(
             // left", not "right upper lobe and a small left".
             joined_by_and(between)
                 && word_count(between) <= 3
-                && !between.split(|b| !b.is_ascii_alphabetic()).any(|w| {
-                    [&b"a"[..], b"an", b"the"]
-                        .iter()
-                        .any(|a| w.eq_ignore_ascii_case(a))
-                })
+                && !holds_a_word(between, &["a", "an", "the"])
         }
         _ => false,
     }
@@ -324,11 +325,7 @@ fn change_over_a_list(
     (listed
         && joined_by_and(between)
         && !has_verb(between)
-        && !between.split(|b| !b.is_ascii_alphabetic()).any(|w| {
-            CLAUSE_PARTICIPLES
-                .iter()
-                .any(|p| w.eq_ignore_ascii_case(p.as_bytes()))
-        })
+        && !holds_a_word(between, &CLAUSE_PARTICIPLES)
         && word_count(between) <= MAX_LISTED_WORDS
         && !ends_scope(bytes, cues, hit.end, focus_start)
         && !cues
