@@ -841,7 +841,7 @@ fn graded_eponym(text: &str, at: usize, word: &str, end: usize) -> Option<usize>
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
         || ["I", "II", "III", "IV", "V", "VI"].contains(&token)
         || (len <= 2 && token.bytes().all(|b| b.is_ascii_digit()));
-    (spaces > 0 && is_grade).then_some(after + skipped + len)
+    (spaces > 0 && len > 0 && is_grade).then_some(after + skipped + len)
 }
 
 /// Adjectives that open a link to a diagnosis ("echogenic, consistent with
@@ -1824,6 +1824,8 @@ mod tests {
             terms("FINDINGS: Displaced Salter-Harris II fracture of the distal radius."),
             ["Displaced Salter-Harris II fracture"]
         );
+        // A capitalised word before punctuation is no graded eponym.
+        assert!(super::graded_eponym("Weber ,", 0, "Weber", 7).is_none());
         assert_eq!(
             terms("IMPRESSION: Iodine-avid right level III node."),
             ["Iodine-avid right level III node"]
