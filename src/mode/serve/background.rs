@@ -62,6 +62,9 @@ pub(super) async fn process_queue<F>(
             Ok((meta, result)) => (meta, settle(Ok(result))),
             Err(Panicked) => (None, settle(Err(Panicked))),
         };
+        // Counted before the dead letter is written: whoever sees the letter
+        // sees the failure in /metrics too.
+        to_metrics(&background.metrics, &result);
         let reference = format!("DiagnosticReport/{id}");
         match &result {
             Ok(Outcome::Gone) => {
@@ -79,7 +82,6 @@ pub(super) async fn process_queue<F>(
                 }
             }
         }
-        to_metrics(&background.metrics, &result);
     }
 }
 
