@@ -4,7 +4,7 @@
 
 use aho_corasick::AhoCorasick;
 
-use crate::context::cues::{CueHit, abbreviates_a_side};
+use crate::context::cues::{CueHit, abbreviates_a_side, oriented};
 use crate::context::judge::judge;
 use crate::lexicon::{Entry, Lexicon, Words};
 use crate::sentence::{Mention, Scratch, SentenceSpan};
@@ -62,7 +62,7 @@ pub(crate) fn scan(words: &Words, text: &str, start: usize, end: usize, scratch:
             cues.push(CueHit {
                 start: s,
                 end: e,
-                cue,
+                cue: oriented(cue, text.as_bytes(), s, e),
             });
         }
         if let Some(site) = entry.site {

@@ -212,7 +212,7 @@ impl Words {
                 out.push(crate::context::cues::CueHit {
                     start: s,
                     end: e,
-                    cue,
+                    cue: crate::context::cues::oriented(cue, text.as_bytes(), s, e),
                 });
             }
         });

@@ -766,6 +766,12 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("most suggestive of", link(Forward, High)),
     ("strongly suggestive of", link(Forward, High)),
     ("highly suggestive of", link(Forward, High)),
+    // The abbreviation South Asian reports write for it: "fluid s/o
+    // haemoperitoneum", "highly s/o Koch's".
+    ("s/o", kind(Hedge::Suspicion, link(Forward, High))),
+    ("most s/o", link(Forward, High)),
+    ("strongly s/o", link(Forward, High)),
+    ("highly s/o", link(Forward, High)),
     // A reading that holds only if the clinical picture fits: "in the
     // appropriate clinical setting, the opacity is compatible with
     // pneumonia" (the opacity itself is seen).
@@ -936,6 +942,8 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
         "difficult to entirely exclude",
         kind(Hedge::Exclusion, hedge(Both, Low)),
     ),
+    // "Appendicitis?" asks about what it follows; see [`QUERY_AHEAD`] for
+    // the "?" that opens a clause.
     ("?", kind(Hedge::Question, hedge(Backward, Moderate))),
     // A hedge after its term: "nodule is a possibility".
     ("a possibility", hedge(Backward, Moderate)),
@@ -1408,6 +1416,29 @@ pub(crate) fn abbreviates_a_side(bytes: &[u8], start: usize, end: usize) -> bool
         && !NOT_AFTER_A_SIDE
             .iter()
             .any(|w| word.eq_ignore_ascii_case(w.as_bytes()))
+}
+
+/// A "?" that opens a clause queries what follows it: "collection, ?
+/// early abscess", "plaque, ?ulcerated", "haemoperitoneum – ? leak".
+const QUERY_AHEAD: Cue = kind(Hedge::Question, hedge(Forward, Moderate));
+
+/// The cue `cue` found at `start..end` of `bytes`, turned to face the way it
+/// reads there: a "?" after a space or a separator and before a word asks
+/// about that word, not about what came before it.
+pub(crate) fn oriented(cue: &'static Cue, bytes: &[u8], start: usize, end: usize) -> &'static Cue {
+    if &bytes[start..end] != b"?" {
+        return cue;
+    }
+    let opens_a_clause = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
+    let asks_ahead = bytes[end..]
+        .iter()
+        .find(|b| **b != b' ')
+        .is_some_and(u8::is_ascii_alphanumeric);
+    if opens_a_clause && asks_ahead {
+        &QUERY_AHEAD
+    } else {
+        cue
+    }
 }
 
 /// A cue found in a sentence (byte offsets).

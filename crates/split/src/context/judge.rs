@@ -507,6 +507,45 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_query_mark_asks_about_the_word_it_opens_or_the_one_it_ends() {
+        for (sentence, term, expected) in [
+            (
+                "Small collection, ? early abscess.",
+                "abscess",
+                Assertion::Possible,
+            ),
+            (
+                "Small collection, ? early abscess.",
+                "collection",
+                Assertion::Present,
+            ),
+            (
+                "Irregular plaque, ?ulcerated.",
+                "ulcerated",
+                Assertion::Possible,
+            ),
+            (
+                "Irregular plaque, ?ulcerated.",
+                "plaque",
+                Assertion::Present,
+            ),
+            ("Appendicitis?", "appendicitis", Assertion::Possible),
+            (
+                "Fluid in the pelvis s/o haemoperitoneum.",
+                "haemoperitoneum",
+                Assertion::Possible,
+            ),
+            (
+                "Fluid in the pelvis s/o haemoperitoneum.",
+                "fluid",
+                Assertion::Present,
+            ),
+        ] {
+            assert_eq!(assertion(sentence, term), expected, "{sentence} / {term}");
+        }
+    }
+
+    #[test]
     fn negation_reaches_every_item_of_a_list() {
         let s = "No focal consolidation, effusion, or pneumothorax.";
         for term in ["consolidation", "effusion", "pneumothorax"] {

@@ -178,9 +178,12 @@ fn split_region(
                     // `1. No fracture` inside a sentence-numbered list: the number
                     // stays with its sentence.
                     let bare_number = bytes[s..i].iter().all(u8::is_ascii_digit);
-                    if bytes[i] != b'.'
-                        || (!bare_number && period_ends_sentence(text, s, i, bytes[k]))
-                    {
+                    let ends = match bytes[i] {
+                        b'.' => !bare_number && period_ends_sentence(text, s, i, bytes[k]),
+                        b'?' => !opens_a_query(bytes, s, i, bytes[k]),
+                        _ => true,
+                    };
+                    if ends {
                         push(s, j);
                         s = k;
                     }
@@ -289,6 +292,18 @@ fn glued_sentence_start(text: &str, lo: usize, period: usize, end: usize) -> boo
     glued_to_word && abbreviation(word).is_none()
 }
 
+/// Whether the "?" at `at` opens a query inside the sentence rather than
+/// ending a question: it stands after a space and before a lower-case word
+/// ("collection, ? early abscess"), or after a separator and its space
+/// ("haemoperitoneum – ? Leak").
+fn opens_a_query(bytes: &[u8], start: usize, at: usize, next: u8) -> bool {
+    if at <= start + 1 || bytes[at - 1] != b' ' {
+        return false;
+    }
+    next.is_ascii_lowercase()
+        || (next.is_ascii_uppercase() && !bytes[at - 2].is_ascii_alphanumeric())
+}
+
 #[cfg(test)]
 mod tests {
     use crate::SectionKind;
@@ -362,6 +377,19 @@ mod tests {
         assert_eq!(
             sentences("THE LUNGS ARE CLEAR.NO EFFUSION. HEART NORMAL."),
             vec!["THE LUNGS ARE CLEAR.", "NO EFFUSION.", "HEART NORMAL."]
+        );
+    }
+
+    #[test]
+    fn a_query_mark_inside_a_sentence_does_not_end_it() {
+        assert_eq!(
+            sentences("Small collection, ? early abscess. Leak – ? Rupture. Is it a cyst? Yes."),
+            vec![
+                "Small collection, ? early abscess.",
+                "Leak – ? Rupture.",
+                "Is it a cyst?",
+                "Yes."
+            ]
         );
     }
 
