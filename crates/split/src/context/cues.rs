@@ -968,7 +968,6 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     ("compared to prior", NONE),
     ("compared with prior", NONE),
     ("since prior", NONE),
-    ("from prior", NONE),
     ("to prior", NONE),
     ("prior study", NONE),
     ("prior studies", NONE),
@@ -1345,6 +1344,13 @@ pub(crate) const CUES: &[(&str, Cue)] = &[
     // A new subject starts a new clause: "no effusion, and the heart is
     // enlarged". Hedges still carry over ("possible effusion and the ...").
     ("and the", NEGATION_TERMINATOR),
+    // The report's reading of what it has described is a clause of its own:
+    // "in the absence of an appropriate history these findings are highly
+    // suspicious for non-accidental injury".
+    ("these findings", TERMINATOR),
+    ("this finding", TERMINATOR),
+    ("these appearances", TERMINATOR),
+    ("the appearances", TERMINATOR),
     ("with", NEGATION_TERMINATOR),
     // "with" inside these phrases links, it does not start a new clause.
     ("consistent with", NONE),

@@ -546,6 +546,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_reading_of_the_findings_is_a_clause_of_its_own() {
+        let s = "In the absence of an appropriate history these findings are highly suspicious for non-accidental injury.";
+        assert_eq!(assertion(s, "history"), Assertion::Absent);
+        assert_eq!(assertion(s, "non-accidental injury"), Assertion::Possible);
+        let s = "No effusion, the appearances are suggestive of atelectasis.";
+        assert_eq!(assertion(s, "atelectasis"), Assertion::Possible);
+    }
+
+    #[test]
+    fn a_finding_named_after_from_prior_is_past() {
+        let s = "Haemosiderin from prior intraventricular haemorrhage.";
+        assert_eq!(
+            judge_term(s, "intraventricular haemorrhage").temporality,
+            Temporality::Historical
+        );
+        assert_eq!(
+            judge_term(s, "haemosiderin").temporality,
+            Temporality::Current
+        );
+        let s = "The nodule is unchanged from prior.";
+        assert_eq!(judge_term(s, "nodule").temporality, Temporality::Current);
+    }
+
+    #[test]
     fn negation_reaches_every_item_of_a_list() {
         let s = "No focal consolidation, effusion, or pneumothorax.";
         for term in ["consolidation", "effusion", "pneumothorax"] {
