@@ -5,9 +5,11 @@
 //! mention come from [`super::side`].
 
 use super::cues::Reach::{Backward, Both, Forward};
-use super::cues::{Cue, CueHit, Polarity, Reach, ends_scope};
+use super::cues::{CueHit, Polarity, Reach, ends_scope};
 use super::hedge::{hedge_grade, link_negated};
-use super::side::{direction_after, direction_before, inherited_side, is_shift, opens_another};
+use super::side::{
+    compared_against, direction_after, direction_before, inherited_side, is_shift, opens_another,
+};
 use crate::Certainty::High;
 use crate::words::word_count;
 use crate::{Assertion, Certainty, Change, Hedge, Laterality, Temporality};
@@ -176,7 +178,7 @@ pub(crate) fn judge(
         assertion,
         temporality: temporality.map_or(Temporality::Current, |(_, t)| t),
         change: nearest_local(bytes, cues, focus_start, focus_end, others, true, |c| {
-            c.change
+            c.cue.change
         })
         .or_else(|| change_over_a_list(bytes, cues, focus_start, others)),
         directed_shift: shift && direction.is_some(),
@@ -185,7 +187,9 @@ pub(crate) fn judge(
         laterality: direction
             .or_else(|| {
                 nearest_local(bytes, cues, focus_start, focus_end, others, false, |c| {
-                    c.side.filter(|_| !c.direction)
+                    c.cue
+                        .side
+                        .filter(|_| !c.cue.direction && !compared_against(bytes, c))
                 })
                 .map(|side| {
                     if both_sides_before(bytes, cues, focus_start, others) {
@@ -368,12 +372,12 @@ fn nearest_local<T: Copy>(
     focus_end: usize,
     others: &[(usize, usize)],
     kept_from_with: bool,
-    value: impl Fn(&Cue) -> Option<T>,
+    value: impl Fn(&CueHit) -> Option<T>,
 ) -> Option<T> {
     let mut before: Option<(usize, T)> = None;
     let mut after: Option<(usize, T)> = None;
     for hit in cues {
-        let Some(v) = value(hit.cue) else { continue };
+        let Some(v) = value(hit) else { continue };
         let (from, to, slot) = if hit.end <= focus_start {
             (hit.end, focus_start, &mut before)
         } else if hit.start >= focus_end {
@@ -552,6 +556,22 @@ pub(crate) mod tests {
         assert_eq!(assertion(s, "non-accidental injury"), Assertion::Possible);
         let s = "No effusion, the appearances are suggestive of atelectasis.";
         assert_eq!(assertion(s, "atelectasis"), Assertion::Possible);
+    }
+
+    #[test]
+    fn a_side_compared_against_is_not_the_findings_after_it() {
+        let s = "Testis enlarged compared with the right, with absent flow.";
+        assert_eq!(judge_term(s, "absent flow").laterality, None);
+        let s = "The left kidney is larger than the right with hydronephrosis.";
+        assert_eq!(
+            judge_term(s, "hydronephrosis").laterality,
+            Some(Laterality::Left)
+        );
+        let s = "Less than 50% right ICA stenosis.";
+        assert_eq!(
+            judge_term(s, "stenosis").laterality,
+            Some(Laterality::Right)
+        );
     }
 
     #[test]

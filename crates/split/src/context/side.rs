@@ -119,6 +119,7 @@ pub(super) fn inherited_side(
         .iter()
         .rev()
         .filter(|hit| hit.end <= focus_start && !hit.cue.direction)
+        .filter(|hit| !compared_against(bytes, hit))
         .find_map(|hit| hit.cue.side.map(|side| (hit, side)))
         .filter(|(hit, _)| !ends_scope(bytes, cues, hit.end, focus_start))
         .map(|(_, side)| side);
@@ -169,6 +170,44 @@ fn compares(between: &[u8]) -> bool {
         .iter()
         .any(|c| w.eq_ignore_ascii_case(c.as_bytes()))
     })
+}
+
+/// Whether a side is the other thing a comparison measures against
+/// ("enlarged compared with the right, with absent flow", "larger than on
+/// the left"): it says nothing of the findings after it. Only the words
+/// right before the side count, so "less than 50% right stenosis" keeps its
+/// side.
+pub(super) fn compared_against(bytes: &[u8], hit: &CueHit) -> bool {
+    let mut end = hit.start;
+    let mut words = 0;
+    while words < 3 {
+        let spaces = bytes[..end]
+            .iter()
+            .rev()
+            .take_while(|b| **b == b' ')
+            .count();
+        if spaces == 0 {
+            return false;
+        }
+        end -= spaces;
+        let start = bytes[..end]
+            .iter()
+            .rposition(|b| !b.is_ascii_alphabetic())
+            .map_or(0, |i| i + 1);
+        let word = &bytes[start..end];
+        if compares(word) {
+            return true;
+        }
+        let filler = ["the", "with", "to", "on", "in"]
+            .iter()
+            .any(|f| word.eq_ignore_ascii_case(f.as_bytes()));
+        if !filler || start == end {
+            return false;
+        }
+        end = start;
+        words += 1;
+    }
+    false
 }
 
 /// Words that open the place a side names ("in the left breast", "of the
