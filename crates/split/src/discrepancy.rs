@@ -225,6 +225,22 @@ pub(crate) fn laterality<'a>(
             .take(MAX_CANDIDATES)
             .map(|&(_, index)| index)
     };
+    // Every present sided finding of the Impression by concept, head and
+    // side: the ones that may restate a Findings finding on its own side.
+    let mut in_impression: Vec<((u32, u64, u8), usize)> = sided_findings()
+        .filter(|&(_, section, ..)| section == SectionKind::Impression as u8)
+        .map(|(index, _, concept, head, side)| ((concept, head, side), index))
+        .collect();
+    in_impression.sort_unstable();
+    let restated_in_impression = |concept: u32, head: u64, side: Laterality| {
+        let wanted = (concept, head, side as u8);
+        let start = in_impression.partition_point(|&(key, _)| key < wanted);
+        in_impression[start..]
+            .iter()
+            .take_while(move |&&(key, _)| key == wanted)
+            .take(MAX_CANDIDATES)
+            .map(|&(_, index)| index)
+    };
     // Each finding's particulars, read once when first weighed (most
     // reports never weigh any).
     let mut particulars: Vec<Option<Particulars>> = Vec::new();
@@ -279,8 +295,22 @@ pub(crate) fn laterality<'a>(
                 && heads[on_the_other_side] != head
                 && !crate::words::last_word(findings[on_the_other_side].term)
                     .eq_ignore_ascii_case(finding.term.trim());
-            (sided(SectionKind::Impression, concept, head, other).is_none() && !one_word_by_concept)
-                .then_some(on_the_other_side)
+            // The Impression may state the other side too; then the Findings
+            // finding is restated there, unless its particulars tell the two
+            // apart ("left rib fractures" in Findings, "right rib fractures
+            // and left transverse process fractures" in Impression).
+            let restated_on_its_side = |candidate: usize| {
+                let theirs = Particulars::of(&findings[candidate]);
+                restated_in_impression(concept, head, other)
+                    .any(|index| !Particulars::of(&findings[index]).compare(&theirs).1)
+            };
+            (!one_word_by_concept)
+                .then(|| {
+                    std::iter::once(on_the_other_side)
+                        .chain(restatable(head, Some(other)))
+                        .find(|&candidate| !restated_on_its_side(candidate))
+                })
+                .flatten()
         } else {
             // Findings name it on this side too (or with no side): which one
             // the Impression restates, its particulars tell.
@@ -835,6 +865,8 @@ mod tests {
             "FINDINGS: A 2.3 cm right adrenal nodule shows signal drop-out, in keeping with an adenoma.\nIMPRESSION: Left adrenal adenoma.",
             // a synonym of the head: the mature cystic teratoma is the dermoid
             "FINDINGS: RIGHT OVARY: 4 cm cyst, consistent with a mature cystic teratoma.\nIMPRESSION: 4 cm left ovarian dermoid.",
+            // the Impression's fracture on the Findings' side is of another bone
+            "FINDINGS: Fractures of the left 9th to 11th ribs. Fractures of the left L1 and L2 transverse processes.\nIMPRESSION: Right 9th-11th rib fractures and left L1-L2 transverse process fractures.",
         ] {
             assert_eq!(sides_flagged(swapped), 1, "{swapped}");
         }
@@ -845,6 +877,8 @@ mod tests {
             "FINDINGS: Right adrenal nodule. Left adrenal nodule.\nIMPRESSION: Left adrenal nodule.",
             // a particular the other side's finding contradicts too
             "FINDINGS: 9 mm right lower lobe nodule. 3 mm left lower lobe nodule.\nIMPRESSION: 5 mm left lower lobe nodule.",
+            // the Impression states both, each on the Findings' side
+            "FINDINGS: Fractures of the left 9th to 11th ribs. Fractures of the right L1 and L2 transverse processes.\nIMPRESSION: Left 9th-11th rib fractures and right L1-L2 transverse process fractures.",
             // the unsided fracture is of the same bone: it may be the one meant
             "FINDINGS: Fracture of the left distal radius. Fracture of the distal radius is also seen.\nIMPRESSION: Distal radius fracture of the right wrist.",
         ] {
