@@ -313,8 +313,9 @@ pub(crate) fn recommendations<'a>(text: &'a str, layout: &Layout<'a>) -> Vec<Rec
                 kind,
                 Some(SectionKind::Indication | SectionKind::Technique | SectionKind::Comparison)
             );
-            let in_section = kind == Some(SectionKind::Recommendation);
             let words = &text[sentence.start..sentence.end];
+            let in_section =
+                kind == Some(SectionKind::Recommendation) && !declines_follow_up(words);
             let recommends = in_section
                 || (!describes_request && recommends_with(words, sentence.start, inside));
             recommends.then(|| {
@@ -401,6 +402,9 @@ fn recommends_with(sentence: &str, offset: usize, triggers: &[Trigger]) -> bool 
         if trigger.kind == TriggerKind::Unit || !word_starts(bytes, start) {
             return false;
         }
+        if denied_in_its_clause(sentence, start, end) {
+            return false;
+        }
         if trigger.kind == TriggerKind::Always {
             return true;
         }
@@ -432,6 +436,85 @@ fn recommends_with(sentence: &str, offset: usize, triggers: &[Trigger]) -> bool 
             .any(|trigger| trigger.kind == TriggerKind::Unit)
     };
     recommends || (has_unit() && scheduled_follow_up(sentence))
+}
+
+/// Whether the clause of the trigger at `start..end` declines what it would
+/// recommend: a "no" or "not" before it ("no follow-up imaging is
+/// recommended"), or "not" and a word of need after it ("follow-up is not
+/// required"). A clause after a comma or semicolon is another ("no acute
+/// finding; clinical correlation recommended").
+fn denied_in_its_clause(sentence: &str, start: usize, end: usize) -> bool {
+    let is = |word: &str, options: &[&str]| options.iter().any(|o| word.eq_ignore_ascii_case(o));
+    let before = &sentence[..start];
+    let clause_start = before.rfind([',', ';', ':']).map_or(0, |i| i + 1);
+    // A negation inside a condition states when to act: "if prior images
+    // are not available, further evaluation with CT is recommended".
+    // "and" or "but" opens another clause too: "fractures may not be
+    // demonstrated and consider additional imaging".
+    let clause_words: Vec<&str> = before[clause_start..]
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let own_clause = clause_words
+        .iter()
+        .rposition(|w| is(w, &["and", "but"]))
+        .map_or(&clause_words[..], |at| &clause_words[at + 1..]);
+    let denied_before = own_clause
+        .iter()
+        .take_while(|word| !is(word, &["if", "unless", "when", "should"]))
+        .any(|word| is(word, &["no", "not", "nor"]));
+    let after = &sentence[end..];
+    let clause_end = after.find([',', ';', ':', '.']).unwrap_or(after.len());
+    let mut words = after[..clause_end]
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .skip_while(|w| !is(w, &["not"]));
+    let denied_after = words.next().is_some()
+        && words.any(|w| {
+            is(
+                w,
+                &[
+                    "recommended",
+                    "required",
+                    "needed",
+                    "necessary",
+                    "indicated",
+                    "warranted",
+                    "advised",
+                ],
+            )
+        });
+    denied_before || denied_after
+}
+
+/// Whether a sentence of a recommendation section says that nothing needs
+/// doing: "None.", "No follow-up required.", "No further imaging is
+/// necessary."
+fn declines_follow_up(sentence: &str) -> bool {
+    let mut words = sentence
+        .split(|c: char| !c.is_ascii_alphabetic() && c != '-')
+        .filter(|w| !w.is_empty());
+    let first = words.next().unwrap_or("");
+    let is = |word: &str, options: &[&str]| options.iter().any(|o| word.eq_ignore_ascii_case(o));
+    is(first, &["none", "nil"])
+        || (is(first, &["no"])
+            && words.any(|w| {
+                is(
+                    w,
+                    &[
+                        "follow-up",
+                        "followup",
+                        "further",
+                        "imaging",
+                        "required",
+                        "needed",
+                        "necessary",
+                        "indicated",
+                        "recommended",
+                        "warranted",
+                    ],
+                )
+            }))
 }
 
 /// The follow-up interval stated in `sentence`, in days: the lower bound of
@@ -614,7 +697,7 @@ fn scheduled_follow_up(sentence: &str) -> bool {
     while let Some(Interval { phrase_start, .. }) = sentence.get(from..).and_then(interval) {
         let phrase_start = from + phrase_start;
         let before = sentence[..phrase_start].trim_end();
-        let introduced = ["in", "within", "every"].iter().any(|word| {
+        let introduced = ["in", "within", "every", "at", "after"].iter().any(|word| {
             before.len() >= word.len()
                 && before
                     .get(before.len() - word.len()..)
@@ -826,6 +909,10 @@ mod tests {
             "New 6 mm nodule, likely inflammatory; reassess on end-of-treatment PET-CT.",
             "Check chest radiograph has been requested.",
             "Cause not demonstrated; CT urogram suggested.",
+            "No acute finding; clinical correlation is recommended.",
+            "If no improvement, follow-up radiograph is recommended.",
+            "If prior images are not available further evaluation with CT is recommended.",
+            "Fractures may not be demonstrated and consider additional imaging if indicated.",
         ] {
             assert!(recommends(yes), "{yes}");
         }
@@ -841,6 +928,8 @@ mod tests {
             "Discussed at the vascular MDT.",
             "Reviewed with the prior study.",
             "The appearance on the prior CT suggested a cyst.",
+            "Bosniak I renal cyst; no follow-up imaging is recommended.",
+            "Follow-up of this lesion is not recommended.",
         ] {
             assert!(!recommends(no), "{no}");
         }
@@ -849,7 +938,7 @@ mod tests {
     #[test]
     fn recommendation_section_sentences_all_count() {
         let table = SectionTable::builtin();
-        let text = "INDICATION: Follow-up of nodule.\nIMPRESSION: 1. 8 mm nodule. Recommend CT in 6-12 months.\nRECOMMENDATION: Mammogram. Ultrasound in 1 year.";
+        let text = "INDICATION: Follow-up of nodule.\nIMPRESSION: 1. 8 mm nodule. Recommend CT in 6-12 months.\nRECOMMENDATION: Mammogram. Ultrasound in 1 year. No further imaging of the cyst is required.";
         let layout = layout(text, &table, SectionKind::Other);
         let found: Vec<(&str, Option<u32>)> = recommendations(text, &layout)
             .iter()
