@@ -1047,8 +1047,9 @@ fn organ_near(text: &str, s: usize, e: usize, sites: &[(usize, usize, u32)]) -> 
 
 /// Phrases that offer the finding after them as what the finding before
 /// them means.
-const LINKS: [&str; 27] = [
+const LINKS: [&str; 28] = [
     "suggestive of",
+    "s/o",
     "corresponding to",
     "suggesting",
     "suggests",
@@ -1093,7 +1094,7 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
             offer_alternative(text, findings, i, j, offset);
             continue;
         }
-        if !(contains_link(gap) || appositive_hedge(gap)) {
+        if !(contains_link(gap) || appositive_hedge(gap) || queries_next(gap)) {
             continue;
         }
         // What a resolved observation is offered as ("the uptake has
@@ -1299,6 +1300,15 @@ fn appositive_hedge(gap: &str) -> bool {
         .iter()
         .any(|h| h.eq_ignore_ascii_case(hedge))
         && words.all(is_article)
+}
+
+/// Whether `gap` ends in a "?" that queries the next finding as what the
+/// one before may be: "a small collection, ? early abscess", "plaque,
+/// ?ulcerated".
+fn queries_next(gap: &str) -> bool {
+    gap.trim_end()
+        .strip_suffix('?')
+        .is_some_and(|before| before.is_empty() || before.ends_with([' ', ',', '-', '(']))
 }
 
 /// Whether `gap` only offers an alternative: "versus", "vs", "or".
@@ -1931,6 +1941,22 @@ mod tests {
         );
         assert_eq!(extraction.findings[1].term, "steatosis");
         assert_eq!(extraction.findings[1].change, None);
+        // "s/o" and a "?" that opens a clause offer a diagnosis too, which
+        // takes the size of the observation it is offered for.
+        for text in [
+            "A 1.1 cm T2 hyperintense lesion in segment VIII, s/o simple cyst.",
+            "A collection of 1.1 x 0.8 cm near the tip, ? early abscess.",
+        ] {
+            let extraction = crate::extract(text, crate::shared_lexicon());
+            assert_eq!(extraction.findings[0].suggests, vec![1], "{text}");
+            let offered = &extraction.findings[1];
+            assert_eq!(offered.assertion, Assertion::Possible, "{text}");
+            assert_eq!(
+                offered.measurements.first().map(|m| m.max_mm),
+                Some(11.0),
+                "{text}"
+            );
+        }
     }
 
     #[test]
