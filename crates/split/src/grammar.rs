@@ -277,11 +277,31 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
             || cue_before
             || dated_by
             || grades_uptake(text, mention)
+            || labels_a_value(text, mention)
             || names_the_content(text, mention)
             || (mentions_after && indexes_its_line(text, start, mention)));
         kept_before |= keep;
         keep
     });
+}
+
+/// Whether a bare "density" or "attenuation" only labels the number after
+/// it: "a 1.6 cm adrenal nodule (density 8 HU)", "attenuation of 35 HU".
+fn labels_a_value(text: &str, mention: &Mention) -> bool {
+    let term = &text[mention.start..mention.end];
+    if !["density", "attenuation"]
+        .iter()
+        .any(|w| term.eq_ignore_ascii_case(w))
+    {
+        return false;
+    }
+    let mut rest = text[mention.end..].trim_start();
+    for joiner in ["of ", "is ", "=", ":"] {
+        if let Some(after) = rest.strip_prefix(joiner) {
+            rest = after.trim_start();
+        }
+    }
+    rest.starts_with(|c: char| c.is_ascii_digit() || c == '-')
 }
 
 /// Whether a bare "uptake", said with a lesion, only grades it against the
@@ -1903,6 +1923,26 @@ mod tests {
         assert_eq!(
             terms("Abnormal uptake in the left rib."),
             ["Abnormal uptake"]
+        );
+    }
+
+    #[test]
+    fn a_density_that_labels_a_number_is_no_finding() {
+        let terms = |text: &str| -> Vec<String> {
+            crate::extract(text, crate::shared_lexicon())
+                .findings
+                .iter()
+                .map(|f| f.term.to_string())
+                .collect()
+        };
+        assert_eq!(
+            terms("A 1.6 cm adrenal nodule (density 8 HU)."),
+            ["adrenal nodule"]
+        );
+        assert_eq!(terms("A cyst with attenuation of -5 HU."), ["cyst"]);
+        assert_eq!(
+            terms("Nodular density in the left base."),
+            ["Nodular density"]
         );
     }
 
