@@ -649,6 +649,7 @@ pub(crate) fn sentence_findings<'a>(
     }
     fold_group_members(text, out, concepts, first);
     compare_with_prior_sizes(&mut out[first..], &prior_sizes);
+    compare_with_prior_severity(text, sentence.end, &mut out[first..]);
     merge_containers(text, out, concepts, first);
     subject_takes_clause_change(text, &scratch.cues, &mut out[first..]);
     crate::grammar::link_suggestions(text, &mut out[first..], first);
@@ -819,6 +820,54 @@ fn compare_with_prior_sizes(findings: &mut [Finding<'_>], prior_sizes: &[Measure
                 Change::Decreased
             });
         }
+    }
+}
+
+/// Severity words by rank: a finding graded now and on a prior study
+/// ("moderate ascites, previously small") changed as the two grades say.
+const SEVERITY_RANKS: [&[&str]; 3] = [
+    &["trace", "tiny", "minimal", "small", "mild"],
+    &["moderate"],
+    &["large", "severe", "marked", "massive", "extensive"],
+];
+
+fn severity_rank(word: &str) -> Option<usize> {
+    SEVERITY_RANKS
+        .iter()
+        .position(|rank| rank.iter().any(|w| w.eq_ignore_ascii_case(word)))
+}
+
+/// A finding graded by severity with no stated change, and the grade of the
+/// prior study right after it ("Moderate ascites, previously small.", "large
+/// effusion, was small"): increased or decreased as the grades rank.
+fn compare_with_prior_severity(text: &str, sentence_end: usize, findings: &mut [Finding<'_>]) {
+    for finding in findings.iter_mut() {
+        if finding.change.is_some() || finding.assertion == Assertion::Absent {
+            continue;
+        }
+        let Some(now) = finding
+            .term
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .find_map(severity_rank)
+        else {
+            continue;
+        };
+        let mut after = text[finding.term_end..sentence_end]
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|w| !w.is_empty());
+        let prior_word = after.next().is_some_and(|w| {
+            ["previously", "formerly", "was", "were"]
+                .iter()
+                .any(|p| w.eq_ignore_ascii_case(p))
+        });
+        let Some(before) = after.next().filter(|_| prior_word).and_then(severity_rank) else {
+            continue;
+        };
+        finding.change = match now.cmp(&before) {
+            std::cmp::Ordering::Greater => Some(Change::Increased),
+            std::cmp::Ordering::Less => Some(Change::Decreased),
+            std::cmp::Ordering::Equal => Some(Change::Stable),
+        };
     }
 }
 

@@ -1907,6 +1907,15 @@ mod tests {
             changes("Dominant nodule, 24 x 18 mm (previously 23 x 17 mm)."),
             [("nodule", Some(Change::Stable))]
         );
+        // A grade now and one on a prior study give the change too.
+        assert_eq!(
+            changes("Moderate ascites, previously small."),
+            [("Moderate ascites", Some(Change::Increased))]
+        );
+        assert_eq!(
+            changes("Small left pleural effusion, previously large."),
+            [("Small left pleural effusion", Some(Change::Decreased))]
+        );
         // A relative clause is the last finding's own.
         assert_eq!(
             changes(

@@ -575,6 +575,21 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_nodal_station_names_its_side() {
+        for (sentence, side) in [
+            ("Station 4L node now 8 mm.", Laterality::Left),
+            ("Station 10R (right hilar) node, 6 mm.", Laterality::Right),
+            ("11L node: 5 mm.", Laterality::Left),
+        ] {
+            assert_eq!(
+                judge_term(sentence, "node").laterality,
+                Some(side),
+                "{sentence}"
+            );
+        }
+    }
+
+    #[test]
     fn a_finding_named_after_from_prior_is_past() {
         let s = "Haemosiderin from prior intraventricular haemorrhage.";
         assert_eq!(
