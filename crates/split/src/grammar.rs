@@ -75,11 +75,19 @@ pub(crate) fn organ_descriptors(
             .split_whitespace()
             .all(|w| w.len() > 3 && w.ends_with("ly"))
     };
+    // "The mediastinal lymph nodes are enlarged": a node is named like an
+    // organ, and what is said of it is the finding (the node mention goes).
+    let mut node_subjects: Vec<usize> = Vec::new();
     for &(s, e, row) in &scratch.descriptors {
         let Some(concept) = lexicon.descriptors[row as usize].finding else {
             continue;
         };
         let axis = lexicon.descriptors[row as usize].axis;
+        let node_subject = scratch.mentions.iter().position(|m| {
+            m.end <= s
+                && lexicon.findings[m.concept as usize].code == LYMPH_NODE
+                && predicate_start(text, m.end).is_some_and(|at| only_adverbs(&text[at..s]))
+        });
         let inside_mention = scratch.mentions.iter().any(|m| m.start < e && s < m.end);
         // The nearest predicate before it: one added here, or a finding
         // named by a descriptor ("enlarged").
@@ -100,10 +108,12 @@ pub(crate) fn organ_descriptors(
             || !(header_site
                 || (said_of_an_organ(axis) && (pronoun_subject() || opens_the_sentence(s)))
                 || coordinated
+                || node_subject.is_some()
                 || organ_near(text, s, e, &scratch.sites))
         {
             continue;
         }
+        node_subjects.extend(node_subject);
         added.push(Mention {
             start: s,
             end: e,
@@ -112,10 +122,28 @@ pub(crate) fn organ_descriptors(
             concept,
         });
     }
+    if !node_subjects.is_empty() {
+        let mut index = 0;
+        scratch.mentions.retain(|_| {
+            index += 1;
+            !node_subjects.contains(&(index - 1))
+        });
+    }
     if !added.is_empty() {
         scratch.mentions.extend(added);
         scratch.mentions.sort_by_key(|m| m.start);
     }
+}
+
+/// The code of the lymph node concept (findings.tsv): a node described is
+/// named like an organ.
+const LYMPH_NODE: &str = "finding-lymph-node";
+
+/// Whether `words` holds only adverbs ("mildly", "borderline"), or nothing.
+fn only_adverbs(words: &str) -> bool {
+    words
+        .split_whitespace()
+        .all(|w| w.ends_with("ly") || w.eq_ignore_ascii_case("borderline"))
 }
 
 /// Axes of what a pronoun's organ may be said to be ("it is dilated,
@@ -1924,6 +1952,27 @@ mod tests {
             terms("Abnormal uptake in the left rib."),
             ["Abnormal uptake"]
         );
+    }
+
+    #[test]
+    fn what_is_said_of_a_node_is_the_finding() {
+        let terms = |text: &str| -> Vec<(String, Option<crate::Laterality>)> {
+            crate::extract(text, crate::shared_lexicon())
+                .findings
+                .iter()
+                .map(|f| (f.term.to_string(), f.laterality))
+                .collect()
+        };
+        assert_eq!(
+            terms("The lymph nodes are enlarged."),
+            [("enlarged".into(), None)]
+        );
+        assert_eq!(
+            terms("Bilateral retropharyngeal lymph nodes are mildly enlarged."),
+            [("enlarged".into(), Some(crate::Laterality::Bilateral))]
+        );
+        // A node named with its own size stays the finding.
+        assert_eq!(terms("A 9 mm node is present."), [("node".into(), None)]);
     }
 
     #[test]
