@@ -139,11 +139,15 @@ pub(crate) fn organ_descriptors(
 /// named like an organ.
 const LYMPH_NODE: &str = "finding-lymph-node";
 
-/// Whether `words` holds only adverbs ("mildly", "borderline"), or nothing.
+/// Whether `words` holds only adverbs ("mildly", "borderline", "no
+/// longer", "not"), or nothing.
 fn only_adverbs(words: &str) -> bool {
-    words
-        .split_whitespace()
-        .all(|w| w.ends_with("ly") || w.eq_ignore_ascii_case("borderline"))
+    words.split_whitespace().all(|w| {
+        w.ends_with("ly")
+            || ["borderline", "not", "no", "longer"]
+                .iter()
+                .any(|a| w.eq_ignore_ascii_case(a))
+    })
 }
 
 /// Axes of what a pronoun's organ may be said to be ("it is dilated,
@@ -1970,6 +1974,14 @@ mod tests {
         assert_eq!(
             terms("Bilateral retropharyngeal lymph nodes are mildly enlarged."),
             [("enlarged".into(), Some(crate::Laterality::Bilateral))]
+        );
+        assert_eq!(
+            crate::extract("The lymph nodes are not enlarged.", crate::shared_lexicon())
+                .findings
+                .iter()
+                .map(|f| (f.term, f.assertion))
+                .collect::<Vec<_>>(),
+            [("enlarged", Assertion::Absent)]
         );
         // A node named with its own size stays the finding.
         assert_eq!(terms("A 9 mm node is present."), [("node".into(), None)]);
