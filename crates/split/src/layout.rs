@@ -174,6 +174,35 @@ fn sentences_between_labels<'a>(
     section: &mut Section<'a>,
     sentences: &mut [Sentence],
 ) {
+    // A labelled line of several sentences ("Resolving NEC: the pneumatosis
+    // has resolved. No pneumoperitoneum.") states several conclusions: the
+    // label's item keeps its first sentence, the others are items of their
+    // own.
+    // (item number, end of its first sentence, end of the item as found)
+    let mut previous: Option<(u32, usize, usize)> = None;
+    for sentence in sentences.iter_mut() {
+        let Some(n) = sentence.item else {
+            previous = None;
+            continue;
+        };
+        let Some(item) = section.items.iter_mut().find(|item| item.n == n) else {
+            continue;
+        };
+        match previous {
+            Some((kept, first_end, item_end))
+                if kept == n
+                    && item.start < first_end
+                    && first_end <= sentence.start
+                    && sentence.end <= item_end =>
+            {
+                sentence.item = None;
+                item.end = first_end;
+                item.text = &text[item.start..item.end];
+            }
+            Some((kept, ..)) if kept == n => {}
+            _ => previous = Some((n, sentence.end, item.end)),
+        }
+    }
     if sentences.iter().all(|sentence| sentence.item.is_some()) {
         return;
     }
@@ -775,6 +804,22 @@ mod tests {
             .map(|s| s.item)
             .collect();
         assert_eq!(numbered, [Some(1), Some(2)]);
+        // A labelled line of two sentences states two conclusions.
+        let text = "IMPRESSION:\nResolving NEC: the pneumatosis has resolved. No pneumoperitoneum.\nLiver: steatosis.";
+        let labelled = super::layout(text, &table, SectionKind::Other);
+        let items: Vec<(u32, Option<&str>, &str)> = labelled.sections[0]
+            .items
+            .iter()
+            .map(|item| (item.n, item.label, item.text))
+            .collect();
+        assert_eq!(
+            items,
+            [
+                (1, Some("Resolving NEC"), "the pneumatosis has resolved."),
+                (2, None, "No pneumoperitoneum."),
+                (3, Some("Liver"), "steatosis.")
+            ]
+        );
     }
 
     #[test]

@@ -297,11 +297,18 @@ fn glued_sentence_start(text: &str, lo: usize, period: usize, end: usize) -> boo
 /// ("collection, ? early abscess"), or after a separator and its space
 /// ("haemoperitoneum – ? Leak").
 fn opens_a_query(bytes: &[u8], start: usize, at: usize, next: u8) -> bool {
-    if at <= start + 1 || bytes[at - 1] != b' ' {
+    if at <= start + 1 {
         return false;
     }
-    next.is_ascii_lowercase()
-        || (next.is_ascii_uppercase() && !bytes[at - 2].is_ascii_alphanumeric())
+    match bytes[at - 1] {
+        // "hydrocele (? early pyocele)"
+        b'(' => next.is_ascii_alphanumeric(),
+        b' ' => {
+            next.is_ascii_lowercase()
+                || (next.is_ascii_uppercase() && !bytes[at - 2].is_ascii_alphanumeric())
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -383,12 +390,15 @@ mod tests {
     #[test]
     fn a_query_mark_inside_a_sentence_does_not_end_it() {
         assert_eq!(
-            sentences("Small collection, ? early abscess. Leak – ? Rupture. Is it a cyst? Yes."),
+            sentences(
+                "Small collection, ? early abscess. Leak – ? Rupture. Is it a cyst? Yes. Hydrocele (? early pyocele)."
+            ),
             vec![
                 "Small collection, ? early abscess.",
                 "Leak – ? Rupture.",
                 "Is it a cyst?",
-                "Yes."
+                "Yes.",
+                "Hydrocele (? early pyocele)."
             ]
         );
     }
