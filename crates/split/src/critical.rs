@@ -176,6 +176,21 @@ mod tests {
     }
 
     #[test]
+    fn a_neonatal_graded_or_birth_related_bleed_is_no_critical_result() {
+        for text in [
+            "There is intraventricular haemorrhage on the right, occupying less than 50% of the ventricular volume.",
+            "Germinal matrix haemorrhage at the left caudothalamic groove.",
+            "A thin subdural haemorrhage along the tentorium, as commonly seen after vaginal delivery.",
+        ] {
+            assert!(critical_terms(text).is_empty(), "{text}");
+        }
+        assert_eq!(
+            critical_terms("Acute intraparenchymal haemorrhage occupying the left basal ganglia."),
+            ["acute intraparenchymal haemorrhage"]
+        );
+    }
+
+    #[test]
     fn an_intussusception_the_report_reduced_and_spondylotic_cord_flattening_are_not_critical() {
         assert!(
             critical_terms(
