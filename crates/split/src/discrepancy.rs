@@ -216,15 +216,8 @@ pub(crate) fn laterality<'a>(
         .map(|(index, f)| ((heads[index], side_code(f.laterality)), index))
         .collect();
     in_findings.sort_unstable();
-    let restatable = |head: u64, side: Option<Laterality>| {
-        let wanted = (head, side_code(side));
-        let start = in_findings.partition_point(|&(key, _)| key < wanted);
-        in_findings[start..]
-            .iter()
-            .take_while(move |&&(key, _)| key == wanted)
-            .take(MAX_CANDIDATES)
-            .map(|&(_, index)| index)
-    };
+    let restatable =
+        |head: u64, side: Option<Laterality>| candidates(&in_findings, (head, side_code(side)));
     // Every present sided finding of the Impression by concept, head and
     // side: the ones that may restate a Findings finding on its own side.
     let mut in_impression: Vec<((u32, u64, u8), usize)> = sided_findings()
@@ -233,13 +226,7 @@ pub(crate) fn laterality<'a>(
         .collect();
     in_impression.sort_unstable();
     let restated_in_impression = |concept: u32, head: u64, side: Laterality| {
-        let wanted = (concept, head, side as u8);
-        let start = in_impression.partition_point(|&(key, _)| key < wanted);
-        in_impression[start..]
-            .iter()
-            .take_while(move |&&(key, _)| key == wanted)
-            .take(MAX_CANDIDATES)
-            .map(|&(_, index)| index)
+        candidates(&in_impression, (concept, head, side as u8))
     };
     // Each finding's particulars, read once when first weighed (most
     // reports never weigh any).
@@ -347,6 +334,17 @@ pub(crate) fn laterality<'a>(
         }
     }
     out
+}
+
+/// The findings filed under `wanted` in a sorted index, at most
+/// [`MAX_CANDIDATES`] of them.
+fn candidates<K: Ord + Copy>(index: &[(K, usize)], wanted: K) -> impl Iterator<Item = usize> + '_ {
+    let start = index.partition_point(|&(key, _)| key < wanted);
+    index[start..]
+        .iter()
+        .take_while(move |&&(key, _)| key == wanted)
+        .take(MAX_CANDIDATES)
+        .map(|&(_, finding)| finding)
 }
 
 /// A finding stated present (unhedged, current, no change word) in one of
