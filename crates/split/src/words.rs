@@ -268,8 +268,19 @@ pub(crate) fn is_word_edge(bytes: &[u8], at: usize, opening: bool) -> bool {
 /// ASCII letters and digits, and any byte of a non-ASCII character (so a
 /// term never matches inside an accented word).
 pub(crate) fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b >= 0x80
+    WORD_BYTES[usize::from(b)]
 }
+
+/// [`is_word_byte`] as one table lookup: every scan asks it of every byte.
+static WORD_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < table.len() {
+        table[byte] = (byte as u8).is_ascii_alphanumeric() || byte >= 0x80;
+        byte += 1;
+    }
+    table
+};
 
 /// Words (runs with a letter or digit) in a stretch of text: the distance
 /// measure for cue scopes and for attaching sizes to findings.
