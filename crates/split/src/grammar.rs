@@ -252,8 +252,11 @@ pub(crate) fn drop_references(text: &str, start: usize, end: usize, scratch: &mu
     }
     // One pass over the sentence finds its reference cues (most hold
     // none); each mention then asks only whether one stands in its clause.
+    // A cue counts only before a mention, so the pass stops at the last
+    // mention's start (the cues found up to there are the same).
     let mut cues = [(0usize, 0usize); MAX_CUES_PER_SENTENCE];
-    let cue_count = reference_cues(text, start, end, &mut cues);
+    let last_mention_start = mentions.iter().map(|m| m.start).max().unwrap_or(start);
+    let cue_count = reference_cues(text, start, last_mention_start.clamp(start, end), &mut cues);
     let cues = &cues[..cue_count];
     // "Postsurgical changes of right hemicolectomy": one post-surgical
     // state, named by its procedure and worded from the generic head (the
