@@ -38,6 +38,10 @@ const CHUNK_LINES: usize = 256;
 /// A chunk also ends at this many bytes, so that huge lines do not make
 /// huge chunks.
 const CHUNK_BYTES: usize = 4 << 20;
+/// Output bytes reserved per input byte of a chunk: an extraction line is
+/// ~7 times its report (scripts/bench-extract.sh), and a buffer that has to
+/// grow is copied (most of the cost of its allocation).
+const OUTPUT_PER_INPUT_BYTE: usize = 8;
 /// Chunks read but not yet written, per extracting thread: one being
 /// extracted and one waiting, so no thread starves while the writer catches up.
 const IN_FLIGHT_PER_THREAD: usize = 2;
@@ -420,24 +424,26 @@ impl Job<'_> {
         }
     }
 
-    /// Extracts one chunk of NDJSON lines into its output buffer.
-    fn chunk(&self, chunk: Chunk) -> Done {
+    /// Extracts one chunk of NDJSON lines into `out` (an empty buffer,
+    /// maybe one used before).
+    fn chunk(&self, chunk: &Chunk, mut out: Vec<u8>) -> Done {
+        out.reserve(chunk.data.len() * OUTPUT_PER_INPUT_BYTE);
         let mut done = Done {
             seq: chunk.seq,
-            out: Vec::with_capacity(chunk.data.len() * 2),
+            out,
             errors: Vec::new(),
             tally: Tally::default(),
             timings: Timings::default(),
         };
-        for (number, range) in chunk.lines {
+        for &(number, ref range) in &chunk.lines {
             let records = match range {
                 Ok(range) => timed(self.timings, &mut done.timings.parse, || {
                     // Without --fhir only the text is read: the rest of the
                     // report need not be built.
                     if self.fhir.is_some() {
-                        input::line_records(&chunk.data[range], number)
+                        input::line_records(&chunk.data[range.clone()], number)
                     } else {
-                        input::text_line_records(&chunk.data[range], number)
+                        input::text_line_records(&chunk.data[range.clone()], number)
                     }
                 }),
                 Err(over) => vec![Err(format!("line {number}: {over}"))],
@@ -596,10 +602,44 @@ struct Done {
     timings: Timings,
 }
 
+/// Buffers done with, to be filled again: the chunks' input lines, once
+/// extracted, for the reader, and their output, once written, for the
+/// workers; no more than the chunks in flight. A fresh buffer of a few
+/// hundred kilobytes per chunk is page faults, and a growing one is copied.
+#[derive(Default)]
+struct SpareBuffers {
+    inputs: Pool,
+    outputs: Pool,
+}
+
+/// Empty buffers, shared between threads.
+#[derive(Default)]
+struct Pool(Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    /// A buffer from the pool, or a new one.
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .unwrap_or_default()
+    }
+
+    /// Puts `buffer`, emptied, into the pool.
+    fn keep(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        if let Ok(mut pool) = self.0.lock() {
+            pool.push(buffer);
+        }
+    }
+}
+
 /// NDJSON on `threads` threads: this thread reads chunks, the workers
 /// extract them, a writer thread puts them out in input order.
 fn ndjson(mut source: Source, job: &Job, threads: usize) -> Result<(Tally, Timings)> {
     let threads = threads.max(1);
+    let spare = SpareBuffers::default();
     std::thread::scope(|scope| {
         let (work_tx, work_rx) = sync_channel::<Chunk>(threads);
         // Shared by the workers and dropped with the last of them, so that the
@@ -608,6 +648,7 @@ fn ndjson(mut source: Source, job: &Job, threads: usize) -> Result<(Tally, Timin
         let (done_tx, done_rx) = sync_channel::<Done>(threads);
         // One token per chunk read and not yet written: the bound on memory.
         let (slot_tx, slot_rx) = sync_channel::<()>(threads * IN_FLIGHT_PER_THREAD);
+        let spare = &spare;
         for _ in 0..threads {
             let work_rx = Arc::clone(&work_rx);
             let done_tx = done_tx.clone();
@@ -618,7 +659,9 @@ fn ndjson(mut source: Source, job: &Job, threads: usize) -> Result<(Tally, Timin
                         Err(_) => return,
                     };
                     let Ok(chunk) = chunk else { return };
-                    if done_tx.send(job.chunk(chunk)).is_err() {
+                    let done = job.chunk(&chunk, spare.outputs.take());
+                    spare.inputs.keep(chunk.data);
+                    if done_tx.send(done).is_err() {
                         return;
                     }
                 }
@@ -626,13 +669,13 @@ fn ndjson(mut source: Source, job: &Job, threads: usize) -> Result<(Tally, Timin
         }
         drop(work_rx);
         drop(done_tx);
-        let writer = scope.spawn(move || write_in_order(&done_rx, &slot_rx));
+        let writer = scope.spawn(move || write_in_order(&done_rx, &slot_rx, spare));
         let mut read = Ok(());
         for seq in 0.. {
             if slot_tx.send(()).is_err() {
                 break;
             }
-            let chunk = match source.chunk(seq) {
+            let chunk = match source.chunk(seq, spare.inputs.take()) {
                 Ok(chunk) if chunk.lines.is_empty() => break,
                 Ok(chunk) => chunk,
                 Err(error) => {
@@ -656,7 +699,11 @@ fn ndjson(mut source: Source, job: &Job, threads: usize) -> Result<(Tally, Timin
 
 /// Writes chunks in sequence as they arrive in any order, with their errors
 /// on stderr at the same point, and frees a slot per chunk written.
-fn write_in_order(done: &Receiver<Done>, slots: &Receiver<()>) -> Result<(Tally, Timings)> {
+fn write_in_order(
+    done: &Receiver<Done>,
+    slots: &Receiver<()>,
+    spare: &SpareBuffers,
+) -> Result<(Tally, Timings)> {
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
     let mut waiting = BTreeMap::new();
@@ -677,6 +724,7 @@ fn write_in_order(done: &Receiver<Done>, slots: &Receiver<()>) -> Result<(Tally,
                 closed_pipe_or(error)?;
                 return Ok((tally, timings));
             }
+            spare.outputs.keep(chunk.out);
             // A slot is free again; the reader may have stopped already.
             let _ = slots.recv();
         }
@@ -835,11 +883,12 @@ impl Source {
 
     /// The next chunk of lines; empty at the end of the input. A line over
     /// `limits.report_bytes` is read through but not kept.
-    fn chunk(&mut self, seq: usize) -> std::io::Result<Chunk> {
+    /// `data` is an empty buffer for the lines, maybe one used before.
+    fn chunk(&mut self, seq: usize, data: Vec<u8>) -> std::io::Result<Chunk> {
         let max = self.limits.report_bytes;
         let mut chunk = Chunk {
             seq,
-            data: Vec::new(),
+            data,
             lines: Vec::with_capacity(CHUNK_LINES),
         };
         while chunk.lines.len() < CHUNK_LINES && chunk.data.len() < CHUNK_BYTES {
