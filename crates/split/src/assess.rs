@@ -15,24 +15,26 @@ use crate::{Assessment, AssessmentSystem, BodySite, Laterality};
 
 /// Separators between a system's name and its category: "BI-RADS 4",
 /// "BI-RADS: 4", "BI-RADS category 4", "BI-RADS assessment - category 4".
-const JOIN: &str = r"(?:\s*(?:®|\(r\)))?(?:\s+(?:v?\d{4}|v\d(?:\.\d)?|version\s+\d(?:\.\d)?|us|mri?|final|overall))*(?:\s*(?:assessment|category|cat\.?|score|classification|class|type|grade|level|risk|of|is)\b)*\s*[:=\-–]?\s*(?:category\s*)?";
+const JOIN: &str = r"(?:\s*(?:®|\(r\)))?(?:\s+(?:v?\d{4}|v\d(?:\.\d)?|version\s+\d(?:\.\d)?|us|mri?|final|overall))*(?:\s*(?:assessment|category|cat\.?|score|classification|class|type|grade|level|risk|of|is)(?-u:\b))*\s*[:=\-–]?\s*(?:category\s*)?";
 
+/// The assessment pattern. Its word boundaries are ASCII (`(?-u:\b)`), as
+/// in `notify`: a Unicode one stops the lazy DFA on any non-ASCII text.
 fn pattern() -> &'static Regex {
     static PATTERN: OnceLock<Regex> = OnceLock::new();
     PATTERN.get_or_init(|| {
         let source = format!(
             concat!(
-                r"(?i)\b(?:",
-                r"(?:acr\s+)?bi-?\s?rads{j}(?P<birads>[0-6])(?P<birads_sub>[abc])?\b",
-                r"|lung-?\s?rads{j}(?P<lungrads>[0-4])(?P<lungrads_sub>[abx])?(?P<lungrads_s>s)?\b",
-                r"|(?:li-?\s?rads{j}(?:lr-?\s?)?|lr-\s?|lr\s)(?P<lirads>[1-5]|m|tiv|nc)\b",
-                r"|(?:(?:acr\s+)?ti-?\s?rads{j}(?:tr\s?-?)?|tr-?)(?P<tirads>[1-5])\b",
-                r"|pi-?\s?rads{j}(?P<pirads>[1-5])\b",
-                r"|o-?\s?rads{j}(?P<orads>[0-5])\b",
-                r"|bosniak{j}(?P<bosniak>iif|ii\s?f|2\s?f|iv|iii|ii|i|[1-4])(?:\b|$)",
-                r"|cad-?\s?rads{j}(?P<cadrads>[0-5]|n)(?P<cadrads_sub>[ab])?\b",
-                r"|aspects?{j}(?P<aspects>10|[0-9])\b(?:\s*/\s*10\b)?",
-                r"|fleischner(?:\s+society)?\s+category\s+(?P<fleischner>[a-z0-9]+)\b",
+                r"(?i)(?-u:\b)(?:",
+                r"(?:acr\s+)?bi-?\s?rads{j}(?P<birads>[0-6])(?P<birads_sub>[abc])?(?-u:\b)",
+                r"|lung-?\s?rads{j}(?P<lungrads>[0-4])(?P<lungrads_sub>[abx])?(?P<lungrads_s>s)?(?-u:\b)",
+                r"|(?:li-?\s?rads{j}(?:lr-?\s?)?|lr-\s?|lr\s)(?P<lirads>[1-5]|m|tiv|nc)(?-u:\b)",
+                r"|(?:(?:acr\s+)?ti-?\s?rads{j}(?:tr\s?-?)?|tr-?)(?P<tirads>[1-5])(?-u:\b)",
+                r"|pi-?\s?rads{j}(?P<pirads>[1-5])(?-u:\b)",
+                r"|o-?\s?rads{j}(?P<orads>[0-5])(?-u:\b)",
+                r"|bosniak{j}(?P<bosniak>iif|ii\s?f|2\s?f|iv|iii|ii|i|[1-4])(?:(?-u:\b)|$)",
+                r"|cad-?\s?rads{j}(?P<cadrads>[0-5]|n)(?P<cadrads_sub>[ab])?(?-u:\b)",
+                r"|aspects?{j}(?P<aspects>10|[0-9])(?-u:\b)(?:\s*/\s*10(?-u:\b))?",
+                r"|fleischner(?:\s+society)?\s+category\s+(?P<fleischner>[a-z0-9]+)(?-u:\b)",
                 r")"
             ),
             j = JOIN

@@ -25,10 +25,15 @@ use regex::Regex;
 use crate::layout::Layout;
 use crate::{Medium, Notification, Said, When};
 
+// Word boundaries here are ASCII (`(?-u:\b)`): a Unicode one makes the
+// regex crate's lazy DFA give up on a text holding any non-ASCII character
+// ("°", "–"), and its fallback costs tens of thousands of instructions per
+// search. The words matched are ASCII.
+
 /// A communication verb or noun, searched over the whole text once.
 static VERB: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\b(?:discussed|called|communicated|notified|notification|informed|telephoned|phoned|paged|conveyed|relayed|spoke|spoken|made aware|acknowledged receipt|read back)\b",
+        r"(?i)(?-u:\b)(?:discussed|called|communicated|notified|notification|informed|telephoned|phoned|paged|conveyed|relayed|spoke|spoken|made aware|acknowledged receipt|read back)(?-u:\b)",
     )
     .ok()
 });
@@ -36,21 +41,21 @@ static VERB: LazyLock<Option<Regex>> = LazyLock::new(|| {
 /// What makes a sentence with a communication verb no record of one.
 static NOT_A_RECORD: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\b(?:consent|will|please|should|shall|if|to be|pending|awaiting|recommend(?:ed|s)?|not|unable|could not|cannot|so-called|as discussed|discussed (?:above|below|previously|earlier)|(?:is|are|also) called)\b",
+        r"(?i)(?-u:\b)(?:consent|will|please|should|shall|if|to be|pending|awaiting|recommend(?:ed|s)?|not|unable|could not|cannot|so-called|as discussed|discussed (?:above|below|previously|earlier)|(?:is|are|also) called)(?-u:\b)",
     )
     .ok()
 });
 
 /// Words that name the results being passed on.
 static RESULTS: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:findings?|results?|report|impression|these|this|above)\b").ok()
+    Regex::new(r"(?i)(?-u:\b)(?:findings?|results?|report|impression|these|this|above)(?-u:\b)").ok()
 });
 
 /// A named person: "Dr. Lee", "Doctor Ann Lee", "Ann Lee, MD", "J. Park, RN".
 static PERSON: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"\b(?:(?:Dr\.?|Doctor)\s+(?:[A-Z]\.\s*)?[A-Z][A-Za-z'\-]+(?:\s+[A-Z][A-Za-z'\-]+)?",
-        r"|(?:[A-Z]\.\s*|[A-Z][a-z'\-]+\s+)(?:[A-Z]\.\s*)?[A-Z][A-Za-z'\-]+,?\s+(?:MD|M\.D\.|DO|RN|NP|PA-C|PA|CNP|CNM)\b)",
+        r"(?-u:\b)(?:(?:Dr\.?|Doctor)\s+(?:[A-Z]\.\s*)?[A-Z][A-Za-z'\-]+(?:\s+[A-Z][A-Za-z'\-]+)?",
+        r"|(?:[A-Z]\.\s*|[A-Z][a-z'\-]+\s+)(?:[A-Z]\.\s*)?[A-Z][A-Za-z'\-]+,?\s+(?:MD|M\.D\.|DO|RN|NP|PA-C|PA|CNP|CNM)(?-u:\b))",
     ))
     .ok()
 });
@@ -59,9 +64,9 @@ static PERSON: LazyLock<Option<Regex>> = LazyLock::new(|| {
 /// nurse", "the emergency department team".
 static ROLE: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)\b(?:the\s+)?(?:patient's\s+)?",
+        r"(?i)(?-u:\b)(?:the\s+)?(?:patient's\s+)?",
         r"(?:(?:ordering|referring|requesting|treating|attending|covering|on-call|on\s+call|primary|primary\s+care|emergency|emergency\s+department|emergency\s+room|ED|ER|ICU|clinical|surgical|trauma|charge|bedside|obstetric|neurology|stroke)\s+)*",
-        r"(?:physicians?|providers?|clinicians?|doctors?|team|resident|nurse|surgeon|service|practitioner|fellow|hospitalist|midwife|patient)\b",
+        r"(?:physicians?|providers?|clinicians?|doctors?|team|resident|nurse|surgeon|service|practitioner|fellow|hospitalist|midwife|patient)(?-u:\b)",
     ))
     .ok()
 });
@@ -69,9 +74,9 @@ static ROLE: LazyLock<Option<Regex>> = LazyLock::new(|| {
 /// A clock time: 14:05, 2:05 pm, 2 p.m., 1405 hours.
 static TIME: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)\b(?:(?P<h>\d{1,2}):(?P<m>\d{2})(?::\d{2})?(?:\s*(?P<ampm>[ap])(?:\.m\.|\.?m\b))?",
-        r"|(?P<h2>\d{1,2})\s*(?P<ampm2>[ap])(?:\.m\.|\.?m\b)",
-        r"|(?P<h3>[01]\d|2[0-3])(?P<m3>[0-5]\d)\s*(?:hours|hrs|h)\b)",
+        r"(?i)(?-u:\b)(?:(?P<h>\d{1,2}):(?P<m>\d{2})(?::\d{2})?(?:\s*(?P<ampm>[ap])(?:\.m\.|\.?m(?-u:\b)))?",
+        r"|(?P<h2>\d{1,2})\s*(?P<ampm2>[ap])(?:\.m\.|\.?m(?-u:\b))",
+        r"|(?P<h3>[01]\d|2[0-3])(?P<m3>[0-5]\d)\s*(?:hours|hrs|h)(?-u:\b))",
     ))
     .ok()
 });
@@ -79,9 +84,9 @@ static TIME: LazyLock<Option<Regex>> = LazyLock::new(|| {
 /// A date: 12/3/2026 (month first), 2026-12-03, December 3, 2026.
 static DATE: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)\b(?:(?P<mo>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4}|\d{2})",
+        r"(?i)(?-u:\b)(?:(?P<mo>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4}|\d{2})",
         r"|(?P<y2>\d{4})-(?P<mo2>\d{2})-(?P<d2>\d{2})",
-        r"|(?P<name>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?\s+(?P<d3>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y3>\d{4}))\b",
+        r"|(?P<name>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?\s+(?P<d3>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y3>\d{4}))(?-u:\b)",
     ))
     .ok()
 });
@@ -89,10 +94,10 @@ static DATE: LazyLock<Option<Regex>> = LazyLock::new(|| {
 /// How the results were passed on.
 static MEDIUM: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)\b(?:(?P<phone>telephone|telephonically|phone|phoned|telephoned)",
+        r"(?i)(?-u:\b)(?:(?P<phone>telephone|telephonically|phone|phoned|telephoned)",
         r"|(?P<face>in\s+person|face[\s-]to[\s-]face)",
         r"|(?P<electronic>electronically|e-?mail|secure\s+(?:message|chat)|text\s+message)",
-        r"|(?P<verbal>verbally|verbal))\b",
+        r"|(?P<verbal>verbally|verbal))(?-u:\b)",
     ))
     .ok()
 });
