@@ -157,20 +157,33 @@ fn skip_blanks(bytes: &[u8], mut at: usize, end: usize) -> usize {
     at
 }
 
-/// `3`, `3.5`, `0.25`: digits with an optional decimal part.
+/// `3`, `3.5`, `0.25`: digits with an optional decimal part; a decimal
+/// comma as continental Europe writes it (`2,5 cm`) where one or two digits
+/// follow it (`1,150` is a thousands separator).
 fn number_at(text: &str, at: usize, end: usize) -> Option<(f64, usize)> {
     let bytes = text.as_bytes();
-    let mut j = at;
-    while j < end && bytes[j].is_ascii_digit() {
-        j += 1;
-    }
+    let digits_from = |mut j: usize| {
+        while j < end && bytes[j].is_ascii_digit() {
+            j += 1;
+        }
+        j
+    };
+    let j = digits_from(at);
     if j == at {
         return None;
     }
     if j + 1 < end && bytes[j] == b'.' && bytes[j + 1].is_ascii_digit() {
-        j += 1;
-        while j < end && bytes[j].is_ascii_digit() {
-            j += 1;
+        let decimals_end = digits_from(j + 1);
+        let value: f64 = text[at..decimals_end].parse().ok()?;
+        return Some((value, decimals_end));
+    }
+    if j + 1 < end && bytes[j] == b',' && bytes[j + 1].is_ascii_digit() {
+        let decimals_end = digits_from(j + 1);
+        if decimals_end - (j + 1) <= 2 {
+            let value: f64 = format!("{}.{}", &text[at..j], &text[j + 1..decimals_end])
+                .parse()
+                .ok()?;
+            return Some((value, decimals_end));
         }
     }
     let value: f64 = text[at..j].parse().ok()?;
@@ -252,6 +265,12 @@ mod tests {
             sizes("1.9 cm x 1.8 cm"),
             vec![("1.9 cm x 1.8 cm".into(), vec![1.9, 1.8], "cm", 19.0)]
         );
+        // A decimal comma; three digits after a comma group thousands.
+        assert_eq!(
+            sizes("a Baker's cyst (2,5 x 1,2 cm)"),
+            vec![("2,5 x 1,2 cm".into(), vec![2.5, 1.2], "cm", 25.0)]
+        );
+        assert_eq!(sizes("density 1,150 HU"), vec![]);
         assert_eq!(
             sizes("2×3 mm"),
             vec![("2×3 mm".into(), vec![2.0, 3.0], "mm", 3.0)]
@@ -305,7 +324,7 @@ mod tests {
         let found = measurements(text, 0, text.len());
         assert_eq!(
             found.iter().map(|m| m.text).collect::<Vec<_>>(),
-            vec!["9 × 1.8 cm", "5mm"]
+            vec!["1,9 × 1.8 cm", "5mm"]
         );
         let within = measurements(text, 0, 10);
         assert!(within.is_empty());
