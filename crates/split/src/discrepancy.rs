@@ -320,6 +320,15 @@ pub(crate) fn laterality<'a>(
                 })
                 .flatten()
         };
+        // An old finding of the Findings ("old lacunar infarct in the right
+        // thalamus") is not the one a current reading of the Impression
+        // restates ("acute stroke in the left MCA territory"); a past state
+        // may restate a present one ("postsurgical changes of a right
+        // hemilaminectomy", "status post left hemilaminectomy").
+        let findings_finding = findings_finding.filter(|&candidate| {
+            !(findings[candidate].temporality == Temporality::Historical
+                && finding.temporality == Temporality::Current)
+        });
         if let Some(findings_finding) = findings_finding {
             reported.push((concept, head));
             out.push(Discrepancy {
@@ -875,6 +884,12 @@ mod tests {
             "FINDINGS: Right adrenal nodule. Left adrenal nodule.\nIMPRESSION: Left adrenal nodule.",
             // a particular the other side's finding contradicts too
             "FINDINGS: 9 mm right lower lobe nodule. 3 mm left lower lobe nodule.\nIMPRESSION: 5 mm left lower lobe nodule.",
+            // an old finding is not what a current reading restates
+            "FINDINGS: Old lacunar infarct in the right thalamus. Loss of grey-white differentiation in the left insula.\nIMPRESSION: Acute ischaemic stroke in the left MCA territory.",
+            // a side written after another finding is that one's
+            "FINDINGS: Septal deviation to the right with a spur contacting the right inferior turbinate.\nIMPRESSION: Septal deviation to the right with spur, concha bullosa left.",
+            // the place phrase right after a finding is its own
+            "FINDINGS: Left lobe: simple cyst 5 mm. Right lobe: 8 mm nodule.\nIMPRESSION: Nodule in the upper pole of the right lobe and small cyst in the left lobe.",
             // the Impression states both, each on the Findings' side
             "FINDINGS: Fractures of the left 9th to 11th ribs. Fractures of the right L1 and L2 transverse processes.\nIMPRESSION: Left 9th-11th rib fractures and right L1-L2 transverse process fractures.",
             // the unsided fracture is of the same bone: it may be the one meant

@@ -185,7 +185,13 @@ fn sentences_between_labels<'a>(
             previous = None;
             continue;
         };
-        let Some(item) = section.items.iter_mut().find(|item| item.n == n) else {
+        // Only a label's line: a numbered item keeps all its sentences.
+        let Some(item) = section
+            .items
+            .iter_mut()
+            .find(|item| item.n == n && item.label.is_some())
+        else {
+            previous = None;
             continue;
         };
         match previous {
@@ -522,6 +528,15 @@ fn find_headers(text: &str, table: &SectionTable, marks: &Marks) -> Vec<Header> 
             .or_else(|| {
                 let (kind, title_end) =
                     qualified_header_at(text, table, &marks.colons, at, boundary)?;
+                // "Overall assessment: BI-RADS 4B." closing an impression
+                // sums it up; it opens no second one.
+                let restates_the_section = kind == SectionKind::Impression
+                    && headers
+                        .last()
+                        .is_some_and(|h: &Header| h.kind == SectionKind::Impression);
+                if restates_the_section {
+                    return None;
+                }
                 Some((kind, title_end, closes_header(title_end)?))
             })
         else {
@@ -818,6 +833,22 @@ mod tests {
                 (1, Some("Resolving NEC"), "the pneumatosis has resolved."),
                 (2, None, "No pneumoperitoneum."),
                 (3, Some("Liver"), "steatosis.")
+            ]
+        );
+    }
+
+    #[test]
+    fn an_assessment_heads_the_conclusion_and_an_overall_one_sums_it_up() {
+        let text = "Findings: Effusion.\nAssessment: Effusion.\nOverall assessment: BI-RADS 2.";
+        let found: Vec<(SectionKind, Option<String>)> = kinds(text)
+            .into_iter()
+            .map(|(kind, title, _)| (kind, title))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (SectionKind::Findings, Some("Findings".to_owned())),
+                (SectionKind::Impression, Some("Assessment".to_owned()))
             ]
         );
     }

@@ -48,7 +48,8 @@ static NOT_A_RECORD: LazyLock<Option<Regex>> = LazyLock::new(|| {
 
 /// Words that name the results being passed on.
 static RESULTS: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?-u:\b)(?:findings?|results?|report|impression|these|this|above)(?-u:\b)").ok()
+    Regex::new(r"(?i)(?-u:\b)(?:findings?|results?|report|impression|these|this|above)(?-u:\b)")
+        .ok()
 });
 
 /// A named person: "Dr. Lee", "Doctor Ann Lee", "Ann Lee, MD", "J. Park, RN".

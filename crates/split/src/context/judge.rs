@@ -9,6 +9,7 @@ use super::cues::{CueHit, Polarity, Reach, ends_scope};
 use super::hedge::{hedge_grade, link_negated};
 use super::side::{
     compared_against, direction_after, direction_before, inherited_side, is_shift, opens_another,
+    opens_its_place,
 };
 use crate::Certainty::High;
 use crate::words::word_count;
@@ -376,6 +377,11 @@ fn nearest_local<T: Copy>(
 ) -> Option<T> {
     let mut before: Option<(usize, T)> = None;
     let mut after: Option<(usize, T)> = None;
+    // A cue that opens the place phrase right after the mention ("small
+    // cyst in the left lobe") is the mention's own, before any cue an
+    // earlier phrase placed ("nodule in the right lobe and small cyst in
+    // the left lobe").
+    let mut placing_after: Option<T> = None;
     for hit in cues {
         let Some(v) = value(hit) else { continue };
         let (from, to, slot) = if hit.end <= focus_start {
@@ -414,11 +420,16 @@ fn nearest_local<T: Copy>(
             continue;
         }
         let gap = to - from;
+        if hit.start >= focus_end && placing_after.is_none() && opens_its_place(&bytes[from..to]) {
+            placing_after = Some(v);
+        }
         if slot.is_none_or(|(best, _)| gap < best) {
             *slot = Some((gap, v));
         }
     }
-    before.or(after).map(|(_, v)| v)
+    placing_after
+        .or(before.map(|(_, v)| v))
+        .or(after.map(|(_, v)| v))
 }
 
 /// An affirming word that a negation governs in the same phrase ("no

@@ -127,6 +127,15 @@ pub(super) fn inherited_side(
         cues.iter()
             .filter(|hit| hit.start >= focus_end && !hit.cue.direction)
             .filter(|hit| !opens_another(bytes, focus_end, hit, others))
+            // "spur, concha bullosa left": a side written right after
+            // another finding is that finding's.
+            .filter(|hit| {
+                !others.iter().any(|&(s, e)| {
+                    s >= focus_end
+                        && e <= hit.start
+                        && bytes[e..hit.start].iter().all(|b| *b == b' ')
+                })
+            })
             .find_map(|hit| hit.cue.side.map(|side| (hit, side)))
             .filter(|(hit, _)| {
                 (!ends_scope(bytes, cues, focus_end, hit.start)
@@ -223,6 +232,22 @@ const PLACE_WORDS: [&str; 9] = [
     "into",
     "both",
 ];
+
+/// Whether the words between a mention and a cue after it open the
+/// mention's place phrase ("cyst | in the | left lobe").
+pub(super) fn opens_its_place(between: &[u8]) -> bool {
+    let mut words = between
+        .split(|b| !b.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .peekable();
+    words.peek().is_some()
+        && !between.contains(&b',')
+        && words.all(|w| {
+            PLACE_WORDS
+                .iter()
+                .any(|p| w.eq_ignore_ascii_case(p.as_bytes()))
+        })
+}
 
 /// Whether a side cue names the place where the whole clause lies, so a
 /// "with" phrase before it does not stop it ("mass with calcifications in
