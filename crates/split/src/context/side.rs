@@ -127,14 +127,20 @@ pub(super) fn inherited_side(
         cues.iter()
             .filter(|hit| hit.start >= focus_end && !hit.cue.direction)
             .filter(|hit| !opens_another(bytes, focus_end, hit, others))
-            // "spur, concha bullosa left": a side written right after
-            // another finding is that finding's.
+            // "spur, concha bullosa left.": a bare side written right after
+            // another finding is that finding's ("scarring or atelectasis
+            // right midlung" names a place, which the list shares).
             .filter(|hit| {
-                !others.iter().any(|&(s, e)| {
-                    s >= focus_end
-                        && e <= hit.start
-                        && bytes[e..hit.start].iter().all(|b| *b == b' ')
-                })
+                let bare = bytes[hit.end..]
+                    .iter()
+                    .find(|b| **b != b' ')
+                    .is_none_or(|b| b.is_ascii_punctuation());
+                !(bare
+                    && others.iter().any(|&(s, e)| {
+                        s >= focus_end
+                            && e <= hit.start
+                            && bytes[e..hit.start].iter().all(|b| *b == b' ')
+                    }))
             })
             .find_map(|hit| hit.cue.side.map(|side| (hit, side)))
             .filter(|(hit, _)| {
