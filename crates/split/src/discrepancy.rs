@@ -872,6 +872,8 @@ mod tests {
             "FINDINGS: A 2.3 cm right adrenal nodule shows signal drop-out, in keeping with an adenoma.\nIMPRESSION: Left adrenal adenoma.",
             // a synonym of the head: the mature cystic teratoma is the dermoid
             "FINDINGS: RIGHT OVARY: 4 cm cyst, consistent with a mature cystic teratoma.\nIMPRESSION: 4 cm left ovarian dermoid.",
+            // acuity: the old infarct on the Impression's side is another one
+            "FINDINGS: Restricted diffusion in the left insula, consistent with acute infarct. Old lacunar infarct in the right thalamus.\nIMPRESSION: Acute right MCA territory infarct. Old right thalamic lacunar infarct.",
             // the Impression's fracture on the Findings' side is of another bone
             "FINDINGS: Fractures of the left 9th to 11th ribs. Fractures of the left L1 and L2 transverse processes.\nIMPRESSION: Right 9th-11th rib fractures and left L1-L2 transverse process fractures.",
         ] {

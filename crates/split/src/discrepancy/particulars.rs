@@ -30,11 +30,20 @@ pub(super) struct Particulars<'a> {
     appearance: Vec<(usize, usize)>,
 }
 
-/// Words that say how a lesion looks, by what they describe (echo,
+/// Words that say how a lesion looks, by what they describe (acuity, echo,
 /// density, signal, enhancement, content): two lesions of one name are
 /// told apart by them ("hypoechoic" and "heterogeneous" plaque). Margin
 /// words are not among them: "spiculated" is one kind of "irregular".
-const APPEARANCES: [&[&str]; 5] = [
+const APPEARANCES: [&[&str]; 6] = [
+    // Acuity: an acute and an old infarct are two.
+    &[
+        "acute",
+        "hyperacute",
+        "subacute",
+        "chronic",
+        "old",
+        "remote",
+    ],
     &[
         "hypoechoic",
         "hyperechoic",
