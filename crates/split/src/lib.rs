@@ -986,8 +986,8 @@ mod tests {
     #[test]
     fn a_line_opening_with_a_side_places_what_follows() {
         let lexicon = shared_lexicon();
-        let text = "FINDINGS:\nLeft breast, 10 o'clock, 4 cm from the nipple: oval hypoechoic mass \
-                    measuring 1.2 cm.\nRight breast, 3 o'clock: 5 mm simple cyst.\n\
+        let text = "FINDINGS:\nLeft breast, 10 o'clock, 4 cm from the nipple (site of palpable concern): \
+                    oval hypoechoic mass measuring 1.2 cm.\nRight breast, 3 o'clock: 5 mm simple cyst.\n\
                     IMPRESSION: Probably benign 1.2 cm mass in the right breast at 10 o'clock.";
         let found: Vec<_> = findings(text, lexicon)
             .iter()

@@ -489,9 +489,31 @@ const NOT_LABEL_WORDS: &[&str] = &["with", "without", "is", "are", "was", "were"
 /// Sides that open a placing label ("Left breast, 10 o'clock: ...").
 const SIDE_WORDS: [&str; 6] = ["Left", "Right", "Bilateral", "LEFT", "RIGHT", "BILATERAL"];
 
-/// The longest placing label, in bytes and words.
-const MAX_SITED_LABEL_BYTES: usize = 64;
+/// The longest placing label, in bytes and words (words in brackets not
+/// counted: "Right breast 10 o'clock, 4 cm from the nipple (site of
+/// palpable concern):").
+const MAX_SITED_LABEL_BYTES: usize = 96;
 const MAX_SITED_LABEL_WORDS: usize = 10;
+
+/// The words of `label` outside brackets.
+fn words_outside_brackets(label: &str) -> usize {
+    let mut depth = 0usize;
+    let mut words = 0;
+    let mut in_word = false;
+    for c in label.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ' ' | ',' => in_word = false,
+            _ if depth == 0 && !in_word => {
+                in_word = true;
+                words += 1;
+            }
+            _ => {}
+        }
+    }
+    words
+}
 
 /// An organ sub-header (`LUNGS:`, `Heart and mediastinum:`) at `at`: returns
 /// the end of the label and the position just after its colon.
@@ -527,14 +549,10 @@ pub(crate) fn label_at(
         && SIDE_WORDS
             .iter()
             .any(|side| text[at..j].split([' ', ',']).next() == Some(side))
-        && bytes[at..j]
-            .iter()
-            .all(|b| label_bytes(b) || b.is_ascii_digit() || matches!(b, b',' | b'.'))
-        && text[at..j]
-            .split([' ', ','])
-            .filter(|w| !w.is_empty())
-            .count()
-            <= MAX_SITED_LABEL_WORDS;
+        && bytes[at..j].iter().all(|b| {
+            label_bytes(b) || b.is_ascii_digit() || matches!(b, b',' | b'.' | b'(' | b')')
+        })
+        && words_outside_brackets(&text[at..j]) <= MAX_SITED_LABEL_WORDS;
     if !sited && (j > at + MAX_LABEL_BYTES || !bytes[at..j].iter().all(label_bytes)) {
         return None;
     }
