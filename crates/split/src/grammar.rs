@@ -1211,10 +1211,24 @@ pub(crate) fn link_suggestions(text: &str, findings: &mut [Finding<'_>], offset:
             // Failing a measured list, the measured observation the clause
             // is about: "a 2.5 cm diverticulum arises above a prominent
             // cricopharyngeus, consistent with a Zenker diverticulum".
-            let measured = chain
-                .iter()
-                .copied()
-                .find(|&k| !findings[k].measurements.is_empty())
+            // What a "with" phrase adds is read with its head: in "narrowing
+            // to 4 mm with upstream dilatation to 3.4 cm, consistent with
+            // stricture" the stricture is the narrowing.
+            let mut head = i;
+            while head > 0 && {
+                let between = &text[findings[head - 1].term_end..findings[head].term_start];
+                contains_words(between, "with") && !between.contains(['.', ';'])
+            } {
+                head -= 1;
+            }
+            let measured = (head != i && !findings[head].measurements.is_empty())
+                .then_some(head)
+                .or_else(|| {
+                    chain
+                        .iter()
+                        .copied()
+                        .find(|&k| !findings[k].measurements.is_empty())
+                })
                 .or_else(|| (0..i).rev().find(|&k| !findings[k].measurements.is_empty()));
             if let Some(measured) = measured
                 && stated_for(text, &findings[j], &findings[measured])
@@ -2045,6 +2059,19 @@ mod tests {
         );
         assert_eq!(extraction.findings[1].term, "steatosis");
         assert_eq!(extraction.findings[1].change, None);
+        // A "with" phrase is read with its head: the teratoma is the mass.
+        let extraction = crate::extract(
+            "A 2.5 cm mass with a 1 cm calcification, consistent with a teratoma.",
+            crate::shared_lexicon(),
+        );
+        assert_eq!(extraction.findings[2].term, "teratoma");
+        assert_eq!(
+            extraction.findings[2]
+                .measurements
+                .first()
+                .map(|m| m.max_mm),
+            Some(25.0)
+        );
         // "s/o" and a "?" that opens a clause offer a diagnosis too, which
         // takes the size of the observation it is offered for.
         for text in [
