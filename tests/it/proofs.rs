@@ -311,7 +311,13 @@ async fn kill_at_a_random_moment(
     }
     child.kill().expect("kill -9");
     let status = child.wait().unwrap();
-    assert!(!status.success(), "killed: {status}");
+    // The run may have ended on its own between the check above and the
+    // kill (a SIGKILL to an exited child does nothing): then it finished.
+    if std::os::unix::process::ExitStatusExt::signal(&status).is_none() {
+        assert!(status.success() || status.code() == Some(3), "{status}");
+        rounds.finished += 1;
+        return;
+    }
     if count_tagged(fhir, subject).await > before {
         rounds.while_writing += 1;
     } else {
