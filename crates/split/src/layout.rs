@@ -178,6 +178,17 @@ fn sentences_between_labels<'a>(
     // has resolved. No pneumoperitoneum.") states several conclusions: the
     // label's item keeps its first sentence, the others are items of their
     // own.
+    // Each labelled item's position by its number (a numbered item keeps all
+    // its sentences), found by a search per sentence, never a walk over the
+    // items (an impression may hold thousands of lines).
+    let mut labelled: Vec<(u32, usize)> = section
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| item.label.is_some())
+        .map(|(position, item)| (item.n, position))
+        .collect();
+    labelled.sort_unstable();
     // (item number, end of its first sentence, end of the item as found)
     let mut previous: Option<(u32, usize, usize)> = None;
     for sentence in sentences.iter_mut() {
@@ -185,15 +196,14 @@ fn sentences_between_labels<'a>(
             previous = None;
             continue;
         };
-        // Only a label's line: a numbered item keeps all its sentences.
-        let Some(item) = section
-            .items
-            .iter_mut()
-            .find(|item| item.n == n && item.label.is_some())
+        let Some(&(_, position)) = labelled
+            .get(labelled.partition_point(|&(number, _)| number < n))
+            .filter(|&&(number, _)| number == n)
         else {
             previous = None;
             continue;
         };
+        let item = &mut section.items[position];
         match previous {
             Some((kept, first_end, item_end))
                 if kept == n
