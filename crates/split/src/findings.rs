@@ -823,15 +823,18 @@ fn compare_with_prior_sizes(findings: &mut [Finding<'_>], prior_sizes: &[Measure
     }
 }
 
-/// Severity words by rank: a finding graded now and on a prior study
-/// ("moderate ascites, previously small") changed as the two grades say.
+/// Severity words by rank: trace to mild, moderate, large to severe. Words
+/// of one rank restate each other ("small" and "mild" effusion); a finding
+/// graded now and on a prior study ("moderate ascites, previously small")
+/// changed as the two ranks say.
 const SEVERITY_RANKS: [&[&str]; 3] = [
     &["trace", "tiny", "minimal", "small", "mild"],
     &["moderate"],
     &["large", "severe", "marked", "massive", "extensive"],
 ];
 
-fn severity_rank(word: &str) -> Option<usize> {
+/// The rank of a severity word ([`SEVERITY_RANKS`]), if it is one.
+pub(crate) fn severity_rank(word: &str) -> Option<usize> {
     SEVERITY_RANKS
         .iter()
         .position(|rank| rank.iter().any(|w| w.eq_ignore_ascii_case(word)))

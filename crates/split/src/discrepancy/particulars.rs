@@ -19,7 +19,8 @@ pub(super) struct Particulars<'a> {
     size_mm: Option<f64>,
     /// The percentages its sentence states.
     percents: Vec<u32>,
-    /// Severity classes named in its words (bits of [`SEVERITIES`]).
+    /// Severity ranks named in its words (bits of
+    /// [`crate::findings::severity_rank`]).
     severities: u8,
     change: Option<Change>,
     /// The codes of its body sites ("distal radial" and "distal radius" are
@@ -64,13 +65,6 @@ const APPEARANCES: [&[&str]; 6] = [
     &["enhancing", "nonenhancing"],
     &["cystic", "solid", "fatty"],
 ];
-/// Severity words by class: trace to mild, moderate, large to severe. Words
-/// of one class restate each other ("small" and "mild" effusion).
-const SEVERITIES: [&[&str]; 3] = [
-    &["trace", "tiny", "minimal", "small", "mild"],
-    &["moderate"],
-    &["large", "severe", "marked", "massive", "extensive"],
-];
 
 /// Sizes this close (1 mm, or a tenth of the larger) are one size written
 /// twice; a restatement rounds ("7.6 mm" and "8 mm").
@@ -87,16 +81,12 @@ impl<'a> Particulars<'a> {
             .fold(None, |largest: Option<f64>, mm| {
                 Some(largest.map_or(mm, |l| l.max(mm)))
             });
-        let severities =
-            finding
-                .term
-                .split(|c: char| !c.is_ascii_alphabetic())
-                .fold(0, |bits, word| {
-                    SEVERITIES
-                        .iter()
-                        .position(|class| class.iter().any(|w| w.eq_ignore_ascii_case(word)))
-                        .map_or(bits, |class| bits | 1 << class)
-                });
+        let severities = finding
+            .term
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .fold(0, |bits, word| {
+                crate::findings::severity_rank(word).map_or(bits, |rank| bits | 1 << rank)
+            });
         Particulars {
             size_mm,
             percents: percents(finding.text),
