@@ -1977,42 +1977,32 @@ mod tests {
 
     #[test]
     fn what_is_said_of_a_node_is_the_finding() {
-        let terms = |text: &str| -> Vec<(String, Option<crate::Laterality>)> {
-            crate::extract(text, crate::shared_lexicon())
-                .findings
-                .iter()
-                .map(|f| (f.term.to_string(), f.laterality))
-                .collect()
-        };
+        let read = |text| crate::findings_of(text, |f| (f.term, f.laterality, f.assertion));
         assert_eq!(
-            terms("The lymph nodes are enlarged."),
-            [("enlarged".into(), None)]
+            read("The lymph nodes are enlarged."),
+            [("enlarged", None, Assertion::Present)]
         );
         assert_eq!(
-            terms("Bilateral retropharyngeal lymph nodes are mildly enlarged."),
-            [("enlarged".into(), Some(crate::Laterality::Bilateral))]
+            read("Bilateral retropharyngeal lymph nodes are mildly enlarged."),
+            [(
+                "enlarged",
+                Some(crate::Laterality::Bilateral),
+                Assertion::Present
+            )]
         );
         assert_eq!(
-            crate::extract("The lymph nodes are not enlarged.", crate::shared_lexicon())
-                .findings
-                .iter()
-                .map(|f| (f.term, f.assertion))
-                .collect::<Vec<_>>(),
-            [("enlarged", Assertion::Absent)]
+            read("The lymph nodes are not enlarged."),
+            [("enlarged", None, Assertion::Absent)]
         );
         // A node named with its own size stays the finding.
-        assert_eq!(terms("A 9 mm node is present."), [("node".into(), None)]);
+        assert_eq!(
+            read("A 9 mm node is present."),
+            [("node", None, Assertion::Present)]
+        );
     }
 
     #[test]
     fn a_density_that_labels_a_number_is_no_finding() {
-        let terms = |text: &str| -> Vec<String> {
-            crate::extract(text, crate::shared_lexicon())
-                .findings
-                .iter()
-                .map(|f| f.term.to_string())
-                .collect()
-        };
         assert_eq!(
             terms("A 1.6 cm adrenal nodule (density 8 HU)."),
             ["adrenal nodule"]
